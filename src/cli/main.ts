@@ -1,0 +1,252 @@
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../config.js';
+import { OrgsyncError, ValidationError, describeIssue, errorInfo } from '../errors.js';
+import { JsonSnapshotSource } from '../connectors/json-snapshot/source.js';
+import { exportDirectory } from '../directory/export.js';
+import { policySchema, type Policy, type PolicyInput } from '../reconcile/policy.js';
+import { approveRun, executeRun, report, toReport, type RunReport } from '../runs/run-service.js';
+import { RUN_STATUSES, type RunStatus } from '../runs/types.js';
+import { openStore } from '../store/open.js';
+import type { Store } from '../store/store.js';
+import { formatChange, formatError, formatReport, formatSteps, terminalOutput, type Output } from './output.js';
+
+/** Exit codes: 0 succeeded or planned; 1 failed; 2 bad usage or input; 3 blocked for approval; 4 partial. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, blocked: 3, partial: 4 } as const;
+
+interface GlobalOptions {
+  dataDir?: string;
+}
+
+function runExitCode(r: RunReport): number {
+  switch (r.status) {
+    case 'succeeded':
+    case 'planned':
+      return EXIT.ok;
+    case 'blocked':
+      return EXIT.blocked;
+    case 'partial':
+      return EXIT.partial;
+    default:
+      return EXIT.failed;
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+async function loadPolicy(file: string | undefined, flags: { onUserGone?: string; mount?: number; match?: string }): Promise<Policy> {
+  let input: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new OrgsyncError({ code: 'FILE_UNREADABLE', message: `cannot read policy file ${file}: ${(err as Error).message}`, hint: 'Check the path.' });
+    }
+    try {
+      input = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ValidationError(`policy file ${file}`, [{ path: '(file)', field: '(syntax)', message: (err as Error).message, hint: 'Fix the JSON syntax.' }]);
+    }
+  }
+  const merged: PolicyInput = {
+    ...(input as PolicyInput),
+    ...(flags.onUserGone !== undefined ? { onUserGone: flags.onUserGone as Policy['onUserGone'] } : {}),
+    ...(flags.mount !== undefined ? { mountDepartmentId: flags.mount } : {}),
+    ...(flags.match !== undefined
+      ? { matching: { ...((input.matching as object) ?? {}), users: flags.match.split(',').map((s) => s.trim()).filter(Boolean) as Policy['matching']['users'] } }
+      : {}),
+  };
+  const parsed = policySchema.safeParse(merged);
+  if (!parsed.success) {
+    throw new ValidationError(
+      file ? `policy (${file} and flags)` : 'policy flags',
+      parsed.error.issues.map((i) => ({
+        path: i.path.map(String).join('.') || '(root)',
+        field: String(i.path[i.path.length - 1] ?? '(value)'),
+        message: i.message,
+        hint: 'See docs/policy.md for the policy keys and their values.',
+      })),
+    );
+  }
+  return parsed.data;
+}
+
+export async function main(argv: string[], io: Output = terminalOutput(process.stdout, process.stderr)): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  let json = false;
+
+  const withStore = async <T>(opts: GlobalOptions, fn: (store: Store) => Promise<T>): Promise<T> => {
+    const config = loadConfig(process.env, { dataDir: opts.dataDir });
+    const store = await openStore(config.store);
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  };
+
+  const emitReport = (r: RunReport): void => {
+    io.endProgress?.();
+    if (json) io.out(JSON.stringify(r));
+    else io.out(formatReport(r));
+    exitCode = runExitCode(r);
+    if (exitCode !== EXIT.ok) {
+      const reason = r.errors[0];
+      io.err(`orgsync: run ${r.runId} ${r.status}${reason ? `: ${reason.message}${reason.hint ? `\n  hint: ${reason.hint}` : ''}` : ''}`);
+    }
+  };
+
+  const program = new Command()
+    .name('orgsync')
+    .description('Keeps your directory in step with WeCom, DingTalk or an HR export: plan, guard, apply.')
+    .option('--data-dir <dir>', 'data directory for the embedded SQLite database (default: $ORGSYNC_DATA_DIR or ./data)')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  program
+    .command('import')
+    .description('import a JSON snapshot of the org (see docs/json-snapshot.md)')
+    .argument('<file>', 'the snapshot file')
+    .option('--source <name>', 'name of the source this snapshot comes from; links are kept per source', 'json')
+    .option('--dry-run', 'plan and record the run, write nothing to the directory')
+    .option('--json', 'print the run report as one JSON document')
+    .option('--policy <file>', 'a JSON policy file (see docs/policy.md)')
+    .addOption(new Option('--on-user-gone <action>', 'what happens to users the source no longer lists').choices(['disable', 'delete', 'ignore']))
+    .option('--mount <departmentId>', 'local department the source\'s top departments hang under', positiveInt)
+    .option('--match <keys>', 'fallback keys for unlinked users, in order, e.g. userid,mobile,email')
+    .option('--batch-size <n>', 'user changes per transaction', positiveInt)
+    .action(async (file: string, opts: { source: string; dryRun?: boolean; json?: boolean; policy?: string; onUserGone?: string; mount?: number; match?: string; batchSize?: number }, cmd: Command) => {
+      json = opts.json === true;
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(opts.source)) {
+        throw new ValidationError('--source', [{ path: '--source', field: 'source', message: `"${opts.source}" is not a valid source name`, hint: 'Use 1-64 letters, digits, _ . - starting with a letter or digit.' }]);
+      }
+      const policy = await loadPolicy(opts.policy, opts);
+      const r = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
+        executeRun(store, {
+          kind: 'import',
+          source: opts.source,
+          connector: new JsonSnapshotSource(file),
+          policy,
+          dryRun: opts.dryRun === true,
+          onProgress: io.progress,
+          ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+        }),
+      );
+      emitReport(r);
+    });
+
+  const directory = program.command('directory').description('the local directory');
+  directory
+    .command('export')
+    .description('print the whole directory')
+    .option('--json', 'print { departments, users } as one JSON document')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      json = opts.json === true;
+      const doc = await withStore(cmd.optsWithGlobals<GlobalOptions>(), async (store) => exportDirectory(await store.directory.load()));
+      if (json) {
+        io.out(JSON.stringify(doc));
+        return;
+      }
+      const children = new Map<number | null, typeof doc.departments>();
+      for (const d of doc.departments) children.set(d.parentId, [...(children.get(d.parentId) ?? []), d]);
+      const members = new Map<number, number>();
+      for (const u of doc.users) for (const m of u.departments) members.set(m.id, (members.get(m.id) ?? 0) + 1);
+      const lines: string[] = [];
+      const walk = (parent: number | null, depth: number): void => {
+        for (const d of children.get(parent) ?? []) {
+          const links = d.links.map((l) => `${l.source}:${l.externalId}`).join(' ');
+          lines.push(`${'  '.repeat(depth)}${d.name} (#${d.id}, ${members.get(d.id) ?? 0} members)${links ? ` [${links}]` : ''}`);
+          walk(d.id, depth + 1);
+        }
+      };
+      walk(null, 0);
+      const active = doc.users.filter((u) => u.status === 'active').length;
+      lines.push('', `${doc.departments.length} departments, ${doc.users.length} users (${active} active, ${doc.users.length - active} disabled).`);
+      io.out(lines.join('\n'));
+    });
+
+  const runs = program.command('runs').description('the record of every import, sync, push and event');
+  runs
+    .command('list')
+    .description('recent runs, newest first')
+    .option('--json', 'print { runs: [...] } as one JSON document')
+    .option('--limit <n>', 'how many', positiveInt, 20)
+    .option('--source <name>', 'only this source')
+    .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES))
+    .action(async (opts: { json?: boolean; limit: number; source?: string; status?: RunStatus }, cmd: Command) => {
+      json = opts.json === true;
+      const list = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
+        store.runs.list({ limit: opts.limit, ...(opts.source ? { source: opts.source } : {}), ...(opts.status ? { status: opts.status } : {}) }),
+      );
+      const reports = list.map((r) => toReport(r, []));
+      if (json) {
+        io.out(JSON.stringify({ runs: reports.map(({ steps: _steps, ...rest }) => rest) }));
+        return;
+      }
+      if (reports.length === 0) {
+        io.out('No runs yet. Start one with `orgsync import FILE`.');
+        return;
+      }
+      for (const r of reports) {
+        const c = r.changes;
+        const total = Object.values(c.departments).reduce((a, b) => a + b, 0) + Object.values(c.users).reduce((a, b) => a + b, 0);
+        io.out(`${String(r.runId).padStart(5)}  ${(r.startedAt ?? '').slice(0, 19).replace('T', ' ')}  ${r.kind.padEnd(6)} ${r.source.padEnd(12)} ${r.status.padEnd(9)} ${total} change(s)${r.dryRun ? ' (dry run)' : ''}`);
+      }
+    });
+
+  runs
+    .command('show')
+    .description('one run: its report, steps and changes')
+    .argument('<runId>', 'the run id', positiveInt)
+    .option('--json', 'print the report with steps and changes as one JSON document')
+    .option('--changes <n>', 'how many changed objects to include', positiveInt, 100)
+    .action(async (runId: number, opts: { json?: boolean; changes: number }, cmd: Command) => {
+      json = opts.json === true;
+      const { r, changes, total } = await withStore(cmd.optsWithGlobals<GlobalOptions>(), async (store) => {
+        if (!(await store.runs.get(runId))) {
+          throw new OrgsyncError({ code: 'RUN_NOT_FOUND', message: `there is no run ${runId}`, hint: 'See `orgsync runs list` for run ids.' });
+        }
+        return { r: await report(store, runId), changes: await store.runs.changes(runId, { limit: opts.changes }), total: await store.runs.countChanges(runId) };
+      });
+      if (json) {
+        io.out(JSON.stringify({ ...r, changedObjects: { total, items: changes } }));
+        return;
+      }
+      io.out([formatReport(r), '  steps:', formatSteps(r), `  changed objects (${changes.length} of ${total}):`, ...changes.map(formatChange)].join('\n'));
+    });
+
+  runs
+    .command('approve')
+    .description('apply exactly the plan of a blocked (or dry-run) run')
+    .argument('<runId>', 'the run id', positiveInt)
+    .option('--json', 'print the run report as one JSON document')
+    .action(async (runId: number, opts: { json?: boolean }, cmd: Command) => {
+      json = opts.json === true;
+      const r = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) => approveRun(store, runId));
+      emitReport(r);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    io.endProgress?.();
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const info = errorInfo(err);
+    if (json) io.out(JSON.stringify({ error: info }));
+    io.err(`orgsync: ${formatError(info)}`);
+    if (err instanceof ValidationError && err.issues.length > 1) {
+      for (const issue of err.issues.slice(1, 20)) io.err(`  - ${describeIssue(issue)}`);
+      if (err.issues.length > 20) io.err(`  … and ${err.issues.length - 20} more`);
+    }
+    return err instanceof ValidationError ? EXIT.usage : EXIT.failed;
+  }
+  return exitCode;
+}

@@ -1,0 +1,98 @@
+import type { ErrorInfo } from '../errors.js';
+import type { ChangeCounts } from '../reconcile/types.js';
+import type { RunProgress, RunReport } from '../runs/run-service.js';
+import type { RunChangeRecord } from '../runs/types.js';
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+  /** Only on a terminal: a one-line progress bar redrawn in place on stderr. */
+  progress?: ((p: RunProgress) => void) | undefined;
+  endProgress?: () => void;
+}
+
+export function terminalOutput(stdout: NodeJS.WriteStream, stderr: NodeJS.WriteStream): Output {
+  const o: Output = {
+    out: (t) => stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+    err: (t) => stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+  };
+  if (stderr.isTTY) {
+    let drawn = false;
+    let last = 0;
+    o.progress = (p) => {
+      const now = Date.now();
+      if (now - last < 80 && p.total !== undefined && p.done < p.total) return;
+      last = now;
+      const width = 30;
+      const bar =
+        p.total !== undefined && p.total > 0
+          ? `[${'#'.repeat(Math.round((p.done / p.total) * width)).padEnd(width, '.')}] ${p.done}/${p.total}`
+          : p.done > 0
+            ? `${p.done}`
+            : '';
+      stderr.write(`\r\x1b[2K${p.phase.padEnd(6)} ${bar} ${p.message ?? ''}`.trimEnd());
+      drawn = true;
+    };
+    o.endProgress = () => {
+      if (drawn) stderr.write('\r\x1b[2K');
+      drawn = false;
+    };
+  }
+  return o;
+}
+
+const PAST: Record<string, string> = { create: 'created', update: 'updated', move: 'moved', delete: 'deleted', disable: 'disabled', enable: 'enabled' };
+
+function countsLine(c: ChangeCounts['departments'] | ChangeCounts['users']): string {
+  return Object.entries(c)
+    .map(([k, v]) => `${v} ${PAST[k] ?? k}`)
+    .join(', ');
+}
+
+export function formatError(e: ErrorInfo, indent = ''): string {
+  const lines = [`${indent}${e.code}${e.object ? ` ${e.object}` : ''}: ${e.message}`];
+  if (e.hint) lines.push(`${indent}  hint: ${e.hint}`);
+  return lines.join('\n');
+}
+
+export function formatReport(r: RunReport): string {
+  const seconds =
+    r.startedAt && r.finishedAt ? ` in ${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)} s` : '';
+  const lines = [`Run ${r.runId} (${r.kind} from "${r.source}"${r.dryRun ? ', dry run' : ''}): ${r.status}${seconds}`];
+  if (r.read) {
+    lines.push(
+      `  read:        ${r.read.departments} departments, ${r.read.users} users${r.read.complete && r.read.incompleteDepartments === 0 ? '' : ' (incomplete)'}`,
+    );
+  }
+  const verb = r.status === 'planned' || r.status === 'blocked' ? 'planned' : 'changed';
+  lines.push(`  departments: ${countsLine(r.changes.departments)} (${verb})`);
+  lines.push(`  users:       ${countsLine(r.changes.users)} (${verb})`);
+  if (r.suppressed && [...Object.values(r.suppressed.departments), ...Object.values(r.suppressed.users)].some((n) => n > 0)) {
+    lines.push(
+      `  held back because the source was incomplete: departments ${countsLine(r.suppressed.departments)}; users ${countsLine(r.suppressed.users)}`,
+    );
+  }
+  if (r.errors.length > 0) {
+    lines.push(`  errors (${r.errors.length}):`);
+    for (const e of r.errors.slice(0, 20)) lines.push(formatError(e, '    '));
+    if (r.errors.length > 20) lines.push(`    … and ${r.errors.length - 20} more (see --json)`);
+  }
+  if (r.notes.length > 0) {
+    lines.push(`  notes (${r.notes.length}):`);
+    for (const e of r.notes.slice(0, 10)) lines.push(formatError(e, '    '));
+    if (r.notes.length > 10) lines.push(`    … and ${r.notes.length - 10} more (see --json)`);
+  }
+  if (r.status === 'blocked') lines.push(`  Review with \`orgsync runs show ${r.runId}\`; apply with \`orgsync runs approve ${r.runId}\`.`);
+  if (r.status === 'planned') lines.push(`  Nothing was written. Apply exactly this plan with \`orgsync runs approve ${r.runId}\`.`);
+  return lines.join('\n');
+}
+
+export function formatSteps(r: RunReport): string {
+  return r.steps.map((s) => `  ${String(s.seq).padStart(2)}. ${s.name.padEnd(8)} ${s.status.padEnd(7)} ${String(s.durationMs).padStart(7)} ms  ${JSON.stringify(s.detail)}`).join('\n');
+}
+
+export function formatChange(c: RunChangeRecord): string {
+  const head = `  ${c.action.padEnd(7)} ${c.objectKind} ${c.objectId ?? '(new)'} "${c.label}" [${c.externalId}]`;
+  const fields = Object.entries(c.fields).map(([f, d]) => `      ${f}: ${JSON.stringify(d.before)} → ${JSON.stringify(d.after)}`);
+  return [head, ...fields].join('\n');
+}

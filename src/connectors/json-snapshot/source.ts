@@ -1,0 +1,143 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { OrgsyncError, ValidationError, type ValidationIssue } from '../../errors.js';
+import { USER_PROFILE_FIELDS } from '../../directory/model.js';
+import { WECOM_LIMITS, type PlatformLimits } from '../../directory/limits.js';
+import type { Snapshot } from '../../directory/snapshot.js';
+import type { PullContext, SourceConnector } from '../contract.js';
+
+/**
+ * The JSON snapshot file: the way any HR system feeds orgsync. Documented in docs/json-snapshot.md.
+ * Ids may be strings or integers. For users, a key that is absent means "not known"; null or "" means empty.
+ */
+
+const id = z.union([z.string().min(1, 'must not be empty'), z.number().int()]).transform(String);
+const text = z.string().nullable().optional();
+
+const departmentSchema = z.strictObject({
+  externalId: id,
+  parentExternalId: z.union([id, z.null()]),
+  name: z.string(),
+  order: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+});
+
+const membershipSchema = z.strictObject({
+  externalId: id,
+  leader: z.boolean().optional(),
+  order: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+});
+
+const userSchema = z.strictObject({
+  externalId: id,
+  userid: z.string().optional(),
+  name: z.string().optional(),
+  alias: text,
+  position: text,
+  mobile: text,
+  email: text,
+  telephone: text,
+  gender: z.enum(['male', 'female']).nullable().optional(),
+  avatar: text,
+  address: text,
+  employeeNo: text,
+  status: z.enum(['active', 'disabled']).optional(),
+  mainDepartment: z.union([id, z.null()]).optional(),
+  departments: z.array(membershipSchema).optional(),
+  attributes: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]).transform((v) => (v === null ? null : String(v))))
+    .optional(),
+});
+
+const snapshotSchema = z.strictObject({
+  complete: z.boolean().default(true),
+  incompleteDepartments: z.array(id).default([]),
+  unseenFields: z.array(z.enum(USER_PROFILE_FIELDS)).default([]),
+  departments: z.array(departmentSchema),
+  users: z.array(userSchema),
+});
+
+export type JsonSnapshot = z.output<typeof snapshotSchema>;
+
+export class JsonSnapshotSource implements SourceConnector {
+  readonly kind = 'json';
+  readonly limits: PlatformLimits = WECOM_LIMITS;
+
+  constructor(private readonly file: string) {}
+
+  async pull(ctx: PullContext): Promise<Snapshot> {
+    ctx.onProgress?.({ phase: 'reading file', done: 0 });
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new OrgsyncError({
+        code: 'FILE_UNREADABLE',
+        message: code === 'ENOENT' ? `file not found: ${this.file}` : `cannot read ${this.file}: ${(err as Error).message}`,
+        hint: 'Check the path and that the file is readable.',
+      });
+    }
+    return parseJsonSnapshot(text, this.file);
+  }
+}
+
+export function parseJsonSnapshot(text: string, what = 'the snapshot'): Snapshot {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch (err) {
+    const message = (err as Error).message;
+    const at = /position (\d+)/.exec(message);
+    const where = at ? ` at ${lineColumn(text, Number(at[1]))}` : '';
+    throw new ValidationError(`${what} is not valid JSON`, [
+      { path: `(file)${where}`, field: '(syntax)', message, hint: 'Fix the JSON syntax at that place (a validator such as `jq . FILE` shows it too).' },
+    ]);
+  }
+  const parsed = snapshotSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ValidationError(what, parsed.error.issues.slice(0, 50).map((issue) => toValidationIssue(issue, raw)));
+  }
+  const s = parsed.data;
+  return {
+    complete: s.complete,
+    incompleteDepartments: s.incompleteDepartments,
+    unseenFields: s.unseenFields,
+    departments: s.departments,
+    users: s.users.map((u) => {
+      const { attributes, ...rest } = u;
+      return attributes === undefined ? rest : { ...rest, attributes: attributes as Record<string, string | null> };
+    }),
+  };
+}
+
+function lineColumn(text: string, position: number): string {
+  const before = text.slice(0, position);
+  const line = before.split('\n').length;
+  const column = position - before.lastIndexOf('\n');
+  return `line ${line}, column ${column}`;
+}
+
+function toValidationIssue(issue: z.core.$ZodIssue, raw: unknown): ValidationIssue {
+  const segments = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+  const path = segments.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '') || '(root)';
+  const stringKeys = segments.filter((p): p is string => typeof p === 'string');
+  let field = stringKeys.length > 0 ? (stringKeys[stringKeys.length - 1] as string) : '(value)';
+  let hint = 'Fix the value in the snapshot; nothing was written.';
+  let message = issue.message;
+  if (issue.code === 'unrecognized_keys') {
+    field = issue.keys.join(', ');
+    message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    hint = 'Remove or rename it; docs/json-snapshot.md lists the keys.';
+  } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+    message = 'missing';
+    hint = `Add "${field}"; docs/json-snapshot.md describes it.`;
+  }
+  let object: string | undefined;
+  const [top, index] = segments;
+  if ((top === 'users' || top === 'departments') && typeof index === 'number') {
+    const item = (raw as Record<string, unknown[]>)[top]?.[index] as { externalId?: unknown } | undefined;
+    const ext = item?.externalId;
+    object = `${top === 'users' ? 'user' : 'department'} ${typeof ext === 'string' || typeof ext === 'number' ? `"${ext}"` : `#${index}`}`;
+  }
+  return { path, field, message, hint, ...(object ? { object } : {}) };
+}

@@ -1,0 +1,208 @@
+/**
+ * The platforms' limits on directory data (see the API reference, WeCom §3-§4 and DingTalk §10), as validators
+ * that return a typed problem instead of throwing, so a caller can collect every problem in one pass.
+ */
+
+export type Platform = 'wecom' | 'dingtalk';
+
+export interface LimitViolation {
+  code:
+    | 'USERID_INVALID'
+    | 'NAME_LENGTH'
+    | 'FIELD_TOO_LONG'
+    | 'FIELD_FORMAT'
+    | 'DEPARTMENT_NAME_CHARS'
+    | 'TOO_MANY_DEPARTMENTS_FOR_USER';
+  message: string;
+  hint: string;
+}
+
+export interface PlatformLimits {
+  platform: Platform;
+  userid: { pattern: RegExp | null; maxBytes: number; describe: string };
+  userNameMaxChars: number;
+  aliasMaxChars: number;
+  positionMaxChars: number;
+  telephoneMaxChars: number;
+  emailMaxBytes: number;
+  addressMaxChars: number;
+  employeeNoMaxChars: number;
+  departmentNameMaxChars: number;
+  departmentNameForbidden: readonly string[];
+  /** Levels counted from the source's top department (level 1). null: the platform states no limit. */
+  maxDepth: number | null;
+  maxDepartments: number | null;
+  maxDepartmentsPerUser: number;
+}
+
+export const WECOM_LIMITS: PlatformLimits = {
+  platform: 'wecom',
+  userid: {
+    pattern: /^[A-Za-z0-9][A-Za-z0-9_\-@.]{0,63}$/,
+    maxBytes: 64,
+    describe: '1-64 characters: letters, digits and _ - @ . , starting with a letter or digit',
+  },
+  userNameMaxChars: 64,
+  aliasMaxChars: 64,
+  positionMaxChars: 128,
+  telephoneMaxChars: 32,
+  emailMaxBytes: 64,
+  addressMaxChars: 128,
+  employeeNoMaxChars: 64,
+  departmentNameMaxChars: 64,
+  // The doc writes the full-width ｜, its error text the ASCII |: both are refused.
+  departmentNameForbidden: ['\\', ':', '*', '?', '"', '<', '>', '|', '｜'],
+  maxDepth: 15,
+  maxDepartments: 30_000,
+  maxDepartmentsPerUser: 100,
+};
+
+export const DINGTALK_LIMITS: PlatformLimits = {
+  platform: 'dingtalk',
+  userid: { pattern: null, maxBytes: 64, describe: '1-64 characters' },
+  userNameMaxChars: 80,
+  aliasMaxChars: 80,
+  positionMaxChars: 200,
+  telephoneMaxChars: 50,
+  emailMaxBytes: 50,
+  addressMaxChars: 100,
+  employeeNoMaxChars: 50,
+  departmentNameMaxChars: 64,
+  departmentNameForbidden: ['-', ',', '，'],
+  maxDepth: null,
+  maxDepartments: null,
+  maxDepartmentsPerUser: 100,
+};
+
+export const LIMITS: Record<Platform, PlatformLimits> = { wecom: WECOM_LIMITS, dingtalk: DINGTALK_LIMITS };
+
+const chars = (s: string): number => [...s].length;
+const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+export function checkUserId(value: string, limits: PlatformLimits): LimitViolation | null {
+  const ok =
+    value.length > 0 &&
+    bytes(value) <= limits.userid.maxBytes &&
+    (limits.userid.pattern === null || limits.userid.pattern.test(value));
+  if (ok) return null;
+  return {
+    code: 'USERID_INVALID',
+    message: `"${value}" is not a valid ${limits.platform} userid`,
+    hint: `Use ${limits.userid.describe}.`,
+  };
+}
+
+function checkLength(value: string, max: number, what: string, unit: 'chars' | 'bytes'): LimitViolation | null {
+  const n = unit === 'chars' ? chars(value) : bytes(value);
+  if (n <= max) return null;
+  return {
+    code: 'FIELD_TOO_LONG',
+    message: `${what} is ${n} ${unit === 'chars' ? 'characters' : 'bytes'} long; the limit is ${max}`,
+    hint: `Shorten it to at most ${max} ${unit === 'chars' ? 'characters' : 'bytes'}.`,
+  };
+}
+
+export function checkUserName(value: string, limits: PlatformLimits): LimitViolation | null {
+  if (value.trim().length === 0) {
+    return { code: 'NAME_LENGTH', message: 'the name is empty', hint: 'Every user needs a name of at least 1 character.' };
+  }
+  const n = chars(value);
+  if (n > limits.userNameMaxChars) {
+    return {
+      code: 'NAME_LENGTH',
+      message: `the name is ${n} characters long; the limit is ${limits.userNameMaxChars}`,
+      hint: `Shorten the name to 1-${limits.userNameMaxChars} characters.`,
+    };
+  }
+  return null;
+}
+
+export function checkDepartmentName(value: string, limits: PlatformLimits): LimitViolation | null {
+  if (value.trim().length === 0) {
+    return { code: 'NAME_LENGTH', message: 'the name is empty', hint: 'Every department needs a name of at least 1 character.' };
+  }
+  const n = chars(value);
+  if (n > limits.departmentNameMaxChars) {
+    return {
+      code: 'NAME_LENGTH',
+      message: `the name is ${n} characters long; the limit is ${limits.departmentNameMaxChars}`,
+      hint: `Shorten the name to 1-${limits.departmentNameMaxChars} characters.`,
+    };
+  }
+  const bad = limits.departmentNameForbidden.filter((c) => value.includes(c));
+  if (bad.length > 0) {
+    return {
+      code: 'DEPARTMENT_NAME_CHARS',
+      message: `the name contains ${bad.map((c) => `"${c}"`).join(', ')}, which ${limits.platform} does not allow`,
+      hint: `Remove these characters: ${limits.departmentNameForbidden.join(' ')}`,
+    };
+  }
+  return null;
+}
+
+const MOBILE = /^\+?[0-9][0-9 \-]{0,31}$/;
+const TELEPHONE = /^[0-9+\-, ]*$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/** Checks one optional profile field; empty values are always allowed (they mean "known to be empty"). */
+export function checkProfileField(
+  field: 'alias' | 'position' | 'mobile' | 'email' | 'telephone' | 'address' | 'employeeNo',
+  value: string,
+  limits: PlatformLimits,
+): LimitViolation | null {
+  if (value === '') return null;
+  switch (field) {
+    case 'alias':
+      return checkLength(value, limits.aliasMaxChars, 'the alias', 'chars');
+    case 'position':
+      return checkLength(value, limits.positionMaxChars, 'the position', 'chars');
+    case 'address':
+      return checkLength(value, limits.addressMaxChars, 'the address', 'chars');
+    case 'employeeNo':
+      return checkLength(value, limits.employeeNoMaxChars, 'the employee number', 'chars');
+    case 'telephone':
+      return TELEPHONE.test(value)
+        ? checkLength(value, limits.telephoneMaxChars, 'the telephone', 'chars')
+        : { code: 'FIELD_FORMAT', message: `"${value}" is not a telephone number`, hint: 'Use digits, "+", "-" and ",".' };
+    case 'mobile':
+      return MOBILE.test(value)
+        ? null
+        : {
+            code: 'FIELD_FORMAT',
+            message: `"${value}" is not a mobile number`,
+            hint: 'Use digits with an optional "+country code", e.g. "+86 13800000000" (at most 32 characters).',
+          };
+    case 'email':
+      if (!EMAIL.test(value)) {
+        return { code: 'FIELD_FORMAT', message: `"${value}" is not an email address`, hint: 'Use the form name@example.com.' };
+      }
+      return checkLength(value, limits.emailMaxBytes, 'the email', 'bytes');
+  }
+}
+
+export function checkDepartmentsPerUser(count: number, limits: PlatformLimits): LimitViolation | null {
+  if (count <= limits.maxDepartmentsPerUser) return null;
+  return {
+    code: 'TOO_MANY_DEPARTMENTS_FOR_USER',
+    message: `the user is in ${count} departments; ${limits.platform} allows at most ${limits.maxDepartmentsPerUser}`,
+    hint: `Keep at most ${limits.maxDepartmentsPerUser} departments per user.`,
+  };
+}
+
+/** WeCom compares userids ignoring case; so does the local directory. */
+export function userIdKey(userid: string): string {
+  return userid.toLowerCase();
+}
+
+/**
+ * Mobile numbers compare on their digits, so "+86 138-0000-0000" and "13800000000" match: WeCom lets mainland
+ * numbers omit +86, while other numbers always carry their country code.
+ */
+export function mobileKey(mobile: string): string {
+  const digits = mobile.replace(/\D/g, '');
+  return mobile.trim().startsWith('+86') ? digits.slice(2) : digits;
+}
+
+export function emailKey(email: string): string {
+  return email.trim().toLowerCase();
+}

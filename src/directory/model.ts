@@ -1,0 +1,77 @@
+/** The local directory as orgsync keeps it. Ids are local integers; a source's ids live on links. */
+
+export type UserStatus = 'active' | 'disabled';
+export type Gender = 'male' | 'female';
+
+/** Profile fields every user has. All are nullable: null means "known to be empty". */
+export const USER_PROFILE_FIELDS = [
+  'userid',
+  'name',
+  'alias',
+  'position',
+  'mobile',
+  'email',
+  'telephone',
+  'gender',
+  'avatar',
+  'address',
+  'employeeNo',
+] as const;
+export type UserProfileField = (typeof USER_PROFILE_FIELDS)[number];
+
+/** Everything on a user a source may own: the profile plus status, memberships, main department, attributes. */
+export const USER_OWNED_FIELDS = [...USER_PROFILE_FIELDS, 'status', 'departments', 'mainDepartment', 'attributes'] as const;
+export type UserOwnedField = (typeof USER_OWNED_FIELDS)[number];
+
+export const DEPARTMENT_OWNED_FIELDS = ['name', 'order', 'parent'] as const;
+export type DepartmentOwnedField = (typeof DEPARTMENT_OWNED_FIELDS)[number];
+
+export interface Link {
+  source: string;
+  externalId: string;
+}
+
+export interface LocalDepartment {
+  id: number;
+  /** null only for the local root. */
+  parentId: number | null;
+  name: string;
+  order: number;
+  links: Link[];
+}
+
+export interface Membership {
+  departmentId: number;
+  order: number;
+  leader: boolean;
+}
+
+export type UserProfile = { [K in UserProfileField]: string | null };
+
+export interface LocalUser extends UserProfile {
+  id: number;
+  status: UserStatus;
+  mainDepartmentId: number | null;
+  attributes: Record<string, string>;
+  memberships: Membership[];
+  links: Link[];
+}
+
+/** Everything `plan` needs to know about the local side, loaded in one read. */
+export interface DirectoryState {
+  /** Bumped by every write; a stored plan applies only to the revision it was made from. */
+  revision: number;
+  rootId: number;
+  departments: LocalDepartment[];
+  users: LocalUser[];
+}
+
+export const ROOT_DEPARTMENT_ID = 1;
+
+export function linkKey(source: string, externalId: string): string {
+  return `${source}\u0000${externalId}`;
+}
+
+export function linkOf(links: readonly Link[], source: string): Link | undefined {
+  return links.find((l) => l.source === source);
+}

@@ -1,0 +1,612 @@
+import type { ErrorInfo } from '../errors.js';
+import {
+  USER_PROFILE_FIELDS,
+  linkOf,
+  type DirectoryState,
+  type LocalDepartment,
+  type LocalUser,
+  type UserOwnedField,
+  type UserProfileField,
+  type UserStatus,
+} from '../directory/model.js';
+import { emailKey, mobileKey, userIdKey } from '../directory/limits.js';
+import { effectiveUserId, type Snapshot, type SnapshotDepartment, type SnapshotUser } from '../directory/snapshot.js';
+import { PolicyError } from './errors.js';
+import type { FieldOwnership, Policy } from './policy.js';
+import type { DepartmentChange, FieldDiff, MembershipWrite, Plan, Ref, UserChange } from './types.js';
+
+/**
+ * plan(snapshot, directory, policy): what must change locally so the directory says what the source says.
+ * Pure and deterministic: no I/O, no clock, no randomness; the same inputs give the same plan.
+ */
+export function plan(source: string, snapshot: Snapshot, directory: DirectoryState, policy: Policy): Plan {
+  return new Planner(source, snapshot, directory, policy).run();
+}
+
+export const newKey = (externalId: string): string => `new:${externalId}`;
+
+const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+function normalize(value: string | null | undefined): string | null {
+  return value === undefined || value === null || value === '' ? null : value;
+}
+
+interface FinalMembership {
+  department: Ref;
+  order: number;
+  leader: boolean;
+}
+
+class Planner {
+  private readonly deptById = new Map<number, LocalDepartment>();
+  private readonly deptByLink = new Map<string, LocalDepartment>();
+  private readonly childrenOf = new Map<number, LocalDepartment[]>();
+  private readonly userByLink = new Map<string, LocalUser>();
+  private readonly userByUserid = new Map<string, LocalUser>();
+  private readonly usersByMobile = new Map<string, LocalUser[]>();
+  private readonly usersByEmail = new Map<string, LocalUser[]>();
+
+  /** Source externalId → local department (id, or new key). */
+  private readonly deptRef = new Map<string, Ref>();
+  /** Local departments that belong to this source's part of the tree: linked already or matched now. */
+  private readonly sourceScope = new Set<number>();
+  private readonly claimedDepts = new Set<number>();
+  private readonly claimedUsers = new Set<number>();
+  private readonly plannedUserids = new Set<string>();
+
+  private readonly departmentChanges: DepartmentChange[] = [];
+  private readonly userChanges: UserChange[] = [];
+  private readonly issues: ErrorInfo[] = [];
+  private readonly notes: ErrorInfo[] = [];
+  private readonly mountId: number;
+
+  constructor(
+    private readonly source: string,
+    private readonly snapshot: Snapshot,
+    private readonly directory: DirectoryState,
+    private readonly policy: Policy,
+  ) {
+    for (const d of directory.departments) {
+      this.deptById.set(d.id, d);
+      const link = linkOf(d.links, source);
+      if (link) {
+        this.deptByLink.set(link.externalId, d);
+        this.sourceScope.add(d.id);
+      }
+      if (d.parentId !== null) {
+        const siblings = this.childrenOf.get(d.parentId);
+        if (siblings) siblings.push(d);
+        else this.childrenOf.set(d.parentId, [d]);
+      }
+    }
+    for (const u of directory.users) {
+      const link = linkOf(u.links, source);
+      if (link) this.userByLink.set(link.externalId, u);
+      if (u.userid !== null) this.userByUserid.set(userIdKey(u.userid), u);
+      if (u.mobile !== null) push(this.usersByMobile, mobileKey(u.mobile), u);
+      if (u.email !== null) push(this.usersByEmail, emailKey(u.email), u);
+    }
+    this.mountId = policy.mountDepartmentId ?? directory.rootId;
+    this.checkMount();
+  }
+
+  run(): Plan {
+    this.planDepartments();
+    const snapshotUserIds = this.planUsers();
+    this.planGoneUsers(snapshotUserIds);
+    this.planGoneDepartments();
+    const activeLinkedUsers = this.directory.users.filter(
+      (u) => u.status === 'active' && linkOf(u.links, this.source) !== undefined,
+    ).length;
+    return {
+      source: this.source,
+      baseRevision: this.directory.revision,
+      complete: this.snapshot.complete,
+      // Creates and moves are in parents-first order, deletes deepest first.
+      departments: this.departmentChanges,
+      users: this.userChanges,
+      issues: this.issues,
+      notes: this.notes,
+      activeLinkedUsers,
+    };
+  }
+
+  private checkMount(): void {
+    const mount = this.deptById.get(this.mountId);
+    if (!mount) {
+      throw new PolicyError(
+        `mount department ${this.mountId} does not exist`,
+        'Set mountDepartmentId to an existing local department id (see `orgsync directory export`), or leave it out to use the root.',
+      );
+    }
+    for (let d: LocalDepartment | undefined = mount; d; d = d.parentId === null ? undefined : this.deptById.get(d.parentId)) {
+      if (linkOf(d.links, this.source)) {
+        throw new PolicyError(
+          `mount department ${this.mountId} lies inside the part of the tree that source "${this.source}" manages`,
+          'Mount the source under a department it does not manage, e.g. the root.',
+        );
+      }
+    }
+  }
+
+  private ownUser(field: UserOwnedField): FieldOwnership {
+    return this.policy.ownership.users[field] ?? 'always';
+  }
+
+  // ---------------------------------------------------------------- departments
+
+  /** Snapshot departments, parents before children, siblings by externalId. */
+  private topoDepartments(): SnapshotDepartment[] {
+    const children = new Map<string | null, SnapshotDepartment[]>();
+    for (const d of this.snapshot.departments) push(children, d.parentExternalId, d);
+    for (const list of children.values()) list.sort((a, b) => byString(a.externalId, b.externalId));
+    const out: SnapshotDepartment[] = [];
+    const queue = [...(children.get(null) ?? [])];
+    while (queue.length > 0) {
+      const d = queue.shift() as SnapshotDepartment;
+      out.push(d);
+      queue.push(...(children.get(d.externalId) ?? []));
+    }
+    return out;
+  }
+
+  private planDepartments(): void {
+    const ownName = this.policy.ownership.departments.name ?? 'always';
+    const ownOrder = this.policy.ownership.departments.order ?? 'always';
+    const ownParent = this.policy.ownership.departments.parent ?? 'always';
+
+    for (const sd of this.topoDepartments()) {
+      const parent: Ref = sd.parentExternalId === null ? this.mountId : (this.deptRef.get(sd.parentExternalId) as Ref);
+      let local = this.deptByLink.get(sd.externalId);
+      let addLink = false;
+      if (!local) {
+        local = this.matchDepartmentByName(sd, parent);
+        if (local) {
+          addLink = true;
+          this.sourceScope.add(local.id);
+        }
+      }
+
+      if (!local) {
+        const key = newKey(sd.externalId);
+        this.deptRef.set(sd.externalId, key);
+        const name = ownName !== 'never' && sd.name !== undefined ? sd.name : sd.externalId;
+        const order = ownOrder !== 'never' ? (sd.order ?? 0) : 0;
+        this.departmentChanges.push({
+          action: 'create',
+          ref: key,
+          externalId: sd.externalId,
+          label: name,
+          set: { name, order, parent },
+          fields: { name: { before: null, after: name }, order: { before: null, after: order }, parent: { before: null, after: parent } },
+          addLink: true,
+        });
+        continue;
+      }
+
+      this.claimedDepts.add(local.id);
+      this.deptRef.set(sd.externalId, local.id);
+      const set: DepartmentChange['set'] = {};
+      const fields: Record<string, FieldDiff> = {};
+      if (ownName === 'always' && sd.name !== undefined && sd.name !== local.name) {
+        set.name = sd.name;
+        fields.name = { before: local.name, after: sd.name };
+      }
+      if (ownOrder === 'always' && sd.order !== undefined && sd.order !== local.order) {
+        set.order = sd.order;
+        fields.order = { before: local.order, after: sd.order };
+      }
+      const moved = ownParent === 'always' && parent !== local.parentId;
+      if (moved) {
+        set.parent = parent;
+        fields.parent = { before: local.parentId, after: parent };
+      }
+      if (addLink) fields.link = { before: null, after: `${this.source}:${sd.externalId}` };
+      if (Object.keys(fields).length === 0) continue;
+      this.departmentChanges.push({
+        action: moved ? 'move' : 'update',
+        ref: local.id,
+        externalId: sd.externalId,
+        label: set.name ?? local.name,
+        set,
+        fields,
+        ...(addLink ? { addLink: true } : {}),
+      });
+    }
+  }
+
+  private matchDepartmentByName(sd: SnapshotDepartment, parent: Ref): LocalDepartment | undefined {
+    if (!this.policy.matching.departments.includes('name') || sd.name === undefined || typeof parent !== 'number') {
+      return undefined;
+    }
+    const candidates = (this.childrenOf.get(parent) ?? []).filter(
+      (d) => d.name === sd.name && !this.claimedDepts.has(d.id) && !linkOf(d.links, this.source),
+    );
+    if (candidates.length === 1) return candidates[0];
+    if (candidates.length > 1) {
+      this.notes.push({
+        code: 'DEPARTMENT_MATCH_AMBIGUOUS',
+        message: `${candidates.length} local departments named "${sd.name}" sit under department ${parent}; a new one is created for source department "${sd.externalId}"`,
+        hint: 'Rename or merge the local duplicates, then re-run to link the right one.',
+        object: `department "${sd.externalId}"`,
+      });
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- users
+
+  private planUsers(): Set<string> {
+    const seen = new Set<string>();
+    const users = [...this.snapshot.users].sort((a, b) => byString(a.externalId, b.externalId));
+    for (const su of users) {
+      seen.add(su.externalId);
+      const linked = this.userByLink.get(su.externalId);
+      if (linked) {
+        this.claimedUsers.add(linked.id);
+        this.planUserUpdate(su, linked, false);
+        continue;
+      }
+      const match = this.matchUser(su);
+      if (match === 'skip') continue;
+      if (match) {
+        this.claimedUsers.add(match.id);
+        this.planUserUpdate(su, match, true);
+      } else {
+        this.planUserCreate(su);
+      }
+    }
+    return seen;
+  }
+
+  /** Fallback matching by the policy's keys; never takes over an account linked to another identity of this source. */
+  private matchUser(su: SnapshotUser): LocalUser | null | 'skip' {
+    for (const key of this.policy.matching.users) {
+      let candidates: LocalUser[];
+      let value: string;
+      if (key === 'userid') {
+        value = effectiveUserId(su);
+        const u = this.userByUserid.get(userIdKey(value));
+        candidates = u ? [u] : [];
+      } else if (key === 'mobile') {
+        if (typeof su.mobile !== 'string' || su.mobile === '' || this.snapshot.unseenFields.includes('mobile')) continue;
+        value = su.mobile;
+        candidates = this.usersByMobile.get(mobileKey(value)) ?? [];
+      } else {
+        if (typeof su.email !== 'string' || su.email === '' || this.snapshot.unseenFields.includes('email')) continue;
+        value = su.email;
+        candidates = this.usersByEmail.get(emailKey(value)) ?? [];
+      }
+      candidates = candidates.filter((u) => !this.claimedUsers.has(u.id));
+      if (candidates.length === 0) continue;
+      const object = `user "${su.externalId}"`;
+      if (candidates.length > 1) {
+        this.issues.push({
+          code: 'USER_MATCH_AMBIGUOUS',
+          message: `${candidates.length} local users (ids ${candidates.map((u) => u.id).join(', ')}) have ${key} "${value}"; the user was left out`,
+          hint: `Make ${key} unique among local users, or link the right one, then re-run.`,
+          object,
+        });
+        return 'skip';
+      }
+      const candidate = candidates[0] as LocalUser;
+      const other = linkOf(candidate.links, this.source);
+      if (other) {
+        this.issues.push({
+          code: 'USER_TAKEOVER_REFUSED',
+          message: `local user ${candidate.id} has the same ${key} ("${value}") but is already linked to "${other.externalId}" of source "${this.source}"; it was not taken over and the user was left out`,
+          hint: `If both are the same person, fix the ${key} in the source; otherwise change it on one of them.`,
+          object,
+        });
+        return 'skip';
+      }
+      return candidate;
+    }
+    return null;
+  }
+
+  private profileValue(su: SnapshotUser, field: UserProfileField): string | null | undefined {
+    if (this.snapshot.unseenFields.includes(field)) return undefined;
+    if (field === 'userid') return effectiveUserId(su);
+    const v = su[field];
+    return v === undefined ? undefined : normalize(v);
+  }
+
+  private planUserCreate(su: SnapshotUser): void {
+    const userid = effectiveUserId(su);
+    const object = `user "${su.externalId}"`;
+    const taken = this.userByUserid.get(userIdKey(userid));
+    if (taken || this.plannedUserids.has(userIdKey(userid))) {
+      this.issues.push({
+        code: 'USERID_TAKEN',
+        message: `userid "${userid}" already belongs to local user ${taken?.id ?? '(planned)'}, which the matching policy did not take as this user; the user was left out`,
+        hint: 'Add "userid" to matching.users to link them, or give one of them another userid.',
+        object,
+      });
+      return;
+    }
+    this.plannedUserids.add(userIdKey(userid));
+    const key = newKey(su.externalId);
+    const set: UserChange['set'] = {};
+    const fields: Record<string, FieldDiff> = {};
+    for (const f of USER_PROFILE_FIELDS) {
+      const value = this.ownUser(f) === 'never' ? undefined : this.profileValue(su, f);
+      set[f] = value ?? null;
+      if (value !== undefined && value !== null) fields[f] = { before: null, after: value };
+    }
+    if (set.name === null || set.name === undefined) {
+      set.name = userid;
+      fields.name = { before: null, after: userid };
+    }
+    const status: UserStatus = this.ownUser('status') !== 'never' ? (su.status ?? 'active') : 'active';
+    set.status = status;
+    fields.status = { before: null, after: status };
+    const attributes: Record<string, string> = {};
+    if (su.attributes && this.ownUser('attributes') !== 'never') {
+      for (const [k, v] of Object.entries(su.attributes).sort(([a], [b]) => byString(a, b))) {
+        if (v !== null && v !== '') {
+          attributes[k] = v;
+          fields[`attributes.${k}`] = { before: null, after: v };
+        }
+      }
+    }
+    set.attributes = attributes;
+    const desired = su.departments && this.ownUser('departments') !== 'never' ? this.desiredMemberships(su) : [];
+    let main: Ref | null = desired[0]?.department ?? null;
+    if (typeof su.mainDepartment === 'string' && this.ownUser('mainDepartment') !== 'never') {
+      main = this.deptRef.get(su.mainDepartment) ?? main;
+    }
+    set.mainDepartment = main;
+    if (desired.length > 0) fields.departments = { before: [], after: desired.map(describeMembership) };
+    if (main !== null) fields.mainDepartment = { before: null, after: main };
+    this.userChanges.push({
+      action: 'create',
+      ref: key,
+      externalId: su.externalId,
+      label: set.name,
+      set,
+      memberships: { remove: [], upsert: desired },
+      fields,
+      addLink: true,
+    });
+  }
+
+  private desiredMemberships(su: SnapshotUser): MembershipWrite[] {
+    return (su.departments ?? [])
+      .map((m) => ({ department: this.deptRef.get(m.externalId) as Ref, order: m.order ?? 0, leader: m.leader ?? false }))
+      .sort((a, b) => byString(String(a.department), String(b.department)));
+  }
+
+  private planUserUpdate(su: SnapshotUser, local: LocalUser, addLink: boolean): void {
+    const set: UserChange['set'] = {};
+    const fields: Record<string, FieldDiff> = {};
+    for (const f of USER_PROFILE_FIELDS) {
+      if (this.ownUser(f) !== 'always') continue;
+      const value = this.profileValue(su, f);
+      if (value === undefined || value === local[f]) continue;
+      if (f === 'userid' && value !== null) {
+        const holder = this.userByUserid.get(userIdKey(value));
+        if ((holder && holder.id !== local.id) || (!holder && this.plannedUserids.has(userIdKey(value)))) {
+          this.issues.push({
+            code: 'USERID_TAKEN',
+            message: `the source renames the user to "${value}", which local user ${holder?.id ?? '(planned)'} already has; the userid was left as "${local.userid}"`,
+            hint: 'Give one of them another userid, then re-run.',
+            object: `user "${su.externalId}"`,
+          });
+          continue;
+        }
+        this.plannedUserids.add(userIdKey(value));
+      }
+      if (f === 'name' && value === null) continue; // a user always keeps a name
+      set[f] = value;
+      fields[f] = { before: local[f], after: value };
+    }
+
+    let status: UserStatus = local.status;
+    if (this.ownUser('status') === 'always') status = su.status ?? 'active';
+    if (status !== local.status) {
+      set.status = status;
+      fields.status = { before: local.status, after: status };
+    }
+
+    if (su.attributes && this.ownUser('attributes') === 'always') {
+      const merged = { ...local.attributes };
+      let changed = false;
+      for (const [k, v] of Object.entries(su.attributes).sort(([a], [b]) => byString(a, b))) {
+        const before = local.attributes[k] ?? null;
+        const after = normalize(v);
+        if (before === after) continue;
+        changed = true;
+        fields[`attributes.${k}`] = { before, after };
+        if (after === null) delete merged[k];
+        else merged[k] = after;
+      }
+      if (changed) set.attributes = merged;
+    }
+
+    // Memberships: only those in this source's departments are the source's to change.
+    let finalMemberships: FinalMembership[] = local.memberships.map((m) => ({ department: m.departmentId, order: m.order, leader: m.leader }));
+    let memberships: UserChange['memberships'];
+    if (su.departments && this.ownUser('departments') === 'always') {
+      const current = local.memberships
+        .filter((m) => this.sourceScope.has(m.departmentId))
+        .map((m) => ({ department: m.departmentId as Ref, order: m.order, leader: m.leader }))
+        .sort((a, b) => byString(String(a.department), String(b.department)));
+      const desired = this.desiredMemberships(su);
+      const desiredByDept = new Map(desired.map((m) => [m.department, m]));
+      const currentByDept = new Map(current.map((m) => [m.department, m]));
+      const remove = current.filter((m) => !desiredByDept.has(m.department)).map((m) => m.department as number);
+      const upsert = desired.filter((m) => {
+        const c = currentByDept.get(m.department);
+        return !c || c.order !== m.order || c.leader !== m.leader;
+      });
+      if (remove.length > 0 || upsert.length > 0) {
+        memberships = { remove, upsert };
+        fields.departments = { before: current.map(describeMembership), after: desired.map(describeMembership) };
+        const removed = new Set<Ref>(remove);
+        finalMemberships = [
+          ...finalMemberships.filter((m) => !removed.has(m.department) && !desiredByDept.has(m.department)),
+          ...desired,
+        ];
+      }
+    }
+
+    if (this.ownUser('mainDepartment') === 'always') {
+      const inFinal = (r: Ref | null): boolean => r !== null && finalMemberships.some((m) => m.department === r);
+      let main: Ref | null = local.mainDepartmentId;
+      if (su.mainDepartment === null) {
+        main = null;
+      } else if (typeof su.mainDepartment === 'string') {
+        main = this.deptRef.get(su.mainDepartment) ?? main;
+      } else if (!inFinal(main)) {
+        main = (su.departments && this.desiredMemberships(su)[0]?.department) ?? finalMemberships[0]?.department ?? null;
+      }
+      if (main !== local.mainDepartmentId) {
+        set.mainDepartment = main;
+        fields.mainDepartment = { before: local.mainDepartmentId, after: main };
+      }
+    }
+
+    if (addLink) fields.link = { before: null, after: `${this.source}:${su.externalId}` };
+    if (Object.keys(fields).length === 0) return;
+    const action = set.status === undefined ? 'update' : set.status === 'active' ? 'enable' : 'disable';
+    this.userChanges.push({
+      action,
+      ref: local.id,
+      externalId: su.externalId,
+      label: set.name ?? local.name ?? su.externalId,
+      set,
+      ...(memberships ? { memberships } : {}),
+      fields,
+      ...(addLink ? { addLink: true } : {}),
+    });
+  }
+
+  // ---------------------------------------------------------------- what the source no longer lists
+
+  /** Local departments in a subtree the source could not read in full (all of them if the snapshot is incomplete). */
+  private incompleteScope(): (deptId: number) => boolean {
+    if (!this.snapshot.complete) return () => true;
+    const roots = this.snapshot.incompleteDepartments
+      .map((ext) => this.deptRef.get(ext))
+      .filter((r): r is number => typeof r === 'number');
+    const scope = new Set<number>();
+    const stack = [...roots];
+    while (stack.length > 0) {
+      const id = stack.pop() as number;
+      if (scope.has(id)) continue;
+      scope.add(id);
+      for (const c of this.childrenOf.get(id) ?? []) stack.push(c.id);
+    }
+    return (id) => scope.has(id);
+  }
+
+  private planGoneUsers(snapshotUserIds: Set<string>): void {
+    if (this.policy.onUserGone === 'ignore') return;
+    const inIncomplete = this.incompleteScope();
+    const gone = this.directory.users
+      .filter((u) => {
+        const link = linkOf(u.links, this.source);
+        return link !== undefined && !snapshotUserIds.has(link.externalId);
+      })
+      .sort((a, b) => a.id - b.id);
+    for (const u of gone) {
+      const externalId = (linkOf(u.links, this.source) as { externalId: string }).externalId;
+      const incompleteScope = u.memberships.some((m) => inIncomplete(m.departmentId)) || !this.snapshot.complete;
+      const base = {
+        ref: u.id,
+        externalId,
+        label: u.name ?? u.userid ?? String(u.id),
+        gone: true,
+        ...(incompleteScope ? { incompleteScope: true } : {}),
+      };
+      if (this.policy.onUserGone === 'delete') {
+        this.userChanges.push({ ...base, action: 'delete', set: {}, fields: { status: { before: u.status, after: null } } });
+      } else if (u.status === 'active') {
+        this.userChanges.push({ ...base, action: 'disable', set: { status: 'disabled' }, fields: { status: { before: 'active', after: 'disabled' } } });
+      }
+    }
+  }
+
+  private planGoneDepartments(): void {
+    if (this.policy.onDepartmentGone === 'ignore') return;
+    const snapshotDeptIds = new Set(this.snapshot.departments.map((d) => d.externalId));
+    const candidates = this.directory.departments.filter((d) => {
+      const link = linkOf(d.links, this.source);
+      return link !== undefined && !snapshotDeptIds.has(link.externalId) && d.parentId !== null && d.id !== this.mountId;
+    });
+    if (candidates.length === 0) return;
+    const inIncomplete = this.incompleteScope();
+    const candidateIds = new Set(candidates.map((d) => d.id));
+
+    // The tree after the plan: children per department, counting moves and creates.
+    const finalParent = new Map<number, Ref | null>();
+    for (const d of this.directory.departments) finalParent.set(d.id, d.parentId);
+    const childCount = new Map<Ref, number>();
+    for (const c of this.departmentChanges) {
+      if (c.set.parent !== undefined && typeof c.ref === 'number') finalParent.set(c.ref, c.set.parent);
+      if (c.action === 'create' && c.set.parent !== undefined) childCount.set(c.set.parent, (childCount.get(c.set.parent) ?? 0) + 1);
+    }
+    for (const [, parent] of finalParent) if (parent !== null) childCount.set(parent, (childCount.get(parent) ?? 0) + 1);
+
+    // Active members after the plan, for candidate departments only.
+    const changeByUser = new Map<number, UserChange>();
+    for (const c of this.userChanges) if (typeof c.ref === 'number') changeByUser.set(c.ref, c);
+    const activeMembers = new Map<number, number>();
+    for (const u of this.directory.users) {
+      const change = changeByUser.get(u.id);
+      if (change?.action === 'delete') continue;
+      if ((change?.set.status ?? u.status) !== 'active') continue;
+      const removed = new Set(change?.memberships?.remove ?? []);
+      for (const m of u.memberships) {
+        if (candidateIds.has(m.departmentId) && !removed.has(m.departmentId)) {
+          activeMembers.set(m.departmentId, (activeMembers.get(m.departmentId) ?? 0) + 1);
+        }
+      }
+    }
+
+    const depth = (d: LocalDepartment): number => {
+      let n = 0;
+      for (let p = d.parentId; p !== null; p = this.deptById.get(p)?.parentId ?? null) n++;
+      return n;
+    };
+    const ordered = [...candidates].sort((a, b) => depth(b) - depth(a) || a.id - b.id);
+    for (const d of ordered) {
+      const externalId = (linkOf(d.links, this.source) as { externalId: string }).externalId;
+      const children = childCount.get(d.id) ?? 0;
+      const members = activeMembers.get(d.id) ?? 0;
+      if (children > 0 || members > 0) {
+        this.notes.push({
+          code: 'DEPARTMENT_KEPT',
+          message: `department "${d.name}" (${d.id}) is gone from source "${this.source}" but was kept: it still has ${children} sub-department(s) and ${members} active member(s)`,
+          hint: 'Move or remove what is left in it; the next run deletes it once it is empty.',
+          object: `department "${externalId}"`,
+        });
+        continue;
+      }
+      const incompleteScope = inIncomplete(d.id);
+      this.departmentChanges.push({
+        action: 'delete',
+        ref: d.id,
+        externalId,
+        label: d.name,
+        set: {},
+        fields: { name: { before: d.name, after: null }, parent: { before: d.parentId, after: null } },
+        ...(incompleteScope ? { incompleteScope: true } : {}),
+      });
+      // A delete the guard will hold back leaves the department in place, so its parent is not empty either.
+      const parent = finalParent.get(d.id);
+      if (!incompleteScope && parent !== null && parent !== undefined) childCount.set(parent, (childCount.get(parent) ?? 1) - 1);
+    }
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function describeMembership(m: { department: Ref; order: number; leader: boolean }): { department: Ref; order: number; leader: boolean } {
+  return { department: m.department, order: m.order, leader: m.leader };
+}

@@ -1,0 +1,270 @@
+import { hostname } from 'node:os';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { OrgsyncError, ValidationError, describeIssue, errorInfo, type ErrorInfo } from '../errors.js';
+import { validateSnapshot } from '../directory/snapshot.js';
+import type { SourceConnector } from '../connectors/contract.js';
+import { applyPlan, changeRecord } from '../reconcile/apply.js';
+import { PlanStaleError } from '../reconcile/errors.js';
+import { guard } from '../reconcile/guard.js';
+import { plan as makePlan } from '../reconcile/plan.js';
+import type { Policy } from '../reconcile/policy.js';
+import { countChanges, type ChangeCounts, type Plan } from '../reconcile/types.js';
+import type { Store } from '../store/store.js';
+import { withLock } from './lock.js';
+import type { RunKind, RunRecord, RunStatus, RunStep, RunSummary } from './types.js';
+
+export interface RunProgress {
+  phase: 'read' | 'plan' | 'guard' | 'apply';
+  done: number;
+  total?: number;
+  message?: string;
+}
+
+export interface RunOptions {
+  kind: RunKind;
+  /** The source's name: links and runs are keyed by it. */
+  source: string;
+  connector: SourceConnector;
+  policy: Policy;
+  dryRun?: boolean;
+  onProgress?: (progress: RunProgress) => void;
+  /** How long to wait for another run that is writing the directory. */
+  lockTimeoutMs?: number;
+  batchSize?: number;
+  afterCommit?: (committed: number) => Promise<void> | void;
+}
+
+/** The run report: the contract of `--json` output and of the API. */
+export interface RunReport {
+  runId: number;
+  kind: RunKind;
+  source: string;
+  status: RunStatus;
+  dryRun: boolean;
+  startedAt: string | null;
+  finishedAt: string | null;
+  changes: ChangeCounts;
+  suppressed?: ChangeCounts;
+  blocked?: ErrorInfo & { count: number; base: number };
+  errors: ErrorInfo[];
+  notes: ErrorInfo[];
+  read?: RunSummary['read'];
+  steps: RunStep[];
+}
+
+const DIRECTORY_LOCK = 'directory';
+
+/** One step of a run: timed, logged on the run, and marked failed if it throws. */
+class StepRecorder {
+  private seq = 0;
+  constructor(
+    private readonly store: Store,
+    private readonly runId: number,
+  ) {}
+
+  async start(): Promise<void> {
+    this.seq = (await this.store.runs.steps(this.runId)).length;
+  }
+
+  async step<T>(name: string, fn: () => Promise<{ value: T; detail: Record<string, unknown> }>): Promise<T> {
+    const startedAt = new Date().toISOString();
+    const t0 = performance.now();
+    try {
+      const { value, detail } = await fn();
+      await this.store.runs.addStep(this.runId, { seq: ++this.seq, name, status: 'ok', startedAt, durationMs: performance.now() - t0, detail });
+      return value;
+    } catch (err) {
+      const detail = err instanceof ValidationError ? { error: errorInfo(err), issues: err.issues } : { error: errorInfo(err) };
+      await this.store.runs.addStep(this.runId, { seq: ++this.seq, name, status: 'failed', startedAt, durationMs: performance.now() - t0, detail });
+      throw err;
+    }
+  }
+}
+
+/** read → plan → guard → apply, recorded as one run. Never throws for a failed run: the report says so. */
+export async function executeRun(store: Store, options: RunOptions): Promise<RunReport> {
+  const dryRun = options.dryRun ?? false;
+  const run = await store.runs.create({ kind: options.kind, source: options.source, dryRun, status: 'running' });
+  const steps = new StepRecorder(store, run.id);
+  const progress = options.onProgress ?? (() => {});
+  const summary: RunSummary = {};
+  try {
+    progress({ phase: 'read', done: 0 });
+    const snapshot = await steps.step('read', async () => {
+      const s = await options.connector.pull({ onProgress: (p) => progress({ phase: 'read', done: p.done, ...(p.total !== undefined ? { total: p.total } : {}), message: p.phase }) });
+      const issues = validateSnapshot(s, options.connector.limits);
+      if (issues.length > 0) throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
+      summary.read = {
+        departments: s.departments.length,
+        users: s.users.length,
+        complete: s.complete,
+        incompleteDepartments: s.incompleteDepartments.length,
+        unseenFields: s.unseenFields,
+      };
+      return { value: s, detail: { ...summary.read, ...(options.connector.stats?.() ?? {}) } };
+    });
+
+    return await withLock(store, DIRECTORY_LOCK, `${hostname()}:${process.pid}:run-${run.id}`, options.lockTimeoutMs, async () => {
+      progress({ phase: 'plan', done: 0 });
+      const planned = await steps.step('plan', async () => {
+        const directory = await store.directory.load();
+        const p = makePlan(options.source, snapshot, directory, options.policy);
+        return {
+          value: p,
+          detail: { baseRevision: p.baseRevision, changes: countChanges(p.departments, p.users), issues: p.issues.length, notes: p.notes.length },
+        };
+      });
+      await store.runs.update(run.id, { baseRevision: planned.baseRevision });
+
+      progress({ phase: 'guard', done: 0 });
+      const guarded = await steps.step('guard', async () => {
+        const g = guard(planned, options.policy);
+        summary.suppressed = countChanges(g.suppressed.departments, g.suppressed.users);
+        return {
+          value: g,
+          detail: { suppressed: summary.suppressed, blocked: g.blocked !== null, ...(g.blocked ? { reason: g.blocked.message } : {}) },
+        };
+      });
+      const anySuppressed = guarded.suppressed.departments.length + guarded.suppressed.users.length > 0;
+      const errors: ErrorInfo[] = [...planned.issues];
+      const counts = countChanges(guarded.plan.departments, guarded.plan.users);
+
+      if (dryRun || guarded.blocked) {
+        await recordPreview(store, run.id, guarded.plan);
+        await store.runs.savePlan(run.id, encodePlan(guarded.plan));
+        if (guarded.blocked) {
+          summary.blocked = guarded.blocked;
+          errors.unshift({ code: guarded.blocked.code, message: guarded.blocked.message, ...(guarded.blocked.hint ? { hint: guarded.blocked.hint } : {}) });
+        }
+        await finish(store, run.id, dryRun ? 'planned' : 'blocked', counts, errors, planned.notes, summary);
+        return report(store, run.id);
+      }
+
+      progress({ phase: 'apply', done: 0, total: guarded.plan.departments.length + guarded.plan.users.length });
+      const result = await steps.step('apply', async () => {
+        const r = await applyPlan(guarded.plan, store, {
+          runId: run.id,
+          ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+          onProgress: (done, total) => progress({ phase: 'apply', done, total }),
+          ...(options.afterCommit ? { afterCommit: options.afterCommit } : {}),
+        });
+        return { value: r, detail: { applied: r.applied, errors: r.errors.length, revision: r.revision } };
+      });
+      errors.push(...result.errors);
+      const partial = errors.length > 0 || anySuppressed || !snapshot.complete || snapshot.incompleteDepartments.length > 0;
+      await finish(store, run.id, partial ? 'partial' : 'succeeded', result.applied, errors, planned.notes, summary);
+      return report(store, run.id);
+    });
+  } catch (err) {
+    const errors =
+      err instanceof ValidationError
+        ? err.issues.map((i) => ({ code: err.code, message: describeIssue(i), ...(i.hint ? { hint: i.hint } : {}), ...(i.object ? { object: i.object } : {}) }))
+        : [errorInfo(err)];
+    await finish(store, run.id, 'failed', undefined, errors, [], summary);
+    return report(store, run.id);
+  }
+}
+
+/** Applies exactly the plan a blocked (or dry-run) run stored, if the directory has not changed since. */
+export async function approveRun(store: Store, runId: number, options: { lockTimeoutMs?: number; batchSize?: number } = {}): Promise<RunReport> {
+  const run = await store.runs.get(runId);
+  if (!run) {
+    throw new OrgsyncError({ code: 'RUN_NOT_FOUND', message: `there is no run ${runId}`, hint: 'See `orgsync runs list` for run ids.' });
+  }
+  if (run.status !== 'blocked' && run.status !== 'planned') {
+    throw new OrgsyncError({
+      code: 'RUN_NOT_APPROVABLE',
+      message: `run ${runId} is ${run.status}; only a blocked or planned (dry-run) run can be approved`,
+      hint: run.status === 'running' ? 'Wait for it to finish.' : 'Start a new run instead.',
+    });
+  }
+  return withLock(store, DIRECTORY_LOCK, `${hostname()}:${process.pid}:approve-${runId}`, options.lockTimeoutMs, async () => {
+    const stored = await store.runs.loadPlan(runId);
+    if (!stored) {
+      throw new OrgsyncError({ code: 'PLAN_MISSING', message: `run ${runId} has no stored plan`, hint: 'Start a new run.' });
+    }
+    const plan = decodePlan(stored);
+    const current = await store.directory.revision();
+    if (current !== plan.baseRevision) throw new PlanStaleError(plan.baseRevision, current);
+
+    const steps = new StepRecorder(store, runId);
+    await steps.start();
+    await store.runs.update(runId, { status: 'running', dryRun: false });
+    await store.runs.clearChanges(runId);
+    const summary: RunSummary = { ...run.summary, approvedAt: new Date().toISOString() };
+    try {
+      const result = await steps.step('apply', async () => {
+        const r = await applyPlan(plan, store, { runId, ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}) });
+        return { value: r, detail: { approved: true, applied: r.applied, errors: r.errors.length, revision: r.revision } };
+      });
+      await store.runs.savePlan(runId, null);
+      const errors = [...plan.issues, ...result.errors];
+      const suppressed = summary.suppressed;
+      const anySuppressed = suppressed !== undefined && [...Object.values(suppressed.departments), ...Object.values(suppressed.users)].some((n) => n > 0);
+      const partial = errors.length > 0 || anySuppressed || !plan.complete;
+      await finish(store, runId, partial ? 'partial' : 'succeeded', result.applied, errors, run.notes, summary);
+    } catch (err) {
+      await finish(store, runId, 'failed', undefined, [errorInfo(err)], run.notes, summary);
+    }
+    return report(store, runId);
+  });
+}
+
+async function recordPreview(store: Store, runId: number, plan: Plan): Promise<void> {
+  const ctx = { departmentIds: new Map<string, number>(), seq: 1 };
+  await store.runs.addChanges(runId, [
+    ...plan.departments.map((c) => changeRecord(ctx, 'department', c, typeof c.ref === 'number' ? c.ref : null)),
+    ...plan.users.map((c) => changeRecord(ctx, 'user', c, typeof c.ref === 'number' ? c.ref : null)),
+  ]);
+}
+
+async function finish(
+  store: Store,
+  runId: number,
+  status: RunStatus,
+  counts: ChangeCounts | undefined,
+  errors: ErrorInfo[],
+  notes: ErrorInfo[],
+  summary: RunSummary,
+): Promise<void> {
+  await store.runs.update(runId, {
+    status,
+    finishedAt: new Date().toISOString(),
+    ...(counts ? { counts } : {}),
+    errors,
+    notes,
+    summary,
+  });
+}
+
+export async function report(store: Store, runId: number): Promise<RunReport> {
+  const run = (await store.runs.get(runId)) as RunRecord;
+  return toReport(run, await store.runs.steps(runId));
+}
+
+export function toReport(run: RunRecord, steps: RunStep[]): RunReport {
+  return {
+    runId: run.id,
+    kind: run.kind,
+    source: run.source,
+    status: run.status,
+    dryRun: run.dryRun,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    changes: run.counts,
+    ...(run.summary.suppressed ? { suppressed: run.summary.suppressed } : {}),
+    ...(run.summary.blocked ? { blocked: run.summary.blocked } : {}),
+    errors: run.errors,
+    notes: run.notes,
+    ...(run.summary.read ? { read: run.summary.read } : {}),
+    steps,
+  };
+}
+
+export function encodePlan(plan: Plan): Buffer {
+  return gzipSync(JSON.stringify(plan));
+}
+
+export function decodePlan(data: Buffer): Plan {
+  return JSON.parse(gunzipSync(data).toString('utf8')) as Plan;
+}

@@ -1,0 +1,141 @@
+import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/**
+ * Versioned migrations, run on every start. Never edit a released migration: add a new one.
+ * Types are chosen to mean the same on both engines (bigint ids, ISO-8601 text timestamps, 0/1 flags).
+ */
+function migrations(dialect: DialectName): Record<string, Migration> {
+  const blob = dialect === 'postgres' ? 'bytea' : 'blob';
+  return {
+    '0001_directory_and_runs': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('counters')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('departments')
+          .addColumn('id', 'bigint', (c) => c.primaryKey())
+          .addColumn('parent_id', 'bigint', (c) => c.references('departments.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('sort_order', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('departments_parent').on('departments').column('parent_id').execute();
+        await db.schema
+          .createTable('users')
+          .addColumn('id', 'bigint', (c) => c.primaryKey())
+          .addColumn('userid', 'text')
+          .addColumn('userid_key', 'text', (c) => c.unique())
+          .addColumn('name', 'text')
+          .addColumn('alias', 'text')
+          .addColumn('position', 'text')
+          .addColumn('mobile', 'text')
+          .addColumn('email', 'text')
+          .addColumn('telephone', 'text')
+          .addColumn('gender', 'text')
+          .addColumn('avatar', 'text')
+          .addColumn('address', 'text')
+          .addColumn('employee_no', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('main_department_id', 'bigint', (c) => c.references('departments.id').onDelete('set null'))
+          .addColumn('attributes', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('memberships')
+          .addColumn('user_id', 'bigint', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('department_id', 'bigint', (c) => c.notNull().references('departments.id').onDelete('cascade'))
+          .addColumn('sort_order', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('leader', 'integer', (c) => c.notNull().defaultTo(0))
+          .addPrimaryKeyConstraint('memberships_pk', ['user_id', 'department_id'])
+          .execute();
+        await db.schema.createIndex('memberships_department').on('memberships').column('department_id').execute();
+        await db.schema
+          .createTable('links')
+          .addColumn('object_kind', 'text', (c) => c.notNull())
+          .addColumn('object_id', 'bigint', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('external_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('links_pk', ['object_kind', 'source', 'external_id'])
+          .addUniqueConstraint('links_one_per_source', ['object_kind', 'object_id', 'source'])
+          .execute();
+        await db.schema
+          .createTable('runs')
+          .addColumn('id', 'bigint', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('dry_run', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text')
+          .addColumn('finished_at', 'text')
+          .addColumn('base_revision', 'bigint')
+          .addColumn('counts', 'text', (c) => c.notNull())
+          .addColumn('errors', 'text', (c) => c.notNull())
+          .addColumn('notes', 'text', (c) => c.notNull())
+          .addColumn('summary', 'text', (c) => c.notNull())
+          .addColumn('plan', blob)
+          .execute();
+        await db.schema
+          .createTable('run_steps')
+          .addColumn('run_id', 'bigint', (c) => c.notNull().references('runs.id').onDelete('cascade'))
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('duration_ms', 'integer', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('run_steps_pk', ['run_id', 'seq'])
+          .execute();
+        await db.schema
+          .createTable('run_changes')
+          .addColumn('run_id', 'bigint', (c) => c.notNull().references('runs.id').onDelete('cascade'))
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('object_kind', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('object_id', 'bigint')
+          .addColumn('external_id', 'text', (c) => c.notNull())
+          .addColumn('label', 'text', (c) => c.notNull())
+          .addColumn('fields', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('run_changes_pk', ['run_id', 'seq'])
+          .execute();
+        await db.schema.createIndex('run_changes_object').on('run_changes').columns(['object_kind', 'object_id']).execute();
+        await db.schema
+          .createTable('locks')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        const now = new Date().toISOString();
+        await db
+          .insertInto('counters')
+          .values([
+            { name: 'revision', value: 0 },
+            { name: 'department', value: 1 },
+            { name: 'user', value: 0 },
+            { name: 'run', value: 0 },
+          ])
+          .execute();
+        await db
+          .insertInto('departments')
+          .values({ id: 1, parent_id: null, name: 'Organization', sort_order: 0, created_at: now, updated_at: now })
+          .execute();
+      },
+    },
+  };
+}
+
+export class StaticMigrationProvider implements MigrationProvider {
+  constructor(private readonly dialect: DialectName) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.dialect);
+  }
+}

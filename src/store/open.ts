@@ -1,0 +1,140 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig, type TransactionSettings } from 'kysely';
+import pg from 'pg';
+import { OrgsyncError } from '../errors.js';
+import { KyselyStore } from './kysely-store.js';
+import { StaticMigrationProvider, type DialectName } from './migrations.js';
+import type { Database } from './schema.js';
+import type { Store } from './store.js';
+
+export interface StoreConfig {
+  /** postgres://… selects PostgreSQL; otherwise SQLite in dataDir. */
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  /** PostgreSQL only: the schema to use (created if missing); default the connection's search_path. */
+  schema?: string | undefined;
+}
+
+/**
+ * A write transaction on SQLite starts with BEGIN IMMEDIATE: it takes the write lock up front and so waits
+ * (busy_timeout) for another process instead of failing half-way when a read turns into a write.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(settings?.accessMode === 'read only' ? 'begin' : 'begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly config: SqliteDialectConfig) {
+    super(config);
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.config);
+  }
+}
+
+export function isPostgresUrl(url: string | undefined): url is string {
+  return url !== undefined && /^postgres(ql)?:\/\//.test(url);
+}
+
+export function sqlitePath(dataDir: string): string {
+  return path.join(dataDir, 'orgsync.db');
+}
+
+const INT8_OID = 20;
+
+export async function openStore(config: StoreConfig): Promise<Store> {
+  let db: Kysely<Database>;
+  let dialect: DialectName;
+  if (isPostgresUrl(config.databaseUrl)) {
+    dialect = 'postgres';
+    const schema = config.schema;
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new OrgsyncError({ code: 'CONFIG_INVALID', message: `schema name "${schema}" is not valid`, hint: 'Use lower-case letters, digits and _.' });
+    }
+    // Connect once up front, so an unreachable server is reported as such and not as a failed migration.
+    const client = new pg.Client({ connectionString: config.databaseUrl });
+    await connectOrExplain(client, config.databaseUrl);
+    try {
+      if (schema) await client.query(`create schema if not exists ${schema}`);
+    } finally {
+      await client.end();
+    }
+    const pool = new pg.Pool({
+      connectionString: config.databaseUrl,
+      max: 10,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      types: {
+        // bigint columns hold ids, orders and epoch milliseconds: all safe as JavaScript numbers.
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    if (config.databaseUrl !== undefined && config.databaseUrl !== '') {
+      throw new OrgsyncError({
+        code: 'CONFIG_INVALID',
+        message: `ORGSYNC_DATABASE_URL "${redactUrl(config.databaseUrl)}" is not a postgres:// URL`,
+        hint: 'Set ORGSYNC_DATABASE_URL=postgres://user@host:5432/db for PostgreSQL, or leave it unset to use SQLite in ORGSYNC_DATA_DIR.',
+      });
+    }
+    dialect = 'sqlite';
+    mkdirSync(config.dataDir, { recursive: true });
+    const file = sqlitePath(config.dataDir);
+    let sqlite: SqliteDatabase.Database;
+    try {
+      sqlite = new SqliteDatabase(file);
+    } catch (err) {
+      throw new OrgsyncError(
+        { code: 'STORE_UNAVAILABLE', message: `cannot open the database ${file}: ${(err as Error).message}`, hint: 'Check that ORGSYNC_DATA_DIR points to a writable directory.' },
+        { cause: err },
+      );
+    }
+    // WAL lets a server and CLI commands share the file: readers never block the one writer.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('busy_timeout = 30000');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  }
+
+  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    await db.destroy();
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new OrgsyncError(
+      {
+        code: 'STORE_MIGRATION_FAILED',
+        message: `database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? String(error)}`,
+        hint: isPostgresUrl(config.databaseUrl) ? 'Check that the database user may create tables.' : 'Check the data directory and that no older orgsync version is writing to it.',
+      },
+      { cause: error },
+    );
+  }
+  return new KyselyStore(db, dialect);
+}
+
+async function connectOrExplain(client: pg.Client, url: string): Promise<void> {
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new OrgsyncError(
+      {
+        code: 'STORE_UNAVAILABLE',
+        message: `cannot connect to PostgreSQL at ${redactUrl(url)}: ${(err as Error).message}`,
+        hint: 'Check that the server runs and ORGSYNC_DATABASE_URL names the right host, port, user and database.',
+      },
+      { cause: err },
+    );
+  }
+}
+
+/** A database URL for messages: the password is never shown. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+}

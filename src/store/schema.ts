@@ -1,0 +1,117 @@
+/** Table shapes as Kysely sees them. Column names are snake_case; `order` is `sort_order` (a reserved word). */
+
+export interface CountersTable {
+  name: string;
+  value: number;
+}
+
+export interface DepartmentsTable {
+  id: number;
+  parent_id: number | null;
+  name: string;
+  sort_order: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface UsersTable {
+  id: number;
+  userid: string | null;
+  /** userid in lower case: userids are unique ignoring case. */
+  userid_key: string | null;
+  name: string | null;
+  alias: string | null;
+  position: string | null;
+  mobile: string | null;
+  email: string | null;
+  telephone: string | null;
+  gender: string | null;
+  avatar: string | null;
+  address: string | null;
+  employee_no: string | null;
+  status: string;
+  main_department_id: number | null;
+  /** JSON object of string values. */
+  attributes: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MembershipsTable {
+  user_id: number;
+  department_id: number;
+  sort_order: number;
+  leader: number;
+}
+
+export interface LinksTable {
+  object_kind: 'department' | 'user';
+  object_id: number;
+  source: string;
+  external_id: string;
+  created_at: string;
+}
+
+export interface RunsTable {
+  id: number;
+  kind: string;
+  source: string;
+  status: string;
+  dry_run: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  base_revision: number | null;
+  /** JSON: ChangeCounts. */
+  counts: string;
+  /** JSON: ErrorInfo[]. */
+  errors: string;
+  /** JSON: ErrorInfo[]. */
+  notes: string;
+  /** JSON: everything else a report shows (suppressed counts, guard verdict, source facts). */
+  summary: string;
+  /** gzip of the plan JSON, kept while a run waits for approval. */
+  plan: Buffer | null;
+}
+
+export interface RunStepsTable {
+  run_id: number;
+  seq: number;
+  name: string;
+  status: string;
+  started_at: string;
+  duration_ms: number;
+  /** JSON. */
+  detail: string;
+}
+
+export interface RunChangesTable {
+  run_id: number;
+  seq: number;
+  object_kind: 'department' | 'user';
+  action: string;
+  object_id: number | null;
+  external_id: string;
+  label: string;
+  /** JSON: Record<field, {before, after}>. */
+  fields: string;
+}
+
+export interface LocksTable {
+  name: string;
+  holder: string;
+  /** Milliseconds since the epoch. */
+  expires_at: number;
+}
+
+export interface Database {
+  counters: CountersTable;
+  departments: DepartmentsTable;
+  users: UsersTable;
+  memberships: MembershipsTable;
+  links: LinksTable;
+  runs: RunsTable;
+  run_steps: RunStepsTable;
+  run_changes: RunChangesTable;
+  locks: LocksTable;
+}
