@@ -49,14 +49,16 @@ export async function applyPlan(plan: Plan, store: Store, options: ApplyOptions)
   };
 
   // 1. The department tree (creates, renames, moves) in one transaction: a half-moved tree could hold a cycle.
-  ctx.revision = await store.transaction(async (tx) => {
-    await checkRevision(tx, ctx);
-    await writeDepartments(tx, structural, ctx);
-    return tx.directory.bumpRevision();
-  });
-  for (const c of structural) applied.departments[c.action]++;
-  done += structural.length;
-  await commit();
+  if (structural.length > 0) {
+    ctx.revision = await store.transaction(async (tx) => {
+      await checkRevision(tx, ctx);
+      await writeDepartments(tx, structural, ctx);
+      return tx.directory.bumpRevision();
+    });
+    for (const c of structural) applied.departments[c.action]++;
+    done += structural.length;
+    await commit();
+  }
 
   // 2. Users in batches; a batch that fails is retried one change at a time so only the bad change is lost.
   for (let i = 0; i < plan.users.length; i += batchSize) {

@@ -550,8 +550,9 @@ class Planner {
     for (const [, parent] of finalParent) if (parent !== null) childCount.set(parent, (childCount.get(parent) ?? 0) + 1);
 
     // Active members after the plan, for candidate departments only.
+    // A disable or delete the guard will hold back leaves its user active where they are.
     const changeByUser = new Map<number, UserChange>();
-    for (const c of this.userChanges) if (typeof c.ref === 'number') changeByUser.set(c.ref, c);
+    for (const c of this.userChanges) if (typeof c.ref === 'number' && !c.incompleteScope) changeByUser.set(c.ref, c);
     const activeMembers = new Map<number, number>();
     for (const u of this.directory.users) {
       const change = changeByUser.get(u.id);

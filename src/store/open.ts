@@ -49,6 +49,7 @@ const INT8_OID = 20;
 export async function openStore(config: StoreConfig): Promise<Store> {
   let db: Kysely<Database>;
   let dialect: DialectName;
+  let migrationTableSchema: string | undefined;
   if (isPostgresUrl(config.databaseUrl)) {
     dialect = 'postgres';
     const schema = config.schema;
@@ -56,10 +57,12 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       throw new OrgsyncError({ code: 'CONFIG_INVALID', message: `schema name "${schema}" is not valid`, hint: 'Use lower-case letters, digits and _.' });
     }
     // Connect once up front, so an unreachable server is reported as such and not as a failed migration.
-    const client = new pg.Client({ connectionString: config.databaseUrl });
+    const client = new pg.Client({ connectionString: config.databaseUrl, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
     await connectOrExplain(client, config.databaseUrl);
     try {
       if (schema) await client.query(`create schema if not exists ${schema}`);
+      // Kysely looks for its migration tables in every schema unless told which: name the one in use.
+      migrationTableSchema = ((await client.query('select current_schema() as s')).rows[0] as { s: string | null }).s ?? undefined;
     } finally {
       await client.end();
     }
@@ -102,7 +105,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   }
 
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(dialect) });
+  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(dialect), ...(migrationTableSchema ? { migrationTableSchema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     await db.destroy();

@@ -1,0 +1,48 @@
+import type { DirectoryState, LocalDepartment, LocalUser, Link } from '../../src/directory/model.js';
+import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../../src/directory/snapshot.js';
+
+/** In-memory directory states and snapshots for the pure planner tests. */
+
+export function localDept(id: number, parentId: number | null, name: string, links: Link[] = [], order = 0): LocalDepartment {
+  return { id, parentId, name, order, links };
+}
+
+export function localUser(id: number, over: Partial<LocalUser> = {}): LocalUser {
+  return {
+    id,
+    userid: `user${id}`,
+    name: `User ${id}`,
+    alias: null,
+    position: null,
+    mobile: null,
+    email: null,
+    telephone: null,
+    gender: null,
+    avatar: null,
+    address: null,
+    employeeNo: null,
+    status: 'active',
+    mainDepartmentId: null,
+    attributes: {},
+    memberships: [],
+    links: [],
+    ...over,
+  };
+}
+
+export function directory(departments: LocalDepartment[] = [], users: LocalUser[] = [], revision = 7): DirectoryState {
+  return { revision, rootId: 1, departments: [localDept(1, null, 'Organization'), ...departments], users };
+}
+
+export function snapshot(departments: SnapshotDepartment[], users: SnapshotUser[], over: Partial<Snapshot> = {}): Snapshot {
+  return { complete: true, incompleteDepartments: [], unseenFields: [], departments, users, ...over };
+}
+
+export const dept = (externalId: string, parentExternalId: string | null, name: string, order?: number): SnapshotDepartment => ({
+  externalId,
+  parentExternalId,
+  name,
+  ...(order !== undefined ? { order } : {}),
+});
+
+export const link = (source: string, externalId: string): Link => ({ source, externalId });

@@ -1,0 +1,1063 @@
+/**
+ * The storage conformance suite: one set of tests that every Store implementation must pass, run unchanged
+ * against SQLite (sqlite.test.ts) and PostgreSQL (postgres.test.ts).
+ *
+ * Every test gets a fresh, empty database (a new SQLite temp dir or a new PostgreSQL schema) and drops it
+ * afterwards, so tests never see each other's data.
+ */
+import { gzipSync, gunzipSync } from 'node:zlib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DirectoryState, LocalDepartment, LocalUser } from '../../src/directory/model.js';
+import { emptyCounts } from '../../src/reconcile/types.js';
+import type { RunChangeRecord, RunStep } from '../../src/runs/types.js';
+import type { DepartmentRow, LinkRow, Store, UserRow } from '../../src/store/store.js';
+import { openTestStore, type Engine, type TestStore } from '../helpers/stores.js';
+
+const MAX_U32 = 2 ** 32 - 1;
+
+function userRow(id: number, over: Partial<UserRow> = {}): UserRow {
+  return {
+    id,
+    userid: `user${id}`,
+    name: `User ${id}`,
+    alias: null,
+    position: null,
+    mobile: null,
+    email: null,
+    telephone: null,
+    gender: null,
+    avatar: null,
+    address: null,
+    employeeNo: null,
+    status: 'active',
+    mainDepartmentId: null,
+    attributes: {},
+    ...over,
+  };
+}
+
+/** A user with every profile field filled in, Chinese text included. */
+function fullUserRow(id: number, mainDepartmentId: number | null): UserRow {
+  return {
+    id,
+    userid: `ZhangSan${id}`,
+    name: '张三',
+    alias: 'San Zhang',
+    position: '高级工程师',
+    mobile: '+86 138 0013 8000',
+    email: `zhangsan${id}@example.com`,
+    telephone: '010-12345678',
+    gender: 'male',
+    avatar: 'https://example.com/avatar/张三.png',
+    address: '北京市海淀区中关村大街 1 号',
+    employeeNo: 'E-0001',
+    status: 'disabled',
+    mainDepartmentId,
+    attributes: { 工号: 'A-001', 部门: '研发中心', 'emoji 🙂': '✓', quote: 'He said "hi"\n\\ done', empty: '' },
+  };
+}
+
+function dept(id: number, parentId: number | null, name = `Dept ${id}`, order = 0): DepartmentRow {
+  return { id, parentId, name, order };
+}
+
+function deptOf(state: DirectoryState, id: number): LocalDepartment | undefined {
+  return state.departments.find((d) => d.id === id);
+}
+
+function userOf(state: DirectoryState, id: number): LocalUser | undefined {
+  return state.users.find((u) => u.id === id);
+}
+
+/** Every number in a loaded directory is a JS number (PostgreSQL bigint must not come back as a string). */
+function expectNumbers(state: DirectoryState): void {
+  expect(typeof state.revision).toBe('number');
+  expect(typeof state.rootId).toBe('number');
+  for (const d of state.departments) {
+    expect(typeof d.id).toBe('number');
+    expect(typeof d.order).toBe('number');
+    if (d.parentId !== null) expect(typeof d.parentId).toBe('number');
+  }
+  for (const u of state.users) {
+    expect(typeof u.id).toBe('number');
+    if (u.mainDepartmentId !== null) expect(typeof u.mainDepartmentId).toBe('number');
+    for (const m of u.memberships) {
+      expect(typeof m.departmentId).toBe('number');
+      expect(typeof m.order).toBe('number');
+      expect(typeof m.leader).toBe('boolean');
+    }
+  }
+}
+
+const ROOT: LocalDepartment = { id: 1, parentId: null, name: 'Organization', order: 0, links: [] };
+
+function change(seq: number, over: Partial<RunChangeRecord> = {}): RunChangeRecord {
+  return {
+    seq,
+    objectKind: seq % 2 === 0 ? 'department' : 'user',
+    action: seq % 3 === 0 ? 'create' : 'update',
+    objectId: seq % 5 === 0 ? null : 10_000 + seq,
+    externalId: `ext-${seq}`,
+    label: `对象 ${seq}`,
+    fields: { name: { before: `old ${seq}`, after: `新 ${seq}` }, order: { before: seq, after: null } },
+    ...over,
+  };
+}
+
+export function describeStoreConformance(engine: Engine): void {
+  describe(`Store conformance (${engine})`, () => {
+    let t: TestStore;
+    let store: Store;
+
+    beforeEach(async () => {
+      t = await openTestStore(engine);
+      store = t.store;
+    });
+
+    afterEach(async () => {
+      await t.cleanup();
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('migrations', () => {
+      it('a fresh store has only the local root department and revision 0', async () => {
+        expect(store.dialect).toBe(engine);
+        const state = await store.directory.load();
+        expect(state).toStrictEqual({ revision: 0, rootId: 1, departments: [ROOT], users: [] });
+        expectNumbers(state);
+        expect(await store.directory.revision()).toBe(0);
+        expect(await store.runs.list()).toEqual([]);
+      });
+
+      it('the counters start right after the seeded data', async () => {
+        // The root holds department id 1; users and runs start at 1.
+        expect(await store.directory.allocateIds('department', 1)).toBe(2);
+        expect(await store.directory.allocateIds('user', 1)).toBe(1);
+        expect(await store.directory.allocateIds('run', 1)).toBe(1);
+      });
+
+      it('reopening the same database re-runs migrations harmlessly and sees the same data', async () => {
+        const d = store.directory;
+        const deptId = await d.allocateIds('department', 1);
+        const userId = await d.allocateIds('user', 1);
+        await d.insertDepartments([dept(deptId, 1, '研发部', 7)]);
+        await d.insertUsers([fullUserRow(userId, deptId)]);
+        await d.upsertMemberships([{ userId, departmentId: deptId, order: 3, leader: true }]);
+        await d.insertLinks([
+          { kind: 'department', objectId: deptId, source: 'wecom', externalId: 'd-1' },
+          { kind: 'user', objectId: userId, source: 'wecom', externalId: 'u-1' },
+        ]);
+        await d.bumpRevision();
+        const run = await store.runs.create({ kind: 'import', source: 'wecom', dryRun: false, status: 'running' });
+        const before = await d.load();
+
+        const second = await t.reopen();
+        const after = await second.directory.load();
+        expect(after).toStrictEqual(before);
+        expect(after.revision).toBe(1);
+        // Exactly one root: the seed did not run again.
+        expect(after.departments.filter((x) => x.parentId === null)).toHaveLength(1);
+        expect(await second.runs.get(run.id)).toStrictEqual(run);
+        // The counters were not reset by the second migration pass.
+        expect(await second.directory.allocateIds('department', 1)).toBe(deptId + 1);
+        expect(await second.directory.allocateIds('user', 1)).toBe(userId + 1);
+
+        // A third open, after the second wrote, still works and sees everything.
+        const third = await t.reopen();
+        expect(await third.directory.allocateIds('department', 1)).toBe(deptId + 2);
+        expect((await third.directory.load()).departments.map((x) => x.id)).toEqual([1, deptId]);
+      });
+
+      it('a second, independent database opened alongside the first migrates and stays separate', async () => {
+        // For PostgreSQL this is a second schema in the same database (as parallel test files or two
+        // orgsync installations sharing one server would have).
+        const other = await openTestStore(engine);
+        try {
+          await store.directory.insertDepartments([dept(2, 1, 'only in the first')]);
+          await store.directory.bumpRevision();
+          const state = await other.store.directory.load();
+          expect(state).toStrictEqual({ revision: 0, rootId: 1, departments: [ROOT], users: [] });
+          await other.store.directory.insertDepartments([dept(2, 1, 'only in the second')]);
+          expect(deptOf(await store.directory.load(), 2)?.name).toBe('only in the first');
+          expect(deptOf(await other.store.directory.load(), 2)?.name).toBe('only in the second');
+        } finally {
+          await other.cleanup();
+        }
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('directory: ids', () => {
+      it('allocateIds returns consecutive ranges per kind', async () => {
+        const d = store.directory;
+        const a = await d.allocateIds('user', 3);
+        const b = await d.allocateIds('user', 1);
+        const c = await d.allocateIds('user', 5);
+        expect([a, b, c]).toEqual([1, 4, 5]);
+        // Kinds have separate counters.
+        expect(await d.allocateIds('department', 2)).toBe(2);
+        expect(await d.allocateIds('run', 2)).toBe(1);
+        expect(await d.allocateIds('user', 1)).toBe(10);
+        // Allocating ids is not a directory change.
+        expect(await d.revision()).toBe(0);
+      });
+
+      it('allocateIds never repeats, also across two stores on the same database', async () => {
+        const second = await t.reopen();
+        const ranges: Array<{ first: number; count: number }> = [];
+        const take = async (s: Store, count: number): Promise<void> => {
+          ranges.push({ first: await s.directory.allocateIds('user', count), count });
+        };
+        // Interleaved, one after another.
+        for (let i = 0; i < 5; i++) {
+          await take(store, i + 1);
+          await take(second, 2);
+        }
+        // And in parallel.
+        await Promise.all(Array.from({ length: 20 }, (_, i) => take(i % 2 === 0 ? store : second, (i % 4) + 1)));
+
+        const ids = ranges.flatMap((r) => Array.from({ length: r.count }, (_, k) => r.first + k));
+        const total = ranges.reduce((n, r) => n + r.count, 0);
+        expect(ids).toHaveLength(total);
+        expect(new Set(ids).size).toBe(total);
+        // No gaps either: together the ranges are exactly 1..total.
+        expect([...ids].sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, k) => k + 1));
+        expect(await store.directory.allocateIds('user', 1)).toBe(total + 1);
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('directory: departments', () => {
+      it('insertDepartments round-trips through load(), numbers as numbers, orders up to 2^32-1', async () => {
+        await store.directory.insertDepartments([
+          dept(2, 1, '研发部', 10),
+          dept(3, 2, 'Backend "core"', MAX_U32),
+          dept(4, 1, 'Sales', 0),
+          dept(5, 3, 'Leaf', 2 ** 31),
+        ]);
+        const state = await store.directory.load();
+        expect(state.departments).toStrictEqual([
+          ROOT,
+          { id: 2, parentId: 1, name: '研发部', order: 10, links: [] },
+          { id: 3, parentId: 2, name: 'Backend "core"', order: MAX_U32, links: [] },
+          { id: 4, parentId: 1, name: 'Sales', order: 0, links: [] },
+          { id: 5, parentId: 3, name: 'Leaf', order: 2 ** 31, links: [] },
+        ]);
+        expect(state.rootId).toBe(1);
+        expectNumbers(state);
+      });
+
+      it('insertDepartments handles more rows than one insert chunk', async () => {
+        const rows = Array.from({ length: 1205 }, (_, i) => dept(i + 2, 1, `d${i}`, i));
+        await store.directory.insertDepartments(rows);
+        const state = await store.directory.load();
+        expect(state.departments).toHaveLength(1206);
+        expect(deptOf(state, 1206)).toStrictEqual({ id: 1206, parentId: 1, name: 'd1204', order: 1204, links: [] });
+      });
+
+      it('a department with an existing id or an unknown parent is refused', async () => {
+        await store.directory.insertDepartments([dept(2, 1)]);
+        await expect(store.directory.insertDepartments([dept(2, 1, 'again')])).rejects.toThrow();
+        await expect(store.directory.insertDepartments([dept(3, 999)])).rejects.toThrow();
+        expect((await store.directory.load()).departments.map((d) => d.id)).toEqual([1, 2]);
+      });
+
+      it('updateDepartment patches name, order and parentId, each alone', async () => {
+        const d = store.directory;
+        await d.insertDepartments([dept(2, 1, 'A', 1), dept(3, 1, 'B', 2), dept(4, 2, 'C', 3)]);
+
+        await d.updateDepartment(4, { name: '新名字' });
+        expect(deptOf(await d.load(), 4)).toStrictEqual({ id: 4, parentId: 2, name: '新名字', order: 3, links: [] });
+
+        await d.updateDepartment(4, { order: MAX_U32 });
+        expect(deptOf(await d.load(), 4)).toStrictEqual({ id: 4, parentId: 2, name: '新名字', order: MAX_U32, links: [] });
+
+        await d.updateDepartment(4, { parentId: 3 });
+        expect(deptOf(await d.load(), 4)).toStrictEqual({ id: 4, parentId: 3, name: '新名字', order: MAX_U32, links: [] });
+
+        await d.updateDepartment(2, { name: 'A2', order: 0, parentId: 3 });
+        const state = await d.load();
+        expect(deptOf(state, 2)).toStrictEqual({ id: 2, parentId: 3, name: 'A2', order: 0, links: [] });
+        // Untouched departments stay as they were.
+        expect(deptOf(state, 3)).toStrictEqual({ id: 3, parentId: 1, name: 'B', order: 2, links: [] });
+        expect(deptOf(state, 1)).toStrictEqual(ROOT);
+        expectNumbers(state);
+      });
+
+      it('updateDepartment to an unknown parent is refused', async () => {
+        await store.directory.insertDepartments([dept(2, 1)]);
+        await expect(store.directory.updateDepartment(2, { parentId: 999 })).rejects.toThrow();
+        expect(deptOf(await store.directory.load(), 2)?.parentId).toBe(1);
+      });
+
+      it('deleteDepartments removes exactly the named departments, children first', async () => {
+        const d = store.directory;
+        await d.insertDepartments([dept(2, 1), dept(3, 2), dept(4, 3), dept(5, 1)]);
+        await d.deleteDepartments([4, 3]);
+        expect((await d.load()).departments.map((x) => x.id)).toEqual([1, 2, 5]);
+        await d.deleteDepartments([2]);
+        expect((await d.load()).departments.map((x) => x.id)).toEqual([1, 5]);
+        // Deleting nothing, or an id that does not exist, is harmless.
+        await d.deleteDepartments([]);
+        await d.deleteDepartments([999]);
+        expect((await d.load()).departments.map((x) => x.id)).toEqual([1, 5]);
+      });
+
+      it('deleting a department that still has children is refused (the parent reference never dangles)', async () => {
+        const d = store.directory;
+        await d.insertDepartments([dept(2, 1), dept(3, 2)]);
+        await expect(d.deleteDepartments([2])).rejects.toThrow();
+        expect((await d.load()).departments.map((x) => x.id)).toEqual([1, 2, 3]);
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('directory: users', () => {
+      it('insertUsers round-trips every field through load()', async () => {
+        const d = store.directory;
+        await d.insertDepartments([dept(2, 1, '研发部')]);
+        const full = fullUserRow(1, 2);
+        const bare: UserRow = {
+          id: 2,
+          userid: null,
+          name: null,
+          alias: null,
+          position: null,
+          mobile: null,
+          email: null,
+          telephone: null,
+          gender: null,
+          avatar: null,
+          address: null,
+          employeeNo: null,
+          status: 'active',
+          mainDepartmentId: null,
+          attributes: {},
+        };
+        const big = userRow(2 ** 40, { gender: 'female', mainDepartmentId: 1 });
+        await d.insertUsers([full, bare, big]);
+
+        const state = await d.load();
+        expect(state.users).toStrictEqual([
+          { ...full, memberships: [], links: [] },
+          { ...bare, memberships: [], links: [] },
+          { ...big, memberships: [], links: [] },
+        ]);
+        expect(userOf(state, 1)?.attributes['工号']).toBe('A-001');
+        expectNumbers(state);
+      });
+
+      it('insertUsers handles more rows than one insert chunk', async () => {
+        const rows = Array.from({ length: 1234 }, (_, i) => userRow(i + 1, { attributes: { 序号: String(i) } }));
+        await store.directory.insertUsers(rows);
+        const state = await store.directory.load();
+        expect(state.users).toHaveLength(1234);
+        expect(userOf(state, 1234)).toStrictEqual({ ...rows[1233], memberships: [], links: [] });
+      });
+
+      it('updateUser patches only the given fields; null clears a field', async () => {
+        const d = store.directory;
+        await d.insertDepartments([dept(2, 1), dept(3, 1)]);
+        const original = fullUserRow(1, 2);
+        const other = fullUserRow(2, 3);
+        await d.insertUsers([original, other]);
+
+        await d.updateUser(1, { name: '李四', position: null });
+        let u = userOf(await d.load(), 1);
+        expect(u).toStrictEqual({ ...original, name: '李四', position: null, memberships: [], links: [] });
+
+        await d.updateUser(1, { mobile: null, email: null, mainDepartmentId: null, status: 'active' });
+        u = userOf(await d.load(), 1);
+        expect(u).toStrictEqual({
+          ...original,
+          name: '李四',
+          position: null,
+          mobile: null,
+          email: null,
+          mainDepartmentId: null,
+          status: 'active',
+          memberships: [],
+          links: [],
+        });
+
+        await d.updateUser(1, { attributes: { 城市: '上海' }, mainDepartmentId: 3, gender: 'female', employeeNo: null });
+        u = userOf(await d.load(), 1);
+        expect(u?.attributes).toStrictEqual({ 城市: '上海' });
+        expect(u?.mainDepartmentId).toBe(3);
+        expect(u?.gender).toBe('female');
+        expect(u?.employeeNo).toBeNull();
+        expect(u?.alias).toBe(original.alias);
+        expect(u?.address).toBe(original.address);
+
+        // An empty patch changes nothing.
+        const before = await d.load();
+        await d.updateUser(1, {});
+        expect((await d.load()).users).toStrictEqual(before.users);
+
+        // The other user was never touched.
+        expect(userOf(await d.load(), 2)).toStrictEqual({ ...other, memberships: [], links: [] });
+      });
+
+      it('updateUser can change the case of its own userid, and clear it', async () => {
+        const d = store.directory;
+        await d.insertUsers([userRow(1, { userid: 'ZhangSan' })]);
+        await d.updateUser(1, { userid: 'zhangsan' });
+        expect(userOf(await d.load(), 1)?.userid).toBe('zhangsan');
+        await d.updateUser(1, { userid: null });
+        expect(userOf(await d.load(), 1)?.userid).toBeNull();
+        // With the userid cleared, another user may take it.
+        await d.insertUsers([userRow(2, { userid: 'ZHANGSAN' })]);
+        expect(userOf(await d.load(), 2)?.userid).toBe('ZHANGSAN');
+      });
+
+      it('deleteUsers removes exactly the named users', async () => {
+        const d = store.directory;
+        await d.insertUsers([userRow(1), userRow(2), userRow(3), userRow(4)]);
+        await d.deleteUsers([1, 3]);
+        expect((await d.load()).users.map((u) => u.id)).toEqual([2, 4]);
+        await d.deleteUsers([]);
+        await d.deleteUsers([999]);
+        expect((await d.load()).users.map((u) => u.id)).toEqual([2, 4]);
+      });
+
+      it('deleteUsers handles more ids than one statement chunk', async () => {
+        const d = store.directory;
+        await d.insertUsers(Array.from({ length: 1100 }, (_, i) => userRow(i + 1)));
+        await d.deleteUsers(Array.from({ length: 1050 }, (_, i) => i + 1));
+        expect((await d.load()).users.map((u) => u.id)).toEqual(Array.from({ length: 50 }, (_, i) => 1051 + i));
+      });
+
+      it('a user whose main department does not exist is refused', async () => {
+        await expect(store.directory.insertUsers([userRow(1, { mainDepartmentId: 999 })])).rejects.toThrow();
+        expect((await store.directory.load()).users).toEqual([]);
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('directory: userid unique ignoring case', () => {
+      it('a second user whose userid differs only in case is refused', async () => {
+        const d = store.directory;
+        await d.insertUsers([userRow(1, { userid: 'ZhangSan' })]);
+        await expect(d.insertUsers([userRow(2, { userid: 'zhangsan' })])).rejects.toThrow();
+        await expect(d.insertUsers([userRow(3, { userid: 'ZHANGSAN' })])).rejects.toThrow();
+        await expect(d.insertUsers([userRow(4, { userid: 'ZhangSan' })])).rejects.toThrow();
+        expect((await d.load()).users.map((u) => [u.id, u.userid])).toEqual([[1, 'ZhangSan']]);
+      });
+
+      it('within one insertUsers call the whole batch is refused', async () => {
+        const d = store.directory;
+        await expect(d.insertUsers([userRow(1, { userid: 'Li' }), userRow(2, { userid: 'LI' })])).rejects.toThrow();
+        expect((await d.load()).users).toEqual([]);
+      });
+
+      it('updateUser to a case variant of another user’s userid is refused', async () => {
+        const d = store.directory;
+        await d.insertUsers([userRow(1, { userid: 'wangwu' }), userRow(2, { userid: 'zhaoliu' })]);
+        await expect(d.updateUser(2, { userid: 'WangWu' })).rejects.toThrow();
+        expect(userOf(await d.load(), 2)?.userid).toBe('zhaoliu');
+      });
+
+      it('many users without a userid are allowed', async () => {
+        await store.directory.insertUsers([userRow(1, { userid: null }), userRow(2, { userid: null }), userRow(3, { userid: null })]);
+        expect((await store.directory.load()).users).toHaveLength(3);
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('directory: memberships', () => {
+      beforeEach(async () => {
+        await store.directory.insertDepartments([dept(2, 1), dept(3, 1), dept(4, 3)]);
+        await store.directory.insertUsers([userRow(1, { mainDepartmentId: 3 }), userRow(2, { mainDepartmentId: 3 })]);
+      });
+
+      it('upsertMemberships inserts, then updates order and leader on conflict', async () => {
+        const d = store.directory;
+        await d.upsertMemberships([
+          { userId: 1, departmentId: 2, order: 5, leader: false },
+          { userId: 1, departmentId: 3, order: MAX_U32, leader: true },
+          { userId: 2, departmentId: 3, order: 0, leader: false },
+        ]);
+        let state = await d.load();
+        expect(userOf(state, 1)?.memberships).toStrictEqual([
+          { departmentId: 2, order: 5, leader: false },
+          { departmentId: 3, order: MAX_U32, leader: true },
+        ]);
+        expect(userOf(state, 2)?.memberships).toStrictEqual([{ departmentId: 3, order: 0, leader: false }]);
+        expectNumbers(state);
+
+        await d.upsertMemberships([
+          { userId: 1, departmentId: 2, order: 9, leader: true },
+          { userId: 1, departmentId: 3, order: 1, leader: false },
+          { userId: 1, departmentId: 4, order: 2, leader: false },
+        ]);
+        state = await d.load();
+        expect(userOf(state, 1)?.memberships).toStrictEqual([
+          { departmentId: 2, order: 9, leader: true },
+          { departmentId: 3, order: 1, leader: false },
+          { departmentId: 4, order: 2, leader: false },
+        ]);
+        // The other user's membership in the same department was not touched.
+        expect(userOf(state, 2)?.memberships).toStrictEqual([{ departmentId: 3, order: 0, leader: false }]);
+      });
+
+      it('a membership in an unknown department or for an unknown user is refused', async () => {
+        const d = store.directory;
+        await expect(d.upsertMemberships([{ userId: 1, departmentId: 999, order: 0, leader: false }])).rejects.toThrow();
+        await expect(d.upsertMemberships([{ userId: 999, departmentId: 2, order: 0, leader: false }])).rejects.toThrow();
+        expect(userOf(await d.load(), 1)?.memberships).toEqual([]);
+      });
+
+      it('deleteMemberships removes just the named pairs', async () => {
+        const d = store.directory;
+        await d.upsertMemberships([
+          { userId: 1, departmentId: 2, order: 0, leader: false },
+          { userId: 1, departmentId: 3, order: 0, leader: false },
+          { userId: 2, departmentId: 2, order: 0, leader: false },
+          { userId: 2, departmentId: 3, order: 0, leader: true },
+        ]);
+        await d.deleteMemberships([
+          { userId: 1, departmentId: 3 },
+          { userId: 2, departmentId: 2 },
+          { userId: 2, departmentId: 4 }, // not a member: harmless
+        ]);
+        const state = await d.load();
+        expect(userOf(state, 1)?.memberships).toStrictEqual([{ departmentId: 2, order: 0, leader: false }]);
+        expect(userOf(state, 2)?.memberships).toStrictEqual([{ departmentId: 3, order: 0, leader: true }]);
+      });
+
+      it('deleting a user deletes its memberships', async () => {
+        const d = store.directory;
+        await d.upsertMemberships([
+          { userId: 1, departmentId: 2, order: 1, leader: true },
+          { userId: 2, departmentId: 2, order: 2, leader: false },
+        ]);
+        await d.deleteUsers([1]);
+        // A new user with the same id starts with no memberships: the old rows went with the user.
+        await d.insertUsers([userRow(1, { userid: 'reborn' })]);
+        const state = await d.load();
+        expect(userOf(state, 1)?.memberships).toEqual([]);
+        expect(userOf(state, 2)?.memberships).toStrictEqual([{ departmentId: 2, order: 2, leader: false }]);
+        // And the department can go without complaint about leftover memberships of user 1.
+        await d.deleteMemberships([{ userId: 2, departmentId: 2 }]);
+        await d.deleteDepartments([2]);
+        expect(deptOf(await d.load(), 2)).toBeUndefined();
+      });
+
+      it('deleting a department deletes its memberships and clears users’ main department', async () => {
+        const d = store.directory;
+        await d.upsertMemberships([
+          { userId: 1, departmentId: 3, order: 1, leader: true },
+          { userId: 1, departmentId: 2, order: 1, leader: false },
+          { userId: 2, departmentId: 3, order: 2, leader: false },
+        ]);
+        await d.updateUser(2, { mainDepartmentId: 2 });
+        await d.deleteDepartments([4, 3]);
+        const state = await d.load();
+        expect(deptOf(state, 3)).toBeUndefined();
+        const u1 = userOf(state, 1);
+        expect(u1?.mainDepartmentId).toBeNull();
+        expect(u1?.memberships).toStrictEqual([{ departmentId: 2, order: 1, leader: false }]);
+        const u2 = userOf(state, 2);
+        expect(u2?.mainDepartmentId).toBe(2);
+        expect(u2?.memberships).toEqual([]);
+        // The users themselves are still there, otherwise unchanged.
+        expect(u1?.userid).toBe('user1');
+        expect(u1?.status).toBe('active');
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('directory: links', () => {
+      beforeEach(async () => {
+        await store.directory.insertDepartments([dept(2, 1), dept(3, 1)]);
+        await store.directory.insertUsers([userRow(1), userRow(2)]);
+      });
+
+      it('insertLinks attaches links to departments and users in load()', async () => {
+        const d = store.directory;
+        await d.insertLinks([
+          { kind: 'department', objectId: 2, source: 'wecom', externalId: '100' },
+          { kind: 'department', objectId: 2, source: 'dingtalk', externalId: '100' },
+          { kind: 'department', objectId: 1, source: 'wecom', externalId: '1' },
+          { kind: 'user', objectId: 1, source: 'wecom', externalId: 'ZhangSan' },
+          { kind: 'user', objectId: 2, source: 'dingtalk', externalId: '张三的钉钉' },
+          // The same external id under another kind is a different thing.
+          { kind: 'user', objectId: 2, source: 'wecom', externalId: '100' },
+        ]);
+        const state = await d.load();
+        expect(deptOf(state, 1)?.links).toStrictEqual([{ source: 'wecom', externalId: '1' }]);
+        expect(deptOf(state, 2)?.links).toStrictEqual([
+          { source: 'dingtalk', externalId: '100' },
+          { source: 'wecom', externalId: '100' },
+        ]);
+        expect(deptOf(state, 3)?.links).toEqual([]);
+        expect(userOf(state, 1)?.links).toStrictEqual([{ source: 'wecom', externalId: 'ZhangSan' }]);
+        expect(userOf(state, 2)?.links).toStrictEqual([
+          { source: 'dingtalk', externalId: '张三的钉钉' },
+          { source: 'wecom', externalId: '100' },
+        ]);
+      });
+
+      it('the same (kind, source, externalId) twice is refused', async () => {
+        const d = store.directory;
+        await d.insertLinks([{ kind: 'department', objectId: 2, source: 'wecom', externalId: 'X' }]);
+        await expect(d.insertLinks([{ kind: 'department', objectId: 3, source: 'wecom', externalId: 'X' }])).rejects.toThrow();
+        // Within one call too.
+        await expect(
+          d.insertLinks([
+            { kind: 'user', objectId: 1, source: 'wecom', externalId: 'Y' },
+            { kind: 'user', objectId: 2, source: 'wecom', externalId: 'Y' },
+          ]),
+        ).rejects.toThrow();
+        const state = await d.load();
+        expect(deptOf(state, 3)?.links).toEqual([]);
+        expect(userOf(state, 1)?.links).toEqual([]);
+        expect(userOf(state, 2)?.links).toEqual([]);
+      });
+
+      it('a second link for the same object and source is refused', async () => {
+        const d = store.directory;
+        await d.insertLinks([{ kind: 'user', objectId: 1, source: 'wecom', externalId: 'a' }]);
+        await expect(d.insertLinks([{ kind: 'user', objectId: 1, source: 'wecom', externalId: 'b' }])).rejects.toThrow();
+        // Another source for the same object is fine.
+        await d.insertLinks([{ kind: 'user', objectId: 1, source: 'dingtalk', externalId: 'b' }]);
+        expect(userOf(await d.load(), 1)?.links).toStrictEqual([
+          { source: 'dingtalk', externalId: 'b' },
+          { source: 'wecom', externalId: 'a' },
+        ]);
+      });
+
+      it('deleteLinks removes all links of the named objects of one kind, and frees the external ids', async () => {
+        const d = store.directory;
+        const links: LinkRow[] = [
+          { kind: 'department', objectId: 2, source: 'wecom', externalId: 'd2' },
+          { kind: 'department', objectId: 2, source: 'dingtalk', externalId: 'd2' },
+          { kind: 'department', objectId: 3, source: 'wecom', externalId: 'd3' },
+          { kind: 'user', objectId: 2, source: 'wecom', externalId: 'u2' },
+        ];
+        await d.insertLinks(links);
+        await d.deleteLinks('department', [2]);
+        let state = await d.load();
+        expect(deptOf(state, 2)?.links).toEqual([]);
+        expect(deptOf(state, 3)?.links).toStrictEqual([{ source: 'wecom', externalId: 'd3' }]);
+        // Same numeric id, other kind: untouched.
+        expect(userOf(state, 2)?.links).toStrictEqual([{ source: 'wecom', externalId: 'u2' }]);
+
+        // The freed external id can be linked to another object now.
+        await d.insertLinks([{ kind: 'department', objectId: 3, source: 'dingtalk', externalId: 'd2' }]);
+        await d.deleteLinks('user', [2, 999]);
+        state = await d.load();
+        expect(deptOf(state, 3)?.links).toStrictEqual([
+          { source: 'dingtalk', externalId: 'd2' },
+          { source: 'wecom', externalId: 'd3' },
+        ]);
+        expect(userOf(state, 2)?.links).toEqual([]);
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('directory: revision', () => {
+      it('bumpRevision increases the revision by one each time', async () => {
+        const d = store.directory;
+        expect(await d.revision()).toBe(0);
+        expect(await d.bumpRevision()).toBe(1);
+        expect(await d.revision()).toBe(1);
+        expect(await d.bumpRevision()).toBe(2);
+        expect(await d.bumpRevision()).toBe(3);
+        expect(await d.revision()).toBe(3);
+        const state = await d.load();
+        expect(state.revision).toBe(3);
+        expect(typeof state.revision).toBe('number');
+        // Another store on the same database continues from there.
+        const second = await t.reopen();
+        expect(await second.directory.revision()).toBe(3);
+        expect(await second.directory.bumpRevision()).toBe(4);
+        expect(await d.revision()).toBe(4);
+      });
+
+      it('concurrent bumps from two stores never return the same revision', async () => {
+        const second = await t.reopen();
+        const got = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? second : store).directory.bumpRevision()));
+        expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        expect(await store.directory.revision()).toBe(20);
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('transaction', () => {
+      it('all writes land when fn resolves, and fn’s value is returned', async () => {
+        const result = await store.transaction(async (tx) => {
+          const deptId = await tx.directory.allocateIds('department', 1);
+          const userId = await tx.directory.allocateIds('user', 1);
+          await tx.directory.insertDepartments([dept(deptId, 1, 'in tx')]);
+          await tx.directory.insertUsers([userRow(userId, { mainDepartmentId: deptId })]);
+          await tx.directory.upsertMemberships([{ userId, departmentId: deptId, order: 1, leader: true }]);
+          await tx.directory.insertLinks([{ kind: 'user', objectId: userId, source: 'wecom', externalId: 'tx-user' }]);
+          const revision = await tx.directory.bumpRevision();
+          const run = await tx.runs.create({ kind: 'sync', source: 'wecom', dryRun: false, status: 'running' });
+          // Reads inside the transaction see its own writes.
+          const inside = await tx.directory.load();
+          expect(userOf(inside, userId)?.memberships).toHaveLength(1);
+          expect(inside.revision).toBe(revision);
+          return { deptId, userId, revision, runId: run.id };
+        });
+        expect(result).toEqual({ deptId: 2, userId: 1, revision: 1, runId: 1 });
+
+        const state = await store.directory.load();
+        expect(state.revision).toBe(1);
+        expect(deptOf(state, 2)?.name).toBe('in tx');
+        expect(userOf(state, 1)).toMatchObject({
+          mainDepartmentId: 2,
+          memberships: [{ departmentId: 2, order: 1, leader: true }],
+          links: [{ source: 'wecom', externalId: 'tx-user' }],
+        });
+        expect((await store.runs.get(1))?.kind).toBe('sync');
+        expect(await store.directory.allocateIds('department', 1)).toBe(3);
+        // Visible from another store too: it was committed.
+        const second = await t.reopen();
+        expect(await second.directory.load()).toStrictEqual(state);
+      });
+
+      it('no write lands when fn throws; the error comes out unchanged', async () => {
+        const d = store.directory;
+        // Some committed data first, which the failed transaction also modifies.
+        await d.insertDepartments([dept(2, 1, 'kept', 5)]);
+        await d.insertUsers([userRow(1, { mainDepartmentId: 2 })]);
+        await d.upsertMemberships([{ userId: 1, departmentId: 2, order: 1, leader: false }]);
+        await d.insertLinks([{ kind: 'department', objectId: 2, source: 'wecom', externalId: 'kept' }]);
+        await d.bumpRevision();
+        const run = await store.runs.create({ kind: 'import', source: 'wecom', dryRun: true, status: 'planned' });
+        const before = await d.load();
+
+        const boom = new Error('boom');
+        await expect(
+          store.transaction(async (tx) => {
+            const deptId = await tx.directory.allocateIds('department', 3);
+            const userId = await tx.directory.allocateIds('user', 3);
+            await tx.directory.insertDepartments([dept(deptId, 1, 'lost')]);
+            await tx.directory.insertUsers([userRow(userId, { mainDepartmentId: deptId })]);
+            await tx.directory.updateDepartment(2, { name: 'renamed', order: 99 });
+            await tx.directory.updateUser(1, { name: 'renamed', mainDepartmentId: null });
+            await tx.directory.upsertMemberships([
+              { userId: 1, departmentId: 2, order: 7, leader: true },
+              { userId, departmentId: deptId, order: 0, leader: false },
+            ]);
+            await tx.directory.insertLinks([{ kind: 'department', objectId: deptId, source: 'wecom', externalId: 'lost' }]);
+            await tx.directory.deleteLinks('department', [2]);
+            await tx.directory.bumpRevision();
+            await tx.runs.create({ kind: 'sync', source: 'wecom', dryRun: false, status: 'running' });
+            await tx.runs.update(run.id, { status: 'failed' });
+            expect(await tx.locks.tryAcquire('apply', 'tx-holder', 60_000)).toBe(true);
+            throw boom;
+          }),
+        ).rejects.toBe(boom);
+
+        expect(await d.load()).toStrictEqual(before);
+        expect(await d.revision()).toBe(1);
+        // The counters were rolled back too: the next ids are the ones the transaction had taken.
+        expect(await d.allocateIds('department', 1)).toBe(3);
+        expect(await d.allocateIds('user', 1)).toBe(2);
+        expect((await store.runs.list()).map((r) => r.id)).toEqual([run.id]);
+        expect((await store.runs.get(run.id))?.status).toBe('planned');
+        expect(await d.allocateIds('run', 1)).toBe(run.id + 1);
+        // The lock taken inside was never held.
+        expect(await store.locks.tryAcquire('apply', 'someone-else', 60_000)).toBe(true);
+      });
+
+      it('a statement that fails inside fn rolls back the writes before it', async () => {
+        const d = store.directory;
+        await d.insertUsers([userRow(1, { userid: 'taken' })]);
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.directory.insertDepartments([dept(2, 1, 'lost')]);
+            await tx.directory.bumpRevision();
+            await tx.directory.insertUsers([userRow(2, { userid: 'TAKEN' })]);
+          }),
+        ).rejects.toThrow();
+        const state = await d.load();
+        expect(state.departments.map((x) => x.id)).toEqual([1]);
+        expect(state.users.map((u) => u.id)).toEqual([1]);
+        expect(state.revision).toBe(0);
+        // And the store is still usable afterwards.
+        await store.transaction(async (tx) => tx.directory.insertDepartments([dept(2, 1, 'ok')]));
+        expect(deptOf(await d.load(), 2)?.name).toBe('ok');
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('runs', () => {
+      it('create returns increasing ids and a complete record that get() returns unchanged', async () => {
+        const a = await store.runs.create({ kind: 'import', source: 'wecom', dryRun: true, status: 'planned' });
+        const b = await store.runs.create({ kind: 'sync', source: 'dingtalk', dryRun: false, status: 'running' });
+        const c = await store.runs.create({ kind: 'event', source: 'wecom', dryRun: false, status: 'running' });
+        expect(typeof a.id).toBe('number');
+        expect(b.id).toBe(a.id + 1);
+        expect(c.id).toBe(b.id + 1);
+        expect(a).toMatchObject({
+          kind: 'import',
+          source: 'wecom',
+          dryRun: true,
+          status: 'planned',
+          finishedAt: null,
+          baseRevision: null,
+          counts: emptyCounts(),
+          errors: [],
+          notes: [],
+          summary: {},
+        });
+        expect(Number.isNaN(Date.parse(a.createdAt))).toBe(false);
+        expect(await store.runs.get(a.id)).toStrictEqual(a);
+        expect(await store.runs.get(b.id)).toStrictEqual(b);
+        expect(await store.runs.get(c.id + 100)).toBeUndefined();
+      });
+
+      it('update patches status, counts, errors, notes, summary and finishedAt, and nothing else', async () => {
+        const run = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: false, status: 'running' });
+        const other = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: false, status: 'running' });
+        const counts = emptyCounts();
+        counts.departments.create = 3;
+        counts.users.disable = MAX_U32;
+        const errors = [{ code: 'SOURCE_ERROR', message: '读取失败', hint: 'retry', object: 'users[3]' }];
+        const notes = [{ code: 'NOTE', message: 'note' }];
+        const summary = { read: { departments: 2, users: 5, complete: true, incompleteDepartments: 0, unseenFields: ['mobile'] }, extra: { 键: [1, 2] } };
+        const finishedAt = '2024-05-06T07:08:09.010Z';
+
+        await store.runs.update(run.id, { status: 'partial', counts, errors, notes, summary, finishedAt, baseRevision: 42 });
+        const got = await store.runs.get(run.id);
+        expect(got).toStrictEqual({ ...run, status: 'partial', counts, errors, notes, summary, finishedAt, baseRevision: 42 });
+        expect(typeof got?.baseRevision).toBe('number');
+
+        // A second, partial patch leaves the rest alone.
+        await store.runs.update(run.id, { status: 'succeeded' });
+        expect(await store.runs.get(run.id)).toStrictEqual({ ...run, status: 'succeeded', counts, errors, notes, summary, finishedAt, baseRevision: 42 });
+        await store.runs.update(run.id, {});
+        expect((await store.runs.get(run.id))?.status).toBe('succeeded');
+        // The other run was not touched.
+        expect(await store.runs.get(other.id)).toStrictEqual(other);
+      });
+
+      it('list is newest first, honours limit, and filters by source and status', async () => {
+        const made = [];
+        const spec = [
+          ['wecom', 'succeeded'],
+          ['dingtalk', 'failed'],
+          ['wecom', 'failed'],
+          ['wecom', 'succeeded'],
+          ['dingtalk', 'succeeded'],
+          ['wecom', 'blocked'],
+        ] as const;
+        for (const [source, status] of spec) {
+          const r = await store.runs.create({ kind: 'sync', source, dryRun: false, status: 'running' });
+          await store.runs.update(r.id, { status });
+          made.push({ id: r.id, source, status });
+        }
+        const ids = (xs: Array<{ id: number }>) => xs.map((x) => x.id);
+        const newestFirst = [...made].reverse();
+
+        expect(ids(await store.runs.list())).toEqual(ids(newestFirst));
+        expect(ids(await store.runs.list({ limit: 2 }))).toEqual(ids(newestFirst.slice(0, 2)));
+        expect(ids(await store.runs.list({ source: 'wecom' }))).toEqual(ids(newestFirst.filter((r) => r.source === 'wecom')));
+        expect(ids(await store.runs.list({ status: 'failed' }))).toEqual(ids(newestFirst.filter((r) => r.status === 'failed')));
+        expect(ids(await store.runs.list({ source: 'wecom', status: 'succeeded' }))).toEqual(
+          ids(newestFirst.filter((r) => r.source === 'wecom' && r.status === 'succeeded')),
+        );
+        expect(ids(await store.runs.list({ source: 'wecom', limit: 1 }))).toEqual([newestFirst.find((r) => r.source === 'wecom')?.id]);
+        expect(await store.runs.list({ source: 'nowhere' })).toEqual([]);
+        const listed = await store.runs.list({ limit: 1 });
+        expect(listed[0]).toStrictEqual(await store.runs.get(made[made.length - 1]!.id));
+      });
+
+      it('addStep / steps: ordered by seq, per run, detail round-trips', async () => {
+        const run = await store.runs.create({ kind: 'import', source: 'wecom', dryRun: false, status: 'running' });
+        const other = await store.runs.create({ kind: 'import', source: 'wecom', dryRun: false, status: 'running' });
+        const step = (seq: number, over: Partial<RunStep> = {}): RunStep => ({
+          seq,
+          name: `step-${seq}`,
+          status: 'ok',
+          startedAt: `2024-01-01T00:00:0${seq}.000Z`,
+          durationMs: seq * 10,
+          detail: { seq, 说明: '读取通讯录', nested: { list: [1, 'two', null] } },
+          ...over,
+        });
+        await store.runs.addStep(run.id, step(3, { status: 'skipped' }));
+        await store.runs.addStep(run.id, step(1));
+        await store.runs.addStep(run.id, step(2, { status: 'failed', detail: {} }));
+        await store.runs.addStep(other.id, step(1, { name: 'other' }));
+
+        expect(await store.runs.steps(run.id)).toStrictEqual([step(1), step(2, { status: 'failed', detail: {} }), step(3, { status: 'skipped' })]);
+        expect(await store.runs.steps(other.id)).toStrictEqual([step(1, { name: 'other' })]);
+        expect(await store.runs.steps(other.id + 1)).toEqual([]);
+        // The same seq twice in one run is refused.
+        await expect(store.runs.addStep(run.id, step(1))).rejects.toThrow();
+      });
+
+      it('addChanges (more than one insert chunk) / changes with limit and offset / countChanges / clearChanges', async () => {
+        const run = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: true, status: 'planned' });
+        const other = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: true, status: 'planned' });
+        const N = 2345;
+        const all = Array.from({ length: N }, (_, i) => change(i + 1));
+        // Written in two calls and not in seq order: reads must still be ordered by seq.
+        await store.runs.addChanges(run.id, all.slice(1200).reverse());
+        await store.runs.addChanges(run.id, all.slice(0, 1200));
+        await store.runs.addChanges(other.id, [change(1, { label: 'other' })]);
+
+        expect(await store.runs.countChanges(run.id)).toBe(N);
+        expect(await store.runs.countChanges(other.id)).toBe(1);
+        const read = await store.runs.changes(run.id);
+        expect(read).toHaveLength(N);
+        expect(read).toStrictEqual(all);
+        expect(read.filter((c) => c.objectId === null)).toHaveLength(Math.floor(N / 5));
+        for (const c of read.slice(0, 10)) if (c.objectId !== null) expect(typeof c.objectId).toBe('number');
+
+        expect(await store.runs.changes(run.id, { limit: 10 })).toStrictEqual(all.slice(0, 10));
+        expect(await store.runs.changes(run.id, { limit: 100, offset: 1995 })).toStrictEqual(all.slice(1995, 2095));
+        expect(await store.runs.changes(run.id, { offset: N - 3 })).toStrictEqual(all.slice(N - 3));
+        expect(await store.runs.changes(run.id, { limit: 5, offset: N })).toEqual([]);
+
+        await store.runs.clearChanges(run.id);
+        expect(await store.runs.countChanges(run.id)).toBe(0);
+        expect(await store.runs.changes(run.id)).toEqual([]);
+        // Only that run's changes went.
+        expect(await store.runs.changes(other.id)).toStrictEqual([change(1, { label: 'other' })]);
+        // A cleared run can record its changes anew (the seqs are free again).
+        await store.runs.addChanges(run.id, all.slice(0, 3));
+        expect(await store.runs.countChanges(run.id)).toBe(3);
+      });
+
+      it('savePlan / loadPlan round-trip a Buffer byte for byte; savePlan(null) clears it', async () => {
+        const run = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: true, status: 'blocked' });
+        const other = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: true, status: 'blocked' });
+        expect(await store.runs.loadPlan(run.id)).toBeNull();
+
+        const planJson = JSON.stringify({
+          source: 'wecom',
+          baseRevision: 7,
+          departments: Array.from({ length: 300 }, (_, i) => ({ action: 'create', externalId: `d${i}`, name: `部门${i}` })),
+        });
+        const gz = gzipSync(Buffer.from(planJson, 'utf8'));
+        await store.runs.savePlan(run.id, gz);
+        const loaded = await store.runs.loadPlan(run.id);
+        expect(Buffer.isBuffer(loaded)).toBe(true);
+        expect(loaded?.length).toBe(gz.length);
+        expect(loaded?.equals(gz)).toBe(true);
+        expect(gunzipSync(loaded!).toString('utf8')).toBe(planJson);
+
+        // Every byte value, NULs and high bytes included, survives.
+        const raw = Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 7 + (i >> 8)) % 256));
+        await store.runs.savePlan(other.id, raw);
+        expect((await store.runs.loadPlan(other.id))?.equals(raw)).toBe(true);
+        // The first plan was not touched by saving the second.
+        expect((await store.runs.loadPlan(run.id))?.equals(gz)).toBe(true);
+
+        // The plan does not leak into the run record.
+        expect(Object.keys((await store.runs.get(run.id)) ?? {})).not.toContain('plan');
+
+        await store.runs.savePlan(run.id, null);
+        expect(await store.runs.loadPlan(run.id)).toBeNull();
+        expect((await store.runs.loadPlan(other.id))?.equals(raw)).toBe(true);
+        expect(await store.runs.loadPlan(other.id + 100)).toBeNull();
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('locks', () => {
+      it('free → taken; another holder is refused; the holder may renew; after release the other gets it', async () => {
+        const l = store.locks;
+        expect(await l.tryAcquire('apply', 'A', 60_000)).toBe(true);
+        expect(await l.tryAcquire('apply', 'B', 60_000)).toBe(false);
+        expect(await l.tryAcquire('apply', 'A', 60_000)).toBe(true);
+        expect(await l.tryAcquire('apply', 'B', 60_000)).toBe(false);
+        // Releasing a lock one does not hold changes nothing.
+        await l.release('apply', 'B');
+        expect(await l.tryAcquire('apply', 'B', 60_000)).toBe(false);
+        // Another name is another lock.
+        expect(await l.tryAcquire('other', 'B', 60_000)).toBe(true);
+        await l.release('apply', 'A');
+        expect(await l.tryAcquire('apply', 'B', 60_000)).toBe(true);
+        expect(await l.tryAcquire('apply', 'A', 60_000)).toBe(false);
+      });
+
+      it('a lock held by one store is refused to another store on the same database', async () => {
+        const second = await t.reopen();
+        expect(await store.locks.tryAcquire('apply', 'A', 60_000)).toBe(true);
+        expect(await second.locks.tryAcquire('apply', 'B', 60_000)).toBe(false);
+        await store.locks.release('apply', 'A');
+        expect(await second.locks.tryAcquire('apply', 'B', 60_000)).toBe(true);
+        expect(await store.locks.tryAcquire('apply', 'A', 60_000)).toBe(false);
+      });
+
+      it('an expired lock is taken over by another holder', async () => {
+        const l = store.locks;
+        expect(await l.tryAcquire('apply', 'A', 80)).toBe(true);
+        expect(await l.tryAcquire('apply', 'B', 60_000)).toBe(false);
+        await sleep(200);
+        expect(await l.tryAcquire('apply', 'B', 60_000)).toBe(true);
+        // B now holds it for a minute; A's old claim is worth nothing.
+        expect(await l.tryAcquire('apply', 'A', 80)).toBe(false);
+        // A's late release does not free B's lock.
+        await l.release('apply', 'A');
+        expect(await l.tryAcquire('apply', 'C', 60_000)).toBe(false);
+      });
+
+      it('renewing extends the expiry', async () => {
+        const l = store.locks;
+        expect(await l.tryAcquire('apply', 'A', 150)).toBe(true);
+        await sleep(50);
+        expect(await l.tryAcquire('apply', 'A', 60_000)).toBe(true);
+        await sleep(200); // past the first expiry
+        expect(await l.tryAcquire('apply', 'B', 60_000)).toBe(false);
+      });
+
+      it('race: 10 concurrent tryAcquire calls from two stores with distinct holders → exactly one wins', async () => {
+        const second = await t.reopen();
+        for (let round = 0; round < 5; round++) {
+          const name = `race-${round}`;
+          const results = await Promise.all(
+            Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? store : second).locks.tryAcquire(name, `holder-${i}`, 60_000)),
+          );
+          expect(results.filter(Boolean)).toHaveLength(1);
+          // And the winner really is the holder: every other holder is still refused.
+          const winner = results.indexOf(true);
+          for (let i = 0; i < 10; i++) {
+            if (i !== winner) expect(await store.locks.tryAcquire(name, `holder-${i}`, 60_000)).toBe(false);
+          }
+          expect(await second.locks.tryAcquire(name, `holder-${winner}`, 60_000)).toBe(true);
+        }
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    describe('concurrent writers', () => {
+      it('two stores on one database each run 20 transactions in parallel: all 40 land with distinct ids', async () => {
+        const second = await t.reopen();
+        const write = (s: Store, tag: string, i: number): Promise<number> =>
+          s.transaction(async (tx) => {
+            const id = await tx.directory.allocateIds('department', 1);
+            await tx.directory.insertDepartments([dept(id, 1, `${tag}-${i}`, i)]);
+            await tx.directory.bumpRevision();
+            return id;
+          });
+        const settled = await Promise.allSettled([
+          ...Array.from({ length: 20 }, (_, i) => write(store, 'a', i)),
+          ...Array.from({ length: 20 }, (_, i) => write(second, 'b', i)),
+        ]);
+        const failures = settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+        expect(failures).toEqual([]);
+        const ids = settled.map((r) => (r as PromiseFulfilledResult<number>).value);
+        expect(new Set(ids).size).toBe(40);
+        expect([...ids].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i + 2));
+
+        const state = await store.directory.load();
+        expect(state.departments).toHaveLength(41);
+        expect(state.revision).toBe(40);
+        const names = state.departments.filter((d) => d.id !== 1).map((d) => d.name);
+        for (let i = 0; i < 20; i++) {
+          expect(names).toContain(`a-${i}`);
+          expect(names).toContain(`b-${i}`);
+        }
+        expect(await second.directory.load()).toStrictEqual(state);
+      });
+    });
+  });
+}
