@@ -65,8 +65,13 @@ export function formatReport(r: RunReport): string {
     );
   }
   const verb = r.status === 'planned' || r.status === 'blocked' ? 'planned' : 'changed';
-  lines.push(`  departments: ${countsLine(r.changes.departments)} (${verb})`);
-  lines.push(`  users:       ${countsLine(r.changes.users)} (${verb})`);
+  const total = [...Object.values(r.changes.departments), ...Object.values(r.changes.users)].reduce((a, b) => a + b, 0);
+  if (r.status === 'failed' && total === 0) {
+    lines.push('  Nothing was written to the directory.');
+  } else {
+    lines.push(`  departments: ${countsLine(r.changes.departments)} (${verb})`);
+    lines.push(`  users:       ${countsLine(r.changes.users)} (${verb})`);
+  }
   if (r.suppressed && [...Object.values(r.suppressed.departments), ...Object.values(r.suppressed.users)].some((n) => n > 0)) {
     lines.push(
       `  held back because the source was incomplete: departments ${countsLine(r.suppressed.departments)}; users ${countsLine(r.suppressed.users)}`,

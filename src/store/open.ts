@@ -50,6 +50,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   let db: Kysely<Database>;
   let dialect: DialectName;
   let migrationTableSchema: string | undefined;
+  let sqliteHandle: SqliteDatabase.Database | undefined;
   if (isPostgresUrl(config.databaseUrl)) {
     dialect = 'postgres';
     const schema = config.schema;
@@ -103,10 +104,11 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    sqliteHandle = sqlite;
   }
 
   const migrator = new Migrator({ db, provider: new StaticMigrationProvider(dialect), ...(migrationTableSchema ? { migrationTableSchema } : {}) });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = sqliteHandle ? await migrateExclusively(sqliteHandle, migrator) : await migrator.migrateToLatest();
   if (error) {
     await db.destroy();
     const failed = results?.find((r) => r.status === 'Error');
@@ -120,6 +122,24 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     );
   }
   return new KyselyStore(db, dialect);
+}
+
+/**
+ * Kysely takes no migration lock on SQLite (it assumes one process). Two processes opening a new data directory
+ * at once would both migrate; running the whole migration inside one BEGIN IMMEDIATE on the same connection
+ * makes it atomic and makes the second process wait, then find nothing left to do.
+ */
+async function migrateExclusively(sqlite: SqliteDatabase.Database, migrator: Migrator): ReturnType<Migrator['migrateToLatest']> {
+  sqlite.exec('BEGIN IMMEDIATE');
+  let result: Awaited<ReturnType<Migrator['migrateToLatest']>>;
+  try {
+    result = await migrator.migrateToLatest();
+  } catch (err) {
+    sqlite.exec('ROLLBACK');
+    throw err;
+  }
+  sqlite.exec(result.error ? 'ROLLBACK' : 'COMMIT');
+  return result;
 }
 
 async function connectOrExplain(client: pg.Client, url: string): Promise<void> {

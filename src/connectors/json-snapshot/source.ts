@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
 import { OrgsyncError, ValidationError, type ValidationIssue } from '../../errors.js';
 import { USER_PROFILE_FIELDS } from '../../directory/model.js';
@@ -82,16 +83,12 @@ export class JsonSnapshotSource implements SourceConnector {
 }
 
 export function parseJsonSnapshot(text: string, what = 'the snapshot'): Snapshot {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   let raw: unknown;
   try {
-    raw = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    raw = JSON.parse(body);
   } catch (err) {
-    const message = (err as Error).message;
-    const at = /position (\d+)/.exec(message);
-    const where = at ? ` at ${lineColumn(text, Number(at[1]))}` : '';
-    throw new ValidationError(`${what} is not valid JSON`, [
-      { path: `(file)${where}`, field: '(syntax)', message, hint: 'Fix the JSON syntax at that place (a validator such as `jq . FILE` shows it too).' },
-    ]);
+    throw new ValidationError(`${what} is not valid JSON`, [syntaxIssue(body, (err as Error).message)]);
   }
   const parsed = snapshotSchema.safeParse(raw);
   if (!parsed.success) {
@@ -110,11 +107,20 @@ export function parseJsonSnapshot(text: string, what = 'the snapshot'): Snapshot
   };
 }
 
-function lineColumn(text: string, position: number): string {
-  const before = text.slice(0, position);
-  const line = before.split('\n').length;
-  const column = position - before.lastIndexOf('\n');
-  return `line ${line}, column ${column}`;
+/** Where the JSON breaks, as line and column: JSON.parse does not always say, jsonc-parser does. */
+function syntaxIssue(text: string, parseMessage: string): ValidationIssue {
+  const errors: ParseError[] = [];
+  parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  const offset = first?.offset ?? Number(/position (\d+)/.exec(parseMessage)?.[1] ?? NaN);
+  const before = Number.isNaN(offset) ? '' : text.slice(0, offset);
+  const where = Number.isNaN(offset) ? '' : ` at line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}`;
+  return {
+    path: `(file)${where}`,
+    field: '(syntax)',
+    message: first ? `${printParseErrorCode(first.error)} (${parseMessage})` : parseMessage,
+    hint: 'Fix the JSON syntax at that place.',
+  };
 }
 
 function toValidationIssue(issue: z.core.$ZodIssue, raw: unknown): ValidationIssue {
