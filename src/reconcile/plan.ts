@@ -1,5 +1,6 @@
 import type { ErrorInfo } from '../errors.js';
 import {
+  USER_OWNED_FIELDS,
   USER_PROFILE_FIELDS,
   linkOf,
   type DirectoryState,
@@ -42,9 +43,10 @@ class Planner {
   private readonly deptByLink = new Map<string, LocalDepartment>();
   private readonly childrenOf = new Map<number, LocalDepartment[]>();
   private readonly userByLink = new Map<string, LocalUser>();
-  private readonly userByUserid = new Map<string, LocalUser>();
-  private readonly usersByMobile = new Map<string, LocalUser[]>();
-  private readonly usersByEmail = new Map<string, LocalUser[]>();
+  /** Built on first use: a re-run where every user is linked never needs them. */
+  private fallbackIndex: { userid: Map<string, LocalUser>; mobile: Map<string, LocalUser[]>; email: Map<string, LocalUser[]> } | undefined;
+  private readonly unseen: ReadonlySet<UserProfileField>;
+  private readonly userOwnership: Readonly<Record<UserOwnedField, FieldOwnership>>;
 
   /** Source externalId → local department (id, or new key). */
   private readonly deptRef = new Map<string, Ref>();
@@ -82,10 +84,12 @@ class Planner {
     for (const u of directory.users) {
       const link = linkOf(u.links, source);
       if (link) this.userByLink.set(link.externalId, u);
-      if (u.userid !== null) this.userByUserid.set(userIdKey(u.userid), u);
-      if (u.mobile !== null) push(this.usersByMobile, mobileKey(u.mobile), u);
-      if (u.email !== null) push(this.usersByEmail, emailKey(u.email), u);
     }
+    this.unseen = new Set(snapshot.unseenFields);
+    this.userOwnership = Object.fromEntries(USER_OWNED_FIELDS.map((f) => [f, policy.ownership.users[f] ?? 'always'])) as Record<
+      UserOwnedField,
+      FieldOwnership
+    >;
     this.mountId = policy.mountDepartmentId ?? directory.rootId;
     this.checkMount();
   }
@@ -130,7 +134,24 @@ class Planner {
   }
 
   private ownUser(field: UserOwnedField): FieldOwnership {
-    return this.policy.ownership.users[field] ?? 'always';
+    return this.userOwnership[field];
+  }
+
+  private index(): NonNullable<Planner['fallbackIndex']> {
+    if (!this.fallbackIndex) {
+      const index = { userid: new Map<string, LocalUser>(), mobile: new Map<string, LocalUser[]>(), email: new Map<string, LocalUser[]>() };
+      for (const u of this.directory.users) {
+        if (u.userid !== null) index.userid.set(userIdKey(u.userid), u);
+        if (u.mobile !== null) push(index.mobile, mobileKey(u.mobile), u);
+        if (u.email !== null) push(index.email, emailKey(u.email), u);
+      }
+      this.fallbackIndex = index;
+    }
+    return this.fallbackIndex;
+  }
+
+  private userWithUserid(userid: string): LocalUser | undefined {
+    return this.index().userid.get(userIdKey(userid));
   }
 
   // ---------------------------------------------------------------- departments
@@ -266,16 +287,16 @@ class Planner {
       let value: string;
       if (key === 'userid') {
         value = effectiveUserId(su);
-        const u = this.userByUserid.get(userIdKey(value));
+        const u = this.userWithUserid(value);
         candidates = u ? [u] : [];
       } else if (key === 'mobile') {
-        if (typeof su.mobile !== 'string' || su.mobile === '' || this.snapshot.unseenFields.includes('mobile')) continue;
+        if (typeof su.mobile !== 'string' || su.mobile === '' || this.unseen.has('mobile')) continue;
         value = su.mobile;
-        candidates = this.usersByMobile.get(mobileKey(value)) ?? [];
+        candidates = this.index().mobile.get(mobileKey(value)) ?? [];
       } else {
-        if (typeof su.email !== 'string' || su.email === '' || this.snapshot.unseenFields.includes('email')) continue;
+        if (typeof su.email !== 'string' || su.email === '' || this.unseen.has('email')) continue;
         value = su.email;
-        candidates = this.usersByEmail.get(emailKey(value)) ?? [];
+        candidates = this.index().email.get(emailKey(value)) ?? [];
       }
       candidates = candidates.filter((u) => !this.claimedUsers.has(u.id));
       if (candidates.length === 0) continue;
@@ -306,7 +327,7 @@ class Planner {
   }
 
   private profileValue(su: SnapshotUser, field: UserProfileField): string | null | undefined {
-    if (this.snapshot.unseenFields.includes(field)) return undefined;
+    if (this.unseen.has(field)) return undefined;
     if (field === 'userid') return effectiveUserId(su);
     const v = su[field];
     return v === undefined ? undefined : normalize(v);
@@ -315,7 +336,7 @@ class Planner {
   private planUserCreate(su: SnapshotUser): void {
     const userid = effectiveUserId(su);
     const object = `user "${su.externalId}"`;
-    const taken = this.userByUserid.get(userIdKey(userid));
+    const taken = this.userWithUserid(userid);
     if (taken || this.plannedUserids.has(userIdKey(userid))) {
       this.issues.push({
         code: 'USERID_TAKEN',
@@ -374,7 +395,7 @@ class Planner {
   private desiredMemberships(su: SnapshotUser): MembershipWrite[] {
     return (su.departments ?? [])
       .map((m) => ({ department: this.deptRef.get(m.externalId) as Ref, order: m.order ?? 0, leader: m.leader ?? false }))
-      .sort((a, b) => byString(String(a.department), String(b.department)));
+      .sort(byDepartment);
   }
 
   private planUserUpdate(su: SnapshotUser, local: LocalUser, addLink: boolean): void {
@@ -385,7 +406,7 @@ class Planner {
       const value = this.profileValue(su, f);
       if (value === undefined || value === local[f]) continue;
       if (f === 'userid' && value !== null) {
-        const holder = this.userByUserid.get(userIdKey(value));
+        const holder = this.userWithUserid(value);
         if ((holder && holder.id !== local.id) || (!holder && this.plannedUserids.has(userIdKey(value)))) {
           this.issues.push({
             code: 'USERID_TAKEN',
@@ -431,15 +452,23 @@ class Planner {
       const current = local.memberships
         .filter((m) => this.sourceScope.has(m.departmentId))
         .map((m) => ({ department: m.departmentId as Ref, order: m.order, leader: m.leader }))
-        .sort((a, b) => byString(String(a.department), String(b.department)));
+        .sort(byDepartment);
       const desired = this.desiredMemberships(su);
-      const desiredByDept = new Map(desired.map((m) => [m.department, m]));
-      const currentByDept = new Map(current.map((m) => [m.department, m]));
-      const remove = current.filter((m) => !desiredByDept.has(m.department)).map((m) => m.department as number);
-      const upsert = desired.filter((m) => {
-        const c = currentByDept.get(m.department);
-        return !c || c.order !== m.order || c.leader !== m.leader;
-      });
+      const same =
+        current.length === desired.length &&
+        current.every((c, i) => {
+          const d = desired[i] as MembershipWrite;
+          return c.department === d.department && c.order === d.order && c.leader === d.leader;
+        });
+      const desiredByDept = same ? new Map<Ref, MembershipWrite>() : new Map(desired.map((m) => [m.department, m]));
+      const currentByDept = same ? new Map<Ref, MembershipWrite>() : new Map(current.map((m) => [m.department, m]));
+      const remove = same ? [] : current.filter((m) => !desiredByDept.has(m.department)).map((m) => m.department as number);
+      const upsert = same
+        ? []
+        : desired.filter((m) => {
+            const c = currentByDept.get(m.department);
+            return !c || c.order !== m.order || c.leader !== m.leader;
+          });
       if (remove.length > 0 || upsert.length > 0) {
         memberships = { remove, upsert };
         fields.departments = { before: current.map(describeMembership), after: desired.map(describeMembership) };
@@ -600,6 +629,14 @@ class Planner {
       if (!incompleteScope && parent !== null && parent !== undefined) childCount.set(parent, (childCount.get(parent) ?? 1) - 1);
     }
   }
+}
+
+/** Existing departments (by id) before new ones (by key): a stable order for memberships. */
+function byDepartment(a: { department: Ref }, b: { department: Ref }): number {
+  const x = a.department;
+  const y = b.department;
+  if (typeof x === 'number') return typeof y === 'number' ? x - y : -1;
+  return typeof y === 'number' ? 1 : byString(x, y);
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

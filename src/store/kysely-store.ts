@@ -1,4 +1,4 @@
-import { type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { DirectoryState, LocalDepartment, LocalUser, Link, UserStatus } from '../directory/model.js';
 import type { RunChangeRecord, RunKind, RunRecord, RunStatus, RunStep } from '../runs/types.js';
 import { emptyCounts } from '../reconcile/types.js';
@@ -32,29 +32,89 @@ function chunks<T>(rows: readonly T[], size = CHUNK): T[][] {
   return out;
 }
 
+/**
+ * Multi-row INSERT for the bulk paths of an import. Kysely's builder spends more time shaping 100,000 rows than
+ * the database spends writing them; here the statement text depends only on the table and the row count, so it is
+ * built once per shape (and SQLite's statement cache reuses the compiled statement), and Kysely still executes it
+ * inside the caller's transaction.
+ */
+class BulkInsert {
+  private readonly texts = new Map<string, string>();
+
+  constructor(private readonly dialect: DialectName) {}
+
+  async run(db: Db, table: keyof Database, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>, suffix = ''): Promise<void> {
+    const width = columns.length;
+    const size = Math.floor(Math.min(CHUNK * 10, 30_000 / width));
+    for (let start = 0; start < rows.length; start += size) {
+      const count = Math.min(size, rows.length - start);
+      const params = new Array<unknown>(count * width);
+      for (let r = 0; r < count; r++) {
+        const row = rows[start + r] as readonly unknown[];
+        for (let c = 0; c < width; c++) params[r * width + c] = row[c];
+      }
+      await db.executeQuery(CompiledQuery.raw(this.text(table, columns, count, suffix), params));
+    }
+  }
+
+  private text(table: string, columns: readonly string[], count: number, suffix: string): string {
+    const key = `${table}|${columns.join(',')}|${count}|${suffix}`;
+    let text = this.texts.get(key);
+    if (text === undefined) {
+      let n = 0;
+      const tuple = (): string => `(${columns.map(() => (this.dialect === 'postgres' ? `$${++n}` : '?')).join(', ')})`;
+      text = `insert into ${table} (${columns.join(', ')}) values ${Array.from({ length: count }, tuple).join(', ')}${suffix}`;
+      if (this.texts.size > 64) this.texts.clear();
+      this.texts.set(key, text);
+    }
+    return text;
+  }
+}
+
 const now = (): string => new Date().toISOString();
 
-function userValues(r: UserRow, at: string): UsersTable {
-  return {
-    id: r.id,
-    userid: r.userid,
-    userid_key: r.userid === null ? null : r.userid.toLowerCase(),
-    name: r.name,
-    alias: r.alias,
-    position: r.position,
-    mobile: r.mobile,
-    email: r.email,
-    telephone: r.telephone,
-    gender: r.gender,
-    avatar: r.avatar,
-    address: r.address,
-    employee_no: r.employeeNo,
-    status: r.status,
-    main_department_id: r.mainDepartmentId,
-    attributes: JSON.stringify(r.attributes),
-    created_at: at,
-    updated_at: at,
-  };
+const USER_COLUMNS = [
+  'id',
+  'userid',
+  'userid_key',
+  'name',
+  'alias',
+  'position',
+  'mobile',
+  'email',
+  'telephone',
+  'gender',
+  'avatar',
+  'address',
+  'employee_no',
+  'status',
+  'main_department_id',
+  'attributes',
+  'created_at',
+  'updated_at',
+] as const satisfies ReadonlyArray<keyof UsersTable>;
+
+function userRow(r: UserRow, at: string): unknown[] {
+  return [
+    r.id,
+    r.userid,
+    r.userid === null ? null : r.userid.toLowerCase(),
+    r.name,
+    r.alias,
+    r.position,
+    r.mobile,
+    r.email,
+    r.telephone,
+    r.gender,
+    r.avatar,
+    r.address,
+    r.employeeNo,
+    r.status,
+    r.mainDepartmentId,
+    JSON.stringify(r.attributes),
+    at,
+    at,
+  ];
 }
 
 function userPatchValues(p: UserPatch): Partial<UsersTable> {
@@ -83,6 +143,7 @@ class KyselyDirectoryRepo implements DirectoryRepo {
   constructor(
     private readonly db: Db,
     private readonly dialect: DialectName,
+    private readonly bulk: BulkInsert,
   ) {}
 
   async load(): Promise<DirectoryState> {
@@ -90,16 +151,20 @@ class KyselyDirectoryRepo implements DirectoryRepo {
       // A consistent picture even while another process writes: one read transaction.
       const t = (this.db as Kysely<Database>).transaction().setAccessMode('read only');
       return (this.dialect === 'postgres' ? t.setIsolationLevel('repeatable read') : t).execute((trx) =>
-        new KyselyDirectoryRepo(trx, this.dialect).load(),
+        new KyselyDirectoryRepo(trx, this.dialect, this.bulk).load(),
       );
     }
     const db = this.db;
     const revision = await this.revision();
     const [deptRows, userRows, membershipRows, linkRows] = [
-      await db.selectFrom('departments').selectAll().orderBy('id').execute(),
-      await db.selectFrom('users').selectAll().orderBy('id').execute(),
+      await db.selectFrom('departments').select(['id', 'parent_id', 'name', 'sort_order']).orderBy('id').execute(),
+      await db
+        .selectFrom('users')
+        .select(['id', 'userid', 'name', 'alias', 'position', 'mobile', 'email', 'telephone', 'gender', 'avatar', 'address', 'employee_no', 'status', 'main_department_id', 'attributes'])
+        .orderBy('id')
+        .execute(),
       await db.selectFrom('memberships').selectAll().orderBy('user_id').orderBy('department_id').execute(),
-      await db.selectFrom('links').selectAll().orderBy('object_kind').orderBy('object_id').orderBy('source').execute(),
+      await db.selectFrom('links').select(['object_kind', 'object_id', 'source', 'external_id']).orderBy('object_kind').orderBy('object_id').orderBy('source').execute(),
     ];
     const deptLinks = new Map<number, Link[]>();
     const userLinks = new Map<number, Link[]>();
@@ -135,7 +200,7 @@ class KyselyDirectoryRepo implements DirectoryRepo {
         employeeNo: u.employee_no,
         status: u.status as UserStatus,
         mainDepartmentId: u.main_department_id,
-        attributes: JSON.parse(u.attributes) as Record<string, string>,
+        attributes: u.attributes === '{}' ? {} : (JSON.parse(u.attributes) as Record<string, string>),
         memberships: [],
         links: userLinks.get(u.id) ?? [],
       };
@@ -170,12 +235,12 @@ class KyselyDirectoryRepo implements DirectoryRepo {
 
   async insertDepartments(rows: readonly DepartmentRow[]): Promise<void> {
     const at = now();
-    for (const part of chunks(rows)) {
-      await this.db
-        .insertInto('departments')
-        .values(part.map((r) => ({ id: r.id, parent_id: r.parentId, name: r.name, sort_order: r.order, created_at: at, updated_at: at })))
-        .execute();
-    }
+    await this.bulk.run(
+      this.db,
+      'departments',
+      ['id', 'parent_id', 'name', 'sort_order', 'created_at', 'updated_at'],
+      rows.map((r) => [r.id, r.parentId, r.name, r.order, at, at]),
+    );
   }
 
   async updateDepartment(id: number, patch: DepartmentPatch): Promise<void> {
@@ -198,9 +263,7 @@ class KyselyDirectoryRepo implements DirectoryRepo {
 
   async insertUsers(rows: readonly UserRow[]): Promise<void> {
     const at = now();
-    for (const part of chunks(rows, 500)) {
-      await this.db.insertInto('users').values(part.map((r) => userValues(r, at))).execute();
-    }
+    await this.bulk.run(this.db, 'users', USER_COLUMNS, rows.map((r) => userRow(r, at)));
   }
 
   async updateUser(id: number, patch: UserPatch): Promise<void> {
@@ -216,18 +279,13 @@ class KyselyDirectoryRepo implements DirectoryRepo {
   }
 
   async upsertMemberships(rows: readonly MembershipRow[]): Promise<void> {
-    for (const part of chunks(rows)) {
-      await this.db
-        .insertInto('memberships')
-        .values(part.map((m) => ({ user_id: m.userId, department_id: m.departmentId, sort_order: m.order, leader: m.leader ? 1 : 0 })))
-        .onConflict((oc) =>
-          oc.columns(['user_id', 'department_id']).doUpdateSet((eb) => ({
-            sort_order: eb.ref('excluded.sort_order'),
-            leader: eb.ref('excluded.leader'),
-          })),
-        )
-        .execute();
-    }
+    await this.bulk.run(
+      this.db,
+      'memberships',
+      ['user_id', 'department_id', 'sort_order', 'leader'],
+      rows.map((m) => [m.userId, m.departmentId, m.order, m.leader ? 1 : 0]),
+      ' on conflict (user_id, department_id) do update set sort_order = excluded.sort_order, leader = excluded.leader',
+    );
   }
 
   async deleteMemberships(rows: ReadonlyArray<{ userId: number; departmentId: number }>): Promise<void> {
@@ -238,12 +296,12 @@ class KyselyDirectoryRepo implements DirectoryRepo {
 
   async insertLinks(rows: readonly LinkRow[]): Promise<void> {
     const at = now();
-    for (const part of chunks(rows)) {
-      await this.db
-        .insertInto('links')
-        .values(part.map((l) => ({ object_kind: l.kind, object_id: l.objectId, source: l.source, external_id: l.externalId, created_at: at })))
-        .execute();
-    }
+    await this.bulk.run(
+      this.db,
+      'links',
+      ['object_kind', 'object_id', 'source', 'external_id', 'created_at'],
+      rows.map((l) => [l.kind, l.objectId, l.source, l.externalId, at]),
+    );
   }
 
   async deleteLinks(kind: ObjectKind, objectIds: readonly number[]): Promise<void> {
@@ -251,6 +309,30 @@ class KyselyDirectoryRepo implements DirectoryRepo {
       await this.db.deleteFrom('links').where('object_kind', '=', kind).where('object_id', 'in', part).execute();
     }
   }
+}
+
+/**
+ * A create has no "before": its record stores only the values it set (under one marker key no field can have),
+ * a third of the size of the full diff, which on a first import of a large org is most of what the run log writes.
+ */
+const AFTER_ONLY = '=after';
+
+function encodeFields(c: RunChangeRecord): string {
+  const diffs = Object.entries(c.fields);
+  const emptyBefore = diffs.every(([name, d]) => d.before === null || (name === 'departments' && Array.isArray(d.before) && d.before.length === 0));
+  if (c.action !== 'create' || !emptyBefore) return JSON.stringify(c.fields);
+  const after: Record<string, unknown> = {};
+  for (const [name, diff] of diffs) after[name] = diff.after;
+  return JSON.stringify({ [AFTER_ONLY]: after });
+}
+
+function decodeFields(text: string): RunChangeRecord['fields'] {
+  const parsed = JSON.parse(text) as Record<string, unknown>;
+  const after = parsed[AFTER_ONLY] as Record<string, unknown> | undefined;
+  if (after === undefined) return parsed as RunChangeRecord['fields'];
+  const fields: RunChangeRecord['fields'] = {};
+  for (const [name, value] of Object.entries(after)) fields[name] = { before: name === 'departments' ? [] : null, after: value };
+  return fields;
 }
 
 function runFromRow(r: Omit<RunsTable, 'plan'>): RunRecord {
@@ -290,6 +372,7 @@ const RUN_COLUMNS = [
 class KyselyRunRepo implements RunRepo {
   constructor(
     private readonly db: Db,
+    private readonly bulk: BulkInsert,
     private readonly directory: KyselyDirectoryRepo,
   ) {}
 
@@ -370,23 +453,12 @@ class KyselyRunRepo implements RunRepo {
   }
 
   async addChanges(runId: number, changes: readonly RunChangeRecord[]): Promise<void> {
-    for (const part of chunks(changes)) {
-      await this.db
-        .insertInto('run_changes')
-        .values(
-          part.map((c) => ({
-            run_id: runId,
-            seq: c.seq,
-            object_kind: c.objectKind,
-            action: c.action,
-            object_id: c.objectId,
-            external_id: c.externalId,
-            label: c.label,
-            fields: JSON.stringify(c.fields),
-          })),
-        )
-        .execute();
-    }
+    await this.bulk.run(
+      this.db,
+      'run_changes',
+      ['run_id', 'seq', 'object_kind', 'action', 'object_id', 'external_id', 'label', 'fields'],
+      changes.map((c) => [runId, c.seq, c.objectKind, c.action, c.objectId, c.externalId, c.label, encodeFields(c)]),
+    );
   }
 
   async changes(runId: number, options: { limit?: number; offset?: number } = {}): Promise<RunChangeRecord[]> {
@@ -405,7 +477,7 @@ class KyselyRunRepo implements RunRepo {
       objectId: r.object_id,
       externalId: r.external_id,
       label: r.label,
-      fields: JSON.parse(r.fields),
+      fields: decodeFields(r.fields),
     }));
   }
 
@@ -457,9 +529,9 @@ class KyselyLockRepo implements LockRepo {
   }
 }
 
-function repos(db: Db, dialect: DialectName): StoreRepos {
-  const directory = new KyselyDirectoryRepo(db, dialect);
-  return { directory, runs: new KyselyRunRepo(db, directory), locks: new KyselyLockRepo(db) };
+function repos(db: Db, dialect: DialectName, bulk: BulkInsert): StoreRepos {
+  const directory = new KyselyDirectoryRepo(db, dialect, bulk);
+  return { directory, runs: new KyselyRunRepo(db, bulk, directory), locks: new KyselyLockRepo(db) };
 }
 
 export class KyselyStore implements Store {
@@ -467,15 +539,18 @@ export class KyselyStore implements Store {
   readonly runs: RunRepo;
   readonly locks: LockRepo;
 
+  private readonly bulk: BulkInsert;
+
   constructor(
     private readonly db: Kysely<Database>,
     readonly dialect: DialectName,
   ) {
-    ({ directory: this.directory, runs: this.runs, locks: this.locks } = repos(db, dialect));
+    this.bulk = new BulkInsert(dialect);
+    ({ directory: this.directory, runs: this.runs, locks: this.locks } = repos(db, dialect, this.bulk));
   }
 
   transaction<T>(fn: (tx: StoreRepos) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(repos(trx, this.dialect)));
+    return this.db.transaction().execute((trx) => fn(repos(trx, this.dialect, this.bulk)));
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,9 @@ export type DialectName = 'sqlite' | 'postgres';
  */
 function migrations(dialect: DialectName): Record<string, Migration> {
   const blob = dialect === 'postgres' ? 'bytea' : 'blob';
+  // On SQLite only "integer primary key" is the rowid itself; "bigint primary key" would add a second index and
+  // turn every scan by id into random lookups.
+  const id = dialect === 'postgres' ? 'bigint' : 'integer';
   return {
     '0001_directory_and_runs': {
       async up(db: Kysely<any>) {
@@ -18,7 +21,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
         await db.schema
           .createTable('departments')
-          .addColumn('id', 'bigint', (c) => c.primaryKey())
+          .addColumn('id', id, (c) => c.primaryKey())
           .addColumn('parent_id', 'bigint', (c) => c.references('departments.id'))
           .addColumn('name', 'text', (c) => c.notNull())
           .addColumn('sort_order', 'bigint', (c) => c.notNull().defaultTo(0))
@@ -28,7 +31,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('departments_parent').on('departments').column('parent_id').execute();
         await db.schema
           .createTable('users')
-          .addColumn('id', 'bigint', (c) => c.primaryKey())
+          .addColumn('id', id, (c) => c.primaryKey())
           .addColumn('userid', 'text')
           .addColumn('userid_key', 'text', (c) => c.unique())
           .addColumn('name', 'text')
@@ -68,7 +71,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
         await db.schema
           .createTable('runs')
-          .addColumn('id', 'bigint', (c) => c.primaryKey())
+          .addColumn('id', id, (c) => c.primaryKey())
           .addColumn('kind', 'text', (c) => c.notNull())
           .addColumn('source', 'text', (c) => c.notNull())
           .addColumn('status', 'text', (c) => c.notNull())

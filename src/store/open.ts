@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig, type TransactionSettings } from 'kysely';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { OrgsyncError } from '../errors.js';
 import { KyselyStore } from './kysely-store.js';
 import { StaticMigrationProvider, type DialectName } from './migrations.js';
+import { SqliteStoreDialect, whenUnlocked } from './sqlite-driver.js';
 import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
@@ -15,25 +16,6 @@ export interface StoreConfig {
   dataDir: string;
   /** PostgreSQL only: the schema to use (created if missing); default the connection's search_path. */
   schema?: string | undefined;
-}
-
-/**
- * A write transaction on SQLite starts with BEGIN IMMEDIATE: it takes the write lock up front and so waits
- * (busy_timeout) for another process instead of failing half-way when a read turns into a write.
- */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(settings?.accessMode === 'read only' ? 'begin' : 'begin immediate'));
-  }
-}
-
-class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly config: SqliteDialectConfig) {
-    super(config);
-  }
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.config);
-  }
 }
 
 export function isPostgresUrl(url: string | undefined): url is string {
@@ -99,11 +81,12 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       );
     }
     // WAL lets a server and CLI commands share the file: readers never block the one writer.
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('busy_timeout = 30000');
+    await whenUnlocked(sqlite, () => sqlite.pragma('journal_mode = WAL'));
+    // Short on purpose: longer waits happen asynchronously in the driver (see sqlite-driver.ts).
+    sqlite.pragma('busy_timeout = 20');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
-    db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    db = new Kysely<Database>({ dialect: new SqliteStoreDialect(sqlite) });
     sqliteHandle = sqlite;
   }
 
@@ -130,7 +113,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
  * makes it atomic and makes the second process wait, then find nothing left to do.
  */
 async function migrateExclusively(sqlite: SqliteDatabase.Database, migrator: Migrator): ReturnType<Migrator['migrateToLatest']> {
-  sqlite.exec('BEGIN IMMEDIATE');
+  await whenUnlocked(sqlite, () => sqlite.exec('BEGIN IMMEDIATE'));
   let result: Awaited<ReturnType<Migrator['migrateToLatest']>>;
   try {
     result = await migrator.migrateToLatest();
