@@ -164,7 +164,7 @@ class KyselyDirectoryRepo implements DirectoryRepo {
         .orderBy('id')
         .execute(),
       await db.selectFrom('memberships').selectAll().orderBy('user_id').orderBy('department_id').execute(),
-      await db.selectFrom('links').select(['object_kind', 'object_id', 'source', 'external_id']).orderBy('object_kind').orderBy('object_id').orderBy('source').execute(),
+      await db.selectFrom('links').select(['object_kind', 'object_id', 'source', 'external_id']).execute(),
     ];
     const deptLinks = new Map<number, Link[]>();
     const userLinks = new Map<number, Link[]>();
@@ -175,6 +175,10 @@ class KyselyDirectoryRepo implements DirectoryRepo {
       if (list) list.push(link);
       else map.set(l.object_id, [link]);
     }
+    // By source name, compared as code units: the same order whatever the database's collation.
+    const bySource = (a: Link, b: Link): number => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0);
+    for (const list of deptLinks.values()) if (list.length > 1) list.sort(bySource);
+    for (const list of userLinks.values()) if (list.length > 1) list.sort(bySource);
     const departments: LocalDepartment[] = deptRows.map((d) => ({
       id: d.id,
       parentId: d.parent_id,
@@ -319,7 +323,7 @@ const AFTER_ONLY = '=after';
 
 function encodeFields(c: RunChangeRecord): string {
   const diffs = Object.entries(c.fields);
-  const emptyBefore = diffs.every(([name, d]) => d.before === null || (name === 'departments' && Array.isArray(d.before) && d.before.length === 0));
+  const emptyBefore = diffs.every(([name, d]) => (name === 'departments' ? Array.isArray(d.before) && d.before.length === 0 : d.before === null));
   if (c.action !== 'create' || !emptyBefore) return JSON.stringify(c.fields);
   const after: Record<string, unknown> = {};
   for (const [name, diff] of diffs) after[name] = diff.after;

@@ -43,7 +43,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     const client = new pg.Client({ connectionString: config.databaseUrl, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
     await connectOrExplain(client, config.databaseUrl);
     try {
-      if (schema) await client.query(`create schema if not exists ${schema}`);
+      if (schema) await createSchema(client, schema);
       // Kysely looks for its migration tables in every schema unless told which: name the one in use.
       migrationTableSchema = ((await client.query('select current_schema() as s')).rows[0] as { s: string | null }).s ?? undefined;
     } finally {
@@ -137,6 +137,16 @@ async function connectOrExplain(client: pg.Client, url: string): Promise<void> {
       },
       { cause: err },
     );
+  }
+}
+
+/** CREATE SCHEMA IF NOT EXISTS is not safe when two sessions run it at once: the loser sees a unique violation. */
+async function createSchema(client: pg.Client, schema: string): Promise<void> {
+  try {
+    await client.query(`create schema if not exists ${schema}`);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== '23505' && code !== '42P06') throw err;
   }
 }
 

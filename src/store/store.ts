@@ -49,6 +49,7 @@ export interface DirectoryRepo {
   insertUsers(rows: readonly UserRow[]): Promise<void>;
   updateUser(id: number, patch: UserPatch): Promise<void>;
   deleteUsers(ids: readonly number[]): Promise<void>;
+  /** Each (user, department) at most once per call. */
   upsertMemberships(rows: readonly MembershipRow[]): Promise<void>;
   deleteMemberships(rows: ReadonlyArray<{ userId: number; departmentId: number }>): Promise<void>;
   insertLinks(rows: readonly LinkRow[]): Promise<void>;
