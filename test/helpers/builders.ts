@@ -1,4 +1,4 @@
-import type { DirectoryState, LocalDepartment, LocalUser, Link } from '../../src/directory/model.js';
+import { USER_PROFILE_FIELDS, type DirectoryState, type LocalDepartment, type LocalUser, type Link, type UserProfile } from '../../src/directory/model.js';
 import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../../src/directory/snapshot.js';
 
 /** In-memory directory states and snapshots for the pure planner tests. */
@@ -7,20 +7,17 @@ export function localDept(id: number, parentId: number | null, name: string, lin
   return { id, parentId, name, order, links };
 }
 
+/** Every profile field null. */
+export function blankProfile(): UserProfile {
+  return Object.fromEntries(USER_PROFILE_FIELDS.map((f) => [f, null])) as UserProfile;
+}
+
 export function localUser(id: number, over: Partial<LocalUser> = {}): LocalUser {
   return {
     id,
+    ...blankProfile(),
     userid: `user${id}`,
     name: `User ${id}`,
-    alias: null,
-    position: null,
-    mobile: null,
-    email: null,
-    telephone: null,
-    gender: null,
-    avatar: null,
-    address: null,
-    employeeNo: null,
     status: 'active',
     mainDepartmentId: null,
     attributes: {},

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { openStore } from '../../src/store/open.js';
+import { openStore, type StoreConfig } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
 
 /** The PostgreSQL server CI starts (see .ci/run); override with ORGSYNC_TEST_DATABASE_URL. */
@@ -26,29 +26,12 @@ export function tempDir(prefix = 'orgsync-test-'): string {
 
 /** A fresh, empty database: a new SQLite file in a temp dir, or a new schema on the test PostgreSQL server. */
 export async function openTestStore(engine: Engine): Promise<TestStore> {
-  if (engine === 'sqlite') {
-    const dir = tempDir();
-    const opened: Store[] = [];
-    const open = async (): Promise<Store> => {
-      const s = await openStore({ dataDir: dir });
-      opened.push(s);
-      return s;
-    };
-    const store = await open();
-    return {
-      store,
-      reopen: open,
-      location: dir,
-      cleanup: async () => {
-        for (const s of opened) await s.close();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  }
+  const dir = tempDir();
   const schema = `t_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const config: StoreConfig = engine === 'sqlite' ? { dataDir: dir } : { dataDir: dir, databaseUrl: PG_URL, schema };
   const opened: Store[] = [];
   const open = async (): Promise<Store> => {
-    const s = await openStore({ dataDir: tempDir(), databaseUrl: PG_URL, schema });
+    const s = await openStore(config);
     opened.push(s);
     return s;
   };
@@ -56,13 +39,16 @@ export async function openTestStore(engine: Engine): Promise<TestStore> {
   return {
     store,
     reopen: open,
-    location: schema,
+    location: engine === 'sqlite' ? dir : schema,
     cleanup: async () => {
       for (const s of opened) await s.close();
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      await client.query(`drop schema if exists ${schema} cascade`);
-      await client.end();
+      rmSync(dir, { recursive: true, force: true });
+      if (engine === 'postgres') {
+        const client = new pg.Client({ connectionString: PG_URL });
+        await client.connect();
+        await client.query(`drop schema if exists ${schema} cascade`);
+        await client.end();
+      }
     },
   };
 }

@@ -246,6 +246,45 @@ for (const engine of ENGINES) {
       expect(r.steps.map((st) => [st.name, st.status])).toEqual([['read', 'failed']]);
     });
 
+    it('two sources live side by side under their own mount departments, and neither touches the other', async () => {
+      const mounts = await store.transaction(async (tx) => {
+        const first = await tx.directory.allocateIds('department', 2);
+        await tx.directory.insertDepartments([
+          { id: first, parentId: 1, name: '企业微信', order: 0 },
+          { id: first + 1, parentId: 1, name: '钉钉', order: 1 },
+        ]);
+        await tx.directory.bumpRevision();
+        return [first, first + 1] as const;
+      });
+      const runAs = (source: string, snap: Snapshot, mount: number) =>
+        executeRun(store, { kind: 'import', source, connector: new MemorySource(snap), policy: resolvePolicy({ mountDepartmentId: mount }) });
+      const wecom = org(6);
+      // The same department ids and userids in both corps: links keep them apart.
+      const dingtalk = structuredClone(wecom);
+      dingtalk.users = dingtalk.users.map((u) => ({ ...u, userid: `dt-${u.externalId}`, mobile: null }));
+      expect((await runAs('wecom', wecom, mounts[0])).status).toBe('succeeded');
+      expect((await runAs('dingtalk', dingtalk, mounts[1])).status).toBe('succeeded');
+
+      const doc = await exported();
+      const top = (source: string) => doc.departments.find((d) => d.links.some((l) => l.source === source && l.externalId === '1'));
+      expect(top('wecom')?.parentId).toBe(mounts[0]);
+      expect(top('dingtalk')?.parentId).toBe(mounts[1]);
+      expect(doc.users).toHaveLength(12);
+
+      // The WeCom corp loses everyone: only WeCom users are disabled, the DingTalk tree is untouched.
+      const emptied = await runAs('wecom', { ...wecom, users: [] }, mounts[0]);
+      expect(emptied.changes.users.disable).toBe(6);
+      const after = await exported();
+      expect(after.users.filter((u) => u.status === 'disabled').every((u) => u.links[0]?.source === 'wecom')).toBe(true);
+      const dingtalkPart = (d: DirectoryExport) => {
+        const n = normalized(d, 'dingtalk');
+        return { departments: n.departments.filter((x) => !String(x.ext).startsWith('local:')), users: n.users.filter((u) => u.link !== undefined) };
+      };
+      expect(dingtalkPart(after).users).toHaveLength(6);
+      expect(dingtalkPart(after).users.every((u) => u.status === 'active')).toBe(true);
+      expect(dingtalkPart(after)).toEqual(dingtalkPart(doc));
+    });
+
     it('records every step with timings', async () => {
       const r = await run(new MemorySource(org()));
       expect(r.steps.map((s) => [s.name, s.status])).toEqual([

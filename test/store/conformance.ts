@@ -16,6 +16,7 @@ import { emptyCounts } from '../../src/reconcile/types.js';
 import type { RunChangeRecord, RunStep } from '../../src/runs/types.js';
 import { openStore, sqlitePath, type StoreConfig } from '../../src/store/open.js';
 import type { DepartmentRow, LinkRow, MembershipRow, Store, UserRow } from '../../src/store/store.js';
+import { blankProfile } from '../helpers/builders.js';
 import { openTestStore, PG_URL, tempDir, type Engine, type TestStore } from '../helpers/stores.js';
 
 const MAX_U32 = 2 ** 32 - 1;
@@ -23,17 +24,9 @@ const MAX_U32 = 2 ** 32 - 1;
 function userRow(id: number, over: Partial<UserRow> = {}): UserRow {
   return {
     id,
+    ...blankProfile(),
     userid: `user${id}`,
     name: `User ${id}`,
-    alias: null,
-    position: null,
-    mobile: null,
-    email: null,
-    telephone: null,
-    gender: null,
-    avatar: null,
-    address: null,
-    employeeNo: null,
     status: 'active',
     mainDepartmentId: null,
     attributes: {},
@@ -417,17 +410,7 @@ export function describeStoreConformance(engine: Engine): void {
         const full = fullUserRow(1, 2);
         const bare: UserRow = {
           id: 2,
-          userid: null,
-          name: null,
-          alias: null,
-          position: null,
-          mobile: null,
-          email: null,
-          telephone: null,
-          gender: null,
-          avatar: null,
-          address: null,
-          employeeNo: null,
+          ...blankProfile(),
           status: 'active',
           mainDepartmentId: null,
           attributes: {},
