@@ -9,6 +9,7 @@ import { approveRun, executeRun, report, toReport, type RunReport } from '../run
 import { RUN_STATUSES, type RunStatus } from '../runs/types.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { simulateCommand } from './simulate.js';
 import { formatChange, formatError, formatReport, formatSteps, terminalOutput, type Output } from './output.js';
 
 /** Exit codes: 0 succeeded or planned; 1 failed; 2 bad usage or input; 3 blocked for approval; 4 partial. */
@@ -231,6 +232,14 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
       const r = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) => approveRun(store, runId));
       emitReport(r);
     });
+
+  const simulate = simulateCommand(io, (code) => {
+    exitCode = code;
+  });
+  // A command built apart does not inherit exitOverride and output settings: copy them down.
+  simulate.copyInheritedSettings(program);
+  for (const sub of simulate.commands) sub.copyInheritedSettings(simulate);
+  program.addCommand(simulate);
 
   try {
     await program.parseAsync(argv);
