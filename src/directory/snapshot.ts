@@ -1,5 +1,5 @@
 import type { ValidationIssue } from '../errors.js';
-import type { Gender, UserProfileField, UserStatus } from './model.js';
+import { USER_PROFILE_FIELDS, type Gender, type UserStatus } from './model.js';
 import {
   checkDepartmentName,
   checkDepartmentsPerUser,
@@ -20,11 +20,17 @@ export interface Snapshot {
   complete: boolean;
   /** Departments (source ids) whose subtree could not be read in full. */
   incompleteDepartments: string[];
-  /** Fields the source cannot see at all (e.g. mobile for a new WeCom self-built app): never taken as empty. */
-  unseenFields: UserProfileField[];
+  /**
+   * Fields the source cannot see at all (e.g. mobile for a new WeCom self-built app): never taken as empty.
+   * "status" unseen: the source lists people without saying whether they are active (e.g. a list of ids only).
+   */
+  unseenFields: UnseenField[];
   departments: SnapshotDepartment[];
   users: SnapshotUser[];
 }
+
+export const UNSEEN_FIELDS = [...USER_PROFILE_FIELDS, 'status'] as const;
+export type UnseenField = (typeof UNSEEN_FIELDS)[number];
 
 export interface SnapshotDepartment {
   externalId: string;
@@ -36,7 +42,9 @@ export interface SnapshotDepartment {
 
 export interface SnapshotMembership {
   externalId: string;
+  /** Absent: not known; an existing membership keeps its flag, a new one is not a leader. */
   leader?: boolean;
+  /** Absent: not known; an existing membership keeps its order, a new one gets 0. */
   order?: number;
 }
 

@@ -11,7 +11,7 @@ import {
   type UserStatus,
 } from '../directory/model.js';
 import { emailKey, mobileKey, userIdKey } from '../directory/limits.js';
-import { effectiveUserId, type Snapshot, type SnapshotDepartment, type SnapshotUser } from '../directory/snapshot.js';
+import { effectiveUserId, type Snapshot, type SnapshotDepartment, type SnapshotUser, type UnseenField } from '../directory/snapshot.js';
 import { PolicyError } from './errors.js';
 import type { FieldOwnership, Policy } from './policy.js';
 import type { DepartmentChange, FieldDiff, MembershipWrite, Plan, Ref, UserChange } from './types.js';
@@ -45,7 +45,7 @@ class Planner {
   private readonly userByLink = new Map<string, LocalUser>();
   /** Built on first use: a re-run where every user is linked never needs them. */
   private fallbackIndex: { userid: Map<string, LocalUser>; mobile: Map<string, LocalUser[]>; email: Map<string, LocalUser[]> } | undefined;
-  private readonly unseen: ReadonlySet<UserProfileField>;
+  private readonly unseen: ReadonlySet<UnseenField>;
   private readonly userOwnership: Readonly<Record<UserOwnedField, FieldOwnership>>;
 
   /** Source externalId → local department (id, or new key). */
@@ -359,7 +359,7 @@ class Planner {
       set.name = userid;
       fields.name = { before: null, after: userid };
     }
-    const status: UserStatus = this.ownUser('status') !== 'never' ? (su.status ?? 'active') : 'active';
+    const status: UserStatus = this.ownUser('status') !== 'never' && !this.unseen.has('status') ? (su.status ?? 'active') : 'active';
     set.status = status;
     fields.status = { before: null, after: status };
     const attributes: Record<string, string> = {};
@@ -392,9 +392,14 @@ class Planner {
     });
   }
 
-  private desiredMemberships(su: SnapshotUser): MembershipWrite[] {
+  /** What the source says the user's memberships are; a flag or order it did not send stays as it is locally. */
+  private desiredMemberships(su: SnapshotUser, local?: LocalUser): MembershipWrite[] {
     return (su.departments ?? [])
-      .map((m) => ({ department: this.deptRef.get(m.externalId) as Ref, order: m.order ?? 0, leader: m.leader ?? false }))
+      .map((m) => {
+        const department = this.deptRef.get(m.externalId) as Ref;
+        const current = m.leader === undefined || m.order === undefined ? local?.memberships.find((x) => x.departmentId === department) : undefined;
+        return { department, order: m.order ?? current?.order ?? 0, leader: m.leader ?? current?.leader ?? false };
+      })
       .sort(byDepartment);
   }
 
@@ -424,7 +429,7 @@ class Planner {
     }
 
     let status: UserStatus = local.status;
-    if (this.ownUser('status') === 'always') status = su.status ?? 'active';
+    if (this.ownUser('status') === 'always' && !this.unseen.has('status')) status = su.status ?? 'active';
     if (status !== local.status) {
       set.status = status;
       fields.status = { before: local.status, after: status };
@@ -453,7 +458,7 @@ class Planner {
         .filter((m) => this.sourceScope.has(m.departmentId))
         .map((m) => ({ department: m.departmentId as Ref, order: m.order, leader: m.leader }))
         .sort(byDepartment);
-      const desired = this.desiredMemberships(su);
+      const desired = this.desiredMemberships(su, local);
       const same =
         current.length === desired.length &&
         current.every((c, i) => {
@@ -488,7 +493,7 @@ class Planner {
       } else if (typeof su.mainDepartment === 'string') {
         main = this.deptRef.get(su.mainDepartment) ?? main;
       } else if (!inFinal(main)) {
-        main = (su.departments && this.desiredMemberships(su)[0]?.department) ?? finalMemberships[0]?.department ?? null;
+        main = (su.departments && this.desiredMemberships(su, local)[0]?.department) ?? finalMemberships[0]?.department ?? null;
       }
       if (main !== local.mainDepartmentId) {
         set.mainDepartment = main;

@@ -241,6 +241,25 @@ describe('plan: what the source did not send is left alone', () => {
     expect(plan(SRC, snapshot(SOURCE_DEPTS, users), synced(), policy()).users).toEqual([]);
   });
 
+  it('a source that cannot see status neither disables nor re-enables anyone it lists', () => {
+    const d = synced();
+    d.users[2]!.status = 'disabled';
+    const users = sourceUsers();
+    users[0] = { ...users[0]!, status: 'disabled' };
+    expect(plan(SRC, snapshot(SOURCE_DEPTS, users, { unseenFields: ['status'] }), d, policy()).users).toEqual([]);
+    const created = plan(SRC, snapshot(SOURCE_DEPTS, [{ externalId: 'new', name: 'N', status: 'disabled' }], { unseenFields: ['status'] }), directory(), policy());
+    expect(created.users[0]?.set.status).toBe('active');
+  });
+
+  it('a membership whose leader flag and order the source did not send keeps the local ones', () => {
+    const users = sourceUsers().map((u) => ({ ...u, departments: u.departments?.map((m) => ({ externalId: m.externalId })) }));
+    expect(plan(SRC, snapshot(SOURCE_DEPTS, users), synced(), policy()).users).toEqual([]);
+    // A new membership without them: not a leader, order 0.
+    users[2] = { ...users[2]!, departments: [{ externalId: '3' }, { externalId: '2' }] };
+    const c = userChange(plan(SRC, snapshot(SOURCE_DEPTS, users), synced(), policy()), 'carol');
+    expect(c?.memberships).toEqual({ remove: [], upsert: [{ department: 11, order: 0, leader: false }] });
+  });
+
   it('merges attributes key by key: absent keys stay, null removes, new values set', () => {
     const d = synced();
     d.users[0]!.attributes = { 工号: 'A1', 楼层: '3' };

@@ -2,9 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
 import { OrgsyncError, ValidationError, type ValidationIssue } from '../../errors.js';
-import { USER_PROFILE_FIELDS } from '../../directory/model.js';
 import { WECOM_LIMITS, type PlatformLimits } from '../../directory/limits.js';
-import type { Snapshot } from '../../directory/snapshot.js';
+import { UNSEEN_FIELDS, type Snapshot } from '../../directory/snapshot.js';
 import type { PullContext, SourceConnector } from '../contract.js';
 
 /**
@@ -52,7 +51,7 @@ const userSchema = z.strictObject({
 const snapshotSchema = z.strictObject({
   complete: z.boolean().default(true),
   incompleteDepartments: z.array(id).default([]),
-  unseenFields: z.array(z.enum(USER_PROFILE_FIELDS)).default([]),
+  unseenFields: z.array(z.enum(UNSEEN_FIELDS)).default([]),
   departments: z.array(departmentSchema),
   users: z.array(userSchema),
 });
