@@ -154,6 +154,10 @@ export class WecomSimulator {
   issueToken(kind: SecretKind): { token: string; expiresIn: number } {
     const token = randomBytes(48).toString('base64url');
     const ttl = this.configValue.tokenTtlSeconds;
+    if (this.tokens.size > 1000) {
+      const now = Date.now();
+      for (const [t, v] of this.tokens) if (v.expiresAt <= now) this.tokens.delete(t);
+    }
     this.tokens.set(token, { kind, expiresAt: Date.now() + ttl * 1000 });
     return { token, expiresIn: ttl };
   }
@@ -209,8 +213,8 @@ export class WecomSimulator {
     try {
       if (this.configValue.untrustedIp) throw new WecomApiError(60020, `from ip: ${req.ip}`);
       const kind = options.authenticated ? this.authenticate(req) : 'app';
-      this.checkRateLimit(path);
       if (!entered) throw new WecomApiError(45033);
+      this.checkRateLimit(path);
       if (this.configValue.latencyMs > 0) await new Promise((r) => setTimeout(r, this.configValue.latencyMs));
       const fault = this.drawFault(options.authenticated);
       if (fault && (await this.injectFault(fault, req, reply))) return;

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+/**
+ * The WeCom responses orgsync reads (API reference, WeCom §1-§4), checked on every call. The client has already
+ * checked errcode; these describe the rest. Unknown fields are dropped; fields WeCom withholds from some apps
+ * (new self-built apps, third-party apps) or that the reference marks [?] are optional.
+ */
+
+const int = z.number().int();
+/** WeCom sends gender as "0" | "1" | "2"; tolerate a number. */
+const gender = z.union([z.string(), int]).transform((v) => String(v));
+
+export const gettokenSchema = z.object({
+  access_token: z.string().min(1),
+  expires_in: int.positive(),
+});
+
+export const departmentSchema = z.object({
+  id: int,
+  /** Withheld from third-party apps. */
+  name: z.string().optional(),
+  name_en: z.string().optional(),
+  department_leader: z.array(z.string()).optional(),
+  /** 0 for the root (id 1). */
+  parentid: int,
+  /** Larger sorts first; up to 2^32 - 1. */
+  order: z.number().default(0),
+});
+export type WecomDepartmentRecord = z.output<typeof departmentSchema>;
+
+export const departmentListSchema = z.object({ department: z.array(departmentSchema) });
+export const departmentGetSchema = z.object({ department: departmentSchema });
+
+export const departmentIdSchema = z.object({ id: int, parentid: int, order: z.number().default(0) });
+export const departmentSimpleListSchema = z.object({ department_id: z.array(departmentIdSchema) });
+
+const extAttrSchema = z.object({
+  /** 0 text, 1 web, 2 mini program; others may come. */
+  type: int,
+  name: z.string(),
+  /** Older responses put a text attribute's value here. */
+  value: z.string().optional(),
+  text: z.object({ value: z.string() }).optional(),
+  web: z.object({ url: z.string().optional(), title: z.string().optional() }).optional(),
+});
+
+export const userSchema = z.object({
+  userid: z.string().min(1),
+  name: z.string(),
+  /** Only the departments the secret can see. */
+  department: z.array(int),
+  order: z.array(z.number()).optional(),
+  is_leader_in_dept: z.array(int).optional(),
+  main_department: int.optional(),
+  position: z.string().optional(),
+  /** Withheld from self-built apps created after 2022-06-20 (as are email, biz_mail, avatar, address, qr_code). */
+  mobile: z.string().optional(),
+  /** "0" unknown, "1" male, "2" female; "0" when withheld. */
+  gender: gender.optional(),
+  email: z.string().optional(),
+  biz_mail: z.string().optional(),
+  /** The reference says at most 1, older texts at most 5 [?]: any number is accepted. */
+  direct_leader: z.array(z.string()).optional(),
+  avatar: z.string().optional(),
+  thumb_avatar: z.string().optional(),
+  telephone: z.string().optional(),
+  alias: z.string().optional(),
+  address: z.string().optional(),
+  open_userid: z.string().optional(),
+  extattr: z.object({ attrs: z.array(extAttrSchema).default([]) }).optional(),
+  /** 1 activated, 2 disabled, 4 not activated, 5 left the corp. */
+  status: int.optional(),
+  qr_code: z.string().optional(),
+  external_position: z.string().optional(),
+});
+export type WecomUserRecord = z.output<typeof userSchema>;
+
+export const userGetSchema = userSchema;
+export const userListSchema = z.object({ userlist: z.array(userSchema) });
+
+export const simpleUserSchema = z.object({
+  userid: z.string().min(1),
+  name: z.string(),
+  department: z.array(int).optional(),
+  open_userid: z.string().optional(),
+});
+export type WecomSimpleUserRecord = z.output<typeof simpleUserSchema>;
+export const userSimpleListSchema = z.object({ userlist: z.array(simpleUserSchema) });
+
+export const userListIdSchema = z.object({
+  /** Empty (or absent) at the end. */
+  next_cursor: z.string().optional(),
+  dept_user: z.array(z.object({ userid: z.string().min(1), department: int })).default([]),
+});
+
+export const agentGetSchema = z.object({
+  agentid: int,
+  name: z.string(),
+  square_logo_url: z.string().optional(),
+  description: z.string().optional(),
+  allow_userinfos: z.object({ user: z.array(z.object({ userid: z.string() })).default([]) }).optional(),
+  /** The visible range's departments. */
+  allow_partys: z.object({ partyid: z.array(int).default([]) }).optional(),
+  allow_tags: z.object({ tagid: z.array(int).default([]) }).optional(),
+  close: int.optional(),
+  redirect_domain: z.string().optional(),
+  report_location_flag: int.optional(),
+  isreportenter: int.optional(),
+  home_url: z.string().optional(),
+});
+
+export const callbackIpSchema = z.object({ ip_list: z.array(z.string()) });
