@@ -221,11 +221,15 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
     const id = intParam(q.department_id, 41016);
     department(id);
     if (!canSee(ctx, id)) throw new WecomApiError(60011, `department ${id}`);
-    if (sim.config.failingDepartments.includes(id)) throw new WecomApiError(-1);
+    const failing = sim.config.failingDepartments;
+    if (failing.includes(id)) throw new WecomApiError(-1);
     if (q.fetch_child !== '1') return corp.membersOf(id);
+    const subtree = corp.subtree(id);
+    // A recursive read takes in the members of every department below: a failing one fails it too.
+    if (failing.length > 0 && subtree.some((d) => failing.includes(d.id))) throw new WecomApiError(-1);
     const seen = new Set<string>();
     const out: WecomUser[] = [];
-    for (const d of corp.subtree(id)) {
+    for (const d of subtree) {
       for (const u of corp.membersOf(d.id)) {
         if (!seen.has(u.userid)) {
           seen.add(u.userid);
@@ -362,17 +366,25 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
   route('GET', 'getcallbackip', () => ({ ip_list: ['127.0.0.1'] }));
 
   // ---------------------------------------------------------------- sign-in: code exchange
+  /** A code's grant; the user_ticket only for a user in the app's visible range (any member gets the userid). */
+  const redeem = (code: string, ctx: CallContext): { userid: string; userTicket?: string } => {
+    const grant = sim.signIn.redeem(code);
+    const u = corp.user(grant.userid);
+    if (grant.userTicket && !(u && userVisible(ctx, u))) return { userid: grant.userid };
+    return grant;
+  };
+
   route('GET', 'auth/getuserinfo', (req, ctx) => {
     const code = stringParam(query(req).code, 41008);
     if (ctx.kind !== 'app') throw new WecomApiError(48002);
-    const grant = sim.signIn.redeem(code);
+    const grant = redeem(code, ctx);
     return { userid: grant.userid, ...(grant.userTicket ? { user_ticket: grant.userTicket, expires_in: 1800 } : {}) };
   });
 
   route('GET', 'user/getuserinfo', (req, ctx) => {
     const code = stringParam(query(req).code, 41008);
     if (ctx.kind !== 'app') throw new WecomApiError(48002);
-    const grant = sim.signIn.redeem(code);
+    const grant = redeem(code, ctx);
     return { UserId: grant.userid, DeviceId: '', ...(grant.userTicket ? { user_ticket: grant.userTicket } : {}), expires_in: 1800 };
   });
 

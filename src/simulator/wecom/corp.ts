@@ -1,4 +1,4 @@
-import { WECOM_LIMITS, checkDepartmentName, checkUserId } from '../../directory/limits.js';
+import { WECOM_LIMITS, checkDepartmentName, checkUserId, mobileKey } from '../../directory/limits.js';
 import { WecomApiError } from './errors.js';
 import type { SimOperation, SimOrg, WecomDepartment, WecomUser } from './model.js';
 
@@ -44,6 +44,7 @@ export class SimCorp {
   private readonly children = new Map<number, Set<number>>();
   private readonly users = new Map<string, WecomUser>();
   private readonly members = new Map<number, Set<string>>();
+  /** By mobileKey: "+86 138…" and "138…" are one number, as WeCom lets mainland numbers omit +86. */
   private readonly byMobile = new Map<string, string>();
   private readonly byEmail = new Map<string, string>();
   private nextDepartmentId = 2;
@@ -333,7 +334,7 @@ export class SimCorp {
       }
       set.add(k);
     }
-    if (u.mobile) this.byMobile.set(u.mobile, k);
+    if (u.mobile) this.byMobile.set(mobileKey(u.mobile), k);
     if (u.email) this.byEmail.set(u.email.toLowerCase(), k);
     this.syncLeaders(u, true);
   }
@@ -343,7 +344,7 @@ export class SimCorp {
     const k = key(u.userid);
     this.users.delete(k);
     for (const d of u.department) this.members.get(d)?.delete(k);
-    if (u.mobile && this.byMobile.get(u.mobile) === k) this.byMobile.delete(u.mobile);
+    if (u.mobile && this.byMobile.get(mobileKey(u.mobile)) === k) this.byMobile.delete(mobileKey(u.mobile));
     if (u.email && this.byEmail.get(u.email.toLowerCase()) === k) this.byEmail.delete(u.email.toLowerCase());
     this.syncLeaders(u, false);
   }
@@ -395,7 +396,7 @@ export class SimCorp {
     if (chars(u.position) > 128) throw new WecomApiError(40058, 'position too long');
     if (u.mobile !== '') {
       if (!MOBILE.test(u.mobile)) throw new WecomApiError(60103);
-      const holder = this.byMobile.get(u.mobile);
+      const holder = this.byMobile.get(mobileKey(u.mobile));
       if (holder !== undefined && holder !== (previous ? key(previous.userid) : undefined)) throw new WecomApiError(60104);
     }
     if (u.email !== '') {

@@ -76,10 +76,11 @@ export function registerSignIn(app: FastifyInstance, sim: WecomSimulator): void 
 
     if (sim.config.untrustedIp) return fail(60020, 'ip not trusted');
     if (q.appid !== sim.identity.corpId) return fail(40013, `appid must be the CorpID ${sim.identity.corpId}`);
-    if (flow !== 'oauth2' || q.scope === 'snsapi_privateinfo') {
-      if (q.agentid === undefined || q.agentid === '') return fail(41011, 'agentid is required');
-      if (Number(q.agentid) !== sim.identity.agentId) return fail(40056, `agentid ${q.agentid}`);
-    }
+    // Web login needs the agentid; the in-app page takes it as optional (snsapi_privateinfo without it becomes
+    // snsapi_base, below), but one that is given must be the app's.
+    const hasAgentId = q.agentid !== undefined && q.agentid !== '';
+    if (!hasAgentId && flow !== 'oauth2') return fail(41011, 'agentid is required');
+    if (hasAgentId && Number(q.agentid) !== sim.identity.agentId) return fail(40056, `agentid ${q.agentid}`);
     if (flow === 'oauth2') {
       if (q.response_type !== 'code') return fail(40058, 'response_type must be code');
       if (q.scope !== 'snsapi_base' && q.scope !== 'snsapi_privateinfo') return fail(40058, 'scope must be snsapi_base or snsapi_privateinfo');
@@ -103,7 +104,7 @@ export function registerSignIn(app: FastifyInstance, sim: WecomSimulator): void 
       if (!user) return fail(60111, `userid ${chosen}`);
       if (user.status !== 1) return fail(60111, `${chosen} is not an active member (status ${user.status})`);
       // snsapi_privateinfo without agentid is silently taken as snsapi_base, as WeCom does.
-      const privateInfo = flow === 'oauth2' && q.scope === 'snsapi_privateinfo' && q.agentid !== undefined;
+      const privateInfo = flow === 'oauth2' && q.scope === 'snsapi_privateinfo' && hasAgentId;
       redirect.searchParams.set('code', sim.signIn.issue(user.userid, privateInfo));
       redirect.searchParams.set('state', state);
       return reply.redirect(redirect.toString(), 302);

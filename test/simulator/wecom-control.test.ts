@@ -1,0 +1,239 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomOperations } from '../../src/simulator/org-generator.js';
+import { simConfigSchema } from '../../src/simulator/wecom/config.js';
+import type { SimOrg } from '../../src/simulator/wecom/model.js';
+import type { WecomSimulator } from '../../src/simulator/wecom/server.js';
+import { sorted, startSimulator, type WecomClient } from './wecom-client.js';
+
+/** The simulator's own control API under /__sim/: counters, ground truth, changes, switches. */
+
+const USER_KEYS = sorted([
+  'userid', 'name', 'department', 'order', 'is_leader_in_dept', 'main_department', 'position', 'mobile', 'gender', 'email', 'biz_mail',
+  'direct_leader', 'avatar', 'thumb_avatar', 'telephone', 'alias', 'address', 'extattr', 'status', 'qr_code', 'external_position',
+]);
+
+let sim: WecomSimulator;
+let client: WecomClient;
+
+beforeAll(async () => {
+  ({ sim, client } = await startSimulator());
+});
+
+afterAll(async () => {
+  await sim.close();
+});
+
+async function directoryText(c: WecomClient): Promise<string> {
+  const res = await fetch(new URL('/__sim/directory', c.url));
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('stats', () => {
+  it('counts WeCom calls per path and in total; the control API and unknown paths are not counted', async () => {
+    expect(await client.control('POST', 'stats/reset')).toEqual({ status: 200, body: { ok: true } });
+    expect((await client.control('GET', 'stats')).body).toEqual({ total: 0, calls: {} });
+    client.forget();
+    await client.token('app');
+    await client.token('contacts');
+    for (let i = 0; i < 3; i++) await client.get('department/list');
+    await client.get('user/get', { userid: 'nobody' }); // errors count too
+    await client.get('department/list', { access_token: 'bad' });
+    await fetch(new URL(`/connect/oauth2/authorize?appid=${sim.identity.corpId}`, sim.url));
+    await fetch(new URL('/cgi-bin/not/an/api', sim.url));
+    await client.control('GET', 'directory');
+    expect((await client.control('GET', 'stats')).body).toEqual({
+      total: 8,
+      calls: {
+        '/cgi-bin/department/list': 4,
+        '/cgi-bin/gettoken': 2,
+        '/cgi-bin/user/get': 1,
+        '/connect/oauth2/authorize': 1,
+      },
+    });
+  });
+
+  it('POST /__sim/stats/reset zeroes them', async () => {
+    await client.get('department/simplelist');
+    expect((await client.control('GET', 'stats')).body.total).toBeGreaterThan(0);
+    expect((await client.control('POST', 'stats/reset')).status).toBe(200);
+    expect((await client.control('GET', 'stats')).body).toEqual({ total: 0, calls: {} });
+    await client.get('department/simplelist');
+    expect((await client.control('GET', 'stats')).body).toEqual({ total: 1, calls: { '/cgi-bin/department/simplelist': 1 } });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('directory', () => {
+  it('is the ground truth in the shapes of department/list and user/get, every field', async () => {
+    const org = await client.directory();
+    expect(org.departments.length).toBe(40);
+    expect(org.users.length).toBe(300);
+    expect(org.departments.map((d) => d.id)).toEqual(org.departments.map((d) => d.id).sort((a, b) => a - b));
+    const list = await client.get('department/list', {}, { as: 'contacts' });
+    expect([...list.department].sort((a, b) => a.id - b.id)).toEqual(org.departments);
+    for (const u of org.users) expect(sorted(Object.keys(u))).toEqual(USER_KEYS);
+    const someone = org.users[17]!;
+    expect(await client.get('user/get', { userid: someone.userid }, { as: 'contacts' })).toEqual({ errcode: 0, errmsg: 'ok', ...someone });
+  });
+
+  it('the same seed gives byte-identical JSON; another seed another org', async () => {
+    const twin = await startSimulator({ seed: 7 });
+    const other = await startSimulator({ seed: 8 });
+    try {
+      const mine = await directoryText(client);
+      expect(await directoryText(twin.client)).toBe(mine);
+      expect(twin.sim.identity).toEqual(sim.identity);
+      const theirs = await directoryText(other.client);
+      expect(theirs).not.toBe(mine);
+      const a = JSON.parse(mine) as SimOrg;
+      const b = JSON.parse(theirs) as SimOrg;
+      expect(b.users.map((u) => u.userid)).not.toEqual(a.users.map((u) => u.userid));
+      expect(other.sim.identity.corpId).not.toBe(sim.identity.corpId);
+    } finally {
+      await twin.sim.close();
+      await other.sim.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('mutate', () => {
+  it('{random: {count: 50, seed: 1}} applies 50 changes, deterministically, and the API serves the new state', async () => {
+    const a = await startSimulator({ seed: 21 });
+    const b = await startSimulator({ seed: 21 });
+    try {
+      const before = await directoryText(a.client);
+      const res = await a.client.control('POST', 'mutate', { random: { count: 50, seed: 1 } });
+      expect(res).toEqual({ status: 200, body: { applied: 50 } });
+      const after = await directoryText(a.client);
+      expect(after).not.toBe(before);
+      expect((await b.client.control('POST', 'mutate', { random: { count: 50, seed: 1 } })).body).toEqual({ applied: 50 });
+      expect(await directoryText(b.client)).toBe(after);
+
+      const org = JSON.parse(after) as SimOrg;
+      const old = JSON.parse(before) as SimOrg;
+      const changedUsers = org.users.filter((u) => JSON.stringify(old.users.find((o) => o.userid === u.userid)) !== JSON.stringify(u));
+      expect(changedUsers.length).toBeGreaterThan(0);
+      const list = await a.client.get('department/list', {}, { as: 'contacts' });
+      expect([...list.department].sort((x, y) => x.id - y.id)).toEqual(org.departments);
+      const ids = await a.client.post('user/list_id', {}, { as: 'contacts' });
+      expect(sorted(ids.dept_user.map((r: { userid: string; department: number }) => `${r.userid}|${r.department}`))).toEqual(
+        sorted(org.users.flatMap((u) => u.department.map((d) => `${u.userid}|${d}`))),
+      );
+      // Another seed, other changes.
+      const c = await startSimulator({ seed: 21 });
+      try {
+        expect((await c.client.control('POST', 'mutate', { random: { count: 50, seed: 2 } })).body).toEqual({ applied: 50 });
+        expect(await directoryText(c.client)).not.toBe(after);
+      } finally {
+        await c.sim.close();
+      }
+    } finally {
+      await a.sim.close();
+      await b.sim.close();
+    }
+  });
+
+  it('the random mix, posted as explicit operations, passes the schema and gives the same org', async () => {
+    const a = await startSimulator({ seed: 33 });
+    const b = await startSimulator({ seed: 33 });
+    try {
+      const operations = randomOperations(await a.client.directory(), { count: 300, seed: 4 });
+      expect(new Set(operations.map((o) => o.op)).size).toBe(6);
+      expect((await a.client.control('POST', 'mutate', { operations })).body).toEqual({ applied: 300 });
+      expect((await b.client.control('POST', 'mutate', { random: { count: 300, seed: 4 } })).body).toEqual({ applied: 300 });
+      expect(await directoryText(a.client)).toBe(await directoryText(b.client));
+    } finally {
+      await a.sim.close();
+      await b.sim.close();
+    }
+  });
+
+  it('explicit operations are applied in order', async () => {
+    const res = await client.control('POST', 'mutate', {
+      operations: [
+        { op: 'createDepartment', department: { id: 7000, name: '控制部门', parentid: 1 } },
+        { op: 'createUser', user: { userid: 'ctl.user', name: '控制', department: [7000], email: 'ctl.user@example.com' } },
+        { op: 'updateUser', user: { userid: 'ctl.user', position: '经理' } },
+      ],
+    });
+    expect(res).toEqual({ status: 200, body: { applied: 3 } });
+    const u = await client.get('user/get', { userid: 'ctl.user' }, { as: 'contacts' });
+    expect(u).toMatchObject({ errcode: 0, department: [7000], position: '经理', email: 'ctl.user@example.com' });
+  });
+
+  it('an operation WeCom would refuse → 409 with its index and errcode; those before it stay applied', async () => {
+    const res = await client.control('POST', 'mutate', {
+      operations: [
+        { op: 'createDepartment', department: { id: 7100, name: '冲突前', parentid: 1 } },
+        { op: 'deleteDepartment', id: 1 },
+        { op: 'createDepartment', department: { id: 7101, name: '冲突后', parentid: 1 } },
+      ],
+    });
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({ applied: 1, error: { index: 1, op: 'deleteDepartment', errcode: 60007 } });
+    expect(res.body.error.errmsg).toEqual(expect.any(String));
+    const org = await client.directory();
+    expect(org.departments.some((d) => d.id === 7100)).toBe(true);
+    expect(org.departments.some((d) => d.id === 7101)).toBe(false);
+
+    const dup = await client.control('POST', 'mutate', {
+      operations: [{ op: 'createUser', user: { userid: org.users[0]!.userid.toUpperCase(), name: 'x', department: [1], email: 'dup.x@example.com' } }],
+    });
+    expect(dup.status).toBe(409);
+    expect(dup.body.error).toMatchObject({ index: 0, errcode: 60102 });
+  });
+
+  it.each([
+    ['not JSON', '{"operations": ['],
+    ['an unknown op', { operations: [{ op: 'explode' }] }],
+    ['a missing field', { operations: [{ op: 'deleteUser' }] }],
+    ['a negative count', { random: { count: -1, seed: 1 } }],
+    ['both forms at once', { operations: [], random: { count: 1, seed: 1 } }],
+    ['neither form', {}],
+    ['a user field of the wrong type', { operations: [{ op: 'updateUser', user: { userid: 'ctl.user', department: 5 } }] }],
+    ['a user field that does not exist', { operations: [{ op: 'updateUser', user: { userid: 'ctl.user', salary: 5 } }] }],
+    ['a create without contact details of the right type', { operations: [{ op: 'createUser', user: { userid: 'typed', name: 'x', department: [1], mobile: 13800000000 } }] }],
+  ])('%s → 400, nothing applied', async (_what, body) => {
+    const before = await directoryText(client);
+    const res = await client.control('POST', 'mutate', body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toEqual(expect.any(String));
+    expect(await directoryText(client)).toBe(before);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('config and identity', () => {
+  it('GET /__sim/config returns every switch', async () => {
+    const res = await client.control('GET', 'config');
+    expect(res.status).toBe(200);
+    expect(sorted(Object.keys(res.body))).toEqual(sorted(Object.keys(simConfigSchema.shape)));
+    expect(res.body).toEqual(simConfigSchema.parse({}));
+    for (const key of [
+      'latencyMs', 'faultRate', 'rateLimitPerMinute', 'tokenTtlSeconds', 'sensitiveFields', 'visibleRange', 'untrustedIp',
+      'contactsSecretNewIp', 'callbackUrl', 'callbackToken', 'callbackAesKey', 'callbackIdsOnly', 'failingDepartments',
+    ]) {
+      expect(res.body).toHaveProperty(key);
+    }
+  });
+
+  it('switches given at start show in /__sim/config', async () => {
+    const own = await startSimulator({ config: { latencyMs: 3, visibleRange: [2, 3], callbackIdsOnly: true } });
+    try {
+      expect((await own.client.control('GET', 'config')).body).toMatchObject({ latencyMs: 3, visibleRange: [2, 3], callbackIdsOnly: true, faultRate: 0 });
+    } finally {
+      await own.sim.close();
+    }
+  });
+
+  it('GET /__sim/identity gives the url and the secrets', async () => {
+    expect((await client.control('GET', 'identity')).body).toEqual({ url: sim.url, ...sim.identity });
+  });
+});
