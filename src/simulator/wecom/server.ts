@@ -107,7 +107,8 @@ export class WecomSimulator {
     this.corp = new SimCorp(generateOrg({ seed: this.seed, departments: options.departments ?? 30, users: options.users ?? 200 }));
     this.faultRandom = new Random(this.seed ^ 0x5eed);
     this.callbacks = new CallbackSender(() => this.configValue, this.identity.corpId);
-    this.app = Fastify({ logger: false, bodyLimit: 10 * 1024 * 1024 });
+    // On close, drop every connection, including those a 'hang' fault or a keep-alive client still holds.
+    this.app = Fastify({ logger: false, bodyLimit: 10 * 1024 * 1024, forceCloseConnections: true });
     // WeCom answers malformed JSON with 47001, so bodies arrive as text and the routes parse them.
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));

@@ -1,0 +1,162 @@
+import { WECOM_LIMITS } from '../../directory/limits.js';
+import type { Gender } from '../../directory/model.js';
+import type { Snapshot, SnapshotDepartment, SnapshotUser, UnseenField } from '../../directory/snapshot.js';
+import type { PullContext, SourceConnector } from '../contract.js';
+import type { WecomClient } from './client.js';
+import { WecomError } from './errors.js';
+import {
+  departmentListSchema,
+  departmentSimpleListSchema,
+  userListIdSchema,
+  userListSchema,
+  type WecomDepartmentRecord,
+  type WecomUserRecord,
+} from './schemas.js';
+
+/** Fields a self-built app created after 2022-06-20 no longer receives (API reference, WeCom §4). */
+const WITHHELD: readonly UnseenField[] = ['mobile', 'email', 'avatar', 'gender', 'address'];
+
+export interface WecomPullNotes {
+  /** The detail reads were refused (48009) and only ids were read. */
+  idsOnly: boolean;
+  /** Departments whose members could not be read. */
+  failedDepartments: number[];
+  withheldFields: boolean;
+}
+
+/**
+ * Reads a WeCom corp into a Snapshot with the fewest calls the platform allows: the department tree in one call,
+ * then the members of every department concurrently (the client bounds concurrency and rate). The tree is mounted
+ * from the visible tops, so an app whose visible range starts below department 1 still yields its tree.
+ */
+export class WecomSource implements SourceConnector {
+  readonly kind = 'wecom';
+  readonly limits = WECOM_LIMITS;
+  readonly notes: WecomPullNotes = { idsOnly: false, failedDepartments: [], withheldFields: false };
+
+  constructor(private readonly client: WecomClient) {}
+
+  stats = (): Record<string, unknown> => ({ apiCalls: this.client.stats().calls, ...this.notes });
+
+  async pull(ctx: PullContext): Promise<Snapshot> {
+    ctx.onProgress?.({ phase: 'departments', done: 0 });
+    let departments: WecomDepartmentRecord[];
+    try {
+      departments = (await this.client.get('department/list', {}, departmentListSchema)).department;
+    } catch (err) {
+      if (err instanceof WecomError && err.errcode === 48009) return this.pullIds(ctx);
+      throw err;
+    }
+    const ids = new Set(departments.map((d) => d.id));
+    const snapshotDepartments: SnapshotDepartment[] = departments.map((d) => ({
+      externalId: String(d.id),
+      parentExternalId: ids.has(d.parentid) ? String(d.parentid) : null,
+      name: d.name,
+      order: d.order,
+    }));
+
+    const users = new Map<string, WecomUserRecord>();
+    const failed: number[] = [];
+    let done = 0;
+    await Promise.all(
+      departments.map(async (d) => {
+        try {
+          const list = await this.client.get('user/list', { department_id: String(d.id) }, userListSchema);
+          for (const u of list.userlist) if (!users.has(u.userid)) users.set(u.userid, u);
+        } catch (err) {
+          // Permission and configuration errors are the whole connection's problem: stop, say so.
+          if (err instanceof WecomError && (err.kind === 'config' || err.kind === 'auth')) throw err;
+          failed.push(d.id);
+        }
+        ctx.onProgress?.({ phase: 'members', done: ++done, total: departments.length });
+      }),
+    );
+    failed.sort((a, b) => a - b);
+    this.notes.failedDepartments = failed;
+
+    const list = [...users.values()].filter((u) => u.status !== 5);
+    // A new self-built app gets no mobile, email, avatar, gender or address at all: they are unseen, not empty.
+    const withheld = list.length > 0 && list.every((u) => u.mobile === undefined && u.email === undefined);
+    this.notes.withheldFields = withheld;
+    return {
+      complete: true,
+      incompleteDepartments: failed.map(String),
+      unseenFields: withheld ? [...WITHHELD] : [],
+      departments: snapshotDepartments,
+      users: list.map((u) => toSnapshotUser(u, ids, withheld)),
+    };
+  }
+
+  /**
+   * The contacts secret from a new IP may read only ids (48009): the tree without names, and (user, department)
+   * pairs. Memberships and leavers follow; names and details stay as they are until the offline export is imported.
+   */
+  private async pullIds(ctx: PullContext): Promise<Snapshot> {
+    this.notes.idsOnly = true;
+    const tree = (await this.client.get('department/simplelist', {}, departmentSimpleListSchema)).department_id;
+    const ids = new Set(tree.map((d) => d.id));
+    const memberships = new Map<string, number[]>();
+    let cursor = '';
+    let pages = 0;
+    do {
+      const page = await this.client.post('user/list_id', cursor ? { cursor, limit: 10_000 } : { limit: 10_000 }, userListIdSchema);
+      for (const row of page.dept_user) {
+        const list = memberships.get(row.userid);
+        if (list) list.push(row.department);
+        else memberships.set(row.userid, [row.department]);
+      }
+      cursor = page.next_cursor ?? '';
+      ctx.onProgress?.({ phase: 'member ids', done: ++pages });
+    } while (cursor !== '');
+    return {
+      complete: true,
+      incompleteDepartments: [],
+      unseenFields: ['userid', 'name', 'alias', 'position', 'mobile', 'email', 'telephone', 'gender', 'avatar', 'address', 'employeeNo', 'status'],
+      departments: tree.map((d) => ({ externalId: String(d.id), parentExternalId: ids.has(d.parentid) ? String(d.parentid) : null, order: d.order })),
+      users: [...memberships.entries()].map(([userid, depts]) => ({
+        externalId: userid,
+        departments: depts.filter((d) => ids.has(d)).map((d) => ({ externalId: String(d) })),
+      })),
+    };
+  }
+}
+
+const text = (v: string | undefined): string | null | undefined => (v === undefined ? undefined : v === '' ? null : v);
+
+function gender(v: string | undefined): Gender | null | undefined {
+  if (v === undefined) return undefined;
+  return v === '1' ? 'male' : v === '2' ? 'female' : null;
+}
+
+function toSnapshotUser(u: WecomUserRecord, visible: ReadonlySet<number>, withheld: boolean): SnapshotUser {
+  const memberships = u.department
+    .map((d, i) => ({ externalId: String(d), leader: (u.is_leader_in_dept?.[i] ?? 0) === 1, order: u.order?.[i] ?? 0, visible: visible.has(d) }))
+    .filter((m) => m.visible)
+    .map(({ visible: _v, ...m }) => m);
+  const attributes: Record<string, string | null> = {};
+  for (const a of u.extattr?.attrs ?? []) {
+    const value = a.type === 1 ? (a.web?.url ?? '') : (a.text?.value ?? a.value ?? '');
+    attributes[a.name] = value === '' ? null : value;
+  }
+  const main = u.main_department !== undefined && visible.has(u.main_department) ? String(u.main_department) : undefined;
+  const user: SnapshotUser = {
+    externalId: u.userid,
+    name: u.name,
+    alias: text(u.alias),
+    position: text(u.position),
+    telephone: text(u.telephone),
+    status: u.status === 2 ? 'disabled' : 'active',
+    departments: memberships,
+    ...(main !== undefined ? { mainDepartment: main } : {}),
+    ...(u.extattr !== undefined ? { attributes } : {}),
+  };
+  if (!withheld) {
+    user.mobile = text(u.mobile);
+    user.email = text(u.email);
+    user.avatar = text(u.avatar);
+    user.address = text(u.address);
+    user.gender = gender(u.gender);
+  }
+  for (const k of Object.keys(user) as Array<keyof SnapshotUser>) if (user[k] === undefined) delete user[k];
+  return user;
+}
