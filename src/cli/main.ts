@@ -9,6 +9,7 @@ import { approveRun, executeRun, report, toReport, type RunReport } from '../run
 import { RUN_STATUSES, type RunStatus } from '../runs/types.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { connectionCommand } from './connection.js';
 import { simulateCommand } from './simulate.js';
 import { formatChange, formatError, formatReport, formatSteps, terminalOutput, type Output } from './output.js';
 
@@ -236,10 +237,24 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
   const simulate = simulateCommand(io, (code) => {
     exitCode = code;
   });
-  // A command built apart does not inherit exitOverride and output settings: copy them down.
-  simulate.copyInheritedSettings(program);
-  for (const sub of simulate.commands) sub.copyInheritedSettings(simulate);
+  const connection = connectionCommand(io, {
+    withStore,
+    setExitCode: (code) => {
+      exitCode = code;
+    },
+    setJson: (value) => {
+      json = value;
+    },
+  });
+  // A command built apart does not inherit exitOverride and output settings: copy them all the way down.
+  const adopt = (cmd: Command, parent: Command): void => {
+    cmd.copyInheritedSettings(parent);
+    for (const sub of cmd.commands) adopt(sub, cmd);
+  };
+  adopt(simulate, program);
+  adopt(connection, program);
   program.addCommand(simulate);
+  program.addCommand(connection);
 
   try {
     await program.parseAsync(argv);

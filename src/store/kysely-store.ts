@@ -1,17 +1,23 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import { OrgsyncError } from '../errors.js';
 import type { DirectoryState, LocalDepartment, LocalUser, Link, UserStatus } from '../directory/model.js';
 import type { RunChangeRecord, RunKind, RunRecord, RunStatus, RunStep } from '../runs/types.js';
 import { emptyCounts } from '../reconcile/types.js';
 import type { DialectName } from './migrations.js';
-import type { Database, RunsTable, UsersTable } from './schema.js';
+import type { ConnectionsTable, Database, RunsTable, UsersTable } from './schema.js';
 import type {
+  ConnectionRepo,
+  ConnectionRow,
+  ConnectionRowPatch,
   DepartmentPatch,
   DepartmentRow,
   DirectoryRepo,
   LinkRow,
   LockRepo,
   MembershipRow,
+  NewConnection,
   NewRun,
+  Platform,
   ObjectKind,
   RunPatch,
   RunRepo,
@@ -533,15 +539,117 @@ class KyselyLockRepo implements LockRepo {
   }
 }
 
+function connectionFromRow(r: ConnectionsTable): ConnectionRow {
+  return {
+    id: r.id,
+    name: r.name,
+    platform: r.platform as Platform,
+    settings: JSON.parse(r.settings) as Record<string, unknown>,
+    secrets: r.secrets,
+    policy: JSON.parse(r.policy) as Record<string, unknown>,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}
+
+class KyselyConnectionRepo implements ConnectionRepo {
+  constructor(
+    private readonly db: Db,
+    private readonly dialect: DialectName,
+  ) {}
+
+  async create(connection: NewConnection): Promise<ConnectionRow> {
+    const id = await this.nextId();
+    const at = now();
+    const row: ConnectionsTable = {
+      id,
+      name: connection.name,
+      platform: connection.platform,
+      settings: JSON.stringify(connection.settings),
+      secrets: connection.secrets,
+      policy: JSON.stringify(connection.policy),
+      created_at: at,
+      updated_at: at,
+    };
+    try {
+      await this.db.insertInto('connections').values(row).execute();
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      throw new OrgsyncError(
+        {
+          code: 'CONNECTION_EXISTS',
+          message: `a connection named "${connection.name}" exists already`,
+          hint: `Choose another name, or change that one with \`orgsync connection update ${connection.name}\`.`,
+        },
+        { cause: err },
+      );
+    }
+    return connectionFromRow(row);
+  }
+
+  async get(name: string, options: { forUpdate?: boolean } = {}): Promise<ConnectionRow | undefined> {
+    let q = this.db.selectFrom('connections').selectAll().where('name', '=', name);
+    if (options.forUpdate && this.dialect === 'postgres' && this.db.isTransaction) q = q.forUpdate();
+    const row = await q.executeTakeFirst();
+    return row ? connectionFromRow(row) : undefined;
+  }
+
+  async list(): Promise<ConnectionRow[]> {
+    const rows = await this.db.selectFrom('connections').selectAll().execute();
+    // By name, compared as code units: the same order whatever the database's collation.
+    return rows.map(connectionFromRow).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async update(name: string, patch: ConnectionRowPatch): Promise<ConnectionRow | undefined> {
+    const v: Partial<ConnectionsTable> = {};
+    if (patch.settings !== undefined) v.settings = JSON.stringify(patch.settings);
+    if (patch.secrets !== undefined) v.secrets = patch.secrets;
+    if (patch.policy !== undefined) v.policy = JSON.stringify(patch.policy);
+    const row = await this.db
+      .updateTable('connections')
+      .set({ ...v, updated_at: now() })
+      .where('name', '=', name)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? connectionFromRow(row) : undefined;
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('connections').where('name', '=', name).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  private async nextId(): Promise<number> {
+    const row = await this.db
+      .updateTable('counters')
+      .set((eb) => ({ value: eb('value', '+', 1) }))
+      .where('name', '=', 'connection')
+      .returning('value')
+      .executeTakeFirstOrThrow();
+    return row.value;
+  }
+}
+
 function repos(db: Db, dialect: DialectName, bulk: BulkInsert): StoreRepos {
   const directory = new KyselyDirectoryRepo(db, dialect, bulk);
-  return { directory, runs: new KyselyRunRepo(db, bulk, directory), locks: new KyselyLockRepo(db) };
+  return {
+    directory,
+    runs: new KyselyRunRepo(db, bulk, directory),
+    locks: new KyselyLockRepo(db),
+    connections: new KyselyConnectionRepo(db, dialect),
+  };
 }
 
 export class KyselyStore implements Store {
   readonly directory: DirectoryRepo;
   readonly runs: RunRepo;
   readonly locks: LockRepo;
+  readonly connections: ConnectionRepo;
 
   private readonly bulk: BulkInsert;
 
@@ -550,7 +658,7 @@ export class KyselyStore implements Store {
     readonly dialect: DialectName,
   ) {
     this.bulk = new BulkInsert(dialect);
-    ({ directory: this.directory, runs: this.runs, locks: this.locks } = repos(db, dialect, this.bulk));
+    ({ directory: this.directory, runs: this.runs, locks: this.locks, connections: this.connections } = repos(db, dialect, this.bulk));
   }
 
   transaction<T>(fn: (tx: StoreRepos) => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type DatabaseIntrospector, type DatabaseMetadata, type SchemaMetadata, type TableMetadata } from 'kysely';
 import pg from 'pg';
 import { OrgsyncError } from '../errors.js';
 import { KyselyStore } from './kysely-store.js';
@@ -27,6 +27,38 @@ export function sqlitePath(dataDir: string): string {
 }
 
 const INT8_OID = 20;
+
+/**
+ * Kysely's PostgreSQL introspector reads the columns of every table in every schema, which fails ("schema … does not
+ * exist") when another session drops a schema meanwhile, and grows with everything else in the database. The
+ * migrator only asks whether its own tables exist in its schema (the current one): answer just that.
+ */
+class CurrentSchemaIntrospector implements DatabaseIntrospector {
+  constructor(private readonly db: Kysely<any>) {}
+
+  async getSchemas(): Promise<SchemaMetadata[]> {
+    return (await sql<SchemaMetadata>`select nspname as name from pg_catalog.pg_namespace`.execute(this.db)).rows;
+  }
+
+  /** Tables and views of the current schema, without their columns. */
+  async getTables(): Promise<TableMetadata[]> {
+    const { rows } = await sql<{ schema: string; name: string; kind: string }>`
+      select n.nspname as schema, c.relname as name, c.relkind as kind
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = current_schema() and c.relkind in ('r', 'v', 'p')`.execute(this.db);
+    return rows.map((r) => ({ name: r.name, schema: r.schema, isView: r.kind === 'v', columns: [] }));
+  }
+
+  async getMetadata(): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables() };
+  }
+}
+
+class OrgsyncPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new CurrentSchemaIntrospector(db);
+  }
+}
 
 export async function openStore(config: StoreConfig): Promise<Store> {
   let db: Kysely<Database>;
@@ -59,7 +91,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
           oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Database>({ dialect: new OrgsyncPostgresDialect({ pool }) });
   } else {
     if (config.databaseUrl !== undefined && config.databaseUrl !== '') {
       throw new OrgsyncError({

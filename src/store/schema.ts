@@ -104,6 +104,20 @@ export interface LocksTable {
   expires_at: number;
 }
 
+export interface ConnectionsTable {
+  id: number;
+  name: string;
+  platform: string;
+  /** JSON: the platform's non-secret settings (corpId, agentId, apiBaseUrl, …). */
+  settings: string;
+  /** The secrets as one encrypted blob (see connections/secret-box.ts); the store never sees them in the clear. */
+  secrets: string;
+  /** JSON: the connection's Policy. */
+  policy: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   counters: CountersTable;
   departments: DepartmentsTable;
@@ -114,4 +128,5 @@ export interface Database {
   run_steps: RunStepsTable;
   run_changes: RunChangesTable;
   locks: LocksTable;
+  connections: ConnectionsTable;
 }

@@ -88,10 +88,42 @@ export interface LockRepo {
   release(name: string, holder: string): Promise<void>;
 }
 
+export type Platform = 'wecom' | 'dingtalk';
+
+/** A configured source: settings and policy as JSON values, secrets as the encrypted blob, never in the clear. */
+export interface ConnectionRow {
+  id: number;
+  /** Unique; also the source name on links and runs. */
+  name: string;
+  platform: Platform;
+  settings: Record<string, unknown>;
+  secrets: string;
+  policy: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewConnection = Pick<ConnectionRow, 'name' | 'platform' | 'settings' | 'secrets' | 'policy'>;
+export type ConnectionRowPatch = Partial<Pick<ConnectionRow, 'settings' | 'secrets' | 'policy'>>;
+
+export interface ConnectionRepo {
+  /** Refuses a name already taken with CONNECTION_EXISTS. */
+  create(connection: NewConnection): Promise<ConnectionRow>;
+  /** With forUpdate inside a transaction, other writers of the row wait until it ends (PostgreSQL; SQLite's write lock already does). */
+  get(name: string, options?: { forUpdate?: boolean }): Promise<ConnectionRow | undefined>;
+  /** By name. */
+  list(): Promise<ConnectionRow[]>;
+  /** Returns the updated row, or undefined if there is no such connection. */
+  update(name: string, patch: ConnectionRowPatch): Promise<ConnectionRow | undefined>;
+  /** Returns whether there was such a connection. */
+  remove(name: string): Promise<boolean>;
+}
+
 export interface StoreRepos {
   directory: DirectoryRepo;
   runs: RunRepo;
   locks: LockRepo;
+  connections: ConnectionRepo;
 }
 
 export interface Store extends StoreRepos {

@@ -1,0 +1,325 @@
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Command, Option } from 'commander';
+import { loadConfig } from '../config.js';
+import { ConnectionService, mergePatch, type ConnectionPatch, type ConnectionView } from '../connections/connections.js';
+import { SecretBox } from '../connections/secret-box.js';
+import { OrgsyncError, ValidationError } from '../errors.js';
+import type { Policy } from '../reconcile/policy.js';
+import type { Store } from '../store/store.js';
+import { formatError, type Output } from './output.js';
+
+/** What `orgsync connection …` needs from the program it is part of. */
+export interface ConnectionCommandHelpers {
+  /** Opens the store for one command and closes it afterwards. */
+  withStore<T>(opts: { dataDir?: string }, fn: (store: Store) => Promise<T>): Promise<T>;
+  setExitCode(code: number): void;
+  /** The command prints JSON: a failure is then reported as a JSON document too. */
+  setJson(json: boolean): void;
+  /** Where ORGSYNC_MASTER_KEY and ORGSYNC_DATA_DIR are read; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Where a secret given as "-" is read, one per line; default process.stdin. */
+  stdin?: NodeJS.ReadableStream;
+}
+
+const EXIT_FAILED = 1;
+
+interface PolicyFlags {
+  policy?: string;
+  onUserGone?: string;
+  mount?: string;
+  match?: string;
+}
+
+interface JsonFlag {
+  json?: boolean;
+}
+
+const STDIN_HINT = 'Pipe the values in, one per line in the order of the flags, e.g. `printf \'%s\\n\' "$SECRET" | orgsync connection add wecom … --secret -`.';
+
+/** Replaces each "-" value by the next line of stdin, so secrets need not appear in the process list. */
+async function secretsFromStdin(
+  values: Array<{ flag: string; field: string; value: string | undefined }>,
+  stdin: NodeJS.ReadableStream,
+  io: Output,
+): Promise<Array<string | undefined>> {
+  const wanted = values.filter((v) => v.value === '-');
+  if (wanted.length === 0) return values.map((v) => v.value);
+  if ((stdin as { isTTY?: boolean }).isTTY) io.err(`Enter the value${wanted.length > 1 ? 's' : ''} for ${wanted.map((v) => v.flag).join(', ')}, one per line:`);
+  const lines: string[] = [];
+  const rl = createInterface({ input: stdin, crlfDelay: Infinity, terminal: false });
+  try {
+    for await (const line of rl) {
+      lines.push(line);
+      if (lines.length === wanted.length) break;
+    }
+  } finally {
+    rl.close();
+  }
+  let next = 0;
+  return values.map((v) => {
+    if (v.value !== '-') return v.value;
+    const line = lines[next++];
+    if (line === undefined) {
+      throw new ValidationError(`${v.flag} -`, [{ path: v.flag, field: v.field, message: `stdin ended before a line for ${v.flag} was read`, hint: STDIN_HINT }]);
+    }
+    return line;
+  });
+}
+
+async function readPolicyFile(file: string): Promise<Record<string, unknown>> {
+  let textValue: string;
+  try {
+    textValue = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new OrgsyncError({ code: 'FILE_UNREADABLE', message: `cannot read policy file ${file}: ${(err as Error).message}`, hint: 'Check the path.' });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(textValue);
+  } catch (err) {
+    throw new ValidationError(`policy file ${file}`, [{ path: '(file)', field: '(syntax)', message: (err as Error).message, hint: 'Fix the JSON syntax.' }]);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ValidationError(`policy file ${file}`, [{ path: '(file)', field: '(root)', message: 'must be a JSON object', hint: 'See docs/policy.md for the policy keys.' }]);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The policy file, then the flags over it; undefined when neither was given. */
+async function policyPatch(opts: PolicyFlags): Promise<Record<string, unknown> | undefined> {
+  const flags: Record<string, unknown> = {};
+  if (opts.onUserGone !== undefined) flags.onUserGone = opts.onUserGone;
+  // Left as text when it is not a number, so the policy check names the field.
+  if (opts.mount !== undefined) flags.mountDepartmentId = /^\s*\d+\s*$/.test(opts.mount) ? Number(opts.mount) : opts.mount;
+  if (opts.match !== undefined) flags.matching = { users: opts.match.split(',').map((s) => s.trim()).filter(Boolean) };
+  const file = opts.policy !== undefined ? await readPolicyFile(opts.policy) : undefined;
+  if (file === undefined && Object.keys(flags).length === 0) return undefined;
+  return mergePatch(file ?? {}, flags) as Record<string, unknown>;
+}
+
+const FIELDS: Record<ConnectionView['platform'], string[]> = {
+  wecom: ['corpId', 'agentId', 'apiBaseUrl', 'secret', 'contactsSecret'],
+  dingtalk: ['corpId', 'agentId', 'clientId', 'apiBaseUrl', 'clientSecret'],
+};
+
+function policyLines(p: Policy): string[] {
+  const owned = [
+    ...Object.entries(p.ownership.users).map(([f, o]) => `users.${f}=${o}`),
+    ...Object.entries(p.ownership.departments).map(([f, o]) => `departments.${f}=${o}`),
+  ];
+  return [
+    `    onUserGone        ${p.onUserGone}`,
+    `    onDepartmentGone  ${p.onDepartmentGone}`,
+    `    matching          users by ${p.matching.users.join(', ') || '(links only)'}; departments by ${p.matching.departments.join(', ') || '(links only)'}`,
+    `    mount             ${p.mountDepartmentId === undefined ? 'the local root' : `department ${p.mountDepartmentId}`}`,
+    `    guard             maxUsers ${p.guard.maxUsers}, maxRatio ${p.guard.maxRatio}`,
+    ...(owned.length > 0 ? [`    ownership         ${owned.join(', ')}`] : []),
+  ];
+}
+
+export function formatConnection(v: ConnectionView): string {
+  const fields = v as unknown as Record<string, unknown>;
+  const lines = [`Connection "${v.name}" (${v.platform})`];
+  for (const key of FIELDS[v.platform]) {
+    const value = fields[key];
+    lines.push(`  ${`${key}:`.padEnd(16)} ${value === undefined ? '(not set)' : String(value)}`);
+  }
+  if (v.secretsError) lines.push(`  ${'secrets:'.padEnd(16)} cannot be shown (${v.secretsError.code})`);
+  lines.push('  policy:', ...policyLines(v.policy));
+  lines.push(`  ${'created:'.padEnd(16)} ${v.createdAt}`, `  ${'updated:'.padEnd(16)} ${v.updatedAt}`);
+  return lines.join('\n');
+}
+
+function formatTable(views: readonly ConnectionView[]): string {
+  const rows = [
+    ['NAME', 'PLATFORM', 'CORP ID', 'AGENT ID', 'SECRET', 'UPDATED'],
+    ...views.map((v) => [
+      v.name,
+      v.platform,
+      v.corpId,
+      String(v.agentId),
+      v.secretsError ? `(${v.secretsError.code})` : v.platform === 'wecom' ? v.secret : v.clientSecret,
+      v.updatedAt.slice(0, 19).replace('T', ' '),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers): Command {
+  const env = helpers.env ?? process.env;
+  const stdin = helpers.stdin ?? process.stdin;
+
+  const withService = <T>(cmd: Command, fn: (service: ConnectionService) => Promise<T>): Promise<T> => {
+    const global = cmd.optsWithGlobals<{ dataDir?: string }>();
+    const { dataDir } = loadConfig(env, { dataDir: global.dataDir }).store;
+    const box = SecretBox.fromEnvironment({ env, dataDir });
+    return helpers.withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) => fn(new ConnectionService(store, box)));
+  };
+
+  /** A view that could not open its secrets is still shown, and the command fails with the reason. */
+  const reportSecretsErrors = (views: readonly ConnectionView[]): void => {
+    for (const v of views) {
+      if (!v.secretsError) continue;
+      io.err(`orgsync: ${formatError({ ...v.secretsError, object: `connection "${v.name}"` })}`);
+      helpers.setExitCode(EXIT_FAILED);
+    }
+  };
+
+  const emit = (view: ConnectionView, json: boolean, headline?: string): void => {
+    io.out(json ? JSON.stringify(view) : [...(headline ? [headline] : []), formatConnection(view)].join('\n'));
+    reportSecretsErrors([view]);
+  };
+
+  const connection = new Command('connection').description('the WeCom / DingTalk connections: settings, secrets (encrypted at rest) and policy');
+
+  const addPolicyOptions = (cmd: Command): Command =>
+    cmd
+      .option('--policy <file>', 'a JSON policy file (see docs/policy.md)')
+      .addOption(new Option('--on-user-gone <action>', 'what happens to users the source no longer lists').choices(['disable', 'delete', 'ignore']))
+      .option('--mount <departmentId>', "local department the source's top departments hang under")
+      .option('--match <keys>', 'fallback keys for unlinked users, in order, e.g. userid,mobile,email');
+
+  const add = connection.command('add').description('add a connection');
+  addPolicyOptions(
+    add
+      .command('wecom')
+      .description('add a WeCom connection (a self-built app); "-" as a secret reads it from stdin')
+      .option('--name <name>', 'the connection name, also the source name on links and runs (required)')
+      .option('--corp-id <id>', '企业ID, starts with "ww" (required)')
+      .option('--agent-id <n>', "the self-built app's AgentId (required)")
+      .option('--secret <secret>', "the app's Secret; - reads it from stdin (required)")
+      .option('--contacts-secret <secret>', 'the 通讯录同步 Secret; - reads it from stdin')
+      .option('--api-base-url <url>', 'the WeCom API, e.g. a proxy or the simulator (default https://qyapi.weixin.qq.com)'),
+  )
+    .option('--json', 'print the connection as one JSON document')
+    .action(
+      async (
+        opts: PolicyFlags & JsonFlag & { name?: string; corpId?: string; agentId?: string; secret?: string; contactsSecret?: string; apiBaseUrl?: string },
+        cmd: Command,
+      ) => {
+        const json = opts.json === true;
+        helpers.setJson(json);
+        const [secret, contactsSecret] = await secretsFromStdin(
+          [
+            { flag: '--secret', field: 'secret', value: opts.secret },
+            { flag: '--contacts-secret', field: 'contactsSecret', value: opts.contactsSecret },
+          ],
+          stdin,
+          io,
+        );
+        const policy = await policyPatch(opts);
+        const view = await withService(cmd, (service) =>
+          service.add({
+            platform: 'wecom',
+            name: opts.name as string,
+            corpId: opts.corpId as string,
+            agentId: opts.agentId as string,
+            secret: secret as string,
+            contactsSecret,
+            apiBaseUrl: opts.apiBaseUrl,
+            ...(policy !== undefined ? { policy } : {}),
+          }),
+        );
+        emit(view, json, `Added connection "${view.name}". Test it with \`orgsync connection test ${view.name}\`.`);
+      },
+    );
+
+  connection
+    .command('list')
+    .description('every connection, secrets masked')
+    .option('--json', 'print { connections: [...] } as one JSON document')
+    .action(async (opts: JsonFlag, cmd: Command) => {
+      const json = opts.json === true;
+      helpers.setJson(json);
+      const views = await withService(cmd, (service) => service.views());
+      if (json) io.out(JSON.stringify({ connections: views }));
+      else if (views.length === 0) io.out('No connections yet. Add one with `orgsync connection add wecom --name NAME --corp-id ID --agent-id N --secret -`.');
+      else io.out(formatTable(views));
+      reportSecretsErrors(views);
+    });
+
+  connection
+    .command('show')
+    .description('one connection, secrets masked')
+    .argument('<name>', 'the connection name')
+    .option('--json', 'print the connection as one JSON document')
+    .action(async (name: string, opts: JsonFlag, cmd: Command) => {
+      const json = opts.json === true;
+      helpers.setJson(json);
+      emit(await withService(cmd, (service) => service.view(name)), json);
+    });
+
+  addPolicyOptions(
+    connection
+      .command('update')
+      .description('change settings, secrets or policy keys; what is not given stays')
+      .argument('<name>', 'the connection name')
+      .option('--corp-id <id>', 'the corp id')
+      .option('--agent-id <n>', "the app's AgentId")
+      .option('--api-base-url <url>', 'the platform API base URL')
+      .option('--secret <secret>', "the app's Secret; - reads it from stdin")
+      .option('--contacts-secret <secret>', 'the WeCom 通讯录同步 Secret; - reads it from stdin')
+      .option('--no-contacts-secret', 'remove the WeCom 通讯录同步 Secret'),
+  )
+    .option('--json', 'print the connection as one JSON document')
+    .action(
+      async (
+        name: string,
+        opts: PolicyFlags & JsonFlag & { corpId?: string; agentId?: string; apiBaseUrl?: string; secret?: string; contactsSecret?: string | false },
+        cmd: Command,
+      ) => {
+        const json = opts.json === true;
+        helpers.setJson(json);
+        const [secret, contactsSecret] = await secretsFromStdin(
+          [
+            { flag: '--secret', field: 'secret', value: opts.secret },
+            { flag: '--contacts-secret', field: 'contactsSecret', value: opts.contactsSecret === false ? undefined : opts.contactsSecret },
+          ],
+          stdin,
+          io,
+        );
+        const policy = await policyPatch(opts);
+        const patch: ConnectionPatch = {
+          ...(opts.corpId !== undefined ? { corpId: opts.corpId } : {}),
+          ...(opts.agentId !== undefined ? { agentId: opts.agentId } : {}),
+          ...(opts.apiBaseUrl !== undefined ? { apiBaseUrl: opts.apiBaseUrl } : {}),
+          ...(secret !== undefined ? { secret } : {}),
+          ...(opts.contactsSecret === false ? { contactsSecret: null } : contactsSecret !== undefined ? { contactsSecret } : {}),
+          ...(policy !== undefined ? { policy } : {}),
+        };
+        const changed = Object.keys(patch);
+        if (changed.length === 0) {
+          throw new ValidationError(`connection update ${name}`, [
+            {
+              path: '(flags)',
+              field: '(none)',
+              message: 'nothing to change',
+              hint: 'Give at least one of --corp-id, --agent-id, --api-base-url, --secret, --contacts-secret, --no-contacts-secret, --policy, --on-user-gone, --mount, --match.',
+            },
+          ]);
+        }
+        const view = await withService(cmd, (service) => service.update(name, patch));
+        emit(view, json, `Updated connection "${view.name}" (${changed.join(', ')}).`);
+      },
+    );
+
+  connection
+    .command('remove')
+    .description('remove a connection and its stored secrets; links and runs under its name are kept')
+    .argument('<name>', 'the connection name')
+    .option('--json', 'print { name, removed: true } as one JSON document')
+    .action(async (name: string, opts: JsonFlag, cmd: Command) => {
+      const json = opts.json === true;
+      helpers.setJson(json);
+      await withService(cmd, (service) => service.remove(name));
+      io.out(
+        json
+          ? JSON.stringify({ name, removed: true })
+          : `Removed connection "${name}". Links and runs recorded under source "${name}" are kept; adding a connection of that name picks them up again.`,
+      );
+    });
+
+  return connection;
+}

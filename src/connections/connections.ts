@@ -1,0 +1,500 @@
+import { z } from 'zod';
+import { OrgsyncError, ValidationError, type ErrorInfo, type ValidationIssue } from '../errors.js';
+import { policySchema, type Policy, type PolicyInput } from '../reconcile/policy.js';
+import type { ConnectionRow, Platform, Store } from '../store/store.js';
+import type { SecretBox } from './secret-box.js';
+
+/**
+ * Connections: a named WeCom or DingTalk source with its settings, its secrets (sealed by a SecretBox before they
+ * reach the store) and its policy. `get`/`list` give the secrets in the clear for internal use; `view`/`views` give
+ * what may be shown, every secret masked.
+ */
+
+export const PLATFORMS = ['wecom', 'dingtalk'] as const satisfies readonly Platform[];
+
+export const CONNECTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const DEFAULT_API_BASE_URLS: Readonly<Record<Platform, string>> = {
+  wecom: 'https://qyapi.weixin.qq.com',
+  dingtalk: 'https://oapi.dingtalk.com',
+};
+
+/** Stands for a secret in every output: never more than its last 4 characters, and never more than a quarter of it. */
+export const MASK = '••••••';
+
+export function maskSecret(secret: string): string {
+  const chars = Array.from(secret);
+  const shown = Math.min(4, Math.floor(chars.length / 4));
+  return MASK + chars.slice(chars.length - shown).join('');
+}
+
+const WHOLE_NUMBER = 'must be a positive whole number';
+
+const text = (what: string) => z.string({ error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`) });
+
+const nameSchema = text('text').regex(CONNECTION_NAME_PATTERN, 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit');
+
+const secretSchema = text('text')
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^\S*$/, 'must not contain spaces or line breaks');
+
+const agentIdSchema = z.preprocess(
+  (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  z
+    .number({ error: (issue) => (issue.input === undefined ? 'is required' : WHOLE_NUMBER) })
+    .int(WHOLE_NUMBER)
+    .positive(WHOLE_NUMBER)
+    .max(Number.MAX_SAFE_INTEGER, 'is too large'),
+);
+
+const apiBaseUrlSchema = (platform: Platform) =>
+  z
+    .url({ protocol: /^https?$/, error: `must be an http:// or https:// URL, e.g. ${DEFAULT_API_BASE_URLS[platform]}` })
+    .transform((url) => url.replace(/\/+$/, ''))
+    .default(DEFAULT_API_BASE_URLS[platform]);
+
+export const wecomSettingsSchema = z.strictObject({
+  corpId: text('text')
+    .trim()
+    .regex(/^[wW][wWxX][A-Za-z0-9]{2,62}$/, 'must be "ww" or "wx" followed by letters and digits, 4-64 characters in all'),
+  agentId: agentIdSchema,
+  apiBaseUrl: apiBaseUrlSchema('wecom'),
+});
+
+export const wecomSecretsSchema = z.strictObject({
+  /** The self-built app's Secret. */
+  secret: secretSchema,
+  /** The 通讯录同步 (contacts sync) Secret: needed to list every userid and to write contacts. */
+  contactsSecret: secretSchema.optional(),
+});
+
+export const dingtalkSettingsSchema = z.strictObject({
+  corpId: text('text')
+    .trim()
+    .regex(/^ding[A-Za-z0-9]{2,60}$/, 'must be "ding" followed by letters and digits, up to 64 characters in all'),
+  agentId: agentIdSchema,
+  /** The app's Client ID (AppKey). */
+  clientId: text('text')
+    .trim()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be 1-128 letters, digits, "_" or "-"'),
+  apiBaseUrl: apiBaseUrlSchema('dingtalk'),
+});
+
+export const dingtalkSecretsSchema = z.strictObject({
+  /** The app's Client Secret (AppSecret). */
+  clientSecret: secretSchema,
+});
+
+export type WecomSettings = z.output<typeof wecomSettingsSchema>;
+export type WecomSecrets = z.output<typeof wecomSecretsSchema>;
+export type DingtalkSettings = z.output<typeof dingtalkSettingsSchema>;
+export type DingtalkSecrets = z.output<typeof dingtalkSecretsSchema>;
+
+interface ConnectionCommon {
+  id: number;
+  /** Also the source name on links and runs. */
+  name: string;
+  policy: Policy;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface WecomConnection extends ConnectionCommon {
+  platform: 'wecom';
+  settings: WecomSettings;
+  secrets: WecomSecrets;
+}
+
+export interface DingtalkConnection extends ConnectionCommon {
+  platform: 'dingtalk';
+  settings: DingtalkSettings;
+  secrets: DingtalkSecrets;
+}
+
+/** A connection with its secrets in the clear: for the code that talks to the platform, never for output. */
+export type Connection = WecomConnection | DingtalkConnection;
+
+export interface WecomConnectionInput {
+  platform: 'wecom';
+  name: string;
+  corpId: string;
+  agentId: number | string;
+  secret: string;
+  contactsSecret?: string | undefined;
+  apiBaseUrl?: string | undefined;
+  policy?: PolicyInput | undefined;
+}
+
+export interface DingtalkConnectionInput {
+  platform: 'dingtalk';
+  name: string;
+  corpId: string;
+  agentId: number | string;
+  clientId: string;
+  clientSecret: string;
+  apiBaseUrl?: string | undefined;
+  policy?: PolicyInput | undefined;
+}
+
+export type ConnectionInput = WecomConnectionInput | DingtalkConnectionInput;
+
+/** A change to a connection: only the keys given change. null removes an optional value (apiBaseUrl: back to the default). */
+export interface ConnectionPatch {
+  corpId?: string | undefined;
+  agentId?: number | string | undefined;
+  apiBaseUrl?: string | null | undefined;
+  clientId?: string | undefined;
+  secret?: string | undefined;
+  contactsSecret?: string | null | undefined;
+  clientSecret?: string | undefined;
+  /** A JSON merge patch (RFC 7396) over the current policy: objects merge, null removes a key, anything else replaces. */
+  policy?: Record<string, unknown> | undefined;
+}
+
+interface ViewCommon {
+  name: string;
+  policy: Policy;
+  createdAt: string;
+  updatedAt: string;
+  /** Why the secrets could not be opened (then they show as a bare mask). */
+  secretsError?: ErrorInfo;
+}
+
+export interface WecomConnectionView extends ViewCommon {
+  platform: 'wecom';
+  corpId: string;
+  agentId: number;
+  apiBaseUrl: string;
+  secret: string;
+  contactsSecret?: string;
+}
+
+export interface DingtalkConnectionView extends ViewCommon {
+  platform: 'dingtalk';
+  corpId: string;
+  agentId: number;
+  clientId: string;
+  apiBaseUrl: string;
+  clientSecret: string;
+}
+
+/** What may be shown of a connection: every secret masked. */
+export type ConnectionView = WecomConnectionView | DingtalkConnectionView;
+
+const WECOM_CONSOLE = 'WeCom admin console (work.weixin.qq.com)';
+const DINGTALK_CONSOLE = 'DingTalk developer console (open-dev.dingtalk.com)';
+const NAME_HINT = 'Use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit. The name is also the source name on links and runs.';
+const POLICY_HINT = 'See docs/policy.md for the policy keys and their values.';
+const SECRET_RULES = 'It is at most 128 characters, without spaces.';
+
+interface PlatformSpec {
+  settings: z.ZodObject;
+  secrets: z.ZodObject;
+  hints: Record<string, string>;
+}
+
+const SPECS: Record<Platform, PlatformSpec> = {
+  wecom: {
+    settings: wecomSettingsSchema,
+    secrets: wecomSecretsSchema,
+    hints: {
+      corpId: `Copy the 企业ID from the ${WECOM_CONSOLE} → 我的企业 → 企业信息 → 企业ID (it starts with "ww").`,
+      agentId: `Copy the AgentId of the self-built app: ${WECOM_CONSOLE} → 应用管理 → 应用 → (the app) → AgentId.`,
+      secret: `Copy the app's Secret: ${WECOM_CONSOLE} → 应用管理 → 应用 → (the app) → Secret (查看). ${SECRET_RULES}`,
+      contactsSecret: `Copy the contacts-sync Secret: ${WECOM_CONSOLE} → 管理工具 → 通讯录同步 → Secret. ${SECRET_RULES}`,
+      apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.wecom}, or give the http(s) URL of a proxy or of the simulator.`,
+    },
+  },
+  dingtalk: {
+    settings: dingtalkSettingsSchema,
+    secrets: dingtalkSecretsSchema,
+    hints: {
+      corpId: `Copy the CorpId from the ${DINGTALK_CONSOLE} (it starts with "ding").`,
+      agentId: `Copy the AgentId from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 应用信息.`,
+      clientId: `Copy the Client ID (AppKey) from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 凭证与基础信息.`,
+      clientSecret: `Copy the Client Secret (AppSecret) from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 凭证与基础信息. ${SECRET_RULES}`,
+      apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.dingtalk}, or give the http(s) URL of a proxy or of the simulator.`,
+    },
+  },
+};
+
+const keysOf = (schema: z.ZodObject): string[] => Object.keys(schema.shape);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** RFC 7396: objects merge key by key, null removes a key, anything else (arrays too) replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return patch;
+  const out: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
+}
+
+function definedOnly(input: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (input[key] !== undefined) out[key] = input[key];
+  return out;
+}
+
+function issuesOf(error: z.ZodError, prefix: readonly string[], hints: Record<string, string>): ValidationIssue[] {
+  const hintFor = (path: readonly string[]): string | undefined => (path[0] === 'policy' ? POLICY_HINT : hints[path[0] ?? '']);
+  return error.issues.flatMap((issue): ValidationIssue[] => {
+    const path = [...prefix, ...issue.path.map(String)];
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...path, key].join('.'), field: key, message: 'is not a known key', hint: hintFor([...path, key]) ?? POLICY_HINT }));
+    }
+    const hint = hintFor(path);
+    return [{ path: path.join('.') || '(root)', field: path[path.length - 1] ?? '(value)', message: issue.message, ...(hint ? { hint } : {}) }];
+  });
+}
+
+function unknownKeyIssue(key: string, platform: Platform): ValidationIssue {
+  const spec = SPECS[platform];
+  return {
+    path: key,
+    field: key,
+    message: `is not a setting of a ${platform} connection`,
+    hint: `A ${platform} connection takes: ${[...keysOf(spec.settings), ...keysOf(spec.secrets), 'policy'].join(', ')}.`,
+  };
+}
+
+function notFound(name: string): OrgsyncError {
+  return new OrgsyncError({
+    code: 'CONNECTION_NOT_FOUND',
+    message: `there is no connection named "${name}"`,
+    hint: 'See `orgsync connection list` for the names, or add one with `orgsync connection add wecom …`.',
+  });
+}
+
+function invalidStored(row: ConnectionRow, part: string, detail: string): OrgsyncError {
+  return new OrgsyncError({
+    code: 'CONNECTION_INVALID',
+    message: `the stored ${part} of connection "${row.name}" are not valid: ${detail}`,
+    hint: `Set them again with \`orgsync connection update ${row.name} …\`, or remove and add the connection.`,
+    object: `connection "${row.name}"`,
+  });
+}
+
+export class ConnectionService {
+  constructor(
+    private readonly store: Store,
+    private readonly box: SecretBox,
+  ) {}
+
+  /** Validates everything, seals the secrets under the name, and stores the connection. */
+  add(input: WecomConnectionInput): Promise<WecomConnectionView>;
+  add(input: DingtalkConnectionInput): Promise<DingtalkConnectionView>;
+  add(input: ConnectionInput): Promise<ConnectionView>;
+  async add(input: ConnectionInput): Promise<ConnectionView> {
+    const raw = input as unknown as Record<string, unknown>;
+    const platform = raw.platform;
+    if (typeof platform !== 'string' || !(PLATFORMS as readonly string[]).includes(platform)) {
+      throw new ValidationError('new connection', [
+        { path: 'platform', field: 'platform', message: `must be one of ${PLATFORMS.join(', ')}`, hint: 'Say which platform the connection is for.' },
+      ]);
+    }
+    const spec = SPECS[platform as Platform];
+    const name = nameSchema.safeParse(raw.name);
+    const what = name.success ? `connection "${name.data}"` : 'new connection';
+    const issues: ValidationIssue[] = name.success ? [] : issuesOf(name.error, ['name'], { name: NAME_HINT });
+    const known = new Set(['platform', 'name', 'policy', ...keysOf(spec.settings), ...keysOf(spec.secrets)]);
+    for (const key of Object.keys(raw)) if (!known.has(key) && raw[key] !== undefined) issues.push(unknownKeyIssue(key, platform as Platform));
+    const settings = spec.settings.safeParse(definedOnly(raw, keysOf(spec.settings)));
+    if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
+    const secrets = spec.secrets.safeParse(definedOnly(raw, keysOf(spec.secrets)));
+    if (!secrets.success) issues.push(...issuesOf(secrets.error, [], spec.hints));
+    const policy = policySchema.safeParse(raw.policy ?? {});
+    if (!policy.success) issues.push(...issuesOf(policy.error, ['policy'], spec.hints));
+    if (issues.length > 0 || !name.success || !settings.success || !secrets.success || !policy.success) throw new ValidationError(what, issues);
+
+    if (await this.store.connections.get(name.data)) {
+      throw new OrgsyncError({
+        code: 'CONNECTION_EXISTS',
+        message: `a connection named "${name.data}" exists already`,
+        hint: `Choose another name, or change that one with \`orgsync connection update ${name.data}\`.`,
+      });
+    }
+    const row = await this.store.connections.create({
+      name: name.data,
+      platform: platform as Platform,
+      settings: settings.data,
+      secrets: this.box.seal(JSON.stringify(secrets.data), name.data),
+      policy: policy.data,
+    });
+    return this.toView(row, settings.data, secrets.data);
+  }
+
+  /** The connection with its secrets in the clear. */
+  async get(name: string): Promise<Connection> {
+    const row = await this.store.connections.get(name);
+    if (!row) throw notFound(name);
+    return this.decode(row);
+  }
+
+  /** Every connection with its secrets in the clear, by name. */
+  async list(): Promise<Connection[]> {
+    return (await this.store.connections.list()).map((row) => this.decode(row));
+  }
+
+  async view(name: string): Promise<ConnectionView> {
+    const row = await this.store.connections.get(name);
+    if (!row) throw notFound(name);
+    return this.viewOf(row);
+  }
+
+  /** By name. A connection whose secrets cannot be opened is still listed, with `secretsError`. */
+  async views(): Promise<ConnectionView[]> {
+    return (await this.store.connections.list()).map((row) => this.viewOf(row));
+  }
+
+  /**
+   * Changes the given settings, secrets and policy keys; the rest stays. The stored secrets are opened only when some
+   * of them stay, so a connection whose key was lost can be repaired by giving every secret anew.
+   */
+  async update(name: string, patch: ConnectionPatch): Promise<ConnectionView> {
+    const given = definedOnly(patch as Record<string, unknown>, Object.keys(patch));
+    if (Object.keys(given).length === 0) {
+      throw new ValidationError(`connection "${name}"`, [
+        { path: '(change)', field: '(none)', message: 'nothing to change', hint: 'Give at least one setting, secret or policy key to change.' },
+      ]);
+    }
+    return this.store.transaction(async (tx) => {
+      const row = await tx.connections.get(name, { forUpdate: true });
+      if (!row) throw notFound(name);
+      const spec = this.specOf(row);
+      const settingKeys = keysOf(spec.settings);
+      const secretKeys = keysOf(spec.secrets);
+      const issues: ValidationIssue[] = [];
+      for (const key of Object.keys(given)) {
+        if (key !== 'policy' && !settingKeys.includes(key) && !secretKeys.includes(key)) issues.push(unknownKeyIssue(key, row.platform));
+      }
+
+      const settingsPatch = definedOnly(given, settingKeys);
+      const settings = spec.settings.safeParse(mergePatch(this.settingsOf(row, spec), settingsPatch));
+      if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
+
+      const secretsPatch = definedOnly(given, secretKeys);
+      let secrets: Record<string, unknown> | undefined;
+      if (Object.keys(secretsPatch).length > 0) {
+        const keepsSome = secretKeys.some((key) => !(key in secretsPatch));
+        const parsed = spec.secrets.safeParse(mergePatch(keepsSome ? this.secretsOf(row, spec) : {}, secretsPatch));
+        if (parsed.success) secrets = parsed.data;
+        else issues.push(...issuesOf(parsed.error, [], spec.hints));
+      }
+
+      let policy: Policy | undefined;
+      if (given.policy !== undefined) {
+        if (!isPlainObject(given.policy)) {
+          issues.push({ path: 'policy', field: 'policy', message: 'must be an object of policy keys', hint: POLICY_HINT });
+        } else {
+          const parsed = policySchema.safeParse(mergePatch(row.policy, given.policy));
+          if (parsed.success) policy = parsed.data;
+          else issues.push(...issuesOf(parsed.error, ['policy'], spec.hints));
+        }
+      }
+      if (issues.length > 0 || !settings.success) throw new ValidationError(`connection "${name}"`, issues);
+
+      const updated = await tx.connections.update(name, {
+        ...(Object.keys(settingsPatch).length > 0 ? { settings: settings.data } : {}),
+        ...(secrets ? { secrets: this.box.seal(JSON.stringify(secrets), name) } : {}),
+        ...(policy ? { policy } : {}),
+      });
+      if (!updated) throw notFound(name);
+      return secrets ? this.toView(updated, settings.data, secrets) : this.viewOf(updated);
+    });
+  }
+
+  /** Removes the connection and its secrets. Links and runs under its name stay: re-adding it picks them up again. */
+  async remove(name: string): Promise<void> {
+    if (!(await this.store.connections.remove(name))) throw notFound(name);
+  }
+
+  private specOf(row: ConnectionRow): PlatformSpec {
+    const spec = (PLATFORMS as readonly string[]).includes(row.platform) ? SPECS[row.platform] : undefined;
+    if (!spec) throw invalidStored(row, 'platform', `"${row.platform}" is not one of ${PLATFORMS.join(', ')}`);
+    return spec;
+  }
+
+  private settingsOf(row: ConnectionRow, spec: PlatformSpec): Record<string, unknown> {
+    const parsed = spec.settings.safeParse(row.settings);
+    if (!parsed.success) throw invalidStored(row, 'settings', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    return parsed.data;
+  }
+
+  private secretsOf(row: ConnectionRow, spec: PlatformSpec): Record<string, unknown> {
+    let json: string;
+    try {
+      json = this.box.open(row.secrets, row.name);
+    } catch (err) {
+      if (!(err instanceof OrgsyncError)) throw err;
+      throw new OrgsyncError({ ...err.toInfo(), object: `connection "${row.name}"` }, { cause: err });
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(json);
+    } catch {
+      throw invalidStored(row, 'secrets', 'not JSON');
+    }
+    const parsed = spec.secrets.safeParse(value);
+    // The issue messages never quote the value, so they are safe to show.
+    if (!parsed.success) throw invalidStored(row, 'secrets', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    return parsed.data;
+  }
+
+  private policyOf(row: ConnectionRow): Policy {
+    const parsed = policySchema.safeParse(row.policy);
+    if (!parsed.success) throw invalidStored(row, 'policy', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    return parsed.data;
+  }
+
+  private decode(row: ConnectionRow): Connection {
+    const spec = this.specOf(row);
+    return {
+      id: row.id,
+      name: row.name,
+      platform: row.platform,
+      settings: this.settingsOf(row, spec),
+      secrets: this.secretsOf(row, spec),
+      policy: this.policyOf(row),
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+    } as Connection;
+  }
+
+  private viewOf(row: ConnectionRow): ConnectionView {
+    const spec = this.specOf(row);
+    const settings = this.settingsOf(row, spec);
+    try {
+      return this.toView(row, settings, this.secretsOf(row, spec));
+    } catch (err) {
+      if (!(err instanceof OrgsyncError)) throw err;
+      return this.toView(row, settings, undefined, err.toInfo());
+    }
+  }
+
+  private toView(row: ConnectionRow, settings: Record<string, unknown>, secrets: Record<string, unknown> | undefined, secretsError?: ErrorInfo): ConnectionView {
+    const spec = this.specOf(row);
+    const masked: Record<string, string> = {};
+    for (const key of keysOf(spec.secrets)) {
+      const value = secrets?.[key];
+      if (typeof value === 'string') masked[key] = maskSecret(value);
+      else if (!secrets && !spec.secrets.shape[key]?.safeParse(undefined).success) masked[key] = MASK;
+    }
+    return {
+      name: row.name,
+      platform: row.platform,
+      ...settings,
+      ...masked,
+      policy: this.policyOf(row),
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+      ...(secretsError ? { secretsError } : {}),
+    } as ConnectionView;
+  }
+}

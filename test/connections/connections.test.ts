@@ -1,0 +1,419 @@
+import { randomBytes } from 'node:crypto';
+import SqliteDatabase from 'better-sqlite3';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ConnectionService,
+  DEFAULT_API_BASE_URLS,
+  MASK,
+  maskSecret,
+  type ConnectionInput,
+  type WecomConnection,
+  type WecomConnectionInput,
+} from '../../src/connections/connections.js';
+import { SecretBox } from '../../src/connections/secret-box.js';
+import { OrgsyncError, ValidationError } from '../../src/errors.js';
+import { resolvePolicy } from '../../src/reconcile/policy.js';
+import { sqlitePath } from '../../src/store/open.js';
+import { ENGINES, PG_URL, openTestStore, type Engine, type TestStore } from '../helpers/stores.js';
+
+const SECRET = 'Hq3vN8xLw2Pz7RkT5mYc9BdF4gJs6AeU1oXi0Kn2a1b';
+const CONTACTS_SECRET = 'cS_7f3k9Lm2Qp8Vn4Rt6Wy1Zb5Hd0Gj3Xc';
+
+function wecom(over: Partial<WecomConnectionInput> = {}): WecomConnectionInput {
+  return { platform: 'wecom', name: 'acme', corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, secret: SECRET, ...over };
+}
+
+async function caught(p: Promise<unknown>): Promise<OrgsyncError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(OrgsyncError);
+    return err as OrgsyncError;
+  }
+  throw new Error('expected an OrgsyncError, nothing was thrown');
+}
+
+/** Every substring of `secret` longer than `max` characters. */
+function longPieces(secret: string, max = 4): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + max + 1 <= secret.length; i++) out.push(secret.slice(i, i + max + 1));
+  return out;
+}
+
+function expectNoSecret(text: string, secrets: readonly string[]): void {
+  for (const s of secrets) for (const piece of longPieces(s)) expect(text).not.toContain(piece);
+}
+
+/** The connections table as another program reading the database directly sees it. */
+async function rawRows(engine: Engine, t: TestStore): Promise<Array<Record<string, unknown>>> {
+  if (engine === 'sqlite') {
+    const db = new SqliteDatabase(sqlitePath(t.location), { readonly: true });
+    try {
+      return db.prepare('select * from connections order by name').all() as Array<Record<string, unknown>>;
+    } finally {
+      db.close();
+    }
+  }
+  return rawQuery(engine, t, `select * from ${t.location}.connections order by name`);
+}
+
+async function rawQuery(engine: Engine, t: TestStore, text: string, params: unknown[] = []): Promise<Array<Record<string, unknown>>> {
+  if (engine === 'sqlite') {
+    const db = new SqliteDatabase(sqlitePath(t.location));
+    try {
+      const stmt = db.prepare(text.replaceAll(/\$\d+/g, '?'));
+      return stmt.reader ? (stmt.all(...params) as Array<Record<string, unknown>>) : (stmt.run(...params), []);
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${t.location}` });
+  await client.connect();
+  try {
+    return (await client.query(text, params)).rows as Array<Record<string, unknown>>;
+  } finally {
+    await client.end();
+  }
+}
+
+describe.each(ENGINES)('connections (%s)', (engine) => {
+  let t: TestStore;
+  let key: Buffer;
+  let service: ConnectionService;
+
+  beforeEach(async () => {
+    t = await openTestStore(engine);
+    key = randomBytes(32);
+    service = new ConnectionService(t.store, SecretBox.fromKey(key));
+  });
+
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  describe('add / get / list / view', () => {
+    it('add stores a WeCom connection; get gives it back with its secrets, defaults applied', async () => {
+      const view = await service.add(wecom({ contactsSecret: CONTACTS_SECRET, policy: { onUserGone: 'ignore' } }));
+      expect(view).toStrictEqual({
+        name: 'acme',
+        platform: 'wecom',
+        corpId: 'ww1a2b3c4d5e6f7a8b',
+        agentId: 1000002,
+        apiBaseUrl: DEFAULT_API_BASE_URLS.wecom,
+        secret: '••••••2a1b',
+        contactsSecret: maskSecret(CONTACTS_SECRET),
+        policy: resolvePolicy({ onUserGone: 'ignore' }),
+        createdAt: expect.any(String),
+        updatedAt: expect.any(String),
+      });
+      expect(Object.keys(view)).toEqual(['name', 'platform', 'corpId', 'agentId', 'apiBaseUrl', 'secret', 'contactsSecret', 'policy', 'createdAt', 'updatedAt']);
+      expect(view.createdAt).toBe(view.updatedAt);
+
+      const c = (await service.get('acme')) as WecomConnection;
+      expect(c).toStrictEqual({
+        id: expect.any(Number),
+        name: 'acme',
+        platform: 'wecom',
+        settings: { corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, apiBaseUrl: 'https://qyapi.weixin.qq.com' },
+        secrets: { secret: SECRET, contactsSecret: CONTACTS_SECRET },
+        policy: resolvePolicy({ onUserGone: 'ignore' }),
+        createdAt: view.createdAt,
+        updatedAt: view.updatedAt,
+      });
+      expect(await service.view('acme')).toStrictEqual(view);
+    });
+
+    it('tolerant input: agentId as text, corpId with spaces and wx prefix, a trailing slash on apiBaseUrl', async () => {
+      await service.add(wecom({ agentId: ' 42 ', corpId: ' wx5823bf96d3bd56c7 ', apiBaseUrl: 'http://127.0.0.1:8080/' }));
+      const c = (await service.get('acme')) as WecomConnection;
+      expect(c.settings).toStrictEqual({ corpId: 'wx5823bf96d3bd56c7', agentId: 42, apiBaseUrl: 'http://127.0.0.1:8080' });
+      expect(c.secrets).toStrictEqual({ secret: SECRET });
+    });
+
+    it('a DingTalk connection has its own settings and secret', async () => {
+      const input: ConnectionInput = { platform: 'dingtalk', name: 'ding.main', corpId: 'dingabc123', agentId: '2345678901', clientId: 'dingxyz789', clientSecret: SECRET };
+      const view = await service.add(input);
+      expect(view).toMatchObject({ platform: 'dingtalk', corpId: 'dingabc123', agentId: 2345678901, clientId: 'dingxyz789', apiBaseUrl: DEFAULT_API_BASE_URLS.dingtalk, clientSecret: maskSecret(SECRET) });
+      expect((await service.get('ding.main')).secrets).toStrictEqual({ clientSecret: SECRET });
+    });
+
+    it('list and views are ordered by name (code units), and list gives every secret', async () => {
+      for (const name of ['zeta', 'Alpha', 'beta-2', '0day']) await service.add(wecom({ name, secret: `${SECRET}${name.length}` }));
+      expect((await service.list()).map((c) => c.name)).toEqual(['0day', 'Alpha', 'beta-2', 'zeta']);
+      expect((await service.views()).map((v) => v.name)).toEqual(['0day', 'Alpha', 'beta-2', 'zeta']);
+      expect((await service.list()).map((c) => (c as WecomConnection).secrets.secret)).toEqual(['0day', 'Alpha', 'beta-2', 'zeta'].map((n) => `${SECRET}${n.length}`));
+      expect(await new ConnectionService(await t.reopen(), SecretBox.fromKey(key)).list()).toStrictEqual(await service.list());
+    });
+
+    it('an empty store lists nothing', async () => {
+      expect(await service.list()).toEqual([]);
+      expect(await service.views()).toEqual([]);
+    });
+
+    it('a second connection of the same name is refused with CONNECTION_EXISTS, and the first is unchanged', async () => {
+      await service.add(wecom());
+      const before = await service.get('acme');
+      const err = await caught(service.add(wecom({ secret: 'another-secret', corpId: 'wwffff' })));
+      expect(err.code).toBe('CONNECTION_EXISTS');
+      expect(err.hint).toContain('orgsync connection update acme');
+      expect(await service.get('acme')).toStrictEqual(before);
+    });
+
+    it('two stores adding the same name at once: exactly one wins, the other gets CONNECTION_EXISTS', async () => {
+      const other = new ConnectionService(await t.reopen(), SecretBox.fromKey(key));
+      const results = await Promise.allSettled([service.add(wecom({ secret: 'one-secret' })), other.add(wecom({ secret: 'two-secret' }))]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const failed = results.find((r) => r.status === 'rejected');
+      expect((failed?.reason as OrgsyncError).code).toBe('CONNECTION_EXISTS');
+      expect(await service.list()).toHaveLength(1);
+    });
+
+    it('get, view, update and remove of an unknown name fail with CONNECTION_NOT_FOUND', async () => {
+      for (const call of [() => service.get('nope'), () => service.view('nope'), () => service.update('nope', { secret: 'x1' }), () => service.remove('nope')]) {
+        const err = await caught(call());
+        expect(err.code).toBe('CONNECTION_NOT_FOUND');
+        expect(err.message).toContain('"nope"');
+        expect(err.hint).toContain('orgsync connection list');
+      }
+    });
+  });
+
+  describe('secrets at rest', () => {
+    it('the database row never holds a secret in the clear: the secrets column is a v1 sealed value', async () => {
+      await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
+      await service.add({ platform: 'dingtalk', name: 'ding', corpId: 'dingabc', agentId: 1, clientId: 'key1', clientSecret: `${SECRET}DING` });
+      await service.update('acme', { secret: `${SECRET}NEW` });
+      const rows = await rawRows(engine, t);
+      expect(rows.map((r) => r.name)).toEqual(['acme', 'ding']);
+      for (const row of rows) {
+        expect(String(row.secrets)).toMatch(/^v1:[A-Za-z0-9+/]+=*$/);
+        const all = JSON.stringify(row);
+        expectNoSecret(all, [SECRET, `${SECRET}NEW`, CONTACTS_SECRET, `${SECRET}DING`]);
+        expect(all).not.toContain(Buffer.from(SECRET).toString('base64').slice(0, 12));
+      }
+      // The non-secret settings are plain JSON.
+      expect(JSON.parse(String(rows[0]?.settings))).toStrictEqual({ corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, apiBaseUrl: 'https://qyapi.weixin.qq.com' });
+      expect(typeof rows[0]?.id === 'number' || typeof rows[0]?.id === 'string').toBe(true);
+    });
+
+    it('a sealed value copied to another connection does not open there (the name is bound)', async () => {
+      await service.add(wecom({ name: 'a', secret: 'secret-of-a' }));
+      await service.add(wecom({ name: 'b', secret: 'secret-of-b' }));
+      const [a] = await rawQuery(engine, t, 'select secrets from connections where name = $1', ['a']);
+      await rawQuery(engine, t, 'update connections set secrets = $1 where name = $2', [a?.secrets, 'b']);
+      const err = await caught(service.get('b'));
+      expect(err.code).toBe('SECRET_DECRYPT_FAILED');
+      expect(err.object).toBe('connection "b"');
+      expect((await service.get('a')).secrets).toStrictEqual({ secret: 'secret-of-a' });
+    });
+
+    it('with another master key: get fails with SECRET_DECRYPT_FAILED; views still list, with secretsError and a bare mask', async () => {
+      await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
+      const lost = new ConnectionService(t.store, SecretBox.fromKey(randomBytes(32)));
+      const err = await caught(lost.get('acme'));
+      expect(err.code).toBe('SECRET_DECRYPT_FAILED');
+      expect(err.hint).toContain('ORGSYNC_MASTER_KEY');
+      await expect(lost.list()).rejects.toMatchObject({ code: 'SECRET_DECRYPT_FAILED' });
+      const [view] = await lost.views();
+      expect(view).toMatchObject({ name: 'acme', corpId: 'ww1a2b3c4d5e6f7a8b', secret: MASK, secretsError: { code: 'SECRET_DECRYPT_FAILED' } });
+      expect(view).not.toHaveProperty('contactsSecret');
+      expect(await lost.view('acme')).toStrictEqual(view);
+    });
+
+    it('with another master key, a policy-only update works, and giving every secret anew repairs the connection', async () => {
+      await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
+      const lost = new ConnectionService(t.store, SecretBox.fromKey(randomBytes(32)));
+      expect((await lost.update('acme', { policy: { onUserGone: 'delete' } })).policy.onUserGone).toBe('delete');
+      // Keeping the contacts secret needs the old key.
+      expect((await caught(lost.update('acme', { secret: 'fresh-secret' }))).code).toBe('SECRET_DECRYPT_FAILED');
+      const repaired = await lost.update('acme', { secret: 'fresh-secret', contactsSecret: null });
+      expect(repaired.secretsError).toBeUndefined();
+      expect((await lost.get('acme')).secrets).toStrictEqual({ secret: 'fresh-secret' });
+    });
+  });
+
+  describe('masked views', () => {
+    it.each([1, 3, 4, 7, 8, 15, 16, 17, 32, 43, 64, 128])('a %i-character secret shows at most 4 characters, and at most a quarter', async (length) => {
+      const secret = Array.from({ length }, (_, i) => 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789'[(i * 7 + length) % 57]).join('');
+      const view = await service.add(wecom({ secret, contactsSecret: secret.split('').reverse().join('') }));
+      for (const masked of [view.secret, view.contactsSecret ?? '']) {
+        expect(masked.startsWith(MASK)).toBe(true);
+        const shown = masked.slice(MASK.length);
+        expect(shown.length).toBeLessThanOrEqual(Math.min(4, Math.floor(length / 4)));
+      }
+      const shown = Math.min(4, Math.floor(length / 4));
+      expect(view.secret).toBe(MASK + secret.slice(length - shown, length));
+      expectNoSecret(JSON.stringify(await service.views()), [secret, secret.split('').reverse().join('')]);
+      expectNoSecret(JSON.stringify(await service.view('acme')), [secret]);
+    });
+
+    it('maskSecret counts characters, not UTF-16 units', () => {
+      expect(maskSecret('')).toBe(MASK);
+      expect(maskSecret('abc')).toBe(MASK);
+      expect(maskSecret('abcd')).toBe(`${MASK}d`);
+      expect(maskSecret('0123456789abcdef')).toBe(`${MASK}cdef`);
+      expect(maskSecret('🙂🙂🙂🙂🙂🙂🙂🙂')).toBe(`${MASK}🙂🙂`);
+    });
+  });
+
+  describe('update', () => {
+    it('changes only what is given; secrets are re-sealed only when a secret changes', async () => {
+      await service.add(wecom({ contactsSecret: CONTACTS_SECRET, policy: { mountDepartmentId: 7, guard: { maxUsers: 10 } } }));
+      const [before] = await rawRows(engine, t);
+      await new Promise((r) => setTimeout(r, 5));
+
+      const v1 = await service.update('acme', { policy: { onUserGone: 'delete', guard: { maxRatio: 0.5 } } });
+      expect(v1.policy).toStrictEqual(resolvePolicy({ mountDepartmentId: 7, onUserGone: 'delete', guard: { maxUsers: 10, maxRatio: 0.5 } }));
+      expect(v1.updatedAt > v1.createdAt).toBe(true);
+      const [afterPolicy] = await rawRows(engine, t);
+      expect(afterPolicy?.secrets).toBe(before?.secrets);
+      expect(afterPolicy?.settings).toBe(before?.settings);
+
+      await service.update('acme', { secret: 'new-app-secret' });
+      const c = (await service.get('acme')) as WecomConnection;
+      expect(c.secrets).toStrictEqual({ secret: 'new-app-secret', contactsSecret: CONTACTS_SECRET });
+      expect(c.settings.corpId).toBe('ww1a2b3c4d5e6f7a8b');
+      const [afterSecret] = await rawRows(engine, t);
+      expect(afterSecret?.secrets).not.toBe(before?.secrets);
+
+      await service.update('acme', { corpId: 'wwbeef', agentId: '7', apiBaseUrl: 'https://proxy.example.com/wecom' });
+      expect((await service.get('acme')).settings).toStrictEqual({ corpId: 'wwbeef', agentId: 7, apiBaseUrl: 'https://proxy.example.com/wecom' });
+    });
+
+    it('null removes: contactsSecret goes, apiBaseUrl returns to the default, a policy key returns to its default', async () => {
+      await service.add(wecom({ contactsSecret: CONTACTS_SECRET, apiBaseUrl: 'http://127.0.0.1:9', policy: { mountDepartmentId: 7, matching: { users: ['email'] } } }));
+      const view = await service.update('acme', { contactsSecret: null, apiBaseUrl: null, policy: { mountDepartmentId: null, matching: { users: null } } });
+      expect(view).not.toHaveProperty('contactsSecret');
+      expect(view.apiBaseUrl).toBe(DEFAULT_API_BASE_URLS.wecom);
+      expect(view.policy).toStrictEqual(resolvePolicy({}));
+      expect((await service.get('acme')).secrets).toStrictEqual({ secret: SECRET });
+    });
+
+    it('an array in a policy patch replaces the old one', async () => {
+      await service.add(wecom());
+      expect((await service.update('acme', { policy: { matching: { users: ['mobile'] } } })).policy.matching).toStrictEqual({ users: ['mobile'], departments: ['name'] });
+      expect((await service.update('acme', { policy: { matching: { users: [] } } })).policy.matching.users).toEqual([]);
+    });
+
+    it('an invalid update writes nothing and names every bad field', async () => {
+      await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
+      const [before] = await rawRows(engine, t);
+      const err = await caught(service.update('acme', { corpId: 'xx12', secret: 'Qz8 Wv3Kp7', policy: { onUserGone: 'explode', nope: 1 } }));
+      expect(err).toBeInstanceOf(ValidationError);
+      const issues = (err as ValidationError).issues;
+      expect(issues.map((i) => i.path).sort()).toEqual(['corpId', 'policy.nope', 'policy.onUserGone', 'secret']);
+      expect(err.message).toContain('connection "acme"');
+      expectNoSecret(JSON.stringify(issues) + err.message, ['Qz8 Wv3Kp7']);
+      expect((await rawRows(engine, t))[0]).toStrictEqual(before);
+    });
+
+    it('nothing to change, or a setting of another platform, is refused', async () => {
+      await service.add(wecom());
+      const none = await caught(service.update('acme', {}));
+      expect(none).toBeInstanceOf(ValidationError);
+      expect(none.message).toContain('nothing to change');
+      const other = await caught(service.update('acme', { clientSecret: 'x1234' }));
+      expect((other as ValidationError).issues[0]).toMatchObject({ field: 'clientSecret', message: 'is not a setting of a wecom connection' });
+      expect(other.hint).toContain('corpId, agentId, apiBaseUrl, secret, contactsSecret, policy');
+    });
+
+    it('two concurrent updates of different keys both land', async () => {
+      await service.add(wecom());
+      const other = new ConnectionService(await t.reopen(), SecretBox.fromKey(key));
+      await Promise.all([service.update('acme', { policy: { onUserGone: 'delete' } }), other.update('acme', { policy: { onDepartmentGone: 'ignore' } })]);
+      const { policy } = await service.get('acme');
+      expect([policy.onUserGone, policy.onDepartmentGone]).toEqual(['delete', 'ignore']);
+    });
+  });
+
+  describe('remove', () => {
+    it('removes the connection and its secrets; the name can be used again', async () => {
+      await service.add(wecom());
+      await service.add(wecom({ name: 'other' }));
+      await service.remove('acme');
+      expect((await service.list()).map((c) => c.name)).toEqual(['other']);
+      expect((await rawRows(engine, t)).map((r) => r.name)).toEqual(['other']);
+      await service.add(wecom({ secret: 'second-life' }));
+      expect((await service.get('acme')).secrets).toStrictEqual({ secret: 'second-life' });
+    });
+  });
+
+  describe('validation', () => {
+    const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+      ['a name with a space', { name: 'my corp' }, 'name', /letters, digits/],
+      ['a name starting with "-"', { name: '-x' }, 'name', /starting with a letter or digit/],
+      ['a name of 65 characters', { name: 'a'.repeat(65) }, 'name', /1-64/],
+      ['a corpId without ww/wx', { corpId: 'corp123' }, 'corpId', /"ww" or "wx"/],
+      ['a corpId of 3 characters', { corpId: 'ww1' }, 'corpId', /4-64/],
+      ['agentId 0', { agentId: 0 }, 'agentId', /positive whole number/],
+      ['agentId 1.5', { agentId: 1.5 }, 'agentId', /positive whole number/],
+      ['agentId "abc"', { agentId: 'abc' }, 'agentId', /positive whole number/],
+      ['an empty secret', { secret: '' }, 'secret', /must not be empty/],
+      ['a secret with a space', { secret: 'ab cd' }, 'secret', /spaces/],
+      ['a secret of 129 characters', { secret: 'x'.repeat(129) }, 'secret', /at most 128/],
+      ['a contactsSecret with a newline', { contactsSecret: 'abc\ndef' }, 'contactsSecret', /line breaks/],
+      ['an ftp apiBaseUrl', { apiBaseUrl: 'ftp://example.com' }, 'apiBaseUrl', /http:\/\/ or https:\/\//],
+      ['a missing secret', { secret: undefined }, 'secret', /is required/],
+      ['a missing corpId', { corpId: undefined }, 'corpId', /is required/],
+      ['an unknown key', { clientId: 'x' }, 'clientId', /not a setting of a wecom connection/],
+      ['a bad policy value', { policy: { guard: { maxRatio: 2 } } }, 'maxRatio', /.+/],
+      ['an unknown policy key', { policy: { onUserGon: 'delete' } }, 'onUserGon', /not a known key/],
+    ];
+    it.each(cases)('%s is refused as INVALID_INPUT naming the field, with a hint; nothing is written', async (_label, over, field, message) => {
+      const err = await caught(service.add({ ...wecom(), ...over } as ConnectionInput));
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(err.code).toBe('INVALID_INPUT');
+      const issue = (err as ValidationError).issues.find((i) => i.field === field);
+      expect(issue, JSON.stringify((err as ValidationError).issues)).toBeDefined();
+      expect(issue?.message).toMatch(message);
+      expect(issue?.hint).toBeTruthy();
+      expect(err.message).toContain(`field "${field}"`);
+      expect(await service.list()).toEqual([]);
+    });
+
+    it('every problem is reported at once, and no message quotes a secret', async () => {
+      const err = await caught(service.add({ platform: 'wecom', name: 'ok', corpId: 'bad', agentId: -1, secret: 'Jx4Rq8\tMv2Lp6', contactsSecret: '' } as ConnectionInput));
+      expect((err as ValidationError).issues.map((i) => i.field)).toEqual(['corpId', 'agentId', 'secret', 'contactsSecret']);
+      expect((err as ValidationError).issues.find((i) => i.field === 'corpId')?.hint).toContain('企业ID');
+      expect((err as ValidationError).issues.find((i) => i.field === 'secret')?.hint).toContain('应用管理');
+      expect((err as ValidationError).issues.find((i) => i.field === 'contactsSecret')?.hint).toContain('通讯录同步');
+      expectNoSecret(JSON.stringify((err as ValidationError).issues) + err.message + err.hint, ['Jx4Rq8\tMv2Lp6']);
+    });
+
+    it('an unknown platform is refused naming the field', async () => {
+      const err = await caught(service.add({ platform: 'feishu', name: 'x' } as unknown as ConnectionInput));
+      expect((err as ValidationError).issues[0]).toMatchObject({ field: 'platform' });
+    });
+  });
+
+  describe('store', () => {
+    it('connections written in a transaction that fails are not kept', async () => {
+      const boom = new Error('boom');
+      await expect(
+        t.store.transaction(async (tx) => {
+          await tx.connections.create({ name: 'tx', platform: 'wecom', settings: {}, secrets: 'v1:x', policy: {} });
+          expect(await tx.connections.get('tx')).toBeDefined();
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+      expect(await t.store.connections.get('tx')).toBeUndefined();
+    });
+
+    it('the repository round-trips rows as given, ids as numbers, and reports what update and remove found', async () => {
+      const repo = t.store.connections;
+      const a = await repo.create({ name: 'a', platform: 'wecom', settings: { corpId: 'ww12', n: 1 }, secrets: 'v1:opaque', policy: { onUserGone: 'ignore' } });
+      const b = await repo.create({ name: 'b', platform: 'dingtalk', settings: {}, secrets: 'v1:other', policy: {} });
+      expect(typeof a.id).toBe('number');
+      expect(b.id).toBeGreaterThan(a.id);
+      expect(await repo.get('a')).toStrictEqual(a);
+      expect(await repo.list()).toStrictEqual([a, b]);
+      const updated = await repo.update('a', { secrets: 'v1:new' });
+      expect(updated).toMatchObject({ ...a, secrets: 'v1:new', updatedAt: expect.any(String) });
+      expect(await repo.update('zz', { secrets: 'v1:new' })).toBeUndefined();
+      expect(await repo.remove('a')).toBe(true);
+      expect(await repo.remove('a')).toBe(false);
+      expect((await (await t.reopen()).connections.list()).map((c) => c.name)).toEqual(['b']);
+    });
+  });
+});
