@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { testWecomConnection } from '../connectors/wecom/connection-test.js';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { ConnectionService, mergePatch, type ConnectionPatch, type ConnectionView } from '../connections/connections.js';
@@ -319,6 +320,32 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
           ? JSON.stringify({ name, removed: true })
           : `Removed connection "${name}". Links and runs recorded under source "${name}" are kept; adding a connection of that name picks them up again.`,
       );
+    });
+
+  connection
+    .command('test')
+    .description('prove the credentials, permissions and trusted-IP setting; changes nothing')
+    .argument('<name>', 'the connection name')
+    .option('--json', 'print { ok, checks: [{ name, ok, message, hint? }] } as one JSON document')
+    .action(async (name: string, opts: JsonFlag, cmd: Command) => {
+      const json = opts.json === true;
+      helpers.setJson(json);
+      const conn = await withService(cmd, (service) => service.get(name));
+      if (conn.platform !== 'wecom') {
+        throw new OrgsyncError({ code: 'NOT_SUPPORTED', message: `testing ${conn.platform} connections is not available yet`, hint: 'Use a WeCom connection.' });
+      }
+      const result = await testWecomConnection(conn);
+      if (json) {
+        io.out(JSON.stringify(result));
+      } else {
+        const lines = [`Connection "${name}": ${result.ok ? 'all checks passed' : 'some checks failed'}`];
+        for (const c of result.checks) {
+          lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(16)} ${c.message}`);
+          if (c.hint) lines.push(`       ${''.padEnd(16)} hint: ${c.hint}`);
+        }
+        io.out(lines.join('\n'));
+      }
+      if (!result.ok) helpers.setExitCode(EXIT_FAILED);
     });
 
   return connection;

@@ -11,6 +11,7 @@ import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { connectionCommand } from './connection.js';
 import { simulateCommand } from './simulate.js';
+import { demoCommand, syncCommand } from './sync.js';
 import { formatChange, formatError, formatReport, formatSteps, terminalOutput, type Output } from './output.js';
 
 /** Exit codes: 0 succeeded or planned; 1 failed; 2 bad usage or input; 3 blocked for approval; 4 partial. */
@@ -251,10 +252,28 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
     cmd.copyInheritedSettings(parent);
     for (const sub of cmd.commands) adopt(sub, cmd);
   };
-  adopt(simulate, program);
-  adopt(connection, program);
-  program.addCommand(simulate);
-  program.addCommand(connection);
+  const sync = syncCommand(io, {
+    withStore,
+    setJson: (value) => {
+      json = value;
+    },
+    emitReport: (report, extra) => {
+      io.endProgress?.();
+      if (json) {
+        io.out(JSON.stringify(report));
+        exitCode = runExitCode(report);
+        if (exitCode !== EXIT.ok) io.err(`orgsync: run ${report.runId} ${report.status}${report.errors[0] ? `: ${report.errors[0].message}` : ''}`);
+        return;
+      }
+      emitReport(report);
+      io.out(extra);
+    },
+  });
+  const demo = demoCommand(io);
+  for (const cmd of [simulate, connection, sync, demo]) {
+    adopt(cmd, program);
+    program.addCommand(cmd);
+  }
 
   try {
     await program.parseAsync(argv);

@@ -140,6 +140,7 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
       if (!canSee(ctx, id)) throw new WecomApiError(60011, `department ${id}`);
       roots = [id];
     } else {
+      if (seen && seen.size === 0) throw new WecomApiError(60011, 'the app sees no department');
       roots = seen ? topsOf(seen, corp) : [1];
     }
     const out: WecomDepartment[] = [];

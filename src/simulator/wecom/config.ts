@@ -20,8 +20,8 @@ export const simConfigSchema = z.strictObject({
   tokenTtlSeconds: z.number().int().positive().default(7200),
   /** The self-built app: "withheld" = created after 2022-06-20 (no mobile, email, avatar, gender, biz_mail, address); "returned" = a legacy app. */
   sensitiveFields: z.enum(['withheld', 'returned']).default('withheld'),
-  /** Departments the app can see (with their subtrees). */
-  visibleRange: z.array(z.number().int().positive()).min(1).default([1]),
+  /** Departments the app can see (with their subtrees); [] = none, then reads of the tree answer 60011. */
+  visibleRange: z.array(z.number().int().positive()).default([1]),
   /** Every call answers 60020. */
   untrustedIp: z.boolean().default(false),
   /** The contacts secret is used from a new IP: detail reads answer 48009. */

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { errorInfo } from '../../errors.js';
+import type { WecomConnection } from '../../connections/connections.js';
+import { TokenCache, WecomClient } from './client.js';
+import { WecomError } from './errors.js';
+import { agentGetSchema, departmentListSchema, userSimpleListSchema } from './schemas.js';
+
+export interface ConnectionCheck {
+  name: string;
+  ok: boolean;
+  message: string;
+  hint?: string;
+}
+
+export interface ConnectionTestResult {
+  ok: boolean;
+  checks: ConnectionCheck[];
+}
+
+const anyBody = z.object({}).loose();
+
+function failed(name: string, err: unknown): ConnectionCheck {
+  const info = errorInfo(err);
+  const code = err instanceof WecomError && err.errcode !== undefined ? `errcode ${err.errcode}: ` : '';
+  return { name, ok: false, message: `${code}${info.message}`, ...(info.hint ? { hint: info.hint } : {}) };
+}
+
+/**
+ * Proves a WeCom connection without changing anything: each check reports on its own, so one wrong setting does
+ * not hide the others. Secrets never appear in a message (the client's errors are scrubbed of them).
+ */
+export async function testWecomConnection(
+  connection: WecomConnection,
+  options: { tokens?: TokenCache; timeoutMs?: number } = {},
+): Promise<ConnectionTestResult> {
+  const tokens = options.tokens ?? new TokenCache();
+  const client = (secret: string) =>
+    new WecomClient({
+      corpId: connection.settings.corpId,
+      secret,
+      baseUrl: connection.settings.apiBaseUrl,
+      tokens,
+      maxRetries: 1,
+      timeoutMs: options.timeoutMs ?? 8000,
+    });
+  const checks: ConnectionCheck[] = [];
+  const app = client(connection.secrets.secret);
+
+  // 1. The app secret gives a token.
+  let tokenOk = false;
+  try {
+    await app.get('getcallbackip', {}, anyBody);
+    tokenOk = true;
+    checks.push({ name: 'token', ok: true, message: `the app secret of corp ${connection.settings.corpId} gives an access_token` });
+  } catch (err) {
+    // getcallbackip may be refused while the token itself works; only token errors fail this check.
+    if (err instanceof WecomError && err.kind !== 'auth' && err.kind !== 'config' && err.errcode !== 60020) {
+      tokenOk = true;
+      checks.push({ name: 'token', ok: true, message: `the app secret of corp ${connection.settings.corpId} gives an access_token` });
+    } else {
+      checks.push(failed('token', err));
+    }
+  }
+
+  if (tokenOk) {
+    // 2. The app: its AgentId and visible range.
+    let range: number[] = [];
+    try {
+      const agent = await app.get('agent/get', { agentid: connection.settings.agentId }, agentGetSchema);
+      range = agent.allow_partys?.partyid ?? [];
+      checks.push({
+        name: 'app',
+        ok: true,
+        message: `app "${agent.name}" (AgentId ${agent.agentid}) is enabled; its visible range lists ${range.length === 0 ? 'no departments' : `department${range.length > 1 ? 's' : ''} ${range.join(', ')}`}`,
+      });
+    } catch (err) {
+      checks.push(failed('app', err));
+    }
+
+    // 3. Read access to the department tree.
+    let tops: number[] = [];
+    let departments = 0;
+    try {
+      const list = (await app.get('department/list', {}, departmentListSchema)).department;
+      const ids = new Set(list.map((d) => d.id));
+      tops = list.filter((d) => !ids.has(d.parentid)).map((d) => d.id);
+      departments = list.length;
+      checks.push(
+        departments === 0
+          ? { name: 'departments', ok: false, message: 'the app sees no department', hint: '企业微信管理后台 → 应用管理 → 应用 → 可见范围: add the departments orgsync should sync.' }
+          : { name: 'departments', ok: true, message: `the app reads ${departments.toLocaleString('en')} departments` },
+      );
+    } catch (err) {
+      checks.push(failed('departments', err));
+    }
+
+    // 4. Read access to members, and what the visible range holds.
+    if (tops.length > 0) {
+      try {
+        const members = new Set<string>();
+        for (const top of tops) {
+          const list = await app.get('user/simplelist', { department_id: top, fetch_child: 1 }, userSimpleListSchema);
+          for (const u of list.userlist) members.add(u.userid);
+        }
+        checks.push({
+          name: 'members',
+          ok: true,
+          message: `app sees department${tops.length > 1 ? 's' : ''} ${tops.join(tops.length > 2 ? ', ' : ' and ')}, ${members.size.toLocaleString('en')} members`,
+        });
+      } catch (err) {
+        checks.push(failed('members', err));
+      }
+    }
+  }
+
+  // 5. The contacts-sync secret, if configured: a token, and whether writes are allowed (without writing).
+  if (connection.secrets.contactsSecret) {
+    const contacts = client(connection.secrets.contactsSecret);
+    try {
+      // An update of a department that cannot exist: allowed writes answer 60003, forbidden ones 48002 / 60011.
+      await contacts.post('department/update', { id: 2_147_483_646 }, anyBody);
+      checks.push({ name: 'contacts secret', ok: true, message: 'the contacts sync secret may write contacts' });
+    } catch (err) {
+      if (err instanceof WecomError && (err.errcode === 60003 || err.errcode === 60123)) {
+        checks.push({ name: 'contacts secret', ok: true, message: 'the contacts sync secret gives a token and may write contacts' });
+      } else {
+        checks.push(failed('contacts secret', err));
+      }
+    }
+    try {
+      await contacts.get('department/get', { id: 1 }, anyBody);
+    } catch (err) {
+      if (err instanceof WecomError && err.errcode === 48009) checks.push(failed('contacts secret reads', err));
+    }
+  }
+
+  return { ok: checks.every((c) => c.ok), checks };
+}
