@@ -27,7 +27,7 @@ export interface ApplyResult {
  * link, a department never before its parent), so after a crash a new plan picks up exactly what is left.
  */
 export async function applyPlan(plan: Plan, store: Store, options: ApplyOptions): Promise<ApplyResult> {
-  const batchSize = options.batchSize ?? 2000;
+  const batchSize = options.batchSize ?? 5000;
   const ctx: ApplyContext = {
     source: plan.source,
     runId: options.runId,

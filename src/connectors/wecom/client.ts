@@ -335,7 +335,7 @@ export class WecomClient {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#maxRetries = options.maxRetries ?? 5;
     this.#limiter = new PathRateLimiter(options.rateLimitPerMinute ?? 10_000, 61_000);
-    this.#semaphore = new Semaphore(options.concurrency ?? 16);
+    this.#semaphore = new Semaphore(options.concurrency ?? 32);
   }
 
   /** GET `/cgi-bin/<path>?<query>&access_token=…`, the body checked against `schema`. */
