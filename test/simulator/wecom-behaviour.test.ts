@@ -352,7 +352,7 @@ describe('POST /__sim/config validation', () => {
     ['an unknown key', { latencyMS: 5 }, 'latencyMS'],
     ['a bad fault kind', { faultKinds: ['meltdown'] }, 'faultKinds'],
     ['a short callbackAesKey', { callbackAesKey: 'abc' }, 'callbackAesKey'],
-    ['a good and a bad switch together', { latencyMs: 50, visibleRange: [] }, 'visibleRange'],
+    ['a good and a bad switch together', { latencyMs: 50, visibleRange: [0] }, 'visibleRange'],
   ])('%s → 400 naming the key, config unchanged', async (_what, patch, key) => {
     const before = (await client.control('GET', 'config')).body;
     const res = await client.control('POST', 'config', patch);
