@@ -129,8 +129,8 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
   );
 
   // ---------------------------------------------------------------- departments
-  route('GET', 'department/list', (req, ctx) => {
-    detailRead(ctx);
+  /** The departments a list call returns: the subtree of `id` (or of every visible top), visible ones only. */
+  const listedDepartments = (req: FastifyRequest, ctx: CallContext): WecomDepartment[] => {
     const q = query(req);
     const seen = visible(ctx);
     let roots: number[];
@@ -145,25 +145,17 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
     }
     const out: WecomDepartment[] = [];
     for (const r of roots) for (const d of corp.subtree(r)) if (!seen || seen.has(d.id)) out.push(d);
-    return { department: out };
+    return out;
+  };
+
+  route('GET', 'department/list', (req, ctx) => {
+    detailRead(ctx);
+    return { department: listedDepartments(req, ctx) };
   });
 
-  route('GET', 'department/simplelist', (req, ctx) => {
-    const q = query(req);
-    const seen = visible(ctx);
-    let roots: number[];
-    if (q.id !== undefined && q.id !== '') {
-      const id = intParam(q.id, 41016);
-      department(id);
-      if (!canSee(ctx, id)) throw new WecomApiError(60011, `department ${id}`);
-      roots = [id];
-    } else {
-      roots = seen ? topsOf(seen, corp) : [1];
-    }
-    const out: Array<{ id: number; parentid: number; order: number }> = [];
-    for (const r of roots) for (const d of corp.subtree(r)) if (!seen || seen.has(d.id)) out.push({ id: d.id, parentid: d.parentid, order: d.order });
-    return { department_id: out };
-  });
+  route('GET', 'department/simplelist', (req, ctx) => ({
+    department_id: listedDepartments(req, ctx).map((d) => ({ id: d.id, parentid: d.parentid, order: d.order })),
+  }));
 
   route('GET', 'department/get', (req, ctx) => {
     detailRead(ctx);
