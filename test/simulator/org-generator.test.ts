@@ -423,19 +423,17 @@ describe('Random', () => {
 
 describe('generateOrg', () => {
   let big: SimOrg;
-  let bigMs = 0;
   let medium: SimOrg;
 
+  // How fast this is belongs to the simulator benchmark (its start-up figure), not to a timed test.
   beforeAll(() => {
-    const t = performance.now();
     big = generateOrg({ seed: 20240601, departments: 3000, users: 100_000 });
-    bigMs = performance.now() - t;
     medium = generateOrg({ seed: 11, departments: 200, users: 3000 });
   });
 
-  it('generates 100,000 users in 3,000 departments in under 3 s', () => {
-    console.info(`generateOrg 3,000 departments / 100,000 users: ${bigMs.toFixed(0)} ms`);
-    expect(bigMs).toBeLessThan(3000);
+  it('generates exactly 100,000 users in 3,000 departments', () => {
+    expect(big.users).toHaveLength(100_000);
+    expect(big.departments).toHaveLength(3000);
   });
 
   it('is deterministic: same seed and sizes, byte-identical JSON; another seed, another org', () => {
