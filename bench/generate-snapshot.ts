@@ -1,5 +1,6 @@
 import type { Gender, UserStatus } from '../src/directory/model.js';
 import type { Snapshot, SnapshotDepartment, SnapshotMembership, SnapshotUser } from '../src/directory/snapshot.js';
+import { Random } from '../src/simulator/random.js';
 
 /**
  * A deterministic, WeCom-valid org chart for benchmarks: the same options always give the same snapshot
@@ -12,18 +13,6 @@ export interface GenerateOptions {
   /** Levels of the tree, counted from the source's top departments (level 1). */
   maxDepth?: number;
   seed?: number;
-}
-
-/** mulberry32: small, fast and good enough for test data. Returns floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const SURNAMES = [...'王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤'];
@@ -70,7 +59,8 @@ export function generateSnapshot(options: GenerateOptions): Snapshot {
   const maxDepth = options.maxDepth ?? 8;
   if (!Number.isInteger(userCount) || userCount < 0) throw new Error(`users must be a whole number ≥ 0, not ${userCount}`);
   if (!Number.isInteger(deptCount) || deptCount < 1) throw new Error(`departments must be a whole number ≥ 1, not ${deptCount}`);
-  const rnd = prng(options.seed ?? 20261122);
+  const random = new Random(options.seed ?? 20261122);
+  const rnd = (): number => random.next();
   const int = (n: number): number => Math.floor(rnd() * n);
   const pick = <T>(list: readonly T[]): T => list[int(list.length)] as T;
 

@@ -10,6 +10,7 @@ import {
   type CallbackCryptoOptions,
 } from '../../src/crypto/callback-crypto.js';
 import { OrgsyncError } from '../../src/errors.js';
+import { Random } from '../../src/simulator/random.js';
 
 // Official vectors: /work/shared/reference/wecom-dingtalk-api.md §7 (WeCom) and §12 (DingTalk).
 const WECOM: CallbackCryptoOptions = {
@@ -212,22 +213,12 @@ describe('DingTalk official vector', () => {
   });
 });
 
-// Deterministic pseudo-random numbers, so a failing case can be replayed.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 function generators(seed: number) {
-  const rnd = mulberry32(seed);
+  // Deterministic, so a failing case can be replayed.
+  const random = new Random(seed);
+  const rnd = (): number => random.next();
   const int = (lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
   const alnum = (n: number): string => Array.from({ length: n }, () => ALNUM[int(0, ALNUM.length - 1)]).join('');
   const hex = (n: number): string => Array.from({ length: n }, () => '0123456789abcdef'[int(0, 15)]).join('');
