@@ -258,15 +258,8 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
       json = value;
     },
     emitReport: (report, extra) => {
-      io.endProgress?.();
-      if (json) {
-        io.out(JSON.stringify(report));
-        exitCode = runExitCode(report);
-        if (exitCode !== EXIT.ok) io.err(`orgsync: run ${report.runId} ${report.status}${report.errors[0] ? `: ${report.errors[0].message}` : ''}`);
-        return;
-      }
       emitReport(report);
-      io.out(extra);
+      if (!json) io.out(extra);
     },
   });
   const demo = demoCommand(io);

@@ -105,7 +105,7 @@ class Planner {
     return {
       source: this.source,
       baseRevision: this.directory.revision,
-      complete: this.snapshot.complete,
+      complete: this.snapshot.complete && this.snapshot.incompleteDepartments.length === 0,
       // Creates and moves are in parents-first order, deletes deepest first.
       departments: this.departmentChanges,
       users: this.userChanges,

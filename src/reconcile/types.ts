@@ -55,6 +55,7 @@ export interface Plan {
   source: string;
   /** The directory revision the plan was made from; it applies to that revision only. */
   baseRevision: number;
+  /** The source read everything: no part of it was incomplete. */
   complete: boolean;
   departments: DepartmentChange[];
   users: UserChange[];

@@ -125,7 +125,6 @@ export async function executeRun(store: Store, options: RunOptions): Promise<Run
           detail: { suppressed: summary.suppressed, blocked: g.blocked !== null, ...(g.blocked ? { reason: g.blocked.message } : {}) },
         };
       });
-      const anySuppressed = guarded.suppressed.departments.length + guarded.suppressed.users.length > 0;
       const errors: ErrorInfo[] = [...planned.issues];
       const counts = countChanges(guarded.plan.departments, guarded.plan.users);
 
@@ -151,8 +150,7 @@ export async function executeRun(store: Store, options: RunOptions): Promise<Run
         return { value: r, detail: { applied: r.applied, errors: r.errors.length, revision: r.revision } };
       });
       errors.push(...result.errors);
-      const partial = errors.length > 0 || anySuppressed || !snapshot.complete || snapshot.incompleteDepartments.length > 0;
-      await finish(store, run.id, partial ? 'partial' : 'succeeded', result.applied, errors, planned.notes, summary);
+      await finish(store, run.id, appliedStatus(errors, summary.suppressed, planned.complete), result.applied, errors, planned.notes, summary);
       return report(store, run.id);
     });
   } catch (err) {
@@ -199,15 +197,18 @@ export async function approveRun(store: Store, runId: number, options: { lockTim
       });
       await store.runs.savePlan(runId, null);
       const errors = [...plan.issues, ...result.errors];
-      const suppressed = summary.suppressed;
-      const anySuppressed = suppressed !== undefined && [...Object.values(suppressed.departments), ...Object.values(suppressed.users)].some((n) => n > 0);
-      const partial = errors.length > 0 || anySuppressed || !plan.complete;
-      await finish(store, runId, partial ? 'partial' : 'succeeded', result.applied, errors, run.notes, summary);
+      await finish(store, runId, appliedStatus(errors, summary.suppressed, plan.complete), result.applied, errors, run.notes, summary);
     } catch (err) {
       await finish(store, runId, 'failed', undefined, [errorInfo(err)], run.notes, summary);
     }
     return report(store, runId);
   });
+}
+
+/** An applied run is partial when something was left out, failed, or held back, or the source was not read in full. */
+function appliedStatus(errors: readonly ErrorInfo[], suppressed: ChangeCounts | undefined, sourceComplete: boolean): RunStatus {
+  const heldBack = suppressed !== undefined && [...Object.values(suppressed.departments), ...Object.values(suppressed.users)].some((n) => n > 0);
+  return errors.length > 0 || heldBack || !sourceComplete ? 'partial' : 'succeeded';
 }
 
 async function recordPreview(store: Store, runId: number, plan: Plan): Promise<void> {
