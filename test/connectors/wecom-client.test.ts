@@ -299,13 +299,13 @@ describe('transient failures', () => {
     if (kind === 'ratelimit') expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
-  it('fetches a new token once on a "revoke" fault, then stops with a typed auth error', async () => {
+  it('fetches a new token up to 3 times on repeated "revoke" faults, then stops with a typed auth error', async () => {
     const sim = await startSim({ faultKinds: ['revoke'], faultRate: 1 });
     const log: Sent[] = [];
     const app = client(sim, {}, log);
     const err = await caught(app.get('department/get', { id: 1 }, departmentGetSchema));
     expect(err).toMatchObject({ code: 'WECOM_TOKEN_INVALID', kind: 'auth', errcode: 40014, path: 'department/get' });
-    expect(app.stats()).toMatchObject({ tokenFetches: 2, calls: 4, retries: 1 });
+    expect(app.stats()).toMatchObject({ tokenFetches: 4, calls: 8, retries: 3 });
     expectNothingSecret(printed(err), sim, log);
     sim.updateConfig({ faultRate: 0 });
     await app.get('department/get', { id: 1 }, departmentGetSchema);

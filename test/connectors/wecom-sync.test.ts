@@ -253,7 +253,7 @@ describe('WeCom sync under injected faults', () => {
       retries += r.retries;
       // A fault can exhaust one department's retries: that run is partial (nobody disabled), the next completes it.
       for (let i = 0; i < 3 && r.status !== 'succeeded'; i++) {
-        expect(r.status).toBe('partial');
+        expect(r.status, JSON.stringify(r.errors)).toBe('partial');
         expect(r.changes.users.disable).toBe(0);
         partialRuns++;
         r = await h.sync({ timeoutMs: 250 });

@@ -10,6 +10,9 @@ import { gettokenSchema } from './schemas.js';
  * transient, and every response checked with zod. API reference, WeCom §1 and §5.
  */
 
+/** New tokens one call may fetch after its token was refused (40014 / 42001 / 40001). */
+const TOKEN_REFRESHES = 3;
+
 export const WECOM_BASE_URL = 'https://qyapi.weixin.qq.com';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -368,15 +371,17 @@ export class WecomClient {
     // One signal often stops a whole pull of thousands of calls, each listening while it waits: not a leak.
     if (signal) setMaxListeners(0, signal);
     const budget: Budget = { retries: 0 };
-    let refreshed = false;
+    let refreshes = 0;
     for (;;) {
       const token = await abortable(this.#tokens.get(this.tokenKey, () => this.#fetchToken()), signal);
       const outcome = await this.#exchange(method, path, { ...query, access_token: token }, body, signal, budget, [token]);
       if (outcome.type === 'ok') return this.#parse(path, schema, outcome.body);
       const { errcode, errmsg } = outcome;
       // 40001 outside gettoken means the token is not (or no longer) valid, as 40014 and 42001 do.
-      if ((errcodeRule(errcode).retry === 'token' || errcode === 40001) && !refreshed) {
-        refreshed = true;
+      // A wrong secret fails at gettoken itself; a token revoked again right after a refresh gets another one, a
+      // few times at most, so one unlucky call does not fail a whole sync.
+      if ((errcodeRule(errcode).retry === 'token' || errcode === 40001) && refreshes < TOKEN_REFRESHES) {
+        refreshes++;
         this.#tokens.invalidate(this.tokenKey, token);
         this.#stats.retries++;
         continue;

@@ -7,7 +7,7 @@ import { OrgsyncError } from '../../errors.js';
 
 export type WecomErrorKind = 'auth' | 'config' | 'permission' | 'not_found' | 'rate_limit' | 'transient' | 'invalid_request' | 'unknown';
 
-/** What the client does about an errcode before giving up: back off and retry, or fetch a new token and retry once. */
+/** What the client does about an errcode before giving up: back off and retry, or fetch a new token and retry (up to 3 times). */
 export type WecomRetry = 'backoff' | 'backoff-long' | 'token';
 
 export interface ErrcodeContext {
@@ -55,7 +55,7 @@ const tokenRule = (code: string, what: string): ErrcodeRule => ({
   retry: 'token',
   message: (c) => `the access token was ${what} and a fresh one was refused too: ${said(c)}`,
   hint: fixed(
-    'orgsync fetched a new token and retried once. If this persists, something else is resetting the secret ' +
+    'orgsync fetched new tokens and retried 3 times. If this persists, something else is resetting the secret ' +
       `(${APP_SECRET} or ${CONTACTS_SECRET}) or the app was disabled.`,
   ),
 });
