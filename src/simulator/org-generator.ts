@@ -1,5 +1,5 @@
 /**
- * Deterministic generators for the WeCom simulator:
+ * Deterministic generators for both simulators, in WeCom's shapes (dingtalk/convert.ts turns them into DingTalk's):
  *  - generateOrg: a realistic simulated corp (departments and users in WeCom's API shapes) from a seed and sizes;
  *  - randomOperations: a realistic list of changes that are valid against an org when applied in order.
  * Both use only the seeded PRNG in ./random.ts, so the same inputs give byte-identical output.
@@ -19,7 +19,8 @@ const WIDE_THRESHOLD = 10_000;
 const WIDE_ORG_USERS = 20_000;
 const INT32_MAX = 2_147_483_647;
 const ROOT_ID = 1;
-const ORDER_BASE = 100_000_000;
+/** The generator's department orders count down from here (WeCom sorts a larger order first). */
+export const ORDER_BASE = 100_000_000;
 
 export interface GenerateOrgOptions {
   seed: number;

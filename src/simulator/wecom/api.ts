@@ -1,7 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { JsonFields } from '../common/core.js';
+import { JsonCache } from '../common/json-cache.js';
+import { jsonObjectBody } from '../common/request.js';
+import { VisibleDepartments } from '../common/visible-range.js';
 import { WecomApiError, type WecomErrcode } from './errors.js';
 import type { WecomDepartment, WecomUser } from './model.js';
-import { JsonFields, type CallContext, type WecomSimulator } from './server.js';
+import type { CallContext, WecomSimulator } from './server.js';
 
 /** WeCom's server API (qyapi.weixin.qq.com/cgi-bin/...), request validation and response shapes as the reference gives them. */
 
@@ -14,16 +18,9 @@ function query(req: FastifyRequest): Query {
 }
 
 function body(req: FastifyRequest): Record<string, unknown> {
-  const text = typeof req.body === 'string' ? req.body : '';
-  if (text.trim() === '') return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new WecomApiError(47001, 'invalid json');
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new WecomApiError(47001, 'body must be a json object');
-  return parsed as Record<string, unknown>;
+  const b = jsonObjectBody(req);
+  if ('problem' in b) throw new WecomApiError(47001, b.problem);
+  return b.value;
 }
 
 function intParam(value: unknown, missing: WecomErrcode, invalid: WecomErrcode = 40058): number {
@@ -54,19 +51,8 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
   const corp = sim.corp;
 
   /** What the caller may see: the contacts secret sees everything, the app its visible range. */
-  let visibleCache: { key: string; set: Set<number> | null } = { key: '', set: null };
-  const visible = (ctx: CallContext): Set<number> | null => {
-    if (ctx.kind === 'contacts') return null;
-    const range = sim.config.visibleRange;
-    if (range.length === 1 && range[0] === 1) return null;
-    const key = `${corp.version}|${range.join(',')}`;
-    if (visibleCache.key !== key) {
-      const set = new Set<number>();
-      for (const id of range) for (const d of corp.subtree(id)) set.add(d.id);
-      visibleCache = { key, set };
-    }
-    return visibleCache.set;
-  };
+  const visibleDepartments = new VisibleDepartments((id) => corp.subtree(id).map((d) => d.id));
+  const visible = (ctx: CallContext): Set<number> | null => (ctx.kind === 'contacts' ? null : visibleDepartments.of(sim.config.visibleRange, corp.version));
   const canSee = (ctx: CallContext, departmentId: number): boolean => visible(ctx)?.has(departmentId) ?? corp.department(departmentId) !== undefined;
 
   const detailRead = (ctx: CallContext): void => {
@@ -234,16 +220,10 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
   };
 
   // A user's JSON per view, reused until the user changes (every write replaces the user object).
-  const serialized = { app: new WeakMap<WecomUser, string>(), full: new WeakMap<WecomUser, string>() };
+  const serialized = new JsonCache<WecomUser>();
   const userJson = (ctx: CallContext, u: WecomUser): string => {
     if (visible(ctx) !== null) return JSON.stringify(present(ctx, u));
-    const cache = ctx.kind === 'app' && sim.config.sensitiveFields === 'withheld' ? serialized.app : serialized.full;
-    let text = cache.get(u);
-    if (text === undefined) {
-      text = JSON.stringify(present(ctx, u));
-      cache.set(u, text);
-    }
-    return text;
+    return serialized.text(u, ctx.kind === 'app' && sim.config.sensitiveFields === 'withheld' ? 'app' : 'full', () => present(ctx, u));
   };
 
   route('GET', 'user/list', (req, ctx) => {

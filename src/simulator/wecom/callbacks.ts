@@ -1,18 +1,8 @@
 import { CallbackCrypto } from '../../crypto/callback-crypto.js';
+import { CallbackQueue, type CallbackStats } from '../common/callback-queue.js';
 import type { SimConfig } from './config.js';
 import type { ContactChange } from './corp.js';
 import type { WecomUser } from './model.js';
-
-const ATTEMPTS = 4; // the first try and 3 retries
-const TIMEOUT_MS = 5000;
-
-export interface CallbackStats {
-  queued: number;
-  delivered: number;
-  failed: number;
-  attempts: number;
-  lastError: string | null;
-}
 
 const cdata = (v: string): string => `<![CDATA[${v.replace(/]]>/g, ']]]]><![CDATA[>')}]]>`;
 const csv = (v: ReadonlyArray<string | number>): string => v.join(',');
@@ -101,13 +91,11 @@ export function changeContactXml(change: ContactChange, corpId: string, idsOnly:
 }
 
 /**
- * Posts contact-change events to the configured callback URL, signed and encrypted as WeCom does, one at a time
- * in the order the changes happened; a delivery that fails (network error, timeout, non-2xx) is tried 3 more times.
+ * Posts contact-change events to the configured callback URL, signed and encrypted as WeCom does, through the
+ * shared queue (common/callback-queue.ts): one at a time in order, each failed delivery tried 3 more times.
  */
 export class CallbackSender {
-  private queue: Promise<void> = Promise.resolve();
-  private readonly counters: CallbackStats = { queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null };
-  private closed = false;
+  private readonly queue = new CallbackQueue();
 
   constructor(
     private readonly config: () => SimConfig,
@@ -115,7 +103,7 @@ export class CallbackSender {
   ) {}
 
   stats(): CallbackStats {
-    return { ...this.counters };
+    return this.queue.stats();
   }
 
   /** Queues the event for a change; returns false when callbacks are not configured or WeCom would send nothing. */
@@ -124,46 +112,29 @@ export class CallbackSender {
     if (!c.callbackUrl || !c.callbackToken || !c.callbackAesKey) return false;
     const xml = changeContactXml(change, this.corpId, c.callbackIdsOnly, Math.floor(Date.now() / 1000));
     if (xml === null) return false;
-    const target = { url: c.callbackUrl, crypto: new CallbackCrypto({ token: c.callbackToken, encodingAesKey: c.callbackAesKey, receiverId: this.corpId }) };
-    this.counters.queued++;
-    this.queue = this.queue.then(() => this.deliver(target, xml));
+    const target = c.callbackUrl;
+    const crypto = new CallbackCrypto({ token: c.callbackToken, encodingAesKey: c.callbackAesKey, receiverId: this.corpId });
+    this.queue.push({
+      request: () => {
+        const signed = crypto.encryptAndSign(xml);
+        const url = new URL(target);
+        url.searchParams.set('msg_signature', signed.signature);
+        url.searchParams.set('timestamp', signed.timestamp);
+        url.searchParams.set('nonce', signed.nonce);
+        const body = `<xml><ToUserName>${cdata(this.corpId)}</ToUserName><Encrypt>${cdata(signed.encrypted)}</Encrypt></xml>`;
+        return { url, body, contentType: 'text/xml' };
+      },
+    });
     return true;
   }
 
   /** Waits until every queued event was delivered or given up. */
   async drain(): Promise<void> {
-    await this.queue;
+    await this.queue.drain();
   }
 
   /** Stops retrying: pending deliveries give up at their next attempt. */
   close(): void {
-    this.closed = true;
-  }
-
-  private async deliver(target: { url: string; crypto: CallbackCrypto }, xml: string): Promise<void> {
-    for (let attempt = 1; attempt <= ATTEMPTS && !this.closed; attempt++) {
-      this.counters.attempts++;
-      const signed = target.crypto.encryptAndSign(xml);
-      const url = new URL(target.url);
-      url.searchParams.set('msg_signature', signed.signature);
-      url.searchParams.set('timestamp', signed.timestamp);
-      url.searchParams.set('nonce', signed.nonce);
-      const body = `<xml><ToUserName>${cdata(this.corpId)}</ToUserName><Encrypt>${cdata(signed.encrypted)}</Encrypt></xml>`;
-      try {
-        const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'text/xml' }, signal: AbortSignal.timeout(TIMEOUT_MS) });
-        await res.arrayBuffer();
-        if (res.ok) {
-          this.counters.delivered++;
-          this.counters.queued--;
-          return;
-        }
-        this.counters.lastError = `HTTP ${res.status}`;
-      } catch (err) {
-        this.counters.lastError = (err as Error).message;
-      }
-      if (attempt < ATTEMPTS) await new Promise((r) => setTimeout(r, 100 * attempt));
-    }
-    this.counters.failed++;
-    this.counters.queued--;
+    this.queue.close();
   }
 }

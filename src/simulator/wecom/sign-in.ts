@@ -1,59 +1,41 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ExpiringGrants } from '../common/grants.js';
+import { chooserPage, errorPage, trustedRedirect } from '../common/pages.js';
 import { WECOM_ERRORS, WecomApiError } from './errors.js';
 import type { WecomSimulator } from './server.js';
 
 const CODE_TTL_MS = 5 * 60_000;
 const TICKET_TTL_MS = 1800_000;
 
-interface Grant {
-  userid: string;
-  privateInfo: boolean;
-  expiresAt: number;
-}
-
 /** Sign-in codes (single use, 5 minutes) and user tickets (30 minutes), as WeCom issues them. */
 export class SignInState {
-  private readonly codes = new Map<string, Grant>();
-  private readonly tickets = new Map<string, { userid: string; expiresAt: number }>();
+  private readonly codes = new ExpiringGrants<{ userid: string; privateInfo: boolean }>(CODE_TTL_MS);
+  private readonly tickets = new ExpiringGrants<string>(TICKET_TTL_MS);
 
   issue(userid: string, privateInfo: boolean): string {
-    const code = randomBytes(32).toString('base64url');
-    this.codes.set(code, { userid, privateInfo, expiresAt: Date.now() + CODE_TTL_MS });
-    return code;
+    return this.codes.issue({ userid, privateInfo });
   }
 
   /** A code works once, for five minutes. */
   redeem(code: string): { userid: string; userTicket?: string } {
-    const grant = this.codes.get(code);
-    this.codes.delete(code);
-    if (!grant || Date.now() >= grant.expiresAt) throw new WecomApiError(40029);
+    const grant = this.codes.take(code);
+    if (!grant) throw new WecomApiError(40029);
     if (!grant.privateInfo) return { userid: grant.userid };
-    const ticket = randomBytes(32).toString('base64url');
-    this.tickets.set(ticket, { userid: grant.userid, expiresAt: Date.now() + TICKET_TTL_MS });
-    return { userid: grant.userid, userTicket: ticket };
+    return { userid: grant.userid, userTicket: this.tickets.issue(grant.userid) };
   }
 
   userForTicket(ticket: string): string {
-    const t = this.tickets.get(ticket);
+    const t = this.tickets.peek(ticket);
     if (!t) throw new WecomApiError(84015);
-    if (Date.now() >= t.expiresAt) throw new WecomApiError(84014);
-    return t.userid;
+    if (t.expired) throw new WecomApiError(84014);
+    return t.grant;
   }
 
   /** For tests of expiry: moves every code and ticket's clock forward. */
   age(ms: number): void {
-    for (const g of this.codes.values()) g.expiresAt -= ms;
-    for (const t of this.tickets.values()) t.expiresAt -= ms;
+    this.codes.age(ms);
+    this.tickets.age(ms);
   }
-}
-
-const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>${esc(title)}</title>
-<style>body{font-family:sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem}li{margin:.3rem 0}.err{color:#b00}</style></head>
-<body>${body}</body></html>`;
 }
 
 type Flow = 'oauth2' | 'wwlogin' | 'qrconnect';
@@ -69,10 +51,7 @@ export function registerSignIn(app: FastifyInstance, sim: WecomSimulator): void 
     sim.count(path);
     const q = req.query as Record<string, string | undefined>;
     const fail = (errcode: keyof typeof WECOM_ERRORS, detail: string) =>
-      reply
-        .code(400)
-        .type('text/html; charset=utf-8')
-        .send(page('登录失败', `<h1 class="err">errcode ${errcode}</h1><p>${esc(WECOM_ERRORS[errcode])}: ${esc(detail)}</p>`));
+      reply.code(400).type('text/html; charset=utf-8').send(errorPage(errcode, WECOM_ERRORS[errcode], detail));
 
     if (sim.config.untrustedIp) return fail(60020, 'ip not trusted');
     if (q.appid !== sim.identity.corpId) return fail(40013, `appid must be the CorpID ${sim.identity.corpId}`);
@@ -88,15 +67,9 @@ export function registerSignIn(app: FastifyInstance, sim: WecomSimulator): void 
     if (flow === 'wwlogin' && (q.login_type ?? 'CorpApp') !== 'CorpApp') return fail(40058, 'login_type must be CorpApp');
     const state = q.state ?? '';
     if (!/^[A-Za-z0-9_-]{0,128}$/.test(state)) return fail(40058, 'state must be at most 128 letters and digits');
-    let redirect: URL;
-    try {
-      redirect = new URL(q.redirect_uri ?? '');
-    } catch {
-      return fail(40058, 'redirect_uri must be an absolute URL');
-    }
-    if (!sim.config.trustedDomains.includes(redirect.hostname)) {
-      return fail(50001, `${redirect.hostname} is not the app's trusted domain (${sim.config.trustedDomains.join(', ')})`);
-    }
+    const target = trustedRedirect(q.redirect_uri, sim.config.trustedDomains);
+    if ('problem' in target) return fail(target.problem === 'invalid' ? 40058 : 50001, target.detail);
+    const redirect = target.url;
 
     const chosen = q.sim_user;
     if (chosen !== undefined) {
@@ -111,23 +84,9 @@ export function registerSignIn(app: FastifyInstance, sim: WecomSimulator): void 
     }
 
     const people = [...sim.corp.allUsers()].filter((u) => u.status === 1).slice(0, 30);
-    const self = new URL(req.url, 'http://sim');
-    const link = (userid: string) => {
-      const u = new URL(self);
-      u.searchParams.set('sim_user', userid);
-      return `${u.pathname}${u.search}`;
-    };
     return reply
       .type('text/html; charset=utf-8')
-      .send(
-        page(
-          '企业微信登录',
-          `<h1>谁在登录？</h1><p>orgsync simulator · ${esc(sim.identity.corpId)}</p>
-<form method="get" action="${esc(self.pathname)}">${[...self.searchParams.entries()].map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('')}
-<label>UserID <input name="sim_user" required></label> <button type="submit">登录</button></form>
-<ul>${people.map((u) => `<li><a href="${esc(link(u.userid))}">${esc(u.name)}</a> <small>${esc(u.userid)}</small></li>`).join('')}</ul>`,
-        ),
-      );
+      .send(chooserPage({ title: '企业微信登录', subtitle: `orgsync simulator · ${sim.identity.corpId}`, self: new URL(req.url, 'http://sim'), people }));
   };
 
   app.get('/connect/oauth2/authorize', handle('oauth2'));

@@ -1,0 +1,121 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { CallbackStats } from './callback-queue.js';
+import { configIssues } from './config.js';
+import { jsonBody, jsonObjectBody } from './request.js';
+
+/**
+ * The control API under /__sim/ (not part of either platform), the same on both simulators: counters, ground
+ * truth, changes, switches, token revocation, callback counters and the ready line's facts.
+ */
+
+/** What the control API reads and changes on a simulator. */
+export interface ControlTarget {
+  stats(): { total: number; calls: Record<string, number> };
+  resetStats(): void;
+  /** The ground truth, every field, in the platform's read shapes. */
+  directory(): unknown;
+  /** The ready line's facts, the URL included. */
+  readyLine(): Record<string, unknown>;
+  callbackStats(): CallbackStats;
+  revokeTokens(): number;
+  readonly config: unknown;
+  /** Throws a zod error for bad values. */
+  updateConfig(patch: Record<string, unknown>): unknown;
+}
+
+/** How /__sim/mutate changes a simulator's org. */
+export interface Mutations<Op extends { op: string }> {
+  schema: z.ZodType<Op>;
+  /** A realistic list of `count` changes, valid in order against the current org. */
+  random(options: { count: number; seed: number }): Op[];
+  /** Applies one operation (and sends its callbacks); throws when the platform's rules refuse it. */
+  apply(op: Op): void;
+  /** The platform's error body for a refusal thrown by `apply`, or null for anything else (rethrown). */
+  refusal(err: unknown): Record<string, unknown> | null;
+}
+
+export function badRequest(reply: FastifyReply, message: string, issues?: unknown): FastifyReply {
+  return reply.code(400).send({ error: { message, ...(issues ? { issues } : {}) } });
+}
+
+type Issue = z.core.$ZodIssue;
+
+/**
+ * The issues under their fields. A union that no branch matched is reported by the branch that got furthest (the
+ * deepest issue), so a bad field inside `operations` is named, rather than the union as a whole.
+ */
+export function fieldIssues(issues: readonly Issue[], prefix: ReadonlyArray<PropertyKey> = []): Array<{ path: string; message: string }> {
+  return issues.flatMap((i) => {
+    const path = [...prefix, ...i.path];
+    if (i.code === 'invalid_union' && i.errors.length > 0) {
+      const depth = (branch: readonly Issue[]): number => Math.max(...branch.map((x) => x.path.length));
+      const best = i.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
+      return fieldIssues(best, path);
+    }
+    return [{ path: path.map(String).join('.'), message: i.message }];
+  });
+}
+
+/**
+ * Parses a control-API body with `schema`; on failure answers 400 naming each bad field and returns undefined.
+ */
+export function parseBody<T>(req: FastifyRequest, reply: FastifyReply, schema: z.ZodType<T>, expected: string): T | undefined {
+  const raw = jsonBody(req);
+  if ('problem' in raw) {
+    badRequest(reply, raw.problem);
+    return undefined;
+  }
+  const parsed = schema.safeParse(raw.value);
+  if (!parsed.success) {
+    badRequest(reply, expected, fieldIssues(parsed.error.issues));
+    return undefined;
+  }
+  return parsed.data;
+}
+
+export function registerControl<Op extends { op: string }>(app: FastifyInstance, sim: ControlTarget, mutations: Mutations<Op>): void {
+  app.get('/__sim/stats', async () => sim.stats());
+  app.post('/__sim/stats/reset', async () => {
+    sim.resetStats();
+    return { ok: true };
+  });
+  app.get('/__sim/directory', async () => sim.directory());
+  app.get('/__sim/identity', async () => sim.readyLine());
+  app.get('/__sim/callbacks', async () => sim.callbackStats());
+  app.post('/__sim/tokens/revoke', async () => ({ revoked: sim.revokeTokens() }));
+  app.get('/__sim/config', async () => sim.config);
+
+  app.post('/__sim/config', async (req, reply) => {
+    const patch = jsonObjectBody(req);
+    if ('problem' in patch) return badRequest(reply, `${patch.problem} (an object of the switches to change)`);
+    try {
+      return sim.updateConfig(patch.value);
+    } catch (err) {
+      if (err instanceof z.ZodError) return badRequest(reply, 'invalid config', configIssues(err));
+      throw err;
+    }
+  });
+
+  const mutateSchema = z.union([
+    z.strictObject({ operations: z.array(mutations.schema) }),
+    z.strictObject({ random: z.strictObject({ count: z.number().int().min(0).max(100_000), seed: z.number().int() }) }),
+  ]);
+  app.post('/__sim/mutate', async (req, reply) => {
+    const body = parseBody(req, reply, mutateSchema, 'expected { "operations": [...] } or { "random": { "count": N, "seed": S } }');
+    if (body === undefined) return reply;
+    const operations = 'operations' in body ? body.operations : mutations.random(body.random);
+    let applied = 0;
+    for (const [index, op] of operations.entries()) {
+      try {
+        mutations.apply(op);
+        applied++;
+      } catch (err) {
+        const refusal = mutations.refusal(err);
+        if (refusal === null) throw err;
+        return reply.code(409).send({ applied, error: { index, op: op.op, ...refusal } });
+      }
+    }
+    return { applied };
+  });
+}
