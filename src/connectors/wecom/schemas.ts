@@ -44,6 +44,11 @@ const extAttrSchema = z.object({
   web: z.object({ url: z.string().optional(), title: z.string().optional() }).optional(),
 });
 
+/**
+ * A member as user/get and user/list return it: only the fields orgsync keeps (the others — biz_mail, direct_leader,
+ * thumb_avatar, open_userid, qr_code, external_position — are dropped unchecked). user/list answers up to the
+ * whole corp in one sync, so every field checked here costs 100,000 times.
+ */
 export const userSchema = z.object({
   userid: z.string().min(1),
   name: z.string(),
@@ -58,20 +63,13 @@ export const userSchema = z.object({
   /** "0" unknown, "1" male, "2" female; "0" when withheld. */
   gender: gender.optional(),
   email: z.string().optional(),
-  biz_mail: z.string().optional(),
-  /** The reference says at most 1, older texts at most 5 [?]: any number is accepted. */
-  direct_leader: z.array(z.string()).optional(),
   avatar: z.string().optional(),
-  thumb_avatar: z.string().optional(),
   telephone: z.string().optional(),
   alias: z.string().optional(),
   address: z.string().optional(),
-  open_userid: z.string().optional(),
   extattr: z.object({ attrs: z.array(extAttrSchema).default([]) }).optional(),
   /** 1 activated, 2 disabled, 4 not activated, 5 left the corp. */
   status: int.optional(),
-  qr_code: z.string().optional(),
-  external_position: z.string().optional(),
 });
 export type WecomUserRecord = z.output<typeof userSchema>;
 

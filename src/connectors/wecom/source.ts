@@ -55,14 +55,26 @@ export class WecomSource implements SourceConnector {
       order: d.order,
     }));
 
-    const users = new Map<string, WecomUserRecord>();
+    // Each member is converted as its page arrives (while other pages are still in flight), so the raw records are
+    // short-lived; a user in several departments comes once per department and is kept once.
+    const users = new Map<string, SnapshotUser | null>();
+    let contactSeen = false;
     const failed: number[] = [];
     let done = 0;
     await Promise.all(
       departments.map(async (d) => {
         try {
           const list = await this.client.get('user/list', { department_id: String(d.id) }, userListSchema);
-          for (const u of list.userlist) if (!users.has(u.userid)) users.set(u.userid, u);
+          for (const u of list.userlist) {
+            if (users.has(u.userid)) continue;
+            // Status 5: left the corp, still listed for a while. Gone, as if absent.
+            if (u.status === 5) {
+              users.set(u.userid, null);
+              continue;
+            }
+            if (u.mobile !== undefined || u.email !== undefined) contactSeen = true;
+            users.set(u.userid, toSnapshotUser(u, ids));
+          }
         } catch (err) {
           // Permission and configuration errors are the whole connection's problem: stop, say so.
           if (err instanceof WecomError && (err.kind === 'config' || err.kind === 'auth')) throw err;
@@ -74,16 +86,18 @@ export class WecomSource implements SourceConnector {
     failed.sort((a, b) => a - b);
     this.notes.failedDepartments = failed;
 
-    const list = [...users.values()].filter((u) => u.status !== 5);
+    const list: SnapshotUser[] = [];
+    for (const u of users.values()) if (u !== null) list.push(u);
     // A new self-built app gets no mobile, email, avatar, gender or address at all: they are unseen, not empty.
-    const withheld = list.length > 0 && list.every((u) => u.mobile === undefined && u.email === undefined);
+    const withheld = list.length > 0 && !contactSeen;
     this.notes.withheldFields = withheld;
+    if (withheld) for (const u of list) for (const f of WITHHELD) delete u[f];
     return {
       complete: true,
       incompleteDepartments: failed.map(String),
       unseenFields: withheld ? [...WITHHELD] : [],
       departments: snapshotDepartments,
-      users: list.map((u) => toSnapshotUser(u, ids, withheld)),
+      users: list,
     };
   }
 
@@ -121,42 +135,41 @@ export class WecomSource implements SourceConnector {
   }
 }
 
-const text = (v: string | undefined): string | null | undefined => (v === undefined ? undefined : v === '' ? null : v);
-
-function gender(v: string | undefined): Gender | null | undefined {
-  if (v === undefined) return undefined;
+function gender(v: string): Gender | null {
   return v === '1' ? 'male' : v === '2' ? 'female' : null;
 }
 
-function toSnapshotUser(u: WecomUserRecord, visible: ReadonlySet<number>, withheld: boolean): SnapshotUser {
-  const memberships = u.department
-    .map((d, i) => ({ externalId: String(d), leader: (u.is_leader_in_dept?.[i] ?? 0) === 1, order: u.order?.[i] ?? 0, visible: visible.has(d) }))
-    .filter((m) => m.visible)
-    .map(({ visible: _v, ...m }) => m);
-  const attributes: Record<string, string | null> = {};
-  for (const a of u.extattr?.attrs ?? []) {
-    const value = a.type === 1 ? (a.web?.url ?? '') : (a.text?.value ?? a.value ?? '');
-    attributes[a.name] = value === '' ? null : value;
-  }
-  const main = u.main_department !== undefined && visible.has(u.main_department) ? String(u.main_department) : undefined;
+/** A member as a snapshot user: every field WeCom sent, unsent ones left out (the caller drops withheld ones). */
+function toSnapshotUser(u: WecomUserRecord, visible: ReadonlySet<number>): SnapshotUser {
+  const memberships: NonNullable<SnapshotUser['departments']> = [];
+  u.department.forEach((d, i) => {
+    if (visible.has(d)) memberships.push({ externalId: String(d), leader: (u.is_leader_in_dept?.[i] ?? 0) === 1, order: u.order?.[i] ?? 0 });
+  });
   const user: SnapshotUser = {
     externalId: u.userid,
     name: u.name,
-    alias: text(u.alias),
-    position: text(u.position),
-    telephone: text(u.telephone),
     status: u.status === 2 ? 'disabled' : 'active',
     departments: memberships,
-    ...(main !== undefined ? { mainDepartment: main } : {}),
-    ...(u.extattr !== undefined ? { attributes } : {}),
   };
-  if (!withheld) {
-    user.mobile = text(u.mobile);
-    user.email = text(u.email);
-    user.avatar = text(u.avatar);
-    user.address = text(u.address);
-    user.gender = gender(u.gender);
+  const set = (field: 'alias' | 'position' | 'telephone' | 'mobile' | 'email' | 'avatar' | 'address', v: string | undefined): void => {
+    if (v !== undefined) user[field] = v === '' ? null : v;
+  };
+  set('alias', u.alias);
+  set('position', u.position);
+  set('telephone', u.telephone);
+  set('mobile', u.mobile);
+  set('email', u.email);
+  set('avatar', u.avatar);
+  set('address', u.address);
+  if (u.gender !== undefined) user.gender = gender(u.gender);
+  if (u.main_department !== undefined && visible.has(u.main_department)) user.mainDepartment = String(u.main_department);
+  if (u.extattr !== undefined) {
+    const attributes: Record<string, string | null> = {};
+    for (const a of u.extattr.attrs) {
+      const value = a.type === 1 ? (a.web?.url ?? '') : (a.text?.value ?? a.value ?? '');
+      attributes[a.name] = value === '' ? null : value;
+    }
+    user.attributes = attributes;
   }
-  for (const k of Object.keys(user) as Array<keyof SnapshotUser>) if (user[k] === undefined) delete user[k];
   return user;
 }
