@@ -251,18 +251,24 @@ export function changeRecord(
   change: DepartmentChange | UserChange,
   objectId: number | null,
 ): RunChangeRecord {
-  const resolve = (v: unknown): unknown => (typeof v === 'string' && v.startsWith('new:') ? (ctx.departmentIds.get(v) ?? v) : v);
-  const fields: Record<string, FieldDiff> = {};
-  for (const [name, diff] of Object.entries(change.fields)) {
-    if (name === 'departments') {
-      const map = (list: unknown): unknown =>
-        Array.isArray(list) ? list.map((m: { department: Ref }) => ({ ...m, department: resolve(m.department) })) : list;
-      fields[name] = { before: map(diff.before), after: map(diff.after) };
-    } else if (name === 'parent' || name === 'mainDepartment') {
-      fields[name] = { before: resolve(diff.before), after: resolve(diff.after) };
-    } else {
-      fields[name] = diff;
-    }
+  const isNew = (v: unknown): v is string => typeof v === 'string' && v.startsWith('new:');
+  const resolve = (v: unknown): unknown => (isNew(v) ? (ctx.departmentIds.get(v) ?? v) : v);
+  const resolveList = (list: unknown): unknown =>
+    Array.isArray(list) && list.some((m: { department: Ref }) => isNew(m.department))
+      ? list.map((m: { department: Ref }) => ({ ...m, department: resolve(m.department) }))
+      : list;
+  // Most diffs hold no new-department key and are recorded as they are; only those that do are copied.
+  let fields = change.fields;
+  for (const name of ['departments', 'parent', 'mainDepartment'] as const) {
+    const diff = change.fields[name];
+    if (diff === undefined) continue;
+    const resolved: FieldDiff =
+      name === 'departments'
+        ? { before: resolveList(diff.before), after: resolveList(diff.after) }
+        : { before: resolve(diff.before), after: resolve(diff.after) };
+    if (resolved.before === diff.before && resolved.after === diff.after) continue;
+    if (fields === change.fields) fields = { ...change.fields };
+    fields[name] = resolved;
   }
   return {
     seq: ctx.seq++,

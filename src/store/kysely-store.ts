@@ -328,11 +328,15 @@ class KyselyDirectoryRepo implements DirectoryRepo {
 const AFTER_ONLY = '=after';
 
 function encodeFields(c: RunChangeRecord): string {
-  const diffs = Object.entries(c.fields);
-  const emptyBefore = diffs.every(([name, d]) => (name === 'departments' ? Array.isArray(d.before) && d.before.length === 0 : d.before === null));
-  if (c.action !== 'create' || !emptyBefore) return JSON.stringify(c.fields);
+  if (c.action !== 'create') return JSON.stringify(c.fields);
+  // A create whose every "before" is empty is stored as its "after" values only.
   const after: Record<string, unknown> = {};
-  for (const [name, diff] of diffs) after[name] = diff.after;
+  for (const name in c.fields) {
+    const d = c.fields[name] as { before: unknown; after: unknown };
+    const empty = name === 'departments' ? Array.isArray(d.before) && d.before.length === 0 : d.before === null;
+    if (!empty) return JSON.stringify(c.fields);
+    after[name] = d.after;
+  }
   return JSON.stringify({ [AFTER_ONLY]: after });
 }
 
