@@ -319,6 +319,17 @@ class KyselyDirectoryRepo implements DirectoryRepo {
       await this.db.deleteFrom('links').where('object_kind', '=', kind).where('object_id', 'in', part).execute();
     }
   }
+
+  async renameLink(kind: ObjectKind, source: string, fromExternalId: string, toExternalId: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('links')
+      .set({ external_id: toExternalId })
+      .where('object_kind', '=', kind)
+      .where('source', '=', source)
+      .where('external_id', '=', fromExternalId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
 }
 
 /**

@@ -54,6 +54,11 @@ export interface DirectoryRepo {
   deleteMemberships(rows: ReadonlyArray<{ userId: number; departmentId: number }>): Promise<void>;
   insertLinks(rows: readonly LinkRow[]): Promise<void>;
   deleteLinks(kind: ObjectKind, objectIds: readonly number[]): Promise<void>;
+  /**
+   * A source renamed an object's id (WeCom's NewUserID): the link follows, so the object keeps its local identity.
+   * False when no link has the old id; refused (throws) when the new id is already linked to another object.
+   */
+  renameLink(kind: ObjectKind, source: string, fromExternalId: string, toExternalId: string): Promise<boolean>;
 }
 
 export interface NewRun {

@@ -744,6 +744,24 @@ export function describeStoreConformance(engine: Engine): void {
         ]);
       });
 
+      it('renameLink moves a link to a new external id; unknown ids answer false; a taken id is refused', async () => {
+        const d = store.directory;
+        await d.insertLinks([
+          { kind: 'user', objectId: 1, source: 'wecom', externalId: 'zhangsan' },
+          { kind: 'user', objectId: 2, source: 'wecom', externalId: 'lisi' },
+          { kind: 'department', objectId: 2, source: 'wecom', externalId: 'zhangsan' },
+        ]);
+        expect(await d.renameLink('user', 'wecom', 'zhangsan', 'zhangsan2')).toBe(true);
+        expect(await d.renameLink('user', 'wecom', 'nobody', 'x')).toBe(false);
+        expect(await d.renameLink('user', 'dingtalk', 'lisi', 'x')).toBe(false);
+        await expect(d.renameLink('user', 'wecom', 'lisi', 'zhangsan2')).rejects.toThrow();
+        const state = await d.load();
+        expect(userOf(state, 1)?.links).toStrictEqual([{ source: 'wecom', externalId: 'zhangsan2' }]);
+        expect(userOf(state, 2)?.links).toStrictEqual([{ source: 'wecom', externalId: 'lisi' }]);
+        // Another kind with the same external id is untouched.
+        expect(deptOf(state, 2)?.links).toStrictEqual([{ source: 'wecom', externalId: 'zhangsan' }]);
+      });
+
       it('the same (kind, source, externalId) twice is refused', async () => {
         const d = store.directory;
         await d.insertLinks([{ kind: 'department', objectId: 2, source: 'wecom', externalId: 'X' }]);
