@@ -1,4 +1,5 @@
 import type { PlatformLimits } from '../directory/limits.js';
+import type { DirectoryState } from '../directory/model.js';
 import type { Snapshot } from '../directory/snapshot.js';
 
 /** The only shapes the core knows of a source: everything platform-specific stays behind them. */
@@ -23,4 +24,10 @@ export interface SourceConnector {
   pull(ctx: PullContext): Promise<Snapshot>;
   /** Facts about the read for the run's log (e.g. API calls made). */
   readonly stats?: () => Record<string, unknown>;
+  /**
+   * For a source that reads only some objects (contact-change events): turns what `pull` returned into the whole
+   * org as the source sees it, from the directory loaded under the run's lock. The result is what is validated
+   * and planned.
+   */
+  readonly rebase?: (pulled: Snapshot, directory: DirectoryState) => Snapshot;
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { OrgsyncError, ValidationError, describeIssue, errorInfo, type ErrorInfo } from '../errors.js';
-import { validateSnapshot } from '../directory/snapshot.js';
+import { validateSnapshot, type Snapshot } from '../directory/snapshot.js';
 import type { SourceConnector } from '../connectors/contract.js';
 import { applyPlan, changeRecord } from '../reconcile/apply.js';
 import { PlanStaleError } from '../reconcile/errors.js';
@@ -81,6 +81,11 @@ class StepRecorder {
   }
 }
 
+function checkSnapshot(s: Snapshot, options: RunOptions): void {
+  const issues = validateSnapshot(s, options.connector.limits);
+  if (issues.length > 0) throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
+}
+
 /** read → plan → guard → apply, recorded as one run. Never throws for a failed run: the report says so. */
 export async function executeRun(store: Store, options: RunOptions): Promise<RunReport> {
   const dryRun = options.dryRun ?? false;
@@ -92,8 +97,8 @@ export async function executeRun(store: Store, options: RunOptions): Promise<Run
     progress({ phase: 'read', done: 0 });
     const snapshot = await steps.step('read', async () => {
       const s = await options.connector.pull({ onProgress: (p) => progress({ phase: 'read', done: p.done, ...(p.total !== undefined ? { total: p.total } : {}), message: p.phase }) });
-      const issues = validateSnapshot(s, options.connector.limits);
-      if (issues.length > 0) throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
+      // A partial read is checked once it is rebased on the directory (in the plan step).
+      if (!options.connector.rebase) checkSnapshot(s, options);
       summary.read = {
         departments: s.departments.length,
         users: s.users.length,
@@ -108,7 +113,12 @@ export async function executeRun(store: Store, options: RunOptions): Promise<Run
       progress({ phase: 'plan', done: 0 });
       const planned = await steps.step('plan', async () => {
         const directory = await store.directory.load();
-        const p = makePlan(options.source, snapshot, directory, options.policy);
+        let whole = snapshot;
+        if (options.connector.rebase) {
+          whole = options.connector.rebase(snapshot, directory);
+          checkSnapshot(whole, options);
+        }
+        const p = makePlan(options.source, whole, directory, options.policy);
         return {
           value: p,
           detail: { baseRevision: p.baseRevision, changes: countChanges(p.departments, p.users), issues: p.issues.length, notes: p.notes.length },

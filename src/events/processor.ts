@@ -1,0 +1,165 @@
+import type { PlatformLimits } from '../directory/limits.js';
+import type { DirectoryState } from '../directory/model.js';
+import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
+import type { SourceConnector } from '../connectors/contract.js';
+import type { Policy } from '../reconcile/policy.js';
+import { executeRun, type RunProgress, type RunReport } from '../runs/run-service.js';
+import type { Store } from '../store/store.js';
+import { applyReads, sourceView, type ObjectReads } from './view.js';
+
+/** One contact change as a platform announced it, reduced to what was touched. */
+export interface ContactEvent {
+  object: 'user' | 'department';
+  /** The source's id of the object. */
+  externalId: string;
+  /** The object's new id when the platform renamed it (WeCom's NewUserID). */
+  newExternalId?: string;
+}
+
+/**
+ * Targeted reads of single objects, by the platform's connector. null: the platform says the object does not exist
+ * (after a leave or a remove that means gone). Any other failure throws, and the events stay to be tried again.
+ */
+export interface ObjectReader {
+  readonly kind: string;
+  readonly limits: PlatformLimits;
+  readUser(externalId: string): Promise<SnapshotUser | null>;
+  readDepartment(externalId: string): Promise<SnapshotDepartment | null>;
+  readonly stats?: () => Record<string, unknown>;
+}
+
+/** The objects a batch of events touched, each once, and the renames in the order they came. */
+export interface CoalescedEvents {
+  users: string[];
+  departments: string[];
+  renames: Array<{ from: string; to: string }>;
+}
+
+/**
+ * A burst of events about the same objects needs one read per object: the read gives its state now, whatever the
+ * events said in between. A renamed user is read under its new id.
+ */
+export function coalesce(events: readonly ContactEvent[]): CoalescedEvents {
+  const users = new Set<string>();
+  const departments = new Set<string>();
+  const renames: Array<{ from: string; to: string }> = [];
+  for (const e of events) {
+    if (e.object === 'department') {
+      departments.add(e.externalId);
+      continue;
+    }
+    if (e.newExternalId !== undefined && e.newExternalId !== e.externalId) {
+      renames.push({ from: e.externalId, to: e.newExternalId });
+      users.delete(e.externalId);
+      users.add(e.newExternalId);
+    } else {
+      users.add(e.externalId);
+    }
+  }
+  return { users: [...users], departments: [...departments], renames };
+}
+
+/** Reads that ran concurrently at most this many at a time; the connector's client bounds the rest. */
+const READ_CONCURRENCY = 8;
+
+async function readAll<T>(ids: readonly string[], read: (id: string) => Promise<T>): Promise<Map<string, T>> {
+  const out = new Map<string, T>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < ids.length) {
+      const id = ids[next++] as string;
+      out.set(id, await read(id));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, ids.length) }, worker));
+  return out;
+}
+
+/**
+ * The connector of an event run: `pull` reads the touched objects (and any department a read user is in that the
+ * directory does not know yet); `rebase` lays them over the source's view from the directory loaded under the lock.
+ */
+class EventSource implements SourceConnector {
+  readonly kind: string;
+  readonly limits: PlatformLimits;
+  reads: ObjectReads = { departments: new Map(), users: new Map() };
+
+  constructor(
+    private readonly source: string,
+    private readonly reader: ObjectReader,
+    private readonly touched: CoalescedEvents,
+    private readonly knownDepartments: ReadonlySet<string>,
+  ) {
+    this.kind = reader.kind;
+    this.limits = reader.limits;
+  }
+
+  readonly stats = (): Record<string, unknown> => ({
+    users: this.touched.users.length,
+    departments: this.touched.departments.length,
+    renames: this.touched.renames.length,
+    ...(this.reader.stats?.() ?? {}),
+  });
+
+  async pull(): Promise<Snapshot> {
+    const users = await readAll(this.touched.users, (id) => this.reader.readUser(id));
+    const departments = await readAll(this.touched.departments, (id) => this.reader.readDepartment(id));
+    // A user may already be in a department whose create event is still on its way: read those too, and their
+    // parents, so the user's memberships have somewhere to point.
+    let missing = this.missingDepartments(users, departments);
+    while (missing.length > 0) {
+      for (const [id, d] of await readAll(missing, (x) => this.reader.readDepartment(x))) departments.set(id, d);
+      missing = this.missingDepartments(new Map(), departments);
+    }
+    this.reads = { users, departments };
+    return {
+      complete: true,
+      incompleteDepartments: [],
+      unseenFields: [],
+      departments: [...departments.values()].filter((d): d is SnapshotDepartment => d !== null),
+      users: [...users.values()].filter((u): u is SnapshotUser => u !== null),
+    };
+  }
+
+  private missingDepartments(users: ReadonlyMap<string, SnapshotUser | null>, departments: ReadonlyMap<string, SnapshotDepartment | null>): string[] {
+    const missing = new Set<string>();
+    const known = (id: string): boolean => this.knownDepartments.has(id) || departments.has(id);
+    for (const u of users.values()) for (const m of u?.departments ?? []) if (!known(m.externalId)) missing.add(m.externalId);
+    for (const d of departments.values()) if (d?.parentExternalId != null && !known(d.parentExternalId)) missing.add(d.parentExternalId);
+    return [...missing];
+  }
+
+  readonly rebase = (_pulled: Snapshot, directory: DirectoryState): Snapshot => applyReads(sourceView(directory, this.source), this.reads);
+}
+
+export interface EventRunOptions {
+  /** The connection's name: the source of links and runs. */
+  source: string;
+  reader: ObjectReader;
+  policy: Policy;
+  events: readonly ContactEvent[];
+  onProgress?: (progress: RunProgress) => void;
+}
+
+/**
+ * One batch of contact-change events as one run of kind "event": renames first (the link follows the new id),
+ * then targeted reads, then the same plan → guard → apply as a sync, on the whole org as the source sees it.
+ */
+export async function runEvents(store: Store, options: EventRunOptions): Promise<RunReport> {
+  const touched = coalesce(options.events);
+  for (const { from, to } of touched.renames) {
+    await store.transaction(async (tx) => {
+      if (await tx.directory.renameLink('user', options.source, from, to)) await tx.directory.bumpRevision();
+    });
+  }
+  const state = await store.directory.load();
+  const known = new Set(sourceView(state, options.source).departments.map((d) => d.externalId));
+  const connector = new EventSource(options.source, options.reader, touched, known);
+  return executeRun(store, {
+    kind: 'event',
+    source: options.source,
+    connector,
+    policy: options.policy,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+}
