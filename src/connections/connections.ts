@@ -62,11 +62,18 @@ export const wecomSettingsSchema = z.strictObject({
   apiBaseUrl: apiBaseUrlSchema('wecom'),
 });
 
+/** Callback (回调 / 事件订阅) Token: WeCom allows letters and digits, at most 32; DingTalk's 签名 token likewise. */
+const callbackTokenSchema = text('text').regex(/^[A-Za-z0-9]{1,32}$/, 'must be 1-32 letters and digits');
+/** EncodingAESKey / aes_key: exactly 43 letters and digits. */
+const callbackAesKeySchema = text('text').regex(/^[A-Za-z0-9]{43}$/, 'must be exactly 43 letters and digits');
+
 export const wecomSecretsSchema = z.strictObject({
   /** The self-built app's Secret. */
   secret: secretSchema,
   /** The 通讯录同步 (contacts sync) Secret: needed to list every userid and to write contacts. */
   contactsSecret: secretSchema.optional(),
+  callbackToken: callbackTokenSchema.optional(),
+  callbackAesKey: callbackAesKeySchema.optional(),
 });
 
 export const dingtalkSettingsSchema = z.strictObject({
@@ -84,6 +91,8 @@ export const dingtalkSettingsSchema = z.strictObject({
 export const dingtalkSecretsSchema = z.strictObject({
   /** The app's Client Secret (AppSecret). */
   clientSecret: secretSchema,
+  callbackToken: callbackTokenSchema.optional(),
+  callbackAesKey: callbackAesKeySchema.optional(),
 });
 
 export type WecomSettings = z.output<typeof wecomSettingsSchema>;
@@ -122,6 +131,8 @@ export interface WecomConnectionInput {
   agentId: number | string;
   secret: string;
   contactsSecret?: string | undefined;
+  callbackToken?: string | undefined;
+  callbackAesKey?: string | undefined;
   apiBaseUrl?: string | undefined;
   policy?: PolicyInput | undefined;
 }
@@ -133,6 +144,8 @@ export interface DingtalkConnectionInput {
   agentId: number | string;
   clientId: string;
   clientSecret: string;
+  callbackToken?: string | undefined;
+  callbackAesKey?: string | undefined;
   apiBaseUrl?: string | undefined;
   policy?: PolicyInput | undefined;
 }
@@ -148,12 +161,17 @@ export interface ConnectionPatch {
   secret?: string | undefined;
   contactsSecret?: string | null | undefined;
   clientSecret?: string | undefined;
+  /** null removes the callback setting. */
+  callbackToken?: string | null | undefined;
+  callbackAesKey?: string | null | undefined;
   /** A JSON merge patch (RFC 7396) over the current policy: objects merge, null removes a key, anything else replaces. */
   policy?: Record<string, unknown> | undefined;
 }
 
 interface ViewCommon {
   name: string;
+  callbackToken?: string;
+  callbackAesKey?: string;
   policy: Policy;
   createdAt: string;
   updatedAt: string;
@@ -203,6 +221,8 @@ const SPECS: Record<Platform, PlatformSpec> = {
       agentId: `Copy the AgentId of the self-built app: ${WECOM_CONSOLE} → 应用管理 → 应用 → (the app) → AgentId.`,
       secret: `Copy the app's Secret: ${WECOM_CONSOLE} → 应用管理 → 应用 → (the app) → Secret (查看). ${SECRET_RULES}`,
       contactsSecret: `Copy the contacts-sync Secret: ${WECOM_CONSOLE} → 管理工具 → 通讯录同步 → Secret. ${SECRET_RULES}`,
+      callbackToken: `Copy the Token from ${WECOM_CONSOLE} → 管理工具 → 通讯录同步 → 设置接收事件服务器 (or the app's 接收消息 → API接收), or let it generate one there.`,
+      callbackAesKey: `Copy the EncodingAESKey (43 letters and digits) from the same page of the ${WECOM_CONSOLE}.`,
       apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.wecom}, or give the http(s) URL of a proxy or of the simulator.`,
     },
   },
@@ -214,6 +234,8 @@ const SPECS: Record<Platform, PlatformSpec> = {
       agentId: `Copy the AgentId from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 应用信息.`,
       clientId: `Copy the Client ID (AppKey) from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 凭证与基础信息.`,
       clientSecret: `Copy the Client Secret (AppSecret) from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 凭证与基础信息. ${SECRET_RULES}`,
+      callbackToken: `Copy the 签名 Token from the ${DINGTALK_CONSOLE} → (the app) → 开发配置 → 事件与回调.`,
+      callbackAesKey: `Copy the 加密 aes_key (43 letters and digits) from the ${DINGTALK_CONSOLE} → (the app) → 开发配置 → 事件与回调.`,
       apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.dingtalk}, or give the http(s) URL of a proxy or of the simulator.`,
     },
   },

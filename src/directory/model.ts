@@ -29,6 +29,8 @@ export type DepartmentOwnedField = (typeof DEPARTMENT_OWNED_FIELDS)[number];
 export interface Link {
   source: string;
   externalId: string;
+  /** What the source keeps on the link besides the id (e.g. DingTalk's unionid, which sign-in maps back). */
+  data?: Record<string, string>;
 }
 
 export interface LocalDepartment {

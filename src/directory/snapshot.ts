@@ -66,6 +66,11 @@ export interface SnapshotUser {
   mainDepartment?: string | null;
   departments?: SnapshotMembership[];
   attributes?: Record<string, string | null>;
+  /**
+   * What the source keeps on the user's link besides the id (e.g. DingTalk's unionid, which sign-in maps back to
+   * the user). Absent: not said, the stored data stays; given: it replaces the stored data.
+   */
+  linkData?: Record<string, string>;
 }
 
 export function effectiveUserId(user: SnapshotUser): string {
@@ -280,6 +285,19 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
       }
     } else if (typeof u.mainDepartment === 'string' && !deptIndex.has(u.mainDepartment)) {
       issues.push({ path, object, field: 'mainDepartment', message: `unknown department "${u.mainDepartment}"`, hint: 'Reference a department listed in the snapshot.' });
+    }
+    if (u.linkData !== undefined) {
+      for (const [key, value] of Object.entries(u.linkData)) {
+        if (key === '' || key.length > 64 || typeof value !== 'string' || value.length > 256) {
+          issues.push({
+            path: `${path}.linkData`,
+            object,
+            field: 'linkData',
+            message: `link data "${key}" must have a name of 1-64 characters and a text value of at most 256`,
+            hint: 'Keep only short text values (such as an id) on the link.',
+          });
+        }
+      }
     }
     if (u.attributes !== undefined) {
       for (const key of Object.keys(u.attributes)) {

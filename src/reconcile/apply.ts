@@ -198,12 +198,14 @@ async function writeUsers(tx: StoreRepos, changes: readonly UserChange[], ctx: A
   await tx.directory.insertUsers(rows);
 
   const links: LinkRow[] = [];
+  const linkData: Array<{ objectId: number; data: Record<string, string> }> = [];
   const upserts: MembershipRow[] = [];
   const removals: Array<{ userId: number; departmentId: number }> = [];
   const deletes: number[] = [];
   for (const c of changes) {
     const id = idOf(c);
-    if (c.addLink) links.push({ kind: 'user', objectId: id, source: ctx.source, externalId: c.externalId });
+    if (c.addLink) links.push({ kind: 'user', objectId: id, source: ctx.source, externalId: c.externalId, ...(c.linkData ? { data: c.linkData } : {}) });
+    else if (c.linkData) linkData.push({ objectId: id, data: c.linkData });
     for (const m of c.memberships?.upsert ?? []) {
       upserts.push({ userId: id, departmentId: resolveDepartment(ctx, m.department), order: m.order, leader: m.leader });
     }
@@ -218,6 +220,7 @@ async function writeUsers(tx: StoreRepos, changes: readonly UserChange[], ctx: A
   await tx.directory.deleteMemberships(removals);
   await tx.directory.upsertMemberships(upserts);
   await tx.directory.insertLinks(links);
+  if (linkData.length > 0) await tx.directory.setLinkData('user', ctx.source, linkData);
   if (deletes.length > 0) {
     await tx.directory.deleteLinks('user', deletes);
     await tx.directory.deleteUsers(deletes);

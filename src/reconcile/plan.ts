@@ -380,6 +380,7 @@ class Planner {
     set.mainDepartment = main;
     if (desired.length > 0) fields.departments = { before: [], after: desired.map(describeMembership) };
     if (main !== null) fields.mainDepartment = { before: null, after: main };
+    if (su.linkData !== undefined) Object.assign(fields, linkDataDiff(undefined, su.linkData));
     this.userChanges.push({
       action: 'create',
       ref: key,
@@ -389,6 +390,7 @@ class Planner {
       memberships: { remove: [], upsert: desired },
       fields,
       addLink: true,
+      ...(su.linkData !== undefined ? { linkData: su.linkData } : {}),
     });
   }
 
@@ -502,6 +504,14 @@ class Planner {
     }
 
     if (addLink) fields.link = { before: null, after: `${this.source}:${su.externalId}` };
+    let linkData: Record<string, string> | undefined;
+    if (su.linkData !== undefined) {
+      const diff = linkDataDiff(addLink ? undefined : linkOf(local.links, this.source)?.data, su.linkData);
+      if (Object.keys(diff).length > 0) {
+        linkData = su.linkData;
+        Object.assign(fields, diff);
+      }
+    }
     if (Object.keys(fields).length === 0) return;
     const action = set.status === undefined ? 'update' : set.status === 'active' ? 'enable' : 'disable';
     this.userChanges.push({
@@ -513,6 +523,7 @@ class Planner {
       ...(memberships ? { memberships } : {}),
       fields,
       ...(addLink ? { addLink: true } : {}),
+      ...(linkData ? { linkData } : {}),
     });
   }
 
@@ -642,6 +653,17 @@ function byDepartment(a: { department: Ref }, b: { department: Ref }): number {
   const y = b.department;
   if (typeof x === 'number') return typeof y === 'number' ? x - y : -1;
   return typeof y === 'number' ? 1 : byString(x, y);
+}
+
+/** The link data that changes, as `link.<key>` diffs (the source's data replaces the stored one). */
+function linkDataDiff(before: Record<string, string> | undefined, after: Record<string, string>): Record<string, FieldDiff> {
+  const out: Record<string, FieldDiff> = {};
+  for (const key of [...new Set([...Object.keys(before ?? {}), ...Object.keys(after)])].sort(byString)) {
+    const b = before?.[key] ?? null;
+    const a = after[key] ?? null;
+    if (a !== b) out[`link.${key}`] = { before: b, after: a };
+  }
+  return out;
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

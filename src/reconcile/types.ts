@@ -46,6 +46,8 @@ export interface UserChange {
   memberships?: { remove: number[]; upsert: MembershipWrite[] };
   fields: Record<string, FieldDiff>;
   addLink?: boolean;
+  /** The data to keep on the user's link of this source: written with a new link, or replacing what an existing one holds. */
+  linkData?: Record<string, string>;
   /** Disabled or deleted because the source no longer lists the user. */
   gone?: boolean;
   incompleteScope?: boolean;

@@ -18,6 +18,8 @@ export interface RunProgress {
   done: number;
   total?: number;
   message?: string;
+  /** The run this progress belongs to: known from the first report on, so a caller can follow a run it started. */
+  runId?: number;
 }
 
 export interface RunOptions {
@@ -91,7 +93,8 @@ export async function executeRun(store: Store, options: RunOptions): Promise<Run
   const dryRun = options.dryRun ?? false;
   const run = await store.runs.create({ kind: options.kind, source: options.source, dryRun, status: 'running' });
   const steps = new StepRecorder(store, run.id);
-  const progress = options.onProgress ?? (() => {});
+  const onProgress = options.onProgress;
+  const progress = onProgress ? (p: RunProgress): void => onProgress({ ...p, runId: run.id }) : () => {};
   const summary: RunSummary = {};
   try {
     progress({ phase: 'read', done: 0 });
@@ -174,7 +177,11 @@ export async function executeRun(store: Store, options: RunOptions): Promise<Run
 }
 
 /** Applies exactly the plan a blocked (or dry-run) run stored, if the directory has not changed since. */
-export async function approveRun(store: Store, runId: number, options: { lockTimeoutMs?: number; batchSize?: number } = {}): Promise<RunReport> {
+export async function approveRun(
+  store: Store,
+  runId: number,
+  options: { lockTimeoutMs?: number; batchSize?: number; onProgress?: (progress: RunProgress) => void } = {},
+): Promise<RunReport> {
   const run = await store.runs.get(runId);
   if (!run) {
     throw new OrgsyncError({ code: 'RUN_NOT_FOUND', message: `there is no run ${runId}`, hint: 'See `orgsync runs list` for run ids.' });
@@ -202,7 +209,13 @@ export async function approveRun(store: Store, runId: number, options: { lockTim
     const summary: RunSummary = { ...run.summary, approvedAt: new Date().toISOString() };
     try {
       const result = await steps.step('apply', async () => {
-        const r = await applyPlan(plan, store, { runId, ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}) });
+        const onProgress = options.onProgress;
+        onProgress?.({ phase: 'apply', done: 0, total: plan.departments.length + plan.users.length, runId });
+        const r = await applyPlan(plan, store, {
+          runId,
+          ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+          ...(onProgress ? { onProgress: (done: number, total: number) => onProgress({ phase: 'apply', done, total, runId }) } : {}),
+        });
         return { value: r, detail: { approved: true, applied: r.applied, errors: r.errors.length, revision: r.revision } };
       });
       await store.runs.savePlan(runId, null);

@@ -1,50 +1,103 @@
 import type { Connection } from '../connections/connections.js';
-import { OrgsyncError } from '../errors.js';
-import { TokenCache, WecomClient } from '../connectors/wecom/client.js';
+import { TokenCache } from '../connectors/common/token-cache.js';
+import type { SourceConnector } from '../connectors/contract.js';
+import { DingtalkClient } from '../connectors/dingtalk/client.js';
+import { DingtalkSource } from '../connectors/dingtalk/source.js';
+import { WecomClient } from '../connectors/wecom/client.js';
 import { WecomSource } from '../connectors/wecom/source.js';
+import type { ErrorInfo } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { executeRun, type RunProgress, type RunReport } from './run-service.js';
 
 export interface SyncReport extends RunReport {
-  /** HTTP requests made to the platform, gettoken included. */
+  /** HTTP requests made to the platform, token fetches included. */
   apiCalls: number;
 }
 
-/**
- * One sync of a connection: pull → plan → guard → apply, recorded as a run of kind "sync" whose source is the
- * connection's name. The contacts-sync secret reads when it is configured (it sees every department and field);
- * otherwise the app secret, within the app's visible range.
- */
-export async function syncConnection(
-  store: Store,
-  connection: Connection,
-  options: { dryRun?: boolean; onProgress?: (p: RunProgress) => void; tokens?: TokenCache; concurrency?: number } = {},
-): Promise<SyncReport> {
-  if (connection.platform !== 'wecom') {
-    throw new OrgsyncError({ code: 'NOT_SUPPORTED', message: `sync of ${connection.platform} connections is not available yet`, hint: 'Use a WeCom connection.' });
+export interface SyncOptions {
+  dryRun?: boolean;
+  onProgress?: (p: RunProgress) => void;
+  tokens?: TokenCache;
+  concurrency?: number;
+  /** DingTalk: calls per API per second (default 20, DingTalk's limit for an internal app). */
+  qpsLimit?: number;
+}
+
+/** A connection's source: the platform's client and pull, and what the run report should add after the run. */
+interface PlatformSource {
+  connector: SourceConnector;
+  apiCalls(): number;
+  notes(): ErrorInfo[];
+}
+
+function sourceOf(connection: Connection, options: SyncOptions): PlatformSource {
+  const tokens = options.tokens ?? new TokenCache();
+  const concurrency = options.concurrency !== undefined ? { concurrency: options.concurrency } : {};
+  if (connection.platform === 'dingtalk') {
+    const client = new DingtalkClient({
+      clientId: connection.settings.clientId,
+      clientSecret: connection.secrets.clientSecret,
+      baseUrl: connection.settings.apiBaseUrl,
+      tokens,
+      ...concurrency,
+      ...(options.qpsLimit !== undefined ? { qpsLimit: options.qpsLimit } : {}),
+    });
+    const source = new DingtalkSource(client);
+    return {
+      connector: source,
+      apiCalls: () => client.stats().calls,
+      notes: () =>
+        source.notes.unreadableTops.length > 0
+          ? [
+              {
+                code: 'DINGTALK_TOPS_UNREADABLE',
+                message: `department${source.notes.unreadableTops.length > 1 ? 's' : ''} ${source.notes.unreadableTops.join(', ')} of the contact scope could not be read: nobody was disabled or deleted`,
+                hint: 'Check the contact scope (通讯录权限范围) in the DingTalk developer console, then sync again.',
+              },
+            ]
+          : [],
+    };
   }
+  // The contacts-sync secret reads when it is configured (it sees every department and field); otherwise the app
+  // secret, within the app's visible range.
   const client = new WecomClient({
     corpId: connection.settings.corpId,
     secret: connection.secrets.contactsSecret ?? connection.secrets.secret,
     baseUrl: connection.settings.apiBaseUrl,
-    tokens: options.tokens ?? new TokenCache(),
-    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    tokens,
+    ...concurrency,
   });
   const source = new WecomSource(client);
+  return {
+    connector: source,
+    apiCalls: () => client.stats().calls,
+    notes: () =>
+      source.notes.idsOnly
+        ? [
+            {
+              code: 'WECOM_IDS_ONLY',
+              message: 'the contacts secret may read only ids from this IP (48009): memberships and leavers were synced, names and details were not',
+              hint: 'Import the contacts export from the WeCom admin console for details, or sync with the app secret.',
+            },
+          ]
+        : [],
+  };
+}
+
+/**
+ * One sync of a connection, WeCom or DingTalk: pull → plan → guard → apply, recorded as a run of kind "sync" whose
+ * source is the connection's name.
+ */
+export async function syncConnection(store: Store, connection: Connection, options: SyncOptions = {}): Promise<SyncReport> {
+  const source = sourceOf(connection, options);
   const report = await executeRun(store, {
     kind: 'sync',
     source: connection.name,
-    connector: source,
+    connector: source.connector,
     policy: connection.policy,
     ...(options.dryRun ? { dryRun: true } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  if (source.notes.idsOnly) {
-    report.notes.push({
-      code: 'WECOM_IDS_ONLY',
-      message: 'the contacts secret may read only ids from this IP (48009): memberships and leavers were synced, names and details were not',
-      hint: 'Import the contacts export from the WeCom admin console for details, or sync with the app secret.',
-    });
-  }
-  return { ...report, apiCalls: client.stats().calls };
+  report.notes.push(...source.notes());
+  return { ...report, apiCalls: source.apiCalls() };
 }

@@ -3,7 +3,10 @@ import { OrgsyncError } from '../errors.js';
 import type { DirectoryState, LocalDepartment, LocalUser, Link, UserStatus } from '../directory/model.js';
 import type { RunChangeRecord, RunKind, RunRecord, RunStatus, RunStep } from '../runs/types.js';
 import { emptyCounts } from '../reconcile/types.js';
+import { KyselyAccessRepo, type AccessRepo } from './access-repo.js';
+import { KyselyInboxRepo, type InboxRepo } from './inbox-repo.js';
 import type { DialectName } from './migrations.js';
+import { KyselyViewRepo, type ViewRepo } from './view-repo.js';
 import type { ConnectionsTable, Database, RunsTable, UsersTable } from './schema.js';
 import type {
   ConnectionRepo,
@@ -78,6 +81,13 @@ class BulkInsert {
 }
 
 const now = (): string => new Date().toISOString();
+
+/** A link's data as stored: JSON with its keys sorted, or null for none. */
+function linkData(data: Record<string, string> | null | undefined): string | null {
+  if (!data) return null;
+  const keys = Object.keys(data).sort();
+  return keys.length === 0 ? null : JSON.stringify(Object.fromEntries(keys.map((k) => [k, data[k]])));
+}
 
 const USER_COLUMNS = [
   'id',
@@ -170,14 +180,14 @@ class KyselyDirectoryRepo implements DirectoryRepo {
         .orderBy('id')
         .execute(),
       await db.selectFrom('memberships').selectAll().orderBy('user_id').orderBy('department_id').execute(),
-      await db.selectFrom('links').select(['object_kind', 'object_id', 'source', 'external_id']).execute(),
+      await db.selectFrom('links').select(['object_kind', 'object_id', 'source', 'external_id', 'data']).execute(),
     ];
     const deptLinks = new Map<number, Link[]>();
     const userLinks = new Map<number, Link[]>();
     for (const l of linkRows) {
       const map = l.object_kind === 'department' ? deptLinks : userLinks;
       const list = map.get(l.object_id);
-      const link = { source: l.source, externalId: l.external_id };
+      const link: Link = l.data === null ? { source: l.source, externalId: l.external_id } : { source: l.source, externalId: l.external_id, data: JSON.parse(l.data) as Record<string, string> };
       if (list) list.push(link);
       else map.set(l.object_id, [link]);
     }
@@ -309,9 +319,21 @@ class KyselyDirectoryRepo implements DirectoryRepo {
     await this.bulk.run(
       this.db,
       'links',
-      ['object_kind', 'object_id', 'source', 'external_id', 'created_at'],
-      rows.map((l) => [l.kind, l.objectId, l.source, l.externalId, at]),
+      ['object_kind', 'object_id', 'source', 'external_id', 'created_at', 'data'],
+      rows.map((l) => [l.kind, l.objectId, l.source, l.externalId, at, linkData(l.data)]),
     );
+  }
+
+  async setLinkData(kind: ObjectKind, source: string, rows: ReadonlyArray<{ objectId: number; data: Record<string, string> | null }>): Promise<void> {
+    for (const r of rows) {
+      await this.db
+        .updateTable('links')
+        .set({ data: linkData(r.data) })
+        .where('object_kind', '=', kind)
+        .where('source', '=', source)
+        .where('object_id', '=', r.objectId)
+        .execute();
+    }
   }
 
   async deleteLinks(kind: ObjectKind, objectIds: readonly number[]): Promise<void> {
@@ -351,7 +373,7 @@ function encodeFields(c: RunChangeRecord): string {
   return JSON.stringify({ [AFTER_ONLY]: after });
 }
 
-function decodeFields(text: string): RunChangeRecord['fields'] {
+export function decodeFields(text: string): RunChangeRecord['fields'] {
   const parsed = JSON.parse(text) as Record<string, unknown>;
   const after = parsed[AFTER_ONLY] as Record<string, unknown> | undefined;
   if (after === undefined) return parsed as RunChangeRecord['fields'];
@@ -443,10 +465,12 @@ class KyselyRunRepo implements RunRepo {
     return row ? runFromRow(row) : undefined;
   }
 
-  async list(options: { limit?: number; source?: string; status?: RunStatus } = {}): Promise<RunRecord[]> {
+  async list(options: { limit?: number; source?: string; status?: RunStatus; kind?: RunKind; beforeId?: number } = {}): Promise<RunRecord[]> {
     let q = this.db.selectFrom('runs').select(RUN_COLUMNS).orderBy('id', 'desc').limit(options.limit ?? 50);
     if (options.source !== undefined) q = q.where('source', '=', options.source);
     if (options.status !== undefined) q = q.where('status', '=', options.status);
+    if (options.kind !== undefined) q = q.where('kind', '=', options.kind);
+    if (options.beforeId !== undefined) q = q.where('id', '<', options.beforeId);
     return (await q.execute()).map(runFromRow);
   }
 
@@ -562,6 +586,7 @@ function connectionFromRow(r: ConnectionsTable): ConnectionRow {
     settings: JSON.parse(r.settings) as Record<string, unknown>,
     secrets: r.secrets,
     policy: JSON.parse(r.policy) as Record<string, unknown>,
+    syncEnabled: r.sync_enabled === 1,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -588,6 +613,7 @@ class KyselyConnectionRepo implements ConnectionRepo {
       settings: JSON.stringify(connection.settings),
       secrets: connection.secrets,
       policy: JSON.stringify(connection.policy),
+      sync_enabled: 0,
       created_at: at,
       updated_at: at,
     };
@@ -625,6 +651,7 @@ class KyselyConnectionRepo implements ConnectionRepo {
     if (patch.settings !== undefined) v.settings = JSON.stringify(patch.settings);
     if (patch.secrets !== undefined) v.secrets = patch.secrets;
     if (patch.policy !== undefined) v.policy = JSON.stringify(patch.policy);
+    if (patch.syncEnabled !== undefined) v.sync_enabled = patch.syncEnabled ? 1 : 0;
     const row = await this.db
       .updateTable('connections')
       .set({ ...v, updated_at: now() })
@@ -657,6 +684,9 @@ function repos(db: Db, dialect: DialectName, bulk: BulkInsert): StoreRepos {
     runs: new KyselyRunRepo(db, bulk, directory),
     locks: new KyselyLockRepo(db),
     connections: new KyselyConnectionRepo(db, dialect),
+    access: new KyselyAccessRepo(db),
+    views: new KyselyViewRepo(db, dialect),
+    inbox: new KyselyInboxRepo(db),
   };
 }
 
@@ -665,6 +695,9 @@ export class KyselyStore implements Store {
   readonly runs: RunRepo;
   readonly locks: LockRepo;
   readonly connections: ConnectionRepo;
+  readonly access: AccessRepo;
+  readonly views: ViewRepo;
+  readonly inbox: InboxRepo;
 
   private readonly bulk: BulkInsert;
 
@@ -673,7 +706,7 @@ export class KyselyStore implements Store {
     readonly dialect: DialectName,
   ) {
     this.bulk = new BulkInsert(dialect);
-    ({ directory: this.directory, runs: this.runs, locks: this.locks, connections: this.connections } = repos(db, dialect, this.bulk));
+    ({ directory: this.directory, runs: this.runs, locks: this.locks, connections: this.connections, access: this.access, views: this.views, inbox: this.inbox } = repos(db, dialect, this.bulk));
   }
 
   transaction<T>(fn: (tx: StoreRepos) => Promise<T>): Promise<T> {

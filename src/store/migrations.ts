@@ -149,6 +149,61 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.insertInto('counters').values({ name: 'connection', value: 0 }).execute();
       },
     },
+    '0003_link_data': {
+      async up(db: Kysely<any>) {
+        // What a source keeps on a link besides the id, as a JSON object of strings (e.g. DingTalk's unionid,
+        // which sign-in maps back to the user); null when there is nothing.
+        await db.schema.alterTable('links').addColumn('data', 'text').execute();
+      },
+    },
+    '0004_server': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('admins')
+          .addColumn('username', 'text', (c) => c.primaryKey())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id_hash', 'text', (c) => c.primaryKey())
+          .addColumn('username', 'text', (c) => c.notNull().references('admins.username').onDelete('cascade'))
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('sessions_expires').on('sessions').column('expires_at').execute();
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('prefix', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_used_at', 'text')
+          .execute();
+        await db.schema.alterTable('connections').addColumn('sync_enabled', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
+    '0005_event_inbox': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('event_inbox')
+          .addColumn('id', id, (c) => (dialect === 'postgres' ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement()))
+          .addColumn('connection', 'text', (c) => c.notNull())
+          .addColumn('dedupe_key', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'text', (c) => c.notNull())
+          .addColumn('done', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('run_id', 'bigint')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_error', 'text')
+          .addUniqueConstraint('event_inbox_dedupe', ['connection', 'dedupe_key'])
+          .execute();
+        await db.schema.createIndex('event_inbox_pending').on('event_inbox').columns(['connection', 'done', 'id']).execute();
+      },
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 /** Table shapes as Kysely sees them. Column names are snake_case; `order` is `sort_order` (a reserved word). */
 
 export interface CountersTable {
@@ -50,6 +51,8 @@ export interface LinksTable {
   source: string;
   external_id: string;
   created_at: string;
+  /** JSON object of strings the source keeps on the link (e.g. DingTalk's unionid); null when none. */
+  data: string | null;
 }
 
 export interface RunsTable {
@@ -114,8 +117,55 @@ export interface ConnectionsTable {
   secrets: string;
   /** JSON: the connection's Policy. */
   policy: string;
+  /** 1 when the admin turned org sync on (开启同步); runs from the API and console need it. */
+  sync_enabled: number;
   created_at: string;
   updated_at: string;
+}
+
+export interface AdminsTable {
+  username: string;
+  /** scrypt, with its parameters and salt: see server/auth/passwords.ts. */
+  password_hash: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionsTable {
+  /** SHA-256 of the session id: the cookie's value is never stored. */
+  id_hash: string;
+  username: string;
+  csrf_token: string;
+  created_at: string;
+  /** Milliseconds since the epoch. */
+  expires_at: number;
+}
+
+export interface ApiTokensTable {
+  name: string;
+  /** SHA-256 of the token: the token itself is shown once, when created. */
+  token_hash: string;
+  /** The token's first characters, to tell tokens apart in a list. */
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+/** Contact-change messages from the platforms, stored before the callback is answered (see inbox-repo.ts). */
+export interface EventInboxTable {
+  id: Generated<number>;
+  connection: string;
+  /** Equal for a platform's retries of one message. */
+  dedupe_key: string;
+  type: string;
+  /** JSON: the message's contact events. */
+  events: string;
+  received_at: string;
+  /** 0 pending, 1 processed by run_id. */
+  done: number;
+  run_id: number | null;
+  attempts: number;
+  last_error: string | null;
 }
 
 export interface Database {
@@ -129,4 +179,8 @@ export interface Database {
   run_changes: RunChangesTable;
   locks: LocksTable;
   connections: ConnectionsTable;
+  admins: AdminsTable;
+  sessions: SessionsTable;
+  api_tokens: ApiTokensTable;
+  event_inbox: EventInboxTable;
 }

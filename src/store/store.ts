@@ -1,6 +1,9 @@
 import type { DirectoryState, UserProfile, UserStatus } from '../directory/model.js';
 import type { RunChangeRecord, RunKind, RunRecord, RunStatus, RunStep } from '../runs/types.js';
+import type { AccessRepo } from './access-repo.js';
 import type { DialectName } from './migrations.js';
+import type { InboxRepo } from './inbox-repo.js';
+import type { ViewRepo } from './view-repo.js';
 
 export interface DepartmentRow {
   id: number;
@@ -33,6 +36,8 @@ export interface LinkRow {
   objectId: number;
   source: string;
   externalId: string;
+  /** What the source keeps on the link besides the id; absent or null: nothing. */
+  data?: Record<string, string> | null;
 }
 
 export interface DirectoryRepo {
@@ -53,6 +58,8 @@ export interface DirectoryRepo {
   upsertMemberships(rows: readonly MembershipRow[]): Promise<void>;
   deleteMemberships(rows: ReadonlyArray<{ userId: number; departmentId: number }>): Promise<void>;
   insertLinks(rows: readonly LinkRow[]): Promise<void>;
+  /** Replaces the data kept on existing links of `source` (null removes it). */
+  setLinkData(kind: ObjectKind, source: string, rows: ReadonlyArray<{ objectId: number; data: Record<string, string> | null }>): Promise<void>;
   deleteLinks(kind: ObjectKind, objectIds: readonly number[]): Promise<void>;
   /**
    * A source renamed an object's id (WeCom's NewUserID): the link follows, so the object keeps its local identity.
@@ -75,7 +82,7 @@ export interface RunRepo {
   update(id: number, patch: RunPatch): Promise<void>;
   get(id: number): Promise<RunRecord | undefined>;
   /** Newest first. */
-  list(options?: { limit?: number; source?: string; status?: RunStatus }): Promise<RunRecord[]>;
+  list(options?: { limit?: number; source?: string; status?: RunStatus; kind?: RunKind; beforeId?: number }): Promise<RunRecord[]>;
   addStep(runId: number, step: RunStep): Promise<void>;
   steps(runId: number): Promise<RunStep[]>;
   addChanges(runId: number, changes: readonly RunChangeRecord[]): Promise<void>;
@@ -104,12 +111,14 @@ export interface ConnectionRow {
   settings: Record<string, unknown>;
   secrets: string;
   policy: Record<string, unknown>;
+  /** Org sync is switched on (开启同步): runs started from the API need it. New connections start with it off. */
+  syncEnabled: boolean;
   createdAt: string;
   updatedAt: string;
 }
 
 export type NewConnection = Pick<ConnectionRow, 'name' | 'platform' | 'settings' | 'secrets' | 'policy'>;
-export type ConnectionRowPatch = Partial<Pick<ConnectionRow, 'settings' | 'secrets' | 'policy'>>;
+export type ConnectionRowPatch = Partial<Pick<ConnectionRow, 'settings' | 'secrets' | 'policy' | 'syncEnabled'>>;
 
 export interface ConnectionRepo {
   /** Refuses a name already taken with CONNECTION_EXISTS. */
@@ -129,6 +138,12 @@ export interface StoreRepos {
   runs: RunRepo;
   locks: LockRepo;
   connections: ConnectionRepo;
+  /** Admins, sessions and API tokens of the server. */
+  access: AccessRepo;
+  /** Pages and summaries the server's API reads. */
+  views: ViewRepo;
+  /** Contact-change messages from the platforms' callbacks, stored before they are answered. */
+  inbox: InboxRepo;
 }
 
 export interface Store extends StoreRepos {

@@ -227,7 +227,8 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect((await lost.update('acme', { policy: { onUserGone: 'delete' } })).policy.onUserGone).toBe('delete');
       // Keeping the contacts secret needs the old key.
       expect((await caught(lost.update('acme', { secret: 'fresh-secret' }))).code).toBe('SECRET_DECRYPT_FAILED');
-      const repaired = await lost.update('acme', { secret: 'fresh-secret', contactsSecret: null });
+      // Every secret key is given or removed: nothing of the old secrets is needed.
+      const repaired = await lost.update('acme', { secret: 'fresh-secret', contactsSecret: null, callbackToken: null, callbackAesKey: null });
       expect(repaired.secretsError).toBeUndefined();
       expect((await lost.get('acme')).secrets).toStrictEqual({ secret: 'fresh-secret' });
     });
@@ -315,7 +316,7 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect(none.message).toContain('nothing to change');
       const other = await caught(service.update('acme', { clientSecret: 'x1234' }));
       expect((other as ValidationError).issues[0]).toMatchObject({ field: 'clientSecret', message: 'is not a setting of a wecom connection' });
-      expect(other.hint).toContain('corpId, agentId, apiBaseUrl, secret, contactsSecret, policy');
+      expect(other.hint).toContain('corpId, agentId, apiBaseUrl, secret, contactsSecret, callbackToken, callbackAesKey, policy');
     });
 
     it('two concurrent updates of different keys both land', async () => {

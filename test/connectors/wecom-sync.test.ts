@@ -9,6 +9,7 @@ import type { SimOrg } from '../../src/simulator/wecom/model.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import type { Store } from '../../src/store/store.js';
 import { openTestStore, type TestStore } from '../helpers/stores.js';
+import { expected, local } from '../helpers/wecom-directory.js';
 
 /** Pull → plan → guard → apply against the WeCom simulator over HTTP, checked against its ground truth. */
 
@@ -66,69 +67,6 @@ async function harness(seed: number, size: { departments: number; users: number 
       sim.updateConfig(patch as Record<string, unknown>);
     },
   };
-}
-
-/**
- * The local directory, as WeCom would describe it: only what is linked to the WeCom source. People who left
- * upstream stay locally, disabled: they are checked to be disabled and left out of the comparison.
- */
-function local(doc: DirectoryExport, truth?: SimOrg) {
-  if (truth) {
-    const upstream = new Set(truth.users.map((u) => u.userid));
-    const gone = doc.users.filter((u) => u.links.some((l) => l.source === SOURCE && !upstream.has(l.externalId)));
-    expect(gone.every((u) => u.status === 'disabled')).toBe(true);
-    doc = { ...doc, users: doc.users.filter((u) => !gone.includes(u)) };
-  }
-  const ext = new Map<number, string>();
-  for (const d of doc.departments) {
-    const l = d.links.find((x) => x.source === SOURCE);
-    if (l) ext.set(d.id, l.externalId);
-  }
-  const departments = doc.departments
-    .filter((d) => ext.has(d.id))
-    .map((d) => ({ id: Number(ext.get(d.id)), name: d.name, parent: d.parentId !== null && ext.has(d.parentId) ? Number(ext.get(d.parentId)) : null }))
-    .sort((a, b) => a.id - b.id);
-  const users = doc.users
-    .filter((u) => u.links.some((l) => l.source === SOURCE))
-    .map((u) => ({
-      userid: u.links.find((l) => l.source === SOURCE)?.externalId as string,
-      name: u.name,
-      status: u.status,
-      memberships: u.departments.map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order })).sort((a, b) => a.d - b.d),
-    }))
-    .sort((a, b) => (a.userid < b.userid ? -1 : 1));
-  return { departments, users };
-}
-
-/** The simulator's ground truth in the same shape, for what an app sees from the given visible tops. */
-function expected(org: SimOrg, visibleTops: number[] = [1]) {
-  const byId = new Map(org.departments.map((d) => [d.id, d]));
-  const visible = new Set<number>();
-  for (const d of org.departments) {
-    for (let p: number | undefined = d.id; p !== undefined && p !== 0; p = byId.get(p)?.parentid) {
-      if (visibleTops.includes(p)) {
-        visible.add(d.id);
-        break;
-      }
-    }
-  }
-  const departments = org.departments
-    .filter((d) => visible.has(d.id))
-    .map((d) => ({ id: d.id, name: d.name, parent: visible.has(d.parentid) ? d.parentid : null }))
-    .sort((a, b) => a.id - b.id);
-  const users = org.users
-    .filter((u) => u.status !== 5 && u.department.some((d) => visible.has(d)))
-    .map((u) => ({
-      userid: u.userid,
-      name: u.name,
-      status: u.status === 2 ? 'disabled' : 'active',
-      memberships: u.department
-        .map((d, i) => ({ d, leader: u.is_leader_in_dept[i] === 1, order: u.order[i] as number }))
-        .filter((m) => visible.has(m.d))
-        .sort((a, b) => a.d - b.d),
-    }))
-    .sort((a, b) => (a.userid < b.userid ? -1 : 1));
-  return { departments, users };
 }
 
 const exported = async (store: Store) => exportDirectory(await store.directory.load());

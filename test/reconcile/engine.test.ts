@@ -105,6 +105,29 @@ for (const engine of ENGINES) {
       expect(await exported()).toEqual(doc);
     });
 
+    it('keeps what the source puts on a link (a unionid) with a new link, and replaces it when it changes', async () => {
+      const s = org(3);
+      s.users[0] = { ...s.users[0]!, linkData: { unionid: 'union-0' } };
+      const src = new MemorySource(s);
+      await run(src);
+      const linkOf = async (userid: string) => (await exported()).users.find((u) => u.userid === userid)?.links;
+      expect(await linkOf('u0')).toEqual([{ source: 'hr', externalId: 'u0', data: { unionid: 'union-0' } }]);
+      expect(await linkOf('u1')).toEqual([{ source: 'hr', externalId: 'u1' }]);
+
+      const s2 = org(3);
+      s2.users[0] = { ...s2.users[0]!, linkData: { unionid: 'union-0b' } };
+      s2.users[1] = { ...s2.users[1]!, linkData: { unionid: 'union-1' } };
+      src.snapshot = s2;
+      const r = await run(src);
+      expect(r.changes.users.update).toBe(2);
+      expect(await linkOf('u0')).toEqual([{ source: 'hr', externalId: 'u0', data: { unionid: 'union-0b' } }]);
+      expect(await linkOf('u1')).toEqual([{ source: 'hr', externalId: 'u1', data: { unionid: 'union-1' } }]);
+      // A source that says nothing of it leaves it.
+      src.snapshot = org(3);
+      expect((await run(src)).changes.users.update).toBe(0);
+      expect(await linkOf('u1')).toEqual([{ source: 'hr', externalId: 'u1', data: { unionid: 'union-1' } }]);
+    });
+
     it('follows the source through a sequence of changes, with exact counts each time', async () => {
       const src = new MemorySource(org());
       await run(src);

@@ -271,6 +271,33 @@ describe('plan: what the source did not send is left alone', () => {
   });
 });
 
+describe('plan: data kept on the link (e.g. DingTalk\'s unionid)', () => {
+  const withUnionid = (u: SnapshotUser, unionid: string): SnapshotUser => ({ ...u, linkData: { unionid } });
+
+  it('goes with a new link, and records it', () => {
+    const p = plan(SRC, snapshot([dept('1', null, '总部')], [{ externalId: 'zhangsan', name: '张三', linkData: { unionid: 'u1' } }]), directory(), policy());
+    const c = userChange(p, 'zhangsan');
+    expect(c).toMatchObject({ action: 'create', addLink: true, linkData: { unionid: 'u1' } });
+    expect(c?.fields['link.unionid']).toEqual({ before: null, after: 'u1' });
+  });
+
+  it('is added to an existing link, changed when it differs, and left alone when the source does not send it', () => {
+    const users = sourceUsers();
+    const dir = synced();
+    (dir.users.find((u) => u.id === 101) as { links: unknown }).links = [{ source: SRC, externalId: 'bob', data: { unionid: 'old' } }];
+    const p = plan(SRC, snapshot(SOURCE_DEPTS, [withUnionid(users[0]!, 'ua'), withUnionid(users[1]!, 'new'), users[2]!]), dir, policy());
+    expect(p.users.map((c) => [c.externalId, c.action, c.linkData, Object.keys(c.fields)])).toEqual([
+      ['alice', 'update', { unionid: 'ua' }, ['link.unionid']],
+      ['bob', 'update', { unionid: 'new' }, ['link.unionid']],
+    ]);
+    expect(userChange(p, 'bob')?.fields['link.unionid']).toEqual({ before: 'old', after: 'new' });
+    // The same data again: nothing to do.
+    dir.users.find((u) => u.id === 100)!.links = [{ source: SRC, externalId: 'alice', data: { unionid: 'ua' } }];
+    dir.users.find((u) => u.id === 101)!.links = [{ source: SRC, externalId: 'bob', data: { unionid: 'new' } }];
+    expect(plan(SRC, snapshot(SOURCE_DEPTS, [withUnionid(users[0]!, 'ua'), withUnionid(users[1]!, 'new'), users[2]!]), dir, policy()).users).toEqual([]);
+  });
+});
+
 describe('plan: field ownership', () => {
   it('"never" keeps a field out even on create; "create" sets it once and never updates it', () => {
     const pol = policy({ ownership: { users: { position: 'never', email: 'create' } } });

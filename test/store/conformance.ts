@@ -744,6 +744,40 @@ export function describeStoreConformance(engine: Engine): void {
         ]);
       });
 
+      it('a link keeps its data (e.g. a unionid) through load(); setLinkData replaces or clears it; a rename keeps it', async () => {
+        const d = store.directory;
+        await d.insertLinks([
+          { kind: 'user', objectId: 1, source: 'dingtalk', externalId: 'zhangsan', data: { unionid: 'u-1iPiS5Z0x', other: '值' } },
+          { kind: 'user', objectId: 2, source: 'dingtalk', externalId: 'lisi', data: null },
+          { kind: 'user', objectId: 2, source: 'wecom', externalId: 'lisi' },
+          { kind: 'department', objectId: 2, source: 'dingtalk', externalId: '2', data: {} },
+        ]);
+        let state = await d.load();
+        expect(userOf(state, 1)?.links).toStrictEqual([{ source: 'dingtalk', externalId: 'zhangsan', data: { other: '值', unionid: 'u-1iPiS5Z0x' } }]);
+        // No data (absent, null or empty) reads back without the key.
+        expect(userOf(state, 2)?.links).toStrictEqual([
+          { source: 'dingtalk', externalId: 'lisi' },
+          { source: 'wecom', externalId: 'lisi' },
+        ]);
+        expect(deptOf(state, 2)?.links).toStrictEqual([{ source: 'dingtalk', externalId: '2' }]);
+
+        await d.setLinkData('user', 'dingtalk', [
+          { objectId: 1, data: null },
+          { objectId: 2, data: { unionid: 'u-2' } },
+        ]);
+        expect(await d.renameLink('user', 'dingtalk', 'lisi', 'lisi2')).toBe(true);
+        state = await d.load();
+        expect(userOf(state, 1)?.links).toStrictEqual([{ source: 'dingtalk', externalId: 'zhangsan' }]);
+        // Only the named source's link changed, and the rename kept the data.
+        expect(userOf(state, 2)?.links).toStrictEqual([
+          { source: 'dingtalk', externalId: 'lisi2', data: { unionid: 'u-2' } },
+          { source: 'wecom', externalId: 'lisi' },
+        ]);
+        // A link that does not exist is no error, and gains nothing.
+        await d.setLinkData('department', 'dingtalk', [{ objectId: 3, data: { x: 'y' } }]);
+        expect(deptOf(await d.load(), 3)?.links).toEqual([]);
+      });
+
       it('renameLink moves a link to a new external id; unknown ids answer false; a taken id is refused', async () => {
         const d = store.directory;
         await d.insertLinks([
@@ -820,6 +854,38 @@ export function describeStoreConformance(engine: Engine): void {
     });
 
     // ---------------------------------------------------------------------------------------------
+    describe('event inbox', () => {
+      it('stores a message once per (connection, dedupe key), hands out pending ones in order, marks them done or failed', async () => {
+        const inbox = store.inbox;
+        const ev = (id: string) => [{ object: 'user' as const, externalId: id }];
+        expect(await inbox.add({ connection: 'wx', dedupeKey: 'k1', type: 'change_contact/create_user', events: ev('a') })).toBe(true);
+        // A platform's retry of the same message.
+        expect(await inbox.add({ connection: 'wx', dedupeKey: 'k1', type: 'change_contact/create_user', events: ev('a') })).toBe(false);
+        expect(await inbox.add({ connection: 'wx', dedupeKey: 'k2', type: 'change_contact/delete_user', events: ev('b') })).toBe(true);
+        // The same key under another connection is another message.
+        expect(await inbox.add({ connection: 'dt', dedupeKey: 'k1', type: 'user_add_org', events: ev('c') })).toBe(true);
+        expect(await inbox.connectionsWithPending()).toStrictEqual(['dt', 'wx']);
+
+        const pending = await inbox.pending('wx', 10);
+        expect(pending.map((m) => [m.dedupeKey, m.events, m.attempts])).toStrictEqual([
+          ['k1', ev('a'), 0],
+          ['k2', ev('b'), 0],
+        ]);
+        expect((await inbox.pending('wx', 1)).map((m) => m.dedupeKey)).toStrictEqual(['k1']);
+
+        await inbox.markFailed([pending[1]?.id as number], 'WeCom was busy');
+        const [, failed] = await inbox.pending('wx', 10);
+        expect([failed?.attempts, failed?.lastError]).toStrictEqual([1, 'WeCom was busy']);
+
+        await inbox.markDone(pending.map((m) => m.id), 42);
+        expect(await inbox.pending('wx', 10)).toStrictEqual([]);
+        expect(await inbox.counts('wx')).toStrictEqual({ pending: 0, done: 2 });
+        expect(await inbox.connectionsWithPending()).toStrictEqual(['dt']);
+        // Done messages still count as received: a late retry is not stored again.
+        expect(await inbox.add({ connection: 'wx', dedupeKey: 'k2', type: 'change_contact/delete_user', events: ev('b') })).toBe(false);
+      });
+    });
+
     describe('directory: revision', () => {
       it('bumpRevision increases the revision by one each time', async () => {
         const d = store.directory;

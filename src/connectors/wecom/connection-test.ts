@@ -1,29 +1,13 @@
 import { z } from 'zod';
-import { errorInfo } from '../../errors.js';
 import type { WecomConnection } from '../../connections/connections.js';
+import { failedCheck as failed, type ConnectionCheck, type ConnectionTestResult } from '../common/connection-test.js';
 import { TokenCache, WecomClient } from './client.js';
 import { WecomError } from './errors.js';
 import { agentGetSchema, departmentListSchema, userSimpleListSchema } from './schemas.js';
 
-export interface ConnectionCheck {
-  name: string;
-  ok: boolean;
-  message: string;
-  hint?: string;
-}
-
-export interface ConnectionTestResult {
-  ok: boolean;
-  checks: ConnectionCheck[];
-}
+export type { ConnectionCheck, ConnectionTestResult };
 
 const anyBody = z.object({}).loose();
-
-function failed(name: string, err: unknown): ConnectionCheck {
-  const info = errorInfo(err);
-  const code = err instanceof WecomError && err.errcode !== undefined ? `errcode ${err.errcode}: ` : '';
-  return { name, ok: false, message: `${code}${info.message}`, ...(info.hint ? { hint: info.hint } : {}) };
-}
 
 /**
  * Proves a WeCom connection without changing anything: each check reports on its own, so one wrong setting does

@@ -1,14 +1,16 @@
-import { OrgsyncError } from '../../errors.js';
+import { ConnectorError, fixed, fromRule, redact, tokenRule, type ConnectorErrorInit, type ErrorKind, type ErrorRule, type RetryKind } from '../common/errors.js';
+
+export { redact };
 
 /**
  * WeCom's errcodes mapped onto orgsync's errors: one table, one typed error. Hints name the admin-console setting
  * to change (企业微信管理后台, https://work.weixin.qq.com/wework_admin). API reference, WeCom §1 and §5.
  */
 
-export type WecomErrorKind = 'auth' | 'config' | 'permission' | 'not_found' | 'rate_limit' | 'transient' | 'invalid_request' | 'unknown';
+export type WecomErrorKind = ErrorKind;
 
 /** What the client does about an errcode before giving up: back off and retry, or fetch a new token and retry (up to 3 times). */
-export type WecomRetry = 'backoff' | 'backoff-long' | 'token';
+export type WecomRetry = RetryKind;
 
 export interface ErrcodeContext {
   errcode: number;
@@ -20,23 +22,13 @@ export interface ErrcodeContext {
   ip?: string;
 }
 
-export interface ErrcodeRule {
-  code: string;
-  kind: WecomErrorKind;
-  retry?: WecomRetry;
-  message: (c: ErrcodeContext) => string;
-  hint: (c: ErrcodeContext) => string;
-}
+export type ErrcodeRule = ErrorRule<ErrcodeContext>;
 
 const CONSOLE = '企业微信管理后台';
 const APP_SECRET = `${CONSOLE} → 应用管理 → 应用 → (the self-built app) → Secret`;
 const CONTACTS_SECRET = `${CONSOLE} → 管理工具 → 通讯录同步 → Secret`;
 
 const said = (c: ErrcodeContext): string => `WeCom ${c.path}: errcode ${c.errcode}${c.errmsg ? ` (${c.errmsg})` : ''}`;
-const fixed =
-  (text: string) =>
-  (): string =>
-    text;
 
 const wrongSecret: ErrcodeRule = {
   code: 'WECOM_INVALID_SECRET',
@@ -49,16 +41,8 @@ const wrongSecret: ErrcodeRule = {
   ),
 };
 
-const tokenRule = (code: string, what: string): ErrcodeRule => ({
-  code,
-  kind: 'auth',
-  retry: 'token',
-  message: (c) => `the access token was ${what} and a fresh one was refused too: ${said(c)}`,
-  hint: fixed(
-    'orgsync fetched new tokens and retried 3 times. If this persists, something else is resetting the secret ' +
-      `(${APP_SECRET} or ${CONTACTS_SECRET}) or the app was disabled.`,
-  ),
-});
+const tokenRefused = (code: string, what: string): ErrcodeRule =>
+  tokenRule(code, what, said, `If this persists, something else is resetting the secret (${APP_SECRET} or ${CONTACTS_SECRET}) or the app was disabled.`);
 
 const notFound = (code: string, what: string): ErrcodeRule => ({
   code,
@@ -91,8 +75,8 @@ export const WECOM_ERRCODES: Readonly<Record<number, ErrcodeRule>> = {
     message: (c) => `WeCom does not know the corp id${c.corpId ? ` "${c.corpId}"` : ''}: ${said(c)}`,
     hint: fixed(`Set corpId to the 企业ID shown at ${CONSOLE} → 我的企业 → 企业信息 → 企业ID (it starts with "ww").`),
   },
-  40014: tokenRule('WECOM_TOKEN_INVALID', 'invalid'),
-  42001: tokenRule('WECOM_TOKEN_EXPIRED', 'expired'),
+  40014: tokenRefused('WECOM_TOKEN_INVALID', 'invalid'),
+  42001: tokenRefused('WECOM_TOKEN_EXPIRED', 'expired'),
   40056: {
     code: 'WECOM_INVALID_AGENTID',
     kind: 'config',
@@ -214,59 +198,33 @@ export function ipFromErrmsg(errmsg: string): string | undefined {
   return /from ip:\s*([0-9a-fA-F.:]+[0-9a-fA-F])/.exec(errmsg)?.[1];
 }
 
-export interface WecomErrorInit {
-  code: string;
-  kind: WecomErrorKind;
-  message: string;
-  hint: string;
-  path: string;
-  errcode?: number;
-  errmsg?: string;
+export interface WecomErrorInit extends ConnectorErrorInit {
+  /** orgsync's outgoing IP, when known (60020). */
   ip?: string;
   corpId?: string;
-  object?: string;
-  /** Failed tries before giving up (transient failures). */
-  attempts?: number;
 }
 
-export class WecomError extends OrgsyncError {
-  readonly kind: WecomErrorKind;
-  /** WeCom's errcode; undefined for failures without one (timeouts, resets, HTTP errors, bad bodies). */
-  readonly errcode: number | undefined;
-  readonly errmsg: string | undefined;
-  /** The API path, e.g. `user/list`. */
-  readonly path: string;
+export class WecomError extends ConnectorError {
   /** orgsync's outgoing IP, when known (60020). */
   readonly ip: string | undefined;
   readonly corpId: string | undefined;
-  readonly attempts: number | undefined;
 
   constructor(init: WecomErrorInit, options?: { cause?: unknown }) {
-    super({ code: init.code, message: init.message, hint: init.hint, ...(init.object !== undefined ? { object: init.object } : {}) }, options);
+    super(init, options);
     this.name = 'WecomError';
-    this.kind = init.kind;
-    this.errcode = init.errcode;
-    this.errmsg = init.errmsg;
-    this.path = init.path;
     this.ip = init.ip;
     this.corpId = init.corpId;
-    this.attempts = init.attempts;
   }
 
   /** The error for an errcode WeCom answered. `secrets` are removed from WeCom's errmsg, should it ever echo one. */
   static fromErrcode(c: ErrcodeContext, secrets: readonly string[] = [], attempts?: number): WecomError {
     const errmsg = redact(c.errmsg, secrets);
     const ctx: ErrcodeContext = { ...c, errmsg, ...(c.ip === undefined && ipFromErrmsg(errmsg) ? { ip: ipFromErrmsg(errmsg) as string } : {}) };
-    const rule = errcodeRule(c.errcode);
     return new WecomError({
-      code: rule.code,
-      kind: rule.kind,
-      message: attempts !== undefined ? `${rule.message(ctx)}, after ${attempts} tries` : rule.message(ctx),
-      hint: rule.hint(ctx),
+      ...fromRule(errcodeRule(c.errcode), ctx, attempts),
       path: c.path,
       errcode: c.errcode,
       errmsg,
-      ...(attempts !== undefined ? { attempts } : {}),
       ...(ctx.ip !== undefined ? { ip: ctx.ip } : {}),
       ...(c.corpId !== undefined ? { corpId: c.corpId } : {}),
     });
@@ -283,11 +241,4 @@ export class WecomError extends OrgsyncError {
       ...(this.corpId !== undefined ? { corpId: this.corpId } : {}),
     });
   }
-}
-
-/** Replaces every occurrence of each secret (secrets, tokens) with "***". */
-export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***');
-  return out;
 }

@@ -10,10 +10,7 @@ const int = z.number().int();
 /** WeCom sends gender as "0" | "1" | "2"; tolerate a number. */
 const gender = z.union([z.string(), int]).transform((v) => String(v));
 
-export const gettokenSchema = z.object({
-  access_token: z.string().min(1),
-  expires_in: int.positive(),
-});
+export { gettokenSchema } from '../common/http-client.js';
 
 export const departmentSchema = z.object({
   id: int,

@@ -1,6 +1,7 @@
 import { WECOM_LIMITS } from '../../directory/limits.js';
 import type { Gender } from '../../directory/model.js';
 import type { Snapshot, SnapshotDepartment, SnapshotUser, UnseenField } from '../../directory/snapshot.js';
+import { SnapshotCollector, stopsThePull } from '../common/pull.js';
 import type { PullContext, SourceConnector } from '../contract.js';
 import type { WecomClient } from './client.js';
 import { WecomError } from './errors.js';
@@ -57,48 +58,36 @@ export class WecomSource implements SourceConnector {
 
     // Each member is converted as its page arrives (while other pages are still in flight), so the raw records are
     // short-lived; a user in several departments comes once per department and is kept once.
-    const users = new Map<string, SnapshotUser | null>();
-    let contactSeen = false;
-    const failed: number[] = [];
-    let done = 0;
-    await Promise.all(
-      departments.map(async (d) => {
-        try {
-          const list = await this.client.get('user/list', { department_id: String(d.id) }, userListSchema);
-          for (const u of list.userlist) {
-            if (users.has(u.userid)) continue;
-            // Status 5: left the corp, still listed for a while. Gone, as if absent.
-            if (u.status === 5) {
-              users.set(u.userid, null);
-              continue;
+    const collector = new SnapshotCollector({
+      isFatal: stopsThePull,
+      withheld: WITHHELD,
+      total: () => departments.length,
+      ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+    try {
+      await Promise.all(
+        departments.map((d) =>
+          collector.department(String(d.id), async () => {
+            const list = await this.client.get('user/list', { department_id: String(d.id) }, userListSchema, { signal: collector.signal });
+            for (const u of list.userlist) {
+              collector.member(u.userid, () => {
+                // Status 5: left the corp, still listed for a while. Gone, as if absent.
+                if (u.status === 5) return null;
+                if (u.mobile !== undefined || u.email !== undefined) collector.contactSeen();
+                return toSnapshotUser(u);
+              });
             }
-            if (u.mobile !== undefined || u.email !== undefined) contactSeen = true;
-            users.set(u.userid, toSnapshotUser(u, ids));
-          }
-        } catch (err) {
-          // Permission and configuration errors are the whole connection's problem: stop, say so.
-          if (err instanceof WecomError && (err.kind === 'config' || err.kind === 'auth')) throw err;
-          failed.push(d.id);
-        }
-        ctx.onProgress?.({ phase: 'members', done: ++done, total: departments.length });
-      }),
-    );
-    failed.sort((a, b) => a - b);
-    this.notes.failedDepartments = failed;
-
-    const list: SnapshotUser[] = [];
-    for (const u of users.values()) if (u !== null) list.push(u);
-    // A new self-built app gets no mobile, email, avatar, gender or address at all: they are unseen, not empty.
-    const withheld = list.length > 0 && !contactSeen;
+          }),
+        ),
+      );
+    } finally {
+      collector.close();
+    }
+    const { snapshot, incomplete, withheld } = collector.finish(snapshotDepartments);
+    this.notes.failedDepartments = incomplete.map(Number);
     this.notes.withheldFields = withheld;
-    if (withheld) for (const u of list) for (const f of WITHHELD) delete u[f];
-    return {
-      complete: true,
-      incompleteDepartments: failed.map(String),
-      unseenFields: withheld ? [...WITHHELD] : [],
-      departments: snapshotDepartments,
-      users: list,
-    };
+    return snapshot;
   }
 
   /**
@@ -139,12 +128,16 @@ function gender(v: string): Gender | null {
   return v === '1' ? 'male' : v === '2' ? 'female' : null;
 }
 
-/** A member as a snapshot user: every field WeCom sent, unsent ones left out (the caller drops withheld ones). */
-function toSnapshotUser(u: WecomUserRecord, visible: ReadonlySet<number>): SnapshotUser {
-  const memberships: NonNullable<SnapshotUser['departments']> = [];
-  u.department.forEach((d, i) => {
-    if (visible.has(d)) memberships.push({ externalId: String(d), leader: (u.is_leader_in_dept?.[i] ?? 0) === 1, order: u.order?.[i] ?? 0 });
-  });
+/**
+ * A member as a snapshot user: every field WeCom sent, unsent ones left out (the collector drops withheld ones and
+ * memberships outside the visible range).
+ */
+export function toSnapshotUser(u: WecomUserRecord): SnapshotUser {
+  const memberships: NonNullable<SnapshotUser['departments']> = u.department.map((d, i) => ({
+    externalId: String(d),
+    leader: (u.is_leader_in_dept?.[i] ?? 0) === 1,
+    order: u.order?.[i] ?? 0,
+  }));
   const user: SnapshotUser = {
     externalId: u.userid,
     name: u.name,
@@ -162,7 +155,7 @@ function toSnapshotUser(u: WecomUserRecord, visible: ReadonlySet<number>): Snaps
   set('avatar', u.avatar);
   set('address', u.address);
   if (u.gender !== undefined) user.gender = gender(u.gender);
-  if (u.main_department !== undefined && visible.has(u.main_department)) user.mainDepartment = String(u.main_department);
+  if (u.main_department !== undefined) user.mainDepartment = String(u.main_department);
   if (u.extattr !== undefined) {
     const attributes: Record<string, string | null> = {};
     for (const a of u.extattr.attrs) {

@@ -1,0 +1,380 @@
+import { setMaxListeners } from 'node:events';
+import { z } from 'zod';
+import { abortable, sleep } from './abort.js';
+import { safeCause, type ConnectorError, type ConnectorErrorInit, type ErrorKind, type RetryKind } from './errors.js';
+import { Semaphore, type Permit, type RateLimiter } from './limits.js';
+import type { FetchedToken, TokenCache, TokenFetcher } from './token-cache.js';
+
+/**
+ * The part of a platform client that does not depend on the platform: requests within a per-API rate limit and a
+ * concurrency bound, a timeout per request, retries with jittered back-off on what the platform says is transient,
+ * a fresh token when the platform refuses the cached one, zod-checked bodies, secrets scrubbed from every error.
+ * What differs (how an answer reads, the error table) comes in as a `Platform`.
+ */
+
+export type Json = Record<string, unknown>;
+
+/** An answer that is neither a success nor the platform's refusal: a timeout, a reset, an HTTP error, a strange body. */
+export interface Failure {
+  type: 'failed';
+  /** Appended to the platform's prefix: "TIMEOUT" → WECOM_TIMEOUT. */
+  code: string;
+  reason: string;
+  cause?: Error;
+  /** How to wait before trying again. Default 'backoff'. */
+  retry?: 'backoff' | 'backoff-long';
+  /** When the retries run out. Default 'transient'. */
+  kind?: ErrorKind;
+  /** When the retries run out. Default: check the network. */
+  hint?: string;
+}
+
+/** What one HTTP answer came to, as the platform reads it. */
+export type Answer<R> = { type: 'ok'; body: Json } | { type: 'refused'; refusal: R } | Failure;
+
+export interface ApiRequest<R = unknown> {
+  method: 'GET' | 'POST';
+  url: URL;
+  /** The API as the stats and the rate limiter count it, e.g. "user/list". */
+  api: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Goes ahead of ordinary requests waiting for a place in flight. */
+  urgent?: boolean;
+  /** Counted as a token fetch. */
+  tokenFetch?: boolean;
+  /** How to read this request's answers, when it is not the platform's usual way (another host). */
+  classify?: (status: number, text: string) => Answer<R>;
+}
+
+/** What differs between platforms. */
+export interface Platform<R> {
+  /** In messages: "WeCom", "DingTalk". */
+  readonly name: string;
+  /** Of error codes: "WECOM" gives WECOM_TIMEOUT, WECOM_BAD_RESPONSE, … */
+  readonly codePrefix: string;
+  classify(status: number, text: string): Answer<R>;
+  /** What to do about a refusal before giving up; undefined: give up at once. */
+  retryOf(refusal: R, api: string): RetryKind | undefined;
+  /** The typed error of a refusal; `secrets` must not appear in it. */
+  refusalError(refusal: R, api: string, secrets: readonly string[], attempts?: number): ConnectorError;
+  /** The platform's error class, for failures without a refusal. */
+  error(init: ConnectorErrorInit, options?: { cause?: unknown }): ConnectorError;
+}
+
+export interface HttpClientOptions {
+  /** Named in hints. */
+  baseUrl: string;
+  /** Every secret the client holds: scrubbed from every error, with the tokens it used. */
+  secrets: readonly string[];
+  limiter: RateLimiter;
+  /** A limit on every call together (DingTalk blocks an IP over 10,000 calls in 20 s). */
+  overallLimiter?: RateLimiter;
+  concurrency: number;
+  timeoutMs: number;
+  maxRetries: number;
+  fetch?: typeof globalThis.fetch;
+  /** For back-off jitter. Default Math.random. */
+  random?: () => number;
+}
+
+/** What every platform client takes besides its credentials. */
+export interface ClientOptions {
+  /** The process's one token cache. */
+  tokens: TokenCache;
+  /** Requests in flight at once, across every API. Default 32. */
+  concurrency?: number;
+  /** Per request. Default 10,000 ms. */
+  timeoutMs?: number;
+  /** Retries of transient failures per call. Default 5. */
+  maxRetries?: number;
+  fetch?: typeof globalThis.fetch;
+  /** For back-off jitter. Default Math.random. */
+  random?: () => number;
+}
+
+/** The HttpClient's settings from a client's options, with the defaults filled in. */
+export function transportOptions(options: ClientOptions): Pick<HttpClientOptions, 'concurrency' | 'timeoutMs' | 'maxRetries' | 'fetch' | 'random'> {
+  return {
+    concurrency: options.concurrency ?? 32,
+    timeoutMs: options.timeoutMs ?? 10_000,
+    maxRetries: options.maxRetries ?? 5,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.random ? { random: options.random } : {}),
+  };
+}
+
+export interface ClientStats {
+  /** HTTP requests sent, token fetches included. */
+  calls: number;
+  byPath: Record<string, number>;
+  /** Requests sent again (after a transient failure or a token refresh). */
+  retries: number;
+  /** Token requests sent. */
+  tokenFetches: number;
+}
+
+/** Where a call's token comes from. */
+export interface TokenSource {
+  cache: TokenCache;
+  key: string;
+  fetch: TokenFetcher;
+}
+
+interface Budget {
+  retries: number;
+}
+
+/** gettoken's answer on both platforms: the token and its life in seconds. */
+export const gettokenSchema = z.object({
+  access_token: z.string().min(1),
+  expires_in: z.number().int().positive(),
+});
+
+/** New tokens one call may fetch after its token was refused. */
+const TOKEN_REFRESHES = 3;
+const RETRY_BASE_MS = 100;
+const RATE_LIMITED_BASE_MS = 1000;
+const RETRY_CAP_MS = 5000;
+
+type Settled<R> = Extract<Answer<R>, { type: 'ok' | 'refused' }>;
+
+export class HttpClient<R> {
+  readonly #platform: Platform<R>;
+  readonly #baseUrl: string;
+  readonly #secrets: readonly string[];
+  readonly #fetch: typeof globalThis.fetch;
+  readonly #random: () => number;
+  readonly #timeoutMs: number;
+  readonly #maxRetries: number;
+  readonly #limiter: RateLimiter;
+  readonly #overall: RateLimiter | undefined;
+  readonly #semaphore: Semaphore;
+  #stats: ClientStats = emptyStats();
+
+  constructor(platform: Platform<R>, options: HttpClientOptions) {
+    this.#platform = platform;
+    this.#baseUrl = options.baseUrl;
+    this.#secrets = options.secrets;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#random = options.random ?? Math.random;
+    this.#timeoutMs = options.timeoutMs;
+    this.#maxRetries = options.maxRetries;
+    this.#limiter = options.limiter;
+    this.#overall = options.overallLimiter;
+    this.#semaphore = new Semaphore(options.concurrency);
+  }
+
+  stats(): ClientStats {
+    return { ...this.#stats, byPath: { ...this.#stats.byPath } };
+  }
+
+  resetStats(): void {
+    this.#stats = emptyStats();
+  }
+
+  /**
+   * A call with the app's token: the cached one, or a fresh one when the platform refuses it (a token revoked
+   * again right after a refresh gets another one, a few times at most, so one unlucky call does not fail a sync).
+   */
+  async call(tokens: TokenSource, request: (token: string) => ApiRequest<R>, signal?: AbortSignal): Promise<Json> {
+    // One signal often stops a whole pull of thousands of calls, each listening while it waits: not a leak.
+    if (signal) setMaxListeners(0, signal);
+    const budget: Budget = { retries: 0 };
+    let refreshes = 0;
+    for (;;) {
+      const token = await abortable(tokens.cache.get(tokens.key, tokens.fetch), signal);
+      const req = request(token);
+      const answer = await this.#exchange(req, signal, budget, [token]);
+      if (answer.type === 'ok') return answer.body;
+      if (this.#platform.retryOf(answer.refusal, req.api) === 'token' && refreshes < TOKEN_REFRESHES) {
+        refreshes++;
+        tokens.cache.invalidate(tokens.key, token);
+        this.#stats.retries++;
+        continue;
+      }
+      throw this.#platform.refusalError(answer.refusal, req.api, [...this.#secrets, token]);
+    }
+  }
+
+  /**
+   * A call without the app's token (the token fetch itself, or a call with a user's token), with a budget of its
+   * own. A refusal throws its typed error. `secrets` (a user's token) are scrubbed from errors too.
+   */
+  async send(request: ApiRequest<R>, signal?: AbortSignal, secrets: readonly string[] = []): Promise<Json> {
+    const answer = await this.#exchange(request, signal, { retries: 0 }, secrets);
+    if (answer.type === 'refused') throw this.#platform.refusalError(answer.refusal, request.api, [...this.#secrets, ...secrets]);
+    return answer.body;
+  }
+
+  /** The app token from the platform's gettoken (WeCom and DingTalk answer it alike). */
+  async fetchToken(request: ApiRequest<R>): Promise<FetchedToken> {
+    const body = await this.send({ ...request, tokenFetch: true });
+    const parsed = this.parse(request.api, gettokenSchema, body);
+    return { accessToken: parsed.access_token, expiresIn: parsed.expires_in };
+  }
+
+  /** The body checked against `schema`; a mismatch names the field. */
+  parse<S extends z.ZodType>(api: string, schema: S, body: Json): z.output<S> {
+    const result = schema.safeParse(body);
+    if (result.success) return result.data;
+    const { name, codePrefix } = this.#platform;
+    const issues = result.error.issues;
+    const first = issues[0];
+    const field = first ? fieldPath(first.path) : '(body)';
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    throw this.#platform.error({
+      code: `${codePrefix}_BAD_RESPONSE`,
+      kind: 'unknown',
+      message: `${name} ${api} answered a body orgsync does not understand: field "${field}": ${first?.message ?? 'invalid'}${more}`,
+      hint: `Check that baseUrl (${this.#baseUrl}) points at ${name}'s server API. If it does, ${name} changed the response of ${api}: report it with this message.`,
+      path: api,
+      object: `${api} response, field ${field}`,
+    });
+  }
+
+  /**
+   * Sends a request, again and again while the failure is transient and the budget lasts. Returns success or a
+   * refusal not to retry; throws the typed error when the retries are used up.
+   */
+  async #exchange(request: ApiRequest<R>, signal: AbortSignal | undefined, budget: Budget, tokens: readonly string[]): Promise<Settled<R>> {
+    const secrets = [...this.#secrets, ...tokens];
+    for (;;) {
+      const answer = await this.#send(request, signal, secrets);
+      if (answer.type === 'ok') return answer;
+      let retry: RetryKind | undefined;
+      if (answer.type === 'refused') {
+        retry = this.#platform.retryOf(answer.refusal, request.api);
+        if (retry !== 'backoff' && retry !== 'backoff-long') return answer;
+      } else {
+        retry = answer.retry ?? 'backoff';
+      }
+      if (budget.retries >= this.#maxRetries) throw this.#giveUp(request.api, answer, budget.retries + 1, secrets);
+      await sleep(this.#backoff(budget.retries, retry === 'backoff-long'), signal);
+      budget.retries++;
+      this.#stats.retries++;
+    }
+  }
+
+  #backoff(retry: number, rateLimited: boolean): number {
+    const ceiling = Math.min(RETRY_CAP_MS, (rateLimited ? RATE_LIMITED_BASE_MS : RETRY_BASE_MS) * 2 ** retry);
+    const wait = ceiling / 2 + (this.#random() * ceiling) / 2;
+    // Rate limits are counted per window: never come back within a second.
+    return rateLimited ? Math.max(RATE_LIMITED_BASE_MS, wait) : wait;
+  }
+
+  #giveUp(api: string, answer: Exclude<Answer<R>, { type: 'ok' }>, attempts: number, secrets: readonly string[]): ConnectorError {
+    if (answer.type === 'refused') return this.#platform.refusalError(answer.refusal, api, secrets, attempts);
+    const { name, codePrefix } = this.#platform;
+    return this.#platform.error(
+      {
+        code: `${codePrefix}_${answer.code}`,
+        kind: answer.kind ?? 'transient',
+        message: `${name} ${api}: ${answer.reason}, after ${attempts} tries`,
+        hint:
+          answer.hint ??
+          `${name} or the network to ${this.#baseUrl} failed every try. Check that orgsync can reach it (proxy, firewall, DNS), then run again.`,
+        path: api,
+        attempts,
+      },
+      answer.cause ? { cause: answer.cause } : undefined,
+    );
+  }
+
+  /** One HTTP request, within the rate limit and the concurrency bound. */
+  async #send(request: ApiRequest<R>, signal: AbortSignal | undefined, secrets: readonly string[]): Promise<Answer<R>> {
+    const permit = await this.#limiter.acquire(request.api, signal);
+    let overall: Permit | undefined;
+    let release: () => void;
+    try {
+      overall = await this.#overall?.acquire('*', signal);
+      release = await this.#semaphore.acquire(signal, request.urgent === true);
+    } catch (err) {
+      this.#limiter.cancel(permit);
+      if (overall) this.#overall?.cancel(overall);
+      throw err;
+    }
+    try {
+      this.#stats.calls++;
+      this.#stats.byPath[request.api] = (this.#stats.byPath[request.api] ?? 0) + 1;
+      if (request.tokenFetch) this.#stats.tokenFetches++;
+      // One controller and one timer per request: AbortSignal.timeout + AbortSignal.any cost more than the rest of
+      // the client's work on a small answer, and a sync sends thousands.
+      const controller = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort(new Error('timeout'));
+      }, this.#timeoutMs);
+      const onAbort = (): void => controller.abort(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let status: number;
+      let text: string;
+      try {
+        if (signal?.aborted) throw signal.reason;
+        const post = request.method === 'POST';
+        const headers = post ? { 'content-type': 'application/json', ...request.headers } : request.headers;
+        const res = await this.#fetch(request.url, {
+          method: request.method,
+          signal: controller.signal,
+          ...(headers ? { headers } : {}),
+          ...(post ? { body: JSON.stringify(request.body ?? {}) } : {}),
+        });
+        status = res.status;
+        text = await res.text();
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (timedOut) return { type: 'failed', code: 'TIMEOUT', reason: `no answer within ${this.#timeoutMs} ms` };
+        const cause = safeCause(err, secrets);
+        return { type: 'failed', code: 'UNREACHABLE', reason: `the request failed (${cause.message})`, cause };
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
+      return (request.classify ?? this.#platform.classify)(status, text);
+    } finally {
+      this.#limiter.finish(permit);
+      if (overall) this.#overall?.finish(overall);
+      release();
+    }
+  }
+}
+
+function emptyStats(): ClientStats {
+  return { calls: 0, byPath: {}, retries: 0, tokenFetches: 0 };
+}
+
+/** The body as a JSON object; undefined when it is not JSON at all, null when it is JSON but not an object. */
+export function jsonObject(text: string): Json | null | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Json) : null;
+}
+
+/** An HTTP status outside 2xx without a refusal the platform explains. */
+export function httpFailure(status: number): Failure {
+  return { type: 'failed', code: 'HTTP_ERROR', reason: `HTTP ${status}` };
+}
+
+export const isSuccess = (status: number): boolean => status >= 200 && status < 300;
+
+/**
+ * An API path as the stats and the rate limiter name it: without leading slashes, query or fragment, and without
+ * `prefix` ("cgi-bin/user/get" and "/user/get" are both "user/get" for WeCom).
+ */
+export function apiPathOf(path: string, platform: string, prefix = ''): string {
+  let p = path.replace(/^\/+/, '').replace(/[?#].*$/, '');
+  if (prefix !== '' && p.startsWith(prefix)) p = p.slice(prefix.length);
+  if (!/^[A-Za-z0-9_/.-]+$/.test(p)) throw new TypeError(`not a ${platform} API path: ${JSON.stringify(path)}`);
+  return p;
+}
+
+function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : `${out === '' ? '' : '.'}${String(p)}`;
+  return out === '' ? '(body)' : out;
+}

@@ -1,0 +1,158 @@
+import type { Snapshot, SnapshotDepartment, SnapshotMembership, SnapshotUser, UnseenField } from '../../directory/snapshot.js';
+import type { PullProgress } from '../contract.js';
+import { ConnectorError } from './errors.js';
+
+/**
+ * What every platform pull does with member lists, whatever the platform: read each department's members
+ * concurrently (the client bounds concurrency and rate), mark a department whose members could not be read as
+ * incomplete (so nobody in it is disabled) while an error that is the whole connection's problem stops the pull,
+ * keep a user listed by several departments once with every membership, and declare fields the platform withholds
+ * as unseen rather than empty.
+ */
+
+/** A wrong secret, a missing permission, a setting: the whole connection's problem, not one department's. */
+export function stopsThePull(err: unknown): boolean {
+  return err instanceof ConnectorError && (err.kind === 'config' || err.kind === 'auth');
+}
+
+export interface CollectorOptions {
+  /** Errors that are the connection's problem rather than one department's (a wrong secret, a missing permission): they stop the pull. */
+  isFatal: (err: unknown) => boolean;
+  /** Fields the platform withholds from some apps altogether (WeCom's new self-built apps, DingTalk apps without the 个人手机号信息 permission). */
+  withheld: readonly UnseenField[];
+  onProgress?: (progress: PullProgress) => void;
+  /** Departments whose members are to be read, for progress (may grow while a tree is walked). */
+  total?: () => number | undefined;
+  /** The pull's own signal: aborting it stops the calls too. */
+  signal?: AbortSignal;
+}
+
+export interface CollectedPull {
+  snapshot: Snapshot;
+  /** Departments whose members, or whose sub-departments, could not be read. */
+  incomplete: string[];
+  /** No user carried any of the withheld fields: they were declared unseen. */
+  withheld: boolean;
+}
+
+export class SnapshotCollector {
+  /** For every call of the pull: aborted by the pull's signal or by the first fatal error. */
+  readonly signal: AbortSignal;
+  readonly #stop = new AbortController();
+  readonly #onAbort = (): void => this.#stop.abort(this.options.signal?.reason);
+  readonly #users = new Map<string, SnapshotUser | null>();
+  readonly #incomplete = new Set<string>();
+  #contactSeen = false;
+  #done = 0;
+
+  constructor(private readonly options: CollectorOptions) {
+    this.signal = this.#stop.signal;
+    if (options.signal?.aborted) this.#stop.abort(options.signal.reason);
+    else options.signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** Stops listening to the pull's signal; call it when the pull ends, however it ends. */
+  close(): void {
+    this.options.signal?.removeEventListener('abort', this.#onAbort);
+  }
+
+  /**
+   * Whether an error stops the pull. The first one that does stops every call still waiting too (a wrong secret or a
+   * missing permission fails them all alike); after that, every error does.
+   */
+  fatal(err: unknown): boolean {
+    if (this.#stop.signal.aborted) return true;
+    if (!this.options.isFatal(err)) return false;
+    this.#stop.abort(err);
+    return true;
+  }
+
+  /** Reads one department's members with `read`; a failure that is not fatal marks the department incomplete. */
+  async department(externalId: string, read: () => Promise<void>): Promise<void> {
+    try {
+      await read();
+    } catch (err) {
+      if (this.fatal(err)) throw err;
+      this.#incomplete.add(externalId);
+    }
+    const total = this.options.total?.();
+    this.options.onProgress?.({ phase: 'members', done: ++this.#done, ...(total !== undefined ? { total } : {}) });
+  }
+
+  /** A department the pull could not read in full for another reason (e.g. its sub-departments). */
+  markIncomplete(externalId: string): void {
+    this.#incomplete.add(externalId);
+  }
+
+  /** The platform sent one of the withheld fields for some user: the app does see them. */
+  contactSeen(): void {
+    this.#contactSeen = true;
+  }
+
+  /**
+   * A member as a department's list gives them. The first sighting is converted (to null for someone who is gone,
+   * as if absent); every sighting may add what its department's list says of that membership (leader flag, order).
+   */
+  member(externalId: string, convert: () => SnapshotUser | null, membership?: SnapshotMembership): void {
+    let user = this.#users.get(externalId);
+    if (user === undefined) {
+      user = convert();
+      this.#users.set(externalId, user);
+    }
+    if (user === null || membership === undefined) return;
+    const list = (user.departments ??= []);
+    const existing = list.find((m) => m.externalId === membership.externalId);
+    if (!existing) list.push(membership);
+    else {
+      if (membership.leader !== undefined) existing.leader = membership.leader;
+      if (membership.order !== undefined) existing.order = membership.order;
+    }
+  }
+
+  /**
+   * The snapshot of `departments` and the members collected. Memberships in departments the pull did not see
+   * (outside the app's range) are dropped; while the tree itself is incomplete such a membership may lie in the part
+   * not read, so those users' memberships are left unsaid (kept as they are) instead.
+   */
+  finish(departments: SnapshotDepartment[], options: { treeComplete?: boolean } = {}): CollectedPull {
+    const known = new Set(departments.map((d) => d.externalId));
+    const treeComplete = options.treeComplete ?? true;
+    const users: SnapshotUser[] = [];
+    for (const u of this.#users.values()) {
+      if (u === null) continue;
+      users.push(u);
+      if (u.departments !== undefined && u.departments.some((m) => !known.has(m.externalId))) {
+        if (treeComplete) {
+          u.departments = u.departments.filter((m) => known.has(m.externalId));
+        } else {
+          delete u.departments;
+          delete u.mainDepartment;
+        }
+      }
+      if (typeof u.mainDepartment === 'string' && !known.has(u.mainDepartment)) delete u.mainDepartment;
+    }
+    // An app that gets none of the withheld fields for anybody does not see them: unseen, not empty.
+    const withheld = users.length > 0 && !this.#contactSeen;
+    if (withheld) for (const u of users) for (const f of this.options.withheld) delete u[f];
+    const incomplete = [...this.#incomplete].filter((id) => known.has(id)).sort(byId);
+    return {
+      snapshot: {
+        complete: true,
+        incompleteDepartments: incomplete,
+        unseenFields: withheld ? [...this.options.withheld] : [],
+        departments,
+        users,
+      },
+      incomplete,
+      withheld,
+    };
+  }
+}
+
+/** Numeric ids by value, others as text. */
+function byId(a: string, b: string): number {
+  const x = Number(a);
+  const y = Number(b);
+  if (Number.isFinite(x) && Number.isFinite(y)) return x - y;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,207 @@
+import { DINGTALK_LIMITS } from '../../directory/limits.js';
+import type { Snapshot, SnapshotDepartment, SnapshotUser, UnseenField } from '../../directory/snapshot.js';
+import { SnapshotCollector, stopsThePull } from '../common/pull.js';
+import type { PullContext, SourceConnector } from '../contract.js';
+import type { DingtalkClient } from './client.js';
+import { DingtalkError } from './errors.js';
+import {
+  authScopesSchema,
+  departmentGetSchema,
+  listsubSchema,
+  userListSchema,
+  type DingtalkDepartmentRecord,
+  type DingtalkUserItem,
+} from './schemas.js';
+
+/** What an app without the 个人手机号信息 / 邮箱 permission does not get (API reference, DingTalk §10). */
+const WITHHELD: readonly UnseenField[] = ['mobile', 'email'];
+
+/** v2/user/list's largest page. */
+const PAGE_SIZE = 100;
+
+export interface DingtalkPullNotes {
+  /** The departments the tree was walked from: 1, or the tops of the contact scope. */
+  tops: number[];
+  /** Departments whose members or sub-departments could not be read. */
+  failedDepartments: number[];
+  /** Top departments of the contact scope that could not be read at all (the snapshot is then incomplete). */
+  unreadableTops: number[];
+  withheldFields: boolean;
+}
+
+interface Visit {
+  id: number;
+  name: string;
+  parent: number | null;
+  order?: number;
+}
+
+/**
+ * Reads a DingTalk org into a Snapshot with the fewest calls the platform allows: the visible tops (department 1,
+ * or the contact scope's departments from auth/scopes when 1 is outside it), then the tree by walking
+ * `v2/department/listsub` concurrently from them, and from each department as soon as it is found, its members
+ * with `v2/user/list`, 100 at a time, following the cursor until `has_more` is false. A user in several departments
+ * comes once per department: kept once, with every membership and each department's leader flag and order.
+ * Department `order` is not in listsub's answer and would cost a call per department: it is left unsaid (the local
+ * order stays) except on the tops.
+ */
+export class DingtalkSource implements SourceConnector {
+  readonly kind = 'dingtalk';
+  readonly limits = DINGTALK_LIMITS;
+  readonly notes: DingtalkPullNotes = { tops: [], failedDepartments: [], unreadableTops: [], withheldFields: false };
+
+  constructor(private readonly client: DingtalkClient) {}
+
+  stats = (): Record<string, unknown> => ({ apiCalls: this.client.stats().calls, ...this.notes });
+
+  async pull(ctx: PullContext): Promise<Snapshot> {
+    const departments = new Map<number, SnapshotDepartment>();
+    const collector = new SnapshotCollector({
+      // A blocked IP stays blocked for minutes: every other call would wait out its retries for nothing.
+      isFatal: (err) => stopsThePull(err) || (err instanceof DingtalkError && err.code === 'DINGTALK_IP_BLOCKED'),
+      withheld: WITHHELD,
+      total: () => departments.size,
+      ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+    const signal = collector.signal;
+    try {
+      ctx.onProgress?.({ phase: 'departments', done: 0 });
+      const tops = await this.tops(collector);
+      this.notes.tops = tops.map((t) => t.id);
+      let treeComplete = true;
+
+      const visit = async (d: Visit): Promise<void> => {
+        const known = departments.get(d.id);
+        if (known) {
+          // A top of the contact scope that lies inside another top's subtree: the walk knows its parent.
+          if (known.parentExternalId === null && d.parent !== null) known.parentExternalId = String(d.parent);
+          return;
+        }
+        departments.set(d.id, { externalId: String(d.id), parentExternalId: d.parent === null ? null : String(d.parent), name: d.name, ...(d.order !== undefined ? { order: d.order } : {}) });
+        const subtree = (async () => {
+          let children;
+          try {
+            children = (await this.client.post('topapi/v2/department/listsub', { dept_id: d.id }, listsubSchema, { signal, urgent: true })).result;
+          } catch (err) {
+            if (collector.fatal(err)) throw err;
+            treeComplete = false;
+            collector.markIncomplete(String(d.id));
+            return;
+          }
+          await Promise.all(children.map((c) => visit({ id: c.dept_id, name: c.name, parent: d.id })));
+        })();
+        const members = collector.department(String(d.id), () => this.readMembers(d.id, collector));
+        await Promise.all([subtree, members]);
+      };
+      await Promise.all(tops.map((t) => visit(t)));
+
+      const { snapshot, incomplete, withheld } = collector.finish([...departments.values()], { treeComplete });
+      this.notes.failedDepartments = incomplete.map(Number);
+      this.notes.withheldFields = withheld;
+      // A top that could not be read hides a whole subtree: nobody may be taken as gone on this read.
+      return this.notes.unreadableTops.length > 0 ? { ...snapshot, complete: false } : snapshot;
+    } finally {
+      collector.close();
+    }
+  }
+
+  /**
+   * Where the walk starts. Department 1 when the app may read it (the whole org: one call, which also gives the
+   * root's name); otherwise the departments of the contact scope (auth/scopes), each read for its name.
+   */
+  private async tops(collector: SnapshotCollector): Promise<Visit[]> {
+    const signal = collector.signal;
+    const top = (d: DingtalkDepartmentRecord): Visit => ({ id: d.dept_id, name: d.name, parent: null, ...(d.order !== undefined ? { order: d.order } : {}) });
+    try {
+      return [top((await this.client.post('topapi/v2/department/get', { dept_id: 1 }, departmentGetSchema, { signal, urgent: true })).result)];
+    } catch (err) {
+      if (!(err instanceof DingtalkError && err.code === 'DINGTALK_OUT_OF_SCOPE')) throw err;
+    }
+    const scope = await this.client.get('auth/scopes', {}, authScopesSchema, { signal, urgent: true });
+    const ids = [...new Set(scope.auth_org_scopes.authed_dept)].filter((id) => id !== 1);
+    const read = await Promise.all(
+      ids.map(async (id) => {
+        try {
+          return top((await this.client.post('topapi/v2/department/get', { dept_id: id }, departmentGetSchema, { signal, urgent: true })).result);
+        } catch (err) {
+          if (collector.fatal(err)) throw err;
+          this.notes.unreadableTops.push(id);
+          return undefined;
+        }
+      }),
+    );
+    this.notes.unreadableTops.sort((a, b) => a - b);
+    return read.filter((t): t is Visit => t !== undefined);
+  }
+
+  /** Every page of a department's members, following the cursor until has_more is false. */
+  private async readMembers(deptId: number, collector: SnapshotCollector): Promise<void> {
+    const dept = String(deptId);
+    const signal = collector.signal;
+    let cursor = 0;
+    for (let page = 0; ; page++) {
+      // After the first page, the next one is what holds this department up: it goes ahead of first pages.
+      const { result } = await this.client.post('topapi/v2/user/list', { dept_id: deptId, cursor, size: PAGE_SIZE }, userListSchema, { signal, urgent: page > 0 });
+      for (const u of result.list) collector.member(u.userid, () => toSnapshotUser(u, collector), { externalId: dept, leader: u.leader ?? false, order: u.dept_order ?? 0 });
+      if (!result.has_more) return;
+      const next = result.next_cursor ?? cursor + result.list.length;
+      if (next <= cursor) {
+        throw new DingtalkError({
+          code: 'DINGTALK_BAD_RESPONSE',
+          kind: 'unknown',
+          message: `DingTalk topapi/v2/user/list of department ${deptId} said has_more but gave no cursor beyond ${cursor}`,
+          hint: 'Run the sync again; if it persists, report it with this message (the department was marked incomplete).',
+          path: 'topapi/v2/user/list',
+        });
+      }
+      cursor = next;
+    }
+  }
+}
+
+/**
+ * A member as a snapshot user. DingTalk leaves text fields out when they are not set, so an absent one is empty
+ * (null); only the withheld contact fields are unseen when no member carries them (the collector decides). Every
+ * department of the user is a membership; each department's list adds its own leader flag and order.
+ */
+function toSnapshotUser(u: DingtalkUserItem, collector: SnapshotCollector): SnapshotUser {
+  if (u.mobile !== undefined || u.email !== undefined) collector.contactSeen();
+  const user: SnapshotUser = {
+    externalId: u.userid,
+    name: u.name,
+    // DingTalk has no disabled state: a member who has not activated DingTalk cannot use it yet.
+    status: u.active === false ? 'disabled' : 'active',
+    departments: u.dept_id_list.map((d) => ({ externalId: String(d) })),
+    position: u.title || null,
+    telephone: u.telephone || null,
+    employeeNo: u.job_number || null,
+    address: u.work_place || null,
+    avatar: u.avatar || null,
+    mobile: u.mobile ? (u.state_code && u.state_code !== '86' ? `+${u.state_code}-${u.mobile}` : u.mobile) : null,
+    email: u.email || null,
+  };
+  if (u.unionid) user.linkData = { unionid: u.unionid };
+  if (u.extension !== undefined) {
+    const attributes = extensionAttributes(u.extension);
+    if (attributes) user.attributes = attributes;
+  }
+  return user;
+}
+
+/** `extension` is a JSON object as a string ({"爱好":"旅游"}); anything else is not said. */
+function extensionAttributes(extension: string): Record<string, string | null> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(extension);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const out: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === null || v === undefined || v === '') out[k] = null;
+    else out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return out;
+}

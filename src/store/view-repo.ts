@@ -1,0 +1,251 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Link, UserStatus } from '../directory/model.js';
+import type { ErrorInfo } from '../errors.js';
+import type { FieldDiff } from '../reconcile/types.js';
+import type { RunKind, RunStatus } from '../runs/types.js';
+import { decodeFields } from './kysely-store.js';
+import type { DialectName } from './migrations.js';
+import type { Database } from './schema.js';
+import type { UserRow } from './store.js';
+
+/**
+ * The reads the server answers from: pages and summaries shaped for the API, each one query (or one read
+ * transaction), never the whole directory loaded into memory.
+ */
+
+export interface DepartmentListItem {
+  id: number;
+  parentId: number | null;
+  name: string;
+  order: number;
+  /** Users in the department itself (not its subdepartments), active and disabled. */
+  memberCount: number;
+  links: Link[];
+}
+
+export interface MemberRow {
+  id: number;
+  userid: string | null;
+  name: string | null;
+  position: string | null;
+  mobile: string | null;
+  email: string | null;
+  status: UserStatus;
+  leader: boolean;
+}
+
+export interface MemberQuery {
+  /** Part of the name, userid (ignoring case) or mobile. */
+  q?: string | undefined;
+  /** Users with a larger id than this (the last one of the previous page). */
+  afterId?: number | undefined;
+  limit: number;
+}
+
+export interface UserMembershipRow {
+  departmentId: number;
+  departmentName: string;
+  leader: boolean;
+  order: number;
+}
+
+export interface UserHistoryItem {
+  runId: number;
+  runKind: RunKind;
+  runStatus: RunStatus;
+  source: string;
+  /** When the run started. */
+  at: string | null;
+  seq: number;
+  action: string;
+  externalId: string;
+  label: string;
+  fields: Record<string, FieldDiff>;
+}
+
+export interface Lease {
+  holder: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+export interface ViewRepo {
+  /** Every department with its direct member count and links, by id, with the revision they were read at. */
+  departmentList(): Promise<{ revision: number; items: DepartmentListItem[] }>;
+  departmentExists(id: number): Promise<boolean>;
+  /** Direct members of a department by user id, and how many match in all. */
+  members(departmentId: number, query: MemberQuery): Promise<{ items: MemberRow[]; total: number }>;
+  user(id: number): Promise<{ user: UserRow; memberships: UserMembershipRow[]; links: Link[] } | undefined>;
+  /** The recorded changes of one user, newest first; previews that were never applied (planned, blocked) are left out. */
+  userHistory(userId: number, limit: number): Promise<UserHistoryItem[]>;
+  /** Who holds a lock (see LockRepo), if anyone ever took it. */
+  lease(name: string): Promise<Lease | undefined>;
+  /** Marks a run that is still `running` as failed with this error; false if it was no longer running. */
+  abandonRun(runId: number, error: ErrorInfo): Promise<boolean>;
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** LIKE pattern matching `text` anywhere, with LIKE's own wildcards taken literally. */
+function contains(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export class KyselyViewRepo implements ViewRepo {
+  constructor(
+    private readonly db: Db,
+    private readonly dialect: DialectName,
+  ) {}
+
+  async departmentList(): Promise<{ revision: number; items: DepartmentListItem[] }> {
+    if (!this.db.isTransaction) {
+      const t = (this.db as Kysely<Database>).transaction().setAccessMode('read only');
+      return (this.dialect === 'postgres' ? t.setIsolationLevel('repeatable read') : t).execute((trx) => new KyselyViewRepo(trx, this.dialect).departmentList());
+    }
+    const db = this.db;
+    const revision = (await db.selectFrom('counters').select('value').where('name', '=', 'revision').executeTakeFirstOrThrow()).value;
+    const rows = await db.selectFrom('departments').select(['id', 'parent_id', 'name', 'sort_order']).orderBy('id').execute();
+    const counts = await db
+      .selectFrom('memberships')
+      .select(['department_id', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .groupBy('department_id')
+      .execute();
+    const links = await db.selectFrom('links').select(['object_id', 'source', 'external_id']).where('object_kind', '=', 'department').execute();
+    const countOf = new Map<number, number>();
+    for (const c of counts) countOf.set(c.department_id, Number(c.n));
+    const linksOf = new Map<number, Link[]>();
+    for (const l of links) {
+      const link = { source: l.source, externalId: l.external_id };
+      const list = linksOf.get(l.object_id);
+      if (list) list.push(link);
+      else linksOf.set(l.object_id, [link]);
+    }
+    const items = rows.map((d) => ({
+      id: d.id,
+      parentId: d.parent_id,
+      name: d.name,
+      order: d.sort_order,
+      memberCount: countOf.get(d.id) ?? 0,
+      links: linksOf.get(d.id) ?? [],
+    }));
+    return { revision, items };
+  }
+
+  async departmentExists(id: number): Promise<boolean> {
+    return (await this.db.selectFrom('departments').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+  }
+
+  async members(departmentId: number, query: MemberQuery): Promise<{ items: MemberRow[]; total: number }> {
+    let base = this.db.selectFrom('memberships as m').innerJoin('users as u', 'u.id', 'm.user_id').where('m.department_id', '=', departmentId);
+    const q = query.q?.trim();
+    if (q) {
+      const pattern = contains(q.toLowerCase());
+      base = base.where((eb) =>
+        eb.or([
+          sql<boolean>`lower(u.name) like ${pattern} escape '\\'`,
+          sql<boolean>`u.userid_key like ${pattern} escape '\\'`,
+          sql<boolean>`u.mobile like ${contains(q)} escape '\\'`,
+        ]),
+      );
+    }
+    const page = await (query.afterId !== undefined ? base.where('u.id', '>', query.afterId) : base)
+      .select(['u.id', 'u.userid', 'u.name', 'u.position', 'u.mobile', 'u.email', 'u.status', 'm.leader'])
+      .orderBy('u.id')
+      .limit(query.limit)
+      .execute();
+    const total = await base.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
+    return {
+      items: page.map((r) => ({
+        id: r.id,
+        userid: r.userid,
+        name: r.name,
+        position: r.position,
+        mobile: r.mobile,
+        email: r.email,
+        status: r.status as UserStatus,
+        leader: r.leader === 1,
+      })),
+      total: Number(total.n),
+    };
+  }
+
+  async user(id: number): Promise<{ user: UserRow; memberships: UserMembershipRow[]; links: Link[] } | undefined> {
+    const u = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!u) return undefined;
+    const memberships = await this.db
+      .selectFrom('memberships as m')
+      .innerJoin('departments as d', 'd.id', 'm.department_id')
+      .select(['m.department_id', 'd.name', 'm.leader', 'm.sort_order'])
+      .where('m.user_id', '=', id)
+      .orderBy('m.department_id')
+      .execute();
+    const links = await this.db.selectFrom('links').select(['source', 'external_id']).where('object_kind', '=', 'user').where('object_id', '=', id).execute();
+    return {
+      user: {
+        id: u.id,
+        userid: u.userid,
+        name: u.name,
+        alias: u.alias,
+        position: u.position,
+        mobile: u.mobile,
+        email: u.email,
+        telephone: u.telephone,
+        gender: u.gender,
+        avatar: u.avatar,
+        address: u.address,
+        employeeNo: u.employee_no,
+        status: u.status as UserStatus,
+        mainDepartmentId: u.main_department_id,
+        attributes: JSON.parse(u.attributes) as Record<string, string>,
+      },
+      memberships: memberships.map((m) => ({ departmentId: m.department_id, departmentName: m.name, leader: m.leader === 1, order: m.sort_order })),
+      links: links
+        .map((l) => ({ source: l.source, externalId: l.external_id }))
+        .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0)),
+    };
+  }
+
+  async userHistory(userId: number, limit: number): Promise<UserHistoryItem[]> {
+    const rows = await this.db
+      .selectFrom('run_changes as c')
+      .innerJoin('runs as r', 'r.id', 'c.run_id')
+      .select(['c.run_id', 'c.seq', 'c.action', 'c.external_id', 'c.label', 'c.fields', 'r.kind', 'r.status', 'r.source', 'r.started_at'])
+      .where('c.object_kind', '=', 'user')
+      .where('c.object_id', '=', userId)
+      .where('r.status', 'not in', ['planned', 'blocked'])
+      .orderBy('c.run_id', 'desc')
+      .orderBy('c.seq', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      runId: r.run_id,
+      runKind: r.kind as RunKind,
+      runStatus: r.status as RunStatus,
+      source: r.source,
+      at: r.started_at,
+      seq: r.seq,
+      action: r.action,
+      externalId: r.external_id,
+      label: r.label,
+      fields: decodeFields(r.fields),
+    }));
+  }
+
+  async lease(name: string): Promise<Lease | undefined> {
+    const row = await this.db.selectFrom('locks').select(['holder', 'expires_at']).where('name', '=', name).executeTakeFirst();
+    return row ? { holder: row.holder, expiresAt: row.expires_at } : undefined;
+  }
+
+  async abandonRun(runId: number, error: ErrorInfo): Promise<boolean> {
+    const row = await this.db.selectFrom('runs').select('errors').where('id', '=', runId).where('status', '=', 'running').executeTakeFirst();
+    if (!row) return false;
+    const errors = [...(JSON.parse(row.errors) as ErrorInfo[]), error];
+    const result = await this.db
+      .updateTable('runs')
+      .set({ status: 'failed', finished_at: new Date().toISOString(), errors: JSON.stringify(errors) })
+      .where('id', '=', runId)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+}
