@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { testWecomConnection } from '../connectors/wecom/connection-test.js';
+import { testConnection } from '../connectors/connection-test.js';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { ConnectionService, mergePatch, type ConnectionPatch, type ConnectionView } from '../connections/connections.js';
@@ -227,6 +227,43 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       },
     );
 
+  addPolicyOptions(
+    add
+      .command('dingtalk')
+      .description('add a DingTalk connection (an internal app); "-" as the Client Secret reads it from stdin')
+      .option('--name <name>', 'the connection name, also the source name on links and runs (required)')
+      .option('--corp-id <id>', 'the CorpId, starts with "ding" (required)')
+      .option('--agent-id <n>', "the app's AgentId (required)")
+      .option('--client-id <key>', "the app's Client ID (AppKey) (required)")
+      .option('--client-secret <secret>', "the app's Client Secret (AppSecret); - reads it from stdin (required)")
+      .option('--api-base-url <url>', 'the DingTalk API, e.g. a proxy or the simulator (default https://oapi.dingtalk.com)'),
+  )
+    .option('--json', 'print the connection as one JSON document')
+    .action(
+      async (
+        opts: PolicyFlags & JsonFlag & { name?: string; corpId?: string; agentId?: string; clientId?: string; clientSecret?: string; apiBaseUrl?: string },
+        cmd: Command,
+      ) => {
+        const json = opts.json === true;
+        helpers.setJson(json);
+        const [clientSecret] = await secretsFromStdin([{ flag: '--client-secret', field: 'clientSecret', value: opts.clientSecret }], stdin, io);
+        const policy = await policyPatch(opts);
+        const view = await withService(cmd, (service) =>
+          service.add({
+            platform: 'dingtalk',
+            name: opts.name as string,
+            corpId: opts.corpId as string,
+            agentId: opts.agentId as string,
+            clientId: opts.clientId as string,
+            clientSecret: clientSecret as string,
+            apiBaseUrl: opts.apiBaseUrl,
+            ...(policy !== undefined ? { policy } : {}),
+          }),
+        );
+        emit(view, json, `Added connection "${view.name}". Test it with \`orgsync connection test ${view.name}\`.`);
+      },
+    );
+
   connection
     .command('list')
     .description('every connection, secrets masked')
@@ -260,23 +297,27 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       .option('--corp-id <id>', 'the corp id')
       .option('--agent-id <n>', "the app's AgentId")
       .option('--api-base-url <url>', 'the platform API base URL')
-      .option('--secret <secret>', "the app's Secret; - reads it from stdin")
+      .option('--secret <secret>', "the WeCom app's Secret; - reads it from stdin")
       .option('--contacts-secret <secret>', 'the WeCom 通讯录同步 Secret; - reads it from stdin')
-      .option('--no-contacts-secret', 'remove the WeCom 通讯录同步 Secret'),
+      .option('--no-contacts-secret', 'remove the WeCom 通讯录同步 Secret')
+      .option('--client-id <key>', "the DingTalk app's Client ID (AppKey)")
+      .option('--client-secret <secret>', "the DingTalk app's Client Secret; - reads it from stdin"),
   )
     .option('--json', 'print the connection as one JSON document')
     .action(
       async (
         name: string,
-        opts: PolicyFlags & JsonFlag & { corpId?: string; agentId?: string; apiBaseUrl?: string; secret?: string; contactsSecret?: string | false },
+        opts: PolicyFlags &
+          JsonFlag & { corpId?: string; agentId?: string; apiBaseUrl?: string; secret?: string; contactsSecret?: string | false; clientId?: string; clientSecret?: string },
         cmd: Command,
       ) => {
         const json = opts.json === true;
         helpers.setJson(json);
-        const [secret, contactsSecret] = await secretsFromStdin(
+        const [secret, contactsSecret, clientSecret] = await secretsFromStdin(
           [
             { flag: '--secret', field: 'secret', value: opts.secret },
             { flag: '--contacts-secret', field: 'contactsSecret', value: opts.contactsSecret === false ? undefined : opts.contactsSecret },
+            { flag: '--client-secret', field: 'clientSecret', value: opts.clientSecret },
           ],
           stdin,
           io,
@@ -287,6 +328,8 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
           ...(opts.agentId !== undefined ? { agentId: opts.agentId } : {}),
           ...(opts.apiBaseUrl !== undefined ? { apiBaseUrl: opts.apiBaseUrl } : {}),
           ...(secret !== undefined ? { secret } : {}),
+          ...(opts.clientId !== undefined ? { clientId: opts.clientId } : {}),
+          ...(clientSecret !== undefined ? { clientSecret } : {}),
           ...(opts.contactsSecret === false ? { contactsSecret: null } : contactsSecret !== undefined ? { contactsSecret } : {}),
           ...(policy !== undefined ? { policy } : {}),
         };
@@ -297,7 +340,7 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
               path: '(flags)',
               field: '(none)',
               message: 'nothing to change',
-              hint: 'Give at least one of --corp-id, --agent-id, --api-base-url, --secret, --contacts-secret, --no-contacts-secret, --policy, --on-user-gone, --mount, --match.',
+              hint: 'Give at least one of --corp-id, --agent-id, --api-base-url, --secret, --contacts-secret, --no-contacts-secret (WeCom), --client-id, --client-secret (DingTalk), --policy, --on-user-gone, --mount, --match.',
             },
           ]);
         }
@@ -331,10 +374,7 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       const json = opts.json === true;
       helpers.setJson(json);
       const conn = await withService(cmd, (service) => service.get(name));
-      if (conn.platform !== 'wecom') {
-        throw new OrgsyncError({ code: 'NOT_SUPPORTED', message: `testing ${conn.platform} connections is not available yet`, hint: 'Use a WeCom connection.' });
-      }
-      const result = await testWecomConnection(conn);
+      const result = await testConnection(conn);
       if (json) {
         io.out(JSON.stringify(result));
       } else {

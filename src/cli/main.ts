@@ -10,6 +10,7 @@ import { RUN_STATUSES, type RunStatus } from '../runs/types.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { connectionCommand } from './connection.js';
+import { serverCommands } from './serve.js';
 import { simulateCommand } from './simulate.js';
 import { demoCommand, syncCommand } from './sync.js';
 import { formatChange, formatError, formatReport, formatSteps, terminalOutput, type Output } from './output.js';
@@ -263,7 +264,13 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
     },
   });
   const demo = demoCommand(io);
-  for (const cmd of [simulate, connection, sync, demo]) {
+  const server = serverCommands(io, {
+    withStore,
+    setJson: (value) => {
+      json = value;
+    },
+  });
+  for (const cmd of [simulate, connection, sync, demo, ...server]) {
     adopt(cmd, program);
     program.addCommand(cmd);
   }

@@ -1,14 +1,16 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { ConnectionService } from '../connections/connections.js';
 import { SecretBox } from '../connections/secret-box.js';
-import { testWecomConnection } from '../connectors/wecom/connection-test.js';
-import { TokenCache } from '../connectors/wecom/client.js';
+import { TokenCache } from '../connectors/common/token-cache.js';
+import { testConnection } from '../connectors/connection-test.js';
+import { testDingtalkConnection } from '../connectors/dingtalk/connection-test.js';
 import { exportDirectory } from '../directory/export.js';
 import { syncConnection, type SyncReport } from '../runs/sync.js';
+import { DingtalkSimulator } from '../simulator/dingtalk/server.js';
 import { WecomSimulator } from '../simulator/wecom/server.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
@@ -45,57 +47,97 @@ function positive(value: string): number {
   return n;
 }
 
+/** What the demo needs of a simulated platform. */
+interface DemoPlatform {
+  label: string;
+  corpId: string;
+  url: string;
+  close(): Promise<void>;
+  /** Adds the connection to the simulated org. */
+  add(connections: ConnectionService, name: string): Promise<unknown>;
+  /** Calls per API per second the demo's simulator and client allow (DingTalk), for the tour's text. */
+  qpsLimit?: number;
+}
+
+async function startDemoPlatform(platform: 'wecom' | 'dingtalk', opts: { seed: number; users: number; departments: number }): Promise<DemoPlatform> {
+  const size = { seed: opts.seed, users: opts.users, departments: opts.departments };
+  if (platform === 'dingtalk') {
+    // The simulated app has the 个人手机号信息 permission, and the org a higher QPS limit than DingTalk's 20 so the
+    // tour does not wait on it; the demo's client keeps to the same limit.
+    const qpsLimit = DEMO_QPS_LIMIT;
+    const sim = new DingtalkSimulator({ ...size, config: { sensitiveFields: 'returned', qpsLimit } });
+    const url = await sim.listen(0);
+    const id = sim.identity;
+    return {
+      label: `a simulated DingTalk org (${id.corpId})`,
+      corpId: id.corpId,
+      url,
+      qpsLimit,
+      close: () => sim.close(),
+      add: (connections, name) =>
+        connections.add({ platform: 'dingtalk', name, corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, clientSecret: id.clientSecret, apiBaseUrl: url }),
+    };
+  }
+  const sim = new WecomSimulator({ ...size, config: { sensitiveFields: 'withheld' } });
+  const url = await sim.listen(0);
+  const id = sim.identity;
+  return {
+    label: `a simulated WeCom corp (${id.corpId})`,
+    corpId: id.corpId,
+    url,
+    close: () => sim.close(),
+    add: (connections, name) =>
+      connections.add({ platform: 'wecom', name, corpId: id.corpId, agentId: id.agentId, secret: id.secret, contactsSecret: id.contactsSecret, apiBaseUrl: url }),
+  };
+}
+
+/** The DingTalk demo's per-API QPS limit (simulator and client alike); DingTalk's own is 20. */
+const DEMO_QPS_LIMIT = 200;
+
 /**
- * The five-minute tour with no corp at all: a simulated WeCom corp, a connection to it in a fresh data directory,
- * a connection test, a full sync, changes upstream and an incremental sync.
+ * The five-minute tour with no corp at all: a simulated WeCom corp or DingTalk org, a connection to it in a fresh
+ * data directory, a connection test, a full sync, changes upstream and an incremental sync.
  */
 export function demoCommand(io: Output): Command {
   return new Command('demo')
-    .description('sync a simulated WeCom corp into a fresh data directory, and show what to try next')
-    .option('--users <n>', 'people in the simulated corp', positive, 2000)
-    .option('--departments <n>', 'departments in the simulated corp', positive, 120)
-    .option('--seed <n>', 'the simulated corp (the same seed gives the same corp)', positive, 2026)
-    .action(async (opts: { users: number; departments: number; seed: number }, cmd: Command) => {
+    .description('sync a simulated WeCom corp (or DingTalk org) into a fresh data directory, and show what to try next')
+    .addOption(new Option('--platform <platform>', 'the simulated platform').choices(['wecom', 'dingtalk']).default('wecom'))
+    .option('--users <n>', 'people in the simulated org', positive, 2000)
+    .option('--departments <n>', 'departments in the simulated org', positive, 120)
+    .option('--seed <n>', 'the simulated org (the same seed gives the same org)', positive, 2026)
+    .action(async (opts: { platform: 'wecom' | 'dingtalk'; users: number; departments: number; seed: number }, cmd: Command) => {
       const global = cmd.optsWithGlobals<{ dataDir?: string }>();
       const dataDir = path.resolve(global.dataDir ?? mkdtempSync(path.join(tmpdir(), 'orgsync-demo-')));
       const env = { ...process.env, ORGSYNC_DATA_DIR: dataDir, ORGSYNC_DATABASE_URL: '' };
-      const sim = new WecomSimulator({ seed: opts.seed, users: opts.users, departments: opts.departments, config: { sensitiveFields: 'withheld' } });
-      const url = await sim.listen(0);
+      const sim = await startDemoPlatform(opts.platform, opts);
+      const url = sim.url;
       const store = await openStore(loadConfig(env).store);
       try {
         const say = (text = '') => io.out(text);
-        say(`orgsync demo — a simulated WeCom corp (${sim.identity.corpId}) with ${opts.users.toLocaleString('en')} people in ${opts.departments} departments at ${url}`);
+        say(`orgsync demo — ${sim.label} with ${opts.users.toLocaleString('en')} people in ${opts.departments} departments at ${url}`);
+        if (sim.qpsLimit !== undefined) say(`(The simulated org allows ${sim.qpsLimit} calls per API per second and orgsync keeps to it; DingTalk allows an internal app 20.)`);
         say(`Data directory: ${dataDir}`);
         say();
 
         const connections = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir }));
-        const name = 'demo-wecom';
-        await connections.add({
-          platform: 'wecom',
-          name,
-          corpId: sim.identity.corpId,
-          agentId: sim.identity.agentId,
-          secret: sim.identity.secret,
-          contactsSecret: sim.identity.contactsSecret,
-          apiBaseUrl: url,
-        });
+        const name = `demo-${opts.platform}`;
+        await sim.add(connections, name);
         say(`1. Added connection "${name}"; its secrets are encrypted under the key in ${path.join(dataDir, 'master.key')}.`);
 
         const tokens = new TokenCache();
         const connection = await connections.get(name);
-        if (connection.platform !== 'wecom') throw new Error('unreachable');
-        const test = await testWecomConnection(connection, { tokens });
+        const limits = sim.qpsLimit !== undefined ? { qpsLimit: sim.qpsLimit } : {};
+        const test = connection.platform === 'dingtalk' ? await testDingtalkConnection(connection, { tokens, ...limits }) : await testConnection(connection, { tokens });
         say(`2. Tested it: ${test.ok ? 'all checks passed' : 'some checks failed'}`);
         for (const c of test.checks) say(`     ${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(16)} ${c.message}`);
 
-        const first = await syncConnection(store, connection, { tokens, ...(io.progress ? { onProgress: io.progress } : {}) });
+        const first = await syncConnection(store, connection, { tokens, ...limits, ...(io.progress ? { onProgress: io.progress } : {}) });
         io.endProgress?.();
         say(`3. First sync (run ${first.runId}): ${first.status}, ${first.changes.departments.create} departments and ${first.changes.users.create} people created, ${first.apiCalls} API calls.`);
 
-        const changed = sim.corp.snapshot();
-        const { randomOperations } = await import('../simulator/org-generator.js');
-        for (const op of randomOperations(changed, { count: 25, seed: opts.seed })) sim.callbacks.send(sim.corp.apply(op));
-        const second = await syncConnection(store, connection, { tokens, ...(io.progress ? { onProgress: io.progress } : {}) });
+        const mutated = await fetch(`${url}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ random: { count: 25, seed: opts.seed } }) });
+        if (!mutated.ok) throw new Error(`the simulator refused the demo's changes: HTTP ${mutated.status} ${await mutated.text()}`);
+        const second = await syncConnection(store, connection, { tokens, ...limits, ...(io.progress ? { onProgress: io.progress } : {}) });
         io.endProgress?.();
         say('4. 25 changes happened upstream (hires, leavers, renames, moves). Second sync:');
         say(formatReport(second).split('\n').map((l) => `     ${l}`).join('\n'));
@@ -112,8 +154,8 @@ export function demoCommand(io: Output): Command {
         say(`  ${o} runs list                          # every run`);
         say(`  ${o} runs show ${second.runId}                        # the second sync, field by field`);
         say(`  ${o} connection show ${name}           # secrets are masked`);
-        say(`  npx --no-install orgsync simulate wecom --seed ${opts.seed} --users ${opts.users} --departments ${opts.departments}`);
-        say(`      # the same corp again, on a new port: point the connection at it and sync`);
+        say(`  npx --no-install orgsync simulate ${opts.platform} --seed ${opts.seed} --users ${opts.users} --departments ${opts.departments}`);
+        say(`      # the same org again, on a new port: point the connection at it and sync`);
         say(`  ${o} connection update ${name} --api-base-url <url from the line above>`);
         say(`  ${o} sync ${name} --dry-run`);
       } finally {

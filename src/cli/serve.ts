@@ -1,0 +1,47 @@
+import { Command } from 'commander';
+import { startServer } from '../server/start.js';
+import type { Store } from '../store/store.js';
+import { adminCommand, tokenCommand } from './access.js';
+import type { Output } from './output.js';
+
+/** What `orgsync serve`, `admin` and `token` need from the program they are part of. */
+export interface ServerCommandHelpers {
+  withStore<T>(opts: { dataDir?: string }, fn: (store: Store) => Promise<T>): Promise<T>;
+  setJson(json: boolean): void;
+  /** Where a password is read; default process.stdin. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+}
+
+function signalled(): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (signal: string): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('serve the REST API (/api/v1, described at /api/docs), the admin console (/) and /healthz until stopped')
+    .addHelpText(
+      'after',
+      '\nSettings come from the environment: ORGSYNC_PORT (8080), ORGSYNC_HOST (127.0.0.1), ORGSYNC_PUBLIC_URL, ORGSYNC_DATA_DIR or\n' +
+        'ORGSYNC_DATABASE_URL, ORGSYNC_ADMIN_PASSWORD (first start only), ORGSYNC_CONSOLE_DIR, ORGSYNC_TRUST_PROXY, ORGSYNC_LOG_LEVEL.\n' +
+        'Logs are JSON lines on stdout. See docs/api.md.',
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      const global = cmd.optsWithGlobals<{ dataDir?: string }>();
+      const server = await startServer({ dataDir: global.dataDir });
+      const signal = await signalled();
+      server.app.log.info({ signal }, 'stopping: waiting for requests and runs to finish');
+      await server.close();
+    });
+}
+
+export function serverCommands(io: Output, helpers: ServerCommandHelpers): Command[] {
+  return [serveCommand(), adminCommand(io, helpers), tokenCommand(io, helpers)];
+}

@@ -1,0 +1,58 @@
+import { WECOM_LIMITS } from '../directory/limits.js';
+import type { SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
+import type { WecomClient } from '../connectors/wecom/client.js';
+import { WecomError } from '../connectors/wecom/errors.js';
+import { departmentGetSchema, userGetSchema } from '../connectors/wecom/schemas.js';
+import { toSnapshotUser } from '../connectors/wecom/source.js';
+import type { ObjectReader } from './processor.js';
+
+/** Fields a self-built app created after 2022-06-20 does not receive (API reference, WeCom §4). */
+const WITHHELD = ['mobile', 'email', 'avatar', 'gender', 'address'] as const;
+
+/** Answers that mean "no such object": the member (60111) or department (60003, 60123) is gone. */
+const GONE = new Set([60111, 60003, 60123]);
+
+/**
+ * Targeted reads for WeCom events: user/get and department/get, one call per object. A member WeCom lists as
+ * having left (status 5) or no longer knows is gone; a department outside the app's visible range (60011) is not
+ * part of what the app sees, as in a full sync.
+ */
+export class WecomObjectReader implements ObjectReader {
+  readonly kind = 'wecom';
+  readonly limits = WECOM_LIMITS;
+
+  constructor(private readonly client: WecomClient) {}
+
+  readonly stats = (): Record<string, unknown> => ({ apiCalls: this.client.stats().calls });
+
+  async readUser(externalId: string): Promise<SnapshotUser | null> {
+    try {
+      const u = await this.client.get('user/get', { userid: externalId }, userGetSchema);
+      if (u.status === 5) return null;
+      const user = toSnapshotUser(u);
+      // Every WeCom member has a mobile or an email: neither means the app may not see them (nor the rest).
+      if (u.mobile === undefined && u.email === undefined) for (const f of WITHHELD) delete user[f];
+      return user;
+    } catch (err) {
+      if (err instanceof WecomError && err.errcode !== undefined && GONE.has(err.errcode)) return null;
+      throw err;
+    }
+  }
+
+  async readDepartment(externalId: string): Promise<SnapshotDepartment | null> {
+    try {
+      const { department: d } = await this.client.get('department/get', { id: externalId }, departmentGetSchema);
+      return {
+        externalId: String(d.id),
+        // The root's parent (0) and a parent outside the visible range both mean "a top of what the app sees"; the
+        // view keeps a parent it knows and hangs the rest at the top.
+        parentExternalId: d.parentid === 0 ? null : String(d.parentid),
+        ...(d.name !== undefined ? { name: d.name } : {}),
+        order: d.order,
+      };
+    } catch (err) {
+      if (err instanceof WecomError && err.errcode !== undefined && (GONE.has(err.errcode) || err.errcode === 60011)) return null;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,335 @@
+import { callbackPath } from '../../events/routes.js';
+import type { z } from 'zod';
+import {
+  ConnectionService,
+  MASK,
+  dingtalkSecretsSchema,
+  dingtalkSettingsSchema,
+  wecomSecretsSchema,
+  wecomSettingsSchema,
+  type Connection,
+  type ConnectionInput,
+  type ConnectionPatch,
+  type ConnectionView,
+} from '../../connections/connections.js';
+import { OrgsyncError, ValidationError } from '../../errors.js';
+import { resolvePolicy } from '../../reconcile/policy.js';
+import type { ConnectionRow, Platform, Store } from '../../store/store.js';
+import { checkConnection } from '../connection-checks.js';
+import { ApiError, fromOrgsyncError, notFound } from '../errors.js';
+import type { RouteTable } from '../route.js';
+import type { RunRunner } from '../runner.js';
+import {
+  connectionListSchema,
+  connectionParams,
+  connectionSchema,
+  createConnectionBody,
+  runIdBody,
+  runInProgressSchema,
+  syncBody,
+  testConnectionBody,
+  testResultSchema,
+  unsavedTestBody,
+  updateConnectionBody,
+} from '../schemas.js';
+
+type ApiConnection = z.output<typeof connectionSchema>;
+
+const PLATFORM_SCHEMAS: Record<Platform, { settings: z.ZodObject; secrets: z.ZodObject }> = {
+  wecom: { settings: wecomSettingsSchema, secrets: wecomSecretsSchema },
+  dingtalk: { settings: dingtalkSettingsSchema, secrets: dingtalkSecretsSchema },
+};
+
+const keysOf = (schema: z.ZodObject): string[] => Object.keys(schema.shape);
+
+/** Where a flat connection key (as ConnectionService names it) lives in an API body. */
+function fieldMapper(platform: Platform, given: Map<string, 'settings' | 'secrets'>): (path: string) => string {
+  const settings = new Set(keysOf(PLATFORM_SCHEMAS[platform].settings));
+  const secrets = new Set(keysOf(PLATFORM_SCHEMAS[platform].secrets));
+  return (path) => {
+    const head = path.split('.')[0] ?? path;
+    const part = given.get(head) ?? (settings.has(head) ? 'settings' : secrets.has(head) ? 'secrets' : undefined);
+    return part ? `${part}.${path}` : path;
+  };
+}
+
+function rethrow(err: unknown, mapField: (path: string) => string): never {
+  if (err instanceof OrgsyncError) throw fromOrgsyncError(err, mapField);
+  throw err;
+}
+
+function toApi(row: ConnectionRow, view: ConnectionView, baseUrl: string | undefined): ApiConnection {
+  const schemas = PLATFORM_SCHEMAS[row.platform];
+  const flat = view as unknown as Record<string, unknown>;
+  const settings: Record<string, unknown> = {};
+  for (const key of keysOf(schemas.settings)) if (flat[key] !== undefined) settings[key] = flat[key];
+  const secrets: Record<string, { set: boolean; masked: string }> = {};
+  for (const key of keysOf(schemas.secrets)) {
+    const set = typeof flat[key] === 'string' && flat[key] !== '';
+    secrets[key] = { set, masked: set ? MASK : '' };
+  }
+  return {
+    id: row.id,
+    name: row.name,
+    platform: row.platform,
+    settings: settings as ApiConnection['settings'],
+    secrets,
+    syncEnabled: row.syncEnabled,
+    policy: view.policy as unknown as Record<string, unknown>,
+    // Where the platform posts contact changes (see docs/events.md); served once Token and EncodingAESKey are set.
+    ...(baseUrl ? { callbackUrl: `${baseUrl.replace(/\/+$/, '')}${callbackPath(row.name)}` } : {}),
+    ...(view.secretsError ? { secretsError: view.secretsError } : {}),
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** The platform's settings and secrets from request parts, each validated with the field named. */
+function parsePart(schema: z.ZodObject, value: unknown, part: 'settings' | 'secrets'): Record<string, unknown> {
+  const result = schema.safeParse(value, { reportInput: true });
+  if (result.success) return result.data as Record<string, unknown>;
+  const issue = result.error.issues[0];
+  const path = issue ? [...issue.path.map(String), ...(issue.code === 'unrecognized_keys' ? [issue.keys[0] ?? ''] : [])] : [];
+  const field = [part, ...path].join('.');
+  const message = !issue
+    ? 'is invalid'
+    : issue.code === 'unrecognized_keys'
+      ? 'is not a known field for this platform'
+      : issue.code === 'invalid_type' && issue.input === undefined
+        ? 'is required'
+        : issue.message;
+  throw new ApiError(400, { code: 'INVALID_INPUT', message: `${field}: ${message}`, hint: 'Fix the field and test again; nothing was saved.', field });
+}
+
+/** Drops what means "not given": undefined, and "" (an empty form field). */
+function given(values: Record<string, unknown> | undefined): Array<[string, unknown]> {
+  return Object.entries(values ?? {}).filter(([, v]) => v !== undefined && v !== '');
+}
+
+export function connectionRoutes(table: RouteTable, deps: { store: Store; connections: ConnectionService; runner: RunRunner; baseUrl: () => string | undefined }): void {
+  const { store, connections, runner } = deps;
+
+  const load = async (name: string): Promise<ApiConnection> => {
+    const row = await store.connections.get(name);
+    if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${name}"`, 'GET /api/v1/connections lists them.');
+    return toApi(row, await connections.view(name), deps.baseUrl());
+  };
+
+  table.add({
+    method: 'GET',
+    url: '/api/v1/connections',
+    tag: 'connections',
+    summary: 'Every connection, secrets masked',
+    responses: { 200: { description: 'By name', schema: connectionListSchema } },
+    handler: async () => {
+      const rows = new Map((await store.connections.list()).map((r) => [r.name, r]));
+      const items: ApiConnection[] = [];
+      for (const view of await connections.views()) {
+        const row = rows.get(view.name);
+        if (row) items.push(toApi(row, view, deps.baseUrl()));
+      }
+      return { items };
+    },
+  });
+
+  table.add({
+    method: 'POST',
+    url: '/api/v1/connections',
+    tag: 'connections',
+    summary: 'Add a connection',
+    description: 'Settings and secrets are checked per platform; a 400 names the field (e.g. settings.corpId). Secrets are stored encrypted and never returned.',
+    body: createConnectionBody,
+    responses: {
+      201: { description: 'Added', schema: connectionSchema },
+      409: { description: 'The name is taken (CONNECTION_EXISTS)' },
+    },
+    handler: async ({ body }) => {
+      const where = new Map<string, 'settings' | 'secrets'>();
+      const flat: Record<string, unknown> = { platform: body.platform, name: body.name };
+      for (const [key, value] of given(body.settings)) {
+        flat[key] = value;
+        where.set(key, 'settings');
+      }
+      for (const [key, value] of given(body.secrets)) {
+        if (value === null) continue;
+        flat[key] = value;
+        where.set(key, 'secrets');
+      }
+      if (body.policy !== undefined) flat.policy = body.policy;
+      try {
+        await connections.add(flat as unknown as ConnectionInput);
+      } catch (err) {
+        rethrow(err, fieldMapper(body.platform, where));
+      }
+      if (body.syncEnabled) await store.connections.update(body.name, { syncEnabled: true });
+      return load(body.name);
+    },
+  });
+
+  table.add({
+    method: 'GET',
+    url: '/api/v1/connections/:name',
+    tag: 'connections',
+    summary: 'One connection, secrets masked',
+    params: connectionParams,
+    responses: { 200: { description: 'The connection', schema: connectionSchema }, 404: { description: 'No such connection' } },
+    handler: async ({ params }) => load(params.name),
+  });
+
+  table.add({
+    method: 'PATCH',
+    url: '/api/v1/connections/:name',
+    tag: 'connections',
+    summary: 'Change settings, secrets, policy or 开启同步',
+    description: 'Only what is given changes. An omitted or empty secret keeps the stored one; contactsSecret null removes it. The policy is merged key by key.',
+    params: connectionParams,
+    body: updateConnectionBody,
+    responses: { 200: { description: 'The changed connection', schema: connectionSchema }, 404: { description: 'No such connection' } },
+    handler: async ({ params, body }) => {
+      const row = await store.connections.get(params.name);
+      if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${params.name}"`, 'GET /api/v1/connections lists them.');
+      const where = new Map<string, 'settings' | 'secrets'>();
+      const patch: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(body.settings ?? {})) {
+        if (value === undefined) continue;
+        where.set(key, 'settings');
+        patch[key] = key === 'apiBaseUrl' && (value === '' || value === null) ? null : value;
+      }
+      for (const [key, value] of given(body.secrets)) {
+        where.set(key, 'secrets');
+        patch[key] = value;
+      }
+      if (body.policy !== undefined) patch.policy = body.policy;
+      if (Object.keys(patch).length > 0) {
+        try {
+          await connections.update(params.name, patch as ConnectionPatch);
+        } catch (err) {
+          rethrow(err, fieldMapper(row.platform, where));
+        }
+      }
+      if (body.syncEnabled !== undefined && body.syncEnabled !== row.syncEnabled) {
+        await store.connections.update(params.name, { syncEnabled: body.syncEnabled });
+      }
+      return load(params.name);
+    },
+  });
+
+  table.add({
+    method: 'DELETE',
+    url: '/api/v1/connections/:name',
+    tag: 'connections',
+    summary: 'Remove a connection and its secrets (its links and runs stay)',
+    params: connectionParams,
+    responses: { 204: { description: 'Removed' }, 404: { description: 'No such connection' } },
+    handler: async ({ params }) => {
+      try {
+        await connections.remove(params.name);
+      } catch (err) {
+        rethrow(err, (p) => p);
+      }
+      return undefined;
+    },
+  });
+
+  table.add({
+    method: 'POST',
+    url: '/api/v1/connections/:name/test',
+    tag: 'connections',
+    summary: '测试连接: test the saved connection, or unsaved values typed over it',
+    description: 'Changes nothing. Settings and secrets in the body replace the saved ones for this test only; an omitted or empty secret uses the saved one.',
+    params: connectionParams,
+    body: testConnectionBody,
+    responses: { 200: { description: 'Every check, passed or not, with a hint for each failure', schema: testResultSchema }, 404: { description: 'No such connection' } },
+    handler: async ({ params, body }) => {
+      let saved: Connection;
+      try {
+        saved = await connections.get(params.name);
+      } catch (err) {
+        rethrow(err, (p) => p);
+      }
+      const schemas = PLATFORM_SCHEMAS[saved.platform];
+      const settings: Record<string, unknown> = { ...saved.settings };
+      for (const [key, value] of Object.entries(body?.settings ?? {})) {
+        if (value === undefined) continue;
+        if (key === 'apiBaseUrl' && value === '') delete settings[key];
+        else settings[key] = value;
+      }
+      const secrets: Record<string, unknown> = { ...saved.secrets };
+      for (const [key, value] of given(body?.secrets)) {
+        if (value === null) delete secrets[key];
+        else secrets[key] = value;
+      }
+      const connection = {
+        ...saved,
+        settings: parsePart(schemas.settings, settings, 'settings'),
+        secrets: parsePart(schemas.secrets, secrets, 'secrets'),
+      } as Connection;
+      return checkConnection(connection);
+    },
+  });
+
+  table.add({
+    method: 'POST',
+    url: '/api/v1/connection-tests',
+    tag: 'connections',
+    summary: '测试连接 for a card not saved yet',
+    description: 'Changes nothing and stores nothing.',
+    body: unsavedTestBody,
+    responses: { 200: { description: 'Every check, passed or not', schema: testResultSchema } },
+    handler: async ({ body }) => {
+      const schemas = PLATFORM_SCHEMAS[body.platform];
+      const settings = Object.fromEntries(given(body.settings));
+      const secrets = Object.fromEntries(given(body.secrets).filter(([, v]) => v !== null));
+      const connection = {
+        id: 0,
+        name: 'unsaved',
+        platform: body.platform,
+        settings: parsePart(schemas.settings, settings, 'settings'),
+        secrets: parsePart(schemas.secrets, secrets, 'secrets'),
+        policy: resolvePolicy({}),
+        createdAt: '',
+        updatedAt: '',
+      } as Connection;
+      return checkConnection(connection);
+    },
+  });
+
+  table.add({
+    method: 'POST',
+    url: '/api/v1/connections/:name/sync',
+    tag: 'connections',
+    summary: 'Start a sync (企业微信同步 / 钉钉同步) in the background',
+    description: 'Answers as soon as the run exists; follow it with GET /api/v1/runs/{id}. One run per connection at a time.',
+    params: connectionParams,
+    body: syncBody,
+    responses: {
+      202: { description: 'Started', schema: runIdBody },
+      404: { description: 'No such connection' },
+      409: { description: 'RUN_IN_PROGRESS (with the running run\'s runId) or SYNC_DISABLED', schema: runInProgressSchema },
+    },
+    handler: async ({ params, body }) => {
+      const row = await store.connections.get(params.name);
+      if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${params.name}"`, 'GET /api/v1/connections lists them.');
+      if (!row.syncEnabled) {
+        throw new ApiError(409, {
+          code: 'SYNC_DISABLED',
+          message: `org sync is turned off for "${params.name}"`,
+          hint: `Turn on 开启同步 for this connection (PATCH /api/v1/connections/${params.name} with {"syncEnabled": true}), then start the sync again.`,
+        });
+      }
+      let connection: Connection;
+      try {
+        connection = await connections.get(params.name);
+      } catch (err) {
+        if (err instanceof ValidationError || !(err instanceof OrgsyncError)) throw err;
+        throw fromOrgsyncError(err);
+      }
+      try {
+        return { runId: await runner.startSync(connection, { dryRun: body?.dryRun === true }) };
+      } catch (err) {
+        if (err instanceof OrgsyncError) throw fromOrgsyncError(err);
+        throw err;
+      }
+    },
+  });
+}

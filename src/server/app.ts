@@ -1,0 +1,160 @@
+import fastifyCookie from '@fastify/cookie';
+import fastifyRateLimit from '@fastify/rate-limit';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { ConnectionService } from '../connections/connections.js';
+import { registerEvents } from '../events/server.js';
+import type { EventPump } from '../events/pump.js';
+import { OrgsyncError, errorInfo } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { connectionRoutes } from './api/connections.js';
+import { directoryRoutes } from './api/directory.js';
+import { runRoutes } from './api/runs.js';
+import { DEFAULT_LOGIN_LIMITS, sessionRoutes, type LoginLimits } from './api/session.js';
+import type { AccessService } from './auth/access.js';
+import { isApiPath, registerAuth } from './auth/hook.js';
+import { registerConsole } from './console.js';
+import { ApiError, fromOrgsyncError } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { RouteTable, type AnyRouteSpec } from './route.js';
+import { RunRunner } from './runner.js';
+
+export interface AppDeps {
+  store: Store;
+  connections: ConnectionService;
+  access: AccessService;
+  consoleDir: string;
+  publicUrl: string | undefined;
+  sessionTtlMs: number;
+  loginLimits?: LoginLimits | undefined;
+  version: string;
+}
+
+/** Where secrets could show up in a log line; pino replaces them before the line is written. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'body',
+  '*.body',
+  'password',
+  '*.password',
+  'secret',
+  '*.secret',
+  'secrets',
+  '*.secrets',
+  'contactsSecret',
+  '*.contactsSecret',
+  'clientSecret',
+  '*.clientSecret',
+  'token',
+  '*.token',
+  'csrfToken',
+  '*.csrfToken',
+];
+
+export function loggerOptions(level: string, stream: { write(line: string): void } | undefined): FastifyServerOptions['logger'] {
+  return {
+    level,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    ...(stream ? { stream } : {}),
+  };
+}
+
+/** Trust the nearest `count` proxies. */
+function hops(count: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < count;
+}
+
+/** fastify's own request errors (bad JSON, wrong content type, body too large) in the API's error shape. */
+function fastifyClientError(err: { code?: string; statusCode?: number; message: string }): ApiError | undefined {
+  const status = err.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return undefined;
+  const codes: Record<string, [string, string]> = {
+    FST_ERR_CTP_INVALID_JSON_BODY: ['INVALID_JSON', 'Send the body as valid JSON.'],
+    FST_ERR_CTP_EMPTY_JSON_BODY: ['INVALID_JSON', 'Send a JSON body, or no content-type header when there is none.'],
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json.'],
+    FST_ERR_CTP_BODY_TOO_LARGE: ['BODY_TOO_LARGE', 'The API takes bodies up to 1 MiB.'],
+  };
+  const [code, hint] = codes[err.code ?? ''] ?? [status === 400 ? 'INVALID_INPUT' : `HTTP_${status}`, undefined];
+  if (code === 'INVALID_JSON' && err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return new ApiError(400, { code, message: 'the body is not valid JSON', hint });
+  return new ApiError(status, { code, message: err.message, hint });
+}
+
+/**
+ * The whole server: API routes under /api/v1, their OpenAPI document, /healthz, the console, and the runner of
+ * background runs (not started: call runner.start()).
+ */
+export async function buildApp(
+  deps: AppDeps,
+  options: { logger: FastifyServerOptions['logger']; trustProxy?: boolean | number | string },
+): Promise<{ app: FastifyInstance; routes: AnyRouteSpec[]; runner: RunRunner; events: EventPump }> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    trustProxy: typeof options.trustProxy === 'number' ? hops(options.trustProxy) : (options.trustProxy ?? false),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+  });
+  const runner = new RunRunner(deps.store, app.log);
+  // The API speaks JSON only; a text/plain body (which a cross-site form can send) is refused with 415.
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler(async (err, req, reply) => {
+    let answer: ApiError;
+    if (err instanceof ApiError) answer = err;
+    else if (err instanceof OrgsyncError) answer = fromOrgsyncError(err);
+    else answer = fastifyClientError(err as { code?: string; statusCode?: number; message: string }) ?? new ApiError(500, { code: 'INTERNAL', message: 'the server failed to answer', hint: 'See the server log for the error.' });
+    if (answer.statusCode >= 500) req.log.error({ err: err instanceof Error ? { ...errorInfo(err), stack: err.stack } : errorInfo(err) }, 'request failed');
+    for (const [name, value] of Object.entries(answer.headers)) void reply.header(name, value);
+    return reply.code(answer.statusCode).send(answer.body());
+  });
+
+  // One line per answered request: the route, not the query string (it may hold a searched name or number).
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ method: req.method, path: req.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('referrer-policy', 'same-origin');
+    void reply.header('x-frame-options', 'DENY');
+    if (isApiPath(req.url)) void reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  await app.register(fastifyCookie);
+  await app.register(fastifyRateLimit, { global: false });
+  registerAuth(app, deps.access);
+
+  const secureCookie = (req: FastifyRequest): boolean => deps.publicUrl?.startsWith('https://') === true || req.protocol === 'https';
+  const table = new RouteTable(app);
+  sessionRoutes(table, app, { access: deps.access, secureCookie, sessionTtlMs: deps.sessionTtlMs, limits: deps.loginLimits ?? DEFAULT_LOGIN_LIMITS });
+  connectionRoutes(table, { store: deps.store, connections: deps.connections, runner, baseUrl: () => deps.publicUrl ?? app.listeningOrigin });
+  runRoutes(table, { store: deps.store, runner });
+  directoryRoutes(table, { store: deps.store });
+  table.add({
+    method: 'GET',
+    url: '/api/docs',
+    tag: 'meta',
+    summary: 'This API described as OpenAPI 3.1 (JSON)',
+    responses: { 200: { description: 'The OpenAPI document' } },
+    handler: async () => openApiDocument(table.routes, { version: deps.version, serverUrl: deps.publicUrl }),
+  });
+
+  app.get('/healthz', async (_req, reply) => {
+    try {
+      await deps.store.directory.revision();
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+  });
+
+  // Public, and checked by signature: the platforms cannot sign in.
+  const events = await registerEvents(app, { store: deps.store, connections: deps.connections });
+
+  await registerConsole(app, deps.consoleDir);
+  return { app, routes: table.routes, runner, events };
+}

@@ -1,0 +1,98 @@
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { loadConfig } from '../config.js';
+import { OrgsyncError } from '../errors.js';
+import type { StoreConfig } from '../store/open.js';
+
+/** The server's settings, from the environment, checked once at start; each error names its variable. */
+export interface ServerConfig {
+  store: StoreConfig;
+  port: number;
+  host: string;
+  /** The URL people reach the server at (behind a proxy, the proxy's); https makes the session cookie Secure. */
+  publicUrl: string | undefined;
+  /** The built console (index.html and its assets). */
+  consoleDir: string;
+  /** Taken as the first admin's password when there is no admin yet; otherwise ignored. */
+  adminPassword: string | undefined;
+  /** Passed to fastify's trustProxy: which proxies' X-Forwarded-For / -Proto to believe. */
+  trustProxy: boolean | number | string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** dist/console of this package, whether running from src/ (tsx, tests) or from the build in dist/. */
+export const DEFAULT_CONSOLE_DIR = fileURLToPath(new URL('../../dist/console', import.meta.url));
+
+export const MIN_PASSWORD_LENGTH = 8;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function invalid(name: string, value: string, message: string, hint: string): OrgsyncError {
+  return new OrgsyncError({ code: 'CONFIG_INVALID', message: `${name} "${value}" ${message}`, hint, object: name });
+}
+
+function setting(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: string | undefined } = {}): ServerConfig {
+  const { store } = loadConfig(env, overrides);
+
+  const portText = setting(env, 'ORGSYNC_PORT');
+  const port = portText === undefined ? 8080 : Number(portText);
+  if (portText !== undefined && (!/^\d+$/.test(portText) || port > 65535)) {
+    throw invalid('ORGSYNC_PORT', portText, 'is not a port number', 'Set ORGSYNC_PORT to a whole number from 0 to 65535 (0 picks a free port), or unset it for 8080.');
+  }
+
+  const host = setting(env, 'ORGSYNC_HOST') ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:[\]%-]+$/.test(host)) {
+    throw invalid('ORGSYNC_HOST', host, 'is not a host name or address', 'Set ORGSYNC_HOST to an address to listen on, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).');
+  }
+
+  const publicText = setting(env, 'ORGSYNC_PUBLIC_URL');
+  let publicUrl: string | undefined;
+  if (publicText !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(publicText);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) {
+      throw invalid('ORGSYNC_PUBLIC_URL', publicText, 'is not an http(s) URL', 'Set ORGSYNC_PUBLIC_URL to the address people open, e.g. https://orgsync.example.com (no query, fragment or credentials).');
+    }
+    publicUrl = url.href.replace(/\/+$/, '');
+  }
+
+  const consoleDir = path.resolve(setting(env, 'ORGSYNC_CONSOLE_DIR') ?? DEFAULT_CONSOLE_DIR);
+
+  const adminPassword = env.ORGSYNC_ADMIN_PASSWORD === undefined || env.ORGSYNC_ADMIN_PASSWORD === '' ? undefined : env.ORGSYNC_ADMIN_PASSWORD;
+  if (adminPassword !== undefined && Array.from(adminPassword).length < MIN_PASSWORD_LENGTH) {
+    // The value is a secret: the message does not repeat it.
+    throw new OrgsyncError({
+      code: 'CONFIG_INVALID',
+      message: `ORGSYNC_ADMIN_PASSWORD is too short (at least ${MIN_PASSWORD_LENGTH} characters)`,
+      hint: 'Choose a longer password, or unset ORGSYNC_ADMIN_PASSWORD to have a random one printed at first start.',
+      object: 'ORGSYNC_ADMIN_PASSWORD',
+    });
+  }
+
+  const proxyText = setting(env, 'ORGSYNC_TRUST_PROXY');
+  let trustProxy: boolean | number | string = false;
+  if (proxyText !== undefined) {
+    if (proxyText === 'true' || proxyText === 'false') trustProxy = proxyText === 'true';
+    else if (/^\d+$/.test(proxyText)) trustProxy = Number(proxyText);
+    else if (/^[0-9A-Fa-f.:/,\s]+$/.test(proxyText)) trustProxy = proxyText;
+    else {
+      throw invalid('ORGSYNC_TRUST_PROXY', proxyText, 'is not true, false, a hop count or a list of addresses', 'Set it to true, a number of proxies, or comma-separated proxy addresses / CIDRs, e.g. 10.0.0.0/8.');
+    }
+  }
+
+  const levelText = setting(env, 'ORGSYNC_LOG_LEVEL') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(levelText)) {
+    throw invalid('ORGSYNC_LOG_LEVEL', levelText, 'is not a log level', `Use one of ${LOG_LEVELS.join(', ')}.`);
+  }
+
+  return { store, port, host, publicUrl, consoleDir, adminPassword, trustProxy, logLevel: levelText as ServerConfig['logLevel'] };
+}

@@ -1,0 +1,11 @@
+import type { Connection } from '../connections/connections.js';
+import { TokenCache } from '../connectors/common/token-cache.js';
+import { testConnection, type ConnectionTestResult } from '../connectors/connection-test.js';
+
+/**
+ * 测试连接 from the API. Each test takes its tokens afresh, so it proves the secret as typed now rather than a
+ * token cached from an earlier answer.
+ */
+export function checkConnection(connection: Connection): Promise<ConnectionTestResult> {
+  return testConnection(connection, { tokens: new TokenCache() });
+}

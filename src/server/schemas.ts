@@ -1,0 +1,281 @@
+import { z } from 'zod';
+import { CONNECTION_NAME_PATTERN, PLATFORMS } from '../connections/connections.js';
+import { RUN_KINDS, RUN_STATUSES } from '../runs/types.js';
+
+/** The shapes of the API: requests are validated with these, and the OpenAPI document is built from them. */
+
+// ------------------------------------------------------------------ common
+
+export const errorInfoSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  hint: z.string().optional(),
+  object: z.string().optional(),
+});
+
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.string().describe('Stable, machine-readable, e.g. INVALID_INPUT, CONNECTION_NOT_FOUND'),
+    message: z.string(),
+    hint: z.string().optional().describe('What to change, and where'),
+    field: z.string().optional().describe('The request field at fault, e.g. settings.corpId'),
+  }),
+});
+
+export const runInProgressSchema = errorBodySchema.extend({ runId: z.number().int().describe('The run already going for this connection') });
+
+const idParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+export const runIdParams = z.strictObject({ id: idParam.describe('Run id') });
+export const connectionParams = z.strictObject({
+  name: z.string().regex(CONNECTION_NAME_PATTERN, 'must be a connection name: 1-64 letters, digits, "_", "." or "-"').describe('Connection name'),
+});
+
+const limit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback).describe(`Page size, 1-${max} (default ${fallback})`);
+const cursor = z
+  .string()
+  .regex(/^\d{1,15}$/, 'must be a cursor returned as nextCursor')
+  .optional()
+  .describe('nextCursor of the previous page');
+
+export const runIdBody = z.object({ runId: z.number().int() });
+
+/** For actions that take no input: nothing, or {}. */
+export const emptyBody = z.strictObject({}).optional();
+
+// ------------------------------------------------------------------ session
+
+export const loginBody = z.strictObject({
+  username: z.string().min(1, 'must not be empty').max(64, 'is too long'),
+  password: z.string().min(1, 'must not be empty').max(1024, 'is too long'),
+});
+
+export const sessionSchema = z.object({
+  user: z.object({ username: z.string().describe('The admin; for an API token, "token:NAME"') }),
+  csrfToken: z.string().nullable().describe('Send it as x-csrf-token on every POST, PUT, PATCH and DELETE of this session (null for an API token)'),
+});
+
+// ------------------------------------------------------------------ connections
+
+const platform = z.enum(PLATFORMS);
+
+const settingsInput = z.strictObject({
+  corpId: z.string().describe('企业ID (WeCom, "ww…") or CorpId (DingTalk, "ding…")'),
+  agentId: z.union([z.number().int(), z.string()]).describe('应用 AgentId'),
+  apiBaseUrl: z.string().optional().describe('Default: the platform\'s API; the simulator\'s URL to try things out'),
+  clientId: z.string().optional().describe('DingTalk only: Client ID (AppKey)'),
+});
+
+const secretsInput = z.strictObject({
+  secret: z.string().optional().describe('WeCom: the app Secret (应用秘钥)'),
+  contactsSecret: z.string().nullable().optional().describe('WeCom, optional: the 通讯录同步 Secret; null removes it'),
+  clientSecret: z.string().optional().describe('DingTalk: the Client Secret (AppSecret)'),
+  callbackToken: z.string().nullable().optional().describe('Callback Token (WeCom 回调 / DingTalk 事件订阅 签名 token); null removes it'),
+  callbackAesKey: z.string().nullable().optional().describe('Callback EncodingAESKey / aes_key, 43 letters and digits; null removes it'),
+});
+
+const policyInput = z.record(z.string(), z.unknown()).describe('See docs/policy.md');
+
+export const createConnectionBody = z.strictObject({
+  platform,
+  name: z.string().describe('1-64 letters, digits, "_", "." or "-"; also the source name on links and runs'),
+  settings: settingsInput,
+  secrets: secretsInput,
+  policy: policyInput.optional(),
+  syncEnabled: z.boolean().optional().describe('开启同步; default false'),
+});
+
+export const updateConnectionBody = z.strictObject({
+  settings: settingsInput
+    .partial()
+    .extend({ apiBaseUrl: z.string().nullable().optional().describe('null or "" goes back to the default') })
+    .optional(),
+  secrets: secretsInput.optional().describe('An omitted or empty secret keeps the stored one'),
+  policy: policyInput.optional().describe('Merged into the stored policy key by key (JSON merge patch: null removes a key)'),
+  syncEnabled: z.boolean().optional(),
+});
+
+export const testConnectionBody = z
+  .strictObject({
+    settings: settingsInput.partial().optional().describe('Unsaved values to test instead of the saved ones'),
+    secrets: secretsInput.optional().describe('Unsaved secrets; an omitted or empty one uses the saved one'),
+  })
+  .optional();
+
+export const unsavedTestBody = z.strictObject({ platform, settings: settingsInput, secrets: secretsInput });
+
+export const connectionSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  platform,
+  settings: z.object({ corpId: z.string(), agentId: z.number().int(), apiBaseUrl: z.string(), clientId: z.string().optional() }),
+  secrets: z
+    .record(z.string(), z.object({ set: z.boolean(), masked: z.string().describe('"••••••" when set, "" when not; never the value') }))
+    .describe('One entry per secret of the platform'),
+  syncEnabled: z.boolean(),
+  policy: z.record(z.string(), z.unknown()),
+  callbackUrl: z.string().optional().describe('Where the platform posts contact changes (ORGSYNC_PUBLIC_URL, else the address the server listens on)'),
+  secretsError: errorInfoSchema.optional().describe('The stored secrets cannot be opened (e.g. the master key changed)'),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const connectionListSchema = z.object({ items: z.array(connectionSchema) });
+
+export const testResultSchema = z.object({
+  ok: z.boolean(),
+  checks: z.array(z.object({ name: z.string(), ok: z.boolean(), message: z.string(), hint: z.string().optional() })),
+});
+
+export const syncBody = z.strictObject({ dryRun: z.boolean().optional().describe('Plan and record only (status planned)') }).optional();
+
+// ------------------------------------------------------------------ runs
+
+const counts = z.object({ departments: z.record(z.string(), z.number()), users: z.record(z.string(), z.number()) });
+
+export const progressSchema = z.object({
+  phase: z.enum(['read', 'plan', 'guard', 'apply']),
+  done: z.number(),
+  total: z.number().optional(),
+  message: z.string().optional(),
+});
+
+const stepSchema = z.object({
+  seq: z.number().int(),
+  name: z.string(),
+  status: z.enum(['ok', 'failed', 'skipped']),
+  startedAt: z.string(),
+  durationMs: z.number(),
+  detail: z.record(z.string(), z.unknown()),
+});
+
+export const runSummarySchema = z.object({
+  runId: z.number().int(),
+  kind: z.enum(RUN_KINDS),
+  source: z.string(),
+  status: z.enum(RUN_STATUSES),
+  dryRun: z.boolean(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  changes: counts.describe('Applied; for planned and blocked runs, planned'),
+  suppressed: counts.optional(),
+  blocked: errorInfoSchema.extend({ count: z.number(), base: z.number() }).optional(),
+  errors: z.array(errorInfoSchema),
+  notes: z.array(errorInfoSchema),
+  read: z
+    .object({ departments: z.number(), users: z.number(), complete: z.boolean(), incompleteDepartments: z.number(), unseenFields: z.array(z.string()) })
+    .optional(),
+  progress: progressSchema.optional().describe('Only while the run is running in this server'),
+});
+
+export const changeSchema = z.object({
+  seq: z.number().int(),
+  objectKind: z.enum(['department', 'user']),
+  action: z.string(),
+  objectId: z.number().int().nullable(),
+  externalId: z.string(),
+  label: z.string(),
+  fields: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })).describe('Field-level diffs'),
+});
+
+export const runDetailSchema = runSummarySchema.extend({
+  steps: z.array(stepSchema),
+  changedObjects: z.object({ total: z.number().int(), items: z.array(changeSchema).describe('The first 100') }),
+});
+
+export const runListQuery = z.strictObject({
+  source: z.string().max(64).optional().describe('Connection or source name'),
+  status: z.enum(RUN_STATUSES).optional(),
+  kind: z.enum(RUN_KINDS).optional(),
+  limit: limit(200, 50),
+  cursor,
+});
+
+export const runListSchema = z.object({ items: z.array(runSummarySchema), nextCursor: z.string().nullable() });
+
+export const changesQuery = z.strictObject({
+  limit: limit(1000, 100),
+  offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0).describe('Changes to skip'),
+});
+
+export const changesSchema = z.object({ items: z.array(changeSchema), total: z.number().int() });
+
+// ------------------------------------------------------------------ directory
+
+const linkSchema = z.object({ source: z.string(), externalId: z.string() });
+
+export const departmentListSchema = z.object({
+  items: z.array(
+    z.object({
+      id: z.number().int(),
+      parentId: z.number().int().nullable(),
+      name: z.string(),
+      order: z.number(),
+      memberCount: z.number().int().describe('Direct members, active and disabled'),
+      links: z.array(linkSchema),
+    }),
+  ),
+  revision: z.number().int().describe('Changes whenever the directory does'),
+});
+
+export const departmentParams = z.strictObject({ id: idParam.describe('Local department id') });
+export const userParams = z.strictObject({ id: idParam.describe('Local user id') });
+
+export const membersQuery = z.strictObject({
+  q: z.string().max(100).optional().describe('Part of the name, userid (ignoring case) or mobile'),
+  cursor,
+  limit: limit(200, 50),
+});
+
+const status = z.enum(['active', 'disabled']);
+
+export const membersSchema = z.object({
+  items: z.array(
+    z.object({
+      id: z.number().int(),
+      userid: z.string().nullable(),
+      name: z.string().nullable(),
+      position: z.string().nullable(),
+      mobile: z.string().nullable(),
+      email: z.string().nullable(),
+      status,
+      leader: z.boolean().describe('Leader of this department'),
+    }),
+  ),
+  nextCursor: z.string().nullable(),
+  total: z.number().int().describe('Members matching q, in all pages'),
+});
+
+const nullableText = z.string().nullable();
+
+export const userDetailSchema = z.object({
+  user: z.object({
+    id: z.number().int(),
+    userid: nullableText,
+    name: nullableText,
+    alias: nullableText,
+    position: nullableText,
+    mobile: nullableText,
+    email: nullableText,
+    telephone: nullableText,
+    gender: nullableText,
+    avatar: nullableText,
+    address: nullableText,
+    employeeNo: nullableText,
+    status,
+    mainDepartmentId: z.number().int().nullable(),
+    attributes: z.record(z.string(), z.string()),
+  }),
+  memberships: z.array(z.object({ departmentId: z.number().int(), departmentName: z.string(), leader: z.boolean(), order: z.number() })),
+  links: z.array(linkSchema),
+  history: z
+    .array(
+      changeSchema.omit({ objectKind: true, objectId: true }).extend({
+        runId: z.number().int(),
+        runKind: z.enum(RUN_KINDS),
+        runStatus: z.enum(RUN_STATUSES),
+        source: z.string(),
+        at: z.string().nullable().describe('When the run started'),
+      }),
+    )
+    .describe('Changes of this user recorded by applied runs, newest first (at most 100)'),
+});

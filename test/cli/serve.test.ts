@@ -1,0 +1,187 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { startServer } from '../../src/server/start.js';
+import { WecomSimulator } from '../../src/simulator/wecom/server.js';
+import { tempDir } from '../helpers/stores.js';
+import { Client, until } from '../server/harness.js';
+
+/** `orgsync serve`, `admin set-password` and `token …` as separate processes on a real data directory. */
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'bin/orgsync.js');
+const execFileAsync = promisify(execFile);
+
+let dirs: string[] = [];
+let children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  children = [];
+});
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function dataDir(): { dir: string; env: Record<string, string> } {
+  const dir = tempDir('orgsync-serve-');
+  dirs.push(dir);
+  return { dir, env: { ORGSYNC_DATA_DIR: dir, ORGSYNC_DATABASE_URL: '', ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'), ORGSYNC_PORT: '0' } };
+}
+
+async function orgsync(env: Record<string, string>, args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = execFileAsync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+  if (stdin !== undefined) {
+    child.child.stdin?.end(stdin);
+  } else {
+    child.child.stdin?.end();
+  }
+  try {
+    const { stdout, stderr } = await child;
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  lines: Array<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function serve(env: Record<string, string>): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  const lines: Array<Record<string, unknown>> = [];
+  let buffer = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>);
+      buffer = buffer.slice(nl + 1);
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const ready = await until('the server to listen', async () => lines.find((l) => l.msg === 'orgsync is serving'), 15_000);
+  return { child, url: ready.url as string, lines, exited };
+}
+
+describe('orgsync serve', () => {
+  it('prints the first admin password once, serves, and stops cleanly on SIGTERM; a bad setting names the variable', async () => {
+    const { env } = dataDir();
+    const served = await serve(env);
+    const printed = served.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('created the first admin'));
+    expect(printed).toHaveLength(1);
+    const password = /password (\S+)/.exec(printed[0]?.msg as string)?.[1] as string;
+    expect(password).toMatch(/^[A-Za-z0-9]{20}$/);
+    expect((await new Client(served.url).login('admin', password)).status).toBe(200);
+    expect((await fetch(`${served.url}/healthz`)).status).toBe(200);
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toEqual({ code: 0, signal: null });
+
+    const bad = await orgsync({ ...env, ORGSYNC_PORT: 'http' }, ['serve']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('CONFIG_INVALID');
+    expect(bad.stderr).toContain('ORGSYNC_PORT');
+  });
+
+  it('admin set-password reads the password from stdin; the server then prints none; the old sessions end', async () => {
+    const { env } = dataDir();
+    const set = await orgsync(env, ['admin', 'set-password', '--password-stdin', '--json'], 'correct horse battery\n');
+    expect(set.code, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toEqual({ username: 'admin', created: true, sessionsEnded: 0 });
+    expect(set.stdout + set.stderr).not.toContain('correct horse');
+
+    const served = await serve(env);
+    expect(served.lines.some((l) => typeof l.msg === 'string' && l.msg.includes('created the first admin'))).toBe(false);
+    const c = new Client(served.url);
+    expect((await c.login('admin', 'correct horse battery')).status).toBe(200);
+
+    const changed = await orgsync(env, ['admin', 'set-password'], 'another password\n');
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toContain('ended 1 session');
+    expect((await c.get('/api/v1/session')).status).toBe(401);
+    expect((await c.login('admin', 'another password')).status).toBe(200);
+
+    expect((await orgsync(env, ['admin', 'set-password'], 'short\n')).code).toBe(2);
+    expect((await orgsync(env, ['admin', 'set-password', '--password-stdin'], '')).code).toBe(2);
+  });
+
+  it('token create prints the token once; list never shows it; revoke turns it away', async () => {
+    const { env } = dataDir();
+    const created = await orgsync(env, ['token', 'create', '--name', 'ci', '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    const { token, name, prefix } = JSON.parse(created.stdout) as { token: string; name: string; prefix: string };
+    expect(name).toBe('ci');
+    expect(token.startsWith(prefix)).toBe(true);
+    const human = await orgsync(env, ['token', 'create', '--name', 'hr-portal']);
+    expect(human.stdout).toMatch(/osk_[A-Za-z0-9_-]{43}/);
+    expect((await orgsync(env, ['token', 'create', '--name', 'ci'])).stderr).toContain('TOKEN_EXISTS');
+
+    const list = await orgsync(env, ['token', 'list', '--json']);
+    expect((JSON.parse(list.stdout) as { tokens: Array<{ name: string }> }).tokens.map((t) => t.name)).toEqual(['ci', 'hr-portal']);
+    expect(list.stdout).not.toContain(token);
+    expect(list.stdout).toContain(`"prefix":"${prefix}"`);
+
+    const served = await serve(env);
+    const bot = new Client(served.url);
+    bot.bearer = token;
+    expect((await bot.get('/api/v1/connections')).status).toBe(200);
+    expect((await orgsync(env, ['token', 'revoke', 'ci', '--json'])).stdout.trim()).toBe('{"name":"ci","revoked":true}');
+    expect((await bot.get('/api/v1/connections')).status).toBe(401);
+    expect((await orgsync(env, ['token', 'revoke', 'ci'])).code).toBe(1);
+  });
+
+  it('a run left running by a killed server is failed with a clear error when the server starts again', async () => {
+    const { dir, env } = dataDir();
+    const sim = new WecomSimulator({ seed: 7, departments: 10, users: 60, config: { latencyMs: 400 } });
+    const simUrl = await sim.listen(0);
+    try {
+      await orgsync(env, ['admin', 'set-password', '--password-stdin'], 'correct horse battery\n');
+      const served = await serve(env);
+      const c = new Client(served.url);
+      await c.login('admin', 'correct horse battery');
+      const created = await c.request('POST', '/api/v1/connections', {
+        platform: 'wecom',
+        name: 'acme',
+        settings: { corpId: sim.identity.corpId, agentId: sim.identity.agentId, apiBaseUrl: simUrl },
+        secrets: { secret: sim.identity.secret },
+        syncEnabled: true,
+      });
+      expect(created.status, created.text).toBe(201);
+      const started = await c.request('POST', '/api/v1/connections/acme/sync', {});
+      expect(started.status).toBe(202);
+      await until('the run to be under way', async () => (await c.get(`/api/v1/runs/${started.body.runId}`)).body.progress);
+      served.child.kill('SIGKILL');
+      await served.exited;
+
+      const again = await startServer({ env, dataDir: dir, port: 0, logStream: { write: () => {} } });
+      try {
+        const c2 = new Client(again.url);
+        await c2.login('admin', 'correct horse battery');
+        const run = (await c2.get(`/api/v1/runs/${started.body.runId}`)).body;
+        expect(run.status).toBe('failed');
+        expect(run.errors.at(-1)).toMatchObject({ code: 'RUN_ABANDONED', message: expect.stringContaining('stopped before the run finished'), hint: expect.stringContaining('Start the run again') });
+        // And the connection can sync again.
+        sim.updateConfig({ latencyMs: 0 });
+        const next = await c2.request('POST', '/api/v1/connections/acme/sync', {});
+        expect(next.status).toBe(202);
+        const done = await until('the new run', async () => {
+          const r = (await c2.get(`/api/v1/runs/${next.body.runId}`)).body;
+          return r.status !== 'running' ? r : undefined;
+        });
+        expect(done.status).toBe('succeeded');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await sim.close();
+    }
+  });
+});

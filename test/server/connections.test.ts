@@ -1,0 +1,215 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectionListSchema, connectionSchema, testResultSchema } from '../../src/server/schemas.js';
+import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
+import { WecomSimulator } from '../../src/simulator/wecom/server.js';
+import { Client, signedIn, startHarness, type Harness } from './harness.js';
+
+/** The connection endpoints against a real WeCom simulator: CRUD, validation naming the field, 测试连接, masking. */
+
+let sim: WecomSimulator;
+let simUrl: string;
+let h: Harness;
+let c: Client;
+/** Secrets of other simulators the tests used. */
+const otherSecrets: string[] = [];
+
+beforeAll(async () => {
+  sim = new WecomSimulator({ seed: 6, departments: 12, users: 40 });
+  simUrl = await sim.listen(0);
+  h = await startHarness('sqlite');
+  c = await signedIn(h);
+});
+
+afterAll(async () => {
+  await h.close();
+  await sim.close();
+});
+
+const wecom = (name: string, over: Record<string, unknown> = {}) => ({
+  platform: 'wecom',
+  name,
+  settings: { corpId: sim.identity.corpId, agentId: String(sim.identity.agentId), apiBaseUrl: simUrl },
+  secrets: { secret: sim.identity.secret, contactsSecret: sim.identity.contactsSecret },
+  ...over,
+});
+
+describe('connections', () => {
+  it('create → read → list → patch → delete; secrets are masked and never returned', async () => {
+    const created = await c.request('POST', '/api/v1/connections', wecom('acme'));
+    expect(created.status).toBe(201);
+    expect(connectionSchema.parse(created.body)).toBeTruthy();
+    expect(created.body).toMatchObject({
+      name: 'acme',
+      platform: 'wecom',
+      settings: { corpId: sim.identity.corpId, agentId: sim.identity.agentId, apiBaseUrl: simUrl },
+      secrets: { secret: { set: true, masked: '••••••' }, contactsSecret: { set: true, masked: '••••••' } },
+      syncEnabled: false,
+      policy: { onUserGone: 'disable', guard: { maxUsers: 50, maxRatio: 0.2 } },
+    });
+    expect(created.body.id).toBeGreaterThan(0);
+
+    expect((await c.request('POST', '/api/v1/connections', wecom('acme'))).body.error.code).toBe('CONNECTION_EXISTS');
+    expect((await c.request('POST', '/api/v1/connections', wecom('acme'))).status).toBe(409);
+
+    const one = await c.get('/api/v1/connections/acme');
+    expect(one.status).toBe(200);
+    expect(one.body).toEqual(created.body);
+    expect((await c.get('/api/v1/connections/nope')).status).toBe(404);
+
+    await c.request('POST', '/api/v1/connections', wecom('beta', { secrets: { secret: sim.identity.secret }, syncEnabled: true }));
+    const list = await c.get('/api/v1/connections');
+    expect(connectionListSchema.parse(list.body).items.map((x) => [x.name, x.syncEnabled, x.secrets.contactsSecret])).toEqual([
+      ['acme', false, { set: true, masked: '••••••' }],
+      ['beta', true, { set: false, masked: '' }],
+    ]);
+
+    // An empty (or omitted) secret keeps the stored one; the switch and the policy change; settings merge.
+    const patched = await c.request('PATCH', '/api/v1/connections/acme', {
+      settings: { agentId: sim.identity.agentId },
+      secrets: { secret: '', contactsSecret: null },
+      syncEnabled: true,
+      policy: { guard: { maxUsers: 5 } },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ syncEnabled: true, secrets: { secret: { set: true }, contactsSecret: { set: false } }, policy: { guard: { maxUsers: 5, maxRatio: 0.2 } } });
+    const stored = await h.t.store.connections.get('acme');
+    expect(stored?.syncEnabled).toBe(true);
+    // The secret kept its value: the test passes with it.
+    expect((await c.request('POST', '/api/v1/connections/acme/test', {})).body.ok).toBe(true);
+
+    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: '' } })).body.settings.apiBaseUrl).toBe('https://qyapi.weixin.qq.com');
+    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: simUrl } })).body.settings.apiBaseUrl).toBe(simUrl);
+    expect((await c.request('PATCH', '/api/v1/connections/nope', { syncEnabled: true })).status).toBe(404);
+
+    expect((await c.request('DELETE', '/api/v1/connections/beta')).status).toBe(204);
+    expect((await c.request('DELETE', '/api/v1/connections/beta')).status).toBe(404);
+    expect((await c.get('/api/v1/connections')).body.items.map((x: { name: string }) => x.name)).toEqual(['acme']);
+  });
+
+  it('refuses bad input with 400 naming the field', async () => {
+    const field = async (method: string, path: string, body: unknown) => {
+      const answer = await c.request(method, path, body);
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+      expect(answer.body.error).toMatchObject({ code: 'INVALID_INPUT', message: expect.any(String) });
+      return answer.body.error.field as string;
+    };
+    const base = wecom('gamma');
+    expect(await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, corpId: 'not-a-corp' } })).toBe('settings.corpId');
+    expect(await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, agentId: 'abc' } })).toBe('settings.agentId');
+    expect(await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, apiBaseUrl: 'ftp://x' } })).toBe('settings.apiBaseUrl');
+    expect(await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, clientId: 'x' } })).toBe('settings.clientId');
+    expect(await field('POST', '/api/v1/connections', { ...base, secrets: {} })).toBe('secrets.secret');
+    expect(await field('POST', '/api/v1/connections', { ...base, secrets: { secret: 'has spaces in it' } })).toBe('secrets.secret');
+    expect(await field('POST', '/api/v1/connections', { ...base, name: 'bad name!' })).toBe('name');
+    expect(await field('POST', '/api/v1/connections', { ...base, platform: 'slack' })).toBe('platform');
+    expect(await field('POST', '/api/v1/connections', { ...base, policy: { onUserGone: 'explode' } })).toBe('policy.onUserGone');
+    expect(await field('POST', '/api/v1/connections', { ...base, extra: 1 })).toBe('extra');
+    expect(await field('POST', '/api/v1/connections', { ...base, syncEnabled: 'yes' })).toBe('syncEnabled');
+    const { settings: _settings, ...noSettings } = base;
+    expect(await field('POST', '/api/v1/connections', noSettings)).toBe('settings');
+    expect(await field('PATCH', '/api/v1/connections/acme', { settings: { corpId: '' } })).toBe('settings.corpId');
+    expect(await field('PATCH', '/api/v1/connections/acme', { secrets: { secret: 'a b' } })).toBe('secrets.secret');
+    expect(await field('PATCH', '/api/v1/connections/acme', { policy: { guard: { maxRatio: 2 } } })).toBe('policy.guard.maxRatio');
+    expect(await field('PATCH', '/api/v1/connections/acme', { secrets: { clientSecret: 'abc' } })).toBe('secrets.clientSecret');
+    expect(await field('POST', '/api/v1/connections/acme/test', { settings: { corpId: 'zz' } })).toBe('settings.corpId');
+    expect(await field('POST', '/api/v1/connection-tests', { platform: 'wecom', settings: base.settings, secrets: {} })).toBe('secrets.secret');
+    expect(await field('GET', '/api/v1/connections/bad%20name', undefined)).toBe('name');
+    expect(await h.t.store.connections.get('gamma')).toBeUndefined();
+
+    const text = await fetch(`${h.url}/api/v1/connections`, { method: 'POST', headers: { cookie: c.cookie as string, 'x-csrf-token': c.csrfToken as string, 'content-type': 'application/json' }, body: '{"platform":' });
+    expect(text.status).toBe(400);
+    expect(((await text.json()) as { error: { code: string } }).error.code).toBe('INVALID_JSON');
+    const form = await fetch(`${h.url}/api/v1/connections`, { method: 'POST', headers: { cookie: c.cookie as string, 'x-csrf-token': c.csrfToken as string, 'content-type': 'text/plain' }, body: 'x' });
+    expect(form.status).toBe(415);
+    expect(((await form.json()) as { error: { code: string } }).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('测试连接: a good secret passes every check; a broken one shows the failing check and its hint; unsaved cards too', async () => {
+    const good = await c.request('POST', '/api/v1/connections/acme/test', {});
+    expect(good.status).toBe(200);
+    expect(testResultSchema.parse(good.body).ok).toBe(true);
+    expect(good.body.checks.map((x: { name: string }) => x.name)).toEqual(expect.arrayContaining(['token', 'app', 'departments', 'members']));
+
+    // What is typed but not saved is what gets tested; the saved connection does not change.
+    const broken = await c.request('POST', '/api/v1/connections/acme/test', { secrets: { secret: 'WrongSecretWrongSecretWrongSecret1234567890' } });
+    expect(broken.status).toBe(200);
+    expect(broken.body.ok).toBe(false);
+    const token = broken.body.checks.find((x: { name: string }) => x.name === 'token');
+    expect(token).toMatchObject({ ok: false, message: expect.stringContaining('40001'), hint: expect.stringContaining('Secret') });
+    expect((await c.request('POST', '/api/v1/connections/acme/test')).body.ok).toBe(true);
+
+    const wrongAgent = await c.request('POST', '/api/v1/connections/acme/test', { settings: { agentId: 1000099 } });
+    expect(wrongAgent.body.checks.find((x: { name: string }) => x.name === 'app')).toMatchObject({ ok: false, hint: expect.stringContaining('AgentId') });
+
+    const unsaved = await c.request('POST', '/api/v1/connection-tests', { platform: 'wecom', settings: wecom('x').settings, secrets: { secret: sim.identity.secret } });
+    expect(unsaved.status).toBe(200);
+    expect(unsaved.body.ok).toBe(true);
+    const unsavedBroken = await c.request('POST', '/api/v1/connection-tests', { platform: 'wecom', settings: wecom('x').settings, secrets: { secret: 'nope-nope-nope' } });
+    expect(unsavedBroken.body.ok).toBe(false);
+    expect(unsavedBroken.body.checks[0]).toMatchObject({ name: 'token', ok: false, hint: expect.any(String) });
+    expect((await c.get('/api/v1/connections')).body.items).toHaveLength(1);
+  });
+
+  it('a DingTalk card: its settings and secret, 测试连接 good and broken, and a sync', async () => {
+    const ding = new DingtalkSimulator({ seed: 9, departments: 8, users: 30, config: { sensitiveFields: 'returned' } });
+    const dingUrl = await ding.listen(0);
+    otherSecrets.push(ding.identity.clientSecret);
+    try {
+      const settings = { corpId: ding.identity.corpId, agentId: ding.identity.agentId, clientId: ding.identity.clientId, apiBaseUrl: dingUrl };
+      const created = await c.request('POST', '/api/v1/connections', { platform: 'dingtalk', name: 'ding', settings, secrets: { clientSecret: ding.identity.clientSecret }, syncEnabled: true });
+      expect(created.status, created.text).toBe(201);
+      expect(created.body).toMatchObject({ platform: 'dingtalk', settings: { clientId: ding.identity.clientId }, secrets: { clientSecret: { set: true, masked: '••••••' } } });
+      expect(Object.keys(created.body.secrets)).toEqual(['clientSecret', 'callbackToken', 'callbackAesKey']);
+      expect((await c.request('POST', '/api/v1/connections', { platform: 'dingtalk', name: 'ding2', settings: { ...settings, clientId: undefined }, secrets: { clientSecret: 'x' } })).body.error.field).toBe('settings.clientId');
+
+      const good = await c.request('POST', '/api/v1/connections/ding/test', {});
+      expect(good.body.ok, JSON.stringify(good.body)).toBe(true);
+      const broken = await c.request('POST', '/api/v1/connections/ding/test', { secrets: { clientSecret: 'not-the-secret' } });
+      expect(broken.body.ok).toBe(false);
+      expect(broken.body.checks.find((x: { ok: boolean }) => !x.ok)).toMatchObject({ hint: expect.any(String) });
+
+      const started = await c.request('POST', '/api/v1/connections/ding/sync', {});
+      expect(started.status, started.text).toBe(202);
+      let run: any;
+      for (let i = 0; i < 400 && (run?.status ?? 'running') === 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        run = (await c.get(`/api/v1/runs/${started.body.runId}`)).body;
+      }
+      expect(run.status, JSON.stringify(run.errors)).toBe('succeeded');
+      expect(run.source).toBe('ding');
+      expect((await c.request('DELETE', '/api/v1/connections/ding')).status).toBe(204);
+    } finally {
+      await ding.close();
+    }
+  });
+
+  it('no response and no log line carries a secret, a password, a session id or a token', async () => {
+    const secrets = [sim.identity.secret, sim.identity.contactsSecret, h.server.admin?.password as string, (c.cookie as string).split('=')[1] as string, c.csrfToken as string, ...otherSecrets];
+    expect(otherSecrets).toHaveLength(1);
+    for (const body of c.received) {
+      for (const [i, secret] of secrets.entries()) {
+        // The session's own CSRF token is handed to it on purpose (sign-in and GET /session).
+        if (i === 4 && (body.includes('"csrfToken"') || body === '')) continue;
+        expect(body.includes(secret), `response carries secret #${i}: ${body.slice(0, 200)}`).toBe(false);
+      }
+    }
+    const logText = h.logs.join('');
+    expect(h.logs.length).toBeGreaterThan(10);
+    for (const [i, secret] of secrets.entries()) {
+      const lines = h.logs.filter((l) => l.includes(secret));
+      // The generated admin password is printed once, on purpose, at first start.
+      expect(lines.length, `log carries secret #${i}`).toBe(i === 2 ? 1 : 0);
+    }
+    expect(logText).not.toContain('WrongSecretWrongSecret');
+
+    // Whatever code logs by mistake under a secret's name is redacted by the logger itself.
+    const before = h.logs.length;
+    h.server.app.log.info(
+      { password: 'pw-1', secrets: { secret: 'sec-2' }, connection: { contactsSecret: 'sec-3', token: 'tok-4' }, req: { headers: { authorization: 'Bearer tok-5', cookie: 'orgsync_session=sid-6' } } },
+      'careless',
+    );
+    const line = h.logs.slice(before).join('');
+    expect(line).toContain('careless');
+    for (const leaked of ['pw-1', 'sec-2', 'sec-3', 'tok-4', 'tok-5', 'sid-6']) expect(line).not.toContain(leaked);
+  });
+});
