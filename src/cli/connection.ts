@@ -301,23 +301,39 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       .option('--contacts-secret <secret>', 'the WeCom 通讯录同步 Secret; - reads it from stdin')
       .option('--no-contacts-secret', 'remove the WeCom 通讯录同步 Secret')
       .option('--client-id <key>', "the DingTalk app's Client ID (AppKey)")
-      .option('--client-secret <secret>', "the DingTalk app's Client Secret; - reads it from stdin"),
+      .option('--client-secret <secret>', "the DingTalk app's Client Secret; - reads it from stdin")
+      .option('--callback-token <token>', 'the callback Token (WeCom 回调 / DingTalk 事件订阅); - reads it from stdin')
+      .option('--callback-aes-key <key>', 'the callback EncodingAESKey / aes_key (43 characters); - reads it from stdin')
+      .option('--no-callback', 'remove the callback Token and EncodingAESKey'),
   )
     .option('--json', 'print the connection as one JSON document')
     .action(
       async (
         name: string,
         opts: PolicyFlags &
-          JsonFlag & { corpId?: string; agentId?: string; apiBaseUrl?: string; secret?: string; contactsSecret?: string | false; clientId?: string; clientSecret?: string },
+          JsonFlag & {
+            corpId?: string;
+            agentId?: string;
+            apiBaseUrl?: string;
+            secret?: string;
+            contactsSecret?: string | false;
+            clientId?: string;
+            clientSecret?: string;
+            callbackToken?: string;
+            callbackAesKey?: string;
+            callback?: boolean;
+          },
         cmd: Command,
       ) => {
         const json = opts.json === true;
         helpers.setJson(json);
-        const [secret, contactsSecret, clientSecret] = await secretsFromStdin(
+        const [secret, contactsSecret, clientSecret, callbackToken, callbackAesKey] = await secretsFromStdin(
           [
             { flag: '--secret', field: 'secret', value: opts.secret },
             { flag: '--contacts-secret', field: 'contactsSecret', value: opts.contactsSecret === false ? undefined : opts.contactsSecret },
             { flag: '--client-secret', field: 'clientSecret', value: opts.clientSecret },
+            { flag: '--callback-token', field: 'callbackToken', value: opts.callbackToken },
+            { flag: '--callback-aes-key', field: 'callbackAesKey', value: opts.callbackAesKey },
           ],
           stdin,
           io,
@@ -331,6 +347,9 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
           ...(opts.clientId !== undefined ? { clientId: opts.clientId } : {}),
           ...(clientSecret !== undefined ? { clientSecret } : {}),
           ...(opts.contactsSecret === false ? { contactsSecret: null } : contactsSecret !== undefined ? { contactsSecret } : {}),
+          ...(opts.callback === false ? { callbackToken: null, callbackAesKey: null } : {}),
+          ...(callbackToken !== undefined ? { callbackToken } : {}),
+          ...(callbackAesKey !== undefined ? { callbackAesKey } : {}),
           ...(policy !== undefined ? { policy } : {}),
         };
         const changed = Object.keys(patch);
@@ -340,7 +359,7 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
               path: '(flags)',
               field: '(none)',
               message: 'nothing to change',
-              hint: 'Give at least one of --corp-id, --agent-id, --api-base-url, --secret, --contacts-secret, --no-contacts-secret (WeCom), --client-id, --client-secret (DingTalk), --policy, --on-user-gone, --mount, --match.',
+              hint: 'Give at least one of --corp-id, --agent-id, --api-base-url, --secret, --contacts-secret, --no-contacts-secret (WeCom), --client-id, --client-secret (DingTalk), --callback-token, --callback-aes-key, --no-callback, --policy, --on-user-gone, --mount, --match.',
             },
           ]);
         }

@@ -14,6 +14,10 @@ import { DingtalkSimulator } from '../simulator/dingtalk/server.js';
 import { WecomSimulator } from '../simulator/wecom/server.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { startServer } from '../server/start.js';
 import { formatReport, type Output } from './output.js';
 
 export interface SyncCommandHelpers {
@@ -57,6 +61,8 @@ interface DemoPlatform {
   add(connections: ConnectionService, name: string): Promise<unknown>;
   /** Calls per API per second the demo's simulator and client allow (DingTalk), for the tour's text. */
   qpsLimit?: number;
+  /** Points the simulator's contact-change callbacks at `url` (WeCom; DingTalk events are not processed yet). */
+  callbacks?(url: string, token: string, aesKey: string): void;
 }
 
 async function startDemoPlatform(platform: 'wecom' | 'dingtalk', opts: { seed: number; users: number; departments: number }): Promise<DemoPlatform> {
@@ -88,6 +94,7 @@ async function startDemoPlatform(platform: 'wecom' | 'dingtalk', opts: { seed: n
     close: () => sim.close(),
     add: (connections, name) =>
       connections.add({ platform: 'wecom', name, corpId: id.corpId, agentId: id.agentId, secret: id.secret, contactsSecret: id.contactsSecret, apiBaseUrl: url }),
+    callbacks: (callbackUrl, token, aesKey) => sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),
   };
 }
 
@@ -105,7 +112,9 @@ export function demoCommand(io: Output): Command {
     .option('--users <n>', 'people in the simulated org', positive, 2000)
     .option('--departments <n>', 'departments in the simulated org', positive, 120)
     .option('--seed <n>', 'the simulated org (the same seed gives the same org)', positive, 2026)
-    .action(async (opts: { platform: 'wecom' | 'dingtalk'; users: number; departments: number; seed: number }, cmd: Command) => {
+    .option('--port <n>', 'port of the console and API (0 picks a free one)', (v: string) => (v === '0' ? 0 : positive(v)), 8080)
+    .option('--no-serve', 'end after the tour instead of serving the console')
+    .action(async (opts: { platform: 'wecom' | 'dingtalk'; users: number; departments: number; seed: number; port: number; serve: boolean }, cmd: Command) => {
       const global = cmd.optsWithGlobals<{ dataDir?: string }>();
       const dataDir = path.resolve(global.dataDir ?? mkdtempSync(path.join(tmpdir(), 'orgsync-demo-')));
       const env = { ...process.env, ORGSYNC_DATA_DIR: dataDir, ORGSYNC_DATABASE_URL: '' };
@@ -158,9 +167,56 @@ export function demoCommand(io: Output): Command {
         say(`      # the same org again, on a new port: point the connection at it and sync`);
         say(`  ${o} connection update ${name} --api-base-url <url from the line above>`);
         say(`  ${o} sync ${name} --dry-run`);
+        if (opts.serve) await serveDemo({ io, store, env, dataDir, sim, name, connections, port: opts.port });
       } finally {
         await store.close();
         await sim.close();
       }
     });
+}
+
+/**
+ * The console on the demo's data: the server in this process (its log in server.log), the first admin's password
+ * printed here, and WeCom's contact-change callbacks pointed at it, so a change upstream shows up by itself.
+ * Runs until Ctrl-C.
+ */
+async function serveDemo(d: {
+  io: Output;
+  store: Store;
+  env: NodeJS.ProcessEnv;
+  dataDir: string;
+  sim: DemoPlatform;
+  name: string;
+  connections: ConnectionService;
+  port: number;
+}): Promise<void> {
+  const log = createWriteStream(path.join(d.dataDir, 'server.log'), { flags: 'a' });
+  const start = (port: number) => startServer({ env: d.env, store: d.store, dataDir: d.dataDir, port, host: '127.0.0.1', logStream: log });
+  // The default port may be taken on this machine: then any free one.
+  const server = await start(d.port).catch((err: unknown) => {
+    if ((err as { code?: string }).code === 'EADDRINUSE' && d.port !== 0) return start(0);
+    throw err;
+  });
+  try {
+    if (d.sim.callbacks) {
+      const token = randomBytes(12).toString('hex');
+      const aesKey = randomBytes(22).toString('hex').slice(0, 43);
+      await d.connections.update(d.name, { callbackToken: token, callbackAesKey: aesKey });
+      d.sim.callbacks(`${server.url}/callbacks/${d.name}`, token, aesKey);
+    }
+    await d.store.connections.update(d.name, { syncEnabled: true });
+    const say = (text = ''): void => d.io.out(text);
+    say();
+    say(`Console: ${server.url}/   (API: ${server.url}/api/v1, OpenAPI: ${server.url}/api/docs)`);
+    say(server.admin ? `Sign in as ${server.admin.username} / ${server.admin.password}` : 'Sign in with the admin password set before for this data directory.');
+    if (d.sim.callbacks) {
+      say(`Changes upstream now show up by themselves (callbacks): try`);
+      say(`  curl -X POST ${d.sim.url}/__sim/mutate -d '{"random":{"count":10,"seed":7}}'`);
+    }
+    say(`Server log: ${path.join(d.dataDir, 'server.log')}. Ctrl-C stops the demo.`);
+    await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  } finally {
+    await server.close();
+    log.end();
+  }
 }

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -162,12 +162,58 @@ describe('orgsync sync', () => {
 describe('orgsync demo', () => {
   it('runs the whole tour in a fresh data directory', async () => {
     const d = dir();
-    const r = await orgsync(d, ['demo', '--users', '300', '--departments', '30']);
+    const r = await orgsync(d, ['demo', '--users', '300', '--departments', '30', '--no-serve']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('2. Tested it: all checks passed');
     expect(r.stdout).toMatch(/3\. First sync \(run 1\): succeeded, 30 departments and 300 people created/);
     expect(r.stdout).toMatch(/Run 2 \(sync from "demo-wecom"\): succeeded/);
     const runs = JSON.parse((await orgsync(d, ['runs', 'list', '--json'])).stdout) as { runs: Array<{ status: string }> };
     expect(runs.runs.map((x) => x.status)).toEqual(['succeeded', 'succeeded']);
+  });
+});
+
+describe('orgsync demo, serving', () => {
+  it('serves the console with the printed admin password, and a change upstream arrives by callback', async () => {
+    const d = dir();
+    const child = spawn(process.execPath, [BIN, '--data-dir', d, 'demo', '--users', '200', '--departments', '20', '--port', '0'], {
+      cwd: ROOT,
+      env: { ...process.env, ORGSYNC_MASTER_KEY: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('Ctrl-C stops the demo')) resolve();
+        });
+        child.on('exit', (code) => reject(new Error(`the demo exited (${code}) before serving:\n${out}`)));
+      });
+      const consoleUrl = /Console: (http:\/\/\S+?)\//.exec(out)?.[1] as string;
+      const [, username, password] = /Sign in as (\S+) \/ (\S+)/.exec(out) ?? [];
+      const simUrl = /curl -X POST (\S+)\/__sim\/mutate/.exec(out)?.[1] as string;
+      expect([consoleUrl, username, password, simUrl].every(Boolean)).toBe(true);
+
+      expect((await fetch(`${consoleUrl}/healthz`)).status).toBe(200);
+      const signIn = await fetch(`${consoleUrl}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+      expect(signIn.status).toBe(200);
+      const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] as string;
+      const list = (await (await fetch(`${consoleUrl}/api/v1/connections`, { headers: { cookie } })).json()) as { items: Array<{ name: string; syncEnabled: boolean; callbackUrl?: string }> };
+      expect(list.items.map((c) => [c.name, c.syncEnabled, c.callbackUrl])).toStrictEqual([['demo-wecom', true, `${consoleUrl}/callbacks/demo-wecom`]]);
+
+      const before = (await (await fetch(`${simUrl}/__sim/directory`)).json()) as { users: Array<{ userid: string; status: number }> };
+      const leaver = before.users.find((u) => u.status === 1)?.userid as string;
+      const mutated = await fetch(`${simUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ operations: [{ op: 'deleteUser', userid: leaver }] }) });
+      expect(mutated.status).toBe(200);
+      let runs: Array<{ status: string }> = [];
+      for (let i = 0; i < 100 && runs.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        runs = ((await (await fetch(`${consoleUrl}/api/v1/runs?kind=event`, { headers: { cookie } })).json()) as { items: Array<{ status: string }> }).items;
+      }
+      expect(runs.map((r) => r.status)).toStrictEqual(['succeeded']);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
   });
 });
