@@ -132,7 +132,7 @@ describe('orgsync sync (DingTalk)', () => {
 describe('orgsync demo --platform dingtalk', () => {
   it('runs the whole tour on a simulated DingTalk org', async () => {
     const d = dir();
-    const r = await orgsync(d, ['demo', '--platform', 'dingtalk', '--users', '300', '--departments', '30']);
+    const r = await orgsync(d, ['demo', '--platform', 'dingtalk', '--users', '300', '--departments', '30', '--no-serve']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('a simulated DingTalk org');
     expect(r.stdout).toContain('2. Tested it: all checks passed');
