@@ -93,10 +93,10 @@ export class SnapshotCollector {
    * A member as a department's list gives them. The first sighting is converted (to null for someone who is gone,
    * as if absent); every sighting may add what its department's list says of that membership (leader flag, order).
    */
-  member(externalId: string, convert: () => SnapshotUser | null, membership?: SnapshotMembership): void {
+  member<T>(externalId: string, record: T, convert: (record: T) => SnapshotUser | null, membership?: SnapshotMembership): void {
     let user = this.#users.get(externalId);
     if (user === undefined) {
-      user = convert();
+      user = convert(record);
       this.#users.set(externalId, user);
     }
     if (user === null || membership === undefined) return;

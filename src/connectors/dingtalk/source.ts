@@ -139,11 +139,12 @@ export class DingtalkSource implements SourceConnector {
   private async readMembers(deptId: number, collector: SnapshotCollector): Promise<void> {
     const dept = String(deptId);
     const signal = collector.signal;
+    const convert = (u: DingtalkUserItem): SnapshotUser => toSnapshotUser(u, collector);
     let cursor = 0;
     for (let page = 0; ; page++) {
       // After the first page, the next one is what holds this department up: it goes ahead of first pages.
       const { result } = await this.client.post('topapi/v2/user/list', { dept_id: deptId, cursor, size: PAGE_SIZE }, userListSchema, { signal, urgent: page > 0 });
-      for (const u of result.list) collector.member(u.userid, () => toSnapshotUser(u, collector), { externalId: dept, leader: u.leader ?? false, order: u.dept_order ?? 0 });
+      for (const u of result.list) collector.member(u.userid, u, convert, { externalId: dept, leader: u.leader ?? false, order: u.dept_order ?? 0 });
       if (!result.has_more) return;
       const next = result.next_cursor ?? cursor + result.list.length;
       if (next <= cursor) {

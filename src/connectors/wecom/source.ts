@@ -65,19 +65,18 @@ export class WecomSource implements SourceConnector {
       ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
+    const convert = (u: WecomUserRecord): SnapshotUser | null => {
+      // Status 5: left the corp, still listed for a while. Gone, as if absent.
+      if (u.status === 5) return null;
+      if (u.mobile !== undefined || u.email !== undefined) collector.contactSeen();
+      return toSnapshotUser(u);
+    };
     try {
       await Promise.all(
         departments.map((d) =>
           collector.department(String(d.id), async () => {
             const list = await this.client.get('user/list', { department_id: String(d.id) }, userListSchema, { signal: collector.signal });
-            for (const u of list.userlist) {
-              collector.member(u.userid, () => {
-                // Status 5: left the corp, still listed for a while. Gone, as if absent.
-                if (u.status === 5) return null;
-                if (u.mobile !== undefined || u.email !== undefined) collector.contactSeen();
-                return toSnapshotUser(u);
-              });
-            }
+            for (const u of list.userlist) collector.member(u.userid, u, convert);
           }),
         ),
       );
