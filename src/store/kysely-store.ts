@@ -8,6 +8,7 @@ import { KyselyInboxRepo, type InboxRepo } from './inbox-repo.js';
 import type { DialectName } from './migrations.js';
 import { KyselyViewRepo, type ViewRepo } from './view-repo.js';
 import type { ConnectionsTable, Database, RunsTable, UsersTable } from './schema.js';
+import { DEFAULT_RECONCILE_CRON } from './store.js';
 import type {
   ConnectionRepo,
   ConnectionRow,
@@ -587,6 +588,7 @@ function connectionFromRow(r: ConnectionsTable): ConnectionRow {
     secrets: r.secrets,
     policy: JSON.parse(r.policy) as Record<string, unknown>,
     syncEnabled: r.sync_enabled === 1,
+    reconcileCron: r.reconcile_cron,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -614,6 +616,7 @@ class KyselyConnectionRepo implements ConnectionRepo {
       secrets: connection.secrets,
       policy: JSON.stringify(connection.policy),
       sync_enabled: 0,
+      reconcile_cron: connection.reconcileCron === undefined ? DEFAULT_RECONCILE_CRON : connection.reconcileCron,
       created_at: at,
       updated_at: at,
     };
@@ -652,6 +655,7 @@ class KyselyConnectionRepo implements ConnectionRepo {
     if (patch.secrets !== undefined) v.secrets = patch.secrets;
     if (patch.policy !== undefined) v.policy = JSON.stringify(patch.policy);
     if (patch.syncEnabled !== undefined) v.sync_enabled = patch.syncEnabled ? 1 : 0;
+    if (patch.reconcileCron !== undefined) v.reconcile_cron = patch.reconcileCron;
     const row = await this.db
       .updateTable('connections')
       .set({ ...v, updated_at: now() })

@@ -204,6 +204,13 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('event_inbox_pending').on('event_inbox').columns(['connection', 'done', 'id']).execute();
       },
     },
+    '0006_reconcile_schedule': {
+      async up(db: Kysely<any>) {
+        // The scheduled full sync of a connection as a cron expression; null: off. Existing connections get the
+        // default, daily at 02:00, like new ones.
+        await db.schema.alterTable('connections').addColumn('reconcile_cron', 'text', (c) => c.defaultTo('0 2 * * *')).execute();
+      },
+    },
   };
 }
 

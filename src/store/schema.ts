@@ -119,6 +119,8 @@ export interface ConnectionsTable {
   policy: string;
   /** 1 when the admin turned org sync on (开启同步); runs from the API and console need it. */
   sync_enabled: number;
+  /** The scheduled full sync (cron expression); null when it is off. */
+  reconcile_cron: string | null;
   created_at: string;
   updated_at: string;
 }

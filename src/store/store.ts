@@ -113,12 +113,18 @@ export interface ConnectionRow {
   policy: Record<string, unknown>;
   /** Org sync is switched on (开启同步): runs started from the API need it. New connections start with it off. */
   syncEnabled: boolean;
+  /** The scheduled full sync of the connection, a cron expression (checked by the connection service); null: off. */
+  reconcileCron: string | null;
   createdAt: string;
   updatedAt: string;
 }
 
-export type NewConnection = Pick<ConnectionRow, 'name' | 'platform' | 'settings' | 'secrets' | 'policy'>;
-export type ConnectionRowPatch = Partial<Pick<ConnectionRow, 'settings' | 'secrets' | 'policy' | 'syncEnabled'>>;
+/** A connection's scheduled full sync unless it says otherwise: daily at 02:00 (migration 0006 gives it to existing ones). */
+export const DEFAULT_RECONCILE_CRON = '0 2 * * *';
+
+/** Without reconcileCron, a new connection gets DEFAULT_RECONCILE_CRON. */
+export type NewConnection = Pick<ConnectionRow, 'name' | 'platform' | 'settings' | 'secrets' | 'policy'> & Partial<Pick<ConnectionRow, 'reconcileCron'>>;
+export type ConnectionRowPatch = Partial<Pick<ConnectionRow, 'settings' | 'secrets' | 'policy' | 'syncEnabled' | 'reconcileCron'>>;
 
 export interface ConnectionRepo {
   /** Refuses a name already taken with CONNECTION_EXISTS. */

@@ -1,6 +1,6 @@
 /**
  * The server's repositories (access: admins, sessions, API tokens; views: the API's reads; the connections'
- * sync switch) in the storage conformance suite, run unchanged against SQLite and PostgreSQL.
+ * sync switch and scheduled full sync) in the storage conformance suite, run unchanged against SQLite and PostgreSQL.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { emptyCounts } from '../../src/reconcile/types.js';
@@ -96,6 +96,27 @@ export function describeServerStoreConformance(engine: Engine): void {
         expect((await store.connections.update('acme', { settings: { corpId: 'ww2' } }))?.syncEnabled).toBe(true);
         expect((await store.connections.list())[0]?.syncEnabled).toBe(true);
         expect((await store.connections.update('acme', { syncEnabled: false }))?.syncEnabled).toBe(false);
+      });
+    });
+
+    describe('connections: scheduled full sync', () => {
+      it('defaults to daily at 02:00, can be created off, changed, turned off, and survives other updates', async () => {
+        const c = await store.connections.create({ name: 'acme', platform: 'wecom', settings: { corpId: 'ww1' }, secrets: 'sealed', policy: {} });
+        expect(c.reconcileCron).toBe('0 2 * * *');
+        expect((await store.connections.get('acme'))?.reconcileCron).toBe('0 2 * * *');
+        const off = await store.connections.create({ name: 'quiet', platform: 'dingtalk', settings: {}, secrets: 'sealed', policy: {}, reconcileCron: null });
+        expect(off.reconcileCron).toBeNull();
+        expect((await store.connections.get('quiet'))?.reconcileCron).toBeNull();
+
+        expect((await store.connections.update('acme', { reconcileCron: '*/5 * * * * *' }))?.reconcileCron).toBe('*/5 * * * * *');
+        expect((await store.connections.update('acme', { syncEnabled: true, settings: { corpId: 'ww2' } }))?.reconcileCron).toBe('*/5 * * * * *');
+        expect((await store.connections.list()).map((x) => [x.name, x.reconcileCron, x.syncEnabled])).toEqual([
+          ['acme', '*/5 * * * * *', true],
+          ['quiet', null, false],
+        ]);
+        expect((await store.connections.update('acme', { reconcileCron: null }))?.reconcileCron).toBeNull();
+        expect((await store.connections.update('quiet', { reconcileCron: '30 1 * * 1-5' }))?.reconcileCron).toBe('30 1 * * 1-5');
+        expect((await store.connections.get('acme'))?.reconcileCron).toBeNull();
       });
     });
 

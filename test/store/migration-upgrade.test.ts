@@ -1,0 +1,104 @@
+import { rmSync } from 'node:fs';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type DatabaseIntrospector, type TableMetadata } from 'kysely';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StaticMigrationProvider } from '../../src/store/migrations.js';
+import { openStore, sqlitePath, type StoreConfig } from '../../src/store/open.js';
+import type { Store } from '../../src/store/store.js';
+import { ENGINES, PG_URL, tempDir, type Engine } from '../helpers/stores.js';
+
+/**
+ * A database an older orgsync made (migrated up to a given migration, with rows written then) opened by this one:
+ * openStore runs the later migrations, and what they add to existing rows is what a new row would get.
+ */
+
+/**
+ * Kysely's own PostgreSQL introspector reads every schema, and fails when a parallel test drops one meanwhile; the
+ * migrator only needs the tables of the current schema (openStore does the same).
+ */
+class CurrentSchemaDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    const tables = async (): Promise<TableMetadata[]> =>
+      (
+        await sql<{ schema: string; name: string }>`select table_schema as schema, table_name as name from information_schema.tables where table_schema = current_schema()`.execute(db)
+      ).rows.map((r) => ({ name: r.name, schema: r.schema, isView: false, columns: [] }));
+    return { getSchemas: async () => [], getTables: tables, getMetadata: async () => ({ tables: await tables() }) };
+  }
+}
+
+interface OldDatabase {
+  config: StoreConfig;
+  cleanup(): Promise<void>;
+}
+
+/** A new database migrated up to `last` only, with `rows` written then. */
+async function olderDatabase(engine: Engine, last: string, rows: (db: Kysely<any>) => Promise<void>): Promise<OldDatabase> {
+  const dataDir = tempDir('orgsync-upgrade-');
+  let db: Kysely<any>;
+  let config: StoreConfig;
+  let dropSchema = async (): Promise<void> => {};
+  if (engine === 'sqlite') {
+    db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SqliteDatabase(sqlitePath(dataDir)) }) });
+    config = { dataDir };
+  } else {
+    const schema = `t_up_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+    const run = async (text: string): Promise<void> => {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      try {
+        await client.query(text);
+      } finally {
+        await client.end();
+      }
+    };
+    await run(`create schema ${schema}`);
+    dropSchema = () => run(`drop schema if exists ${schema} cascade`);
+    db = new Kysely<any>({ dialect: new CurrentSchemaDialect({ pool: new pg.Pool({ connectionString: PG_URL, max: 1, options: `-c search_path=${schema}` }) }) });
+    config = { dataDir, databaseUrl: PG_URL, schema };
+  }
+  try {
+    const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine), ...(config.schema ? { migrationTableSchema: config.schema } : {}) });
+    const { error } = await migrator.migrateTo(last);
+    if (error) throw error;
+    await rows(db);
+  } finally {
+    await db.destroy();
+  }
+  return {
+    config,
+    cleanup: async () => {
+      rmSync(dataDir, { recursive: true, force: true });
+      await dropSchema();
+    },
+  };
+}
+
+describe.each(ENGINES)('upgrading a database of an older orgsync (%s)', (engine) => {
+  let old: OldDatabase | undefined;
+  const stores: Store[] = [];
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+    await old?.cleanup();
+    old = undefined;
+  });
+
+  it('0006: existing connections get the scheduled full sync daily at 02:00', async () => {
+    const at = new Date().toISOString();
+    old = await olderDatabase(engine, '0005_event_inbox', async (db) => {
+      await db
+        .insertInto('connections')
+        .values({ id: 1, name: 'acme', platform: 'wecom', settings: '{}', secrets: 'sealed', policy: '{}', sync_enabled: 1, created_at: at, updated_at: at })
+        .execute();
+    });
+
+    const store = await openStore(old.config);
+    stores.push(store);
+    expect(await store.connections.get('acme')).toMatchObject({ name: 'acme', syncEnabled: true, reconcileCron: '0 2 * * *' });
+    expect((await store.connections.update('acme', { reconcileCron: null }))?.reconcileCron).toBeNull();
+    // Opening again migrates nothing twice.
+    const again = await openStore(old.config);
+    stores.push(again);
+    expect((await again.connections.get('acme'))?.reconcileCron).toBeNull();
+  });
+});
