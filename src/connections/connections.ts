@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { OrgsyncError, ValidationError, type ErrorInfo, type ValidationIssue } from '../errors.js';
 import { policySchema, type Policy, type PolicyInput } from '../reconcile/policy.js';
 import type { ConnectionRow, Platform, Store } from '../store/store.js';
+import { DEFAULT_RECONCILE_CRON, RECONCILE_CRON_HINT, parseReconcileCron } from './reconcile-cron.js';
 import type { SecretBox } from './secret-box.js';
 
 /**
@@ -135,6 +136,8 @@ export interface WecomConnectionInput {
   callbackAesKey?: string | undefined;
   apiBaseUrl?: string | undefined;
   policy?: PolicyInput | undefined;
+  /** The scheduled full sync: a cron expression, or null / "off"; default daily at 02:00. */
+  reconcileCron?: string | null | undefined;
 }
 
 export interface DingtalkConnectionInput {
@@ -148,6 +151,8 @@ export interface DingtalkConnectionInput {
   callbackAesKey?: string | undefined;
   apiBaseUrl?: string | undefined;
   policy?: PolicyInput | undefined;
+  /** The scheduled full sync: a cron expression, or null / "off"; default daily at 02:00. */
+  reconcileCron?: string | null | undefined;
 }
 
 export type ConnectionInput = WecomConnectionInput | DingtalkConnectionInput;
@@ -166,12 +171,16 @@ export interface ConnectionPatch {
   callbackAesKey?: string | null | undefined;
   /** A JSON merge patch (RFC 7396) over the current policy: objects merge, null removes a key, anything else replaces. */
   policy?: Record<string, unknown> | undefined;
+  /** A cron expression; null or "off" turns the scheduled full sync off. */
+  reconcileCron?: string | null | undefined;
 }
 
 interface ViewCommon {
   name: string;
   callbackToken?: string;
   callbackAesKey?: string;
+  /** The scheduled full sync (cron expression, in the server's time zone); null when it is off. */
+  reconcileCron: string | null;
   policy: Policy;
   createdAt: string;
   updatedAt: string;
@@ -282,8 +291,15 @@ function unknownKeyIssue(key: string, platform: Platform): ValidationIssue {
     path: key,
     field: key,
     message: `is not a setting of a ${platform} connection`,
-    hint: `A ${platform} connection takes: ${[...keysOf(spec.settings), ...keysOf(spec.secrets), 'policy'].join(', ')}.`,
+    hint: `A ${platform} connection takes: ${[...keysOf(spec.settings), ...keysOf(spec.secrets), 'reconcileCron', 'policy'].join(', ')}.`,
   };
+}
+
+/** The schedule as given (undefined: not given) to its stored form, or the issue naming the field. */
+function reconcileCronOf(value: unknown): { value: string | null } | { issue: ValidationIssue } {
+  const parsed = parseReconcileCron(value);
+  if (parsed.ok) return { value: parsed.value };
+  return { issue: { path: 'reconcileCron', field: 'reconcileCron', message: parsed.message, hint: RECONCILE_CRON_HINT } };
 }
 
 function notFound(name: string): OrgsyncError {
@@ -325,7 +341,7 @@ export class ConnectionService {
     const name = nameSchema.safeParse(raw.name);
     const what = name.success ? `connection "${name.data}"` : 'new connection';
     const issues: ValidationIssue[] = name.success ? [] : issuesOf(name.error, ['name'], { name: NAME_HINT });
-    const known = new Set(['platform', 'name', 'policy', ...keysOf(spec.settings), ...keysOf(spec.secrets)]);
+    const known = new Set(['platform', 'name', 'policy', 'reconcileCron', ...keysOf(spec.settings), ...keysOf(spec.secrets)]);
     for (const key of Object.keys(raw)) if (!known.has(key) && raw[key] !== undefined) issues.push(unknownKeyIssue(key, platform as Platform));
     const settings = spec.settings.safeParse(definedOnly(raw, keysOf(spec.settings)));
     if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
@@ -333,7 +349,9 @@ export class ConnectionService {
     if (!secrets.success) issues.push(...issuesOf(secrets.error, [], spec.hints));
     const policy = policySchema.safeParse(raw.policy ?? {});
     if (!policy.success) issues.push(...issuesOf(policy.error, ['policy'], spec.hints));
-    if (issues.length > 0 || !name.success || !settings.success || !secrets.success || !policy.success) throw new ValidationError(what, issues);
+    const schedule = raw.reconcileCron === undefined ? { value: DEFAULT_RECONCILE_CRON } : reconcileCronOf(raw.reconcileCron);
+    if ('issue' in schedule) issues.push(schedule.issue);
+    if (issues.length > 0 || !name.success || !settings.success || !secrets.success || !policy.success || 'issue' in schedule) throw new ValidationError(what, issues);
 
     if (await this.store.connections.get(name.data)) {
       throw new OrgsyncError({
@@ -348,6 +366,7 @@ export class ConnectionService {
       settings: settings.data,
       secrets: this.box.seal(JSON.stringify(secrets.data), name.data),
       policy: policy.data,
+      reconcileCron: schedule.value,
     });
     return this.toView(row, settings.data, secrets.data);
   }
@@ -394,7 +413,7 @@ export class ConnectionService {
       const secretKeys = keysOf(spec.secrets);
       const issues: ValidationIssue[] = [];
       for (const key of Object.keys(given)) {
-        if (key !== 'policy' && !settingKeys.includes(key) && !secretKeys.includes(key)) issues.push(unknownKeyIssue(key, row.platform));
+        if (key !== 'policy' && key !== 'reconcileCron' && !settingKeys.includes(key) && !secretKeys.includes(key)) issues.push(unknownKeyIssue(key, row.platform));
       }
 
       const settingsPatch = definedOnly(given, settingKeys);
@@ -420,12 +439,15 @@ export class ConnectionService {
           else issues.push(...issuesOf(parsed.error, ['policy'], spec.hints));
         }
       }
+      const schedule = 'reconcileCron' in given ? reconcileCronOf(given.reconcileCron) : undefined;
+      if (schedule && 'issue' in schedule) issues.push(schedule.issue);
       if (issues.length > 0 || !settings.success) throw new ValidationError(`connection "${name}"`, issues);
 
       const updated = await tx.connections.update(name, {
         ...(Object.keys(settingsPatch).length > 0 ? { settings: settings.data } : {}),
         ...(secrets ? { secrets: this.box.seal(JSON.stringify(secrets), name) } : {}),
         ...(policy ? { policy } : {}),
+        ...(schedule && 'value' in schedule ? { reconcileCron: schedule.value } : {}),
       });
       if (!updated) throw notFound(name);
       return secrets ? this.toView(updated, settings.data, secrets) : this.viewOf(updated);
@@ -513,6 +535,7 @@ export class ConnectionService {
       platform: row.platform,
       ...settings,
       ...masked,
+      reconcileCron: row.reconcileCron,
       policy: this.policyOf(row),
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,

@@ -103,11 +103,12 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
         apiBaseUrl: DEFAULT_API_BASE_URLS.wecom,
         secret: '••••••2a1b',
         contactsSecret: maskSecret(CONTACTS_SECRET),
+        reconcileCron: '0 2 * * *',
         policy: resolvePolicy({ onUserGone: 'ignore' }),
         createdAt: expect.any(String),
         updatedAt: expect.any(String),
       });
-      expect(Object.keys(view)).toEqual(['name', 'platform', 'corpId', 'agentId', 'apiBaseUrl', 'secret', 'contactsSecret', 'policy', 'createdAt', 'updatedAt']);
+      expect(Object.keys(view)).toEqual(['name', 'platform', 'corpId', 'agentId', 'apiBaseUrl', 'secret', 'contactsSecret', 'reconcileCron', 'policy', 'createdAt', 'updatedAt']);
       expect(view.createdAt).toBe(view.updatedAt);
 
       const c = (await service.get('acme')) as WecomConnection;
@@ -316,7 +317,7 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect(none.message).toContain('nothing to change');
       const other = await caught(service.update('acme', { clientSecret: 'x1234' }));
       expect((other as ValidationError).issues[0]).toMatchObject({ field: 'clientSecret', message: 'is not a setting of a wecom connection' });
-      expect(other.hint).toContain('corpId, agentId, apiBaseUrl, secret, contactsSecret, callbackToken, callbackAesKey, policy');
+      expect(other.hint).toContain('corpId, agentId, apiBaseUrl, secret, contactsSecret, callbackToken, callbackAesKey, reconcileCron, policy');
     });
 
     it('two concurrent updates of different keys both land', async () => {
@@ -360,6 +361,13 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       ['an unknown key', { clientId: 'x' }, 'clientId', /not a setting of a wecom connection/],
       ['a bad policy value', { policy: { guard: { maxRatio: 2 } } }, 'maxRatio', /.+/],
       ['an unknown policy key', { policy: { onUserGon: 'delete' } }, 'onUserGon', /not a known key/],
+      ['a schedule of 4 fields', { reconcileCron: '0 2 * *' }, 'reconcileCron', /has 4 fields: it must be a cron expression .*e\.g\. "0 2 \* \* \*"/],
+      ['a schedule of 7 fields', { reconcileCron: '0 0 2 * * * 2030' }, 'reconcileCron', /has 7 fields/],
+      ['a schedule at hour 25', { reconcileCron: '0 25 * * *' }, 'reconcileCron', /"0 25 \* \* \*" is not valid \(.*hour.*\)/],
+      ['a schedule of words', { reconcileCron: 'every day at two' }, 'reconcileCron', /has 4 fields/],
+      ['a schedule that never fires', { reconcileCron: '0 0 30 2 *' }, 'reconcileCron', /never fires/],
+      ['an empty schedule', { reconcileCron: '  ' }, 'reconcileCron', /is empty/],
+      ['a schedule that is a number', { reconcileCron: 2 }, 'reconcileCron', /not number/],
     ];
     it.each(cases)('%s is refused as INVALID_INPUT naming the field, with a hint; nothing is written', async (_label, over, field, message) => {
       const err = await caught(service.add({ ...wecom(), ...over } as ConnectionInput));
@@ -380,6 +388,25 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect((err as ValidationError).issues.find((i) => i.field === 'secret')?.hint).toContain('应用管理');
       expect((err as ValidationError).issues.find((i) => i.field === 'contactsSecret')?.hint).toContain('通讯录同步');
       expectNoSecret(JSON.stringify((err as ValidationError).issues) + err.message + err.hint, ['Jx4Rq8\tMv2Lp6']);
+    });
+
+    it('the scheduled full sync: default daily at 02:00, "off" or null turns it off, spaces are tidied, a bad change keeps the old one', async () => {
+      expect((await service.add(wecom())).reconcileCron).toBe('0 2 * * *');
+      expect((await service.add(wecom({ name: 'quiet', reconcileCron: 'Off' }))).reconcileCron).toBeNull();
+      expect((await service.add(wecom({ name: 'often', reconcileCron: ' */10   * * * * * ' }))).reconcileCron).toBe('*/10 * * * * *');
+      expect((await service.add(wecom({ name: 'nick', reconcileCron: '@hourly' }))).reconcileCron).toBe('@hourly');
+
+      expect((await service.update('acme', { reconcileCron: '30 1 * * 1-5' })).reconcileCron).toBe('30 1 * * 1-5');
+      expect((await service.view('acme')).reconcileCron).toBe('30 1 * * 1-5');
+      const bad = await caught(service.update('acme', { reconcileCron: '30 1 * * 8' }));
+      expect((bad as ValidationError).issues).toMatchObject([{ field: 'reconcileCron', hint: expect.stringContaining('"off"') }]);
+      expect(bad.message).toContain('field "reconcileCron": "30 1 * * 8" is not valid');
+      expect((await service.view('acme')).reconcileCron).toBe('30 1 * * 1-5');
+      expect((await service.update('acme', { reconcileCron: null })).reconcileCron).toBeNull();
+      expect((await service.update('quiet', { reconcileCron: '0 3 * * *' })).reconcileCron).toBe('0 3 * * *');
+      // Other changes leave it alone.
+      expect((await service.update('quiet', { agentId: 7 })).reconcileCron).toBe('0 3 * * *');
+      expect((await t.store.connections.get('often'))?.reconcileCron).toBe('*/10 * * * * *');
     });
 
     it('an unknown platform is refused naming the field', async () => {
