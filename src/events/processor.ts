@@ -152,8 +152,12 @@ export async function runEvents(store: Store, options: EventRunOptions): Promise
       if (await tx.directory.renameLink('user', options.source, from, to)) await tx.directory.bumpRevision();
     });
   }
-  const state = await store.directory.load();
-  const known = new Set(sourceView(state, options.source).departments.map((d) => d.externalId));
+  // Which departments the directory knows, to read the ones it does not: the department list, not the whole
+  // directory (users and memberships), which executeRun loads anyway under the lock.
+  const known = new Set<string>();
+  for (const d of (await store.views.departmentList()).items) {
+    for (const l of d.links) if (l.source === options.source) known.add(l.externalId);
+  }
   const connector = new EventSource(options.source, options.reader, touched, known);
   return executeRun(store, {
     kind: 'event',

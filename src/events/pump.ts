@@ -66,9 +66,10 @@ export class EventPump {
       (lane as Lane).timer = null;
       (lane as Lane).running = this.#drain(connection, lane as Lane).finally(() => {
         (lane as Lane).running = null;
+        // Messages that came in during the run wait for the debounce too, so a long burst becomes few runs.
         if ((lane as Lane).again && !this.#stopped) {
           (lane as Lane).again = false;
-          this.notify(connection, 0);
+          this.notify(connection);
         }
       });
     }, delayMs);
@@ -104,6 +105,9 @@ export class EventPump {
         await inbox.markDone(ids, report.runId);
         lane.failures = 0;
         this.options.onRun?.(connection, report);
+        // A full batch means a backlog: go on at once. Otherwise whatever arrived meanwhile is picked up after the
+        // debounce (notify sets `again`).
+        if (messages.length < (this.options.batchLimit ?? 2000)) return;
       } catch (err) {
         lane.failures++;
         await inbox.markFailed(ids, err instanceof Error ? err.message : String(err));
