@@ -16,6 +16,7 @@ import { registerConsole } from './console.js';
 import { ApiError, fromOrgsyncError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { RouteTable, type AnyRouteSpec } from './route.js';
+import { ReconcileScheduler } from './reconcile-scheduler.js';
 import { RunRunner } from './runner.js';
 
 export interface AppDeps {
@@ -27,6 +28,8 @@ export interface AppDeps {
   sessionTtlMs: number;
   loginLimits?: LoginLimits | undefined;
   version: string;
+  /** The IANA time zone of the scheduled full syncs. */
+  timezone: string;
 }
 
 /** Where secrets could show up in a log line; pino replaces them before the line is written. */
@@ -84,13 +87,13 @@ function fastifyClientError(err: { code?: string; statusCode?: number; message: 
 }
 
 /**
- * The whole server: API routes under /api/v1, their OpenAPI document, /healthz, the console, and the runner of
- * background runs (not started: call runner.start()).
+ * The whole server: API routes under /api/v1, their OpenAPI document, /healthz, the console, the runner of
+ * background runs and the scheduler of full syncs (neither started: call runner.start() and schedule.start()).
  */
 export async function buildApp(
   deps: AppDeps,
   options: { logger: FastifyServerOptions['logger']; trustProxy?: boolean | number | string },
-): Promise<{ app: FastifyInstance; routes: AnyRouteSpec[]; runner: RunRunner; events: EventPump }> {
+): Promise<{ app: FastifyInstance; routes: AnyRouteSpec[]; runner: RunRunner; events: EventPump; schedule: ReconcileScheduler }> {
   const app = Fastify({
     logger: options.logger ?? false,
     trustProxy: typeof options.trustProxy === 'number' ? hops(options.trustProxy) : (options.trustProxy ?? false),
@@ -98,6 +101,7 @@ export async function buildApp(
     bodyLimit: 1024 * 1024,
   });
   const runner = new RunRunner(deps.store, app.log);
+  const schedule = new ReconcileScheduler({ store: deps.store, connections: deps.connections, runner, log: app.log, timezone: deps.timezone });
   // The API speaks JSON only; a text/plain body (which a cross-site form can send) is refused with 415.
   app.removeContentTypeParser('text/plain');
 
@@ -131,7 +135,7 @@ export async function buildApp(
   const secureCookie = (req: FastifyRequest): boolean => deps.publicUrl?.startsWith('https://') === true || req.protocol === 'https';
   const table = new RouteTable(app);
   sessionRoutes(table, app, { access: deps.access, secureCookie, sessionTtlMs: deps.sessionTtlMs, limits: deps.loginLimits ?? DEFAULT_LOGIN_LIMITS });
-  connectionRoutes(table, { store: deps.store, connections: deps.connections, runner, baseUrl: () => deps.publicUrl ?? app.listeningOrigin });
+  connectionRoutes(table, { store: deps.store, connections: deps.connections, runner, schedule, baseUrl: () => deps.publicUrl ?? app.listeningOrigin });
   runRoutes(table, { store: deps.store, runner });
   directoryRoutes(table, { store: deps.store });
   table.add({
@@ -156,5 +160,5 @@ export async function buildApp(
   const events = await registerEvents(app, { store: deps.store, connections: deps.connections });
 
   await registerConsole(app, deps.consoleDir);
-  return { app, routes: table.routes, runner, events };
+  return { app, routes: table.routes, runner, events, schedule };
 }

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { loadConfig } from '../config.js';
 import { OrgsyncError } from '../errors.js';
+import { isTimeZone } from '../connections/reconcile-cron.js';
 import type { StoreConfig } from '../store/open.js';
 
 /** The server's settings, from the environment, checked once at start; each error names its variable. */
@@ -18,6 +19,13 @@ export interface ServerConfig {
   /** Passed to fastify's trustProxy: which proxies' X-Forwarded-For / -Proto to believe. */
   trustProxy: boolean | number | string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** The IANA time zone the connections' scheduled full syncs (reconcileCron) are read in. */
+  timezone: string;
+}
+
+/** The time zone of this process (TZ, else the system's): what ORGSYNC_TZ defaults to. */
+export function localTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
 /** dist/console of this package, whether running from src/ (tsx, tests) or from the build in dist/. */
@@ -36,6 +44,32 @@ function setting(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+/** ORGSYNC_PUBLIC_URL, checked, without a trailing slash; undefined when unset. */
+function publicUrlSetting(env: NodeJS.ProcessEnv): string | undefined {
+  const publicText = setting(env, 'ORGSYNC_PUBLIC_URL');
+  if (publicText === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(publicText);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) {
+    throw invalid('ORGSYNC_PUBLIC_URL', publicText, 'is not an http(s) URL', 'Set ORGSYNC_PUBLIC_URL to the address people open, e.g. https://orgsync.example.com (no query, fragment or credentials).');
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+/**
+ * The server's address as a command that is not the server can know it (e.g. for a connection's callback URL):
+ * ORGSYNC_PUBLIC_URL, else http://127.0.0.1:8080 — what `orgsync serve` listens on by default.
+ */
+export const DEFAULT_PUBLIC_URL = 'http://127.0.0.1:8080';
+
+export function publicUrlFromEnvironment(env: NodeJS.ProcessEnv): string {
+  return publicUrlSetting(env) ?? DEFAULT_PUBLIC_URL;
+}
+
 export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: string | undefined } = {}): ServerConfig {
   const { store } = loadConfig(env, overrides);
 
@@ -50,20 +84,7 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: 
     throw invalid('ORGSYNC_HOST', host, 'is not a host name or address', 'Set ORGSYNC_HOST to an address to listen on, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).');
   }
 
-  const publicText = setting(env, 'ORGSYNC_PUBLIC_URL');
-  let publicUrl: string | undefined;
-  if (publicText !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(publicText);
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) {
-      throw invalid('ORGSYNC_PUBLIC_URL', publicText, 'is not an http(s) URL', 'Set ORGSYNC_PUBLIC_URL to the address people open, e.g. https://orgsync.example.com (no query, fragment or credentials).');
-    }
-    publicUrl = url.href.replace(/\/+$/, '');
-  }
+  const publicUrl = publicUrlSetting(env);
 
   const consoleDir = path.resolve(setting(env, 'ORGSYNC_CONSOLE_DIR') ?? DEFAULT_CONSOLE_DIR);
 
@@ -94,5 +115,10 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: 
     throw invalid('ORGSYNC_LOG_LEVEL', levelText, 'is not a log level', `Use one of ${LOG_LEVELS.join(', ')}.`);
   }
 
-  return { store, port, host, publicUrl, consoleDir, adminPassword, trustProxy, logLevel: levelText as ServerConfig['logLevel'] };
+  const timezone = setting(env, 'ORGSYNC_TZ') ?? localTimeZone();
+  if (!isTimeZone(timezone)) {
+    throw invalid('ORGSYNC_TZ', timezone, 'is not a time zone', 'Set ORGSYNC_TZ to an IANA time zone name, e.g. Asia/Shanghai or UTC, or unset it for the server\'s own.');
+  }
+
+  return { store, port, host, publicUrl, consoleDir, adminPassword, trustProxy, logLevel: levelText as ServerConfig['logLevel'], timezone };
 }

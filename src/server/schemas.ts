@@ -75,6 +75,12 @@ const secretsInput = z.strictObject({
 
 const policyInput = z.record(z.string(), z.unknown()).describe('See docs/policy.md');
 
+const reconcileCronInput = z
+  .string()
+  .nullable()
+  .optional()
+  .describe('定时全量同步: a cron expression in the server\'s time zone, 5 fields or 6 with seconds first (default "0 2 * * *", daily at 02:00); null or "off" turns it off');
+
 export const createConnectionBody = z.strictObject({
   platform,
   name: z.string().describe('1-64 letters, digits, "_", "." or "-"; also the source name on links and runs'),
@@ -82,6 +88,7 @@ export const createConnectionBody = z.strictObject({
   secrets: secretsInput,
   policy: policyInput.optional(),
   syncEnabled: z.boolean().optional().describe('开启同步; default false'),
+  reconcileCron: reconcileCronInput,
 });
 
 export const updateConnectionBody = z.strictObject({
@@ -92,6 +99,7 @@ export const updateConnectionBody = z.strictObject({
   secrets: secretsInput.optional().describe('An omitted or empty secret keeps the stored one'),
   policy: policyInput.optional().describe('Merged into the stored policy key by key (JSON merge patch: null removes a key)'),
   syncEnabled: z.boolean().optional(),
+  reconcileCron: reconcileCronInput,
 });
 
 export const testConnectionBody = z
@@ -112,6 +120,9 @@ export const connectionSchema = z.object({
     .record(z.string(), z.object({ set: z.boolean(), masked: z.string().describe('"••••••" when set, "" when not; never the value') }))
     .describe('One entry per secret of the platform'),
   syncEnabled: z.boolean(),
+  reconcileCron: z.string().nullable().describe('定时全量同步: the cron expression of the scheduled full sync; null when it is off'),
+  reconcileTimezone: z.string().describe('The time zone reconcileCron is read in (ORGSYNC_TZ, else the server\'s)'),
+  nextReconcileAt: z.string().nullable().describe('When the scheduled full sync runs next (ISO 8601); null when reconcileCron or 开启同步 is off'),
   policy: z.record(z.string(), z.unknown()),
   callbackUrl: z.string().optional().describe('Where the platform posts contact changes (ORGSYNC_PUBLIC_URL, else the address the server listens on)'),
   secretsError: errorInfoSchema.optional().describe('The stored secrets cannot be opened (e.g. the master key changed)'),

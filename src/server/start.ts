@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { ConnectionService } from '../connections/connections.js';
+import { isTimeZone } from '../connections/reconcile-cron.js';
 import { SecretBox } from '../connections/secret-box.js';
+import { OrgsyncError } from '../errors.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import type { LoginLimits } from './api/session.js';
@@ -10,6 +12,7 @@ import { buildApp, loggerOptions } from './app.js';
 import { AccessService } from './auth/access.js';
 import { loadServerConfig, type ServerConfig } from './config.js';
 import type { AnyRouteSpec } from './route.js';
+import type { ReconcileScheduler } from './reconcile-scheduler.js';
 import { RunRunner } from './runner.js';
 import type { EventPump } from '../events/pump.js';
 
@@ -26,6 +29,8 @@ export interface StartServerOptions {
   publicUrl?: string;
   consoleDir?: string;
   adminPassword?: string;
+  /** The IANA time zone of the scheduled full syncs (overrides ORGSYNC_TZ). */
+  timezone?: string;
   /** Where the JSON log lines go; default stdout. */
   logStream?: { write(line: string): void };
   logLevel?: ServerConfig['logLevel'];
@@ -46,6 +51,8 @@ export interface RunningServer {
   runner: RunRunner;
   /** Turns stored callback messages into event runs. */
   events: EventPump;
+  /** Starts each connection's scheduled full sync (reconcileCron). */
+  schedule: ReconcileScheduler;
   config: ServerConfig;
   close(): Promise<void>;
 }
@@ -72,7 +79,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     ...(options.consoleDir !== undefined ? { consoleDir: options.consoleDir } : {}),
     ...(options.adminPassword !== undefined ? { adminPassword: options.adminPassword } : {}),
     ...(options.logLevel !== undefined ? { logLevel: options.logLevel } : {}),
+    ...(options.timezone !== undefined ? { timezone: options.timezone } : {}),
   };
+  if (!isTimeZone(config.timezone)) {
+    throw new OrgsyncError({ code: 'CONFIG_INVALID', message: `the time zone "${config.timezone}" is not known`, hint: 'Give an IANA time zone name, e.g. Asia/Shanghai or UTC.', object: 'timezone' });
+  }
   const sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
 
   const store = options.store ?? (await openStore(config.store));
@@ -91,10 +102,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         sessionTtlMs,
         loginLimits: options.loginLimits,
         version: packageVersion(),
+        timezone: config.timezone,
       },
       { logger: loggerOptions(config.logLevel, options.logStream), trustProxy: config.trustProxy },
     );
-    const { app, runner, routes, events } = built;
+    const { app, runner, routes, events, schedule } = built;
 
     const admin = await access.ensureFirstAdmin(config.adminPassword);
     if (admin?.password !== undefined) {
@@ -107,6 +119,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
     await runner.start();
     await events.start();
+    await schedule.start();
     await app.listen({ port: config.port, host: config.host });
     const { port } = app.server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
@@ -118,14 +131,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       (closing ??= (async () => {
         await app.close();
         await events.stop();
+        await schedule.close();
         await runner.close(options.closeTimeoutMs);
         if (ownsStore) await store.close();
       })());
-    return { url, admin: admin?.password !== undefined ? { username: admin.username, password: admin.password } : undefined, app, store, routes, runner, events, config, close };
+    return { url, admin: admin?.password !== undefined ? { username: admin.username, password: admin.password } : undefined, app, store, routes, runner, events, schedule, config, close };
   } catch (err) {
     if (built) {
       await built.app.close();
       await built.events.stop();
+      await built.schedule.close();
       await built.runner.close(0);
     }
     if (ownsStore) await store.close();

@@ -1,5 +1,6 @@
 import { callbackPath } from '../../events/routes.js';
 import type { z } from 'zod';
+import { nextReconcileAt } from '../../connections/reconcile-cron.js';
 import {
   ConnectionService,
   MASK,
@@ -18,6 +19,7 @@ import type { ConnectionRow, Platform, Store } from '../../store/store.js';
 import { checkConnection } from '../connection-checks.js';
 import { ApiError, fromOrgsyncError, notFound } from '../errors.js';
 import type { RouteTable } from '../route.js';
+import type { ReconcileScheduler } from '../reconcile-scheduler.js';
 import type { RunRunner } from '../runner.js';
 import {
   connectionListSchema,
@@ -58,7 +60,7 @@ function rethrow(err: unknown, mapField: (path: string) => string): never {
   throw err;
 }
 
-function toApi(row: ConnectionRow, view: ConnectionView, baseUrl: string | undefined): ApiConnection {
+function toApi(row: ConnectionRow, view: ConnectionView, baseUrl: string | undefined, timezone: string): ApiConnection {
   const schemas = PLATFORM_SCHEMAS[row.platform];
   const flat = view as unknown as Record<string, unknown>;
   const settings: Record<string, unknown> = {};
@@ -75,6 +77,9 @@ function toApi(row: ConnectionRow, view: ConnectionView, baseUrl: string | undef
     settings: settings as ApiConnection['settings'],
     secrets,
     syncEnabled: row.syncEnabled,
+    reconcileCron: row.reconcileCron,
+    reconcileTimezone: timezone,
+    nextReconcileAt: row.syncEnabled ? (nextReconcileAt(row.reconcileCron, timezone)?.toISOString() ?? null) : null,
     policy: view.policy as unknown as Record<string, unknown>,
     // Where the platform posts contact changes (see docs/events.md); served once Token and EncodingAESKey are set.
     ...(baseUrl ? { callbackUrl: `${baseUrl.replace(/\/+$/, '')}${callbackPath(row.name)}` } : {}),
@@ -106,13 +111,25 @@ function given(values: Record<string, unknown> | undefined): Array<[string, unkn
   return Object.entries(values ?? {}).filter(([, v]) => v !== undefined && v !== '');
 }
 
-export function connectionRoutes(table: RouteTable, deps: { store: Store; connections: ConnectionService; runner: RunRunner; baseUrl: () => string | undefined }): void {
-  const { store, connections, runner } = deps;
+export function connectionRoutes(
+  table: RouteTable,
+  deps: { store: Store; connections: ConnectionService; runner: RunRunner; schedule: ReconcileScheduler; baseUrl: () => string | undefined },
+): void {
+  const { store, connections, runner, schedule } = deps;
 
   const load = async (name: string): Promise<ApiConnection> => {
     const row = await store.connections.get(name);
     if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${name}"`, 'GET /api/v1/connections lists them.');
-    return toApi(row, await connections.view(name), deps.baseUrl());
+    return toApi(row, await connections.view(name), deps.baseUrl(), schedule.timezone);
+  };
+
+  /** After a change the answer waits for the jobs to follow it; the change stands even if that fails (the minute's reload retries). */
+  const rescheduled = async (log: { warn(obj: object, msg: string): void }): Promise<void> => {
+    try {
+      await schedule.reload();
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'rescheduling the full syncs failed');
+    }
   };
 
   table.add({
@@ -126,7 +143,7 @@ export function connectionRoutes(table: RouteTable, deps: { store: Store; connec
       const items: ApiConnection[] = [];
       for (const view of await connections.views()) {
         const row = rows.get(view.name);
-        if (row) items.push(toApi(row, view, deps.baseUrl()));
+        if (row) items.push(toApi(row, view, deps.baseUrl(), schedule.timezone));
       }
       return { items };
     },
@@ -143,9 +160,10 @@ export function connectionRoutes(table: RouteTable, deps: { store: Store; connec
       201: { description: 'Added', schema: connectionSchema },
       409: { description: 'The name is taken (CONNECTION_EXISTS)' },
     },
-    handler: async ({ body }) => {
+    handler: async ({ body, req }) => {
       const where = new Map<string, 'settings' | 'secrets'>();
       const flat: Record<string, unknown> = { platform: body.platform, name: body.name };
+      if (body.reconcileCron !== undefined) flat.reconcileCron = body.reconcileCron;
       for (const [key, value] of given(body.settings)) {
         flat[key] = value;
         where.set(key, 'settings');
@@ -162,6 +180,7 @@ export function connectionRoutes(table: RouteTable, deps: { store: Store; connec
         rethrow(err, fieldMapper(body.platform, where));
       }
       if (body.syncEnabled) await store.connections.update(body.name, { syncEnabled: true });
+      await rescheduled(req.log);
       return load(body.name);
     },
   });
@@ -180,12 +199,13 @@ export function connectionRoutes(table: RouteTable, deps: { store: Store; connec
     method: 'PATCH',
     url: '/api/v1/connections/:name',
     tag: 'connections',
-    summary: 'Change settings, secrets, policy or 开启同步',
-    description: 'Only what is given changes. An omitted or empty secret keeps the stored one; contactsSecret null removes it. The policy is merged key by key.',
+    summary: 'Change settings, secrets, policy, 开启同步 or 定时全量同步',
+    description:
+      'Only what is given changes. An omitted or empty secret keeps the stored one; contactsSecret null removes it. The policy is merged key by key. reconcileCron null or "off" turns the scheduled full sync off.',
     params: connectionParams,
     body: updateConnectionBody,
     responses: { 200: { description: 'The changed connection', schema: connectionSchema }, 404: { description: 'No such connection' } },
-    handler: async ({ params, body }) => {
+    handler: async ({ params, body, req }) => {
       const row = await store.connections.get(params.name);
       if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${params.name}"`, 'GET /api/v1/connections lists them.');
       const where = new Map<string, 'settings' | 'secrets'>();
@@ -200,6 +220,7 @@ export function connectionRoutes(table: RouteTable, deps: { store: Store; connec
         patch[key] = value;
       }
       if (body.policy !== undefined) patch.policy = body.policy;
+      if (body.reconcileCron !== undefined) patch.reconcileCron = body.reconcileCron;
       if (Object.keys(patch).length > 0) {
         try {
           await connections.update(params.name, patch as ConnectionPatch);
@@ -210,6 +231,7 @@ export function connectionRoutes(table: RouteTable, deps: { store: Store; connec
       if (body.syncEnabled !== undefined && body.syncEnabled !== row.syncEnabled) {
         await store.connections.update(params.name, { syncEnabled: body.syncEnabled });
       }
+      await rescheduled(req.log);
       return load(params.name);
     },
   });
@@ -221,12 +243,13 @@ export function connectionRoutes(table: RouteTable, deps: { store: Store; connec
     summary: 'Remove a connection and its secrets (its links and runs stay)',
     params: connectionParams,
     responses: { 204: { description: 'Removed' }, 404: { description: 'No such connection' } },
-    handler: async ({ params }) => {
+    handler: async ({ params, req }) => {
       try {
         await connections.remove(params.name);
       } catch (err) {
         rethrow(err, (p) => p);
       }
+      await rescheduled(req.log);
       return undefined;
     },
   });
