@@ -20,7 +20,7 @@ import { validateSnapshot, type Snapshot } from '../src/directory/snapshot.js';
 import { resolvePolicy } from '../src/reconcile/policy.js';
 import type { ChangeCounts } from '../src/reconcile/types.js';
 import { executeRun, type RunReport } from '../src/runs/run-service.js';
-import { openStore, sqlitePath } from '../src/store/open.js';
+import { openStore, SQLITE_PRAGMAS, sqlitePath } from '../src/store/open.js';
 import { generateSnapshot, treeDepth } from './generate-snapshot.js';
 
 const FIRST_TARGET = 3.0; // first import ≤ 3× the plain bulk insert
@@ -84,8 +84,7 @@ function openRaw(dir: string): Database.Database {
   // The pragmas openStore sets.
   db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 30000');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
+  for (const pragma of SQLITE_PRAGMAS) db.pragma(pragma);
   return db;
 }
 

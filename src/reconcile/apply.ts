@@ -247,6 +247,8 @@ async function record(tx: StoreRepos, ctx: ApplyContext, records: RunChangeRecor
   await tx.runs.addChanges(ctx.runId, records);
 }
 
+const isNewKey = (v: unknown): v is string => typeof v === 'string' && v.startsWith('new:');
+
 /** The run's record of one change, with new-object keys replaced by the ids they got. */
 export function changeRecord(
   ctx: Pick<ApplyContext, 'departmentIds' | 'seq'>,
@@ -254,21 +256,15 @@ export function changeRecord(
   change: DepartmentChange | UserChange,
   objectId: number | null,
 ): RunChangeRecord {
-  const isNew = (v: unknown): v is string => typeof v === 'string' && v.startsWith('new:');
-  const resolve = (v: unknown): unknown => (isNew(v) ? (ctx.departmentIds.get(v) ?? v) : v);
-  const resolveList = (list: unknown): unknown =>
-    Array.isArray(list) && list.some((m: { department: Ref }) => isNew(m.department))
-      ? list.map((m: { department: Ref }) => ({ ...m, department: resolve(m.department) }))
-      : list;
   // Most diffs hold no new-department key and are recorded as they are; only those that do are copied.
   let fields = change.fields;
-  for (const name of ['departments', 'parent', 'mainDepartment'] as const) {
+  for (const name of REF_FIELDS) {
     const diff = change.fields[name];
     if (diff === undefined) continue;
     const resolved: FieldDiff =
       name === 'departments'
-        ? { before: resolveList(diff.before), after: resolveList(diff.after) }
-        : { before: resolve(diff.before), after: resolve(diff.after) };
+        ? { before: resolveRefList(ctx, diff.before), after: resolveRefList(ctx, diff.after) }
+        : { before: resolveRef(ctx, diff.before), after: resolveRef(ctx, diff.after) };
     if (resolved.before === diff.before && resolved.after === diff.after) continue;
     if (fields === change.fields) fields = { ...change.fields };
     fields[name] = resolved;
@@ -282,4 +278,16 @@ export function changeRecord(
     label: change.label,
     fields,
   };
+}
+
+/** The fields whose values may hold new-department keys. */
+const REF_FIELDS = ['departments', 'parent', 'mainDepartment'] as const;
+
+function resolveRef(ctx: Pick<ApplyContext, 'departmentIds'>, v: unknown): unknown {
+  return isNewKey(v) ? (ctx.departmentIds.get(v) ?? v) : v;
+}
+
+function resolveRefList(ctx: Pick<ApplyContext, 'departmentIds'>, list: unknown): unknown {
+  if (!Array.isArray(list) || !list.some((m: { department: Ref }) => isNewKey(m.department))) return list;
+  return list.map((m: { department: Ref }) => ({ ...m, department: resolveRef(ctx, m.department) }));
 }

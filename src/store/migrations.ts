@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -209,6 +209,31 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         // The scheduled full sync of a connection as a cron expression; null: off. Existing connections get the
         // default, daily at 02:00, like new ones.
         await db.schema.alterTable('connections').addColumn('reconcile_cron', 'text', (c) => c.defaultTo('0 2 * * *')).execute();
+      },
+    },
+    '0007_run_changes_clustered': {
+      async up(db: Kysely<any>) {
+        // SQLite: the change log becomes a WITHOUT ROWID table clustered on (run_id, seq), so each recorded change
+        // costs two b-tree inserts (the table and the object index) instead of three (rowid table, key, index).
+        // PostgreSQL keeps its heap and indexes.
+        if (dialect !== 'sqlite') return;
+        await db.schema
+          .createTable('run_changes_clustered')
+          .addColumn('run_id', 'bigint', (c) => c.notNull().references('runs.id').onDelete('cascade'))
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('object_kind', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('object_id', 'bigint')
+          .addColumn('external_id', 'text', (c) => c.notNull())
+          .addColumn('label', 'text', (c) => c.notNull())
+          .addColumn('fields', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('run_changes_pk', ['run_id', 'seq'])
+          .modifyEnd(sql`without rowid`)
+          .execute();
+        await sql`insert into run_changes_clustered select run_id, seq, object_kind, action, object_id, external_id, label, fields from run_changes`.execute(db);
+        await db.schema.dropTable('run_changes').execute();
+        await db.schema.alterTable('run_changes_clustered').renameTo('run_changes').execute();
+        await db.schema.createIndex('run_changes_object').on('run_changes').columns(['object_kind', 'object_id']).execute();
       },
     },
   };

@@ -26,6 +26,13 @@ export function sqlitePath(dataDir: string): string {
   return path.join(dataDir, 'orgsync.db');
 }
 
+/**
+ * The connection settings of every SQLite store, after WAL and the busy timeout: `synchronous = NORMAL` is safe
+ * under WAL (a crash loses at most the last commits, never consistency); a 64 MiB page cache (the default is 2 MiB)
+ * keeps the indexes a 100,000-user apply touches in memory.
+ */
+export const SQLITE_PRAGMAS: readonly string[] = ['synchronous = NORMAL', 'foreign_keys = ON', 'cache_size = -65536'];
+
 const INT8_OID = 20;
 
 /**
@@ -116,8 +123,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     await whenUnlocked(sqlite, () => sqlite.pragma('journal_mode = WAL'));
     // Short on purpose: longer waits happen asynchronously in the driver (see sqlite-driver.ts).
     sqlite.pragma('busy_timeout = 20');
-    sqlite.pragma('synchronous = NORMAL');
-    sqlite.pragma('foreign_keys = ON');
+    for (const pragma of SQLITE_PRAGMAS) sqlite.pragma(pragma);
     db = new Kysely<Database>({ dialect: new SqliteStoreDialect(sqlite) });
     sqliteHandle = sqlite;
   }
@@ -136,7 +142,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       { cause: error },
     );
   }
-  return new KyselyStore(db, dialect);
+  return new KyselyStore(db, dialect, sqliteHandle);
 }
 
 /**

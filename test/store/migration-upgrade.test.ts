@@ -101,4 +101,43 @@ describe.each(ENGINES)('upgrading a database of an older orgsync (%s)', (engine)
     stores.push(again);
     expect((await again.connections.get('acme'))?.reconcileCron).toBeNull();
   });
+
+  it('0007: the change log keeps every recorded change (SQLite rebuilds it clustered on run and sequence)', async () => {
+    const at = new Date().toISOString();
+    const fields = (n: number): string => JSON.stringify({ name: { before: `old ${n}`, after: `new ${n}` } });
+    old = await olderDatabase(engine, '0006_reconcile_schedule', async (db) => {
+      for (const id of [1, 2]) {
+        await db
+          .insertInto('runs')
+          .values({ id, kind: 'sync', source: 'wecom:acme', status: 'succeeded', dry_run: 0, created_at: at, counts: '{}', errors: '[]', notes: '[]', summary: '{}' })
+          .execute();
+      }
+      await db
+        .insertInto('run_changes')
+        .values([3, 1, 2].map((seq) => ({ run_id: 1, seq, object_kind: 'user', action: 'update', object_id: seq, external_id: `u${seq}`, label: `User ${seq}`, fields: fields(seq) })))
+        .execute();
+      await db.insertInto('run_changes').values({ run_id: 2, seq: 1, object_kind: 'department', action: 'delete', object_id: null, external_id: 'd9', label: 'Gone', fields: '{}' }).execute();
+    });
+
+    const store = await openStore(old.config);
+    stores.push(store);
+    const changes = await store.runs.changes(1);
+    expect(changes.map((c) => c.seq)).toStrictEqual([1, 2, 3]);
+    expect(changes[1]).toStrictEqual({ seq: 2, objectKind: 'user', action: 'update', objectId: 2, externalId: 'u2', label: 'User 2', fields: { name: { before: 'old 2', after: 'new 2' } } });
+    expect(await store.runs.countChanges(2)).toBe(1);
+    // The run's sequence stays unique, and new changes are recorded after the old ones.
+    await store.runs.addChanges(1, [{ seq: 4, objectKind: 'user', action: 'create', objectId: 4, externalId: 'u4', label: 'User 4', fields: {} }]);
+    await expect(store.runs.addChanges(1, [{ seq: 4, objectKind: 'user', action: 'create', objectId: 5, externalId: 'u5', label: 'User 5', fields: {} }])).rejects.toThrow();
+    expect(await store.runs.countChanges(1)).toBe(4);
+    if (engine === 'sqlite') {
+      const sqlite = new SqliteDatabase(sqlitePath(old.config.dataDir));
+      try {
+        const ddl = (sqlite.prepare("select sql from sqlite_master where type = 'table' and name = 'run_changes'").get() as { sql: string }).sql;
+        expect(ddl.toLowerCase()).toContain('without rowid');
+        expect(sqlite.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'run_changes' and name = 'run_changes_object'").get()).toBeDefined();
+      } finally {
+        sqlite.close();
+      }
+    }
+  });
 });
