@@ -45,6 +45,8 @@ export interface ValidationIssue {
 
 /** Input from outside (a file, a request, a config value) failed validation. Nothing was written. */
 export class ValidationError extends OrgsyncError {
+  /** What was invalid, in words (e.g. `connection "acme"`): the message starts with it. */
+  readonly what: string;
   readonly issues: ValidationIssue[];
 
   constructor(what: string, issues: ValidationIssue[]) {
@@ -57,6 +59,7 @@ export class ValidationError extends OrgsyncError {
       ...(first?.object !== undefined ? { object: first.object } : {}),
     });
     this.name = 'ValidationError';
+    this.what = what;
     this.issues = issues;
   }
 }

@@ -6,6 +6,8 @@ import { loadConfig } from '../config.js';
 import { ConnectionService, mergePatch, type ConnectionPatch, type ConnectionView } from '../connections/connections.js';
 import { SecretBox } from '../connections/secret-box.js';
 import { OrgsyncError, ValidationError } from '../errors.js';
+import { callbackPath } from '../events/routes.js';
+import { publicUrlFromEnvironment } from '../server/config.js';
 import type { Policy } from '../reconcile/policy.js';
 import type { Store } from '../store/store.js';
 import { formatError, type Output } from './output.js';
@@ -34,6 +36,11 @@ interface PolicyFlags {
 
 interface JsonFlag {
   json?: boolean;
+}
+
+interface CallbackFlags {
+  callbackToken?: string;
+  callbackAesKey?: string;
 }
 
 const STDIN_HINT = 'Pipe the values in, one per line in the order of the flags, e.g. `printf \'%s\\n\' "$SECRET" | orgsync connection add wecom … --secret -`.';
@@ -100,9 +107,46 @@ async function policyPatch(opts: PolicyFlags): Promise<Record<string, unknown> |
 }
 
 const FIELDS: Record<ConnectionView['platform'], string[]> = {
-  wecom: ['corpId', 'agentId', 'apiBaseUrl', 'secret', 'contactsSecret'],
-  dingtalk: ['corpId', 'agentId', 'clientId', 'apiBaseUrl', 'clientSecret'],
+  wecom: ['corpId', 'agentId', 'apiBaseUrl', 'secret', 'contactsSecret', 'callbackToken', 'callbackAesKey'],
+  dingtalk: ['corpId', 'agentId', 'clientId', 'apiBaseUrl', 'clientSecret', 'callbackToken', 'callbackAesKey'],
 };
+
+/** The flag that sets each connection field, so an error names what to type again. */
+const FLAGS: Record<string, string> = {
+  name: '--name',
+  corpId: '--corp-id',
+  agentId: '--agent-id',
+  apiBaseUrl: '--api-base-url',
+  secret: '--secret',
+  contactsSecret: '--contacts-secret',
+  clientId: '--client-id',
+  clientSecret: '--client-secret',
+  callbackToken: '--callback-token',
+  callbackAesKey: '--callback-aes-key',
+  reconcileCron: '--reconcile-cron',
+};
+
+/** A connection's invalid fields named by their flags (policy keys keep their paths: they may come from a file). */
+function byFlag(err: unknown): unknown {
+  if (!(err instanceof ValidationError)) return err;
+  const issues = err.issues.map((issue) => (FLAGS[issue.path] ? { ...issue, path: FLAGS[issue.path] as string } : issue));
+  return issues.some((issue, i) => issue !== err.issues[i]) ? new ValidationError(err.what, issues) : err;
+}
+
+/** A connection as the CLI prints it: the view, and where the platform posts contact changes. */
+type CliConnection = ConnectionView & { callbackUrl: string };
+
+function withCallbackUrl(view: ConnectionView, publicUrl: string): CliConnection {
+  const { policy, createdAt, updatedAt, secretsError, ...rest } = view;
+  return {
+    ...rest,
+    callbackUrl: `${publicUrl}${callbackPath(view.name)}`,
+    policy,
+    createdAt,
+    updatedAt,
+    ...(secretsError ? { secretsError } : {}),
+  } as CliConnection;
+}
 
 function policyLines(p: Policy): string[] {
   const owned = [
@@ -119,13 +163,18 @@ function policyLines(p: Policy): string[] {
   ];
 }
 
-export function formatConnection(v: ConnectionView): string {
+export function formatConnection(v: ConnectionView | CliConnection): string {
   const fields = v as unknown as Record<string, unknown>;
   const lines = [`Connection "${v.name}" (${v.platform})`];
   for (const key of FIELDS[v.platform]) {
     const value = fields[key];
     lines.push(`  ${`${key}:`.padEnd(16)} ${value === undefined ? '(not set)' : String(value)}`);
   }
+  if ('callbackUrl' in v) {
+    const served = v.callbackToken !== undefined && v.callbackAesKey !== undefined;
+    lines.push(`  ${'callbackUrl:'.padEnd(16)} ${v.callbackUrl}${served ? '' : ' (answers once --callback-token and --callback-aes-key are set)'}`);
+  }
+  lines.push(`  ${'reconcileCron:'.padEnd(16)} ${v.reconcileCron === null ? 'off' : `${v.reconcileCron} (a full sync, in the server's time zone, while sync is on in orgsync serve)`}`);
   if (v.secretsError) lines.push(`  ${'secrets:'.padEnd(16)} cannot be shown (${v.secretsError.code})`);
   lines.push('  policy:', ...policyLines(v.policy));
   lines.push(`  ${'created:'.padEnd(16)} ${v.createdAt}`, `  ${'updated:'.padEnd(16)} ${v.updatedAt}`);
@@ -134,13 +183,14 @@ export function formatConnection(v: ConnectionView): string {
 
 function formatTable(views: readonly ConnectionView[]): string {
   const rows = [
-    ['NAME', 'PLATFORM', 'CORP ID', 'AGENT ID', 'SECRET', 'UPDATED'],
+    ['NAME', 'PLATFORM', 'CORP ID', 'AGENT ID', 'SECRET', 'FULL SYNC', 'UPDATED'],
     ...views.map((v) => [
       v.name,
       v.platform,
       v.corpId,
       String(v.agentId),
       v.secretsError ? `(${v.secretsError.code})` : v.platform === 'wecom' ? v.secret : v.clientSecret,
+      v.reconcileCron ?? 'off',
       v.updatedAt.slice(0, 19).replace('T', ' '),
     ]),
   ];
@@ -152,12 +202,19 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
   const env = helpers.env ?? process.env;
   const stdin = helpers.stdin ?? process.stdin;
 
-  const withService = <T>(cmd: Command, fn: (service: ConnectionService) => Promise<T>): Promise<T> => {
+  const withService = async <T>(cmd: Command, fn: (service: ConnectionService) => Promise<T>): Promise<T> => {
     const global = cmd.optsWithGlobals<{ dataDir?: string }>();
     const { dataDir } = loadConfig(env, { dataDir: global.dataDir }).store;
     const box = SecretBox.fromEnvironment({ env, dataDir });
-    return helpers.withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) => fn(new ConnectionService(store, box)));
+    try {
+      return await helpers.withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) => fn(new ConnectionService(store, box)));
+    } catch (err) {
+      throw byFlag(err);
+    }
   };
+
+  /** The callback URL is the server's: ORGSYNC_PUBLIC_URL, else where `orgsync serve` listens by default. */
+  const shown = (view: ConnectionView): CliConnection => withCallbackUrl(view, publicUrlFromEnvironment(env));
 
   /** A view that could not open its secrets is still shown, and the command fails with the reason. */
   const reportSecretsErrors = (views: readonly ConnectionView[]): void => {
@@ -169,7 +226,8 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
   };
 
   const emit = (view: ConnectionView, json: boolean, headline?: string): void => {
-    io.out(json ? JSON.stringify(view) : [...(headline ? [headline] : []), formatConnection(view)].join('\n'));
+    const full = shown(view);
+    io.out(json ? JSON.stringify(full) : [...(headline ? [headline] : []), formatConnection(full)].join('\n'));
     reportSecretsErrors([view]);
   };
 
@@ -194,18 +252,25 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       .option('--contacts-secret <secret>', 'the 通讯录同步 Secret; - reads it from stdin')
       .option('--api-base-url <url>', 'the WeCom API, e.g. a proxy or the simulator (default https://qyapi.weixin.qq.com)'),
   )
+    .option('--callback-token <token>', 'the 接收事件服务器 Token (callbacks); - reads it from stdin')
+    .option('--callback-aes-key <key>', 'the 接收事件服务器 EncodingAESKey, 43 letters and digits; - reads it from stdin')
+    .option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression (default "0 2 * * *", daily at 02:00) or "off"')
     .option('--json', 'print the connection as one JSON document')
     .action(
       async (
-        opts: PolicyFlags & JsonFlag & { name?: string; corpId?: string; agentId?: string; secret?: string; contactsSecret?: string; apiBaseUrl?: string },
+        opts: PolicyFlags &
+          JsonFlag &
+          CallbackFlags & { name?: string; corpId?: string; agentId?: string; secret?: string; contactsSecret?: string; apiBaseUrl?: string; reconcileCron?: string },
         cmd: Command,
       ) => {
         const json = opts.json === true;
         helpers.setJson(json);
-        const [secret, contactsSecret] = await secretsFromStdin(
+        const [secret, contactsSecret, callbackToken, callbackAesKey] = await secretsFromStdin(
           [
             { flag: '--secret', field: 'secret', value: opts.secret },
             { flag: '--contacts-secret', field: 'contactsSecret', value: opts.contactsSecret },
+            { flag: '--callback-token', field: 'callbackToken', value: opts.callbackToken },
+            { flag: '--callback-aes-key', field: 'callbackAesKey', value: opts.callbackAesKey },
           ],
           stdin,
           io,
@@ -219,7 +284,10 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
             agentId: opts.agentId as string,
             secret: secret as string,
             contactsSecret,
+            callbackToken,
+            callbackAesKey,
             apiBaseUrl: opts.apiBaseUrl,
+            reconcileCron: opts.reconcileCron,
             ...(policy !== undefined ? { policy } : {}),
           }),
         );
@@ -238,15 +306,28 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       .option('--client-secret <secret>', "the app's Client Secret (AppSecret); - reads it from stdin (required)")
       .option('--api-base-url <url>', 'the DingTalk API, e.g. a proxy or the simulator (default https://oapi.dingtalk.com)'),
   )
+    .option('--callback-token <token>', 'the 事件订阅 签名 token (callbacks); - reads it from stdin')
+    .option('--callback-aes-key <key>', 'the 事件订阅 加密 aes_key, 43 letters and digits; - reads it from stdin')
+    .option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression (default "0 2 * * *", daily at 02:00) or "off"')
     .option('--json', 'print the connection as one JSON document')
     .action(
       async (
-        opts: PolicyFlags & JsonFlag & { name?: string; corpId?: string; agentId?: string; clientId?: string; clientSecret?: string; apiBaseUrl?: string },
+        opts: PolicyFlags &
+          JsonFlag &
+          CallbackFlags & { name?: string; corpId?: string; agentId?: string; clientId?: string; clientSecret?: string; apiBaseUrl?: string; reconcileCron?: string },
         cmd: Command,
       ) => {
         const json = opts.json === true;
         helpers.setJson(json);
-        const [clientSecret] = await secretsFromStdin([{ flag: '--client-secret', field: 'clientSecret', value: opts.clientSecret }], stdin, io);
+        const [clientSecret, callbackToken, callbackAesKey] = await secretsFromStdin(
+          [
+            { flag: '--client-secret', field: 'clientSecret', value: opts.clientSecret },
+            { flag: '--callback-token', field: 'callbackToken', value: opts.callbackToken },
+            { flag: '--callback-aes-key', field: 'callbackAesKey', value: opts.callbackAesKey },
+          ],
+          stdin,
+          io,
+        );
         const policy = await policyPatch(opts);
         const view = await withService(cmd, (service) =>
           service.add({
@@ -256,7 +337,10 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
             agentId: opts.agentId as string,
             clientId: opts.clientId as string,
             clientSecret: clientSecret as string,
+            callbackToken,
+            callbackAesKey,
             apiBaseUrl: opts.apiBaseUrl,
+            reconcileCron: opts.reconcileCron,
             ...(policy !== undefined ? { policy } : {}),
           }),
         );
@@ -272,7 +356,7 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       const json = opts.json === true;
       helpers.setJson(json);
       const views = await withService(cmd, (service) => service.views());
-      if (json) io.out(JSON.stringify({ connections: views }));
+      if (json) io.out(JSON.stringify({ connections: views.map(shown) }));
       else if (views.length === 0) io.out('No connections yet. Add one with `orgsync connection add wecom --name NAME --corp-id ID --agent-id N --secret -`.');
       else io.out(formatTable(views));
       reportSecretsErrors(views);
@@ -304,7 +388,8 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       .option('--client-secret <secret>', "the DingTalk app's Client Secret; - reads it from stdin")
       .option('--callback-token <token>', 'the callback Token (WeCom 回调 / DingTalk 事件订阅); - reads it from stdin')
       .option('--callback-aes-key <key>', 'the callback EncodingAESKey / aes_key (43 characters); - reads it from stdin')
-      .option('--no-callback', 'remove the callback Token and EncodingAESKey'),
+      .option('--no-callback', 'remove the callback Token and EncodingAESKey')
+      .option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression, e.g. "0 2 * * *" (daily at 02:00), or "off"'),
   )
     .option('--json', 'print the connection as one JSON document')
     .action(
@@ -322,6 +407,7 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
             callbackToken?: string;
             callbackAesKey?: string;
             callback?: boolean;
+            reconcileCron?: string;
           },
         cmd: Command,
       ) => {
@@ -350,6 +436,7 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
           ...(opts.callback === false ? { callbackToken: null, callbackAesKey: null } : {}),
           ...(callbackToken !== undefined ? { callbackToken } : {}),
           ...(callbackAesKey !== undefined ? { callbackAesKey } : {}),
+          ...(opts.reconcileCron !== undefined ? { reconcileCron: opts.reconcileCron } : {}),
           ...(policy !== undefined ? { policy } : {}),
         };
         const changed = Object.keys(patch);
@@ -359,7 +446,7 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
               path: '(flags)',
               field: '(none)',
               message: 'nothing to change',
-              hint: 'Give at least one of --corp-id, --agent-id, --api-base-url, --secret, --contacts-secret, --no-contacts-secret (WeCom), --client-id, --client-secret (DingTalk), --callback-token, --callback-aes-key, --no-callback, --policy, --on-user-gone, --mount, --match.',
+              hint: 'Give at least one of --corp-id, --agent-id, --api-base-url, --secret, --contacts-secret, --no-contacts-secret (WeCom), --client-id, --client-secret (DingTalk), --callback-token, --callback-aes-key, --no-callback, --reconcile-cron, --policy, --on-user-gone, --mount, --match.',
             },
           ]);
         }

@@ -31,7 +31,9 @@ const SECRET = 'Vb7Nq2Lx9Tz4Wk8Rm3Pc6Yd1Hf5Js0Ga';
 const CONTACTS_SECRET = 'Ct5Xr8Mw2Qz7Lp4Nv9Bk3Fh6Dj1Sy0Ue';
 const STDIN_SECRET = 'Si9Kd3Wq7Zx2Mv6Pl8Rt4Ny1Bc5Fh0Aj';
 const STDIN_CONTACTS = 'Sc2Lm8Qw4Zr6Vt9Xk3Pd7Nb1Hy5Gf0Ej';
-const ALL_SECRETS = [SECRET, CONTACTS_SECRET, STDIN_SECRET, STDIN_CONTACTS, 'Nw4Qh9Ty7Xq2Lz8'];
+const CALLBACK_TOKEN = 'Tk7Mq3Zr9Lw2';
+const CALLBACK_AES_KEY = 'Ak4Rz8Mq2Lw6Xv9Pt3Nc7Hd1Jf5Gb0Ys2Ue8Wi4Oq6E'; // 43 letters and digits
+const ALL_SECRETS = [SECRET, CONTACTS_SECRET, STDIN_SECRET, STDIN_CONTACTS, 'Nw4Qh9Ty7Xq2Lz8', CALLBACK_TOKEN, CALLBACK_AES_KEY];
 
 const everything: string[] = [];
 
@@ -141,6 +143,8 @@ describe('orgsync connection add wecom', () => {
       apiBaseUrl: 'http://127.0.0.1:9',
       secret: '••••••s0Ga',
       contactsSecret: '••••••y0Ue',
+      reconcileCron: '0 2 * * *',
+      callbackUrl: 'http://127.0.0.1:8080/callbacks/beta',
       policy: expect.objectContaining({ onUserGone: 'ignore', onDepartmentGone: 'delete', guard: { maxUsers: 50, maxRatio: 0.2 } }),
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
@@ -196,13 +200,13 @@ describe('orgsync connection add wecom', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     const lines = r.stderr.split('\n');
-    expect(lines[0]).toBe('orgsync: INVALID_INPUT: new connection: name, field "name": must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit (and 4 more problems)');
+    expect(lines[0]).toBe('orgsync: INVALID_INPUT: new connection: --name, field "name": must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit (and 4 more problems)');
     expect(lines[1]).toMatch(/^ {2}hint: Use 1-64 letters/);
-    for (const field of ['corpId', 'agentId', 'secret', 'apiBaseUrl']) expect(r.stderr).toContain(`field "${field}"`);
+    for (const [flag, field] of [['--corp-id', 'corpId'], ['--agent-id', 'agentId'], ['--secret', 'secret'], ['--api-base-url', 'apiBaseUrl']]) expect(r.stderr).toContain(`${flag}, field "${field}"`);
 
     const missing = await orgsync(dir, ['add', 'wecom', '--name', 'acme', '--json']);
     expect(missing.code).toBe(2);
-    expect(jsonOf(missing).error.message).toBe('connection "acme": corpId, field "corpId": is required (and 2 more problems)');
+    expect(jsonOf(missing).error.message).toBe('connection "acme": --corp-id, field "corpId": is required (and 2 more problems)');
     expect(missing.stderr).toContain('field "agentId": is required');
     expect(missing.stderr).toContain('field "secret": is required');
     expect(jsonOf(await orgsync(dir, ['list', '--json'])).connections).toEqual([]);
@@ -254,8 +258,8 @@ describe('orgsync connection list / show', () => {
     const table = await orgsync(dir, ['list']);
     expect(table.code).toBe(0);
     const rows = table.stdout.split('\n');
-    expect(rows[0]).toMatch(/^NAME\s+PLATFORM\s+CORP ID\s+AGENT ID\s+SECRET\s+UPDATED$/);
-    expect(rows[1]).toMatch(/^acme\s+wecom\s+ww1a2b3c4d5e6f7a8b\s+1000002\s+••••••y0Ue\s+\d{4}-/);
+    expect(rows[0]).toMatch(/^NAME\s+PLATFORM\s+CORP ID\s+AGENT ID\s+SECRET\s+FULL SYNC\s+UPDATED$/);
+    expect(rows[1]).toMatch(/^acme\s+wecom\s+ww1a2b3c4d5e6f7a8b\s+1000002\s+••••••y0Ue\s+0 2 \* \* \*\s+\d{4}-/);
     expect(rows[2]).toMatch(/^zeta\s+wecom\s+.*••••••s0Ga/);
     const doc = jsonOf(await orgsync(dir, ['list', '--json']));
     expect(doc.connections.map((c: { name: string }) => c.name)).toEqual(['acme', 'zeta']);
@@ -363,5 +367,99 @@ describe('orgsync connection remove', () => {
     await orgsync(dir, [...ADD, '--secret', SECRET]);
     const text = await orgsync(dir, ['remove', 'acme']);
     expect(text.stdout).toContain('Removed connection "acme"');
+  });
+});
+
+describe('orgsync connection: callback settings', () => {
+  it('add takes --callback-token and --callback-aes-key (or "-" from stdin), stores them encrypted and shows them masked', async () => {
+    const dir = dataDir();
+    const r = await orgsync(dir, [...ADD, '--secret', SECRET, '--callback-token', CALLBACK_TOKEN, '--callback-aes-key', CALLBACK_AES_KEY, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(jsonOf(r)).toMatchObject({ name: 'acme', callbackToken: '••••••Lw2', callbackAesKey: '••••••Oq6E', callbackUrl: 'http://127.0.0.1:8080/callbacks/acme' });
+    expect(await storedSecrets(dir, 'acme')).toStrictEqual({ secret: SECRET, callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY });
+
+    const piped = await orgsync(dir, ['add', 'dingtalk', '--name', 'ding', '--corp-id', 'dingabc123', '--agent-id', '5', '--client-id', 'dingkey', '--client-secret', '-', '--callback-token', '-', '--callback-aes-key', '-'], {
+      stdin: `${SECRET}\n${CALLBACK_TOKEN}\n${CALLBACK_AES_KEY}\n`,
+    });
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout).toMatch(/callbackToken:\s+••••••Lw2\n/);
+    expect(piped.stdout).toMatch(/callbackUrl:\s+http:\/\/127\.0\.0\.1:8080\/callbacks\/ding\n/);
+    expect(await storedSecrets(dir, 'ding')).toStrictEqual({ clientSecret: SECRET, callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY });
+  });
+
+  it('an EncodingAESKey that is not 43 letters and digits, or a bad token, is refused naming the flag; nothing is stored', async () => {
+    const dir = dataDir();
+    const short = await orgsync(dir, [...ADD, '--secret', SECRET, '--callback-token', CALLBACK_TOKEN, '--callback-aes-key', CALLBACK_AES_KEY.slice(1), '--json']);
+    expect(short.code).toBe(2);
+    expect(jsonOf(short).error).toMatchObject({ code: 'INVALID_INPUT', message: 'connection "acme": --callback-aes-key, field "callbackAesKey": must be exactly 43 letters and digits' });
+    expect(short.stderr).toContain('hint: Copy the EncodingAESKey (43 letters and digits)');
+    expect(jsonOf(await orgsync(dir, ['list', '--json'])).connections).toEqual([]);
+
+    const token = await orgsync(dir, [...ADD, '--secret', SECRET, '--callback-token', 'has-dashes']);
+    expect(token.code).toBe(2);
+    expect(token.stderr).toContain('--callback-token, field "callbackToken": must be 1-32 letters and digits');
+
+    await orgsync(dir, [...ADD, '--secret', SECRET]);
+    const update = await orgsync(dir, ['update', 'acme', '--callback-aes-key', `${CALLBACK_AES_KEY}x`]);
+    expect(update.code).toBe(2);
+    expect(update.stderr).toContain('--callback-aes-key, field "callbackAesKey": must be exactly 43 letters and digits');
+    expect(await storedSecrets(dir, 'acme')).toStrictEqual({ secret: SECRET });
+  });
+
+  it('show --json gives the full callbackUrl under ORGSYNC_PUBLIC_URL (default http://127.0.0.1:8080); a bad URL names the variable', async () => {
+    const dir = dataDir();
+    await orgsync(dir, [...ADD.map((a) => (a === 'acme' ? 'hq.main' : a)), '--secret', SECRET, '--callback-token', CALLBACK_TOKEN, '--callback-aes-key', CALLBACK_AES_KEY]);
+    expect(jsonOf(await orgsync(dir, ['show', 'hq.main', '--json'])).callbackUrl).toBe('http://127.0.0.1:8080/callbacks/hq.main');
+    const env = { ORGSYNC_PUBLIC_URL: 'https://orgsync.example.com/sync/' };
+    expect(jsonOf(await orgsync(dir, ['show', 'hq.main', '--json'], { env })).callbackUrl).toBe('https://orgsync.example.com/sync/callbacks/hq.main');
+    expect(jsonOf(await orgsync(dir, ['list', '--json'], { env })).connections[0].callbackUrl).toBe('https://orgsync.example.com/sync/callbacks/hq.main');
+    const text = await orgsync(dir, ['show', 'hq.main'], { env });
+    expect(text.stdout).toMatch(/callbackUrl:\s+https:\/\/orgsync\.example\.com\/sync\/callbacks\/hq\.main\n/);
+
+    // Without both callback values the endpoint does not answer yet: the text says what is missing.
+    expect((await orgsync(dir, ['update', 'hq.main', '--no-callback'])).stdout).toMatch(/callbackUrl:\s+\S+ \(answers once --callback-token and --callback-aes-key are set\)/);
+
+    const bad = await orgsync(dir, ['show', 'hq.main', '--json'], { env: { ORGSYNC_PUBLIC_URL: 'ftp://x' } });
+    expect(bad.code).toBe(1);
+    expect(jsonOf(bad).error).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('ORGSYNC_PUBLIC_URL "ftp://x"') });
+  });
+});
+
+describe('orgsync connection: scheduled full sync (--reconcile-cron)', () => {
+  it('defaults to daily at 02:00; add and update set it, "off" turns it off; show and list print it', async () => {
+    const dir = dataDir();
+    const added = await orgsync(dir, [...ADD, '--secret', SECRET]);
+    expect(added.stdout).toMatch(/reconcileCron:\s+0 2 \* \* \* \(a full sync/);
+    const often = await orgsync(dir, [...ADD.map((a) => (a === 'acme' ? 'often' : a)), '--secret', SECRET, '--reconcile-cron', '*/15  * * * *', '--json']);
+    expect(jsonOf(often).reconcileCron).toBe('*/15 * * * *');
+
+    const off = await orgsync(dir, ['update', 'acme', '--reconcile-cron', 'off', '--json']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(jsonOf(off).reconcileCron).toBeNull();
+    expect((await orgsync(dir, ['show', 'acme'])).stdout).toMatch(/reconcileCron:\s+off\n/);
+    const rows = (await orgsync(dir, ['list'])).stdout.split('\n');
+    expect(rows[1]).toMatch(/^acme\s+.*\s+off\s+\d{4}-/);
+    expect(rows[2]).toMatch(/^often\s+.*\s+\*\/15 \* \* \* \*\s+\d{4}-/);
+
+    const text = await orgsync(dir, ['update', 'acme', '--reconcile-cron', '30 1 * * 1-5']);
+    expect(text.stdout).toContain('Updated connection "acme" (reconcileCron).');
+    expect(jsonOf(await orgsync(dir, ['show', 'acme', '--json'])).reconcileCron).toBe('30 1 * * 1-5');
+  });
+
+  it('a bad expression is refused naming --reconcile-cron, with an example; the stored one stays', async () => {
+    const dir = dataDir();
+    const add = await orgsync(dir, [...ADD, '--secret', SECRET, '--reconcile-cron', 'nightly']);
+    expect(add.code).toBe(2);
+    expect(add.stderr.split('\n')[0]).toBe(
+      'orgsync: INVALID_INPUT: connection "acme": --reconcile-cron, field "reconcileCron": "nightly" has 1 field: it must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, e.g. "0 2 * * *" (daily at 02:00), or "off"',
+    );
+    expect(add.stderr).toContain('hint: Give e.g. "0 2 * * *" for daily at 02:00');
+    expect(jsonOf(await orgsync(dir, ['list', '--json'])).connections).toEqual([]);
+
+    await orgsync(dir, [...ADD, '--secret', SECRET]);
+    const update = await orgsync(dir, ['update', 'acme', '--reconcile-cron', '0 25 * * *', '--json']);
+    expect(update.code).toBe(2);
+    expect(jsonOf(update).error.message).toMatch(/^connection "acme": --reconcile-cron, field "reconcileCron": "0 25 \* \* \*" is not valid \(.*hour.*\)/);
+    expect(jsonOf(await orgsync(dir, ['show', 'acme', '--json'])).reconcileCron).toBe('0 2 * * *');
   });
 });

@@ -184,4 +184,49 @@ describe('orgsync serve', () => {
       await sim.close();
     }
   });
+
+  it('a connection added by the CLI with callback settings and a schedule: show prints its callback URL; serve runs the schedule once sync is on, and stops cleanly', async () => {
+    const { env } = dataDir();
+    const sim = new WecomSimulator({ seed: 9, departments: 6, users: 20 });
+    const simUrl = await sim.listen(0);
+    try {
+      const token = 'Cb5Tk9Qz2Lm7';
+      const aesKey = 'Ek3Wq8Zr5Mt1Lp6Xv2Nb9Hc4Jd7Gf0Ys5Ua8Oi3Qe1R';
+      expect(aesKey).toHaveLength(43);
+      const add = ['connection', 'add', 'wecom', '--name', 'hq', '--corp-id', sim.identity.corpId, '--agent-id', String(sim.identity.agentId), '--api-base-url', simUrl];
+      const short = await orgsync(env, [...add, '--secret', '-', '--callback-token', token, '--callback-aes-key', aesKey.slice(0, 40)], `${sim.identity.secret}\n`);
+      expect(short.code).toBe(2);
+      expect(short.stderr).toContain('--callback-aes-key, field "callbackAesKey": must be exactly 43 letters and digits');
+
+      const added = await orgsync(env, [...add, '--secret', '-', '--callback-token', '-', '--callback-aes-key', '-', '--reconcile-cron', '* * * * * *', '--json'], `${sim.identity.secret}\n${token}\n${aesKey}\n`);
+      expect(added.code, added.stderr).toBe(0);
+      expect(JSON.parse(added.stdout)).toMatchObject({ name: 'hq', callbackToken: '••••••Lm7', reconcileCron: '* * * * * *', callbackUrl: 'http://127.0.0.1:8080/callbacks/hq' });
+      expect(added.stdout).not.toContain(aesKey.slice(0, 8));
+      const shown = await orgsync({ ...env, ORGSYNC_PUBLIC_URL: 'https://orgsync.example.com' }, ['connection', 'show', 'hq', '--json']);
+      expect(JSON.parse(shown.stdout).callbackUrl).toBe('https://orgsync.example.com/callbacks/hq');
+      const bad = await orgsync(env, ['connection', 'update', 'hq', '--reconcile-cron', '0 2 * *']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--reconcile-cron, field "reconcileCron": "0 2 * *" has 4 fields');
+
+      const served = await serve({ ...env, ORGSYNC_ADMIN_PASSWORD: 'correct horse battery' });
+      const c = new Client(served.url);
+      await c.login('admin', 'correct horse battery');
+      // The endpoint of the callback settings the CLI stored answers (WeCom's URL check without a signature is refused, not 404).
+      expect((await fetch(`${served.url}/callbacks/hq`)).status).not.toBe(404);
+      // Sync is off: the schedule waits.
+      expect((await c.get('/api/v1/connections/hq')).body).toMatchObject({ syncEnabled: false, reconcileCron: '* * * * * *', nextReconcileAt: null });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await c.get('/api/v1/runs?source=hq')).body.items).toEqual([]);
+
+      expect((await c.request('PATCH', '/api/v1/connections/hq', { syncEnabled: true })).status).toBe(200);
+      const run = await until('a scheduled run', async () => (await c.get('/api/v1/runs?source=hq')).body.items.find((r: { status: string }) => r.status !== 'running'), 15_000);
+      expect(run).toMatchObject({ kind: 'sync', source: 'hq', status: 'succeeded', changes: { users: { create: 20 } } });
+      expect(served.lines.some((l) => l.msg === 'scheduled full sync started' && l.connection === 'hq')).toBe(true);
+
+      served.child.kill('SIGTERM');
+      expect(await served.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await sim.close();
+    }
+  });
 });
