@@ -161,6 +161,34 @@ describe('the admin console', () => {
     expect(await result.getAttribute('data-ok')).toBe('true');
   });
 
+  it('定时全量同步: the card shows the schedule and its next run; a bad expression is refused under the field; a new one is saved', async () => {
+    const card = byTestId('card-wecom');
+    const input = byTestId('wecom-reconcileCron');
+    expect(await card.locator('label').filter({ hasText: '定时全量同步' }).count()).toBe(1);
+    expect(await input.inputValue()).toBe('0 2 * * *');
+    expect(await byTestId('wecom-reconcile-next').textContent()).toContain('下次运行');
+
+    await input.fill('every night');
+    await byTestId('wecom-save').click();
+    const field = page.locator('.field-invalid', { has: input });
+    await field.waitFor();
+    expect(await field.locator('.field-error').textContent()).toMatch(/reconcileCron: "every night" has 2 fields.*"0 2 \* \* \*"/);
+
+    await input.fill('30 1 * * *');
+    await byTestId('wecom-save').click();
+    await byTestId('wecom-saved').waitFor();
+    await expect.poll(() => page.locator('.field-invalid', { has: input }).count()).toBe(0);
+    const stored = await page.evaluate(async () => (await (await fetch('/api/v1/connections/wecom')).json()) as { reconcileCron: string | null; nextReconcileAt: string | null });
+    expect(stored.reconcileCron).toBe('30 1 * * *');
+    expect(stored.nextReconcileAt).toBeTruthy();
+    expect(await input.inputValue()).toBe('30 1 * * *');
+
+    await byTestId('lang-switch').selectOption('en');
+    expect(await card.locator('label').filter({ hasText: 'Scheduled full sync' }).count()).toBe(1);
+    expect(await byTestId('wecom-reconcile-next').textContent()).toContain('Next run');
+    await byTestId('lang-switch').selectOption('zh-CN');
+  });
+
   it('组织架构: 更多 → 企业微信同步 runs with live progress, then shows the tree and the members (search works)', async () => {
     // Slow WeCom down so the run lasts long enough to watch (and to ask for a second one while it runs).
     sim.sim.updateConfig({ latencyMs: 600 });

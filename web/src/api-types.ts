@@ -33,6 +33,12 @@ export interface Connection {
   settings: ConnectionSettings;
   secrets: Record<string, SecretState | undefined>;
   syncEnabled: boolean;
+  /** 定时全量同步: a cron expression, or null when it is off. */
+  reconcileCron?: string | null;
+  /** The time zone reconcileCron is read in (the server's). */
+  reconcileTimezone?: string;
+  /** When the scheduled full sync runs next; null when it or sync is off. */
+  nextReconcileAt?: string | null;
   policy?: unknown;
   callbackUrl?: string | null;
   /** The stored secrets cannot be opened (e.g. the master key changed). */

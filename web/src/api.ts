@@ -139,11 +139,11 @@ export class ApiClient {
     return (await this.request<{ items: Connection[] }>('GET', '/connections')).items;
   }
 
-  createConnection(input: { platform: Platform; name: string; settings: SettingsInput; secrets: SecretsInput; syncEnabled?: boolean }): Promise<Connection> {
+  createConnection(input: { platform: Platform; name: string; settings: SettingsInput; secrets: SecretsInput; syncEnabled?: boolean; reconcileCron?: string }): Promise<Connection> {
     return this.request('POST', '/connections', input);
   }
 
-  updateConnection(name: string, patch: { settings?: Partial<SettingsInput>; secrets?: SecretsInput; syncEnabled?: boolean }): Promise<Connection> {
+  updateConnection(name: string, patch: { settings?: Partial<SettingsInput>; secrets?: SecretsInput; syncEnabled?: boolean; reconcileCron?: string }): Promise<Connection> {
     return this.request('PATCH', `/connections/${encodeURIComponent(name)}`, patch);
   }
 

@@ -132,7 +132,16 @@ function formFrom(platform: Platform, saved: Connection | null): FormState {
     agentId: s?.agentId !== undefined ? String(s.agentId) : '',
     clientId: s?.clientId ?? '',
     apiBaseUrl: s?.apiBaseUrl && s.apiBaseUrl !== DEFAULT_API_BASE_URLS[platform] ? s.apiBaseUrl : '',
+    // A new card leaves it empty: the server's default (daily at 02:00) applies.
+    reconcileCron: saved ? (saved.reconcileCron ?? 'off') : '',
   };
+}
+
+/** The schedule typed on the card, when it differs from what is saved (a new card: when anything is typed). */
+function changedSchedule(form: FormState, saved: Connection | null, platform: Platform): { reconcileCron?: string } {
+  const typed = (form.reconcileCron ?? '').trim();
+  if (!saved) return typed ? { reconcileCron: typed } : {};
+  return typed !== formFrom(platform, saved).reconcileCron ? { reconcileCron: typed } : {};
 }
 
 /** AgentId is a number; anything else is sent as typed, so the API names the field. */
@@ -220,8 +229,8 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
     setSavedNote(false);
     try {
       const conn = saved
-        ? await api.updateConnection(saved.name, { settings: changedSettings(saved), secrets: typedSecrets() })
-        : await api.createConnection({ platform, name: form.name?.trim() ?? platform, settings: settingsInput(), secrets: typedSecrets(), syncEnabled });
+        ? await api.updateConnection(saved.name, { settings: changedSettings(saved), secrets: typedSecrets(), ...changedSchedule(form, saved, platform) })
+        : await api.createConnection({ platform, name: form.name?.trim() ?? platform, settings: settingsInput(), secrets: typedSecrets(), syncEnabled, ...changedSchedule(form, null, platform) });
       setSecrets({});
       setSavedNote(true);
       onSaved(conn);
@@ -338,6 +347,34 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
         <div className="field-grid">
           {spec.settings.map(input)}
           {spec.secrets.map(input)}
+        </div>
+        <div className={`field${field === 'reconcileCron' ? ' field-invalid' : ''}`}>
+          <label className="field-label" htmlFor={`${idBase}-reconcileCron`}>
+            {t('settings.reconcileCron')}
+          </label>
+          <input
+            id={`${idBase}-reconcileCron`}
+            name="reconcileCron"
+            data-testid={`${platform}-reconcileCron`}
+            value={form.reconcileCron ?? ''}
+            spellCheck={false}
+            autoComplete="off"
+            placeholder="0 2 * * *"
+            aria-invalid={field === 'reconcileCron' || undefined}
+            onChange={(e) => setForm((s) => ({ ...s, reconcileCron: e.target.value }))}
+          />
+          {field === 'reconcileCron' && error instanceof ApiError ? (
+            <div className="field-error">{error.message}</div>
+          ) : (
+            <div className="field-help">
+              {t('settings.reconcileCronHelp', { timezone: saved?.reconcileTimezone ?? t('settings.serverTimezone') })}
+              {saved?.nextReconcileAt ? (
+                <span data-testid={`${platform}-reconcile-next`}> {t('settings.reconcileNext', { time: formatTime(saved.nextReconcileAt) })}</span>
+              ) : saved?.reconcileCron && !saved.syncEnabled ? (
+                <span> {t('settings.reconcileWaits')}</span>
+              ) : null}
+            </div>
+          )}
         </div>
         <details className="advanced" open={Boolean(form.apiBaseUrl) || field === 'apiBaseUrl'}>
           <summary>{t('settings.apiBaseUrl')}</summary>
