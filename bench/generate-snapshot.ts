@@ -13,6 +13,12 @@ export interface GenerateOptions {
   /** Levels of the tree, counted from the source's top departments (level 1). */
   maxDepth?: number;
   seed?: number;
+  /**
+   * Users u000001… up to this count get their first membership in one department (the first of level 2, or of
+   * level 1 in a one-level tree), as crowded as a real company's largest; the others spread at random. Default 0,
+   * which leaves the generated data exactly as without the option.
+   */
+  crowdedMembers?: number;
 }
 
 const SURNAMES = [...'王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤'];
@@ -57,8 +63,10 @@ function levelSizes(total: number, maxDepth: number): number[] {
 export function generateSnapshot(options: GenerateOptions): Snapshot {
   const { users: userCount, departments: deptCount } = options;
   const maxDepth = options.maxDepth ?? 8;
+  const crowdedMembers = options.crowdedMembers ?? 0;
   if (!Number.isInteger(userCount) || userCount < 0) throw new Error(`users must be a whole number ≥ 0, not ${userCount}`);
   if (!Number.isInteger(deptCount) || deptCount < 1) throw new Error(`departments must be a whole number ≥ 1, not ${deptCount}`);
+  if (!Number.isInteger(crowdedMembers) || crowdedMembers < 0) throw new Error(`crowdedMembers must be a whole number ≥ 0, not ${crowdedMembers}`);
   const random = new Random(options.seed ?? 20261122);
   const rnd = (): number => random.next();
   const int = (n: number): number => Math.floor(rnd() * n);
@@ -80,6 +88,7 @@ export function generateSnapshot(options: GenerateOptions): Snapshot {
     return name;
   };
   let previousLevel: string[] = [];
+  let crowded: string | undefined;
   for (const [level, size] of levelSizes(deptCount, maxDepth).entries()) {
     const thisLevel: string[] = [];
     for (let k = 0; k < size; k++) {
@@ -89,6 +98,7 @@ export function generateSnapshot(options: GenerateOptions): Snapshot {
       departments.push({ externalId, parentExternalId, name, order: int(100_000) });
       thisLevel.push(externalId);
     }
+    if (level <= 1) crowded = thisLevel[0];
     previousLevel = thisLevel;
   }
 
@@ -101,6 +111,10 @@ export function generateSnapshot(options: GenerateOptions): Snapshot {
     const membershipCount = Math.min(departments.length, rnd() < 0.1 ? 2 + int(2) : 1);
     const memberships: SnapshotMembership[] = [];
     const taken = new Set<string>();
+    if (i <= crowdedMembers && crowded !== undefined) {
+      taken.add(crowded);
+      memberships.push({ externalId: crowded, order: int(1000), leader: rnd() < 0.03 });
+    }
     while (memberships.length < membershipCount) {
       const d = (departments[int(departments.length)] as SnapshotDepartment).externalId;
       if (taken.has(d)) continue;

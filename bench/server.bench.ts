@@ -1,0 +1,517 @@
+/**
+ * Server benchmark: the department tree and member pages of `orgsync serve` on a 100,000-user / 30,000-department
+ * directory, each beside the same SQL run directly on the same database in the same run. See docs/benchmarks.md.
+ *
+ *   npm run bench:server                                              # SQLite, 50 timed requests per endpoint
+ *   BENCH_USERS=5000 BENCH_DEPARTMENTS=1000 npm run bench:server      # a quick run
+ *   BENCH_PG=1 npm run bench:server                                   # PostgreSQL as well (ORGSYNC_BENCH_DATABASE_URL)
+ *
+ * Exits 0 when every target is met, 1 when one is missed (after printing everything), 2 when the benchmark itself
+ * failed (a wrong answer, a query that no longer matches the endpoint's, an import that did not succeed).
+ */
+import http from 'node:http';
+import { rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { AccessService } from '../src/server/auth/access.js';
+import { startServer, type RunningServer } from '../src/server/start.js';
+import { openStore, SQLITE_PRAGMAS, sqlitePath } from '../src/store/open.js';
+import type { Store } from '../src/store/store.js';
+import {
+  BenchError,
+  directorySize,
+  envInt,
+  fail,
+  fmtMs,
+  fmtX,
+  gitState,
+  importDirectory,
+  machine,
+  percentile,
+  scratchDir,
+  table,
+  type ImportedDirectory,
+} from './directory-fixture.js';
+
+const TREE_TARGET_MS = 300;
+const MEMBERS_TARGET_MS = 50;
+const REQUESTS = Math.max(1, envInt('BENCH_REQUESTS', 50));
+const WARMUP = envInt('BENCH_WARMUP', 5);
+/** The console's page size. */
+const PAGE = 50;
+const PG_URL = process.env.ORGSYNC_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+type Engine = 'sqlite' | 'postgres';
+
+// ---------------------------------------------------------------- the SQL each endpoint runs
+
+/**
+ * The statements of `KyselyViewRepo` (src/store/view-repo.ts), as Kysely compiles them, with `?` placeholders.
+ * The benchmark checks that the server prepared each of these texts while answering, so a change of the repo's
+ * queries makes it fail (exit 2) instead of comparing with a query the endpoint no longer runs.
+ */
+const SQL = {
+  revision: 'select "value" from "counters" where "name" = ?',
+  departments: 'select "id", "parent_id", "name", "sort_order" from "departments" order by "id"',
+  memberCounts: 'select "department_id", count(*) as "n" from "memberships" group by "department_id"',
+  departmentLinks: 'select "object_id", "source", "external_id" from "links" where "object_kind" = ?',
+  departmentExists: 'select "id" from "departments" where "id" = ?',
+  memberPage: (cursor: boolean, search: boolean): string =>
+    'select "u"."id", "u"."userid", "u"."name", "u"."position", "u"."mobile", "u"."email", "u"."status", "m"."leader" ' +
+    `from "memberships" as "m" inner join "users" as "u" on "u"."id" = "m"."user_id" where "m"."department_id" = ?${search ? SEARCH : ''}` +
+    `${cursor ? ' and "u"."id" > ?' : ''} order by "u"."id" limit ?`,
+  memberCount: (search: boolean): string =>
+    `select count(*) as "n" from "memberships" as "m" inner join "users" as "u" on "u"."id" = "m"."user_id" where "m"."department_id" = ?${search ? SEARCH : ''}`,
+};
+const SEARCH = " and (lower(u.name) like ? escape '\\' or u.userid_key like ? escape '\\' or u.mobile like ? escape '\\')";
+
+interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** The same pattern as view-repo's `contains`. */
+const contains = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+// ---------------------------------------------------------------- the raw side: the SQL on its own connection
+
+interface RawDb {
+  /** Runs the statements in order (inside one read-only transaction when asked), returning each one's rows. */
+  run(statements: readonly Statement[], transaction: boolean): Promise<unknown[][]>;
+  close(): Promise<void>;
+}
+
+/** better-sqlite3 on the server's file, with statements prepared once (as the server's driver caches them). */
+function sqliteRaw(file: string): RawDb {
+  const db = new Database(file, { readonly: true });
+  db.pragma('busy_timeout = 30000');
+  // The pragmas openStore sets (the page cache size matters to reads).
+  for (const pragma of SQLITE_PRAGMAS) db.pragma(pragma);
+  const statements = new Map<string, Database.Statement>();
+  const prepared = (sql: string): Database.Statement => {
+    let s = statements.get(sql);
+    if (!s) statements.set(sql, (s = db.prepare(sql)));
+    return s;
+  };
+  const begin = db.prepare('begin');
+  const commit = db.prepare('commit');
+  return {
+    async run(list, transaction) {
+      if (transaction) begin.run();
+      try {
+        return list.map((s) => prepared(s.sql).all(s.params));
+      } finally {
+        if (transaction) commit.run();
+      }
+    },
+    async close() {
+      db.close();
+    },
+  };
+}
+
+/** A plain pg client on the server's schema; the statements as the server sends them (unnamed, with parameters). */
+async function postgresRaw(schema: string): Promise<RawDb> {
+  const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+  await client.connect();
+  const numbered = (sql: string): string => {
+    let n = 0;
+    return sql.replace(/\?/g, () => `$${++n}`);
+  };
+  const texts = new Map<string, string>();
+  return {
+    async run(list, transaction) {
+      if (transaction) await client.query('start transaction isolation level repeatable read read only');
+      try {
+        const out: unknown[][] = [];
+        for (const s of list) {
+          let text = texts.get(s.sql);
+          if (text === undefined) texts.set(s.sql, (text = numbered(s.sql)));
+          out.push((await client.query(text, s.params)).rows);
+        }
+        return out;
+      } finally {
+        if (transaction) await client.query('commit');
+      }
+    },
+    async close() {
+      await client.end();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- which SQL the server ran
+
+/** Every SQL text the server's connections prepared (SQLite) or sent (PostgreSQL) while `recording` is on. */
+const seenSql = new Set<string>();
+let recording = false;
+
+function watchSql(): void {
+  const sqlitePrepare = Database.prototype.prepare;
+  Database.prototype.prepare = function (this: Database.Database, source: string) {
+    if (recording) seenSql.add(source);
+    return sqlitePrepare.call(this, source);
+  } as typeof sqlitePrepare;
+  const pgQuery = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  (pg.Client.prototype as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
+    if (recording) {
+      const first = args[0] as string | { text?: string } | undefined;
+      const text = typeof first === 'string' ? first : first?.text;
+      if (text !== undefined) seenSql.add(text.replace(/\$\d+/g, '?'));
+    }
+    return pgQuery.apply(this, args);
+  };
+}
+
+// ---------------------------------------------------------------- HTTP on one keep-alive connection
+
+interface Answer {
+  status: number;
+  body: Buffer;
+  ms: number;
+}
+
+function httpGet(agent: http.Agent, url: string, headers: Record<string, string>): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = http.get(url, { agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const ms = performance.now() - t0;
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ms });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+/** The server's own "request" log lines (`ms` is fastify's elapsed time from request to response, in whole ms). */
+interface RequestLog {
+  path: string;
+  status: number;
+  ms: number;
+}
+
+function logCapture(): { stream: { write(line: string): void }; lines: RequestLog[] } {
+  const lines: RequestLog[] = [];
+  return {
+    lines,
+    stream: {
+      write(line: string) {
+        const entry = JSON.parse(line) as { msg?: string; path?: string; status?: number; ms?: number };
+        if (entry.msg === 'request' && typeof entry.ms === 'number') lines.push({ path: entry.path ?? '', status: entry.status ?? 0, ms: entry.ms });
+      },
+    },
+  };
+}
+
+// ---------------------------------------------------------------- the cases
+
+interface Case {
+  name: string;
+  /** Path and query of the request. */
+  url: string;
+  target: number;
+  statements: Statement[];
+  transaction: boolean;
+  /** Throws when the endpoint's answer and the raw rows disagree. */
+  check(body: unknown, raw: unknown[][]): void;
+}
+
+interface Measured {
+  engine: Engine;
+  name: string;
+  target: number;
+  bytes: number;
+  wall: number[];
+  server: number[];
+  raw: number[];
+  extraSql: string[];
+}
+
+const rowsOf = (raw: unknown[][], i: number): unknown[] => raw[i] ?? fail(`no result for statement ${i}`);
+const countOf = (rows: unknown[]): number => Number((rows[0] as { n: number | string } | undefined)?.n ?? fail('count query returned no row'));
+
+function treeCase(): Case {
+  return {
+    name: 'tree (GET /directory/departments)',
+    url: '/api/v1/directory/departments',
+    target: TREE_TARGET_MS,
+    transaction: true,
+    statements: [
+      { sql: SQL.revision, params: ['revision'] },
+      { sql: SQL.departments, params: [] },
+      { sql: SQL.memberCounts, params: [] },
+      { sql: SQL.departmentLinks, params: ['department'] },
+    ],
+    check(body, raw) {
+      const items = (body as { items?: unknown[] }).items;
+      const expected = rowsOf(raw, 1).length;
+      if (items?.length !== expected) fail(`tree: the endpoint listed ${items?.length} departments, the database has ${expected}`);
+    },
+  };
+}
+
+function membersCase(name: string, departmentId: number, options: { cursor?: number; q?: string }): Case {
+  const search = options.q !== undefined;
+  const where: unknown[] = [departmentId];
+  if (options.q !== undefined) where.push(contains(options.q.toLowerCase()), contains(options.q.toLowerCase()), contains(options.q));
+  const query = new URLSearchParams({ limit: String(PAGE) });
+  if (options.cursor !== undefined) query.set('cursor', String(options.cursor));
+  if (options.q !== undefined) query.set('q', options.q);
+  return {
+    name,
+    url: `/api/v1/directory/departments/${departmentId}/members?${query}`,
+    target: MEMBERS_TARGET_MS,
+    transaction: false,
+    statements: [
+      { sql: SQL.departmentExists, params: [departmentId] },
+      { sql: SQL.memberPage(options.cursor !== undefined, search), params: [...where, ...(options.cursor !== undefined ? [options.cursor] : []), PAGE + 1] },
+      { sql: SQL.memberCount(search), params: where },
+    ],
+    check(body, raw) {
+      const answer = body as { items?: Array<{ id: number }>; total?: number };
+      const page = rowsOf(raw, 1) as Array<{ id: number }>;
+      const total = countOf(rowsOf(raw, 2));
+      const ids = (answer.items ?? []).map((m) => m.id).join(',');
+      const expected = page.slice(0, PAGE).map((m) => Number(m.id)).join(',');
+      if (answer.total !== total || ids !== expected) fail(`${name}: the endpoint's page (${answer.items?.length} of ${answer.total}) differs from the database's (${page.length} of ${total})`);
+      if (page.length === 0) fail(`${name}: the page is empty, so it measures nothing`);
+    },
+  };
+}
+
+/** The department with the most direct members, and the probes into its member list. */
+async function memberCases(raw: RawDb): Promise<{ cases: Case[]; department: { id: number; members: number } }> {
+  const [top] = await raw.run([{ sql: 'select "department_id" as "id", count(*) as "n" from "memberships" group by "department_id" order by count(*) desc, "department_id" limit 1', params: [] }], false);
+  const row = (top ?? [])[0] as { id: number | string; n: number | string } | undefined;
+  if (!row) fail('the directory has no memberships');
+  const department = { id: Number(row.id), members: Number(row.n) };
+  const middle = Math.floor(department.members / 2);
+  const [probe] = await raw.run(
+    [
+      {
+        sql: 'select "u"."id", "u"."name", "u"."mobile" from "memberships" as "m" inner join "users" as "u" on "u"."id" = "m"."user_id" where "m"."department_id" = ? order by "u"."id" limit 1 offset ?',
+        params: [department.id, middle],
+      },
+    ],
+    false,
+  );
+  const member = (probe ?? [])[0] as { id: number | string; name: string; mobile: string } | undefined;
+  if (!member) fail('no member in the middle of the crowded department');
+  return {
+    department,
+    cases: [
+      membersCase('members, first page', department.id, {}),
+      membersCase('members, a middle page (cursor)', department.id, { cursor: Number(member.id) }),
+      // Two characters of a name (surname + given name) match a few dozen; seven digits of a mobile match one.
+      membersCase('members, search by name (2 characters)', department.id, { q: member.name.slice(0, 2) }),
+      membersCase('members, search by mobile (7 digits)', department.id, { q: member.mobile.slice(-7) }),
+    ],
+  };
+}
+
+// ---------------------------------------------------------------- one engine
+
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!condition()) {
+    if (Date.now() > deadline) fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+async function measureCase(c: Case, engine: Engine, server: RunningServer, raw: RawDb, agent: http.Agent, auth: Record<string, string>, log: RequestLog[]): Promise<Measured> {
+  const url = server.url + c.url;
+  const request = async (): Promise<Answer> => {
+    const a = await httpGet(agent, url, auth);
+    if (a.status !== 200) fail(`${c.name}: GET ${c.url} answered ${a.status}: ${a.body.toString('utf8').slice(0, 300)}`);
+    return a;
+  };
+  const logStart = log.length;
+
+  // The first request prepares the endpoint's statements: check the baseline runs the same SQL.
+  seenSql.clear();
+  recording = true;
+  const first = await request();
+  recording = false;
+  const rawFirst = await raw.run(c.statements, c.transaction);
+  c.check(JSON.parse(first.body.toString('utf8')), rawFirst);
+  const missing = c.statements.map((s) => s.sql).filter((sql) => !seenSql.has(sql) && !alreadyPrepared.has(sql));
+  if (missing.length > 0) {
+    fail(`${c.name}: the server did not run the baseline's SQL, so the comparison would be wrong:\n  ${missing.join('\n  ')}\nit ran:\n  ${[...seenSql].join('\n  ')}`);
+  }
+  for (const sql of seenSql) alreadyPrepared.add(sql);
+  const extraSql = [...seenSql].filter((sql) => !c.statements.some((s) => s.sql === sql) && !/^(begin|commit|start transaction)/i.test(sql));
+
+  for (let i = 1; i < WARMUP; i++) {
+    await request();
+    await raw.run(c.statements, c.transaction);
+  }
+
+  const wall: number[] = [];
+  const rawMs: number[] = [];
+  let bytes = first.body.length;
+  let last: Answer | undefined;
+  for (let i = 0; i < REQUESTS; i++) {
+    // Alternate which goes first, so neither side always inherits the other's garbage.
+    const timeRaw = async (): Promise<void> => {
+      const t0 = performance.now();
+      await raw.run(c.statements, c.transaction);
+      rawMs.push(performance.now() - t0);
+    };
+    if (i % 2 === 0) await timeRaw();
+    last = await request();
+    wall.push(last.ms);
+    bytes = last.body.length;
+    if (i % 2 === 1) await timeRaw();
+  }
+  if (last) c.check(JSON.parse(last.body.toString('utf8')), await raw.run(c.statements, c.transaction));
+
+  const expectedLines = Math.max(1, WARMUP) + REQUESTS;
+  await waitFor(() => log.length - logStart >= expectedLines, `the server's request log lines of ${c.name}`);
+  const lines = log.slice(logStart, logStart + expectedLines);
+  const path = c.url.split('?', 1)[0];
+  if (lines.some((l) => l.path !== path || l.status !== 200)) fail(`${c.name}: the server logged other requests than the benchmark's`);
+  return { engine, name: c.name, target: c.target, bytes, wall, server: lines.slice(-REQUESTS).map((l) => l.ms), raw: rawMs, extraSql };
+}
+
+/** SQL texts the server prepared before a case began (SQLite prepares each text once per connection). */
+const alreadyPrepared = new Set<string>();
+
+async function runEngine(engine: Engine, size: ReturnType<typeof directorySize>): Promise<{ results: Measured[]; imported: ImportedDirectory; department: { id: number; members: number } }> {
+  const dataDir = scratchDir(`server-bench-${engine}`);
+  const schema = `bench_server_${process.pid}`;
+  let store: Store | undefined;
+  let server: RunningServer | undefined;
+  let raw: RawDb | undefined;
+  alreadyPrepared.clear();
+  try {
+    store = await openStore(engine === 'postgres' ? { databaseUrl: PG_URL, dataDir, schema } : { dataDir });
+    process.stdout.write(`${engine}: importing ${size.users.toLocaleString('en-US')} users and ${size.departments.toLocaleString('en-US')} departments… `);
+    const imported = await importDirectory(store, size);
+    console.log(`${(imported.importMs / 1000).toFixed(1)} s`);
+    if (engine === 'postgres') {
+      // What autovacuum does within a minute of a first sync: statistics for the planner.
+      const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+      await client.connect();
+      await client.query('analyze');
+      await client.end();
+    } else {
+      // The server opens its own store, as `orgsync serve` does.
+      await store.close();
+      store = undefined;
+    }
+
+    const log = logCapture();
+    recording = true; // statements the server prepares while starting (admin, sweep) are not the endpoints'
+    server = await startServer({
+      env: {},
+      dataDir,
+      ...(store ? { store } : {}),
+      host: '127.0.0.1',
+      port: 0,
+      adminPassword: 'bench-admin-password',
+      logLevel: 'info',
+      logStream: log.stream,
+    });
+    const { token } = await new AccessService(server.store).createToken('bench');
+    recording = false;
+    for (const sql of seenSql) alreadyPrepared.add(sql);
+    seenSql.clear();
+    const auth = { authorization: `Bearer ${token}`, accept: 'application/json' };
+
+    raw = engine === 'postgres' ? await postgresRaw(schema) : sqliteRaw(sqlitePath(dataDir));
+    const { cases, department } = await memberCases(raw);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const results: Measured[] = [];
+    try {
+      for (const c of [treeCase(), ...cases]) results.push(await measureCase(c, engine, server, raw, agent, auth, log.lines));
+    } finally {
+      agent.destroy();
+    }
+    return { results, imported, department };
+  } finally {
+    await raw?.close();
+    await server?.close();
+    if (engine === 'postgres' && store) {
+      await store.close();
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.end();
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  const size = directorySize();
+  const engines: Engine[] = process.env.BENCH_PG === '1' ? ['sqlite', 'postgres'] : ['sqlite'];
+  watchSql();
+  console.log(`orgsync server benchmark — ${gitState()}; ${machine()}`);
+  console.log(
+    `directory: ${size.users.toLocaleString('en-US')} users, ${size.departments.toLocaleString('en-US')} departments, ` +
+      `one department with ${size.crowdedMembers.toLocaleString('en-US')} direct members; ${WARMUP} warm-up + ${REQUESTS} timed requests per row, ` +
+      `one keep-alive connection, API token\n`,
+  );
+
+  const all: Measured[] = [];
+  for (const engine of engines) {
+    const { results, imported, department } = await runEngine(engine, size);
+    console.log(
+      `${engine}: ${imported.departments.toLocaleString('en-US')} departments (${imported.depth} levels), ${imported.users.toLocaleString('en-US')} users, ` +
+        `${imported.memberships.toLocaleString('en-US')} memberships; members pages read department ${department.id} (${department.members.toLocaleString('en-US')} direct members)`,
+    );
+    const extra = new Set(results.flatMap((r) => r.extraSql));
+    if (extra.size > 0) console.log(`  the endpoints also ran (authentication): ${[...extra].join(' | ')}`);
+    all.push(...results);
+  }
+
+  console.log('');
+  const rows = all.map((r) => {
+    const wall95 = percentile(r.wall, 95);
+    const raw50 = percentile(r.raw, 50);
+    const raw95 = percentile(r.raw, 95);
+    return [
+      engines.length > 1 ? `${r.engine}: ${r.name}` : r.name,
+      `${(r.bytes / 1024).toFixed(r.bytes >= 100 * 1024 ? 0 : 1)} KiB`,
+      fmtMs(percentile(r.wall, 50)),
+      fmtMs(wall95),
+      `${percentile(r.server, 50)} / ${percentile(r.server, 95)} ms`,
+      fmtMs(raw50),
+      fmtMs(raw95),
+      fmtX(percentile(r.wall, 50) / raw50),
+      fmtX(wall95 / raw95),
+      `< ${r.target} ms`,
+      wall95 < r.target ? 'met' : 'MISSED',
+    ];
+  });
+  console.log(
+    table(['request', 'answer', 'p50', 'p95', 'server log p50 / p95', 'raw SQL p50', 'raw SQL p95', 'p50 ratio', 'p95 ratio', 'target (p95)', ''], rows),
+  );
+  console.log(
+    '\np50/p95: wall time of the HTTP request from this process (keep-alive, body read to the end), server time and ' +
+      'local HTTP included. Server log: fastify\'s elapsed time of the same requests (whole ms). Raw SQL: the same ' +
+      'statements on a separate better-sqlite3 / pg connection, rows read, no HTTP and no JSON. Ratio: endpoint / raw SQL.',
+  );
+  const missed = all.filter((r) => percentile(r.wall, 95) >= r.target);
+  if (missed.length > 0) {
+    console.log(`\nMISSED: ${missed.map((r) => `${r.engine} ${r.name}`).join('; ')}`);
+    return 1;
+  }
+  console.log('\nAll targets met.');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`\nbenchmark failed: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(2);
+  },
+);
