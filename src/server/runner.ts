@@ -5,6 +5,7 @@ import type { Connection } from '../connections/connections.js';
 import { TokenCache } from '../connectors/common/token-cache.js';
 import { errorInfo } from '../errors.js';
 import { approveRun, type RunProgress, type RunReport } from '../runs/run-service.js';
+import { isProcessAlive } from '../runs/lock.js';
 import { syncConnection } from '../runs/sync.js';
 import type { Store } from '../store/store.js';
 import { ApiError } from './errors.js';
@@ -48,15 +49,6 @@ function inProgress(source: string, runId: number): ApiError {
     { code: 'RUN_IN_PROGRESS', message: `run ${runId} of "${source}" is still running`, hint: `Wait for it to finish (GET /api/v1/runs/${runId}), then start again.` },
     { extra: { runId } },
   );
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class RunRunner {
@@ -162,7 +154,7 @@ export class RunRunner {
       const [kind, ...rest] = lease.holder.split(':');
       const pid = Number(rest[rest.length - 2]);
       const host = rest.slice(0, -2).join(':');
-      const gone = lease.expiresAt < Date.now() || (kind === 'server' && host === hostname() && pid !== process.pid && Number.isInteger(pid) && !isAlive(pid));
+      const gone = lease.expiresAt < Date.now() || (kind === 'server' && host === hostname() && pid !== process.pid && Number.isInteger(pid) && !isProcessAlive(pid));
       if (!gone) continue;
       const marked = await this.store.views.abandonRun(run.id, {
         code: 'RUN_ABANDONED',
