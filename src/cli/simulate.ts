@@ -59,6 +59,7 @@ function commonSwitches(faultKinds: readonly string[], sensitive: string): Switc
     { key: 'callbackUrl', description: 'where contact-change events are posted' },
     { key: 'callbackToken', description: 'callback Token' },
     { key: 'callbackAesKey', description: 'callback EncodingAESKey / aes_key (43 characters)' },
+    { key: 'callbackRetryDelayMs', description: 'a failed callback delivery is retried 3 times, the n-th after n × this', parse: int },
   ];
 }
 

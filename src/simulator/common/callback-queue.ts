@@ -28,13 +28,15 @@ export interface CallbackDelivery {
 
 /**
  * Posts callback events one at a time, in the order they were queued. A delivery that fails (network error, 5 s
- * timeout, non-2xx, or a reply the platform would not accept) is tried 3 more times, 100 ms × n apart, then
- * counted as failed.
+ * timeout, non-2xx, or a reply the platform would not accept) is tried 3 more times, the n-th retry after
+ * n × `retryDelayMs()` (the `callbackRetryDelayMs` switch, 100 ms by default), then counted as failed.
  */
 export class CallbackQueue {
   private queue: Promise<void> = Promise.resolve();
   private readonly counters: CallbackStats = { queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null };
   private closed = false;
+
+  constructor(private readonly retryDelayMs: () => number = () => 100) {}
 
   stats(): CallbackStats {
     return { ...this.counters };
@@ -72,7 +74,7 @@ export class CallbackQueue {
       } catch (err) {
         this.counters.lastError = (err as Error).message;
       }
-      if (attempt < ATTEMPTS) await new Promise((r) => setTimeout(r, 100 * attempt));
+      if (attempt < ATTEMPTS) await new Promise((r) => setTimeout(r, this.retryDelayMs() * attempt));
     }
     this.counters.failed++;
     this.counters.queued--;

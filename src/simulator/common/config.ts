@@ -32,6 +32,11 @@ export function commonSwitches<const K extends readonly [string, ...string[]]>(f
       .regex(/^[A-Za-z0-9]{43}$/, 'must be 43 letters and digits')
       .nullable()
       .default(null),
+    /**
+     * A failed delivery's n-th retry waits n × this long. The platforms do not say how long they wait; a test that
+     * restarts the receiver needs the retries to outlast the restart.
+     */
+    callbackRetryDelayMs: z.number().int().min(0).max(600_000).default(100),
   };
 }
 

@@ -44,13 +44,15 @@ const nonce16 = (): string => Array.from({ length: 16 }, () => NONCE_ALPHABET[ra
  * "success"; anything else counts as a failed attempt. Delivery order and retries: common/callback-queue.ts.
  */
 export class DingCallbackSender {
-  private readonly queue = new CallbackQueue();
+  private readonly queue: CallbackQueue;
 
   constructor(
     private readonly config: () => DingConfig,
     private readonly corpId: string,
     private readonly appKey: string,
-  ) {}
+  ) {
+    this.queue = new CallbackQueue(() => this.config().callbackRetryDelayMs);
+  }
 
   stats(): CallbackStats {
     return this.queue.stats();

@@ -95,12 +95,14 @@ export function changeContactXml(change: ContactChange, corpId: string, idsOnly:
  * shared queue (common/callback-queue.ts): one at a time in order, each failed delivery tried 3 more times.
  */
 export class CallbackSender {
-  private readonly queue = new CallbackQueue();
+  private readonly queue: CallbackQueue;
 
   constructor(
     private readonly config: () => SimConfig,
     private readonly corpId: string,
-  ) {}
+  ) {
+    this.queue = new CallbackQueue(() => this.config().callbackRetryDelayMs);
+  }
 
   stats(): CallbackStats {
     return this.queue.stats();
