@@ -10,7 +10,11 @@ import type { SimOperation, SimOrg } from '../../src/simulator/wecom/model.js';
 /** The pieces every console test drives: a WeCom simulator, the real server on a fresh data dir, headless Chromium. */
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const SCREENSHOTS = path.join(ROOT, 'docs/screenshots');
+/**
+ * Where the steps' screenshots go: docs/screenshots/ when ORGSYNC_SCREENSHOTS=1 (to refresh the docs' pictures),
+ * else a scratch folder, so an ordinary test run leaves the working tree as it was.
+ */
+export const SCREENSHOTS = process.env.ORGSYNC_SCREENSHOTS === '1' ? path.join(ROOT, 'docs/screenshots') : path.join(ROOT, '.bench-data/screenshots');
 export const ADMIN_PASSWORD = 'e2e-admin-password';
 const CONSOLE_DIR = path.join(ROOT, 'dist/console');
 const CHROMIUM = process.env.ORGSYNC_CHROMIUM ?? '/usr/bin/chromium';
