@@ -708,7 +708,7 @@ function repos(db: Db, dialect: DialectName, bulk: BulkInsert, reader: RowReader
     locks: new KyselyLockRepo(db),
     connections: new KyselyConnectionRepo(db, dialect),
     access: new KyselyAccessRepo(db),
-    views: new KyselyViewRepo(db, dialect),
+    views: new KyselyViewRepo(db, dialect, reader),
     inbox: new KyselyInboxRepo(db),
   };
 }
