@@ -76,12 +76,15 @@ const contains = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\
 // ---------------------------------------------------------------- the raw side: the SQL on its own connection
 
 interface RawDb {
-  /** Runs the statements in order (inside one read-only transaction when asked), returning each one's rows. */
-  run(statements: readonly Statement[], transaction: boolean): Promise<unknown[][]>;
+  /**
+   * Runs the statements in order (inside one read-only transaction when asked), returning each one's rows as arrays
+   * of column values: the cheapest way to read them, so the baseline is the floor.
+   */
+  run(statements: readonly Statement[], transaction: boolean): Promise<unknown[][][]>;
   close(): Promise<void>;
 }
 
-/** better-sqlite3 on the server's file, with statements prepared once (as the server's driver caches them). */
+/** better-sqlite3 on the server's file, with statements prepared once, in raw (array) mode. */
 function sqliteRaw(file: string): RawDb {
   const db = new Database(file, { readonly: true });
   db.pragma('busy_timeout = 30000');
@@ -90,7 +93,7 @@ function sqliteRaw(file: string): RawDb {
   const statements = new Map<string, Database.Statement>();
   const prepared = (sql: string): Database.Statement => {
     let s = statements.get(sql);
-    if (!s) statements.set(sql, (s = db.prepare(sql)));
+    if (!s) statements.set(sql, (s = db.prepare(sql).raw(true)));
     return s;
   };
   const begin = db.prepare('begin');
@@ -99,7 +102,7 @@ function sqliteRaw(file: string): RawDb {
     async run(list, transaction) {
       if (transaction) begin.run();
       try {
-        return list.map((s) => prepared(s.sql).all(s.params));
+        return list.map((s) => prepared(s.sql).all(s.params) as unknown[][]);
       } finally {
         if (transaction) commit.run();
       }
@@ -123,11 +126,11 @@ async function postgresRaw(schema: string): Promise<RawDb> {
     async run(list, transaction) {
       if (transaction) await client.query('start transaction isolation level repeatable read read only');
       try {
-        const out: unknown[][] = [];
+        const out: unknown[][][] = [];
         for (const s of list) {
           let text = texts.get(s.sql);
           if (text === undefined) texts.set(s.sql, (text = numbered(s.sql)));
-          out.push((await client.query(text, s.params)).rows);
+          out.push((await client.query({ text, values: s.params, rowMode: 'array' })).rows as unknown[][]);
         }
         return out;
       } finally {
@@ -169,17 +172,26 @@ interface Answer {
   status: number;
   body: Buffer;
   ms: number;
+  /** CPU time of this process (user + system, all threads) while the request ran: client and server together. */
+  cpuMs: number;
 }
+
+const cpuSince = (start: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+};
 
 function httpGet(agent: http.Agent, url: string, headers: Record<string, string>): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const req = http.get(url, { agent, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const ms = performance.now() - t0;
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ms });
+        const cpuMs = cpuSince(c0);
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ms, cpuMs });
       });
       res.on('error', reject);
     });
@@ -216,8 +228,15 @@ interface Case {
   target: number;
   statements: Statement[];
   transaction: boolean;
+  /**
+   * 'reads': the endpoint must run the baseline's statements; 'cached': it must answer without them (checked on a
+   * request after the warm-up).
+   */
+  expect: 'reads' | 'cached';
+  /** Before each request, untimed. */
+  before?: () => Promise<void>;
   /** Throws when the endpoint's answer and the raw rows disagree. */
-  check(body: unknown, raw: unknown[][]): void;
+  check(body: unknown, raw: unknown[][][]): void;
 }
 
 interface Measured {
@@ -226,20 +245,29 @@ interface Measured {
   target: number;
   bytes: number;
   wall: number[];
+  wallCpu: number[];
   server: number[];
   raw: number[];
+  rawCpu: number[];
   extraSql: string[];
 }
 
-const rowsOf = (raw: unknown[][], i: number): unknown[] => raw[i] ?? fail(`no result for statement ${i}`);
-const countOf = (rows: unknown[]): number => Number((rows[0] as { n: number | string } | undefined)?.n ?? fail('count query returned no row'));
+const rowsOf = (raw: unknown[][][], i: number): unknown[][] => raw[i] ?? fail(`no result for statement ${i}`);
+const countOf = (rows: unknown[][]): number => Number(rows[0]?.[0] ?? fail('count query returned no row'));
 
-function treeCase(): Case {
+/**
+ * The tree endpoint answers from its last answer while the directory's revision stays the same. 'changed' bumps the
+ * revision before every request (as each write to the directory does), so every answer is read from the database
+ * and serialised; 'unchanged' is a console opening the tree again.
+ */
+function treeCase(kind: 'changed' | 'unchanged', store: Store): Case {
   return {
-    name: 'tree (GET /directory/departments)',
+    name: kind === 'changed' ? 'tree, directory changed before each request' : 'tree, directory unchanged (cached answer)',
     url: '/api/v1/directory/departments',
     target: TREE_TARGET_MS,
     transaction: true,
+    expect: kind === 'changed' ? 'reads' : 'cached',
+    ...(kind === 'changed' ? { before: async () => void (await store.directory.bumpRevision()) } : {}),
     statements: [
       { sql: SQL.revision, params: ['revision'] },
       { sql: SQL.departments, params: [] },
@@ -266,6 +294,7 @@ function membersCase(name: string, departmentId: number, options: { cursor?: num
     url: `/api/v1/directory/departments/${departmentId}/members?${query}`,
     target: MEMBERS_TARGET_MS,
     transaction: false,
+    expect: 'reads',
     statements: [
       { sql: SQL.departmentExists, params: [departmentId] },
       { sql: SQL.memberPage(options.cursor !== undefined, search), params: [...where, ...(options.cursor !== undefined ? [options.cursor] : []), PAGE + 1] },
@@ -273,10 +302,10 @@ function membersCase(name: string, departmentId: number, options: { cursor?: num
     ],
     check(body, raw) {
       const answer = body as { items?: Array<{ id: number }>; total?: number };
-      const page = rowsOf(raw, 1) as Array<{ id: number }>;
+      const page = rowsOf(raw, 1);
       const total = countOf(rowsOf(raw, 2));
       const ids = (answer.items ?? []).map((m) => m.id).join(',');
-      const expected = page.slice(0, PAGE).map((m) => Number(m.id)).join(',');
+      const expected = page.slice(0, PAGE).map((m) => Number(m[0])).join(',');
       if (answer.total !== total || ids !== expected) fail(`${name}: the endpoint's page (${answer.items?.length} of ${answer.total}) differs from the database's (${page.length} of ${total})`);
       if (page.length === 0) fail(`${name}: the page is empty, so it measures nothing`);
     },
@@ -286,9 +315,9 @@ function membersCase(name: string, departmentId: number, options: { cursor?: num
 /** The department with the most direct members, and the probes into its member list. */
 async function memberCases(raw: RawDb): Promise<{ cases: Case[]; department: { id: number; members: number } }> {
   const [top] = await raw.run([{ sql: 'select "department_id" as "id", count(*) as "n" from "memberships" group by "department_id" order by count(*) desc, "department_id" limit 1', params: [] }], false);
-  const row = (top ?? [])[0] as { id: number | string; n: number | string } | undefined;
+  const row = (top ?? [])[0];
   if (!row) fail('the directory has no memberships');
-  const department = { id: Number(row.id), members: Number(row.n) };
+  const department = { id: Number(row[0]), members: Number(row[1]) };
   const middle = Math.floor(department.members / 2);
   const [probe] = await raw.run(
     [
@@ -299,8 +328,9 @@ async function memberCases(raw: RawDb): Promise<{ cases: Case[]; department: { i
     ],
     false,
   );
-  const member = (probe ?? [])[0] as { id: number | string; name: string; mobile: string } | undefined;
-  if (!member) fail('no member in the middle of the crowded department');
+  const cells = (probe ?? [])[0];
+  if (!cells) fail('no member in the middle of the crowded department');
+  const member = { id: Number(cells[0]), name: String(cells[1]), mobile: String(cells[2]) };
   return {
     department,
     cases: [
@@ -325,57 +355,78 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
 
 async function measureCase(c: Case, engine: Engine, server: RunningServer, raw: RawDb, agent: http.Agent, auth: Record<string, string>, log: RequestLog[]): Promise<Measured> {
   const url = server.url + c.url;
-  const request = async (): Promise<Answer> => {
-    const a = await httpGet(agent, url, auth);
+  /** One request; with `record`, the SQL the server runs meanwhile is collected in seenSql. */
+  const request = async (record = false): Promise<Answer> => {
+    await c.before?.();
+    if (record) {
+      seenSql.clear();
+      recording = true;
+    }
+    let a: Answer;
+    try {
+      a = await httpGet(agent, url, auth);
+    } finally {
+      recording = false;
+    }
     if (a.status !== 200) fail(`${c.name}: GET ${c.url} answered ${a.status}: ${a.body.toString('utf8').slice(0, 300)}`);
     return a;
   };
   const logStart = log.length;
+  const baselineSql = c.statements.map((s) => s.sql);
 
   // The first request prepares the endpoint's statements: check the baseline runs the same SQL.
-  seenSql.clear();
-  recording = true;
-  const first = await request();
-  recording = false;
-  const rawFirst = await raw.run(c.statements, c.transaction);
-  c.check(JSON.parse(first.body.toString('utf8')), rawFirst);
-  const missing = c.statements.map((s) => s.sql).filter((sql) => !seenSql.has(sql) && !alreadyPrepared.has(sql));
-  if (missing.length > 0) {
-    fail(`${c.name}: the server did not run the baseline's SQL, so the comparison would be wrong:\n  ${missing.join('\n  ')}\nit ran:\n  ${[...seenSql].join('\n  ')}`);
+  const first = await request(true);
+  c.check(JSON.parse(first.body.toString('utf8')), await raw.run(c.statements, c.transaction));
+  let extraSql: string[] = [];
+  if (c.expect === 'reads') {
+    const missing = baselineSql.filter((sql) => !seenSql.has(sql) && !alreadyPrepared.has(sql));
+    if (missing.length > 0) {
+      fail(`${c.name}: the server did not run the baseline's SQL, so the comparison would be wrong:\n  ${missing.join('\n  ')}\nit ran:\n  ${[...seenSql].join('\n  ')}`);
+    }
+    extraSql = [...seenSql].filter((sql) => !baselineSql.includes(sql) && !/^(begin|commit|start transaction)/i.test(sql));
   }
   for (const sql of seenSql) alreadyPrepared.add(sql);
-  const extraSql = [...seenSql].filter((sql) => !c.statements.some((s) => s.sql === sql) && !/^(begin|commit|start transaction)/i.test(sql));
 
   for (let i = 1; i < WARMUP; i++) {
     await request();
     await raw.run(c.statements, c.transaction);
   }
+  if (c.expect === 'cached') {
+    await request(true);
+    const read = baselineSql.filter((sql) => seenSql.has(sql) && sql !== SQL.revision);
+    if (read.length > 0) fail(`${c.name}: the server read the tree again although the directory did not change:\n  ${read.join('\n  ')}`);
+  }
 
   const wall: number[] = [];
   const rawMs: number[] = [];
+  const wallCpu: number[] = [];
+  const rawCpu: number[] = [];
   let bytes = first.body.length;
   let last: Answer | undefined;
   for (let i = 0; i < REQUESTS; i++) {
     // Alternate which goes first, so neither side always inherits the other's garbage.
     const timeRaw = async (): Promise<void> => {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await raw.run(c.statements, c.transaction);
       rawMs.push(performance.now() - t0);
+      rawCpu.push(cpuSince(c0));
     };
     if (i % 2 === 0) await timeRaw();
     last = await request();
     wall.push(last.ms);
+    wallCpu.push(last.cpuMs);
     bytes = last.body.length;
     if (i % 2 === 1) await timeRaw();
   }
   if (last) c.check(JSON.parse(last.body.toString('utf8')), await raw.run(c.statements, c.transaction));
 
-  const expectedLines = Math.max(1, WARMUP) + REQUESTS;
+  const expectedLines = Math.max(1, WARMUP) + (c.expect === 'cached' ? 1 : 0) + REQUESTS;
   await waitFor(() => log.length - logStart >= expectedLines, `the server's request log lines of ${c.name}`);
   const lines = log.slice(logStart, logStart + expectedLines);
   const path = c.url.split('?', 1)[0];
   if (lines.some((l) => l.path !== path || l.status !== 200)) fail(`${c.name}: the server logged other requests than the benchmark's`);
-  return { engine, name: c.name, target: c.target, bytes, wall, server: lines.slice(-REQUESTS).map((l) => l.ms), raw: rawMs, extraSql };
+  return { engine, name: c.name, target: c.target, bytes, wall, server: lines.slice(-REQUESTS).map((l) => l.ms), raw: rawMs, wallCpu, rawCpu, extraSql };
 }
 
 /** SQL texts the server prepared before a case began (SQLite prepares each text once per connection). */
@@ -387,9 +438,11 @@ async function runEngine(engine: Engine, size: ReturnType<typeof directorySize>)
   let store: Store | undefined;
   let server: RunningServer | undefined;
   let raw: RawDb | undefined;
+  let writer: Store | undefined;
+  const storeConfig = engine === 'postgres' ? { databaseUrl: PG_URL, dataDir, schema } : { dataDir };
   alreadyPrepared.clear();
   try {
-    store = await openStore(engine === 'postgres' ? { databaseUrl: PG_URL, dataDir, schema } : { dataDir });
+    store = await openStore(storeConfig);
     process.stdout.write(`${engine}: importing ${size.users.toLocaleString('en-US')} users and ${size.departments.toLocaleString('en-US')} departments… `);
     const imported = await importDirectory(store, size);
     console.log(`${(imported.importMs / 1000).toFixed(1)} s`);
@@ -424,16 +477,22 @@ async function runEngine(engine: Engine, size: ReturnType<typeof directorySize>)
     const auth = { authorization: `Bearer ${token}`, accept: 'application/json' };
 
     raw = engine === 'postgres' ? await postgresRaw(schema) : sqliteRaw(sqlitePath(dataDir));
+    // Changes come from a connection of their own, as from a CLI run: the server's and the baseline's connections
+    // both see another connection's write (on SQLite that also drops their page caches).
+    writer = await openStore(storeConfig);
     const { cases, department } = await memberCases(raw);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const results: Measured[] = [];
     try {
-      for (const c of [treeCase(), ...cases]) results.push(await measureCase(c, engine, server, raw, agent, auth, log.lines));
+      for (const c of [treeCase('changed', writer), treeCase('unchanged', writer), ...cases]) {
+        results.push(await measureCase(c, engine, server, raw, agent, auth, log.lines));
+      }
     } finally {
       agent.destroy();
     }
     return { results, imported, department };
   } finally {
+    await writer?.close();
     await raw?.close();
     await server?.close();
     if (engine === 'postgres' && store) {
@@ -487,17 +546,20 @@ async function main(): Promise<number> {
       fmtMs(raw95),
       fmtX(percentile(r.wall, 50) / raw50),
       fmtX(wall95 / raw95),
+      `${fmtMs(percentile(r.wallCpu, 50))} / ${fmtMs(percentile(r.rawCpu, 50))}`,
       `< ${r.target} ms`,
       wall95 < r.target ? 'met' : 'MISSED',
     ];
   });
   console.log(
-    table(['request', 'answer', 'p50', 'p95', 'server log p50 / p95', 'raw SQL p50', 'raw SQL p95', 'p50 ratio', 'p95 ratio', 'target (p95)', ''], rows),
+    table(['request', 'answer', 'p50', 'p95', 'server log p50 / p95', 'raw SQL p50', 'raw SQL p95', 'p50 ratio', 'p95 ratio', 'CPU p50 endpoint / raw', 'target (p95)', ''], rows),
   );
   console.log(
     '\np50/p95: wall time of the HTTP request from this process (keep-alive, body read to the end), server time and ' +
       'local HTTP included. Server log: fastify\'s elapsed time of the same requests (whole ms). Raw SQL: the same ' +
-      'statements on a separate better-sqlite3 / pg connection, rows read, no HTTP and no JSON. Ratio: endpoint / raw SQL.',
+      'statements on a separate better-sqlite3 / pg connection, rows read as arrays, no HTTP and no JSON. Ratio: ' +
+      'endpoint / raw SQL (for the cached tree: its answer against reading the tree). CPU: this process\'s CPU time ' +
+      'during one request (client and server) or one raw read; it does not grow when other processes load the machine.',
   );
   const missed = all.filter((r) => percentile(r.wall, 95) >= r.target);
   if (missed.length > 0) {
