@@ -60,6 +60,7 @@ function commonSwitches(faultKinds: readonly string[], sensitive: string): Switc
     { key: 'callbackToken', description: 'callback Token' },
     { key: 'callbackAesKey', description: 'callback EncodingAESKey / aes_key (43 characters)' },
     { key: 'callbackRetryDelayMs', description: 'a failed callback delivery is retried 3 times, the n-th after n × this', parse: int },
+    { key: 'callbackConcurrency', description: 'callback deliveries in flight at once (1: strictly in order)', parse: int },
   ];
 }
 

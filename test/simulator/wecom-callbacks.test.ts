@@ -17,12 +17,18 @@ interface Received {
   method: string;
   contentType: string | undefined;
   body: string;
+  /** Requests being answered when this one arrived (this one not counted). */
+  alongside: number;
 }
 
 /** A callback endpoint on 127.0.0.1 that records every request and answers with `status(n)` for the n-th (0-based). */
 class Receiver {
   readonly requests: Received[] = [];
   status: (n: number) => number = () => 200;
+  /** How long each answer takes. */
+  delayMs = 0;
+  inFlight = 0;
+  maxInFlight = 0;
   private server: Server | null = null;
   url = '';
 
@@ -37,9 +43,14 @@ class Receiver {
           method: req.method ?? '',
           contentType: req.headers['content-type'],
           body: Buffer.concat(chunks).toString('utf8'),
+          alongside: this.inFlight,
         });
-        res.statusCode = this.status(n);
-        res.end(res.statusCode === 200 ? 'success' : 'nope');
+        this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+        setTimeout(() => {
+          this.inFlight--;
+          res.statusCode = this.status(n);
+          res.end(res.statusCode === 200 ? 'success' : 'nope');
+        }, this.delayMs);
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
@@ -49,6 +60,8 @@ class Receiver {
   reset(): void {
     this.requests.length = 0;
     this.status = () => 200;
+    this.delayMs = 0;
+    this.maxInFlight = 0;
   }
 
   async close(): Promise<void> {
@@ -78,7 +91,8 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await client.configure({ callbackIdsOnly: false });
+  // One delivery at a time, so the tests can read the events in the order of the changes.
+  await client.configure({ callbackIdsOnly: false, callbackConcurrency: 1 });
   receiver.reset();
 });
 
@@ -229,6 +243,34 @@ describe('full payloads', () => {
     await sleep(50);
     expect(receiver.requests.length).toBe(1);
     expect(payload(decode(receiver.requests[0]!))).toMatchObject({ ChangeType: 'create_party', Name: '标记部门' });
+  });
+});
+
+describe('concurrent delivery (callbackConcurrency)', () => {
+  it('keeps that many deliveries in flight, and delivers a rename alone', async () => {
+    await client.configure({ callbackConcurrency: 4 });
+    receiver.delayMs = 40;
+    const departments = (n: number, from: number): SimOperation[] =>
+      Array.from({ length: n }, (_, i) => ({ op: 'createDepartment', department: { id: from + i, name: `并发部门${from + i}`, parentid: 1 } }) as SimOperation);
+    const [d2] = (await client.directory()).departments.filter((d) => d.id !== 1).map((d) => d.id);
+    await mutate([
+      ...departments(8, 9300),
+      { op: 'createUser', user: { userid: 'cc.one', name: '并发', department: [d2!], mobile: '+86 13912340000' } },
+      { op: 'updateUser', user: { userid: 'cc.one', new_userid: 'cc.two' } },
+      ...departments(8, 9400),
+    ]);
+    await waitFor(() => receiver.requests.length >= 18, '18 callbacks');
+    await settled();
+    expect(receiver.requests.length).toBe(18);
+    expect(receiver.maxInFlight).toBe(4);
+    const events = receiver.requests.map((r) => payload(decode(r)));
+    // Every change arrived once.
+    expect(events.filter((e) => e.ChangeType === 'create_party').map((e) => Number(e.Id)).sort()).toEqual([...departments(8, 9300), ...departments(8, 9400)].map((o) => (o as { department: { id: number } }).department.id));
+    // The rename came alone: after everything queued before it had been answered, and before anything after it.
+    const at = events.findIndex((e) => e.NewUserID === 'cc.two');
+    expect(receiver.requests[at]!.alongside).toBe(0);
+    expect(events.slice(0, at).map((e) => e.Id ?? e.UserID).sort()).toEqual([...Array.from({ length: 8 }, (_, i) => String(9300 + i)), 'cc.one'].sort());
+    expect(receiver.requests[at + 1]!.alongside).toBe(0);
   });
 });
 

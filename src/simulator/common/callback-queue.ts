@@ -24,19 +24,35 @@ export interface CallbackDelivery {
    * does. Left out: any 2xx is a receipt.
    */
   refusal?(body: string): string | null;
+  /**
+   * Delivered alone: every delivery queued before it has ended first, and none queued after it starts before it has
+   * ended. For a change the receiver cannot read back out of order (a renamed userid: the events after it name the
+   * new id, which means nothing before the rename has arrived).
+   */
+  alone?: boolean;
 }
 
 /**
- * Posts callback events one at a time, in the order they were queued. A delivery that fails (network error, 5 s
+ * Posts callback events, started in the order they were queued, up to `concurrency()` at a time (the platforms post
+ * from several servers and do not promise an order; 1 delivers strictly one after another). A delivery marked
+ * `alone` waits for those before it and holds back those after it. A delivery that fails (network error, 5 s
  * timeout, non-2xx, or a reply the platform would not accept) is tried 3 more times, the n-th retry after
- * n × `retryDelayMs()` (the `callbackRetryDelayMs` switch, 100 ms by default), then counted as failed.
+ * n × `retryDelayMs()` (the `callbackRetryDelayMs` switch, 100 ms by default), then counted as failed; it keeps its
+ * place (its slot) meanwhile.
  */
 export class CallbackQueue {
-  private queue: Promise<void> = Promise.resolve();
+  private readonly waiting: CallbackDelivery[] = [];
+  private inFlight = 0;
+  /** A delivery marked `alone` is in flight. */
+  private exclusive = false;
+  private readonly idle: Array<() => void> = [];
   private readonly counters: CallbackStats = { queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null };
   private closed = false;
 
-  constructor(private readonly retryDelayMs: () => number = () => 100) {}
+  constructor(
+    private readonly retryDelayMs: () => number = () => 100,
+    private readonly concurrency: () => number = () => 1,
+  ) {}
 
   stats(): CallbackStats {
     return { ...this.counters };
@@ -44,17 +60,36 @@ export class CallbackQueue {
 
   push(delivery: CallbackDelivery): void {
     this.counters.queued++;
-    this.queue = this.queue.then(() => this.deliver(delivery));
+    this.waiting.push(delivery);
+    this.next();
   }
 
   /** Waits until every queued event was delivered or given up. */
   async drain(): Promise<void> {
-    await this.queue;
+    if (this.waiting.length === 0 && this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
   /** Stops retrying: pending deliveries give up at their next attempt. */
   close(): void {
     this.closed = true;
+  }
+
+  /** Starts what may start now. */
+  private next(): void {
+    while (this.waiting.length > 0 && !this.exclusive) {
+      const head = this.waiting[0] as CallbackDelivery;
+      if (head.alone ? this.inFlight > 0 : this.inFlight >= Math.max(1, this.concurrency())) break;
+      this.waiting.shift();
+      this.inFlight++;
+      if (head.alone) this.exclusive = true;
+      void this.deliver(head).finally(() => {
+        this.inFlight--;
+        if (head.alone) this.exclusive = false;
+        this.next();
+        if (this.waiting.length === 0 && this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
+      });
+    }
   }
 
   private async deliver(delivery: CallbackDelivery): Promise<void> {

@@ -37,6 +37,11 @@ export function commonSwitches<const K extends readonly [string, ...string[]]>(f
      * restarts the receiver needs the retries to outlast the restart.
      */
     callbackRetryDelayMs: z.number().int().min(0).max(600_000).default(100),
+    /**
+     * Deliveries in flight at once. The platforms post from several servers and promise no order, so a receiver
+     * must not depend on one; 1 delivers strictly in order. A renamed WeCom userid is always delivered alone.
+     */
+    callbackConcurrency: z.number().int().min(1).max(64).default(4),
   };
 }
 

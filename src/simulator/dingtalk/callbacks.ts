@@ -51,7 +51,10 @@ export class DingCallbackSender {
     private readonly corpId: string,
     private readonly appKey: string,
   ) {
-    this.queue = new CallbackQueue(() => this.config().callbackRetryDelayMs);
+    this.queue = new CallbackQueue(
+      () => this.config().callbackRetryDelayMs,
+      () => this.config().callbackConcurrency,
+    );
   }
 
   stats(): CallbackStats {

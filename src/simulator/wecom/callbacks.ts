@@ -92,7 +92,7 @@ export function changeContactXml(change: ContactChange, corpId: string, idsOnly:
 
 /**
  * Posts contact-change events to the configured callback URL, signed and encrypted as WeCom does, through the
- * shared queue (common/callback-queue.ts): one at a time in order, each failed delivery tried 3 more times.
+ * shared queue (common/callback-queue.ts): `callbackConcurrency` at a time, each failed delivery tried 3 more times.
  */
 export class CallbackSender {
   private readonly queue: CallbackQueue;
@@ -101,7 +101,10 @@ export class CallbackSender {
     private readonly config: () => SimConfig,
     private readonly corpId: string,
   ) {
-    this.queue = new CallbackQueue(() => this.config().callbackRetryDelayMs);
+    this.queue = new CallbackQueue(
+      () => this.config().callbackRetryDelayMs,
+      () => this.config().callbackConcurrency,
+    );
   }
 
   stats(): CallbackStats {
@@ -126,6 +129,8 @@ export class CallbackSender {
         const body = `<xml><ToUserName>${cdata(this.corpId)}</ToUserName><Encrypt>${cdata(signed.encrypted)}</Encrypt></xml>`;
         return { url, body, contentType: 'text/xml' };
       },
+      // The events after a rename name the new userid: one arriving before the rename would name nobody known.
+      ...(change.type === 'update_user' && change.newUserid !== undefined ? { alone: true } : {}),
     });
     return true;
   }
