@@ -59,8 +59,11 @@ export function coalesce(events: readonly ContactEvent[]): CoalescedEvents {
   return { users: [...users], departments: [...departments], renames };
 }
 
-/** Reads that ran concurrently at most this many at a time; the connector's client bounds the rest. */
-const READ_CONCURRENCY = 8;
+/**
+ * Reads in flight at most, per kind of object: the connector's client bounds concurrency (32 by default) and keeps
+ * to the platform's rate limits, so this only keeps a large batch from queueing thousands of calls at once.
+ */
+const READ_CONCURRENCY = 32;
 
 async function readAll<T>(ids: readonly string[], read: (id: string) => Promise<T>): Promise<Map<string, T>> {
   const out = new Map<string, T>();
@@ -77,21 +80,28 @@ async function readAll<T>(ids: readonly string[], read: (id: string) => Promise<
 
 /**
  * The connector of an event run: `pull` reads the touched objects (and any department a read user is in that the
- * directory does not know yet); `rebase` lays them over the source's view from the directory loaded under the lock.
+ * directory does not know yet, and the ancestors of a department that moved); `rebase` lays them over the source's
+ * view from the directory loaded under the lock.
  */
 class EventSource implements SourceConnector {
   readonly kind: string;
   readonly limits: PlatformLimits;
   reads: ObjectReads = { departments: new Map(), users: new Map() };
+  /** Departments read as the parent of a read one: their own parent is read too, up to the top. */
+  readonly #ancestors = new Set<string>();
 
   constructor(
     private readonly source: string,
     private readonly reader: ObjectReader,
     private readonly touched: CoalescedEvents,
-    private readonly knownDepartments: ReadonlySet<string>,
+    /** The departments the directory knows, by the source's id, with their parent's (null at the top). */
+    private readonly knownParents: ReadonlyMap<string, string | null>,
   ) {
     this.kind = reader.kind;
-    this.limits = reader.limits;
+    // Reads give each object as it is now, laid over the directory's older tree: a department read after it moved
+    // deeper can still carry a descendant the platform has since moved out of it, whose event is on its way. The
+    // view is then deeper than the platform allows for a while; the platform keeps to its depth itself.
+    this.limits = { ...reader.limits, maxDepth: null };
   }
 
   readonly stats = (): Record<string, unknown> => ({
@@ -102,13 +112,19 @@ class EventSource implements SourceConnector {
   });
 
   async pull(): Promise<Snapshot> {
-    const users = await readAll(this.touched.users, (id) => this.reader.readUser(id));
-    const departments = await readAll(this.touched.departments, (id) => this.reader.readDepartment(id));
+    // Users and departments are different APIs with their own rate limits: read side by side.
+    const [users, departments] = await Promise.all([
+      readAll(this.touched.users, (id) => this.reader.readUser(id)),
+      readAll(this.touched.departments, (id) => this.reader.readDepartment(id)),
+    ]);
     // A user may already be in a department whose create event is still on its way: read those too, and their
     // parents, so the user's memberships have somewhere to point.
     let missing = this.missingDepartments(users, departments);
     while (missing.length > 0) {
-      for (const [id, d] of await readAll(missing, (x) => this.reader.readDepartment(x))) departments.set(id, d);
+      for (const [id, d] of await readAll(missing, (x) => this.reader.readDepartment(x))) {
+        departments.set(id, d);
+        this.#ancestors.add(id);
+      }
       missing = this.missingDepartments(new Map(), departments);
     }
     this.reads = { users, departments };
@@ -123,9 +139,16 @@ class EventSource implements SourceConnector {
 
   private missingDepartments(users: ReadonlyMap<string, SnapshotUser | null>, departments: ReadonlyMap<string, SnapshotDepartment | null>): string[] {
     const missing = new Set<string>();
-    const known = (id: string): boolean => this.knownDepartments.has(id) || departments.has(id);
+    const known = (id: string): boolean => this.knownParents.has(id) || departments.has(id);
     for (const u of users.values()) for (const m of u?.departments ?? []) if (!known(m.externalId)) missing.add(m.externalId);
-    for (const d of departments.values()) if (d?.parentExternalId != null && !known(d.parentExternalId)) missing.add(d.parentExternalId);
+    for (const [id, d] of departments) {
+      const parent = d?.parentExternalId;
+      if (parent == null || departments.has(parent)) continue;
+      // A department that moved (or is new) takes its ancestors as they are now, up to the top: under a parent
+      // still in its old place in the directory's tree, it could close a cycle, or sit deeper than the platform
+      // allows, until the parent's own event arrives.
+      if (!this.knownParents.has(parent) || this.knownParents.get(id) !== parent || this.#ancestors.has(id)) missing.add(parent);
+    }
     return [...missing];
   }
 
@@ -139,6 +162,8 @@ export interface EventRunOptions {
   policy: Policy;
   events: readonly ContactEvent[];
   onProgress?: (progress: RunProgress) => void;
+  /** See RunOptions.leaseHolder: a server holds its event runs' leases, so its sweep fails those a crash left. */
+  leaseHolder?: string;
 }
 
 /**
@@ -152,18 +177,26 @@ export async function runEvents(store: Store, options: EventRunOptions): Promise
       if (await tx.directory.renameLink('user', options.source, from, to)) await tx.directory.bumpRevision();
     });
   }
-  // Which departments the directory knows, to read the ones it does not: the department list, not the whole
-  // directory (users and memberships), which executeRun loads anyway under the lock.
-  const known = new Set<string>();
-  for (const d of (await store.views.departmentList()).items) {
-    for (const l of d.links) if (l.source === options.source) known.add(l.externalId);
+  // Which departments the directory knows and where: the department list, not the whole directory (users and
+  // memberships), which executeRun loads anyway under the lock.
+  const list = (await store.views.departmentList()).items;
+  const external = new Map<number, string>();
+  for (const d of list) {
+    const link = d.links.find((l) => l.source === options.source);
+    if (link) external.set(d.id, link.externalId);
   }
-  const connector = new EventSource(options.source, options.reader, touched, known);
+  const knownParents = new Map<string, string | null>();
+  for (const d of list) {
+    const id = external.get(d.id);
+    if (id !== undefined) knownParents.set(id, d.parentId === null ? null : (external.get(d.parentId) ?? null));
+  }
+  const connector = new EventSource(options.source, options.reader, touched, knownParents);
   return executeRun(store, {
     kind: 'event',
     source: options.source,
     connector,
     policy: options.policy,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.leaseHolder !== undefined ? { leaseHolder: options.leaseHolder } : {}),
   });
 }

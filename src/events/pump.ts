@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Policy } from '../reconcile/policy.js';
 import type { RunReport } from '../runs/run-service.js';
 import type { InboxRepo } from '../store/inbox-repo.js';
@@ -41,6 +43,11 @@ interface Lane {
 export class EventPump {
   readonly #lanes = new Map<string, Lane>();
   #stopped = false;
+  /**
+   * The holder of the event runs' leases, named as the server's runner names its own (server:<host>:<pid>:<nonce>),
+   * so the runner's sweep fails an event run whose server was killed; its messages are still pending and run again.
+   */
+  readonly #holder = `server:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 
   constructor(private readonly options: EventPumpOptions) {}
 
@@ -99,7 +106,8 @@ export class EventPump {
       try {
         const target = await this.options.resolve(connection);
         if (!target) return;
-        const task = (): Promise<RunReport> => runEvents(store, { source: connection, reader: target.reader, policy: target.policy, events: messages.flatMap((m) => m.events) });
+        const task = (): Promise<RunReport> =>
+          runEvents(store, { source: connection, reader: target.reader, policy: target.policy, events: messages.flatMap((m) => m.events), leaseHolder: this.#holder });
         const report = await (this.options.exclusive ? this.options.exclusive(connection, task) : task());
         if (report.status === 'failed') throw new Error(report.errors[0]?.message ?? 'the event run failed');
         await inbox.markDone(ids, report.runId);

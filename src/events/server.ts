@@ -1,42 +1,56 @@
 import type { FastifyInstance } from 'fastify';
-import type { ConnectionService } from '../connections/connections.js';
+import type { Connection, ConnectionService } from '../connections/connections.js';
 import { TokenCache } from '../connectors/common/token-cache.js';
+import { DingtalkClient } from '../connectors/dingtalk/client.js';
 import { WecomClient } from '../connectors/wecom/client.js';
 import { OrgsyncError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { CallbackConfig } from './callbacks.js';
+import type { ObjectReader } from './processor.js';
 import { EventPump, type EventTarget } from './pump.js';
+import { DingtalkObjectReader } from './dingtalk-reader.js';
 import { registerCallbackRoutes } from './routes.js';
 import { WecomObjectReader } from './wecom-reader.js';
+
+export interface EventsDeps {
+  store: Store;
+  connections: ConnectionService;
+  /** DingTalk: calls per API per second of the event reads (default 20, DingTalk's limit for an internal app). */
+  dingtalkQpsLimit?: number;
+}
 
 /**
  * The server's part of real-time sync: the callback endpoints (/callbacks/<connection>) and the pump that turns
  * stored messages into event runs. Connections without a callback Token and EncodingAESKey have no endpoint.
  */
-export async function registerEvents(app: FastifyInstance, deps: { store: Store; connections: ConnectionService }): Promise<EventPump> {
+export async function registerEvents(app: FastifyInstance, deps: EventsDeps): Promise<EventPump> {
   const tokens = new TokenCache();
-  const connection = async (name: string) => {
-    try {
-      return await deps.connections.get(name);
-    } catch (err) {
-      if (err instanceof OrgsyncError && err.code === 'CONNECTION_NOT_FOUND') return undefined;
-      throw err;
+  const connections = new DecodedConnections(deps.store, deps.connections);
+  /** The connection's reads, through a client kept as long as the connection is unchanged. */
+  const readerOf = (entry: Decoded): ObjectReader => {
+    const c = entry.connection;
+    if (c.platform === 'dingtalk') {
+      const client = (entry.client ??= new DingtalkClient({
+        clientId: c.settings.clientId,
+        clientSecret: c.secrets.clientSecret,
+        baseUrl: c.settings.apiBaseUrl,
+        tokens,
+        ...(deps.dingtalkQpsLimit !== undefined ? { qpsLimit: deps.dingtalkQpsLimit } : {}),
+      }));
+      return new DingtalkObjectReader(client as DingtalkClient);
     }
+    const client = (entry.client ??= new WecomClient({ corpId: c.settings.corpId, secret: c.secrets.contactsSecret ?? c.secrets.secret, baseUrl: c.settings.apiBaseUrl, tokens }));
+    return new WecomObjectReader(client as WecomClient);
   };
 
   const pump = new EventPump({
     store: deps.store,
     inbox: deps.store.inbox,
     async resolve(name): Promise<EventTarget | null> {
-      const c = await connection(name);
-      if (!c || c.platform !== 'wecom') return null;
-      const client = new WecomClient({
-        corpId: c.settings.corpId,
-        secret: c.secrets.contactsSecret ?? c.secrets.secret,
-        baseUrl: c.settings.apiBaseUrl,
-        tokens,
-      });
-      return { reader: new WecomObjectReader(client), policy: c.policy };
+      const entry = await connections.get(name);
+      if (!entry) return null;
+      // One client for the runs one after another: its rate limiter counts their calls together, as the platform does.
+      return { reader: readerOf(entry), policy: entry.connection.policy };
     },
     onRun: (name, report) => app.log.info({ connection: name, runId: report.runId, status: report.status, changes: report.changes }, 'event run'),
     onError: (name, err) => app.log.warn({ connection: name, error: err instanceof Error ? err.message : String(err) }, 'event run failed; the events stay and are tried again'),
@@ -45,7 +59,7 @@ export async function registerEvents(app: FastifyInstance, deps: { store: Store;
   await registerCallbackRoutes(app, {
     inbox: deps.store.inbox,
     async config(name): Promise<CallbackConfig | null> {
-      const c = await connection(name);
+      const c = (await connections.get(name))?.connection;
       const token = c?.secrets.callbackToken;
       const encodingAesKey = c?.secrets.callbackAesKey;
       if (!c || token === undefined || encodingAesKey === undefined) return null;
@@ -56,4 +70,45 @@ export async function registerEvents(app: FastifyInstance, deps: { store: Store;
     log: app.log,
   });
   return pump;
+}
+
+interface Decoded {
+  connection: Connection;
+  client?: DingtalkClient | WecomClient;
+}
+
+/**
+ * Connections with their secrets opened, kept while the stored row stays the same: every callback request and
+ * every event run needs its connection, and opening the secrets (and checking settings and policy) each time cost
+ * more than storing the message. A row read per use still notices any change at once, from this process or another.
+ */
+class DecodedConnections {
+  readonly #entries = new Map<string, Decoded & { stamp: string }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly service: ConnectionService,
+  ) {}
+
+  async get(name: string): Promise<Decoded | undefined> {
+    const row = await this.store.connections.get(name);
+    if (!row) {
+      this.#entries.delete(name);
+      return undefined;
+    }
+    // The sealed secrets change on every update of a secret (a fresh nonce), the rest is compared as stored.
+    const stamp = JSON.stringify([row.id, row.platform, row.updatedAt, row.secrets, row.settings, row.policy]);
+    const cached = this.#entries.get(name);
+    if (cached?.stamp === stamp) return cached;
+    let connection: Connection;
+    try {
+      connection = await this.service.get(name);
+    } catch (err) {
+      if (err instanceof OrgsyncError && err.code === 'CONNECTION_NOT_FOUND') return undefined;
+      throw err;
+    }
+    const entry = { stamp, connection };
+    this.#entries.set(name, entry);
+    return entry;
+  }
 }

@@ -21,9 +21,15 @@ export class WecomObjectReader implements ObjectReader {
   readonly kind = 'wecom';
   readonly limits = WECOM_LIMITS;
 
-  constructor(private readonly client: WecomClient) {}
+  /** The client's calls before this reader's: a client outlives the runs it serves. */
+  readonly #callsBefore: number;
 
-  readonly stats = (): Record<string, unknown> => ({ apiCalls: this.client.stats().calls });
+  constructor(private readonly client: WecomClient) {
+    this.#callsBefore = client.stats().calls;
+  }
+
+  /** The calls of this reader's run. */
+  readonly stats = (): Record<string, unknown> => ({ apiCalls: this.client.stats().calls - this.#callsBefore });
 
   async readUser(externalId: string): Promise<SnapshotUser | null> {
     try {

@@ -34,6 +34,12 @@ export interface RunOptions {
   lockTimeoutMs?: number;
   batchSize?: number;
   afterCommit?: (committed: number) => Promise<void> | void;
+  /**
+   * Holds the lease `run:<id>` under this name (`server:<host>:<pid>:<nonce>`, as the server's runner names its
+   * own) from the run's creation, in the same transaction, so that no crash leaves the run without it, until the run
+   * ends, renewed meanwhile. The server's sweep fails a `running` run whose lease holder is gone.
+   */
+  leaseHolder?: string;
 }
 
 /** The run report: the contract of `--json` output and of the API. */
@@ -88,10 +94,33 @@ function checkSnapshot(s: Snapshot, options: RunOptions): void {
   if (issues.length > 0) throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
 }
 
+const RUN_LEASE_TTL_MS = 60_000;
+
 /** read → plan → guard → apply, recorded as one run. Never throws for a failed run: the report says so. */
 export async function executeRun(store: Store, options: RunOptions): Promise<RunReport> {
   const dryRun = options.dryRun ?? false;
-  const run = await store.runs.create({ kind: options.kind, source: options.source, dryRun, status: 'running' });
+  const created = { kind: options.kind, source: options.source, dryRun, status: 'running' as const };
+  const holder = options.leaseHolder;
+  if (holder === undefined) return executeCreated(store, options, await store.runs.create(created));
+  const run = await store.transaction(async (tx) => {
+    const r = await tx.runs.create(created);
+    await tx.locks.tryAcquire(`run:${r.id}`, holder, RUN_LEASE_TTL_MS);
+    return r;
+  });
+  const renew = setInterval(() => {
+    store.locks.tryAcquire(`run:${run.id}`, holder, RUN_LEASE_TTL_MS).catch(() => {});
+  }, RUN_LEASE_TTL_MS / 3);
+  renew.unref();
+  try {
+    return await executeCreated(store, options, run);
+  } finally {
+    clearInterval(renew);
+    await store.locks.release(`run:${run.id}`, holder).catch(() => {});
+  }
+}
+
+async function executeCreated(store: Store, options: RunOptions, run: RunRecord): Promise<RunReport> {
+  const dryRun = run.dryRun;
   const steps = new StepRecorder(store, run.id);
   const onProgress = options.onProgress;
   const progress = onProgress ? (p: RunProgress): void => onProgress({ ...p, runId: run.id }) : () => {};

@@ -28,6 +28,8 @@ export interface AppDeps {
   sessionTtlMs: number;
   loginLimits?: LoginLimits | undefined;
   version: string;
+  /** DingTalk: calls per API per second of the event runs' reads (default 20). */
+  dingtalkQpsLimit?: number;
   /** The IANA time zone of the scheduled full syncs. */
   timezone: string;
 }
@@ -157,7 +159,11 @@ export async function buildApp(
   });
 
   // Public, and checked by signature: the platforms cannot sign in.
-  const events = await registerEvents(app, { store: deps.store, connections: deps.connections });
+  const events = await registerEvents(app, {
+    store: deps.store,
+    connections: deps.connections,
+    ...(deps.dingtalkQpsLimit !== undefined ? { dingtalkQpsLimit: deps.dingtalkQpsLimit } : {}),
+  });
 
   await registerConsole(app, deps.consoleDir);
   return { app, routes: table.routes, runner, events, schedule };

@@ -38,6 +38,8 @@ export interface StartServerOptions {
   loginLimits?: LoginLimits;
   /** How long close() waits for runs still executing; default 30 s. */
   closeTimeoutMs?: number;
+  /** DingTalk: calls per API per second of the event runs' reads; default 20 (DingTalk's limit for an internal app). */
+  dingtalkQpsLimit?: number;
 }
 
 export interface RunningServer {
@@ -102,6 +104,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         sessionTtlMs,
         loginLimits: options.loginLimits,
         version: packageVersion(),
+        ...(options.dingtalkQpsLimit !== undefined ? { dingtalkQpsLimit: options.dingtalkQpsLimit } : {}),
         timezone: config.timezone,
       },
       { logger: loggerOptions(config.logLevel, options.logStream), trustProxy: config.trustProxy },

@@ -2,13 +2,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DingtalkClient } from '../../src/connectors/dingtalk/client.js';
 import { DingtalkSource } from '../../src/connectors/dingtalk/source.js';
 import { TokenCache } from '../../src/connectors/common/token-cache.js';
-import { exportDirectory, type DirectoryExport } from '../../src/directory/export.js';
+import { exportDirectory } from '../../src/directory/export.js';
 import { resolvePolicy, type PolicyInput } from '../../src/reconcile/policy.js';
 import { executeRun, type RunReport } from '../../src/runs/run-service.js';
 import type { DingConfigInput } from '../../src/simulator/dingtalk/config.js';
-import type { DingDepartment, DingUser } from '../../src/simulator/dingtalk/model.js';
+import type { DingDepartment } from '../../src/simulator/dingtalk/model.js';
 import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
 import type { Store } from '../../src/store/store.js';
+import { expected, local, type DingTruth } from '../helpers/dingtalk-directory.js';
 import { openTestStore, type TestStore } from '../helpers/stores.js';
 
 /**
@@ -20,10 +21,7 @@ import { openTestStore, type TestStore } from '../helpers/stores.js';
 const SOURCE = 'dingtalk';
 const QPS = 400;
 
-interface Truth {
-  departments: DingDepartment[];
-  users: DingUser[];
-}
+type Truth = DingTruth;
 
 interface Harness {
   sim: DingtalkSimulator;
@@ -75,83 +73,6 @@ async function harness(seed: number, size: { departments: number; users: number 
       return (await res.json()) as { applied: number };
     },
   };
-}
-
-interface Mirror {
-  departments: Array<{ id: number; name: string; parent: number | null }>;
-  users: Array<{ userid: string; unionid: string | undefined; name: string | null; status: string; memberships: Array<{ d: number; leader: boolean; order: number }> }>;
-}
-
-/**
- * The local directory, as DingTalk would describe it: only what is linked to the DingTalk source. People who left
- * upstream stay locally, disabled: they are checked to be disabled and left out of the comparison.
- */
-function local(doc: DirectoryExport, truth?: Truth): Mirror {
-  if (truth) {
-    const upstream = new Set(truth.users.map((u) => u.userid));
-    const gone = doc.users.filter((u) => u.links.some((l) => l.source === SOURCE && !upstream.has(l.externalId)));
-    expect(gone.every((u) => u.status === 'disabled')).toBe(true);
-    doc = { ...doc, users: doc.users.filter((u) => !gone.includes(u)) };
-  }
-  const ext = new Map<number, string>();
-  for (const d of doc.departments) {
-    const l = d.links.find((x) => x.source === SOURCE);
-    if (l) ext.set(d.id, l.externalId);
-  }
-  const departments = doc.departments
-    .filter((d) => ext.has(d.id))
-    .map((d) => ({ id: Number(ext.get(d.id)), name: d.name, parent: d.parentId !== null && ext.has(d.parentId) ? Number(ext.get(d.parentId)) : null }))
-    .sort((a, b) => a.id - b.id);
-  const users = doc.users
-    .filter((u) => u.links.some((l) => l.source === SOURCE))
-    .map((u) => {
-      const link = u.links.find((l) => l.source === SOURCE);
-      return {
-        userid: link?.externalId as string,
-        unionid: link?.data?.unionid,
-        name: u.name,
-        status: u.status,
-        memberships: u.departments.map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order })).sort((a, b) => a.d - b.d),
-      };
-    })
-    .sort((a, b) => (a.userid < b.userid ? -1 : 1));
-  return { departments, users };
-}
-
-/** The simulator's ground truth in the same shape, for what an app sees from the given tops of its contact scope. */
-function expected(org: Truth, tops: number[] = [1]): Mirror {
-  const byId = new Map(org.departments.map((d) => [d.dept_id, d]));
-  const visible = new Set<number>();
-  for (const d of org.departments) {
-    for (let p: number | undefined = d.dept_id; p !== undefined; p = byId.get(p)?.parent_id) {
-      if (tops.includes(p)) {
-        visible.add(d.dept_id);
-        break;
-      }
-    }
-  }
-  const departments = org.departments
-    .filter((d) => visible.has(d.dept_id))
-    .map((d) => ({ id: d.dept_id, name: d.name, parent: d.parent_id !== undefined && visible.has(d.parent_id) ? d.parent_id : null }))
-    .sort((a, b) => a.id - b.id);
-  const users = org.users
-    .filter((u) => u.dept_id_list.some((d) => visible.has(d)))
-    .map((u) => ({
-      userid: u.userid,
-      unionid: u.unionid,
-      name: u.name,
-      status: u.active ? 'active' : 'disabled',
-      memberships: u.dept_id_list
-        .filter((d) => visible.has(d))
-        .map((d) => ({
-          d,
-          leader: u.leader_in_dept.find((l) => l.dept_id === d)?.leader ?? false,
-          order: u.dept_order_list.find((o) => o.dept_id === d)?.order ?? 0,
-        }))
-        .sort((a, b) => a.d - b.d),
-    }))
-    .sort((a, b) => (a.userid < b.userid ? -1 : 1));
-  return { departments, users };
 }
 
 /** The floor: one listsub per department plus one v2/user/list page per 100 direct members (at least one). */

@@ -113,3 +113,4 @@ export const userGetSchema = z.object({
     dept_order_list: z.array(z.object({ dept_id: id, order: z.number() })).optional(),
   }),
 });
+export type DingtalkUserDetail = z.output<typeof userGetSchema>['result'];

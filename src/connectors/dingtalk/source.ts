@@ -10,6 +10,7 @@ import {
   listsubSchema,
   userListSchema,
   type DingtalkDepartmentRecord,
+  type DingtalkUserDetail,
   type DingtalkUserItem,
 } from './schemas.js';
 
@@ -139,7 +140,10 @@ export class DingtalkSource implements SourceConnector {
   private async readMembers(deptId: number, collector: SnapshotCollector): Promise<void> {
     const dept = String(deptId);
     const signal = collector.signal;
-    const convert = (u: DingtalkUserItem): SnapshotUser => toSnapshotUser(u, collector);
+    const convert = (u: DingtalkUserItem): SnapshotUser => {
+      if (u.mobile !== undefined || u.email !== undefined) collector.contactSeen();
+      return toSnapshotUser(u);
+    };
     let cursor = 0;
     for (let page = 0; ; page++) {
       // After the first page, the next one is what holds this department up: it goes ahead of first pages.
@@ -162,12 +166,12 @@ export class DingtalkSource implements SourceConnector {
 }
 
 /**
- * A member as a snapshot user. DingTalk leaves text fields out when they are not set, so an absent one is empty
- * (null); only the withheld contact fields are unseen when no member carries them (the collector decides). Every
- * department of the user is a membership; each department's list adds its own leader flag and order.
+ * A member as a snapshot user: the one conversion of the pull (v2/user/list) and of event reads (v2/user/get).
+ * DingTalk leaves text fields out when they are not set, so an absent one is empty (null); whether the withheld
+ * contact fields are unseen is the caller's to decide. Every department of the user is a membership; the pull adds
+ * each department's leader flag and order from that department's list, `toSnapshotUserDetail` from the user's own.
  */
-function toSnapshotUser(u: DingtalkUserItem, collector: SnapshotCollector): SnapshotUser {
-  if (u.mobile !== undefined || u.email !== undefined) collector.contactSeen();
+export function toSnapshotUser(u: DingtalkUserItem): SnapshotUser {
   const user: SnapshotUser = {
     externalId: u.userid,
     name: u.name,
@@ -188,6 +192,27 @@ function toSnapshotUser(u: DingtalkUserItem, collector: SnapshotCollector): Snap
     if (attributes) user.attributes = attributes;
   }
   return user;
+}
+
+/**
+ * A member as v2/user/get gives them: the same user as the pull makes of their list entries, every membership with
+ * the leader flag (leader_in_dept) and order (dept_order_list) each department's list would give.
+ */
+export function toSnapshotUserDetail(u: DingtalkUserDetail): SnapshotUser {
+  const user = toSnapshotUser(u);
+  const leader = new Map((u.leader_in_dept ?? []).map((l) => [l.dept_id, l.leader]));
+  const order = new Map((u.dept_order_list ?? []).map((o) => [o.dept_id, o.order]));
+  user.departments = u.dept_id_list.map((d) => ({ externalId: String(d), leader: leader.get(d) ?? false, order: order.get(d) ?? 0 }));
+  return user;
+}
+
+/**
+ * A department as v2/department/get gives it, for event reads. The root has no parent (none given, or 0); a parent
+ * outside the contact scope is kept, and the event run hangs the department at the top when it cannot read it.
+ */
+export function toSnapshotDepartment(d: DingtalkDepartmentRecord): SnapshotDepartment {
+  const parent = d.parent_id === undefined || d.parent_id === 0 ? null : String(d.parent_id);
+  return { externalId: String(d.dept_id), parentExternalId: parent, name: d.name, ...(d.order !== undefined ? { order: d.order } : {}) };
 }
 
 /** `extension` is a JSON object as a string ({"爱好":"旅游"}); anything else is not said. */

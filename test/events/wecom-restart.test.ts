@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConnectionService } from '../../src/connections/connections.js';
+import { SecretBox } from '../../src/connections/secret-box.js';
+import { exportDirectory, type DirectoryExport } from '../../src/directory/export.js';
+import { syncConnection } from '../../src/runs/sync.js';
+import type { SimOrg } from '../../src/simulator/wecom/model.js';
+import { WecomSimulator } from '../../src/simulator/wecom/server.js';
+import { openStore } from '../../src/store/open.js';
+import type { Store } from '../../src/store/store.js';
+import { freePort, serveProcess, type ServeProcess } from '../helpers/processes.js';
+import { tempDir } from '../helpers/stores.js';
+import { expected, local } from '../helpers/wecom-directory.js';
+
+/**
+ * Issue 7: `orgsync serve` (the built bin, its own process) receives a stream of WeCom contact events and is killed
+ * with SIGKILL while an event run is under way; it is started again on the same data directory and port. WeCom
+ * retries a delivery that failed, so nothing the server did not acknowledge is lost; what it stored but had not
+ * processed is still in the inbox; the run it left `running` is failed by the restarted server's sweep; and the
+ * directory ends exactly like the simulator's, with nobody twice.
+ *
+ * Needs the build: `npx tsc -p tsconfig.build.json`.
+ */
+
+const TOKEN = 'restartToken42';
+const AES_KEY = 'ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut';
+const NAME = 'wx';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+let cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  cleanup = [];
+});
+
+/** Nobody twice: one local user per WeCom userid, each membership once, each link once. */
+function duplicates(doc: DirectoryExport): string[] {
+  const found: string[] = [];
+  const seen = new Map<string, number>();
+  for (const u of doc.users) {
+    for (const l of u.links.filter((x) => x.source === NAME)) {
+      if (seen.has(l.externalId)) found.push(`userid ${l.externalId} is linked to users ${seen.get(l.externalId)} and ${u.id}`);
+      seen.set(l.externalId, u.id);
+    }
+    const ids = u.departments.map((m) => m.id);
+    if (new Set(ids).size !== ids.length) found.push(`user ${u.id} has a membership twice: ${ids.join(',')}`);
+  }
+  const depts = new Map<string, number>();
+  for (const d of doc.departments) {
+    for (const l of d.links.filter((x) => x.source === NAME)) {
+      if (depts.has(l.externalId)) found.push(`department ${l.externalId} is linked twice`);
+      depts.set(l.externalId, d.id);
+    }
+  }
+  return found;
+}
+
+describe('orgsync serve killed in the middle of a stream of contact events', () => {
+  it('starts again on the same data directory and port, fails the run it left, and ends exactly like the simulator', async () => {
+    const sim = new WecomSimulator({ seed: 505, departments: 60, users: 1500 });
+    const simUrl = await sim.listen(0);
+    cleanup.push(() => sim.close());
+    const dir = tempDir('orgsync-restart-');
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const env = {
+      ORGSYNC_DATA_DIR: dir,
+      ORGSYNC_DATABASE_URL: '',
+      ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'),
+      ORGSYNC_PORT: String(port),
+      ORGSYNC_HOST: '127.0.0.1',
+      ORGSYNC_ADMIN_PASSWORD: 'correct horse battery',
+    };
+
+    // The connection and its first sync, from this process on the same data directory, which stays open here to
+    // watch the runs and the inbox (SQLite between processes, as a CLI command beside the server).
+    const store: Store = await openStore({ dataDir: dir });
+    cleanup.push(() => store.close());
+    const connections = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir: dir }));
+    await connections.add({
+      platform: 'wecom',
+      name: NAME,
+      corpId: sim.identity.corpId,
+      agentId: sim.identity.agentId,
+      secret: sim.identity.secret,
+      contactsSecret: sim.identity.contactsSecret,
+      apiBaseUrl: simUrl,
+      callbackToken: TOKEN,
+      callbackAesKey: AES_KEY,
+    });
+    expect((await syncConnection(store, await connections.get(NAME))).status).toBe('succeeded');
+
+    let server: ServeProcess = await serveProcess(env);
+    const kill = (s: ServeProcess) => () => {
+      if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+    };
+    cleanup.push(kill(server));
+    // Failed deliveries are retried after 1.5, 3 and 4.5 s more: enough to outlast a restart.
+    sim.updateConfig({ callbackUrl: `${server.url}/callbacks/${NAME}`, callbackToken: TOKEN, callbackAesKey: AES_KEY, callbackRetryDelayMs: 1500 });
+
+    // A steady stream: 40 random changes every 100 ms, 30 times (1,200 changes), in the background.
+    let streamed = 0;
+    const stream = (async () => {
+      for (let i = 0; i < 30; i++) {
+        const res = await fetch(`${simUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ random: { count: 40, seed: 1000 + i } }) });
+        expect(res.status).toBe(200);
+        streamed += ((await res.json()) as { applied: number }).applied;
+        await sleep(100);
+      }
+    })();
+
+    // SIGKILL while an event run is under way (after at least one has finished), events still arriving.
+    const victim = await until(
+      'an event run under way',
+      async () => {
+        const done = await store.runs.list({ kind: 'event', status: 'succeeded', limit: 1 });
+        const running = await store.runs.list({ kind: 'event', status: 'running', limit: 1 });
+        return done.length > 0 && running[0] !== undefined ? running[0] : undefined;
+      },
+      30_000,
+      3,
+    );
+    server.child.kill('SIGKILL');
+    expect(await server.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    const atKill = { streamed, delivered: sim.callbacks.stats().delivered };
+    expect(atKill.streamed).toBeLessThan(1200);
+
+    // What the killed server left: its run still `running`, and messages stored but not processed.
+    expect((await store.runs.get(victim.id))?.status).toBe('running');
+    expect((await store.inbox.counts(NAME)).pending).toBeGreaterThan(0);
+
+    // Deliveries fail for a while (the simulator retries them), then the server is back on the same port.
+    await sleep(300);
+    server = await serveProcess(env);
+    cleanup.push(kill(server));
+    expect(server.url).toBe(`http://127.0.0.1:${port}`);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+
+    // The restarted server's sweep failed the abandoned run at start.
+    const abandoned = await store.runs.get(victim.id);
+    expect(abandoned?.status).toBe('failed');
+    expect(abandoned?.errors.at(-1)?.code).toBe('RUN_ABANDONED');
+
+    await stream;
+    expect(streamed).toBe(1200);
+    // Every event delivered (some only on a retry), every stored one processed, no run left going.
+    await until('the simulator to deliver everything', async () => sim.callbacks.stats().queued === 0, 60_000);
+    await until(
+      'the inbox to empty',
+      async () => (await store.inbox.counts(NAME)).pending === 0 && (await store.runs.list({ status: 'running', limit: 1 })).length === 0,
+      60_000,
+    );
+    const stats = sim.callbacks.stats();
+    expect(stats.failed).toBe(0);
+    expect(stats.attempts).toBeGreaterThan(stats.delivered); // the kill really cost deliveries
+    expect(stats.delivered).toBeGreaterThan(atKill.delivered);
+
+    const org = (await (await fetch(`${simUrl}/__sim/directory`)).json()) as SimOrg;
+    const doc = exportDirectory(await store.directory.load());
+    expect(duplicates(doc)).toStrictEqual([]);
+    expect(local(doc, org, NAME)).toStrictEqual(expected(org));
+
+    // Only event runs changed the directory after the first sync; every one after the restart succeeded.
+    expect(await store.runs.list({ kind: 'sync' })).toHaveLength(1);
+    const after = (await store.runs.list({ kind: 'event', limit: 1000 })).filter((r) => r.id > victim.id);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.filter((r) => r.status !== 'succeeded').map((r) => ({ id: r.id, status: r.status, errors: r.errors }))).toStrictEqual([]);
+    expect(server.lines.some((l) => l.msg === 'marked a run left running by a stopped server as failed' && l.runId === victim.id)).toBe(true);
+  }, 180_000);
+});

@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { ConnectionService } from '../../src/connections/connections.js';
+import { SecretBox } from '../../src/connections/secret-box.js';
+import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/start.js';
+import type { CallbackStats } from '../../src/simulator/common/callback-queue.js';
+import { openStore } from '../../src/store/open.js';
+import type { Store } from '../../src/store/store.js';
+
+/**
+ * Real time, end to end, for either platform: a data directory under .bench-data, the store, a connection with a
+ * callback Token and EncodingAESKey, and the real server; a simulator of the platform posts its events to
+ * `callbackUrl(name)`. Close with `close()` (the simulator is the caller's).
+ */
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** The callback Token and EncodingAESKey the tests configure on both sides. */
+export const CALLBACK_TOKEN = 'eventToken123';
+export const CALLBACK_AES_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
+
+export interface EventsServer {
+  server: RunningServer;
+  store: Store;
+  connections: ConnectionService;
+  dir: string;
+  /** The server's callback endpoint of a connection. */
+  callbackUrl(connection: string): string;
+  close(): Promise<void>;
+}
+
+export async function startEventsServer(options: {
+  /** Adds the connection(s), with CALLBACK_TOKEN and CALLBACK_AES_KEY. */
+  add(connections: ConnectionService): Promise<unknown>;
+  server?: Partial<StartServerOptions>;
+}): Promise<EventsServer> {
+  const dir = mkdtempSync(path.join(ROOT, '.bench-data', 'events-'));
+  const env = { ORGSYNC_MASTER_KEY: 'ab'.repeat(32) } as NodeJS.ProcessEnv;
+  const store = await openStore({ dataDir: dir });
+  const connections = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir: dir }));
+  try {
+    await options.add(connections);
+    const server = await startServer({
+      env,
+      store,
+      dataDir: dir,
+      port: 0,
+      host: '127.0.0.1',
+      adminPassword: 'an-admin-password-1',
+      logStream: { write: () => {} },
+      ...options.server,
+    });
+    return {
+      server,
+      store,
+      connections,
+      dir,
+      callbackUrl: (connection) => `${server.url}/callbacks/${encodeURIComponent(connection)}`,
+      async close() {
+        await server.close();
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * Waits until the simulator has delivered (or given up) every queued event and the server has processed every
+ * stored one. Every event is stored before the server answers it, so once the queue is empty the pump knows of all.
+ */
+export async function settle(callbackStats: () => CallbackStats | Promise<CallbackStats>, server: RunningServer, pollMs = 10): Promise<void> {
+  while ((await callbackStats()).queued > 0) await new Promise((r) => setTimeout(r, pollMs));
+  await server.events.idle();
+}
+
+/** The simulator's ground truth, GET /__sim/directory. */
+export async function simDirectory<T>(simUrl: string): Promise<T> {
+  const res = await fetch(`${simUrl}/__sim/directory`);
+  if (!res.ok) throw new Error(`/__sim/directory answered HTTP ${res.status}`);
+  return (await res.json()) as T;
+}

@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+/**
+ * `orgsync serve` and `orgsync simulate …` as processes of their own, from the built `bin/orgsync.js` (build first:
+ * `npx tsc -p tsconfig.build.json`). A simulator in its own process stands for the platform's servers, which do not
+ * share the receiver's CPU; a server in its own process can be killed.
+ */
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const BIN = path.join(ROOT, 'bin/orgsync.js');
+
+function built(): void {
+  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.build.json` first');
+}
+
+/** Resolves with the first stdout line that `pick` accepts (JSON lines), or rejects when the process exits first. */
+function readyLine(child: ChildProcess, lines: Array<Record<string, unknown>>, pick: (line: Record<string, unknown>) => boolean, what: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const timer = setTimeout(() => reject(new Error(`${what} was not ready within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+    const onExit = (code: number | null, signal: string | null): void => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code ?? signal}) before it was ready; stderr: ${stderr}`));
+    };
+    child.once('exit', onExit);
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        line = { text };
+      }
+      lines.push(line);
+      if (pick(line)) {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        resolve(line);
+      }
+    });
+  });
+}
+
+export interface ServeProcess {
+  child: ChildProcess;
+  url: string;
+  /** Every log line so far, parsed. */
+  lines: Array<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `orgsync serve` with these ORGSYNC_* settings; resolves once it listens. */
+export async function serveProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServeProcess> {
+  built();
+  const child = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const lines: Array<Record<string, unknown>> = [];
+  try {
+    const ready = await readyLine(child, lines, (l) => l.msg === 'orgsync is serving', 'orgsync serve', timeoutMs);
+    return { child, url: ready.url as string, lines, exited };
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
+
+export interface SimulatorProcess {
+  child: ChildProcess;
+  url: string;
+  /** The ready line: url, corpId / clientId, secrets, sizes. */
+  ready: Record<string, unknown>;
+  /** A control API call (`/__sim/<path>`); fails on a non-2xx answer. */
+  control<T = unknown>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Starts `orgsync simulate <platform> …args`; resolves with its ready line. */
+export async function simulatorProcess(platform: 'wecom' | 'dingtalk', args: string[], timeoutMs = 60_000): Promise<SimulatorProcess> {
+  built();
+  const child = spawn(process.execPath, [BIN, 'simulate', platform, '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  let ready: Record<string, unknown>;
+  try {
+    ready = await readyLine(child, [], (l) => typeof l.url === 'string', `orgsync simulate ${platform}`, timeoutMs);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  const url = ready.url as string;
+  return {
+    child,
+    url,
+    ready,
+    async control<T>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
+      const res = await fetch(`${url}/__sim/${route}`, { method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`/__sim/${route} answered ${res.status}: ${text}`);
+      return JSON.parse(text) as T;
+    },
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** A TCP port free right now on 127.0.0.1 (for a server that must come back on the same port). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
