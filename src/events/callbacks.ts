@@ -100,7 +100,8 @@ export class CallbackReceiver {
   }
 
   #checkTimestamp(raw: string, unit: 'seconds' | 'ms'): void {
-    const n = Number(raw);
+    // Decimal digits only, as both platforms send it: Number() would also take "0x…", "1e3", "+1", " 1" or "1.5".
+    const n = /^[0-9]{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
     const ms = unit === 'seconds' ? n * 1000 : n;
     if (!Number.isFinite(n) || Math.abs(this.#now() - ms) > this.#windowMs) {
       throw new CallbackRejected(
@@ -148,18 +149,23 @@ export class CallbackReceiver {
       throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', 'the body is not JSON with an "encrypt" string', 'Only DingTalk calls this URL, with {"encrypt": "…"}.');
     }
     const plain = this.#decrypt(request.query, encrypted, 'ms');
-    let event: Record<string, unknown>;
+    let event: unknown;
     try {
-      event = JSON.parse(plain) as Record<string, unknown>;
+      event = JSON.parse(plain);
     } catch {
-      throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', 'the decrypted message is not JSON', 'Only DingTalk calls this URL.');
+      event = undefined;
+    }
+    // An object, as every DingTalk event is: `null` would throw below (a 500), an array or a string is no event.
+    if (event === null || typeof event !== 'object' || Array.isArray(event)) {
+      throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', 'the decrypted message is not a JSON object', 'Only DingTalk calls this URL.');
     }
     // DingTalk wants "success" encrypted and signed back, for check_url as for every event; note "timeStamp".
     const reply = this.#crypto.encryptAndSign('success', { timestamp: String(this.#now()) });
     const body = JSON.stringify({ msg_signature: reply.signature, timeStamp: reply.timestamp, nonce: reply.nonce, encrypt: reply.encrypted });
-    const type = typeof event.EventType === 'string' ? event.EventType : '';
+    const fields = event as Record<string, unknown>;
+    const type = typeof fields.EventType === 'string' ? fields.EventType : '';
     if (type === 'check_url' || type === '') return { status: 200, contentType: 'application/json', body };
-    return { status: 200, contentType: 'application/json', body, message: { dedupeKey: digest(plain), type, events: dingtalkEvents(type, event) } };
+    return { status: 200, contentType: 'application/json', body, message: { dedupeKey: digest(plain), type, events: dingtalkEvents(type, fields) } };
   }
 }
 

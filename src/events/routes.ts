@@ -25,6 +25,15 @@ export async function registerCallbackRoutes(app: FastifyInstance, options: Call
     // The body is checked as the exact text received (XML for WeCom, JSON for DingTalk), bounded in size.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_CALLBACK_BODY_BYTES }, (_req, body, done) => done(null, body));
+    // A body over the bound is refused by fastify before the handler runs: answered as the receiver refuses (plain
+    // text, CALLBACK_TOO_LARGE, logged), not as an API error naming the API's 1 MiB. Other errors go up as before.
+    scope.setErrorHandler(async (err: { code?: string }, req: FastifyRequest, reply: FastifyReply) => {
+      if (err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw err;
+      const connection = (req.params as { connection?: string } | undefined)?.connection;
+      const message = `the body is larger than ${MAX_CALLBACK_BODY_BYTES} bytes`;
+      options.log?.warn({ connection, code: 'CALLBACK_TOO_LARGE', method: req.method }, `callback refused: ${message}`);
+      await reply.code(413).type('text/plain').send(`CALLBACK_TOO_LARGE: ${message}`);
+    });
 
     const handle = async (req: FastifyRequest<{ Params: { connection: string } }>, reply: FastifyReply): Promise<void> => {
       const connection = req.params.connection;
