@@ -61,7 +61,7 @@ interface DemoPlatform {
   add(connections: ConnectionService, name: string): Promise<unknown>;
   /** Calls per API per second the demo's simulator and client allow (DingTalk), for the tour's text. */
   qpsLimit?: number;
-  /** Points the simulator's contact-change callbacks at `url` (WeCom; DingTalk events are not processed yet). */
+  /** Points the simulator's contact-change callbacks (WeCom) or event subscription (DingTalk) at `url`. */
   callbacks?(url: string, token: string, aesKey: string): void;
 }
 
@@ -82,6 +82,7 @@ async function startDemoPlatform(platform: 'wecom' | 'dingtalk', opts: { seed: n
       close: () => sim.close(),
       add: (connections, name) =>
         connections.add({ platform: 'dingtalk', name, corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, clientSecret: id.clientSecret, apiBaseUrl: url }),
+      callbacks: (callbackUrl, token, aesKey) => sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),
     };
   }
   const sim = new WecomSimulator({ ...size, config: { sensitiveFields: 'withheld' } });
@@ -177,7 +178,7 @@ export function demoCommand(io: Output): Command {
 
 /**
  * The console on the demo's data: the server in this process (its log in server.log), the first admin's password
- * printed here, and WeCom's contact-change callbacks pointed at it, so a change upstream shows up by itself.
+ * printed here, and the simulator's contact-change callbacks pointed at it, so a change upstream shows up by itself.
  * Runs until Ctrl-C.
  */
 async function serveDemo(d: {

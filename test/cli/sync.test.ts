@@ -173,9 +173,12 @@ describe('orgsync demo', () => {
 });
 
 describe('orgsync demo, serving', () => {
-  it('serves the console with the printed admin password, and a change upstream arrives by callback', async () => {
+  it.each([
+    ['wecom', (u: { status?: number; active?: boolean }) => u.status === 1],
+    ['dingtalk', (u: { status?: number; active?: boolean }) => u.active === true],
+  ] as const)('serves the console with the printed admin password, and a change upstream arrives by callback (%s)', async (platform, active) => {
     const d = dir();
-    const child = spawn(process.execPath, [BIN, '--data-dir', d, 'demo', '--users', '200', '--departments', '20', '--port', '0'], {
+    const child = spawn(process.execPath, [BIN, '--data-dir', d, 'demo', '--platform', platform, '--users', '200', '--departments', '20', '--port', '0'], {
       cwd: ROOT,
       env: { ...process.env, ORGSYNC_MASTER_KEY: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -199,18 +202,22 @@ describe('orgsync demo, serving', () => {
       expect(signIn.status).toBe(200);
       const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] as string;
       const list = (await (await fetch(`${consoleUrl}/api/v1/connections`, { headers: { cookie } })).json()) as { items: Array<{ name: string; syncEnabled: boolean; callbackUrl?: string }> };
-      expect(list.items.map((c) => [c.name, c.syncEnabled, c.callbackUrl])).toStrictEqual([['demo-wecom', true, `${consoleUrl}/callbacks/demo-wecom`]]);
+      const name = `demo-${platform}`;
+      expect(list.items.map((c) => [c.name, c.syncEnabled, c.callbackUrl])).toStrictEqual([[name, true, `${consoleUrl}/callbacks/${name}`]]);
 
-      const before = (await (await fetch(`${simUrl}/__sim/directory`)).json()) as { users: Array<{ userid: string; status: number }> };
-      const leaver = before.users.find((u) => u.status === 1)?.userid as string;
+      const before = (await (await fetch(`${simUrl}/__sim/directory`)).json()) as { users: Array<{ userid: string; status?: number; active?: boolean }> };
+      const leaver = before.users.find(active)?.userid as string;
       const mutated = await fetch(`${simUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ operations: [{ op: 'deleteUser', userid: leaver }] }) });
       expect(mutated.status).toBe(200);
-      let runs: Array<{ status: string }> = [];
+      let runs: Array<{ runId: number; status: string }> = [];
       for (let i = 0; i < 100 && runs.length === 0; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        runs = ((await (await fetch(`${consoleUrl}/api/v1/runs?kind=event`, { headers: { cookie } })).json()) as { items: Array<{ status: string }> }).items;
+        runs = ((await (await fetch(`${consoleUrl}/api/v1/runs?kind=event`, { headers: { cookie } })).json()) as { items: Array<{ runId: number; status: string }> }).items;
       }
       expect(runs.map((r) => r.status)).toStrictEqual(['succeeded']);
+      // The event run disabled the leaver, and nobody else.
+      const detail = (await (await fetch(`${consoleUrl}/api/v1/runs/${runs[0]!.runId}`, { headers: { cookie } })).json()) as { changes: { users: Record<string, number> } };
+      expect(detail.changes.users).toMatchObject({ create: 0, update: 0, disable: 1 });
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

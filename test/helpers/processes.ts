@@ -5,9 +5,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 /**
- * `orgsync serve` and `orgsync simulate …` as processes of their own, from the built `bin/orgsync.js` (build first:
- * `npx tsc -p tsconfig.build.json`). A simulator in its own process stands for the platform's servers, which do not
- * share the receiver's CPU; a server in its own process can be killed.
+ * `orgsync serve` as a process of its own, from the built `bin/orgsync.js` (build first:
+ * `npx tsc -p tsconfig.build.json`), so it can be killed. Simulators in their own process: sim-process.ts.
  */
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -66,46 +65,6 @@ export async function serveProcess(env: Record<string, string>, timeoutMs = 30_0
     child.kill('SIGKILL');
     throw err;
   }
-}
-
-export interface SimulatorProcess {
-  child: ChildProcess;
-  url: string;
-  /** The ready line: url, corpId / clientId, secrets, sizes. */
-  ready: Record<string, unknown>;
-  /** A control API call (`/__sim/<path>`); fails on a non-2xx answer. */
-  control<T = unknown>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<T>;
-  close(): Promise<void>;
-}
-
-/** Starts `orgsync simulate <platform> …args`; resolves with its ready line. */
-export async function simulatorProcess(platform: 'wecom' | 'dingtalk', args: string[], timeoutMs = 60_000): Promise<SimulatorProcess> {
-  built();
-  const child = spawn(process.execPath, [BIN, 'simulate', platform, '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  let ready: Record<string, unknown>;
-  try {
-    ready = await readyLine(child, [], (l) => typeof l.url === 'string', `orgsync simulate ${platform}`, timeoutMs);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  const url = ready.url as string;
-  return {
-    child,
-    url,
-    ready,
-    async control<T>(method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
-      const res = await fetch(`${url}/__sim/${route}`, { method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`/__sim/${route} answered ${res.status}: ${text}`);
-      return JSON.parse(text) as T;
-    },
-    async close() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 /** A TCP port free right now on 127.0.0.1 (for a server that must come back on the same port). */
