@@ -2,9 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { exportDirectory } from '../../src/directory/export.js';
 import { syncConnection } from '../../src/runs/sync.js';
 import type { DingOperation } from '../../src/simulator/dingtalk/model.js';
-import { DingtalkSimulator, type DingtalkSimulatorOptions } from '../../src/simulator/dingtalk/server.js';
 import { expected, local, type DingMirror, type DingTruth } from '../helpers/dingtalk-directory.js';
-import { startSimulatorProcess, type SimulatorProcess } from '../helpers/sim-process.js';
+import { startSimulator, type SimulatorProcess } from '../helpers/sim-process.js';
 import { CALLBACK_AES_KEY, CALLBACK_TOKEN, settle, simDirectory, startEventsServer, type EventsServer } from '../helpers/events.js';
 
 /**
@@ -34,26 +33,13 @@ afterEach(async () => {
   setups = [];
 });
 
-/** The simulator in this process, driven like the one in its own process (the control API's calls, directly). */
-async function simulatorHere(options: DingtalkSimulatorOptions): Promise<SimulatorProcess<'dingtalk'>> {
-  const sim = new DingtalkSimulator(options);
-  const url = await sim.listen(0);
-  return {
-    url,
-    identity: sim.identity,
-    callbackStats: async () => sim.callbacks.stats(),
-    configure: async (patch) => void sim.updateConfig(patch),
-    close: () => sim.close(),
-  };
-}
-
 /**
  * A simulated org (in this process, or in its own), the server with a connection to it, a first sync, then the
  * simulator's callbacks pointed at the server.
  */
 async function setup(seed: number, size: { departments: number; users: number }, where: 'here' | 'own process' = 'here'): Promise<Setup> {
   const options = { seed, ...size, config: { sensitiveFields: 'returned', qpsLimit: QPS } } as const;
-  const sim = where === 'here' ? await simulatorHere(options) : await startSimulatorProcess('dingtalk', options);
+  const sim = await startSimulator('dingtalk', options, where);
   const id = sim.identity;
   let events: EventsServer;
   try {

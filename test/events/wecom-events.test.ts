@@ -2,9 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { exportDirectory } from '../../src/directory/export.js';
 import { syncConnection } from '../../src/runs/sync.js';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
-import { WecomSimulator, type SimulatorOptions } from '../../src/simulator/wecom/server.js';
 import { CALLBACK_AES_KEY, CALLBACK_TOKEN, settle, simDirectory, startEventsServer, type EventsServer } from '../helpers/events.js';
-import { startSimulatorProcess, type SimulatorProcess } from '../helpers/sim-process.js';
+import { startSimulator, type SimulatorProcess } from '../helpers/sim-process.js';
 import { expected, local } from '../helpers/wecom-directory.js';
 
 /**
@@ -29,23 +28,10 @@ afterEach(async () => {
   setups = [];
 });
 
-/** The simulator in this process, driven like the one in its own process (the control API's calls, directly). */
-async function simulatorHere(options: SimulatorOptions): Promise<SimulatorProcess<'wecom'>> {
-  const sim = new WecomSimulator(options);
-  const url = await sim.listen(0);
-  return {
-    url,
-    identity: sim.identity,
-    callbackStats: async () => sim.callbacks.stats(),
-    configure: async (patch) => void sim.updateConfig(patch),
-    close: () => sim.close(),
-  };
-}
-
 /** A simulated corp (here or in its own process), the server with a connection to it, a first sync, then callbacks. */
 async function setup(seed: number, idsOnly: boolean, size = { departments: 25, users: 250 }, where: 'here' | 'own process' = 'here'): Promise<Setup> {
   const options = { seed, ...size };
-  const sim = where === 'here' ? await simulatorHere(options) : await startSimulatorProcess('wecom', options);
+  const sim = await startSimulator('wecom', options, where);
   const id = sim.identity;
   let events: EventsServer;
   try {

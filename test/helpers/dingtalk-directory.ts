@@ -1,6 +1,6 @@
-import { expect } from 'vitest';
 import type { DirectoryExport } from '../../src/directory/export.js';
 import type { DingDepartment, DingUser } from '../../src/simulator/dingtalk/model.js';
+import { withoutLeavers } from './wecom-directory.js';
 
 /** The local directory and the DingTalk simulator's ground truth (/__sim/directory), in one comparable shape. */
 
@@ -46,12 +46,7 @@ export interface MirrorOptions {
  */
 export function local(doc: DirectoryExport, truth?: DingTruth, options: MirrorOptions = {}): DingMirror {
   const source = options.source ?? 'dingtalk';
-  if (truth) {
-    const upstream = new Set(truth.users.map((u) => u.userid));
-    const gone = doc.users.filter((u) => u.links.some((l) => l.source === source && !upstream.has(l.externalId)));
-    expect(gone.every((u) => u.status === 'disabled')).toBe(true);
-    doc = { ...doc, users: doc.users.filter((u) => !gone.includes(u)) };
-  }
+  if (truth) doc = withoutLeavers(doc, source, truth.users);
   const ext = new Map<number, string>();
   for (const d of doc.departments) {
     const l = d.links.find((x) => x.source === source);

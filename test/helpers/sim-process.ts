@@ -53,6 +53,26 @@ export async function startSimulatorProcess<P extends keyof Platforms>(platform:
   };
 }
 
+/**
+ * The simulator in this process (`here`, cheaper to start) or in its own (`own process`), driven the same way: in
+ * this process the control API's calls are made directly.
+ */
+export async function startSimulator<P extends keyof Platforms>(platform: P, options: Platforms[P]['options'], where: 'here' | 'own process' = 'here'): Promise<SimulatorProcess<P>> {
+  if (where === 'own process') return startSimulatorProcess(platform, options);
+  const sim =
+    platform === 'dingtalk'
+      ? new (await import('../../src/simulator/dingtalk/server.js')).DingtalkSimulator(options as DingtalkSimulatorOptions)
+      : new (await import('../../src/simulator/wecom/server.js')).WecomSimulator(options as SimulatorOptions);
+  const url = await sim.listen(0);
+  return {
+    url,
+    identity: sim.identity as Platforms[P]['identity'],
+    callbackStats: async () => sim.callbacks.stats(),
+    configure: async (patch) => void sim.updateConfig(patch),
+    close: () => sim.close(),
+  };
+}
+
 // The child: the platform's simulator with the options given, one JSON line when it listens, until SIGTERM.
 if (process.argv[1] === SELF) {
   const [platform, options] = [process.argv[2], JSON.parse(process.argv[3] ?? '{}') as Record<string, unknown>];

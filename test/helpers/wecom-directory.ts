@@ -9,12 +9,7 @@ import type { SimOrg } from '../../src/simulator/wecom/model.js';
  * upstream stay locally, disabled: they are checked to be disabled and left out of the comparison.
  */
 export function local(doc: DirectoryExport, truth?: SimOrg, SOURCE = 'wecom') {
-  if (truth) {
-    const upstream = new Set(truth.users.map((u) => u.userid));
-    const gone = doc.users.filter((u) => u.links.some((l) => l.source === SOURCE && !upstream.has(l.externalId)));
-    expect(gone.every((u) => u.status === 'disabled')).toBe(true);
-    doc = { ...doc, users: doc.users.filter((u) => !gone.includes(u)) };
-  }
+  if (truth) doc = withoutLeavers(doc, SOURCE, truth.users);
   const ext = new Map<number, string>();
   for (const d of doc.departments) {
     const l = d.links.find((x) => x.source === SOURCE);
@@ -34,6 +29,17 @@ export function local(doc: DirectoryExport, truth?: SimOrg, SOURCE = 'wecom') {
     }))
     .sort((a, b) => (a.userid < b.userid ? -1 : 1));
   return { departments, users };
+}
+
+/**
+ * The directory without the people linked to `source` who are no longer upstream, after checking that each of them
+ * is disabled (what the default policy does to a leaver).
+ */
+export function withoutLeavers(doc: DirectoryExport, source: string, upstream: ReadonlyArray<{ userid: string }>): DirectoryExport {
+  const ids = new Set(upstream.map((u) => u.userid));
+  const gone = doc.users.filter((u) => u.links.some((l) => l.source === source && !ids.has(l.externalId)));
+  expect(gone.every((u) => u.status === 'disabled')).toBe(true);
+  return { ...doc, users: doc.users.filter((u) => !gone.includes(u)) };
 }
 
 /** The simulator's ground truth in the same shape, for what an app sees from the given visible tops. */
