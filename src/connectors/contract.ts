@@ -25,9 +25,18 @@ export interface SourceConnector {
   /** Facts about the read for the run's log (e.g. API calls made). */
   readonly stats?: () => Record<string, unknown>;
   /**
-   * For a source that reads only some objects (contact-change events): turns what `pull` returned into the whole
-   * org as the source sees it, from the directory loaded under the run's lock. The result is what is validated
-   * and planned.
+   * For a source that reads only some objects (contact-change events): turns what `pull` returned into the org as
+   * the source sees it, from the directory loaded under the run's lock. The result is what is validated and planned.
    */
-  readonly rebase?: (pulled: Snapshot, directory: DirectoryState) => Snapshot;
+  readonly rebase?: (pulled: Snapshot, directory: DirectoryState) => Rebased;
+}
+
+/**
+ * A rebased snapshot: every department of the source, and of its users only those in `users` (by the source's id):
+ * the ones the run touched. The plan leaves every other user linked to the source as it is, neither changed nor
+ * gone, so a run of a few events costs what those users cost, not the whole directory.
+ */
+export interface Rebased {
+  snapshot: Snapshot;
+  users: ReadonlySet<string>;
 }

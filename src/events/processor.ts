@@ -1,11 +1,11 @@
 import type { PlatformLimits } from '../directory/limits.js';
 import type { DirectoryState } from '../directory/model.js';
 import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
-import type { SourceConnector } from '../connectors/contract.js';
+import type { Rebased, SourceConnector } from '../connectors/contract.js';
 import type { Policy } from '../reconcile/policy.js';
 import { executeRun, type RunProgress, type RunReport } from '../runs/run-service.js';
 import type { Store } from '../store/store.js';
-import { applyReads, sourceView, type ObjectReads } from './view.js';
+import { applyReads, sourceView, touchedUsers, type ObjectReads } from './view.js';
 
 /** One contact change as a platform announced it, reduced to what was touched. */
 export interface ContactEvent {
@@ -152,7 +152,10 @@ class EventSource implements SourceConnector {
     return [...missing];
   }
 
-  readonly rebase = (_pulled: Snapshot, directory: DirectoryState): Snapshot => applyReads(sourceView(directory, this.source), this.reads);
+  readonly rebase = (_pulled: Snapshot, directory: DirectoryState): Rebased => {
+    const users = touchedUsers(directory, this.source, this.reads);
+    return { snapshot: applyReads(sourceView(directory, this.source, users), this.reads), users };
+  };
 }
 
 export interface EventRunOptions {

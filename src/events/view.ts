@@ -15,8 +15,11 @@ export interface ObjectReads {
   users: ReadonlyMap<string, SnapshotUser | null>;
 }
 
-/** The source's view of the org as the local directory holds it: every department and user linked to it. */
-export function sourceView(state: DirectoryState, source: string): Snapshot {
+/**
+ * The source's view of the org as the local directory holds it: every department linked to it, and every user
+ * linked to it, or only those `users` (by the source's id) when given.
+ */
+export function sourceView(state: DirectoryState, source: string, users?: ReadonlySet<string>): Snapshot {
   const deptExternal = new Map<number, string>();
   for (const d of state.departments) {
     const link = linkOf(d.links, source);
@@ -33,12 +36,35 @@ export function sourceView(state: DirectoryState, source: string): Snapshot {
       order: d.order,
     });
   }
-  const users: SnapshotUser[] = [];
+  const viewed: SnapshotUser[] = [];
   for (const u of state.users) {
     const link = linkOf(u.links, source);
-    if (link) users.push(userView(u, link.externalId, deptExternal));
+    if (link && (users === undefined || users.has(link.externalId))) viewed.push(userView(u, link.externalId, deptExternal));
   }
-  return { complete: true, incompleteDepartments: [], unseenFields: [], departments, users };
+  return { complete: true, incompleteDepartments: [], unseenFields: [], departments, users: viewed };
+}
+
+/**
+ * The users an event run must plan, by the source's id: those read, and those the directory has in a department
+ * the reads say is gone (their membership goes with it). Every other user linked to the source is unchanged by the
+ * reads, and the plan leaves them out.
+ */
+export function touchedUsers(state: DirectoryState, source: string, reads: ObjectReads): Set<string> {
+  const touched = new Set(reads.users.keys());
+  const removed = new Set<number>();
+  const goneIds = new Set([...reads.departments].filter(([, d]) => d === null).map(([id]) => id));
+  if (goneIds.size > 0) {
+    for (const d of state.departments) {
+      const link = linkOf(d.links, source);
+      if (link && goneIds.has(link.externalId)) removed.add(d.id);
+    }
+  }
+  if (removed.size === 0) return touched;
+  for (const u of state.users) {
+    const link = linkOf(u.links, source);
+    if (link && u.memberships.some((m) => removed.has(m.departmentId))) touched.add(link.externalId);
+  }
+  return touched;
 }
 
 function userView(u: LocalUser, externalId: string, deptExternal: ReadonlyMap<number, string>): SnapshotUser {

@@ -16,12 +16,20 @@ import { PolicyError } from './errors.js';
 import type { FieldOwnership, Policy } from './policy.js';
 import type { DepartmentChange, FieldDiff, MembershipWrite, Plan, Ref, UserChange } from './types.js';
 
+export interface PlanOptions {
+  /**
+   * The snapshot lists only these of the source's users (by its ids); users linked to the source outside it are
+   * left as they are instead of being gone. Absent: the snapshot lists every user the source has.
+   */
+  userScope?: ReadonlySet<string>;
+}
+
 /**
  * plan(snapshot, directory, policy): what must change locally so the directory says what the source says.
  * Pure and deterministic: no I/O, no clock, no randomness; the same inputs give the same plan.
  */
-export function plan(source: string, snapshot: Snapshot, directory: DirectoryState, policy: Policy): Plan {
-  return new Planner(source, snapshot, directory, policy).run();
+export function plan(source: string, snapshot: Snapshot, directory: DirectoryState, policy: Policy, options: PlanOptions = {}): Plan {
+  return new Planner(source, snapshot, directory, policy, options.userScope).run();
 }
 
 export const newKey = (externalId: string): string => `new:${externalId}`;
@@ -67,6 +75,7 @@ class Planner {
     private readonly snapshot: Snapshot,
     private readonly directory: DirectoryState,
     private readonly policy: Policy,
+    private readonly userScope: ReadonlySet<string> | undefined,
   ) {
     for (const d of directory.departments) {
       this.deptById.set(d.id, d);
@@ -552,7 +561,7 @@ class Planner {
     const gone = this.directory.users
       .filter((u) => {
         const link = linkOf(u.links, this.source);
-        return link !== undefined && !snapshotUserIds.has(link.externalId);
+        return link !== undefined && !snapshotUserIds.has(link.externalId) && (this.userScope === undefined || this.userScope.has(link.externalId));
       })
       .sort((a, b) => a.id - b.id);
     for (const u of gone) {

@@ -146,11 +146,12 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
       const planned = await steps.step('plan', async () => {
         const directory = await store.directory.load();
         let whole = snapshot;
+        let userScope: ReadonlySet<string> | undefined;
         if (options.connector.rebase) {
-          whole = options.connector.rebase(snapshot, directory);
+          ({ snapshot: whole, users: userScope } = options.connector.rebase(snapshot, directory));
           checkSnapshot(whole, options);
         }
-        const p = makePlan(options.source, whole, directory, options.policy);
+        const p = makePlan(options.source, whole, directory, options.policy, userScope ? { userScope } : {});
         return {
           value: p,
           detail: { baseRevision: p.baseRevision, changes: countChanges(p.departments, p.users), issues: p.issues.length, notes: p.notes.length },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { coalesce } from '../../src/events/processor.js';
-import { applyReads, sourceView } from '../../src/events/view.js';
+import { applyReads, sourceView, touchedUsers, type ObjectReads } from '../../src/events/view.js';
 import { plan } from '../../src/reconcile/plan.js';
 import { resolvePolicy } from '../../src/reconcile/policy.js';
 import { countChanges } from '../../src/reconcile/types.js';
@@ -106,5 +106,34 @@ describe('coalescing a burst of events', () => {
     expect(c.users.sort()).toStrictEqual(['a', 'b', 'b2']);
     expect(c.departments).toStrictEqual(['5']);
     expect(c.renames).toStrictEqual([{ from: 'b', to: 'b2' }]);
+  });
+
+  it('an event run plans only the touched users, and the plan is the one the whole view gives', () => {
+    const state = synced();
+    const policy = resolvePolicy({});
+    const cases: ObjectReads[] = [
+      // A user read with a new name and one membership fewer; nobody else touched.
+      {
+        departments: new Map(),
+        users: new Map([['zhangsan', { externalId: 'zhangsan', name: '张三丰', departments: [{ externalId: '10', leader: true, order: 3 }] }]]),
+      },
+      // A department gone: lisi, untouched by the reads, is a member of it, so lisi is planned too.
+      { departments: new Map([['11', null]]), users: new Map() },
+      // A user gone and a new one.
+      { departments: new Map(), users: new Map([['lisi', null], ['wangwu', { externalId: 'wangwu', name: '王五', departments: [{ externalId: '10', leader: false, order: 0 }] }]]) },
+    ];
+    const planned: string[][] = [];
+    for (const reads of cases) {
+      const users = touchedUsers(state, 'wx', reads);
+      const scoped = plan('wx', applyReads(sourceView(state, 'wx', users), reads), state, policy, { userScope: users });
+      const whole = plan('wx', applyReads(sourceView(state, 'wx'), reads), state, policy);
+      expect(scoped.users).toStrictEqual(whole.users);
+      expect(scoped.departments).toStrictEqual(whole.departments);
+      expect(scoped.issues).toStrictEqual(whole.issues);
+      planned.push([...users].sort());
+    }
+    expect(planned).toStrictEqual([['zhangsan'], ['lisi', 'zhangsan'], ['lisi', 'wangwu']]);
+    // The cases change something, so the comparison is not of two empty plans.
+    expect(counts(plan('wx', applyReads(sourceView(state, 'wx'), cases[2]!), state, policy)).users).toMatchObject({ create: 1, disable: 0 });
   });
 });
