@@ -1,19 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { ConnectionService } from '../../src/connections/connections.js';
 import { SecretBox } from '../../src/connections/secret-box.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/start.js';
 import type { CallbackStats } from '../../src/simulator/common/callback-queue.js';
 import { openStore } from '../../src/store/open.js';
+import { tempDir } from './stores.js';
 import type { Store } from '../../src/store/store.js';
 
 /**
- * Real time, end to end, for either platform: a data directory under .bench-data, the store, a connection with a
+ * Real time, end to end, for either platform: a data directory in the system's temp dir, the store, a connection with a
  * callback Token and EncodingAESKey, and the real server; a simulator of the platform posts its events to
  * `callbackUrl(name)`. Close with `close()` (the simulator is the caller's).
  */
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** The callback Token and EncodingAESKey the tests configure on both sides. */
 export const CALLBACK_TOKEN = 'eventToken123';
@@ -34,7 +32,7 @@ export async function startEventsServer(options: {
   add(connections: ConnectionService): Promise<unknown>;
   server?: Partial<StartServerOptions>;
 }): Promise<EventsServer> {
-  const dir = mkdtempSync(path.join(ROOT, '.bench-data', 'events-'));
+  const dir = tempDir('orgsync-events-');
   const env = { ORGSYNC_MASTER_KEY: 'ab'.repeat(32) } as NodeJS.ProcessEnv;
   const store = await openStore({ dataDir: dir });
   const connections = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir: dir }));
