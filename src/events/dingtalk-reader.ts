@@ -4,7 +4,7 @@ import type { DingtalkClient } from '../connectors/dingtalk/client.js';
 import { DingtalkError } from '../connectors/dingtalk/errors.js';
 import { departmentGetSchema, userGetSchema } from '../connectors/dingtalk/schemas.js';
 import { toSnapshotDepartment, toSnapshotUserDetail } from '../connectors/dingtalk/source.js';
-import type { ObjectReader } from './processor.js';
+import { callsSince, type ObjectReader } from './processor.js';
 
 /** The contact fields an app without the 个人手机号信息 / 邮箱 permission does not get (API reference, DingTalk §10). */
 const WITHHELD = ['mobile', 'email'] as const;
@@ -28,15 +28,12 @@ export class DingtalkObjectReader implements ObjectReader {
   readonly kind = 'dingtalk';
   readonly limits = DINGTALK_LIMITS;
 
-  /** The client's calls before this reader's: a client outlives the runs it serves. */
-  readonly #callsBefore: number;
+  /** The calls of this reader's run. */
+  readonly stats: () => Record<string, unknown>;
 
   constructor(private readonly client: DingtalkClient) {
-    this.#callsBefore = client.stats().calls;
+    this.stats = callsSince(client);
   }
-
-  /** The calls of this reader's run. */
-  readonly stats = (): Record<string, unknown> => ({ apiCalls: this.client.stats().calls - this.#callsBefore });
 
   async readUser(externalId: string): Promise<SnapshotUser | null> {
     try {

@@ -60,6 +60,15 @@ export function coalesce(events: readonly ContactEvent[]): CoalescedEvents {
 }
 
 /**
+ * The `stats` of a reader: the API calls its client made since the reader was made. A client outlives the runs it
+ * serves (one per connection, so its rate limiter counts every run's calls), and each run has a reader of its own.
+ */
+export function callsSince(client: { stats(): { calls: number } }): () => Record<string, unknown> {
+  const before = client.stats().calls;
+  return () => ({ apiCalls: client.stats().calls - before });
+}
+
+/**
  * Reads in flight at most, per kind of object: the connector's client bounds concurrency (32 by default) and keeps
  * to the platform's rate limits, so this only keeps a large batch from queueing thousands of calls at once.
  */

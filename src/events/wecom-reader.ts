@@ -4,7 +4,7 @@ import type { WecomClient } from '../connectors/wecom/client.js';
 import { WecomError } from '../connectors/wecom/errors.js';
 import { departmentGetSchema, userGetSchema } from '../connectors/wecom/schemas.js';
 import { toSnapshotUser } from '../connectors/wecom/source.js';
-import type { ObjectReader } from './processor.js';
+import { callsSince, type ObjectReader } from './processor.js';
 
 /** Fields a self-built app created after 2022-06-20 does not receive (API reference, WeCom §4). */
 const WITHHELD = ['mobile', 'email', 'avatar', 'gender', 'address'] as const;
@@ -21,15 +21,12 @@ export class WecomObjectReader implements ObjectReader {
   readonly kind = 'wecom';
   readonly limits = WECOM_LIMITS;
 
-  /** The client's calls before this reader's: a client outlives the runs it serves. */
-  readonly #callsBefore: number;
+  /** The calls of this reader's run. */
+  readonly stats: () => Record<string, unknown>;
 
   constructor(private readonly client: WecomClient) {
-    this.#callsBefore = client.stats().calls;
+    this.stats = callsSince(client);
   }
-
-  /** The calls of this reader's run. */
-  readonly stats = (): Record<string, unknown> => ({ apiCalls: this.client.stats().calls - this.#callsBefore });
 
   async readUser(externalId: string): Promise<SnapshotUser | null> {
     try {

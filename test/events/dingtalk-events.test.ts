@@ -1,10 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exportDirectory } from '../../src/directory/export.js';
 import { syncConnection } from '../../src/runs/sync.js';
 import type { DingOperation } from '../../src/simulator/dingtalk/model.js';
 import { expected, local, type DingMirror, type DingTruth } from '../helpers/dingtalk-directory.js';
-import { startSimulator, type SimulatorProcess } from '../helpers/sim-process.js';
-import { CALLBACK_AES_KEY, CALLBACK_TOKEN, settle, simDirectory, startEventsServer, type EventsServer } from '../helpers/events.js';
+import { startSimulator } from '../helpers/sim-process.js';
+import { CALLBACK_AES_KEY, CALLBACK_TOKEN, closedAfterEach, mutate, settled, simDirectory, startEventsServer, type EventsServer, type Realtime } from '../helpers/events.js';
 
 /**
  * Real time, end to end, for DingTalk: the simulator posts its ID-only contact events (事件订阅), signed and
@@ -19,19 +19,8 @@ import { CALLBACK_AES_KEY, CALLBACK_TOKEN, settle, simDirectory, startEventsServ
 const NAME = 'dt';
 const QPS = 400;
 
-interface Setup {
-  sim: SimulatorProcess<'dingtalk'>;
-  events: EventsServer;
-}
-
-let setups: Setup[] = [];
-afterEach(async () => {
-  for (const s of setups) {
-    await s.sim.close();
-    await s.events.close();
-  }
-  setups = [];
-});
+type Setup = Realtime<'dingtalk'>;
+const track = closedAfterEach<'dingtalk'>();
 
 /**
  * A simulated org (in this process, or in its own), the server with a connection to it, a first sync, then the
@@ -62,20 +51,12 @@ async function setup(seed: number, size: { departments: number; users: number },
     await sim.close();
     throw err;
   }
-  const s = { sim, events };
-  setups.push(s);
+  const s = track({ sim, events });
   const first = await syncConnection(events.store, await events.connections.get(NAME), { qpsLimit: QPS });
   expect(first.status, JSON.stringify(first.errors)).toBe('succeeded');
   await sim.configure({ callbackUrl: events.callbackUrl(NAME), callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY });
   return s;
 }
-
-async function mutate(s: Setup, body: unknown): Promise<void> {
-  const res = await fetch(`${s.sim.url}/__sim/mutate`, { method: 'POST', body: JSON.stringify(body) });
-  expect(res.status, await res.clone().text()).toBe(200);
-}
-
-const settled = (s: Setup): Promise<void> => settle(() => s.sim.callbackStats(), s.events.server);
 
 /** The local directory and the simulator's, profiles included. */
 async function compare(s: Setup): Promise<{ mirror: DingMirror; want: DingMirror }> {

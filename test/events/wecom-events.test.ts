@@ -1,9 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exportDirectory } from '../../src/directory/export.js';
 import { syncConnection } from '../../src/runs/sync.js';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
-import { CALLBACK_AES_KEY, CALLBACK_TOKEN, settle, simDirectory, startEventsServer, type EventsServer } from '../helpers/events.js';
-import { startSimulator, type SimulatorProcess } from '../helpers/sim-process.js';
+import { CALLBACK_AES_KEY, CALLBACK_TOKEN, closedAfterEach, mutate, settled, simDirectory, startEventsServer, type EventsServer, type Realtime } from '../helpers/events.js';
+import { startSimulator } from '../helpers/sim-process.js';
 import { expected, local } from '../helpers/wecom-directory.js';
 
 /**
@@ -14,19 +14,8 @@ import { expected, local } from '../helpers/wecom-directory.js';
 
 const NAME = 'wx';
 
-interface Setup {
-  sim: SimulatorProcess<'wecom'>;
-  events: EventsServer;
-}
-
-let setups: Setup[] = [];
-afterEach(async () => {
-  for (const s of setups) {
-    await s.sim.close();
-    await s.events.close();
-  }
-  setups = [];
-});
+type Setup = Realtime<'wecom'>;
+const track = closedAfterEach<'wecom'>();
 
 /** A simulated corp (here or in its own process), the server with a connection to it, a first sync, then callbacks. */
 async function setup(seed: number, idsOnly: boolean, size = { departments: 25, users: 250 }, where: 'here' | 'own process' = 'here'): Promise<Setup> {
@@ -53,20 +42,12 @@ async function setup(seed: number, idsOnly: boolean, size = { departments: 25, u
     await sim.close();
     throw err;
   }
-  const s = { sim, events };
-  setups.push(s);
+  const s = track({ sim, events });
   const first = await syncConnection(events.store, await events.connections.get(NAME));
   expect(first.status).toBe('succeeded');
   await sim.configure({ callbackUrl: events.callbackUrl(NAME), callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY, callbackIdsOnly: idsOnly });
   return s;
 }
-
-async function mutate(s: Setup, body: unknown): Promise<void> {
-  const res = await fetch(`${s.sim.url}/__sim/mutate`, { method: 'POST', body: JSON.stringify(body) });
-  expect(res.status, await res.clone().text()).toBe(200);
-}
-
-const settled = (s: Setup): Promise<void> => settle(() => s.sim.callbackStats(), s.events.server);
 
 /**
  * The directory against the simulator's. ID-only events carry no profile changes at all (WeCom sends update_user

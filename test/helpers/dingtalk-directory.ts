@@ -1,6 +1,6 @@
 import type { DirectoryExport } from '../../src/directory/export.js';
 import type { DingDepartment, DingUser } from '../../src/simulator/dingtalk/model.js';
-import { withoutLeavers } from './wecom-directory.js';
+import { linkedDepartments, withoutLeavers } from './wecom-directory.js';
 
 /** The local directory and the DingTalk simulator's ground truth (/__sim/directory), in one comparable shape. */
 
@@ -47,15 +47,7 @@ export interface MirrorOptions {
 export function local(doc: DirectoryExport, truth?: DingTruth, options: MirrorOptions = {}): DingMirror {
   const source = options.source ?? 'dingtalk';
   if (truth) doc = withoutLeavers(doc, source, truth.users);
-  const ext = new Map<number, string>();
-  for (const d of doc.departments) {
-    const l = d.links.find((x) => x.source === source);
-    if (l) ext.set(d.id, l.externalId);
-  }
-  const departments = doc.departments
-    .filter((d) => ext.has(d.id))
-    .map((d) => ({ id: Number(ext.get(d.id)), name: d.name, parent: d.parentId !== null && ext.has(d.parentId) ? Number(ext.get(d.parentId)) : null }))
-    .sort((a, b) => a.id - b.id);
+  const { ext, departments } = linkedDepartments(doc, source);
   const users = doc.users
     .filter((u) => u.links.some((l) => l.source === source))
     .map((u) => {

@@ -1,9 +1,11 @@
 import { rmSync } from 'node:fs';
+import { afterEach, expect } from 'vitest';
 import { ConnectionService } from '../../src/connections/connections.js';
 import { SecretBox } from '../../src/connections/secret-box.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/start.js';
 import type { CallbackStats } from '../../src/simulator/common/callback-queue.js';
 import { openStore } from '../../src/store/open.js';
+import type { SimulatorProcess } from './sim-process.js';
 import { tempDir } from './stores.js';
 import type { Store } from '../../src/store/store.js';
 
@@ -82,3 +84,34 @@ export async function simDirectory<T>(simUrl: string): Promise<T> {
   if (!res.ok) throw new Error(`/__sim/directory answered HTTP ${res.status}`);
   return (await res.json()) as T;
 }
+
+/** A simulator posting its events to a server: what the real-time tests of either platform work with. */
+export interface Realtime<P extends 'wecom' | 'dingtalk'> {
+  sim: SimulatorProcess<P>;
+  events: EventsServer;
+}
+
+/** Closes every pair passed to the returned function after each test of the file that calls this. */
+export function closedAfterEach<P extends 'wecom' | 'dingtalk'>(): (pair: Realtime<P>) => Realtime<P> {
+  let pairs: Array<Realtime<P>> = [];
+  afterEach(async () => {
+    for (const s of pairs) {
+      await s.sim.close();
+      await s.events.close();
+    }
+    pairs = [];
+  });
+  return (pair) => {
+    pairs.push(pair);
+    return pair;
+  };
+}
+
+/** POST /__sim/mutate; fails the test on anything but 200. */
+export async function mutate(pair: Realtime<'wecom' | 'dingtalk'>, body: unknown): Promise<void> {
+  const res = await fetch(`${pair.sim.url}/__sim/mutate`, { method: 'POST', body: JSON.stringify(body) });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+/** See settle: every event delivered and stored, every stored one applied. */
+export const settled = (pair: Realtime<'wecom' | 'dingtalk'>): Promise<void> => settle(() => pair.sim.callbackStats(), pair.events.server);

@@ -10,15 +10,7 @@ import type { SimOrg } from '../../src/simulator/wecom/model.js';
  */
 export function local(doc: DirectoryExport, truth?: SimOrg, SOURCE = 'wecom') {
   if (truth) doc = withoutLeavers(doc, SOURCE, truth.users);
-  const ext = new Map<number, string>();
-  for (const d of doc.departments) {
-    const l = d.links.find((x) => x.source === SOURCE);
-    if (l) ext.set(d.id, l.externalId);
-  }
-  const departments = doc.departments
-    .filter((d) => ext.has(d.id))
-    .map((d) => ({ id: Number(ext.get(d.id)), name: d.name, parent: d.parentId !== null && ext.has(d.parentId) ? Number(ext.get(d.parentId)) : null }))
-    .sort((a, b) => a.id - b.id);
+  const { ext, departments } = linkedDepartments(doc, SOURCE);
   const users = doc.users
     .filter((u) => u.links.some((l) => l.source === SOURCE))
     .map((u) => ({
@@ -29,6 +21,23 @@ export function local(doc: DirectoryExport, truth?: SimOrg, SOURCE = 'wecom') {
     }))
     .sort((a, b) => (a.userid < b.userid ? -1 : 1));
   return { departments, users };
+}
+
+/**
+ * The departments linked to `source`, by its (numeric) ids, with their parent's (null at the top), sorted; and the
+ * map from local department id to the source's id.
+ */
+export function linkedDepartments(doc: DirectoryExport, source: string) {
+  const ext = new Map<number, string>();
+  for (const d of doc.departments) {
+    const l = d.links.find((x) => x.source === source);
+    if (l) ext.set(d.id, l.externalId);
+  }
+  const departments = doc.departments
+    .filter((d) => ext.has(d.id))
+    .map((d) => ({ id: Number(ext.get(d.id)), name: d.name, parent: d.parentId !== null && ext.has(d.parentId) ? Number(ext.get(d.parentId)) : null }))
+    .sort((a, b) => a.id - b.id);
+  return { ext, departments };
 }
 
 /**
