@@ -176,6 +176,25 @@ export function describeServerStoreConformance(engine: Engine): void {
         expect(await store.views.departmentExists(99)).toBe(false);
       });
 
+      it('departmentListJson: the same list as JSON text, links in a fixed order, at the same revision', async () => {
+        await seed();
+        await store.transaction(async (tx) => {
+          await tx.directory.insertDepartments([{ id: 5, parentId: 4, name: 'Q"uote\\ \u0001 \u2028 😀 <b>', order: -3 }]);
+          await tx.directory.bumpRevision();
+        });
+        const list = await store.views.departmentList();
+        const text = await store.views.departmentListJson();
+        const parsed = JSON.parse(text.json.toString('utf8')) as typeof list;
+        expect(text.revision).toBe(list.revision);
+        expect(parsed.revision).toBe(list.revision);
+        const byLink = (a: { source: string; externalId: string }, b: { source: string; externalId: string }) =>
+          a.source < b.source ? -1 : a.source > b.source ? 1 : a.externalId < b.externalId ? -1 : a.externalId > b.externalId ? 1 : 0;
+        expect(parsed.items).toEqual(list.items.map((d) => ({ ...d, links: [...d.links].sort(byLink) })));
+        expect(parsed.items[1]?.links).toEqual([{ source: 'hr', externalId: 'RD' }, { source: 'wecom', externalId: '2' }]);
+        await store.directory.bumpRevision();
+        expect((await store.views.departmentListJson()).revision).toBe(list.revision + 1);
+      });
+
       it('members: by id, in pages after a cursor, searched by name, userid ignoring case, or mobile; wildcards are literal', async () => {
         await seed();
         const page1 = await store.views.members(2, { limit: 2 });
