@@ -175,15 +175,11 @@ export class KyselyViewRepo implements ViewRepo {
     return { revision, departments, countOf, linksOf };
   }
 
-  /** DepartmentListItem[] as JSON text, written straight from the rows (no item objects). */
+  /** DepartmentListItem[] as JSON text. */
   private departmentItemsText({ departments, countOf, linksOf }: DepartmentRows): string {
-    const parts: string[] = [];
-    for (const [id, parentId, name, order] of departments) {
-      const links = linksOf.get(id);
-      const linkText = links ? links.map((l) => `{"source":${JSON.stringify(l.source)},"externalId":${JSON.stringify(l.externalId)}}`).join(',') : '';
-      parts.push(`{"id":${id},"parentId":${parentId ?? 'null'},"name":${JSON.stringify(name)},"order":${order},"memberCount":${countOf.get(id) ?? 0},"links":[${linkText}]}`);
-    }
-    return `[${parts.join(',')}]`;
+    return JSON.stringify(
+      departments.map(([id, parentId, name, order]) => ({ id, parentId, name, order, memberCount: countOf.get(id) ?? 0, links: linksOf.get(id) ?? [] })),
+    );
   }
 
   /**
@@ -206,8 +202,24 @@ export class KyselyViewRepo implements ViewRepo {
   }
 
   async members(departmentId: number, query: MemberQuery): Promise<{ items: MemberRow[]; total: number }> {
-    let base = this.db.selectFrom('memberships as m').innerJoin('users as u', 'u.id', 'm.user_id').where('m.department_id', '=', departmentId);
     const q = query.q?.trim();
+    // A search tests every direct member. PostgreSQL, expecting few matches, would scan all users instead (100,000
+    // rows against 10,000 members, ~5x slower); a lateral join it cannot flatten (offset 0) keeps it on the
+    // department's memberships. SQLite starts from them anyway.
+    const users =
+      q && this.dialect === 'postgres'
+        ? this.db.selectFrom('memberships as m').innerJoinLateral(
+            (eb) =>
+              eb
+                .selectFrom('users')
+                .select(['id', 'userid', 'name', 'position', 'mobile', 'email', 'status', 'userid_key'])
+                .whereRef('users.id', '=', 'm.user_id')
+                .offset(sql.lit(0))
+                .as('u'),
+            (join) => join.onTrue(),
+          )
+        : this.db.selectFrom('memberships as m').innerJoin('users as u', 'u.id', 'm.user_id');
+    let base = users.where('m.department_id', '=', departmentId);
     if (q) {
       const pattern = contains(q.toLowerCase());
       base = base.where((eb) =>
