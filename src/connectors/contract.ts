@@ -1,5 +1,5 @@
 import type { PlatformLimits } from '../directory/limits.js';
-import type { DirectoryState } from '../directory/model.js';
+import type { DirectoryState, UserScope } from '../directory/model.js';
 import type { Snapshot } from '../directory/snapshot.js';
 
 /** The only shapes the core knows of a source: everything platform-specific stays behind them. */
@@ -29,6 +29,11 @@ export interface SourceConnector {
    * the source sees it, from the directory loaded under the run's lock. The result is what is validated and planned.
    */
   readonly rebase?: (pulled: Snapshot, directory: DirectoryState) => Rebased;
+  /**
+   * With `rebase`: the users the rebase and its plan need, asked after `pull`; the run then loads only those users
+   * (and every department) instead of the whole directory.
+   */
+  readonly scope?: () => UserScope;
 }
 
 /**

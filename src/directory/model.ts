@@ -66,6 +66,28 @@ export interface DirectoryState {
   rootId: number;
   departments: LocalDepartment[];
   users: LocalUser[];
+  /**
+   * Set when `users` holds only the users a scope asked for (see UserScope), not the whole directory: then the count
+   * of the source's active users, which a whole load gives by counting, comes from the database.
+   */
+  scope?: { source: string; activeLinkedUsers: number };
+}
+
+/**
+ * The users a run needs when it touches only some of a source's users (a batch of contact-change events): every
+ * user who could take part in its plan. Departments are always loaded whole.
+ */
+export interface UserScope {
+  source: string;
+  /** Users linked to `source` under these ids. */
+  externalIds: readonly string[];
+  /** Users, linked or not, who are members of these departments of `source` (by its ids). */
+  memberOf: readonly string[];
+  /**
+   * Users the fallback matching or a userid check could find for the source's users read: the same userid key, and
+   * for one not linked yet (`externalId` not among the links) the same mobile or email key.
+   */
+  candidates: ReadonlyArray<{ externalId: string; userid?: string | undefined; mobile?: string | null | undefined; email?: string | null | undefined }>;
 }
 
 export const ROOT_DEPARTMENT_ID = 1;

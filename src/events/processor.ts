@@ -1,6 +1,6 @@
 import type { PlatformLimits } from '../directory/limits.js';
-import type { DirectoryState } from '../directory/model.js';
-import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
+import type { DirectoryState, UserScope } from '../directory/model.js';
+import { effectiveUserId, type Snapshot, type SnapshotDepartment, type SnapshotUser } from '../directory/snapshot.js';
 import type { Rebased, SourceConnector } from '../connectors/contract.js';
 import type { Policy } from '../reconcile/policy.js';
 import { executeRun, type RunProgress, type RunReport } from '../runs/run-service.js';
@@ -160,6 +160,21 @@ class EventSource implements SourceConnector {
     }
     return [...missing];
   }
+
+  /**
+   * The users the rebase and its plan can touch: those read (by the source's id, renamed ones under their new id),
+   * the members of a department read as gone, and whoever a read user could be matched to or collide with.
+   */
+  readonly scope = (): UserScope => {
+    const candidates: Array<UserScope['candidates'][number]> = [];
+    for (const u of this.reads.users.values()) if (u) candidates.push({ externalId: u.externalId, userid: effectiveUserId(u), mobile: u.mobile, email: u.email });
+    return {
+      source: this.source,
+      externalIds: [...this.reads.users.keys()],
+      memberOf: [...this.reads.departments].filter(([, d]) => d === null).map(([id]) => id),
+      candidates,
+    };
+  };
 
   readonly rebase = (_pulled: Snapshot, directory: DirectoryState): Rebased => {
     const users = touchedUsers(directory, this.source, this.reads);

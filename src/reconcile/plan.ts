@@ -29,6 +29,10 @@ export interface PlanOptions {
  * Pure and deterministic: no I/O, no clock, no randomness; the same inputs give the same plan.
  */
 export function plan(source: string, snapshot: Snapshot, directory: DirectoryState, policy: Policy, options: PlanOptions = {}): Plan {
+  // A directory loaded for a scope lacks the users outside it: planned as a whole org, they would all look gone.
+  if (directory.scope && (options.userScope === undefined || directory.scope.source !== source)) {
+    throw new Error(`a directory loaded for a scope of source "${directory.scope.source}" can only plan that source's scoped users`);
+  }
   return new Planner(source, snapshot, directory, policy, options.userScope).run();
 }
 
@@ -108,9 +112,8 @@ class Planner {
     const snapshotUserIds = this.planUsers();
     this.planGoneUsers(snapshotUserIds);
     this.planGoneDepartments();
-    const activeLinkedUsers = this.directory.users.filter(
-      (u) => u.status === 'active' && linkOf(u.links, this.source) !== undefined,
-    ).length;
+    const activeLinkedUsers =
+      this.directory.scope?.activeLinkedUsers ?? this.directory.users.filter((u) => u.status === 'active' && linkOf(u.links, this.source) !== undefined).length;
     return {
       source: this.source,
       baseRevision: this.directory.revision,

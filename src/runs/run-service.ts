@@ -144,7 +144,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
     return await withLock(store, DIRECTORY_LOCK, `${hostname()}:${process.pid}:run-${run.id}`, options.lockTimeoutMs, async () => {
       progress({ phase: 'plan', done: 0 });
       const planned = await steps.step('plan', async () => {
-        const directory = await store.directory.load();
+        const directory = await store.directory.load(options.connector.rebase ? options.connector.scope?.() : undefined);
         let whole = snapshot;
         let userScope: ReadonlySet<string> | undefined;
         if (options.connector.rebase) {

@@ -1,7 +1,8 @@
 import type SqliteDatabase from 'better-sqlite3';
-import { CompiledQuery, type Compilable, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Compilable, type Kysely, type Transaction } from 'kysely';
 import { OrgsyncError } from '../errors.js';
-import type { DirectoryState, LocalDepartment, LocalUser, Link, UserStatus } from '../directory/model.js';
+import { emailKey, mobileKey, userIdKey } from '../directory/limits.js';
+import type { DirectoryState, LocalDepartment, LocalUser, Link, UserScope, UserStatus } from '../directory/model.js';
 import type { RunChangeRecord, RunKind, RunRecord, RunStatus, RunStep } from '../runs/types.js';
 import { emptyCounts } from '../reconcile/types.js';
 import { KyselyAccessRepo, type AccessRepo } from './access-repo.js';
@@ -181,26 +182,53 @@ class KyselyDirectoryRepo implements DirectoryRepo {
     private readonly reader: RowReader,
   ) {}
 
-  async load(): Promise<DirectoryState> {
+  async load(scope?: UserScope): Promise<DirectoryState> {
     if (!this.db.isTransaction) {
       // A consistent picture even while another process writes: one read transaction.
       const t = (this.db as Kysely<Database>).transaction().setAccessMode('read only');
       return (this.dialect === 'postgres' ? t.setIsolationLevel('repeatable read') : t).execute((trx) =>
-        new KyselyDirectoryRepo(trx, this.dialect, this.bulk, this.reader).load(),
+        new KyselyDirectoryRepo(trx, this.dialect, this.bulk, this.reader).load(scope),
       );
     }
     const db = this.db;
     const revision = await this.revision();
     const rows = (query: Compilable): Promise<unknown[][]> => this.reader.arrays(db, query);
+    const USER_COLUMNS = ['id', 'userid', 'name', 'alias', 'position', 'mobile', 'email', 'telephone', 'gender', 'avatar', 'address', 'employee_no', 'status', 'main_department_id', 'attributes'] as const;
     const deptRows = await rows(db.selectFrom('departments').select(['id', 'parent_id', 'name', 'sort_order']).orderBy('id'));
-    const userRows = await rows(
-      db
-        .selectFrom('users')
-        .select(['id', 'userid', 'name', 'alias', 'position', 'mobile', 'email', 'telephone', 'gender', 'avatar', 'address', 'employee_no', 'status', 'main_department_id', 'attributes'])
-        .orderBy('id'),
-    );
-    const membershipRows = await rows(db.selectFrom('memberships').select(['user_id', 'department_id', 'sort_order', 'leader']).orderBy('user_id').orderBy('department_id'));
-    const linkRows = await rows(db.selectFrom('links').select(['object_kind', 'object_id', 'source', 'external_id', 'data']));
+    const linkQuery = db.selectFrom('links').select(['object_kind', 'object_id', 'source', 'external_id', 'data']);
+    let userRows: unknown[][];
+    let membershipRows: unknown[][];
+    let linkRows: unknown[][];
+    let scoped: DirectoryState['scope'];
+    if (!scope) {
+      userRows = await rows(db.selectFrom('users').select(USER_COLUMNS).orderBy('id'));
+      membershipRows = await rows(db.selectFrom('memberships').select(['user_id', 'department_id', 'sort_order', 'leader']).orderBy('user_id').orderBy('department_id'));
+      linkRows = await rows(linkQuery);
+    } else {
+      const deptLinkRows = await rows(linkQuery.where('object_kind', '=', 'department'));
+      const ids = await this.scopedUserIds(scope, deptLinkRows as Array<[string, number, string, string]>);
+      userRows = [];
+      membershipRows = [];
+      linkRows = deptLinkRows;
+      // Ascending ids in ascending chunks: the same order as a whole load.
+      for (const part of chunks(ids)) {
+        userRows.push(...(await rows(db.selectFrom('users').select(USER_COLUMNS).where('id', 'in', part).orderBy('id'))));
+        membershipRows.push(
+          ...(await rows(db.selectFrom('memberships').select(['user_id', 'department_id', 'sort_order', 'leader']).where('user_id', 'in', part).orderBy('user_id').orderBy('department_id'))),
+        );
+        linkRows.push(...(await rows(linkQuery.where('object_kind', '=', 'user').where('object_id', 'in', part))));
+      }
+      const [count] = await rows(
+        db
+          .selectFrom('links as l')
+          .innerJoin('users as u', 'u.id', 'l.object_id')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('l.object_kind', '=', 'user')
+          .where('l.source', '=', scope.source)
+          .where('u.status', '=', 'active'),
+      );
+      scoped = { source: scope.source, activeLinkedUsers: Number(count?.[0] ?? 0) };
+    }
     const deptLinks = new Map<number, Link[]>();
     const userLinks = new Map<number, Link[]>();
     for (const [kind, objectId, source, externalId, data] of linkRows as Array<[string, number, string, string, string | null]>) {
@@ -251,7 +279,74 @@ class KyselyDirectoryRepo implements DirectoryRepo {
       byId.get(userId)?.memberships.push({ departmentId, order, leader: leader === 1 });
     }
     const root = departments.find((d) => d.parentId === null);
-    return { revision, rootId: root?.id ?? 1, departments, users };
+    return { revision, rootId: root?.id ?? 1, departments, users, ...(scoped ? { scope: scoped } : {}) };
+  }
+
+  /** The ids of the users a scope names, ascending. */
+  private async scopedUserIds(scope: UserScope, deptLinkRows: ReadonlyArray<[string, number, string, string]>): Promise<number[]> {
+    const db = this.db;
+    const rows = (query: Compilable): Promise<unknown[][]> => this.reader.arrays(db, query);
+    const ids = new Set<number>();
+    const linked = new Set<string>();
+    for (const part of chunks([...new Set(scope.externalIds)])) {
+      const found = await rows(
+        db.selectFrom('links').select(['object_id', 'external_id']).where('object_kind', '=', 'user').where('source', '=', scope.source).where('external_id', 'in', part),
+      );
+      for (const [id, externalId] of found) {
+        ids.add(Number(id));
+        linked.add(String(externalId));
+      }
+    }
+    const add = (found: unknown[][]): void => {
+      for (const [id] of found) ids.add(Number(id));
+    };
+    const gone = new Set(scope.memberOf);
+    const departments = deptLinkRows.filter(([, , source, externalId]) => source === scope.source && gone.has(externalId)).map(([, objectId]) => objectId);
+    for (const part of chunks(departments)) {
+      add(await rows(db.selectFrom('memberships').select('user_id').distinct().where('department_id', 'in', part)));
+    }
+    const userids = [...new Set(scope.candidates.flatMap((c) => (c.userid ? [userIdKey(c.userid)] : [])))];
+    for (const part of chunks(userids)) add(await rows(db.selectFrom('users').select('id').where('userid_key', 'in', part)));
+    // Mobiles and emails, for users not linked yet: compared on keys the database does not hold.
+    const unlinked = scope.candidates.filter((c) => !linked.has(c.externalId));
+    const mobiles = new Set(unlinked.flatMap((c) => (c.mobile ? [mobileKey(c.mobile)] : [])));
+    const emails = new Set(unlinked.flatMap((c) => (c.email ? [emailKey(c.email)] : [])));
+    if (mobiles.size > 0 || emails.size > 0) {
+      const contacts = (await rows(this.contactCandidates([...mobiles], [...emails]))) as Array<[number, string | null, string | null]>;
+      for (const [id, mobile, email] of contacts) {
+        if ((mobile !== null && mobiles.has(mobileKey(mobile))) || (email !== null && emails.has(emailKey(email)))) ids.add(Number(id));
+      }
+    }
+    return [...ids].sort((a, b) => a - b);
+  }
+
+  /**
+   * Users who may have one of these mobile or email keys: a superset, checked against the keys by the caller. The
+   * database takes the common case itself: a mobile of digits and ` ()+.-` stripped of those, and a printable-ASCII
+   * email trimmed and lower-cased, equal the key (mobileKey, emailKey); anything else comes back to be checked.
+   * A few keys are compared in the database; many are cheaper to compare while reading every user's contacts.
+   */
+  private contactCandidates(mobiles: readonly string[], emails: readonly string[]): Compilable {
+    const users = this.db.selectFrom('users').select(['id', 'mobile', 'email']);
+    if (mobiles.length + emails.length > 500) return users.where((eb) => eb.or([eb('mobile', 'is not', null), eb('email', 'is not', null)]));
+    const pg = this.dialect === 'postgres';
+    const digits = pg
+      ? sql<string>`regexp_replace(mobile, '[ ()+.-]', '', 'g')`
+      : sql<string>`replace(replace(replace(replace(replace(replace(mobile, ' ', ''), '(', ''), ')', ''), '+', ''), '.', ''), '-', '')`;
+    const oddMobile = pg ? sql<boolean>`mobile ~ '[^0-9 ()+.-]'` : sql<boolean>`mobile glob '*[^0-9 ()+.-]*'`;
+    const oddEmail = pg ? sql<boolean>`email ~ '[^ -~]'` : sql<boolean>`email glob '*[^ -~]*'`;
+    return users.where((eb) => {
+      const any = [];
+      if (mobiles.length > 0) {
+        // A mainland number may carry +86 before the key.
+        const forms = [...mobiles, ...mobiles.map((m) => `86${m}`)];
+        any.push(eb.and([eb('mobile', 'is not', null), eb.or([eb(digits, 'in', forms), eb(oddMobile, '=', sql.lit(true))])]));
+      }
+      if (emails.length > 0) {
+        any.push(eb.and([eb('email', 'is not', null), eb.or([eb(sql<string>`lower(trim(email))`, 'in', emails), eb(oddEmail, '=', sql.lit(true))])]));
+      }
+      return eb.or(any);
+    });
   }
 
   async revision(): Promise<number> {

@@ -1,4 +1,4 @@
-import type { DirectoryState, UserProfile, UserStatus } from '../directory/model.js';
+import type { DirectoryState, UserProfile, UserScope, UserStatus } from '../directory/model.js';
 import type { RunChangeRecord, RunKind, RunRecord, RunStatus, RunStep } from '../runs/types.js';
 import type { AccessRepo } from './access-repo.js';
 import type { DialectName } from './migrations.js';
@@ -41,8 +41,11 @@ export interface LinkRow {
 }
 
 export interface DirectoryRepo {
-  /** The whole directory in one consistent read. */
-  load(): Promise<DirectoryState>;
+  /**
+   * The whole directory in one consistent read; with a scope, every department but only the users the scope names
+   * (the state then carries `scope`).
+   */
+  load(scope?: UserScope): Promise<DirectoryState>;
   revision(): Promise<number>;
   /** Marks the directory changed; returns the new revision. */
   bumpRevision(): Promise<number>;

@@ -136,4 +136,15 @@ describe('coalescing a burst of events', () => {
     // The cases change something, so the comparison is not of two empty plans.
     expect(counts(plan('wx', applyReads(sourceView(state, 'wx'), cases[2]!), state, policy)).users).toMatchObject({ create: 1, disable: 0 });
   });
+
+  it('a directory loaded for a scope of users plans only that scope, of that source, with the counted base for the guard', () => {
+    const state = { ...synced(), scope: { source: 'wx', activeLinkedUsers: 40 } };
+    const view = sourceView(state, 'wx', new Set(['zhangsan']));
+    // Planned as a whole org, every user it did not load would look gone: refused.
+    expect(() => plan('wx', view, state, resolvePolicy({}))).toThrow(/scope/);
+    expect(() => plan('hr', view, state, resolvePolicy({}), { userScope: new Set(['zhangsan']) })).toThrow(/scope/);
+    const p = plan('wx', view, state, resolvePolicy({}), { userScope: new Set(['zhangsan']) });
+    expect(counts(p)).toMatchObject(none);
+    expect(p.activeLinkedUsers).toBe(40);
+  });
 });

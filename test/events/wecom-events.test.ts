@@ -3,6 +3,7 @@ import { exportDirectory } from '../../src/directory/export.js';
 import { syncConnection } from '../../src/runs/sync.js';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
 import { CALLBACK_AES_KEY, CALLBACK_TOKEN, closedAfterEach, mutate, settled, simDirectory, startEventsServer, type EventsServer, type Realtime } from '../helpers/events.js';
+import { blankProfile } from '../helpers/builders.js';
 import { startSimulator } from '../helpers/sim-process.js';
 import { expected, local } from '../helpers/wecom-directory.js';
 
@@ -96,6 +97,52 @@ describe('WeCom contact-change callbacks', () => {
     const unknown = await fetch(`${s.events.server.url}/callbacks/nobody`, { method: 'POST', body: '<xml/>' });
     expect(unknown.status).toBe(404);
     expect(await s.events.store.inbox.counts(NAME)).toStrictEqual({ pending: 0, done: 0 });
+  });
+
+  it('an event run sees the people it does not load: a hire already in the directory is linked, not made twice; a removed department that still holds a local member is kept', async () => {
+    const s = await setup(306, false);
+    const store = s.events.store;
+    const local = async (userid: string, mobile: string | null) =>
+      store.transaction(async (tx) => {
+        const id = await tx.directory.allocateIds('user', 1);
+        await tx.directory.insertUsers([{ id, ...blankProfile(), userid, name: `本地 ${userid}`, mobile, status: 'active', mainDepartmentId: null, attributes: {} }]);
+        await tx.directory.bumpRevision();
+        return id;
+      });
+    // Local people, linked to no source: one with the hire's mobile written another way, one with the other hire's
+    // userid in another case.
+    const byMobile = await local('local.zhang', '+86 139-0000-0001');
+    const byUserid = await local('NewHire2', null);
+    const bystander = await local('local.li', '+86 139-0000-0009');
+    // A department made by an event, then given a local member.
+    await mutate(s, { operations: [{ op: 'createDepartment', department: { id: 9001, name: '临时项目组', parentid: 1 } }] });
+    await settled(s);
+    const spare = (await store.directory.load()).departments.find((d) => d.links.some((l) => l.source === NAME && l.externalId === '9001'));
+    expect(spare?.name).toBe('临时项目组');
+    await store.directory.upsertMemberships([{ userId: bystander, departmentId: spare!.id, order: 0, leader: false }]);
+    await store.directory.bumpRevision();
+    const before = (await store.directory.load()).users.length;
+
+    await mutate(s, {
+      operations: [
+        { op: 'createUser', user: { userid: 'newhire1', name: '新人一', department: [1], mobile: '13900000001' } },
+        { op: 'createUser', user: { userid: 'newhire2', name: '新人二', department: [1], email: 'newhire2@example.com' } },
+        { op: 'deleteDepartment', id: 9001 },
+      ],
+    });
+    await settled(s);
+    const after = await store.directory.load();
+    const linked = (externalId: string) => after.users.filter((u) => u.links.some((l) => l.source === NAME && l.externalId === externalId));
+    expect(linked('newhire1').map((u) => [u.id, u.name])).toStrictEqual([[byMobile, '新人一']]);
+    expect(linked('newhire2').map((u) => [u.id, u.name])).toStrictEqual([[byUserid, '新人二']]);
+    expect(after.users).toHaveLength(before);
+    // WeCom removed 9001; locally it still holds a member no source knows of, so it stays, with a note saying why.
+    const kept = after.departments.find((d) => d.id === spare!.id);
+    expect(kept?.name).toBe('临时项目组');
+    expect(after.users.find((u) => u.id === bystander)?.memberships.map((m) => m.departmentId)).toStrictEqual([spare!.id]);
+    const runs = await store.runs.list({ kind: 'event', limit: 100 });
+    expect(runs.flatMap((r) => r.notes.map((n) => n.code))).toContain('DEPARTMENT_KEPT');
+    await onlyEvents(s);
   });
 
   it.each([

@@ -580,6 +580,105 @@ export function describeStoreConformance(engine: Engine): void {
     });
 
     // ---------------------------------------------------------------------------------------------
+    describe('directory: a load for a scope of users', () => {
+      it('loads every department and exactly the users the scope names, each as a whole load has it', async () => {
+        // 2,600 users (past one statement chunk of ids): u1..u2400 linked to "wx" (every 10th disabled), the rest
+        // local; every user also linked to "hr". Departments 2..41 linked to "wx" as d2..d41, 42 local.
+        const USERS = 2_600;
+        const LINKED = 2_400;
+        const deptRows = [...Array.from({ length: 40 }, (_, i) => dept(i + 2, 1, `部门 ${i}`, i)), dept(42, 1, '本地部门')];
+        // Contacts written in ways the keys see through: some the database compares itself, some it hands back.
+        const odd: Record<number, Partial<UserRow>> = {
+          2410: { mobile: '+86 138/0000/2410' },
+          2412: { mobile: '+86 (138) 0000.2412' },
+          2414: { email: 'Ünïcode.User2414@Example.com' },
+          2416: { email: '  USER2416@EXAMPLE.COM' },
+        };
+        const userRows = Array.from({ length: USERS }, (_, i) =>
+          userRow(i + 1, {
+            userid: `User${i + 1}`,
+            status: i % 10 === 9 ? 'disabled' : 'active',
+            mobile: `1380000${String(i + 1).padStart(4, '0')}`,
+            email: `user${i + 1}@example.com`,
+            mainDepartmentId: 2 + (i % 40),
+            ...odd[i + 1],
+          }),
+        );
+        const memberships: MembershipRow[] = userRows.flatMap((u, i) => [
+          { userId: u.id, departmentId: 2 + (i % 40), order: i, leader: i % 7 === 0 },
+          ...(i % 3 === 0 ? [{ userId: u.id, departmentId: 42, order: 1, leader: false }] : []),
+        ]);
+        const links: LinkRow[] = [
+          ...deptRows.filter((r) => r.id !== 42).map((r) => ({ kind: 'department' as const, objectId: r.id, source: 'wx', externalId: `d${r.id}` })),
+          ...userRows.slice(0, LINKED).map((r) => ({ kind: 'user' as const, objectId: r.id, source: 'wx', externalId: `u${r.id}` })),
+          ...userRows.map((r) => ({ kind: 'user' as const, objectId: r.id, source: 'hr', externalId: `E${r.id}` })),
+        ];
+        await store.transaction(async (tx) => {
+          await tx.directory.insertDepartments(deptRows);
+          await tx.directory.insertUsers(userRows);
+          await tx.directory.upsertMemberships(memberships);
+          await tx.directory.insertLinks(links);
+        });
+        const whole = await store.directory.load();
+        expect(whole.scope).toBeUndefined();
+
+        const named = Array.from({ length: 1_500 }, (_, i) => `u${i * 2 + 1}`); // 1,500 linked users, odd ids
+        const scoped = await store.directory.load({
+          source: 'wx',
+          externalIds: [...named, 'nobody', 'E4'], // an unknown id, and an id of another source
+          memberOf: ['d41', 'd42'], // d42 is no department of "wx"
+          candidates: [
+            { externalId: 'n1', userid: 'USER2402' }, // a local user, by userid ignoring case
+            { externalId: 'n2', mobile: '+86 138-0000-2404' }, // a local user, by mobile digits
+            { externalId: 'n3', email: ' User2406@Example.COM ' }, // a local user, by email ignoring case and spaces
+            { externalId: 'n4', mobile: '13800002410' },
+            { externalId: 'n5', mobile: '+8613800002412' },
+            { externalId: 'n6', email: 'ünïcode.user2414@example.com' },
+            { externalId: 'n7', email: 'user2416@example.com' },
+            { externalId: 'n8', userid: 'ghost', mobile: '139', email: null },
+            // Linked already: matching does not apply, so the local user with this mobile is not needed.
+            { externalId: 'u1', mobile: '13800002408', email: 'user2418@example.com' },
+          ],
+        });
+        const expected = new Set<number>();
+        for (let id = 1; id <= LINKED; id += 2) expected.add(id); // u2401 and on are named but not linked to "wx"
+        // Members of department 41 (index i with 2 + i % 40 = 41).
+        for (let i = 0; i < USERS; i++) if (2 + (i % 40) === 41) expected.add(i + 1);
+        for (const id of [2402, 2404, 2406, 2410, 2412, 2414, 2416]) expected.add(id);
+        expect(scoped.users.map((u) => u.id)).toStrictEqual([...expected].sort((a, b) => a - b));
+        const wholeById = new Map(whole.users.map((u) => [u.id, u]));
+        expect(scoped.users).toStrictEqual(scoped.users.map((u) => wholeById.get(u.id)));
+        expect(scoped.departments).toStrictEqual(whole.departments);
+        expect(scoped.revision).toBe(whole.revision);
+        expect(scoped.rootId).toBe(whole.rootId);
+        const active = whole.users.filter((u) => u.status === 'active' && u.links.some((l) => l.source === 'wx')).length;
+        expect(active).toBe(LINKED - LINKED / 10);
+        expect(scoped.scope).toStrictEqual({ source: 'wx', activeLinkedUsers: active });
+        expectNumbers(scoped);
+
+        // Many keys at once are compared while reading every user's contacts: the same users come back.
+        const many = await store.directory.load({
+          source: 'wx',
+          externalIds: [],
+          memberOf: [],
+          candidates: [
+            ...Array.from({ length: 600 }, (_, i) => ({ externalId: `m${i}`, mobile: `139${String(i).padStart(8, '0')}`, email: `nobody${i}@example.org` })),
+            { externalId: 'x1', mobile: '13800002410' },
+            { externalId: 'x2', mobile: '13800002412' },
+            { externalId: 'x3', email: 'ÜNÏCODE.USER2414@EXAMPLE.COM' },
+            { externalId: 'x4', email: 'user2416@example.com' },
+          ],
+        });
+        expect(many.users.map((u) => u.id)).toStrictEqual([2410, 2412, 2414, 2416]);
+
+        // An empty scope: every department, no user, the count still there.
+        const empty = await store.directory.load({ source: 'wx', externalIds: [], memberOf: [], candidates: [] });
+        expect(empty.users).toStrictEqual([]);
+        expect(empty.departments).toStrictEqual(whole.departments);
+        expect(empty.scope).toStrictEqual({ source: 'wx', activeLinkedUsers: active });
+      });
+    });
+
     describe('directory: userid unique ignoring case', () => {
       it('a second user whose userid differs only in case is refused', async () => {
         const d = store.directory;
