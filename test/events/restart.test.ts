@@ -5,18 +5,20 @@ import { ConnectionService } from '../../src/connections/connections.js';
 import { SecretBox } from '../../src/connections/secret-box.js';
 import { exportDirectory, type DirectoryExport } from '../../src/directory/export.js';
 import { syncConnection } from '../../src/runs/sync.js';
+import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
 import { freePort, serveProcess, type ServeProcess } from '../helpers/processes.js';
 import { tempDir } from '../helpers/stores.js';
+import { expected as dingExpected, local as dingLocal, type DingTruth } from '../helpers/dingtalk-directory.js';
 import { expected, local } from '../helpers/wecom-directory.js';
 
 /**
- * Issue 7: `orgsync serve` (the built bin, its own process) receives a stream of WeCom contact events and is killed
- * with SIGKILL while an event run is under way; it is started again on the same data directory and port. WeCom
- * retries a delivery that failed, so nothing the server did not acknowledge is lost; what it stored but had not
+ * Issue 7: `orgsync serve` (the built bin, its own process) receives a stream of contact events and is killed
+ * with SIGKILL while an event run is under way; it is started again on the same data directory and port. The
+ * platform retries a delivery that failed, so nothing the server did not acknowledge is lost; what it stored but had not
  * processed is still in the inbox; the run it left `running` is failed by the restarted server's sweep; and the
  * directory ends exactly like the simulator's, with nobody twice.
  *
@@ -67,9 +69,19 @@ function duplicates(doc: DirectoryExport): string[] {
   return found;
 }
 
+/**
+ * Per platform: the corp, and the stream of random changes (DingTalk reads every touched object back at its
+ * default 20 calls per API per second, so its stream is shorter).
+ */
+const PLATFORMS = [
+  { platform: 'wecom', rounds: 30, perRound: 40 },
+  { platform: 'dingtalk', rounds: 15, perRound: 20 },
+] as const;
+
 describe('orgsync serve killed in the middle of a stream of contact events', () => {
-  it('starts again on the same data directory and port, fails the run it left, and ends exactly like the simulator', async () => {
-    const sim = new WecomSimulator({ seed: 505, departments: 60, users: 1500 });
+  it.each(PLATFORMS)('$platform: starts again on the same data directory and port, fails the run it left, and ends exactly like the simulator', async ({ platform, rounds, perRound }) => {
+    const total = rounds * perRound;
+    const sim = platform === 'wecom' ? new WecomSimulator({ seed: 505, departments: 60, users: 1500 }) : new DingtalkSimulator({ seed: 505, departments: 60, users: 1500 });
     const simUrl = await sim.listen(0);
     cleanup.push(() => sim.close());
     const dir = tempDir('orgsync-restart-');
@@ -89,17 +101,14 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
     const store: Store = await openStore({ dataDir: dir });
     cleanup.push(() => store.close());
     const connections = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir: dir }));
-    await connections.add({
-      platform: 'wecom',
-      name: NAME,
-      corpId: sim.identity.corpId,
-      agentId: sim.identity.agentId,
-      secret: sim.identity.secret,
-      contactsSecret: sim.identity.contactsSecret,
-      apiBaseUrl: simUrl,
-      callbackToken: TOKEN,
-      callbackAesKey: AES_KEY,
-    });
+    const callback = { name: NAME, apiBaseUrl: simUrl, callbackToken: TOKEN, callbackAesKey: AES_KEY };
+    if (sim instanceof WecomSimulator) {
+      const id = sim.identity;
+      await connections.add({ platform: 'wecom', corpId: id.corpId, agentId: id.agentId, secret: id.secret, contactsSecret: id.contactsSecret, ...callback });
+    } else {
+      const id = sim.identity;
+      await connections.add({ platform: 'dingtalk', corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, clientSecret: id.clientSecret, ...callback });
+    }
     expect((await syncConnection(store, await connections.get(NAME))).status).toBe('succeeded');
 
     let server: ServeProcess = await serveProcess(env);
@@ -110,11 +119,11 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
     // Failed deliveries are retried after 1.5, 3 and 4.5 s more: enough to outlast a restart.
     sim.updateConfig({ callbackUrl: `${server.url}/callbacks/${NAME}`, callbackToken: TOKEN, callbackAesKey: AES_KEY, callbackRetryDelayMs: 1500 });
 
-    // A steady stream: 40 random changes every 100 ms, 30 times (1,200 changes), in the background.
+    // A steady stream: `perRound` random changes every 100 ms, `rounds` times, in the background.
     let streamed = 0;
     const stream = (async () => {
-      for (let i = 0; i < 30; i++) {
-        const res = await fetch(`${simUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ random: { count: 40, seed: 1000 + i } }) });
+      for (let i = 0; i < rounds; i++) {
+        const res = await fetch(`${simUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ random: { count: perRound, seed: 1000 + i } }) });
         expect(res.status).toBe(200);
         streamed += ((await res.json()) as { applied: number }).applied;
         await sleep(100);
@@ -135,7 +144,7 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
     server.child.kill('SIGKILL');
     expect(await server.exited).toEqual({ code: null, signal: 'SIGKILL' });
     const atKill = { streamed, delivered: sim.callbacks.stats().delivered };
-    expect(atKill.streamed).toBeLessThan(1200);
+    expect(atKill.streamed).toBeLessThan(total);
 
     // What the killed server left: its run still `running`, and messages stored but not processed.
     expect((await store.runs.get(victim.id))?.status).toBe('running');
@@ -154,7 +163,7 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
     expect(abandoned?.errors.at(-1)?.code).toBe('RUN_ABANDONED');
 
     await stream;
-    expect(streamed).toBe(1200);
+    expect(streamed).toBe(total);
     // Every event delivered (some only on a retry), every stored one processed, no run left going.
     await until('the simulator to deliver everything', async () => sim.callbacks.stats().queued === 0, 60_000);
     await until(
@@ -167,10 +176,11 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
     expect(stats.attempts).toBeGreaterThan(stats.delivered); // the kill really cost deliveries
     expect(stats.delivered).toBeGreaterThan(atKill.delivered);
 
-    const org = (await (await fetch(`${simUrl}/__sim/directory`)).json()) as SimOrg;
+    const truth = (await (await fetch(`${simUrl}/__sim/directory`)).json()) as unknown;
     const doc = exportDirectory(await store.directory.load());
     expect(duplicates(doc)).toStrictEqual([]);
-    expect(local(doc, org, NAME)).toStrictEqual(expected(org));
+    if (platform === 'wecom') expect(local(doc, truth as SimOrg, NAME)).toStrictEqual(expected(truth as SimOrg));
+    else expect(dingLocal(doc, truth as DingTruth, { source: NAME })).toStrictEqual(dingExpected(truth as DingTruth));
 
     // Only event runs changed the directory after the first sync; every one after the restart succeeded.
     expect(await store.runs.list({ kind: 'sync' })).toHaveLength(1);
