@@ -742,6 +742,33 @@ interface LatencyResult {
   lines: string[];
 }
 
+/**
+ * Waits until the simulator has delivered every callback and the server (database `db`, read-only) has processed
+ * every stored message, with no run left going. Polled every 100 ms; fails after 5 minutes or on a given-up delivery.
+ */
+async function settled(what: string, callbacks: () => Promise<{ queued: number; failed: number }>, db: Database.Database): Promise<void> {
+  const pending = db.prepare('select count(*) as n from event_inbox where done = 0');
+  const running = db.prepare("select count(*) as n from runs where status in ('running', 'pending')");
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const cb = await callbacks();
+    if (cb.failed > 0) fail(`${what}: the simulator gave up on ${cb.failed} callback(s)`);
+    if (cb.queued === 0 && (pending.get() as { n: number }).n === 0 && (running.get() as { n: number }).n === 0) return;
+    if (Date.now() > deadline) fail(`${what}: not settled within 5 minutes`);
+    await sleep(100);
+  }
+}
+
+/** The directory of a data directory whose server has closed. */
+async function exportedDirectory(dataDir: string): Promise<DirectoryExport> {
+  const store = await openStore({ dataDir });
+  try {
+    return exportDirectory(await store.directory.load());
+  } finally {
+    await store.close();
+  }
+}
+
 async function latency(): Promise<LatencyResult> {
   const users = envInt('BENCH_USERS', 20_000);
   const departments = envInt('BENCH_DEPARTMENTS', 600);
@@ -802,18 +829,7 @@ async function latency(): Promise<LatencyResult> {
     // Reads of the server's database from this process, only between and after the streams.
     const db = new Database(sqlitePath(dataDir), { readonly: true });
     db.pragma('busy_timeout = 5000');
-    const pendingCount = db.prepare('select count(*) as n from event_inbox where done = 0');
-    const runningCount = db.prepare("select count(*) as n from runs where status in ('running', 'pending')");
-    const settle = async (what: string): Promise<void> => {
-      const deadline = Date.now() + 300_000;
-      for (;;) {
-        const cb = await simControl<{ queued: number; failed: number }>(simUrl, 'GET', 'callbacks');
-        if (cb.failed > 0) fail(`the simulator gave up on ${cb.failed} callback(s)`);
-        if (cb.queued === 0 && (pendingCount.get() as { n: number }).n === 0 && (runningCount.get() as { n: number }).n === 0) return;
-        if (Date.now() > deadline) fail(`${what}: not settled within 5 minutes`);
-        await sleep(100);
-      }
-    };
+    const settle = (what: string): Promise<void> => settled(what, () => simControl<{ queued: number; failed: number }>(simUrl, 'GET', 'callbacks'), db);
 
     /** Sends the changes one at a time at `rate` per second, on an absolute schedule. */
     const stream = async (list: Array<Omit<Mutation, 'sentAt' | 'answeredAt'>>): Promise<Mutation[]> => {
@@ -892,13 +908,7 @@ async function latency(): Promise<LatencyResult> {
     // The directory against the simulator's truth, after the server closed.
     await server.close();
     server = undefined;
-    const after = await openStore({ dataDir });
-    let doc: DirectoryExport;
-    try {
-      doc = exportDirectory(await after.directory.load());
-    } finally {
-      await after.close();
-    }
+    const doc = await exportedDirectory(dataDir);
     const truth = await simControl<SimOrg>(simUrl, 'GET', 'directory');
     const local = localView(doc, truth);
     const expected = expectedView(truth);
@@ -1051,18 +1061,9 @@ async function burstOne(scenario: BurstScenario, size: { users: number; departme
     const answer = await simControl<{ applied: number }>(sim.url, 'POST', 'mutate', { random: { count, seed: 17 } });
     const answeredAt = Date.now();
     if (!(answer.applied > 0)) fail(`${scenario.label}: the simulator applied no change`);
-    // Settled: every callback delivered, every stored message processed, no run running. Polled every 100 ms; the
-    // figures below come from the server's own records, not from this loop.
-    const pending = db.prepare('select count(*) as n from event_inbox where done = 0');
-    const running = db.prepare("select count(*) as n from runs where status in ('running', 'pending')");
-    const deadline = Date.now() + 300_000;
-    for (;;) {
-      const cb = await sim.callbackStats();
-      if (cb.failed > 0) fail(`${scenario.label}: the simulator gave up on ${cb.failed} callback(s)`);
-      if (cb.queued === 0 && (pending.get() as { n: number }).n === 0 && (running.get() as { n: number }).n === 0) break;
-      if (Date.now() > deadline) fail(`${scenario.label}: not settled within 5 minutes`);
-      await sleep(100);
-    }
+    // The figures below come from the server's own records, not from this wait.
+    const simulator = sim;
+    await settled(scenario.label, () => simulator.callbackStats(), db);
     const rows = db.prepare('select id, type, events, received_at, done, run_id from event_inbox order by id').all() as InboxRow[];
     const runs = new Map((db.prepare("select id, kind, status, started_at, finished_at from runs where kind = 'event'").all() as RunRow[]).map((r) => [r.id, r]));
     const syncRuns = (db.prepare("select count(*) as n from runs where kind = 'sync'").get() as { n: number }).n;
@@ -1091,13 +1092,7 @@ async function burstOne(scenario: BurstScenario, size: { users: number; departme
 
     await server.close();
     server = undefined;
-    const after = await openStore({ dataDir });
-    let doc: DirectoryExport;
-    try {
-      doc = exportDirectory(await after.directory.load());
-    } finally {
-      await after.close();
-    }
+    const doc = await exportedDirectory(dataDir);
     const truth = await simControl<unknown>(sim.url, 'GET', 'directory');
     const wrong = burstDifferences(scenario, doc, truth);
     if (wrong.length > 0) fail(`${scenario.label}: the directory differs from the simulator:\n  ${wrong.slice(0, 10).join('\n  ')}`);
