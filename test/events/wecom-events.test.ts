@@ -5,6 +5,7 @@ import type { SimOrg } from '../../src/simulator/wecom/model.js';
 import { CALLBACK_AES_KEY, CALLBACK_TOKEN, closedAfterEach, mutate, settled, simDirectory, startEventsServer, type EventsServer, type Realtime } from '../helpers/events.js';
 import { blankProfile } from '../helpers/builders.js';
 import { startSimulator } from '../helpers/sim-process.js';
+import { ENGINES, type Engine } from '../helpers/stores.js';
 import { expected, local } from '../helpers/wecom-directory.js';
 
 /**
@@ -19,7 +20,7 @@ type Setup = Realtime<'wecom'>;
 const track = closedAfterEach<'wecom'>();
 
 /** A simulated corp (here or in its own process), the server with a connection to it, a first sync, then callbacks. */
-async function setup(seed: number, idsOnly: boolean, size = { departments: 25, users: 250 }, where: 'here' | 'own process' = 'here'): Promise<Setup> {
+async function setup(seed: number, idsOnly: boolean, size = { departments: 25, users: 250 }, where: 'here' | 'own process' = 'here', engine: Engine = 'sqlite'): Promise<Setup> {
   const options = { seed, ...size };
   const sim = await startSimulator('wecom', options, where);
   const id = sim.identity;
@@ -38,6 +39,7 @@ async function setup(seed: number, idsOnly: boolean, size = { departments: 25, u
           callbackToken: CALLBACK_TOKEN,
           callbackAesKey: CALLBACK_AES_KEY,
         }),
+      engine,
     });
   } catch (err) {
     await sim.close();
@@ -99,8 +101,8 @@ describe('WeCom contact-change callbacks', () => {
     expect(await s.events.store.inbox.counts(NAME)).toStrictEqual({ pending: 0, done: 0 });
   });
 
-  it('an event run sees the people it does not load: a hire already in the directory is linked, not made twice; a removed department that still holds a local member is kept', async () => {
-    const s = await setup(306, false);
+  it.each(ENGINES)('an event run sees the people it does not load: a hire already in the directory is linked, not made twice; a removed department that still holds a local member is kept (%s)', async (engine) => {
+    const s = await setup(306, false, undefined, 'here', engine);
     const store = s.events.store;
     const local = async (userid: string, mobile: string | null) =>
       store.transaction(async (tx) => {
@@ -146,10 +148,11 @@ describe('WeCom contact-change callbacks', () => {
   });
 
   it.each([
-    ['full payloads', false],
-    ['ID-only payloads, for changes WeCom reports that way', true],
-  ])('150 random changes reach the directory with no sync (%s)', async (_label, idsOnly) => {
-    const s = await setup(idsOnly ? 303 : 302, idsOnly);
+    ['full payloads', false, 'sqlite'],
+    ['ID-only payloads, for changes WeCom reports that way', true, 'sqlite'],
+    ['full payloads, on PostgreSQL', false, 'postgres'],
+  ] as const)('150 random changes reach the directory with no sync (%s)', async (_label, idsOnly, engine) => {
+    const s = await setup(idsOnly ? 303 : 302, idsOnly, undefined, 'here', engine);
     await mutate(s, { random: { count: 150, seed: 9 } });
     await settled(s);
     await expectExact(s, idsOnly);

@@ -1,17 +1,16 @@
-import { rmSync } from 'node:fs';
 import { afterEach, expect } from 'vitest';
 import { ConnectionService } from '../../src/connections/connections.js';
 import { SecretBox } from '../../src/connections/secret-box.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/start.js';
 import type { CallbackStats } from '../../src/simulator/common/callback-queue.js';
-import { openStore } from '../../src/store/open.js';
 import type { SimulatorProcess } from './sim-process.js';
-import { tempDir } from './stores.js';
+import { openTestStore, type Engine } from './stores.js';
 import type { Store } from '../../src/store/store.js';
 
 /**
- * Real time, end to end, for either platform: a data directory in the system's temp dir, the store, a connection with a
- * callback Token and EncodingAESKey, and the real server; a simulator of the platform posts its events to
+ * Real time, end to end, for either platform: a data directory in the system's temp dir, the store (SQLite there, or a
+ * schema of its own on the test PostgreSQL server), a connection with a callback Token and EncodingAESKey, and the
+ * real server; a simulator of the platform posts its events to
  * `callbackUrl(name)`. Close with `close()` (the simulator is the caller's).
  */
 
@@ -33,10 +32,12 @@ export async function startEventsServer(options: {
   /** Adds the connection(s), with CALLBACK_TOKEN and CALLBACK_AES_KEY. */
   add(connections: ConnectionService): Promise<unknown>;
   server?: Partial<StartServerOptions>;
+  /** Default SQLite. */
+  engine?: Engine;
 }): Promise<EventsServer> {
-  const dir = tempDir('orgsync-events-');
+  const test = await openTestStore(options.engine ?? 'sqlite');
+  const { store, dataDir: dir } = test;
   const env = { ORGSYNC_MASTER_KEY: 'ab'.repeat(32) } as NodeJS.ProcessEnv;
-  const store = await openStore({ dataDir: dir });
   const connections = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir: dir }));
   try {
     await options.add(connections);
@@ -58,13 +59,11 @@ export async function startEventsServer(options: {
       callbackUrl: (connection) => `${server.url}/callbacks/${encodeURIComponent(connection)}`,
       async close() {
         await server.close();
-        await store.close();
-        rmSync(dir, { recursive: true, force: true });
+        await test.cleanup();
       },
     };
   } catch (err) {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await test.cleanup();
     throw err;
   }
 }

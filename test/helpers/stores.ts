@@ -17,6 +17,8 @@ export interface TestStore {
   reopen(): Promise<Store>;
   /** For SQLite: the data directory; for PostgreSQL: the schema name. */
   location: string;
+  /** The data directory (for PostgreSQL, where the master key file would go). */
+  dataDir: string;
   cleanup(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export async function openTestStore(engine: Engine): Promise<TestStore> {
     store,
     reopen: open,
     location: engine === 'sqlite' ? dir : schema,
+    dataDir: dir,
     cleanup: async () => {
       for (const s of opened) await s.close();
       rmSync(dir, { recursive: true, force: true });
