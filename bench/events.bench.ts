@@ -657,55 +657,23 @@ async function simControl<T>(simUrl: string, method: 'GET' | 'POST', route: stri
   return JSON.parse(text) as T;
 }
 
-/** The local directory and the simulator's truth in one shape (as test/helpers/wecom-directory.ts, plus positions). */
-function localView(doc: DirectoryExport, truth: SimOrg): { view: unknown; problems: string[] } {
-  const problems: string[] = [];
-  const upstream = new Set(truth.users.filter((u) => u.status !== 5).map((u) => u.userid));
-  const linked = (links: ReadonlyArray<{ source: string; externalId: string }>): string | undefined => links.find((l) => l.source === NAME)?.externalId;
-  const gone = doc.users.filter((u) => {
-    const id = linked(u.links);
-    return id !== undefined && !upstream.has(id);
-  });
-  for (const u of gone) if (u.status !== 'disabled') problems.push(`user ${linked(u.links)} left upstream but is ${u.status} locally`);
-  const ext = new Map<number, string>();
-  for (const d of doc.departments) {
-    const id = linked(d.links);
-    if (id !== undefined) ext.set(d.id, id);
+/**
+ * The local directory against the simulator's truth (test/helpers/wecom-directory.ts, positions included): the
+ * differences, or a leaver still active locally.
+ */
+function wecomDifferences(doc: DirectoryExport, truth: SimOrg): string[] {
+  let view: unknown;
+  try {
+    view = wecomLocal(doc, truth, NAME, { positions: true });
+  } catch (err) {
+    return [err instanceof Error ? err.message : String(err)];
   }
-  const departments = doc.departments
-    .filter((d) => ext.has(d.id))
-    .map((d) => ({ id: Number(ext.get(d.id)), name: d.name, parent: d.parentId !== null && ext.has(d.parentId) ? Number(ext.get(d.parentId)) : null }))
-    .sort((a, b) => a.id - b.id);
-  const users = doc.users
-    .filter((u) => !gone.includes(u) && linked(u.links) !== undefined)
-    .map((u) => ({
-      userid: linked(u.links) as string,
-      name: u.name,
-      position: u.position ?? '',
-      status: u.status,
-      memberships: u.departments.map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order })).sort((a, b) => a.d - b.d),
-    }))
-    .sort((a, b) => (a.userid < b.userid ? -1 : 1));
-  return { view: { departments, users }, problems };
+  return differences(view, wecomExpected(truth, [1], { positions: true }));
 }
 
-function expectedView(org: SimOrg): unknown {
-  const departments = org.departments.map((d) => ({ id: d.id, name: d.name, parent: d.parentid === 0 ? null : d.parentid })).sort((a, b) => a.id - b.id);
-  const users = org.users
-    .filter((u) => u.status !== 5)
-    .map((u) => ({
-      userid: u.userid,
-      name: u.name,
-      position: u.position ?? '',
-      status: u.status === 2 ? 'disabled' : 'active',
-      memberships: u.department.map((d, i) => ({ d, leader: u.is_leader_in_dept[i] === 1, order: u.order[i] as number })).sort((a, b) => a.d - b.d),
-    }))
-    .sort((a, b) => (a.userid < b.userid ? -1 : 1));
-  return { departments, users };
-}
-
-/** The first few differences between two views, for the failure message. */
+/** The first few differences between two views (none when they are equal). */
 function differences(local: unknown, expected: unknown): string[] {
+  if (JSON.stringify(local) === JSON.stringify(expected)) return [];
   const out: string[] = [];
   const l = local as { departments: Array<{ id: number }>; users: Array<{ userid: string }> };
   const e = expected as { departments: Array<{ id: number }>; users: Array<{ userid: string }> };
@@ -717,6 +685,8 @@ function differences(local: unknown, expected: unknown): string[] {
     for (const [k, v] of b) if (a.get(k) !== v) out.push(`${what} ${k}: local ${a.get(k) ?? 'missing'}, simulator ${v}`);
     for (const k of a.keys()) if (!b.has(k)) out.push(`${what} ${k}: local only`);
   }
+  // Equal entry by entry, yet not equal: an entry twice, or out of order.
+  if (out.length === 0) out.push(`the views differ by order or by an entry listed twice (${l.users.length} users and ${l.departments.length} departments locally, ${e.users.length} and ${e.departments.length} in the simulator)`);
   return out.slice(0, 8);
 }
 
@@ -910,10 +880,9 @@ async function latency(): Promise<LatencyResult> {
     server = undefined;
     const doc = await exportedDirectory(dataDir);
     const truth = await simControl<SimOrg>(simUrl, 'GET', 'directory');
-    const local = localView(doc, truth);
-    const expected = expectedView(truth);
-    if (local.problems.length > 0) fail(`the directory differs from the simulator: ${local.problems.slice(0, 5).join('; ')}`);
-    if (JSON.stringify(local.view) !== JSON.stringify(expected)) fail(`the directory differs from the simulator:\n  ${differences(local.view, expected).join('\n  ')}`);
+    const wrong = wecomDifferences(doc, truth);
+    if (wrong.length > 0) fail(`the directory differs from the simulator:\n  ${wrong.join('\n  ')}`);
+    const expected = wecomExpected(truth);
     if (syncRuns !== 1) fail(`${syncRuns} sync runs ran; only the first sync should have`);
 
     const kinds = new Map<string, number>();
@@ -957,7 +926,7 @@ async function latency(): Promise<LatencyResult> {
     const met = p95 < LATENCY_TARGET_MS;
     const line = `target: p95 < ${fmtInt(LATENCY_TARGET_MS)} ms — ${fmtMs(p95)}: ${met ? 'met' : 'MISSED'}`;
     console.log(`\n${line}`);
-    console.log(`directory after the stream: equal to the simulator's (${fmtInt((expected as { users: unknown[] }).users.length)} users, ${fmtInt((expected as { departments: unknown[] }).departments.length)} departments); ${syncRuns} sync run (the first)`);
+    console.log(`directory after the stream: equal to the simulator's (${fmtInt(expected.users.length)} users, ${fmtInt(expected.departments.length)} departments); ${syncRuns} sync run (the first)`);
     console.log(`load average after: ${load()}\n`);
     return { met, lines: [line] };
   } finally {
@@ -1015,8 +984,7 @@ function burstDifferences(scenario: BurstScenario, doc: DirectoryExport, truth: 
     });
     return differences(strip(wecomLocal(doc, org, NAME)), strip(wecomExpected(org)));
   }
-  const local = localView(doc, org);
-  return [...local.problems, ...differences(local.view, expectedView(org))];
+  return wecomDifferences(doc, org);
 }
 
 async function burstOne(scenario: BurstScenario, size: { users: number; departments: number }, count: number, latencyMs: number): Promise<BurstFigures> {

@@ -7,7 +7,7 @@ import type { SimOrg } from '../../src/simulator/wecom/model.js';
  * The local directory, as WeCom would describe it: only what is linked to the WeCom source. People who left
  * upstream stay locally, disabled: they are checked to be disabled and left out of the comparison.
  */
-export function local(doc: DirectoryExport, truth?: SimOrg, SOURCE = 'wecom') {
+export function local(doc: DirectoryExport, truth?: SimOrg, SOURCE = 'wecom', options: ViewOptions = {}) {
   if (truth) doc = withoutLeavers(doc, SOURCE, truth.users);
   const { ext, departments } = linkedDepartments(doc, SOURCE);
   const users = doc.users
@@ -15,6 +15,7 @@ export function local(doc: DirectoryExport, truth?: SimOrg, SOURCE = 'wecom') {
     .map((u) => ({
       userid: u.links.find((l) => l.source === SOURCE)?.externalId as string,
       name: u.name,
+      ...(options.positions ? { position: u.position ?? '' } : {}),
       status: u.status,
       memberships: u.departments.map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order })).sort((a, b) => a.d - b.d),
     }))
@@ -51,8 +52,14 @@ export function withoutLeavers(doc: DirectoryExport, source: string, upstream: R
   return { ...doc, users: doc.users.filter((u) => !gone.includes(u)) };
 }
 
+/** What the views compare besides the tree, names, status and memberships. */
+export interface ViewOptions {
+  /** Each user's position ('' when none). */
+  positions?: boolean;
+}
+
 /** The simulator's ground truth in the same shape, for what an app sees from the given visible tops. */
-export function expected(org: SimOrg, visibleTops: number[] = [1]) {
+export function expected(org: SimOrg, visibleTops: number[] = [1], options: ViewOptions = {}) {
   const byId = new Map(org.departments.map((d) => [d.id, d]));
   const visible = new Set<number>();
   for (const d of org.departments) {
@@ -72,6 +79,7 @@ export function expected(org: SimOrg, visibleTops: number[] = [1]) {
     .map((u) => ({
       userid: u.userid,
       name: u.name,
+      ...(options.positions ? { position: u.position ?? '' } : {}),
       status: u.status === 2 ? 'disabled' : 'active',
       memberships: u.department
         .map((d, i) => ({ d, leader: u.is_leader_in_dept[i] === 1, order: u.order[i] as number }))
