@@ -214,6 +214,8 @@ describe('the admin console', () => {
     sim.sim.updateConfig({ latencyMs: 0 });
     await page.locator('[data-testid=sync-progress]:not([data-status=running])').waitFor({ timeout: 30_000 });
     expect(await progress.getAttribute('data-status')).toBe('succeeded');
+    // The note about the second start belonged to the running state.
+    expect(await byTestId('sync-already-running').count()).toBe(0);
 
     const tree = byTestId('department-tree');
     await expect.poll(async () => Number(await tree.getAttribute('data-rows'))).toBeGreaterThan(1);

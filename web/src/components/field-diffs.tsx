@@ -48,6 +48,12 @@ export function FieldDiffs({ fields, labelOf }: { fields: Record<string, FieldDi
   if (entries.length === 0) return null;
   return (
     <table className="diff" data-testid="field-diffs">
+      <colgroup>
+        <col className="diff-col-field" />
+        <col />
+        <col className="diff-col-arrow" />
+        <col />
+      </colgroup>
       <tbody>
         {entries.map(([field, d]) => (
           <tr key={field}>

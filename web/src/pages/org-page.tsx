@@ -285,7 +285,7 @@ function SyncProgress({ sync, onFinished, onDismiss }: { sync: ActiveSync; onFin
           </button>
         )}
       </div>
-      {sync.note && (
+      {sync.note && running && (
         <div className="muted small" data-testid="sync-already-running">
           {sync.note}
         </div>

@@ -330,6 +330,12 @@ function ChangesPanel({ runId, reloadKey }: { runId: number; reloadKey: number }
       {data && data.items.length === 0 && <div className="muted pad">{t('run.noChanges')}</div>}
       {data && data.items.length > 0 && (
         <table className="table table-compact changes-table">
+          <colgroup>
+            <col className="col-seq" />
+            <col className="col-object" />
+            <col className="col-action" />
+            <col />
+          </colgroup>
           <thead>
             <tr>
               <th className="num">#</th>
