@@ -141,6 +141,26 @@ describe('connections', () => {
     const wrongAgent = await c.request('POST', '/api/v1/connections/acme/test', { settings: { agentId: 1000099 } });
     expect(wrongAgent.body.checks.find((x: { name: string }) => x.name === 'app')).toMatchObject({ ok: false, hint: expect.stringContaining('AgentId') });
 
+    // The console's Chinese pages ask in Chinese (Accept-Language): every check's message and hint come back in it.
+    const zh = { headers: { 'accept-language': 'zh-CN,zh;q=0.9,en;q=0.8' } };
+    const brokenZh = await c.request('POST', '/api/v1/connections/acme/test', { secrets: { secret: 'WrongSecretWrongSecretWrongSecret1234567890' } }, zh);
+    expect(brokenZh.body.checks.find((x: { name: string }) => x.name === 'token')).toStrictEqual({
+      name: 'token',
+      ok: false,
+      message: expect.stringMatching(/^errcode 40001: 企业微信拒绝了企业 \S+ 的秘钥：企业微信 gettoken 返回 errcode 40001/),
+      hint: expect.stringMatching(/^重新复制秘钥：.*企业微信会把该 IP 封禁一小时。$/),
+    });
+    const wrongAgentZh = await c.request('POST', '/api/v1/connections/acme/test', { settings: { agentId: 1000099 } }, zh);
+    expect(wrongAgentZh.body.checks.find((x: { name: string }) => x.name === 'app')).toMatchObject({ ok: false, hint: expect.stringContaining('应用ID 请填') });
+    const goodZh = await c.request('POST', '/api/v1/connections/acme/test', {}, zh);
+    expect(goodZh.body.ok).toBe(true);
+    for (const check of goodZh.body.checks as Array<{ name: string; message: string }>) expect(check.message, check.name).toMatch(/[\u4e00-\u9fff]/);
+    // English first, or no Chinese at all: English.
+    for (const header of ['en-US,en;q=0.9,zh-CN;q=0.8', 'fr-FR', 'zh;q=0, en']) {
+      const answer = await c.request('POST', '/api/v1/connections/acme/test', { settings: { agentId: 1000099 } }, { headers: { 'accept-language': header } });
+      expect(answer.body.checks.find((x: { name: string }) => x.name === 'app')?.hint, header).toContain('Set agentId');
+    }
+
     const unsaved = await c.request('POST', '/api/v1/connection-tests', { platform: 'wecom', settings: wecom('x').settings, secrets: { secret: sim.identity.secret } });
     expect(unsaved.status).toBe(200);
     expect(unsaved.body.ok).toBe(true);
@@ -167,6 +187,18 @@ describe('connections', () => {
       const broken = await c.request('POST', '/api/v1/connections/ding/test', { secrets: { clientSecret: 'not-the-secret' } });
       expect(broken.body.ok).toBe(false);
       expect(broken.body.checks.find((x: { ok: boolean }) => !x.ok)).toMatchObject({ hint: expect.any(String) });
+      const zh = { headers: { 'accept-language': 'zh-CN' } };
+      const brokenZh = await c.request('POST', '/api/v1/connections/ding/test', { secrets: { clientSecret: 'not-the-secret' } }, zh);
+      expect(brokenZh.body.checks.find((x: { ok: boolean }) => !x.ok)).toMatchObject({
+        name: 'token',
+        message: expect.stringContaining('钉钉拒绝了 Client ID 或 Client Secret'),
+        hint: expect.stringContaining('重新复制 Client ID'),
+      });
+      const goodZh = await c.request('POST', '/api/v1/connections/ding/test', {}, zh);
+      expect(goodZh.body.ok).toBe(true);
+      expect((goodZh.body.checks as Array<{ name: string; message: string }>).map((x) => [x.name, /[\u4e00-\u9fff]/.test(x.message)])).toStrictEqual(
+        (goodZh.body.checks as Array<{ name: string }>).map((x) => [x.name, true]),
+      );
 
       const started = await c.request('POST', '/api/v1/connections/ding/sync', {});
       expect(started.status, started.text).toBe(202);

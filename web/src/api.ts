@@ -78,6 +78,9 @@ export class ApiClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (method !== 'GET' && this.csrfToken) headers['x-csrf-token'] = this.csrfToken;
+    // The console's language (the i18n provider keeps it on <html lang>): texts the server writes, such as
+    // 测试连接's messages and hints, come back in it.
+    if (document.documentElement.lang) headers['accept-language'] = document.documentElement.lang;
     let res: Response;
     try {
       res = await fetch(this.base + path, {

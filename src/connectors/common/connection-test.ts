@@ -1,5 +1,5 @@
 import { errorInfo } from '../../errors.js';
-import { ConnectorError } from './errors.js';
+import { ConnectorError, type Lang } from './errors.js';
 
 /** The result shape of every platform's connection test (`orgsync connection test --json`, the console's 测试连接). */
 
@@ -15,12 +15,16 @@ export interface ConnectionTestResult {
   checks: ConnectionCheck[];
 }
 
-/** A failed check from an error: the platform's code first (`errcode 60020: …`), then the message and its hint. */
-export function failedCheck(name: string, err: unknown): ConnectionCheck {
+/** A failed check from an error: the platform's code first (`errcode 60020: …`), then the message and its hint, in `lang`. */
+export function failedCheck(name: string, err: unknown, lang: Lang = 'en'): ConnectionCheck {
   const info = errorInfo(err);
   const code = err instanceof ConnectorError ? err.codeLabel() : undefined;
-  return { name, ok: false, message: `${code ? `${code}: ` : ''}${info.message}`, ...(info.hint ? { hint: info.hint } : {}) };
+  const text = err instanceof ConnectorError ? err.text(lang) : { message: info.message, hint: info.hint ?? '' };
+  return { name, ok: false, message: `${code ? `${code}: ` : ''}${text.message}`, ...(text.hint ? { hint: text.hint } : {}) };
 }
+
+/** The English or the Chinese text. */
+export const inLang = (lang: Lang, en: string, zh: string): string => (lang === 'zh-CN' ? zh : en);
 
 export function result(checks: ConnectionCheck[]): ConnectionTestResult {
   return { ok: checks.every((c) => c.ok), checks };

@@ -13,6 +13,15 @@ export type ErrorKind = 'auth' | 'config' | 'permission' | 'not_found' | 'rate_l
  */
 export type RetryKind = 'backoff' | 'backoff-long' | 'token';
 
+/** The languages people read orgsync's texts in: English everywhere, Chinese too where the console shows them. */
+export type Lang = 'en' | 'zh-CN';
+
+/** A message and its hint in Chinese, for the console's Chinese pages. */
+export interface ZhText {
+  message: string;
+  hint: string;
+}
+
 /** One row of a platform's error table: the typed error a refusal becomes, and whether to retry first. */
 export interface ErrorRule<C> {
   code: string;
@@ -20,16 +29,21 @@ export interface ErrorRule<C> {
   retry?: RetryKind;
   message: (c: C) => string;
   hint: (c: C) => string;
+  /** The same in Chinese. */
+  zh?: { message: (c: C) => string; hint: (c: C) => string };
 }
 
 /** The parts of a typed error a table row gives for a refusal (after `attempts` tries, when retries ran out). */
-export function fromRule<C>(rule: ErrorRule<C>, context: C, attempts?: number): Pick<ConnectorErrorInit, 'code' | 'kind' | 'message' | 'hint' | 'attempts'> {
+export function fromRule<C>(rule: ErrorRule<C>, context: C, attempts?: number): Pick<ConnectorErrorInit, 'code' | 'kind' | 'message' | 'hint' | 'attempts' | 'zh'> {
   return {
     code: rule.code,
     kind: rule.kind,
     message: attempts !== undefined ? `${rule.message(context)}, after ${attempts} tries` : rule.message(context),
     hint: rule.hint(context),
     ...(attempts !== undefined ? { attempts } : {}),
+    ...(rule.zh
+      ? { zh: { message: attempts !== undefined ? `${rule.zh.message(context)}（重试 ${attempts} 次后）` : rule.zh.message(context), hint: rule.zh.hint(context) } }
+      : {}),
   };
 }
 
@@ -40,13 +54,23 @@ export const fixed =
     text;
 
 /** A token the platform refused even after fresh ones: the row every platform's table has for its token errcodes. */
-export function tokenRule<C>(code: string, what: string, said: (c: C) => string, hint: string): ErrorRule<C> {
+export function tokenRule<C>(
+  code: string,
+  what: string,
+  said: (c: C) => string,
+  hint: string,
+  zh: { what: string; said: (c: C) => string; hint: string },
+): ErrorRule<C> {
   return {
     code,
     kind: 'auth',
     retry: 'token',
     message: (c) => `the access token was ${what} and a fresh one was refused too: ${said(c)}`,
     hint: fixed(`orgsync fetched new tokens and retried 3 times. ${hint}`),
+    zh: {
+      message: (c) => `access_token ${zh.what}，重新获取的也被拒绝：${zh.said(c)}`,
+      hint: fixed(`orgsync 已重新获取 token 并重试 3 次。${zh.hint}`),
+    },
   };
 }
 
@@ -62,6 +86,8 @@ export interface ConnectorErrorInit {
   object?: string;
   /** Failed tries before giving up (transient failures). */
   attempts?: number;
+  /** The message and hint in Chinese, where the platform's table gives them. */
+  zh?: ZhText;
 }
 
 /** A platform API failure: a typed kind, the platform's code when it gave one, and a hint naming what to change. */
@@ -72,6 +98,7 @@ export class ConnectorError extends OrgsyncError {
   readonly errmsg: string | undefined;
   readonly path: string;
   readonly attempts: number | undefined;
+  readonly zh: ZhText | undefined;
 
   constructor(init: ConnectorErrorInit, options?: { cause?: unknown }) {
     super({ code: init.code, message: init.message, hint: init.hint, ...(init.object !== undefined ? { object: init.object } : {}) }, options);
@@ -81,6 +108,12 @@ export class ConnectorError extends OrgsyncError {
     this.errmsg = init.errmsg;
     this.path = init.path;
     this.attempts = init.attempts;
+    this.zh = init.zh;
+  }
+
+  /** The message and hint in `lang` (English when there is no Chinese text). */
+  text(lang: Lang): { message: string; hint: string } {
+    return lang === 'zh-CN' && this.zh ? this.zh : { message: this.message, hint: this.hint ?? '' };
   }
 
   /** The platform's code as people quote it (`errcode 60020`); undefined for failures without one. */

@@ -27,6 +27,8 @@ export interface Failure {
   kind?: ErrorKind;
   /** When the retries run out. Default: check the network. */
   hint?: string;
+  /** `reason` (and `hint`, when given) in Chinese. */
+  zh?: { reason: string; hint?: string };
 }
 
 /** What one HTTP answer came to, as the platform reads it. */
@@ -51,6 +53,8 @@ export interface ApiRequest<R = unknown> {
 export interface Platform<R> {
   /** In messages: "WeCom", "DingTalk". */
   readonly name: string;
+  /** In Chinese messages: "企业微信", "钉钉". */
+  readonly nameZh: string;
   /** Of error codes: "WECOM" gives WECOM_TIMEOUT, WECOM_BAD_RESPONSE, … */
   readonly codePrefix: string;
   classify(status: number, text: string): Answer<R>;
@@ -218,7 +222,7 @@ export class HttpClient<R> {
   parse<S extends z.ZodType>(api: string, schema: S, body: Json): z.output<S> {
     const result = schema.safeParse(body);
     if (result.success) return result.data;
-    const { name, codePrefix } = this.#platform;
+    const { name, nameZh, codePrefix } = this.#platform;
     const issues = result.error.issues;
     const first = issues[0];
     const field = first ? fieldPath(first.path) : '(body)';
@@ -230,6 +234,10 @@ export class HttpClient<R> {
       hint: `Check that baseUrl (${this.#baseUrl}) points at ${name}'s server API. If it does, ${name} changed the response of ${api}: report it with this message.`,
       path: api,
       object: `${api} response, field ${field}`,
+      zh: {
+        message: `${nameZh} ${api} 的应答 orgsync 无法理解：字段 "${field}"：${first?.message ?? 'invalid'}${issues.length > 1 ? `（另有 ${issues.length - 1} 处）` : ''}`,
+        hint: `检查 API 地址（${this.#baseUrl}）是否指向${nameZh}的服务端 API。若是，说明${nameZh}改变了 ${api} 的应答：请附上这条信息报告问题。`,
+      },
     });
   }
 
@@ -265,7 +273,7 @@ export class HttpClient<R> {
 
   #giveUp(api: string, answer: Exclude<Answer<R>, { type: 'ok' }>, attempts: number, secrets: readonly string[]): ConnectorError {
     if (answer.type === 'refused') return this.#platform.refusalError(answer.refusal, api, secrets, attempts);
-    const { name, codePrefix } = this.#platform;
+    const { name, nameZh, codePrefix } = this.#platform;
     return this.#platform.error(
       {
         code: `${codePrefix}_${answer.code}`,
@@ -276,6 +284,14 @@ export class HttpClient<R> {
           `${name} or the network to ${this.#baseUrl} failed every try. Check that orgsync can reach it (proxy, firewall, DNS), then run again.`,
         path: api,
         attempts,
+        zh: {
+          message: `${nameZh} ${api}：${answer.zh?.reason ?? answer.reason}（重试 ${attempts} 次后）`,
+          hint:
+            answer.zh?.hint ??
+            (answer.hint === undefined
+              ? `${nameZh}或到 ${this.#baseUrl} 的网络每次都失败。请检查 orgsync 能否访问它（代理、防火墙、DNS），然后再运行。`
+              : answer.hint),
+        },
       },
       answer.cause ? { cause: answer.cause } : undefined,
     );
@@ -324,9 +340,9 @@ export class HttpClient<R> {
         text = await res.text();
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        if (timedOut) return { type: 'failed', code: 'TIMEOUT', reason: `no answer within ${this.#timeoutMs} ms` };
+        if (timedOut) return { type: 'failed', code: 'TIMEOUT', reason: `no answer within ${this.#timeoutMs} ms`, zh: { reason: `${this.#timeoutMs} 毫秒内没有应答` } };
         const cause = safeCause(err, secrets);
-        return { type: 'failed', code: 'UNREACHABLE', reason: `the request failed (${cause.message})`, cause };
+        return { type: 'failed', code: 'UNREACHABLE', reason: `the request failed (${cause.message})`, cause, zh: { reason: `请求失败（${cause.message}）` } };
       } finally {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -357,7 +373,7 @@ export function jsonObject(text: string): Json | null | undefined {
 
 /** An HTTP status outside 2xx without a refusal the platform explains. */
 export function httpFailure(status: number): Failure {
-  return { type: 'failed', code: 'HTTP_ERROR', reason: `HTTP ${status}` };
+  return { type: 'failed', code: 'HTTP_ERROR', reason: `HTTP ${status}`, zh: { reason: `HTTP ${status}` } };
 }
 
 export const isSuccess = (status: number): boolean => status >= 200 && status < 300;

@@ -169,6 +169,7 @@ const urgent = (options: DingtalkCallOptions): { urgent?: boolean } => (options.
 function dingtalkPlatform(clientId: string): Platform<DingtalkRefusal> {
   return {
     name: 'DingTalk',
+    nameZh: '钉钉',
     codePrefix: 'DINGTALK',
     classify: classifyOapi,
     retryOf: (r) => dingtalkRetry(r),
@@ -197,6 +198,12 @@ function blocked(json: Json | null | undefined): Failure {
     hint:
       `DingTalk blocks an IP that makes more than 10,000 calls in 20 seconds, for about 5 minutes${wait !== undefined ? ` (it said ${wait} min)` : ''}, ` +
       'and answers every call with this page. Wait, then run again; if other programs call DingTalk from the same IP, spread their calls out.',
+    zh: {
+      reason: `应答没有 errcode（钉钉的单 IP 封禁页面${wait !== undefined ? `，需等待 ${wait} 分钟` : ''}）`,
+      hint:
+        `同一 IP 在 20 秒内调用超过 10,000 次，钉钉会封禁该 IP 约 5 分钟${wait !== undefined ? `（本次提示 ${wait} 分钟）` : ''}，期间每次调用都返回这个页面。` +
+        '请等待后再运行；若同一 IP 上还有别的程序调用钉钉，请把它们的调用错开。',
+    },
   };
 }
 
@@ -205,7 +212,7 @@ function classifyOapi(status: number, body: string): Answer<DingtalkRefusal> {
   const json = jsonObject(body);
   if (json && json.errcode !== undefined && json.errcode !== null) {
     const errcode = Number(json.errcode);
-    if (!Number.isInteger(errcode)) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a non-numeric errcode` };
+    if (!Number.isInteger(errcode)) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a non-numeric errcode`, zh: { reason: `HTTP ${status}，errcode 不是数字` } };
     if (errcode === 0) return isSuccess(status) ? { type: 'ok', body: json } : httpFailure(status);
     const errmsg = text(json.errmsg);
     if (errcode === 88) {

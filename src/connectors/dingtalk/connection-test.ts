@@ -1,5 +1,6 @@
 import type { DingtalkConnection } from '../../connections/connections.js';
-import { failedCheck, result, type ConnectionCheck, type ConnectionTestResult } from '../common/connection-test.js';
+import { failedCheck, inLang, result, type ConnectionCheck, type ConnectionTestResult } from '../common/connection-test.js';
+import type { Lang } from '../common/errors.js';
 import { TokenCache } from '../common/token-cache.js';
 import { DingtalkClient } from './client.js';
 import { DINGTALK_SCOPES, DingtalkError } from './errors.js';
@@ -9,6 +10,7 @@ import { authScopesSchema, departmentGetSchema, listsubSchema, userListSchema } 
 const WALK_BUDGET = 20;
 
 const CONSOLE = '钉钉开发者后台 → 应用开发 → 企业内部应用 → (the app)';
+const CONSOLE_ZH = '钉钉开发者后台 → 应用开发 → 企业内部应用 →（该应用）';
 
 const count = (n: number, what: string): string => `${n.toLocaleString('en')} ${what}${n === 1 ? '' : 's'}`;
 
@@ -20,8 +22,22 @@ const count = (n: number, what: string): string => `${n.toLocaleString('en')} ${
  */
 export async function testDingtalkConnection(
   connection: DingtalkConnection,
-  options: { tokens?: TokenCache; timeoutMs?: number; qpsLimit?: number } = {},
+  options: { tokens?: TokenCache; timeoutMs?: number; qpsLimit?: number; lang?: Lang } = {},
 ): Promise<ConnectionTestResult> {
+  const lang = options.lang ?? 'en';
+  const say = (en: string, zh: string): string => inLang(lang, en, zh);
+  const failed = (name: string, err: unknown): ConnectionCheck => failedCheck(name, err, lang);
+  const tokenOk = (): ConnectionCheck => ({
+    name: 'token',
+    ok: true,
+    message: say(`the Client ID ${settings.clientId} and its Client Secret give an access_token`, `Client ID ${settings.clientId} 及其 Client Secret 可以换取 access_token`),
+  });
+  const ipOk = (): ConnectionCheck => ({
+    name: 'ip whitelist',
+    ok: true,
+    message: say("DingTalk accepts calls from orgsync's outgoing IP (服务器出口IP)", '钉钉接受来自 orgsync 出口 IP 的调用（服务器出口IP）'),
+  });
+  const appOk = (): ConnectionCheck => ({ name: 'app', ok: true, message: say('the app is published and authorized in its org', '应用已发布，并已在所属组织授权') });
   const { settings } = connection;
   const app = new DingtalkClient({
     clientId: settings.clientId,
@@ -42,34 +58,39 @@ export async function testDingtalkConnection(
   } catch (err) {
     const e = err instanceof DingtalkError ? err : undefined;
     if (e?.code === 'DINGTALK_UNTRUSTED_IP') {
-      if (e.path !== 'gettoken') checks.push(tokenOk(connection));
-      checks.push(failedCheck('ip whitelist', err));
+      if (e.path !== 'gettoken') checks.push(tokenOk());
+      checks.push(failed('ip whitelist', err));
     } else if (e?.code === 'DINGTALK_APP_NOT_AUTHORIZED') {
-      checks.push(tokenOk(connection), ipOk(), failedCheck('app', err));
+      checks.push(tokenOk(), ipOk(), failed('app', err));
     } else if (e && e.path !== 'gettoken' && e.kind !== 'auth') {
       // The token works; only the scope could not be read.
-      checks.push(tokenOk(connection), ipOk(), appOk(), failedCheck('contact scope', err));
+      checks.push(tokenOk(), ipOk(), appOk(), failed('contact scope', err));
     } else {
-      checks.push(failedCheck('token', err));
+      checks.push(failed('token', err));
     }
     return result(checks);
   }
-  checks.push(tokenOk(connection), ipOk(), appOk());
+  checks.push(tokenOk(), ipOk(), appOk());
 
   const tops = scope.depts.includes(1) ? [1] : scope.depts;
   if (tops.length === 0) {
     checks.push({
       name: 'contact scope',
       ok: false,
-      message: 'the contact scope (通讯录权限范围) holds no department',
-      hint: `${CONSOLE} → 权限管理 → 通讯录权限范围: choose 全部员工, or the departments orgsync should sync.`,
+      message: say('the contact scope (通讯录权限范围) holds no department', '通讯录权限范围内没有任何部门'),
+      hint: say(
+        `${CONSOLE} → 权限管理 → 通讯录权限范围: choose 全部员工, or the departments orgsync should sync.`,
+        `${CONSOLE_ZH} → 权限管理 → 通讯录权限范围：选择「全部员工」，或 orgsync 要同步的部门。`,
+      ),
     });
     return result(checks);
   }
   checks.push({
     name: 'contact scope',
     ok: true,
-    message: tops.includes(1) ? 'the contact scope is the whole org (department 1)' : `the contact scope is department${tops.length > 1 ? 's' : ''} ${tops.join(', ')}`,
+    message: tops.includes(1)
+      ? say('the contact scope is the whole org (department 1)', '通讯录权限范围是整个组织（部门 1）')
+      : say(`the contact scope is department${tops.length > 1 ? 's' : ''} ${tops.join(', ')}`, `通讯录权限范围是部门 ${tops.join('、')}`),
   });
 
   // 4. The department tree: the tops, then a walk of at most WALK_BUDGET departments to count what is there.
@@ -92,11 +113,14 @@ export async function testDingtalkConnection(
     checks.push({
       name: 'departments',
       ok: true,
-      message: `the app reads ${tops.map((id, i) => `department ${id} 「${names[i]}」`).join(', ')} and ${all ? '' : 'at least '}${count(found, 'department')} in all`,
+      message: say(
+        `the app reads ${tops.map((id, i) => `department ${id} 「${names[i]}」`).join(', ')} and ${all ? '' : 'at least '}${count(found, 'department')} in all`,
+        `应用可读取${tops.map((id, i) => `部门 ${id}「${names[i]}」`).join('、')}，共${all ? ' ' : '至少 '}${found.toLocaleString('en')} 个部门`,
+      ),
     });
   } catch (err) {
     departmentsOk = false;
-    checks.push(failedCheck('departments', err));
+    checks.push(failed('departments', err));
   }
 
   // 5-6. Members of the departments walked (one page each), and whether mobiles come with them.
@@ -106,34 +130,32 @@ export async function testDingtalkConnection(
       const people = new Map<string, boolean>();
       for (const page of pages) for (const u of page.list) people.set(u.userid, u.mobile !== undefined);
       const more = pages.some((p) => p.has_more);
-      checks.push({ name: 'members', ok: true, message: `the app reads members: ${count(people.size, 'member')} in the first ${count(walked.length, 'department')}${more ? ' (more on further pages)' : ''}` });
+      checks.push({
+        name: 'members',
+        ok: true,
+        message: say(
+          `the app reads members: ${count(people.size, 'member')} in the first ${count(walked.length, 'department')}${more ? ' (more on further pages)' : ''}`,
+          `应用可读取成员：前 ${walked.length.toLocaleString('en')} 个部门中有 ${people.size.toLocaleString('en')} 名${more ? '（后续分页还有更多）' : ''}`,
+        ),
+      });
       const withMobile = [...people.values()].filter(Boolean).length;
       const fieldSaysNo = scope.fields.length > 0 && !scope.fields.includes('mobile');
       if (people.size > 0 ? withMobile === 0 : fieldSaysNo) {
         checks.push({
           name: 'mobile',
           ok: false,
-          message: `mobiles and emails are withheld: the app lacks the ${DINGTALK_SCOPES.mobile} permission`,
-          hint: `Grant ${DINGTALK_SCOPES.mobile} at ${CONSOLE} → 权限管理. Until then a sync works without mobiles and emails and keeps those already stored.`,
+          message: say(`mobiles and emails are withheld: the app lacks the ${DINGTALK_SCOPES.mobile} permission`, `手机号和邮箱未返回：应用缺少「${DINGTALK_SCOPES.mobile}」权限`),
+          hint: say(
+            `Grant ${DINGTALK_SCOPES.mobile} at ${CONSOLE} → 权限管理. Until then a sync works without mobiles and emails and keeps those already stored.`,
+            `在 ${CONSOLE_ZH} → 权限管理 中开通「${DINGTALK_SCOPES.mobile}」。在此之前同步照常进行，只是不带手机号和邮箱，已存的不会被清空。`,
+          ),
         });
       } else {
-        checks.push({ name: 'mobile', ok: true, message: `the app reads mobiles (${DINGTALK_SCOPES.mobile})` });
+        checks.push({ name: 'mobile', ok: true, message: say(`the app reads mobiles (${DINGTALK_SCOPES.mobile})`, `应用可读取手机号（${DINGTALK_SCOPES.mobile}）`) });
       }
     } catch (err) {
-      checks.push(failedCheck('members', err));
+      checks.push(failed('members', err));
     }
   }
   return result(checks);
-}
-
-function tokenOk(connection: DingtalkConnection): ConnectionCheck {
-  return { name: 'token', ok: true, message: `the Client ID ${connection.settings.clientId} and its Client Secret give an access_token` };
-}
-
-function ipOk(): ConnectionCheck {
-  return { name: 'ip whitelist', ok: true, message: "DingTalk accepts calls from orgsync's outgoing IP (服务器出口IP)" };
-}
-
-function appOk(): ConnectionCheck {
-  return { name: 'app', ok: true, message: 'the app is published and authorized in its org' };
 }

@@ -122,6 +122,7 @@ export class WecomClient {
 function wecomPlatform(corpId: string): Platform<WecomRefusal> {
   return {
     name: 'WeCom',
+    nameZh: '企业微信',
     codePrefix: 'WECOM',
     classify,
     // 40001 outside gettoken means the token is not (or no longer) valid, as 40014 and 42001 do; at gettoken it
@@ -143,8 +144,8 @@ function classify(status: number, text: string): Answer<WecomRefusal> {
     return { type: 'refused', refusal: { errcode, errmsg: typeof json.errmsg === 'string' ? json.errmsg : '' } };
   }
   if (!isSuccess(status)) return httpFailure(status);
-  if (json === undefined) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a body that is not JSON` };
-  if (json === null) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a body that is not a JSON object` };
-  if (!Number.isInteger(errcode)) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a non-numeric errcode` };
+  if (json === undefined) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a body that is not JSON`, zh: { reason: `HTTP ${status}，应答不是 JSON` } };
+  if (json === null) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a body that is not a JSON object`, zh: { reason: `HTTP ${status}，应答不是 JSON 对象` } };
+  if (!Number.isInteger(errcode)) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a non-numeric errcode`, zh: { reason: `HTTP ${status}，errcode 不是数字` } };
   return { type: 'ok', body: json };
 }

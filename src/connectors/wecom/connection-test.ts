@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { WecomConnection } from '../../connections/connections.js';
-import { failedCheck as failed, type ConnectionCheck, type ConnectionTestResult } from '../common/connection-test.js';
+import { failedCheck, inLang, type ConnectionCheck, type ConnectionTestResult } from '../common/connection-test.js';
+import type { Lang } from '../common/errors.js';
 import { TokenCache, WecomClient } from './client.js';
 import { WecomError } from './errors.js';
 import { agentGetSchema, departmentListSchema, userSimpleListSchema } from './schemas.js';
@@ -15,8 +16,13 @@ const anyBody = z.object({}).loose();
  */
 export async function testWecomConnection(
   connection: WecomConnection,
-  options: { tokens?: TokenCache; timeoutMs?: number } = {},
+  options: { tokens?: TokenCache; timeoutMs?: number; lang?: Lang } = {},
 ): Promise<ConnectionTestResult> {
+  const lang = options.lang ?? 'en';
+  const say = (en: string, zh: string): string => inLang(lang, en, zh);
+  const failed = (name: string, err: unknown): ConnectionCheck => failedCheck(name, err, lang);
+  const corp = connection.settings.corpId;
+  const tokenMessage = say(`the app secret of corp ${corp} gives an access_token`, `企业 ${corp} 的应用秘钥可以换取 access_token`);
   const tokens = options.tokens ?? new TokenCache();
   const client = (secret: string) =>
     new WecomClient({
@@ -35,12 +41,12 @@ export async function testWecomConnection(
   try {
     await app.get('getcallbackip', {}, anyBody);
     tokenOk = true;
-    checks.push({ name: 'token', ok: true, message: `the app secret of corp ${connection.settings.corpId} gives an access_token` });
+    checks.push({ name: 'token', ok: true, message: tokenMessage });
   } catch (err) {
     // getcallbackip may be refused while the token itself works; only token errors fail this check.
     if (err instanceof WecomError && err.kind !== 'auth' && err.kind !== 'config' && err.errcode !== 60020) {
       tokenOk = true;
-      checks.push({ name: 'token', ok: true, message: `the app secret of corp ${connection.settings.corpId} gives an access_token` });
+      checks.push({ name: 'token', ok: true, message: tokenMessage });
     } else {
       checks.push(failed('token', err));
     }
@@ -55,7 +61,10 @@ export async function testWecomConnection(
       checks.push({
         name: 'app',
         ok: true,
-        message: `app "${agent.name}" (AgentId ${agent.agentid}) is enabled; its visible range lists ${range.length === 0 ? 'no departments' : `department${range.length > 1 ? 's' : ''} ${range.join(', ')}`}`,
+        message: say(
+          `app "${agent.name}" (AgentId ${agent.agentid}) is enabled; its visible range lists ${range.length === 0 ? 'no departments' : `department${range.length > 1 ? 's' : ''} ${range.join(', ')}`}`,
+          `应用「${agent.name}」（AgentId ${agent.agentid}）已启用；可见范围${range.length === 0 ? '内没有部门' : `包含部门 ${range.join('、')}`}`,
+        ),
       });
     } catch (err) {
       checks.push(failed('app', err));
@@ -71,8 +80,13 @@ export async function testWecomConnection(
       departments = list.length;
       checks.push(
         departments === 0
-          ? { name: 'departments', ok: false, message: 'the app sees no department', hint: '企业微信管理后台 → 应用管理 → 应用 → 可见范围: add the departments orgsync should sync.' }
-          : { name: 'departments', ok: true, message: `the app reads ${departments.toLocaleString('en')} departments` },
+          ? {
+              name: 'departments',
+              ok: false,
+              message: say('the app sees no department', '应用看不到任何部门'),
+              hint: say('企业微信管理后台 → 应用管理 → 应用 → 可见范围: add the departments orgsync should sync.', '企业微信管理后台 → 应用管理 → 应用 → 可见范围：加入 orgsync 要同步的部门。'),
+            }
+          : { name: 'departments', ok: true, message: say(`the app reads ${departments.toLocaleString('en')} departments`, `应用可读取 ${departments.toLocaleString('en')} 个部门`) },
       );
     } catch (err) {
       checks.push(failed('departments', err));
@@ -89,7 +103,10 @@ export async function testWecomConnection(
         checks.push({
           name: 'members',
           ok: true,
-          message: `app sees department${tops.length > 1 ? 's' : ''} ${tops.join(tops.length > 2 ? ', ' : ' and ')}, ${members.size.toLocaleString('en')} members`,
+          message: say(
+            `app sees department${tops.length > 1 ? 's' : ''} ${tops.join(tops.length > 2 ? ', ' : ' and ')}, ${members.size.toLocaleString('en')} members`,
+            `应用可见部门 ${tops.join('、')}，共 ${members.size.toLocaleString('en')} 名成员`,
+          ),
         });
       } catch (err) {
         checks.push(failed('members', err));
@@ -103,10 +120,10 @@ export async function testWecomConnection(
     try {
       // An update of a department that cannot exist: allowed writes answer 60003, forbidden ones 48002 / 60011.
       await contacts.post('department/update', { id: 2_147_483_646 }, anyBody);
-      checks.push({ name: 'contacts secret', ok: true, message: 'the contacts sync secret may write contacts' });
+      checks.push({ name: 'contacts secret', ok: true, message: say('the contacts sync secret may write contacts', '通讯录同步秘钥可以写入通讯录') });
     } catch (err) {
       if (err instanceof WecomError && (err.errcode === 60003 || err.errcode === 60123)) {
-        checks.push({ name: 'contacts secret', ok: true, message: 'the contacts sync secret gives a token and may write contacts' });
+        checks.push({ name: 'contacts secret', ok: true, message: say('the contacts sync secret gives a token and may write contacts', '通讯录同步秘钥可以换取 token，并可写入通讯录') });
       } else {
         checks.push(failed('contacts secret', err));
       }

@@ -16,7 +16,7 @@ import {
 import { OrgsyncError, ValidationError } from '../../errors.js';
 import { resolvePolicy } from '../../reconcile/policy.js';
 import type { ConnectionRow, Platform, Store } from '../../store/store.js';
-import { checkConnection } from '../connection-checks.js';
+import { checkConnection, langOf } from '../connection-checks.js';
 import { ApiError, fromOrgsyncError, notFound } from '../errors.js';
 import type { RouteTable } from '../route.js';
 import type { ReconcileScheduler } from '../reconcile-scheduler.js';
@@ -259,11 +259,13 @@ export function connectionRoutes(
     url: '/api/v1/connections/:name/test',
     tag: 'connections',
     summary: '测试连接: test the saved connection, or unsaved values typed over it',
-    description: 'Changes nothing. Settings and secrets in the body replace the saved ones for this test only; an omitted or empty secret uses the saved one.',
+    description:
+      'Changes nothing. Settings and secrets in the body replace the saved ones for this test only; an omitted or empty secret uses the saved one. ' +
+      'Messages and hints are in Chinese when Accept-Language prefers zh, else in English.',
     params: connectionParams,
     body: testConnectionBody,
     responses: { 200: { description: 'Every check, passed or not, with a hint for each failure', schema: testResultSchema }, 404: { description: 'No such connection' } },
-    handler: async ({ params, body }) => {
+    handler: async ({ params, body, req }) => {
       let saved: Connection;
       try {
         saved = await connections.get(params.name);
@@ -287,7 +289,7 @@ export function connectionRoutes(
         settings: parsePart(schemas.settings, settings, 'settings'),
         secrets: parsePart(schemas.secrets, secrets, 'secrets'),
       } as Connection;
-      return checkConnection(connection);
+      return checkConnection(connection, langOf(req.headers['accept-language']));
     },
   });
 
@@ -296,10 +298,10 @@ export function connectionRoutes(
     url: '/api/v1/connection-tests',
     tag: 'connections',
     summary: '测试连接 for a card not saved yet',
-    description: 'Changes nothing and stores nothing.',
+    description: 'Changes nothing and stores nothing. Messages and hints in Chinese when Accept-Language prefers zh.',
     body: unsavedTestBody,
     responses: { 200: { description: 'Every check, passed or not', schema: testResultSchema } },
-    handler: async ({ body }) => {
+    handler: async ({ body, req }) => {
       const schemas = PLATFORM_SCHEMAS[body.platform];
       const settings = Object.fromEntries(given(body.settings));
       const secrets = Object.fromEntries(given(body.secrets).filter(([, v]) => v !== null));
@@ -313,7 +315,7 @@ export function connectionRoutes(
         createdAt: '',
         updatedAt: '',
       } as Connection;
-      return checkConnection(connection);
+      return checkConnection(connection, langOf(req.headers['accept-language']));
     },
   });
 
