@@ -8,12 +8,32 @@ export interface ErrorInfo {
   hint?: string;
   /** The object the error is about, e.g. `users[3] (externalId "zhangsan")`. */
   object?: string;
+  /** The message and hint in Chinese, where orgsync has them (kept with a run, shown by `localized`). */
+  zh?: ZhText;
+}
+
+/** The languages people read orgsync's texts in: English everywhere, Chinese too where the console shows them. */
+export type Lang = 'en' | 'zh-CN';
+
+/** A message and its hint in Chinese. */
+export interface ZhText {
+  message: string;
+  hint?: string;
+}
+
+/** An ErrorInfo as a reader of `lang` sees it: its Chinese text when asked and known, never the `zh` field itself. */
+export function localized(info: ErrorInfo, lang: Lang): ErrorInfo {
+  const { zh, ...rest } = info;
+  if (lang !== 'zh-CN' || !zh) return rest;
+  const { hint: _english, ...withoutHint } = rest;
+  return { ...withoutHint, message: zh.message, ...(zh.hint !== undefined ? { hint: zh.hint } : {}) };
 }
 
 export class OrgsyncError extends Error {
   readonly code: string;
   readonly hint: string | undefined;
   readonly object: string | undefined;
+  readonly zh: ZhText | undefined;
 
   constructor(info: ErrorInfo, options?: { cause?: unknown }) {
     super(info.message, options);
@@ -21,6 +41,7 @@ export class OrgsyncError extends Error {
     this.code = info.code;
     this.hint = info.hint;
     this.object = info.object;
+    this.zh = info.zh;
   }
 
   toInfo(): ErrorInfo {
@@ -29,7 +50,13 @@ export class OrgsyncError extends Error {
       message: this.message,
       ...(this.hint !== undefined ? { hint: this.hint } : {}),
       ...(this.object !== undefined ? { object: this.object } : {}),
+      ...(this.zh !== undefined ? { zh: this.zh } : {}),
     };
+  }
+
+  /** The message and hint in `lang` (English when there is no Chinese text). */
+  text(lang: Lang): { message: string; hint: string } {
+    return lang === 'zh-CN' && this.zh ? { message: this.zh.message, hint: this.zh.hint ?? '' } : { message: this.message, hint: this.hint ?? '' };
   }
 }
 

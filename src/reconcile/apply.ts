@@ -92,6 +92,10 @@ export async function applyPlan(plan: Plan, store: Store, options: ApplyOptions)
             message: `could not ${change.action} user "${change.label}": ${errorInfo(itemErr).message}`,
             hint: 'Fix the conflicting local data (see the message), then run again; the rest of the plan was written.',
             object: `user "${change.externalId}"`,
+            zh: {
+              message: `无法${{ create: '新增', update: '更新', disable: '停用', enable: '启用', delete: '删除' }[change.action as string] ?? change.action}成员「${change.label}」：${errorInfo(itemErr).message}`,
+              hint: '修正冲突的本地数据（见信息），然后再运行；计划的其余部分已写入。',
+            },
           });
         }
       }

@@ -43,6 +43,10 @@ export function guard(plan: Plan, policy: Policy): GuardResult {
           hint: 'Check the run\'s changes; if they are right, approve the run (`orgsync runs approve RUN_ID`). If not, fix the source and run again.',
           count: removals,
           base: plan.activeLinkedUsers,
+          zh: {
+            message: `计划停用或删除来源「${plan.source}」${plan.activeLinkedUsers} 名在职成员中的 ${removals} 名（${((removals / base) * 100).toFixed(1)}%），超过上限 ${maxUsers} 人且超过 ${(maxRatio * 100).toFixed(0)}%`,
+            hint: '请检查本次运行的变更；若无误，批准该运行（`orgsync runs approve RUN_ID` 或运行日志中的「批准」）。若有误，修正来源后重新运行。',
+          },
         }
       : null;
 

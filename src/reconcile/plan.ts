@@ -16,6 +16,9 @@ import { PolicyError } from './errors.js';
 import type { FieldOwnership, Policy } from './policy.js';
 import type { DepartmentChange, FieldDiff, MembershipWrite, Plan, Ref, UserChange } from './types.js';
 
+/** The fallback keys as the console's Chinese pages name them. */
+const USER_KEY_ZH: Record<string, string> = { userid: '账号', mobile: '手机号', email: '邮箱' };
+
 export interface PlanOptions {
   /**
    * The snapshot lists only these of the source's users (by its ids); users linked to the source outside it are
@@ -262,6 +265,10 @@ class Planner {
         message: `${candidates.length} local departments named "${sd.name}" sit under department ${parent}; a new one is created for source department "${sd.externalId}"`,
         hint: 'Rename or merge the local duplicates, then re-run to link the right one.',
         object: `department "${sd.externalId}"`,
+        zh: {
+          message: `部门 ${parent} 下有 ${candidates.length} 个名为「${sd.name}」的本地部门；已为来源部门 "${sd.externalId}" 新建一个`,
+          hint: '重命名或合并这些重名的本地部门，再运行一次即可关联到正确的那个。',
+        },
       });
     }
     return undefined;
@@ -319,6 +326,10 @@ class Planner {
           message: `${candidates.length} local users (ids ${candidates.map((u) => u.id).join(', ')}) have ${key} "${value}"; the user was left out`,
           hint: `Make ${key} unique among local users, or link the right one, then re-run.`,
           object,
+          zh: {
+            message: `有 ${candidates.length} 个本地成员（ID ${candidates.map((u) => u.id).join('、')}）的${USER_KEY_ZH[key]}都是 "${value}"；该成员未处理`,
+            hint: `让本地成员的${USER_KEY_ZH[key]}互不相同，或手动关联正确的那个，然后再运行。`,
+          },
         });
         return 'skip';
       }
@@ -330,6 +341,10 @@ class Planner {
           message: `local user ${candidate.id} has the same ${key} ("${value}") but is already linked to "${other.externalId}" of source "${this.source}"; it was not taken over and the user was left out`,
           hint: `If both are the same person, fix the ${key} in the source; otherwise change it on one of them.`,
           object,
+          zh: {
+            message: `本地成员 ${candidate.id} 的${USER_KEY_ZH[key]}相同（"${value}"），但已关联到来源「${this.source}」的 "${other.externalId}"；没有接管它，该成员未处理`,
+            hint: `若两者是同一个人，请在来源中修正${USER_KEY_ZH[key]}；否则修改其中一个的${USER_KEY_ZH[key]}。`,
+          },
         });
         return 'skip';
       }
@@ -355,6 +370,10 @@ class Planner {
         message: `userid "${userid}" already belongs to local user ${taken?.id ?? '(planned)'}, which the matching policy did not take as this user; the user was left out`,
         hint: 'Add "userid" to matching.users to link them, or give one of them another userid.',
         object,
+        zh: {
+          message: `账号 "${userid}" 已属于本地成员 ${taken?.id ?? '（计划中）'}，而匹配策略没有把它视为同一人；该成员未处理`,
+          hint: '在 matching.users 中加入 "userid" 以关联两者，或给其中一个换个账号。',
+        },
       });
       return;
     }
@@ -432,6 +451,10 @@ class Planner {
             message: `the source renames the user to "${value}", which local user ${holder?.id ?? '(planned)'} already has; the userid was left as "${local.userid}"`,
             hint: 'Give one of them another userid, then re-run.',
             object: `user "${su.externalId}"`,
+            zh: {
+              message: `来源把该成员的账号改为 "${value}"，但本地成员 ${holder?.id ?? '（计划中）'} 已在使用；账号保持为 "${local.userid}"`,
+              hint: '给其中一个换个账号，然后再运行。',
+            },
           });
           continue;
         }
@@ -639,6 +662,10 @@ class Planner {
           message: `department "${d.name}" (${d.id}) is gone from source "${this.source}" but was kept: it still has ${children} sub-department(s) and ${members} active member(s)`,
           hint: 'Move or remove what is left in it; the next run deletes it once it is empty.',
           object: `department "${externalId}"`,
+          zh: {
+            message: `部门「${d.name}」（${d.id}）已从来源「${this.source}」中移除，但本地保留：其中还有 ${children} 个子部门和 ${members} 名在职成员`,
+            hint: '移走或删除其中剩下的部门和成员；部门清空后，下一次运行会删除它。',
+          },
         });
         continue;
       }

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { OrgsyncError, ValidationError, describeIssue, errorInfo, type ErrorInfo } from '../errors.js';
+import { OrgsyncError, ValidationError, describeIssue, errorInfo, localized, type ErrorInfo, type Lang } from '../errors.js';
 import { validateSnapshot, type Snapshot } from '../directory/snapshot.js';
 import type { SourceConnector } from '../connectors/contract.js';
 import { applyPlan, changeRecord } from '../reconcile/apply.js';
@@ -176,7 +176,8 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
         await store.runs.savePlan(run.id, encodePlan(guarded.plan));
         if (guarded.blocked) {
           summary.blocked = guarded.blocked;
-          errors.unshift({ code: guarded.blocked.code, message: guarded.blocked.message, ...(guarded.blocked.hint ? { hint: guarded.blocked.hint } : {}) });
+          const { code, message, hint, zh } = guarded.blocked;
+          errors.unshift({ code, message, ...(hint ? { hint } : {}), ...(zh ? { zh } : {}) });
         }
         await finish(store, run.id, dryRun ? 'planned' : 'blocked', counts, errors, planned.notes, summary);
         return report(store, run.id);
@@ -296,7 +297,9 @@ export async function report(store: Store, runId: number): Promise<RunReport> {
   return toReport(run, await store.runs.steps(runId));
 }
 
-export function toReport(run: RunRecord, steps: RunStep[]): RunReport {
+/** A run as its report, its errors and notes in `lang` (see `localized`). */
+export function toReport(run: RunRecord, steps: RunStep[], lang: Lang = 'en'): RunReport {
+  const blocked = run.summary.blocked;
   return {
     runId: run.id,
     kind: run.kind,
@@ -307,9 +310,9 @@ export function toReport(run: RunRecord, steps: RunStep[]): RunReport {
     finishedAt: run.finishedAt,
     changes: run.counts,
     ...(run.summary.suppressed ? { suppressed: run.summary.suppressed } : {}),
-    ...(run.summary.blocked ? { blocked: run.summary.blocked } : {}),
-    errors: run.errors,
-    notes: run.notes,
+    ...(blocked ? { blocked: { ...localized(blocked, lang), count: blocked.count, base: blocked.base } } : {}),
+    errors: run.errors.map((e) => localized(e, lang)),
+    notes: run.notes.map((e) => localized(e, lang)),
     ...(run.summary.read ? { read: run.summary.read } : {}),
     steps,
   };

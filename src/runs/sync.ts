@@ -53,6 +53,10 @@ function sourceOf(connection: Connection, options: SyncOptions): PlatformSource 
                 code: 'DINGTALK_TOPS_UNREADABLE',
                 message: `department${source.notes.unreadableTops.length > 1 ? 's' : ''} ${source.notes.unreadableTops.join(', ')} of the contact scope could not be read: nobody was disabled or deleted`,
                 hint: 'Check the contact scope (通讯录权限范围) in the DingTalk developer console, then sync again.',
+                zh: {
+                  message: `通讯录权限范围内的部门 ${source.notes.unreadableTops.join('、')} 读取失败：没有停用或删除任何人`,
+                  hint: '在钉钉开发者后台检查通讯录权限范围，然后重新同步。',
+                },
               },
             ]
           : [],
@@ -78,6 +82,10 @@ function sourceOf(connection: Connection, options: SyncOptions): PlatformSource 
               code: 'WECOM_IDS_ONLY',
               message: 'the contacts secret may read only ids from this IP (48009): memberships and leavers were synced, names and details were not',
               hint: 'Import the contacts export from the WeCom admin console for details, or sync with the app secret.',
+              zh: {
+                message: '从这个 IP，通讯录同步秘钥只能读取 ID（48009）：已同步部门归属和离职，姓名等详情未同步',
+                hint: '导入企业微信管理后台导出的通讯录以获取详情，或改用应用秘钥同步。',
+              },
             },
           ]
         : [],

@@ -160,6 +160,10 @@ export class RunRunner {
         code: 'RUN_ABANDONED',
         message: `the server running this run (${host || lease.holder}${Number.isInteger(pid) ? `, process ${pid}` : ''}) stopped before the run finished`,
         hint: 'Start the run again. Batches applied before the server stopped stay applied; the changes recorded on this run show which.',
+        zh: {
+          message: `执行此运行的服务（${host || lease.holder}${Number.isInteger(pid) ? `，进程 ${pid}` : ''}）在运行结束前停止了`,
+          hint: '请重新发起运行。服务停止前已写入的批次保持不变；本运行记录的变更列出了是哪些。',
+        },
       });
       await this.store.locks.release(name, lease.holder);
       if (marked) {

@@ -278,6 +278,8 @@ describe('the admin console', () => {
     await detail.waitFor();
     expect(await detail.getAttribute('data-status')).toBe('blocked');
     await byTestId('blocked-banner').waitFor();
+    // Why it stopped, in the page's language.
+    expect(await byTestId('blocked-banner').textContent()).toContain(`计划停用或删除来源「wecom」`);
     expect(Number(await byTestId('count-user-disable').textContent())).toBe(LEAVERS);
     await expect.poll(() => page.locator('[data-testid=change-row][data-action=disable]').count()).toBeGreaterThan(0);
     await screenshot(page, 'blocked-run');

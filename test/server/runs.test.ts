@@ -142,6 +142,22 @@ describe('sync from the API', () => {
     expect(blocked.blocked).toMatchObject({ code: 'GUARD_BLOCKED', count: 12, hint: expect.any(String) });
     expect(blocked.changes.users.disable).toBe(12);
     expect(blocked.changedObjects.items.filter((x: { action: string }) => x.action === 'disable')).toHaveLength(12);
+    // English by default, Chinese for the console's Chinese pages; the stored Chinese text itself never shows.
+    expect(blocked.blocked.message).toMatch(/^the plan disables or deletes 12 of \d+ active users of source "acme"/);
+    expect(JSON.stringify(blocked)).not.toContain('"zh"');
+    const zh = { headers: { 'accept-language': 'zh-CN' } };
+    const blockedZh = (await c.request('GET', `/api/v1/runs/${blocked.runId}`, undefined, zh)).body;
+    expect(blockedZh.blocked).toStrictEqual({
+      code: 'GUARD_BLOCKED',
+      count: 12,
+      base: blocked.blocked.base,
+      message: `计划停用或删除来源「acme」${blocked.blocked.base} 名在职成员中的 12 名（${((12 / blocked.blocked.base) * 100).toFixed(1)}%），超过上限 3 人且超过 5%`,
+      hint: expect.stringContaining('批准'),
+    });
+    expect(blockedZh.errors[0]).toMatchObject({ code: 'GUARD_BLOCKED', message: blockedZh.blocked.message });
+    const listedZh = (await c.request('GET', '/api/v1/runs?status=blocked', undefined, zh)).body.items[0];
+    expect(listedZh.blocked.message).toBe(blockedZh.blocked.message);
+    expect(JSON.stringify(blockedZh)).not.toContain('"zh"');
 
     const approved = await c.request('POST', `/api/v1/runs/${blocked.runId}/approve`, {});
     expect(approved.status).toBe(202);

@@ -1,5 +1,5 @@
-import { errorInfo } from '../../errors.js';
-import { ConnectorError, type Lang } from './errors.js';
+import { errorInfo, OrgsyncError, type Lang } from '../../errors.js';
+import { ConnectorError } from './errors.js';
 
 /** The result shape of every platform's connection test (`orgsync connection test --json`, the console's 测试连接). */
 
@@ -19,7 +19,7 @@ export interface ConnectionTestResult {
 export function failedCheck(name: string, err: unknown, lang: Lang = 'en'): ConnectionCheck {
   const info = errorInfo(err);
   const code = err instanceof ConnectorError ? err.codeLabel() : undefined;
-  const text = err instanceof ConnectorError ? err.text(lang) : { message: info.message, hint: info.hint ?? '' };
+  const text = err instanceof OrgsyncError ? err.text(lang) : { message: info.message, hint: info.hint ?? '' };
   return { name, ok: false, message: `${code ? `${code}: ` : ''}${text.message}`, ...(text.hint ? { hint: text.hint } : {}) };
 }
 

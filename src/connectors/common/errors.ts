@@ -1,4 +1,6 @@
-import { OrgsyncError } from '../../errors.js';
+import { OrgsyncError, type Lang, type ZhText } from '../../errors.js';
+
+export type { Lang, ZhText };
 
 /**
  * What the platform connectors share about failures: one set of error kinds, what a client does about a refusal
@@ -12,15 +14,6 @@ export type ErrorKind = 'auth' | 'config' | 'permission' | 'not_found' | 'rate_l
  * the platform counts calls per window), or fetch a new token and retry (up to 3 times).
  */
 export type RetryKind = 'backoff' | 'backoff-long' | 'token';
-
-/** The languages people read orgsync's texts in: English everywhere, Chinese too where the console shows them. */
-export type Lang = 'en' | 'zh-CN';
-
-/** A message and its hint in Chinese, for the console's Chinese pages. */
-export interface ZhText {
-  message: string;
-  hint: string;
-}
 
 /** One row of a platform's error table: the typed error a refusal becomes, and whether to retry first. */
 export interface ErrorRule<C> {
@@ -98,22 +91,18 @@ export class ConnectorError extends OrgsyncError {
   readonly errmsg: string | undefined;
   readonly path: string;
   readonly attempts: number | undefined;
-  readonly zh: ZhText | undefined;
 
   constructor(init: ConnectorErrorInit, options?: { cause?: unknown }) {
-    super({ code: init.code, message: init.message, hint: init.hint, ...(init.object !== undefined ? { object: init.object } : {}) }, options);
+    super(
+      { code: init.code, message: init.message, hint: init.hint, ...(init.object !== undefined ? { object: init.object } : {}), ...(init.zh !== undefined ? { zh: init.zh } : {}) },
+      options,
+    );
     this.name = 'ConnectorError';
     this.kind = init.kind;
     this.errcode = init.errcode;
     this.errmsg = init.errmsg;
     this.path = init.path;
     this.attempts = init.attempts;
-    this.zh = init.zh;
-  }
-
-  /** The message and hint in `lang` (English when there is no Chinese text). */
-  text(lang: Lang): { message: string; hint: string } {
-    return lang === 'zh-CN' && this.zh ? this.zh : { message: this.message, hint: this.hint ?? '' };
   }
 
   /** The platform's code as people quote it (`errcode 60020`); undefined for failures without one. */

@@ -16,7 +16,8 @@ import {
 import { OrgsyncError, ValidationError } from '../../errors.js';
 import { resolvePolicy } from '../../reconcile/policy.js';
 import type { ConnectionRow, Platform, Store } from '../../store/store.js';
-import { checkConnection, langOf } from '../connection-checks.js';
+import { checkConnection } from '../connection-checks.js';
+import { langOf } from '../lang.js';
 import { ApiError, fromOrgsyncError, notFound } from '../errors.js';
 import type { RouteTable } from '../route.js';
 import type { ReconcileScheduler } from '../reconcile-scheduler.js';

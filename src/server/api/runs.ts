@@ -1,6 +1,7 @@
 import { toReport } from '../../runs/run-service.js';
 import type { Store } from '../../store/store.js';
 import { notFound } from '../errors.js';
+import { langOf } from '../lang.js';
 import type { RouteTable } from '../route.js';
 import type { RunRunner } from '../runner.js';
 import { changesQuery, changesSchema, emptyBody, runDetailSchema, runIdBody, runIdParams, runListQuery, runListSchema } from '../schemas.js';
@@ -23,7 +24,8 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
     summary: 'Runs, newest first',
     query: runListQuery,
     responses: { 200: { description: 'A page of runs; nextCursor is null on the last page', schema: runListSchema } },
-    handler: async ({ query }) => {
+    handler: async ({ query, req }) => {
+      const lang = langOf(req.headers['accept-language']);
       const runs = await store.runs.list({
         limit: query.limit + 1,
         ...(query.source !== undefined ? { source: query.source } : {}),
@@ -35,7 +37,7 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
       const last = page[page.length - 1];
       return {
         items: page.map((run) => {
-          const { steps: _steps, ...summary } = toReport(run, []);
+          const { steps: _steps, ...summary } = toReport(run, [], lang);
           return withProgress(summary);
         }),
         nextCursor: runs.length > query.limit && last ? String(last.id) : null,
@@ -48,14 +50,16 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
     url: '/api/v1/runs/:id',
     tag: 'runs',
     summary: 'One run: its report, steps, the first changed objects, and its progress while running',
-    description: 'The report `orgsync runs show RUN_ID --json` prints, plus `progress` while the run executes in this server.',
+    description:
+      'The report `orgsync runs show RUN_ID --json` prints, plus `progress` while the run executes in this server. Errors and notes are in Chinese ' +
+      'when Accept-Language prefers zh and orgsync has a Chinese text for them.',
     params: runIdParams,
     responses: { 200: { description: 'The run', schema: runDetailSchema }, 404: { description: 'No such run' } },
-    handler: async ({ params }) => {
+    handler: async ({ params, req }) => {
       const run = await store.runs.get(params.id);
       if (!run) throw noRun(params.id);
       const [steps, items, total] = [await store.runs.steps(run.id), await store.runs.changes(run.id, { limit: CHANGES_IN_DETAIL }), await store.runs.countChanges(run.id)];
-      return withProgress({ ...toReport(run, steps), changedObjects: { total, items } });
+      return withProgress({ ...toReport(run, steps, langOf(req.headers['accept-language'])), changedObjects: { total, items } });
     },
   });
 
