@@ -128,7 +128,7 @@ export async function buildApp(
     // A URL fastify cannot decode (a lone %, bad UTF-8) or route: answered in the API's error shape with the same
     // headers as every other answer (fastify's default writes it bare, before any hook).
     frameworkErrors: (err, req, reply: FastifyReply) => {
-      securityHeaders(req, reply);
+      securityHeaders(req, reply, httpsBeforeRouting);
       const answer =
         (err.code === 'FST_ERR_BAD_URL' ? undefined : fastifyClientError(err)) ??
         new ApiError(400, { code: 'INVALID_URL', message: 'the URL cannot be read', hint: 'Check the URL; percent-encode characters outside ASCII as UTF-8.' });
@@ -138,13 +138,19 @@ export async function buildApp(
   // Where the browser reached us over https. HSTS is sent only then: over plain http browsers ignore it, and sent
   // from a LAN or test address it would pin that host to https for a year.
   const https = (req: FastifyRequest): boolean => deps.publicUrl?.startsWith('https://') === true || req.protocol === 'https';
+  // fastify builds the request of a framework error (an unreadable URL) without its trustProxy rules, so there
+  // req.protocol never reads X-Forwarded-Proto. Believing the header whenever proxies are trusted at all is safe
+  // for HSTS alone: a browser ignores the header on an answer that did not come over https.
+  const proxied = typeof options.trustProxy === 'number' ? options.trustProxy > 0 : Boolean(options.trustProxy);
+  const httpsBeforeRouting = (req: FastifyRequest): boolean =>
+    https(req) || (proxied && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim().toLowerCase() === 'https');
   /** The headers of every answer: API, console, healthz, callbacks, 404s and errors alike. */
-  const securityHeaders = (req: FastifyRequest, reply: FastifyReply): void => {
+  const securityHeaders = (req: FastifyRequest, reply: FastifyReply, overHttps = https): void => {
     void reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
     void reply.header('x-content-type-options', 'nosniff');
     void reply.header('referrer-policy', 'same-origin');
     void reply.header('x-frame-options', 'DENY');
-    if (https(req)) void reply.header('strict-transport-security', 'max-age=31536000');
+    if (overHttps(req)) void reply.header('strict-transport-security', 'max-age=31536000');
     // Nothing is cached unless its route said so (the console's files set their own cache-control).
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
   };
