@@ -275,7 +275,7 @@ describe('access from the route table', () => {
 
     // Anyone reaches the public ones (a callback without a configured secret is 404, not 401).
     for (const r of registered.filter((x) => x.access.public && x.method !== 'POST')) {
-      const answer = await send(h.url, r.method, fill(r.url).replace(/\/runs\/\d+/, '/runs/12'));
+      const answer = await send(h.url, r.method, fill(r.url));
       expect([200, 404], routeKey(r)).toContain(answer.status);
       if (r.url !== '/callbacks/:connection') expect(answer.status, routeKey(r)).toBe(200);
       expect(headerProblems(answer, false), routeKey(r)).toEqual([]);
