@@ -60,7 +60,7 @@ export async function registerCallbackRoutes(app: FastifyInstance, options: Call
         await reply.code(status).type('text/plain').send(`${err.code}: ${err.message}`);
       }
     };
-    scope.get('/callbacks/:connection', handle);
-    scope.post('/callbacks/:connection', handle);
+    scope.get('/callbacks/:connection', { config: { public: true } }, handle);
+    scope.post('/callbacks/:connection', { config: { public: true } }, handle);
   });
 }

@@ -1,6 +1,6 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { ConnectionService } from '../connections/connections.js';
 import { registerEvents } from '../events/server.js';
 import type { EventPump } from '../events/pump.js';
@@ -11,7 +11,7 @@ import { directoryRoutes } from './api/directory.js';
 import { runRoutes } from './api/runs.js';
 import { DEFAULT_LOGIN_LIMITS, sessionRoutes, type LoginLimits } from './api/session.js';
 import type { AccessService } from './auth/access.js';
-import { isApiPath, registerAuth } from './auth/hook.js';
+import { accessOf, registerAuth, type Access } from './auth/hook.js';
 import { registerConsole } from './console.js';
 import { ApiError, fromOrgsyncError } from './errors.js';
 import { openApiDocument } from './openapi.js';
@@ -68,6 +68,30 @@ export function loggerOptions(level: string, stream: { write(line: string): void
   };
 }
 
+/** A route as the app registered it, with the access its config declares (collected by an onRoute hook). */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  access: Access;
+}
+
+/**
+ * The Content-Security-Policy of every answer. The console is one script and one stylesheet from its own origin;
+ * React's style props are set through the CSSOM, which style-src does not govern, so nothing inline is allowed.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "object-src 'none'",
+].join('; ');
+
 /** Trust the nearest `count` proxies. */
 function hops(count: number): (address: string, hop: number) => boolean {
   return (_address, hop) => hop < count;
@@ -95,12 +119,46 @@ function fastifyClientError(err: { code?: string; statusCode?: number; message: 
 export async function buildApp(
   deps: AppDeps,
   options: { logger: FastifyServerOptions['logger']; trustProxy?: boolean | number | string },
-): Promise<{ app: FastifyInstance; routes: AnyRouteSpec[]; runner: RunRunner; events: EventPump; schedule: ReconcileScheduler }> {
+): Promise<{ app: FastifyInstance; routes: AnyRouteSpec[]; registered: RegisteredRoute[]; runner: RunRunner; events: EventPump; schedule: ReconcileScheduler }> {
   const app = Fastify({
     logger: options.logger ?? false,
     trustProxy: typeof options.trustProxy === 'number' ? hops(options.trustProxy) : (options.trustProxy ?? false),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // A URL fastify cannot decode (a lone %, bad UTF-8) or route: answered in the API's error shape with the same
+    // headers as every other answer (fastify's default writes it bare, before any hook).
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      securityHeaders(req, reply, httpsBeforeRouting);
+      const answer =
+        (err.code === 'FST_ERR_BAD_URL' ? undefined : fastifyClientError(err)) ??
+        new ApiError(400, { code: 'INVALID_URL', message: 'the URL cannot be read', hint: 'Check the URL; percent-encode characters outside ASCII as UTF-8.' });
+      void reply.code(answer.statusCode).send(answer.body());
+    },
+  });
+  // Where the browser reached us over https. HSTS is sent only then: over plain http browsers ignore it, and sent
+  // from a LAN or test address it would pin that host to https for a year.
+  const https = (req: FastifyRequest): boolean => deps.publicUrl?.startsWith('https://') === true || req.protocol === 'https';
+  // fastify builds the request of a framework error (an unreadable URL) without its trustProxy rules, so there
+  // req.protocol never reads X-Forwarded-Proto. Believing the header whenever proxies are trusted at all is safe
+  // for HSTS alone: a browser ignores the header on an answer that did not come over https.
+  const proxied = typeof options.trustProxy === 'number' ? options.trustProxy > 0 : Boolean(options.trustProxy);
+  const httpsBeforeRouting = (req: FastifyRequest): boolean =>
+    https(req) || (proxied && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim().toLowerCase() === 'https');
+  /** The headers of every answer: API, console, healthz, callbacks, 404s and errors alike. */
+  const securityHeaders = (req: FastifyRequest, reply: FastifyReply, overHttps = https): void => {
+    void reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
+    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('referrer-policy', 'same-origin');
+    void reply.header('x-frame-options', 'DENY');
+    if (overHttps(req)) void reply.header('strict-transport-security', 'max-age=31536000');
+    // Nothing is cached unless its route said so (the console's files set their own cache-control).
+    if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
+  };
+  // Every route the app ends up with (plugins' and fastify's own HEAD routes too), as the router knows it: the list
+  // the security tests walk, so a route added later is covered without editing them.
+  const registered: RegisteredRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) registered.push({ method, url: route.url, access: accessOf(route.config) });
   });
   const runner = new RunRunner(deps.store, app.log);
   const schedule = new ReconcileScheduler({ store: deps.store, connections: deps.connections, runner, log: app.log, timezone: deps.timezone });
@@ -123,10 +181,7 @@ export async function buildApp(
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
-    void reply.header('x-content-type-options', 'nosniff');
-    void reply.header('referrer-policy', 'same-origin');
-    void reply.header('x-frame-options', 'DENY');
-    if (isApiPath(req.url)) void reply.header('cache-control', 'no-store');
+    securityHeaders(req, reply);
     return payload;
   });
 
@@ -134,7 +189,7 @@ export async function buildApp(
   await app.register(fastifyRateLimit, { global: false });
   registerAuth(app, deps.access);
 
-  const secureCookie = (req: FastifyRequest): boolean => deps.publicUrl?.startsWith('https://') === true || req.protocol === 'https';
+  const secureCookie = https;
   const table = new RouteTable(app);
   sessionRoutes(table, app, { access: deps.access, secureCookie, sessionTtlMs: deps.sessionTtlMs, limits: deps.loginLimits ?? DEFAULT_LOGIN_LIMITS });
   connectionRoutes(table, { store: deps.store, connections: deps.connections, runner, schedule, baseUrl: () => deps.publicUrl ?? app.listeningOrigin });
@@ -149,7 +204,7 @@ export async function buildApp(
     handler: async () => openApiDocument(table.routes, { version: deps.version, serverUrl: deps.publicUrl }),
   });
 
-  app.get('/healthz', async (_req, reply) => {
+  app.get('/healthz', { config: { public: true } }, async (_req, reply) => {
     try {
       await deps.store.directory.revision();
       return { status: 'ok' };
@@ -166,5 +221,5 @@ export async function buildApp(
   });
 
   await registerConsole(app, deps.consoleDir);
-  return { app, routes: table.routes, runner, events, schedule };
+  return { app, routes: table.routes, registered, runner, events, schedule };
 }

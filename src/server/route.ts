@@ -31,7 +31,7 @@ export interface RouteSpec<P extends z.ZodType | undefined = undefined, Q extend
   summary: string;
   description?: string;
   tag: string;
-  /** Reachable without a session or token (only signing in is). */
+  /** Reachable without a session or token (only signing in is); every other API route requires the admin role. */
   public?: boolean;
   params?: P;
   query?: Q;
@@ -64,7 +64,8 @@ export class RouteTable {
     this.app.route({
       method: spec.method,
       url: spec.url,
-      config: { public: spec.public === true },
+      // The access the auth hook reads: public, or the admin role (the only one today).
+      config: spec.public === true ? { public: true } : { role: 'admin' },
       handler: async (req, reply) => {
         const params = parse(spec.params as P, req.params, 'params');
         const query = parse(spec.query as Q, req.query, 'query');
@@ -75,12 +76,5 @@ export class RouteTable {
         return success === 204 ? reply.send() : reply.send(result);
       },
     });
-  }
-}
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Reachable without a session or token. */
-    public?: boolean;
   }
 }

@@ -8,7 +8,7 @@ import { OrgsyncError } from '../errors.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import type { LoginLimits } from './api/session.js';
-import { buildApp, loggerOptions } from './app.js';
+import { buildApp, loggerOptions, type RegisteredRoute } from './app.js';
 import { AccessService } from './auth/access.js';
 import { loadServerConfig, type ServerConfig } from './config.js';
 import type { AnyRouteSpec } from './route.js';
@@ -50,6 +50,8 @@ export interface RunningServer {
   app: FastifyInstance;
   store: Store;
   routes: AnyRouteSpec[];
+  /** Every route the app registered (API, docs, healthz, callbacks, the console), with the access it declares. */
+  registered: RegisteredRoute[];
   runner: RunRunner;
   /** Turns stored callback messages into event runs. */
   events: EventPump;
@@ -109,7 +111,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       },
       { logger: loggerOptions(config.logLevel, options.logStream), trustProxy: config.trustProxy },
     );
-    const { app, runner, routes, events, schedule } = built;
+    const { app, runner, routes, registered, events, schedule } = built;
 
     const admin = await access.ensureFirstAdmin(config.adminPassword);
     if (admin?.password !== undefined) {
@@ -138,7 +140,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         await runner.close(options.closeTimeoutMs);
         if (ownsStore) await store.close();
       })());
-    return { url, admin: admin?.password !== undefined ? { username: admin.username, password: admin.password } : undefined, app, store, routes, runner, events, schedule, config, close };
+    return { url, admin: admin?.password !== undefined ? { username: admin.username, password: admin.password } : undefined, app, store, routes, registered, runner, events, schedule, config, close };
   } catch (err) {
     if (built) {
       await built.app.close();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
-import { ADMIN_PASSWORD, ensureConsoleBuilt, launchBrowser, newPage, screenshot, startOrgsync, startSimulator, type Orgsync, type Simulator } from './harness.js';
+import { ADMIN_PASSWORD, ensureConsoleBuilt, failOnPageErrors, launchBrowser, newPage, screenshot, startOrgsync, startSimulator, type Orgsync, type Simulator } from './harness.js';
 
 /**
  * The admin console in real Chromium against the real server and the WeCom simulator: sign in, connect and test,
@@ -13,6 +13,8 @@ const USERS = 300;
 /** More than the guard's 50 users and 20% of them: the sync after these leave must wait for approval. */
 const LEAVERS = 100;
 
+/** Each test fails on a CSP violation or console error in the page. */
+const pageErrors = failOnPageErrors();
 let sim: Simulator;
 let orgsync: Orgsync;
 let browser: Browser;
@@ -27,7 +29,7 @@ beforeAll(async () => {
   orgsync = o;
   browser = b;
   truth = await sim.truth();
-  page = await newPage(browser);
+  page = await newPage(browser, pageErrors);
   page.on('dialog', (d) => void d.accept());
   page.on('response', (res) => {
     if (new URL(res.url()).pathname.startsWith('/api/')) {

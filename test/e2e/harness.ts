@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import { afterAll, afterEach } from 'vitest';
 import { startServer } from '../../src/server/start.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import type { SimOperation, SimOrg } from '../../src/simulator/wecom/model.js';
@@ -122,10 +123,59 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true });
 }
 
-export async function newPage(browser: Browser): Promise<Page> {
+/**
+ * What went wrong in a test file's pages: Content-Security-Policy violations, uncaught errors and console errors.
+ * `failOnPageErrors()` makes every test of the file fail on any that arrived while it ran.
+ */
+export class PageErrors {
+  private readonly seen: string[] = [];
+
+  add(problem: string): void {
+    this.seen.push(problem);
+  }
+
+  /** Throws with the problems that arrived since the last call, and forgets them (the next test starts clean). */
+  check(): void {
+    const problems = this.seen.splice(0);
+    if (problems.length > 0) throw new Error(`the console reported ${problems.length} problem(s):\n${problems.join('\n')}`);
+  }
+}
+
+/** Call at the top of a test file: every test (and the file's setup, at the end) fails on a page error. */
+export function failOnPageErrors(): PageErrors {
+  const errors = new PageErrors();
+  afterEach(() => errors.check());
+  afterAll(() => errors.check());
+  return errors;
+}
+
+/**
+ * An API answer of 4xx (a session check before signing in, a wrong password, a field the server refused) is part of
+ * the console's flow: Chromium logs it as "Failed to load resource", but the page shows it as it should. Anything
+ * else logged as an error (a 5xx, a script error, a refused resource) is a defect.
+ */
+function expectedApiRefusal(msg: ConsoleMessage): boolean {
+  if (!/^Failed to load resource: the server responded with a status of 4\d\d\b/.test(msg.text())) return false;
+  const url = msg.location().url;
+  return url !== '' && new URL(url).pathname.startsWith('/api/');
+}
+
+/** A page of its own context; with `errors` (every test does; a benchmark need not), its problems are collected. */
+export async function newPage(browser: Browser, errors?: PageErrors): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', deviceScaleFactor: 1 });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
+  if (!errors) return page;
+  // A CSP violation is reported through a binding, not only as a console line, so none goes unseen; init scripts
+  // and bindings are not subject to the page's policy (bypassCSP stays off: the policy is what is tested).
+  await context.exposeBinding('__orgsyncCspViolation', (_source, text: string) => errors.add(`CSP violation: ${text}`));
+  await context.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => {
+    window.__orgsyncCspViolation(e.effectiveDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile + ':' + e.lineNumber);
+  });`);
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !expectedApiRefusal(msg)) errors.add(`console error: ${msg.text()} (${msg.location().url})`);
+  });
+  page.on('pageerror', (err) => errors.add(`uncaught: ${err.message}`));
   return page;
 }
 

@@ -6,7 +6,7 @@ import { JsonSnapshotSource } from '../../src/connectors/json-snapshot/source.js
 import { resolvePolicy } from '../../src/reconcile/policy.js';
 import { executeRun } from '../../src/runs/run-service.js';
 import { openStore } from '../../src/store/open.js';
-import { ADMIN_PASSWORD, ensureConsoleBuilt, launchBrowser, newPage, prepareDataDir, startOrgsync, type Orgsync } from './harness.js';
+import { ADMIN_PASSWORD, ensureConsoleBuilt, failOnPageErrors, launchBrowser, newPage, prepareDataDir, startOrgsync, type Orgsync } from './harness.js';
 
 /**
  * 30,000 departments (WeCom's limit) in the 组织架构 tree: it appears quickly, opens completely, and scrolls, with
@@ -16,6 +16,8 @@ import { ADMIN_PASSWORD, ensureConsoleBuilt, launchBrowser, newPage, prepareData
 const DEPARTMENTS = 30_000;
 const FANOUT = 6;
 
+/** Each test fails on a CSP violation or console error in the page. */
+const pageErrors = failOnPageErrors();
 let orgsync: Orgsync;
 let browser: Browser;
 let page: Page;
@@ -50,7 +52,7 @@ beforeAll(async () => {
     await store.close();
   }
   [orgsync, browser] = await Promise.all([startOrgsync(dataDir), launchBrowser()]);
-  page = await newPage(browser);
+  page = await newPage(browser, pageErrors);
   const res = await page.request.post(`${orgsync.url}/api/v1/session`, { data: { username: 'admin', password: ADMIN_PASSWORD } });
   expect(res.status()).toBe(200);
 }, 60_000);

@@ -77,14 +77,14 @@ describe('the API surface', () => {
       expect(html).toContain('npm run build:console');
     }
     const api = await fetch(`${h.url}/api/v1/nothing-here`);
-    expect(api.status).toBe(401);
-    expect(((await api.json()) as { error: { code: string } }).error.code).toBe('UNAUTHENTICATED');
+    expect(api.status).toBe(404);
+    expect(((await api.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
     const post = await fetch(`${h.url}/somewhere`, { method: 'POST' });
     expect(post.status).toBe(404);
     expect(((await post.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
 
-  it('serves the built console with an SPA fallback for its routes, and 404 for missing files', async () => {
+  it('serves the built console with an SPA fallback for its own pages only, and 404 for missing files and other paths', async () => {
     const dir = tempDir('orgsync-console-');
     dirs.push(dir);
     mkdirSync(path.join(dir, 'assets'), { recursive: true });
@@ -95,9 +95,10 @@ describe('the API surface', () => {
     expect(index.status).toBe(200);
     expect(await index.text()).toContain('orgsync console');
     expect(index.headers.get('cache-control')).toBe('no-cache');
-    const deep = await fetch(`${h.url}/settings/connections`);
+    const deep = await fetch(`${h.url}/runs/42`);
     expect(deep.status).toBe(200);
     expect(await deep.text()).toContain('orgsync console');
+    for (const other of ['/settings/connections', '/runs/x', '/nowhere', '/api']) expect((await fetch(h.url + other)).status, other).toBe(404);
     const asset = await fetch(`${h.url}/assets/app-1234.js`);
     expect(asset.status).toBe(200);
     expect(asset.headers.get('content-type')).toContain('javascript');
