@@ -396,7 +396,8 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
 
   it('10,000 forged callbacks at 50 in flight: /healthz answers under 100 ms p95, valid callbacks go through during and after', async () => {
     const TOTAL = 10_000;
-    // 2,000 attacker addresses, 5 requests each, to both connections: every kind of forgery, bombs included.
+    // Every request from an address of its own, to both connections, every kind of forgery, bombs included: no limit
+    // applies to a first refusal, so each one is read, scanned and refused — the most a flood can make the server do.
     const list = Array.from({ length: TOTAL }, (_, i) => forged(i % 2 === 0 ? targets.wecom : targets.dingtalk, Math.floor(i / 2)));
     let done = false;
     const latencies: number[] = [];
@@ -431,7 +432,7 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
       return answers;
     })();
     const started = performance.now();
-    const answers = await sendAll(list, (i) => address(20, i % 2000), 50).finally(() => {
+    const answers = await sendAll(list, (i) => address(20, i), 50).finally(() => {
       done = true;
     });
     const ms = performance.now() - started;
@@ -444,8 +445,7 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
     const p95 = latencies[Math.ceil(latencies.length * 0.95) - 1] as number;
     console.log(`flood: ${TOTAL} forged in ${Math.round(ms)} ms; answers ${JSON.stringify(Object.fromEntries(statuses))}; /healthz ${latencies.length} probes, p50 ${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms; ${during.length} valid callbacks during it`);
 
-    // Every forged request refused: 400 when read, 429 once its client (or the connection's refused clients) is over the limit.
-    expect([...statuses.keys()].sort()).toStrictEqual([400, 429]);
+    expect(Object.fromEntries(statuses)).toStrictEqual({ 400: TOTAL });
     expect(latencies.length).toBeGreaterThanOrEqual(20);
     expect(p95).toBeLessThan(100);
     expect(during.length).toBeGreaterThan(0);
