@@ -280,6 +280,15 @@ export class CallbackCrypto {
 
   /** Checks the signature first (nothing unauthenticated is decrypted), then decrypts. Returns the message. */
   verifyAndDecrypt(input: { signature: string; timestamp: string; nonce: string; encrypted: string }): string {
+    this.checkSignature(input);
+    return this.decrypt(input.encrypted).message;
+  }
+
+  /**
+   * Throws CALLBACK_SIGNATURE_INVALID unless the signature matches. For receivers that check more (the timestamp)
+   * between the signature and the decryption.
+   */
+  checkSignature(input: { signature: string; timestamp: string; nonce: string; encrypted: string }): void {
     if (!this.verify(input.signature, input.timestamp, input.nonce, input.encrypted)) {
       throw new OrgsyncError({
         code: CALLBACK_ERROR_CODES.signatureInvalid,
@@ -290,6 +299,5 @@ export class CallbackCrypto {
           'encrypted value are used exactly as received, URL-decoded once.',
       });
     }
-    return this.decrypt(input.encrypted).message;
   }
 }

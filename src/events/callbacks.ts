@@ -113,14 +113,17 @@ export class CallbackReceiver {
     }
   }
 
+  /**
+   * The signature first, then the timestamp, then the decryption: nothing unauthenticated is decrypted or parsed, and
+   * a stale but authentic request is told apart from a forged one.
+   */
   #decrypt(query: Record<string, unknown>, encrypted: string, unit: 'seconds' | 'ms'): string {
     const signature = required(query, ['msg_signature', 'signature']);
     const timestamp = required(query, ['timestamp', 'timeStamp']);
     const nonce = required(query, ['nonce']);
-    // The signature first: nothing unauthenticated is decrypted, and a stale but authentic request is told apart.
-    const message = this.#crypto.verifyAndDecrypt({ signature, timestamp, nonce, encrypted });
+    this.#crypto.checkSignature({ signature, timestamp, nonce, encrypted });
     this.#checkTimestamp(timestamp, unit);
-    return message;
+    return this.#crypto.decrypt(encrypted).message;
   }
 
   #wecom(request: CallbackRequest): CallbackOutcome {
@@ -129,9 +132,10 @@ export class CallbackReceiver {
       return { status: 200, contentType: 'text/plain; charset=utf-8', body: echo };
     }
     if (request.method !== 'POST') throw new CallbackRejected(405, 'CALLBACK_METHOD', `${request.method} is not used by WeCom callbacks`, 'WeCom sends GET (URL check) and POST (events).');
-    const outer = parseXml(request.body, 'the request body');
-    const encrypted = typeof outer.Encrypt === 'string' ? outer.Encrypt : undefined;
-    if (encrypted === undefined) throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', 'the XML body has no <Encrypt> element', 'Only WeCom calls this URL with its encrypted XML body.');
+    const encrypted = scanWecomEnvelope(request.body);
+    if (encrypted === undefined) {
+      throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', 'the body is not the XML envelope WeCom sends (<xml>…<Encrypt>…</Encrypt></xml>)', 'Only WeCom calls this URL with its encrypted XML body.');
+    }
     const plain = this.#decrypt(request.query, encrypted, 'seconds');
     const xml = parseXml(plain, 'the decrypted message');
     return { status: 200, contentType: 'text/plain; charset=utf-8', body: 'success', message: wecomMessage(plain, xml) };
@@ -139,13 +143,8 @@ export class CallbackReceiver {
 
   #dingtalk(request: CallbackRequest): CallbackOutcome {
     if (request.method !== 'POST') throw new CallbackRejected(405, 'CALLBACK_METHOD', `${request.method} is not used by DingTalk event subscriptions`, 'DingTalk sends POST requests.');
-    let encrypted: unknown;
-    try {
-      encrypted = (JSON.parse(request.body) as { encrypt?: unknown }).encrypt;
-    } catch {
-      encrypted = undefined;
-    }
-    if (typeof encrypted !== 'string' || encrypted === '') {
+    const encrypted = scanDingtalkEnvelope(request.body);
+    if (encrypted === undefined) {
       throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', 'the body is not JSON with an "encrypt" string', 'Only DingTalk calls this URL, with {"encrypt": "…"}.');
     }
     const plain = this.#decrypt(request.query, encrypted, 'ms');
@@ -178,15 +177,135 @@ const parser = new XMLParser({
   trimValues: true,
 });
 
+/** Parses an authenticated, decrypted message. Whatever the parser throws (even a RangeError) is a plain 400. */
 function parseXml(text: string, what: string): Record<string, unknown> {
-  if (/<!DOCTYPE|<!ENTITY/i.test(text) || XMLValidator.validate(text) !== true) {
-    throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', `${what} is not the XML WeCom sends`, 'Only WeCom calls this URL; check the URL configured in the WeCom admin console.');
+  const refused = (): CallbackRejected =>
+    new CallbackRejected(400, 'CALLBACK_BODY_INVALID', `${what} is not the XML WeCom sends`, 'Only WeCom calls this URL; check the URL configured in the WeCom admin console.');
+  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw refused();
+  let root: unknown;
+  try {
+    if (XMLValidator.validate(text) !== true) throw refused();
+    root = (parser.parse(text) as { xml?: unknown }).xml;
+  } catch {
+    throw refused();
   }
-  const root = (parser.parse(text) as { xml?: unknown }).xml;
   if (root === null || typeof root !== 'object') {
     throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', `${what} has no <xml> root`, 'Only WeCom calls this URL.');
   }
   return root as Record<string, unknown>;
+}
+
+// ------------------------------------------------------------------------------------- the envelope scans
+//
+// The body of a callback is read before anything in it is authenticated, so it is never given to an XML or JSON
+// parser: a linear scan takes the encrypted value out of exactly the envelope the platform sends and refuses every
+// other shape at the first unexpected character. Each step moves forward only, so a 64 KiB body costs one pass
+// however it nests or repeats.
+
+/** Elements an envelope may hold (WeCom sends ToUserName, AgentID and Encrypt); more is not an envelope. */
+const MAX_ENVELOPE_ELEMENTS = 8;
+/** Longest element name accepted in an envelope. */
+const MAX_NAME_LENGTH = 32;
+/** Longest `<?xml …?>` declaration accepted before the envelope. */
+const MAX_DECLARATION_LENGTH = 100;
+
+function skipSpace(text: string, i: number): number {
+  let at = i;
+  for (;;) {
+    const c = text.charCodeAt(at);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return at;
+    at++;
+  }
+}
+
+const isLetter = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+const isNameChar = (c: number): boolean => isLetter(c) || (c >= 0x30 && c <= 0x39) || c === 0x5f;
+
+/**
+ * The `Encrypt` value of WeCom's envelope, or undefined when the body is anything else:
+ * `[<?xml …?>] <xml> (<Name>text or one CDATA section</Name>)* </xml>`, whitespace between elements, each name once,
+ * at most {@link MAX_ENVELOPE_ELEMENTS} elements, no nesting, no entity or character references, no DOCTYPE,
+ * comments or processing instructions, nothing after `</xml>`, and a non-empty `Encrypt`.
+ */
+export function scanWecomEnvelope(body: string): string | undefined {
+  let i = skipSpace(body, 0);
+  if (body.startsWith('<?xml', i)) {
+    const end = body.indexOf('?>', i);
+    if (end < 0 || end - i > MAX_DECLARATION_LENGTH) return undefined;
+    for (let k = i + 5; k < end; k++) if (body.charCodeAt(k) === 0x3c || body.charCodeAt(k) === 0x3e) return undefined;
+    i = skipSpace(body, end + 2);
+  }
+  if (!body.startsWith('<xml>', i)) return undefined;
+  i = skipSpace(body, i + 5);
+  const names: string[] = [];
+  let encrypted: string | undefined;
+  for (;;) {
+    if (body.startsWith('</xml>', i)) {
+      return skipSpace(body, i + 6) === body.length && encrypted !== undefined && encrypted !== '' ? encrypted : undefined;
+    }
+    if (names.length >= MAX_ENVELOPE_ELEMENTS || body.charCodeAt(i) !== 0x3c || !isLetter(body.charCodeAt(i + 1))) return undefined;
+    let end = i + 2;
+    while (end - i - 1 < MAX_NAME_LENGTH && isNameChar(body.charCodeAt(end))) end++;
+    if (body.charCodeAt(end) !== 0x3e) return undefined;
+    const name = body.slice(i + 1, end);
+    if (names.includes(name)) return undefined;
+    names.push(name);
+    let value: string;
+    let after: number;
+    const start = end + 1;
+    if (body.startsWith('<![CDATA[', start)) {
+      const close = body.indexOf(']]>', start + 9);
+      if (close < 0) return undefined;
+      value = body.slice(start + 9, close);
+      after = close + 3;
+    } else {
+      after = body.indexOf('<', start);
+      if (after < 0) return undefined;
+      value = body.slice(start, after);
+      // No references: the platform sends none in its envelope, and none is expanded here.
+      if (value.includes('&')) return undefined;
+    }
+    if (!body.startsWith(`</${name}>`, after)) return undefined;
+    if (name === 'Encrypt') encrypted = value;
+    i = skipSpace(body, after + name.length + 3);
+  }
+}
+
+/**
+ * The `encrypt` value of DingTalk's envelope, or undefined when the body is anything else: exactly
+ * `{"encrypt": "<string>"}` with whitespace around the tokens, a non-empty string of printable characters, no
+ * escapes but `\/`, and nothing before or after.
+ */
+export function scanDingtalkEnvelope(body: string): string | undefined {
+  let i = skipSpace(body, 0);
+  if (body.charCodeAt(i) !== 0x7b) return undefined; // {
+  i = skipSpace(body, i + 1);
+  if (!body.startsWith('"encrypt"', i)) return undefined;
+  i = skipSpace(body, i + 9);
+  if (body.charCodeAt(i) !== 0x3a) return undefined; // :
+  i = skipSpace(body, i + 1);
+  if (body.charCodeAt(i) !== 0x22) return undefined; // "
+  let value = '';
+  let from = i + 1;
+  let at = from;
+  for (;;) {
+    const c = body.charCodeAt(at);
+    if (Number.isNaN(c) || c < 0x20) return undefined;
+    if (c === 0x22) break;
+    if (c === 0x5c) {
+      // Only "\/" (some JSON writers escape every slash); any other escape is not what DingTalk sends.
+      if (body.charCodeAt(at + 1) !== 0x2f) return undefined;
+      value += body.slice(from, at);
+      from = at + 1;
+      at += 2;
+      continue;
+    }
+    at++;
+  }
+  value += body.slice(from, at);
+  i = skipSpace(body, at + 1);
+  if (body.charCodeAt(i) !== 0x7d) return undefined; // }
+  return skipSpace(body, i + 1) === body.length && value !== '' ? value : undefined;
 }
 
 const digest = (text: string): string => createHash('sha256').update(text).digest('hex');

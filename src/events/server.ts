@@ -5,11 +5,11 @@ import { DingtalkClient } from '../connectors/dingtalk/client.js';
 import { WecomClient } from '../connectors/wecom/client.js';
 import { OrgsyncError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import type { CallbackConfig } from './callbacks.js';
+import { CallbackLimiter, type CallbackLimits } from './callback-limits.js';
 import type { ObjectReader } from './processor.js';
 import { EventPump, type EventTarget } from './pump.js';
 import { DingtalkObjectReader } from './dingtalk-reader.js';
-import { registerCallbackRoutes } from './routes.js';
+import { registerCallbackRoutes, type CallbackEndpoint } from './routes.js';
 import { WecomObjectReader } from './wecom-reader.js';
 
 export interface EventsDeps {
@@ -17,6 +17,8 @@ export interface EventsDeps {
   connections: ConnectionService;
   /** DingTalk: calls per API per second of the event reads (default 20, DingTalk's limit for an internal app). */
   dingtalkQpsLimit?: number;
+  /** Limits of refused callback requests; DEFAULT_CALLBACK_LIMITS for those not given. */
+  callbackLimits?: Partial<CallbackLimits>;
 }
 
 /**
@@ -56,20 +58,41 @@ export async function registerEvents(app: FastifyInstance, deps: EventsDeps): Pr
     onError: (name, err) => app.log.warn({ connection: name, error: err instanceof Error ? err.message : String(err) }, 'event run failed; the events stay and are tried again'),
   });
 
+  const limiter = new CallbackLimiter(deps.callbackLimits);
+  // startServer sets the limits it was given here (buildApp passes no options of the callbacks through).
+  app.decorate('callbackLimiter', limiter);
   await registerCallbackRoutes(app, {
     inbox: deps.store.inbox,
-    async config(name): Promise<CallbackConfig | null> {
-      const c = (await connections.get(name))?.connection;
-      const token = c?.secrets.callbackToken;
-      const encodingAesKey = c?.secrets.callbackAesKey;
-      if (!c || token === undefined || encodingAesKey === undefined) return null;
+    async endpoint(name): Promise<CallbackEndpoint> {
+      let entry: Decoded | undefined;
+      try {
+        entry = await connections.get(name);
+      } catch (err) {
+        // The secrets cannot be opened (another master key, a damaged row): the operator's to fix, the caller's to
+        // know nothing of. The error's message names where the key was looked for, so only its code is kept.
+        if (err instanceof OrgsyncError) return { unavailable: 'secrets-unreadable', code: err.code };
+        throw err;
+      }
+      const c = entry?.connection;
+      if (!c) return { unavailable: 'unknown-connection' };
+      const token = c.secrets.callbackToken;
+      const encodingAesKey = c.secrets.callbackAesKey;
+      if (token === undefined || encodingAesKey === undefined) return { unavailable: 'no-callback-configured' };
       // WeCom encrypts for the CorpID; DingTalk's event subscription for the app's AppKey (Client ID).
-      return { platform: c.platform, token, encodingAesKey, receiverId: c.platform === 'wecom' ? c.settings.corpId : c.settings.clientId };
+      return { config: { platform: c.platform, token, encodingAesKey, receiverId: c.platform === 'wecom' ? c.settings.corpId : c.settings.clientId } };
     },
     stored: (name) => pump.notify(name),
+    limiter,
     log: app.log,
   });
   return pump;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The limits of refused callback requests (src/events/callback-limits.ts). */
+    callbackLimiter: CallbackLimiter;
+  }
 }
 
 interface Decoded {

@@ -15,6 +15,7 @@ import type { AnyRouteSpec } from './route.js';
 import type { ReconcileScheduler } from './reconcile-scheduler.js';
 import { RunRunner } from './runner.js';
 import type { EventPump } from '../events/pump.js';
+import type { CallbackLimits } from '../events/callback-limits.js';
 
 export interface StartServerOptions {
   /** Where ORGSYNC_* settings are read; default process.env. */
@@ -40,6 +41,11 @@ export interface StartServerOptions {
   closeTimeoutMs?: number;
   /** DingTalk: calls per API per second of the event runs' reads; default 20 (DingTalk's limit for an internal app). */
   dingtalkQpsLimit?: number;
+  /**
+   * Limits of refused requests to /callbacks/*: per client address and per connection in a sliding window (default
+   * 20 and 100 per 60 s, DEFAULT_CALLBACK_LIMITS); Infinity turns one off. Signed messages are never counted.
+   */
+  callbackLimits?: Partial<CallbackLimits>;
 }
 
 export interface RunningServer {
@@ -112,6 +118,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       { logger: loggerOptions(config.logLevel, options.logStream), trustProxy: config.trustProxy },
     );
     const { app, runner, routes, registered, events, schedule } = built;
+    if (options.callbackLimits !== undefined) app.callbackLimiter.configure(options.callbackLimits);
 
     const admin = await access.ensureFirstAdmin(config.adminPassword);
     if (admin?.password !== undefined) {

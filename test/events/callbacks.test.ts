@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CallbackCrypto } from '../../src/crypto/callback-crypto.js';
-import { CallbackReceiver, MAX_CALLBACK_BODY_BYTES } from '../../src/events/callbacks.js';
+import { CallbackLimiter, clientKey, DEFAULT_CALLBACK_LIMITS } from '../../src/events/callback-limits.js';
+import { CallbackReceiver, MAX_CALLBACK_BODY_BYTES, scanDingtalkEnvelope, scanWecomEnvelope } from '../../src/events/callbacks.js';
 import { OrgsyncError } from '../../src/errors.js';
 import { changeContactXml } from '../../src/simulator/wecom/callbacks.js';
 
@@ -141,5 +142,172 @@ describe('DingTalk event subscription', () => {
     const check = send({ EventType: 'check_url' }, 'old');
     expect(check.status).toBe(200);
     expect(check.message).toBeUndefined();
+  });
+});
+
+describe('the envelope scans (before any signature is checked)', () => {
+  const e = 'RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusUiX5L5X/0lWfrf0QADHHhGd3Qczc==';
+
+  it('takes Encrypt out of the envelopes WeCom sends, and nothing else', () => {
+    const accepted = [
+      `<xml><ToUserName><![CDATA[ww1]]></ToUserName><AgentID><![CDATA[218]]></AgentID><Encrypt><![CDATA[${e}]]></Encrypt></xml>`,
+      // The documentation's layout: one element a line, indented.
+      `<xml> \n   <ToUserName><![CDATA[toUser]]></ToUserName>\n   <AgentID><![CDATA[toAgentID]]></AgentID>\n   <Encrypt><![CDATA[${e}]]></Encrypt>\n</xml>\n`,
+      `<?xml version="1.0" encoding="UTF-8"?>\n<xml><Encrypt>${e}</Encrypt><ToUserName>ww1</ToUserName><AgentID>218</AgentID></xml>`,
+      `<xml><Encrypt>${e}</Encrypt></xml>`,
+    ];
+    for (const body of accepted) expect(scanWecomEnvelope(body), body).toBe(e);
+
+    const refused = [
+      '',
+      e,
+      `<xml><Encrypt></Encrypt></xml>`,
+      `<xml><ToUserName>ww1</ToUserName></xml>`,
+      `<xml><Encrypt>${e}</Encrypt><Encrypt>${e}</Encrypt></xml>`,
+      `<xml><Encrypt><Value>${e}</Value></Encrypt></xml>`,
+      `<root><Encrypt>${e}</Encrypt></root>`,
+      `<xml><Encrypt a="1">${e}</Encrypt></xml>`,
+      `<xml ><Encrypt>${e}</Encrypt></xml>`,
+      `<XML><Encrypt>${e}</Encrypt></XML>`,
+      `<xml><Encrypt>${e}</encrypt></xml>`,
+      `<xml><Encrypt>${e}</Encrypt></xml><xml/>`,
+      `<xml><Encrypt>${e}</Encrypt></xml>trailing`,
+      `<xml><Encrypt>${e}</Encrypt>`,
+      `<xml><Encrypt><![CDATA[${e}</Encrypt></xml>`,
+      `<xml><!-- c --><Encrypt>${e}</Encrypt></xml>`,
+      `<!DOCTYPE xml [<!ENTITY x "y">]><xml><Encrypt>${e}</Encrypt></xml>`,
+      `<xml><ToUserName>&x;</ToUserName><Encrypt>${e}</Encrypt></xml>`,
+      `<xml><Encrypt>${e}&#61;</Encrypt></xml>`,
+      `<?xml version="1.0"?><?pi x?><xml><Encrypt>${e}</Encrypt></xml>`,
+      `<?xml${' '.repeat(200)}?><xml><Encrypt>${e}</Encrypt></xml>`,
+      `\uFEFF<xml><Encrypt>${e}</Encrypt></xml>`,
+      `<xml>${Array.from({ length: 8 }, (_, i) => `<A${i}>x</A${i}>`).join('')}<Encrypt>${e}</Encrypt></xml>`,
+      `<xml><${'N'.repeat(40)}>x</${'N'.repeat(40)}><Encrypt>${e}</Encrypt></xml>`,
+      `<xml><Encrypt>${e}</Encrypt>${'<a/>'.repeat(16_000)}</xml>`,
+      `<xml>${'<a>'.repeat(9_000)}${'</a>'.repeat(9_000)}</xml>`,
+    ];
+    for (const body of refused) expect(scanWecomEnvelope(body), body.slice(0, 120)).toBeUndefined();
+  });
+
+  it('takes encrypt out of the JSON DingTalk sends, and nothing else', () => {
+    expect(scanDingtalkEnvelope(JSON.stringify({ encrypt: e }))).toBe(e);
+    expect(scanDingtalkEnvelope(` {\n  "encrypt" : "${e}"\n}\n`)).toBe(e);
+    // Some JSON writers escape every slash.
+    expect(scanDingtalkEnvelope(`{"encrypt":"${e.replace(/\//g, '\\/')}"}`)).toBe(e);
+
+    const refused = [
+      '',
+      'null',
+      JSON.stringify(e),
+      JSON.stringify([e]),
+      JSON.stringify({ encrypt: '' }),
+      JSON.stringify({ encrypt: null }),
+      JSON.stringify({ encrypt: 12345 }),
+      JSON.stringify({ encrypt: [e] }),
+      JSON.stringify({ encrypt: { value: e } }),
+      JSON.stringify({ Encrypt: e }),
+      JSON.stringify({ encrypt: e, other: 1 }),
+      JSON.stringify({ other: 1, encrypt: e }),
+      `{"encrypt":"${e}","encrypt":"${e}"}`,
+      JSON.stringify({ encrypt: `${e}\n` }),
+      `{"encrypt":"\\u0041${e}"}`,
+      `{"encrypt":"${e}`,
+      `{"encrypt":"${e}"`,
+      `{"encrypt":"${e}"}x`,
+      `{"encrypt":"${e}"}{}`,
+      `{'encrypt':'${e}'}`,
+      `<xml><Encrypt>${e}</Encrypt></xml>`,
+      `encrypt=${encodeURIComponent(e)}`,
+      `{"encrypt":"${e}"${',"a":0'.repeat(10_000)}}`,
+      `${'['.repeat(30_000)}${']'.repeat(30_000)}`,
+    ];
+    for (const body of refused) expect(scanDingtalkEnvelope(body), body.slice(0, 120)).toBeUndefined();
+  });
+
+  it('refuses a body that is not the envelope before looking at the signature', () => {
+    const r = new CallbackReceiver({ platform: 'wecom', ...WECOM });
+    // Not signed at all: the body is refused first, as the cheapest check.
+    expect(rejected(() => r.receive({ method: 'POST', query: { msg_signature: '0'.repeat(40), timestamp: '1', nonce: '2' }, body: `<xml>${'<a>'.repeat(9_000)}</xml>` }))).toStrictEqual({
+      code: 'CALLBACK_BODY_INVALID',
+      status: 400,
+    });
+    const d = new CallbackReceiver({ platform: 'dingtalk', ...DING });
+    expect(rejected(() => d.receive({ method: 'POST', query: { msg_signature: '0'.repeat(40), timestamp: '1', nonce: '2' }, body: '['.repeat(60_000) }))).toStrictEqual({
+      code: 'CALLBACK_BODY_INVALID',
+      status: 400,
+    });
+  });
+
+  it('makes a decrypted message the parser cannot take a 400, whatever the parser throws', () => {
+    const keys = { token: 'tok3n', encodingAesKey: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ', receiverId: 'ww0123456789abcdef' };
+    const sender = new CallbackCrypto(keys);
+    const r = new CallbackReceiver({ platform: 'wecom', ...keys });
+    // fast-xml-parser throws a plain Error past its nesting limit: it was a 500 and a stack in the log.
+    for (const plain of [`<xml>${'<a>'.repeat(6_000)}${'</a>'.repeat(6_000)}</xml>`, '<xml><a></b></xml>', '<xml>']) {
+      const s = sender.encryptAndSign(plain);
+      const request = { method: 'POST', query: { msg_signature: s.signature, timestamp: s.timestamp, nonce: s.nonce }, body: `<xml><Encrypt>${s.encrypted}</Encrypt></xml>` };
+      expect(rejected(() => r.receive(request))).toStrictEqual({ code: 'CALLBACK_BODY_INVALID', status: 400 });
+    }
+  });
+});
+
+describe('the limits of refused callback requests', () => {
+  const clock = (start = 1_000_000) => {
+    let now = start;
+    return { now: () => now, advance: (ms: number) => void (now += ms) };
+  };
+
+  it('answers a client 429 once it reached its limit in the sliding window, and hears it again as the window slides', () => {
+    const c = clock(0);
+    const limiter = new CallbackLimiter({ perIp: 3, perConnection: 1000, windowMs: 1000 }, c.now);
+    expect(limiter.refused('10.0.0.1', 'wx')).toBeNull();
+    expect(limiter.refused('10.0.0.1', 'wx')).toBeNull();
+    expect(limiter.limited('10.0.0.1', 'wx')).toBeNull();
+    // The third refusal reaches the limit: reported once, for one log line.
+    expect(limiter.refused('10.0.0.1', 'wx')).toBe('ip');
+    expect(limiter.refused('10.0.0.1', 'wx')).toBeNull();
+    expect(limiter.limited('10.0.0.1', 'wx')).toBe('ip');
+    expect(limiter.limited('10.0.0.1', 'dt')).toBe('ip');
+    expect(limiter.limited('10.0.0.2', 'wx')).toBeNull();
+    // Half a window later, the 4 refusals of the previous window count half: 2, under 3.
+    c.advance(1500);
+    expect(limiter.limited('10.0.0.1', 'wx')).toBeNull();
+    c.advance(1000);
+    expect(limiter.limited('10.0.0.1', 'wx')).toBeNull();
+  });
+
+  it('counts an IPv6 client by its /64 and an IPv4-mapped address as the IPv4 one', () => {
+    expect(clientKey('2001:db8:1:2:aaaa::1')).toBe(clientKey('2001:0db8:0001:0002:bbbb:cccc:dddd:eeee'));
+    expect(clientKey('2001:db8:1:3::1')).not.toBe(clientKey('2001:db8:1:2::1'));
+    expect(clientKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(clientKey('::1')).toBe('0:0:0:0::/64');
+    const limiter = new CallbackLimiter({ perIp: 2 }, clock().now);
+    limiter.refused('2001:db8:1:2::1');
+    limiter.refused('2001:db8:1:2::2');
+    expect(limiter.limited('2001:db8:1:2::99', 'wx')).toBe('ip');
+    expect(limiter.limited('2001:db8:1:3::1', 'wx')).toBeNull();
+  });
+
+  it('past a connection\'s limit, answers 429 to the clients already refused in the window, not to the others', () => {
+    const limiter = new CallbackLimiter({ perIp: 100, perConnection: 5, windowMs: 60_000 }, clock().now);
+    for (let i = 0; i < 5; i++) limiter.refused(`10.1.0.${i}`, 'wx');
+    expect(limiter.limited('10.1.0.0', 'wx')).toBe('connection');
+    expect(limiter.limited('10.1.0.0', 'dt')).toBeNull();
+    expect(limiter.limited('10.9.9.9', 'wx')).toBeNull();
+    // A refusal for an unknown name counts for the client only.
+    limiter.refused('10.2.0.1');
+    expect(limiter.limited('10.2.0.1', 'nobody')).toBeNull();
+  });
+
+  it('takes other limits, Infinity for none, and refuses nonsense', () => {
+    const limiter = new CallbackLimiter({ perIp: 1 }, clock().now);
+    limiter.refused('10.0.0.1', 'wx');
+    expect(limiter.limited('10.0.0.1', 'wx')).toBe('ip');
+    limiter.configure({ perIp: Number.POSITIVE_INFINITY, perConnection: Number.POSITIVE_INFINITY });
+    for (let i = 0; i < 1000; i++) limiter.refused('10.0.0.1', 'wx');
+    expect(limiter.limited('10.0.0.1', 'wx')).toBeNull();
+    expect(() => limiter.configure({ perIp: 0 })).toThrow(RangeError);
+    expect(() => limiter.configure({ windowMs: 0.5 })).toThrow(RangeError);
+    expect(DEFAULT_CALLBACK_LIMITS).toStrictEqual({ perIp: 20, perConnection: 100, windowMs: 60_000 });
   });
 });

@@ -1,5 +1,7 @@
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallbackCrypto } from '../../src/crypto/callback-crypto.js';
+import { registerCallbackRoutes } from '../../src/events/routes.js';
 import { startEventsServer, type EventsServer } from '../helpers/events.js';
 
 /**
@@ -113,5 +115,19 @@ describe('DingTalk endpoint', () => {
     expect(crypto.verifyAndDecrypt({ signature: reply.msg_signature!, timestamp: reply.timeStamp!, nonce: reply.nonce!, encrypted: reply.encrypt! })).toBe('success');
     const [stored] = await events.store.inbox.pending('dt', 10);
     expect(stored).toMatchObject({ type: 'user_leave_org', events: [{ object: 'user', externalId: 'lisi' }] });
+  });
+});
+
+describe('the route table', () => {
+  it('marks every callback route public: the auth hook decides from the matched route, and the platforms cannot sign in', async () => {
+    const app = Fastify();
+    const routes: Array<{ method: string; url: string; public: unknown }> = [];
+    app.addHook('onRoute', (r) => void routes.push({ method: String(r.method), url: r.url ?? '', public: (r.config as { public?: unknown } | undefined)?.public }));
+    await registerCallbackRoutes(app, { inbox: events.store.inbox, endpoint: async () => ({ unavailable: 'unknown-connection' }), stored: () => {} });
+    await app.ready();
+    const callbacks = routes.filter((r) => r.url.startsWith('/callbacks/'));
+    expect(callbacks.map((r) => r.method).sort()).toStrictEqual(['GET', 'HEAD', 'POST']);
+    expect(callbacks.every((r) => r.public === true)).toBe(true);
+    await app.close();
   });
 });
