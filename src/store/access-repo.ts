@@ -178,7 +178,13 @@ export class KyselyAccessRepo implements AccessRepo {
         rows.push({ key, row });
       }
       const blockedUntil = Math.max(0, ...rows.map(({ row }) => Number(row.blocked_until)));
-      if (blockedUntil > now) return { allowed: false, blockedUntil };
+      if (blockedUntil > now) {
+        // Refused: the counters this claim created for the other keys go again, so a refusal writes nothing.
+        for (const { key, row } of rows) {
+          if (Number(row.failures) === 0) await db.deleteFrom('login_attempts').where('username', '=', key.username).where('ip', '=', key.ip).where('failures', '=', 0).execute();
+        }
+        return { allowed: false, blockedUntil };
+      }
       for (const { key, row } of rows) {
         const failures = Number(row.failures) + 1;
         const delay = key.delay(failures);
