@@ -45,6 +45,8 @@ export interface StartServerOptions {
   firstPassword?: 'terminal' | 'caller';
   /** Whether a generated first password must be changed at first sign-in (default true). */
   firstPasswordChange?: boolean;
+  /** The time sessions and sign-in waits are reckoned in (ms since the epoch); default Date.now. */
+  clock?: () => number;
   /** The terminal of 'terminal'; default process.stderr. */
   stderr?: { write(text: string): unknown; isTTY?: boolean };
   /** How long close() waits for runs still executing; default 30 s. */
@@ -132,7 +134,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let built: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
     const box = SecretBox.fromEnvironment({ env, dataDir: config.store.dataDir });
-    const access = new AccessService(store, { sessionTtlMs });
+    const access = new AccessService(store, { sessionTtlMs, ...(options.clock ? { now: options.clock } : {}) });
     built = await buildApp(
       {
         store,

@@ -67,7 +67,7 @@ export function sessionRoutes(
       const result = await deps.access.login(body.username, body.password, { ip: req.ip, limits: deps.limits });
       if (!result.ok && result.reason === 'limited') {
         req.log.warn({ username: body.username, ip: req.ip }, 'sign-in refused: too many failed attempts');
-        throw tooManyAttempts(result.retryAt, Date.now());
+        throw tooManyAttempts(result.retryAt, deps.access.now());
       }
       if (!result.ok) throw new ApiError(401, { code: 'INVALID_CREDENTIALS', message: 'the username or password is wrong', hint: INVALID_CREDENTIALS_HINT });
       const { id, session } = result.session;
@@ -135,7 +135,7 @@ export function sessionRoutes(
         { current: body.currentPassword, next: body.newPassword },
         { ip: req.ip, limits: deps.limits, keepSessionId: auth.sessionId },
       );
-      if (!result.ok) throw tooManyAttempts(result.retryAt, Date.now());
+      if (!result.ok) throw tooManyAttempts(result.retryAt, deps.access.now());
       req.log.info({ username: auth.username }, 'changed the password');
       return undefined;
     },

@@ -105,7 +105,8 @@ export class AccessService {
     private readonly options: { sessionTtlMs: number; now?: () => number } = { sessionTtlMs: 12 * 3600_000 },
   ) {}
 
-  private now(): number {
+  /** The service's clock (ms since the epoch). */
+  now(): number {
     return this.options.now?.() ?? Date.now();
   }
 
