@@ -260,6 +260,8 @@ describe('the first admin password', () => {
 
     expect((await c.get('/api/v1/session')).body.mustChangePassword).toBe(false);
     expect((await c.get('/api/v1/connections')).status).toBe(200);
+    const docs = (await c.get('/api/docs')).body.paths['/api/v1/session/password'].post;
+    expect(Object.keys(docs.requestBody.content['application/json'].schema.properties)).toEqual(['currentPassword', 'newPassword']);
     // The other session of that admin ended; the old password is gone.
     expect((await other.get('/api/v1/session')).status).toBe(401);
     expect((await new Client(started.server.url).login('admin', password)).status).toBe(401);

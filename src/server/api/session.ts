@@ -66,7 +66,8 @@ export function sessionRoutes(
     handler: async ({ body, req, reply }) => {
       const result = await deps.access.login(body.username, body.password, { ip: req.ip, limits: deps.limits });
       if (!result.ok && result.reason === 'limited') {
-        req.log.warn({ username: body.username, ip: req.ip }, 'sign-in refused: too many failed attempts');
+        // Not the username: people type their password there by mistake, and the log is no place for it.
+        req.log.warn({ ip: req.ip }, 'sign-in refused: too many failed attempts');
         throw tooManyAttempts(result.retryAt, deps.access.now());
       }
       if (!result.ok) throw new ApiError(401, { code: 'INVALID_CREDENTIALS', message: 'the username or password is wrong', hint: INVALID_CREDENTIALS_HINT });
