@@ -1,5 +1,5 @@
-import { OrgsyncError, ValidationError } from '../../errors.js';
 import { isIPv4, isIPv6 } from 'node:net';
+import { OrgsyncError, ValidationError } from '../../errors.js';
 import type { AdminRecord, ApiTokenRecord, LoginAttemptKey, SessionRecord } from '../../store/access-repo.js';
 import type { Store } from '../../store/store.js';
 import { MIN_PASSWORD_LENGTH } from '../config.js';
