@@ -197,15 +197,21 @@ export class KyselyAccessRepo implements AccessRepo {
       }
       return { allowed: true };
     };
-    return this.db.isTransaction ? claim(this.db) : (this.db as Kysely<Database>).transaction().execute(claim);
+    if (this.db.isTransaction) return claim(this.db);
+    // PostgreSQL may pick this transaction as a deadlock's victim (a concurrent clean-up deleting the same rows in
+    // another order): it did nothing, so it runs again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await (this.db as Kysely<Database>).transaction().execute(claim);
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== '40P01' || attempt >= 3) throw err;
+      }
+    }
   }
 
   async clearLoginAttempts(keys: LoginAttemptKey[]): Promise<void> {
-    if (keys.length === 0) return;
-    await this.db
-      .deleteFrom('login_attempts')
-      .where((eb) => eb.or(keys.map((k) => eb.and([eb('username', '=', k.username), eb('ip', '=', k.ip)]))))
-      .execute();
+    // One row per statement, in the order claims lock them, so a clear and a claim never wait for each other in turn.
+    for (const k of keys) await this.db.deleteFrom('login_attempts').where('username', '=', k.username).where('ip', '=', k.ip).execute();
   }
 
   async clearLoginAttemptsOf(username: string): Promise<number> {

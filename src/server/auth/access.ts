@@ -216,7 +216,8 @@ export class AccessService {
     ];
     const blocked = Math.max(0, ...(await this.store.access.getLoginAttempts(keys)).map((r) => r.blockedUntil));
     if (blocked > now) return { outcome: 'limited', retryAt: blocked };
-    await this.store.access.expireLoginAttempts(now - limits.forgetAfterMs, now);
+    // Housekeeping: a failure here (e.g. a lock conflict with another instance's clean-up) must not fail the sign-in.
+    await this.store.access.expireLoginAttempts(now - limits.forgetAfterMs, now).catch(() => 0);
     const claim = await this.store.access.claimLoginAttempt(
       [
         { username, ip, delay: (n) => loginDelayMs(n, limits.perUser.freeFailures, limits) },
