@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { ensureConsoleBuilt, launchBrowser, newPage, prepareDataDir, screenshot } from './harness.js';
 
@@ -16,6 +16,11 @@ let dataDir: string;
 let browser: Browser;
 let page: Page;
 let generated: string;
+/**
+ * Script errors, refused resources (a Content-Security-Policy violation is logged as one) and console errors, except
+ * Chromium's "Failed to load resource" for an API 4xx the form shows on purpose (a wrong password).
+ */
+const problems: string[] = [];
 
 beforeAll(async () => {
   dataDir = await prepareDataDir('first-sign-in');
@@ -24,7 +29,18 @@ beforeAll(async () => {
   [server, browser] = await Promise.all([startServer({ env: {}, dataDir, host: '127.0.0.1', port: 0, logLevel: 'silent' }), launchBrowser()]);
   generated = server.admin?.password as string;
   page = await newPage(browser);
+  page.on('pageerror', (err) => problems.push(`uncaught: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const url = msg.location().url;
+    const apiRefusal = /^Failed to load resource: the server responded with a status of 4\d\d\b/.test(msg.text()) && url !== '' && new URL(url).pathname.startsWith('/api/');
+    if (!apiRefusal) problems.push(`console error: ${msg.text()} (${url})`);
+  });
 }, 60_000);
+
+afterEach(() => {
+  expect(problems.splice(0)).toEqual([]);
+});
 
 afterAll(async () => {
   await browser?.close();
