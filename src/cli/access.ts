@@ -53,7 +53,7 @@ export function adminCommand(io: Output, helpers: ServerCommandHelpers): Command
   const admin = new Command('admin').description('the admins who sign in to the console and API');
   admin
     .command('set-password')
-    .description("set an admin's password (creating the admin if there is none of that name); ends its sessions")
+    .description("set an admin's password (creating the admin if there is none of that name); ends its sessions and clears its sign-in limits")
     .option('--username <name>', 'the admin', FIRST_ADMIN)
     .option('--password-stdin', 'read the password from the first line of stdin without a prompt')
     .option('--json', 'print { username, created, sessionsEnded }')
@@ -63,13 +63,14 @@ export function adminCommand(io: Output, helpers: ServerCommandHelpers): Command
       const password = await readPassword(helpers, io, opts.username, opts.passwordStdin === true);
       const result = await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) => new AccessService(store).setPassword(opts.username, password));
       if (opts.json) {
-        io.out(JSON.stringify({ username: opts.username, ...result }));
+        io.out(JSON.stringify({ username: opts.username, created: result.created, sessionsEnded: result.sessionsEnded }));
         return;
       }
+      const cleared = result.limitsCleared > 0 ? '; cleared its sign-in limits' : '';
       io.out(
         result.created
-          ? `Created admin "${opts.username}".`
-          : `Set the password of "${opts.username}"${result.sessionsEnded > 0 ? `; ended ${result.sessionsEnded} session${result.sessionsEnded > 1 ? 's' : ''}` : ''}.`,
+          ? `Created admin "${opts.username}"${cleared}.`
+          : `Set the password of "${opts.username}"${result.sessionsEnded > 0 ? `; ended ${result.sessionsEnded} session${result.sessionsEnded > 1 ? 's' : ''}` : ''}${cleared}.`,
       );
     });
   return admin;

@@ -192,7 +192,10 @@ async function serveDemo(d: {
   port: number;
 }): Promise<void> {
   const log = createWriteStream(path.join(d.dataDir, 'server.log'), { flags: 'a' });
-  const start = (port: number) => startServer({ env: d.env, store: d.store, dataDir: d.dataDir, port, host: '127.0.0.1', logStream: log });
+  // The demo shows its generated password to the person who started it (below), on a server only this machine
+  // reaches, over the demo's own data: no forced change stands between them and the tour.
+  const start = (port: number) =>
+    startServer({ env: d.env, store: d.store, dataDir: d.dataDir, port, host: '127.0.0.1', logStream: log, firstPasswordChange: false });
   // The default port may be taken on this machine: then any free one.
   const server = await start(d.port).catch((err: unknown) => {
     if ((err as { code?: string }).code === 'EADDRINUSE' && d.port !== 0) return start(0);

@@ -12,6 +12,7 @@ import { runRoutes } from './api/runs.js';
 import { DEFAULT_LOGIN_LIMITS, sessionRoutes, type LoginLimits } from './api/session.js';
 import type { AccessService } from './auth/access.js';
 import { accessOf, registerAuth, type Access } from './auth/hook.js';
+import { registerPasswordChangeGate } from './auth/password-change.js';
 import { registerConsole } from './console.js';
 import { ApiError, fromOrgsyncError } from './errors.js';
 import { openApiDocument } from './openapi.js';
@@ -188,6 +189,7 @@ export async function buildApp(
   await app.register(fastifyCookie);
   await app.register(fastifyRateLimit, { global: false });
   registerAuth(app, deps.access);
+  registerPasswordChangeGate(app, deps.access);
 
   const secureCookie = https;
   const table = new RouteTable(app);

@@ -16,7 +16,10 @@ export interface ServerConfig {
   consoleDir: string;
   /** Taken as the first admin's password when there is no admin yet; otherwise ignored. */
   adminPassword: string | undefined;
-  /** Passed to fastify's trustProxy: which proxies' X-Forwarded-For / -Proto to believe. */
+  /**
+   * Which proxies' X-Forwarded-For / -Proto to believe: false (none), a hop count (the client is the entry that many
+   * from the right; 0 is none), or the proxies' addresses / CIDRs. Never "every hop": see loadServerConfig.
+   */
   trustProxy: boolean | number | string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** The IANA time zone the connections' scheduled full syncs (reconcileCron) are read in. */
@@ -102,11 +105,21 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: 
   const proxyText = setting(env, 'ORGSYNC_TRUST_PROXY');
   let trustProxy: boolean | number | string = false;
   if (proxyText !== undefined) {
-    if (proxyText === 'true' || proxyText === 'false') trustProxy = proxyText === 'true';
+    // "true" would believe every X-Forwarded-For entry, which the client writes itself: any client could pick the
+    // address its sign-ins are counted under. A hop count or the proxies' addresses say exactly whom to believe.
+    if (proxyText === 'true') {
+      throw invalid(
+        'ORGSYNC_TRUST_PROXY',
+        proxyText,
+        'would trust every X-Forwarded-For entry, which clients can forge',
+        'Set it to the number of proxies in front of orgsync (e.g. 1 for one reverse proxy), or to their addresses / CIDRs, e.g. 10.0.0.5 or 10.0.0.0/8.',
+      );
+    }
+    if (proxyText === 'false') trustProxy = false;
     else if (/^\d+$/.test(proxyText)) trustProxy = Number(proxyText);
     else if (/^[0-9A-Fa-f.:/,\s]+$/.test(proxyText)) trustProxy = proxyText;
     else {
-      throw invalid('ORGSYNC_TRUST_PROXY', proxyText, 'is not true, false, a hop count or a list of addresses', 'Set it to true, a number of proxies, or comma-separated proxy addresses / CIDRs, e.g. 10.0.0.0/8.');
+      throw invalid('ORGSYNC_TRUST_PROXY', proxyText, 'is not false, a hop count or a list of addresses', 'Set it to the number of proxies in front (e.g. 1), or comma-separated proxy addresses / CIDRs, e.g. 10.0.0.0/8.');
     }
   }
 

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { ConnectionService } from '../connections/connections.js';
@@ -9,7 +10,7 @@ import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import type { LoginLimits } from './api/session.js';
 import { buildApp, loggerOptions, type RegisteredRoute } from './app.js';
-import { AccessService } from './auth/access.js';
+import { AccessService, FIRST_ADMIN } from './auth/access.js';
 import { loadServerConfig, type ServerConfig } from './config.js';
 import type { AnyRouteSpec } from './route.js';
 import type { ReconcileScheduler } from './reconcile-scheduler.js';
@@ -37,6 +38,18 @@ export interface StartServerOptions {
   logLevel?: ServerConfig['logLevel'];
   sessionTtlMs?: number;
   loginLimits?: LoginLimits;
+  /**
+   * Where a generated first-admin password goes besides RunningServer.admin; never into the log. 'terminal'
+   * (`orgsync serve`): printed once on `stderr` when it is a TTY, else written to a 0600 file in the data directory
+   * (FIRST_PASSWORD_FILE) whose path alone is printed. 'caller' (default): only RunningServer.admin.
+   */
+  firstPassword?: 'terminal' | 'caller';
+  /** Whether a generated first password must be changed at first sign-in (default true). */
+  firstPasswordChange?: boolean;
+  /** The time sessions and sign-in waits are reckoned in (ms since the epoch); default Date.now. */
+  clock?: () => number;
+  /** The terminal of 'terminal'; default process.stderr. */
+  stderr?: { write(text: string): unknown; isTTY?: boolean };
   /** How long close() waits for runs still executing; default 30 s. */
   closeTimeoutMs?: number;
   /** DingTalk: calls per API per second of the event runs' reads; default 20 (DingTalk's limit for an internal app). */
@@ -51,7 +64,7 @@ export interface StartServerOptions {
 export interface RunningServer {
   /** http://host:port, the address it listens on. */
   url: string;
-  /** Set only when this start created the first admin with a generated password (it is in the log once, too). */
+  /** Set only when this start created the first admin with a generated password (never logged). */
   admin: { username: string; password: string } | undefined;
   app: FastifyInstance;
   store: Store;
@@ -68,6 +81,34 @@ export interface RunningServer {
 }
 
 const DEFAULT_SESSION_TTL_MS = 12 * 3600_000;
+
+/** Where `orgsync serve` without a terminal leaves the generated first password (in the data directory). */
+export const FIRST_PASSWORD_FILE = 'first-admin-password.txt';
+
+/**
+ * Shows a generated first password once: on the terminal, or, with none (a service, a container log), in a file
+ * only this user can read, whose path is printed instead. Returns that path when a file was written.
+ */
+function revealFirstPassword(
+  admin: { username: string; password: string },
+  to: { stderr: { write(text: string): unknown; isTTY?: boolean }; dataDir: string; mustChange: boolean },
+): string | undefined {
+  const then = to.mustChange ? 'Sign in with it and choose another (the console asks).' : 'Sign in with it and keep it safe.';
+  if (to.stderr.isTTY === true) {
+    to.stderr.write(
+      `\norgsync: created the first admin "${admin.username}" with the password\n\n    ${admin.password}\n\n` +
+        `It is shown only this once. ${then} \`orgsync admin set-password\` sets another at any time.\n\n`,
+    );
+    return undefined;
+  }
+  mkdirSync(to.dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(to.dataDir, FIRST_PASSWORD_FILE);
+  // Removed first and created exclusively, so the mode is this one and no link planted there is followed.
+  rmSync(file, { force: true });
+  writeFileSync(file, `${admin.password}\n`, { mode: 0o600, flag: 'wx' });
+  to.stderr.write(`orgsync: created the first admin "${admin.username}"; its password is in ${file} (readable by this user only). ${then} Then delete the file.\n`);
+  return file;
+}
 
 function packageVersion(): string {
   try {
@@ -101,7 +142,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let built: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
     const box = SecretBox.fromEnvironment({ env, dataDir: config.store.dataDir });
-    const access = new AccessService(store, { sessionTtlMs });
+    const access = new AccessService(store, { sessionTtlMs, ...(options.clock ? { now: options.clock } : {}) });
     built = await buildApp(
       {
         store,
@@ -120,13 +161,25 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const { app, runner, routes, registered, events, schedule } = built;
     if (options.callbackLimits !== undefined) app.callbackLimiter.configure(options.callbackLimits);
 
-    const admin = await access.ensureFirstAdmin(config.adminPassword);
+    const mustChange = options.firstPasswordChange !== false;
+    const admin = await access.ensureFirstAdmin(config.adminPassword, { mustChangeGenerated: mustChange });
     if (admin?.password !== undefined) {
+      // The password itself never goes into the log: logs are shipped, kept and read by others.
+      const file =
+        options.firstPassword === 'terminal'
+          ? revealFirstPassword({ username: admin.username, password: admin.password }, { stderr: options.stderr ?? process.stderr, dataDir: config.store.dataDir, mustChange })
+          : undefined;
       app.log.warn(
-        `created the first admin "${admin.username}" with the password ${admin.password} (shown only this once: sign in and keep it safe, or set another with \`orgsync admin set-password\`)`,
+        { username: admin.username, mustChangePassword: mustChange, ...(file !== undefined ? { file } : {}) },
+        options.firstPassword === 'terminal'
+          ? `created the first admin "${admin.username}" with a generated password, ${file !== undefined ? `written to ${file}` : 'shown once on the terminal'} (\`orgsync admin set-password\` sets another)`
+          : `created the first admin "${admin.username}" with a generated password, given to the program that started the server`,
       );
     } else if (admin) {
       app.log.info({ username: admin.username }, 'created the first admin with the password from ORGSYNC_ADMIN_PASSWORD');
+    } else if (!(await access.mustChangePassword(FIRST_ADMIN))) {
+      // The generated password was replaced: its file, if any, holds nothing valid any more.
+      rmSync(path.join(config.store.dataDir, FIRST_PASSWORD_FILE), { force: true });
     }
 
     await runner.start();

@@ -236,6 +236,24 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('run_changes_object').on('run_changes').columns(['object_kind', 'object_id']).execute();
       },
     },
+    '0008_login_attempts': {
+      async up(db: Kysely<any>) {
+        // Sign-in back-off shared by every instance on this database (it was per process, in memory).
+        await db.schema
+          .createTable('login_attempts')
+          .addColumn('username', 'text', (c) => c.notNull())
+          .addColumn('ip', 'text', (c) => c.notNull())
+          .addColumn('failures', 'integer', (c) => c.notNull())
+          .addColumn('blocked_until', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('login_attempts_pk', ['username', 'ip'])
+          .execute();
+        await db.schema.createIndex('login_attempts_updated').on('login_attempts').column('updated_at').execute();
+        // A generated first password must be changed at first sign-in; existing admins chose theirs (or kept the one
+        // printed before this flag existed: they are not forced now).
+        await db.schema.alterTable('admins').addColumn('must_change_password', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }
 

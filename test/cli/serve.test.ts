@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -51,6 +51,8 @@ interface Served {
   child: ChildProcess;
   url: string;
   lines: Array<Record<string, unknown>>;
+  /** What it printed for a person (stderr). */
+  stderr: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -58,6 +60,8 @@ async function serve(env: Record<string, string>): Promise<Served> {
   const child = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const lines: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString('utf8')));
   let buffer = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     buffer += chunk.toString('utf8');
@@ -69,18 +73,24 @@ async function serve(env: Record<string, string>): Promise<Served> {
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const ready = await until('the server to listen', async () => lines.find((l) => l.msg === 'orgsync is serving'), 15_000);
-  return { child, url: ready.url as string, lines, exited };
+  return { child, url: ready.url as string, lines, stderr: () => stderr, exited };
 }
 
 describe('orgsync serve', () => {
-  it('prints the first admin password once, serves, and stops cleanly on SIGTERM; a bad setting names the variable', async () => {
-    const { env } = dataDir();
+  it('without a terminal, writes the first admin password to a 0600 file and prints its path (never the log), serves, and stops cleanly on SIGTERM; a bad setting names the variable', async () => {
+    const { dir, env } = dataDir();
     const served = await serve(env);
-    const printed = served.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('created the first admin'));
-    expect(printed).toHaveLength(1);
-    const password = /password (\S+)/.exec(printed[0]?.msg as string)?.[1] as string;
+    const file = /its password is in (\S+) \(/.exec(served.stderr())?.[1] as string;
+    expect(file).toBe(path.join(dir, 'first-admin-password.txt'));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const password = readFileSync(file, 'utf8').trim();
     expect(password).toMatch(/^[A-Za-z0-9]{20}$/);
-    expect((await new Client(served.url).login('admin', password)).status).toBe(200);
+    expect(served.stderr()).not.toContain(password);
+    expect(JSON.stringify(served.lines)).not.toContain(password);
+    expect(served.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('created the first admin'))).toHaveLength(1);
+    const signIn = await new Client(served.url).login('admin', password);
+    expect(signIn.status).toBe(200);
+    expect(signIn.body.mustChangePassword).toBe(true);
     expect((await fetch(`${served.url}/healthz`)).status).toBe(200);
     served.child.kill('SIGTERM');
     expect(await served.exited).toEqual({ code: 0, signal: null });

@@ -31,6 +31,8 @@ export async function startHarness(engine: Engine = 'sqlite', options: Partial<S
       port: 0,
       consoleDir: path.join(dataDir, 'console'),
       logStream: { write: (line) => void logs.push(line) },
+      // Tests sign in with the generated password again and again; test/security/login.test.ts covers the forced change.
+      firstPasswordChange: false,
       ...options,
       ...over,
     });

@@ -38,6 +38,91 @@ export function describeServerStoreConformance(engine: Engine): void {
       });
     });
 
+    describe('access: the must-change flag', () => {
+      it('is set only when asked, at creation or with a new password; a password set without it clears it', async () => {
+        const a = store.access;
+        expect((await a.createAdmin('admin', 'h1', { mustChangePassword: true })).mustChangePassword).toBe(true);
+        await a.createAdmin('ops', 'h2');
+        expect((await a.getAdmin('admin'))?.mustChangePassword).toBe(true);
+        expect((await a.getAdmin('ops'))?.mustChangePassword).toBe(false);
+        expect((await a.listAdmins()).map((x) => [x.username, x.mustChangePassword])).toEqual([
+          ['admin', true],
+          ['ops', false],
+        ]);
+        expect(await a.setAdminPassword('admin', 'h3')).toBe(true);
+        expect(await a.getAdmin('admin')).toMatchObject({ passwordHash: 'h3', mustChangePassword: false });
+        await a.setAdminPassword('ops', 'h4', { mustChangePassword: true });
+        expect((await a.getAdmin('ops'))?.mustChangePassword).toBe(true);
+      });
+    });
+
+    describe('access: sign-in counters', () => {
+      const now = 1_800_000_000_000;
+      // Free until the 3rd failure, then 1 s, doubling.
+      const delay = (n: number): number => (n < 3 ? 0 : 1000 * 2 ** (n - 3));
+
+      it('counts each claim, blocks after the free ones with growing waits, refuses without counting while blocked', async () => {
+        const a = store.access;
+        const key = { username: 'admin', ip: '10.0.0.1' };
+        for (let i = 0; i < 2; i++) expect(await a.claimLoginAttempt([{ ...key, delay }], now)).toEqual({ allowed: true });
+        expect(await a.getLoginAttempts([key])).toEqual([{ ...key, failures: 2, blockedUntil: 0, updatedAt: now }]);
+        expect(await a.claimLoginAttempt([{ ...key, delay }], now + 10)).toEqual({ allowed: true });
+        expect((await a.getLoginAttempts([key]))[0]).toMatchObject({ failures: 3, blockedUntil: now + 10 + 1000 });
+        // Blocked: refused, nothing written.
+        expect(await a.claimLoginAttempt([{ ...key, delay }], now + 500)).toEqual({ allowed: false, blockedUntil: now + 1010 });
+        expect((await a.getLoginAttempts([key]))[0]).toMatchObject({ failures: 3, updatedAt: now + 10 });
+        // After the wait, the next failure waits twice as long.
+        expect(await a.claimLoginAttempt([{ ...key, delay }], now + 1010)).toEqual({ allowed: true });
+        expect((await a.getLoginAttempts([key]))[0]).toMatchObject({ failures: 4, blockedUntil: now + 1010 + 2000 });
+        // Another address, and another name, have counters of their own.
+        const other = { username: 'admin', ip: '10.0.0.2' };
+        expect(await a.claimLoginAttempt([{ ...other, delay }], now + 1020)).toEqual({ allowed: true });
+        expect(await a.getLoginAttempts([other, { username: 'ops', ip: '10.0.0.1' }])).toEqual([{ ...other, failures: 1, blockedUntil: 0, updatedAt: now + 1020 }]);
+      });
+
+      it('several keys at once: any blocked key refuses the claim, and none of them counts it', async () => {
+        const a = store.access;
+        const user = { username: 'admin', ip: '10.0.0.1' };
+        const address = { username: '', ip: '10.0.0.1' };
+        const never = (): number => 0;
+        const first = (): number => 60_000;
+        expect(await a.claimLoginAttempt([{ ...user, delay: never }, { ...address, delay: first }], now)).toEqual({ allowed: true });
+        expect(await a.claimLoginAttempt([{ username: 'ops', ip: '10.0.0.1', delay: never }, { ...address, delay: first }], now + 1)).toEqual({ allowed: false, blockedUntil: now + 60_000 });
+        expect(await a.getLoginAttempts([{ username: 'ops', ip: '10.0.0.1' }])).toEqual([]);
+        expect((await a.getLoginAttempts([address]))[0]?.failures).toBe(1);
+      });
+
+      it('claims sent at once are counted one by one: only the free ones pass', async () => {
+        const a = store.access;
+        const key = { username: 'admin', ip: '10.0.0.9' };
+        const results = await Promise.all(Array.from({ length: 12 }, () => a.claimLoginAttempt([{ ...key, delay: (n) => (n < 3 ? 0 : 3_600_000) }], now)));
+        expect(results.filter((r) => r.allowed)).toHaveLength(3);
+        expect((await a.getLoginAttempts([key]))[0]).toMatchObject({ failures: 3, blockedUntil: now + 3_600_000 });
+      });
+
+      it('clears keys, every key of a username, and expires idle counters whose wait is over', async () => {
+        const a = store.access;
+        const claim = (username: string, ip: string, at: number, d = delay) => a.claimLoginAttempt([{ username, ip, delay: d }], at);
+        await claim('admin', '10.0.0.1', now);
+        await claim('admin', '10.0.0.2', now);
+        await claim('admin', '10.0.0.3', now);
+        await claim('ops', '10.0.0.1', now);
+        await a.clearLoginAttempts([{ username: 'admin', ip: '10.0.0.3' }]);
+        expect((await a.getLoginAttempts([{ username: 'admin', ip: '10.0.0.3' }])).length).toBe(0);
+        expect(await a.clearLoginAttemptsOf('admin')).toBe(2);
+        expect((await a.getLoginAttempts([{ username: 'ops', ip: '10.0.0.1' }])).length).toBe(1);
+
+        await claim('old', '10.0.0.4', now - 10_000);
+        await claim('blocked', '10.0.0.5', now - 10_000, () => 3_600_000);
+        await claim('recent', '10.0.0.6', now);
+        // Idle since before now - 5 s: 'old' goes; 'blocked' stays while its wait lasts; 'ops' and 'recent' are fresh.
+        expect(await a.expireLoginAttempts(now - 5000, now)).toBe(1);
+        const left = await a.getLoginAttempts(['old', 'blocked', 'recent', 'ops'].map((username, i) => ({ username, ip: ['10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.1'][i] as string })));
+        expect(left.map((r) => r.username).sort()).toEqual(['blocked', 'ops', 'recent']);
+        expect(await a.expireLoginAttempts(now - 5000, now + 3_600_000)).toBe(1);
+      });
+    });
+
     describe('access: sessions', () => {
       it('finds a session by its hash until it expires; deletes one, all of an admin, and the expired', async () => {
         const a = store.access;
@@ -56,6 +141,10 @@ export function describeServerStoreConformance(engine: Engine): void {
         expect(await a.deleteExpiredSessions(now + 2000)).toBe(1);
         await a.deleteSession('h3');
         expect(await a.getSession('h3', now)).toBeUndefined();
+        await a.createSession('h4', { username: 'admin', csrfToken: 'c4', createdAt: at, expiresAt: now + 5000 });
+        // A password change keeps the session it was made in.
+        expect(await a.deleteSessionsOf('admin', 'h4')).toBe(1);
+        expect(await a.getSession('h4', now)).toBeDefined();
         expect(await a.deleteSessionsOf('admin')).toBe(1);
         expect(await a.getSession('h2', now)).toBeUndefined();
       });

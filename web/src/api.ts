@@ -128,6 +128,11 @@ export class ApiClient {
     return s;
   }
 
+  /** The signed-in admin's new password; the session stays, the admin's other sessions end. */
+  async changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    await this.request<unknown>('POST', '/session/password', { currentPassword, newPassword });
+  }
+
   async signOut(): Promise<void> {
     try {
       await this.request<unknown>('DELETE', '/session', undefined, { quiet401: true });

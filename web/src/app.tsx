@@ -7,7 +7,7 @@ import { OrgPage } from './pages/org-page';
 import { RunDetailPage } from './pages/run-detail-page';
 import { RunsPage } from './pages/runs-page';
 import { SettingsPage } from './pages/settings-page';
-import { SignInPage } from './pages/sign-in-page';
+import { ChangePasswordPage, SignInPage } from './pages/sign-in-page';
 import { Link, useRouter } from './router';
 
 export function App() {
@@ -28,7 +28,15 @@ export function App() {
 
   return (
     <ApiContext.Provider value={api}>
-      {session === undefined ? <Splash /> : session === null ? <SignInPage onSignedIn={setSession} /> : <Shell session={session} onSignedOut={() => setSession(null)} />}
+      {session === undefined ? (
+        <Splash />
+      ) : session === null ? (
+        <SignInPage onSignedIn={setSession} />
+      ) : session.mustChangePassword ? (
+        <ChangePasswordPage onChanged={() => setSession({ ...session, mustChangePassword: false })} onSignedOut={() => setSession(null)} />
+      ) : (
+        <Shell session={session} onSignedOut={() => setSession(null)} />
+      )}
     </ApiContext.Provider>
   );
 }

@@ -22,6 +22,16 @@ export const en: Record<MessageKey, string> = {
   'signIn.submit': 'Sign in',
   'signIn.submitting': 'Signing in…',
 
+  'changePassword.title': 'Choose a new password',
+  'changePassword.intro': 'The current password was generated when orgsync first started; it is only good for choosing another. Then the console opens.',
+  'changePassword.current': 'Current password',
+  'changePassword.new': 'New password',
+  'changePassword.repeat': 'New password again',
+  'changePassword.minLength': 'At least 8 characters, not the current password.',
+  'changePassword.mismatch': 'The two new passwords differ.',
+  'changePassword.submit': 'Set the new password',
+  'changePassword.submitting': 'Saving…',
+
   'settings.title': 'Settings',
   'settings.intro': 'One card per platform: fill in the app credentials, run "Test connection", then save and enable sync.',
   'settings.wecom': 'WeCom',

@@ -21,6 +21,16 @@ export const zhCN = {
   'signIn.submit': '登录',
   'signIn.submitting': '正在登录…',
 
+  'changePassword.title': '请设置新密码',
+  'changePassword.intro': '当前密码是 orgsync 首次启动时生成的，只能用来设置新密码。设置后即可使用管理后台。',
+  'changePassword.current': '当前密码',
+  'changePassword.new': '新密码',
+  'changePassword.repeat': '再次输入新密码',
+  'changePassword.minLength': '至少 8 个字符，且不能与当前密码相同。',
+  'changePassword.mismatch': '两次输入的新密码不一致。',
+  'changePassword.submit': '设置新密码',
+  'changePassword.submitting': '正在保存…',
+
   'settings.title': '企业设置',
   'settings.intro': '每个平台一张卡片：填写应用凭证，先「测试连接」，再保存并开启同步。',
   'settings.wecom': '企业微信',

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useApi } from '../api-context';
 import type { Session } from '../api-types';
+import { ApiError } from '../api';
 import { ErrorBox } from '../components/common';
 import { LanguageSwitch, useI18n } from '../i18n/i18n';
 
@@ -49,6 +50,83 @@ export function SignInPage({ onSignedIn }: { onSignedIn: (s: Session) => void })
         <ErrorBox error={error} />
         <button type="submit" className="btn btn-primary btn-block" disabled={busy} data-testid="sign-in-submit">
           {busy ? t('signIn.submitting') : t('signIn.submit')}
+        </button>
+      </form>
+    </div>
+  );
+}
+
+/**
+ * After signing in with the password orgsync generated: the API refuses everything else until it is replaced, so
+ * this form stands in for the console.
+ */
+export function ChangePasswordPage({ onChanged, onSignedOut }: { onChanged: () => void; onSignedOut: () => void }) {
+  const { t } = useI18n();
+  const api = useApi();
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [repeat, setRepeat] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (next !== repeat) {
+      setError(new ApiError(0, { code: 'PASSWORDS_DIFFER', message: t('changePassword.mismatch'), field: 'repeat' }));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await api.changePassword(current, next);
+      onChanged();
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+
+  const signOut = async () => {
+    try {
+      await api.signOut();
+    } finally {
+      onSignedOut();
+    }
+  };
+
+  return (
+    <div className="sign-in">
+      <div className="sign-in-lang">
+        <LanguageSwitch />
+      </div>
+      <form className="sign-in-card" onSubmit={submit} data-testid="change-password-form">
+        <div className="brand brand-large">
+          <span className="brand-mark" aria-hidden="true">
+            ◆
+          </span>
+          orgsync
+        </div>
+        <h1>{t('changePassword.title')}</h1>
+        <p className="muted">{t('changePassword.intro')}</p>
+        <label className="field">
+          <span className="field-label">{t('changePassword.current')}</span>
+          <input name="currentPassword" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required autoFocus />
+        </label>
+        <label className="field">
+          <span className="field-label">{t('changePassword.new')}</span>
+          <input name="newPassword" type="password" autoComplete="new-password" minLength={8} value={next} onChange={(e) => setNext(e.target.value)} required />
+        </label>
+        <label className="field">
+          <span className="field-label">{t('changePassword.repeat')}</span>
+          <input name="repeatPassword" type="password" autoComplete="new-password" value={repeat} onChange={(e) => setRepeat(e.target.value)} required />
+        </label>
+        <p className="muted">{t('changePassword.minLength')}</p>
+        <ErrorBox error={error} />
+        <button type="submit" className="btn btn-primary btn-block" disabled={busy} data-testid="change-password-submit">
+          {busy ? t('changePassword.submitting') : t('changePassword.submit')}
+        </button>
+        <button type="button" className="btn btn-link btn-block" onClick={signOut} data-testid="sign-out">
+          {t('app.signOut')}
         </button>
       </form>
     </div>
