@@ -170,6 +170,13 @@ export interface EventInboxTable {
   last_error: string | null;
 }
 
+/** Named values of the installation (see settings-repo.ts), e.g. the master key's fingerprint. */
+export interface SettingsTable {
+  name: string;
+  value: string;
+  updated_at: string;
+}
+
 export interface Database {
   counters: CountersTable;
   departments: DepartmentsTable;
@@ -185,4 +192,5 @@ export interface Database {
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
   event_inbox: EventInboxTable;
+  settings: SettingsTable;
 }
