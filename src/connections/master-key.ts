@@ -25,9 +25,10 @@ export interface MasterKeyCheck {
 }
 
 /** Where the key was looked for, as the errors name it. */
-function lookedIn(box: SecretBox): string {
+function lookedIn(box: SecretBox, found: boolean): string {
   const file = box.keyFile();
-  return file ? `${file} (${MASTER_KEY_ENV} is not set)` : MASTER_KEY_ENV;
+  if (!file) return MASTER_KEY_ENV;
+  return found ? `${file}; ${MASTER_KEY_ENV} is not set` : `${MASTER_KEY_ENV}, which is not set, and ${file}, which does not exist`;
 }
 
 function mismatch(box: SecretBox, expected: string | undefined, found: string | undefined, sealed: number, detail?: string): OrgsyncError {
@@ -51,8 +52,8 @@ function mismatch(box: SecretBox, expected: string | undefined, found: string | 
   return new OrgsyncError({
     code: found ? 'MASTER_KEY_MISMATCH' : 'MASTER_KEY_MISSING',
     message:
-      `the master key does not match the secrets stored for ${secrets}: expected ${want}, found ${got} ` +
-      `(looked in ${lookedIn(box)})${found || !file ? '' : `; ${file} does not exist`}${detail ? `; ${detail}` : ''}. Nothing was changed`,
+      `${found ? 'the master key is not the one' : 'there is no master key, but'} the stored secrets of ${secrets} ${found ? 'are sealed with' : 'need one'}: ` +
+      `expected ${want}, found ${got} (looked in ${lookedIn(box, found !== undefined)})${detail ? `; ${detail}` : ''}. Nothing was changed`,
     hint,
     object: 'master key',
   });
