@@ -13,6 +13,13 @@ import { MASTER_KEY_ENV, PENDING_KEY_SUFFIX, SecretBox, keyFingerprint, readKeyF
 /** The settings row holding the fingerprint of the key the stored secrets are sealed with. */
 export const FINGERPRINT_SETTING = 'master_key_fingerprint';
 
+/**
+ * When a secret was last sealed. Writing it first in every sealing transaction also serialises them: on PostgreSQL
+ * the upsert holds the row until the commit, so a second first-seal (or a seal during a rotation) waits, then sees
+ * the other's rows and fingerprint instead of sealing under its own key beside them. SQLite's write lock does the same.
+ */
+export const SEALED_AT_SETTING = 'secrets_sealed_at';
+
 export interface MasterKeyCheck {
   /** The fingerprint of the key in use; undefined when there is no key yet (and nothing sealed). */
   fingerprint: string | undefined;
@@ -102,9 +109,10 @@ export async function checkMasterKey(repos: StoreRepos, box: SecretBox): Promise
 /**
  * Call inside the transaction that seals and stores a secret: checks the key as above and, when nothing is sealed
  * yet, makes the key (the key file) if there is none and records its fingerprint. Two first seals racing with
- * different keys cannot both win: the second transaction sees the first's row and fingerprint.
+ * different keys cannot both win: the second waits for the first (SEALED_AT_SETTING), then sees its row and fingerprint.
  */
 export async function prepareToSeal(tx: StoreRepos, box: SecretBox): Promise<string> {
+  await tx.settings.set(SEALED_AT_SETTING, new Date().toISOString());
   const check = await checkMasterKey(tx, box);
   if (check.sealed > 0 && check.fingerprint !== undefined) return check.fingerprint;
   const fingerprint = box.ensureKey();
@@ -134,6 +142,7 @@ export async function rotateMasterKey(store: Store, current: SecretBox, newKey: 
   let wrote = false;
   try {
     const result = await store.transaction(async (tx) => {
+      await tx.settings.set(SEALED_AT_SETTING, new Date().toISOString());
       const check = await checkMasterKey(tx, current);
       if (check.fingerprint === fingerprint) {
         throw new OrgsyncError({

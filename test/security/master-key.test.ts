@@ -5,13 +5,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionService } from '../../src/connections/connections.js';
-import { FINGERPRINT_SETTING } from '../../src/connections/master-key.js';
+import { FINGERPRINT_SETTING, checkMasterKey } from '../../src/connections/master-key.js';
 import { SecretBox, keyFingerprint, masterKeyPath, parseMasterKey } from '../../src/connections/secret-box.js';
 import { OrgsyncError } from '../../src/errors.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { openStore } from '../../src/store/open.js';
 import { BIN, ROOT, serveProcess } from '../helpers/processes.js';
-import { tempDir } from '../helpers/stores.js';
+import { ENGINES, openTestStore, tempDir } from '../helpers/stores.js';
 
 /**
  * A moved, replaced or rotated master key, through the built `orgsync` (build first) against the WeCom simulator:
@@ -316,5 +316,73 @@ describe('orgsync admin rotate-master-key', SLOW, () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('MASTER_KEY_INSECURE');
     expect(await stored(dir)).toStrictEqual(before);
+  });
+});
+
+describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
+  const wecom = (name: string) => ({ platform: 'wecom' as const, name, corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, secret: `secret-of-${name}` });
+  const row = (name: string, key: Buffer) => ({
+    name,
+    platform: 'wecom' as const,
+    settings: { corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, apiBaseUrl: 'http://127.0.0.1:9' },
+    secrets: SecretBox.fromKey(key).seal(JSON.stringify({ secret: `secret-of-${name}` }), name),
+    policy: {},
+  });
+
+  it('a database from before fingerprints adopts the key that opens its secrets, refuses one that opens none, and reports the rows a split store cannot open', async () => {
+    const t = await openTestStore(engine);
+    try {
+      const [a, b, c] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+      // Sealed by an older orgsync: no fingerprint; "old" under key a, "new" under key b (the split of issue 15).
+      await t.store.connections.create(row('old', a));
+      await t.store.connections.create(row('new', b));
+      const none = checkMasterKey(t.store, SecretBox.fromKey(c));
+      await expect(none).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
+      await expect(none).rejects.toThrow(`expected the key that sealed them (its fingerprint is not recorded yet), found the key with fingerprint ${keyFingerprint(c)}`);
+      await expect(none).rejects.toThrow('it opens none of them');
+      expect(await t.store.settings.get(FINGERPRINT_SETTING)).toBeUndefined();
+
+      expect(await checkMasterKey(t.store, SecretBox.fromKey(b))).toStrictEqual({ fingerprint: keyFingerprint(b), sealed: 2, adopted: true, unreadable: ['old'] });
+      expect(await t.store.settings.get(FINGERPRINT_SETTING)).toBe(keyFingerprint(b));
+      // From now on the recorded key is the one: a, which opens "old", is refused like any other.
+      await expect(checkMasterKey(t.store, SecretBox.fromKey(a))).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
+      expect(await checkMasterKey(t.store, SecretBox.fromKey(b))).toMatchObject({ adopted: false, sealed: 2 });
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('two first connections added at once under different keys: one wins, the other is refused, and every stored secret opens with the recorded key', async () => {
+    const t = await openTestStore(engine);
+    try {
+      const keys = [randomBytes(32), randomBytes(32)];
+      const services = [new ConnectionService(t.store, SecretBox.fromKey(keys[0]!)), new ConnectionService(await t.reopen(), SecretBox.fromKey(keys[1]!))];
+      const results = await Promise.allSettled(services.map((service, i) => service.add(wecom(`first-${i}`))));
+      expect(results.map((r) => r.status).sort()).toStrictEqual(['fulfilled', 'rejected']);
+      const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(refused?.reason).toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
+      const winner = results.findIndex((r) => r.status === 'fulfilled');
+      const recorded = await t.store.settings.get(FINGERPRINT_SETTING);
+      expect(recorded).toBe(keyFingerprint(keys[winner]!));
+      const rows = await t.store.connections.list();
+      expect(rows.map((r) => r.name)).toStrictEqual([`first-${winner}`]);
+      for (const r of rows) expect(JSON.parse(SecretBox.fromKey(keys[winner]!).open(r.secrets, r.name))).toStrictEqual({ secret: `secret-of-${r.name}` });
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('with every connection removed, the next first secret may bring a new key, and records it', async () => {
+    const t = await openTestStore(engine);
+    try {
+      const [a, b] = [randomBytes(32), randomBytes(32)];
+      await new ConnectionService(t.store, SecretBox.fromKey(a)).add(wecom('acme'));
+      await expect(new ConnectionService(t.store, SecretBox.fromKey(b)).add(wecom('beta'))).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
+      await new ConnectionService(t.store, SecretBox.fromKey(a)).remove('acme');
+      await new ConnectionService(t.store, SecretBox.fromKey(b)).add(wecom('beta'));
+      expect(await t.store.settings.get(FINGERPRINT_SETTING)).toBe(keyFingerprint(b));
+    } finally {
+      await t.cleanup();
+    }
   });
 });
