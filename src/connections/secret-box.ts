@@ -81,7 +81,7 @@ export function missingKeyError(where: string): OrgsyncError {
   return new OrgsyncError({
     code: 'MASTER_KEY_MISSING',
     message: `there is no master key: ${MASTER_KEY_ENV} is not set and ${where} does not exist`,
-    hint: `Restore ${where} from a backup (or set ${MASTER_KEY_ENV} to the key in use before), or enter the secrets again with \`orgsync connection update NAME --secret -\`.`,
+    hint: `Restore ${where} from a backup (or set ${MASTER_KEY_ENV} to the key in use before). If the key is lost for good, remove the connections (\`orgsync connection remove NAME\`) and add them again.`,
   });
 }
 
@@ -177,11 +177,6 @@ export class SecretBox {
 
   private constructor(private readonly source: KeySource) {}
 
-  /** Where the key is taken from: ORGSYNC_MASTER_KEY, or the key file's path. */
-  where(): string {
-    return this.source.describe();
-  }
-
   /** The key file, when the key lives in one (and not in ORGSYNC_MASTER_KEY). */
   keyFile(): string | undefined {
     return this.source.file;
@@ -200,8 +195,8 @@ export class SecretBox {
   }
 
   /**
-   * ORGSYNC_MASTER_KEY if set (non-empty; checked here), else `<dataDir>/master.key`, which is not read (or created)
-   * until the first seal or open.
+   * ORGSYNC_MASTER_KEY if set (non-empty; checked here), else `<dataDir>/master.key`, which is not read until a key
+   * is needed, and created only by `ensureKey`.
    */
   static fromEnvironment(options: { env: Readonly<Record<string, string | undefined>>; dataDir: string }): SecretBox {
     const value = options.env[MASTER_KEY_ENV];
