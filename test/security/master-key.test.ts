@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionService } from '../../src/connections/connections.js';
-import { FINGERPRINT_SETTING, checkMasterKey } from '../../src/connections/master-key.js';
+import { FINGERPRINT_SETTING, checkMasterKey, rotateMasterKey } from '../../src/connections/master-key.js';
 import { SecretBox, keyFingerprint, masterKeyPath, parseMasterKey } from '../../src/connections/secret-box.js';
 import { OrgsyncError } from '../../src/errors.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
@@ -367,6 +367,34 @@ describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
       const rows = await t.store.connections.list();
       expect(rows.map((r) => r.name)).toStrictEqual([`first-${winner}`]);
       for (const r of rows) expect(JSON.parse(SecretBox.fromKey(keys[winner]!).open(r.secrets, r.name))).toStrictEqual({ secret: `secret-of-${r.name}` });
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('rotateMasterKey re-seals every row in one transaction; one row that does not open rolls back those already re-sealed', async () => {
+    const t = await openTestStore(engine);
+    try {
+      const [a, b, c] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+      const service = new ConnectionService(t.store, SecretBox.fromKey(a));
+      for (const name of ['one', 'three', 'two']) await service.add(wecom(name));
+      const result = await rotateMasterKey(t.store, SecretBox.fromKey(a), b);
+      expect(result).toStrictEqual({ previousFingerprint: keyFingerprint(a), fingerprint: keyFingerprint(b), connections: ['one', 'three', 'two'], keyFile: undefined });
+      expect((await new ConnectionService(t.store, SecretBox.fromKey(b)).list()).map((x) => [x.name, x.secrets])).toStrictEqual([
+        ['one', { secret: 'secret-of-one' }],
+        ['three', { secret: 'secret-of-three' }],
+        ['two', { secret: 'secret-of-two' }],
+      ]);
+
+      // "two" comes last and does not open: "one" and "three" were re-sealed in the transaction, and are not kept.
+      const one = await t.store.connections.get('one');
+      await t.store.connections.update('two', { secrets: one?.secrets ?? '' });
+      const before = (await t.store.connections.list()).map((r) => [r.name, r.secrets]);
+      await expect(rotateMasterKey(t.store, SecretBox.fromKey(b), c)).rejects.toMatchObject({ code: 'MASTER_KEY_ROTATION_FAILED', object: 'connection "two"' });
+      expect((await t.store.connections.list()).map((r) => [r.name, r.secrets])).toStrictEqual(before);
+      expect(await t.store.settings.get(FINGERPRINT_SETTING)).toBe(keyFingerprint(b));
+      // And the old key is refused by the rotation as by everything else.
+      await expect(rotateMasterKey(t.store, SecretBox.fromKey(a), c)).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
     } finally {
       await t.cleanup();
     }
