@@ -140,8 +140,10 @@ export async function rotateMasterKey(store: Store, current: SecretBox, newKey: 
   const keyFile = current.keyFile();
   const pending = keyFile ? `${keyFile}${PENDING_KEY_SUFFIX}` : undefined;
   let wrote = false;
+  let returned = false;
+  let result: RotationResult;
   try {
-    const result = await store.transaction(async (tx) => {
+    result = await store.transaction(async (tx) => {
       await tx.settings.set(SEALED_AT_SETTING, new Date().toISOString());
       const check = await checkMasterKey(tx, current);
       if (check.fingerprint === fingerprint) {
@@ -179,18 +181,44 @@ export async function rotateMasterKey(store: Store, current: SecretBox, newKey: 
         writePrivateFile(pending, `${newKey.toString('base64')}\n`);
         wrote = true;
       }
+      returned = true;
       return { previousFingerprint: check.fingerprint, fingerprint, connections: rows.map((r) => r.name), keyFile };
     });
-    if (pending && keyFile) {
-      renameSync(pending, keyFile);
-      wrote = false;
-      syncDirectory(path.dirname(keyFile));
+  } catch (err) {
+    if (!wrote || !pending) throw err;
+    // Failed before the commit: the store still wants the current key, so the new one must not stay behind.
+    if (!returned) {
+      unlinkSync(pending);
+      throw err;
     }
-    return result;
-  } finally {
-    // Only reached with `wrote` still set when the transaction failed: the store still wants the old key.
-    if (wrote && pending) unlinkSync(pending);
+    // The commit itself failed: it may have been applied all the same, and then only the new key opens the store.
+    throw new OrgsyncError(
+      {
+        code: 'MASTER_KEY_ROTATION_UNCERTAIN',
+        message: `committing the rotation failed (${(err as Error).message}); it may have been applied. The new key (fingerprint ${fingerprint}) is kept in ${pending}`,
+        hint: `Run \`orgsync connection test NAME\` with the current key: if it is refused expecting fingerprint ${fingerprint}, finish with \`mv ${pending} ${keyFile}\`; otherwise nothing changed and ${pending} can be removed.`,
+        object: 'master key',
+      },
+      { cause: err },
+    );
   }
+  if (pending && keyFile) {
+    try {
+      renameSync(pending, keyFile);
+    } catch (err) {
+      throw new OrgsyncError(
+        {
+          code: 'MASTER_KEY_ROTATION_UNFINISHED',
+          message: `the secrets are re-sealed under the new master key (fingerprint ${fingerprint}), but it could not be moved into place: ${(err as Error).message}`,
+          hint: `Finish it with \`mv ${pending} ${keyFile}\` before anything else uses the store.`,
+          object: 'master key',
+        },
+        { cause: err },
+      );
+    }
+    syncDirectory(path.dirname(keyFile));
+  }
+  return result;
 }
 
 /** A new file of mode 0600 holding `text`, on disk before this returns; an older file of that name is replaced. */
