@@ -10,6 +10,7 @@ import { RUN_STATUSES, type RunStatus } from '../runs/types.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { connectionCommand } from './connection.js';
+import { rotateMasterKeyCommand } from './master-key.js';
 import { serverCommands } from './serve.js';
 import { simulateCommand } from './simulate.js';
 import { demoCommand, syncCommand } from './sync.js';
@@ -270,6 +271,7 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
       json = value;
     },
   });
+  server.find((cmd) => cmd.name() === 'admin')?.addCommand(rotateMasterKeyCommand(io, withStore, (value) => (json = value)));
   for (const cmd of [simulate, connection, sync, demo, ...server]) {
     adopt(cmd, program);
     program.addCommand(cmd);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { OrgsyncError, ValidationError, type ErrorInfo, type ValidationIssue } from '../errors.js';
 import { policySchema, type Policy, type PolicyInput } from '../reconcile/policy.js';
 import type { ConnectionRow, Platform, Store } from '../store/store.js';
+import { checkMasterKey, prepareToSeal, type MasterKeyCheck } from './master-key.js';
 import { DEFAULT_RECONCILE_CRON, RECONCILE_CRON_HINT, parseReconcileCron } from './reconcile-cron.js';
 import type { SecretBox } from './secret-box.js';
 
@@ -320,10 +321,25 @@ function invalidStored(row: ConnectionRow, part: string, detail: string): Orgsyn
 }
 
 export class ConnectionService {
+  /** The master key check passed once: secrets in the clear are given out only after it. */
+  private keyChecked: Promise<MasterKeyCheck> | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly box: SecretBox,
   ) {}
+
+  /**
+   * Refuses (MASTER_KEY_MISMATCH / MASTER_KEY_MISSING) a master key other than the one the stored secrets are sealed
+   * with; see master-key.ts. Done once per service before secrets are opened; `orgsync serve` calls it at start.
+   */
+  checkMasterKey(): Promise<MasterKeyCheck> {
+    this.keyChecked ??= checkMasterKey(this.store, this.box).catch((err: unknown) => {
+      this.keyChecked = undefined;
+      throw err;
+    });
+    return this.keyChecked;
+  }
 
   /** Validates everything, seals the secrets under the name, and stores the connection. */
   add(input: WecomConnectionInput): Promise<WecomConnectionView>;
@@ -353,26 +369,31 @@ export class ConnectionService {
     if ('issue' in schedule) issues.push(schedule.issue);
     if (issues.length > 0 || !name.success || !settings.success || !secrets.success || !policy.success || 'issue' in schedule) throw new ValidationError(what, issues);
 
-    if (await this.store.connections.get(name.data)) {
-      throw new OrgsyncError({
-        code: 'CONNECTION_EXISTS',
-        message: `a connection named "${name.data}" exists already`,
-        hint: `Choose another name, or change that one with \`orgsync connection update ${name.data}\`.`,
+    // One transaction: the key is checked (or made, for the first secret) and its fingerprint recorded with the row.
+    const row = await this.store.transaction(async (tx) => {
+      if (await tx.connections.get(name.data)) {
+        throw new OrgsyncError({
+          code: 'CONNECTION_EXISTS',
+          message: `a connection named "${name.data}" exists already`,
+          hint: `Choose another name, or change that one with \`orgsync connection update ${name.data}\`.`,
+        });
+      }
+      await prepareToSeal(tx, this.box);
+      return tx.connections.create({
+        name: name.data,
+        platform: platform as Platform,
+        settings: settings.data,
+        secrets: this.box.seal(JSON.stringify(secrets.data), name.data),
+        policy: policy.data,
+        reconcileCron: schedule.value,
       });
-    }
-    const row = await this.store.connections.create({
-      name: name.data,
-      platform: platform as Platform,
-      settings: settings.data,
-      secrets: this.box.seal(JSON.stringify(secrets.data), name.data),
-      policy: policy.data,
-      reconcileCron: schedule.value,
     });
     return this.toView(row, settings.data, secrets.data);
   }
 
   /** The connection with its secrets in the clear. */
   async get(name: string): Promise<Connection> {
+    await this.checkMasterKey();
     const row = await this.store.connections.get(name);
     if (!row) throw notFound(name);
     return this.decode(row);
@@ -380,6 +401,7 @@ export class ConnectionService {
 
   /** Every connection with its secrets in the clear, by name. */
   async list(): Promise<Connection[]> {
+    await this.checkMasterKey();
     return (await this.store.connections.list()).map((row) => this.decode(row));
   }
 
@@ -423,6 +445,7 @@ export class ConnectionService {
       const secretsPatch = definedOnly(given, secretKeys);
       let secrets: Record<string, unknown> | undefined;
       if (Object.keys(secretsPatch).length > 0) {
+        await prepareToSeal(tx, this.box);
         const keepsSome = secretKeys.some((key) => !(key in secretsPatch));
         const parsed = spec.secrets.safeParse(mergePatch(keepsSome ? this.secretsOf(row, spec) : {}, secretsPatch));
         if (parsed.success) secrets = parsed.data;

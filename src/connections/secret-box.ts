@@ -1,16 +1,22 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { OrgsyncError } from '../errors.js';
 
 /**
  * Secrets at rest: AES-256-GCM under one master key, taken from ORGSYNC_MASTER_KEY or else from `<dataDir>/master.key`
- * (created on first use, mode 0600). A sealed value is `v1:` + base64(iv ‖ tag ‖ ciphertext); the context (a
- * connection's name) is authenticated as associated data, so a value copied to another connection does not open.
+ * (mode 0600). A sealed value is `v1:` + base64(iv ‖ tag ‖ ciphertext); the context (a connection's name) is
+ * authenticated as associated data, so a value copied to another connection does not open. The format is pinned by a
+ * known-answer test (test/connections/secret-box.test.ts): changing it would lock users out of their secrets.
+ *
+ * A box never makes a key by itself: `ensureKey` does, and only the connection service calls it, when the store holds
+ * no sealed secret (a new key beside existing secrets would split the store into two halves, one unreadable).
  */
 
 export const MASTER_KEY_ENV = 'ORGSYNC_MASTER_KEY';
 export const MASTER_KEY_FILE = 'master.key';
+/** A rotation writes the new key here before it commits, then renames it over master.key. */
+export const PENDING_KEY_SUFFIX = '.new';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -20,6 +26,21 @@ const MAKE_ONE = 'Make one with `openssl rand -base64 32`.';
 
 export function masterKeyPath(dataDir: string): string {
   return path.join(dataDir, MASTER_KEY_FILE);
+}
+
+const FINGERPRINT_LABEL = 'orgsync master key fingerprint v1';
+
+/**
+ * Names a key without revealing it: the first 16 hex characters of HMAC-SHA256(key, a fixed label). One-way, so the
+ * stored fingerprint gives nothing that helps find the key; 64 bits tell keys apart.
+ */
+export function keyFingerprint(key: Buffer): string {
+  return createHmac('sha256', key).update(FINGERPRINT_LABEL).digest('hex').slice(0, 16);
+}
+
+/** A new random master key. */
+export function newMasterKey(): Buffer {
+  return randomBytes(KEY_BYTES);
 }
 
 /** 32 bytes as base64 (standard or URL-safe) or as 64 hex characters. `where` names the source in the error; the value is never shown. */
@@ -47,8 +68,21 @@ export function parseMasterKey(text: string, where: string, hint = MAKE_ONE): Bu
 interface KeySource {
   /** Where the key comes from, for messages. */
   describe(): string;
-  /** `create`: make the key file if there is none (sealing); otherwise a missing key is an error (opening). */
-  load(create: boolean): Buffer;
+  /** The key file, when the key lives in one. */
+  file?: string;
+  /** The key, or undefined when there is none (no key file). */
+  find(): Buffer | undefined;
+  /** Makes the key file if there is none. */
+  create(): Buffer;
+}
+
+/** The error for "no key here": what was looked for, and how to get the key back. */
+export function missingKeyError(where: string): OrgsyncError {
+  return new OrgsyncError({
+    code: 'MASTER_KEY_MISSING',
+    message: `there is no master key: ${MASTER_KEY_ENV} is not set and ${where} does not exist`,
+    hint: `Restore ${where} from a backup (or set ${MASTER_KEY_ENV} to the key in use before). If the key is lost for good, remove the connections (\`orgsync connection remove NAME\`) and add them again.`,
+  });
 }
 
 function envKeySource(value: string): KeySource {
@@ -57,28 +91,20 @@ function envKeySource(value: string): KeySource {
     MASTER_KEY_ENV,
     `Make one with \`openssl rand -base64 32\` and set ${MASTER_KEY_ENV} to it, or unset ${MASTER_KEY_ENV} to keep the key in master.key in the data directory.`,
   );
-  return { describe: () => MASTER_KEY_ENV, load: () => key };
+  return { describe: () => MASTER_KEY_ENV, find: () => key, create: () => key };
 }
 
 function fileKeySource(file: string): KeySource {
   return {
     describe: () => file,
-    load(create) {
-      const existing = readKeyFile(file);
-      if (existing) return existing;
-      if (!create) {
-        throw new OrgsyncError({
-          code: 'MASTER_KEY_MISSING',
-          message: `there is no master key: ${MASTER_KEY_ENV} is not set and ${file} does not exist`,
-          hint: `Restore ${file} from a backup (or set ${MASTER_KEY_ENV} to the key in use before), or enter the secrets again with \`orgsync connection update NAME --secret -\`.`,
-        });
-      }
-      return createKeyFile(file);
-    },
+    file,
+    find: () => readKeyFile(file),
+    create: () => readKeyFile(file) ?? createKeyFile(file),
   };
 }
 
-function readKeyFile(file: string): Buffer | undefined {
+/** The key in `file`, or undefined when there is no such file; refused when others may read it or it holds no key. */
+export function readKeyFile(file: string): Buffer | undefined {
   let mode: number;
   try {
     mode = statSync(file).mode;
@@ -151,9 +177,26 @@ export class SecretBox {
 
   private constructor(private readonly source: KeySource) {}
 
+  /** The key file, when the key lives in one (and not in ORGSYNC_MASTER_KEY). */
+  keyFile(): string | undefined {
+    return this.source.file;
+  }
+
+  /** The fingerprint of the key, or undefined when there is none (no key file yet). Makes nothing. */
+  fingerprint(): string | undefined {
+    const key = this.findKey();
+    return key ? keyFingerprint(key) : undefined;
+  }
+
+  /** Makes the key file if there is none; returns the key's fingerprint. Only for a store that holds no sealed secret. */
+  ensureKey(): string {
+    this.key ??= this.source.create();
+    return keyFingerprint(this.key);
+  }
+
   /**
-   * ORGSYNC_MASTER_KEY if set (non-empty; checked here), else `<dataDir>/master.key`, which is not read (or created)
-   * until the first seal or open.
+   * ORGSYNC_MASTER_KEY if set (non-empty; checked here), else `<dataDir>/master.key`, which is not read until a key
+   * is needed, and created only by `ensureKey`.
    */
   static fromEnvironment(options: { env: Readonly<Record<string, string | undefined>>; dataDir: string }): SecretBox {
     const value = options.env[MASTER_KEY_ENV];
@@ -163,20 +206,20 @@ export class SecretBox {
   static fromKey(key: Buffer): SecretBox {
     if (key.length !== KEY_BYTES) throw new RangeError(`a master key is ${KEY_BYTES} bytes, not ${key.length}`);
     const copy = Buffer.from(key);
-    return new SecretBox({ describe: () => 'the given key', load: () => copy });
+    return new SecretBox({ describe: () => 'the given key', find: () => copy, create: () => copy });
   }
 
   /** Encrypts `plaintext` bound to `context`: only open(…, the same context) gives it back. */
   seal(plaintext: string, context: string): string {
     const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.keyFor(true), iv, { authTagLength: TAG_BYTES });
+    const cipher = createCipheriv('aes-256-gcm', this.keyFor(), iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(context, 'utf8'));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return VERSION + Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64');
   }
 
   open(sealed: string, context: string): string {
-    const key = this.keyFor(false);
+    const key = this.keyFor();
     const raw = sealed.startsWith(VERSION) ? Buffer.from(sealed.slice(VERSION.length), 'base64') : undefined;
     if (!raw || raw.length < IV_BYTES + TAG_BYTES) {
       throw new OrgsyncError({
@@ -204,8 +247,14 @@ export class SecretBox {
     }
   }
 
-  private keyFor(create: boolean): Buffer {
-    this.key ??= this.source.load(create);
+  private findKey(): Buffer | undefined {
+    this.key ??= this.source.find();
     return this.key;
+  }
+
+  private keyFor(): Buffer {
+    const key = this.findKey();
+    if (!key) throw missingKeyError(this.source.describe());
+    return key;
   }
 }

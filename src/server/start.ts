@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { ConnectionService } from '../connections/connections.js';
 import { isTimeZone } from '../connections/reconcile-cron.js';
+import { checkMasterKey } from '../connections/master-key.js';
 import { SecretBox } from '../connections/secret-box.js';
 import { OrgsyncError } from '../errors.js';
 import { openStore } from '../store/open.js';
@@ -142,6 +143,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let built: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
     const box = SecretBox.fromEnvironment({ env, dataDir: config.store.dataDir });
+    // Before anything starts or is written: a key other than the stored secrets' is refused, never replaced.
+    await checkMasterKey(store, box);
     const access = new AccessService(store, { sessionTtlMs, ...(options.clock ? { now: options.clock } : {}) });
     built = await buildApp(
       {

@@ -7,6 +7,7 @@ import type { RunChangeRecord, RunKind, RunRecord, RunStatus, RunStep } from '..
 import { emptyCounts } from '../reconcile/types.js';
 import { KyselyAccessRepo, type AccessRepo } from './access-repo.js';
 import { KyselyInboxRepo, type InboxRepo } from './inbox-repo.js';
+import { KyselySettingsRepo, type SettingsRepo } from './settings-repo.js';
 import type { DialectName } from './migrations.js';
 import { KyselyViewRepo, type ViewRepo } from './view-repo.js';
 import type { ConnectionsTable, Database, RunsTable, UsersTable } from './schema.js';
@@ -805,6 +806,7 @@ function repos(db: Db, dialect: DialectName, bulk: BulkInsert, reader: RowReader
     access: new KyselyAccessRepo(db),
     views: new KyselyViewRepo(db, dialect, reader),
     inbox: new KyselyInboxRepo(db),
+    settings: new KyselySettingsRepo(db),
   };
 }
 
@@ -816,6 +818,7 @@ export class KyselyStore implements Store {
   readonly access: AccessRepo;
   readonly views: ViewRepo;
   readonly inbox: InboxRepo;
+  readonly settings: SettingsRepo;
 
   private readonly bulk: BulkInsert;
   private readonly reader: RowReader;
@@ -829,6 +832,7 @@ export class KyselyStore implements Store {
     this.bulk = new BulkInsert(dialect);
     this.reader = new RowReader(sqlite);
     ({ directory: this.directory, runs: this.runs, locks: this.locks, connections: this.connections, access: this.access, views: this.views, inbox: this.inbox } = repos(db, dialect, this.bulk, this.reader));
+    this.settings = new KyselySettingsRepo(db);
   }
 
   transaction<T>(fn: (tx: StoreRepos) => Promise<T>): Promise<T> {

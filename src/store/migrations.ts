@@ -254,6 +254,18 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('admins').addColumn('must_change_password', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       },
     },
+    '0009_master_key_fingerprint': {
+      async up(db: Kysely<any>) {
+        // Named values of the installation as a whole; the first is the fingerprint of the master key the stored
+        // secrets are sealed with, so a start with another key is refused instead of splitting the store.
+        await db.schema
+          .createTable('settings')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

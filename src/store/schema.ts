@@ -185,6 +185,13 @@ export interface EventInboxTable {
   last_error: string | null;
 }
 
+/** Named values of the installation (see settings-repo.ts), e.g. the master key's fingerprint. */
+export interface SettingsTable {
+  name: string;
+  value: string;
+  updated_at: string;
+}
+
 export interface Database {
   counters: CountersTable;
   departments: DepartmentsTable;
@@ -201,4 +208,5 @@ export interface Database {
   api_tokens: ApiTokensTable;
   login_attempts: LoginAttemptsTable;
   event_inbox: EventInboxTable;
+  settings: SettingsTable;
 }

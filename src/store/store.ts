@@ -3,6 +3,7 @@ import type { RunChangeRecord, RunKind, RunRecord, RunStatus, RunStep } from '..
 import type { AccessRepo } from './access-repo.js';
 import type { DialectName } from './migrations.js';
 import type { InboxRepo } from './inbox-repo.js';
+import type { SettingsRepo } from './settings-repo.js';
 import type { ViewRepo } from './view-repo.js';
 
 export interface DepartmentRow {
@@ -153,6 +154,8 @@ export interface StoreRepos {
   views: ViewRepo;
   /** Contact-change messages from the platforms' callbacks, stored before they are answered. */
   inbox: InboxRepo;
+  /** Named values of the installation, e.g. the master key's fingerprint. */
+  settings: SettingsRepo;
 }
 
 export interface Store extends StoreRepos {

@@ -11,7 +11,7 @@ import {
   type WecomConnection,
   type WecomConnectionInput,
 } from '../../src/connections/connections.js';
-import { SecretBox } from '../../src/connections/secret-box.js';
+import { SecretBox, keyFingerprint } from '../../src/connections/secret-box.js';
 import { OrgsyncError, ValidationError } from '../../src/errors.js';
 import { resolvePolicy } from '../../src/reconcile/policy.js';
 import { sqlitePath } from '../../src/store/open.js';
@@ -209,29 +209,31 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect((await service.get('a')).secrets).toStrictEqual({ secret: 'secret-of-a' });
     });
 
-    it('with another master key: get fails with SECRET_DECRYPT_FAILED; views still list, with secretsError and a bare mask', async () => {
+    it('with another master key: get and list are refused with MASTER_KEY_MISMATCH naming both fingerprints; views still list, with secretsError and a bare mask', async () => {
       await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
-      const lost = new ConnectionService(t.store, SecretBox.fromKey(randomBytes(32)));
+      const other = randomBytes(32);
+      const lost = new ConnectionService(t.store, SecretBox.fromKey(other));
       const err = await caught(lost.get('acme'));
-      expect(err.code).toBe('SECRET_DECRYPT_FAILED');
+      expect(err.code).toBe('MASTER_KEY_MISMATCH');
+      expect(err.message).toContain(`expected the key with fingerprint ${keyFingerprint(key)}`);
+      expect(err.message).toContain(`found the key with fingerprint ${keyFingerprint(other)}`);
       expect(err.hint).toContain('ORGSYNC_MASTER_KEY');
-      await expect(lost.list()).rejects.toMatchObject({ code: 'SECRET_DECRYPT_FAILED' });
+      await expect(lost.list()).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
       const [view] = await lost.views();
       expect(view).toMatchObject({ name: 'acme', corpId: 'ww1a2b3c4d5e6f7a8b', secret: MASK, secretsError: { code: 'SECRET_DECRYPT_FAILED' } });
       expect(view).not.toHaveProperty('contactsSecret');
       expect(await lost.view('acme')).toStrictEqual(view);
     });
 
-    it('with another master key, a policy-only update works, and giving every secret anew repairs the connection', async () => {
+    it('with another master key, a policy-only update works; sealing anything under it is refused, so the store is never split', async () => {
       await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
       const lost = new ConnectionService(t.store, SecretBox.fromKey(randomBytes(32)));
       expect((await lost.update('acme', { policy: { onUserGone: 'delete' } })).policy.onUserGone).toBe('delete');
-      // Keeping the contacts secret needs the old key.
-      expect((await caught(lost.update('acme', { secret: 'fresh-secret' }))).code).toBe('SECRET_DECRYPT_FAILED');
-      // Every secret key is given or removed: nothing of the old secrets is needed.
-      const repaired = await lost.update('acme', { secret: 'fresh-secret', contactsSecret: null, callbackToken: null, callbackAesKey: null });
-      expect(repaired.secretsError).toBeUndefined();
-      expect((await lost.get('acme')).secrets).toStrictEqual({ secret: 'fresh-secret' });
+      expect((await caught(lost.update('acme', { secret: 'fresh-secret' }))).code).toBe('MASTER_KEY_MISMATCH');
+      // Even with every secret given anew: the other connections' secrets would need the old key.
+      expect((await caught(lost.update('acme', { secret: 'fresh-secret', contactsSecret: null, callbackToken: null, callbackAesKey: null }))).code).toBe('MASTER_KEY_MISMATCH');
+      expect((await caught(lost.add(wecom({ name: 'beta' })))).code).toBe('MASTER_KEY_MISMATCH');
+      expect((await service.list()).map((c) => [c.name, c.secrets])).toStrictEqual([['acme', { secret: SECRET, contactsSecret: CONTACTS_SECRET }]]);
     });
   });
 

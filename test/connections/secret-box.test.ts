@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MASTER_KEY_ENV, SecretBox, masterKeyPath, parseMasterKey } from '../../src/connections/secret-box.js';
+import { MASTER_KEY_ENV, SecretBox, keyFingerprint, masterKeyPath, parseMasterKey } from '../../src/connections/secret-box.js';
 import { OrgsyncError } from '../../src/errors.js';
 import { tempDir } from '../helpers/stores.js';
 
@@ -127,24 +127,41 @@ describe('SecretBox: the master key', () => {
 
   it('an empty ORGSYNC_MASTER_KEY counts as unset', () => {
     const dir = dataDir();
-    SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: '  ' }, dataDir: dir }).seal('x', 'acme');
+    SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: '  ' }, dataDir: dir }).ensureKey();
     expect(existsSync(masterKeyPath(dir))).toBe(true);
   });
 
-  posixOnly('without the variable, master.key is created on first seal with mode 0600, then reused by later boxes', () => {
+  it('sealing or opening never makes a key: with none anywhere both fail with MASTER_KEY_MISSING naming where it looked', () => {
+    const dir = dataDir();
+    const box = SecretBox.fromEnvironment({ env: {}, dataDir: dir });
+    expect(box.fingerprint()).toBeUndefined();
+    const sealed = SecretBox.fromKey(randomBytes(32)).seal(SECRET, 'acme');
+    for (const err of [caught(() => box.seal(SECRET, 'acme')), caught(() => box.open(sealed, 'acme'))]) {
+      expect(err.code).toBe('MASTER_KEY_MISSING');
+      expect(err.message).toContain(MASTER_KEY_ENV);
+      expect(err.message).toContain(masterKeyPath(dir));
+    }
+    expect(existsSync(masterKeyPath(dir))).toBe(false);
+    expect(existsSync(dir)).toBe(true);
+  });
+
+  posixOnly('without the variable, ensureKey creates master.key with mode 0600, then later boxes reuse it', () => {
     const dir = path.join(dataDir(), 'nested', 'data');
     const box = SecretBox.fromEnvironment({ env: {}, dataDir: dir });
-    // Nothing is made until a key is needed.
+    // Nothing is made until a key is asked for.
     expect(existsSync(dir)).toBe(false);
+    const fingerprint = box.ensureKey();
     const sealed = box.seal(SECRET, 'acme');
     const file = masterKeyPath(dir);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const text = readFileSync(file, 'utf8');
-    expect(parseMasterKey(text, 'test')).toHaveLength(32);
+    expect(keyFingerprint(parseMasterKey(text, 'test'))).toBe(fingerprint);
     // No temporary files are left behind.
     expect(readdirSync(dir)).toEqual(['master.key']);
 
     const again = SecretBox.fromEnvironment({ env: {}, dataDir: dir });
+    expect(again.fingerprint()).toBe(fingerprint);
+    expect(again.ensureKey()).toBe(fingerprint);
     expect(again.open(sealed, 'acme')).toBe(SECRET);
     again.seal('more', 'other');
     expect(readFileSync(file, 'utf8')).toBe(text);
@@ -152,7 +169,7 @@ describe('SecretBox: the master key', () => {
 
   posixOnly('a key file readable by group or others is refused with a chmod 600 hint', () => {
     const dir = dataDir();
-    SecretBox.fromEnvironment({ env: {}, dataDir: dir }).seal(SECRET, 'acme');
+    SecretBox.fromEnvironment({ env: {}, dataDir: dir }).ensureKey();
     const file = masterKeyPath(dir);
     for (const mode of [0o644, 0o640, 0o604, 0o660]) {
       chmodSync(file, mode);
@@ -175,19 +192,11 @@ describe('SecretBox: the master key', () => {
     expect(err.message).toContain(file);
   });
 
-  it('opening with no key anywhere fails with MASTER_KEY_MISSING and makes no key', () => {
-    const dir = dataDir();
-    const sealed = SecretBox.fromKey(randomBytes(32)).seal(SECRET, 'acme');
-    const err = caught(() => SecretBox.fromEnvironment({ env: {}, dataDir: dir }).open(sealed, 'acme'));
-    expect(err.code).toBe('MASTER_KEY_MISSING');
-    expect(err.message).toContain(MASTER_KEY_ENV);
-    expect(err.message).toContain(masterKeyPath(dir));
-    expect(existsSync(masterKeyPath(dir))).toBe(false);
-  });
-
   it('a replaced key file fails to open old values with SECRET_DECRYPT_FAILED naming the file', () => {
     const dir = dataDir();
-    const sealed = SecretBox.fromEnvironment({ env: {}, dataDir: dir }).seal(SECRET, 'acme');
+    const box = SecretBox.fromEnvironment({ env: {}, dataDir: dir });
+    box.ensureKey();
+    const sealed = box.seal(SECRET, 'acme');
     writeFileSync(masterKeyPath(dir), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
     const err = caught(() => SecretBox.fromEnvironment({ env: {}, dataDir: dir }).open(sealed, 'acme'));
     expect(err.code).toBe('SECRET_DECRYPT_FAILED');
@@ -198,9 +207,60 @@ describe('SecretBox: the master key', () => {
     // A file where the directory should be: refused even for root.
     const blocker = path.join(dataDir(), 'blocker');
     writeFileSync(blocker, '');
-    const err = caught(() => SecretBox.fromEnvironment({ env: {}, dataDir: path.join(blocker, 'data') }).seal('x', 'acme'));
+    const err = caught(() => SecretBox.fromEnvironment({ env: {}, dataDir: path.join(blocker, 'data') }).ensureKey());
     expect(err.code).toBe('MASTER_KEY_UNWRITABLE');
     expect(err.message).toContain(path.join(blocker, 'data', 'master.key'));
     expect(err.hint).toContain(MASTER_KEY_ENV);
+  });
+
+  it('the fingerprint is one-way and tells keys apart: the same key in any spelling gives the same one', () => {
+    const key = randomBytes(32);
+    const fingerprint = keyFingerprint(key);
+    expect(fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    expect(SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: key.toString('hex') }, dataDir: dataDir() }).fingerprint()).toBe(fingerprint);
+    expect(SecretBox.fromKey(key).fingerprint()).toBe(fingerprint);
+    expect(keyFingerprint(randomBytes(32))).not.toBe(fingerprint);
+    // Nothing of the key itself shows in it.
+    expect(key.toString('hex')).not.toContain(fingerprint);
+  });
+});
+
+/**
+ * Known answers, computed once outside orgsync (Python's `cryptography` AESGCM and `hmac`) and committed here: a change
+ * to the seal format or the fingerprint fails these, instead of locking users out of the secrets they have stored.
+ */
+describe('SecretBox: known answers', () => {
+  const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i)); // 00 01 … 1f
+  const IV = Buffer.from(Array.from({ length: 12 }, (_, i) => 0xa0 + i)); // a0 a1 … ab
+  const CONTEXT = 'acme';
+  const PLAINTEXT = '{"secret":"known-answer-secret","callbackToken":"Tok3n"}';
+  const SEALED = 'v1:oKGio6SlpqeoqaqrsLGsN8nCyIVOMGALLT+aNZ06D0gmuWfLQF+luGkVt7BdzTdj5dIwQe9rRfQa31ct8BUmk8NAMl40yGujbBShw2VPKSNRvjgD';
+  const FINGERPRINT = 'dbb1c7d8b8f983ba';
+
+  /** The v1 layout read with nothing of orgsync: "v1:" + base64(iv 12 ‖ tag 16 ‖ ciphertext), AES-256-GCM, context as AAD. */
+  function plainOpen(sealed: string, key: Buffer, context: string): string {
+    expect(sealed.startsWith('v1:')).toBe(true);
+    const raw = Buffer.from(sealed.slice(3), 'base64');
+    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12), { authTagLength: 16 });
+    decipher.setAuthTag(raw.subarray(12, 28));
+    decipher.setAAD(Buffer.from(context, 'utf8'));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  }
+
+  it('the committed sealed string opens with plain createDecipheriv, and with our open()', () => {
+    expect(Buffer.from(SEALED.slice(3), 'base64').subarray(0, 12)).toStrictEqual(IV);
+    expect(plainOpen(SEALED, KEY, CONTEXT)).toBe(PLAINTEXT);
+    expect(SecretBox.fromKey(KEY).open(SEALED, CONTEXT)).toBe(PLAINTEXT);
+    expect(SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: KEY.toString('base64') }, dataDir: dataDir() }).open(SEALED, CONTEXT)).toBe(PLAINTEXT);
+  });
+
+  it('what seal() writes today opens with plain createDecipheriv', () => {
+    const sealed = SecretBox.fromKey(KEY).seal(PLAINTEXT, CONTEXT);
+    expect(sealed).not.toBe(SEALED); // a fresh IV every time
+    expect(plainOpen(sealed, KEY, CONTEXT)).toBe(PLAINTEXT);
+  });
+
+  it('the fingerprint of the fixed key is the committed one', () => {
+    expect(keyFingerprint(KEY)).toBe(FINGERPRINT);
   });
 });
