@@ -7,7 +7,7 @@ import { ConnectionService, mergePatch, type ConnectionPatch, type ConnectionVie
 import { SecretBox } from '../connections/secret-box.js';
 import { OrgsyncError, ValidationError } from '../errors.js';
 import { callbackPath } from '../events/routes.js';
-import { publicUrlFromEnvironment } from '../server/config.js';
+import { allowedApiHostsFromEnvironment, publicUrlFromEnvironment } from '../server/config.js';
 import type { Policy } from '../reconcile/policy.js';
 import type { Store } from '../store/store.js';
 import { formatError, type Output } from './output.js';
@@ -206,8 +206,9 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
     const global = cmd.optsWithGlobals<{ dataDir?: string }>();
     const { dataDir } = loadConfig(env, { dataDir: global.dataDir }).store;
     const box = SecretBox.fromEnvironment({ env, dataDir });
+    const allowedApiHosts = allowedApiHostsFromEnvironment(env);
     try {
-      return await helpers.withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) => fn(new ConnectionService(store, box)));
+      return await helpers.withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) => fn(new ConnectionService(store, box, { allowedApiHosts })));
     } catch (err) {
       throw byFlag(err);
     }

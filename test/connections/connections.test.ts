@@ -236,15 +236,15 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
   });
 
   describe('masked views', () => {
-    it.each([1, 3, 4, 7, 8, 15, 16, 17, 32, 43, 64, 128])('a %i-character secret shows at most 4 characters, and at most a quarter', async (length) => {
+    it.each([1, 3, 4, 7, 8, 15, 16, 17, 32, 43, 64, 128])('a %i-character secret shows none of a short secret (< 16), at most the last 4 of a long one', async (length) => {
       const secret = Array.from({ length }, (_, i) => 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789'[(i * 7 + length) % 57]).join('');
       const view = await service.add(wecom({ secret, contactsSecret: secret.split('').reverse().join('') }));
       for (const masked of [view.secret, view.contactsSecret ?? '']) {
         expect(masked.startsWith(MASK)).toBe(true);
         const shown = masked.slice(MASK.length);
-        expect(shown.length).toBeLessThanOrEqual(Math.min(4, Math.floor(length / 4)));
+        expect(shown.length).toBeLessThanOrEqual(length < 16 ? 0 : 4);
       }
-      const shown = Math.min(4, Math.floor(length / 4));
+      const shown = length < 16 ? 0 : 4;
       expect(view.secret).toBe(MASK + secret.slice(length - shown, length));
       expectNoSecret(JSON.stringify(await service.views()), [secret, secret.split('').reverse().join('')]);
       expectNoSecret(JSON.stringify(await service.view('acme')), [secret]);
@@ -253,9 +253,11 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     it('maskSecret counts characters, not UTF-16 units', () => {
       expect(maskSecret('')).toBe(MASK);
       expect(maskSecret('abc')).toBe(MASK);
-      expect(maskSecret('abcd')).toBe(`${MASK}d`);
+      expect(maskSecret('abcdef')).toBe(MASK);
+      expect(maskSecret('0123456789abcde')).toBe(MASK);
       expect(maskSecret('0123456789abcdef')).toBe(`${MASK}cdef`);
-      expect(maskSecret('🙂🙂🙂🙂🙂🙂🙂🙂')).toBe(`${MASK}🙂🙂`);
+      expect(maskSecret('🙂🙂🙂🙂🙂🙂🙂🙂')).toBe(MASK);
+      expect(maskSecret('🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂')).toBe(`${MASK}🙂🙂🙂🙂`);
     });
   });
 
@@ -279,13 +281,14 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       const [afterSecret] = await rawRows(engine, t);
       expect(afterSecret?.secrets).not.toBe(before?.secrets);
 
-      await service.update('acme', { corpId: 'wwbeef', agentId: '7', apiBaseUrl: 'https://proxy.example.com/wecom' });
+      // A new host and corp take the secrets again.
+      await service.update('acme', { corpId: 'wwbeef', agentId: '7', apiBaseUrl: 'https://proxy.example.com/wecom', secret: 'new-app-secret', contactsSecret: CONTACTS_SECRET });
       expect((await service.get('acme')).settings).toStrictEqual({ corpId: 'wwbeef', agentId: 7, apiBaseUrl: 'https://proxy.example.com/wecom' });
     });
 
     it('null removes: contactsSecret goes, apiBaseUrl returns to the default, a policy key returns to its default', async () => {
       await service.add(wecom({ contactsSecret: CONTACTS_SECRET, apiBaseUrl: 'http://127.0.0.1:9', policy: { mountDepartmentId: 7, matching: { users: ['email'] } } }));
-      const view = await service.update('acme', { contactsSecret: null, apiBaseUrl: null, policy: { mountDepartmentId: null, matching: { users: null } } });
+      const view = await service.update('acme', { secret: SECRET, contactsSecret: null, apiBaseUrl: null, policy: { mountDepartmentId: null, matching: { users: null } } });
       expect(view).not.toHaveProperty('contactsSecret');
       expect(view.apiBaseUrl).toBe(DEFAULT_API_BASE_URLS.wecom);
       expect(view.policy).toStrictEqual(resolvePolicy({}));
@@ -355,7 +358,7 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       ['a secret with a space', { secret: 'ab cd' }, 'secret', /spaces/],
       ['a secret of 129 characters', { secret: 'x'.repeat(129) }, 'secret', /at most 128/],
       ['a contactsSecret with a newline', { contactsSecret: 'abc\ndef' }, 'contactsSecret', /line breaks/],
-      ['an ftp apiBaseUrl', { apiBaseUrl: 'ftp://example.com' }, 'apiBaseUrl', /http:\/\/ or https:\/\//],
+      ['an ftp apiBaseUrl', { apiBaseUrl: 'ftp://example.com' }, 'apiBaseUrl', /uses ftp, not https: give an https:\/\/ URL/],
       ['a missing secret', { secret: undefined }, 'secret', /is required/],
       ['a missing corpId', { corpId: undefined }, 'corpId', /is required/],
       ['an unknown key', { clientId: 'x' }, 'clientId', /not a setting of a wecom connection/],
