@@ -474,9 +474,9 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
 
   connection
     .command('test')
-    .description('prove the credentials, permissions and trusted-IP setting; changes nothing')
+    .description('prove the credentials, permissions and trusted-IP setting; changes nothing (warnings, e.g. withheld mobiles, leave the exit code 0)')
     .argument('<name>', 'the connection name')
-    .option('--json', 'print { ok, checks: [{ name, ok, message, hint? }] } as one JSON document')
+    .option('--json', 'print { ok, checks: [{ name, ok, level?, code?, message, hint? }] } as one JSON document')
     .action(async (name: string, opts: JsonFlag, cmd: Command) => {
       const json = opts.json === true;
       helpers.setJson(json);
@@ -485,9 +485,11 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       if (json) {
         io.out(JSON.stringify(result));
       } else {
-        const lines = [`Connection "${name}": ${result.ok ? 'all checks passed' : 'some checks failed'}`];
+        const warnings = result.checks.filter((c) => c.level === 'warning').length;
+        const summary = !result.ok ? 'some checks failed' : warnings > 0 ? `passed, with ${warnings} warning${warnings > 1 ? 's' : ''}` : 'all checks passed';
+        const lines = [`Connection "${name}": ${summary}`];
         for (const c of result.checks) {
-          lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(16)} ${c.message}`);
+          lines.push(`  ${c.level === 'warning' ? 'warn' : c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(16)} ${c.message}`);
           if (c.hint) lines.push(`       ${''.padEnd(16)} hint: ${c.hint}`);
         }
         io.out(lines.join('\n'));

@@ -138,7 +138,7 @@ export const testResultSchema = z.object({
     z.object({
       name: z.string(),
       ok: z.boolean(),
-      level: z.literal('warning').optional().describe('A check that did not pass but only limits what is read (a sync still works)'),
+      level: z.literal('warning').optional().describe('A limit on what is read while a sync still works (e.g. mobiles withheld): ok stays true, the hint says what to grant'),
       code: z.string().optional().describe('The error code of a failed check, e.g. WECOM_UNREACHABLE, or *_NO_ANSWER on a host that is not the platform\'s'),
       message: z.string(),
       hint: z.string().optional(),

@@ -5,10 +5,11 @@ import { ConnectorError } from './errors.js';
 
 export interface ConnectionCheck {
   name: string;
+  /** False: the check failed, and so does the test. */
   ok: boolean;
   /**
-   * 'warning' on a check that did not pass but only limits what is read (a sync still works): it leaves the
-   * result ok. A check without a level that did not pass is a failure.
+   * 'warning' on a check that found a limit on what is read while a sync still works (e.g. mobiles withheld): the
+   * check and the test stay ok, and the hint says what to grant.
    */
   level?: 'warning';
   /** The error code of a failed check, when an error gave one (e.g. WECOM_UNREACHABLE). */
@@ -75,7 +76,7 @@ export function failedCheck(name: string, err: unknown, lang: Lang = 'en', opaqu
 export const inLang = (lang: Lang, en: string, zh: string): string => (lang === 'zh-CN' ? zh : en);
 
 export function result(checks: ConnectionCheck[]): ConnectionTestResult {
-  return { ok: checks.every((c) => c.ok || c.level === 'warning'), checks };
+  return { ok: checks.every((c) => c.ok), checks };
 }
 
 /** What every platform's test takes. */

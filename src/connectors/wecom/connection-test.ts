@@ -4,7 +4,7 @@ import { failedCheck, inLang, isNoPlatformAnswer, result, type ConnectionCheck, 
 import type { Lang } from '../common/errors.js';
 import { TokenCache, WECOM_BASE_URL, WecomClient } from './client.js';
 import { WecomError } from './errors.js';
-import { agentGetSchema, departmentListSchema, userSimpleListSchema } from './schemas.js';
+import { agentGetSchema, departmentListSchema, userGetSchema, userSimpleListSchema } from './schemas.js';
 
 export type { ConnectionCheck, ConnectionTestResult };
 
@@ -124,6 +124,33 @@ export async function testWecomConnection(
             `应用可见部门 ${tops.join('、')}，共 ${members.size.toLocaleString('en')} 名成员`,
           ),
         });
+        // 4b. Without a contacts secret the sync reads with the app's, which WeCom gives no mobile or email when
+        // the app was created after 2022-06-20: a limit on what is read (the sync keeps what is stored), a warning.
+        const first = members.values().next();
+        if (!connection.secrets.contactsSecret && !first.done) {
+          try {
+            const user = await app.get('user/get', { userid: first.value }, userGetSchema);
+            checks.push(
+              user.mobile === undefined && user.email === undefined
+                ? {
+                    name: 'fields',
+                    ok: true,
+                    level: 'warning',
+                    message: say(
+                      'mobiles and emails are withheld from this app (WeCom hides them from self-built apps created after 2022-06-20)',
+                      '该应用读取不到手机号和邮箱（2022-06-20 之后创建的自建应用，企业微信不再返回这些字段）',
+                    ),
+                    hint: say(
+                      'A sync works without them and keeps those already stored. To read them, add the 通讯录同步 Secret (contactsSecret) where the corp allows it to read from this IP, or import the admin console\'s member export.',
+                      '同步照常进行，只是不带手机号和邮箱，已存的不会被清空。若要读取，可在企业允许该 IP 读取时配置通讯录同步秘钥（contactsSecret），或导入管理后台导出的成员表。',
+                    ),
+                  }
+                : { name: 'fields', ok: true, message: say('the app reads mobiles and emails', '应用可读取手机号和邮箱') },
+            );
+          } catch (err) {
+            checks.push(failed('fields', err));
+          }
+        }
       } catch (err) {
         checks.push(failed('members', err));
       }
@@ -147,7 +174,8 @@ export async function testWecomConnection(
     try {
       await contacts.get('department/get', { id: 1 }, anyBody);
     } catch (err) {
-      if (err instanceof WecomError && err.errcode === 48009) checks.push(failed('contacts secret reads', err));
+      // From a new IP the contacts secret reads ids only: the sync still runs, without names and details (a limit).
+      if (err instanceof WecomError && err.errcode === 48009) checks.push({ ...failed('contacts secret reads', err), ok: true, level: 'warning' });
     }
   }
 
