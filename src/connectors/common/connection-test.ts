@@ -42,6 +42,7 @@ export interface NoAnswerText {
   name: string;
   nameZh: string;
   codePrefix: string;
+  /** The host tested: only whether it is the platform's own matters. */
   baseUrl: string;
 }
 
@@ -52,7 +53,8 @@ export function failedCheck(name: string, err: unknown, lang: Lang = 'en', opaqu
       name,
       ok: false,
       code: `${opaque.codePrefix}_NO_ANSWER`,
-      message: inLang(lang, `no ${opaque.name} API answered at ${opaque.baseUrl}`, `${opaque.baseUrl} 没有${opaque.nameZh} API 应答`),
+      // Word for word the same for every such host and port: the caller typed the URL, the answer adds nothing to it.
+      message: inLang(lang, `no ${opaque.name} API answered at apiBaseUrl`, `API 地址上没有${opaque.nameZh} API 应答`),
       hint: inLang(
         lang,
         `Check that apiBaseUrl is ${opaque.name}'s API (or a proxy or simulator of it) and that orgsync can reach it over the network.`,
