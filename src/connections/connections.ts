@@ -79,8 +79,8 @@ export function apiBaseUrlHostProblem(value: string, allowedHosts: readonly stri
   };
 }
 
-/** The same base URL however it is spelled (case of the host, default port, trailing slash). */
-function sameBaseUrl(a: unknown, b: unknown): boolean {
+/** The same setting: a URL however it is spelled (case of the host, default port, trailing slash), else the same text. */
+function sameSetting(a: unknown, b: unknown): boolean {
   if (typeof a !== 'string' || typeof b !== 'string') return a === b;
   try {
     return new URL(a).href.replace(/\/+$/, '') === new URL(b).href.replace(/\/+$/, '');
@@ -590,7 +590,7 @@ export class ConnectionService {
 
     const secretsPatch = definedOnly(given, secretKeys);
     if (settings.success) {
-      const moved = spec.binding.settings.filter((key) => !sameBaseUrl(before[key], settings.data[key]));
+      const moved = spec.binding.settings.filter((key) => !sameSetting(before[key], settings.data[key]));
       const missing = moved.length === 0 ? [] : spec.binding.secrets.filter((key) => !(key in secretsPatch) && this.isStored(row, spec, key));
       const what = moved.join(' and ');
       for (const key of missing) {
