@@ -295,6 +295,50 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect((await service.get('acme')).secrets).toStrictEqual({ secret: SECRET });
     });
 
+    it('a new host or corp needs the secrets sent there again: refused naming each one, nothing written; preview (a test) alike', async () => {
+      await service.add(wecom({ contactsSecret: CONTACTS_SECRET, apiBaseUrl: 'http://127.0.0.1:9' }));
+      const [before] = await rawRows(engine, t);
+      for (const [patch, fields] of [
+        [{ apiBaseUrl: 'https://elsewhere.example.com' }, ['secret', 'contactsSecret']],
+        [{ apiBaseUrl: null }, ['secret', 'contactsSecret']],
+        [{ corpId: 'wwother' }, ['secret', 'contactsSecret']],
+        [{ apiBaseUrl: 'https://elsewhere.example.com', secret: 'typed-again' }, ['contactsSecret']],
+        [{ apiBaseUrl: 'https://elsewhere.example.com', contactsSecret: null }, ['secret']],
+      ] as const) {
+        for (const call of [() => service.update('acme', patch), () => service.preview('acme', patch)]) {
+          const err = await caught(call());
+          expect(err, JSON.stringify(patch)).toBeInstanceOf(ValidationError);
+          expect((err as ValidationError).issues.map((i) => i.field)).toEqual(fields);
+          expect((err as ValidationError).issues[0]?.message).toMatch(/must be given again: (apiBaseUrl|corpId) changes, and a stored secret goes only to the host and account it was saved with/);
+        }
+      }
+      expect(await rawRows(engine, t)).toStrictEqual([before]);
+      // The same URL spelled otherwise, and other settings, change nothing of where the secrets go.
+      expect((await service.preview('acme', { apiBaseUrl: 'HTTP://127.0.0.1:9/' })).secrets).toStrictEqual({ secret: SECRET, contactsSecret: CONTACTS_SECRET });
+      await service.update('acme', { agentId: 9 });
+      // With them, it is made.
+      const moved = await service.update('acme', { apiBaseUrl: 'https://elsewhere.example.com', secret: 'typed-again', contactsSecret: null });
+      expect(moved.apiBaseUrl).toBe('https://elsewhere.example.com');
+      expect((await service.get('acme')).secrets).toStrictEqual({ secret: 'typed-again' });
+    });
+
+    it('http only to loopback or a listed host, on add, update, preview and draft', async () => {
+      const listed = new ConnectionService(t.store, SecretBox.fromKey(key), { allowedApiHosts: ['10.0.0.5:8080', 'proxy.internal'] });
+      for (const url of ['http://10.0.0.6:8080', 'http://10.0.0.5:8081', 'http://proxy.internal.evil:80']) {
+        const err = await caught(listed.add(wecom({ apiBaseUrl: url })));
+        expect((err as ValidationError).issues).toEqual([expect.objectContaining({ field: 'apiBaseUrl', message: expect.stringContaining('ORGSYNC_ALLOWED_API_HOSTS') })]);
+        expect(() => listed.draft({ ...wecom({ apiBaseUrl: url }), name: undefined } as never)).toThrow(/ORGSYNC_ALLOWED_API_HOSTS/);
+      }
+      for (const url of ['http://10.0.0.5:8080', 'http://proxy.internal:81', 'http://localhost:9', 'http://[::1]:9', 'https://10.0.0.6']) {
+        expect(listed.draft({ ...wecom({ apiBaseUrl: url }), name: undefined } as never).settings.apiBaseUrl).toBe(url);
+      }
+      expect((await caught(service.add(wecom({ apiBaseUrl: 'http://10.0.0.5:8080' })))).message).toContain('ORGSYNC_ALLOWED_API_HOSTS');
+      await service.add(wecom({ apiBaseUrl: 'http://127.0.0.1:9' }));
+      const err = await caught(service.update('acme', { apiBaseUrl: 'http://10.0.0.5:8080', secret: 'typed-again' }));
+      expect((err as ValidationError).issues.map((i) => i.field)).toEqual(['apiBaseUrl']);
+      expect(await listed.update('acme', { apiBaseUrl: 'http://10.0.0.5:8080', secret: 'typed-again' })).toMatchObject({ apiBaseUrl: 'http://10.0.0.5:8080' });
+    });
+
     it('an array in a policy patch replaces the old one', async () => {
       await service.add(wecom());
       expect((await service.update('acme', { policy: { matching: { users: ['mobile'] } } })).policy.matching).toStrictEqual({ users: ['mobile'], departments: ['name'] });
