@@ -460,6 +460,50 @@ describe('the platform client: no redirect followed, answers read up to a limit 
   });
 });
 
+describe('the data-call limit', () => {
+  it('a data answer over 16 MiB fails its check with TOO_LARGE, each read once, never retried', async () => {
+    const dir = tempDir('orgsync-huge-data-');
+    cliDirs.push(dir);
+    const env = { ORGSYNC_DATA_DIR: dir, ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64') };
+    const perRequest: number[] = [];
+    const huge = await listener((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if ((req.url ?? '').startsWith('/cgi-bin/gettoken')) {
+        res.end(JSON.stringify({ errcode: 0, errmsg: 'ok', access_token: 'Tok0123456789abcdef', expires_in: 7200 }));
+        return;
+      }
+      const i = perRequest.push(0) - 1;
+      const chunk = Buffer.alloc(256 * 1024, 0x20);
+      res.write('{"errcode":0,"pad":"');
+      const pump = (): void => {
+        while (!res.destroyed) {
+          const more = res.write(chunk);
+          perRequest[i] = (perRequest[i] ?? 0) + chunk.length;
+          if (!more) return;
+        }
+      };
+      res.on('drain', pump);
+      pump();
+    });
+    try {
+      const added = await orgsync(env, ['connection', 'add', 'wecom', '--name', 'big', '--corp-id', wecom.identity.corpId, '--agent-id', '1', '--secret', '-', '--api-base-url', huge.url], 'Token0123456789\n');
+      expect(added.code, added.stderr).toBe(0);
+      const r = await orgsync(env, ['connection', 'test', 'big', '--json']);
+      expect(r.code).toBe(1);
+      const result = JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; code?: string; message: string }> };
+      // gettoken gave a real token, so the token check passes; the reads that follow are each cut at the limit.
+      expect(result.checks.find((x) => x.name === 'token')).toMatchObject({ ok: true });
+      for (const name of ['app', 'departments']) {
+        expect(result.checks.find((x) => x.name === name)).toMatchObject({ ok: false, code: 'WECOM_TOO_LARGE', message: expect.stringContaining('larger than 16,777,216 bytes') });
+      }
+      expect(huge.requests.filter((x) => x.startsWith('GET /cgi-bin/agent/get'))).toHaveLength(1);
+      for (const sent of perRequest) expect(sent).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      await huge.close();
+    }
+  });
+});
+
 describe('the token check passes only on an answer the platform gave', () => {
   const key = randomBytes(32).toString('base64');
   let dir: string;
