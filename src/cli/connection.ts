@@ -7,7 +7,7 @@ import { ConnectionService, mergePatch, type ConnectionPatch, type ConnectionVie
 import { SecretBox } from '../connections/secret-box.js';
 import { OrgsyncError, ValidationError } from '../errors.js';
 import { callbackPath } from '../events/routes.js';
-import { publicUrlFromEnvironment } from '../server/config.js';
+import { allowedApiHostsFromEnvironment, publicUrlFromEnvironment } from '../server/config.js';
 import type { Policy } from '../reconcile/policy.js';
 import type { Store } from '../store/store.js';
 import { formatError, type Output } from './output.js';
@@ -206,8 +206,9 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
     const global = cmd.optsWithGlobals<{ dataDir?: string }>();
     const { dataDir } = loadConfig(env, { dataDir: global.dataDir }).store;
     const box = SecretBox.fromEnvironment({ env, dataDir });
+    const allowedApiHosts = allowedApiHostsFromEnvironment(env);
     try {
-      return await helpers.withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) => fn(new ConnectionService(store, box)));
+      return await helpers.withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) => fn(new ConnectionService(store, box, { allowedApiHosts })));
     } catch (err) {
       throw byFlag(err);
     }
@@ -473,9 +474,9 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
 
   connection
     .command('test')
-    .description('prove the credentials, permissions and trusted-IP setting; changes nothing')
+    .description('prove the credentials, permissions and trusted-IP setting; changes nothing (warnings, e.g. withheld mobiles, leave the exit code 0)')
     .argument('<name>', 'the connection name')
-    .option('--json', 'print { ok, checks: [{ name, ok, message, hint? }] } as one JSON document')
+    .option('--json', 'print { ok, checks: [{ name, ok, level?, code?, message, hint? }] } as one JSON document')
     .action(async (name: string, opts: JsonFlag, cmd: Command) => {
       const json = opts.json === true;
       helpers.setJson(json);
@@ -484,9 +485,11 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       if (json) {
         io.out(JSON.stringify(result));
       } else {
-        const lines = [`Connection "${name}": ${result.ok ? 'all checks passed' : 'some checks failed'}`];
+        const warnings = result.checks.filter((c) => c.level === 'warning').length;
+        const summary = !result.ok ? 'some checks failed' : warnings > 0 ? `passed, with ${warnings} warning${warnings > 1 ? 's' : ''}` : 'all checks passed';
+        const lines = [`Connection "${name}": ${summary}`];
         for (const c of result.checks) {
-          lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(16)} ${c.message}`);
+          lines.push(`  ${c.level === 'warning' ? 'warn' : c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(16)} ${c.message}`);
           if (c.hint) lines.push(`       ${''.padEnd(16)} hint: ${c.hint}`);
         }
         io.out(lines.join('\n'));

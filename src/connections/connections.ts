@@ -21,13 +21,73 @@ export const DEFAULT_API_BASE_URLS: Readonly<Record<Platform, string>> = {
   dingtalk: 'https://oapi.dingtalk.com',
 };
 
-/** Stands for a secret in every output: never more than its last 4 characters, and never more than a quarter of it. */
+/** Stands for a secret in every output. */
 export const MASK = '••••••';
 
+/** Secrets shorter than this show no character at all: a few characters of a short secret are much of it. */
+export const MASK_SHOWS_FROM = 16;
+
+/** The mask, then the last 4 characters of a secret of at least 16 characters (enough to tell two apart), else nothing. */
 export function maskSecret(secret: string): string {
   const chars = Array.from(secret);
-  const shown = Math.min(4, Math.floor(chars.length / 4));
-  return MASK + chars.slice(chars.length - shown).join('');
+  return chars.length < MASK_SHOWS_FROM ? MASK : MASK + chars.slice(chars.length - 4).join('');
+}
+
+/** The operator's list of hosts (ORGSYNC_ALLOWED_API_HOSTS) that may be reached over plain http besides this machine. */
+export interface ConnectionServiceOptions {
+  /** Lower-case host names or addresses, each alone (any port) or as host:port ([v6]:port). */
+  allowedApiHosts?: readonly string[];
+}
+
+/** Why a connection's apiBaseUrl may not be used, whatever the hosts allowed: scheme, credentials, query, fragment. */
+function apiBaseUrlShapeProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `uses ${url.protocol.replace(/:$/, '')}, not https`;
+  if (url.username !== '' || url.password !== '') return 'must not carry a user name or password';
+  if (value.includes('?') || value.includes('#')) return 'must not have a query (?…) or a fragment (#…)';
+  return undefined;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: this machine, where plain http does not cross a network. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** host:port as an entry of ORGSYNC_ALLOWED_API_HOSTS names it, with the scheme's port filled in. */
+export function hostPortOf(url: URL): string {
+  return `${url.hostname.toLowerCase()}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+}
+
+/**
+ * Why an apiBaseUrl (already of a valid shape) may not be reached: plain http to a host that is neither this machine
+ * nor listed by the operator. https reaches any host: TLS proves the host, and a stored secret goes only to the host
+ * it was saved with, so a new host needs the secrets typed again.
+ */
+export function apiBaseUrlHostProblem(value: string, allowedHosts: readonly string[] = []): { message: string; hint: string } | undefined {
+  const url = new URL(value);
+  if (url.protocol === 'https:' || isLoopbackHost(url.hostname)) return undefined;
+  const hostPort = hostPortOf(url);
+  if (allowedHosts.some((entry) => entry === hostPort || entry === url.hostname.toLowerCase())) return undefined;
+  return {
+    message: `uses plain http:// to ${hostPort}, which is neither this machine nor listed in ORGSYNC_ALLOWED_API_HOSTS`,
+    hint: `Use https://, or have the operator add "${hostPort}" to ORGSYNC_ALLOWED_API_HOSTS (comma-separated host or host:port) where orgsync runs, for the server and the CLI alike.`,
+  };
+}
+
+/** The same setting: a URL however it is spelled (case of the host, default port, trailing slash), else the same text. */
+function sameSetting(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'string' || typeof b !== 'string') return a === b;
+  try {
+    return new URL(a).href.replace(/\/+$/, '') === new URL(b).href.replace(/\/+$/, '');
+  } catch {
+    return a === b;
+  }
 }
 
 const WHOLE_NUMBER = 'must be a positive whole number';
@@ -51,8 +111,12 @@ const agentIdSchema = z.preprocess(
 );
 
 const apiBaseUrlSchema = (platform: Platform) =>
-  z
-    .url({ protocol: /^https?$/, error: `must be an http:// or https:// URL, e.g. ${DEFAULT_API_BASE_URLS[platform]}` })
+  text('text')
+    .trim()
+    .superRefine((value, ctx) => {
+      const problem = apiBaseUrlShapeProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: `${problem}: give an https:// URL without credentials, query or fragment, e.g. ${DEFAULT_API_BASE_URLS[platform]}` });
+    })
     .transform((url) => url.replace(/\/+$/, ''))
     .default(DEFAULT_API_BASE_URLS[platform]);
 
@@ -220,6 +284,13 @@ interface PlatformSpec {
   settings: z.ZodObject;
   secrets: z.ZodObject;
   hints: Record<string, string>;
+  /**
+   * The settings that say where the secrets go and whose they are (the host, and the account gettoken names beside
+   * the secret), and the secrets orgsync sends there. Changing the first needs the second typed again, so nobody
+   * who can edit a connection can send its stored secrets to a host of their choosing. The callback Token and
+   * EncodingAESKey are never sent anywhere: they stay.
+   */
+  binding: { settings: readonly string[]; secrets: readonly string[] };
 }
 
 const SPECS: Record<Platform, PlatformSpec> = {
@@ -233,8 +304,9 @@ const SPECS: Record<Platform, PlatformSpec> = {
       contactsSecret: `Copy the contacts-sync Secret: ${WECOM_CONSOLE} → 管理工具 → 通讯录同步 → Secret. ${SECRET_RULES}`,
       callbackToken: `Copy the Token from ${WECOM_CONSOLE} → 管理工具 → 通讯录同步 → 设置接收事件服务器 (or the app's 接收消息 → API接收), or let it generate one there.`,
       callbackAesKey: `Copy the EncodingAESKey (43 letters and digits) from the same page of the ${WECOM_CONSOLE}.`,
-      apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.wecom}, or give the http(s) URL of a proxy or of the simulator.`,
+      apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.wecom}, or give the https URL of a proxy (http only for this machine, e.g. the simulator, or a host in ORGSYNC_ALLOWED_API_HOSTS).`,
     },
+    binding: { settings: ['apiBaseUrl', 'corpId'], secrets: ['secret', 'contactsSecret'] },
   },
   dingtalk: {
     settings: dingtalkSettingsSchema,
@@ -246,8 +318,9 @@ const SPECS: Record<Platform, PlatformSpec> = {
       clientSecret: `Copy the Client Secret (AppSecret) from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 凭证与基础信息. ${SECRET_RULES}`,
       callbackToken: `Copy the 签名 Token from the ${DINGTALK_CONSOLE} → (the app) → 开发配置 → 事件与回调.`,
       callbackAesKey: `Copy the 加密 aes_key (43 letters and digits) from the ${DINGTALK_CONSOLE} → (the app) → 开发配置 → 事件与回调.`,
-      apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.dingtalk}, or give the http(s) URL of a proxy or of the simulator.`,
+      apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.dingtalk}, or give the https URL of a proxy (http only for this machine, e.g. the simulator, or a host in ORGSYNC_ALLOWED_API_HOSTS).`,
     },
+    binding: { settings: ['apiBaseUrl', 'clientId'], secrets: ['clientSecret'] },
   },
 };
 
@@ -327,6 +400,7 @@ export class ConnectionService {
   constructor(
     private readonly store: Store,
     private readonly box: SecretBox,
+    private readonly options: ConnectionServiceOptions = {},
   ) {}
 
   /**
@@ -361,6 +435,7 @@ export class ConnectionService {
     for (const key of Object.keys(raw)) if (!known.has(key) && raw[key] !== undefined) issues.push(unknownKeyIssue(key, platform as Platform));
     const settings = spec.settings.safeParse(definedOnly(raw, keysOf(spec.settings)));
     if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
+    else issues.push(...this.hostIssues(settings.data));
     const secrets = spec.secrets.safeParse(definedOnly(raw, keysOf(spec.secrets)));
     if (!secrets.success) issues.push(...issuesOf(secrets.error, [], spec.hints));
     const policy = policySchema.safeParse(raw.policy ?? {});
@@ -418,7 +493,8 @@ export class ConnectionService {
 
   /**
    * Changes the given settings, secrets and policy keys; the rest stays. The stored secrets are opened only when some
-   * of them stay, so a connection whose key was lost can be repaired by giving every secret anew.
+   * of them stay; new secrets are sealed only under the key the store's fingerprint names (master-key.ts). A change of where
+   * the secrets go (apiBaseUrl, the corp id / client id) must carry them again: nothing is written otherwise.
    */
   async update(name: string, patch: ConnectionPatch): Promise<ConnectionView> {
     const given = definedOnly(patch as Record<string, unknown>, Object.keys(patch));
@@ -430,51 +506,165 @@ export class ConnectionService {
     return this.store.transaction(async (tx) => {
       const row = await tx.connections.get(name, { forUpdate: true });
       if (!row) throw notFound(name);
-      const spec = this.specOf(row);
-      const settingKeys = keysOf(spec.settings);
-      const secretKeys = keysOf(spec.secrets);
-      const issues: ValidationIssue[] = [];
-      for (const key of Object.keys(given)) {
-        if (key !== 'policy' && key !== 'reconcileCron' && !settingKeys.includes(key) && !secretKeys.includes(key)) issues.push(unknownKeyIssue(key, row.platform));
-      }
-
-      const settingsPatch = definedOnly(given, settingKeys);
-      const settings = spec.settings.safeParse(mergePatch(this.settingsOf(row, spec), settingsPatch));
-      if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
-
-      const secretsPatch = definedOnly(given, secretKeys);
-      let secrets: Record<string, unknown> | undefined;
-      if (Object.keys(secretsPatch).length > 0) {
-        await prepareToSeal(tx, this.box);
-        const keepsSome = secretKeys.some((key) => !(key in secretsPatch));
-        const parsed = spec.secrets.safeParse(mergePatch(keepsSome ? this.secretsOf(row, spec) : {}, secretsPatch));
-        if (parsed.success) secrets = parsed.data;
-        else issues.push(...issuesOf(parsed.error, [], spec.hints));
-      }
-
-      let policy: Policy | undefined;
-      if (given.policy !== undefined) {
-        if (!isPlainObject(given.policy)) {
-          issues.push({ path: 'policy', field: 'policy', message: 'must be an object of policy keys', hint: POLICY_HINT });
-        } else {
-          const parsed = policySchema.safeParse(mergePatch(row.policy, given.policy));
-          if (parsed.success) policy = parsed.data;
-          else issues.push(...issuesOf(parsed.error, ['policy'], spec.hints));
-        }
-      }
-      const schedule = 'reconcileCron' in given ? reconcileCronOf(given.reconcileCron) : undefined;
-      if (schedule && 'issue' in schedule) issues.push(schedule.issue);
-      if (issues.length > 0 || !settings.success) throw new ValidationError(`connection "${name}"`, issues);
-
+      const change = this.changeOf(row, given, 'change');
+      if (change.secrets) await prepareToSeal(tx, this.box);
       const updated = await tx.connections.update(name, {
-        ...(Object.keys(settingsPatch).length > 0 ? { settings: settings.data } : {}),
-        ...(secrets ? { secrets: this.box.seal(JSON.stringify(secrets), name) } : {}),
-        ...(policy ? { policy } : {}),
-        ...(schedule && 'value' in schedule ? { reconcileCron: schedule.value } : {}),
+        ...(change.settingsChanged ? { settings: change.settings } : {}),
+        ...(change.secrets ? { secrets: this.box.seal(JSON.stringify(change.secrets), name) } : {}),
+        ...(change.policy ? { policy: change.policy } : {}),
+        ...(change.schedule && 'value' in change.schedule ? { reconcileCron: change.schedule.value } : {}),
       });
       if (!updated) throw notFound(name);
-      return secrets ? this.toView(updated, settings.data, secrets) : this.viewOf(updated);
+      return change.secrets ? this.toView(updated, change.settings, change.secrets) : this.viewOf(updated);
     });
+  }
+
+  /**
+   * The saved connection with unsaved settings and secrets laid over it, for a test: checked as `update` checks a
+   * change (a new host or account needs the secrets again), and nothing is written.
+   */
+  async preview(name: string, patch: ConnectionPatch): Promise<Connection> {
+    const row = await this.store.connections.get(name);
+    if (!row) throw notFound(name);
+    const given = definedOnly(patch as Record<string, unknown>, Object.keys(patch));
+    const change = this.changeOf(row, given, 'test');
+    return {
+      id: row.id,
+      name: row.name,
+      platform: row.platform,
+      settings: change.settings,
+      secrets: change.secrets ?? this.secretsOf(row, this.specOf(row)),
+      policy: this.policyOf(row),
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+    } as Connection;
+  }
+
+  /** A connection that is not saved (a card being filled in), checked as `add` checks one; for a test only. */
+  draft(input: Omit<ConnectionInput, 'name' | 'policy' | 'reconcileCron'>): Connection {
+    const raw = input as unknown as Record<string, unknown>;
+    const platform = raw.platform;
+    if (typeof platform !== 'string' || !(PLATFORMS as readonly string[]).includes(platform)) {
+      throw new ValidationError('unsaved connection', [
+        { path: 'platform', field: 'platform', message: `must be one of ${PLATFORMS.join(', ')}`, hint: 'Say which platform the connection is for.' },
+      ]);
+    }
+    const spec = SPECS[platform as Platform];
+    const issues: ValidationIssue[] = [];
+    for (const key of Object.keys(raw)) {
+      if (key !== 'platform' && raw[key] !== undefined && !keysOf(spec.settings).includes(key) && !keysOf(spec.secrets).includes(key)) issues.push(unknownKeyIssue(key, platform as Platform));
+    }
+    const settings = spec.settings.safeParse(definedOnly(raw, keysOf(spec.settings)));
+    if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
+    else issues.push(...this.hostIssues(settings.data));
+    const secrets = spec.secrets.safeParse(definedOnly(raw, keysOf(spec.secrets)));
+    if (!secrets.success) issues.push(...issuesOf(secrets.error, [], spec.hints));
+    if (issues.length > 0 || !settings.success || !secrets.success) throw new ValidationError('unsaved connection', issues);
+    return {
+      id: 0,
+      name: 'unsaved',
+      platform,
+      settings: settings.data,
+      secrets: secrets.data,
+      policy: policySchema.parse({}),
+      createdAt: '',
+      updatedAt: '',
+    } as Connection;
+  }
+
+  /** The issue of an apiBaseUrl the operator does not let orgsync reach (plain http off this machine). */
+  private hostIssues(settings: Record<string, unknown>): ValidationIssue[] {
+    const url = settings.apiBaseUrl;
+    if (typeof url !== 'string') return [];
+    const problem = apiBaseUrlHostProblem(url, this.options.allowedApiHosts);
+    return problem ? [{ path: 'apiBaseUrl', field: 'apiBaseUrl', ...problem }] : [];
+  }
+
+  /**
+   * A change checked in full against the stored row, or a ValidationError naming every field at fault. When the
+   * host or the account changes, every stored secret sent there must be in the change (given anew, or removed when
+   * it is optional), or the stored secret would go to a host it was not saved with.
+   */
+  private changeOf(
+    row: ConnectionRow,
+    given: Record<string, unknown>,
+    purpose: 'change' | 'test',
+  ): {
+    settings: Record<string, unknown>;
+    settingsChanged: boolean;
+    secrets: Record<string, unknown> | undefined;
+    policy: Policy | undefined;
+    schedule: { value: string | null } | { issue: ValidationIssue } | undefined;
+  } {
+    const spec = this.specOf(row);
+    const settingKeys = keysOf(spec.settings);
+    const secretKeys = keysOf(spec.secrets);
+    const issues: ValidationIssue[] = [];
+    for (const key of Object.keys(given)) {
+      const allowed = purpose === 'change' ? ['policy', 'reconcileCron'] : [];
+      if (!allowed.includes(key) && !settingKeys.includes(key) && !secretKeys.includes(key)) issues.push(unknownKeyIssue(key, row.platform));
+    }
+
+    const before = this.settingsOf(row, spec);
+    const settingsPatch = definedOnly(given, settingKeys);
+    const settings = spec.settings.safeParse(mergePatch(before, settingsPatch));
+    if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
+    else if ('apiBaseUrl' in settingsPatch) issues.push(...this.hostIssues(settings.data));
+
+    const secretsPatch = definedOnly(given, secretKeys);
+    if (settings.success) {
+      const moved = spec.binding.settings.filter((key) => !sameSetting(before[key], settings.data[key]));
+      const missing = moved.length === 0 ? [] : spec.binding.secrets.filter((key) => !(key in secretsPatch) && this.isStored(row, spec, key));
+      const what = moved.join(' and ');
+      for (const key of missing) {
+        issues.push({
+          path: key,
+          field: key,
+          message: `must be given again: ${what} ${moved.length > 1 ? 'change' : 'changes'}, and a stored secret goes only to the host and account it was saved with`,
+          hint:
+            `Give ${key} again in the same ${purpose === 'change' ? 'change' : 'test'}` +
+            (spec.secrets.shape[key]?.safeParse(undefined).success ? ' (or remove it)' : '') +
+            `, or leave ${what} as saved. Nothing was ${purpose === 'change' ? 'changed' : 'sent'}.`,
+        });
+      }
+    }
+
+    let secrets: Record<string, unknown> | undefined;
+    if (Object.keys(secretsPatch).length > 0 && issues.length === 0) {
+      const keepsSome = secretKeys.some((key) => !(key in secretsPatch));
+      const parsed = spec.secrets.safeParse(mergePatch(keepsSome ? this.secretsOf(row, spec) : {}, secretsPatch));
+      if (parsed.success) secrets = parsed.data;
+      else issues.push(...issuesOf(parsed.error, [], spec.hints));
+    } else if (Object.keys(secretsPatch).length > 0) {
+      // Report the secrets' own faults too, without opening the stored ones.
+      const parsed = spec.secrets.partial().safeParse(Object.fromEntries(Object.entries(secretsPatch).filter(([, v]) => v !== null)));
+      if (!parsed.success) issues.push(...issuesOf(parsed.error, [], spec.hints));
+    }
+
+    let policy: Policy | undefined;
+    if (given.policy !== undefined && purpose === 'change') {
+      if (!isPlainObject(given.policy)) {
+        issues.push({ path: 'policy', field: 'policy', message: 'must be an object of policy keys', hint: POLICY_HINT });
+      } else {
+        const parsed = policySchema.safeParse(mergePatch(row.policy, given.policy));
+        if (parsed.success) policy = parsed.data;
+        else issues.push(...issuesOf(parsed.error, ['policy'], spec.hints));
+      }
+    }
+    const schedule = purpose === 'change' && 'reconcileCron' in given ? reconcileCronOf(given.reconcileCron) : undefined;
+    if (schedule && 'issue' in schedule) issues.push(schedule.issue);
+    if (issues.length > 0 || !settings.success) throw new ValidationError(`connection "${row.name}"`, issues);
+    return { settings: settings.data, settingsChanged: Object.keys(settingsPatch).length > 0, secrets, policy, schedule };
+  }
+
+  /** Whether the row holds this secret. A row whose secrets cannot be opened counts as holding every one. */
+  private isStored(row: ConnectionRow, spec: PlatformSpec, key: string): boolean {
+    if (!spec.secrets.shape[key]?.safeParse(undefined).success) return true;
+    try {
+      return this.secretsOf(row, spec)[key] !== undefined;
+    } catch {
+      return true;
+    }
   }
 
   /** Removes the connection and its secrets. Links and runs under its name stay: re-adding it picks them up again. */

@@ -24,6 +24,8 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** The IANA time zone the connections' scheduled full syncs (reconcileCron) are read in. */
   timezone: string;
+  /** ORGSYNC_ALLOWED_API_HOSTS: hosts (or host:port) a connection's apiBaseUrl may reach over plain http besides this machine. */
+  allowedApiHosts: string[];
 }
 
 /** The time zone of this process (TZ, else the system's): what ORGSYNC_TZ defaults to. */
@@ -71,6 +73,32 @@ export const DEFAULT_PUBLIC_URL = 'http://127.0.0.1:8080';
 
 export function publicUrlFromEnvironment(env: NodeJS.ProcessEnv): string {
   return publicUrlSetting(env) ?? DEFAULT_PUBLIC_URL;
+}
+
+/**
+ * ORGSYNC_ALLOWED_API_HOSTS: comma-separated host names or addresses, each alone (any port) or as host:port
+ * ([v6]:port), lower-cased. Read by the server and the CLI alike, so both refuse the same apiBaseUrl.
+ */
+export function allowedApiHostsFromEnvironment(env: NodeJS.ProcessEnv): string[] {
+  const value = setting(env, 'ORGSYNC_ALLOWED_API_HOSTS');
+  if (value === undefined) return [];
+  const hosts: string[] = [];
+  for (const raw of value.split(',')) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === '') continue;
+    const m = /^(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::(\d{1,5}))?$/.exec(entry);
+    const port = m?.[2] === undefined ? undefined : Number(m[2]);
+    if (!m || (port !== undefined && (port < 1 || port > 65535))) {
+      throw invalid(
+        'ORGSYNC_ALLOWED_API_HOSTS',
+        value,
+        `has an entry that is not a host or host:port: "${raw.trim()}"`,
+        'Give comma-separated host names or addresses, each alone or with a port, e.g. wecom-proxy.internal,10.0.0.5:8080,[fd00::5]:8080 (no scheme, no path).',
+      );
+    }
+    hosts.push(entry);
+  }
+  return hosts;
 }
 
 export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: string | undefined } = {}): ServerConfig {
@@ -133,5 +161,7 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: 
     throw invalid('ORGSYNC_TZ', timezone, 'is not a time zone', 'Set ORGSYNC_TZ to an IANA time zone name, e.g. Asia/Shanghai or UTC, or unset it for the server\'s own.');
   }
 
-  return { store, port, host, publicUrl, consoleDir, adminPassword, trustProxy, logLevel: levelText as ServerConfig['logLevel'], timezone };
+  const allowedApiHosts = allowedApiHostsFromEnvironment(env);
+
+  return { store, port, host, publicUrl, consoleDir, adminPassword, trustProxy, logLevel: levelText as ServerConfig['logLevel'], timezone, allowedApiHosts };
 }

@@ -5,8 +5,10 @@ import { testConnection, type ConnectionTestResult } from '../connectors/connect
 
 /**
  * 测试连接 from the API, its messages and hints in `lang`. Each test takes its tokens afresh, so it proves the secret
- * as typed now rather than a token cached from an earlier answer.
+ * as typed now rather than a token cached from an earlier answer. On a host that is not the platform's own, every
+ * failure without a platform answer reads the same (refused, reset, silent, a web page), so a caller of the API
+ * learns nothing about hosts and ports it could not reach itself.
  */
 export function checkConnection(connection: Connection, lang: Lang): Promise<ConnectionTestResult> {
-  return testConnection(connection, { tokens: new TokenCache(), lang });
+  return testConnection(connection, { tokens: new TokenCache(), lang, hideNetworkDetail: true });
 }

@@ -133,8 +133,17 @@ export const connectionSchema = z.object({
 export const connectionListSchema = z.object({ items: z.array(connectionSchema) });
 
 export const testResultSchema = z.object({
-  ok: z.boolean(),
-  checks: z.array(z.object({ name: z.string(), ok: z.boolean(), message: z.string(), hint: z.string().optional() })),
+  ok: z.boolean().describe('No check failed; warnings leave it true'),
+  checks: z.array(
+    z.object({
+      name: z.string(),
+      ok: z.boolean(),
+      level: z.literal('warning').optional().describe('A limit on what is read while a sync still works (e.g. mobiles withheld): ok stays true, the hint says what to grant'),
+      code: z.string().optional().describe('The error code of a failed check, e.g. WECOM_UNREACHABLE, or *_NO_ANSWER on a host that is not the platform\'s'),
+      message: z.string(),
+      hint: z.string().optional(),
+    }),
+  ),
 });
 
 export const syncBody = z.strictObject({ dryRun: z.boolean().optional().describe('Plan and record only (status planned)') }).optional();

@@ -149,7 +149,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     built = await buildApp(
       {
         store,
-        connections: new ConnectionService(store, box),
+        connections: new ConnectionService(store, box, { allowedApiHosts: config.allowedApiHosts }),
         access,
         consoleDir: config.consoleDir,
         publicUrl: config.publicUrl,

@@ -210,7 +210,7 @@ describe('orgsync serve', () => {
 
       const added = await orgsync(env, [...add, '--secret', '-', '--callback-token', '-', '--callback-aes-key', '-', '--reconcile-cron', '* * * * * *', '--json'], `${sim.identity.secret}\n${token}\n${aesKey}\n`);
       expect(added.code, added.stderr).toBe(0);
-      expect(JSON.parse(added.stdout)).toMatchObject({ name: 'hq', callbackToken: '••••••Lm7', reconcileCron: '* * * * * *', callbackUrl: 'http://127.0.0.1:8080/callbacks/hq' });
+      expect(JSON.parse(added.stdout)).toMatchObject({ name: 'hq', callbackToken: '••••••', reconcileCron: '* * * * * *', callbackUrl: 'http://127.0.0.1:8080/callbacks/hq' });
       expect(added.stdout).not.toContain(aesKey.slice(0, 8));
       const shown = await orgsync({ ...env, ORGSYNC_PUBLIC_URL: 'https://orgsync.example.com' }, ['connection', 'show', 'hq', '--json']);
       expect(JSON.parse(shown.stdout).callbackUrl).toBe('https://orgsync.example.com/callbacks/hq');

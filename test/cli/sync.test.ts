@@ -64,9 +64,9 @@ async function addConnection(d: string, options: { secret?: string; contactsSecr
   expect(r.code, r.stderr).toBe(0);
 }
 
-async function checks(d: string): Promise<{ code: number; ok: boolean; checks: Array<{ name: string; ok: boolean; message: string; hint?: string }> }> {
+async function checks(d: string): Promise<{ code: number; ok: boolean; checks: Array<{ name: string; ok: boolean; level?: string; message: string; hint?: string }> }> {
   const r = await orgsync(d, ['connection', 'test', 'hq', '--json']);
-  return { code: r.code, ...(JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean; message: string; hint?: string }> }) };
+  return { code: r.code, ...(JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean; level?: string; message: string; hint?: string }> }) };
 }
 
 const failing = (c: Awaited<ReturnType<typeof checks>>) => c.checks.filter((x) => !x.ok);
@@ -119,11 +119,17 @@ describe('orgsync connection test', () => {
     expect(failing(await checks(d))).toEqual([expect.objectContaining({ name: 'contacts secret', message: expect.stringContaining('errcode 48002') })]);
   });
 
-  it('the contacts secret from a new IP: errcode 48009, with the way out', async () => {
+  it('the contacts secret from a new IP: errcode 48009 as a warning (the sync still runs, ids only), with the way out; exit 0', async () => {
     const d = dir();
     await addConnection(d);
     sim.updateConfig({ contactsSecretNewIp: true });
-    expect(failing(await checks(d))).toEqual([expect.objectContaining({ name: 'contacts secret reads', message: expect.stringContaining('errcode 48009'), hint: expect.any(String) })]);
+    const c = await checks(d);
+    expect(c.code).toBe(0);
+    expect(c.ok).toBe(true);
+    expect(failing(c)).toEqual([]);
+    expect(c.checks.filter((x) => x.level === 'warning')).toEqual([
+      expect.objectContaining({ name: 'contacts secret reads', ok: true, level: 'warning', message: expect.stringContaining('errcode 48009'), hint: expect.any(String) }),
+    ]);
   });
 
   it('prints a readable report without --json, and fails with exit code 1', async () => {

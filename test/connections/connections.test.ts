@@ -238,15 +238,15 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
   });
 
   describe('masked views', () => {
-    it.each([1, 3, 4, 7, 8, 15, 16, 17, 32, 43, 64, 128])('a %i-character secret shows at most 4 characters, and at most a quarter', async (length) => {
+    it.each([1, 3, 4, 7, 8, 15, 16, 17, 32, 43, 64, 128])('a %i-character secret shows none of a short secret (< 16), at most the last 4 of a long one', async (length) => {
       const secret = Array.from({ length }, (_, i) => 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789'[(i * 7 + length) % 57]).join('');
       const view = await service.add(wecom({ secret, contactsSecret: secret.split('').reverse().join('') }));
       for (const masked of [view.secret, view.contactsSecret ?? '']) {
         expect(masked.startsWith(MASK)).toBe(true);
         const shown = masked.slice(MASK.length);
-        expect(shown.length).toBeLessThanOrEqual(Math.min(4, Math.floor(length / 4)));
+        expect(shown.length).toBeLessThanOrEqual(length < 16 ? 0 : 4);
       }
-      const shown = Math.min(4, Math.floor(length / 4));
+      const shown = length < 16 ? 0 : 4;
       expect(view.secret).toBe(MASK + secret.slice(length - shown, length));
       expectNoSecret(JSON.stringify(await service.views()), [secret, secret.split('').reverse().join('')]);
       expectNoSecret(JSON.stringify(await service.view('acme')), [secret]);
@@ -255,9 +255,11 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     it('maskSecret counts characters, not UTF-16 units', () => {
       expect(maskSecret('')).toBe(MASK);
       expect(maskSecret('abc')).toBe(MASK);
-      expect(maskSecret('abcd')).toBe(`${MASK}d`);
+      expect(maskSecret('abcdef')).toBe(MASK);
+      expect(maskSecret('0123456789abcde')).toBe(MASK);
       expect(maskSecret('0123456789abcdef')).toBe(`${MASK}cdef`);
-      expect(maskSecret('🙂🙂🙂🙂🙂🙂🙂🙂')).toBe(`${MASK}🙂🙂`);
+      expect(maskSecret('🙂🙂🙂🙂🙂🙂🙂🙂')).toBe(MASK);
+      expect(maskSecret('🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂')).toBe(`${MASK}🙂🙂🙂🙂`);
     });
   });
 
@@ -281,17 +283,62 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       const [afterSecret] = await rawRows(engine, t);
       expect(afterSecret?.secrets).not.toBe(before?.secrets);
 
-      await service.update('acme', { corpId: 'wwbeef', agentId: '7', apiBaseUrl: 'https://proxy.example.com/wecom' });
+      // A new host and corp take the secrets again.
+      await service.update('acme', { corpId: 'wwbeef', agentId: '7', apiBaseUrl: 'https://proxy.example.com/wecom', secret: 'new-app-secret', contactsSecret: CONTACTS_SECRET });
       expect((await service.get('acme')).settings).toStrictEqual({ corpId: 'wwbeef', agentId: 7, apiBaseUrl: 'https://proxy.example.com/wecom' });
     });
 
     it('null removes: contactsSecret goes, apiBaseUrl returns to the default, a policy key returns to its default', async () => {
       await service.add(wecom({ contactsSecret: CONTACTS_SECRET, apiBaseUrl: 'http://127.0.0.1:9', policy: { mountDepartmentId: 7, matching: { users: ['email'] } } }));
-      const view = await service.update('acme', { contactsSecret: null, apiBaseUrl: null, policy: { mountDepartmentId: null, matching: { users: null } } });
+      const view = await service.update('acme', { secret: SECRET, contactsSecret: null, apiBaseUrl: null, policy: { mountDepartmentId: null, matching: { users: null } } });
       expect(view).not.toHaveProperty('contactsSecret');
       expect(view.apiBaseUrl).toBe(DEFAULT_API_BASE_URLS.wecom);
       expect(view.policy).toStrictEqual(resolvePolicy({}));
       expect((await service.get('acme')).secrets).toStrictEqual({ secret: SECRET });
+    });
+
+    it('a new host or corp needs the secrets sent there again: refused naming each one, nothing written; preview (a test) alike', async () => {
+      await service.add(wecom({ contactsSecret: CONTACTS_SECRET, apiBaseUrl: 'http://127.0.0.1:9' }));
+      const [before] = await rawRows(engine, t);
+      for (const [patch, fields] of [
+        [{ apiBaseUrl: 'https://elsewhere.example.com' }, ['secret', 'contactsSecret']],
+        [{ apiBaseUrl: null }, ['secret', 'contactsSecret']],
+        [{ corpId: 'wwother' }, ['secret', 'contactsSecret']],
+        [{ apiBaseUrl: 'https://elsewhere.example.com', secret: 'typed-again' }, ['contactsSecret']],
+        [{ apiBaseUrl: 'https://elsewhere.example.com', contactsSecret: null }, ['secret']],
+      ] as const) {
+        for (const call of [() => service.update('acme', patch), () => service.preview('acme', patch)]) {
+          const err = await caught(call());
+          expect(err, JSON.stringify(patch)).toBeInstanceOf(ValidationError);
+          expect((err as ValidationError).issues.map((i) => i.field)).toEqual(fields);
+          expect((err as ValidationError).issues[0]?.message).toMatch(/must be given again: (apiBaseUrl|corpId) changes, and a stored secret goes only to the host and account it was saved with/);
+        }
+      }
+      expect(await rawRows(engine, t)).toStrictEqual([before]);
+      // The same URL spelled otherwise, and other settings, change nothing of where the secrets go.
+      expect((await service.preview('acme', { apiBaseUrl: 'HTTP://127.0.0.1:9/' })).secrets).toStrictEqual({ secret: SECRET, contactsSecret: CONTACTS_SECRET });
+      await service.update('acme', { agentId: 9 });
+      // With them, it is made.
+      const moved = await service.update('acme', { apiBaseUrl: 'https://elsewhere.example.com', secret: 'typed-again', contactsSecret: null });
+      expect(moved.apiBaseUrl).toBe('https://elsewhere.example.com');
+      expect((await service.get('acme')).secrets).toStrictEqual({ secret: 'typed-again' });
+    });
+
+    it('http only to loopback or a listed host, on add, update, preview and draft', async () => {
+      const listed = new ConnectionService(t.store, SecretBox.fromKey(key), { allowedApiHosts: ['10.0.0.5:8080', 'proxy.internal'] });
+      for (const url of ['http://10.0.0.6:8080', 'http://10.0.0.5:8081', 'http://proxy.internal.evil:80']) {
+        const err = await caught(listed.add(wecom({ apiBaseUrl: url })));
+        expect((err as ValidationError).issues).toEqual([expect.objectContaining({ field: 'apiBaseUrl', message: expect.stringContaining('ORGSYNC_ALLOWED_API_HOSTS') })]);
+        expect(() => listed.draft({ ...wecom({ apiBaseUrl: url }), name: undefined } as never)).toThrow(/ORGSYNC_ALLOWED_API_HOSTS/);
+      }
+      for (const url of ['http://10.0.0.5:8080', 'http://proxy.internal:81', 'http://localhost:9', 'http://[::1]:9', 'https://10.0.0.6']) {
+        expect(listed.draft({ ...wecom({ apiBaseUrl: url }), name: undefined } as never).settings.apiBaseUrl).toBe(url);
+      }
+      expect((await caught(service.add(wecom({ apiBaseUrl: 'http://10.0.0.5:8080' })))).message).toContain('ORGSYNC_ALLOWED_API_HOSTS');
+      await service.add(wecom({ apiBaseUrl: 'http://127.0.0.1:9' }));
+      const err = await caught(service.update('acme', { apiBaseUrl: 'http://10.0.0.5:8080', secret: 'typed-again' }));
+      expect((err as ValidationError).issues.map((i) => i.field)).toEqual(['apiBaseUrl']);
+      expect(await listed.update('acme', { apiBaseUrl: 'http://10.0.0.5:8080', secret: 'typed-again' })).toMatchObject({ apiBaseUrl: 'http://10.0.0.5:8080' });
     });
 
     it('an array in a policy patch replaces the old one', async () => {
@@ -357,7 +404,7 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       ['a secret with a space', { secret: 'ab cd' }, 'secret', /spaces/],
       ['a secret of 129 characters', { secret: 'x'.repeat(129) }, 'secret', /at most 128/],
       ['a contactsSecret with a newline', { contactsSecret: 'abc\ndef' }, 'contactsSecret', /line breaks/],
-      ['an ftp apiBaseUrl', { apiBaseUrl: 'ftp://example.com' }, 'apiBaseUrl', /http:\/\/ or https:\/\//],
+      ['an ftp apiBaseUrl', { apiBaseUrl: 'ftp://example.com' }, 'apiBaseUrl', /uses ftp, not https: give an https:\/\/ URL/],
       ['a missing secret', { secret: undefined }, 'secret', /is required/],
       ['a missing corpId', { corpId: undefined }, 'corpId', /is required/],
       ['an unknown key', { clientId: 'x' }, 'clientId', /not a setting of a wecom connection/],

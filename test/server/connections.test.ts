@@ -77,8 +77,10 @@ describe('connections', () => {
     // The secret kept its value: the test passes with it.
     expect((await c.request('POST', '/api/v1/connections/acme/test', {})).body.ok).toBe(true);
 
-    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: '' } })).body.settings.apiBaseUrl).toBe('https://qyapi.weixin.qq.com');
-    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: simUrl } })).body.settings.apiBaseUrl).toBe(simUrl);
+    // A new apiBaseUrl takes the secret again (a stored secret goes only to the host it was saved with).
+    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: '' } })).body.error.field).toBe('secrets.secret');
+    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: '' }, secrets: { secret: sim.identity.secret } })).body.settings.apiBaseUrl).toBe('https://qyapi.weixin.qq.com');
+    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: simUrl }, secrets: { secret: sim.identity.secret } })).body.settings.apiBaseUrl).toBe(simUrl);
     expect((await c.request('PATCH', '/api/v1/connections/nope', { syncEnabled: true })).status).toBe(404);
 
     expect((await c.request('DELETE', '/api/v1/connections/beta')).status).toBe(204);
@@ -147,6 +149,7 @@ describe('connections', () => {
     expect(brokenZh.body.checks.find((x: { name: string }) => x.name === 'token')).toStrictEqual({
       name: 'token',
       ok: false,
+      code: 'WECOM_INVALID_SECRET',
       message: expect.stringMatching(/^errcode 40001: 企业微信拒绝了企业 \S+ 的秘钥：企业微信 gettoken 返回 errcode 40001/),
       hint: expect.stringMatching(/^重新复制秘钥：.*企业微信会把该 IP 封禁一小时。$/),
     });

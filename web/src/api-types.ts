@@ -52,6 +52,9 @@ export interface Connection {
 export interface ConnectionCheck {
   name: string;
   ok: boolean;
+  /** A limit on what is read while a sync still works: ok stays true. */
+  level?: 'warning';
+  code?: string;
   message: string;
   hint?: string;
 }

@@ -21,8 +21,8 @@ export interface Failure {
   code: string;
   reason: string;
   cause?: Error;
-  /** How to wait before trying again. Default 'backoff'. */
-  retry?: 'backoff' | 'backoff-long';
+  /** How to wait before trying again ('none': the same request would fail the same way). Default 'backoff'. */
+  retry?: 'backoff' | 'backoff-long' | 'none';
   /** When the retries run out. Default 'transient'. */
   kind?: ErrorKind;
   /** When the retries run out. Default: check the network. */
@@ -47,7 +47,14 @@ export interface ApiRequest<R = unknown> {
   tokenFetch?: boolean;
   /** How to read this request's answers, when it is not the platform's usual way (another host). */
   classify?: (status: number, text: string) => Answer<R>;
+  /** The largest answer read, in bytes. Default: the client's maxResponseBytes (TOKEN_MAX_BYTES for a token fetch). */
+  maxBytes?: number;
 }
+
+/** The largest answer a data call reads (a page of users is well under 1 MiB); a larger one is dropped unread. */
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+/** The largest gettoken answer read: a real one is under 300 bytes. */
+export const TOKEN_MAX_BYTES = 64 * 1024;
 
 /** What differs between platforms. */
 export interface Platform<R> {
@@ -77,6 +84,8 @@ export interface HttpClientOptions {
   concurrency: number;
   timeoutMs: number;
   maxRetries: number;
+  /** The largest answer read, in bytes. Default MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
   fetch?: typeof globalThis.fetch;
   /** For back-off jitter. Default Math.random. */
   random?: () => number;
@@ -151,6 +160,7 @@ export class HttpClient<R> {
   readonly #random: () => number;
   readonly #timeoutMs: number;
   readonly #maxRetries: number;
+  readonly #maxBytes: number;
   readonly #limiter: RateLimiter;
   readonly #overall: RateLimiter | undefined;
   readonly #semaphore: Semaphore;
@@ -164,6 +174,7 @@ export class HttpClient<R> {
     this.#random = options.random ?? Math.random;
     this.#timeoutMs = options.timeoutMs;
     this.#maxRetries = options.maxRetries;
+    this.#maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
     this.#limiter = options.limiter;
     this.#overall = options.overallLimiter;
     this.#semaphore = new Semaphore(options.concurrency);
@@ -255,6 +266,7 @@ export class HttpClient<R> {
         retry = this.#platform.retryOf(answer.refusal, request.api);
         if (retry !== 'backoff' && retry !== 'backoff-long') return answer;
       } else {
+        if (answer.retry === 'none') throw this.#giveUp(request.api, answer, budget.retries + 1, secrets);
         retry = answer.retry ?? 'backoff';
       }
       if (budget.retries >= this.#maxRetries) throw this.#giveUp(request.api, answer, budget.retries + 1, secrets);
@@ -262,6 +274,38 @@ export class HttpClient<R> {
       budget.retries++;
       this.#stats.retries++;
     }
+  }
+
+  #redirected(status: number): Failure {
+    const { name, nameZh } = this.#platform;
+    return {
+      type: 'failed',
+      code: 'REDIRECT',
+      reason: `HTTP ${status}, a redirect, which orgsync does not follow`,
+      retry: 'none',
+      kind: 'config',
+      hint: `Set apiBaseUrl to ${name}'s API itself (now ${this.#baseUrl}), not to an address that redirects: orgsync never follows a redirect, so a secret or token cannot be passed on to another host.`,
+      zh: {
+        reason: `HTTP ${status}，是重定向，orgsync 不跟随重定向`,
+        hint: `把 API 地址设为${nameZh} API 本身（现为 ${this.#baseUrl}），不要用会重定向的地址：orgsync 从不跟随重定向，秘钥和 token 不会被转发到别的主机。`,
+      },
+    };
+  }
+
+  #tooLarge(maxBytes: number): Failure {
+    const { name, nameZh } = this.#platform;
+    return {
+      type: 'failed',
+      code: 'TOO_LARGE',
+      reason: `an answer larger than ${maxBytes.toLocaleString('en')} bytes, dropped unread`,
+      retry: 'none',
+      kind: 'unknown',
+      hint: `Check that apiBaseUrl (${this.#baseUrl}) points at ${name}'s server API: no answer of it comes near this size.`,
+      zh: {
+        reason: `应答超过 ${maxBytes.toLocaleString('en')} 字节，已丢弃`,
+        hint: `检查 API 地址（${this.#baseUrl}）是否指向${nameZh}的服务端 API：它的应答不会接近这个大小。`,
+      },
+    };
   }
 
   #backoff(retry: number, rateLimited: boolean): number {
@@ -326,6 +370,7 @@ export class HttpClient<R> {
       signal?.addEventListener('abort', onAbort, { once: true });
       let status: number;
       let text: string;
+      const maxBytes = request.maxBytes ?? (request.tokenFetch ? TOKEN_MAX_BYTES : this.#maxBytes);
       try {
         if (signal?.aborted) throw signal.reason;
         const post = request.method === 'POST';
@@ -333,11 +378,24 @@ export class HttpClient<R> {
         const res = await this.#fetch(request.url, {
           method: request.method,
           signal: controller.signal,
+          // A redirect is an answer like any other, never followed: its Location could be any host, and the URL
+          // carries the secret (gettoken) or the token.
+          redirect: 'manual',
           ...(headers ? { headers } : {}),
           ...(post ? { body: JSON.stringify(request.body ?? {}) } : {}),
         });
         status = res.status;
-        text = await res.text();
+        if (status >= 300 && status < 400) {
+          controller.abort(new Error('redirect'));
+          return this.#redirected(status);
+        }
+        const body = await readLimited(res, maxBytes);
+        if (body === undefined) {
+          // Abandoning the body closes the connection: the rest is never read.
+          controller.abort(new Error('too large'));
+          return this.#tooLarge(maxBytes);
+        }
+        text = body;
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         if (timedOut) return { type: 'failed', code: 'TIMEOUT', reason: `no answer within ${this.#timeoutMs} ms`, zh: { reason: `${this.#timeoutMs} 毫秒内没有应答` } };
@@ -354,6 +412,28 @@ export class HttpClient<R> {
       release();
     }
   }
+}
+
+/** The body as text, or undefined when it is larger than `maxBytes` (declared or as it streams in). */
+async function readLimited(res: Response, maxBytes: number): Promise<string | undefined> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) return undefined;
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  // TextDecoder drops a BOM, as Response.text() does.
+  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
 }
 
 function emptyStats(): ClientStats {

@@ -1,8 +1,8 @@
 import type { DingtalkConnection } from '../../connections/connections.js';
-import { failedCheck, inLang, result, type ConnectionCheck, type ConnectionTestResult } from '../common/connection-test.js';
+import { failedCheck, inLang, isNoPlatformAnswer, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult, type NoAnswerText } from '../common/connection-test.js';
 import type { Lang } from '../common/errors.js';
 import { TokenCache } from '../common/token-cache.js';
-import { DingtalkClient } from './client.js';
+import { DINGTALK_BASE_URL, DingtalkClient } from './client.js';
 import { DINGTALK_SCOPES, DingtalkError } from './errors.js';
 import { authScopesSchema, departmentGetSchema, listsubSchema, userListSchema } from './schemas.js';
 
@@ -22,11 +22,26 @@ const count = (n: number, what: string): string => `${n.toLocaleString('en')} ${
  */
 export async function testDingtalkConnection(
   connection: DingtalkConnection,
-  options: { tokens?: TokenCache; timeoutMs?: number; qpsLimit?: number; lang?: Lang } = {},
+  options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number } = {},
 ): Promise<ConnectionTestResult> {
-  const lang = options.lang ?? 'en';
+  const lang: Lang = options.lang ?? 'en';
   const say = (en: string, zh: string): string => inLang(lang, en, zh);
-  const failed = (name: string, err: unknown): ConnectionCheck => failedCheck(name, err, lang);
+  const baseUrl = connection.settings.apiBaseUrl;
+  const opaque: NoAnswerText | undefined =
+    options.hideNetworkDetail && baseUrl.replace(/\/+$/, '') !== DINGTALK_BASE_URL ? { name: 'DingTalk', nameZh: '钉钉', codePrefix: 'DINGTALK', baseUrl } : undefined;
+  const failed = (name: string, err: unknown): ConnectionCheck => failedCheck(name, err, lang, opaque);
+  /** The token check's failure: when nothing like DingTalk answered, the hint points at apiBaseUrl. */
+  const tokenFailed = (err: unknown): ConnectionCheck => {
+    const check = failed('token', err);
+    if (opaque || !isNoPlatformAnswer(err)) return check;
+    return {
+      ...check,
+      hint: say(
+        `No DingTalk answer came from ${baseUrl}. Check apiBaseUrl (default ${DINGTALK_BASE_URL}; a proxy or the simulator must answer /gettoken) and that orgsync can reach it. ${check.hint ?? ''}`.trim(),
+        `${baseUrl} 没有给出钉钉的应答。请检查 API 地址（默认 ${DINGTALK_BASE_URL}；代理或模拟器须应答 /gettoken），以及 orgsync 能否访问它。${check.hint ?? ''}`,
+      ),
+    };
+  };
   const tokenOk = (): ConnectionCheck => ({
     name: 'token',
     ok: true,
@@ -66,7 +81,7 @@ export async function testDingtalkConnection(
       // The token works; only the scope could not be read.
       checks.push(tokenOk(), ipOk(), appOk(), failed('contact scope', err));
     } else {
-      checks.push(failed('token', err));
+      checks.push(tokenFailed(err));
     }
     return result(checks);
   }
@@ -141,9 +156,11 @@ export async function testDingtalkConnection(
       const withMobile = [...people.values()].filter(Boolean).length;
       const fieldSaysNo = scope.fields.length > 0 && !scope.fields.includes('mobile');
       if (people.size > 0 ? withMobile === 0 : fieldSaysNo) {
+        // A limit, not a failure: a sync works, without mobiles and emails.
         checks.push({
           name: 'mobile',
-          ok: false,
+          ok: true,
+          level: 'warning',
           message: say(`mobiles and emails are withheld: the app lacks the ${DINGTALK_SCOPES.mobile} permission`, `手机号和邮箱未返回：应用缺少「${DINGTALK_SCOPES.mobile}」权限`),
           hint: say(
             `Grant ${DINGTALK_SCOPES.mobile} at ${CONSOLE} → 权限管理. Until then a sync works without mobiles and emails and keeps those already stored.`,

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { WecomConnection } from '../../connections/connections.js';
-import { failedCheck, inLang, type ConnectionCheck, type ConnectionTestResult } from '../common/connection-test.js';
+import { failedCheck, inLang, isNoPlatformAnswer, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult, type NoAnswerText } from '../common/connection-test.js';
 import type { Lang } from '../common/errors.js';
-import { TokenCache, WecomClient } from './client.js';
+import { TokenCache, WECOM_BASE_URL, WecomClient } from './client.js';
 import { WecomError } from './errors.js';
-import { agentGetSchema, departmentListSchema, userSimpleListSchema } from './schemas.js';
+import { agentGetSchema, departmentListSchema, userGetSchema, userSimpleListSchema } from './schemas.js';
 
 export type { ConnectionCheck, ConnectionTestResult };
 
@@ -16,11 +16,26 @@ const anyBody = z.object({}).loose();
  */
 export async function testWecomConnection(
   connection: WecomConnection,
-  options: { tokens?: TokenCache; timeoutMs?: number; lang?: Lang } = {},
+  options: ConnectionTestOptions & { tokens?: TokenCache } = {},
 ): Promise<ConnectionTestResult> {
-  const lang = options.lang ?? 'en';
+  const lang: Lang = options.lang ?? 'en';
   const say = (en: string, zh: string): string => inLang(lang, en, zh);
-  const failed = (name: string, err: unknown): ConnectionCheck => failedCheck(name, err, lang);
+  const baseUrl = connection.settings.apiBaseUrl;
+  const opaque: NoAnswerText | undefined =
+    options.hideNetworkDetail && baseUrl.replace(/\/+$/, '') !== WECOM_BASE_URL ? { name: 'WeCom', nameZh: '企业微信', codePrefix: 'WECOM', baseUrl } : undefined;
+  const failed = (name: string, err: unknown): ConnectionCheck => failedCheck(name, err, lang, opaque);
+  /** The token check's failure: when nothing like WeCom answered, the hint points at apiBaseUrl. */
+  const tokenFailed = (err: unknown): ConnectionCheck => {
+    const check = failed('token', err);
+    if (opaque || !isNoPlatformAnswer(err)) return check;
+    return {
+      ...check,
+      hint: say(
+        `No WeCom answer came from ${baseUrl}. Check apiBaseUrl (default ${WECOM_BASE_URL}; a proxy or the simulator must answer /cgi-bin/gettoken) and that orgsync can reach it. ${check.hint ?? ''}`.trim(),
+        `${baseUrl} 没有给出企业微信的应答。请检查 API 地址（默认 ${WECOM_BASE_URL}；代理或模拟器须应答 /cgi-bin/gettoken），以及 orgsync 能否访问它。${check.hint ?? ''}`,
+      ),
+    };
+  };
   const corp = connection.settings.corpId;
   const tokenMessage = say(`the app secret of corp ${corp} gives an access_token`, `企业 ${corp} 的应用秘钥可以换取 access_token`);
   const tokens = options.tokens ?? new TokenCache();
@@ -43,12 +58,13 @@ export async function testWecomConnection(
     tokenOk = true;
     checks.push({ name: 'token', ok: true, message: tokenMessage });
   } catch (err) {
-    // getcallbackip may be refused while the token itself works; only token errors fail this check.
-    if (err instanceof WecomError && err.kind !== 'auth' && err.kind !== 'config' && err.errcode !== 60020) {
+    // getcallbackip may be refused while the token itself works, but only after gettoken gave a real token: an
+    // error of gettoken itself (no answer, a page that is not WeCom's, a refusal) fails this check.
+    if (err instanceof WecomError && err.path !== 'gettoken' && err.kind !== 'auth' && err.kind !== 'config' && err.errcode !== 60020) {
       tokenOk = true;
       checks.push({ name: 'token', ok: true, message: tokenMessage });
     } else {
-      checks.push(failed('token', err));
+      checks.push(tokenFailed(err));
     }
   }
 
@@ -108,6 +124,33 @@ export async function testWecomConnection(
             `应用可见部门 ${tops.join('、')}，共 ${members.size.toLocaleString('en')} 名成员`,
           ),
         });
+        // 4b. Without a contacts secret the sync reads with the app's, which WeCom gives no mobile or email when
+        // the app was created after 2022-06-20: a limit on what is read (the sync keeps what is stored), a warning.
+        const first = members.values().next();
+        if (!connection.secrets.contactsSecret && !first.done) {
+          try {
+            const user = await app.get('user/get', { userid: first.value }, userGetSchema);
+            checks.push(
+              user.mobile === undefined && user.email === undefined
+                ? {
+                    name: 'fields',
+                    ok: true,
+                    level: 'warning',
+                    message: say(
+                      'mobiles and emails are withheld from this app (WeCom hides them from self-built apps created after 2022-06-20)',
+                      '该应用读取不到手机号和邮箱（2022-06-20 之后创建的自建应用，企业微信不再返回这些字段）',
+                    ),
+                    hint: say(
+                      'A sync works without them and keeps those already stored. To read them, add the 通讯录同步 Secret (contactsSecret) where the corp allows it to read from this IP, or import the admin console\'s member export.',
+                      '同步照常进行，只是不带手机号和邮箱，已存的不会被清空。若要读取，可在企业允许该 IP 读取时配置通讯录同步秘钥（contactsSecret），或导入管理后台导出的成员表。',
+                    ),
+                  }
+                : { name: 'fields', ok: true, message: say('the app reads mobiles and emails', '应用可读取手机号和邮箱') },
+            );
+          } catch (err) {
+            checks.push(failed('fields', err));
+          }
+        }
       } catch (err) {
         checks.push(failed('members', err));
       }
@@ -131,9 +174,10 @@ export async function testWecomConnection(
     try {
       await contacts.get('department/get', { id: 1 }, anyBody);
     } catch (err) {
-      if (err instanceof WecomError && err.errcode === 48009) checks.push(failed('contacts secret reads', err));
+      // From a new IP the contacts secret reads ids only: the sync still runs, without names and details (a limit).
+      if (err instanceof WecomError && err.errcode === 48009) checks.push({ ...failed('contacts secret reads', err), ok: true, level: 'warning' });
     }
   }
 
-  return { ok: checks.every((c) => c.ok), checks };
+  return result(checks);
 }

@@ -14,7 +14,6 @@ import {
   type ConnectionView,
 } from '../../connections/connections.js';
 import { OrgsyncError, ValidationError } from '../../errors.js';
-import { resolvePolicy } from '../../reconcile/policy.js';
 import type { ConnectionRow, Platform, Store } from '../../store/store.js';
 import { checkConnection } from '../connection-checks.js';
 import { langOf } from '../lang.js';
@@ -88,23 +87,6 @@ function toApi(row: ConnectionRow, view: ConnectionView, baseUrl: string | undef
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
-}
-
-/** The platform's settings and secrets from request parts, each validated with the field named. */
-function parsePart(schema: z.ZodObject, value: unknown, part: 'settings' | 'secrets'): Record<string, unknown> {
-  const result = schema.safeParse(value, { reportInput: true });
-  if (result.success) return result.data as Record<string, unknown>;
-  const issue = result.error.issues[0];
-  const path = issue ? [...issue.path.map(String), ...(issue.code === 'unrecognized_keys' ? [issue.keys[0] ?? ''] : [])] : [];
-  const field = [part, ...path].join('.');
-  const message = !issue
-    ? 'is invalid'
-    : issue.code === 'unrecognized_keys'
-      ? 'is not a known field for this platform'
-      : issue.code === 'invalid_type' && issue.input === undefined
-        ? 'is required'
-        : issue.message;
-  throw new ApiError(400, { code: 'INVALID_INPUT', message: `${field}: ${message}`, hint: 'Fix the field and test again; nothing was saved.', field });
 }
 
 /** Drops what means "not given": undefined, and "" (an empty form field). */
@@ -202,7 +184,8 @@ export function connectionRoutes(
     tag: 'connections',
     summary: 'Change settings, secrets, policy, 开启同步 or 定时全量同步',
     description:
-      'Only what is given changes. An omitted or empty secret keeps the stored one; contactsSecret null removes it. The policy is merged key by key. reconcileCron null or "off" turns the scheduled full sync off.',
+      'Only what is given changes. An omitted or empty secret keeps the stored one; contactsSecret null removes it. The policy is merged key by key. reconcileCron null or "off" turns the scheduled full sync off. ' +
+      'A change of apiBaseUrl (or corpId for WeCom, clientId for DingTalk) must give the secrets sent there again (secret and contactsSecret, or clientSecret), else 400 naming the secret and nothing is written.',
     params: connectionParams,
     body: updateConnectionBody,
     responses: { 200: { description: 'The changed connection', schema: connectionSchema }, 404: { description: 'No such connection' } },
@@ -262,34 +245,33 @@ export function connectionRoutes(
     summary: '测试连接: test the saved connection, or unsaved values typed over it',
     description:
       'Changes nothing. Settings and secrets in the body replace the saved ones for this test only; an omitted or empty secret uses the saved one. ' +
+      'A stored secret goes only to the host and account it was saved with: a test that changes apiBaseUrl (or corpId for WeCom, clientId for DingTalk) must give the secrets again, else 400 naming the secret and nothing is sent. ' +
+      'A check that only limits what is read (e.g. DingTalk mobiles withheld) has level "warning" and leaves ok true. ' +
       'Messages and hints are in Chinese when Accept-Language prefers zh, else in English.',
     params: connectionParams,
     body: testConnectionBody,
     responses: { 200: { description: 'Every check, passed or not, with a hint for each failure', schema: testResultSchema }, 404: { description: 'No such connection' } },
     handler: async ({ params, body, req }) => {
-      let saved: Connection;
-      try {
-        saved = await connections.get(params.name);
-      } catch (err) {
-        rethrow(err, (p) => p);
-      }
-      const schemas = PLATFORM_SCHEMAS[saved.platform];
-      const settings: Record<string, unknown> = { ...saved.settings };
+      const row = await store.connections.get(params.name);
+      if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${params.name}"`, 'GET /api/v1/connections lists them.');
+      const where = new Map<string, 'settings' | 'secrets'>();
+      const patch: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(body?.settings ?? {})) {
         if (value === undefined) continue;
-        if (key === 'apiBaseUrl' && value === '') delete settings[key];
-        else settings[key] = value;
+        where.set(key, 'settings');
+        patch[key] = key === 'apiBaseUrl' && value === '' ? null : value;
       }
-      const secrets: Record<string, unknown> = { ...saved.secrets };
       for (const [key, value] of given(body?.secrets)) {
-        if (value === null) delete secrets[key];
-        else secrets[key] = value;
+        where.set(key, 'secrets');
+        patch[key] = value;
       }
-      const connection = {
-        ...saved,
-        settings: parsePart(schemas.settings, settings, 'settings'),
-        secrets: parsePart(schemas.secrets, secrets, 'secrets'),
-      } as Connection;
+      let connection: Connection;
+      try {
+        // Checked as an update is: a new host or account needs the secrets typed again, or nothing is sent.
+        connection = await connections.preview(params.name, patch as ConnectionPatch);
+      } catch (err) {
+        rethrow(err, fieldMapper(row.platform, where));
+      }
       return checkConnection(connection, langOf(req.headers['accept-language']));
     },
   });
@@ -299,23 +281,29 @@ export function connectionRoutes(
     url: '/api/v1/connection-tests',
     tag: 'connections',
     summary: '测试连接 for a card not saved yet',
-    description: 'Changes nothing and stores nothing. Messages and hints in Chinese when Accept-Language prefers zh.',
+    description:
+      'Changes nothing and stores nothing. apiBaseUrl follows the rules of a saved connection (https, or http to this machine or a host in ORGSYNC_ALLOWED_API_HOSTS). ' +
+      'On a host other than the platform\'s own, every failure without a platform answer reads the same (NO_ANSWER). Messages and hints in Chinese when Accept-Language prefers zh.',
     body: unsavedTestBody,
     responses: { 200: { description: 'Every check, passed or not', schema: testResultSchema } },
     handler: async ({ body, req }) => {
-      const schemas = PLATFORM_SCHEMAS[body.platform];
-      const settings = Object.fromEntries(given(body.settings));
-      const secrets = Object.fromEntries(given(body.secrets).filter(([, v]) => v !== null));
-      const connection = {
-        id: 0,
-        name: 'unsaved',
-        platform: body.platform,
-        settings: parsePart(schemas.settings, settings, 'settings'),
-        secrets: parsePart(schemas.secrets, secrets, 'secrets'),
-        policy: resolvePolicy({}),
-        createdAt: '',
-        updatedAt: '',
-      } as Connection;
+      const where = new Map<string, 'settings' | 'secrets'>();
+      const flat: Record<string, unknown> = { platform: body.platform };
+      for (const [key, value] of given(body.settings)) {
+        flat[key] = value;
+        where.set(key, 'settings');
+      }
+      for (const [key, value] of given(body.secrets)) {
+        if (value === null) continue;
+        flat[key] = value;
+        where.set(key, 'secrets');
+      }
+      let connection: Connection;
+      try {
+        connection = connections.draft(flat as unknown as ConnectionInput);
+      } catch (err) {
+        rethrow(err, fieldMapper(body.platform, where));
+      }
       return checkConnection(connection, langOf(req.headers['accept-language']));
     },
   });

@@ -53,7 +53,7 @@ export const en: Record<MessageKey, string> = {
   'settings.dingtalk.clientIdHelp': 'Formerly AppKey',
   'settings.dingtalk.clientSecret': 'Client Secret',
   'settings.apiBaseUrl': 'API base URL',
-  'settings.apiBaseUrlHelp': 'Leave empty for the official host; a simulator\'s URL to use one',
+  'settings.apiBaseUrlHelp': 'Leave empty for the official host; https, or a simulator on this machine. Changing it needs the secret typed again',
   'settings.secretPlaceholderSet': '•••••• (saved; type a new one to change it)',
   'settings.secretPlaceholderEmpty': 'Not set',
   'settings.callback': 'Event callback',
@@ -82,6 +82,8 @@ export const en: Record<MessageKey, string> = {
   'settings.testFailed': 'Some checks failed',
   'settings.checkPassed': 'Pass',
   'settings.checkFailed': 'Fail',
+  'settings.checkWarning': 'Warning',
+  'settings.testPassedWithWarnings': 'Passed, with warnings: a sync works, reading less',
   'settings.updatedAt': 'Updated {time}',
 
   'check.token': 'access_token',
@@ -92,6 +94,8 @@ export const en: Record<MessageKey, string> = {
   'check.ip whitelist': 'Outgoing IP allow-list',
   'check.contact scope': 'Contact scope',
   'check.mobile': 'Mobile and email permission',
+  'check.fields': 'Mobiles and emails',
+  'check.contacts secret reads': 'Contacts sync Secret reads',
 
   'org.title': 'Org structure',
   'org.more': 'More',

@@ -52,7 +52,7 @@ export const zhCN = {
   'settings.dingtalk.clientIdHelp': '即原 AppKey',
   'settings.dingtalk.clientSecret': 'Client Secret',
   'settings.apiBaseUrl': 'API 地址',
-  'settings.apiBaseUrlHelp': '留空使用官方地址；指向模拟器时填写其 URL',
+  'settings.apiBaseUrlHelp': '留空使用官方地址；须为 https，或本机上的模拟器。修改后须重新填写秘钥',
   'settings.secretPlaceholderSet': '••••••（已保存，重新输入才会修改）',
   'settings.secretPlaceholderEmpty': '未设置',
   'settings.callback': '接收事件服务器（回调）',
@@ -81,6 +81,8 @@ export const zhCN = {
   'settings.testFailed': '有检查未通过',
   'settings.checkPassed': '通过',
   'settings.checkFailed': '失败',
+  'settings.checkWarning': '警告',
+  'settings.testPassedWithWarnings': '检查通过，但有警告：同步可以进行，只是读取的信息较少',
   'settings.updatedAt': '更新于 {time}',
 
   'check.token': '获取 access_token',
@@ -91,6 +93,8 @@ export const zhCN = {
   'check.ip whitelist': '服务器出口 IP',
   'check.contact scope': '通讯录权限范围',
   'check.mobile': '手机号与邮箱权限',
+  'check.fields': '手机号与邮箱',
+  'check.contacts secret reads': '通讯录同步秘钥读取',
 
   'org.title': '组织架构',
   'org.more': '更多',

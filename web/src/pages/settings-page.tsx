@@ -409,28 +409,43 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
         ) : null}
 
         {test && (
-          <div className={`test-result ${test.ok ? 'ok' : 'failed'}`} data-testid={`${platform}-test-result`} data-ok={String(test.ok)}>
-            <div className="test-summary">{test.ok ? `✓ ${t('settings.testPassed')}` : `✗ ${t('settings.testFailed')}`}</div>
+          <div
+            className={`test-result ${!test.ok ? 'failed' : test.checks.some((c) => c.level === 'warning') ? 'warning' : 'ok'}`}
+            data-testid={`${platform}-test-result`}
+            data-ok={String(test.ok)}
+          >
+            <div className="test-summary">
+              {!test.ok
+                ? `✗ ${t('settings.testFailed')}`
+                : test.checks.some((c) => c.level === 'warning')
+                  ? `! ${t('settings.testPassedWithWarnings')}`
+                  : `✓ ${t('settings.testPassed')}`}
+            </div>
             <ul className="checks">
-              {test.checks.map((c, i) => (
-                <li key={`${c.name}-${i}`} className={`check ${c.ok ? 'ok' : 'failed'}`} data-testid="check" data-ok={String(c.ok)} data-name={c.name}>
-                  <span className="check-icon" aria-label={c.ok ? t('settings.checkPassed') : t('settings.checkFailed')}>
-                    {c.ok ? '✓' : '✗'}
-                  </span>
-                  <div className="check-body">
-                    <div className="check-name">
-                      {tx('check', c.name)}
-                      <span className={`check-verdict ${c.ok ? 'ok' : 'failed'}`}>{c.ok ? t('settings.checkPassed') : t('settings.checkFailed')}</span>
-                    </div>
-                    <div className="check-message">{c.message}</div>
-                    {c.hint && (
-                      <div className="check-hint" data-testid="check-hint">
-                        {t('app.hint')}{c.hint}
+              {test.checks.map((c, i) => {
+                // A warning passed (a sync works) but limits what is read: shown apart from passes and failures.
+                const verdict = c.level === 'warning' ? 'warning' : c.ok ? 'ok' : 'failed';
+                const label = verdict === 'warning' ? t('settings.checkWarning') : verdict === 'ok' ? t('settings.checkPassed') : t('settings.checkFailed');
+                return (
+                  <li key={`${c.name}-${i}`} className={`check ${verdict}`} data-testid="check" data-ok={String(c.ok)} data-level={c.level ?? ''} data-name={c.name}>
+                    <span className="check-icon" aria-label={label}>
+                      {verdict === 'warning' ? '!' : c.ok ? '✓' : '✗'}
+                    </span>
+                    <div className="check-body">
+                      <div className="check-name">
+                        {tx('check', c.name)}
+                        <span className={`check-verdict ${verdict}`}>{label}</span>
                       </div>
-                    )}
-                  </div>
-                </li>
-              ))}
+                      <div className="check-message">{c.message}</div>
+                      {c.hint && (
+                        <div className="check-hint" data-testid="check-hint">
+                          {t('app.hint')}{c.hint}
+                        </div>
+                      )}
+                    </div>
+                  </li>
+                );
+              })}
             </ul>
           </div>
         )}
