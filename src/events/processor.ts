@@ -206,8 +206,10 @@ class EventSource implements SourceConnector {
 
   /**
    * A read user in a department the directory does not know and that could not be read, or a read department
-   * whose new parent could not be read, cannot be applied as read (the membership or the parent would point
-   * nowhere): it is left out too, with that department's error, and waits with it.
+   * under a parent that could not be read, where the directory does not know that parent or the department moved
+   * to it (its ancestors as they are now are unknown: it could close a cycle), cannot be applied as read: it is
+   * left out too, with that department's error, and waits with it. A new department under a known parent that
+   * could not be read goes under that parent as the directory has it.
    */
   #leaveOutDependents(users: Map<string, SnapshotUser | null>, departments: Map<string, SnapshotDepartment | null>): void {
     const unreadable = (id: string): ObjectFailure | undefined => (this.knownParents.has(id) || departments.has(id) ? undefined : this.failures.get(`department:${id}`));
@@ -216,7 +218,7 @@ class EventSource implements SourceConnector {
       for (const [id, d] of departments) {
         const parent = d?.parentExternalId;
         if (parent == null || departments.has(parent)) continue;
-        const needed = !this.knownParents.has(parent) || this.knownParents.get(id) !== parent || this.#ancestors.has(id);
+        const needed = !this.knownParents.has(parent) || (this.knownParents.has(id) && this.knownParents.get(id) !== parent);
         const cause = needed ? this.failures.get(`department:${parent}`) : undefined;
         if (!cause) continue;
         departments.delete(id);

@@ -64,6 +64,11 @@ export interface EventPumpOptions {
   batchLimit?: number;
   /** How failed messages are tried again. Default: from the environment (`retrySettings`). */
   retry?: Partial<RetrySettings>;
+  /**
+   * How often `start()`ed pumps look for pending messages nobody told them of (put back by `orgsync runs
+   * retry-dead-letters`, or stored by another server on the same database). Default 60 s.
+   */
+  pollMs?: number;
   /** The clock (ISO-8601 now); default the system's. */
   now?: () => number;
   onRun?: (connection: string, report: RunReport) => void;
@@ -112,8 +117,20 @@ export class EventPump {
     return this.#retry;
   }
 
-  /** Processes whatever is pending (after a restart). */
+  #poll: NodeJS.Timeout | null = null;
+
+  /** Processes whatever is pending (after a restart), and then looks again every `pollMs`. */
   async start(): Promise<void> {
+    await this.#wakePending();
+    if (this.#stopped || this.#poll) return;
+    this.#poll = setInterval(() => {
+      this.#wakePending().catch((err: unknown) => this.options.onError?.('*', err));
+    }, this.options.pollMs ?? 60_000);
+    this.#poll.unref();
+  }
+
+  async #wakePending(): Promise<void> {
+    // A lane already scheduled or running keeps to that (notify sees to it); a drain takes only what is due.
     for (const connection of await this.options.inbox.connectionsWithPending()) this.notify(connection, 0);
   }
 
@@ -165,6 +182,8 @@ export class EventPump {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    if (this.#poll) clearInterval(this.#poll);
+    this.#poll = null;
     for (const lane of this.#lanes.values()) {
       if (lane.timer) clearTimeout(lane.timer);
       if (lane.retryTimer) clearTimeout(lane.retryTimer);
