@@ -9,6 +9,7 @@ import { approveRun, executeRun, report, toReport, type RunReport } from '../run
 import { RUN_STATUSES, type RunStatus } from '../runs/types.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { deadLetter } from '../server/api/events.js';
 import { connectionCommand } from './connection.js';
 import { serverCommands } from './serve.js';
 import { simulateCommand } from './simulate.js';
@@ -247,7 +248,7 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
       const list = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
         store.inbox.deadLetters({ limit: opts.limit, ...(opts.connection !== undefined ? { connection: opts.connection } : {}) }),
       );
-      const items = list.map((m) => ({ id: m.id, connection: m.connection, type: m.type, events: m.events, receivedAt: m.receivedAt, attempts: m.attempts, deadAt: m.deadAt, error: m.error ?? (m.lastError !== null ? { code: 'EVENT_FAILED', message: m.lastError } : null) }));
+      const items = list.map((m) => deadLetter(m, 'en'));
       if (json) {
         io.out(JSON.stringify({ deadLetters: items }));
         return;
@@ -268,17 +269,11 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
     .command('retry-dead-letters')
     .description('put dead letters back to pending, each with its tries counted afresh: all, a connection\'s, or some by id')
     .option('--connection <name>', 'only this connection\'s')
-    .option('--id <id...>', 'only these messages (ids from `orgsync runs dead-letters`)')
+    .option('--id <id...>', 'only these messages (ids from `orgsync runs dead-letters`)', (v: string, prev: number[] | undefined) => [...(prev ?? []), positiveInt(v)])
     .option('--json', 'print { retried, ids } as one JSON document')
-    .action(async (opts: { connection?: string; id?: string[]; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { connection?: string; id?: number[]; json?: boolean }, cmd: Command) => {
       json = opts.json === true;
-      const ids = opts.id?.map((v) => {
-        try {
-          return positiveInt(v);
-        } catch {
-          throw new OrgsyncError({ code: 'INVALID_INPUT', message: `--id "${v}" is not a message id`, hint: 'Give the ids `orgsync runs dead-letters` lists, e.g. --id 12 15.', object: '--id' });
-        }
-      });
+      const ids = opts.id;
       const retried = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
         store.inbox.retryDeadLetters({ ...(opts.connection !== undefined ? { connection: opts.connection } : {}), ...(ids !== undefined ? { ids } : {}) }),
       );

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { ErrorInfo } from '../errors.js';
+import type { ErrorInfo, ZhText } from '../errors.js';
 import type { ContactEvent } from '../events/processor.js';
 import type { Database, EventInboxTable } from './schema.js';
 
@@ -139,6 +139,7 @@ export class KyselyInboxRepo implements InboxRepo {
       error_code: typeof error === 'string' ? null : info.code.slice(0, 200),
       error_hint: info.hint?.slice(0, 2000) ?? null,
       error_object: info.object?.slice(0, 500) ?? null,
+      error_zh: info.zh !== undefined ? JSON.stringify({ message: info.zh.message.slice(0, 2000), ...(info.zh.hint !== undefined ? { hint: info.zh.hint.slice(0, 2000) } : {}) }) : null,
       next_attempt_at: options.retryAt ?? null,
     };
     const count = options.count ?? true;
@@ -206,6 +207,7 @@ export class KyselyInboxRepo implements InboxRepo {
 }
 
 function toMessage(r: { id: number | string | bigint } & Omit<EventInboxTable, 'id'>): InboxMessage {
+  const zh = r.error_zh !== null ? parseZh(r.error_zh) : undefined;
   const error: ErrorInfo | null =
     r.last_error === null || r.error_code === null
       ? null
@@ -214,6 +216,7 @@ function toMessage(r: { id: number | string | bigint } & Omit<EventInboxTable, '
           message: r.last_error,
           ...(r.error_hint !== null ? { hint: r.error_hint } : {}),
           ...(r.error_object !== null ? { object: r.error_object } : {}),
+          ...(zh !== undefined ? { zh } : {}),
         };
   return {
     id: Number(r.id),
@@ -228,4 +231,14 @@ function toMessage(r: { id: number | string | bigint } & Omit<EventInboxTable, '
     nextAttemptAt: r.next_attempt_at,
     deadAt: r.dead_at,
   };
+}
+
+function parseZh(text: string): ZhText | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<ZhText>;
+    if (typeof v.message === 'string') return { message: v.message, ...(typeof v.hint === 'string' ? { hint: v.hint } : {}) };
+  } catch {
+    // not JSON: the English text stands
+  }
+  return undefined;
 }

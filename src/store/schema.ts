@@ -173,6 +173,8 @@ export interface EventInboxTable {
   error_code: string | null;
   error_hint: string | null;
   error_object: string | null;
+  /** JSON: the error's Chinese message and hint, when it has them. */
+  error_zh: string | null;
   /** A pending message that failed is not tried again before this time (ISO-8601); null: at once. */
   next_attempt_at: string | null;
   /** When it became a dead letter. */

@@ -991,7 +991,7 @@ export function describeStoreConformance(engine: Engine): void {
           expect(await inbox.add({ connection, dedupeKey: key, type: 't', events: ev(key) })).toBe(true);
         }
         const [a, b, c] = await inbox.pending('wx', 10);
-        const error = { code: 'WECOM_BUSY', message: 'WeCom was busy and stayed busy', hint: 'Try again later.', object: 'department "7"' };
+        const error = { code: 'WECOM_BUSY', message: 'WeCom was busy and stayed busy', hint: 'Try again later.', object: 'department "7"', zh: { message: '企业微信持续繁忙', hint: '稍后再试。' } };
         const later = '2030-01-01T00:00:00.000Z';
         // Counted once, waiting: not due before its time, due after; the wait is what nextAttempt reports.
         expect(await inbox.markFailed([a!.id], error, { retryAt: later, maxAttempts: 2 })).toStrictEqual([]);

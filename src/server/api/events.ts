@@ -1,6 +1,8 @@
+import { localized, type Lang } from '../../errors.js';
 import type { EventPump } from '../../events/pump.js';
 import type { InboxMessage } from '../../store/inbox-repo.js';
 import type { Store } from '../../store/store.js';
+import { langOf } from '../lang.js';
 import type { RouteTable } from '../route.js';
 import { deadLetterListSchema, deadLetterQuery, retryDeadLettersBody, retryDeadLettersSchema } from '../schemas.js';
 
@@ -18,9 +20,12 @@ export function eventRoutes(table: RouteTable, deps: { store: Store; pump: Event
     summary: 'Dead letters: contact-change messages that stopped being tried, oldest first, with their last error',
     query: deadLetterQuery,
     responses: { 200: { description: 'The dead letters (at most `limit`)', schema: deadLetterListSchema } },
-    handler: async ({ query }) => ({
-      items: (await store.inbox.deadLetters({ limit: query.limit, ...(query.connection !== undefined ? { connection: query.connection } : {}) })).map(deadLetter),
-    }),
+    description: 'Each error is in Chinese when Accept-Language prefers zh and orgsync has a Chinese text for it.',
+    handler: async ({ query, req }) => {
+      const lang = langOf(req.headers['accept-language']);
+      const items = await store.inbox.deadLetters({ limit: query.limit, ...(query.connection !== undefined ? { connection: query.connection } : {}) });
+      return { items: items.map((m) => deadLetter(m, lang)) };
+    },
   });
 
   table.add({
@@ -42,6 +47,8 @@ export function eventRoutes(table: RouteTable, deps: { store: Store; pump: Event
   });
 }
 
-function deadLetter(m: InboxMessage) {
-  return { id: m.id, connection: m.connection, type: m.type, events: m.events, receivedAt: m.receivedAt, attempts: m.attempts, deadAt: m.deadAt, error: m.error ?? (m.lastError !== null ? { code: 'EVENT_FAILED', message: m.lastError } : null) };
+/** A dead letter as the API shows it: its error in `lang` (see `localized`), never the `zh` field itself. */
+export function deadLetter(m: InboxMessage, lang: Lang) {
+  const error = m.error ?? (m.lastError !== null ? { code: 'EVENT_FAILED', message: m.lastError } : null);
+  return { id: m.id, connection: m.connection, type: m.type, events: m.events, receivedAt: m.receivedAt, attempts: m.attempts, deadAt: m.deadAt, error: error && localized(error, lang) };
 }
