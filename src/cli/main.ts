@@ -9,6 +9,7 @@ import { approveRun, executeRun, report, toReport, type RunReport } from '../run
 import { RUN_STATUSES, type RunStatus } from '../runs/types.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { deadLetter } from '../server/api/events.js';
 import { connectionCommand } from './connection.js';
 import { rotateMasterKeyCommand } from './master-key.js';
 import { serverCommands } from './serve.js';
@@ -235,6 +236,57 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
       json = opts.json === true;
       const r = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) => approveRun(store, runId));
       emitReport(r);
+    });
+
+  runs
+    .command('dead-letters')
+    .description('contact-change messages that stopped being tried (dead letters), oldest first, with their last error')
+    .option('--connection <name>', 'only this connection')
+    .option('--limit <n>', 'how many', positiveInt, 100)
+    .option('--json', 'print { deadLetters: [...] } as one JSON document')
+    .action(async (opts: { connection?: string; limit: number; json?: boolean }, cmd: Command) => {
+      json = opts.json === true;
+      const list = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
+        store.inbox.deadLetters({ limit: opts.limit, ...(opts.connection !== undefined ? { connection: opts.connection } : {}) }),
+      );
+      const items = list.map((m) => deadLetter(m, 'en'));
+      if (json) {
+        io.out(JSON.stringify({ deadLetters: items }));
+        return;
+      }
+      if (items.length === 0) {
+        io.out(`No dead letters${opts.connection !== undefined ? ` for connection "${opts.connection}"` : ''}: every contact-change message was applied or is still being tried.`);
+        return;
+      }
+      for (const m of items) {
+        const objects = m.events.map((e) => `${e.object} "${e.externalId}"`).join(', ');
+        io.out(`${String(m.id).padStart(6)}  ${(m.deadAt ?? '').slice(0, 19).replace('T', ' ')}  ${m.connection.padEnd(12)} ${m.type}  ${objects}  after ${m.attempts} tries`);
+        if (m.error) io.out(formatError(m.error, '        '));
+      }
+      io.out(`${items.length} dead letter(s). Fix the cause, then \`orgsync runs retry-dead-letters${opts.connection !== undefined ? ` --connection ${opts.connection}` : ''}\` (or 重试 in the console).`);
+    });
+
+  runs
+    .command('retry-dead-letters')
+    .description('put dead letters back to pending, each with its tries counted afresh: all, a connection\'s, or some by id')
+    .option('--connection <name>', 'only this connection\'s')
+    .option('--id <id...>', 'only these messages (ids from `orgsync runs dead-letters`)', (v: string, prev: number[] | undefined) => [...(prev ?? []), positiveInt(v)])
+    .option('--json', 'print { retried, ids } as one JSON document')
+    .action(async (opts: { connection?: string; id?: number[]; json?: boolean }, cmd: Command) => {
+      json = opts.json === true;
+      const ids = opts.id;
+      const retried = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
+        store.inbox.retryDeadLetters({ ...(opts.connection !== undefined ? { connection: opts.connection } : {}), ...(ids !== undefined ? { ids } : {}) }),
+      );
+      if (json) {
+        io.out(JSON.stringify({ retried: retried.length, ids: retried.map((m) => m.id) }));
+        return;
+      }
+      io.out(
+        retried.length === 0
+          ? 'No dead letters to retry.'
+          : `Put ${retried.length} message(s) back to pending. A running \`orgsync serve\` takes them up within a minute (the console's 重试 and the API start at once).`,
+      );
     });
 
   const simulate = simulateCommand(io, (code) => {

@@ -12,7 +12,8 @@ const WITHHELD = ['mobile', 'email'] as const;
 /**
  * "No such object" for this app: the member (60121) or department (60003) does not exist, or it lies outside the
  * app's contact scope (60011 on its own), where a full sync would not see it either. 60011 inside errcode 88 is a
- * missing API permission (DINGTALK_API_PERMISSION_DENIED): that throws, and the events wait.
+ * missing API permission (DINGTALK_API_PERMISSION_DENIED): that throws, a failure of the whole connection
+ * (`connectionWide`), and every message waits without counting a try.
  */
 const GONE = new Set(['DINGTALK_USER_NOT_FOUND', 'DINGTALK_DEPARTMENT_NOT_FOUND', 'DINGTALK_OUT_OF_SCOPE']);
 

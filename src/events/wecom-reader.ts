@@ -13,9 +13,20 @@ const WITHHELD = ['mobile', 'email', 'avatar', 'gender', 'address'] as const;
 const GONE = new Set([60111, 60003, 60123]);
 
 /**
+ * "Not visible": the member or department lies outside the app's visible range (60011). A full sync does not list
+ * it either, so to the app it is gone, the same for a member as for a department: the plan then treats it as any
+ * object gone from the source (a member by the connection's `onUserGone`, under the guard; a department is kept
+ * while it still has members or sub-departments). Read with the contacts-sync secret, which sees the whole
+ * directory, WeCom does not answer it.
+ */
+const NOT_VISIBLE = 60011;
+
+const goneOrHidden = (err: unknown): boolean => err instanceof WecomError && err.errcode !== undefined && (GONE.has(err.errcode) || err.errcode === NOT_VISIBLE);
+
+/**
  * Targeted reads for WeCom events: user/get and department/get, one call per object. A member WeCom lists as
- * having left (status 5) or no longer knows is gone; a department outside the app's visible range (60011) is not
- * part of what the app sees, as in a full sync.
+ * having left (status 5) or no longer knows is gone; a member or department outside the app's visible range
+ * (60011) is not part of what the app sees, as in a full sync.
  */
 export class WecomObjectReader implements ObjectReader {
   readonly kind = 'wecom';
@@ -37,7 +48,7 @@ export class WecomObjectReader implements ObjectReader {
       if (u.mobile === undefined && u.email === undefined) for (const f of WITHHELD) delete user[f];
       return user;
     } catch (err) {
-      if (err instanceof WecomError && err.errcode !== undefined && GONE.has(err.errcode)) return null;
+      if (goneOrHidden(err)) return null;
       throw err;
     }
   }
@@ -54,7 +65,7 @@ export class WecomObjectReader implements ObjectReader {
         order: d.order,
       };
     } catch (err) {
-      if (err instanceof WecomError && err.errcode !== undefined && (GONE.has(err.errcode) || err.errcode === 60011)) return null;
+      if (goneOrHidden(err)) return null;
       throw err;
     }
   }

@@ -3,6 +3,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { ConnectionService } from '../connections/connections.js';
 import { registerEvents } from '../events/server.js';
+import { eventRoutes } from './api/events.js';
 import type { EventPump } from '../events/pump.js';
 import { OrgsyncError, errorInfo } from '../errors.js';
 import type { Store } from '../store/store.js';
@@ -221,6 +222,7 @@ export async function buildApp(
     connections: deps.connections,
     ...(deps.dingtalkQpsLimit !== undefined ? { dingtalkQpsLimit: deps.dingtalkQpsLimit } : {}),
   });
+  eventRoutes(table, { store: deps.store, pump: events });
 
   await registerConsole(app, deps.consoleDir);
   return { app, routes: table.routes, registered, runner, events, schedule };

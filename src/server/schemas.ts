@@ -299,3 +299,41 @@ export const userDetailSchema = z.object({
     )
     .describe('Changes of this user recorded by applied runs, newest first (at most 100)'),
 });
+
+// ------------------------------------------------------------------ real time: dead letters
+
+const contactEventSchema = z.object({
+  object: z.enum(['user', 'department']),
+  externalId: z.string().describe("The platform's id of the object"),
+  newExternalId: z.string().optional().describe("The object's new id, for a renamed WeCom userid"),
+});
+
+export const deadLetterQuery = z.strictObject({
+  connection: connectionParams.shape.name.optional().describe('Only this connection’s'),
+  limit: limit(1000, 100),
+});
+
+export const deadLetterSchema = z.object({
+  id: z.number().int().describe('The stored message'),
+  connection: z.string(),
+  type: z.string().describe('The platform’s event type, e.g. change_contact/update_user'),
+  events: z.array(contactEventSchema).describe('The objects the message names'),
+  receivedAt: z.string(),
+  attempts: z.number().int().describe('Failed attempts before it became a dead letter'),
+  deadAt: z.string().nullable(),
+  error: errorInfoSchema.nullable().describe('The last failure: code, message, hint and the object at fault'),
+});
+
+export const deadLetterListSchema = z.object({ items: z.array(deadLetterSchema) });
+
+export const retryDeadLettersBody = z
+  .strictObject({
+    connection: connectionParams.shape.name.optional().describe('Only this connection’s dead letters'),
+    ids: z.array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)).min(1, 'must name at least one message').max(1000, 'at most 1000 at once').optional().describe('Only these messages'),
+  })
+  .optional();
+
+export const retryDeadLettersSchema = z.object({
+  retried: z.number().int().describe('Messages put back to pending'),
+  ids: z.array(z.number().int()),
+});

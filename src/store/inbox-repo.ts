@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
+import type { ErrorInfo, ZhText } from '../errors.js';
 import type { ContactEvent } from '../events/processor.js';
-import type { Database } from './schema.js';
+import type { Database, EventInboxTable } from './schema.js';
 
 /**
  * Contact-change messages from the platforms, written before the callback is answered: a crash after the reply
@@ -16,19 +17,50 @@ export interface InboxMessage {
   receivedAt: string;
   attempts: number;
   lastError: string | null;
+  /** The last failure whole (code, message, hint, object), when it was recorded with one. */
+  error: ErrorInfo | null;
+  /** A failed pending message waits until then (null: due now). */
+  nextAttemptAt: string | null;
+  /** Set on a dead letter: when it stopped being tried. */
+  deadAt: string | null;
+}
+
+/** How a failed attempt is recorded. */
+export interface FailureOptions {
+  /** Not tried again before this time (ISO-8601). Default: at once. */
+  retryAt?: string;
+  /** A message whose attempts reach this becomes a dead letter. Default: never. */
+  maxAttempts?: number;
+  /** Count the attempt (default true). false for failures that are the connection's, not the message's. */
+  count?: boolean;
+}
+
+/** Which dead letters a list or a retry takes: a connection's, some by id, or all. */
+export interface DeadLetterFilter {
+  connection?: string;
+  ids?: readonly number[];
 }
 
 export interface InboxRepo {
   /** Stores a message; false when the same (connection, dedupeKey) is already there (a platform retry). */
   add(message: { connection: string; dedupeKey: string; type: string; events: readonly ContactEvent[] }): Promise<boolean>;
-  /** The oldest pending messages of a connection, in arrival order. */
-  pending(connection: string, limit: number): Promise<InboxMessage[]>;
+  /** The oldest pending messages of a connection that are due (`now`, default the clock), in arrival order. */
+  pending(connection: string, limit: number, now?: string): Promise<InboxMessage[]>;
+  /** The earliest time a pending message of the connection waits for (null: none waits). */
+  nextAttempt(connection: string): Promise<string | null>;
   /** Connections with pending messages. */
   connectionsWithPending(): Promise<string[]>;
   /** Marks messages processed by a run. */
   markDone(ids: readonly number[], runId: number): Promise<void>;
-  /** Records a failed attempt; the messages stay pending. */
-  markFailed(ids: readonly number[], error: string): Promise<void>;
+  /**
+   * Records a failed attempt with its error: the messages stay pending (until `retryAt`), or become dead letters
+   * when their attempts reach `maxAttempts`. Returns the ids that became dead letters.
+   */
+  markFailed(ids: readonly number[], error: string | ErrorInfo, options?: FailureOptions): Promise<number[]>;
+  /** Dead letters, oldest first (at most `limit`, default 1,000). */
+  deadLetters(filter?: DeadLetterFilter & { limit?: number }): Promise<InboxMessage[]>;
+  /** Puts dead letters back to pending with no attempts counted (the last error stays); returns them. */
+  retryDeadLetters(filter?: DeadLetterFilter): Promise<Array<{ id: number; connection: string }>>;
   /** Counts of a connection's messages by state. */
   counts(connection: string): Promise<{ pending: number; done: number }>;
 }
@@ -66,25 +98,27 @@ export class KyselyInboxRepo implements InboxRepo {
     }
   }
 
-  async pending(connection: string, limit: number): Promise<InboxMessage[]> {
+  async pending(connection: string, limit: number, now = new Date().toISOString()): Promise<InboxMessage[]> {
     const rows = await this.db
       .selectFrom('event_inbox')
       .selectAll()
       .where('connection', '=', connection)
       .where('done', '=', 0)
+      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
       .orderBy('id')
       .limit(limit)
       .execute();
-    return rows.map((r) => ({
-      id: Number(r.id),
-      connection: r.connection,
-      dedupeKey: r.dedupe_key,
-      type: r.type,
-      events: JSON.parse(r.events) as ContactEvent[],
-      receivedAt: r.received_at,
-      attempts: r.attempts,
-      lastError: r.last_error,
-    }));
+    return rows.map(toMessage);
+  }
+
+  async nextAttempt(connection: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('event_inbox')
+      .select((eb) => eb.fn.min<string | null>('next_attempt_at').as('at'))
+      .where('connection', '=', connection)
+      .where('done', '=', 0)
+      .executeTakeFirst();
+    return row?.at ?? null;
   }
 
   async connectionsWithPending(): Promise<string[]> {
@@ -98,14 +132,66 @@ export class KyselyInboxRepo implements InboxRepo {
     }
   }
 
-  async markFailed(ids: readonly number[], error: string): Promise<void> {
+  async markFailed(ids: readonly number[], error: string | ErrorInfo, options: FailureOptions = {}): Promise<number[]> {
+    const info: ErrorInfo = typeof error === 'string' ? { code: 'EVENT_FAILED', message: error } : error;
+    const fields = {
+      last_error: info.message.slice(0, 2000),
+      error_code: typeof error === 'string' ? null : info.code.slice(0, 200),
+      error_hint: info.hint?.slice(0, 2000) ?? null,
+      error_object: info.object?.slice(0, 500) ?? null,
+      error_zh: info.zh !== undefined ? JSON.stringify({ message: info.zh.message.slice(0, 2000), ...(info.zh.hint !== undefined ? { hint: info.zh.hint.slice(0, 2000) } : {}) }) : null,
+      next_attempt_at: options.retryAt ?? null,
+    };
+    const count = options.count ?? true;
+    const max = options.maxAttempts;
+    const dead: number[] = [];
     for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
       await this.db
         .updateTable('event_inbox')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1), last_error: error.slice(0, 2000) }))
-        .where('id', 'in', ids.slice(i, i + 500))
+        .set((eb) => ({ ...fields, ...(count ? { attempts: eb('attempts', '+', 1) } : {}) }))
+        .where('id', 'in', chunk)
+        .where('done', '=', 0)
+        .execute();
+      if (max === undefined) continue;
+      // Those that reached the limit stop being tried: read back, so the caller learns which.
+      const reached = await this.db.selectFrom('event_inbox').select('id').where('id', 'in', chunk).where('done', '=', 0).where('attempts', '>=', max).execute();
+      if (reached.length === 0) continue;
+      const reachedIds = reached.map((r) => Number(r.id));
+      await this.db
+        .updateTable('event_inbox')
+        .set({ done: 2, dead_at: new Date().toISOString(), next_attempt_at: null })
+        .where('id', 'in', reachedIds)
+        .execute();
+      dead.push(...reachedIds);
+    }
+    return dead;
+  }
+
+  async deadLetters(filter: DeadLetterFilter & { limit?: number } = {}): Promise<InboxMessage[]> {
+    if (filter.ids !== undefined && filter.ids.length === 0) return [];
+    let q = this.db.selectFrom('event_inbox').selectAll().where('done', '=', 2);
+    if (filter.connection !== undefined) q = q.where('connection', '=', filter.connection);
+    if (filter.ids !== undefined) q = q.where('id', 'in', [...filter.ids]);
+    const rows = await q.orderBy('id').limit(filter.limit ?? 1000).execute();
+    return rows.map(toMessage);
+  }
+
+  async retryDeadLetters(filter: DeadLetterFilter = {}): Promise<Array<{ id: number; connection: string }>> {
+    if (filter.ids !== undefined && filter.ids.length === 0) return [];
+    let q = this.db.selectFrom('event_inbox').select(['id', 'connection']).where('done', '=', 2);
+    if (filter.connection !== undefined) q = q.where('connection', '=', filter.connection);
+    if (filter.ids !== undefined) q = q.where('id', 'in', [...filter.ids]);
+    const rows = (await q.orderBy('id').execute()).map((r) => ({ id: Number(r.id), connection: r.connection }));
+    for (let i = 0; i < rows.length; i += 500) {
+      await this.db
+        .updateTable('event_inbox')
+        .set({ done: 0, attempts: 0, next_attempt_at: null, dead_at: null })
+        .where('id', 'in', rows.slice(i, i + 500).map((r) => r.id))
+        .where('done', '=', 2)
         .execute();
     }
+    return rows;
   }
 
   async counts(connection: string): Promise<{ pending: number; done: number }> {
@@ -118,4 +204,41 @@ export class KyselyInboxRepo implements InboxRepo {
     const n = (d: number): number => Number(rows.find((r) => Number(r.done) === d)?.n ?? 0);
     return { pending: n(0), done: n(1) };
   }
+}
+
+function toMessage(r: { id: number | string | bigint } & Omit<EventInboxTable, 'id'>): InboxMessage {
+  const zh = r.error_zh !== null ? parseZh(r.error_zh) : undefined;
+  const error: ErrorInfo | null =
+    r.last_error === null || r.error_code === null
+      ? null
+      : {
+          code: r.error_code,
+          message: r.last_error,
+          ...(r.error_hint !== null ? { hint: r.error_hint } : {}),
+          ...(r.error_object !== null ? { object: r.error_object } : {}),
+          ...(zh !== undefined ? { zh } : {}),
+        };
+  return {
+    id: Number(r.id),
+    connection: r.connection,
+    dedupeKey: r.dedupe_key,
+    type: r.type,
+    events: JSON.parse(r.events) as ContactEvent[],
+    receivedAt: r.received_at,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    error,
+    nextAttemptAt: r.next_attempt_at,
+    deadAt: r.dead_at,
+  };
+}
+
+function parseZh(text: string): ZhText | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<ZhText>;
+    if (typeof v.message === 'string') return { message: v.message, ...(typeof v.hint === 'string' ? { hint: v.hint } : {}) };
+  } catch {
+    // not JSON: the English text stands
+  }
+  return undefined;
 }

@@ -266,6 +266,15 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_event_dead_letter': {
+      async up(db: Kysely<any>) {
+        // A message that fails again and again stops being tried (done = 2, a dead letter) and keeps its last error
+        // whole; a failed one waits for next_attempt_at, so one bad object does not hold the others.
+        for (const column of ['error_code', 'error_hint', 'error_object', 'error_zh', 'next_attempt_at', 'dead_at']) {
+          await db.schema.alterTable('event_inbox').addColumn(column, 'text').execute();
+        }
+      },
+    },
   };
 }
 

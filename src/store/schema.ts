@@ -178,11 +178,22 @@ export interface EventInboxTable {
   /** JSON: the message's contact events. */
   events: string;
   received_at: string;
-  /** 0 pending, 1 processed by run_id. */
+  /** 0 pending, 1 processed by run_id, 2 a dead letter (failed max attempts; waits for a retry by a person). */
   done: number;
   run_id: number | null;
+  /** Failed attempts since it was stored (or last put back by a retry). */
   attempts: number;
+  /** The last failure's message; its code, hint and object in the next columns (0010). */
   last_error: string | null;
+  error_code: string | null;
+  error_hint: string | null;
+  error_object: string | null;
+  /** JSON: the error's Chinese message and hint, when it has them. */
+  error_zh: string | null;
+  /** A pending message that failed is not tried again before this time (ISO-8601); null: at once. */
+  next_attempt_at: string | null;
+  /** When it became a dead letter. */
+  dead_at: string | null;
 }
 
 /** Named values of the installation (see settings-repo.ts), e.g. the master key's fingerprint. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
+import { openStore } from '../../src/store/open.js';
 import { ADMIN_PASSWORD, ensureConsoleBuilt, failOnPageErrors, launchBrowser, newPage, screenshot, startOrgsync, startSimulator, type Orgsync, type Simulator } from './harness.js';
 
 /**
@@ -312,6 +313,36 @@ describe('the admin console', () => {
     expect(page.url()).toContain('status=failed');
     await byTestId('filter-status').selectOption('');
     await expect.poll(() => byTestId('run-row').count()).toBe(2);
+  });
+
+  it('运行日志 shows a dead letter with its error; 重试 puts it back and the server applies it', async () => {
+    // A message that failed its tries, written to the server's database as the pump leaves one.
+    const store = await openStore({ dataDir: orgsync.dataDir });
+    const { dept } = busiestDepartment(truth);
+    const error = { code: 'WECOM_BUSY', message: 'WeCom was busy and stayed busy: system busy', hint: 'WeCom answered "system busy" to every retry.', object: `department "${dept.id}"` };
+    try {
+      expect(await store.inbox.add({ connection: 'wecom', dedupeKey: 'e2e-dead', type: 'change_contact/update_party', events: [{ object: 'department', externalId: String(dept.id) }] })).toBe(true);
+      const [message] = await store.inbox.pending('wecom', 1);
+      expect(await store.inbox.markFailed([message!.id], error, { maxAttempts: 1 })).toStrictEqual([message!.id]);
+
+      // The page was open already: show it afresh, as someone coming back to it would.
+      await byTestId('nav-org').click();
+      await byTestId('nav-runs').click();
+      const row = byTestId('dead-row');
+      await expect.poll(() => row.count()).toBe(1);
+      expect(await byTestId('dead-error').textContent()).toContain(error.message);
+      expect(await byTestId('dead-error').textContent()).toContain(error.hint);
+      await screenshot(page, 'runs-dead-letters');
+      await byTestId('dead-retry').click();
+      await byTestId('dead-notice').waitFor();
+      expect(await byTestId('dead-notice').textContent()).toContain('1');
+      await expect.poll(() => row.count()).toBe(0);
+      // The server's pump was woken and applied it: no longer pending, nor a dead letter.
+      await expect.poll(async () => (await store.inbox.counts('wecom')).done, { timeout: 20_000 }).toBe(1);
+      expect(await store.inbox.deadLetters()).toStrictEqual([]);
+    } finally {
+      await store.close();
+    }
   });
 
   it('no secret ever reached the browser; signing out shows the sign-in page again', async () => {

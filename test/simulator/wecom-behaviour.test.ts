@@ -125,7 +125,7 @@ describe('visible range', () => {
     expect(sorted(ids)).toEqual(sorted([...subtreeIds(org.departments, id), ...subtreeIds(org.departments, other.id)]));
   });
 
-  it('outside the range: department/get and user/list → 60011, user/get → 60111', async () => {
+  it('outside the range: department/get, user/list and user/get → 60011', async () => {
     const { id } = rangeWithStraddler();
     const inside = subtreeIds(org.departments, id);
     await client.configure({ visibleRange: [id] });
@@ -138,7 +138,7 @@ describe('visible range', () => {
     expect((await client.get('department/get', { id }, { as: 'app' })).errcode).toBe(0);
 
     const outsider = org.users.find((u) => u.department.every((d) => !inside.has(d)))!;
-    expect((await client.get('user/get', { userid: outsider.userid }, { as: 'app' })).errcode).toBe(60111);
+    expect((await client.get('user/get', { userid: outsider.userid }, { as: 'app' })).errcode).toBe(60011);
     expect((await client.get('user/get', { userid: outsider.userid }, { as: 'contacts' })).errcode).toBe(0);
     const insider = org.users.find((u) => u.department.every((d) => inside.has(d)))!;
     expect((await client.get('user/get', { userid: insider.userid }, { as: 'app' })).errcode).toBe(0);

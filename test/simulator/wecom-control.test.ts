@@ -218,10 +218,38 @@ describe('config and identity', () => {
     expect(res.body).toEqual(simConfigSchema.parse({}));
     for (const key of [
       'latencyMs', 'faultRate', 'rateLimitPerMinute', 'tokenTtlSeconds', 'sensitiveFields', 'visibleRange', 'untrustedIp',
-      'contactsSecretNewIp', 'callbackUrl', 'callbackToken', 'callbackAesKey', 'callbackIdsOnly', 'failingDepartments',
+      'contactsSecretNewIp', 'callbackUrl', 'callbackToken', 'callbackAesKey', 'callbackIdsOnly', 'failingDepartments', 'failReads',
     ]) {
       expect(res.body).toHaveProperty(key);
     }
+  });
+
+  it('failReads: reads of the named departments and users answer its errcode for any secret, others and writes work, and clearing it ends it', async () => {
+    const org = (await (await fetch(new URL('/__sim/directory', client.url))).json()) as SimOrg;
+    const [failing, other] = org.departments.filter((d) => d.id !== 1);
+    const user = org.users.find((u) => u.status !== 5)!;
+    const bad = await client.control('POST', 'config', { failReads: { departments: [failing!.id], users: [user.userid], errcode: 123456 } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('failReads.errcode');
+    try {
+      expect((await client.control('POST', 'config', { failReads: { departments: [failing!.id], users: [user.userid] } })).body.failReads).toEqual({
+        departments: [failing!.id],
+        users: [user.userid],
+        errcode: -1,
+      });
+      for (const as of ['app', 'contacts'] as const) {
+        expect((await client.get('department/get', { id: failing!.id }, { as })).errcode).toBe(-1);
+        expect((await client.get('department/list', { id: failing!.id }, { as })).errcode).toBe(-1);
+        expect((await client.get('user/get', { userid: user.userid }, { as })).errcode).toBe(-1);
+        expect((await client.get('department/get', { id: other!.id }, { as })).department.id).toBe(other!.id);
+      }
+      await client.configure({ failReads: { departments: [failing!.id], users: [], errcode: 60011 } });
+      expect((await client.get('department/get', { id: failing!.id }, { as: 'contacts' })).errcode).toBe(60011);
+      expect((await client.get('user/get', { userid: user.userid }, { as: 'contacts' })).userid).toBe(user.userid);
+    } finally {
+      await client.configure({ failReads: { departments: [], users: [], errcode: -1 } });
+    }
+    expect((await client.get('department/get', { id: failing!.id }, { as: 'contacts' })).department.id).toBe(failing!.id);
   });
 
   it('switches given at start show in /__sim/config', async () => {

@@ -983,6 +983,48 @@ export function describeStoreConformance(engine: Engine): void {
         // Done messages still count as received: a late retry is not stored again.
         expect(await inbox.add({ connection: 'wx', dedupeKey: 'k2', type: 'change_contact/delete_user', events: ev('b') })).toBe(false);
       });
+
+      it('a failed message waits for its retry time, becomes a dead letter at the attempt limit with its whole error, and is put back by a retry', async () => {
+        const inbox = store.inbox;
+        const ev = (id: string) => [{ object: 'department' as const, externalId: id }];
+        for (const [connection, key] of [['wx', 'a'], ['wx', 'b'], ['wx', 'c'], ['dt', 'd']] as const) {
+          expect(await inbox.add({ connection, dedupeKey: key, type: 't', events: ev(key) })).toBe(true);
+        }
+        const [a, b, c] = await inbox.pending('wx', 10);
+        const error = { code: 'WECOM_BUSY', message: 'WeCom was busy and stayed busy', hint: 'Try again later.', object: 'department "7"', zh: { message: '企业微信持续繁忙', hint: '稍后再试。' } };
+        const later = '2030-01-01T00:00:00.000Z';
+        // Counted once, waiting: not due before its time, due after; the wait is what nextAttempt reports.
+        expect(await inbox.markFailed([a!.id], error, { retryAt: later, maxAttempts: 2 })).toStrictEqual([]);
+        expect((await inbox.pending('wx', 10)).map((m) => m.dedupeKey)).toStrictEqual(['b', 'c']);
+        expect(await inbox.nextAttempt('wx')).toBe(later);
+        expect(await inbox.nextAttempt('dt')).toBeNull();
+        const due = await inbox.pending('wx', 10, '2030-01-01T00:00:01.000Z');
+        expect(due.map((m) => [m.dedupeKey, m.attempts, m.error, m.nextAttemptAt])).toStrictEqual([
+          ['a', 1, error, later],
+          ['b', 0, null, null],
+          ['c', 0, null, null],
+        ]);
+        // A failure that is not the message's is recorded without counting.
+        expect(await inbox.markFailed([b!.id], { code: 'WECOM_INVALID_SECRET', message: 'wrong secret' }, { count: false, maxAttempts: 1 })).toStrictEqual([]);
+        expect((await inbox.pending('wx', 10)).find((m) => m.id === b!.id)?.attempts).toBe(0);
+        // The second counted failure reaches the limit: a dead letter, no longer pending, its error kept whole.
+        expect(await inbox.markFailed([a!.id, c!.id], error, { retryAt: later, maxAttempts: 2 })).toStrictEqual([a!.id]);
+        expect((await inbox.pending('wx', 10, '2031-01-01T00:00:00.000Z')).map((m) => m.dedupeKey)).toStrictEqual(['b', 'c']);
+        const dead = await inbox.deadLetters();
+        expect(dead.map((m) => [m.id, m.connection, m.attempts, m.error, m.nextAttemptAt])).toStrictEqual([[a!.id, 'wx', 2, error, null]]);
+        expect(typeof dead[0]?.deadAt).toBe('string');
+        expect(await inbox.deadLetters({ connection: 'dt' })).toStrictEqual([]);
+        expect(await inbox.counts('wx')).toStrictEqual({ pending: 2, done: 0 });
+        // A retry of another connection's or of unknown ids changes nothing; the right one puts it back, counting
+        // from zero, its last error kept for whoever looks.
+        expect(await inbox.retryDeadLetters({ connection: 'dt' })).toStrictEqual([]);
+        expect(await inbox.retryDeadLetters({ ids: [] })).toStrictEqual([]);
+        expect(await inbox.retryDeadLetters({ connection: 'wx', ids: [a!.id] })).toStrictEqual([{ id: a!.id, connection: 'wx' }]);
+        expect(await inbox.deadLetters()).toStrictEqual([]);
+        const back = (await inbox.pending('wx', 10)).find((m) => m.id === a!.id);
+        expect([back?.attempts, back?.nextAttemptAt, back?.deadAt, back?.error]).toStrictEqual([0, null, null, error]);
+        expect(await inbox.connectionsWithPending()).toStrictEqual(['dt', 'wx']);
+      });
     });
 
     describe('directory: revision', () => {

@@ -92,6 +92,18 @@ export interface ErrorInfo {
   object?: string;
 }
 
+/** A contact-change message that stopped being tried (GET /api/v1/events/dead-letters). */
+export interface DeadLetter {
+  id: number;
+  connection: string;
+  type: string;
+  events: Array<{ object: 'user' | 'department'; externalId: string; newExternalId?: string }>;
+  receivedAt: string;
+  attempts: number;
+  deadAt: string | null;
+  error: ErrorInfo | null;
+}
+
 export interface RunStep {
   seq?: number;
   name: string;

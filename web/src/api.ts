@@ -2,6 +2,7 @@ import type {
   ChangeRecord,
   Connection,
   ConnectionTestResult,
+  DeadLetter,
   Department,
   ErrorBody,
   Member,
@@ -188,6 +189,16 @@ export class ApiClient {
 
   approveRun(id: number): Promise<{ runId: number }> {
     return this.request('POST', `/runs/${id}/approve`, {});
+  }
+
+  // Real time's dead letters
+
+  async deadLetters(query: { connection?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+    return (await this.request<{ items: DeadLetter[] }>('GET', withQuery('/events/dead-letters', query))).items;
+  }
+
+  retryDeadLetters(body: { connection?: string; ids?: number[] }): Promise<{ retried: number; ids: number[] }> {
+    return this.request('POST', '/events/dead-letters/retry', body);
   }
 
   // Directory

@@ -87,6 +87,13 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
     if (!d) throw new WecomApiError(60003, `department ${id}`);
     return d;
   };
+  /** The failReads fault: reads of these objects always answer its errcode. */
+  const failRead = (object: { department: number } | { userid: string }): void => {
+    const f = sim.config.failReads;
+    if ('department' in object ? f.departments.includes(object.department) : f.users.includes(object.userid)) {
+      throw new WecomApiError(f.errcode as WecomErrcode, 'failReads');
+    }
+  };
 
   const route = (
     method: 'GET' | 'POST',
@@ -122,6 +129,7 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
     let roots: number[];
     if (q.id !== undefined && q.id !== '') {
       const id = intParam(q.id, 41016);
+      failRead({ department: id });
       department(id);
       if (!canSee(ctx, id)) throw new WecomApiError(60011, `department ${id}`);
       roots = [id];
@@ -146,6 +154,7 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
   route('GET', 'department/get', (req, ctx) => {
     detailRead(ctx);
     const id = intParam(query(req).id, 41016);
+    failRead({ department: id });
     const d = department(id);
     if (!canSee(ctx, id)) throw new WecomApiError(60011, `department ${id}`);
     return { department: d };
@@ -190,8 +199,12 @@ export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
   route('GET', 'user/get', (req, ctx) => {
     detailRead(ctx);
     const userid = stringParam(query(req).userid, 41009);
+    failRead({ userid });
     const u = corp.user(userid);
-    if (!u || !userVisible(ctx, u)) throw new WecomApiError(60111, `userid ${userid}`);
+    if (!u) throw new WecomApiError(60111, `userid ${userid}`);
+    // A member who exists outside the app's visible range: WeCom answers "no privilege" (60011), not "no such
+    // member" (60111).
+    if (!userVisible(ctx, u)) throw new WecomApiError(60011, `userid ${userid}`);
     return present(ctx, u);
   });
 

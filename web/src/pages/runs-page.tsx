@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useApi } from '../api-context';
-import { RUN_KINDS, RUN_STATUSES, type RunListItem } from '../api-types';
+import { RUN_KINDS, RUN_STATUSES, type DeadLetter, type RunListItem } from '../api-types';
 import { CountsInline, durationBetween, ErrorBox, StatusChip, useDuration } from '../components/common';
 import { useI18n } from '../i18n/i18n';
 import { Link, useRouter } from '../router';
@@ -125,6 +125,7 @@ export function RunsPage() {
         </button>
       </div>
       <ErrorBox error={error} onRetry={load} />
+      <DeadLetters connection={filters.source} onRetried={() => void load()} />
       <div className="panel">
         <table className="table" data-testid="runs-table">
           <thead>
@@ -177,6 +178,112 @@ export function RunsPage() {
           </div>
         )}
       </div>
+    </div>
+  );
+}
+
+/**
+ * Real time's dead letters (contact-change messages that failed too often), each with its last error and a 重试
+ * action; shown only when there are some. A retry puts them back to pending and the server processes them at once.
+ */
+function DeadLetters({ connection, onRetried }: { connection: string; onRetried: () => void }) {
+  const { t, formatTime } = useI18n();
+  const api = useApi();
+  const [items, setItems] = useState<DeadLetter[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      setItems(await api.deadLetters(connection ? { connection } : {}));
+    } catch (err) {
+      setError(err);
+    }
+  }, [api, connection]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const retry = async (body: { connection?: string; ids?: number[] }) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api.retryDeadLetters(body);
+      setNotice(t('dead.retried', { count: r.retried }));
+      await load();
+      onRetried();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (items.length === 0 && !error && !notice) return null;
+  return (
+    <div className="panel" data-testid="dead-letters">
+      <div className="page-head-row pad">
+        <h2>{t('dead.title')}</h2>
+        <span className="spacer" />
+        {items.length > 0 && (
+          <button type="button" className="btn btn-small" disabled={busy} onClick={() => void retry(connection ? { connection } : {})} data-testid="dead-retry-all">
+            {busy ? t('dead.retrying') : t('dead.retryAll')}
+          </button>
+        )}
+      </div>
+      <ErrorBox error={error} />
+      {notice && (
+        <div className="alert alert-info" data-testid="dead-notice">
+          {notice}
+        </div>
+      )}
+      {items.length > 0 && (
+        <>
+          <p className="muted pad">{t('dead.help')}</p>
+          <table className="table" data-testid="dead-table">
+            <thead>
+              <tr>
+                <th className="num">{t('dead.col.id')}</th>
+                <th>{t('dead.col.connection')}</th>
+                <th>{t('dead.col.objects')}</th>
+                <th>{t('dead.col.error')}</th>
+                <th className="num">{t('dead.col.attempts')}</th>
+                <th>{t('dead.col.deadAt')}</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((m) => (
+                <tr key={m.id} data-testid="dead-row" data-id={m.id}>
+                  <td className="num">{m.id}</td>
+                  <td>{m.connection}</td>
+                  <td>{m.events.map((e) => t(e.object === 'user' ? 'dead.object.user' : 'dead.object.department', { id: e.externalId })).join(', ')}</td>
+                  <td data-testid="dead-error">
+                    {m.error ? (
+                      <>
+                        <div>{m.error.message}</div>
+                        {m.error.hint && <div className="muted">{m.error.hint}</div>}
+                        <code className="muted">{m.error.code}</code>
+                      </>
+                    ) : (
+                      '—'
+                    )}
+                  </td>
+                  <td className="num">{m.attempts}</td>
+                  <td className="nowrap">{formatTime(m.deadAt)}</td>
+                  <td>
+                    <button type="button" className="btn btn-small" disabled={busy} onClick={() => void retry({ ids: [m.id] })} data-testid="dead-retry">
+                      {t('dead.retry')}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
     </div>
   );
 }
