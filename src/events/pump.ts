@@ -62,7 +62,7 @@ export interface EventPumpOptions {
   debounceMs?: number;
   /** Messages per run at most. Default 2,000. */
   batchLimit?: number;
-  /** How failed messages are tried again. Default: from the environment (`retrySettings`). */
+  /** How failed messages are tried again; DEFAULT_RETRY for what is not given (`orgsync serve` reads `retrySettings(env)`). */
   retry?: Partial<RetrySettings>;
   /**
    * How often `start()`ed pumps look for pending messages nobody told them of (put back by `orgsync runs
@@ -110,7 +110,7 @@ export class EventPump {
   readonly #holder = `server:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 
   constructor(private readonly options: EventPumpOptions) {
-    this.#retry = { ...retrySettings(process.env), ...options.retry };
+    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
   }
 
   get retry(): Readonly<RetrySettings> {

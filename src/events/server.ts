@@ -7,7 +7,7 @@ import { OrgsyncError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { CallbackLimiter, type CallbackLimits } from './callback-limits.js';
 import type { ObjectReader } from './processor.js';
-import { EventPump, type EventTarget } from './pump.js';
+import { EventPump, type EventTarget, type RetrySettings } from './pump.js';
 import { DingtalkObjectReader } from './dingtalk-reader.js';
 import { registerCallbackRoutes, type CallbackEndpoint } from './routes.js';
 import { WecomObjectReader } from './wecom-reader.js';
@@ -19,6 +19,8 @@ export interface EventsDeps {
   dingtalkQpsLimit?: number;
   /** Limits of refused callback requests; DEFAULT_CALLBACK_LIMITS for those not given. */
   callbackLimits?: Partial<CallbackLimits>;
+  /** How failed messages are tried again before they become dead letters; DEFAULT_RETRY for what is not given. */
+  retry?: Partial<RetrySettings>;
 }
 
 /**
@@ -56,6 +58,12 @@ export async function registerEvents(app: FastifyInstance, deps: EventsDeps): Pr
     },
     onRun: (name, report) => app.log.info({ connection: name, runId: report.runId, status: report.status, changes: report.changes }, 'event run'),
     onError: (name, err) => app.log.warn({ connection: name, error: err instanceof Error ? err.message : String(err) }, 'event run failed; the events stay and are tried again'),
+    onDeadLetter: (name, ids, error) =>
+      app.log.warn(
+        { connection: name, messages: ids, code: error.code, error: error.message, ...(error.object !== undefined ? { object: error.object } : {}) },
+        'events became dead letters: see `orgsync runs dead-letters` or 运行日志, retry once the cause is fixed',
+      ),
+    ...(deps.retry !== undefined ? { retry: deps.retry } : {}),
   });
 
   const limiter = new CallbackLimiter(deps.callbackLimits);

@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { ConnectionService } from '../connections/connections.js';
 import { registerEvents } from '../events/server.js';
 import { eventRoutes } from './api/events.js';
-import type { EventPump } from '../events/pump.js';
+import type { EventPump, RetrySettings } from '../events/pump.js';
 import { OrgsyncError, errorInfo } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { connectionRoutes } from './api/connections.js';
@@ -32,6 +32,8 @@ export interface AppDeps {
   version: string;
   /** DingTalk: calls per API per second of the event runs' reads (default 20). */
   dingtalkQpsLimit?: number;
+  /** How failed event messages are tried again (ORGSYNC_EVENT_MAX_ATTEMPTS, ORGSYNC_EVENT_RETRY_MS). */
+  eventRetry?: Partial<RetrySettings>;
   /** The IANA time zone of the scheduled full syncs. */
   timezone: string;
 }
@@ -221,6 +223,7 @@ export async function buildApp(
     store: deps.store,
     connections: deps.connections,
     ...(deps.dingtalkQpsLimit !== undefined ? { dingtalkQpsLimit: deps.dingtalkQpsLimit } : {}),
+    ...(deps.eventRetry !== undefined ? { retry: deps.eventRetry } : {}),
   });
   eventRoutes(table, { store: deps.store, pump: events });
 

@@ -16,7 +16,7 @@ import { loadServerConfig, type ServerConfig } from './config.js';
 import type { AnyRouteSpec } from './route.js';
 import type { ReconcileScheduler } from './reconcile-scheduler.js';
 import { RunRunner } from './runner.js';
-import type { EventPump } from '../events/pump.js';
+import { retrySettings, type EventPump } from '../events/pump.js';
 import type { CallbackLimits } from '../events/callback-limits.js';
 
 export interface StartServerOptions {
@@ -123,6 +123,7 @@ function packageVersion(): string {
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const env = options.env ?? process.env;
   const loaded = loadServerConfig(env, { dataDir: options.dataDir });
+  const eventRetry = retrySettings(env);
   const config: ServerConfig = {
     ...loaded,
     ...(options.port !== undefined ? { port: options.port } : {}),
@@ -157,6 +158,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         loginLimits: options.loginLimits,
         version: packageVersion(),
         ...(options.dingtalkQpsLimit !== undefined ? { dingtalkQpsLimit: options.dingtalkQpsLimit } : {}),
+        eventRetry,
         timezone: config.timezone,
       },
       { logger: loggerOptions(config.logLevel, options.logStream), trustProxy: config.trustProxy },

@@ -34,6 +34,8 @@ export async function startEventsServer(options: {
   server?: Partial<StartServerOptions>;
   /** Default SQLite. */
   engine?: Engine;
+  /** ORGSYNC_* settings of the server besides its master key (e.g. ORGSYNC_EVENT_MAX_ATTEMPTS). */
+  env?: Record<string, string>;
 }): Promise<EventsServer> {
   const test = await openTestStore(options.engine ?? 'sqlite');
   const { store, dataDir: dir } = test;
@@ -42,7 +44,7 @@ export async function startEventsServer(options: {
   try {
     await options.add(connections);
     const server = await startServer({
-      env,
+      env: { ...env, ...options.env },
       store,
       dataDir: dir,
       port: 0,
