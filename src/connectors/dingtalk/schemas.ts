@@ -105,6 +105,15 @@ export const userListSchema = z.object({
   }),
 });
 
+/** v2/user/list with each member left unchecked, to be checked one by one: one bad record does not lose the page. */
+export const userListPageSchema = z.object({
+  result: z.object({
+    has_more: z.boolean(),
+    next_cursor: z.number().optional(),
+    list: z.array(z.unknown()).default([]),
+  }),
+});
+
 export const userListIdSchema = z.object({ result: z.object({ userid_list: z.array(z.string()).default([]) }) });
 
 export const userGetSchema = z.object({

@@ -8,7 +8,8 @@ import {
   authScopesSchema,
   departmentGetSchema,
   listsubSchema,
-  userListSchema,
+  userListItemSchema,
+  userListPageSchema,
   type DingtalkDepartmentRecord,
   type DingtalkUserDetail,
   type DingtalkUserItem,
@@ -49,6 +50,7 @@ interface Visit {
 export class DingtalkSource implements SourceConnector {
   readonly kind = 'dingtalk';
   readonly limits = DINGTALK_LIMITS;
+  readonly skipsInvalidRecords = true;
   readonly notes: DingtalkPullNotes = { tops: [], failedDepartments: [], unreadableTops: [], withheldFields: false };
 
   constructor(private readonly client: DingtalkClient) {}
@@ -147,8 +149,11 @@ export class DingtalkSource implements SourceConnector {
     let cursor = 0;
     for (let page = 0; ; page++) {
       // After the first page, the next one is what holds this department up: it goes ahead of first pages.
-      const { result } = await this.client.post('topapi/v2/user/list', { dept_id: deptId, cursor, size: PAGE_SIZE }, userListSchema, { signal, urgent: page > 0 });
-      for (const u of result.list) collector.member(u.userid, u, convert, { externalId: dept, leader: u.leader ?? false, order: u.dept_order ?? 0 });
+      const { result } = await this.client.post('topapi/v2/user/list', { dept_id: deptId, cursor, size: PAGE_SIZE }, userListPageSchema, { signal, urgent: page > 0 });
+      for (const raw of result.list) {
+        const u = collector.record(userListItemSchema, raw, dept, 'DingTalk');
+        if (u) collector.member(u.userid, u, convert, { externalId: dept, leader: u.leader ?? false, order: u.dept_order ?? 0 });
+      }
       if (!result.has_more) return;
       const next = result.next_cursor ?? cursor + result.list.length;
       if (next <= cursor) {

@@ -72,6 +72,8 @@ export type WecomUserRecord = z.output<typeof userSchema>;
 
 export const userGetSchema = userSchema;
 export const userListSchema = z.object({ userlist: z.array(userSchema) });
+/** user/list with each member left unchecked, to be checked one by one: one bad record does not lose the page. */
+export const userListPageSchema = z.object({ userlist: z.array(z.unknown()) });
 
 export const simpleUserSchema = z.object({
   userid: z.string().min(1),

@@ -9,7 +9,8 @@ import {
   departmentListSchema,
   departmentSimpleListSchema,
   userListIdSchema,
-  userListSchema,
+  userListPageSchema,
+  userSchema,
   type WecomDepartmentRecord,
   type WecomUserRecord,
 } from './schemas.js';
@@ -33,6 +34,7 @@ export interface WecomPullNotes {
 export class WecomSource implements SourceConnector {
   readonly kind = 'wecom';
   readonly limits = WECOM_LIMITS;
+  readonly skipsInvalidRecords = true;
   readonly notes: WecomPullNotes = { idsOnly: false, failedDepartments: [], withheldFields: false };
 
   constructor(private readonly client: WecomClient) {}
@@ -75,8 +77,11 @@ export class WecomSource implements SourceConnector {
       await Promise.all(
         departments.map((d) =>
           collector.department(String(d.id), async () => {
-            const list = await this.client.get('user/list', { department_id: String(d.id) }, userListSchema, { signal: collector.signal });
-            for (const u of list.userlist) collector.member(u.userid, u, convert);
+            const list = await this.client.get('user/list', { department_id: String(d.id) }, userListPageSchema, { signal: collector.signal });
+            for (const raw of list.userlist) {
+              const u = collector.record(userSchema, raw, String(d.id), 'WeCom');
+              if (u) collector.member(u.userid, u, convert);
+            }
           }),
         ),
       );

@@ -156,6 +156,10 @@ export class WecomSimulator extends SimulatorCore<SimConfig, SecretKind> {
     return this.corp.snapshot();
   }
 
+  plantUserFields(userid: string, fields: Record<string, unknown>): boolean {
+    return this.corp.plantUserFields(userid, fields);
+  }
+
   readyLine(): Record<string, unknown> {
     return { url: this.url, ...this.identity };
   }
