@@ -5,6 +5,7 @@ import { ConnectionService } from '../connections/connections.js';
 import { isTimeZone } from '../connections/reconcile-cron.js';
 import { SecretBox } from '../connections/secret-box.js';
 import { OrgsyncError } from '../errors.js';
+import { describeFix, octal, type ModeFix } from '../store/data-dir.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import type { LoginLimits } from './api/session.js';
@@ -88,7 +89,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   }
   const sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
 
-  const store = options.store ?? (await openStore(config.store));
+  const modeFixes: ModeFix[] = [];
+  const store = options.store ?? (await openStore(config.store, { onModeFix: (fix) => modeFixes.push(fix) }));
   const ownsStore = options.store === undefined;
   let built: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
@@ -110,6 +112,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       { logger: loggerOptions(config.logLevel, options.logStream), trustProxy: config.trustProxy },
     );
     const { app, runner, routes, events, schedule } = built;
+    // Found before the logger existed: logged now, one line per path.
+    for (const fix of modeFixes) app.log.warn({ path: fix.path, from: octal(fix.from), to: octal(fix.to) }, `data directory permissions tightened: ${describeFix(fix)}`);
 
     const admin = await access.ensureFirstAdmin(config.adminPassword);
     if (admin?.password !== undefined) {
