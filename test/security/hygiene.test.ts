@@ -420,15 +420,7 @@ describe.each(PLATFORMS)('$name: a record that fails validation is skipped, the 
     const first = await sync();
     expect(first.status, JSON.stringify(first.errors)).toBe('succeeded');
 
-    // Three leaf departments, each with at least two active members in no other department.
-    const truth = await platform.truth(sim.url);
-    const parents = new Set(truth.departments.map((x) => x.parent));
-    const leaves = truth.departments
-      .filter((x) => !parents.has(x.id) && x.parent !== null)
-      .map((x) => ({ id: x.id, members: truth.users.filter((u) => u.active && u.departments.length === 1 && u.departments[0] === x.id).map((u) => u.userid) }))
-      .filter((x) => x.members.length >= 2);
-    expect(leaves.length).toBeGreaterThanOrEqual(3);
-    const [x, y, z] = leaves as [(typeof leaves)[number], (typeof leaves)[number], (typeof leaves)[number]];
+    const [x, y, z] = leafDepartments(await platform.truth(sim.url)) as [Leaf, Leaf, Leaf];
     const [a, leaverX] = x.members as [string, string];
     const [b, leaverY] = y.members as [string, string];
     const [leaverZ, renamed] = z.members as [string, string];
@@ -467,6 +459,29 @@ describe.each(PLATFORMS)('$name: a record that fails validation is skipped, the 
     expect(fixed.get(leaverY)?.status).toBe('disabled');
   });
 
+  it('a department whose name breaks the limits keeps its place and its local name; nobody in it is disabled', async () => {
+    const sim = await platform.start();
+    closing.push(() => sim.close());
+    const store = await openStore({ dataDir: dir() });
+    closing.push(() => store.close());
+    const sync = (): Promise<RunReport> => executeRun(store, { kind: 'sync', source: platform.name, connector: sim.connector(), policy: resolvePolicy({}) });
+    expect((await sync()).status).toBe('succeeded');
+    const [x, z] = leafDepartments(await platform.truth(sim.url)) as [Leaf, Leaf];
+    const nameBefore = (await departments(store, platform.name)).get(String(x.id))?.name;
+    await plantDepartment(sim.url, x.id, { name: 'Ops\u001b[2J' });
+    const res = await fetch(`${sim.url}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ operations: [platform.deleteUser(x.members[0] as string), platform.deleteUser(z.members[0] as string)] }) });
+    expect(res.status).toBe(200);
+
+    const r = await sync();
+    expect(r.status).toBe('partial');
+    expect(r.errors.map((e) => [e.code, e.object])).toEqual([['RECORD_SKIPPED', `department "${x.id}"`]]);
+    expect(r.errors[0]?.message).toContain('field "name": the name contains the control character U+001B at position 4');
+    expect((await departments(store, platform.name)).get(String(x.id))?.name).toBe(nameBefore);
+    const local = await users(store, platform.name);
+    expect(local.get(x.members[0] as string)?.status).toBe('active');
+    expect(local.get(z.members[0] as string)?.status).toBe('disabled');
+  });
+
   it('a new hire whose record is invalid is not created; their department is incomplete', async () => {
     const sim = await platform.start();
     closing.push(() => sim.close());
@@ -487,6 +502,35 @@ describe.each(PLATFORMS)('$name: a record that fails validation is skipped, the 
   });
 });
 
+interface Leaf {
+  id: number;
+  members: string[];
+}
+
+/** Leaf departments with at least two active members in no other department. */
+function leafDepartments(truth: Awaited<ReturnType<Platform['truth']>>): Leaf[] {
+  const parents = new Set(truth.departments.map((x) => x.parent));
+  const leaves = truth.departments
+    .filter((x) => !parents.has(x.id) && x.parent !== null)
+    .map((x) => ({ id: x.id, members: truth.users.filter((u) => u.active && u.departments.length === 1 && u.departments[0] === x.id).map((u) => u.userid) }))
+    .filter((x) => x.members.length >= 2);
+  expect(leaves.length).toBeGreaterThanOrEqual(3);
+  return leaves;
+}
+
+async function plantDepartment(simUrl: string, departmentId: number, fields: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`${simUrl}/__sim/plant`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ departmentId, fields }) });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+async function departments(store: Store, source: string): Promise<Map<string, { name: string; id: number }>> {
+  const state = await store.directory.load();
+  return new Map(state.departments.flatMap((d) => {
+    const link = linkOf(d.links, source);
+    return link ? [[link.externalId, d] as const] : [];
+  }));
+}
+
 async function users(store: Store, source: string): Promise<Map<string, LocalUser>> {
   const state = await store.directory.load();
   return new Map(state.users.flatMap((u) => {
@@ -499,3 +543,32 @@ function pick(users: Map<string, LocalUser>, id: string): unknown {
   const u = users.get(id);
   return u && { name: u.name, status: u.status, memberships: u.memberships, position: u.position };
 }
+
+describe('WeCom: a department record the answer schema refuses', () => {
+  it('is kept in the tree by its id and parent, without its name: a run error, the department incomplete, the rest synced', async () => {
+    const platform = PLATFORMS[0] as Platform;
+    const sim = await platform.start();
+    const store = await openStore({ dataDir: dir() });
+    try {
+      const sync = (): Promise<RunReport> => executeRun(store, { kind: 'sync', source: platform.name, connector: sim.connector(), policy: resolvePolicy({}) });
+      expect((await sync()).status).toBe('succeeded');
+      const [x, z] = leafDepartments(await platform.truth(sim.url)) as [Leaf, Leaf];
+      const nameBefore = (await departments(store, platform.name)).get(String(x.id))?.name;
+      await plantDepartment(sim.url, x.id, { name: 42 });
+      const res = await fetch(`${sim.url}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ operations: [platform.deleteUser(x.members[0] as string), platform.deleteUser(z.members[0] as string)] }) });
+      expect(res.status).toBe(200);
+
+      const r = await sync();
+      expect(r.status).toBe('partial');
+      expect(r.errors.map((e) => [e.code, e.object])).toEqual([['RECORD_SKIPPED', `department "${x.id}"`]]);
+      expect(r.errors[0]?.message).toContain('field "name": WeCom sent a value orgsync does not understand');
+      expect((await departments(store, platform.name)).get(String(x.id))?.name).toBe(nameBefore);
+      const local = await users(store, platform.name);
+      expect(local.get(x.members[0] as string)?.status).toBe('active');
+      expect(local.get(z.members[0] as string)?.status).toBe('disabled');
+    } finally {
+      await store.close();
+      await sim.close();
+    }
+  });
+});

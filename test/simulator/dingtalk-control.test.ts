@@ -213,4 +213,16 @@ describe('plant', () => {
     const missing = await client.control('POST', 'plant', { userid: 'nobody-here', fields: { name: 'x' } });
     expect(missing).toEqual({ status: 404, body: { error: { message: 'no user with userid "nobody-here"', path: 'userid' } } });
   });
+
+  it('a department too: listsub serves it as planted; its id and parent cannot be planted', async () => {
+    const dir = (await client.control('GET', 'directory')).body as { departments: Array<{ dept_id: number; parent_id?: number }> };
+    const target = dir.departments.find((d) => d.dept_id !== 1 && d.parent_id !== undefined) as { dept_id: number; parent_id: number };
+    expect(await client.control('POST', 'plant', { departmentId: target.dept_id, fields: { name: 'Ops\u001b[2J' } })).toEqual({ status: 200, body: { planted: ['name'] } });
+    const children = await client.oapi('topapi/v2/department/listsub', { dept_id: target.parent_id });
+    expect((children.result as Array<{ dept_id: number; name: string }>).find((d) => d.dept_id === target.dept_id)?.name).toBe('Ops\u001b[2J');
+    const bad = await client.control('POST', 'plant', { departmentId: target.dept_id, fields: { parent_id: 1 } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('fields.parent_id');
+    expect((await client.control('POST', 'plant', { departmentId: 999_999, fields: { name: 'x' } })).status).toBe(404);
+  });
 });

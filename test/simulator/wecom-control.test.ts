@@ -263,4 +263,16 @@ describe('plant', () => {
     expect(missing).toEqual({ status: 404, body: { error: { message: 'no user with userid "nobody-here"', path: 'userid' } } });
     expect((await client.directory()).users.find((u) => u.userid === target.userid)?.department).toEqual(target.department);
   });
+
+  it('a department too: department/list serves it as planted; its id and parent cannot be planted', async () => {
+    const { departments } = await client.directory();
+    const target = departments.find((d) => d.id !== 1) as SimOrg['departments'][number];
+    expect(await client.control('POST', 'plant', { departmentId: target.id, fields: { name: { not: 'text' } } })).toEqual({ status: 200, body: { planted: ['name'] } });
+    const list = await client.get('department/list', {}, { as: 'contacts' });
+    expect((list.department as Array<{ id: number; name: unknown }>).find((d) => d.id === target.id)?.name).toEqual({ not: 'text' });
+    const bad = await client.control('POST', 'plant', { departmentId: target.id, fields: { parentid: 1 } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('fields.parentid');
+    expect((await client.control('POST', 'plant', { departmentId: 999_999, fields: { name: 'x' } })).status).toBe(404);
+  });
 });

@@ -98,15 +98,22 @@ export class SnapshotCollector {
     if (parsed.success) return parsed.data;
     this.#incomplete.add(departmentExternalId);
     const id = raw !== null && typeof raw === 'object' ? (raw as { userid?: unknown }).userid : undefined;
-    const object = typeof id === 'string' && id !== '' ? `user "${id}"` : `a member of department "${departmentExternalId}"`;
-    for (const issue of parsed.error.issues) {
+    this.skipped(typeof id === 'string' && id !== '' ? `user "${id}"` : `a member of department "${departmentExternalId}"`, parsed.error, platform);
+    return undefined;
+  }
+
+  /**
+   * A record of `object` that did not parse, as run errors (one per field). Whoever skips it marks the departments
+   * it concerns incomplete.
+   */
+  skipped(object: string, error: z.ZodError, platform: string): void {
+    for (const issue of error.issues) {
       const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(record)';
       const key = `${object}\u0000${field}`;
       if (!this.#skipped.has(key)) {
         this.#skipped.set(key, skippedRecord(object, field, `${platform} sent a value orgsync does not understand (${issue.message})`, undefined));
       }
     }
-    return undefined;
   }
 
   /** The platform sent one of the withheld fields for some user: the app does see them. */

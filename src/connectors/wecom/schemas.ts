@@ -26,6 +26,8 @@ export const departmentSchema = z.object({
 export type WecomDepartmentRecord = z.output<typeof departmentSchema>;
 
 export const departmentListSchema = z.object({ department: z.array(departmentSchema) });
+/** department/list with each department left unchecked, to be checked one by one (see WecomSource). */
+export const departmentListPageSchema = z.object({ department: z.array(z.unknown()) });
 export const departmentGetSchema = z.object({ department: departmentSchema });
 
 export const departmentIdSchema = z.object({ id: int, parentid: int, order: z.number().default(0) });

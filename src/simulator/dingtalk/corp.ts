@@ -423,6 +423,15 @@ export class DingCorp {
    * Control API only: overwrites fields of a user with any JSON values, unchecked and without a callback, to stand
    * for a record the real platform sends malformed (a client must survive it). Memberships and the userid stay.
    */
+  /** Control API only: as plantUserFields, for a department (its id and parent stay). */
+  plantDepartmentFields(id: number, fields: Record<string, unknown>): boolean {
+    const d = this.departments.get(id);
+    if (!d) return false;
+    this.changes++;
+    this.departments.set(id, { ...d, ...fields } as DingDepartment);
+    return true;
+  }
+
   plantUserFields(userid: string, fields: Record<string, unknown>): boolean {
     const user = this.users.get(userid);
     if (!user) return false;

@@ -242,6 +242,10 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
 
   // ------------------------------------------------------------------ control API
 
+  plantDepartmentFields(id: number, fields: Record<string, unknown>): boolean {
+    return this.corp.plantDepartmentFields(id, fields);
+  }
+
   plantUserFields(userid: string, fields: Record<string, unknown>): boolean {
     return this.corp.plantUserFields(userid, fields);
   }

@@ -156,6 +156,10 @@ export class WecomSimulator extends SimulatorCore<SimConfig, SecretKind> {
     return this.corp.snapshot();
   }
 
+  plantDepartmentFields(id: number, fields: Record<string, unknown>): boolean {
+    return this.corp.plantDepartmentFields(id, fields);
+  }
+
   plantUserFields(userid: string, fields: Record<string, unknown>): boolean {
     return this.corp.plantUserFields(userid, fields);
   }
