@@ -15,6 +15,7 @@ import { applyPlan } from '../../src/reconcile/apply.js';
 import { plan } from '../../src/reconcile/plan.js';
 import { resolvePolicy } from '../../src/reconcile/policy.js';
 import { executeRun, type RunReport } from '../../src/runs/run-service.js';
+import { oneLine, terminalText } from '../../src/cli/output.js';
 import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { openStore, sqlitePath } from '../../src/store/open.js';
@@ -197,6 +198,20 @@ const HOSTILE = {
 };
 
 describe('control characters never reach the terminal raw', () => {
+  const every = Array.from({ length: 0xa0 }, (_, i) => String.fromCharCode(i)).join('') + '\u2028\u2029 é 张三 🚀';
+
+  it('the one escape: every C0, DEL, C1 and line separator escaped; JSON escaped so parses back to the same value', () => {
+    expectNoRawControls(oneLine(every));
+    expect(oneLine(every)).not.toContain('\n');
+    expect(terminalText('a\nb\u001b[2Jc')).toBe('a\nb\\x1b[2Jc');
+    expect(oneLine('a\nb\tc\u009b\u007f')).toBe('a\\x0ab\\x09c\\u009b\\u007f');
+    expect(oneLine(every).endsWith(' é 张三 🚀')).toBe(true);
+    const doc = JSON.stringify({ name: every, nested: [every] });
+    const printed = terminalText(doc);
+    expectNoRawControls(printed);
+    expect(JSON.parse(printed)).toEqual({ name: every, nested: [every] });
+  });
+
   it('directory export, runs list and runs show print stored hostile names escaped; --json parses back to them', async () => {
     const d = path.join(dir(), 'data');
     expect((await orgsync(d, ['runs', 'list'])).code).toBe(0);
