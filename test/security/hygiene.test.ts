@@ -559,9 +559,8 @@ function pick(users: Map<string, LocalUser>, id: string): unknown {
   return u && { name: u.name, status: u.status, memberships: u.memberships, position: u.position };
 }
 
-describe('WeCom: a department record the answer schema refuses', () => {
+describe.each(PLATFORMS)('$name: a department record the answer schema refuses', (platform) => {
   it('is kept in the tree by its id and parent, without its name: a run error, the department incomplete, the rest synced', async () => {
-    const platform = PLATFORMS[0] as Platform;
     const sim = await platform.start();
     const store = await openStore({ dataDir: dir() });
     try {
@@ -576,7 +575,7 @@ describe('WeCom: a department record the answer schema refuses', () => {
       const r = await sync();
       expect(r.status).toBe('partial');
       expect(r.errors.map((e) => [e.code, e.object])).toEqual([['RECORD_SKIPPED', `department "${x.id}"`]]);
-      expect(r.errors[0]?.message).toContain('field "name": WeCom sent a value orgsync does not understand');
+      expect(r.errors[0]?.message).toContain(`field "name": ${platform.name === 'wecom' ? 'WeCom' : 'DingTalk'} sent a value orgsync does not understand`);
       expect((await departments(store, platform.name)).get(String(x.id))?.name).toBe(nameBefore);
       const local = await users(store, platform.name);
       expect(local.get(x.members[0] as string)?.status).toBe('active');

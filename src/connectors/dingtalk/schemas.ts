@@ -57,6 +57,8 @@ export const departmentListItemSchema = z.object({
 });
 export type DingtalkDepartmentItem = z.output<typeof departmentListItemSchema>;
 export const listsubSchema = z.object({ result: z.array(departmentListItemSchema).default([]) });
+/** v2/department/listsub with each child left unchecked, to be checked one by one (see DingtalkSource). */
+export const listsubPageSchema = z.object({ result: z.array(z.unknown()).default([]) });
 
 export const departmentSchema = departmentListItemSchema.extend({
   /** Smaller sorts first. */
