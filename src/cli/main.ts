@@ -15,7 +15,8 @@ import { rotateMasterKeyCommand } from './master-key.js';
 import { serverCommands } from './serve.js';
 import { simulateCommand } from './simulate.js';
 import { demoCommand, syncCommand } from './sync.js';
-import { formatChange, formatError, formatReport, formatSteps, terminalOutput, type Output } from './output.js';
+import { describeFix } from '../store/data-dir.js';
+import { escapedOutput, formatChange, formatError, formatReport, formatSteps, oneLine, terminalOutput, type Output } from './output.js';
 
 /** Exit codes: 0 succeeded or planned; 1 failed; 2 bad usage or input; 3 blocked for approval; 4 partial. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, blocked: 3, partial: 4 } as const;
@@ -82,13 +83,15 @@ async function loadPolicy(file: string | undefined, flags: { onUserGone?: string
   return parsed.data;
 }
 
-export async function main(argv: string[], io: Output = terminalOutput(process.stdout, process.stderr)): Promise<number> {
+export async function main(argv: string[], terminal: Output = terminalOutput(process.stdout, process.stderr)): Promise<number> {
+  // Every command writes through this: control characters in names, messages and errors from outside arrive escaped.
+  const io = escapedOutput(terminal);
   let exitCode: number = EXIT.ok;
   let json = false;
 
   const withStore = async <T>(opts: GlobalOptions, fn: (store: Store) => Promise<T>): Promise<T> => {
     const config = loadConfig(process.env, { dataDir: opts.dataDir });
-    const store = await openStore(config.store);
+    const store = await openStore(config.store, { onModeFix: (fix) => io.err(`orgsync: warning: ${describeFix(fix)}`) });
     try {
       return await fn(store);
     } finally {
@@ -166,8 +169,8 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
       const lines: string[] = [];
       const walk = (parent: number | null, depth: number): void => {
         for (const d of children.get(parent) ?? []) {
-          const links = d.links.map((l) => `${l.source}:${l.externalId}`).join(' ');
-          lines.push(`${'  '.repeat(depth)}${d.name} (#${d.id}, ${members.get(d.id) ?? 0} members)${links ? ` [${links}]` : ''}`);
+          const links = d.links.map((l) => oneLine(`${l.source}:${l.externalId}`)).join(' ');
+          lines.push(`${'  '.repeat(depth)}${oneLine(d.name)} (#${d.id}, ${members.get(d.id) ?? 0} members)${links ? ` [${links}]` : ''}`);
           walk(d.id, depth + 1);
         }
       };
@@ -202,7 +205,7 @@ export async function main(argv: string[], io: Output = terminalOutput(process.s
       for (const r of reports) {
         const c = r.changes;
         const total = Object.values(c.departments).reduce((a, b) => a + b, 0) + Object.values(c.users).reduce((a, b) => a + b, 0);
-        io.out(`${String(r.runId).padStart(5)}  ${(r.startedAt ?? '').slice(0, 19).replace('T', ' ')}  ${r.kind.padEnd(6)} ${r.source.padEnd(12)} ${r.status.padEnd(9)} ${total} change(s)${r.dryRun ? ' (dry run)' : ''}`);
+        io.out(`${String(r.runId).padStart(5)}  ${(r.startedAt ?? '').slice(0, 19).replace('T', ' ')}  ${r.kind.padEnd(6)} ${oneLine(r.source).padEnd(12)} ${r.status.padEnd(9)} ${total} change(s)${r.dryRun ? ' (dry run)' : ''}`);
       }
     });
 

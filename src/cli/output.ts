@@ -11,6 +11,47 @@ export interface Output {
   endProgress?: () => void;
 }
 
+/**
+ * Control characters: C0 (ESC starts an escape sequence, BEL rings, CR overwrites a line), DEL, C1 (U+009B is a
+ * one-character CSI on many terminals) and the Unicode line and paragraph separators. Names, platform errors and
+ * messages come from outside: printed raw they could repaint the terminal or forge lines of output.
+ */
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const CONTROLS_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * A control character as text: C0 as `\x1b`, the others as `\u009b`. The latter is also a JSON escape of the same
+ * character, and C0 never occurs raw in JSON.stringify's output (it escapes them itself), so escaping a JSON
+ * document leaves it valid JSON that parses to the same value.
+ */
+function escapeOne(c: string): string {
+  const code = c.charCodeAt(0);
+  return code < 0x20 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/** Every control character escaped but the line break: what reaches the terminal, whatever the command printed. */
+export function terminalText(text: string): string {
+  return text.replace(CONTROLS_BUT_NEWLINE, escapeOne);
+}
+
+/** A value from outside for one line of output (a table row, a tree line): line breaks and tabs escaped too. */
+export function oneLine(value: string): string {
+  return value.replace(CONTROLS, escapeOne);
+}
+
+/**
+ * The program's output with every write escaped (`terminalText`): the one place text reaches stdout and stderr,
+ * so no command can forget it.
+ */
+export function escapedOutput(io: Output): Output {
+  return {
+    out: (t) => io.out(terminalText(t)),
+    err: (t) => io.err(terminalText(t)),
+    ...(io.progress ? { progress: io.progress } : {}),
+    ...(io.endProgress ? { endProgress: io.endProgress } : {}),
+  };
+}
+
 export function terminalOutput(stdout: NodeJS.WriteStream, stderr: NodeJS.WriteStream): Output {
   const o: Output = {
     out: (t) => stdout.write(t.endsWith('\n') ? t : `${t}\n`),
@@ -30,7 +71,8 @@ export function terminalOutput(stdout: NodeJS.WriteStream, stderr: NodeJS.WriteS
           : p.done > 0
             ? `${p.done}`
             : '';
-      stderr.write(`\r\x1b[2K${p.phase.padEnd(6)} ${bar} ${p.message ?? ''}`.trimEnd());
+      // The bar's own escape (erase the line) is written as it is; the phase and message are escaped.
+      stderr.write(`\r\x1b[2K${oneLine(`${p.phase.padEnd(6)} ${bar} ${p.message ?? ''}`.trimEnd())}`);
       drawn = true;
     };
     o.endProgress = () => {
@@ -50,7 +92,7 @@ function countsLine(c: ChangeCounts['departments'] | ChangeCounts['users']): str
 }
 
 export function formatError(e: ErrorInfo, indent = ''): string {
-  const lines = [`${indent}${e.code}${e.object ? ` ${e.object}` : ''}: ${e.message}`];
+  const lines = [`${indent}${e.code}${e.object ? ` ${oneLine(e.object)}` : ''}: ${oneLine(e.message)}`];
   if (e.hint) lines.push(`${indent}  hint: ${e.hint}`);
   return lines.join('\n');
 }
@@ -58,7 +100,7 @@ export function formatError(e: ErrorInfo, indent = ''): string {
 export function formatReport(r: RunReport): string {
   const seconds =
     r.startedAt && r.finishedAt ? ` in ${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)} s` : '';
-  const lines = [`Run ${r.runId} (${r.kind} from "${r.source}"${r.dryRun ? ', dry run' : ''}): ${r.status}${seconds}`];
+  const lines = [`Run ${r.runId} (${r.kind} from "${oneLine(r.source)}"${r.dryRun ? ', dry run' : ''}): ${r.status}${seconds}`];
   if (r.read) {
     lines.push(
       `  read:        ${r.read.departments} departments, ${r.read.users} users${r.read.complete && r.read.incompleteDepartments === 0 ? '' : ' (incomplete)'}`,
@@ -97,7 +139,7 @@ export function formatSteps(r: RunReport): string {
 }
 
 export function formatChange(c: RunChangeRecord): string {
-  const head = `  ${c.action.padEnd(7)} ${c.objectKind} ${c.objectId ?? '(new)'} "${c.label}" [${c.externalId}]`;
-  const fields = Object.entries(c.fields).map(([f, d]) => `      ${f}: ${JSON.stringify(d.before)} → ${JSON.stringify(d.after)}`);
+  const head = `  ${c.action.padEnd(7)} ${c.objectKind} ${c.objectId ?? '(new)'} "${oneLine(c.label)}" [${oneLine(c.externalId)}]`;
+  const fields = Object.entries(c.fields).map(([f, d]) => `      ${oneLine(f)}: ${JSON.stringify(d.before)} → ${JSON.stringify(d.after)}`);
   return [head, ...fields].join('\n');
 }

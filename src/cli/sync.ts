@@ -12,6 +12,7 @@ import { exportDirectory } from '../directory/export.js';
 import { syncConnection, type SyncReport } from '../runs/sync.js';
 import { DingtalkSimulator } from '../simulator/dingtalk/server.js';
 import { WecomSimulator } from '../simulator/wecom/server.js';
+import { describeFix } from '../store/data-dir.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { randomBytes } from 'node:crypto';
@@ -121,7 +122,7 @@ export function demoCommand(io: Output): Command {
       const env = { ...process.env, ORGSYNC_DATA_DIR: dataDir, ORGSYNC_DATABASE_URL: '' };
       const sim = await startDemoPlatform(opts.platform, opts);
       const url = sim.url;
-      const store = await openStore(loadConfig(env).store);
+      const store = await openStore(loadConfig(env).store, { onModeFix: (fix) => io.err(`orgsync: warning: ${describeFix(fix)}`) });
       try {
         const say = (text = '') => io.out(text);
         say(`orgsync demo — ${sim.label} with ${opts.users.toLocaleString('en')} people in ${opts.departments} departments at ${url}`);
@@ -191,7 +192,7 @@ async function serveDemo(d: {
   connections: ConnectionService;
   port: number;
 }): Promise<void> {
-  const log = createWriteStream(path.join(d.dataDir, 'server.log'), { flags: 'a' });
+  const log = createWriteStream(path.join(d.dataDir, 'server.log'), { flags: 'a', mode: 0o600 });
   // The demo shows its generated password to the person who started it (below), on a server only this machine
   // reaches, over the demo's own data: no forced change stands between them and the tour.
   const start = (port: number) =>

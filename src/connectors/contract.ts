@@ -20,6 +20,12 @@ export interface SourceConnector {
   readonly kind: string;
   /** The limits its data is checked against before planning. */
   readonly limits: PlatformLimits;
+  /**
+   * A platform's read: a record that fails the limits is skipped (a run error naming it, its departments marked
+   * incomplete, the run partial) instead of failing the run, so one bad record does not stop the corp's sync. A file
+   * the operator hands in is refused whole instead (absent or false).
+   */
+  readonly skipsInvalidRecords?: boolean;
   /** Reads the whole org as the source sees it, declaring what it could not read or cannot see. */
   pull(ctx: PullContext): Promise<Snapshot>;
   /** Facts about the read for the run's log (e.g. API calls made). */

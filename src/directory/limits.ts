@@ -12,6 +12,7 @@ export interface LimitViolation {
     | 'FIELD_TOO_LONG'
     | 'FIELD_FORMAT'
     | 'DEPARTMENT_NAME_CHARS'
+    | 'CONTROL_CHARS'
     | 'TOO_MANY_DEPARTMENTS_FOR_USER';
   message: string;
   hint: string;
@@ -79,7 +80,28 @@ export const LIMITS: Record<Platform, PlatformLimits> = { wecom: WECOM_LIMITS, d
 const chars = (s: string): number => [...s].length;
 const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
 
+/**
+ * C0 controls, DEL, C1 controls and the Unicode line and paragraph separators. In a name or another one-line field
+ * they only do harm: an escape sequence (ESC, or the one-byte CSI U+009B) repaints the terminal that lists the
+ * directory, a line break splits a table row or a CSV line.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** The first control character in a one-line field, as a problem; null when there is none. */
+export function checkControlChars(value: string, what: string): LimitViolation | null {
+  const m = CONTROL.exec(value);
+  if (!m) return null;
+  const code = (m[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0');
+  return {
+    code: 'CONTROL_CHARS',
+    message: `${what} contains the control character U+${code} at position ${[...value.slice(0, m.index)].length + 1}`,
+    hint: `Remove control characters (escape sequences, tabs, line breaks) from ${what} where the source keeps it.`,
+  };
+}
+
 export function checkUserId(value: string, limits: PlatformLimits): LimitViolation | null {
+  const control = checkControlChars(value, 'the userid');
+  if (control) return control;
   const ok =
     value.length > 0 &&
     bytes(value) <= limits.userid.maxBytes &&
@@ -93,6 +115,8 @@ export function checkUserId(value: string, limits: PlatformLimits): LimitViolati
 }
 
 function checkLength(value: string, max: number, what: string, unit: 'chars' | 'bytes'): LimitViolation | null {
+  const control = checkControlChars(value, what);
+  if (control) return control;
   const n = unit === 'chars' ? chars(value) : bytes(value);
   if (n <= max) return null;
   return {
@@ -114,7 +138,7 @@ export function checkUserName(value: string, limits: PlatformLimits): LimitViola
       hint: `Shorten the name to 1-${limits.userNameMaxChars} characters.`,
     };
   }
-  return null;
+  return checkControlChars(value, 'the name');
 }
 
 export function checkDepartmentName(value: string, limits: PlatformLimits): LimitViolation | null {
@@ -129,6 +153,8 @@ export function checkDepartmentName(value: string, limits: PlatformLimits): Limi
       hint: `Shorten the name to 1-${limits.departmentNameMaxChars} characters.`,
     };
   }
+  const control = checkControlChars(value, 'the name');
+  if (control) return control;
   const bad = limits.departmentNameForbidden.filter((c) => value.includes(c));
   if (bad.length > 0) {
     return {
@@ -173,7 +199,7 @@ export function checkProfileField(
             hint: 'Use digits with an optional "+country code", e.g. "+86 13800000000" (at most 32 characters).',
           };
     case 'email':
-      if (!EMAIL.test(value)) {
+      if (!EMAIL.test(value) || CONTROL.test(value)) {
         return { code: 'FIELD_FORMAT', message: `"${value}" is not an email address`, hint: 'Use the form name@example.com.' };
       }
       return checkLength(value, limits.emailMaxBytes, 'the email', 'bytes');

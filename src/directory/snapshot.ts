@@ -1,6 +1,7 @@
-import type { ValidationIssue } from '../errors.js';
+import type { ErrorInfo, ValidationIssue } from '../errors.js';
 import { USER_PROFILE_FIELDS, type Gender, type UserStatus } from './model.js';
 import {
+  checkControlChars,
   checkDepartmentName,
   checkDepartmentsPerUser,
   checkProfileField,
@@ -27,6 +28,11 @@ export interface Snapshot {
   unseenFields: UnseenField[];
   departments: SnapshotDepartment[];
   users: SnapshotUser[];
+  /**
+   * Records the source read but could not take (a platform answer that does not parse), each with why. They are left
+   * out, and the departments that listed them are in incompleteDepartments, so nobody in them is taken as gone.
+   */
+  skipped?: ErrorInfo[];
 }
 
 export const UNSEEN_FIELDS = [...USER_PROFILE_FIELDS, 'status'] as const;
@@ -303,10 +309,103 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
       for (const key of Object.keys(u.attributes)) {
         if (key.trim() === '' || key.length > 64) {
           issues.push({ path: `${path}.attributes`, object, field: 'attributes', message: `attribute name "${key}" must be 1-64 characters`, hint: 'Rename the attribute.' });
+        } else {
+          const v = checkControlChars(key, `the attribute name "${key}"`);
+          if (v) issues.push(issueFrom(`${path}.attributes`, object, 'attributes', v));
         }
       }
     }
   });
 
   return issues;
+}
+
+/** The run error of a record left out of a platform's read. */
+export function skippedRecord(object: string, field: string, message: string, hint: string | undefined): ErrorInfo {
+  return {
+    code: 'RECORD_SKIPPED',
+    object,
+    message: `${object}, field "${field}": ${message}; the record was skipped and nobody in its departments was disabled or deleted`,
+    hint: `${hint ? `${hint} ` : ''}Fix the record on the platform, then sync again.`,
+    zh: {
+      message: `${object}，字段 "${field}"：${message}；已跳过该记录，其所在部门中没有人被停用或删除`,
+      hint: '在平台上修正该记录，然后重新同步。',
+    },
+  };
+}
+
+export interface SkipResult {
+  /** The snapshot without the records skipped; their departments (and those of the skipped fields) incomplete. */
+  snapshot: Snapshot;
+  /** One run error per problem of a record skipped. */
+  skipped: ErrorInfo[];
+  /** Problems no record can be skipped for (the tree itself: duplicates, unknown parents, cycles, depth, size). */
+  issues: ValidationIssue[];
+}
+
+const USER_PATH = /^users\[(\d+)\]/;
+const DEPARTMENT_PATH = /^departments\[(\d+)\]$/;
+
+/**
+ * A platform's read with its invalid records left out instead of failing the run, so one bad record does not stop
+ * the corp's sync: a user with an invalid field is skipped, a department keeps its place in the tree but its invalid
+ * name or order is not taken (left unsaid). Every department such a record is in, on the platform's side and, for a
+ * user the directory already holds, on the local side (`localDepartments`, the source ids of the departments the
+ * directory has the user in; undefined for a user it does not hold), is marked incomplete, so the run disables and
+ * deletes nobody there. A skipped user the directory holds in no department of the source leaves the whole read
+ * incomplete rather than be taken as gone.
+ */
+export function skipInvalidRecords(
+  snapshot: Snapshot,
+  limits: PlatformLimits,
+  localDepartments: (externalId: string) => readonly string[] | undefined,
+): SkipResult {
+  const found = validateSnapshot(snapshot, limits);
+  if (found.length === 0) return { snapshot, skipped: [], issues: [] };
+  const badUsers = new Set<number>();
+  const badDepartmentFields = new Map<number, Set<'name' | 'order'>>();
+  const skipped: ErrorInfo[] = [];
+  const issues: ValidationIssue[] = [];
+  for (const issue of found) {
+    const user = USER_PATH.exec(issue.path);
+    const dept = DEPARTMENT_PATH.exec(issue.path);
+    if (user) {
+      badUsers.add(Number(user[1]));
+    } else if (dept && (issue.field === 'name' || issue.field === 'order')) {
+      const i = Number(dept[1]);
+      const fields = badDepartmentFields.get(i) ?? new Set();
+      fields.add(issue.field);
+      badDepartmentFields.set(i, fields);
+    } else {
+      issues.push(issue);
+      continue;
+    }
+    skipped.push(skippedRecord(issue.object ?? issue.path, issue.field, issue.message, issue.hint));
+  }
+  const known = new Set(snapshot.departments.map((d) => d.externalId));
+  const incomplete = new Set(snapshot.incompleteDepartments);
+  let complete = snapshot.complete;
+  const departments = snapshot.departments.map((d, i) => {
+    const fields = badDepartmentFields.get(i);
+    if (!fields) return d;
+    incomplete.add(d.externalId);
+    const copy = { ...d };
+    for (const f of fields) delete copy[f];
+    return copy;
+  });
+  const users = snapshot.users.filter((u, i) => {
+    if (!badUsers.has(i)) return true;
+    const local = localDepartments(u.externalId);
+    const theirs = [...(u.departments ?? []).map((m) => m.externalId), ...(typeof u.mainDepartment === 'string' ? [u.mainDepartment] : []), ...(local ?? [])].filter((id) =>
+      known.has(id),
+    );
+    for (const id of theirs) incomplete.add(id);
+    if (local !== undefined && local.every((id) => !known.has(id))) complete = false;
+    return false;
+  });
+  return {
+    snapshot: { ...snapshot, complete, incompleteDepartments: [...incomplete], departments, users },
+    skipped,
+    issues,
+  };
 }

@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { OrgsyncError, ValidationError, describeIssue, errorInfo, localized, type ErrorInfo, type Lang } from '../errors.js';
-import { validateSnapshot, type Snapshot } from '../directory/snapshot.js';
+import { linkKey, linkOf, type DirectoryState } from '../directory/model.js';
+import { skipInvalidRecords, validateSnapshot, type Snapshot } from '../directory/snapshot.js';
 import type { SourceConnector } from '../connectors/contract.js';
 import { applyPlan, changeRecord } from '../reconcile/apply.js';
 import { PlanStaleError } from '../reconcile/errors.js';
@@ -94,6 +95,37 @@ function checkSnapshot(s: Snapshot, options: RunOptions): void {
   if (issues.length > 0) throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
 }
 
+/**
+ * The snapshot of a source that skips invalid records, without them; a problem no record can be skipped for (the
+ * tree itself) still fails the run.
+ */
+function skipInvalid(s: Snapshot, options: RunOptions, directory: DirectoryState): { snapshot: Snapshot; skipped: ErrorInfo[] } {
+  let byLink: Map<string, readonly string[]> | undefined;
+  // Built only when a record is skipped: the source ids of the departments the directory has each linked user in.
+  const localDepartments = (externalId: string): readonly string[] | undefined => {
+    if (!byLink) {
+      const deptIds = new Map<number, string>();
+      for (const d of directory.departments) {
+        const link = linkOf(d.links, options.source);
+        if (link) deptIds.set(d.id, link.externalId);
+      }
+      byLink = new Map();
+      for (const u of directory.users) {
+        const link = linkOf(u.links, options.source);
+        if (!link) continue;
+        byLink.set(
+          linkKey(options.source, link.externalId),
+          u.memberships.flatMap((m) => deptIds.get(m.departmentId) ?? []),
+        );
+      }
+    }
+    return byLink.get(linkKey(options.source, externalId));
+  };
+  const { snapshot, skipped, issues } = skipInvalidRecords(s, options.connector.limits, localDepartments);
+  if (issues.length > 0) throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
+  return { snapshot, skipped };
+}
+
 const RUN_LEASE_TTL_MS = 60_000;
 
 /** read → plan → guard → apply, recorded as one run. Never throws for a failed run: the report says so. */
@@ -129,8 +161,9 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
     progress({ phase: 'read', done: 0 });
     const snapshot = await steps.step('read', async () => {
       const s = await options.connector.pull({ onProgress: (p) => progress({ phase: 'read', done: p.done, ...(p.total !== undefined ? { total: p.total } : {}), message: p.phase }) });
-      // A partial read is checked once it is rebased on the directory (in the plan step).
-      if (!options.connector.rebase) checkSnapshot(s, options);
+      // A partial read is checked once it is rebased on the directory, a read that skips invalid records against the
+      // directory (whose departments they are in): both in the plan step.
+      if (!options.connector.rebase && !options.connector.skipsInvalidRecords) checkSnapshot(s, options);
       summary.read = {
         departments: s.departments.length,
         users: s.users.length,
@@ -138,8 +171,9 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
         incompleteDepartments: s.incompleteDepartments.length,
         unseenFields: s.unseenFields,
       };
-      return { value: s, detail: { ...summary.read, ...(options.connector.stats?.() ?? {}) } };
+      return { value: s, detail: { ...summary.read, ...(s.skipped?.length ? { skipped: s.skipped.length } : {}), ...(options.connector.stats?.() ?? {}) } };
     });
+    const skipped: ErrorInfo[] = [...(snapshot.skipped ?? [])];
 
     return await withLock(store, DIRECTORY_LOCK, `${hostname()}:${process.pid}:run-${run.id}`, options.lockTimeoutMs, async () => {
       progress({ phase: 'plan', done: 0 });
@@ -149,12 +183,22 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
         let userScope: ReadonlySet<string> | undefined;
         if (options.connector.rebase) {
           ({ snapshot: whole, users: userScope } = options.connector.rebase(snapshot, directory));
-          checkSnapshot(whole, options);
+          if (!options.connector.skipsInvalidRecords) checkSnapshot(whole, options);
+        }
+        if (options.connector.skipsInvalidRecords) {
+          const before = whole;
+          const kept = skipInvalid(before, options, directory);
+          whole = kept.snapshot;
+          skipped.push(...kept.skipped);
+          if (summary.read && kept.skipped.length > 0) {
+            summary.read.complete &&= whole.complete;
+            summary.read.incompleteDepartments += whole.incompleteDepartments.length - before.incompleteDepartments.length;
+          }
         }
         const p = makePlan(options.source, whole, directory, options.policy, userScope ? { userScope } : {});
         return {
           value: p,
-          detail: { baseRevision: p.baseRevision, changes: countChanges(p.departments, p.users), issues: p.issues.length, notes: p.notes.length },
+          detail: { baseRevision: p.baseRevision, changes: countChanges(p.departments, p.users), issues: p.issues.length, notes: p.notes.length, ...(skipped.length > 0 ? { skipped: skipped.length } : {}) },
         };
       });
       await store.runs.update(run.id, { baseRevision: planned.baseRevision });
@@ -168,7 +212,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
           detail: { suppressed: summary.suppressed, blocked: g.blocked !== null, ...(g.blocked ? { reason: g.blocked.message } : {}) },
         };
       });
-      const errors: ErrorInfo[] = [...planned.issues];
+      const errors: ErrorInfo[] = [...skipped, ...planned.issues];
       const counts = countChanges(guarded.plan.departments, guarded.plan.users);
 
       if (dryRun || guarded.blocked) {

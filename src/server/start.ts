@@ -7,6 +7,7 @@ import { isTimeZone } from '../connections/reconcile-cron.js';
 import { checkMasterKey } from '../connections/master-key.js';
 import { SecretBox } from '../connections/secret-box.js';
 import { OrgsyncError } from '../errors.js';
+import { describeFix, octal, type ModeFix } from '../store/data-dir.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import type { LoginLimits } from './api/session.js';
@@ -139,7 +140,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   }
   const sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
 
-  const store = options.store ?? (await openStore(config.store));
+  const modeFixes: ModeFix[] = [];
+  const store = options.store ?? (await openStore(config.store, { onModeFix: (fix) => modeFixes.push(fix) }));
   const ownsStore = options.store === undefined;
   let built: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
@@ -165,6 +167,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     );
     const { app, runner, routes, registered, events, schedule } = built;
     if (options.callbackLimits !== undefined) app.callbackLimiter.configure(options.callbackLimits);
+    // Found before the logger existed: logged now, one line per path.
+    for (const fix of modeFixes) app.log.warn({ path: fix.path, from: octal(fix.from), to: octal(fix.to) }, `data directory permissions tightened: ${describeFix(fix)}`);
 
     const mustChange = options.firstPasswordChange !== false;
     const admin = await access.ensureFirstAdmin(config.adminPassword, { mustChangeGenerated: mustChange });

@@ -1,9 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, sql, type DatabaseIntrospector, type DatabaseMetadata, type SchemaMetadata, type TableMetadata } from 'kysely';
 import pg from 'pg';
 import { OrgsyncError } from '../errors.js';
+import { createPrivateFile, secureDataDir, type ModeFix } from './data-dir.js';
 import { KyselyStore } from './kysely-store.js';
 import { StaticMigrationProvider, type DialectName } from './migrations.js';
 import { SqliteStoreDialect, whenUnlocked } from './sqlite-driver.js';
@@ -67,7 +68,15 @@ class OrgsyncPostgresDialect extends PostgresDialect {
   }
 }
 
-export async function openStore(config: StoreConfig): Promise<Store> {
+export interface OpenOptions {
+  /**
+   * Told of every directory or file of the data directory found open to group or others and tightened (the CLI
+   * prints a warning, the server logs one).
+   */
+  onModeFix?: (fix: ModeFix) => void;
+}
+
+export async function openStore(config: StoreConfig, options: OpenOptions = {}): Promise<Store> {
   let db: Kysely<Database>;
   let dialect: DialectName;
   let migrationTableSchema: string | undefined;
@@ -78,6 +87,8 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
       throw new OrgsyncError({ code: 'CONFIG_INVALID', message: `schema name "${schema}" is not valid`, hint: 'Use lower-case letters, digits and _.' });
     }
+    // The data directory still holds the master key: tightened if it exists, not made.
+    if (existsSync(config.dataDir)) for (const fix of secureDataDir(config.dataDir, { create: false })) options.onModeFix?.(fix);
     // Connect once up front, so an unreachable server is reported as such and not as a failed migration.
     const client = new pg.Client({ connectionString: config.databaseUrl, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
     await connectOrExplain(client, config.databaseUrl);
@@ -108,8 +119,9 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       });
     }
     dialect = 'sqlite';
-    mkdirSync(config.dataDir, { recursive: true });
+    for (const fix of secureDataDir(config.dataDir, { create: true })) options.onModeFix?.(fix);
     const file = sqlitePath(config.dataDir);
+    createPrivateFile(file);
     let sqlite: SqliteDatabase.Database;
     try {
       sqlite = new SqliteDatabase(file);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError, type ValidationIssue } from '../../src/errors.js';
 import { DINGTALK_LIMITS, WECOM_LIMITS, checkUserId, mobileKey } from '../../src/directory/limits.js';
-import { validateSnapshot, type Snapshot } from '../../src/directory/snapshot.js';
+import { skipInvalidRecords, validateSnapshot, type Snapshot } from '../../src/directory/snapshot.js';
 import { parseJsonSnapshot } from '../../src/connectors/json-snapshot/source.js';
 import { dept, snapshot } from '../helpers/builders.js';
 
@@ -156,6 +156,82 @@ describe('snapshot validation (WeCom limits)', () => {
 
   it('rejects incompleteDepartments that are not in the snapshot', () => {
     expect(issues(snapshot([dept('1', null, 'A')], [], { incompleteDepartments: ['7'] }))[0]).toMatchObject({ path: 'incompleteDepartments[0]' });
+  });
+});
+
+describe('control characters', () => {
+  const CONTROLS = ['\u0000', '\u0007', '\t', '\n', '\r', '\u001b', '\u007f', '\u0085', '\u009b', '\u2028', '\u2029'];
+
+  it('are refused in every one-line field of users and departments, naming the object, the field and the character', () => {
+    for (const c of CONTROLS) {
+      const code = `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+      const s = snapshot(
+        [dept('1', null, `R&D${c}`)],
+        [{ externalId: `u${c}`, userid: `u${c}`, name: `A${c}`, alias: `b${c}`, position: `p${c}`, address: `a${c}`, employeeNo: `e${c}`, email: `x${c}@y.cn`, attributes: { [`k${c}`]: 'v' } }],
+      );
+      for (const limits of [WECOM_LIMITS, DINGTALK_LIMITS]) {
+        const found = issues(s, limits);
+        expect(found.map((i) => `${i.object} ${i.field}`).sort(), code).toEqual(
+          [`department "1" name`, ...['userid', 'name', 'alias', 'position', 'address', 'employeeNo', 'email', 'attributes'].map((f) => `user "u${c}" ${f}`)].sort(),
+        );
+        expect(found.find((i) => i.field === 'name' && i.object === 'department "1"')).toMatchObject({
+          message: `the name contains the control character ${code} at position 4`,
+          hint: 'Remove control characters (escape sequences, tabs, line breaks) from the name where the source keeps it.',
+        });
+      }
+    }
+  });
+
+  it('leave ordinary text alone: CJK, emoji, spaces, bidi letters', () => {
+    expect(issues(snapshot([dept('1', null, '研发 中心 🚀')], [{ externalId: 'a', name: 'محمد Zhang 张三', position: 'Ingénieur · 工程师' }]), DINGTALK_LIMITS)).toEqual([]);
+  });
+});
+
+describe('skipping invalid records of a platform read', () => {
+  const base = (): Snapshot =>
+    snapshot(
+      [dept('1', null, 'Top'), dept('2', '1', 'A'), dept('3', '1', 'B\u001b[2J'), dept('4', '1', 'C')],
+      [
+        { externalId: 'ok', name: 'Fine', departments: [{ externalId: '2' }] },
+        { externalId: 'bad', name: 'Bad\u0007', departments: [{ externalId: '2' }] },
+        { externalId: 'moved', name: 'x'.repeat(65), departments: [{ externalId: '4' }] },
+      ],
+    );
+
+  it('leaves out a bad user, keeps a bad department without its bad field, and marks every department involved incomplete', () => {
+    const local = (id: string): string[] | undefined => (id === 'moved' ? ['2', '4'] : id === 'bad' ? ['2'] : undefined);
+    const { snapshot: s, skipped, issues: left } = skipInvalidRecords(base(), WECOM_LIMITS, local);
+    expect(left).toEqual([]);
+    expect(s.users.map((u) => u.externalId)).toEqual(['ok']);
+    expect(s.departments.find((d) => d.externalId === '3')).toEqual({ externalId: '3', parentExternalId: '1' });
+    expect(s.incompleteDepartments.sort()).toEqual(['2', '3', '4']);
+    expect(s.complete).toBe(true);
+    expect(skipped.map((e) => [e.code, e.object])).toEqual([
+      ['RECORD_SKIPPED', 'department "3"'],
+      ['RECORD_SKIPPED', 'user "bad"'],
+      ['RECORD_SKIPPED', 'user "moved"'],
+    ]);
+    expect(skipped[1]?.message).toBe(
+      'user "bad", field "name": the name contains the control character U+0007 at position 4; the record was skipped and nobody in its departments was disabled or deleted',
+    );
+    expect(validateSnapshot(s, WECOM_LIMITS)).toEqual([]);
+  });
+
+  it('a skipped user the directory holds in none of the source\'s departments leaves the whole read incomplete', () => {
+    const { snapshot: s } = skipInvalidRecords(base(), WECOM_LIMITS, (id) => (id === 'bad' ? [] : undefined));
+    expect(s.complete).toBe(false);
+  });
+
+  it('cannot skip a broken tree: an unknown parent is still an issue', () => {
+    const broken = snapshot([dept('1', null, 'Top'), dept('2', '9', 'Lost')], [{ externalId: 'ok', name: 'Fine', departments: [{ externalId: '1' }] }]);
+    const { issues: left, skipped } = skipInvalidRecords(broken, WECOM_LIMITS, () => undefined);
+    expect(left.map((i) => i.field)).toEqual(['parentExternalId']);
+    expect(skipped).toEqual([]);
+  });
+
+  it('returns a valid snapshot as it is', () => {
+    const valid = snapshot([dept('1', null, 'Top')], [{ externalId: 'ok', name: 'Fine', departments: [{ externalId: '1' }] }]);
+    expect(skipInvalidRecords(valid, WECOM_LIMITS, () => undefined)).toEqual({ snapshot: valid, skipped: [], issues: [] });
   });
 });
 

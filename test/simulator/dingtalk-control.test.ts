@@ -188,3 +188,41 @@ describe('identity, config and callbacks counters', () => {
     expect((await client.control('GET', 'callbacks')).body).toEqual({ queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null });
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('plant', () => {
+  it('overwrites a user\'s fields with any JSON, unchecked: v2/user/get and v2/user/list serve it as planted', async () => {
+    const dir = (await client.control('GET', 'directory')).body as { users: Array<{ userid: string; dept_id_list: number[] }> };
+    const target = dir.users.find((u) => u.dept_id_list.length > 0) as { userid: string; dept_id_list: number[] };
+    const res = await client.control('POST', 'plant', { userid: target.userid, fields: { name: ['not', 'text'], title: '\u001b[31mred\u0007' } });
+    expect(res).toEqual({ status: 200, body: { planted: ['name', 'title'] } });
+    const got = await client.oapi('topapi/v2/user/get', { userid: target.userid });
+    expect(got.result).toMatchObject({ userid: target.userid, name: ['not', 'text'], title: '\u001b[31mred\u0007' });
+    const page = await client.oapi('topapi/v2/user/list', { dept_id: target.dept_id_list[0], cursor: 0, size: 100 });
+    const listed = (page.result.list as Array<{ userid: string; name: unknown }>).find((u) => u.userid === target.userid);
+    expect(listed?.name).toEqual(['not', 'text']);
+  });
+
+  it('refuses the userid and memberships (400 naming the field) and an unknown user (404)', async () => {
+    const dir = (await client.control('GET', 'directory')).body as { users: Array<{ userid: string }> };
+    const target = dir.users[0] as { userid: string };
+    const bad = await client.control('POST', 'plant', { userid: target.userid, fields: { dept_id_list: [] } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('fields.dept_id_list');
+    const missing = await client.control('POST', 'plant', { userid: 'nobody-here', fields: { name: 'x' } });
+    expect(missing).toEqual({ status: 404, body: { error: { message: 'no user with userid "nobody-here"', path: 'userid' } } });
+  });
+
+  it('a department too: listsub serves it as planted; its id and parent cannot be planted', async () => {
+    const dir = (await client.control('GET', 'directory')).body as { departments: Array<{ dept_id: number; parent_id?: number }> };
+    const target = dir.departments.find((d) => d.dept_id !== 1 && d.parent_id !== undefined) as { dept_id: number; parent_id: number };
+    expect(await client.control('POST', 'plant', { departmentId: target.dept_id, fields: { name: 'Ops\u001b[2J' } })).toEqual({ status: 200, body: { planted: ['name'] } });
+    const children = await client.oapi('topapi/v2/department/listsub', { dept_id: target.parent_id });
+    expect((children.result as Array<{ dept_id: number; name: string }>).find((d) => d.dept_id === target.dept_id)?.name).toBe('Ops\u001b[2J');
+    const bad = await client.control('POST', 'plant', { departmentId: target.dept_id, fields: { parent_id: 1 } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('fields.parent_id');
+    expect((await client.control('POST', 'plant', { departmentId: 999_999, fields: { name: 'x' } })).status).toBe(404);
+  });
+});

@@ -265,3 +265,42 @@ describe('config and identity', () => {
     expect((await client.control('GET', 'identity')).body).toEqual({ url: sim.url, ...sim.identity });
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('plant', () => {
+  it('overwrites a user\'s fields with any JSON, unchecked: user/get and user/list serve it as planted', async () => {
+    const { users } = await client.directory();
+    const target = users.find((u) => u.department.length > 0 && u.status !== 5) as SimOrg['users'][number];
+    const res = await client.control('POST', 'plant', { userid: target.userid, fields: { name: 42, position: '\u001b[31mred\u009b' } });
+    expect(res).toEqual({ status: 200, body: { planted: ['name', 'position'] } });
+    const got = await client.get('user/get', { userid: target.userid }, { as: 'contacts' });
+    expect(got).toMatchObject({ errcode: 0, userid: target.userid, name: 42, position: '\u001b[31mred\u009b' });
+    const dept = target.department[0] as number;
+    const list = await client.get('user/list', { department_id: dept }, { as: 'contacts' });
+    expect((list.userlist as Array<{ userid: string; name: unknown }>).find((u) => u.userid === target.userid)?.name).toBe(42);
+  });
+
+  it('refuses the userid and memberships (400 naming the field) and an unknown user (404)', async () => {
+    const { users } = await client.directory();
+    const target = users[0] as SimOrg['users'][number];
+    const bad = await client.control('POST', 'plant', { userid: target.userid, fields: { department: [1] } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('fields.department');
+    const missing = await client.control('POST', 'plant', { userid: 'nobody-here', fields: { name: 'x' } });
+    expect(missing).toEqual({ status: 404, body: { error: { message: 'no user with userid "nobody-here"', path: 'userid' } } });
+    expect((await client.directory()).users.find((u) => u.userid === target.userid)?.department).toEqual(target.department);
+  });
+
+  it('a department too: department/list serves it as planted; its id and parent cannot be planted', async () => {
+    const { departments } = await client.directory();
+    const target = departments.find((d) => d.id !== 1) as SimOrg['departments'][number];
+    expect(await client.control('POST', 'plant', { departmentId: target.id, fields: { name: { not: 'text' } } })).toEqual({ status: 200, body: { planted: ['name'] } });
+    const list = await client.get('department/list', {}, { as: 'contacts' });
+    expect((list.department as Array<{ id: number; name: unknown }>).find((d) => d.id === target.id)?.name).toEqual({ not: 'text' });
+    const bad = await client.control('POST', 'plant', { departmentId: target.id, fields: { parentid: 1 } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('fields.parentid');
+    expect((await client.control('POST', 'plant', { departmentId: 999_999, fields: { name: 'x' } })).status).toBe(404);
+  });
+});

@@ -1,4 +1,6 @@
-import type { Snapshot, SnapshotDepartment, SnapshotMembership, SnapshotUser, UnseenField } from '../../directory/snapshot.js';
+import type { z } from 'zod';
+import { skippedRecord, type Snapshot, type SnapshotDepartment, type SnapshotMembership, type SnapshotUser, type UnseenField } from '../../directory/snapshot.js';
+import type { ErrorInfo } from '../../errors.js';
 import type { PullProgress } from '../contract.js';
 import { ConnectorError } from './errors.js';
 
@@ -42,6 +44,8 @@ export class SnapshotCollector {
   readonly #onAbort = (): void => this.#stop.abort(this.options.signal?.reason);
   readonly #users = new Map<string, SnapshotUser | null>();
   readonly #incomplete = new Set<string>();
+  /** Records that did not parse, by object and field: a user listed by several departments is reported once. */
+  readonly #skipped = new Map<string, ErrorInfo>();
   #contactSeen = false;
   #done = 0;
 
@@ -82,6 +86,34 @@ export class SnapshotCollector {
   /** A department the pull could not read in full for another reason (e.g. its sub-departments). */
   markIncomplete(externalId: string): void {
     this.#incomplete.add(externalId);
+  }
+
+  /**
+   * One member record of a department's list, checked on its own: a record that does not parse is skipped (a run
+   * error naming the user and the field) and the department that listed it is marked incomplete, so the rest of the
+   * list, and of the corp, is still read and nobody in that department is taken as gone.
+   */
+  record<S extends z.ZodType>(schema: S, raw: unknown, departmentExternalId: string, platform: string): z.output<S> | undefined {
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    this.#incomplete.add(departmentExternalId);
+    const id = raw !== null && typeof raw === 'object' ? (raw as { userid?: unknown }).userid : undefined;
+    this.skipped(typeof id === 'string' && id !== '' ? `user "${id}"` : `a member of department "${departmentExternalId}"`, parsed.error, platform);
+    return undefined;
+  }
+
+  /**
+   * A record of `object` that did not parse, as run errors (one per field). Whoever skips it marks the departments
+   * it concerns incomplete.
+   */
+  skipped(object: string, error: z.ZodError, platform: string): void {
+    for (const issue of error.issues) {
+      const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(record)';
+      const key = `${object}\u0000${field}`;
+      if (!this.#skipped.has(key)) {
+        this.#skipped.set(key, skippedRecord(object, field, `${platform} sent a value orgsync does not understand (${issue.message})`, undefined));
+      }
+    }
   }
 
   /** The platform sent one of the withheld fields for some user: the app does see them. */
@@ -142,6 +174,7 @@ export class SnapshotCollector {
         unseenFields: withheld ? [...this.options.withheld] : [],
         departments,
         users,
+        ...(this.#skipped.size > 0 ? { skipped: [...this.#skipped.values()] } : {}),
       },
       incomplete,
       withheld,

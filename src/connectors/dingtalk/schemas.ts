@@ -57,6 +57,8 @@ export const departmentListItemSchema = z.object({
 });
 export type DingtalkDepartmentItem = z.output<typeof departmentListItemSchema>;
 export const listsubSchema = z.object({ result: z.array(departmentListItemSchema).default([]) });
+/** v2/department/listsub with each child left unchecked, to be checked one by one (see DingtalkSource). */
+export const listsubPageSchema = z.object({ result: z.array(z.unknown()).default([]) });
 
 export const departmentSchema = departmentListItemSchema.extend({
   /** Smaller sorts first. */
@@ -102,6 +104,15 @@ export const userListSchema = z.object({
     /** A number; present while has_more. */
     next_cursor: z.number().optional(),
     list: z.array(userListItemSchema).default([]),
+  }),
+});
+
+/** v2/user/list with each member left unchecked, to be checked one by one: one bad record does not lose the page. */
+export const userListPageSchema = z.object({
+  result: z.object({
+    has_more: z.boolean(),
+    next_cursor: z.number().optional(),
+    list: z.array(z.unknown()).default([]),
   }),
 });
 

@@ -7,8 +7,10 @@ import { DingtalkError } from './errors.js';
 import {
   authScopesSchema,
   departmentGetSchema,
-  listsubSchema,
-  userListSchema,
+  departmentListItemSchema,
+  listsubPageSchema,
+  userListItemSchema,
+  userListPageSchema,
   type DingtalkDepartmentRecord,
   type DingtalkUserDetail,
   type DingtalkUserItem,
@@ -32,7 +34,8 @@ export interface DingtalkPullNotes {
 
 interface Visit {
   id: number;
-  name: string;
+  /** Absent: the answer's name did not parse (the department is kept without it). */
+  name?: string;
   parent: number | null;
   order?: number;
 }
@@ -49,6 +52,7 @@ interface Visit {
 export class DingtalkSource implements SourceConnector {
   readonly kind = 'dingtalk';
   readonly limits = DINGTALK_LIMITS;
+  readonly skipsInvalidRecords = true;
   readonly notes: DingtalkPullNotes = { tops: [], failedDepartments: [], unreadableTops: [], withheldFields: false };
 
   constructor(private readonly client: DingtalkClient) {}
@@ -79,18 +83,42 @@ export class DingtalkSource implements SourceConnector {
           if (known.parentExternalId === null && d.parent !== null) known.parentExternalId = String(d.parent);
           return;
         }
-        departments.set(d.id, { externalId: String(d.id), parentExternalId: d.parent === null ? null : String(d.parent), name: d.name, ...(d.order !== undefined ? { order: d.order } : {}) });
+        departments.set(d.id, {
+          externalId: String(d.id),
+          parentExternalId: d.parent === null ? null : String(d.parent),
+          ...(d.name !== undefined ? { name: d.name } : {}),
+          ...(d.order !== undefined ? { order: d.order } : {}),
+        });
         const subtree = (async () => {
-          let children;
+          let children: unknown[];
           try {
-            children = (await this.client.post('topapi/v2/department/listsub', { dept_id: d.id }, listsubSchema, { signal, urgent: true })).result;
+            children = (await this.client.post('topapi/v2/department/listsub', { dept_id: d.id }, listsubPageSchema, { signal, urgent: true })).result;
           } catch (err) {
             if (collector.fatal(err)) throw err;
             treeComplete = false;
             collector.markIncomplete(String(d.id));
             return;
           }
-          await Promise.all(children.map((c) => visit({ id: c.dept_id, name: c.name, parent: d.id })));
+          const visits: Visit[] = [];
+          for (const raw of children) {
+            const child = departmentListItemSchema.safeParse(raw);
+            if (child.success) {
+              visits.push({ id: child.data.dept_id, name: child.data.name, parent: d.id });
+              continue;
+            }
+            // Kept by its id without the rest (a run error, the department incomplete); without an id it cannot be
+            // walked: its parent's subtree is incomplete.
+            const id = departmentListItemSchema.shape.dept_id.safeParse(raw !== null && typeof raw === 'object' ? (raw as { dept_id?: unknown }).dept_id : undefined);
+            collector.skipped(id.success ? `department "${id.data}"` : `a sub-department of department "${d.id}"`, child.error, 'DingTalk');
+            if (id.success) {
+              collector.markIncomplete(String(id.data));
+              visits.push({ id: id.data, parent: d.id });
+            } else {
+              treeComplete = false;
+              collector.markIncomplete(String(d.id));
+            }
+          }
+          await Promise.all(visits.map((c) => visit(c)));
         })();
         const members = collector.department(String(d.id), () => this.readMembers(d.id, collector));
         await Promise.all([subtree, members]);
@@ -147,8 +175,11 @@ export class DingtalkSource implements SourceConnector {
     let cursor = 0;
     for (let page = 0; ; page++) {
       // After the first page, the next one is what holds this department up: it goes ahead of first pages.
-      const { result } = await this.client.post('topapi/v2/user/list', { dept_id: deptId, cursor, size: PAGE_SIZE }, userListSchema, { signal, urgent: page > 0 });
-      for (const u of result.list) collector.member(u.userid, u, convert, { externalId: dept, leader: u.leader ?? false, order: u.dept_order ?? 0 });
+      const { result } = await this.client.post('topapi/v2/user/list', { dept_id: deptId, cursor, size: PAGE_SIZE }, userListPageSchema, { signal, urgent: page > 0 });
+      for (const raw of result.list) {
+        const u = collector.record(userListItemSchema, raw, dept, 'DingTalk');
+        if (u) collector.member(u.userid, u, convert, { externalId: dept, leader: u.leader ?? false, order: u.dept_order ?? 0 });
+      }
       if (!result.has_more) return;
       const next = result.next_cursor ?? cursor + result.list.length;
       if (next <= cursor) {

@@ -26,6 +26,8 @@ export const departmentSchema = z.object({
 export type WecomDepartmentRecord = z.output<typeof departmentSchema>;
 
 export const departmentListSchema = z.object({ department: z.array(departmentSchema) });
+/** department/list with each department left unchecked, to be checked one by one (see WecomSource). */
+export const departmentListPageSchema = z.object({ department: z.array(z.unknown()) });
 export const departmentGetSchema = z.object({ department: departmentSchema });
 
 export const departmentIdSchema = z.object({ id: int, parentid: int, order: z.number().default(0) });
@@ -72,6 +74,8 @@ export type WecomUserRecord = z.output<typeof userSchema>;
 
 export const userGetSchema = userSchema;
 export const userListSchema = z.object({ userlist: z.array(userSchema) });
+/** user/list with each member left unchecked, to be checked one by one: one bad record does not lose the page. */
+export const userListPageSchema = z.object({ userlist: z.array(z.unknown()) });
 
 export const simpleUserSchema = z.object({
   userid: z.string().min(1),

@@ -6,10 +6,13 @@ import type { PullContext, SourceConnector } from '../contract.js';
 import type { WecomClient } from './client.js';
 import { WecomError } from './errors.js';
 import {
-  departmentListSchema,
+  departmentIdSchema,
+  departmentListPageSchema,
+  departmentSchema,
   departmentSimpleListSchema,
   userListIdSchema,
-  userListSchema,
+  userListPageSchema,
+  userSchema,
   type WecomDepartmentRecord,
   type WecomUserRecord,
 } from './schemas.js';
@@ -33,6 +36,7 @@ export interface WecomPullNotes {
 export class WecomSource implements SourceConnector {
   readonly kind = 'wecom';
   readonly limits = WECOM_LIMITS;
+  readonly skipsInvalidRecords = true;
   readonly notes: WecomPullNotes = { idsOnly: false, failedDepartments: [], withheldFields: false };
 
   constructor(private readonly client: WecomClient) {}
@@ -41,20 +45,13 @@ export class WecomSource implements SourceConnector {
 
   async pull(ctx: PullContext): Promise<Snapshot> {
     ctx.onProgress?.({ phase: 'departments', done: 0 });
-    let departments: WecomDepartmentRecord[];
+    let rawDepartments: unknown[];
     try {
-      departments = (await this.client.get('department/list', {}, departmentListSchema)).department;
+      rawDepartments = (await this.client.get('department/list', {}, departmentListPageSchema)).department;
     } catch (err) {
       if (err instanceof WecomError && err.errcode === 48009) return this.pullIds(ctx);
       throw err;
     }
-    const ids = new Set(departments.map((d) => d.id));
-    const snapshotDepartments: SnapshotDepartment[] = departments.map((d) => ({
-      externalId: String(d.id),
-      parentExternalId: ids.has(d.parentid) ? String(d.parentid) : null,
-      name: d.name,
-      order: d.order,
-    }));
 
     // Each member is converted as its page arrives (while other pages are still in flight), so the raw records are
     // short-lived; a user in several departments comes once per department and is kept once.
@@ -65,6 +62,40 @@ export class WecomSource implements SourceConnector {
       ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
+    // A department whose name or order does not parse keeps its place in the tree without them (a run error, the
+    // department incomplete); one without a usable id or parent cannot be placed, and the answer is refused whole.
+    const departments: WecomDepartmentRecord[] = [];
+    const unnamed = new Set<number>();
+    for (const raw of rawDepartments) {
+      const full = departmentSchema.safeParse(raw);
+      if (full.success) {
+        departments.push(full.data);
+        continue;
+      }
+      const placed = departmentIdSchema.pick({ id: true, parentid: true }).safeParse(raw);
+      if (!placed.success) {
+        const issue = placed.error.issues[0];
+        const field = `department[${rawDepartments.indexOf(raw)}].${issue?.path.map(String).join('.') ?? ''}`;
+        throw new WecomError({
+          code: 'WECOM_BAD_RESPONSE',
+          kind: 'unknown',
+          message: `WeCom department/list answered a department orgsync cannot place in the tree: field "${field}": ${issue?.message ?? 'invalid'}`,
+          hint: 'Check that baseUrl points at WeCom\'s server API. If it does, report it with this message: without its id and parent the tree cannot be read.',
+          path: 'department/list',
+          object: `department/list response, field ${field}`,
+        });
+      }
+      collector.skipped(`department "${placed.data.id}"`, full.error, 'WeCom');
+      collector.markIncomplete(String(placed.data.id));
+      unnamed.add(placed.data.id);
+      departments.push({ id: placed.data.id, parentid: placed.data.parentid, order: 0 });
+    }
+    const ids = new Set(departments.map((d) => d.id));
+    const snapshotDepartments: SnapshotDepartment[] = departments.map((d) => ({
+      externalId: String(d.id),
+      parentExternalId: ids.has(d.parentid) ? String(d.parentid) : null,
+      ...(unnamed.has(d.id) ? {} : { name: d.name, order: d.order }),
+    }));
     const convert = (u: WecomUserRecord): SnapshotUser | null => {
       // Status 5: left the corp, still listed for a while. Gone, as if absent.
       if (u.status === 5) return null;
@@ -75,8 +106,11 @@ export class WecomSource implements SourceConnector {
       await Promise.all(
         departments.map((d) =>
           collector.department(String(d.id), async () => {
-            const list = await this.client.get('user/list', { department_id: String(d.id) }, userListSchema, { signal: collector.signal });
-            for (const u of list.userlist) collector.member(u.userid, u, convert);
+            const list = await this.client.get('user/list', { department_id: String(d.id) }, userListPageSchema, { signal: collector.signal });
+            for (const raw of list.userlist) {
+              const u = collector.record(userSchema, raw, String(d.id), 'WeCom');
+              if (u) collector.member(u.userid, u, convert);
+            }
           }),
         ),
       );

@@ -19,6 +19,10 @@ export interface ControlTarget {
   readyLine(): Record<string, unknown>;
   callbackStats(): CallbackStats;
   revokeTokens(): number;
+  /** Overwrites fields of a user unchecked (see /__sim/plant); false when there is no such user. */
+  plantUserFields(userid: string, fields: Record<string, unknown>): boolean;
+  /** The same for a department (see /__sim/plant); false when there is no such department. */
+  plantDepartmentFields(id: number, fields: Record<string, unknown>): boolean;
   readonly config: unknown;
   /** Throws a zod error for bad values. */
   updateConfig(patch: Record<string, unknown>): unknown;
@@ -34,6 +38,9 @@ export interface Mutations<Op extends { op: string }> {
   /** The platform's error body for a refusal thrown by `apply`, or null for anything else (rethrown). */
   refusal(err: unknown): Record<string, unknown> | null;
 }
+
+/** Fields /__sim/plant leaves alone: the corp's indexes are keyed by them. */
+const PLANT_FORBIDDEN = ['userid', 'department', 'dept_id_list', 'main_department', 'id', 'parentid', 'dept_id', 'parent_id'];
 
 export function badRequest(reply: FastifyReply, message: string, issues?: unknown): FastifyReply {
   return reply.code(400).send({ error: { message, ...(issues ? { issues } : {}) } });
@@ -95,6 +102,23 @@ export function registerControl<Op extends { op: string }>(app: FastifyInstance,
       if (err instanceof z.ZodError) return badRequest(reply, 'invalid config', configIssues(err));
       throw err;
     }
+  });
+
+  // A record the real platform sends malformed (a name that is a number, an escape sequence in a field): the mutate
+  // operations check values as the platform does and cannot make one. Ids, parents and memberships cannot be
+  // planted: the corp's indexes hang on them.
+  const fields = z.record(z.string().refine((k) => !PLANT_FORBIDDEN.includes(k), { message: `cannot be planted: ${PLANT_FORBIDDEN.join(', ')} stay as they are` }), z.json());
+  const plantSchema = z.union([z.strictObject({ userid: z.string().min(1), fields }), z.strictObject({ departmentId: z.number().int(), fields })]);
+  app.post('/__sim/plant', async (req, reply) => {
+    const body = parseBody(req, reply, plantSchema, 'expected { "userid": "…" } or { "departmentId": N }, with "fields": { "<field>": <any JSON value> }');
+    if (body === undefined) return reply;
+    const planted = body.fields as Record<string, unknown>;
+    if ('userid' in body) {
+      if (!sim.plantUserFields(body.userid, planted)) return reply.code(404).send({ error: { message: `no user with userid "${body.userid}"`, path: 'userid' } });
+    } else if (!sim.plantDepartmentFields(body.departmentId, planted)) {
+      return reply.code(404).send({ error: { message: `no department ${body.departmentId}`, path: 'departmentId' } });
+    }
+    return { planted: Object.keys(planted) };
   });
 
   const mutateSchema = z.union([

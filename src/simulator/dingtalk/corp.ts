@@ -420,6 +420,28 @@ export class DingCorp {
   }
 
   /**
+   * Control API only: overwrites fields of a user with any JSON values, unchecked and without a callback, to stand
+   * for a record the real platform sends malformed (a client must survive it). Memberships and the userid stay.
+   */
+  /** Control API only: as plantUserFields, for a department (its id and parent stay). */
+  plantDepartmentFields(id: number, fields: Record<string, unknown>): boolean {
+    const d = this.departments.get(id);
+    if (!d) return false;
+    this.changes++;
+    this.departments.set(id, { ...d, ...fields } as DingDepartment);
+    return true;
+  }
+
+  plantUserFields(userid: string, fields: Record<string, unknown>): boolean {
+    const user = this.users.get(userid);
+    if (!user) return false;
+    this.changes++;
+    // A new object: cached JSON of the old one is not reused.
+    this.users.set(userid, { ...user, ...fields } as DingUser);
+    return true;
+  }
+
+  /**
    * Swaps a user for its changed copy (a new object, so cached JSON of the old one is not reused), in place: the
    * user keeps its position in every department it stays in, so a reader paging through one is not thrown off.
    */

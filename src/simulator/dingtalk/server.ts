@@ -242,6 +242,14 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
 
   // ------------------------------------------------------------------ control API
 
+  plantDepartmentFields(id: number, fields: Record<string, unknown>): boolean {
+    return this.corp.plantDepartmentFields(id, fields);
+  }
+
+  plantUserFields(userid: string, fields: Record<string, unknown>): boolean {
+    return this.corp.plantUserFields(userid, fields);
+  }
+
   /** The ground truth in the shapes of v2/department/get and v2/user/get, every field. */
   directory(): unknown {
     return { departments: this.corp.allDepartments(), users: [...this.corp.allUsers()].map((u) => userDetail(u, false)) };

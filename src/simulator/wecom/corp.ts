@@ -279,6 +279,29 @@ export class SimCorp {
     };
   }
 
+  /**
+   * Control API only: overwrites fields of a user with any JSON values, unchecked and without a callback, to stand
+   * for a record the real platform sends malformed (a client must survive it). Memberships and the userid stay.
+   */
+  /** Control API only: as plantUserFields, for a department (its id and parent stay). */
+  plantDepartmentFields(id: number, fields: Record<string, unknown>): boolean {
+    const d = this.departments.get(id);
+    if (!d) return false;
+    this.changes++;
+    this.departments.set(id, { ...d, ...fields } as WecomDepartment);
+    return true;
+  }
+
+  plantUserFields(userid: string, fields: Record<string, unknown>): boolean {
+    const k = key(userid);
+    const user = this.users.get(k);
+    if (!user) return false;
+    this.changes++;
+    // A new object: cached JSON of the old one is not reused.
+    this.users.set(k, { ...user, ...fields } as WecomUser);
+    return true;
+  }
+
   deleteUser(userid: string): ContactChange {
     const user = this.users.get(key(userid));
     if (!user) throw new WecomApiError(60111, `userid ${userid}`);

@@ -156,6 +156,14 @@ export class WecomSimulator extends SimulatorCore<SimConfig, SecretKind> {
     return this.corp.snapshot();
   }
 
+  plantDepartmentFields(id: number, fields: Record<string, unknown>): boolean {
+    return this.corp.plantDepartmentFields(id, fields);
+  }
+
+  plantUserFields(userid: string, fields: Record<string, unknown>): boolean {
+    return this.corp.plantUserFields(userid, fields);
+  }
+
   readyLine(): Record<string, unknown> {
     return { url: this.url, ...this.identity };
   }
