@@ -64,10 +64,22 @@ export const REDACTED_PATHS = [
   '*.csrfToken',
 ];
 
+/**
+ * DEL, C1 (U+009B is a one-character CSI on many terminals) and the Unicode line separators, which JSON leaves raw:
+ * the log goes to a terminal as often as to a collector, and names and platform errors in it come from outside.
+ */
+const RAW_IN_JSON = /[\u007f-\u009f\u2028\u2029]/g;
+
+/** A JSON log line with those characters as `\uXXXX` escapes: the same JSON value, nothing a terminal acts on. */
+export function escapeLogLine(line: string): string {
+  return line.replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function loggerOptions(level: string, stream: { write(line: string): void } | undefined): FastifyServerOptions['logger'] {
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    hooks: { streamWrite: escapeLogLine },
     ...(stream ? { stream } : {}),
   };
 }

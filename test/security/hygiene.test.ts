@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import Fastify from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TokenCache } from '../../src/connectors/common/token-cache.js';
 import { DingtalkClient } from '../../src/connectors/dingtalk/client.js';
@@ -16,6 +17,7 @@ import { plan } from '../../src/reconcile/plan.js';
 import { resolvePolicy } from '../../src/reconcile/policy.js';
 import { executeRun, type RunReport } from '../../src/runs/run-service.js';
 import { oneLine, terminalText } from '../../src/cli/output.js';
+import { loggerOptions } from '../../src/server/app.js';
 import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { openStore, sqlitePath } from '../../src/store/open.js';
@@ -584,5 +586,21 @@ describe.each(PLATFORMS)('$name: a department record the answer schema refuses',
       await store.close();
       await sim.close();
     }
+  });
+});
+
+describe("the server's log", () => {
+  it('carries DEL, C1 controls and line separators from outside as JSON escapes: the same value, nothing raw', async () => {
+    const lines: string[] = [];
+    const app = Fastify({ logger: loggerOptions('info', { write: (line) => void lines.push(line) }) });
+    const name = 'a\u001b[31m\u009b2J\u007f\u0085b\u2028c\u2029';
+    app.log.info({ name }, `renamed to ${name}`);
+    await app.close();
+    const line = lines.find((l) => l.includes('renamed to'));
+    expect(line).toBeDefined();
+    expect(line).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/);
+    const parsed = JSON.parse(line as string) as { name: string; msg: string };
+    expect(parsed.name).toBe(name);
+    expect(parsed.msg).toBe(`renamed to ${name}`);
   });
 });
