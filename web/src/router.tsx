@@ -1,6 +1,6 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from 'react';
 
-/** History-API routing for a handful of pages; the server answers every console path with index.html. */
+/** History-API routing for a handful of pages; the server answers exactly these paths with index.html (CONSOLE_PAGES in src/server/console.ts: a page added here is added there too, or a reload of it is a 404). */
 
 interface Router {
   path: string;
