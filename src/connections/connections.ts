@@ -506,8 +506,9 @@ export class ConnectionService {
     return this.store.transaction(async (tx) => {
       const row = await tx.connections.get(name, { forUpdate: true });
       if (!row) throw notFound(name);
+      // Secrets are sealed only under the key the stored ones were sealed with: checked before any stored one is opened.
+      if (keysOf(this.specOf(row).secrets).some((key) => key in given)) await prepareToSeal(tx, this.box);
       const change = this.changeOf(row, given, 'change');
-      if (change.secrets) await prepareToSeal(tx, this.box);
       const updated = await tx.connections.update(name, {
         ...(change.settingsChanged ? { settings: change.settings } : {}),
         ...(change.secrets ? { secrets: this.box.seal(JSON.stringify(change.secrets), name) } : {}),

@@ -386,7 +386,10 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
 
     // The operator's side: one line per request, naming the connection and the real cause, and never where the
     // master key was looked for nor any secret.
-    const lines = logLines().filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('callback endpoint unavailable'));
+    // The server writes a line after it answers: wait for the sixth, then compare them all.
+    const unavailable = () => logLines().filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('callback endpoint unavailable'));
+    await expect.poll(() => unavailable().length, { timeout: 30_000 }).toBeGreaterThanOrEqual(6);
+    const lines = unavailable();
     const causes = lines.map((l) => `${String(l.connection)} ${String(l.cause)}`);
     expect(causes).toStrictEqual(['nobody unknown-connection', 'nobody unknown-connection', 'wx-plain no-callback-configured', 'wx-plain no-callback-configured', 'wx-sealed secrets-unreadable', 'wx-sealed secrets-unreadable']);
     expect(lines.filter((l) => l.cause === 'secrets-unreadable').every((l) => l.code === 'SECRET_DECRYPT_FAILED')).toBe(true);
