@@ -88,3 +88,42 @@ export interface ConnectionTestOptions {
   /** Make every failure without a platform answer read the same (see NoAnswerText). */
   hideNetworkDetail?: boolean;
 }
+
+/** A platform as its connection test names it. */
+export interface TestedPlatform {
+  /** "WeCom" / "DingTalk", "企业微信" / "钉钉", "WECOM" / "DINGTALK". */
+  name: string;
+  nameZh: string;
+  codePrefix: string;
+  /** The platform's own API address (a test of any other host hides network detail when asked). */
+  defaultBaseUrl: string;
+  /** The token call's path, named in the hint when nothing answered. */
+  tokenPath: string;
+}
+
+/**
+ * What each platform's test starts with: the texts in the caller's language, a failed check from an error, and the
+ * token check's failure, whose hint points at apiBaseUrl when nothing like the platform answered.
+ */
+export function checkTexts(platform: TestedPlatform, baseUrl: string, options: ConnectionTestOptions) {
+  const lang: Lang = options.lang ?? 'en';
+  const say = (en: string, zh: string): string => inLang(lang, en, zh);
+  const opaque: NoAnswerText | undefined =
+    options.hideNetworkDetail && baseUrl.replace(/\/+$/, '') !== platform.defaultBaseUrl
+      ? { name: platform.name, nameZh: platform.nameZh, codePrefix: platform.codePrefix, baseUrl }
+      : undefined;
+  const failed = (name: string, err: unknown): ConnectionCheck => failedCheck(name, err, lang, opaque);
+  const tokenFailed = (err: unknown): ConnectionCheck => {
+    const check = failed('token', err);
+    if (opaque || !isNoPlatformAnswer(err)) return check;
+    const d = platform.defaultBaseUrl;
+    return {
+      ...check,
+      hint: say(
+        `No ${platform.name} answer came from ${baseUrl}. Check apiBaseUrl (default ${d}; a proxy or the simulator must answer ${platform.tokenPath}) and that orgsync can reach it. ${check.hint ?? ''}`.trim(),
+        `${baseUrl} 没有给出${platform.nameZh}的应答。请检查 API 地址（默认 ${d}；代理或模拟器须应答 ${platform.tokenPath}），以及 orgsync 能否访问它。${check.hint ?? ''}`,
+      ),
+    };
+  };
+  return { lang, say, failed, tokenFailed };
+}

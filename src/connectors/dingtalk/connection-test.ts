@@ -1,6 +1,5 @@
 import type { DingtalkConnection } from '../../connections/connections.js';
-import { failedCheck, inLang, isNoPlatformAnswer, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult, type NoAnswerText } from '../common/connection-test.js';
-import type { Lang } from '../common/errors.js';
+import { checkTexts, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult } from '../common/connection-test.js';
 import { TokenCache } from '../common/token-cache.js';
 import { DINGTALK_BASE_URL, DingtalkClient } from './client.js';
 import { DINGTALK_SCOPES, DingtalkError } from './errors.js';
@@ -24,24 +23,7 @@ export async function testDingtalkConnection(
   connection: DingtalkConnection,
   options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number } = {},
 ): Promise<ConnectionTestResult> {
-  const lang: Lang = options.lang ?? 'en';
-  const say = (en: string, zh: string): string => inLang(lang, en, zh);
-  const baseUrl = connection.settings.apiBaseUrl;
-  const opaque: NoAnswerText | undefined =
-    options.hideNetworkDetail && baseUrl.replace(/\/+$/, '') !== DINGTALK_BASE_URL ? { name: 'DingTalk', nameZh: '钉钉', codePrefix: 'DINGTALK', baseUrl } : undefined;
-  const failed = (name: string, err: unknown): ConnectionCheck => failedCheck(name, err, lang, opaque);
-  /** The token check's failure: when nothing like DingTalk answered, the hint points at apiBaseUrl. */
-  const tokenFailed = (err: unknown): ConnectionCheck => {
-    const check = failed('token', err);
-    if (opaque || !isNoPlatformAnswer(err)) return check;
-    return {
-      ...check,
-      hint: say(
-        `No DingTalk answer came from ${baseUrl}. Check apiBaseUrl (default ${DINGTALK_BASE_URL}; a proxy or the simulator must answer /gettoken) and that orgsync can reach it. ${check.hint ?? ''}`.trim(),
-        `${baseUrl} 没有给出钉钉的应答。请检查 API 地址（默认 ${DINGTALK_BASE_URL}；代理或模拟器须应答 /gettoken），以及 orgsync 能否访问它。${check.hint ?? ''}`,
-      ),
-    };
-  };
+  const { say, failed, tokenFailed } = checkTexts({ name: 'DingTalk', nameZh: '钉钉', codePrefix: 'DINGTALK', defaultBaseUrl: DINGTALK_BASE_URL, tokenPath: '/gettoken' }, connection.settings.apiBaseUrl, options);
   const tokenOk = (): ConnectionCheck => ({
     name: 'token',
     ok: true,

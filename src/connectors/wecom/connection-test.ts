@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { WecomConnection } from '../../connections/connections.js';
-import { failedCheck, inLang, isNoPlatformAnswer, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult, type NoAnswerText } from '../common/connection-test.js';
-import type { Lang } from '../common/errors.js';
+import { checkTexts, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult } from '../common/connection-test.js';
 import { TokenCache, WECOM_BASE_URL, WecomClient } from './client.js';
 import { WecomError } from './errors.js';
 import { agentGetSchema, departmentListSchema, userGetSchema, userSimpleListSchema } from './schemas.js';
@@ -18,24 +17,7 @@ export async function testWecomConnection(
   connection: WecomConnection,
   options: ConnectionTestOptions & { tokens?: TokenCache } = {},
 ): Promise<ConnectionTestResult> {
-  const lang: Lang = options.lang ?? 'en';
-  const say = (en: string, zh: string): string => inLang(lang, en, zh);
-  const baseUrl = connection.settings.apiBaseUrl;
-  const opaque: NoAnswerText | undefined =
-    options.hideNetworkDetail && baseUrl.replace(/\/+$/, '') !== WECOM_BASE_URL ? { name: 'WeCom', nameZh: '企业微信', codePrefix: 'WECOM', baseUrl } : undefined;
-  const failed = (name: string, err: unknown): ConnectionCheck => failedCheck(name, err, lang, opaque);
-  /** The token check's failure: when nothing like WeCom answered, the hint points at apiBaseUrl. */
-  const tokenFailed = (err: unknown): ConnectionCheck => {
-    const check = failed('token', err);
-    if (opaque || !isNoPlatformAnswer(err)) return check;
-    return {
-      ...check,
-      hint: say(
-        `No WeCom answer came from ${baseUrl}. Check apiBaseUrl (default ${WECOM_BASE_URL}; a proxy or the simulator must answer /cgi-bin/gettoken) and that orgsync can reach it. ${check.hint ?? ''}`.trim(),
-        `${baseUrl} 没有给出企业微信的应答。请检查 API 地址（默认 ${WECOM_BASE_URL}；代理或模拟器须应答 /cgi-bin/gettoken），以及 orgsync 能否访问它。${check.hint ?? ''}`,
-      ),
-    };
-  };
+  const { say, failed, tokenFailed } = checkTexts({ name: 'WeCom', nameZh: '企业微信', codePrefix: 'WECOM', defaultBaseUrl: WECOM_BASE_URL, tokenPath: '/cgi-bin/gettoken' }, connection.settings.apiBaseUrl, options);
   const corp = connection.settings.corpId;
   const tokenMessage = say(`the app secret of corp ${corp} gives an access_token`, `企业 ${corp} 的应用秘钥可以换取 access_token`);
   const tokens = options.tokens ?? new TokenCache();
