@@ -35,6 +35,8 @@ export interface StartServerOptions {
   logStream?: { write(line: string): void };
   logLevel?: ServerConfig['logLevel'];
   sessionTtlMs?: number;
+  /** The clock sessions are created and expired by; default Date.now (a test moves it instead of waiting). */
+  now?: () => number;
   loginLimits?: LoginLimits;
   /** How long close() waits for runs still executing; default 30 s. */
   closeTimeoutMs?: number;
@@ -93,7 +95,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   let built: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
     const box = SecretBox.fromEnvironment({ env, dataDir: config.store.dataDir });
-    const access = new AccessService(store, { sessionTtlMs });
+    const access = new AccessService(store, { sessionTtlMs, ...(options.now ? { now: options.now } : {}) });
     built = await buildApp(
       {
         store,
