@@ -10,6 +10,7 @@ import type { SimOrg } from '../../src/simulator/wecom/model.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
+import { allRuns } from '../helpers/events.js';
 import { serveProcess, type ServeProcess } from '../helpers/processes.js';
 import { tempDir } from '../helpers/stores.js';
 import { expected as dingExpected, local as dingLocal, type DingTruth } from '../helpers/dingtalk-directory.js';
@@ -209,7 +210,7 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
 
     // Only event runs changed the directory after the first sync; every one after the restart succeeded.
     expect(await store.runs.list({ kind: 'sync' })).toHaveLength(1);
-    const after = (await store.runs.list({ kind: 'event', limit: 100_000 })).filter((r) => r.id > victim.id);
+    const after = (await allRuns(store, { kind: 'event' })).filter((r) => r.id > victim.id);
     expect(after.length).toBeGreaterThan(0);
     expect(after.filter((r) => r.status !== 'succeeded').map((r) => ({ id: r.id, status: r.status, errors: r.errors }))).toStrictEqual([]);
     expect(server.lines.some((l) => l.msg === 'marked a run left running by a stopped server as failed' && l.runId === victim.id)).toBe(true);
