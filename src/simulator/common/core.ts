@@ -38,7 +38,9 @@ export interface CallbackSink {
 export abstract class SimulatorCore<C extends CommonConfig, K extends string> {
   readonly seed: number;
   protected readonly app: FastifyInstance;
-  protected readonly tokens = new TokenStore<K>();
+  protected readonly tokens: TokenStore<K>;
+  /** The simulator's clock (tokens, rate windows, blocks): Date.now, or a test's, moved instead of waited for. */
+  readonly now: () => number;
   protected readonly faults: FaultInjector<C['faultKinds'][number]>;
   abstract readonly callbacks: CallbackSink;
   private configValue: C;
@@ -52,8 +54,11 @@ export abstract class SimulatorCore<C extends CommonConfig, K extends string> {
     seed: number,
     private readonly schema: { parse(value: unknown): C },
     config: unknown,
+    clock: () => number = () => Date.now(),
   ) {
     this.seed = seed;
+    this.now = clock;
+    this.tokens = new TokenStore<K>(clock);
     this.configValue = schema.parse(config ?? {});
     this.faults = new FaultInjector(seed);
     // On close, drop every connection, including those a 'hang' fault or a keep-alive client still holds.
