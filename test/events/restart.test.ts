@@ -141,28 +141,37 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
     await stream(0, Math.floor(rounds / 2));
     const inbox = () => store.inbox.counts(NAME);
     const running = async () => (await store.runs.list({ kind: 'event', status: 'running', limit: 1 }))[0];
+    // The hold reached: its allowance used up (`attempts` is where the test put it) and nothing moving (every
+    // delivery started is waiting at the hold). A slow answer may have cost a retry, so deliveries are counted, not assumed.
+    const atHold = (attempts: number) => {
+      const c = sim.callbacks.stats();
+      return c.attempts === attempts && c.held > 0 && c.inFlight === c.held;
+    };
 
     // 1. The first FIRST events delivered and processed: event runs that finished before the one to be killed.
-    await until('the first deliveries, then the hold', async () => sim.callbacks.stats().delivered === FIRST && sim.callbacks.stats().held > 0, 60_000);
+    await until('the first deliveries, then the hold', async () => atHold(FIRST), 60_000);
+    const firstDelivered = sim.callbacks.stats().delivered;
+    expect(firstDelivered).toBeGreaterThan(0);
     await until('the first deliveries processed', async () => (await inbox()).pending === 0 && (await running()) === undefined, 60_000);
     // (A message the same as one already stored is stored once: the inbox may count a little less than was delivered.)
     const first = (await inbox()).done;
     expect(first).toBeGreaterThan(0);
-    expect(first).toBeLessThanOrEqual(FIRST);
+    expect(first).toBeLessThanOrEqual(firstDelivered);
     expect(await store.runs.list({ kind: 'event', status: 'succeeded', limit: 1 })).toHaveLength(1);
 
     // 2. The simulator holds every API call, then lets SECOND more deliveries through: the event run they start is
     // provably in flight (running, its read waiting in the simulator) when the server is killed.
     sim.holdCalls();
     sim.callbacks.hold(SECOND);
-    await until('the second deliveries, then the hold', async () => sim.callbacks.stats().delivered === FIRST + SECOND && sim.callbacks.stats().held > 0, 60_000);
+    await until('the second deliveries, then the hold', async () => atHold(FIRST + SECOND), 60_000);
     const victim = await until('an event run waiting on a read', async () => (sim.callHoldState().held > 0 ? await running() : undefined), 60_000);
     server.child.kill('SIGKILL');
     expect(await server.exited).toEqual({ code: null, signal: 'SIGKILL' });
     sim.releaseCalls();
     const atKill = sim.callbacks.stats();
     // Events still to come: the simulator holds them.
-    expect(atKill).toMatchObject({ delivered: FIRST + SECOND, attempts: FIRST + SECOND, failed: 0 });
+    expect(atKill).toMatchObject({ attempts: FIRST + SECOND, failed: 0 });
+    expect(atKill.delivered).toBeGreaterThan(firstDelivered);
     expect(atKill.queued).toBeGreaterThan(0);
 
     // What the killed server left: its run still `running`, and messages stored but not processed.
@@ -170,11 +179,11 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
     expect((await inbox()).pending).toBeGreaterThan(0);
     const stored = (await inbox()).pending + (await inbox()).done;
     expect(stored).toBeGreaterThan(first);
-    expect(stored).toBeLessThanOrEqual(FIRST + SECOND);
+    expect(stored).toBeLessThanOrEqual(atKill.delivered);
 
     // 3. One delivery attempt meets the dead server and fails; its retry waits at the hold.
     sim.callbacks.hold(1);
-    await until('an attempt on the dead server', async () => sim.callbacks.stats().attempts === atKill.attempts + 1 && sim.callbacks.stats().held === atKill.held, 60_000);
+    await until('an attempt on the dead server', async () => atHold(atKill.attempts + 1), 60_000);
     expect(sim.callbacks.stats()).toMatchObject({ delivered: atKill.delivered, failed: 0, lastError: expect.stringMatching(/fetch failed|ECONNREFUSED/) });
 
     // 4. The rest of the changes, then the server again (a new port), then everything released.
@@ -199,7 +208,7 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
     );
     const stats = sim.callbacks.stats();
     expect(stats.failed).toBe(0);
-    expect(stats.attempts).toBe(stats.delivered + 1); // the kill cost exactly the one attempt made while it was down
+    expect(stats.attempts).toBeGreaterThan(stats.delivered); // the kill cost the attempt made while it was down
     expect(stats.delivered).toBeGreaterThan(atKill.delivered);
 
     const truth = (await (await fetch(`${simUrl}/__sim/directory`)).json()) as unknown;

@@ -185,7 +185,7 @@ describe('identity, config and callbacks counters', () => {
   });
 
   it('GET /__sim/callbacks: delivery counters', async () => {
-    expect((await client.control('GET', 'callbacks')).body).toEqual({ queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null, holding: false, held: 0 });
+    expect((await client.control('GET', 'callbacks')).body).toEqual({ queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null, holding: false, held: 0, inFlight: 0 });
   });
 });
 

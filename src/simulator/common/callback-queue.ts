@@ -13,6 +13,8 @@ export interface CallbackStats {
   holding: boolean;
   /** Attempts (first tries and retries) waiting at the hold now. */
   held: number;
+  /** Deliveries started and not ended (sending, waiting to retry, or held): all held means nothing is moving. */
+  inFlight: number;
 }
 
 export interface CallbackRequest {
@@ -64,7 +66,7 @@ export class CallbackQueue {
 
   stats(): CallbackStats {
     const { holding, held } = this.gate.state();
-    return { ...this.counters, holding, held };
+    return { ...this.counters, holding, held, inFlight: this.inFlight };
   }
 
   /** Lets `after` more delivery attempts start (first tries and retries alike), then holds the rest. */
