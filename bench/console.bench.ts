@@ -1,6 +1,9 @@
 /**
  * Console benchmark: time to interactive of 组织架构 (the org page) in Chromium with a 30,000-department tree, beside
  * the same console's sign-in page in the same browser and run. See docs/benchmarks.md for the exact definition.
+ * Also the tree's own figures (the browser test test/e2e/tree-scale.test.ts checks only what the tree does): the time
+ * from a click on 全部展开 (expand all) to every department counted as a row, and the longest main-thread task while
+ * scrolling 30 screens of the opened tree.
  *
  *   npm run bench:console                                            # 100,000 users, 30,000 departments, 5 runs
  *   BENCH_USERS=5000 BENCH_DEPARTMENTS=1000 npm run bench:console    # a quick run
@@ -17,6 +20,9 @@ import { ensureConsoleBuilt, launchBrowser, newPage } from '../test/e2e/harness.
 import { BenchError, directorySize, envInt, fail, fmtMs, fmtX, gitState, importDirectory, machine, median, scratchDir, table } from './directory-fixture.js';
 
 const TARGET_MS = 2000;
+/** The tree's figures, once bounds in the browser test: expand all within 3 s, no task over 250 ms while scrolling. */
+const EXPAND_TARGET_MS = 3000;
+const LONG_TASK_TARGET_MS = 250;
 const RUNS = Math.max(1, envInt('BENCH_RUNS', 5));
 const PASSWORD = 'bench-admin-password';
 
@@ -54,6 +60,14 @@ const PROBE = `(() => {
       t.clickHandled = now();
     }
   }, true);
+  // Expand all: from the click to the tree counting every row (data-rows, set by the page once it has them all).
+  document.addEventListener('click', (e) => {
+    if (e.target instanceof Element && e.target.closest('[data-testid=expand-all]') && t.expandClick === undefined) t.expandClick = e.timeStamp;
+  }, true);
+  new MutationObserver(() => {
+    const tree = document.querySelector('[data-testid=department-tree]');
+    if (t.expandClick !== undefined && t.expanded === undefined && t.expectRows !== undefined && tree && Number(tree.getAttribute('data-rows')) === t.expectRows) t.expanded = now();
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-rows'] });
   document.addEventListener('input', (e) => {
     if (e.target instanceof HTMLInputElement && e.target.name === 'username' && e.target.value.endsWith('x') && t.typed === undefined) t.typed = now();
   }, true);
@@ -73,6 +87,8 @@ interface Marks {
   clickHandled?: number;
   done?: number;
   typed?: number;
+  expandClick?: number;
+  expanded?: number;
 }
 
 const marks = (page: Page): Promise<Marks> => page.evaluate('window.__bench') as Promise<Marks>;
@@ -119,6 +135,45 @@ async function signInRun(browser: Browser, server: RunningServer): Promise<numbe
     const m = await marks(page);
     if (m.typed === undefined) fail('the sign-in page did not take the keystroke');
     return m.typed;
+  } finally {
+    await page.context().close();
+  }
+}
+
+interface TreeRun {
+  /** From the click on expand all to the tree counting every row. */
+  expandAll: number;
+  /** The main-thread tasks over 50 ms (the browser's "long tasks") while scrolling 30 screens. */
+  longTasks: number[];
+}
+
+/** The org page opened completely, then scrolled: expand all's time, and the long tasks while scrolling. */
+async function treeRun(browser: Browser, server: RunningServer, rows: number): Promise<TreeRun> {
+  const page = await freshPage(browser);
+  try {
+    const login = await page.request.post(`${server.url}/api/v1/session`, { data: { username: 'admin', password: PASSWORD } });
+    if (login.status() !== 200) fail(`signing in answered ${login.status()}`);
+    await page.goto(`${server.url}/org`);
+    await page.getByTestId('tree-row').first().waitFor();
+    await page.evaluate(`window.__bench.expectRows = ${rows}`);
+    await page.getByTestId('expand-all').click();
+    await page.waitForFunction('window.__bench.expanded !== undefined', undefined, { timeout: 60_000 });
+    const m = await marks(page);
+    if (m.expandClick === undefined || m.expanded === undefined) fail(`the expand-all marks are incomplete: ${JSON.stringify(m)}`);
+    await page.getByTestId('department-tree').hover();
+    await page.evaluate(`(() => {
+      window.__tasks = [];
+      window.__observer = new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__tasks.push(Math.round(e.duration)); });
+      window.__observer.observe({ type: 'longtask' });
+    })()`);
+    for (let i = 0; i < 30; i++) {
+      await page.mouse.wheel(0, 2400);
+      await page.waitForTimeout(16);
+    }
+    // Scrolled as far as the wheel took it (a small tree ends sooner).
+    await page.waitForFunction("(() => { const t = document.querySelector('[data-testid=department-tree]'); return t.scrollTop >= Math.min(30 * 1000, t.scrollHeight - t.clientHeight - 1); })()", undefined, { timeout: 30_000 });
+    const longTasks = (await page.evaluate('(() => { window.__observer.disconnect(); return window.__tasks; })()')) as number[];
+    return { expandAll: m.expanded - m.expandClick, longTasks };
   } finally {
     await page.context().close();
   }
@@ -183,8 +238,28 @@ async function main(): Promise<number> {
         `max ${fmtMs(Math.max(...signIn))}; ratio of the medians ${fmtX(med / baseline)}`,
     );
     console.log('All times from navigation start (performance.now() in the page). Target: every run under 2 s.');
-    if (max >= TARGET_MS) {
-      console.log(`\nMISSED: the slowest run took ${fmtMs(max)} (target < ${fmtMs(TARGET_MS)})`);
+
+    // The tree opened completely and scrolled, in runs of their own (after one untimed run).
+    await treeRun(browser, server, imported.departments + 1);
+    const trees: TreeRun[] = [];
+    for (let i = 0; i < RUNS; i++) trees.push(await treeRun(browser, server, imported.departments + 1));
+    console.log(
+      `\n${table(['run', 'expand all', 'long tasks while scrolling 30 screens'], trees.map((t, i) => [String(i + 1), fmtMs(t.expandAll), t.longTasks.length === 0 ? 'none' : t.longTasks.map(fmtMs).join(', ')]))}`,
+    );
+    const expandMax = Math.max(...trees.map((t) => t.expandAll));
+    const longest = Math.max(0, ...trees.flatMap((t) => t.longTasks));
+    console.log(
+      `expand all: median ${fmtMs(median(trees.map((t) => t.expandAll)))}, max ${fmtMs(expandMax)} (target < ${fmtMs(EXPAND_TARGET_MS)}); ` +
+        `longest task while scrolling ${fmtMs(longest)} (target < ${fmtMs(LONG_TASK_TARGET_MS)})`,
+    );
+
+    const missed = [
+      ...(max >= TARGET_MS ? [`the slowest run took ${fmtMs(max)} (target < ${fmtMs(TARGET_MS)})`] : []),
+      ...(expandMax >= EXPAND_TARGET_MS ? [`expand all took ${fmtMs(expandMax)} (target < ${fmtMs(EXPAND_TARGET_MS)})`] : []),
+      ...(longest >= LONG_TASK_TARGET_MS ? [`a task while scrolling took ${fmtMs(longest)} (target < ${fmtMs(LONG_TASK_TARGET_MS)})`] : []),
+    ];
+    if (missed.length > 0) {
+      console.log(`\nMISSED: ${missed.join('; ')}`);
       return 1;
     }
     console.log('\nTarget met.');

@@ -48,7 +48,7 @@ export interface StartServerOptions {
   firstPassword?: 'terminal' | 'caller';
   /** Whether a generated first password must be changed at first sign-in (default true). */
   firstPasswordChange?: boolean;
-  /** The time sessions and sign-in waits are reckoned in (ms since the epoch); default Date.now. */
+  /** The time sessions and sign-in waits are reckoned in (ms since the epoch); default Date.now (a test moves it instead of waiting). */
   clock?: () => number;
   /** The terminal of 'terminal'; default process.stderr. */
   stderr?: { write(text: string): unknown; isTTY?: boolean };

@@ -225,8 +225,13 @@ describe('orgsync serve', () => {
       expect((await fetch(`${served.url}/callbacks/hq`)).status).not.toBe(404);
       // Sync is off: the schedule waits.
       expect((await c.get('/api/v1/connections/hq')).body).toMatchObject({ syncEnabled: false, reconcileCron: '* * * * * *', nextReconcileAt: null });
-      await new Promise((r) => setTimeout(r, 1500));
+      // A witness scheduled every second (sync on, nothing listening at its address: its runs fail and change nothing):
+      // once it has fired twice, a whole second of firings has passed, and hq had none.
+      const witness = { platform: 'wecom', name: 'witness', settings: { corpId: 'wwwitness', agentId: 1, apiBaseUrl: 'http://127.0.0.1:9' }, secrets: { secret: 'witness-secret-1' }, syncEnabled: true, reconcileCron: '* * * * * *' };
+      expect((await c.request('POST', '/api/v1/connections', witness)).status).toBe(201);
+      await until('two firings of the witness', async () => served.lines.filter((l) => l.msg === 'scheduled full sync started' && l.connection === 'witness').length >= 2, 15_000);
       expect((await c.get('/api/v1/runs?source=hq')).body.items).toEqual([]);
+      expect((await c.request('PATCH', '/api/v1/connections/witness', { syncEnabled: false })).status).toBe(200);
 
       expect((await c.request('PATCH', '/api/v1/connections/hq', { syncEnabled: true })).status).toBe(200);
       const run = await until('a scheduled run', async () => (await c.get('/api/v1/runs?source=hq')).body.items.find((r: { status: string }) => r.status !== 'running'), 15_000);

@@ -215,10 +215,13 @@ describe('orgsync demo, serving', () => {
       const leaver = before.users.find(active)?.userid as string;
       const mutated = await fetch(`${simUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ operations: [{ op: 'deleteUser', userid: leaver }] }) });
       expect(mutated.status).toBe(200);
-      let runs: Array<{ runId: number; status: string }> = [];
-      for (let i = 0; i < 100 && runs.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        runs = ((await (await fetch(`${consoleUrl}/api/v1/runs?kind=event`, { headers: { cookie } })).json()) as { items: Array<{ runId: number; status: string }> }).items;
+      // Poll until the event run has ended (a run is `running` for a few ms first; the test's timeout ends a wait
+      // that never does).
+      const eventRuns = async () => ((await (await fetch(`${consoleUrl}/api/v1/runs?kind=event`, { headers: { cookie } })).json()) as { items: Array<{ runId: number; status: string }> }).items;
+      let runs = await eventRuns();
+      while (runs.length === 0 || runs.some((r) => r.status === 'running')) {
+        await new Promise((r) => setTimeout(r, 20));
+        runs = await eventRuns();
       }
       expect(runs.map((r) => r.status)).toStrictEqual(['succeeded']);
       // The event run disabled the leaver, and nobody else.

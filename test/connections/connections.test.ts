@@ -267,7 +267,9 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     it('changes only what is given; secrets are re-sealed only when a secret changes', async () => {
       await service.add(wecom({ contactsSecret: CONTACTS_SECRET, policy: { mountDepartmentId: 7, guard: { maxUsers: 10 } } }));
       const [before] = await rawRows(engine, t);
-      await new Promise((r) => setTimeout(r, 5));
+      // The millisecond clock moves on from the creation's (timestamps are ms): the update's is then later.
+      const created = Date.now();
+      while (Date.now() <= created) await new Promise((r) => setImmediate(r));
 
       const v1 = await service.update('acme', { policy: { onUserGone: 'delete', guard: { maxRatio: 0.5 } } });
       expect(v1.policy).toStrictEqual(resolvePolicy({ mountDepartmentId: 7, onUserGone: 'delete', guard: { maxUsers: 10, maxRatio: 0.5 } }));

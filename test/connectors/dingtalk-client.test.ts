@@ -30,8 +30,8 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.close()));
 });
 
-async function startSim(config: DingConfigInput = {}, size = { departments: 30, users: 250 }): Promise<DingtalkSimulator> {
-  const sim = new DingtalkSimulator({ seed: 9, ...size, config });
+async function startSim(config: DingConfigInput = {}, size = { departments: 30, users: 250 }, clock?: () => number): Promise<DingtalkSimulator> {
+  const sim = new DingtalkSimulator({ seed: 9, ...size, config, ...(clock ? { clock } : {}) });
   await sim.listen(0);
   running.push(sim);
   return sim;
@@ -204,7 +204,9 @@ describe('tokens', () => {
   });
 
   it('refreshes the token when DingTalk says it is invalid (88 / sub_code 40014) or expired (42001)', async () => {
-    const sim = await startSim();
+    // DingTalk's clock, moved by the test.
+    let clock = Date.now();
+    const sim = await startSim({}, undefined, () => clock);
     const app = client(sim);
     await root(app);
     sim.revokeTokens();
@@ -213,10 +215,10 @@ describe('tokens', () => {
     expect(app.stats()).toMatchObject({ tokenFetches: 2, retries: 1, calls: 5 });
 
     sim.updateConfig({ tokenTtlSeconds: 1, tokenReuse: false });
-    const frozen = Date.now();
+    const frozen = clock;
     const stale = client(sim, { tokens: new TokenCache({ now: () => frozen }) });
     await root(stale);
-    await sleep(1100);
+    clock += 1000;
     await root(stale);
     expect(stale.stats()).toMatchObject({ tokenFetches: 2, retries: 1, calls: 5 });
   });
@@ -239,9 +241,8 @@ describe('back-off', () => {
     const app = client(sim, { timeoutMs: 300 });
     const started = Date.now();
     const call = root(app);
-    // The faults stop once the simulator has answered (or dropped) a first call, however loaded the machine.
-    while (sim.stats().total === 0) await sleep(10);
-    await sleep(50);
+    // The faults stop once two attempts have met them (so the client has retried at least once).
+    while (sim.stats().total < 2) await sleep(5);
     sim.updateConfig({ faultRate: 0 });
     expect((await call).result.dept_id).toBe(1);
     const stats = app.stats();
@@ -253,33 +254,48 @@ describe('back-off', () => {
 
   it('backs off on 90018 (per-app QPS) and 90002 (all apps) for at least a second, then succeeds', async () => {
     for (const config of [{ qpsLimit: 3 }, { globalQpsLimit: 3 }]) {
-      const sim = await startSim(config);
+      // DingTalk's second lasts until the test moves its clock, however slow the machine.
+      let clock = Date.now();
+      const sim = await startSim(config, undefined, () => clock);
       const app = client(sim, { qpsLimit: 100 });
       await root(app);
       const started = Date.now();
-      await Promise.all(Array.from({ length: 4 }, () => root(app)));
+      const calls = Promise.all(Array.from({ length: 4 }, () => root(app)));
+      // Two of the four over the limit of that second, refused; then the next second.
+      while (simCalls(sim, 'topapi/v2/department/get') < 5) await sleep(5);
+      clock += 1000;
+      await calls;
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
       expect(app.stats().retries).toBeGreaterThanOrEqual(1);
     }
   });
 
   it('backs off on the api host\'s HTTP 403 Forbidden.AccessDenied.QpsLimitFor… and succeeds', async () => {
-    const sim = await startSim({ qpsLimit: 2 });
+    let clock = Date.now();
+    const sim = await startSim({ qpsLimit: 2 }, undefined, () => clock);
     const app = client(sim, { qpsLimit: 100 });
     const body = { appKey: sim.identity.clientId, appSecret: sim.identity.clientSecret };
     const started = Date.now();
-    const replies = await Promise.all(Array.from({ length: 4 }, () => app.apiHost('POST', 'v1.0/oauth2/accessToken', body, accessTokenSchema)));
+    const pending = Promise.all(Array.from({ length: 4 }, () => app.apiHost('POST', 'v1.0/oauth2/accessToken', body, accessTokenSchema)));
+    while (simCalls(sim, 'v1.0/oauth2/accessToken') < 4) await sleep(5);
+    clock += 1000;
+    const replies = await pending;
     expect(replies.every((r) => r.accessToken.length > 0)).toBe(true);
     expect(app.stats().retries).toBeGreaterThanOrEqual(1);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
   it('waits out the per-IP block page (no errcode) and never takes it for a success', async () => {
-    const sim = await startSim({ ipLimitPer20s: 5, ipBlockSeconds: 1 });
+    let clock = Date.now();
+    const sim = await startSim({ ipLimitPer20s: 5, ipBlockSeconds: 1 }, undefined, () => clock);
     const app = client(sim);
     for (let i = 0; i < 4; i++) await root(app);
-    // The 6th call of the 20 s window is blocked; the block lasts a second, the back-off outlasts it.
-    const reply = await root(app);
+    // The 6th call of the 20 s window is blocked; the block ends when the test moves the clock by its second, and the
+    // client's back-off then gets through.
+    const call = root(app);
+    while (sim.stats().total < 6) await sleep(5);
+    clock += 1000;
+    const reply = await call;
     expect(reply.result.dept_id).toBe(1);
     expect(app.stats().retries).toBeGreaterThanOrEqual(1);
 
@@ -318,9 +334,8 @@ describe('limits of our own', () => {
     const sim = await startSim();
     const app = client(sim);
     await root(app);
-    const started = Date.now();
+    // No retries below: the simulator never answered 90018, which a 21st call within a second would have met.
     await Promise.all(Array.from({ length: 30 }, () => root(app)));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     // Another API is not held back by the first one's limit.
     await app.post('topapi/v2/department/listsub', {}, listsubSchema);
     expect(app.stats()).toMatchObject({ retries: 0, calls: 33 });

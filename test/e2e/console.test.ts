@@ -195,8 +195,9 @@ describe('the admin console', () => {
   });
 
   it('组织架构: 更多 → 企业微信同步 runs with live progress, then shows the tree and the members (search works)', async () => {
-    // Slow WeCom down so the run lasts long enough to watch (and to ask for a second one while it runs).
-    sim.sim.updateConfig({ latencyMs: 600 });
+    // WeCom answers the token, the department list and some member reads, then holds every call until the test
+    // releases it: the run is provably still going while the test watches it (and asks for a second one).
+    sim.sim.holdCalls(10);
     await byTestId('nav-org').click();
     await byTestId('more-menu').click();
     await byTestId('sync-wecom').click();
@@ -216,7 +217,8 @@ describe('the admin console', () => {
     await expect.poll(() => byTestId('sync-phase').textContent(), { timeout: 10_000 }).toMatch(/读取 · \d+ \/ \d+ · members/);
     await screenshot(page, 'org-sync-progress');
 
-    sim.sim.updateConfig({ latencyMs: 0 });
+    expect(sim.sim.callHoldState().held).toBeGreaterThan(0);
+    sim.sim.releaseCalls();
     await page.locator('[data-testid=sync-progress]:not([data-status=running])').waitFor({ timeout: 30_000 });
     expect(await progress.getAttribute('data-status')).toBe('succeeded');
     // The note about the second start belonged to the running state.

@@ -9,7 +9,7 @@ import { openStore } from '../../src/store/open.js';
 import { ADMIN_PASSWORD, ensureConsoleBuilt, failOnPageErrors, launchBrowser, newPage, prepareDataDir, startOrgsync, type Orgsync } from './harness.js';
 
 /**
- * 30,000 departments (WeCom's limit) in the 组织架构 tree: it appears quickly, opens completely, and scrolls, with
+ * 30,000 departments (WeCom's limit) in the 组织架构 tree: it appears, opens completely, and scrolls, with
  * only the rows on screen in the DOM. The directory is imported as a JSON snapshot before the server starts.
  */
 
@@ -62,72 +62,30 @@ afterAll(async () => {
   await orgsync?.close();
 });
 
-/**
- * While `action` runs in the page: the longest gap between animation frames, and the main-thread tasks over 50 ms
- * (the browser's "long tasks"; in headless Chromium a long frame gap can also be the compositor, a long task cannot).
- */
-async function watchFrames(p: Page, action: () => Promise<void>): Promise<{ longestFrame: number; longTasks: number[] }> {
-  await p.evaluate(`(() => {
-    window.__watch = { frames: [], tasks: [], on: true };
-    window.__watch.observer = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) window.__watch.tasks.push(Math.round(e.duration));
-    });
-    window.__watch.observer.observe({ type: 'longtask' });
-    let last = performance.now();
-    const tick = (t) => {
-      window.__watch.frames.push(t - last);
-      last = t;
-      if (window.__watch.on) requestAnimationFrame(tick);
-    };
-    requestAnimationFrame(tick);
-  })()`);
-  await action();
-  const seen = (await p.evaluate(`(() => {
-    const w = window.__watch;
-    w.on = false;
-    w.observer.disconnect();
-    return { frames: w.frames.slice(1), tasks: w.tasks };
-  })()`)) as { frames: number[]; tasks: number[] };
-  return { longestFrame: Math.max(0, ...seen.frames), longTasks: seen.tasks };
-}
-
 describe('the department tree at 30,000 departments', () => {
-  it('appears, opens completely and scrolls without stalls, with only the visible rows in the DOM', async () => {
-    const t0 = Date.now();
+  it('appears, opens completely and scrolls, with only the visible rows in the DOM', async () => {
+    // How fast is the benchmark's business (npm run bench:console: time to interactive, expand all, long tasks while
+    // scrolling); this test checks what the tree does, whatever the machine's speed.
     await page.goto(`${orgsync.url}/org`);
     await page.getByTestId('tree-row').first().waitFor();
-    const interactive = Date.now() - t0;
-    // Bounds loose enough for a busy CI machine; the figures are logged (docs/console.md has a quiet machine's).
-    expect(interactive).toBeLessThan(5000);
 
-    const t1 = Date.now();
     await page.getByTestId('expand-all').click();
     await expect.poll(async () => Number(await page.getByTestId('department-tree').getAttribute('data-rows'))).toBe(DEPARTMENTS + 1);
-    const expandAll = Date.now() - t1;
-    expect(expandAll).toBeLessThan(3000);
     expect(await page.getByTestId('tree-row').count()).toBeLessThan(100);
+    const rowIds = () => page.locator('[data-testid=tree-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')));
+    const atTop = await rowIds();
 
     await page.getByTestId('department-tree').hover();
-    const scroll = await watchFrames(page, async () => {
-      for (let i = 0; i < 30; i++) {
-        await page.mouse.wheel(0, 2400);
-        await page.waitForTimeout(16);
-      }
-    });
+    for (let i = 0; i < 30; i++) await page.mouse.wheel(0, 2400);
+    await expect.poll(() => page.evaluate("document.querySelector('[data-testid=department-tree]').scrollTop")).toBeGreaterThan(30 * 1000);
+    // Still only the rows on screen: other rows than at the top, and no more of them.
+    await expect.poll(async () => (await rowIds()).filter((id) => atTop.includes(id)).length).toBe(0);
     expect(await page.getByTestId('tree-row').count()).toBeLessThan(100);
-    expect(await page.evaluate("document.querySelector('[data-testid=department-tree]').scrollTop")).toBeGreaterThan(30 * 1000);
-    // Rendering every row would block the page for seconds; a loaded CI machine may show a task or two over 50 ms.
-    expect(Math.max(0, ...scroll.longTasks)).toBeLessThan(250);
 
     // Finding a department deep in the tree and jumping to it.
     await page.getByTestId('department-filter').fill('平台组29999');
     await page.getByTestId('department-match').first().click();
     await expect.poll(() => page.getByTestId('members-title').textContent()).toContain('平台组29999');
     await expect.poll(() => page.locator('[data-testid=tree-row][aria-selected=true]').textContent()).toContain('平台组29999');
-
-    console.log(
-      `tree of ${DEPARTMENTS} departments: interactive ${interactive} ms, expand all ${expandAll} ms; scrolling 30 screens: ` +
-        `longest frame ${scroll.longestFrame.toFixed(0)} ms, long tasks [${scroll.longTasks.join(', ')}] ms`,
-    );
   });
 });

@@ -10,17 +10,22 @@ import type { SimOrg } from '../../src/simulator/wecom/model.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
-import { freePort, serveProcess, type ServeProcess } from '../helpers/processes.js';
+import { allRuns } from '../helpers/events.js';
+import { serveProcess, type ServeProcess } from '../helpers/processes.js';
 import { tempDir } from '../helpers/stores.js';
 import { expected as dingExpected, local as dingLocal, type DingTruth } from '../helpers/dingtalk-directory.js';
 import { expected, local } from '../helpers/wecom-directory.js';
 
 /**
  * Issue 7: `orgsync serve` (the built bin, its own process) receives a stream of contact events and is killed
- * with SIGKILL while an event run is under way; it is started again on the same data directory and port. The
- * platform retries a delivery that failed, so nothing the server did not acknowledge is lost; what it stored but had not
+ * with SIGKILL while an event run is under way; it is started again on the same data directory. The platform
+ * retries a delivery that failed, so nothing the server did not acknowledge is lost; what it stored but had not
  * processed is still in the inbox; the run it left `running` is failed by the restarted server's sweep; and the
  * directory ends exactly like the simulator's, with nobody twice.
+ *
+ * Every step waits on a state, never on time: the simulator's deliveries are held at known counts (hold/release), its
+ * API calls are held while the victim run reads, so the kill lands in that run whatever the machine's speed, and
+ * the restarted server listens on a port the kernel picks (a port freed by a kill is never reused).
  *
  * Needs the build: `npx tsc -p tsconfig.build.json`.
  */
@@ -78,20 +83,24 @@ const PLATFORMS = [
   { platform: 'dingtalk', rounds: 15, perRound: 20 },
 ] as const;
 
+/** Deliveries processed before the victim run, then delivered while it is held: both well short of either stream. */
+const FIRST = 40;
+const SECOND = 30;
+
 describe('orgsync serve killed in the middle of a stream of contact events', () => {
-  it.each(PLATFORMS)('$platform: starts again on the same data directory and port, fails the run it left, and ends exactly like the simulator', async ({ platform, rounds, perRound }) => {
+  it.each(PLATFORMS)('$platform: starts again on the same data directory, fails the run it left, and ends exactly like the simulator', async ({ platform, rounds, perRound }) => {
     const total = rounds * perRound;
     const sim = platform === 'wecom' ? new WecomSimulator({ seed: 505, departments: 60, users: 1500 }) : new DingtalkSimulator({ seed: 505, departments: 60, users: 1500 });
     const simUrl = await sim.listen(0);
     cleanup.push(() => sim.close());
     const dir = tempDir('orgsync-restart-');
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const port = await freePort();
     const env = {
       ORGSYNC_DATA_DIR: dir,
       ORGSYNC_DATABASE_URL: '',
       ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'),
-      ORGSYNC_PORT: String(port),
+      // Each start listens where the kernel says; the simulator is told the address.
+      ORGSYNC_PORT: '0',
       ORGSYNC_HOST: '127.0.0.1',
       ORGSYNC_ADMIN_PASSWORD: 'correct horse battery',
     };
@@ -116,64 +125,90 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
       if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
     };
     cleanup.push(kill(server));
-    // Failed deliveries are retried after 1.5, 3 and 4.5 s more: enough to outlast a restart.
-    sim.updateConfig({ callbackUrl: `${server.url}/callbacks/${NAME}`, callbackToken: TOKEN, callbackAesKey: AES_KEY, callbackRetryDelayMs: 1500 });
+    // Only FIRST deliveries go out until the test says more.
+    sim.callbacks.hold(FIRST);
+    sim.updateConfig({ callbackUrl: `${server.url}/callbacks/${NAME}`, callbackToken: TOKEN, callbackAesKey: AES_KEY });
 
-    // A steady stream: `perRound` random changes every 100 ms, `rounds` times, in the background.
     let streamed = 0;
-    const stream = (async () => {
-      for (let i = 0; i < rounds; i++) {
+    const stream = async (from: number, to: number): Promise<void> => {
+      for (let i = from; i < to; i++) {
         const res = await fetch(`${simUrl}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ random: { count: perRound, seed: 1000 + i } }) });
         expect(res.status).toBe(200);
         streamed += ((await res.json()) as { applied: number }).applied;
-        await sleep(100);
       }
-    })();
+    };
+    // Half the changes before the kill, the other half while the server is down.
+    await stream(0, Math.floor(rounds / 2));
+    const inbox = () => store.inbox.counts(NAME);
+    const running = async () => (await store.runs.list({ kind: 'event', status: 'running', limit: 1 }))[0];
+    // The hold reached: its allowance used up (`attempts` is where the test put it) and nothing moving (every
+    // delivery started is waiting at the hold). A slow answer may have cost a retry, so deliveries are counted, not assumed.
+    const atHold = (attempts: number) => {
+      const c = sim.callbacks.stats();
+      return c.attempts === attempts && c.held > 0 && c.inFlight === c.held;
+    };
 
-    // SIGKILL while an event run is under way (after at least one has finished), events still arriving.
-    const victim = await until(
-      'an event run under way',
-      async () => {
-        const done = await store.runs.list({ kind: 'event', status: 'succeeded', limit: 1 });
-        const running = await store.runs.list({ kind: 'event', status: 'running', limit: 1 });
-        return done.length > 0 && running[0] !== undefined ? running[0] : undefined;
-      },
-      30_000,
-      3,
-    );
+    // 1. The first FIRST events delivered and processed: event runs that finished before the one to be killed.
+    await until('the first deliveries, then the hold', async () => atHold(FIRST), 60_000);
+    const firstDelivered = sim.callbacks.stats().delivered;
+    expect(firstDelivered).toBeGreaterThan(0);
+    await until('the first deliveries processed', async () => (await inbox()).pending === 0 && (await running()) === undefined, 60_000);
+    // (A message the same as one already stored is stored once: the inbox may count a little less than was delivered.)
+    const first = (await inbox()).done;
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThanOrEqual(firstDelivered);
+    expect(await store.runs.list({ kind: 'event', status: 'succeeded', limit: 1 })).toHaveLength(1);
+
+    // 2. The simulator holds every API call, then lets SECOND more deliveries through: the event run they start is
+    // provably in flight (running, its read waiting in the simulator) when the server is killed.
+    sim.holdCalls();
+    sim.callbacks.hold(SECOND);
+    await until('the second deliveries, then the hold', async () => atHold(FIRST + SECOND), 60_000);
+    const victim = await until('an event run waiting on a read', async () => (sim.callHoldState().held > 0 ? await running() : undefined), 60_000);
     server.child.kill('SIGKILL');
     expect(await server.exited).toEqual({ code: null, signal: 'SIGKILL' });
-    const atKill = { streamed, delivered: sim.callbacks.stats().delivered };
-    expect(atKill.streamed).toBeLessThan(total);
+    sim.releaseCalls();
+    const atKill = sim.callbacks.stats();
+    // Events still to come: the simulator holds them.
+    expect(atKill).toMatchObject({ attempts: FIRST + SECOND, failed: 0 });
+    expect(atKill.delivered).toBeGreaterThan(firstDelivered);
+    expect(atKill.queued).toBeGreaterThan(0);
 
     // What the killed server left: its run still `running`, and messages stored but not processed.
     expect((await store.runs.get(victim.id))?.status).toBe('running');
-    expect((await store.inbox.counts(NAME)).pending).toBeGreaterThan(0);
+    expect((await inbox()).pending).toBeGreaterThan(0);
+    const stored = (await inbox()).pending + (await inbox()).done;
+    expect(stored).toBeGreaterThan(first);
+    expect(stored).toBeLessThanOrEqual(atKill.delivered);
 
-    // Deliveries fail for a while (the simulator retries them), then the server is back on the same port.
-    await sleep(300);
+    // 3. One delivery attempt meets the dead server and fails; its retry waits at the hold.
+    sim.callbacks.hold(1);
+    await until('an attempt on the dead server', async () => atHold(atKill.attempts + 1), 60_000);
+    expect(sim.callbacks.stats()).toMatchObject({ delivered: atKill.delivered, failed: 0, lastError: expect.stringMatching(/fetch failed|ECONNREFUSED/) });
+
+    // 4. The rest of the changes, then the server again (a new port), then everything released.
+    await stream(Math.floor(rounds / 2), rounds);
+    expect(streamed).toBe(total);
     server = await serveProcess(env);
     cleanup.push(kill(server));
-    expect(server.url).toBe(`http://127.0.0.1:${port}`);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
-
     // The restarted server's sweep failed the abandoned run at start.
     const abandoned = await store.runs.get(victim.id);
     expect(abandoned?.status).toBe('failed');
     expect(abandoned?.errors.at(-1)?.code).toBe('RUN_ABANDONED');
+    sim.updateConfig({ callbackUrl: `${server.url}/callbacks/${NAME}` });
+    sim.callbacks.release();
 
-    await stream;
-    expect(streamed).toBe(total);
-    // Every event delivered (some only on a retry), every stored one processed, no run left going.
-    await until('the simulator to deliver everything', async () => sim.callbacks.stats().queued === 0, 60_000);
+    // Every event delivered (one only on a retry), every stored one processed, no run left going.
+    await until('the simulator to deliver everything', async () => sim.callbacks.stats().queued === 0, 120_000);
     await until(
       'the inbox to empty',
-      async () => (await store.inbox.counts(NAME)).pending === 0 && (await store.runs.list({ status: 'running', limit: 1 })).length === 0,
-      60_000,
+      async () => (await inbox()).pending === 0 && (await store.runs.list({ status: 'running', limit: 1 })).length === 0,
+      120_000,
     );
     const stats = sim.callbacks.stats();
     expect(stats.failed).toBe(0);
-    expect(stats.attempts).toBeGreaterThan(stats.delivered); // the kill really cost deliveries
+    expect(stats.attempts).toBeGreaterThan(stats.delivered); // the kill cost the attempt made while it was down
     expect(stats.delivered).toBeGreaterThan(atKill.delivered);
 
     const truth = (await (await fetch(`${simUrl}/__sim/directory`)).json()) as unknown;
@@ -184,9 +219,9 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
 
     // Only event runs changed the directory after the first sync; every one after the restart succeeded.
     expect(await store.runs.list({ kind: 'sync' })).toHaveLength(1);
-    const after = (await store.runs.list({ kind: 'event', limit: 1000 })).filter((r) => r.id > victim.id);
+    const after = (await allRuns(store, { kind: 'event' })).filter((r) => r.id > victim.id);
     expect(after.length).toBeGreaterThan(0);
     expect(after.filter((r) => r.status !== 'succeeded').map((r) => ({ id: r.id, status: r.status, errors: r.errors }))).toStrictEqual([]);
     expect(server.lines.some((l) => l.msg === 'marked a run left running by a stopped server as failed' && l.runId === victim.id)).toBe(true);
-  }, 180_000);
+  }, 240_000);
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { exportDirectory } from '../../src/directory/export.js';
 import { syncConnection } from '../../src/runs/sync.js';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
-import { CALLBACK_AES_KEY, CALLBACK_TOKEN, closedAfterEach, mutate, settled, simDirectory, startEventsServer, type EventsServer, type Realtime } from '../helpers/events.js';
+import { CALLBACK_AES_KEY, CALLBACK_TOKEN, allRuns, closedAfterEach, mutate, settled, simDirectory, startEventsServer, type EventsServer, type Realtime } from '../helpers/events.js';
 import { blankProfile } from '../helpers/builders.js';
 import { startSimulator } from '../helpers/sim-process.js';
 import { ENGINES, type Engine } from '../helpers/stores.js';
@@ -83,7 +83,7 @@ async function onlyEvents(s: Setup): Promise<void> {
   expect(callbacks.delivered).toBeGreaterThan(0);
   const store = s.events.store;
   expect(await store.runs.list({ kind: 'sync' })).toHaveLength(1);
-  const runs = await store.runs.list({ kind: 'event', limit: 10_000 });
+  const runs = await allRuns(store, { kind: 'event' });
   expect(runs.length).toBeGreaterThan(0);
   expect(runs.filter((r) => r.status !== 'succeeded').map((r) => ({ id: r.id, status: r.status, errors: r.errors }))).toStrictEqual([]);
   expect((await store.inbox.counts(NAME)).pending).toBe(0);
@@ -142,7 +142,7 @@ describe('WeCom contact-change callbacks', () => {
     const kept = after.departments.find((d) => d.id === spare!.id);
     expect(kept?.name).toBe('临时项目组');
     expect(after.users.find((u) => u.id === bystander)?.memberships.map((m) => m.departmentId)).toStrictEqual([spare!.id]);
-    const runs = await store.runs.list({ kind: 'event', limit: 100 });
+    const runs = await allRuns(store, { kind: 'event' });
     expect(runs.flatMap((r) => r.notes.map((n) => n.code))).toContain('DEPARTMENT_KEPT');
     await onlyEvents(s);
   });
@@ -172,7 +172,7 @@ describe('WeCom contact-change callbacks', () => {
     await settled(s);
     const elapsed = Date.now() - done;
     const stats = await s.sim.callbackStats();
-    const runs = (await s.events.store.runs.list({ kind: 'event', limit: 10_000 })).length;
+    const runs = (await allRuns(s.events.store, { kind: 'event' })).length;
     console.log(`WeCom ${_label}, 1,000 changes: ${elapsed} ms from the mutate's answer to settled; ${stats.delivered} events delivered, ${stats.queued} still queued; ${runs} event runs`);
     await expectExact(s, idsOnly);
     await onlyEvents(s);

@@ -6,6 +6,7 @@ import type { CallbackStats } from '../../src/simulator/common/callback-queue.js
 import type { SimulatorProcess } from './sim-process.js';
 import { openTestStore, type Engine } from './stores.js';
 import type { Store } from '../../src/store/store.js';
+import type { RunRecord } from '../../src/runs/types.js';
 
 /**
  * Real time, end to end, for either platform: a data directory in the system's temp dir, the store (SQLite there, or a
@@ -77,6 +78,20 @@ export async function startEventsServer(options: {
 export async function settle(callbackStats: () => CallbackStats | Promise<CallbackStats>, server: RunningServer, pollMs = 10): Promise<void> {
   while ((await callbackStats()).queued > 0) await new Promise((r) => setTimeout(r, pollMs));
   await server.events.idle();
+}
+
+/**
+ * Every run that matches, newest first, read page by page: `runs.list` answers the newest 50 unless told otherwise,
+ * and a check over "the runs" must not pass on the newest page while an older run failed.
+ */
+export async function allRuns(store: Store, filter: { kind?: RunRecord['kind']; source?: string; status?: RunRecord['status'] } = {}): Promise<RunRecord[]> {
+  const all: RunRecord[] = [];
+  for (;;) {
+    const beforeId = all.at(-1)?.id;
+    const page = await store.runs.list({ ...filter, limit: 200, ...(beforeId !== undefined ? { beforeId } : {}) });
+    all.push(...page);
+    if (page.length < 200) return all;
+  }
 }
 
 /** The simulator's ground truth, GET /__sim/directory. */

@@ -45,13 +45,12 @@ describe('withLock', () => {
     const { store: s } = await store();
     const dead = `${hostname()}:${deadPid()}:run-7`;
     expect(await s.locks.tryAcquire('directory', dead, 60_000)).toBe(true);
-    const started = Date.now();
-    const value = await withLock(s, 'directory', `${hostname()}:${process.pid}:run-8`, 5_000, async () => {
+    // A time-out of 0: withLock gives up at its first wait, so it succeeds only by taking the lock over at once.
+    const value = await withLock(s, 'directory', `${hostname()}:${process.pid}:run-8`, 0, async () => {
       expect((await s.views.lease('directory'))?.holder).toBe(`${hostname()}:${process.pid}:run-8`);
       return 42;
     });
     expect(value).toBe(42);
-    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it('waits for a live holder of this host, and for a holder on another host, until its own timeout', async () => {

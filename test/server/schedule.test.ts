@@ -45,8 +45,6 @@ async function runsOf(source: string) {
   return (await h.t.store.runs.list({ source, limit: 1000 })).reverse();
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Log lines (parsed) whose msg matches. */
 function logged(msg: string, connection?: string): Array<Record<string, unknown>> {
   return h.logs
@@ -98,8 +96,8 @@ describe('scheduled full sync', () => {
   });
 
   it('a schedule firing every second starts ordinary sync runs, one at a time; a connection with sync off gets none', async () => {
-    // Slow enough that a sync outlasts a second: the firings in between are skipped, not queued.
-    sim.updateConfig({ latencyMs: 700 });
+    // The simulator holds every call, so the first sync stays in flight across firings: those are skipped, not queued.
+    sim.holdCalls();
     const idle = await c.request('POST', '/api/v1/connections', wecom('idle', { reconcileCron: EVERY_SECOND }));
     expect(idle.status).toBe(201);
     expect(idle.body).toMatchObject({ reconcileCron: EVERY_SECOND, syncEnabled: false, nextReconcileAt: null });
@@ -110,8 +108,11 @@ describe('scheduled full sync', () => {
     const first = await until('a scheduled run of "fast"', async () => (await runsOf('fast'))[0], 10_000);
     expect(first).toMatchObject({ kind: 'sync', source: 'fast', dryRun: false });
     await until('a firing skipped while the run goes on', async () => logged('scheduled full sync skipped: a run of this connection is still going', 'fast').length > 0, 15_000);
+    // Still the one run, still held.
+    expect((await runsOf('fast')).map((r) => [r.id, r.status])).toEqual([[first.id, 'running']]);
+    expect(sim.callHoldState().held).toBeGreaterThan(0);
+    sim.releaseCalls();
     await until('three runs of "fast"', async () => (await runsOf('fast')).filter((r) => r.status !== 'running').length >= 3, 30_000);
-    sim.updateConfig({ latencyMs: 0 });
 
     const runs = await runsOf('fast');
     expect(runs[0]?.status).toBe('succeeded');
@@ -149,8 +150,13 @@ describe('scheduled full sync', () => {
     expect(names()).not.toContain('fast');
     await until('runs of "later" and "fast" to finish', async () => [...(await runsOf('later')), ...(await runsOf('fast'))].every((r) => r.status !== 'running'), 10_000);
     const counts = [(await runsOf('later')).length, (await runsOf('fast')).length];
-    await sleep(2500);
+    // A witness firing every second: once it has started two more runs, a whole second of firings has passed.
+    expect((await c.request('POST', '/api/v1/connections', wecom('witness', { reconcileCron: EVERY_SECOND, syncEnabled: true }))).status).toBe(201);
+    await until('two scheduled runs of the witness', async () => logged('scheduled full sync started', 'witness').length >= 2, 15_000);
     expect([(await runsOf('later')).length, (await runsOf('fast')).length]).toEqual(counts);
+    expect((await c.request('PATCH', '/api/v1/connections/witness', { syncEnabled: false })).status).toBe(200);
+    await until('the witness\'s runs to finish', async () => (await runsOf('witness')).every((r) => r.status !== 'running'), 10_000);
+    expect((await c.request('DELETE', '/api/v1/connections/witness')).status).toBe(204);
 
     expect((await c.request('PATCH', '/api/v1/connections/fast', { syncEnabled: true })).status).toBe(200);
     expect(names()).toContain('fast');
@@ -169,16 +175,28 @@ describe('scheduled full sync', () => {
     expect(await runsOf('idle')).toEqual([]);
   });
 
-  it('closes cleanly: the jobs stop, no run is left running, and nothing starts afterwards', async () => {
+  it('closes cleanly: the jobs stop, a run in flight ends before close() returns, and nothing can start afterwards', async () => {
+    // The simulator holds every call: the next scheduled run of "later" is provably in flight when close() is called.
+    sim.holdCalls();
     expect((await c.request('PATCH', '/api/v1/connections/later', { reconcileCron: EVERY_SECOND })).status).toBe(200);
-    await until('another run of "later"', async () => (await runsOf('later')).some((r) => r.status === 'running'), 10_000).catch(() => undefined);
-    const closed = Date.now();
-    await h.server.close();
-    expect(Date.now() - closed).toBeLessThan(15_000);
-    expect(h.server.schedule.scheduled()).toEqual([]);
+    const inFlight = await until('a run of "later" waiting on the simulator', async () => (sim.callHoldState().held > 0 ? (await runsOf('later')).find((r) => r.status === 'running') : undefined), 10_000);
+    let closed = false;
+    const closing = h.server.close().then(() => (closed = true));
+    // close() stops the jobs first, then waits for the run: while the simulator holds it, close() has not returned.
+    await until('the jobs stopped', async () => h.server.schedule.scheduled().length === 0, 10_000);
+    expect(closed).toBe(false);
+    expect((await h.t.store.runs.get(inFlight.id))?.status).toBe('running');
+    sim.releaseCalls();
+    await closing;
     const after = await runsOf('later');
     expect(after.every((r) => r.status !== 'running')).toBe(true);
-    await sleep(2000);
+    expect((await h.t.store.runs.get(inFlight.id))?.status).toBe('succeeded');
+    // Nothing starts afterwards: the jobs are gone, and a reload (as the minute timer would) schedules nothing again
+    // although "later" still fires every second in the store.
+    expect(h.server.schedule.scheduled()).toEqual([]);
+    expect(await h.t.store.connections.get('later')).toMatchObject({ syncEnabled: true, reconcileCron: EVERY_SECOND });
+    await h.server.schedule.reload();
+    expect(h.server.schedule.scheduled()).toEqual([]);
     expect((await runsOf('later')).length).toBe(after.length);
     // Closing twice is harmless.
     await h.server.close();

@@ -185,7 +185,7 @@ describe('identity, config and callbacks counters', () => {
   });
 
   it('GET /__sim/callbacks: delivery counters', async () => {
-    expect((await client.control('GET', 'callbacks')).body).toEqual({ queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null });
+    expect((await client.control('GET', 'callbacks')).body).toEqual({ queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null, holding: false, held: 0, inFlight: 0 });
   });
 });
 
@@ -226,3 +226,37 @@ describe('plant', () => {
     expect((await client.control('POST', 'plant', { departmentId: 999_999, fields: { name: 'x' } })).status).toBe(404);
   });
 });
+
+describe('holds (for tests that need a known point)', () => {
+  it('POST /__sim/calls/hold: later API calls are counted and then wait, in order, until POST /__sim/calls/release', async () => {
+    await client.token();
+    const total = (await client.control('GET', 'stats')).body.total as number;
+    expect(await client.control('POST', 'calls/hold', { after: 1 })).toEqual({ status: 200, body: { holding: true, allowance: 1, held: 0 } });
+    expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode).toBe(0); // the one let through
+    let answered = 0;
+    const calls = [1, 2].map(() => client.oapi('topapi/v2/department/get', { dept_id: 1 }).then((r) => (answered++, r)));
+    await pollTo(async () => (await client.control('GET', 'calls/hold')).body.held === 2);
+    expect(answered).toBe(0);
+    expect((await client.control('GET', 'stats')).body.total).toBe(total + 3);
+    expect(await client.control('POST', 'calls/release')).toEqual({ status: 200, body: { holding: false, allowance: 0, held: 0 } });
+    for (const r of await Promise.all(calls)) expect(r.errcode).toBe(0);
+    expect(answered).toBe(2);
+  });
+
+  it('POST /__sim/callbacks/hold and /release answer the delivery counters; a bad "after" is a 400 naming it', async () => {
+    expect((await client.control('POST', 'callbacks/hold')).body).toMatchObject({ holding: true, held: 0 });
+    expect((await client.control('POST', 'callbacks/release')).body).toMatchObject({ holding: false, held: 0 });
+    for (const bad of [{ after: -1 }, { after: 1.5 }, { after: 'two' }, { until: 3 }]) {
+      const res = await client.control('POST', 'callbacks/hold', bad);
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body.error.issues)).toMatch(/"path":"(after|)"/);
+    }
+    expect((await client.control('POST', 'calls/hold', { after: -1 })).status).toBe(400);
+    expect((await client.control('GET', 'calls/hold')).body).toEqual({ holding: false, allowance: 0, held: 0 });
+  });
+});
+
+/** Polls `check` until it holds (the test's own timeout ends a wait that never does). */
+async function pollTo(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((r) => setImmediate(r));
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimOrg, WecomUser } from '../../src/simulator/wecom/model.js';
 import type { WecomSimulator } from '../../src/simulator/wecom/server.js';
-import { childrenOf, membersOf, sleep, sorted, startSimulator, subtreeIds, type WecomClient } from './wecom-client.js';
+import { childrenOf, membersOf, sorted, startSimulator, subtreeIds, type WecomClient } from './wecom-client.js';
 
 /** The read side of the WeCom contract, over real HTTP: tokens, departments, users, list_id paging, the app, bad input. */
 
@@ -83,20 +83,22 @@ describe('gettoken and access tokens', () => {
   });
 
   it('a token expires after tokenTtlSeconds → 42001', async () => {
-    await client.configure({ tokenTtlSeconds: 1 });
-    let token: string;
+    // A simulator of its own on a clock the test moves: the token lives exactly its TTL, however slow the machine.
+    let clock = Date.now();
+    const own = await startSimulator({ clock: () => clock, config: { tokenTtlSeconds: 1 } });
     try {
-      token = await client.token('app', true);
+      const token = await own.client.token('app', true);
+      clock += 999;
+      expect((await own.client.get('department/simplelist', { access_token: token })).errcode).toBe(0);
+      clock += 1;
+      const expired = await own.client.get('department/simplelist', { access_token: token });
+      expect(expired.errcode).toBe(42001);
+      expect(expired.errmsg).toMatch(/expired/);
+      // A new token works.
+      expect((await own.client.get('department/simplelist', { access_token: await own.client.token('app', true) })).errcode).toBe(0);
     } finally {
-      await client.configure({ tokenTtlSeconds: 7200 });
+      await own.sim.close();
     }
-    expect((await client.get('department/simplelist', { access_token: token })).errcode).toBe(0);
-    await sleep(1100);
-    const expired = await client.get('department/simplelist', { access_token: token });
-    expect(expired.errcode).toBe(42001);
-    expect(expired.errmsg).toMatch(/expired/);
-    // A new token (issued under the restored TTL) works.
-    expect((await client.get('department/simplelist', { access_token: await client.token('app', true) })).errcode).toBe(0);
   });
 
   it('POST /__sim/tokens/revoke ends every token early → 40014', async () => {

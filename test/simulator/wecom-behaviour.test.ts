@@ -27,6 +27,7 @@ afterAll(async () => {
 
 // Every test leaves the switches as it found them.
 afterEach(async () => {
+  sim.releaseCalls();
   await client.configure(defaults);
 });
 
@@ -215,8 +216,8 @@ describe('IP switches', () => {
 
 describe('limits and latency', () => {
   it('rateLimitPerMinute: the 6th call of one API in a minute → 45009, another API still works', async () => {
-    // A fresh simulator: earlier calls in this file would count towards the minute.
-    const own = await startSimulator();
+    // A fresh simulator (earlier calls in this file would count towards the minute), on a clock that stands still.
+    const own = await startSimulator({ clock: () => 1_700_000_000_000 });
     try {
       await own.client.token('app');
       await own.client.configure({ rateLimitPerMinute: 5 });
@@ -235,12 +236,22 @@ describe('limits and latency', () => {
   });
 
   it('concurrencyLimit 1: of two parallel calls of one API, one is 45033; different APIs do not block each other', async () => {
-    await client.configure({ concurrencyLimit: 1, latencyMs: 200 });
-    const pair = await Promise.all([client.get('department/get', { id: 1 }), client.get('department/get', { id: 1 })]);
-    expect(sorted(pair.map((r) => r.errcode))).toEqual([0, 45033]);
-    expect(pair.find((r) => r.errcode === 45033)!.errmsg).toMatch(/concurrent/);
-    const mixed = await Promise.all([client.get('department/get', { id: 1 }), client.get('department/simplelist')]);
-    expect(mixed.map((r) => r.errcode)).toEqual([0, 0]);
+    await client.configure({ concurrencyLimit: 1 });
+    const held = async (n: number) => {
+      while ((await client.control('GET', 'calls/hold')).body.held !== n) await new Promise((r) => setImmediate(r));
+    };
+    // The first call is held inside the simulator, so the second provably arrives while it is in flight.
+    sim.holdCalls();
+    const first = client.get('department/get', { id: 1 });
+    await held(1);
+    const second = await client.get('department/get', { id: 1 });
+    expect(second.errcode).toBe(45033);
+    expect(second.errmsg).toMatch(/concurrent/);
+    // Another API is not blocked by it: it gets in (and waits at the hold beside the first).
+    const other = client.get('department/simplelist');
+    await held(2);
+    sim.releaseCalls();
+    expect([(await first).errcode, (await other).errcode]).toEqual([0, 0]);
     // One after the other is fine.
     expect((await client.get('department/get', { id: 1 })).errcode).toBe(0);
     expect((await client.get('department/get', { id: 1 })).errcode).toBe(0);
@@ -252,8 +263,7 @@ describe('limits and latency', () => {
       expect((await client.get('department/get', { id: 1 })).errcode).toBe(0);
       return performance.now() - start;
     };
-    await timed(); // warm the connection
-    expect(await timed()).toBeLessThan(100);
+    // Lower bounds only: a delay the simulator adds on purpose cannot come early, however loaded the machine.
     await client.configure({ latencyMs: 150 });
     expect(await timed()).toBeGreaterThanOrEqual(148);
     const start = performance.now();
@@ -314,9 +324,7 @@ describe('fault injection (faultRate 1)', () => {
 
   it("['hang'] → no response: the client's timeout fires", async () => {
     await client.configure({ faultRate: 1, faultKinds: ['hang'] });
-    const start = performance.now();
     await expect(client.getResponse('department/list', {}, { signal: AbortSignal.timeout(500) })).rejects.toMatchObject({ name: 'TimeoutError' });
-    expect(performance.now() - start).toBeGreaterThanOrEqual(450);
     await client.configure({ faultRate: 0 });
     expect((await client.get('department/list')).errcode).toBe(0);
   });

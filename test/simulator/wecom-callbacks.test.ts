@@ -25,8 +25,9 @@ interface Received {
 class Receiver {
   readonly requests: Received[] = [];
   status: (n: number) => number = () => 200;
-  /** How long each answer takes. */
-  delayMs = 0;
+  /** Answers are held until this many requests have arrived (then all go, and later ones at once). */
+  answerOnceReceived = 0;
+  private readonly heldAnswers: Array<() => void> = [];
   inFlight = 0;
   maxInFlight = 0;
   private server: Server | null = null;
@@ -46,11 +47,12 @@ class Receiver {
           alongside: this.inFlight,
         });
         this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
-        setTimeout(() => {
+        this.heldAnswers.push(() => {
           this.inFlight--;
           res.statusCode = this.status(n);
           res.end(res.statusCode === 200 ? 'success' : 'nope');
-        }, this.delayMs);
+        });
+        if (this.requests.length >= this.answerOnceReceived) for (const answer of this.heldAnswers.splice(0)) answer();
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
@@ -60,7 +62,7 @@ class Receiver {
   reset(): void {
     this.requests.length = 0;
     this.status = () => 200;
-    this.delayMs = 0;
+    this.answerOnceReceived = 0;
     this.maxInFlight = 0;
   }
 
@@ -239,8 +241,8 @@ describe('full payloads', () => {
     // A control-API change afterwards is delivered, and it is the only one: events go out in order.
     await mutate([{ op: 'createDepartment', department: { name: '标记部门', parentid: 1 } }]);
     await waitFor(() => receiver.requests.length >= 1, 'the marker callback');
+    // Drained: every queued delivery has ended, and the receiver records a request before answering it.
     await settled();
-    await sleep(50);
     expect(receiver.requests.length).toBe(1);
     expect(payload(decode(receiver.requests[0]!))).toMatchObject({ ChangeType: 'create_party', Name: '标记部门' });
   });
@@ -249,7 +251,8 @@ describe('full payloads', () => {
 describe('concurrent delivery (callbackConcurrency)', () => {
   it('keeps that many deliveries in flight, and delivers a rename alone', async () => {
     await client.configure({ callbackConcurrency: 4 });
-    receiver.delayMs = 40;
+    // The first four answers wait until all four have arrived: four are provably in flight at once.
+    receiver.answerOnceReceived = 4;
     const departments = (n: number, from: number): SimOperation[] =>
       Array.from({ length: n }, (_, i) => ({ op: 'createDepartment', department: { id: from + i, name: `并发部门${from + i}`, parentid: 1 } }) as SimOperation);
     const [d2] = (await client.directory()).departments.filter((d) => d.id !== 1).map((d) => d.id);
@@ -293,8 +296,6 @@ describe('ID-only payloads (callbackIdsOnly)', () => {
       { op: 'deleteDepartment', id: 9100 },
     ]);
     await settled();
-    await waitFor(() => receiver.requests.length >= 7, '7 callbacks');
-    await sleep(50);
     const events = receiver.requests.map(decode).map(payload);
     expect(events).toEqual([
       { ChangeType: 'create_user', UserID: 'ids.only', Department: String(d2) },
@@ -335,7 +336,7 @@ describe('delivery retries', () => {
     expect(after.delivered).toBe(before.delivered);
     expect(after.queued).toBe(0);
     expect(after.lastError).toBe('HTTP 500');
-    await sleep(100);
+    // Given up: its last attempt has ended, so all four reached the receiver.
     expect(receiver.requests.length).toBe(4);
   });
 
@@ -343,8 +344,8 @@ describe('delivery retries', () => {
     await client.configure({ callbackUrl: null });
     try {
       const before = await stats();
+      // The mutate answers after its events were queued (or not): nothing to wait for.
       await mutate([{ op: 'createDepartment', department: { name: '无回调', parentid: 1 } }]);
-      await sleep(50);
       expect(await stats()).toEqual(before);
       expect(receiver.requests.length).toBe(0);
     } finally {

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomOperations } from '../../src/simulator/org-generator.js';
 import { simConfigSchema } from '../../src/simulator/wecom/config.js';
@@ -302,5 +304,101 @@ describe('plant', () => {
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('fields.parentid');
     expect((await client.control('POST', 'plant', { departmentId: 999_999, fields: { name: 'x' } })).status).toBe(404);
+  });
+});
+
+/** Polls `check` until it holds (the test's own timeout ends a wait that never does). */
+async function pollTo(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((r) => setImmediate(r));
+}
+
+describe('holds (for tests that need a known point)', () => {
+  it('POST /__sim/callbacks/hold {after: K}: K more attempts start, retries included, the rest wait in order for the release', async () => {
+    // A receiver that answers 200, except 500 to the request numbers in `failing`.
+    const received: string[] = [];
+    const failing = new Set<number>();
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.statusCode = failing.has(received.length) ? 500 : 200;
+        received.push(req.url ?? '');
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const own = await startSimulator({ config: { callbackConcurrency: 2 } });
+    try {
+      const at = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cb`;
+      await own.client.configure({ callbackUrl: at, callbackToken: 'HoldTok3n', callbackAesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG' });
+      const counters = async () => (await own.client.control('GET', 'callbacks')).body;
+      expect((await own.client.control('POST', 'callbacks/hold', { after: 2 })).body).toMatchObject({ holding: true, held: 0, queued: 0 });
+      const departments = Array.from({ length: 5 }, (_, i) => ({ op: 'createDepartment', department: { id: 9700 + i, name: `暂停部门${i}`, parentid: 1 } }));
+      expect((await own.client.control('POST', 'mutate', { operations: departments })).status).toBe(200);
+
+      // Two delivered, then the two slots of callbackConcurrency wait at the hold; nothing more reaches the receiver.
+      await pollTo(async () => (await counters()).delivered === 2 && (await counters()).held === 2);
+      expect(await counters()).toMatchObject({ delivered: 2, attempts: 2, queued: 3, failed: 0, holding: true, held: 2 });
+      expect(received).toHaveLength(2);
+
+      // One more, whose first attempt fails: its retry waits at the hold too.
+      failing.add(2);
+      await own.client.control('POST', 'callbacks/hold', { after: 1 });
+      await pollTo(async () => (await counters()).attempts === 3 && (await counters()).held === 2);
+      expect(await counters()).toMatchObject({ delivered: 2, attempts: 3, queued: 3, lastError: 'HTTP 500' });
+      expect(received).toHaveLength(3);
+
+      // Released: everything goes, the retry included, and later deliveries are not held.
+      expect((await own.client.control('POST', 'callbacks/release')).body).toMatchObject({ holding: false });
+      await own.sim.callbacks.drain();
+      expect(await counters()).toMatchObject({ delivered: 5, attempts: 6, queued: 0, failed: 0, holding: false, held: 0 });
+      expect(received).toHaveLength(6);
+      expect((await own.client.control('POST', 'mutate', { operations: [{ op: 'deleteDepartment', id: 9700 }] })).status).toBe(200);
+      await own.sim.callbacks.drain();
+      expect((await counters()).delivered).toBe(6);
+    } finally {
+      await own.sim.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a delivery goes to the callback URL configured when it is attempted, so a retry follows a receiver that moved', async () => {
+    const hits: string[] = [];
+    const listen = async (name: string) => {
+      const s = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          hits.push(name);
+          res.end();
+        });
+      });
+      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+      return { s, url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/cb` };
+    };
+    const [a, b] = [await listen('a'), await listen('b')];
+    const own = await startSimulator();
+    try {
+      await own.client.configure({ callbackUrl: a.url, callbackToken: 'HoldTok3n', callbackAesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG' });
+      await own.client.control('POST', 'callbacks/hold');
+      expect((await own.client.control('POST', 'mutate', { operations: [{ op: 'createDepartment', department: { name: '搬家', parentid: 1 } }] })).status).toBe(200);
+      await pollTo(async () => (await own.client.control('GET', 'callbacks')).body.held === 1);
+      await own.client.configure({ callbackUrl: b.url });
+      await own.client.control('POST', 'callbacks/release');
+      await own.sim.callbacks.drain();
+      expect(hits).toEqual(['b']);
+    } finally {
+      await own.sim.close();
+      for (const x of [a, b]) await new Promise<void>((resolve) => x.s.close(() => resolve()));
+    }
+  });
+
+  it('POST /__sim/calls/hold: later API calls are counted and then wait until POST /__sim/calls/release', async () => {
+    await client.get('department/simplelist');
+    expect(await client.control('POST', 'calls/hold')).toEqual({ status: 200, body: { holding: true, allowance: 0, held: 0 } });
+    let answered = false;
+    const call = client.get('department/simplelist').then((r) => ((answered = true), r));
+    await pollTo(async () => (await client.control('GET', 'calls/hold')).body.held === 1);
+    expect(answered).toBe(false);
+    expect((await client.control('POST', 'calls/release')).body).toEqual({ holding: false, allowance: 0, held: 0 });
+    expect((await call).errcode).toBe(0);
   });
 });

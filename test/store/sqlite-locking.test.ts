@@ -8,8 +8,8 @@ import { tempDir } from '../helpers/stores.js';
 
 const BETTER_SQLITE3 = path.resolve(import.meta.dirname, '../../node_modules/better-sqlite3/lib/index.js');
 
-/** Another process that takes SQLite's write lock, says so, and holds it for holdMs. */
-function holdWriteLock(file: string, holdMs: number): Promise<{ done: Promise<void> }> {
+/** Another process that takes SQLite's write lock, says so, and holds it until `commit()` tells it to commit. */
+function holdWriteLock(file: string): Promise<{ commit(): void; done: Promise<void> }> {
   const child = spawn(
     process.execPath,
     [
@@ -20,16 +20,21 @@ function holdWriteLock(file: string, holdMs: number): Promise<{ done: Promise<vo
        db.exec('BEGIN IMMEDIATE');
        db.prepare("insert into locks (name, holder, expires_at) values ('other', 'other-process', 0)").run();
        process.stdout.write('locked\\n');
-       setTimeout(() => { db.exec('COMMIT'); db.close(); process.exit(0); }, ${holdMs});`,
+       process.stdin.once('data', () => { db.exec('COMMIT'); db.close(); process.exit(0); });`,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const done = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   return new Promise((resolve) => {
     child.stdout.on('data', (c: Buffer) => {
-      if (c.toString().includes('locked')) resolve({ done });
+      if (c.toString().includes('locked')) resolve({ commit: () => child.stdin.end('commit\n'), done });
     });
   });
+}
+
+/** Lets the event loop turn `n` times through its timers: it can only if nothing blocks the thread. */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 describe('SQLite shared between processes', () => {
@@ -43,21 +48,17 @@ describe('SQLite shared between processes', () => {
   it('waits for another process\'s write lock without freezing the event loop, then writes', async () => {
     dir = tempDir();
     store = await openStore({ dataDir: dir });
-    const other = await holdWriteLock(path.join(dir, 'orgsync.db'), 800);
+    const other = await holdWriteLock(path.join(dir, 'orgsync.db'));
 
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 20);
-    const started = Date.now();
-    const revision = await store.transaction((tx) => tx.directory.bumpRevision());
-    const waited = Date.now() - started;
-    clearInterval(timer);
+    let written = false;
+    const write = store.transaction((tx) => tx.directory.bumpRevision()).then((r) => ((written = true), r));
+    // Timers keep firing while the write waits (a blocked thread would stall here), and the write does wait: the
+    // other process holds the lock until it is told to commit.
+    await turns(10);
+    expect(written).toBe(false);
+    other.commit();
+    expect(await write).toBe(1);
     await other.done;
-
-    expect(revision).toBe(1);
-    // The write had to wait for the other process to commit...
-    expect(waited).toBeGreaterThanOrEqual(500);
-    // ...and meanwhile timers kept firing: the wait did not block the thread.
-    expect(ticks).toBeGreaterThanOrEqual(10);
     // The other process's write landed too.
     expect(await store.locks.tryAcquire('other', 'me', 1000)).toBe(true);
   });
@@ -65,13 +66,13 @@ describe('SQLite shared between processes', () => {
   it('an autocommit write outside a transaction waits the same way', async () => {
     dir = tempDir();
     store = await openStore({ dataDir: dir });
-    const other = await holdWriteLock(path.join(dir, 'orgsync.db'), 500);
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 20);
-    const run = await store.runs.create({ kind: 'import', source: 'hr', dryRun: false, status: 'running' });
-    clearInterval(timer);
+    const other = await holdWriteLock(path.join(dir, 'orgsync.db'));
+    let written = false;
+    const create = store.runs.create({ kind: 'import', source: 'hr', dryRun: false, status: 'running' }).then((r) => ((written = true), r));
+    await turns(5);
+    expect(written).toBe(false);
+    other.commit();
+    expect((await create).id).toBe(1);
     await other.done;
-    expect(run.id).toBe(1);
-    expect(ticks).toBeGreaterThanOrEqual(5);
   });
 });

@@ -1,3 +1,5 @@
+import { Hold } from './hold.js';
+
 const ATTEMPTS = 4; // the first try and 3 retries
 const TIMEOUT_MS = 5000;
 
@@ -7,6 +9,12 @@ export interface CallbackStats {
   failed: number;
   attempts: number;
   lastError: string | null;
+  /** A test holds deliveries (POST /__sim/callbacks/hold): attempts beyond its allowance wait for the release. */
+  holding: boolean;
+  /** Attempts (first tries and retries) waiting at the hold now. */
+  held: number;
+  /** Deliveries started and not ended (sending, waiting to retry, or held): all held means nothing is moving. */
+  inFlight: number;
 }
 
 export interface CallbackRequest {
@@ -38,7 +46,8 @@ export interface CallbackDelivery {
  * `alone` waits for those before it and holds back those after it. A delivery that fails (network error, 5 s
  * timeout, non-2xx, or a reply the platform would not accept) is tried 3 more times, the n-th retry after
  * n × `retryDelayMs()` (the `callbackRetryDelayMs` switch, 100 ms by default), then counted as failed; it keeps its
- * place (its slot) meanwhile.
+ * place (its slot) meanwhile. A test can hold the queue (`hold(after)`): `after` more attempts start, first tries
+ * and retries alike, and the rest wait in order until `release()`, so a test knows exactly how much was delivered.
  */
 export class CallbackQueue {
   private readonly waiting: CallbackDelivery[] = [];
@@ -46,7 +55,8 @@ export class CallbackQueue {
   /** A delivery marked `alone` is in flight. */
   private exclusive = false;
   private readonly idle: Array<() => void> = [];
-  private readonly counters: CallbackStats = { queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null };
+  private readonly counters = { queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null as string | null };
+  private readonly gate = new Hold();
   private closed = false;
 
   constructor(
@@ -55,7 +65,20 @@ export class CallbackQueue {
   ) {}
 
   stats(): CallbackStats {
-    return { ...this.counters };
+    const { holding, held } = this.gate.state();
+    return { ...this.counters, holding, held, inFlight: this.inFlight };
+  }
+
+  /** Lets `after` more delivery attempts start (first tries and retries alike), then holds the rest. */
+  hold(after = 0): CallbackStats {
+    this.gate.hold(after);
+    return this.stats();
+  }
+
+  /** Lets every held attempt go, and no longer holds. */
+  release(): CallbackStats {
+    this.gate.release();
+    return this.stats();
   }
 
   push(delivery: CallbackDelivery): void {
@@ -73,6 +96,7 @@ export class CallbackQueue {
   /** Stops retrying: pending deliveries give up at their next attempt. */
   close(): void {
     this.closed = true;
+    this.gate.release();
   }
 
   /** Starts what may start now. */
@@ -94,6 +118,8 @@ export class CallbackQueue {
 
   private async deliver(delivery: CallbackDelivery): Promise<void> {
     for (let attempt = 1; attempt <= ATTEMPTS && !this.closed; attempt++) {
+      await this.gate.pass();
+      if (this.closed) break;
       this.counters.attempts++;
       const { url, body, contentType } = delivery.request();
       try {

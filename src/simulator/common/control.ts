@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { CallbackStats } from './callback-queue.js';
 import { configIssues } from './config.js';
+import type { HoldState } from './hold.js';
 import { jsonBody, jsonObjectBody } from './request.js';
 
 /**
@@ -18,6 +19,10 @@ export interface ControlTarget {
   /** The ready line's facts, the URL included. */
   readyLine(): Record<string, unknown>;
   callbackStats(): CallbackStats;
+  readonly callbacks: { hold(after?: number): CallbackStats; release(): CallbackStats };
+  holdCalls(after?: number): HoldState;
+  releaseCalls(): HoldState;
+  callHoldState(): HoldState;
   revokeTokens(): number;
   /** Overwrites fields of a user unchecked (see /__sim/plant); false when there is no such user. */
   plantUserFields(userid: string, fields: Record<string, unknown>): boolean;
@@ -90,6 +95,22 @@ export function registerControl<Op extends { op: string }>(app: FastifyInstance,
   app.get('/__sim/directory', async () => sim.directory());
   app.get('/__sim/identity', async () => sim.readyLine());
   app.get('/__sim/callbacks', async () => sim.callbackStats());
+  // Holds for tests: stop deliveries or API calls at a known count, do something there, then release.
+  const holdSchema = z.strictObject({ after: z.number().int().min(0).max(1_000_000).default(0) });
+  const holdExpected = 'expected {} or { "after": N }: N more pass, then the rest wait for the release';
+  app.post('/__sim/callbacks/hold', async (req, reply) => {
+    const body = parseBody(req, reply, holdSchema, holdExpected);
+    if (body === undefined) return reply;
+    return sim.callbacks.hold(body.after);
+  });
+  app.post('/__sim/callbacks/release', async () => sim.callbacks.release());
+  app.get('/__sim/calls/hold', async () => sim.callHoldState());
+  app.post('/__sim/calls/hold', async (req, reply) => {
+    const body = parseBody(req, reply, holdSchema, holdExpected);
+    if (body === undefined) return reply;
+    return sim.holdCalls(body.after);
+  });
+  app.post('/__sim/calls/release', async () => sim.releaseCalls());
   app.post('/__sim/tokens/revoke', async () => ({ revoked: sim.revokeTokens() }));
   app.get('/__sim/config', async () => sim.config);
 

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { CallbackStats } from './callback-queue.js';
 import type { CommonConfig } from './config.js';
 import { FaultInjector } from './faults.js';
+import { Hold, type HoldState } from './hold.js';
 import { TokenStore } from './tokens.js';
 
 const SECRET_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -23,6 +24,8 @@ export class JsonFields {
 
 export interface CallbackSink {
   stats(): CallbackStats;
+  hold(after?: number): CallbackStats;
+  release(): CallbackStats;
   close(): void;
   drain(): Promise<void>;
 }
@@ -35,11 +38,15 @@ export interface CallbackSink {
 export abstract class SimulatorCore<C extends CommonConfig, K extends string> {
   readonly seed: number;
   protected readonly app: FastifyInstance;
-  protected readonly tokens = new TokenStore<K>();
+  protected readonly tokens: TokenStore<K>;
+  /** The simulator's clock (tokens, rate windows, blocks): Date.now, or a test's, moved instead of waited for. */
+  readonly now: () => number;
   protected readonly faults: FaultInjector<C['faultKinds'][number]>;
   abstract readonly callbacks: CallbackSink;
   private configValue: C;
   private readonly calls = new Map<string, number>();
+  /** A test's hold on API calls (POST /__sim/calls/hold): a held call waits before its latency and faults. */
+  private readonly callHold = new Hold();
   private totalCalls = 0;
   private baseUrl = '';
 
@@ -47,8 +54,11 @@ export abstract class SimulatorCore<C extends CommonConfig, K extends string> {
     seed: number,
     private readonly schema: { parse(value: unknown): C },
     config: unknown,
+    clock: () => number = () => Date.now(),
   ) {
     this.seed = seed;
+    this.now = clock;
+    this.tokens = new TokenStore<K>(clock);
     this.configValue = schema.parse(config ?? {});
     this.faults = new FaultInjector(seed);
     // On close, drop every connection, including those a 'hang' fault or a keep-alive client still holds.
@@ -81,6 +91,7 @@ export abstract class SimulatorCore<C extends CommonConfig, K extends string> {
   }
 
   async close(): Promise<void> {
+    this.callHold.release();
     this.faults.releaseHanging();
     this.callbacks.close();
     await this.callbacks.drain();
@@ -94,6 +105,22 @@ export abstract class SimulatorCore<C extends CommonConfig, K extends string> {
 
   callbackStats(): CallbackStats {
     return this.callbacks.stats();
+  }
+
+  /**
+   * Lets `after` more API calls through, then holds every later one (counted, checked for its token and limits,
+   * then waiting before its latency) until `releaseCalls()`: a test can keep a client's call provably in flight.
+   */
+  holdCalls(after = 0): HoldState {
+    return this.callHold.hold(after);
+  }
+
+  releaseCalls(): HoldState {
+    return this.callHold.release();
+  }
+
+  callHoldState(): HoldState {
+    return this.callHold.state();
   }
 
   // ------------------------------------------------------------------ stats
@@ -115,8 +142,9 @@ export abstract class SimulatorCore<C extends CommonConfig, K extends string> {
 
   // ------------------------------------------------------------------ pipeline pieces
 
-  /** Waits the configured latency. */
+  /** Waits while a test holds calls, then the configured latency. */
   protected async latency(): Promise<void> {
+    await this.callHold.pass();
     const ms = this.configValue.latencyMs;
     if (ms > 0) await new Promise((r) => setTimeout(r, ms));
   }

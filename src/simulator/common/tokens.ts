@@ -14,8 +14,10 @@ export class TokenStore<K extends string> {
   /** The newest token of each kind, for reuse. */
   private readonly current = new Map<K, string>();
 
+  constructor(private readonly now: () => number = () => Date.now()) {}
+
   issue(kind: K, ttlSeconds: number, options: { reuse?: boolean } = {}): { token: string; expiresIn: number } {
-    const now = Date.now();
+    const now = this.now();
     const live = this.current.get(kind);
     const grant = live === undefined ? undefined : this.tokens.get(live);
     if (options.reuse && live !== undefined && grant && grant.expiresAt > now) {
@@ -40,7 +42,7 @@ export class TokenStore<K extends string> {
     if (token === undefined || token === '') return 'missing';
     const grant = this.tokens.get(token);
     if (!grant) return 'unknown';
-    return Date.now() >= grant.expiresAt ? 'expired' : grant;
+    return this.now() >= grant.expiresAt ? 'expired' : grant;
   }
 
   delete(token: string): void {

@@ -61,6 +61,15 @@ export class DingCallbackSender {
     return this.queue.stats();
   }
 
+  /** Lets `after` more delivery attempts start, then holds the rest until `release()` (a test's control). */
+  hold(after = 0): CallbackStats {
+    return this.queue.hold(after);
+  }
+
+  release(): CallbackStats {
+    return this.queue.release();
+  }
+
   /** Queues one event per change; returns how many were queued (0 when callbacks are not configured). */
   send(events: readonly ContactEvent[]): number {
     const c = this.config();
@@ -72,7 +81,8 @@ export class DingCallbackSender {
       this.queue.push({
         request: () => {
           const signed = crypto.encryptAndSign(json, { timestamp: String(Date.now()), nonce: nonce16() });
-          const url = new URL(target);
+          // The address configured now: a retry follows a receiver that moved (its admin changed the URL).
+          const url = new URL(this.config().callbackUrl ?? target);
           url.searchParams.set('msg_signature', signed.signature);
           url.searchParams.set('timestamp', signed.timestamp);
           url.searchParams.set('nonce', signed.nonce);

@@ -20,6 +20,8 @@ export interface DingtalkSimulatorOptions {
   departments?: number;
   users?: number;
   config?: DingConfigInput;
+  /** The clock of tokens, QPS windows and the per-IP block; default Date.now (a test moves its own instead of waiting). */
+  clock?: () => number;
 }
 
 export interface DingtalkIdentity {
@@ -68,7 +70,7 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
 
   constructor(options: DingtalkSimulatorOptions = {}) {
     const seed = options.seed ?? 1;
-    super(seed, dingConfigSchema, options.config);
+    super(seed, dingConfigSchema, options.config, options.clock);
     const hash = createHash('sha256').update(`dingtalk-corp:${seed}`).digest('hex');
     this.identity = {
       corpId: `ding${hash.slice(0, 32)}`,
@@ -197,7 +199,7 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
   }
 
   private checkQps(path: string): void {
-    const now = Date.now();
+    const now = this.now();
     if (!this.perSecond.admit(`all:${path}`, now, this.config.globalQpsLimit)) throw new DingtalkApiError(90002);
     if (!this.perSecond.admit(`app:${path}`, now, this.config.qpsLimit)) throw new DingtalkApiError(90018);
   }
@@ -207,7 +209,7 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
    * call for ipBlockSeconds. Returns true when it answered.
    */
   private async ipBlock(req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
-    const now = Date.now();
+    const now = this.now();
     const until = this.blockedUntil.get(req.ip);
     if (until !== undefined && now < until) {
       await sendBlockPage(reply, until - now);

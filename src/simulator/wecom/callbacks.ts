@@ -111,6 +111,15 @@ export class CallbackSender {
     return this.queue.stats();
   }
 
+  /** Lets `after` more delivery attempts start, then holds the rest until `release()` (a test's control). */
+  hold(after = 0): CallbackStats {
+    return this.queue.hold(after);
+  }
+
+  release(): CallbackStats {
+    return this.queue.release();
+  }
+
   /** Queues the event for a change; returns false when callbacks are not configured or WeCom would send nothing. */
   send(change: ContactChange): boolean {
     const c = this.config();
@@ -122,7 +131,8 @@ export class CallbackSender {
     this.queue.push({
       request: () => {
         const signed = crypto.encryptAndSign(xml);
-        const url = new URL(target);
+        // The address configured now: a retry follows a receiver that moved (its admin changed the URL).
+          const url = new URL(this.config().callbackUrl ?? target);
         url.searchParams.set('msg_signature', signed.signature);
         url.searchParams.set('timestamp', signed.timestamp);
         url.searchParams.set('nonce', signed.nonce);

@@ -16,6 +16,8 @@ export interface SimulatorOptions {
   departments?: number;
   users?: number;
   config?: SimConfigInput;
+  /** The clock of tokens and the per-minute rate window; default Date.now (a test moves its own instead of waiting). */
+  clock?: () => number;
 }
 
 export interface SimulatorIdentity {
@@ -53,7 +55,7 @@ export class WecomSimulator extends SimulatorCore<SimConfig, SecretKind> {
 
   constructor(options: SimulatorOptions = {}) {
     const seed = options.seed ?? 1;
-    super(seed, simConfigSchema, options.config);
+    super(seed, simConfigSchema, options.config, options.clock);
     this.identity = {
       corpId: `ww${createHash('sha256').update(`corp:${seed}`).digest('hex').slice(0, 16)}`,
       agentId: 1000002,
@@ -101,7 +103,7 @@ export class WecomSimulator extends SimulatorCore<SimConfig, SecretKind> {
       if (this.config.untrustedIp) throw new WecomApiError(60020, `from ip: ${req.ip}`);
       const kind = options.authenticated ? this.authenticate(req) : 'app';
       if (!entered) throw new WecomApiError(45033);
-      if (!this.minute.admit(path, Date.now(), this.config.rateLimitPerMinute)) throw new WecomApiError(45009);
+      if (!this.minute.admit(path, this.now(), this.config.rateLimitPerMinute)) throw new WecomApiError(45009);
       await this.latency();
       const fault = this.drawFault((k) => options.authenticated || k !== 'revoke');
       if (fault && (await this.injectFault(fault, req, reply))) return;
