@@ -67,35 +67,27 @@ export interface InboxRepo {
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
-}
-
 export class KyselyInboxRepo implements InboxRepo {
   constructor(private readonly db: Db) {}
 
   async add(message: { connection: string; dedupeKey: string; type: string; events: readonly ContactEvent[] }): Promise<boolean> {
-    try {
-      await this.db
-        .insertInto('event_inbox')
-        .values({
-          connection: message.connection,
-          dedupe_key: message.dedupeKey,
-          type: message.type,
-          events: JSON.stringify(message.events),
-          received_at: new Date().toISOString(),
-          done: 0,
-          run_id: null,
-          attempts: 0,
-          last_error: null,
-        })
-        .execute();
-      return true;
-    } catch (err) {
-      if (isUniqueViolation(err)) return false;
-      throw err;
-    }
+    // Only the same message stored before is a retry of it: any other conflict (an id taken, say) is an error.
+    const result = await this.db
+      .insertInto('event_inbox')
+      .values({
+        connection: message.connection,
+        dedupe_key: message.dedupeKey,
+        type: message.type,
+        events: JSON.stringify(message.events),
+        received_at: new Date().toISOString(),
+        done: 0,
+        run_id: null,
+        attempts: 0,
+        last_error: null,
+      })
+      .onConflict((oc) => oc.columns(['connection', 'dedupe_key']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
   async pending(connection: string, limit: number, now = new Date().toISOString()): Promise<InboxMessage[]> {
