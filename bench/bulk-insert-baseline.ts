@@ -162,3 +162,40 @@ export const median = (xs: readonly number[]): number => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
+
+/** A source whose pull is recorded: the snapshot a sync read, so the baseline can write the very same rows. */
+export function recordingPull<C extends { pull(ctx: never): Promise<Snapshot> }>(source: C): { connector: C; pulled: () => Snapshot } {
+  let snapshot: Snapshot | undefined;
+  const connector = new Proxy(source, {
+    get(target, prop) {
+      if (prop === 'pull') return async (ctx: never) => (snapshot = await target.pull(ctx));
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return {
+    connector,
+    pulled: () => snapshot ?? (() => { throw new Error('the source was never read'); })(),
+  };
+}
+
+/**
+ * The store with a pause after every commit (the apply's batches among them), `ms` long: BENCH_APPLY_DELAY_MS in the
+ * sync benchmarks, which checks that a slower write of the directory makes them miss their write target.
+ */
+export function withPauseAfterCommit<S extends { transaction: (...args: never[]) => Promise<unknown> }>(store: S, ms: number): S {
+  if (ms <= 0) return store;
+  return new Proxy(store, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (prop === 'transaction') {
+        return async (...args: never[]) => {
+          const out = await target.transaction(...args);
+          await new Promise((resolve) => setTimeout(resolve, ms));
+          return out;
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
