@@ -18,7 +18,7 @@ export const gc: () => void = (() => {
   return typeof fn === 'function' ? (fn as () => void) : () => {};
 })();
 
-export function openRaw(dir: string): Database.Database {
+function openRaw(dir: string): Database.Database {
   const db = new Database(sqlitePath(dir));
   // The pragmas openStore sets.
   db.pragma('journal_mode = WAL');
@@ -30,7 +30,7 @@ export function openRaw(dir: string): Database.Database {
 export const TABLES = ['departments', 'users', 'memberships', 'links'] as const;
 export type RowCounts = Record<(typeof TABLES)[number], number>;
 
-export function countRows(db: Database.Database): RowCounts {
+function countRows(db: Database.Database): RowCounts {
   const out = {} as RowCounts;
   for (const t of TABLES) out[t] = (db.prepare(`select count(*) as n from ${t}`).get() as { n: number }).n;
   return out;
