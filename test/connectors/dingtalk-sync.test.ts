@@ -6,7 +6,7 @@ import { exportDirectory } from '../../src/directory/export.js';
 import { resolvePolicy, type PolicyInput } from '../../src/reconcile/policy.js';
 import { executeRun, type RunReport } from '../../src/runs/run-service.js';
 import type { DingConfigInput } from '../../src/simulator/dingtalk/config.js';
-import type { DingDepartment } from '../../src/simulator/dingtalk/model.js';
+import type { DingDepartment, DingUser } from '../../src/simulator/dingtalk/model.js';
 import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
 import type { Store } from '../../src/store/store.js';
 import { expected, local, type DingTruth } from '../helpers/dingtalk-directory.js';
@@ -196,6 +196,82 @@ describe('DingTalk sync against the simulator', () => {
     expect(healed.status).toBe('succeeded');
     expect(healed.changes.users.disable).toBe(activeLeavers);
     expect(local(await exported(h.store), await h.truth())).toEqual(expected(await h.truth()));
+  });
+
+  it('a person who moved into a department whose members cannot be read is not disabled, nor is anybody on that read', async () => {
+    const h = await harness(57, { departments: 40, users: 400 });
+    await h.sync();
+    const org = await h.truth();
+    const mover = org.users.find((u) => u.active && u.dept_id_list.length === 1 && u.dept_id_list[0] !== 1) as DingUser;
+    const target = org.departments.find((d) => d.dept_id !== 1 && !mover.dept_id_list.includes(d.dept_id)) as DingDepartment;
+    const leaver = org.users.find((u) => u.active && u.userid !== mover.userid && !u.dept_id_list.includes(target.dept_id)) as DingUser;
+    // The mover is listed only by the department that cannot be read: from the read alone, they look like the leaver.
+    await h.mutate({
+      operations: [
+        { op: 'updateUser', user: { userid: mover.userid, dept_id_list: [target.dept_id] } },
+        { op: 'deleteUser', userid: leaver.userid },
+      ],
+    });
+    h.sim.updateConfig({ failingDepartments: [target.dept_id] });
+    const r = await h.sync();
+    expect(r.status).toBe('partial');
+    expect(r.connector.notes.failedDepartments).toEqual([target.dept_id]);
+    expect(r.changes.users.disable).toBe(0);
+    // Held back: the mover, the leaver, and whoever is only in the department not read.
+    const onlyInTarget = org.users.filter((u) => u.active && u.dept_id_list.length === 1 && u.dept_id_list[0] === target.dept_id).length;
+    expect(r.suppressed?.users.disable).toBe(2 + onlyInTarget);
+    // Anyone not listed may be in the department not read: the read as a whole is incomplete.
+    expect(r.read?.complete).toBe(false);
+    const doc = await exported(h.store);
+    expect(doc.users.find((u) => u.userid === mover.userid)?.status).toBe('active');
+    expect(doc.users.find((u) => u.userid === leaver.userid)?.status).toBe('active');
+
+    h.sim.updateConfig({ failingDepartments: [] });
+    const healed = await h.sync();
+    expect(healed.status).toBe('succeeded');
+    expect(healed.changes.users.disable).toBe(1);
+    const truth = await h.truth();
+    expect(local(await exported(h.store), truth)).toEqual(expected(truth));
+  });
+
+  it('a department moved under one whose sub-departments cannot be walked keeps its people and itself', async () => {
+    const h = await harness(58, { departments: 40, users: 400 });
+    await h.sync();
+    const org = await h.truth();
+    const ancestors = (id: number): number[] => {
+      const out: number[] = [];
+      for (let p = org.departments.find((d) => d.dept_id === id)?.parent_id; p !== undefined && p !== 0; p = org.departments.find((d) => d.dept_id === p)?.parent_id) out.push(p);
+      return out;
+    };
+    // A leaf department with people in it, moved under a department whose entry in its parent's listsub has no usable id.
+    const onlyIn = (id: number): number => org.users.filter((u) => u.active && u.dept_id_list.length === 1 && u.dept_id_list[0] === id).length;
+    const moved = org.departments.find((d) => d.dept_id !== 1 && !org.departments.some((c) => c.parent_id === d.dept_id) && onlyIn(d.dept_id) >= 3) as DingDepartment;
+    // Its parent's subtree is what the read misses: one that does not hold the moved department where the directory has it.
+    const hidden = org.departments.find((d) => d.dept_id !== 1 && d.parent_id !== 1 && d.dept_id !== moved.dept_id && !ancestors(moved.dept_id).includes(d.parent_id as number)) as DingDepartment;
+    // And an empty leaf department moved there too: nothing may delete it on this read.
+    const empty = await h.mutate({ operations: [{ op: 'createDepartment', department: { name: '空部门', parent_id: 1 } }] });
+    expect(empty.applied).toBe(1);
+    await h.sync();
+    const emptyId = (await h.truth()).departments.find((d) => d.name === '空部门')?.dept_id as number;
+    await h.mutate({
+      operations: [
+        { op: 'updateDepartment', department: { dept_id: moved.dept_id, parent_id: hidden.dept_id } },
+        { op: 'updateDepartment', department: { dept_id: emptyId, parent_id: hidden.dept_id } },
+      ],
+    });
+    expect(h.sim.plantDepartmentFields(hidden.dept_id, { dept_id: 'not-a-number' })).toBe(true);
+    const r = await h.sync();
+    expect(r.status).toBe('partial');
+    expect(r.changes.users.disable).toBe(0);
+    expect(r.changes.departments.delete).toBe(0);
+    expect(r.read?.complete).toBe(false);
+    const doc = await exported(h.store);
+    const linked = (id: number) => doc.departments.find((d) => d.links.some((l) => l.source === SOURCE && l.externalId === String(id)));
+    expect(linked(moved.dept_id)).toBeDefined();
+    expect(linked(emptyId)).toBeDefined();
+    const people = org.users.filter((u) => u.active && u.dept_id_list.includes(moved.dept_id)).map((u) => u.userid);
+    expect(people.length).toBeGreaterThanOrEqual(3);
+    for (const userid of people) expect(doc.users.find((u) => u.userid === userid)?.status).toBe('active');
   });
 
   it('stops with the permission hint when the app may not read members at all (88 / 60011), writing nothing', async () => {

@@ -152,6 +152,37 @@ describe('WeCom sync against the simulator', () => {
     expect((await exported(h.store)).users.every((u) => u.status === 'active' || org.users.find((o) => o.userid === u.userid)?.status === 2)).toBe(true);
   });
 
+  it('a person who moved into a department whose members cannot be read is not disabled, nor is anybody on that read', async () => {
+    const h = await harness(507, { departments: 40, users: 400 });
+    await h.sync();
+    const org = await h.truth();
+    const mover = org.users.find((u) => u.status === 1 && u.department.length === 1 && u.department[0] !== 1) as SimOrg['users'][number];
+    const target = org.departments.find((d) => d.id !== 1 && !mover.department.includes(d.id)) as { id: number };
+    const leaver = org.users.find((u) => u.status === 1 && u.userid !== mover.userid && !u.department.includes(target.id)) as SimOrg['users'][number];
+    // The mover is listed only by the department that cannot be read: from the read alone, they look like the leaver.
+    await h.mutate({
+      operations: [
+        { op: 'updateUser', user: { userid: mover.userid, department: [target.id], main_department: target.id } },
+        { op: 'deleteUser', userid: leaver.userid },
+      ],
+    });
+    await h.configure({ failingDepartments: [target.id] });
+    const r = await h.sync();
+    expect(r.status).toBe('partial');
+    expect(r.changes.users.disable).toBe(0);
+    const onlyInTarget = org.users.filter((u) => u.status === 1 && u.department.length === 1 && u.department[0] === target.id).length;
+    expect(r.suppressed?.users.disable).toBe(2 + onlyInTarget);
+    expect(r.read?.complete).toBe(false);
+    const doc = await exported(h.store);
+    expect(doc.users.find((u) => u.userid === mover.userid)?.status).toBe('active');
+    expect(doc.users.find((u) => u.userid === leaver.userid)?.status).toBe('active');
+
+    await h.configure({ failingDepartments: [] });
+    const healed = await h.sync();
+    expect(healed.status).toBe('succeeded');
+    expect(healed.changes.users.disable).toBe(1);
+  });
+
   it('with the contacts secret from a new IP (48009) it falls back to ids: memberships and leavers follow, names stay', async () => {
     const h = await harness(606, { departments: 30, users: 300 });
     await h.sync({ secret: 'contacts' });

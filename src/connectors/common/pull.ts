@@ -30,6 +30,7 @@ export interface CollectorOptions {
 }
 
 export interface CollectedPull {
+  /** Not `complete` when a member list or a part of the tree could not be read (see `finish`). */
   snapshot: Snapshot;
   /** Departments whose members, or whose sub-departments, could not be read. */
   incomplete: string[];
@@ -44,6 +45,8 @@ export class SnapshotCollector {
   readonly #onAbort = (): void => this.#stop.abort(this.options.signal?.reason);
   readonly #users = new Map<string, SnapshotUser | null>();
   readonly #incomplete = new Set<string>();
+  /** A department's member list failed: who is in it is unknown. */
+  #membersUnread = false;
   /** Records that did not parse, by object and field: a user listed by several departments is reported once. */
   readonly #skipped = new Map<string, ErrorInfo>();
   #contactSeen = false;
@@ -71,13 +74,17 @@ export class SnapshotCollector {
     return true;
   }
 
-  /** Reads one department's members with `read`; a failure that is not fatal marks the department incomplete. */
+  /**
+   * Reads one department's members with `read`; a failure that is not fatal marks the department incomplete, and the
+   * read as a whole: anybody it did not list may have moved into that department, so nobody is taken as gone.
+   */
   async department(externalId: string, read: () => Promise<void>): Promise<void> {
     try {
       await read();
     } catch (err) {
       if (this.fatal(err)) throw err;
       this.#incomplete.add(externalId);
+      this.#membersUnread = true;
     }
     const total = this.options.total?.();
     this.options.onProgress?.({ phase: 'members', done: ++this.#done, ...(total !== undefined ? { total } : {}) });
@@ -145,6 +152,11 @@ export class SnapshotCollector {
    * The snapshot of `departments` and the members collected. Memberships in departments the pull did not see
    * (outside the app's range) are dropped; while the tree itself is incomplete such a membership may lie in the part
    * not read, so those users' memberships are left unsaid (kept as they are) instead.
+   *
+   * The snapshot is not `complete` when a member list failed or the tree is incomplete: a user or a department the
+   * read did not see may have moved into the part it could not read (a member list that failed, a subtree not
+   * walked), so the directory's own place for them says nothing, and no one may be disabled or deleted on this read.
+   * A record skipped on its own (`record`) leaves only its department incomplete: the rest of that list was read.
    */
   finish(departments: SnapshotDepartment[], options: { treeComplete?: boolean } = {}): CollectedPull {
     const known = new Set(departments.map((d) => d.externalId));
@@ -169,7 +181,7 @@ export class SnapshotCollector {
     const incomplete = [...this.#incomplete].filter((id) => known.has(id)).sort(byId);
     return {
       snapshot: {
-        complete: true,
+        complete: treeComplete && !this.#membersUnread,
         incompleteDepartments: incomplete,
         unseenFields: withheld ? [...this.options.withheld] : [],
         departments,
