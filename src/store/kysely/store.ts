@@ -58,12 +58,15 @@ export class KyselyStore implements Store {
   ) {
     this.bulk = new BulkInsert(dialect);
     this.reader = new RowReader(sqlite);
-    ({ directory: this.directory, runs: this.runs, locks: this.locks, connections: this.connections, access: this.access, views: this.views, inbox: this.inbox, settings: this.settings } = repos(
-      db,
-      dialect,
-      this.bulk,
-      this.reader,
-    ));
+    const r = repos(db, dialect, this.bulk, this.reader);
+    this.directory = r.directory;
+    this.runs = r.runs;
+    this.locks = r.locks;
+    this.connections = r.connections;
+    this.access = r.access;
+    this.views = r.views;
+    this.inbox = r.inbox;
+    this.settings = r.settings;
   }
 
   transaction<T>(fn: (tx: StoreRepos) => Promise<T>): Promise<T> {
