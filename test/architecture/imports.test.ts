@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeChain, findCycles, importGraph, importsOf, sourceFiles, type ImportEdge } from './import-graph.js';
 
@@ -47,6 +48,37 @@ describe('imports of src/', () => {
       expect(layerViolations(folder)).toEqual([]);
     });
   }
+});
+
+/** The repositories of a Store (StoreRepos): a route reaching one of them reads or writes the store itself. */
+const REPOS = new Set(['directory', 'runs', 'locks', 'connections', 'access', 'views', 'inbox', 'settings']);
+
+/** `store.<repo>` and `deps.store.<repo>` in a file, with their lines. */
+function storeAccesses(file: string): string[] {
+  const source = ts.createSourceFile(file, readFileSync(path.join(ROOT, file), 'utf8'), ts.ScriptTarget.Latest, true);
+  const found: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isPropertyAccessExpression(node) && REPOS.has(node.name.text)) {
+      const target = node.expression;
+      const named = ts.isIdentifier(target) ? target.text : ts.isPropertyAccessExpression(target) ? target.name.text : '';
+      if (named === 'store') found.push(`${file}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1} ${node.getText(source)}`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+describe('the API routes', () => {
+  // api/connections.ts is being reworked with the platform registry and still reads connection rows itself.
+  const routes = files.filter((f) => f.startsWith('src/server/api/') && f !== 'src/server/api/connections.ts');
+
+  it('call services, never the store directly', () => {
+    expect(routes.length).toBeGreaterThan(3);
+    expect(routes.flatMap(storeAccesses)).toEqual([]);
+    // The check sees the store where it is used: the run runner (a service) reads runs through it.
+    expect(storeAccesses('src/server/runner.ts').some((f) => f.endsWith(' this.store.runs'))).toBe(true);
+  });
 });
 
 describe('the import graph itself', () => {
