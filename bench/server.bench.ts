@@ -46,7 +46,7 @@ type Engine = 'sqlite' | 'postgres';
 // ---------------------------------------------------------------- the SQL each endpoint runs
 
 /**
- * The statements of `KyselyViewRepo` (src/store/view-repo.ts), as Kysely compiles them, with `?` placeholders.
+ * The statements of `KyselyViewRepo` (src/store/kysely/view-repo.ts), as Kysely compiles them, with `?` placeholders.
  * The benchmark checks that the server prepared each of these texts while answering, so a change of the repo's
  * queries makes it fail (exit 2) instead of comparing with a query the endpoint no longer runs.
  */

@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * Every failure orgsync reports carries a stable `code`, a plain `message` and, where one exists, a `hint`
  * naming what to change and where. Platform errcodes are mapped onto these by each connector.
@@ -78,7 +80,7 @@ export class ValidationError extends OrgsyncError {
 
   constructor(what: string, issues: ValidationIssue[]) {
     const first = issues[0];
-    const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
+    const more = moreProblems(issues.length);
     super({
       code: 'INVALID_INPUT',
       message: first ? `${what}: ${describeIssue(first)}${more}` : `${what} is invalid`,
@@ -89,6 +91,51 @@ export class ValidationError extends OrgsyncError {
     this.what = what;
     this.issues = issues;
   }
+}
+
+/** How `zodIssues` words and places what zod found. */
+export interface ZodIssueOptions {
+  /** Where the parsed value sits in the input: put before every issue's path (e.g. `['policy']`). */
+  prefix?: readonly PropertyKey[];
+  /** The hint for an issue at this path (prefix included), if there is one. */
+  hint?: (path: readonly string[]) => string | undefined;
+  /** What the input calls its keys, for the unknown-key message "is not a known <word>" (default "field"). */
+  keyWord?: string;
+}
+
+/**
+ * zod's issues as orgsync's ValidationIssues, the one place they are turned into words (the API, the CLI, the
+ * connection service, the simulators): the path dotted (`settings.corpId`, `faultKinds.1`, `(root)` for the value
+ * itself), an unknown key as one issue per key under its own name, a value that is absent as "is required" (when
+ * zod reported the input), and a union no branch matched by the branch that got furthest into the value, so the
+ * field at fault is named rather than the union as a whole.
+ */
+export function zodIssues(issues: readonly z.core.$ZodIssue[], options: ZodIssueOptions = {}): ValidationIssue[] {
+  const keyWord = options.keyWord ?? 'field';
+  const issue = (path: readonly string[], message: string): ValidationIssue => {
+    const hint = options.hint?.(path);
+    return { path: path.join('.') || '(root)', field: path[path.length - 1] ?? '(value)', message, ...(hint !== undefined ? { hint } : {}) };
+  };
+  const walk = (list: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): ValidationIssue[] =>
+    list.flatMap((i): ValidationIssue[] => {
+      const at = [...prefix, ...i.path];
+      if (i.code === 'invalid_union' && i.errors.length > 0) {
+        const depth = (branch: readonly z.core.$ZodIssue[]): number => Math.max(0, ...branch.map((x) => x.path.length));
+        const best = i.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
+        // A branch that got inside the value names the field at fault; when none did, the union speaks for itself.
+        if (depth(best) > 0) return walk(best, at);
+      }
+      const path = at.map(String);
+      if (i.code === 'unrecognized_keys') return i.keys.map((key) => issue([...path, key], `is not a known ${keyWord}`));
+      const missing = i.code === 'invalid_type' && 'input' in i && i.input === undefined;
+      return [issue(path, missing ? 'is required' : i.message)];
+    });
+  return walk(issues, options.prefix ?? []);
+}
+
+/** "and N more problem(s)" after the first of `count` issues; empty for one. */
+export function moreProblems(count: number): string {
+  return count > 1 ? ` (and ${count - 1} more problem${count > 2 ? 's' : ''})` : '';
 }
 
 export function describeIssue(issue: ValidationIssue): string {

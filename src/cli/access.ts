@@ -3,8 +3,16 @@ import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { ValidationError } from '../errors.js';
 import { AccessService, FIRST_ADMIN, checkPassword, checkUsername } from '../server/auth/access.js';
+import type { Store } from '../store/store.js';
 import type { Output } from './output.js';
-import type { ServerCommandHelpers } from './serve.js';
+
+/** What `orgsync serve`, `admin` and `token` need from the program they are part of. */
+export interface ServerCommandHelpers {
+  withStore<T>(opts: { dataDir?: string }, fn: (store: Store) => Promise<T>): Promise<T>;
+  setJson(json: boolean): void;
+  /** Where a password is read; default process.stdin. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+}
 
 const STDIN_HINT = 'Pipe it in, e.g. `printf \'%s\\n\' "$PASSWORD" | orgsync admin set-password --password-stdin`.';
 

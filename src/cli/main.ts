@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config.js';
-import { OrgsyncError, ValidationError, describeIssue, errorInfo } from '../errors.js';
+import { OrgsyncError, ValidationError, describeIssue, errorInfo, zodIssues } from '../errors.js';
 import { JsonSnapshotSource } from '../connectors/json-snapshot/source.js';
 import { exportDirectory } from '../directory/export.js';
 import { policySchema, type Policy, type PolicyInput } from '../reconcile/policy.js';
@@ -72,12 +72,7 @@ async function loadPolicy(file: string | undefined, flags: { onUserGone?: string
   if (!parsed.success) {
     throw new ValidationError(
       file ? `policy (${file} and flags)` : 'policy flags',
-      parsed.error.issues.map((i) => ({
-        path: i.path.map(String).join('.') || '(root)',
-        field: String(i.path[i.path.length - 1] ?? '(value)'),
-        message: i.message,
-        hint: 'See docs/policy.md for the policy keys and their values.',
-      })),
+      zodIssues(parsed.error.issues, { keyWord: 'key', hint: () => 'See docs/policy.md for the policy keys and their values.' }),
     );
   }
   return parsed.data;

@@ -1,16 +1,7 @@
 import { Command } from 'commander';
 import { startServer } from '../server/start.js';
-import type { Store } from '../store/store.js';
-import { adminCommand, tokenCommand } from './access.js';
+import { adminCommand, tokenCommand, type ServerCommandHelpers } from './access.js';
 import type { Output } from './output.js';
-
-/** What `orgsync serve`, `admin` and `token` need from the program they are part of. */
-export interface ServerCommandHelpers {
-  withStore<T>(opts: { dataDir?: string }, fn: (store: Store) => Promise<T>): Promise<T>;
-  setJson(json: boolean): void;
-  /** Where a password is read; default process.stdin. */
-  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
-}
 
 function signalled(): Promise<string> {
   return new Promise((resolve) => {

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
+import { ValidationError, zodIssues } from '../errors.js';
 import { FAULT_KINDS as DINGTALK_FAULT_KINDS, dingConfigSchema } from '../simulator/dingtalk/config.js';
 import { DINGTALK_DEFAULT_SIZES, DingtalkSimulator } from '../simulator/dingtalk/server.js';
 import { FAULT_KINDS as WECOM_FAULT_KINDS, simConfigSchema } from '../simulator/wecom/config.js';
@@ -144,9 +144,9 @@ function platformCommand(platform: Platform, io: Output, setExitCode: (code: num
       if (err instanceof z.ZodError) {
         throw new ValidationError(
           'simulator flags',
-          err.issues.map((i) => {
-            const key = String(i.path[0] ?? '');
-            return { path: `--${kebab(key)}`, field: key, message: i.message, hint: `See \`orgsync simulate ${platform.name} --help\`.` };
+          zodIssues(err.issues, { keyWord: 'switch', hint: () => `See \`orgsync simulate ${platform.name} --help\`.` }).map((i) => {
+            const key = i.path.split('.')[0] ?? '';
+            return { ...i, path: `--${kebab(key)}`, field: key };
           }),
         );
       }

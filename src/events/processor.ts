@@ -7,17 +7,12 @@ import type { Rebased, SourceConnector } from '../connectors/contract.js';
 import { errorInfo, type ErrorInfo } from '../errors.js';
 import type { Policy } from '../reconcile/policy.js';
 import { executeRun, type RunProgress, type RunReport } from '../runs/run-service.js';
+import type { ContactEvent } from '../store/inbox-repo.js';
 import type { Store } from '../store/store.js';
 import { applyReads, sourceView, touchedUsers, type ObjectReads } from './view.js';
 
-/** One contact change as a platform announced it, reduced to what was touched. */
-export interface ContactEvent {
-  object: 'user' | 'department';
-  /** The source's id of the object. */
-  externalId: string;
-  /** The object's new id when the platform renamed it (WeCom's NewUserID). */
-  newExternalId?: string;
-}
+// The inbox keeps events as they came, so the event's type is the store's.
+export type { ContactEvent } from '../store/inbox-repo.js';
 
 /**
  * Targeted reads of single objects, by the platform's connector. null: the platform says the object does not exist

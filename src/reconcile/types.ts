@@ -1,16 +1,12 @@
 import type { ErrorInfo } from '../errors.js';
 import type { UserProfile, UserStatus } from '../directory/model.js';
+import { emptyCounts, type ChangeCounts, type DepartmentAction, type FieldDiff, type UserAction } from '../store/run-repo.js';
+
+// A run records its changes and counts in the store, so their types are the store's; the planner uses them as its own.
+export { emptyCounts, type ChangeCounts, type DepartmentAction, type FieldDiff, type UserAction };
 
 /** A local department or user: its id, or the key of one this plan creates (`new:<externalId>`). */
 export type Ref = number | string;
-
-export interface FieldDiff {
-  before: unknown;
-  after: unknown;
-}
-
-export type DepartmentAction = 'create' | 'update' | 'move' | 'delete';
-export type UserAction = 'create' | 'update' | 'disable' | 'enable' | 'delete';
 
 export interface DepartmentChange {
   action: DepartmentAction;
@@ -67,18 +63,6 @@ export interface Plan {
   notes: ErrorInfo[];
   /** Active local users linked to this source before the plan: the base of the guard's ratio. */
   activeLinkedUsers: number;
-}
-
-export interface ChangeCounts {
-  departments: Record<DepartmentAction, number>;
-  users: Record<UserAction, number>;
-}
-
-export function emptyCounts(): ChangeCounts {
-  return {
-    departments: { create: 0, update: 0, move: 0, delete: 0 },
-    users: { create: 0, update: 0, disable: 0, enable: 0, delete: 0 },
-  };
 }
 
 export function countChanges(departments: readonly DepartmentChange[], users: readonly UserChange[]): ChangeCounts {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { OrgsyncError, ValidationError, type ErrorInfo } from '../errors.js';
+import { OrgsyncError, ValidationError, moreProblems, zodIssues, type ErrorInfo } from '../errors.js';
 
 /** The body of every error answer: `{ "error": { code, message, hint?, field? } }`, sometimes with more members beside it. */
 export interface ApiErrorBody {
@@ -71,8 +71,7 @@ export function fromOrgsyncError(err: OrgsyncError, fieldOf?: (path: string) => 
     const first = err.issues[0];
     const field = first ? (fieldOf ? fieldOf(first.path) : first.path) : undefined;
     const message = first ? `${field ?? first.path}: ${first.message}` : err.message;
-    const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more problem${err.issues.length > 2 ? 's' : ''})` : '';
-    return new ApiError(400, { code: err.code, message: message + more, hint: first?.hint ?? err.hint, field });
+    return new ApiError(400, { code: err.code, message: message + moreProblems(err.issues.length), hint: first?.hint ?? err.hint, field });
   }
   return new ApiError(STATUS[err.code] ?? 500, { code: err.code, message: err.message, hint: err.hint });
 }
@@ -83,21 +82,13 @@ export function fromErrorInfo(status: number, info: ErrorInfo): ApiError {
 
 /** A zod failure on a request part as a 400 naming the first field at fault. */
 export function fromZodError(error: z.ZodError, part: 'params' | 'query' | 'body'): ApiError {
-  const issue = error.issues[0];
+  const issues = zodIssues(error.issues);
+  const issue = issues[0];
   if (!issue) return new ApiError(400, { code: 'INVALID_INPUT', message: `the request ${part} is invalid` });
-  const path = issue.path.map(String);
-  if (issue.code === 'unrecognized_keys') path.push(issue.keys[0] ?? '');
-  const field = path.length > 0 ? path.join('.') : `(${part})`;
-  const message =
-    issue.code === 'unrecognized_keys'
-      ? 'is not a known field'
-      : issue.code === 'invalid_type' && issue.input === undefined
-        ? 'is required'
-        : issue.message;
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem${error.issues.length > 2 ? 's' : ''})` : '';
+  const field = issue.path === '(root)' ? `(${part})` : issue.path;
   return new ApiError(400, {
     code: 'INVALID_INPUT',
-    message: `${field}: ${message}${more}`,
+    message: `${field}: ${issue.message}${moreProblems(issues.length)}`,
     hint: part === 'body' ? 'Fix the field and send the request again; nothing was changed. See GET /api/docs for the request shapes.' : 'See GET /api/docs for the parameters.',
     field,
   });

@@ -5,7 +5,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type DatabaseIntrospector, type
 import pg from 'pg';
 import { OrgsyncError } from '../errors.js';
 import { createPrivateFile, secureDataDir, type ModeFix } from './data-dir.js';
-import { KyselyStore } from './kysely-store.js';
+import { KyselyStore } from './kysely/store.js';
 import { StaticMigrationProvider, type DialectName } from './migrations.js';
 import { SqliteStoreDialect, whenUnlocked } from './sqlite-driver.js';
 import type { Database } from './schema.js';

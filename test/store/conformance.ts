@@ -1329,7 +1329,7 @@ export function describeStoreConformance(engine: Engine): void {
       });
 
       // Fails on both engines as of 5089ac3: the compact encoding of create records (encodeFields/decodeFields in
-      // kysely-store.ts) accepts departments.before === null as "empty" but always decodes it as [].
+      // store/kysely/run-changes.ts) accepts departments.before === null as "empty" but always decodes it as [].
       it('a create record whose departments "before" is null reads back as null', async () => {
         const run = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: false, status: 'running' });
         const record = change(1, {

@@ -1,4 +1,5 @@
 import type { Store } from '../../store/store.js';
+import { DirectoryService } from '../directory-service.js';
 import { notFound } from '../errors.js';
 import type { RouteTable } from '../route.js';
 import { departmentListSchema, departmentParams, membersQuery, membersSchema, userDetailSchema, userParams } from '../schemas.js';
@@ -6,13 +7,7 @@ import { departmentListSchema, departmentParams, membersQuery, membersSchema, us
 const HISTORY_LIMIT = 100;
 
 export function directoryRoutes(table: RouteTable, deps: { store: Store }): void {
-  const { store } = deps;
-  /**
-   * The tree's answer as sent, with the revision it was read at. Every write to the directory bumps the revision in
-   * the same transaction (apply, renameLink), so while the revision stays the same the answer does too: a console
-   * opening the tree again costs one single-row read instead of 30,000 departments read and serialised.
-   */
-  let tree: { revision: number; json: Buffer } | undefined;
+  const directory = new DirectoryService(deps.store);
 
   table.add({
     method: 'GET',
@@ -23,10 +18,7 @@ export function directoryRoutes(table: RouteTable, deps: { store: Store }): void
     responses: { 200: { description: 'The departments and the directory revision they were read at', schema: departmentListSchema } },
     handler: async ({ reply }) => {
       void reply.type('application/json; charset=utf-8');
-      if (tree !== undefined && (await store.directory.revision()) === tree.revision) return tree.json;
-      const list = await store.views.departmentListJson();
-      if (tree === undefined || list.revision >= tree.revision) tree = list;
-      return list.json;
+      return directory.departmentsJson();
     },
   });
 
@@ -40,14 +32,13 @@ export function directoryRoutes(table: RouteTable, deps: { store: Store }): void
     query: membersQuery,
     responses: { 200: { description: 'A page of members; nextCursor is null on the last page', schema: membersSchema }, 404: { description: 'No such department' } },
     handler: async ({ params, query }) => {
-      if (!(await store.views.departmentExists(params.id))) {
-        throw notFound('DEPARTMENT_NOT_FOUND', `there is no department ${params.id}`, 'GET /api/v1/directory/departments lists them.');
-      }
-      const { items, total } = await store.views.members(params.id, {
+      const found = await directory.members(params.id, {
         q: query.q,
         afterId: query.cursor !== undefined ? Number(query.cursor) : undefined,
         limit: query.limit + 1,
       });
+      if (!found) throw notFound('DEPARTMENT_NOT_FOUND', `there is no department ${params.id}`, 'GET /api/v1/directory/departments lists them.');
+      const { items, total } = found;
       const page = items.slice(0, query.limit);
       const last = page[page.length - 1];
       return { items: page, nextCursor: items.length > query.limit && last ? String(last.id) : null, total };
@@ -62,9 +53,9 @@ export function directoryRoutes(table: RouteTable, deps: { store: Store }): void
     params: userParams,
     responses: { 200: { description: 'The user', schema: userDetailSchema }, 404: { description: 'No such user' } },
     handler: async ({ params }) => {
-      const found = await store.views.user(params.id);
+      const found = await directory.user(params.id, HISTORY_LIMIT);
       if (!found) throw notFound('USER_NOT_FOUND', `there is no user ${params.id}`, 'Find users with GET /api/v1/directory/departments/{id}/members.');
-      return { ...found, history: await store.views.userHistory(params.id, HISTORY_LIMIT) };
+      return found;
     },
   });
 }

@@ -1,7 +1,7 @@
 import { localized, type Lang } from '../../errors.js';
+import { DeadLetters } from '../../events/dead-letters.js';
 import type { EventPump } from '../../events/pump.js';
-import type { InboxMessage } from '../../store/inbox-repo.js';
-import type { Store } from '../../store/store.js';
+import type { InboxMessage, Store } from '../../store/store.js';
 import { langOf } from '../lang.js';
 import type { RouteTable } from '../route.js';
 import { deadLetterListSchema, deadLetterQuery, retryDeadLettersBody, retryDeadLettersSchema } from '../schemas.js';
@@ -11,7 +11,7 @@ import { deadLetterListSchema, deadLetterQuery, retryDeadLettersBody, retryDeadL
  * listed with their last error, and a retry puts them back to pending and wakes the pump of each connection.
  */
 export function eventRoutes(table: RouteTable, deps: { store: Store; pump: EventPump }): void {
-  const { store, pump } = deps;
+  const deadLetters = new DeadLetters(deps.store, deps.pump);
 
   table.add({
     method: 'GET',
@@ -23,7 +23,7 @@ export function eventRoutes(table: RouteTable, deps: { store: Store; pump: Event
     description: 'Each error is in Chinese when Accept-Language prefers zh and orgsync has a Chinese text for it.',
     handler: async ({ query, req }) => {
       const lang = langOf(req.headers['accept-language']);
-      const items = await store.inbox.deadLetters({ limit: query.limit, ...(query.connection !== undefined ? { connection: query.connection } : {}) });
+      const items = await deadLetters.list({ limit: query.limit, connection: query.connection });
       return { items: items.map((m) => deadLetter(m, lang)) };
     },
   });
@@ -37,11 +37,7 @@ export function eventRoutes(table: RouteTable, deps: { store: Store; pump: Event
     body: retryDeadLettersBody,
     responses: { 200: { description: 'What was put back', schema: retryDeadLettersSchema } },
     handler: async ({ body }) => {
-      const retried = await store.inbox.retryDeadLetters({
-        ...(body?.connection !== undefined ? { connection: body.connection } : {}),
-        ...(body?.ids !== undefined ? { ids: body.ids } : {}),
-      });
-      for (const connection of new Set(retried.map((m) => m.connection))) pump.notify(connection, 0);
+      const retried = await deadLetters.retry({ connection: body?.connection, ids: body?.ids });
       return { retried: retried.length, ids: retried.map((m) => m.id) };
     },
   });

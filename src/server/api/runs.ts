@@ -1,3 +1,4 @@
+import { RunLog } from '../../runs/run-log.js';
 import { toReport } from '../../runs/run-service.js';
 import type { Store } from '../../store/store.js';
 import { notFound } from '../errors.js';
@@ -11,7 +12,8 @@ const CHANGES_IN_DETAIL = 100;
 const noRun = (id: number) => notFound('RUN_NOT_FOUND', `there is no run ${id}`, 'GET /api/v1/runs lists the runs.');
 
 export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRunner }): void {
-  const { store, runner } = deps;
+  const { runner } = deps;
+  const log = new RunLog(deps.store);
   const withProgress = <T extends { runId: number }>(report: T): T => {
     const progress = runner.progress(report.runId);
     return progress ? { ...report, progress } : report;
@@ -26,12 +28,12 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
     responses: { 200: { description: 'A page of runs; nextCursor is null on the last page', schema: runListSchema } },
     handler: async ({ query, req }) => {
       const lang = langOf(req.headers['accept-language']);
-      const runs = await store.runs.list({
+      const runs = await log.list({
         limit: query.limit + 1,
-        ...(query.source !== undefined ? { source: query.source } : {}),
-        ...(query.status !== undefined ? { status: query.status } : {}),
-        ...(query.kind !== undefined ? { kind: query.kind } : {}),
-        ...(query.cursor !== undefined ? { beforeId: Number(query.cursor) } : {}),
+        source: query.source,
+        status: query.status,
+        kind: query.kind,
+        beforeId: query.cursor !== undefined ? Number(query.cursor) : undefined,
       });
       const page = runs.slice(0, query.limit);
       const last = page[page.length - 1];
@@ -56,9 +58,9 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
     params: runIdParams,
     responses: { 200: { description: 'The run', schema: runDetailSchema }, 404: { description: 'No such run' } },
     handler: async ({ params, req }) => {
-      const run = await store.runs.get(params.id);
-      if (!run) throw noRun(params.id);
-      const [steps, items, total] = [await store.runs.steps(run.id), await store.runs.changes(run.id, { limit: CHANGES_IN_DETAIL }), await store.runs.countChanges(run.id)];
+      const found = await log.detail(params.id, CHANGES_IN_DETAIL);
+      if (!found) throw noRun(params.id);
+      const { run, steps, changes: items, total } = found;
       return withProgress({ ...toReport(run, steps, langOf(req.headers['accept-language'])), changedObjects: { total, items } });
     },
   });
@@ -72,8 +74,9 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
     query: changesQuery,
     responses: { 200: { description: 'A page of changes in the order they were recorded', schema: changesSchema }, 404: { description: 'No such run' } },
     handler: async ({ params, query }) => {
-      if (!(await store.runs.get(params.id))) throw noRun(params.id);
-      return { items: await store.runs.changes(params.id, { limit: query.limit, offset: query.offset }), total: await store.runs.countChanges(params.id) };
+      const page = await log.changes(params.id, { limit: query.limit, offset: query.offset });
+      if (!page) throw noRun(params.id);
+      return page;
     },
   });
 

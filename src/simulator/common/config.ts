@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { zodIssues } from '../../errors.js';
 
 /**
  * The switches both simulators have, with the same keys and meanings. Each is a start flag (kebab-case:
@@ -61,9 +62,5 @@ export interface ConfigIssue {
 
 /** A zod error on a config as one issue per switch; an unknown switch is reported under its own name. */
 export function configIssues(err: z.ZodError): ConfigIssue[] {
-  return err.issues.flatMap((i) =>
-    i.code === 'unrecognized_keys'
-      ? i.keys.map((k) => ({ key: [...i.path, k].join('.'), message: `unknown switch "${k}"` }))
-      : [{ key: i.path.join('.'), message: i.message }],
-  );
+  return zodIssues(err.issues, { keyWord: 'switch' }).map((i) => ({ key: i.path, message: i.message }));
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { zodIssues } from '../../errors.js';
 import type { CallbackStats } from './callback-queue.js';
 import { configIssues } from './config.js';
 import type { HoldState } from './hold.js';
@@ -54,19 +55,11 @@ export function badRequest(reply: FastifyReply, message: string, issues?: unknow
 type Issue = z.core.$ZodIssue;
 
 /**
- * The issues under their fields. A union that no branch matched is reported by the branch that got furthest (the
- * deepest issue), so a bad field inside `operations` is named, rather than the union as a whole.
+ * The issues under their fields, worded by `zodIssues`: a union that no branch matched is reported by the branch
+ * that got furthest, so a bad field inside `operations` is named, rather than the union as a whole.
  */
-export function fieldIssues(issues: readonly Issue[], prefix: ReadonlyArray<PropertyKey> = []): Array<{ path: string; message: string }> {
-  return issues.flatMap((i) => {
-    const path = [...prefix, ...i.path];
-    if (i.code === 'invalid_union' && i.errors.length > 0) {
-      const depth = (branch: readonly Issue[]): number => Math.max(...branch.map((x) => x.path.length));
-      const best = i.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
-      return fieldIssues(best, path);
-    }
-    return [{ path: path.map(String).join('.'), message: i.message }];
-  });
+export function fieldIssues(issues: readonly Issue[]): Array<{ path: string; message: string }> {
+  return zodIssues(issues).map((i) => ({ path: i.path, message: i.message }));
 }
 
 /**

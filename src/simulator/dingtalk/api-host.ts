@@ -2,13 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { DingtalkApiError } from './errors.js';
 import { body, missing, str } from './params.js';
 import { openIdFor } from './sign-in.js';
-import type { DingtalkSimulator } from './server.js';
+import type { ApiHostCall, SimulatorState } from './host.js';
+import type { DingSignInState } from './sign-in.js';
 
 /**
  * DingTalk's api host (api.dingtalk.com): the app token, the OAuth user token and the signed-in user's profile.
  * Success is the body itself; a failure is an HTTP 4xx/5xx with `{code, message, requestid}`.
  */
-export function registerApiHost(app: FastifyInstance, sim: DingtalkSimulator): void {
+export function registerApiHost(app: FastifyInstance, sim: SimulatorState & { readonly signIn: DingSignInState; apiHost: ApiHostCall }): void {
   const { clientId, clientSecret } = sim.identity;
 
   app.post('/v1.0/oauth2/accessToken', (req, reply) =>

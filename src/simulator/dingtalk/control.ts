@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { parseBody, registerControl as registerControlRoutes } from '../common/control.js';
+import { parseBody, registerControl as registerControlRoutes, type ControlTarget } from '../common/control.js';
 import { randomOperations } from '../org-generator.js';
 import { dingOperation, wecomView } from './convert.js';
 import { DingtalkApiError } from './errors.js';
 import type { DingOperation } from './model.js';
-import type { DingtalkSimulator } from './server.js';
+import type { SimulatorState } from './host.js';
+import type { DingSignInState } from './sign-in.js';
 
 /**
  * The DingTalk simulator's control API (common/control.ts) with DingTalk's operations for /__sim/mutate, and
@@ -67,7 +68,7 @@ const operationSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('deleteUser'), userid: z.string() }),
 ]) as unknown as z.ZodType<DingOperation>;
 
-export function registerControl(app: FastifyInstance, sim: DingtalkSimulator): void {
+export function registerControl(app: FastifyInstance, sim: ControlTarget & SimulatorState & { readonly signIn: DingSignInState }): void {
   registerControlRoutes(app, sim, {
     schema: operationSchema,
     random: (options) => randomOperations(wecomView({ departments: sim.corp.allDepartments(), users: [...sim.corp.allUsers()] }), options).map(dingOperation),

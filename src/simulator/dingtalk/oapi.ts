@@ -7,7 +7,8 @@ import { splitMobile } from './convert.js';
 import { DingtalkApiError } from './errors.js';
 import type { DingDepartment, DingUser, DingUserFields } from './model.js';
 import { body, bool, int, missing, required, str, type Body } from './params.js';
-import type { Auth, CallContext, DingtalkSimulator } from './server.js';
+import type { Auth, CallContext, OapiCall, SimulatorState } from './host.js';
+import type { DingSignInState } from './sign-in.js';
 import { departmentListItem, userDetail, userListItem } from './shapes.js';
 
 /**
@@ -64,7 +65,7 @@ function userFields(b: Body): DingUserFields {
   return out;
 }
 
-export function registerOapi(app: FastifyInstance, sim: DingtalkSimulator): void {
+export function registerOapi(app: FastifyInstance, sim: SimulatorState & { readonly signIn: DingSignInState; oapi: OapiCall }): void {
   const corp = sim.corp;
 
   /** The contact scope as a set of department ids; null when it is the whole org. */

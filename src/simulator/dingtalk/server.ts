@@ -14,6 +14,9 @@ import type { ContactEvent } from './model.js';
 import { registerOapi } from './oapi.js';
 import { userDetail } from './shapes.js';
 import { DingSignInState, registerSignIn } from './sign-in.js';
+import type { Auth, CallContext, DingtalkIdentity, Handler, Host } from './host.js';
+
+export type { Auth, CallContext, DingtalkIdentity, Host } from './host.js';
 
 export interface DingtalkSimulatorOptions {
   seed?: number;
@@ -24,31 +27,9 @@ export interface DingtalkSimulatorOptions {
   clock?: () => number;
 }
 
-export interface DingtalkIdentity {
-  corpId: string;
-  agentId: number;
-  /** The app's Client ID (AppKey). */
-  clientId: string;
-  /** The app's Client Secret (AppSecret). */
-  clientSecret: string;
-}
-
-/** Sizes that give a department of more than 1,000 direct members (the generator's wide one) and paging to test. */
 export const DINGTALK_DEFAULT_SIZES = { departments: 200, users: 10_000 } as const;
 
 /** How a call proves who it is: the app's token, a user's token (api host), or nothing (token and login calls). */
-export type Auth = 'app' | 'user' | 'none';
-
-export type Host = 'oapi' | 'api';
-
-export interface CallContext {
-  path: string;
-  /** The user of a user access token (auth 'user'). */
-  userid?: string;
-}
-
-type Handler<R> = (ctx: CallContext) => R | Promise<R>;
-
 const isTopapi = (path: string): boolean => path.startsWith('topapi/');
 
 /**

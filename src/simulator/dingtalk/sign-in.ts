@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ExpiringGrants } from '../common/grants.js';
 import { chooserPage, errorPage, trustedRedirect } from '../common/pages.js';
 import { DingtalkApiError } from './errors.js';
-import type { DingtalkSimulator } from './server.js';
+import type { SimulatorState } from './host.js';
 
 const CODE_TTL_MS = 5 * 60_000;
 const USER_TOKEN_TTL_SECONDS = 7200;
@@ -76,7 +76,7 @@ export function openIdFor(appKey: string, userid: string): string {
  * in" chooser, then redirects to redirect_uri?authCode=…&code=…&state=… (both spellings of the code, as
  * integrations read either). `sim_user=USERID` in the query approves as that user without the chooser.
  */
-export function registerSignIn(app: FastifyInstance, sim: DingtalkSimulator): void {
+export function registerSignIn(app: FastifyInstance, sim: SimulatorState & { readonly signIn: DingSignInState }): void {
   app.get('/oauth2/auth', async (req: FastifyRequest, reply: FastifyReply) => {
     sim.count('/oauth2/auth');
     const q = req.query as Record<string, string | undefined>;

@@ -5,7 +5,8 @@ import { jsonObjectBody } from '../common/request.js';
 import { VisibleDepartments } from '../common/visible-range.js';
 import { WecomApiError, type WecomErrcode } from './errors.js';
 import type { WecomDepartment, WecomUser } from './model.js';
-import type { CallContext, WecomSimulator } from './server.js';
+import type { CallContext, CallHandler, SecretKind, SimulatorState } from './host.js';
+import type { SignInState } from './sign-in.js';
 
 /** WeCom's server API (qyapi.weixin.qq.com/cgi-bin/...), request validation and response shapes as the reference gives them. */
 
@@ -47,7 +48,14 @@ const isInt = (v: unknown): v is number => Number.isInteger(v);
 const isIntArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x));
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
-export function registerApi(app: FastifyInstance, sim: WecomSimulator): void {
+/** What the API's routes use of the simulator. */
+interface ApiHost extends SimulatorState {
+  readonly signIn: SignInState;
+  issueToken(kind: SecretKind): { token: string; expiresIn: number };
+  handle: CallHandler;
+}
+
+export function registerApi(app: FastifyInstance, sim: ApiHost): void {
   const corp = sim.corp;
 
   /** What the caller may see: the contacts secret sees everything, the app its visible range. */
@@ -421,7 +429,7 @@ function userFields(b: Record<string, unknown>): Partial<WecomUser> {
 }
 
 /** The top departments of a visible set: those whose parent is not in it. */
-function topsOf(seen: Set<number>, corp: WecomSimulator['corp']): number[] {
+function topsOf(seen: Set<number>, corp: SimulatorState['corp']): number[] {
   return [...seen].filter((id) => !seen.has(corp.department(id)?.parentid ?? 0)).sort((a, b) => a - b);
 }
 

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { registerControl as registerControlRoutes } from '../common/control.js';
+import { registerControl as registerControlRoutes, type ControlTarget } from '../common/control.js';
 import { randomOperations } from '../org-generator.js';
 import { WecomApiError } from './errors.js';
 import type { SimOperation } from './model.js';
-import type { WecomSimulator } from './server.js';
+import type { CallbackSender } from './callbacks.js';
+import type { SimulatorState } from './host.js';
 
 /** The WeCom simulator's control API (common/control.ts) with WeCom's operations for /__sim/mutate. */
 
@@ -64,7 +65,7 @@ const operationSchema: z.ZodType<SimOperation> = z.discriminatedUnion('op', [
   z.object({ op: z.literal('deleteUser'), userid: z.string() }),
 ]) as unknown as z.ZodType<SimOperation>;
 
-export function registerControl(app: FastifyInstance, sim: WecomSimulator): void {
+export function registerControl(app: FastifyInstance, sim: ControlTarget & Pick<SimulatorState, 'corp'> & { readonly callbacks: CallbackSender }): void {
   registerControlRoutes(app, sim, {
     schema: operationSchema,
     random: (options) => randomOperations(sim.corp.snapshot(), options),

@@ -10,6 +10,9 @@ import { SimCorp } from './corp.js';
 import { WecomApiError } from './errors.js';
 import { registerApi } from './api.js';
 import { SignInState, registerSignIn } from './sign-in.js';
+import type { CallContext, SecretKind, SimulatorIdentity } from './host.js';
+
+export type { CallContext, SecretKind, SimulatorIdentity } from './host.js';
 
 export interface SimulatorOptions {
   seed?: number;
@@ -20,24 +23,7 @@ export interface SimulatorOptions {
   clock?: () => number;
 }
 
-export interface SimulatorIdentity {
-  corpId: string;
-  agentId: number;
-  /** The self-built app's secret. */
-  secret: string;
-  /** The 通讯录同步 (contacts sync) secret. */
-  contactsSecret: string;
-}
-
-export type SecretKind = 'app' | 'contacts';
-
 const TOKEN_FAILURES = { missing: 41001, unknown: 40014, expired: 42001 } as const;
-
-/** Everything a route needs to know about the caller and the simulated platform. */
-export interface CallContext {
-  kind: SecretKind;
-  path: string;
-}
 
 /**
  * A simulated WeCom server: one corp, every host's paths (qyapi, open.weixin, login.work) under one URL.

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ExpiringGrants } from '../common/grants.js';
 import { chooserPage, errorPage, trustedRedirect } from '../common/pages.js';
 import { WECOM_ERRORS, WecomApiError } from './errors.js';
-import type { WecomSimulator } from './server.js';
+import type { SimulatorState } from './host.js';
 
 const CODE_TTL_MS = 5 * 60_000;
 const TICKET_TTL_MS = 1800_000;
@@ -45,7 +45,7 @@ type Flow = 'oauth2' | 'wwlogin' | 'qrconnect';
  * legacy qrConnect page. Each shows a "who is signing in" chooser and redirects to redirect_uri?code=…&state=….
  * `sim_user=USERID` in the query approves as that user without the chooser.
  */
-export function registerSignIn(app: FastifyInstance, sim: WecomSimulator): void {
+export function registerSignIn(app: FastifyInstance, sim: SimulatorState & { readonly signIn: SignInState }): void {
   const handle = (flow: Flow) => async (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0] as string;
     sim.count(path);
