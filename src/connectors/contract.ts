@@ -97,6 +97,8 @@ export interface FieldText {
   flagValue: string;
   /** The console's placeholder. */
   placeholder?: string;
+  /** An optional value: the name of the `connection update --no-<name>` flag that removes it (with the others it names). */
+  removedBy?: string;
 }
 
 /** A platform's pull for one run: the source, and what the run's report adds once it ran. */
