@@ -97,6 +97,8 @@ export interface FieldText {
   flagValue: string;
   /** The console's placeholder. */
   placeholder?: string;
+  /** Where the console's card shows it: with the others (default), folded under the API address, or with the callback. */
+  place?: 'advanced' | 'callback';
   /** An optional value: the name of the `connection update --no-<name>` flag that removes it (with the others it names). */
   removedBy?: string;
 }
@@ -129,6 +131,8 @@ export interface PlatformDefinition<
 > {
   readonly id: P;
   readonly names: { zh: string; en: string };
+  /** One character for the console's badge, e.g. 企. */
+  readonly mark: string;
   /** The platform's own API, the default of the apiBaseUrl setting. */
   readonly defaultApiBaseUrl: string;
   /** Where the secrets go and whose they are (validated on every use), in the order the CLI and console show them. */

@@ -17,6 +17,7 @@ const CONSOLE = 'DingTalk developer console (open-dev.dingtalk.com)';
 export const dingtalk: PlatformDefinition<'dingtalk', typeof dingtalkSettingsSchema, typeof dingtalkSecretsSchema, DingtalkClient> = {
   id: 'dingtalk',
   names: { zh: '钉钉', en: 'DingTalk' },
+  mark: '钉',
   defaultApiBaseUrl: DINGTALK_BASE_URL,
   settings: dingtalkSettingsSchema,
   secrets: dingtalkSecretsSchema,
@@ -43,6 +44,11 @@ export const dingtalk: PlatformDefinition<'dingtalk', typeof dingtalkSettingsSch
     },
     apiBaseUrl: {
       label: { zh: 'API 地址', en: 'API base URL' },
+      help: {
+        zh: '留空使用官方地址；须为 https，或本机上的模拟器。修改后须重新填写秘钥',
+        en: 'Leave empty for the official host; https, or a simulator on this machine. Changing it needs the secret typed again',
+      },
+      place: 'advanced',
       hint: apiBaseUrlHint(DINGTALK_BASE_URL),
       flag: `the DingTalk API, e.g. a proxy or the simulator (default ${DINGTALK_BASE_URL})`,
       flagValue: '<url>',
@@ -58,6 +64,7 @@ export const dingtalk: PlatformDefinition<'dingtalk', typeof dingtalkSettingsSch
       hint: `Copy the 签名 Token from the ${CONSOLE} → (the app) → 开发配置 → 事件与回调.`,
       flag: 'the 事件订阅 签名 token (callbacks); - reads it from stdin',
       flagValue: '<token>',
+      place: 'callback',
       removedBy: 'callback',
     },
     callbackAesKey: {
@@ -65,6 +72,7 @@ export const dingtalk: PlatformDefinition<'dingtalk', typeof dingtalkSettingsSch
       hint: `Copy the 加密 aes_key (43 letters and digits) from the ${CONSOLE} → (the app) → 开发配置 → 事件与回调.`,
       flag: 'the 事件订阅 加密 aes_key, 43 letters and digits; - reads it from stdin',
       flagValue: '<key>',
+      place: 'callback',
       removedBy: 'callback',
     },
   },

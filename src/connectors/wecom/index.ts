@@ -17,6 +17,7 @@ const CONSOLE = 'WeCom admin console (work.weixin.qq.com)';
 export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, typeof wecomSecretsSchema, WecomClient> = {
   id: 'wecom',
   names: { zh: '企业微信', en: 'WeCom' },
+  mark: '企',
   defaultApiBaseUrl: WECOM_BASE_URL,
   settings: wecomSettingsSchema,
   secrets: wecomSecretsSchema,
@@ -39,6 +40,11 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
     },
     apiBaseUrl: {
       label: { zh: 'API 地址', en: 'API base URL' },
+      help: {
+        zh: '留空使用官方地址；须为 https，或本机上的模拟器。修改后须重新填写秘钥',
+        en: 'Leave empty for the official host; https, or a simulator on this machine. Changing it needs the secret typed again',
+      },
+      place: 'advanced',
       hint: apiBaseUrlHint(WECOM_BASE_URL),
       flag: `the WeCom API, e.g. a proxy or the simulator (default ${WECOM_BASE_URL})`,
       flagValue: '<url>',
@@ -62,6 +68,7 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
       hint: `Copy the Token from ${CONSOLE} → 管理工具 → 通讯录同步 → 设置接收事件服务器 (or the app's 接收消息 → API接收), or let it generate one there.`,
       flag: 'the 接收事件服务器 Token (callbacks); - reads it from stdin',
       flagValue: '<token>',
+      place: 'callback',
       removedBy: 'callback',
     },
     callbackAesKey: {
@@ -69,6 +76,7 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
       hint: `Copy the EncodingAESKey (43 letters and digits) from the same page of the ${CONSOLE}.`,
       flag: 'the 接收事件服务器 EncodingAESKey, 43 letters and digits; - reads it from stdin',
       flagValue: '<key>',
+      place: 'callback',
       removedBy: 'callback',
     },
   },

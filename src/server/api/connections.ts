@@ -44,7 +44,7 @@ const EMPTY = z.strictObject({});
 const keysOf = (schema: z.ZodObject): string[] => Object.keys(schema.shape);
 
 /** Where a flat connection key (as ConnectionService names it) lives in an API body. */
-function fieldMapper(platform: Platform, given: Map<string, 'settings' | 'secrets'>): (path: string) => string {
+function fieldMapper(platform: string, given: Map<string, 'settings' | 'secrets'>): (path: string) => string {
   const settings = new Set(keysOf(schemasOf(platform).settings));
   const secrets = new Set(keysOf(schemasOf(platform).secrets));
   return (path) => {
