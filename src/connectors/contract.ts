@@ -133,6 +133,8 @@ export interface PlatformDefinition<
   readonly names: { zh: string; en: string };
   /** One character for the console's badge, e.g. 企. */
   readonly mark: string;
+  /** How the platform sorts siblings by their `order`: WeCom larger first, DingTalk smaller first. */
+  readonly departmentOrder: 'descending' | 'ascending';
   /** The platform's own API, the default of the apiBaseUrl setting. */
   readonly defaultApiBaseUrl: string;
   /** Where the secrets go and whose they are (validated on every use), in the order the CLI and console show them. */

@@ -168,6 +168,7 @@ export const platformListSchema = z.object({
       id: z.string().describe('The value of `platform` in a connection'),
       names: textsSchema,
       mark: z.string().describe('One character for a badge'),
+      departmentOrder: z.enum(['descending', 'ascending']).describe('How the platform sorts sibling departments by `order`'),
       defaultApiBaseUrl: z.string(),
       fields: z
         .array(

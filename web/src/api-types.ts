@@ -30,6 +30,8 @@ export interface PlatformDescription {
   id: Platform;
   names: Texts;
   mark: string;
+  /** How the platform sorts sibling departments by `order`. */
+  departmentOrder: 'descending' | 'ascending';
   defaultApiBaseUrl: string;
   fields: PlatformField[];
 }

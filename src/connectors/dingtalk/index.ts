@@ -18,6 +18,7 @@ export const dingtalk: PlatformDefinition<'dingtalk', typeof dingtalkSettingsSch
   id: 'dingtalk',
   names: { zh: '钉钉', en: 'DingTalk' },
   mark: '钉',
+  departmentOrder: 'ascending',
   defaultApiBaseUrl: DINGTALK_BASE_URL,
   settings: dingtalkSettingsSchema,
   secrets: dingtalkSecretsSchema,

@@ -18,6 +18,7 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
   id: 'wecom',
   names: { zh: '企业微信', en: 'WeCom' },
   mark: '企',
+  departmentOrder: 'descending',
   defaultApiBaseUrl: WECOM_BASE_URL,
   settings: wecomSettingsSchema,
   secrets: wecomSecretsSchema,

@@ -27,7 +27,7 @@ export function describePlatform(d: PlatformDefinition): PlatformDescription {
       };
     }),
   );
-  return { id: d.id, names: d.names, mark: d.mark, defaultApiBaseUrl: d.defaultApiBaseUrl, fields };
+  return { id: d.id, names: d.names, mark: d.mark, departmentOrder: d.departmentOrder, defaultApiBaseUrl: d.defaultApiBaseUrl, fields };
 }
 
 export function platformRoutes(table: RouteTable): void {

@@ -80,8 +80,7 @@ export const en: Record<MessageKey, string> = {
 
   'org.title': 'Org structure',
   'org.more': 'More',
-  'org.sync.wecom': 'WeCom sync',
-  'org.sync.dingtalk': 'DingTalk sync',
+  'org.sync': '{name} sync',
   'org.preview': 'Preview: {name}',
   'org.previewHelp': 'Compare only, write nothing; review the plan in Runs and approve it there',
   'org.noSyncConnection': 'No connection has sync enabled; enable one under Settings first',

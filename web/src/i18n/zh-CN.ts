@@ -79,8 +79,7 @@ export const zhCN = {
 
   'org.title': '组织架构',
   'org.more': '更多',
-  'org.sync.wecom': '企业微信同步',
-  'org.sync.dingtalk': '钉钉同步',
+  'org.sync': '{name}同步',
   'org.preview': '预览：{name}',
   'org.previewHelp': '只比对、不写入；在运行日志中查看计划并批准执行',
   'org.noSyncConnection': '没有开启同步的连接，请先到「企业设置」开启',
