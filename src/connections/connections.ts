@@ -17,7 +17,6 @@ import type { SecretBox } from './secret-box.js';
  */
 
 export const PLATFORMS = PLATFORM_IDS;
-export type { PlatformId };
 
 export const CONNECTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -95,18 +94,12 @@ export type Connection = AnyPlatformConnection;
 export type ConnectionInput = ConnectionInputOf<RegisteredPlatform>;
 export type ConnectionView = ConnectionViewOf<RegisteredPlatform>;
 
-/** A change to a connection: only the keys given change. null removes an optional value (apiBaseUrl: back to the default). */
+/**
+ * A change to a connection: only the keys given change. The settings and secrets keys are its platform's (a key of
+ * another platform is refused, naming it); null removes an optional one (apiBaseUrl: back to the default).
+ */
 export interface ConnectionPatch {
-  corpId?: string | undefined;
-  agentId?: number | string | undefined;
-  apiBaseUrl?: string | null | undefined;
-  clientId?: string | undefined;
-  secret?: string | undefined;
-  contactsSecret?: string | null | undefined;
-  clientSecret?: string | undefined;
-  /** null removes the callback setting. */
-  callbackToken?: string | null | undefined;
-  callbackAesKey?: string | null | undefined;
+  [key: string]: unknown;
   /** A JSON merge patch (RFC 7396) over the current policy: objects merge, null removes a key, anything else replaces. */
   policy?: Record<string, unknown> | undefined;
   /** A cron expression; null or "off" turns the scheduled full sync off. */

@@ -10,7 +10,7 @@ export type RegisteredPlatform = (typeof DEFINITIONS)[number];
 export type PlatformId = RegisteredPlatform['id'];
 
 /** A platform's connection, its settings and secrets typed by its schemas. */
-export type ConnectionOf<D> = D extends PlatformDefinition<infer P, infer SS, infer KS, unknown> ? PlatformConnection<P, SS['_zod']['output'], KS['_zod']['output']> : never;
+type ConnectionOf<D> = D extends PlatformDefinition<infer P, infer SS, infer KS, unknown> ? PlatformConnection<P, SS['_zod']['output'], KS['_zod']['output']> : never;
 /** A connection of any platform, told apart by `platform`. */
 export type AnyPlatformConnection = ConnectionOf<RegisteredPlatform>;
 
@@ -18,10 +18,6 @@ export type AnyPlatformConnection = ConnectionOf<RegisteredPlatform>;
 export const PLATFORMS: readonly PlatformDefinition[] = DEFINITIONS;
 
 export const PLATFORM_IDS = DEFINITIONS.map((d) => d.id) as [PlatformId, ...PlatformId[]];
-
-export function isPlatformId(value: unknown): value is PlatformId {
-  return typeof value === 'string' && (PLATFORM_IDS as readonly string[]).includes(value);
-}
 
 /** The platform's definition; a name the registry does not list has none. */
 export function platformOf(id: string): PlatformDefinition | undefined {

@@ -26,7 +26,7 @@ export const agentIdSchema = z.preprocess(
 );
 
 /** Why a connection's apiBaseUrl may not be used, whatever the hosts allowed: scheme, credentials, query, fragment. */
-export function apiBaseUrlShapeProblem(value: string): string | undefined {
+function apiBaseUrlShapeProblem(value: string): string | undefined {
   let url: URL;
   try {
     url = new URL(value);

@@ -7,7 +7,7 @@ import { platformListSchema } from '../schemas.js';
 type PlatformDescription = z.output<typeof platformListSchema>['items'][number];
 
 /** A platform as a console builds its card from it: the definition's fields, without anything that runs. */
-export function describePlatform(d: PlatformDefinition): PlatformDescription {
+function describePlatform(d: PlatformDefinition): PlatformDescription {
   const fields = (['settings', 'secrets'] as const).flatMap((part) =>
     Object.entries(d[part].shape as Record<string, z.ZodType>).map(([key, schema]) => {
       const text = d.fields[key];
