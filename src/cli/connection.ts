@@ -3,7 +3,9 @@ import { createInterface } from 'node:readline';
 import { testConnection } from '../connectors/connection-test.js';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
-import { ConnectionService, mergePatch, type ConnectionPatch, type ConnectionView } from '../connections/connections.js';
+import { ConnectionService, mergePatch, type ConnectionInput, type ConnectionPatch, type ConnectionView } from '../connections/connections.js';
+import type { PlatformDefinition } from '../connectors/contract.js';
+import { PLATFORMS, platformOf } from '../connectors/registry.js';
 import { SecretBox } from '../connections/secret-box.js';
 import { OrgsyncError, ValidationError } from '../errors.js';
 import { callbackPath } from '../events/routes.js';
@@ -36,11 +38,6 @@ interface PolicyFlags {
 
 interface JsonFlag {
   json?: boolean;
-}
-
-interface CallbackFlags {
-  callbackToken?: string;
-  callbackAesKey?: string;
 }
 
 const STDIN_HINT = 'Pipe the values in, one per line in the order of the flags, e.g. `printf \'%s\\n\' "$SECRET" | orgsync connection add wecom … --secret -`.';
@@ -106,24 +103,20 @@ async function policyPatch(opts: PolicyFlags): Promise<Record<string, unknown> |
   return mergePatch(file ?? {}, flags) as Record<string, unknown>;
 }
 
-const FIELDS: Record<ConnectionView['platform'], string[]> = {
-  wecom: ['corpId', 'agentId', 'apiBaseUrl', 'secret', 'contactsSecret', 'callbackToken', 'callbackAesKey'],
-  dingtalk: ['corpId', 'agentId', 'clientId', 'apiBaseUrl', 'clientSecret', 'callbackToken', 'callbackAesKey'],
-};
+/** A connection's fields in the order they are shown: its platform's settings, then its secrets. */
+function fieldsOf(platform: string): string[] {
+  const d = platformOf(platform);
+  return d ? [...Object.keys(d.settings.shape), ...Object.keys(d.secrets.shape)] : [];
+}
+
+/** `corpId` → `corp-id`: every platform field's flag is its key in kebab case. */
+const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** The flag that sets each connection field, so an error names what to type again. */
 const FLAGS: Record<string, string> = {
   name: '--name',
-  corpId: '--corp-id',
-  agentId: '--agent-id',
-  apiBaseUrl: '--api-base-url',
-  secret: '--secret',
-  contactsSecret: '--contacts-secret',
-  clientId: '--client-id',
-  clientSecret: '--client-secret',
-  callbackToken: '--callback-token',
-  callbackAesKey: '--callback-aes-key',
   reconcileCron: '--reconcile-cron',
+  ...Object.fromEntries(PLATFORMS.flatMap((d) => Object.keys(d.fields)).map((key) => [key, `--${kebab(key)}`])),
 };
 
 /** A connection's invalid fields named by their flags (policy keys keep their paths: they may come from a file). */
@@ -166,7 +159,7 @@ function policyLines(p: Policy): string[] {
 export function formatConnection(v: ConnectionView | CliConnection): string {
   const fields = v as unknown as Record<string, unknown>;
   const lines = [`Connection "${v.name}" (${v.platform})`];
-  for (const key of FIELDS[v.platform]) {
+  for (const key of fieldsOf(v.platform)) {
     const value = fields[key];
     lines.push(`  ${`${key}:`.padEnd(16)} ${value === undefined ? '(not set)' : String(value)}`);
   }
@@ -189,7 +182,7 @@ function formatTable(views: readonly ConnectionView[]): string {
       v.platform,
       v.corpId,
       String(v.agentId),
-      v.secretsError ? `(${v.secretsError.code})` : v.platform === 'wecom' ? v.secret : v.clientSecret,
+      v.secretsError ? `(${v.secretsError.code})` : String((v as unknown as Record<string, unknown>)[platformOf(v.platform)?.listedSecret ?? ''] ?? ''),
       v.reconcileCron ?? 'off',
       v.updatedAt.slice(0, 19).replace('T', ' '),
     ]),
@@ -197,6 +190,9 @@ function formatTable(views: readonly ConnectionView[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
 }
+
+/** `corp-id` → `corpId`: where commander keeps a flag's value. */
+const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers): Command {
   const env = helpers.env ?? process.env;
@@ -232,7 +228,45 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
     reportSecretsErrors([view]);
   };
 
-  const connection = new Command('connection').description('the WeCom / DingTalk connections: settings, secrets (encrypted at rest) and policy');
+  const connection = new Command('connection').description(`the ${PLATFORMS.map((d) => d.names.en).join(' / ')} connections: settings, secrets (encrypted at rest) and policy`);
+
+  /** `connection add <platform>`: one implementation, its flags and their help from the platform's definition. */
+  const addCommand = (add: Command, platform: PlatformDefinition): void => {
+    const settingKeys = Object.keys(platform.settings.shape);
+    const secretKeys = Object.keys(platform.secrets.shape);
+    const cmd = add
+      .command(platform.id)
+      .description(`add a ${platform.names.en} (${platform.names.zh}) connection; "-" as a secret reads it from stdin`)
+      .option('--name <name>', 'the connection name, also the source name on links and runs (required)');
+    for (const key of [...settingKeys, ...secretKeys]) {
+      const f = platform.fields[key];
+      cmd.option(`--${kebab(key)} ${f?.flagValue ?? '<value>'}`, f?.flag ?? key);
+    }
+    addPolicyOptions(cmd)
+      .option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression (default "0 2 * * *", daily at 02:00) or "off"')
+      .option('--json', 'print the connection as one JSON document')
+      .action(async (opts: PolicyFlags & JsonFlag & { name?: string; reconcileCron?: string } & Record<string, unknown>, command: Command) => {
+        const json = opts.json === true;
+        helpers.setJson(json);
+        const flagged = (key: string): string | undefined => {
+          const value = opts[key];
+          return typeof value === 'string' ? value : undefined;
+        };
+        const secrets = await secretsFromStdin(
+          secretKeys.map((key) => ({ flag: `--${kebab(key)}`, field: key, value: flagged(key) })),
+          stdin,
+          io,
+        );
+        const policy = await policyPatch(opts);
+        const input: Record<string, unknown> = { platform: platform.id, name: opts.name };
+        for (const key of settingKeys) input[key] = flagged(key);
+        secretKeys.forEach((key, i) => (input[key] = secrets[i]));
+        input.reconcileCron = opts.reconcileCron;
+        if (policy !== undefined) input.policy = policy;
+        const view = await withService(command, (service) => service.add(input as ConnectionInput));
+        emit(view, json, `Added connection "${view.name}". Test it with \`orgsync connection test ${view.name}\`.`);
+      });
+  };
 
   const addPolicyOptions = (cmd: Command): Command =>
     cmd
@@ -241,113 +275,11 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       .option('--mount <departmentId>', "local department the source's top departments hang under")
       .option('--match <keys>', 'fallback keys for unlinked users, in order, e.g. userid,mobile,email');
 
-  const add = connection.command('add').description('add a connection');
-  addPolicyOptions(
-    add
-      .command('wecom')
-      .description('add a WeCom connection (a self-built app); "-" as a secret reads it from stdin')
-      .option('--name <name>', 'the connection name, also the source name on links and runs (required)')
-      .option('--corp-id <id>', '企业ID, starts with "ww" (required)')
-      .option('--agent-id <n>', "the self-built app's AgentId (required)")
-      .option('--secret <secret>', "the app's Secret; - reads it from stdin (required)")
-      .option('--contacts-secret <secret>', 'the 通讯录同步 Secret; - reads it from stdin')
-      .option('--api-base-url <url>', 'the WeCom API, e.g. a proxy or the simulator (default https://qyapi.weixin.qq.com)'),
-  )
-    .option('--callback-token <token>', 'the 接收事件服务器 Token (callbacks); - reads it from stdin')
-    .option('--callback-aes-key <key>', 'the 接收事件服务器 EncodingAESKey, 43 letters and digits; - reads it from stdin')
-    .option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression (default "0 2 * * *", daily at 02:00) or "off"')
-    .option('--json', 'print the connection as one JSON document')
-    .action(
-      async (
-        opts: PolicyFlags &
-          JsonFlag &
-          CallbackFlags & { name?: string; corpId?: string; agentId?: string; secret?: string; contactsSecret?: string; apiBaseUrl?: string; reconcileCron?: string },
-        cmd: Command,
-      ) => {
-        const json = opts.json === true;
-        helpers.setJson(json);
-        const [secret, contactsSecret, callbackToken, callbackAesKey] = await secretsFromStdin(
-          [
-            { flag: '--secret', field: 'secret', value: opts.secret },
-            { flag: '--contacts-secret', field: 'contactsSecret', value: opts.contactsSecret },
-            { flag: '--callback-token', field: 'callbackToken', value: opts.callbackToken },
-            { flag: '--callback-aes-key', field: 'callbackAesKey', value: opts.callbackAesKey },
-          ],
-          stdin,
-          io,
-        );
-        const policy = await policyPatch(opts);
-        const view = await withService(cmd, (service) =>
-          service.add({
-            platform: 'wecom',
-            name: opts.name as string,
-            corpId: opts.corpId as string,
-            agentId: opts.agentId as string,
-            secret: secret as string,
-            contactsSecret,
-            callbackToken,
-            callbackAesKey,
-            apiBaseUrl: opts.apiBaseUrl,
-            reconcileCron: opts.reconcileCron,
-            ...(policy !== undefined ? { policy } : {}),
-          }),
-        );
-        emit(view, json, `Added connection "${view.name}". Test it with \`orgsync connection test ${view.name}\`.`);
-      },
-    );
-
-  addPolicyOptions(
-    add
-      .command('dingtalk')
-      .description('add a DingTalk connection (an internal app); "-" as the Client Secret reads it from stdin')
-      .option('--name <name>', 'the connection name, also the source name on links and runs (required)')
-      .option('--corp-id <id>', 'the CorpId, starts with "ding" (required)')
-      .option('--agent-id <n>', "the app's AgentId (required)")
-      .option('--client-id <key>', "the app's Client ID (AppKey) (required)")
-      .option('--client-secret <secret>', "the app's Client Secret (AppSecret); - reads it from stdin (required)")
-      .option('--api-base-url <url>', 'the DingTalk API, e.g. a proxy or the simulator (default https://oapi.dingtalk.com)'),
-  )
-    .option('--callback-token <token>', 'the 事件订阅 签名 token (callbacks); - reads it from stdin')
-    .option('--callback-aes-key <key>', 'the 事件订阅 加密 aes_key, 43 letters and digits; - reads it from stdin')
-    .option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression (default "0 2 * * *", daily at 02:00) or "off"')
-    .option('--json', 'print the connection as one JSON document')
-    .action(
-      async (
-        opts: PolicyFlags &
-          JsonFlag &
-          CallbackFlags & { name?: string; corpId?: string; agentId?: string; clientId?: string; clientSecret?: string; apiBaseUrl?: string; reconcileCron?: string },
-        cmd: Command,
-      ) => {
-        const json = opts.json === true;
-        helpers.setJson(json);
-        const [clientSecret, callbackToken, callbackAesKey] = await secretsFromStdin(
-          [
-            { flag: '--client-secret', field: 'clientSecret', value: opts.clientSecret },
-            { flag: '--callback-token', field: 'callbackToken', value: opts.callbackToken },
-            { flag: '--callback-aes-key', field: 'callbackAesKey', value: opts.callbackAesKey },
-          ],
-          stdin,
-          io,
-        );
-        const policy = await policyPatch(opts);
-        const view = await withService(cmd, (service) =>
-          service.add({
-            platform: 'dingtalk',
-            name: opts.name as string,
-            corpId: opts.corpId as string,
-            agentId: opts.agentId as string,
-            clientId: opts.clientId as string,
-            clientSecret: clientSecret as string,
-            callbackToken,
-            callbackAesKey,
-            apiBaseUrl: opts.apiBaseUrl,
-            reconcileCron: opts.reconcileCron,
-            ...(policy !== undefined ? { policy } : {}),
-          }),
-        );
-        emit(view, json, `Added connection "${view.name}". Test it with \`orgsync connection test ${view.name}\`.`);
-      },
-    );
+  const add = connection
+    .command('add')
+    .description(`add a connection: ${PLATFORMS.map((d) => `${d.id} (${d.names.en})`).join(', ')}`)
+    .addHelpText('after', `\nPlatforms:\n${PLATFORMS.map((d) => `  ${d.id.padEnd(10)} ${d.names.en} (${d.names.zh})`).join('\n')}`);
+  for (const platform of PLATFORMS) addCommand(add, platform);
 
   connection
     .command('list')
@@ -374,87 +306,81 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       emit(await withService(cmd, (service) => service.view(name)), json);
     });
 
-  addPolicyOptions(
-    connection
-      .command('update')
-      .description('change settings, secrets or policy keys; what is not given stays')
-      .argument('<name>', 'the connection name')
-      .option('--corp-id <id>', 'the corp id')
-      .option('--agent-id <n>', "the app's AgentId")
-      .option('--api-base-url <url>', 'the platform API base URL')
-      .option('--secret <secret>', "the WeCom app's Secret; - reads it from stdin")
-      .option('--contacts-secret <secret>', 'the WeCom 通讯录同步 Secret; - reads it from stdin')
-      .option('--no-contacts-secret', 'remove the WeCom 通讯录同步 Secret')
-      .option('--client-id <key>', "the DingTalk app's Client ID (AppKey)")
-      .option('--client-secret <secret>', "the DingTalk app's Client Secret; - reads it from stdin")
-      .option('--callback-token <token>', 'the callback Token (WeCom 回调 / DingTalk 事件订阅); - reads it from stdin')
-      .option('--callback-aes-key <key>', 'the callback EncodingAESKey / aes_key (43 characters); - reads it from stdin')
-      .option('--no-callback', 'remove the callback Token and EncodingAESKey')
-      .option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression, e.g. "0 2 * * *" (daily at 02:00), or "off"'),
-  )
+  const update = connection
+    .command('update')
+    .description('change settings, secrets or policy keys; what is not given stays')
+    .argument('<name>', 'the connection name');
+  const updateFields = [...new Set(PLATFORMS.flatMap((d) => Object.keys(d.fields)))];
+  /** A field as every platform that has it calls it, e.g. "EncodingAESKey / aes_key". */
+  const labelOf = (key: string): string => [...new Set(PLATFORMS.flatMap((d) => (d.fields[key] ? [d.fields[key].label.en] : [])))].join(' / ');
+  const removals = new Map<string, string[]>();
+  for (const key of updateFields) {
+    const owners = PLATFORMS.filter((d) => key in d.fields);
+    const secret = owners.some((d) => key in d.secrets.shape);
+    const first = owners[0]?.fields[key];
+    const help =
+      owners.length === PLATFORMS.length
+        ? `the ${labelOf(key)}`
+        : owners.map((d) => `${d.names.en}: ${(d.fields[key]?.flag ?? key).replace(/ \(required\)$/, '').replace(/; - reads it from stdin$/, '')}`).join('; ');
+    update.option(`--${kebab(key)} ${first?.flagValue ?? '<value>'}`, `${help}${secret ? '; - reads it from stdin' : ''}`);
+    const removedBy = first?.removedBy;
+    if (removedBy !== undefined) removals.set(removedBy, [...(removals.get(removedBy) ?? []), key]);
+  }
+  for (const [flag, keys] of removals) update.option(`--no-${flag}`, `remove the ${keys.map(labelOf).join(' and ')}`);
+  addPolicyOptions(update.option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression, e.g. "0 2 * * *" (daily at 02:00), or "off"'))
     .option('--json', 'print the connection as one JSON document')
-    .action(
-      async (
-        name: string,
-        opts: PolicyFlags &
-          JsonFlag & {
-            corpId?: string;
-            agentId?: string;
-            apiBaseUrl?: string;
-            secret?: string;
-            contactsSecret?: string | false;
-            clientId?: string;
-            clientSecret?: string;
-            callbackToken?: string;
-            callbackAesKey?: string;
-            callback?: boolean;
-            reconcileCron?: string;
+    .action(async (name: string, opts: PolicyFlags & JsonFlag & { reconcileCron?: string } & Record<string, unknown>, cmd: Command) => {
+      const json = opts.json === true;
+      helpers.setJson(json);
+      const flagged = (key: string): string | undefined => {
+        const value = opts[key];
+        return typeof value === 'string' ? value : undefined;
+      };
+      const secretKeys = updateFields.filter((key) => PLATFORMS.some((d) => key in d.secrets.shape));
+      const fromStdin = await secretsFromStdin(
+        secretKeys.map((key) => ({ flag: `--${kebab(key)}`, field: key, value: flagged(key) })),
+        stdin,
+        io,
+      );
+      const secrets = new Map(secretKeys.map((key, i) => [key, fromStdin[i]]));
+      const policy = await policyPatch(opts);
+      const patch: Record<string, unknown> = {};
+      for (const key of updateFields) {
+        const value = secrets.has(key) ? secrets.get(key) : flagged(key);
+        if (value !== undefined) patch[key] = value;
+      }
+      // `--no-x` removes the secrets it names, unless one of them is given anew in the same command.
+      for (const [flag, keys] of removals) {
+        if (opts[camel(flag)] !== false) continue;
+        for (const key of keys) if (patch[key] === undefined) patch[key] = null;
+      }
+      if (opts.reconcileCron !== undefined) patch.reconcileCron = opts.reconcileCron;
+      if (policy !== undefined) patch.policy = policy;
+      const changed = Object.keys(patch);
+      if (changed.length === 0) {
+        throw new ValidationError(`connection update ${name}`, [
+          {
+            path: '(flags)',
+            field: '(none)',
+            message: 'nothing to change',
+            hint: `Give at least one of ${[
+              ...updateFields.map((key) => {
+                const owners = PLATFORMS.filter((d) => key in d.fields);
+                return `--${kebab(key)}${owners.length < PLATFORMS.length ? ` (${owners.map((d) => d.names.en).join(', ')})` : ''}`;
+              }),
+              ...[...removals.keys()].map((flag) => `--no-${flag}`),
+              '--reconcile-cron',
+              '--policy',
+              '--on-user-gone',
+              '--mount',
+              '--match',
+            ].join(', ')}.`,
           },
-        cmd: Command,
-      ) => {
-        const json = opts.json === true;
-        helpers.setJson(json);
-        const [secret, contactsSecret, clientSecret, callbackToken, callbackAesKey] = await secretsFromStdin(
-          [
-            { flag: '--secret', field: 'secret', value: opts.secret },
-            { flag: '--contacts-secret', field: 'contactsSecret', value: opts.contactsSecret === false ? undefined : opts.contactsSecret },
-            { flag: '--client-secret', field: 'clientSecret', value: opts.clientSecret },
-            { flag: '--callback-token', field: 'callbackToken', value: opts.callbackToken },
-            { flag: '--callback-aes-key', field: 'callbackAesKey', value: opts.callbackAesKey },
-          ],
-          stdin,
-          io,
-        );
-        const policy = await policyPatch(opts);
-        const patch: ConnectionPatch = {
-          ...(opts.corpId !== undefined ? { corpId: opts.corpId } : {}),
-          ...(opts.agentId !== undefined ? { agentId: opts.agentId } : {}),
-          ...(opts.apiBaseUrl !== undefined ? { apiBaseUrl: opts.apiBaseUrl } : {}),
-          ...(secret !== undefined ? { secret } : {}),
-          ...(opts.clientId !== undefined ? { clientId: opts.clientId } : {}),
-          ...(clientSecret !== undefined ? { clientSecret } : {}),
-          ...(opts.contactsSecret === false ? { contactsSecret: null } : contactsSecret !== undefined ? { contactsSecret } : {}),
-          ...(opts.callback === false ? { callbackToken: null, callbackAesKey: null } : {}),
-          ...(callbackToken !== undefined ? { callbackToken } : {}),
-          ...(callbackAesKey !== undefined ? { callbackAesKey } : {}),
-          ...(opts.reconcileCron !== undefined ? { reconcileCron: opts.reconcileCron } : {}),
-          ...(policy !== undefined ? { policy } : {}),
-        };
-        const changed = Object.keys(patch);
-        if (changed.length === 0) {
-          throw new ValidationError(`connection update ${name}`, [
-            {
-              path: '(flags)',
-              field: '(none)',
-              message: 'nothing to change',
-              hint: 'Give at least one of --corp-id, --agent-id, --api-base-url, --secret, --contacts-secret, --no-contacts-secret (WeCom), --client-id, --client-secret (DingTalk), --callback-token, --callback-aes-key, --no-callback, --reconcile-cron, --policy, --on-user-gone, --mount, --match.',
-            },
-          ]);
-        }
-        const view = await withService(cmd, (service) => service.update(name, patch));
-        emit(view, json, `Updated connection "${view.name}" (${changed.join(', ')}).`);
-      },
-    );
+        ]);
+      }
+      const view = await withService(cmd, (service) => service.update(name, patch as ConnectionPatch));
+      emit(view, json, `Updated connection "${view.name}" (${changed.join(', ')}).`);
+    });
 
   connection
     .command('remove')

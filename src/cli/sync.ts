@@ -3,15 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config.js';
-import { ConnectionService } from '../connections/connections.js';
+import { ConnectionService, type ConnectionInput } from '../connections/connections.js';
 import { SecretBox } from '../connections/secret-box.js';
 import { TokenCache } from '../connectors/common/token-cache.js';
 import { testConnection } from '../connectors/connection-test.js';
-import { testDingtalkConnection } from '../connectors/dingtalk/connection-test.js';
+import { PLATFORM_IDS, type PlatformId } from '../connectors/registry.js';
 import { exportDirectory } from '../directory/export.js';
 import { syncConnection, type SyncReport } from '../runs/sync.js';
-import { DingtalkSimulator } from '../simulator/dingtalk/server.js';
-import { WecomSimulator } from '../simulator/wecom/server.js';
+import { DEMO_PLATFORMS, type DemoPlatform } from '../simulator/demo.js';
 import { describeFix } from '../store/data-dir.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
@@ -52,56 +51,12 @@ function positive(value: string): number {
   return n;
 }
 
-/** What the demo needs of a simulated platform. */
-interface DemoPlatform {
-  label: string;
-  corpId: string;
-  url: string;
-  close(): Promise<void>;
-  /** Adds the connection to the simulated org. */
-  add(connections: ConnectionService, name: string): Promise<unknown>;
-  /** Calls per API per second the demo's simulator and client allow (DingTalk), for the tour's text. */
-  qpsLimit?: number;
-  /** Points the simulator's contact-change callbacks (WeCom) or event subscription (DingTalk) at `url`. */
-  callbacks?(url: string, token: string, aesKey: string): void;
+/** The platform's simulated org; the command offers only platforms with one. */
+function startDemoPlatform(platform: PlatformId, size: { seed: number; users: number; departments: number }): Promise<DemoPlatform> {
+  const start = DEMO_PLATFORMS[platform];
+  if (!start) throw new Error(`no simulated org for platform "${platform}"`);
+  return start({ seed: size.seed, users: size.users, departments: size.departments });
 }
-
-async function startDemoPlatform(platform: 'wecom' | 'dingtalk', opts: { seed: number; users: number; departments: number }): Promise<DemoPlatform> {
-  const size = { seed: opts.seed, users: opts.users, departments: opts.departments };
-  if (platform === 'dingtalk') {
-    // The simulated app has the 个人手机号信息 permission, and the org a higher QPS limit than DingTalk's 20 so the
-    // tour does not wait on it; the demo's client keeps to the same limit.
-    const qpsLimit = DEMO_QPS_LIMIT;
-    const sim = new DingtalkSimulator({ ...size, config: { sensitiveFields: 'returned', qpsLimit } });
-    const url = await sim.listen(0);
-    const id = sim.identity;
-    return {
-      label: `a simulated DingTalk org (${id.corpId})`,
-      corpId: id.corpId,
-      url,
-      qpsLimit,
-      close: () => sim.close(),
-      add: (connections, name) =>
-        connections.add({ platform: 'dingtalk', name, corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, clientSecret: id.clientSecret, apiBaseUrl: url }),
-      callbacks: (callbackUrl, token, aesKey) => sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),
-    };
-  }
-  const sim = new WecomSimulator({ ...size, config: { sensitiveFields: 'withheld' } });
-  const url = await sim.listen(0);
-  const id = sim.identity;
-  return {
-    label: `a simulated WeCom corp (${id.corpId})`,
-    corpId: id.corpId,
-    url,
-    close: () => sim.close(),
-    add: (connections, name) =>
-      connections.add({ platform: 'wecom', name, corpId: id.corpId, agentId: id.agentId, secret: id.secret, contactsSecret: id.contactsSecret, apiBaseUrl: url }),
-    callbacks: (callbackUrl, token, aesKey) => sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),
-  };
-}
-
-/** The DingTalk demo's per-API QPS limit (simulator and client alike); DingTalk's own is 20. */
-const DEMO_QPS_LIMIT = 200;
 
 /**
  * The five-minute tour with no corp at all: a simulated WeCom corp or DingTalk org, a connection to it in a fresh
@@ -110,13 +65,13 @@ const DEMO_QPS_LIMIT = 200;
 export function demoCommand(io: Output): Command {
   return new Command('demo')
     .description('sync a simulated WeCom corp (or DingTalk org) into a fresh data directory, and show what to try next')
-    .addOption(new Option('--platform <platform>', 'the simulated platform').choices(['wecom', 'dingtalk']).default('wecom'))
+    .addOption(new Option('--platform <platform>', 'the simulated platform').choices(PLATFORM_IDS.filter((id) => id in DEMO_PLATFORMS)).default(PLATFORM_IDS[0]))
     .option('--users <n>', 'people in the simulated org', positive, 2000)
     .option('--departments <n>', 'departments in the simulated org', positive, 120)
     .option('--seed <n>', 'the simulated org (the same seed gives the same org)', positive, 2026)
     .option('--port <n>', 'port of the console and API (0 picks a free one)', (v: string) => (v === '0' ? 0 : positive(v)), 8080)
     .option('--no-serve', 'end after the tour instead of serving the console')
-    .action(async (opts: { platform: 'wecom' | 'dingtalk'; users: number; departments: number; seed: number; port: number; serve: boolean }, cmd: Command) => {
+    .action(async (opts: { platform: PlatformId; users: number; departments: number; seed: number; port: number; serve: boolean }, cmd: Command) => {
       const global = cmd.optsWithGlobals<{ dataDir?: string }>();
       const dataDir = path.resolve(global.dataDir ?? mkdtempSync(path.join(tmpdir(), 'orgsync-demo-')));
       const env = { ...process.env, ORGSYNC_DATA_DIR: dataDir, ORGSYNC_DATABASE_URL: '' };
@@ -132,13 +87,13 @@ export function demoCommand(io: Output): Command {
 
         const connections = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir }));
         const name = `demo-${opts.platform}`;
-        await sim.add(connections, name);
+        await connections.add({ platform: opts.platform, name, ...sim.connection } as ConnectionInput);
         say(`1. Added connection "${name}"; its secrets are encrypted under the key in ${path.join(dataDir, 'master.key')}.`);
 
         const tokens = new TokenCache();
         const connection = await connections.get(name);
         const limits = sim.qpsLimit !== undefined ? { qpsLimit: sim.qpsLimit } : {};
-        const test = connection.platform === 'dingtalk' ? await testDingtalkConnection(connection, { tokens, ...limits }) : await testConnection(connection, { tokens });
+        const test = await testConnection(connection, { tokens, ...limits });
         say(`2. Tested it: ${test.ok ? 'all checks passed' : 'some checks failed'}`);
         for (const c of test.checks) say(`     ${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(16)} ${c.message}`);
 

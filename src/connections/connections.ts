@@ -1,25 +1,26 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+import type { ConnectionInputOf, ConnectionViewOf, PlatformDefinition } from '../connectors/contract.js';
+import { PLATFORMS as DEFINITIONS, PLATFORM_IDS, platformOf, type AnyPlatformConnection, type PlatformId, type RegisteredPlatform } from '../connectors/registry.js';
+import { text } from '../connectors/common/settings.js';
 import { OrgsyncError, ValidationError, type ErrorInfo, type ValidationIssue } from '../errors.js';
-import { policySchema, type Policy, type PolicyInput } from '../reconcile/policy.js';
-import type { ConnectionRow, Platform, Store } from '../store/store.js';
+import { policySchema, type Policy } from '../reconcile/policy.js';
+import type { ConnectionRow, Store } from '../store/store.js';
 import { checkMasterKey, prepareToSeal, type MasterKeyCheck } from './master-key.js';
 import { DEFAULT_RECONCILE_CRON, RECONCILE_CRON_HINT, parseReconcileCron } from './reconcile-cron.js';
 import type { SecretBox } from './secret-box.js';
 
 /**
- * Connections: a named WeCom or DingTalk source with its settings, its secrets (sealed by a SecretBox before they
- * reach the store) and its policy. `get`/`list` give the secrets in the clear for internal use; `view`/`views` give
- * what may be shown, every secret masked.
+ * Connections: a named source on one of the registry's platforms (connectors/registry.ts) with its settings, its
+ * secrets (sealed by a SecretBox before they reach the store) and its policy. What a platform's settings and secrets
+ * are, their hints and which settings bind which secrets all come from its definition. `get`/`list` give the secrets
+ * in the clear for internal use; `view`/`views` give what may be shown, every secret masked.
  */
 
-export const PLATFORMS = ['wecom', 'dingtalk'] as const satisfies readonly Platform[];
+export const PLATFORMS = PLATFORM_IDS;
 
 export const CONNECTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-export const DEFAULT_API_BASE_URLS: Readonly<Record<Platform, string>> = {
-  wecom: 'https://qyapi.weixin.qq.com',
-  dingtalk: 'https://oapi.dingtalk.com',
-};
+export const DEFAULT_API_BASE_URLS = Object.fromEntries(DEFINITIONS.map((d) => [d.id, d.defaultApiBaseUrl])) as Readonly<Record<PlatformId, string>>;
 
 /** Stands for a secret in every output. */
 export const MASK = '••••••';
@@ -39,18 +40,10 @@ export interface ConnectionServiceOptions {
   allowedApiHosts?: readonly string[];
 }
 
-/** Why a connection's apiBaseUrl may not be used, whatever the hosts allowed: scheme, credentials, query, fragment. */
-function apiBaseUrlShapeProblem(value: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'is not a URL';
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `uses ${url.protocol.replace(/:$/, '')}, not https`;
-  if (url.username !== '' || url.password !== '') return 'must not carry a user name or password';
-  if (value.includes('?') || value.includes('#')) return 'must not have a query (?…) or a fragment (#…)';
-  return undefined;
+/** The operator's list of hosts (ORGSYNC_ALLOWED_API_HOSTS) that may be reached over plain http besides this machine. */
+export interface ConnectionServiceOptions {
+  /** Lower-case host names or addresses, each alone (any port) or as host:port ([v6]:port). */
+  allowedApiHosts?: readonly string[];
 }
 
 /** 127.0.0.0/8, ::1 and localhost: this machine, where plain http does not cross a network. */
@@ -90,239 +83,40 @@ function sameSetting(a: unknown, b: unknown): boolean {
   }
 }
 
-const WHOLE_NUMBER = 'must be a positive whole number';
-
-const text = (what: string) => z.string({ error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`) });
-
 const nameSchema = text('text').regex(CONNECTION_NAME_PATTERN, 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit');
 
-const secretSchema = text('text')
-  .min(1, 'must not be empty')
-  .max(128, 'must be at most 128 characters')
-  .regex(/^\S*$/, 'must not contain spaces or line breaks');
-
-const agentIdSchema = z.preprocess(
-  (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
-  z
-    .number({ error: (issue) => (issue.input === undefined ? 'is required' : WHOLE_NUMBER) })
-    .int(WHOLE_NUMBER)
-    .positive(WHOLE_NUMBER)
-    .max(Number.MAX_SAFE_INTEGER, 'is too large'),
-);
-
-const apiBaseUrlSchema = (platform: Platform) =>
-  text('text')
-    .trim()
-    .superRefine((value, ctx) => {
-      const problem = apiBaseUrlShapeProblem(value);
-      if (problem) ctx.addIssue({ code: 'custom', message: `${problem}: give an https:// URL without credentials, query or fragment, e.g. ${DEFAULT_API_BASE_URLS[platform]}` });
-    })
-    .transform((url) => url.replace(/\/+$/, ''))
-    .default(DEFAULT_API_BASE_URLS[platform]);
-
-export const wecomSettingsSchema = z.strictObject({
-  corpId: text('text')
-    .trim()
-    .regex(/^[wW][wWxX][A-Za-z0-9]{2,62}$/, 'must be "ww" or "wx" followed by letters and digits, 4-64 characters in all'),
-  agentId: agentIdSchema,
-  apiBaseUrl: apiBaseUrlSchema('wecom'),
-});
-
-/** Callback (回调 / 事件订阅) Token: WeCom allows letters and digits, at most 32; DingTalk's 签名 token likewise. */
-const callbackTokenSchema = text('text').regex(/^[A-Za-z0-9]{1,32}$/, 'must be 1-32 letters and digits');
-/** EncodingAESKey / aes_key: exactly 43 letters and digits. */
-const callbackAesKeySchema = text('text').regex(/^[A-Za-z0-9]{43}$/, 'must be exactly 43 letters and digits');
-
-export const wecomSecretsSchema = z.strictObject({
-  /** The self-built app's Secret. */
-  secret: secretSchema,
-  /** The 通讯录同步 (contacts sync) Secret: needed to list every userid and to write contacts. */
-  contactsSecret: secretSchema.optional(),
-  callbackToken: callbackTokenSchema.optional(),
-  callbackAesKey: callbackAesKeySchema.optional(),
-});
-
-export const dingtalkSettingsSchema = z.strictObject({
-  corpId: text('text')
-    .trim()
-    .regex(/^ding[A-Za-z0-9]{2,60}$/, 'must be "ding" followed by letters and digits, up to 64 characters in all'),
-  agentId: agentIdSchema,
-  /** The app's Client ID (AppKey). */
-  clientId: text('text')
-    .trim()
-    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be 1-128 letters, digits, "_" or "-"'),
-  apiBaseUrl: apiBaseUrlSchema('dingtalk'),
-});
-
-export const dingtalkSecretsSchema = z.strictObject({
-  /** The app's Client Secret (AppSecret). */
-  clientSecret: secretSchema,
-  callbackToken: callbackTokenSchema.optional(),
-  callbackAesKey: callbackAesKeySchema.optional(),
-});
-
-export type WecomSettings = z.output<typeof wecomSettingsSchema>;
-export type WecomSecrets = z.output<typeof wecomSecretsSchema>;
-export type DingtalkSettings = z.output<typeof dingtalkSettingsSchema>;
-export type DingtalkSecrets = z.output<typeof dingtalkSecretsSchema>;
-
-interface ConnectionCommon {
-  id: number;
-  /** Also the source name on links and runs. */
-  name: string;
-  policy: Policy;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface WecomConnection extends ConnectionCommon {
-  platform: 'wecom';
-  settings: WecomSettings;
-  secrets: WecomSecrets;
-}
-
-export interface DingtalkConnection extends ConnectionCommon {
-  platform: 'dingtalk';
-  settings: DingtalkSettings;
-  secrets: DingtalkSecrets;
-}
+export type { WecomConnection, WecomConnectionInput, WecomConnectionView, WecomSecrets, WecomSettings } from '../connectors/wecom/index.js';
+export type { DingtalkConnection, DingtalkConnectionInput, DingtalkConnectionView, DingtalkSecrets, DingtalkSettings } from '../connectors/dingtalk/index.js';
 
 /** A connection with its secrets in the clear: for the code that talks to the platform, never for output. */
-export type Connection = WecomConnection | DingtalkConnection;
+export type Connection = AnyPlatformConnection;
 
-export interface WecomConnectionInput {
-  platform: 'wecom';
-  name: string;
-  corpId: string;
-  agentId: number | string;
-  secret: string;
-  contactsSecret?: string | undefined;
-  callbackToken?: string | undefined;
-  callbackAesKey?: string | undefined;
-  apiBaseUrl?: string | undefined;
-  policy?: PolicyInput | undefined;
-  /** The scheduled full sync: a cron expression, or null / "off"; default daily at 02:00. */
-  reconcileCron?: string | null | undefined;
-}
+export type ConnectionInput = ConnectionInputOf<RegisteredPlatform>;
+export type ConnectionView = ConnectionViewOf<RegisteredPlatform>;
 
-export interface DingtalkConnectionInput {
-  platform: 'dingtalk';
-  name: string;
-  corpId: string;
-  agentId: number | string;
-  clientId: string;
-  clientSecret: string;
-  callbackToken?: string | undefined;
-  callbackAesKey?: string | undefined;
-  apiBaseUrl?: string | undefined;
-  policy?: PolicyInput | undefined;
-  /** The scheduled full sync: a cron expression, or null / "off"; default daily at 02:00. */
-  reconcileCron?: string | null | undefined;
-}
-
-export type ConnectionInput = WecomConnectionInput | DingtalkConnectionInput;
-
-/** A change to a connection: only the keys given change. null removes an optional value (apiBaseUrl: back to the default). */
+/**
+ * A change to a connection: only the keys given change. The settings and secrets keys are its platform's (a key of
+ * another platform is refused, naming it); null removes an optional one (apiBaseUrl: back to the default).
+ */
 export interface ConnectionPatch {
-  corpId?: string | undefined;
-  agentId?: number | string | undefined;
-  apiBaseUrl?: string | null | undefined;
-  clientId?: string | undefined;
-  secret?: string | undefined;
-  contactsSecret?: string | null | undefined;
-  clientSecret?: string | undefined;
-  /** null removes the callback setting. */
-  callbackToken?: string | null | undefined;
-  callbackAesKey?: string | null | undefined;
+  [key: string]: unknown;
   /** A JSON merge patch (RFC 7396) over the current policy: objects merge, null removes a key, anything else replaces. */
   policy?: Record<string, unknown> | undefined;
   /** A cron expression; null or "off" turns the scheduled full sync off. */
   reconcileCron?: string | null | undefined;
 }
 
-interface ViewCommon {
-  name: string;
-  callbackToken?: string;
-  callbackAesKey?: string;
-  /** The scheduled full sync (cron expression, in the server's time zone); null when it is off. */
-  reconcileCron: string | null;
-  policy: Policy;
-  createdAt: string;
-  updatedAt: string;
-  /** Why the secrets could not be opened (then they show as a bare mask). */
-  secretsError?: ErrorInfo;
-}
-
-export interface WecomConnectionView extends ViewCommon {
-  platform: 'wecom';
-  corpId: string;
-  agentId: number;
-  apiBaseUrl: string;
-  secret: string;
-  contactsSecret?: string;
-}
-
-export interface DingtalkConnectionView extends ViewCommon {
-  platform: 'dingtalk';
-  corpId: string;
-  agentId: number;
-  clientId: string;
-  apiBaseUrl: string;
-  clientSecret: string;
-}
-
-/** What may be shown of a connection: every secret masked. */
-export type ConnectionView = WecomConnectionView | DingtalkConnectionView;
-
-const WECOM_CONSOLE = 'WeCom admin console (work.weixin.qq.com)';
-const DINGTALK_CONSOLE = 'DingTalk developer console (open-dev.dingtalk.com)';
 const NAME_HINT = 'Use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit. The name is also the source name on links and runs.';
 const POLICY_HINT = 'See docs/policy.md for the policy keys and their values.';
-const SECRET_RULES = 'It is at most 128 characters, without spaces.';
 
-interface PlatformSpec {
-  settings: z.ZodObject;
-  secrets: z.ZodObject;
-  hints: Record<string, string>;
-  /**
-   * The settings that say where the secrets go and whose they are (the host, and the account gettoken names beside
-   * the secret), and the secrets orgsync sends there. Changing the first needs the second typed again, so nobody
-   * who can edit a connection can send its stored secrets to a host of their choosing. The callback Token and
-   * EncodingAESKey are never sent anywhere: they stay.
-   */
-  binding: { settings: readonly string[]; secrets: readonly string[] };
+/** A platform as the service checks its connections: the schemas, a hint per field, the binding. */
+type PlatformSpec = Pick<PlatformDefinition, 'id' | 'settings' | 'secrets' | 'binding'> & { hints: Record<string, string> };
+
+function specOfPlatform(platform: string): PlatformSpec | undefined {
+  const d = platformOf(platform);
+  if (!d) return undefined;
+  return { id: d.id, settings: d.settings, secrets: d.secrets, binding: d.binding, hints: Object.fromEntries(Object.entries(d.fields).map(([key, f]) => [key, f.hint])) };
 }
-
-const SPECS: Record<Platform, PlatformSpec> = {
-  wecom: {
-    settings: wecomSettingsSchema,
-    secrets: wecomSecretsSchema,
-    hints: {
-      corpId: `Copy the 企业ID from the ${WECOM_CONSOLE} → 我的企业 → 企业信息 → 企业ID (it starts with "ww").`,
-      agentId: `Copy the AgentId of the self-built app: ${WECOM_CONSOLE} → 应用管理 → 应用 → (the app) → AgentId.`,
-      secret: `Copy the app's Secret: ${WECOM_CONSOLE} → 应用管理 → 应用 → (the app) → Secret (查看). ${SECRET_RULES}`,
-      contactsSecret: `Copy the contacts-sync Secret: ${WECOM_CONSOLE} → 管理工具 → 通讯录同步 → Secret. ${SECRET_RULES}`,
-      callbackToken: `Copy the Token from ${WECOM_CONSOLE} → 管理工具 → 通讯录同步 → 设置接收事件服务器 (or the app's 接收消息 → API接收), or let it generate one there.`,
-      callbackAesKey: `Copy the EncodingAESKey (43 letters and digits) from the same page of the ${WECOM_CONSOLE}.`,
-      apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.wecom}, or give the https URL of a proxy (http only for this machine, e.g. the simulator, or a host in ORGSYNC_ALLOWED_API_HOSTS).`,
-    },
-    binding: { settings: ['apiBaseUrl', 'corpId'], secrets: ['secret', 'contactsSecret'] },
-  },
-  dingtalk: {
-    settings: dingtalkSettingsSchema,
-    secrets: dingtalkSecretsSchema,
-    hints: {
-      corpId: `Copy the CorpId from the ${DINGTALK_CONSOLE} (it starts with "ding").`,
-      agentId: `Copy the AgentId from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 应用信息.`,
-      clientId: `Copy the Client ID (AppKey) from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 凭证与基础信息.`,
-      clientSecret: `Copy the Client Secret (AppSecret) from the ${DINGTALK_CONSOLE} → (the app) → 基础信息 → 凭证与基础信息. ${SECRET_RULES}`,
-      callbackToken: `Copy the 签名 Token from the ${DINGTALK_CONSOLE} → (the app) → 开发配置 → 事件与回调.`,
-      callbackAesKey: `Copy the 加密 aes_key (43 letters and digits) from the ${DINGTALK_CONSOLE} → (the app) → 开发配置 → 事件与回调.`,
-      apiBaseUrl: `Leave it out for ${DEFAULT_API_BASE_URLS.dingtalk}, or give the https URL of a proxy (http only for this machine, e.g. the simulator, or a host in ORGSYNC_ALLOWED_API_HOSTS).`,
-    },
-    binding: { settings: ['apiBaseUrl', 'clientId'], secrets: ['clientSecret'] },
-  },
-};
 
 const keysOf = (schema: z.ZodObject): string[] => Object.keys(schema.shape);
 
@@ -359,8 +153,8 @@ function issuesOf(error: z.ZodError, prefix: readonly string[], hints: Record<st
   });
 }
 
-function unknownKeyIssue(key: string, platform: Platform): ValidationIssue {
-  const spec = SPECS[platform];
+function unknownKeyIssue(key: string, spec: PlatformSpec): ValidationIssue {
+  const platform = spec.id;
   return {
     path: key,
     field: key,
@@ -416,23 +210,21 @@ export class ConnectionService {
   }
 
   /** Validates everything, seals the secrets under the name, and stores the connection. */
-  add(input: WecomConnectionInput): Promise<WecomConnectionView>;
-  add(input: DingtalkConnectionInput): Promise<DingtalkConnectionView>;
-  add(input: ConnectionInput): Promise<ConnectionView>;
+  add<I extends ConnectionInput>(input: I): Promise<Extract<ConnectionView, { platform: I['platform'] }>>;
   async add(input: ConnectionInput): Promise<ConnectionView> {
     const raw = input as unknown as Record<string, unknown>;
     const platform = raw.platform;
-    if (typeof platform !== 'string' || !(PLATFORMS as readonly string[]).includes(platform)) {
+    const spec = typeof platform === 'string' ? specOfPlatform(platform) : undefined;
+    if (!spec) {
       throw new ValidationError('new connection', [
         { path: 'platform', field: 'platform', message: `must be one of ${PLATFORMS.join(', ')}`, hint: 'Say which platform the connection is for.' },
       ]);
     }
-    const spec = SPECS[platform as Platform];
     const name = nameSchema.safeParse(raw.name);
     const what = name.success ? `connection "${name.data}"` : 'new connection';
     const issues: ValidationIssue[] = name.success ? [] : issuesOf(name.error, ['name'], { name: NAME_HINT });
     const known = new Set(['platform', 'name', 'policy', 'reconcileCron', ...keysOf(spec.settings), ...keysOf(spec.secrets)]);
-    for (const key of Object.keys(raw)) if (!known.has(key) && raw[key] !== undefined) issues.push(unknownKeyIssue(key, platform as Platform));
+    for (const key of Object.keys(raw)) if (!known.has(key) && raw[key] !== undefined) issues.push(unknownKeyIssue(key, spec));
     const settings = spec.settings.safeParse(definedOnly(raw, keysOf(spec.settings)));
     if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
     else issues.push(...this.hostIssues(settings.data));
@@ -456,7 +248,8 @@ export class ConnectionService {
       await prepareToSeal(tx, this.box);
       return tx.connections.create({
         name: name.data,
-        platform: platform as Platform,
+        // The store's column holds what the registry lists.
+        platform: spec.id as ConnectionRow['platform'],
         settings: settings.data,
         secrets: this.box.seal(JSON.stringify(secrets.data), name.data),
         policy: policy.data,
@@ -545,15 +338,15 @@ export class ConnectionService {
   draft(input: Omit<ConnectionInput, 'name' | 'policy' | 'reconcileCron'>): Connection {
     const raw = input as unknown as Record<string, unknown>;
     const platform = raw.platform;
-    if (typeof platform !== 'string' || !(PLATFORMS as readonly string[]).includes(platform)) {
+    const spec = typeof platform === 'string' ? specOfPlatform(platform) : undefined;
+    if (!spec) {
       throw new ValidationError('unsaved connection', [
         { path: 'platform', field: 'platform', message: `must be one of ${PLATFORMS.join(', ')}`, hint: 'Say which platform the connection is for.' },
       ]);
     }
-    const spec = SPECS[platform as Platform];
     const issues: ValidationIssue[] = [];
     for (const key of Object.keys(raw)) {
-      if (key !== 'platform' && raw[key] !== undefined && !keysOf(spec.settings).includes(key) && !keysOf(spec.secrets).includes(key)) issues.push(unknownKeyIssue(key, platform as Platform));
+      if (key !== 'platform' && raw[key] !== undefined && !keysOf(spec.settings).includes(key) && !keysOf(spec.secrets).includes(key)) issues.push(unknownKeyIssue(key, spec));
     }
     const settings = spec.settings.safeParse(definedOnly(raw, keysOf(spec.settings)));
     if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
@@ -603,7 +396,7 @@ export class ConnectionService {
     const issues: ValidationIssue[] = [];
     for (const key of Object.keys(given)) {
       const allowed = purpose === 'change' ? ['policy', 'reconcileCron'] : [];
-      if (!allowed.includes(key) && !settingKeys.includes(key) && !secretKeys.includes(key)) issues.push(unknownKeyIssue(key, row.platform));
+      if (!allowed.includes(key) && !settingKeys.includes(key) && !secretKeys.includes(key)) issues.push(unknownKeyIssue(key, spec));
     }
 
     const before = this.settingsOf(row, spec);
@@ -674,7 +467,7 @@ export class ConnectionService {
   }
 
   private specOf(row: ConnectionRow): PlatformSpec {
-    const spec = (PLATFORMS as readonly string[]).includes(row.platform) ? SPECS[row.platform] : undefined;
+    const spec = specOfPlatform(row.platform);
     if (!spec) throw invalidStored(row, 'platform', `"${row.platform}" is not one of ${PLATFORMS.join(', ')}`);
     return spec;
   }

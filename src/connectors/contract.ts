@@ -1,6 +1,11 @@
+import type { z } from 'zod';
 import type { PlatformLimits } from '../directory/limits.js';
 import type { DirectoryState, UserScope } from '../directory/model.js';
-import type { Snapshot } from '../directory/snapshot.js';
+import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
+import type { ErrorInfo } from '../errors.js';
+import type { Policy, PolicyInput } from '../reconcile/policy.js';
+import type { ConnectionTestOptions, ConnectionTestResult } from './common/connection-test.js';
+import type { TokenCache } from './common/token-cache.js';
 
 /** The only shapes the core knows of a source: everything platform-specific stays behind them. */
 
@@ -51,3 +56,136 @@ export interface Rebased {
   snapshot: Snapshot;
   users: ReadonlySet<string>;
 }
+
+/**
+ * Targeted reads of single objects, by the platform's connector. null: the platform says the object does not exist
+ * (after a leave or a remove that means gone), or that it lies outside what the app may see. Any other failure
+ * throws: the object is left out of the run and the messages naming it stay to be tried again on their own (see
+ * `ObjectFailure` in events/processor.ts), unless the failure is the whole connection's (`connectionWide`).
+ */
+export interface ObjectReader {
+  readonly kind: string;
+  readonly limits: PlatformLimits;
+  readUser(externalId: string): Promise<SnapshotUser | null>;
+  readDepartment(externalId: string): Promise<SnapshotDepartment | null>;
+  readonly stats?: () => Record<string, unknown>;
+}
+
+/** A connection with its secrets in the clear, as a platform's factories receive it. */
+export interface PlatformConnection<P extends string = string, S = Record<string, unknown>, K = Record<string, unknown>> {
+  id: number;
+  /** Also the source name on links and runs. */
+  name: string;
+  platform: P;
+  settings: S;
+  secrets: K;
+  policy: Policy;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The texts of one setting or secret: the console's label and hint, the CLI flag's help, the fix named in an error. */
+export interface FieldText {
+  label: { zh: string; en: string };
+  /** Where to find the value: the hint of every error about the field, and the console's help. */
+  hint: string;
+  /** The console's short help under the field, when it has one. */
+  help?: { zh: string; en: string };
+  /** The CLI flag's help after `connection add <platform>`. */
+  flag: string;
+  /** The CLI flag's value name, e.g. "<id>". */
+  flagValue: string;
+  /** The console's placeholder. */
+  placeholder?: string;
+  /** Where the console's card shows it: with the others (default), folded under the API address, or with the callback. */
+  place?: 'advanced' | 'callback';
+  /** An optional value: the name of the `connection update --no-<name>` flag that removes it (with the others it names). */
+  removedBy?: string;
+}
+
+/** A platform's pull for one run: the source, and what the run's report adds once it ran. */
+export interface PlatformSource {
+  connector: SourceConnector;
+  apiCalls(): number;
+  notes(): ErrorInfo[];
+}
+
+/** What a platform's client is built with: the tokens shared by its users, and its limits. */
+export interface PlatformClientOptions {
+  tokens: TokenCache;
+  concurrency?: number;
+  /** Calls per API per second, where the platform counts them so (DingTalk; default its limit for an internal app). */
+  qpsLimit?: number;
+}
+
+/**
+ * One platform, whole: everything outside its folder (CLI, API, console, sync, events) is derived from this object
+ * and chooses nothing by the platform's name. Methods (not function properties) keep each platform's own types
+ * usable where the registry holds them all.
+ */
+export interface PlatformDefinition<
+  P extends string = string,
+  SS extends z.ZodObject = z.ZodObject,
+  KS extends z.ZodObject = z.ZodObject,
+  C = unknown,
+> {
+  readonly id: P;
+  readonly names: { zh: string; en: string };
+  /** One character for the console's badge, e.g. 企. */
+  readonly mark: string;
+  /** How the platform sorts siblings by their `order`: WeCom larger first, DingTalk smaller first. */
+  readonly departmentOrder: 'descending' | 'ascending';
+  /** The platform's own API, the default of the apiBaseUrl setting. */
+  readonly defaultApiBaseUrl: string;
+  /** Where the secrets go and whose they are (validated on every use), in the order the CLI and console show them. */
+  readonly settings: SS;
+  /** Sealed at rest, masked in every output; in the order the CLI and console show them. */
+  readonly secrets: KS;
+  readonly fields: Readonly<Record<string, FieldText>>;
+  /**
+   * The settings that say where the secrets go and whose they are (the host, and the account gettoken names beside
+   * the secret), and the secrets orgsync sends there. Changing the first needs the second typed again, so nobody
+   * who can edit a connection can send its stored secrets to a host of their choosing. The callback Token and
+   * EncodingAESKey are never sent anywhere: they stay.
+   */
+  readonly binding: { settings: readonly string[]; secrets: readonly string[] };
+  /** The secret shown in `connection list` (the one every connection of the platform has). */
+  readonly listedSecret: string;
+  client(connection: PlatformConnection<P, z.output<SS>, z.output<KS>>, options: PlatformClientOptions): C;
+  source(client: C): PlatformSource;
+  /** Event runs' reads; one reader per run, over a client kept for the connection. */
+  objectReader(client: C): ObjectReader;
+  /** Whom the platform's callbacks are encrypted for (WeCom: the CorpID; DingTalk: the app's Client ID). */
+  callbackReceiverId(connection: PlatformConnection<P, z.output<SS>, z.output<KS>>): string;
+  testConnection(
+    connection: PlatformConnection<P, z.output<SS>, z.output<KS>>,
+    options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number },
+  ): Promise<ConnectionTestResult>;
+  /** Slots the next capabilities fill: reading the admin console's export, pushing into the platform, sign-in. */
+  readonly exportReader?: unknown;
+  readonly target?: unknown;
+  readonly signIn?: unknown;
+}
+
+/** What `add` takes for a platform: its settings and secrets side by side (as the CLI's flags give them). */
+export type ConnectionInputOf<D> =
+  D extends PlatformDefinition<infer P, infer SS, infer KS, unknown>
+    ? { platform: P; name: string; policy?: PolicyInput | undefined; reconcileCron?: string | null | undefined } & Partial<z.input<SS>> & Partial<z.input<KS>>
+    : never;
+
+/** What may be shown of a platform's connection: its settings, and every secret it holds masked. */
+export type ConnectionViewOf<D> =
+  D extends PlatformDefinition<infer P, infer SS, infer KS, unknown>
+    ? {
+        platform: P;
+        name: string;
+        /** The scheduled full sync (cron expression, in the server's time zone); null when it is off. */
+        reconcileCron: string | null;
+        policy: Policy;
+        createdAt: string;
+        updatedAt: string;
+        /** Why the secrets could not be opened (then they show as a bare mask). */
+        secretsError?: ErrorInfo;
+      } & z.output<SS> & { [K in keyof z.output<KS>]: undefined extends z.output<KS>[K] ? string | undefined : string }
+    : never;
+

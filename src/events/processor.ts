@@ -3,7 +3,7 @@ import type { DirectoryState, UserScope } from '../directory/model.js';
 import { effectiveUserId, type Snapshot, type SnapshotDepartment, type SnapshotUser } from '../directory/snapshot.js';
 import { ConnectorError } from '../connectors/common/errors.js';
 import { stopsThePull } from '../connectors/common/pull.js';
-import type { Rebased, SourceConnector } from '../connectors/contract.js';
+import type { ObjectReader, Rebased, SourceConnector } from '../connectors/contract.js';
 import { errorInfo, type ErrorInfo } from '../errors.js';
 import type { Policy } from '../reconcile/policy.js';
 import { executeRun, type RunProgress, type RunReport } from '../runs/run-service.js';
@@ -13,20 +13,6 @@ import { applyReads, sourceView, touchedUsers, type ObjectReads } from './view.j
 
 // The inbox keeps events as they came, so the event's type is the store's.
 export type { ContactEvent } from '../store/inbox-repo.js';
-
-/**
- * Targeted reads of single objects, by the platform's connector. null: the platform says the object does not exist
- * (after a leave or a remove that means gone), or that it lies outside what the app may see. Any other failure
- * throws: the object is left out of the run and the messages naming it stay to be tried again on their own (see
- * `ObjectFailure`), unless the failure is the whole connection's (`connectionWide`).
- */
-export interface ObjectReader {
-  readonly kind: string;
-  readonly limits: PlatformLimits;
-  readUser(externalId: string): Promise<SnapshotUser | null>;
-  readDepartment(externalId: string): Promise<SnapshotDepartment | null>;
-  readonly stats?: () => Record<string, unknown>;
-}
 
 /** A read that failed for one object: the run goes on without it, and the messages naming it wait. */
 export interface ObjectFailure {
@@ -81,15 +67,6 @@ export function coalesce(events: readonly ContactEvent[]): CoalescedEvents {
     }
   }
   return { users: [...users], departments: [...departments], renames };
-}
-
-/**
- * The `stats` of a reader: the API calls its client made since the reader was made. A client outlives the runs it
- * serves (one per connection, so its rate limiter counts every run's calls), and each run has a reader of its own.
- */
-export function callsSince(client: { stats(): { calls: number } }): () => Record<string, unknown> {
-  const before = client.stats().calls;
-  return () => ({ apiCalls: client.stats().calls - before });
 }
 
 /**

@@ -5,7 +5,8 @@ import type { Policy } from '../reconcile/policy.js';
 import type { RunReport } from '../runs/run-service.js';
 import type { InboxMessage, InboxRepo } from '../store/inbox-repo.js';
 import type { Store } from '../store/store.js';
-import { coalesce, runEvents, type EventRunReport, type ObjectFailure, type ObjectReader } from './processor.js';
+import type { ObjectReader } from '../connectors/contract.js';
+import { coalesce, runEvents, type EventRunReport, type ObjectFailure } from './processor.js';
 
 export interface EventTarget {
   reader: ObjectReader;

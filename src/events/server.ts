@@ -1,16 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Connection, ConnectionService } from '../connections/connections.js';
 import { TokenCache } from '../connectors/common/token-cache.js';
-import { DingtalkClient } from '../connectors/dingtalk/client.js';
-import { WecomClient } from '../connectors/wecom/client.js';
+import type { ObjectReader } from '../connectors/contract.js';
+import { definitionOf } from '../connectors/registry.js';
 import { OrgsyncError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { CallbackLimiter, type CallbackLimits } from './callback-limits.js';
-import type { ObjectReader } from './processor.js';
 import { EventPump, type EventTarget, type RetrySettings } from './pump.js';
-import { DingtalkObjectReader } from './dingtalk-reader.js';
 import { registerCallbackRoutes, type CallbackEndpoint } from './routes.js';
-import { WecomObjectReader } from './wecom-reader.js';
 
 export interface EventsDeps {
   store: Store;
@@ -32,19 +29,9 @@ export async function registerEvents(app: FastifyInstance, deps: EventsDeps): Pr
   const connections = new DecodedConnections(deps.store, deps.connections);
   /** The connection's reads, through a client kept as long as the connection is unchanged. */
   const readerOf = (entry: Decoded): ObjectReader => {
-    const c = entry.connection;
-    if (c.platform === 'dingtalk') {
-      const client = (entry.client ??= new DingtalkClient({
-        clientId: c.settings.clientId,
-        clientSecret: c.secrets.clientSecret,
-        baseUrl: c.settings.apiBaseUrl,
-        tokens,
-        ...(deps.dingtalkQpsLimit !== undefined ? { qpsLimit: deps.dingtalkQpsLimit } : {}),
-      }));
-      return new DingtalkObjectReader(client as DingtalkClient);
-    }
-    const client = (entry.client ??= new WecomClient({ corpId: c.settings.corpId, secret: c.secrets.contactsSecret ?? c.secrets.secret, baseUrl: c.settings.apiBaseUrl, tokens }));
-    return new WecomObjectReader(client as WecomClient);
+    const platform = definitionOf(entry.connection);
+    entry.client ??= platform.client(entry.connection, { tokens, ...(deps.dingtalkQpsLimit !== undefined ? { qpsLimit: deps.dingtalkQpsLimit } : {}) });
+    return platform.objectReader(entry.client);
   };
 
   const pump = new EventPump({
@@ -86,8 +73,7 @@ export async function registerEvents(app: FastifyInstance, deps: EventsDeps): Pr
       const token = c.secrets.callbackToken;
       const encodingAesKey = c.secrets.callbackAesKey;
       if (token === undefined || encodingAesKey === undefined) return { unavailable: 'no-callback-configured' };
-      // WeCom encrypts for the CorpID; DingTalk's event subscription for the app's AppKey (Client ID).
-      return { config: { platform: c.platform, token, encodingAesKey, receiverId: c.platform === 'wecom' ? c.settings.corpId : c.settings.clientId } };
+      return { config: { platform: c.platform, token, encodingAesKey, receiverId: definitionOf(c).callbackReceiverId(c) } };
     },
     stored: (name) => pump.notify(name),
     limiter,
@@ -105,7 +91,8 @@ declare module 'fastify' {
 
 interface Decoded {
   connection: Connection;
-  client?: DingtalkClient | WecomClient;
+  /** The platform's client, made by its definition. */
+  client?: unknown;
 }
 
 /**

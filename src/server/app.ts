@@ -9,6 +9,7 @@ import { OrgsyncError, errorInfo } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { connectionRoutes } from './api/connections.js';
 import { directoryRoutes } from './api/directory.js';
+import { platformRoutes } from './api/platforms.js';
 import { runRoutes } from './api/runs.js';
 import { DEFAULT_LOGIN_LIMITS, sessionRoutes, type LoginLimits } from './api/session.js';
 import type { AccessService } from './auth/access.js';
@@ -210,6 +211,7 @@ export async function buildApp(
   const table = new RouteTable(app);
   sessionRoutes(table, app, { access: deps.access, secureCookie, sessionTtlMs: deps.sessionTtlMs, limits: deps.loginLimits ?? DEFAULT_LOGIN_LIMITS });
   connectionRoutes(table, { store: deps.store, connections: deps.connections, runner, schedule, baseUrl: () => deps.publicUrl ?? app.listeningOrigin });
+  platformRoutes(table);
   runRoutes(table, { store: deps.store, runner });
   directoryRoutes(table, { store: deps.store });
   table.add({

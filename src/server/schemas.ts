@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { CONNECTION_NAME_PATTERN, PLATFORMS } from '../connections/connections.js';
+import type { PlatformDefinition } from '../connectors/contract.js';
+import { PLATFORMS as PLATFORM_DEFINITIONS } from '../connectors/registry.js';
 import { RUN_KINDS, RUN_STATUSES } from '../runs/types.js';
 
 /** The shapes of the API: requests are validated with these, and the OpenAPI document is built from them. */
@@ -58,20 +60,43 @@ export const sessionSchema = z.object({
 
 const platform = z.enum(PLATFORMS);
 
-const settingsInput = z.strictObject({
-  corpId: z.string().describe('企业ID (WeCom, "ww…") or CorpId (DingTalk, "ding…")'),
-  agentId: z.union([z.number().int(), z.string()]).describe('应用 AgentId'),
-  apiBaseUrl: z.string().optional().describe('Default: the platform\'s API; the simulator\'s URL to try things out'),
-  clientId: z.string().optional().describe('DingTalk only: Client ID (AppKey)'),
-});
+/**
+ * A platform field as the API takes it: the API checks its type only (a number where the platform takes one), the
+ * connection service checks the value and names the field with a hint, e.g. settings.corpId. Described by the hint.
+ */
+function fieldInput(d: PlatformDefinition, key: string, schema: z.ZodType): z.ZodType {
+  const takesNumber = schema.safeParse(1).success;
+  const base = takesNumber ? z.union([z.number().int(), z.string()]) : z.string();
+  return base.describe(`${d.names.en}: ${d.fields[key]?.label.en ?? key}. ${d.fields[key]?.hint ?? ''}`.trim());
+}
 
-const secretsInput = z.strictObject({
-  secret: z.string().optional().describe('WeCom: the app Secret (应用秘钥)'),
-  contactsSecret: z.string().nullable().optional().describe('WeCom, optional: the 通讯录同步 Secret; null removes it'),
-  clientSecret: z.string().optional().describe('DingTalk: the Client Secret (AppSecret)'),
-  callbackToken: z.string().nullable().optional().describe('Callback Token (WeCom 回调 / DingTalk 事件订阅 签名 token); null removes it'),
-  callbackAesKey: z.string().nullable().optional().describe('Callback EncodingAESKey / aes_key, 43 letters and digits; null removes it'),
-});
+/** A platform's settings or secrets: its keys, each optional where its schema allows (or everywhere, `partial`). */
+function partInput(d: PlatformDefinition, part: 'settings' | 'secrets', partial: boolean): z.ZodObject {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [key, schema] of Object.entries(d[part].shape as Record<string, z.ZodType>)) {
+    const input = fieldInput(d, key, schema);
+    const optional = partial || part === 'secrets' || schema.safeParse(undefined).success;
+    // null removes an optional secret (and apiBaseUrl goes back to the default).
+    shape[key] = optional ? (schema.safeParse(undefined).success ? input.nullable().optional() : input.optional()) : input;
+  }
+  return z.strictObject(shape);
+}
+
+/** Every platform's keys of a part together: a saved connection's change names no platform (the stored one applies). */
+function anyPlatformInput(part: 'settings' | 'secrets'): z.ZodObject {
+  const shape: Record<string, z.ZodType> = {};
+  for (const d of PLATFORM_DEFINITIONS) {
+    for (const [key, schema] of Object.entries(partInput(d, part, true).shape)) shape[key] ??= schema;
+  }
+  return z.strictObject(shape);
+}
+
+/** One object per platform of the registry, told apart by `platform`. */
+function perPlatform<T extends z.ZodObject<{ platform: z.ZodLiteral<string> }>>(build: (d: PlatformDefinition) => T): z.ZodDiscriminatedUnion<[T, ...T[]]> {
+  const [first, ...rest] = PLATFORM_DEFINITIONS.map(build);
+  if (!first) throw new Error('the registry lists no platform');
+  return z.discriminatedUnion('platform', [first, ...rest]);
+}
 
 const policyInput = z.record(z.string(), z.unknown()).describe('See docs/policy.md');
 
@@ -81,22 +106,21 @@ const reconcileCronInput = z
   .optional()
   .describe('定时全量同步: a cron expression in the server\'s time zone, 5 fields or 6 with seconds first (default "0 2 * * *", daily at 02:00); null or "off" turns it off');
 
-export const createConnectionBody = z.strictObject({
-  platform,
-  name: z.string().describe('1-64 letters, digits, "_", "." or "-"; also the source name on links and runs'),
-  settings: settingsInput,
-  secrets: secretsInput,
-  policy: policyInput.optional(),
-  syncEnabled: z.boolean().optional().describe('开启同步; default false'),
-  reconcileCron: reconcileCronInput,
-});
+export const createConnectionBody = perPlatform((d) =>
+  z.strictObject({
+    platform: z.literal(d.id).describe(`${d.names.en} (${d.names.zh})`),
+    name: z.string().describe('1-64 letters, digits, "_", "." or "-"; also the source name on links and runs'),
+    settings: partInput(d, 'settings', false),
+    secrets: partInput(d, 'secrets', false),
+    policy: policyInput.optional(),
+    syncEnabled: z.boolean().optional().describe('开启同步; default false'),
+    reconcileCron: reconcileCronInput,
+  }),
+);
 
 export const updateConnectionBody = z.strictObject({
-  settings: settingsInput
-    .partial()
-    .extend({ apiBaseUrl: z.string().nullable().optional().describe('null or "" goes back to the default') })
-    .optional(),
-  secrets: secretsInput.optional().describe('An omitted or empty secret keeps the stored one'),
+  settings: anyPlatformInput('settings').optional().describe('The keys of the connection\'s platform; null or "" apiBaseUrl goes back to the default'),
+  secrets: anyPlatformInput('secrets').optional().describe('An omitted or empty secret keeps the stored one; null removes an optional one'),
   policy: policyInput.optional().describe('Merged into the stored policy key by key (JSON merge patch: null removes a key)'),
   syncEnabled: z.boolean().optional(),
   reconcileCron: reconcileCronInput,
@@ -104,18 +128,23 @@ export const updateConnectionBody = z.strictObject({
 
 export const testConnectionBody = z
   .strictObject({
-    settings: settingsInput.partial().optional().describe('Unsaved values to test instead of the saved ones'),
-    secrets: secretsInput.optional().describe('Unsaved secrets; an omitted or empty one uses the saved one'),
+    settings: anyPlatformInput('settings').optional().describe('Unsaved values to test instead of the saved ones'),
+    secrets: anyPlatformInput('secrets').optional().describe('Unsaved secrets; an omitted or empty one uses the saved one'),
   })
   .optional();
 
-export const unsavedTestBody = z.strictObject({ platform, settings: settingsInput, secrets: secretsInput });
+export const unsavedTestBody = perPlatform((d) => z.strictObject({ platform: z.literal(d.id), settings: partInput(d, 'settings', false), secrets: partInput(d, 'secrets', false) }));
+
+/** A setting as the API shows it: the stored value (a number where the platform takes one). */
+const settingsOutput = z
+  .record(z.string(), z.union([z.string(), z.number()]))
+  .describe(`The platform's settings: ${PLATFORM_DEFINITIONS.map((d) => `${d.id}: ${Object.keys(d.settings.shape).join(', ')}`).join('; ')}`);
 
 export const connectionSchema = z.object({
   id: z.number().int(),
   name: z.string(),
   platform,
-  settings: z.object({ corpId: z.string(), agentId: z.number().int(), apiBaseUrl: z.string(), clientId: z.string().optional() }),
+  settings: settingsOutput,
   secrets: z
     .record(z.string(), z.object({ set: z.boolean(), masked: z.string().describe('"••••••" when set, "" when not; never the value') }))
     .describe('One entry per secret of the platform'),
@@ -128,6 +157,38 @@ export const connectionSchema = z.object({
   secretsError: errorInfoSchema.optional().describe('The stored secrets cannot be opened (e.g. the master key changed)'),
   createdAt: z.string(),
   updatedAt: z.string(),
+});
+
+const textsSchema = z.object({ zh: z.string(), en: z.string() });
+
+/** What a console needs to build a platform's card: its fields, their labels, help and which are secret. */
+export const platformListSchema = z.object({
+  items: z.array(
+    z.object({
+      id: z.string().describe('The value of `platform` in a connection'),
+      names: textsSchema,
+      mark: z.string().describe('One character for a badge'),
+      departmentOrder: z.enum(['descending', 'ascending']).describe('How the platform sorts sibling departments by `order`'),
+      defaultApiBaseUrl: z.string(),
+      fields: z
+        .array(
+          z.object({
+            key: z.string(),
+            part: z.enum(['settings', 'secrets']).describe('Where the field goes in a connection body'),
+            secret: z.boolean().describe('Stored encrypted, never returned: a form shows it empty'),
+            required: z.boolean(),
+            number: z.boolean().describe('Takes a whole number (given as digits or a number)'),
+            default: z.string().optional().describe('What an omitted value becomes'),
+            label: textsSchema,
+            help: textsSchema.optional(),
+            hint: z.string().describe('Where to find the value; also the hint of an error about it'),
+            placeholder: z.string().optional(),
+            place: z.enum(['main', 'advanced', 'callback']).describe('Where a card shows it: with the others, folded away, or with the callback'),
+          }),
+        )
+        .describe('Settings first, then secrets, in the order a form shows them'),
+    }),
+  ),
 });
 
 export const connectionListSchema = z.object({ items: z.array(connectionSchema) });

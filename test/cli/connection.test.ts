@@ -13,6 +13,7 @@ import { ValidationError, describeIssue, errorInfo } from '../../src/errors.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
 import { tempDir } from '../helpers/stores.js';
+import { PLATFORMS } from '../../src/connectors/registry.js';
 
 /**
  * Drives `orgsync connection …` in-process, inside a program built the way src/cli/main.ts builds its own (global
@@ -119,6 +120,23 @@ async function storedSecrets(dir: string, name: string): Promise<unknown> {
     await store.close();
   }
 }
+
+describe('orgsync connection add <platform>: from the registry', () => {
+  it('`add --help` lists every platform of the registry; each one takes a flag per setting and secret of its definition', async () => {
+    const dir = dataDir();
+    const help = await orgsync(dir, ['add', '--help']);
+    expect(help.code).toBe(0);
+    const listed = help.stdout.split('Platforms:')[1] ?? '';
+    expect(listed.trim().split('\n').map((line) => line.trim().split(/\s+/)[0])).toEqual(PLATFORMS.map((d) => d.id));
+    for (const d of PLATFORMS) {
+      expect(listed).toContain(`${d.names.en} (${d.names.zh})`);
+      const own = await orgsync(dir, ['add', d.id, '--help']);
+      const flags = [...own.stdout.matchAll(/^\s+(--[a-z-]+)/gm)].map((m) => m[1]);
+      const fieldFlags = [...Object.keys(d.settings.shape), ...Object.keys(d.secrets.shape)].map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+      expect(flags).toEqual(['--name', ...fieldFlags, '--policy', '--on-user-gone', '--mount', '--match', '--reconcile-cron', '--json']);
+    }
+  });
+});
 
 describe('orgsync connection add wecom', () => {
   it('adds a connection; prints it masked; --json is one document of the documented shape', async () => {

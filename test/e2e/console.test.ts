@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
+import { PLATFORMS } from '../../src/connectors/registry.js';
 import { openStore } from '../../src/store/open.js';
 import { ADMIN_PASSWORD, ensureConsoleBuilt, failOnPageErrors, launchBrowser, newPage, screenshot, startOrgsync, startSimulator, type Orgsync, type Simulator } from './harness.js';
 
@@ -112,6 +113,25 @@ describe('the admin console', () => {
     await expect.poll(() => byTestId('nav-settings').textContent()).toBe('Settings');
     await byTestId('lang-switch').selectOption('zh-CN');
     expect(await byTestId('nav-org').textContent()).toBe('组织架构');
+  });
+
+  it('企业设置: a card per platform of the registry, its fields labelled as the registry says, in both languages', async () => {
+    await byTestId('nav-settings').click();
+    await byTestId('card-wecom').waitFor();
+    for (const lang of ['en', 'zh-CN'] as const) {
+      await byTestId('lang-switch').selectOption(lang);
+      for (const d of PLATFORMS) {
+        const card = byTestId(`card-${d.id}`);
+        expect(await card.locator('h2').textContent()).toBe(lang === 'en' ? d.names.en : d.names.zh);
+        for (const key of [...Object.keys(d.settings.shape), ...Object.keys(d.secrets.shape)]) {
+          const text = d.fields[key];
+          // Callback secrets show once a saved connection lists them: none is saved yet.
+          if (text?.place === 'callback') continue;
+          const label = card.locator(`label[for="${await card.getByTestId(`${d.id}-${key}`).getAttribute('id')}"]`);
+          expect(await label.textContent()).toContain(lang === 'en' ? text?.label.en : text?.label.zh);
+        }
+      }
+    }
   });
 
   it('企业设置: a malformed 企业ID is refused on 保存 with the field marked', async () => {

@@ -5,7 +5,7 @@ import { TokenCache } from '../../src/connectors/common/token-cache.js';
 import { WecomClient } from '../../src/connectors/wecom/client.js';
 import { EventPump, retrySettings } from '../../src/events/pump.js';
 import type { ContactEvent } from '../../src/events/processor.js';
-import { WecomObjectReader } from '../../src/events/wecom-reader.js';
+import { WecomObjectReader } from '../../src/connectors/wecom/reader.js';
 import { syncConnection } from '../../src/runs/sync.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import type { Store } from '../../src/store/store.js';

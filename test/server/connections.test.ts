@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectionListSchema, connectionSchema, testResultSchema } from '../../src/server/schemas.js';
+import { PLATFORMS } from '../../src/connectors/registry.js';
+import { connectionListSchema, connectionSchema, platformListSchema, testResultSchema } from '../../src/server/schemas.js';
 import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { Client, signedIn, startHarness, type Harness } from './harness.js';
@@ -247,5 +248,34 @@ describe('connections', () => {
     const line = h.logs.slice(before).join('');
     expect(line).toContain('careless');
     for (const leaked of ['pw-1', 'sec-2', 'sec-3', 'tok-4', 'tok-5', 'sid-6']) expect(line).not.toContain(leaked);
+  });
+});
+
+describe('GET /api/v1/platforms', () => {
+  it('describes every platform of the registry: each setting and secret with its labels, help and whether it is secret', async () => {
+    const answer = await c.get('/api/v1/platforms');
+    expect(answer.status).toBe(200);
+    const body = platformListSchema.parse(answer.body);
+    expect(body.items.map((p) => p.id)).toEqual(PLATFORMS.map((d) => d.id));
+    for (const d of PLATFORMS) {
+      const described = body.items.find((p) => p.id === d.id);
+      expect(described?.names).toEqual(d.names);
+      expect(described?.fields.map((f) => f.key)).toEqual([...Object.keys(d.settings.shape), ...Object.keys(d.secrets.shape)]);
+      expect(described?.fields.filter((f) => f.secret).map((f) => f.key)).toEqual(Object.keys(d.secrets.shape));
+      for (const f of described?.fields ?? []) {
+        expect(f.label.zh.length).toBeGreaterThan(0);
+        expect(f.label.en.length).toBeGreaterThan(0);
+        expect(f.hint).toBe(d.fields[f.key]?.hint);
+      }
+    }
+    const wecom = body.items.find((p) => p.id === 'wecom');
+    expect(wecom?.fields.find((f) => f.key === 'agentId')).toMatchObject({ part: 'settings', required: true, number: true, secret: false });
+    expect(wecom?.fields.find((f) => f.key === 'apiBaseUrl')).toMatchObject({ required: false, default: 'https://qyapi.weixin.qq.com', place: 'advanced' });
+    expect(wecom?.fields.find((f) => f.key === 'contactsSecret')).toMatchObject({ part: 'secrets', required: false, secret: true });
+  });
+
+  it('is an admin route: without a session it answers 401', async () => {
+    const answer = await fetch(`${h.url}/api/v1/platforms`);
+    expect(answer.status).toBe(401);
   });
 });

@@ -1,3 +1,4 @@
+import { PLATFORMS } from '../../src/connectors/registry.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -58,7 +59,11 @@ describe('the API surface', () => {
     }
     const paths = doc.body.paths;
     expect(paths['/api/v1/session'].post.security).toEqual([]);
-    expect(paths['/api/v1/connections'].post.requestBody.content['application/json'].schema.properties).toHaveProperty('settings');
+    // One body per platform of the registry, told apart by `platform`, each with that platform's settings keys.
+    const bodies = paths['/api/v1/connections'].post.requestBody.content['application/json'].schema.oneOf;
+    expect(bodies.map((b: any) => b.properties.platform.const)).toEqual(PLATFORMS.map((d) => d.id));
+    for (const [i, d] of PLATFORMS.entries()) expect(Object.keys(bodies[i].properties.settings.properties)).toEqual(Object.keys(d.settings.shape));
+    expect(paths['/api/v1/platforms'].get.responses['200']).toBeTruthy();
     expect(paths['/api/v1/connections'].post.responses['201'].content['application/json'].schema.properties).toHaveProperty('syncEnabled');
     expect(paths['/api/v1/connections/{name}/sync'].post.responses['409'].content['application/json'].schema.properties).toHaveProperty('runId');
     const members = paths['/api/v1/directory/departments/{id}/members'].get.parameters.map((p: { in: string; name: string }) => `${p.in}:${p.name}`);

@@ -1,6 +1,40 @@
 /** The shapes of the REST API under /api/v1, as the console reads them. */
 
-export type Platform = 'wecom' | 'dingtalk';
+/** A platform's id, as GET /api/v1/platforms lists them (the server's platform registry). */
+export type Platform = string;
+
+export interface Texts {
+  zh: string;
+  en: string;
+}
+
+/** One setting or secret of a platform, as a card shows it. */
+export interface PlatformField {
+  key: string;
+  part: 'settings' | 'secrets';
+  secret: boolean;
+  required: boolean;
+  /** Takes a whole number. */
+  number: boolean;
+  /** What an omitted value becomes (the platform's own API address). */
+  default?: string;
+  label: Texts;
+  help?: Texts;
+  hint: string;
+  placeholder?: string;
+  place: 'main' | 'advanced' | 'callback';
+}
+
+/** A platform as GET /api/v1/platforms describes it: the console builds its card from this. */
+export interface PlatformDescription {
+  id: Platform;
+  names: Texts;
+  mark: string;
+  /** How the platform sorts sibling departments by `order`. */
+  departmentOrder: 'descending' | 'ascending';
+  defaultApiBaseUrl: string;
+  fields: PlatformField[];
+}
 
 export interface ErrorBody {
   code: string;
@@ -21,12 +55,8 @@ export interface SecretState {
   masked?: string;
 }
 
-export interface ConnectionSettings {
-  corpId: string;
-  agentId: number | string;
-  apiBaseUrl?: string;
-  clientId?: string;
-}
+/** The platform's settings (GET /api/v1/platforms names them). */
+export type ConnectionSettings = Record<string, string | number | undefined>;
 
 export interface Connection {
   id: number;

@@ -7,6 +7,7 @@ import type {
   ErrorBody,
   Member,
   Platform,
+  PlatformDescription,
   RunListItem,
   RunReport,
   Session,
@@ -56,11 +57,9 @@ export interface SecretsInput {
   [name: string]: string;
 }
 
+/** The platform's settings by key; a number where the platform takes one. */
 export interface SettingsInput {
-  corpId: string;
-  agentId: number | string;
-  apiBaseUrl?: string;
-  clientId?: string;
+  [name: string]: string | number;
 }
 
 /**
@@ -143,6 +142,10 @@ export class ApiClient {
   }
 
   // Connections
+
+  async platforms(): Promise<PlatformDescription[]> {
+    return (await this.request<{ items: PlatformDescription[] }>('GET', '/platforms')).items;
+  }
 
   async connections(): Promise<Connection[]> {
     return (await this.request<{ items: Connection[] }>('GET', '/connections')).items;

@@ -1,4 +1,4 @@
-import type { Department, Platform } from './api-types';
+import type { Department } from './api-types';
 
 /**
  * The department tree, built once from the API's flat list with maps (O(n log n) for the sibling sorts), and the
@@ -22,10 +22,11 @@ export interface TreeRow {
 }
 
 /**
- * WeCom sorts siblings larger `order` first, DingTalk smaller first; the directory keeps each source's value as it is.
- * The rule for a set of siblings follows the platform of the source the first of them is linked to.
+ * Each platform sorts siblings by `order` its own way (GET /api/v1/platforms: WeCom larger first, DingTalk smaller
+ * first); the directory keeps each source's value as it is. The rule for a set of siblings follows the platform of the
+ * source the first of them is linked to.
  */
-export function buildTree(items: readonly Department[], platformOfSource: (source: string) => Platform | undefined): DepartmentTree {
+export function buildTree(items: readonly Department[], orderOfSource: (source: string) => 'descending' | 'ascending' | undefined): DepartmentTree {
   const byId = new Map<number, Department>();
   for (const d of items) byId.set(d.id, d);
   const children = new Map<number, number[]>();
@@ -39,16 +40,16 @@ export function buildTree(items: readonly Department[], platformOfSource: (sourc
     if (list) list.push(d.id);
     else children.set(d.parentId, [d.id]);
   }
-  const platformOf = (d: Department): Platform | undefined => {
+  const orderOf = (d: Department): 'descending' | 'ascending' | undefined => {
     for (const l of d.links ?? []) {
-      const p = platformOfSource(l.source);
-      if (p) return p;
+      const o = orderOfSource(l.source);
+      if (o) return o;
     }
     return undefined;
   };
   const sortSiblings = (ids: number[]) => {
     const first = byId.get(ids[0] as number);
-    const descending = first !== undefined && platformOf(first) === 'wecom';
+    const descending = first !== undefined && orderOf(first) === 'descending';
     ids.sort((a, b) => {
       const da = byId.get(a) as Department;
       const db = byId.get(b) as Department;

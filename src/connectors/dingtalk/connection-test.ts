@@ -1,4 +1,4 @@
-import type { DingtalkConnection } from '../../connections/connections.js';
+import type { DingtalkConnection } from './settings.js';
 import { checkTexts, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult } from '../common/connection-test.js';
 import { TokenCache } from '../common/token-cache.js';
 import { DINGTALK_BASE_URL, DingtalkClient } from './client.js';

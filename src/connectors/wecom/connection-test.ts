@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { WecomConnection } from '../../connections/connections.js';
+import type { WecomConnection } from './settings.js';
 import { checkTexts, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult } from '../common/connection-test.js';
 import { TokenCache, WECOM_BASE_URL, WecomClient } from './client.js';
 import { WecomError } from './errors.js';

@@ -1,13 +1,10 @@
 import { callbackPath } from '../../events/routes.js';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { platformOf } from '../../connectors/registry.js';
 import { nextReconcileAt } from '../../connections/reconcile-cron.js';
 import {
   ConnectionService,
   MASK,
-  dingtalkSecretsSchema,
-  dingtalkSettingsSchema,
-  wecomSecretsSchema,
-  wecomSettingsSchema,
   type Connection,
   type ConnectionInput,
   type ConnectionPatch,
@@ -37,17 +34,19 @@ import {
 
 type ApiConnection = z.output<typeof connectionSchema>;
 
-const PLATFORM_SCHEMAS: Record<Platform, { settings: z.ZodObject; secrets: z.ZodObject }> = {
-  wecom: { settings: wecomSettingsSchema, secrets: wecomSecretsSchema },
-  dingtalk: { settings: dingtalkSettingsSchema, secrets: dingtalkSecretsSchema },
-};
+/** The platform's schemas; a stored row of a platform the registry does not list has none (it fails when decoded). */
+function schemasOf(platform: string): { settings: z.ZodObject; secrets: z.ZodObject } {
+  return platformOf(platform) ?? { settings: EMPTY, secrets: EMPTY };
+}
+
+const EMPTY = z.strictObject({});
 
 const keysOf = (schema: z.ZodObject): string[] => Object.keys(schema.shape);
 
 /** Where a flat connection key (as ConnectionService names it) lives in an API body. */
-function fieldMapper(platform: Platform, given: Map<string, 'settings' | 'secrets'>): (path: string) => string {
-  const settings = new Set(keysOf(PLATFORM_SCHEMAS[platform].settings));
-  const secrets = new Set(keysOf(PLATFORM_SCHEMAS[platform].secrets));
+function fieldMapper(platform: string, given: Map<string, 'settings' | 'secrets'>): (path: string) => string {
+  const settings = new Set(keysOf(schemasOf(platform).settings));
+  const secrets = new Set(keysOf(schemasOf(platform).secrets));
   return (path) => {
     const head = path.split('.')[0] ?? path;
     const part = given.get(head) ?? (settings.has(head) ? 'settings' : secrets.has(head) ? 'secrets' : undefined);
@@ -61,7 +60,7 @@ function rethrow(err: unknown, mapField: (path: string) => string): never {
 }
 
 function toApi(row: ConnectionRow, view: ConnectionView, baseUrl: string | undefined, timezone: string): ApiConnection {
-  const schemas = PLATFORM_SCHEMAS[row.platform];
+  const schemas = schemasOf(row.platform);
   const flat = view as unknown as Record<string, unknown>;
   const settings: Record<string, unknown> = {};
   for (const key of keysOf(schemas.settings)) if (flat[key] !== undefined) settings[key] = flat[key];

@@ -2,7 +2,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError } from '../api';
 import { useApi } from '../api-context';
-import type { Connection, Department, Platform } from '../api-types';
+import type { Connection, Department, Platform, PlatformDescription } from '../api-types';
 import { CountsInline, ErrorBox, ProgressBar, StatusChip } from '../components/common';
 import { DepartmentTree } from '../components/department-tree';
 import { DepartmentNames } from '../components/field-diffs';
@@ -21,10 +21,11 @@ interface ActiveSync {
 }
 
 export function OrgPage() {
-  const { t, formatNumber } = useI18n();
+  const { t, formatNumber, lang } = useI18n();
   const api = useApi();
   const [departments, setDepartments] = useState<Department[] | null>(null);
   const [connections, setConnections] = useState<Connection[]>([]);
+  const [platforms, setPlatforms] = useState<PlatformDescription[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [expanded, setExpanded] = useState<Set<number>>(() => new Set());
   const [selectedId, setSelectedId] = useState<number | null>(null);
@@ -49,6 +50,7 @@ export function OrgPage() {
   useEffect(() => {
     void loadTree();
     api.connections().then(setConnections, () => {});
+    api.platforms().then(setPlatforms, () => {});
     // Show the progress of syncs already running (started elsewhere, or before this page was opened).
     api.runs({ status: 'running', kind: 'sync', limit: 10 }).then(
       (r) => setSyncs((s) => (s.length ? s : r.items.map((run) => ({ runId: run.id, name: run.source, platform: undefined })))),
@@ -56,12 +58,22 @@ export function OrgPage() {
     );
   }, [api, loadTree]);
 
-  const platformOfSource = useMemo(() => {
-    const m = new Map(connections.map((c) => [c.name, c.platform] as const));
+  const orderOfSource = useMemo(() => {
+    const order = new Map(platforms.map((p) => [p.id, p.departmentOrder] as const));
+    const m = new Map(connections.map((c) => [c.name, order.get(c.platform)] as const));
     return (source: string) => m.get(source);
-  }, [connections]);
+  }, [connections, platforms]);
 
-  const tree = useMemo<Tree | null>(() => (departments ? buildTree(departments, platformOfSource) : null), [departments, platformOfSource]);
+  /** 企业微信同步 / DingTalk sync: the platform's name from GET /api/v1/platforms. */
+  const syncLabel = useCallback(
+    (platform: Platform) => {
+      const p = platforms.find((x) => x.id === platform);
+      return t('org.sync', { name: p ? (lang === 'zh-CN' ? p.names.zh : p.names.en) : platform });
+    },
+    [platforms, lang, t],
+  );
+
+  const tree = useMemo<Tree | null>(() => (departments ? buildTree(departments, orderOfSource) : null), [departments, orderOfSource]);
 
   useEffect(() => {
     if (!tree || tree.roots.length === 0) return;
@@ -126,7 +138,7 @@ export function OrgPage() {
         <button type="button" className="btn" onClick={() => void loadTree()}>
           {t('org.refresh')}
         </button>
-        <MoreMenu connections={connections} onSync={startSync} />
+        <MoreMenu connections={connections} onSync={startSync} syncLabel={syncLabel} />
       </div>
       <ErrorBox error={syncError} />
       {syncs.map((s) => (
@@ -135,6 +147,7 @@ export function OrgPage() {
           sync={{ ...s, platform: s.platform ?? connections.find((c) => c.name === s.name)?.platform }}
           onFinished={onSyncFinished}
           onDismiss={() => setSyncs((list) => list.filter((x) => x.runId !== s.runId))}
+          syncLabel={syncLabel}
         />
       ))}
       <ErrorBox error={error} onRetry={loadTree} />
@@ -181,7 +194,7 @@ export function OrgPage() {
   );
 }
 
-function MoreMenu({ connections, onSync }: { connections: Connection[]; onSync: (c: Connection, dryRun: boolean) => void }) {
+function MoreMenu({ connections, onSync, syncLabel }: { connections: Connection[]; onSync: (c: Connection, dryRun: boolean) => void; syncLabel: (p: Platform) => string }) {
   const { t } = useI18n();
   const [open, setOpen] = useState(false);
   const close = useCallback(() => setOpen(false), []);
@@ -207,7 +220,7 @@ function MoreMenu({ connections, onSync }: { connections: Connection[]; onSync: 
                 onSync(c, false);
               }}
             >
-              {t(c.platform === 'wecom' ? 'org.sync.wecom' : 'org.sync.dingtalk')}
+              {syncLabel(c.platform)}
               {samePlatform(c.platform) ? <span className="muted"> · {c.name}</span> : null}
             </button>
           ))}
@@ -225,7 +238,7 @@ function MoreMenu({ connections, onSync }: { connections: Connection[]; onSync: 
                 onSync(c, true);
               }}
             >
-              {t('org.preview', { name: t(c.platform === 'wecom' ? 'org.sync.wecom' : 'org.sync.dingtalk') })}
+              {t('org.preview', { name: syncLabel(c.platform) })}
               {samePlatform(c.platform) ? <span className="muted"> · {c.name}</span> : null}
             </button>
           ))}
@@ -245,7 +258,7 @@ function MoreMenu({ connections, onSync }: { connections: Connection[]; onSync: 
   );
 }
 
-function SyncProgress({ sync, onFinished, onDismiss }: { sync: ActiveSync; onFinished: () => void; onDismiss: () => void }) {
+function SyncProgress({ sync, onFinished, onDismiss, syncLabel }: { sync: ActiveSync; onFinished: () => void; onDismiss: () => void; syncLabel: (p: Platform) => string }) {
   const { t, tx, formatNumber } = useI18n();
   const { report, error } = useRun(sync.runId, (r) => r.status === 'running');
   const finishedOnce = useRef(false);
@@ -258,7 +271,7 @@ function SyncProgress({ sync, onFinished, onDismiss }: { sync: ActiveSync; onFin
     }
   }, [report, onFinished]);
 
-  const label = sync.platform ? t(sync.platform === 'wecom' ? 'org.sync.wecom' : 'org.sync.dingtalk') : sync.name;
+  const label = sync.platform ? syncLabel(sync.platform) : sync.name;
   const p = report?.progress ?? null;
   return (
     <div className={`sync-progress${running ? ' running' : ''}`} data-testid="sync-progress" data-status={report?.status ?? 'running'} data-run-id={sync.runId}>

@@ -1,79 +1,28 @@
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import { ApiError, type SecretsInput, type SettingsInput } from '../api';
 import { useApi } from '../api-context';
-import type { Connection, ConnectionTestResult, Platform } from '../api-types';
+import type { Connection, ConnectionTestResult, PlatformDescription, PlatformField, Texts } from '../api-types';
 import { ErrorBox, Spinner } from '../components/common';
 import { useI18n } from '../i18n/i18n';
-import type { MessageKey } from '../i18n/zh-CN';
 
-const DEFAULT_API_BASE_URLS: Record<Platform, string> = {
-  wecom: 'https://qyapi.weixin.qq.com',
-  dingtalk: 'https://oapi.dingtalk.com',
-};
-
-interface FieldSpec {
-  key: string;
-  label: MessageKey;
-  help?: MessageKey;
-  secret?: boolean;
-  optional?: boolean;
-  placeholder?: string;
+/** A field's text in the console's language (the server's description carries both). */
+function inLang(texts: Texts, lang: string): string {
+  return lang === 'zh-CN' ? texts.zh : texts.en;
 }
-
-interface PlatformSpec {
-  title: MessageKey;
-  settings: FieldSpec[];
-  secrets: FieldSpec[];
-}
-
-/**
- * The event callback (接收事件服务器) secrets. A card shows them once the API lists them among a saved connection's
- * secrets, so the console follows what the server supports.
- */
-const CALLBACK_SECRETS: Record<Platform, FieldSpec[]> = {
-  wecom: [
-    { key: 'callbackToken', label: 'settings.callbackToken', secret: true, optional: true },
-    { key: 'callbackAesKey', label: 'settings.wecom.callbackAesKey', secret: true, optional: true },
-  ],
-  dingtalk: [
-    { key: 'callbackToken', label: 'settings.callbackToken', secret: true, optional: true },
-    { key: 'callbackAesKey', label: 'settings.dingtalk.callbackAesKey', secret: true, optional: true },
-  ],
-};
-
-const SPECS: Record<Platform, PlatformSpec> = {
-  wecom: {
-    title: 'settings.wecom',
-    settings: [
-      { key: 'corpId', label: 'settings.wecom.corpId', help: 'settings.wecom.corpIdHelp', placeholder: 'ww…' },
-      { key: 'agentId', label: 'settings.wecom.agentId', help: 'settings.wecom.agentIdHelp', placeholder: '1000002' },
-    ],
-    secrets: [
-      { key: 'secret', label: 'settings.wecom.secret', secret: true },
-      { key: 'contactsSecret', label: 'settings.wecom.contactsSecret', help: 'settings.wecom.contactsSecretHelp', secret: true, optional: true },
-    ],
-  },
-  dingtalk: {
-    title: 'settings.dingtalk',
-    settings: [
-      { key: 'corpId', label: 'settings.dingtalk.corpId', placeholder: 'ding…' },
-      { key: 'agentId', label: 'settings.dingtalk.agentId' },
-      { key: 'clientId', label: 'settings.dingtalk.clientId', help: 'settings.dingtalk.clientIdHelp' },
-    ],
-    secrets: [{ key: 'clientSecret', label: 'settings.dingtalk.clientSecret', secret: true }],
-  },
-};
 
 export function SettingsPage() {
   const { t } = useI18n();
   const api = useApi();
   const [connections, setConnections] = useState<Connection[] | null>(null);
+  const [platforms, setPlatforms] = useState<PlatformDescription[] | null>(null);
   const [error, setError] = useState<unknown>(null);
 
   const load = useCallback(async () => {
     setError(null);
     try {
-      setConnections(await api.connections());
+      const [described, list] = await Promise.all([api.platforms(), api.connections()]);
+      setPlatforms(described);
+      setConnections(list);
     } catch (err) {
       setError(err);
     }
@@ -89,13 +38,13 @@ export function SettingsPage() {
       return [...rest, c].sort((a, b) => a.id - b.id);
     });
 
-  const cards: Array<{ platform: Platform; connection: Connection | null; key: string }> = [];
-  if (connections) {
-    for (const platform of ['wecom', 'dingtalk'] as const) {
-      const mine = connections.filter((c) => c.platform === platform);
+  const cards: Array<{ platform: PlatformDescription; connection: Connection | null; key: string }> = [];
+  if (connections && platforms) {
+    for (const platform of platforms) {
+      const mine = connections.filter((c) => c.platform === platform.id);
       // Keyed by position, so a card keeps its state (test result, "saved") when its connection is first created.
-      if (mine.length === 0) cards.push({ platform, connection: null, key: `${platform}-0` });
-      mine.forEach((c, i) => cards.push({ platform, connection: c, key: `${platform}-${i}` }));
+      if (mine.length === 0) cards.push({ platform, connection: null, key: `${platform.id}-0` });
+      mine.forEach((c, i) => cards.push({ platform, connection: c, key: `${platform.id}-${i}` }));
     }
   }
 
@@ -124,38 +73,42 @@ export function SettingsPage() {
 
 type FormState = Record<string, string>;
 
-function formFrom(platform: Platform, saved: Connection | null): FormState {
-  const s = saved?.settings;
-  return {
-    name: saved?.name ?? platform,
-    corpId: s?.corpId ?? '',
-    agentId: s?.agentId !== undefined ? String(s.agentId) : '',
-    clientId: s?.clientId ?? '',
-    apiBaseUrl: s?.apiBaseUrl && s.apiBaseUrl !== DEFAULT_API_BASE_URLS[platform] ? s.apiBaseUrl : '',
-    // A new card leaves it empty: the server's default (daily at 02:00) applies.
-    reconcileCron: saved ? (saved.reconcileCron ?? 'off') : '',
-  };
+function formFrom(platform: PlatformDescription, saved: Connection | null): FormState {
+  const form: FormState = { name: saved?.name ?? platform.id };
+  for (const f of platform.fields) {
+    if (f.secret) continue;
+    const value = saved?.settings?.[f.key];
+    // A value equal to the default shows as empty: the default applies.
+    form[f.key] = value === undefined || value === f.default ? '' : String(value);
+  }
+  // A new card leaves it empty: the server's default (daily at 02:00) applies.
+  form.reconcileCron = saved ? (saved.reconcileCron ?? 'off') : '';
+  return form;
 }
 
 /** The schedule typed on the card, when it differs from what is saved (a new card: when anything is typed). */
-function changedSchedule(form: FormState, saved: Connection | null, platform: Platform): { reconcileCron?: string } {
+function changedSchedule(form: FormState, saved: Connection | null, platform: PlatformDescription): { reconcileCron?: string } {
   const typed = (form.reconcileCron ?? '').trim();
   if (!saved) return typed ? { reconcileCron: typed } : {};
   return typed !== formFrom(platform, saved).reconcileCron ? { reconcileCron: typed } : {};
 }
 
-/** AgentId is a number; anything else is sent as typed, so the API names the field. */
-function agentIdValue(v: string): number | string {
+/** A number field takes a number; anything else is sent as typed, so the API names the field. */
+function numberValue(v: string): number | string {
   const s = v.trim();
   return /^\d{1,15}$/.test(s) ? Number(s) : s;
 }
 
-function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Platform; saved: Connection | null; onSaved: (c: Connection) => void; onDeleted: () => void }) {
-  const { t, tx, formatTime } = useI18n();
+function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { platform: PlatformDescription; saved: Connection | null; onSaved: (c: Connection) => void; onDeleted: () => void }) {
+  const { t, tx, formatTime, lang } = useI18n();
   const api = useApi();
-  const spec = SPECS[platform];
+  // Test ids and CSS classes carry the platform's id, as they always have.
+  const platform = described.id;
+  const settingFields = described.fields.filter((f) => !f.secret);
+  const mainFields = described.fields.filter((f) => f.place === 'main');
+  const advancedFields = described.fields.filter((f) => f.place === 'advanced');
   const idBase = useId();
-  const [form, setForm] = useState<FormState>(() => formFrom(platform, saved));
+  const [form, setForm] = useState<FormState>(() => formFrom(described, saved));
   // Secrets typed in this session only: never filled from the server, cleared after a save.
   const [secrets, setSecrets] = useState<FormState>({});
   const [syncEnabled, setSyncEnabled] = useState<boolean>(saved?.syncEnabled ?? false);
@@ -167,38 +120,41 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
   const [savedNote, setSavedNote] = useState(false);
 
   useEffect(() => {
-    setForm(formFrom(platform, saved));
+    setForm(formFrom(described, saved));
     setSecrets({});
     setSyncEnabled(saved?.syncEnabled ?? false);
-  }, [platform, saved]);
+  }, [described, saved]);
 
   const field = error instanceof ApiError && error.field ? error.field.split('.').pop() : undefined;
 
   const settingsInput = (): SettingsInput => {
-    const out: SettingsInput = { corpId: form.corpId?.trim() ?? '', agentId: agentIdValue(form.agentId ?? '') };
-    const base = form.apiBaseUrl?.trim();
-    if (base) out.apiBaseUrl = base;
-    if (platform === 'dingtalk') out.clientId = form.clientId?.trim() ?? '';
+    const out: SettingsInput = {};
+    for (const f of settingFields) {
+      const typed = form[f.key]?.trim() ?? '';
+      // An empty field with a default is left out: the default applies.
+      if (typed === '' && f.default !== undefined) continue;
+      out[f.key] = f.number ? numberValue(typed) : typed;
+    }
     return out;
   };
 
-  /** For a saved connection: only the settings that differ from what is stored. */
+  /** For a saved connection: only the settings that differ from what is stored (an emptied one goes back to its default). */
   const changedSettings = (conn: Connection): Partial<SettingsInput> => {
     const now = settingsInput();
-    const before = formFrom(platform, conn);
+    const before = formFrom(described, conn);
     const out: Partial<SettingsInput> = {};
-    if (now.corpId !== before.corpId) out.corpId = now.corpId;
-    if (String(now.agentId) !== before.agentId) out.agentId = now.agentId;
-    if (platform === 'dingtalk' && now.clientId !== before.clientId) out.clientId = now.clientId ?? '';
-    if ((now.apiBaseUrl ?? '') !== before.apiBaseUrl) out.apiBaseUrl = now.apiBaseUrl ?? DEFAULT_API_BASE_URLS[platform];
+    for (const f of settingFields) {
+      const value = now[f.key];
+      if (String(value ?? '') !== (before[f.key] ?? '')) out[f.key] = value ?? f.default ?? '';
+    }
     return out;
   };
 
-  const callbackSecrets = CALLBACK_SECRETS[platform].filter((f) => saved?.secrets !== undefined && f.key in saved.secrets);
+  const callbackSecrets = described.fields.filter((f) => f.place === 'callback' && saved?.secrets !== undefined && f.key in saved.secrets);
 
   const typedSecrets = (): SecretsInput => {
     const out: SecretsInput = {};
-    for (const f of [...spec.secrets, ...callbackSecrets]) {
+    for (const f of [...mainFields.filter((m) => m.secret), ...callbackSecrets]) {
       const v = secrets[f.key]?.trim();
       if (v) out[f.key] = v;
     }
@@ -229,8 +185,8 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
     setSavedNote(false);
     try {
       const conn = saved
-        ? await api.updateConnection(saved.name, { settings: changedSettings(saved), secrets: typedSecrets(), ...changedSchedule(form, saved, platform) })
-        : await api.createConnection({ platform, name: form.name?.trim() ?? platform, settings: settingsInput(), secrets: typedSecrets(), syncEnabled, ...changedSchedule(form, null, platform) });
+        ? await api.updateConnection(saved.name, { settings: changedSettings(saved), secrets: typedSecrets(), ...changedSchedule(form, saved, described) })
+        : await api.createConnection({ platform, name: form.name?.trim() ?? platform, settings: settingsInput(), secrets: typedSecrets(), syncEnabled, ...changedSchedule(form, null, described) });
       setSecrets({});
       setSavedNote(true);
       onSaved(conn);
@@ -271,7 +227,7 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
     }
   };
 
-  const input = (f: FieldSpec) => {
+  const input = (f: PlatformField) => {
     const id = `${idBase}-${f.key}`;
     const invalid = field === f.key;
     const secretState = saved?.secrets?.[f.key];
@@ -279,7 +235,7 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
     return (
       <div className={`field${invalid ? ' field-invalid' : ''}`} key={f.key}>
         <label className="field-label" htmlFor={id}>
-          {t(f.label)}
+          {inLang(f.label, lang)}
           {f.secret && secretState?.set && <span className="badge badge-muted">{t('settings.saved')}</span>}
         </label>
         <input
@@ -291,11 +247,11 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
           spellCheck={false}
           value={value}
           aria-invalid={invalid || undefined}
-          placeholder={f.secret ? (secretState?.set ? (secretState.masked || '••••••') : f.optional ? t('settings.secretPlaceholderEmpty') : '') : f.placeholder}
+          placeholder={f.secret ? (secretState?.set ? (secretState.masked || '••••••') : !f.required ? t('settings.secretPlaceholderEmpty') : '') : (f.placeholder ?? f.default)}
           title={f.secret && secretState?.set ? t('settings.secretPlaceholderSet') : undefined}
           onChange={(e) => (f.secret ? setSecrets((s) => ({ ...s, [f.key]: e.target.value })) : setForm((s) => ({ ...s, [f.key]: e.target.value })))}
         />
-        {invalid && error instanceof ApiError ? <div className="field-error">{error.message}</div> : f.help ? <div className="field-help">{t(f.help)}</div> : null}
+        {invalid && error instanceof ApiError ? <div className="field-error">{error.message}</div> : f.help ? <div className="field-help">{inLang(f.help, lang)}</div> : null}
       </div>
     );
   };
@@ -305,9 +261,9 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
       <header className="card-head">
         <div className="card-title">
           <span className={`platform-mark platform-${platform}`} aria-hidden="true">
-            {platform === 'wecom' ? '企' : '钉'}
+            {described.mark}
           </span>
-          <h2>{t(spec.title)}</h2>
+          <h2>{inLang(described.names, lang)}</h2>
           {saved ? <span className="badge">{saved.name}</span> : <span className="badge badge-muted">{t('settings.notConnected')}</span>}
         </div>
         <div className="switch-row">
@@ -345,8 +301,7 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
           </div>
         )}
         <div className="field-grid">
-          {spec.settings.map(input)}
-          {spec.secrets.map(input)}
+          {mainFields.map(input)}
         </div>
         <div className={`field${field === 'reconcileCron' ? ' field-invalid' : ''}`}>
           <label className="field-label" htmlFor={`${idBase}-reconcileCron`}>
@@ -376,10 +331,12 @@ function ConnectionCard({ platform, saved, onSaved, onDeleted }: { platform: Pla
             </div>
           )}
         </div>
-        <details className="advanced" open={Boolean(form.apiBaseUrl) || field === 'apiBaseUrl'}>
-          <summary>{t('settings.apiBaseUrl')}</summary>
-          {input({ key: 'apiBaseUrl', label: 'settings.apiBaseUrl', help: 'settings.apiBaseUrlHelp', placeholder: DEFAULT_API_BASE_URLS[platform] })}
-        </details>
+        {advancedFields.length > 0 && (
+          <details className="advanced" open={advancedFields.some((f) => Boolean(form[f.key]) || field === f.key)}>
+            <summary>{advancedFields.map((f) => inLang(f.label, lang)).join(' · ')}</summary>
+            {advancedFields.map(input)}
+          </details>
+        )}
         {saved?.secretsError && (
           <div className="alert alert-warn">
             <div>

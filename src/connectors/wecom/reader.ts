@@ -1,10 +1,11 @@
-import { WECOM_LIMITS } from '../directory/limits.js';
-import type { SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
-import type { WecomClient } from '../connectors/wecom/client.js';
-import { WecomError } from '../connectors/wecom/errors.js';
-import { departmentGetSchema, userGetSchema } from '../connectors/wecom/schemas.js';
-import { toSnapshotUser } from '../connectors/wecom/source.js';
-import { callsSince, type ObjectReader } from './processor.js';
+import { WECOM_LIMITS } from '../../directory/limits.js';
+import type { SnapshotDepartment, SnapshotUser } from '../../directory/snapshot.js';
+import type { WecomClient } from './client.js';
+import { WecomError } from './errors.js';
+import { departmentGetSchema, userGetSchema } from './schemas.js';
+import { toSnapshotUser } from './source.js';
+import { callsSince } from '../common/calls.js';
+import type { ObjectReader } from '../contract.js';
 
 /** Fields a self-built app created after 2022-06-20 does not receive (API reference, WeCom §4). */
 const WITHHELD = ['mobile', 'email', 'avatar', 'gender', 'address'] as const;

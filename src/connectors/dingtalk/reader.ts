@@ -1,10 +1,11 @@
-import { DINGTALK_LIMITS } from '../directory/limits.js';
-import type { SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
-import type { DingtalkClient } from '../connectors/dingtalk/client.js';
-import { DingtalkError } from '../connectors/dingtalk/errors.js';
-import { departmentGetSchema, userGetSchema } from '../connectors/dingtalk/schemas.js';
-import { toSnapshotDepartment, toSnapshotUserDetail } from '../connectors/dingtalk/source.js';
-import { callsSince, type ObjectReader } from './processor.js';
+import { DINGTALK_LIMITS } from '../../directory/limits.js';
+import type { SnapshotDepartment, SnapshotUser } from '../../directory/snapshot.js';
+import type { DingtalkClient } from './client.js';
+import { DingtalkError } from './errors.js';
+import { departmentGetSchema, userGetSchema } from './schemas.js';
+import { toSnapshotDepartment, toSnapshotUserDetail } from './source.js';
+import { callsSince } from '../common/calls.js';
+import type { ObjectReader } from '../contract.js';
 
 /** The contact fields an app without the 个人手机号信息 / 邮箱 permission does not get (API reference, DingTalk §10). */
 const WITHHELD = ['mobile', 'email'] as const;
