@@ -55,6 +55,7 @@ describe('the Node version check in bin/orgsync.js', () => {
     const old = findOlderNode();
     if ('looked' in old) {
       ctx.skip(`no Node older than ${engines} on this machine (looked at: ${old.looked.join(', ') || 'nothing found'}; set ORGSYNC_OLD_NODE to one)`);
+      return;
     }
     const result = await execFileAsync(old.bin, [BIN, 'sync', 'anything', '--json'], { cwd: ROOT, env: { ...process.env } }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
