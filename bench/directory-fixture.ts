@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceConnector } from '../src/connectors/contract.js';
-import { WECOM_LIMITS } from '../src/directory/limits.js';
+import { WECOM_LIMITS } from '../src/connectors/wecom/limits.js';
 import { validateSnapshot } from '../src/directory/snapshot.js';
 import { resolvePolicy } from '../src/reconcile/policy.js';
 import { executeRun } from '../src/runs/run-service.js';

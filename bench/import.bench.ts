@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { SourceConnector } from '../src/connectors/contract.js';
-import { WECOM_LIMITS } from '../src/directory/limits.js';
+import { WECOM_LIMITS } from '../src/connectors/wecom/limits.js';
 import { validateSnapshot, type Snapshot } from '../src/directory/snapshot.js';
 import { resolvePolicy } from '../src/reconcile/policy.js';
 import type { ChangeCounts } from '../src/reconcile/types.js';

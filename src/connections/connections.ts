@@ -249,7 +249,7 @@ export class ConnectionService {
       return tx.connections.create({
         name: name.data,
         // The store's column holds what the registry lists.
-        platform: spec.id as ConnectionRow['platform'],
+        platform: spec.id,
         settings: settings.data,
         secrets: this.box.seal(JSON.stringify(secrets.data), name.data),
         policy: policy.data,

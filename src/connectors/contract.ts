@@ -4,6 +4,7 @@ import type { DirectoryState, UserScope } from '../directory/model.js';
 import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Policy, PolicyInput } from '../reconcile/policy.js';
+import type { PlatformCallbacks } from './common/callbacks.js';
 import type { ConnectionTestOptions, ConnectionTestResult } from './common/connection-test.js';
 import type { TokenCache } from './common/token-cache.js';
 
@@ -157,6 +158,8 @@ export interface PlatformDefinition<
   objectReader(client: C): ObjectReader;
   /** Whom the platform's callbacks are encrypted for (WeCom: the CorpID; DingTalk: the app's Client ID). */
   callbackReceiverId(connection: PlatformConnection<P, z.output<SS>, z.output<KS>>): string;
+  /** What the platform sends to a connection's callback URL (its envelope, events and reply); events/callbacks.ts runs it. */
+  readonly callbacks: PlatformCallbacks;
   testConnection(
     connection: PlatformConnection<P, z.output<SS>, z.output<KS>>,
     options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number },

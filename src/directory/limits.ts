@@ -1,9 +1,7 @@
 /**
- * The platforms' limits on directory data (see the API reference, WeCom §3-§4 and DingTalk §10), as validators
- * that return a typed problem instead of throwing, so a caller can collect every problem in one pass.
+ * Limits on directory data and their validators, which return a typed problem instead of throwing, so a caller can
+ * collect every problem in one pass. Each platform declares its values in its folder (connectors/<platform>/limits.ts).
  */
-
-export type Platform = 'wecom' | 'dingtalk';
 
 export interface LimitViolation {
   code:
@@ -19,7 +17,8 @@ export interface LimitViolation {
 }
 
 export interface PlatformLimits {
-  platform: Platform;
+  /** The platform's id, as the messages name it. */
+  platform: string;
   userid: { pattern: RegExp | null; maxBytes: number; describe: string };
   userNameMaxChars: number;
   aliasMaxChars: number;
@@ -35,47 +34,6 @@ export interface PlatformLimits {
   maxDepartments: number | null;
   maxDepartmentsPerUser: number;
 }
-
-export const WECOM_LIMITS: PlatformLimits = {
-  platform: 'wecom',
-  userid: {
-    pattern: /^[A-Za-z0-9][A-Za-z0-9_\-@.]{0,63}$/,
-    maxBytes: 64,
-    describe: '1-64 characters: letters, digits and _ - @ . , starting with a letter or digit',
-  },
-  userNameMaxChars: 64,
-  aliasMaxChars: 64,
-  positionMaxChars: 128,
-  telephoneMaxChars: 32,
-  emailMaxBytes: 64,
-  addressMaxChars: 128,
-  employeeNoMaxChars: 64,
-  departmentNameMaxChars: 64,
-  // The doc writes the full-width ｜, its error text the ASCII |: both are refused.
-  departmentNameForbidden: ['\\', ':', '*', '?', '"', '<', '>', '|', '｜'],
-  maxDepth: 15,
-  maxDepartments: 30_000,
-  maxDepartmentsPerUser: 100,
-};
-
-export const DINGTALK_LIMITS: PlatformLimits = {
-  platform: 'dingtalk',
-  userid: { pattern: null, maxBytes: 64, describe: '1-64 characters' },
-  userNameMaxChars: 80,
-  aliasMaxChars: 80,
-  positionMaxChars: 200,
-  telephoneMaxChars: 50,
-  emailMaxBytes: 50,
-  addressMaxChars: 100,
-  employeeNoMaxChars: 50,
-  departmentNameMaxChars: 64,
-  departmentNameForbidden: ['-', ',', '，'],
-  maxDepth: null,
-  maxDepartments: null,
-  maxDepartmentsPerUser: 100,
-};
-
-export const LIMITS: Record<Platform, PlatformLimits> = { wecom: WECOM_LIMITS, dingtalk: DINGTALK_LIMITS };
 
 const chars = (s: string): number => [...s].length;
 const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');

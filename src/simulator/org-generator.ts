@@ -5,7 +5,8 @@
  * Both use only the seeded PRNG in ./random.ts, so the same inputs give byte-identical output.
  */
 
-import { WECOM_LIMITS, emailKey, mobileKey, userIdKey } from '../directory/limits.js';
+import { WECOM_LIMITS } from '../connectors/wecom/limits.js';
+import { emailKey, mobileKey, userIdKey } from '../directory/limits.js';
 import * as names from './names.js';
 import type { Bilingual, Pinyin } from './names.js';
 import { Random } from './random.js';

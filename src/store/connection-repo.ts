@@ -1,11 +1,10 @@
-export type Platform = 'wecom' | 'dingtalk';
-
 /** A configured source: settings and policy as JSON values, secrets as the encrypted blob, never in the clear. */
 export interface ConnectionRow {
   id: number;
   /** Unique; also the source name on links and runs. */
   name: string;
-  platform: Platform;
+  /** A platform id of the registry; the connection service checks it, so a new platform needs nothing here. */
+  platform: string;
   settings: Record<string, unknown>;
   secrets: string;
   policy: Record<string, unknown>;

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError, type ValidationIssue } from '../../src/errors.js';
-import { DINGTALK_LIMITS, WECOM_LIMITS, checkUserId, mobileKey } from '../../src/directory/limits.js';
+import { DINGTALK_LIMITS } from '../../src/connectors/dingtalk/limits.js';
+import { WECOM_LIMITS } from '../../src/connectors/wecom/limits.js';
+import { checkUserId, mobileKey } from '../../src/directory/limits.js';
 import { skipInvalidRecords, validateSnapshot, type Snapshot } from '../../src/directory/snapshot.js';
 import { parseJsonSnapshot } from '../../src/connectors/json-snapshot/source.js';
 import { dept, snapshot } from '../helpers/builders.js';

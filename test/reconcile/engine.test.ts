@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WECOM_LIMITS } from '../../src/directory/limits.js';
+import { WECOM_LIMITS } from '../../src/connectors/wecom/limits.js';
 import { exportDirectory, type DirectoryExport } from '../../src/directory/export.js';
 import type { Snapshot, SnapshotUser } from '../../src/directory/snapshot.js';
 import type { SourceConnector } from '../../src/connectors/contract.js';

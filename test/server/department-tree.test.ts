@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../src/directory/snapshot.js';
-import { WECOM_LIMITS } from '../../src/directory/limits.js';
+import { WECOM_LIMITS } from '../../src/connectors/wecom/limits.js';
 import { resolvePolicy } from '../../src/reconcile/policy.js';
 import { executeRun } from '../../src/runs/run-service.js';
 import type { Store } from '../../src/store/store.js';

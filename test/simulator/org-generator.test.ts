@@ -1,14 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  WECOM_LIMITS,
-  checkDepartmentName,
-  checkProfileField,
-  checkUserId,
-  checkUserName,
-  emailKey,
-  mobileKey,
-  userIdKey,
-} from '../../src/directory/limits.js';
+import { WECOM_LIMITS } from '../../src/connectors/wecom/limits.js';
+import { checkDepartmentName, checkProfileField, checkUserId, checkUserName, emailKey, mobileKey, userIdKey } from '../../src/directory/limits.js';
 import { COMPOUND_SURNAMES, GIVEN_CHARS, SURNAMES } from '../../src/simulator/names.js';
 import { generateOrg, randomOperations } from '../../src/simulator/org-generator.js';
 import { Random } from '../../src/simulator/random.js';

@@ -1,5 +1,6 @@
 import type { ConnectionInputOf, ConnectionViewOf, PlatformDefinition } from '../contract.js';
 import { SECRET_RULES, apiBaseUrlHint } from '../common/settings.js';
+import { dingtalkCallbacks } from './callbacks.js';
 import { DINGTALK_BASE_URL, DingtalkClient } from './client.js';
 import { testDingtalkConnection } from './connection-test.js';
 import { DingtalkObjectReader } from './reader.js';
@@ -117,5 +118,6 @@ export const dingtalk: PlatformDefinition<'dingtalk', typeof dingtalkSettingsSch
   objectReader: (client) => new DingtalkObjectReader(client),
   // DingTalk's event subscription encrypts for the app's AppKey (Client ID).
   callbackReceiverId: (c) => c.settings.clientId,
+  callbacks: dingtalkCallbacks,
   testConnection: (c, options) => testDingtalkConnection(c, options),
 };

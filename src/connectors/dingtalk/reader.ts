@@ -1,4 +1,4 @@
-import { DINGTALK_LIMITS } from '../../directory/limits.js';
+import { DINGTALK_LIMITS } from './limits.js';
 import type { SnapshotDepartment, SnapshotUser } from '../../directory/snapshot.js';
 import type { DingtalkClient } from './client.js';
 import { DingtalkError } from './errors.js';

@@ -1,4 +1,4 @@
-import { DINGTALK_LIMITS } from '../../directory/limits.js';
+import { DINGTALK_LIMITS } from './limits.js';
 import type { Snapshot, SnapshotDepartment, SnapshotUser, UnseenField } from '../../directory/snapshot.js';
 import { SnapshotCollector, stopsThePull } from '../common/pull.js';
 import type { PullContext, SourceConnector } from '../contract.js';

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
 import { OrgsyncError, ValidationError, type ValidationIssue } from '../../errors.js';
-import { WECOM_LIMITS, type PlatformLimits } from '../../directory/limits.js';
+import { WECOM_LIMITS } from '../wecom/limits.js';
+import type { PlatformLimits } from '../../directory/limits.js';
 import { UNSEEN_FIELDS, type Snapshot } from '../../directory/snapshot.js';
 import type { PullContext, SourceConnector } from '../contract.js';
 

@@ -1,5 +1,6 @@
 import type { ConnectionInputOf, ConnectionViewOf, PlatformDefinition } from '../contract.js';
 import { SECRET_RULES, apiBaseUrlHint } from '../common/settings.js';
+import { wecomCallbacks } from './callbacks.js';
 import { WECOM_BASE_URL, WecomClient } from './client.js';
 import { testWecomConnection } from './connection-test.js';
 import { WecomObjectReader } from './reader.js';
@@ -120,5 +121,6 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
   objectReader: (client) => new WecomObjectReader(client),
   // WeCom encrypts callbacks for the CorpID.
   callbackReceiverId: (c) => c.settings.corpId,
+  callbacks: wecomCallbacks,
   testConnection: (c, options) => testWecomConnection(c, options),
 };

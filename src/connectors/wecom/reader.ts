@@ -1,4 +1,4 @@
-import { WECOM_LIMITS } from '../../directory/limits.js';
+import { WECOM_LIMITS } from './limits.js';
 import type { SnapshotDepartment, SnapshotUser } from '../../directory/snapshot.js';
 import type { WecomClient } from './client.js';
 import { WecomError } from './errors.js';

@@ -1,4 +1,4 @@
-import { WECOM_LIMITS } from '../../directory/limits.js';
+import { WECOM_LIMITS } from './limits.js';
 import type { Gender } from '../../directory/model.js';
 import type { Snapshot, SnapshotDepartment, SnapshotUser, UnseenField } from '../../directory/snapshot.js';
 import { SnapshotCollector, stopsThePull } from '../common/pull.js';

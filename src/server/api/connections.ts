@@ -11,7 +11,7 @@ import {
   type ConnectionView,
 } from '../../connections/connections.js';
 import { OrgsyncError, ValidationError } from '../../errors.js';
-import type { ConnectionRow, Platform, Store } from '../../store/store.js';
+import type { ConnectionRow, Store } from '../../store/store.js';
 import { checkConnection } from '../connection-checks.js';
 import { langOf } from '../lang.js';
 import { ApiError, fromOrgsyncError, notFound } from '../errors.js';
@@ -72,7 +72,7 @@ function toApi(row: ConnectionRow, view: ConnectionView, baseUrl: string | undef
   return {
     id: row.id,
     name: row.name,
-    platform: row.platform,
+    platform: view.platform,
     settings: settings as ApiConnection['settings'],
     secrets,
     syncEnabled: row.syncEnabled,

@@ -1,4 +1,5 @@
-import { WECOM_LIMITS, checkDepartmentName, checkUserId, mobileKey } from '../../directory/limits.js';
+import { WECOM_LIMITS } from '../../connectors/wecom/limits.js';
+import { checkDepartmentName, checkUserId, mobileKey } from '../../directory/limits.js';
 import { WecomApiError } from './errors.js';
 import type { SimOperation, SimOrg, WecomDepartment, WecomUser } from './model.js';
 

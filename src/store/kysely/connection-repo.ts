@@ -1,5 +1,5 @@
 import { OrgsyncError } from '../../errors.js';
-import { DEFAULT_RECONCILE_CRON, type ConnectionRepo, type ConnectionRow, type ConnectionRowPatch, type NewConnection, type Platform } from '../connection-repo.js';
+import { DEFAULT_RECONCILE_CRON, type ConnectionRepo, type ConnectionRow, type ConnectionRowPatch, type NewConnection } from '../connection-repo.js';
 import type { DialectName } from '../migrations.js';
 import type { ConnectionsTable } from '../schema.js';
 import { now, type Db } from './db.js';
@@ -8,7 +8,7 @@ function connectionFromRow(r: ConnectionsTable): ConnectionRow {
   return {
     id: r.id,
     name: r.name,
-    platform: r.platform as Platform,
+    platform: r.platform,
     settings: JSON.parse(r.settings) as Record<string, unknown>,
     secrets: r.secrets,
     policy: JSON.parse(r.policy) as Record<string, unknown>,
