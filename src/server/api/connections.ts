@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { platformOf } from '../../connectors/registry.js';
 import { nextReconcileAt } from '../../connections/reconcile-cron.js';
 import {
-  ConnectionService,
+  type ConnectionService,
   MASK,
   type Connection,
   type ConnectionInput,
@@ -11,7 +11,7 @@ import {
   type ConnectionView,
 } from '../../connections/connections.js';
 import { OrgsyncError, ValidationError } from '../../errors.js';
-import type { ConnectionRow, Platform, Store } from '../../store/store.js';
+import type { ConnectionRow, Store } from '../../store/store.js';
 import { checkConnection } from '../connection-checks.js';
 import { langOf } from '../lang.js';
 import { ApiError, fromOrgsyncError, notFound } from '../errors.js';
