@@ -22,7 +22,7 @@ import { startServer, type RunningServer } from '../src/server/start.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
 import { ensureConsoleBuilt, launchBrowser, newPage } from '../test/e2e/harness.js';
-import { BenchError, directorySize, envInt, fail, fmtMs, fmtX, gitState, importDirectory, machine, median, scratchDir, table } from './directory-fixture.js';
+import { BenchError, directorySize, envInt, fail, fmtMs, fmtX, gitState, importDirectory, machine, median, scratchDir, table, type ImportedDirectory } from './directory-fixture.js';
 
 const TARGET_MS = 2000;
 /** The tree's figures, once bounds in the browser test: expand all within 3 s, no task over 250 ms while scrolling. */
@@ -225,7 +225,7 @@ async function main(): Promise<number> {
     console.log(`orgsync console benchmark — ${gitState()}; ${machine()}`);
     await ensureConsoleBuilt();
     const store = await openStore({ dataDir });
-    let imported;
+    let imported: ImportedDirectory;
     try {
       process.stdout.write(`importing ${size.users.toLocaleString('en-US')} users and ${size.departments.toLocaleString('en-US')} departments… `);
       imported = await importDirectory(store, size);

@@ -98,7 +98,7 @@ export function tokenCommand(io: Output, helpers: ServerCommandHelpers): Command
         io.out(JSON.stringify({ name: record.name, token: value, prefix: record.prefix, createdAt: record.createdAt }));
         return;
       }
-      io.out([`Created API token "${record.name}". It is shown only this once; store it now:`, '', `  ${value}`, '', 'Send it as "Authorization: Bearer <token>". Revoke it with `orgsync token revoke ' + record.name + '`.'].join('\n'));
+      io.out([`Created API token "${record.name}". It is shown only this once; store it now:`, '', `  ${value}`, '', `Send it as "Authorization: Bearer <token>". Revoke it with \`orgsync token revoke ${record.name}\`.`].join('\n'));
     });
   token
     .command('list')

@@ -260,7 +260,9 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
         const policy = await policyPatch(opts);
         const input: Record<string, unknown> = { platform: platform.id, name: opts.name };
         for (const key of settingKeys) input[key] = flagged(key);
-        secretKeys.forEach((key, i) => (input[key] = secrets[i]));
+        secretKeys.forEach((key, i) => {
+          input[key] = secrets[i];
+        });
         input.reconcileCron = opts.reconcileCron;
         if (policy !== undefined) input.policy = policy;
         const view = await withService(command, (service) => service.add(input as ConnectionInput));

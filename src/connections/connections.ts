@@ -85,8 +85,8 @@ function sameSetting(a: unknown, b: unknown): boolean {
 
 const nameSchema = text('text').regex(CONNECTION_NAME_PATTERN, 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit');
 
-export type { WecomConnection, WecomConnectionInput, WecomConnectionView, WecomSecrets, WecomSettings } from '../connectors/wecom/index.js';
-export type { DingtalkConnection, DingtalkConnectionInput, DingtalkConnectionView, DingtalkSecrets, DingtalkSettings } from '../connectors/dingtalk/index.js';
+export type { WecomConnection, WecomConnectionInput } from '../connectors/wecom/index.js';
+export type { DingtalkConnection } from '../connectors/dingtalk/index.js';
 
 /** A connection with its secrets in the clear: for the code that talks to the platform, never for output. */
 export type Connection = AnyPlatformConnection;

@@ -3,7 +3,7 @@ import type { ConnectionTestOptions, ConnectionTestResult } from './common/conne
 import type { TokenCache } from './common/token-cache.js';
 import { definitionOf } from './registry.js';
 
-export type { ConnectionCheck, ConnectionTestOptions, ConnectionTestResult } from './common/connection-test.js';
+export type { ConnectionTestOptions, ConnectionTestResult } from './common/connection-test.js';
 
 /** 测试连接 for any platform of the registry: per-check results with hints; changes nothing. */
 export function testConnection(connection: Connection, options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number } = {}): Promise<ConnectionTestResult> {

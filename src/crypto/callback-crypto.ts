@@ -22,7 +22,6 @@ export const CALLBACK_ERROR_CODES = {
   encryptFailed: 'CALLBACK_ENCRYPT_FAILED',
 } as const;
 
-export type CallbackErrorCode = (typeof CALLBACK_ERROR_CODES)[keyof typeof CALLBACK_ERROR_CODES];
 
 export interface CallbackCryptoOptions {
   /** WeCom 回调配置 "Token" / DingTalk 事件订阅 "签名 token". */

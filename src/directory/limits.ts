@@ -124,7 +124,7 @@ export function checkDepartmentName(value: string, limits: PlatformLimits): Limi
   return null;
 }
 
-const MOBILE = /^\+?[0-9][0-9 \-]{0,31}$/;
+const MOBILE = /^\+?[0-9][0-9 -]{0,31}$/;
 const TELEPHONE = /^[0-9+\-, ]*$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 

@@ -24,7 +24,6 @@ export const USER_OWNED_FIELDS = [...USER_PROFILE_FIELDS, 'status', 'departments
 export type UserOwnedField = (typeof USER_OWNED_FIELDS)[number];
 
 export const DEPARTMENT_OWNED_FIELDS = ['name', 'order', 'parent'] as const;
-export type DepartmentOwnedField = (typeof DEPARTMENT_OWNED_FIELDS)[number];
 
 export interface Link {
   source: string;
@@ -89,8 +88,6 @@ export interface UserScope {
    */
   candidates: ReadonlyArray<{ externalId: string; userid?: string | undefined; mobile?: string | null | undefined; email?: string | null | undefined }>;
 }
-
-export const ROOT_DEPARTMENT_ID = 1;
 
 export function linkKey(source: string, externalId: string): string {
   return `${source}\u0000${externalId}`;

@@ -163,7 +163,7 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
       if (onChain.has(cur)) {
         const cycle = chain.slice(chain.indexOf(cur));
         if (!cycle.some((c) => reportedCycle.has(c))) {
-          cycle.forEach((c) => reportedCycle.add(c));
+          for (const c of cycle) reportedCycle.add(c);
           const at = deptIndex.get(cur) ?? i;
           issues.push({
             path: `departments[${at}]`,
@@ -187,7 +187,7 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
       cur = d.parentExternalId;
     }
     if (broken) {
-      chain.forEach((c) => depth.set(c, -1));
+      for (const c of chain) depth.set(c, -1);
       continue;
     }
     for (let k = chain.length - 1; k >= 0; k--) {
@@ -400,7 +400,7 @@ export function skipInvalidRecords(
       known.has(id),
     );
     for (const id of theirs) incomplete.add(id);
-    if (local !== undefined && local.every((id) => !known.has(id))) complete = false;
+    if (local?.every((id) => !known.has(id))) complete = false;
     return false;
   });
   return {

@@ -18,7 +18,7 @@ import { definitionOf } from '../connectors/registry.js';
  */
 
 export { CallbackRejected };
-export type { CallbackOutcome, CallbackRequest, ReceivedMessage } from '../connectors/common/callbacks.js';
+export type { CallbackOutcome, CallbackRequest } from '../connectors/common/callbacks.js';
 // The envelope scans are tested beside the receiver that runs them.
 export { scanDingtalkEnvelope } from '../connectors/dingtalk/callbacks.js';
 export { scanWecomEnvelope } from '../connectors/wecom/callbacks.js';

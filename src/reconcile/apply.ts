@@ -152,7 +152,9 @@ async function writeDepartments(tx: StoreRepos, changes: readonly DepartmentChan
   const creates = changes.filter((c) => c.action === 'create');
   if (creates.length > 0) {
     const first = await tx.directory.allocateIds('department', creates.length);
-    creates.forEach((c, i) => ctx.departmentIds.set(c.ref as string, first + i));
+    creates.forEach((c, i) => {
+      ctx.departmentIds.set(c.ref as string, first + i);
+    });
     // Parents come first in the plan, so each chunk only references rows already written.
     await tx.directory.insertDepartments(
       creates.map((c) => ({
@@ -187,7 +189,9 @@ async function writeUsers(tx: StoreRepos, changes: readonly UserChange[], ctx: A
   const userIds = new Map<string, number>();
   if (creates.length > 0) {
     const first = await tx.directory.allocateIds('user', creates.length);
-    creates.forEach((c, i) => userIds.set(c.ref as string, first + i));
+    creates.forEach((c, i) => {
+      userIds.set(c.ref as string, first + i);
+    });
   }
   const idOf = (c: UserChange): number => (typeof c.ref === 'number' ? c.ref : (userIds.get(c.ref) as number));
 

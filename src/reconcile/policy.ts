@@ -7,7 +7,6 @@ export const FIELD_OWNERSHIP = ['always', 'create', 'never'] as const;
 export type FieldOwnership = (typeof FIELD_OWNERSHIP)[number];
 
 export const USER_MATCH_KEYS = ['userid', 'mobile', 'email'] as const;
-export type UserMatchKey = (typeof USER_MATCH_KEYS)[number];
 
 const ownership = z.enum(FIELD_OWNERSHIP);
 

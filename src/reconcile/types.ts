@@ -71,7 +71,3 @@ export function countChanges(departments: readonly DepartmentChange[], users: re
   for (const c of users) counts.users[c.action]++;
   return counts;
 }
-
-export function isEmptyPlan(plan: Plan): boolean {
-  return plan.departments.length === 0 && plan.users.length === 0;
-}

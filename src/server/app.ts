@@ -1,7 +1,7 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { ConnectionService } from '../connections/connections.js';
+import type { ConnectionService } from '../connections/connections.js';
 import { registerEvents } from '../events/server.js';
 import { eventRoutes } from './api/events.js';
 import type { EventPump, RetrySettings } from '../events/pump.js';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { OrgsyncError, ValidationError, moreProblems, zodIssues, type ErrorInfo } from '../errors.js';
+import { type OrgsyncError, ValidationError, moreProblems, zodIssues } from '../errors.js';
 
 /** The body of every error answer: `{ "error": { code, message, hint?, field? } }`, sometimes with more members beside it. */
 export interface ApiErrorBody {
@@ -74,10 +74,6 @@ export function fromOrgsyncError(err: OrgsyncError, fieldOf?: (path: string) => 
     return new ApiError(400, { code: err.code, message: message + moreProblems(err.issues.length), hint: first?.hint ?? err.hint, field });
   }
   return new ApiError(STATUS[err.code] ?? 500, { code: err.code, message: err.message, hint: err.hint });
-}
-
-export function fromErrorInfo(status: number, info: ErrorInfo): ApiError {
-  return new ApiError(status, { code: info.code, message: info.message, hint: info.hint });
 }
 
 /** A zod failure on a request part as a 400 naming the first field at fault. */

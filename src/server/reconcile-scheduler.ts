@@ -125,7 +125,7 @@ export class ReconcileScheduler {
     if (this.closed) return;
     // The row may have changed since the last reload: only a connection that still wants the schedule syncs.
     const row = await store.connections.get(name);
-    if (!row || !row.syncEnabled || row.reconcileCron === null || this.closed) return;
+    if (!row?.syncEnabled || row.reconcileCron === null || this.closed) return;
     const connection = await connections.get(name);
     try {
       const runId = await runner.startSync(connection, { dryRun: false });

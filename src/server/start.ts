@@ -16,7 +16,7 @@ import { AccessService, FIRST_ADMIN } from './auth/access.js';
 import { loadServerConfig, type ServerConfig } from './config.js';
 import type { AnyRouteSpec } from './route.js';
 import type { ReconcileScheduler } from './reconcile-scheduler.js';
-import { RunRunner } from './runner.js';
+import type { RunRunner } from './runner.js';
 import { retrySettings, type EventPump } from '../events/pump.js';
 import type { CallbackLimits } from '../events/callback-limits.js';
 

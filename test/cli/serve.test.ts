@@ -15,7 +15,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'bin/orgsync.js');
 const execFileAsync = promisify(execFile);
 
-let dirs: string[] = [];
+const dirs: string[] = [];
 let children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

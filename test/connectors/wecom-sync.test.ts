@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { exportDirectory, type DirectoryExport } from '../../src/directory/export.js';
+import { exportDirectory } from '../../src/directory/export.js';
 import { TokenCache, WecomClient } from '../../src/connectors/wecom/client.js';
 import { WecomSource } from '../../src/connectors/wecom/source.js';
 import { resolvePolicy, type PolicyInput } from '../../src/reconcile/policy.js';

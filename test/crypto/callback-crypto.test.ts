@@ -493,7 +493,7 @@ describe('failures', () => {
     ['a length that is not a multiple of 4', 'abc'],
     ['"=" in the middle', 'ab=cabcd'],
     ['a line break', `${signed.encrypted.slice(0, 20)}\n${signed.encrypted.slice(20)}`],
-    ['URL-safe base64', signed.encrypted.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '') + '-_'],
+    ['URL-safe base64', `${signed.encrypted.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}-_`],
     ['a JSON envelope instead of its field', JSON.stringify({ encrypt: signed.encrypted })],
   ])('input that is not base64 (%s) is refused', (_what, encrypted) => {
     expectError(() => c.decrypt(encrypted), 'CALLBACK_ENCODING_INVALID');

@@ -157,7 +157,7 @@ describe('the admin console', () => {
   });
 
   it('a wrong secret fails 测试连接 with the failing check and its hint', async () => {
-    await byTestId('wecom-secret').fill('Wrong0Secret0' + 'x'.repeat(30));
+    await byTestId('wecom-secret').fill(`Wrong0Secret0${'x'.repeat(30)}`);
     const result = await testConnection();
     expect(await result.getAttribute('data-ok')).toBe('false');
     const failed = result.locator('[data-testid=check][data-ok=false]').first();

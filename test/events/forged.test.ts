@@ -965,7 +965,7 @@ describe('forged and malformed callbacks', () => {
     if (table.length > 0) {
       const width = Math.max(...table.map((r) => r.kind.length));
       console.log(
-        ['platform  kind'.padEnd(width + 10) + '  count  answers', ...table.map((r) => `${r.platform.padEnd(8)}  ${r.kind.padEnd(width)}  ${String(r.count).padStart(5)}  ${r.answers}`)].join('\n'),
+        [`${'platform  kind'.padEnd(width + 10)}  count  answers`, ...table.map((r) => `${r.platform.padEnd(8)}  ${r.kind.padEnd(width)}  ${String(r.count).padStart(5)}  ${r.answers}`)].join('\n'),
       );
     }
   });

@@ -200,7 +200,7 @@ const HOSTILE = {
 };
 
 describe('control characters never reach the terminal raw', () => {
-  const every = Array.from({ length: 0xa0 }, (_, i) => String.fromCharCode(i)).join('') + '\u2028\u2029 é 张三 🚀';
+  const every = `${Array.from({ length: 0xa0 }, (_, i) => String.fromCharCode(i)).join('')}\u2028\u2029 é 张三 🚀`;
 
   it('the one escape: every C0, DEL, C1 and line separator escaped; JSON escaped so parses back to the same value', () => {
     expectNoRawControls(oneLine(every));

@@ -11,7 +11,7 @@ import { registerAuth } from '../../src/server/auth/hook.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { tempDir } from '../helpers/stores.js';
-import { Client, signedIn, startHarness, until, type Harness } from '../server/harness.js';
+import { type Client, signedIn, startHarness, until, type Harness } from '../server/harness.js';
 
 /**
  * Access is decided by the route fastify matched, never by the URL text. Against the real server over real HTTP, every

@@ -182,7 +182,7 @@ describe('a stored secret goes only to the host it was saved with (API)', () => 
     }
 
     // With every secret carried again (or removed), the change is made: a second connection, moved and moved back.
-    const moved = await listener((req, res) => {
+    const moved = await listener((_req, res) => {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ errcode: 40001, errmsg: 'invalid credential' }));
     });
@@ -236,7 +236,7 @@ describe('a stored secret goes only to the host it was saved with (API)', () => 
     const runIds: number[] = [];
     for (const route of routes) {
       for (const name of ['wc', 'dt']) {
-        const url = route.url.replace(':name', name).replace(':id', '1') + `?apiBaseUrl=${encodeURIComponent(nothing.url)}`;
+        const url = `${route.url.replace(':name', name).replace(':id', '1')}?apiBaseUrl=${encodeURIComponent(nothing.url)}`;
         const answer = await c.request(route.method, url, route.method === 'GET' || route.method === 'DELETE' ? undefined : body);
         statuses.push(`${route.method} ${route.url} ${answer.status}`);
         if (typeof answer.body?.runId === 'number') runIds.push(answer.body.runId);

@@ -3,7 +3,7 @@ import { PLATFORMS } from '../../src/connectors/registry.js';
 import { connectionListSchema, connectionSchema, platformListSchema, testResultSchema } from '../../src/server/schemas.js';
 import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
-import { Client, signedIn, startHarness, type Harness } from './harness.js';
+import { type Client, signedIn, startHarness, type Harness } from './harness.js';
 
 /** The connection endpoints against a real WeCom simulator: CRUD, validation naming the field, 测试连接, masking. */
 

@@ -5,7 +5,7 @@ import { SecretBox } from '../../src/connections/secret-box.js';
 import { loadServerConfig } from '../../src/server/config.js';
 import { connectionSchema } from '../../src/server/schemas.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
-import { Client, signedIn, startHarness, until, type Harness } from './harness.js';
+import { type Client, signedIn, startHarness, until, type Harness } from './harness.js';
 
 /**
  * The scheduled full sync (reconcileCron) in a real server against a real WeCom simulator, on SQLite: validation

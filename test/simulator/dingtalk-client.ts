@@ -201,4 +201,3 @@ export function widest(org: Directory): { dept: DingDepartment; members: DingUse
 
 export const sorted = <T>(values: Iterable<T>): T[] => [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

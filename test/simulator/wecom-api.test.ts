@@ -386,7 +386,7 @@ describe('bad requests get WeCom errors, never a crash', () => {
     expect((await client.post('department/create', { name: 'x', parentid: 'one' }, { as: 'contacts' })).errcode).not.toBe(0);
     expect((await client.post('user/create', { userid: 'typed-1', name: 'T', mobile: 13800000000 }, { as: 'contacts' })).errcode).toBe(40058);
     expect((await client.post('user/batchdelete', { useridlist: 'abc' }, { as: 'contacts' })).errcode).toBe(40058);
-    const twice = await fetch(client.address('department/get', { access_token: await client.token('app') }) + '&id=1&id=2');
+    const twice = await fetch(`${client.address('department/get', { access_token: await client.token('app') })}&id=1&id=2`);
     expect(((await twice.json()) as { errcode: number }).errcode).toBe(40058);
     expect((await client.get('department/get', { id: 1 })).errcode).toBe(0);
   });

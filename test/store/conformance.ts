@@ -424,7 +424,7 @@ export function describeStoreConformance(engine: Engine): void {
           { ...bare, memberships: [], links: [] },
           { ...big, memberships: [], links: [] },
         ]);
-        expect(userOf(state, 1)?.attributes['工号']).toBe('A-001');
+        expect(userOf(state, 1)?.attributes.工号).toBe('A-001');
         expectNumbers(state);
       });
 

@@ -93,7 +93,7 @@ export class ApiClient {
       throw new ApiError(0, { code: 'NETWORK', message: err instanceof Error ? err.message : String(err) });
     }
     const text = await res.text();
-    let data: unknown = undefined;
+    let data: unknown;
     if (text) {
       try {
         data = JSON.parse(text);

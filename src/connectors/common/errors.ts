@@ -1,6 +1,6 @@
-import { OrgsyncError, type Lang, type ZhText } from '../../errors.js';
+import { OrgsyncError, type ZhText } from '../../errors.js';
 
-export type { Lang, ZhText };
+export type { ZhText };
 
 /**
  * What the platform connectors share about failures: one set of error kinds, what a client does about a refusal

@@ -165,7 +165,7 @@ export class SnapshotCollector {
     for (const u of this.#users.values()) {
       if (u === null) continue;
       users.push(u);
-      if (u.departments !== undefined && u.departments.some((m) => !known.has(m.externalId))) {
+      if (u.departments?.some((m) => !known.has(m.externalId))) {
         if (treeComplete) {
           u.departments = u.departments.filter((m) => known.has(m.externalId));
         } else {

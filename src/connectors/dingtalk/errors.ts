@@ -1,4 +1,4 @@
-import { ConnectorError, fixed, fromRule, redact, tokenRule, type ConnectorErrorInit, type ErrorKind, type ErrorRule, type RetryKind } from '../common/errors.js';
+import { ConnectorError, fixed, fromRule, redact, tokenRule, type ConnectorErrorInit, type ErrorRule, type RetryKind } from '../common/errors.js';
 
 /**
  * DingTalk's errcodes mapped onto orgsync's errors: one table, one typed error. On the topapi paths DingTalk wraps
@@ -6,8 +6,6 @@ import { ConnectorError, fixed, fromRule, redact, tokenRule, type ConnectorError
  * 4xx/5xx with a string `code`, mapped here onto the same table. Hints name the developer-console setting to
  * change (钉钉开发者后台, https://open-dev.dingtalk.com). API reference, DingTalk §9-§11.
  */
-
-export type DingtalkErrorKind = ErrorKind;
 
 /** What DingTalk answered when it refused a call. */
 export interface DingtalkRefusal {

@@ -1,4 +1,4 @@
-import type { ConnectionInputOf, ConnectionViewOf, PlatformDefinition } from '../contract.js';
+import type { PlatformDefinition } from '../contract.js';
 import { SECRET_RULES, apiBaseUrlHint } from '../common/settings.js';
 import { dingtalkCallbacks } from './callbacks.js';
 import { DINGTALK_BASE_URL, DingtalkClient } from './client.js';
@@ -7,10 +7,8 @@ import { DingtalkObjectReader } from './reader.js';
 import { DingtalkSource } from './source.js';
 import { dingtalkSecretsSchema, dingtalkSettingsSchema } from './settings.js';
 
-export type { DingtalkConnection, DingtalkSecrets, DingtalkSettings } from './settings.js';
+export type { DingtalkConnection } from './settings.js';
 export { dingtalkSecretsSchema, dingtalkSettingsSchema };
-export type DingtalkConnectionInput = ConnectionInputOf<typeof dingtalk>;
-export type DingtalkConnectionView = ConnectionViewOf<typeof dingtalk>;
 
 const CONSOLE = 'DingTalk developer console (open-dev.dingtalk.com)';
 

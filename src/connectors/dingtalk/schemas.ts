@@ -10,7 +10,6 @@ const int = z.number().int();
 /** DingTalk sends ids as numbers; tolerate numeric strings. */
 const id = z.union([int, z.string().regex(/^\d+$/).transform(Number)]);
 
-export { gettokenSchema } from '../common/http-client.js';
 
 /** The api host's app token (v1.0/oauth2/accessToken). */
 export const accessTokenSchema = z.object({
@@ -55,7 +54,6 @@ export const departmentListItemSchema = z.object({
   /** Absent on the root. */
   parent_id: id.optional(),
 });
-export type DingtalkDepartmentItem = z.output<typeof departmentListItemSchema>;
 export const listsubSchema = z.object({ result: z.array(departmentListItemSchema).default([]) });
 /** v2/department/listsub with each child left unchecked, to be checked one by one (see DingtalkSource). */
 export const listsubPageSchema = z.object({ result: z.array(z.unknown()).default([]) });

@@ -57,7 +57,6 @@ const snapshotSchema = z.strictObject({
   users: z.array(userSchema),
 });
 
-export type JsonSnapshot = z.output<typeof snapshotSchema>;
 
 export class JsonSnapshotSource implements SourceConnector {
   readonly kind = 'json';

@@ -18,7 +18,7 @@ import { TokenCache, type FetchedToken } from '../common/token-cache.js';
 import { WecomError, errcodeRule } from './errors.js';
 
 export { TokenCache };
-export type { FetchedToken, TokenCacheOptions, TokenFetcher } from '../common/token-cache.js';
+export type { FetchedToken } from '../common/token-cache.js';
 
 /**
  * A WeCom server-API client: tokens cached per (baseUrl, corp, secret) in the process's shared token cache, a

@@ -5,7 +5,7 @@ import { TokenCache, WECOM_BASE_URL, WecomClient } from './client.js';
 import { WecomError } from './errors.js';
 import { agentGetSchema, departmentListSchema, userGetSchema, userSimpleListSchema } from './schemas.js';
 
-export type { ConnectionCheck, ConnectionTestResult };
+export type { ConnectionTestResult };
 
 const anyBody = z.object({}).loose();
 

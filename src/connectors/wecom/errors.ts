@@ -1,4 +1,4 @@
-import { ConnectorError, fixed, fromRule, redact, tokenRule, type ConnectorErrorInit, type ErrorKind, type ErrorRule, type RetryKind } from '../common/errors.js';
+import { ConnectorError, fixed, fromRule, redact, tokenRule, type ConnectorErrorInit, type ErrorRule } from '../common/errors.js';
 
 export { redact };
 
@@ -6,11 +6,6 @@ export { redact };
  * WeCom's errcodes mapped onto orgsync's errors: one table, one typed error. Hints name the admin-console setting
  * to change (企业微信管理后台, https://work.weixin.qq.com/wework_admin). API reference, WeCom §1 and §5.
  */
-
-export type WecomErrorKind = ErrorKind;
-
-/** What the client does about an errcode before giving up: back off and retry, or fetch a new token and retry (up to 3 times). */
-export type WecomRetry = RetryKind;
 
 export interface ErrcodeContext {
   errcode: number;

@@ -1,4 +1,4 @@
-import type { ConnectionInputOf, ConnectionViewOf, PlatformDefinition } from '../contract.js';
+import type { ConnectionInputOf, PlatformDefinition } from '../contract.js';
 import { SECRET_RULES, apiBaseUrlHint } from '../common/settings.js';
 import { wecomCallbacks } from './callbacks.js';
 import { WECOM_BASE_URL, WecomClient } from './client.js';
@@ -7,10 +7,9 @@ import { WecomObjectReader } from './reader.js';
 import { WecomSource } from './source.js';
 import { wecomSecretsSchema, wecomSettingsSchema } from './settings.js';
 
-export type { WecomConnection, WecomSecrets, WecomSettings } from './settings.js';
+export type { WecomConnection } from './settings.js';
 export { wecomSecretsSchema, wecomSettingsSchema };
 export type WecomConnectionInput = ConnectionInputOf<typeof wecom>;
-export type WecomConnectionView = ConnectionViewOf<typeof wecom>;
 
 const CONSOLE = 'WeCom admin console (work.weixin.qq.com)';
 

@@ -10,7 +10,6 @@ const int = z.number().int();
 /** WeCom sends gender as "0" | "1" | "2"; tolerate a number. */
 const gender = z.union([z.string(), int]).transform((v) => String(v));
 
-export { gettokenSchema } from '../common/http-client.js';
 
 export const departmentSchema = z.object({
   id: int,
@@ -83,7 +82,6 @@ export const simpleUserSchema = z.object({
   department: z.array(int).optional(),
   open_userid: z.string().optional(),
 });
-export type WecomSimpleUserRecord = z.output<typeof simpleUserSchema>;
 export const userSimpleListSchema = z.object({ userlist: z.array(simpleUserSchema) });
 
 export const userListIdSchema = z.object({

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { platformOf } from '../../connectors/registry.js';
 import { nextReconcileAt } from '../../connections/reconcile-cron.js';
 import {
-  ConnectionService,
+  type ConnectionService,
   MASK,
   type Connection,
   type ConnectionInput,

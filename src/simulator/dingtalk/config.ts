@@ -3,7 +3,6 @@ import { commonSwitches } from '../common/config.js';
 
 /** WeCom's fault kinds, plus 'block': the per-IP block page (no errcode) answered once. */
 export const FAULT_KINDS = ['errcode', 'ratelimit', 'http502', 'reset', 'hang', 'revoke', 'block'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** The oapi paths whose permission the app can lack (deniedApis): the contact and sign-in APIs the simulator serves. */
 export const PERMISSIONED_APIS = [
@@ -24,7 +23,6 @@ export const PERMISSIONED_APIS = [
   'topapi/v2/user/getuserinfo',
   'v1.0/contact/users/me',
 ] as const;
-export type PermissionedApi = (typeof PERMISSIONED_APIS)[number];
 
 /**
  * The DingTalk simulator's switches: the ones both simulators share (common/config.ts, with WeCom's keys and

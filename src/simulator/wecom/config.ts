@@ -39,5 +39,3 @@ export const simConfigSchema = z.strictObject({
 export type SimConfig = z.output<typeof simConfigSchema>;
 export type SimConfigInput = z.input<typeof simConfigSchema>;
 
-/** A partial update of a running simulator's config. */
-export const simConfigPatchSchema = simConfigSchema.partial();

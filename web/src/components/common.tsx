@@ -67,6 +67,7 @@ export function Drawer({ title, onClose, children, testId }: { title: ReactNode;
   }, [onClose]);
   return (
     <div className="drawer-layer">
+      {/* biome-ignore lint/a11y/noStaticElementInteractions lint/a11y/useKeyWithClickEvents: a mouse shortcut; Escape (above) and the close button are the keyboard's way out */}
       <div className="drawer-backdrop" onClick={onClose} />
       <aside className="drawer" role="dialog" aria-modal="true" aria-label={typeof title === 'string' ? title : undefined} data-testid={testId}>
         <header className="drawer-head">

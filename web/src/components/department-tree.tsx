@@ -22,7 +22,9 @@ export function DepartmentTree({ tree, expanded, selectedId, onToggle, onSelect,
   const rows = useMemo(() => visibleRows(tree, expanded), [tree, expanded]);
   const indexOf = useMemo(() => {
     const m = new Map<number, number>();
-    rows.forEach((r, i) => m.set(r.id, i));
+    rows.forEach((r, i) => {
+      m.set(r.id, i);
+    });
     return m;
   }, [rows]);
 
@@ -102,6 +104,7 @@ export function DepartmentTree({ tree, expanded, selectedId, onToggle, onSelect,
           if (!d) return null;
           const selected = row.id === selectedId;
           return (
+            // biome-ignore lint/a11y/useFocusableInteractive lint/a11y/useKeyWithClickEvents: the tree is focused as a whole (aria-activedescendant) and its onKeyDown moves the selection
             <div
               key={item.key}
               id={`dept-${row.id}`}

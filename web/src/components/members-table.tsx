@@ -106,7 +106,10 @@ export function MembersTable({ departmentId, departmentName, refreshKey, onOpenU
             {items.map((m) => (
               <tr key={m.id} className="clickable" onClick={() => onOpenUser(m.id)} data-testid="member-row" data-userid={m.userid ?? ''}>
                 <td>
-                  <button type="button" className="link-button" onClick={(e) => (e.stopPropagation(), onOpenUser(m.id))}>
+                  <button type="button" className="link-button" onClick={(e) => {
+                      e.stopPropagation();
+                      onOpenUser(m.id);
+                    }}>
                     {m.name ?? m.userid ?? `#${m.id}`}
                   </button>
                   {m.leader && <span className="badge badge-leader">{t('org.leader')}</span>}

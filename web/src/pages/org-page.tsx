@@ -224,6 +224,7 @@ function MoreMenu({ connections, onSync, syncLabel }: { connections: Connection[
               {samePlatform(c.platform) ? <span className="muted"> · {c.name}</span> : null}
             </button>
           ))}
+          {/* biome-ignore lint/a11y/useSemanticElements: a styled rule between menu items; <hr> brings borders and margins of its own */}
           {enabled.length > 0 && <div className="menu-separator" role="separator" />}
           {enabled.map((c) => (
             <button

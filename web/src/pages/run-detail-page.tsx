@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { useApi } from '../api-context';
-import type { ChangeRecord, ErrorInfo, RunReport, RunStep } from '../api-types';
+import type { ChangeRecord, ErrorInfo, RunStep } from '../api-types';
 import { CountsTable, durationBetween, ErrorBox, formatValue, ProgressBar, StatusChip, totalChanges, useDuration } from '../components/common';
 import { FieldDiffs } from '../components/field-diffs';
 import { useRun } from '../hooks';

@@ -44,7 +44,9 @@ export function SettingsPage() {
       const mine = connections.filter((c) => c.platform === platform.id);
       // Keyed by position, so a card keeps its state (test result, "saved") when its connection is first created.
       if (mine.length === 0) cards.push({ platform, connection: null, key: `${platform.id}-0` });
-      mine.forEach((c, i) => cards.push({ platform, connection: c, key: `${platform.id}-${i}` }));
+      mine.forEach((c, i) => {
+        cards.push({ platform, connection: c, key: `${platform.id}-${i}` });
+      });
     }
   }
 
@@ -385,7 +387,7 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
                 const label = verdict === 'warning' ? t('settings.checkWarning') : verdict === 'ok' ? t('settings.checkPassed') : t('settings.checkFailed');
                 return (
                   <li key={`${c.name}-${i}`} className={`check ${verdict}`} data-testid="check" data-ok={String(c.ok)} data-level={c.level ?? ''} data-name={c.name}>
-                    <span className="check-icon" aria-label={label}>
+                    <span className="check-icon" role="img" aria-label={label}>
                       {verdict === 'warning' ? '!' : c.ok ? '✓' : '✗'}
                     </span>
                     <div className="check-body">

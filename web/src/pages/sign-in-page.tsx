@@ -45,6 +45,7 @@ export function SignInPage({ onSignedIn }: { onSignedIn: (s: Session) => void })
         </label>
         <label className="field">
           <span className="field-label">{t('signIn.password')}</span>
+          {/* biome-ignore lint/a11y/noAutofocus: a page whose only task is this form; the cursor starts in its field */}
           <input name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required autoFocus />
         </label>
         <ErrorBox error={error} />
@@ -110,6 +111,7 @@ export function ChangePasswordPage({ onChanged, onSignedOut }: { onChanged: () =
         <p className="muted">{t('changePassword.intro')}</p>
         <label className="field">
           <span className="field-label">{t('changePassword.current')}</span>
+          {/* biome-ignore lint/a11y/noAutofocus: a page whose only task is this form; the cursor starts in its field */}
           <input name="currentPassword" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required autoFocus />
         </label>
         <label className="field">
