@@ -467,10 +467,11 @@ async function throughput(): Promise<ThroughputResult> {
         `Average request ${fmtInt(bytes)} bytes (query + body). Inbox after the run: ${fmtInt(counts.pending)} messages stored = ${fmtInt(orgsync.sent)} sent.`,
     );
     console.log(
-      'Per request orgsync serve did: fastify routing and its request log line, the connection row read (secrets decoded once and ' +
-        'kept while the row is unchanged), a new CallbackReceiver, the SHA-1 signature check, AES-256-CBC decryption, the ' +
-        'timestamp window, two XML parses (envelope and message), the SHA-256 dedupe key, one event_inbox INSERT through Kysely ' +
-        '(SQLite, WAL, autocommit) and the "success" reply. Its event pump was stopped (part 2 measures processing), so no ' +
+      'Per request orgsync serve did: fastify routing, the access check of the matched route and its request log line, the ' +
+        'connection row read (secrets decoded once and kept while the row is unchanged), a new CallbackReceiver, the scan of the ' +
+        'envelope, the SHA-1 signature check, the timestamp window, AES-256-CBC decryption, one XML parse (the decrypted message), ' +
+        'the SHA-256 dedupe key, one event_inbox INSERT through Kysely (SQLite, WAL, autocommit), the security headers and the ' +
+        '"success" reply. Its event pump was stopped (part 2 measures processing), so no ' +
         'event run competed. The baseline did the same routing, log line and body parsing, then one prepared INSERT of the raw body.',
     );
     console.log(
