@@ -49,13 +49,17 @@ export function countRowsIn(dir: string): RowCounts {
 /** What differs when the two writes did not produce the same number of rows in every table, else null. */
 export function sameRows(expected: RowCounts, got: RowCounts): string | null {
   for (const t of TABLES) {
-    if (expected[t] !== got[t]) return `row counts differ between the bulk-insert baseline and orgsync: ${t} ${expected[t]} vs ${got[t]}`;
+    if (expected[t] !== got[t])
+      return `row counts differ between the bulk-insert baseline and orgsync: ${t} ${expected[t]} vs ${got[t]}`;
   }
   return null;
 }
 
 /** The rows a first write of `snapshot` from `source` produces, as positional parameters, with ids allocated the way apply does. */
-function baselineRows(snapshot: Snapshot, source: string): {
+function baselineRows(
+  snapshot: Snapshot,
+  source: string,
+): {
   departments: unknown[][];
   users: unknown[][];
   memberships: unknown[][];
@@ -79,7 +83,8 @@ function baselineRows(snapshot: Snapshot, source: string): {
       links.push(['department', id, source, d.externalId, at]);
       return false;
     });
-    if (later.length === pending.length) throw new Error(`bulk-insert baseline: the parent of department ${later[0]?.externalId} is not in the snapshot`);
+    if (later.length === pending.length)
+      throw new Error(`bulk-insert baseline: the parent of department ${later[0]?.externalId} is not in the snapshot`);
     pending = later;
   }
   const users: unknown[][] = [];
@@ -91,7 +96,10 @@ function baselineRows(snapshot: Snapshot, source: string): {
     for (const [k, v] of Object.entries(u.attributes ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (v !== null && v !== '') attributes[k] = v;
     }
-    const main = typeof u.mainDepartment === 'string' ? deptIds.get(u.mainDepartment) : deptIds.get(u.departments?.[0]?.externalId ?? '');
+    const main =
+      typeof u.mainDepartment === 'string'
+        ? deptIds.get(u.mainDepartment)
+        : deptIds.get(u.departments?.[0]?.externalId ?? '');
     users.push([
       id,
       userid,
@@ -112,7 +120,8 @@ function baselineRows(snapshot: Snapshot, source: string): {
       at,
       at,
     ]);
-    for (const m of u.departments ?? []) memberships.push([id, deptIds.get(m.externalId), m.order ?? 0, m.leader ? 1 : 0]);
+    for (const m of u.departments ?? [])
+      memberships.push([id, deptIds.get(m.externalId), m.order ?? 0, m.leader ? 1 : 0]);
     links.push(['user', id, source, u.externalId, at]);
   });
   return { departments, users, memberships, links };
@@ -133,14 +142,20 @@ export async function bulkInsert(snapshot: Snapshot, source: string, dir: string
   const db = openRaw(dir);
   try {
     const rows = baselineRows(snapshot, source);
-    const insDept = db.prepare('insert into departments (id, parent_id, name, sort_order, created_at, updated_at) values (?, ?, ?, ?, ?, ?)');
+    const insDept = db.prepare(
+      'insert into departments (id, parent_id, name, sort_order, created_at, updated_at) values (?, ?, ?, ?, ?, ?)',
+    );
     const insUser = db.prepare(
       `insert into users (id, userid, userid_key, name, alias, position, mobile, email, telephone, gender, avatar, address,
          employee_no, status, main_department_id, attributes, created_at, updated_at)
        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const insMembership = db.prepare('insert into memberships (user_id, department_id, sort_order, leader) values (?, ?, ?, ?)');
-    const insLink = db.prepare('insert into links (object_kind, object_id, source, external_id, created_at) values (?, ?, ?, ?, ?)');
+    const insMembership = db.prepare(
+      'insert into memberships (user_id, department_id, sort_order, leader) values (?, ?, ?, ?)',
+    );
+    const insLink = db.prepare(
+      'insert into links (object_kind, object_id, source, external_id, created_at) values (?, ?, ?, ?, ?)',
+    );
     const write = db.transaction(() => {
       for (const r of rows.departments) insDept.run(r);
       for (const r of rows.users) insUser.run(r);
@@ -164,7 +179,9 @@ export const median = (xs: readonly number[]): number => {
 };
 
 /** A source whose pull is recorded: the snapshot a sync read, so the baseline can write the very same rows. */
-export function recordingPull<C extends { pull(ctx: never): Promise<Snapshot> }>(source: C): { connector: C; pulled: () => Snapshot } {
+export function recordingPull<C extends { pull(ctx: never): Promise<Snapshot> }>(
+  source: C,
+): { connector: C; pulled: () => Snapshot } {
   let snapshot: Snapshot | undefined;
   const connector = new Proxy(source, {
     get(target, prop) {
@@ -175,7 +192,11 @@ export function recordingPull<C extends { pull(ctx: never): Promise<Snapshot> }>
   });
   return {
     connector,
-    pulled: () => snapshot ?? (() => { throw new Error('the source was never read'); })(),
+    pulled: () =>
+      snapshot ??
+      (() => {
+        throw new Error('the source was never read');
+      })(),
   };
 }
 
@@ -183,7 +204,10 @@ export function recordingPull<C extends { pull(ctx: never): Promise<Snapshot> }>
  * The store with a pause after every commit (the apply's batches among them), `ms` long: BENCH_APPLY_DELAY_MS in the
  * sync benchmarks, which checks that a slower write of the directory makes them miss their write target.
  */
-export function withPauseAfterCommit<S extends { transaction: (...args: never[]) => Promise<unknown> }>(store: S, ms: number): S {
+export function withPauseAfterCommit<S extends { transaction: (...args: never[]) => Promise<unknown> }>(
+  store: S,
+  ms: number,
+): S {
   if (ms <= 0) return store;
   return new Proxy(store, {
     get(target, prop) {

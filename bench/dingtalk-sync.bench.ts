@@ -32,7 +32,14 @@ import { DingtalkSource } from '../src/connectors/dingtalk/source.js';
 import { resolvePolicy } from '../src/reconcile/policy.js';
 import { executeRun } from '../src/runs/run-service.js';
 import { openStore } from '../src/store/open.js';
-import { bulkInsert, countRowsIn, median, recordingPull, sameRows, withPauseAfterCommit } from './bulk-insert-baseline.js';
+import {
+  bulkInsert,
+  countRowsIn,
+  median,
+  recordingPull,
+  sameRows,
+  withPauseAfterCommit,
+} from './bulk-insert-baseline.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const USERS = Number(process.env.BENCH_USERS ?? 50_000);
@@ -55,8 +62,23 @@ async function startSimulator(): Promise<{ child: ChildProcess; ready: Ready }> 
   const child = spawn(
     process.execPath,
     [
-      'bin/orgsync.js', 'simulate', 'dingtalk', '--seed', '1', '--users', String(USERS), '--departments', String(DEPARTMENTS),
-      '--latency-ms', String(LATENCY_MS), '--qps-limit', String(QPS), '--global-qps-limit', String(QPS), '--ip-limit-per-20s', '10000000',
+      'bin/orgsync.js',
+      'simulate',
+      'dingtalk',
+      '--seed',
+      '1',
+      '--users',
+      String(USERS),
+      '--departments',
+      String(DEPARTMENTS),
+      '--latency-ms',
+      String(LATENCY_MS),
+      '--qps-limit',
+      String(QPS),
+      '--global-qps-limit',
+      String(QPS),
+      '--ip-limit-per-20s',
+      '10000000',
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -71,7 +93,12 @@ async function startSimulator(): Promise<{ child: ChildProcess; ready: Ready }> 
 type Reply = { errcode: number } & Record<string, unknown>;
 
 async function call(url: string, body?: unknown): Promise<Reply> {
-  const res = await fetch(url, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(
+    url,
+    body === undefined
+      ? {}
+      : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+  );
   const reply = (await res.json()) as Reply;
   if (reply.errcode !== 0) throw new Error(`${new URL(url).pathname} answered ${JSON.stringify(reply).slice(0, 200)}`);
   return reply;
@@ -81,9 +108,14 @@ async function call(url: string, body?: unknown): Promise<Reply> {
  * The same calls, `inFlight` at a time (1: how the serial syncs of other tools read an org): gettoken, the root,
  * then listsub of every department found and every page of its members.
  */
-async function serialBaseline(ready: Ready, inFlight = 1): Promise<{ ms: number; calls: number; users: number; departments: number }> {
+async function serialBaseline(
+  ready: Ready,
+  inFlight = 1,
+): Promise<{ ms: number; calls: number; users: number; departments: number }> {
   const t0 = performance.now();
-  const token = (await call(`${ready.url}/gettoken?appkey=${ready.clientId}&appsecret=${encodeURIComponent(ready.clientSecret)}`)).access_token as string;
+  const token = (
+    await call(`${ready.url}/gettoken?appkey=${ready.clientId}&appsecret=${encodeURIComponent(ready.clientSecret)}`)
+  ).access_token as string;
   const api = (p: string): string => `${ready.url}/${p}?access_token=${token}`;
   await call(api('topapi/v2/department/get'), { dept_id: 1 });
   let calls = 2;
@@ -101,11 +133,17 @@ async function serialBaseline(ready: Ready, inFlight = 1): Promise<{ ms: number;
       }
       busy++;
       departments++;
-      const children = (await call(api('topapi/v2/department/listsub'), { dept_id: id })).result as Array<{ dept_id: number }>;
+      const children = (await call(api('topapi/v2/department/listsub'), { dept_id: id })).result as Array<{
+        dept_id: number;
+      }>;
       calls++;
       queue.push(...children.map((c) => c.dept_id));
       for (let cursor = 0; ; ) {
-        const page = (await call(api('topapi/v2/user/list'), { dept_id: id, cursor, size: 100 })).result as { has_more: boolean; next_cursor?: number; list: Array<{ userid: string }> };
+        const page = (await call(api('topapi/v2/user/list'), { dept_id: id, cursor, size: 100 })).result as {
+          has_more: boolean;
+          next_cursor?: number;
+          list: Array<{ userid: string }>;
+        };
         calls++;
         for (const u of page.list) users.add(u.userid);
         if (!page.has_more) break;
@@ -120,7 +158,10 @@ async function serialBaseline(ready: Ready, inFlight = 1): Promise<{ ms: number;
 
 /** The floor's call count from the ground truth: one listsub per department, one page per 100 members (at least one). */
 async function floorCount(url: string): Promise<number> {
-  const truth = (await (await fetch(`${url}/__sim/directory`)).json()) as { departments: Array<{ dept_id: number }>; users: Array<{ dept_id_list: number[] }> };
+  const truth = (await (await fetch(`${url}/__sim/directory`)).json()) as {
+    departments: Array<{ dept_id: number }>;
+    users: Array<{ dept_id_list: number[] }>;
+  };
   const members = new Map<number, number>();
   for (const u of truth.users) for (const d of u.dept_id_list) members.set(d, (members.get(d) ?? 0) + 1);
   return truth.departments.reduce((n, d) => n + 1 + Math.max(1, Math.ceil((members.get(d.dept_id) ?? 0) / 100)), 0);
@@ -144,10 +185,22 @@ async function main(): Promise<number> {
 
     // orgsync: a fresh directory, one sync.
     const store = await openStore({ dataDir: dir });
-    const client = new DingtalkClient({ clientId: ready.clientId, clientSecret: ready.clientSecret, baseUrl: ready.url, tokens: new TokenCache(), concurrency: CONCURRENCY, qpsLimit: QPS });
+    const client = new DingtalkClient({
+      clientId: ready.clientId,
+      clientSecret: ready.clientSecret,
+      baseUrl: ready.url,
+      tokens: new TokenCache(),
+      concurrency: CONCURRENCY,
+      qpsLimit: QPS,
+    });
     const source = recordingPull(new DingtalkSource(client));
     const t0 = performance.now();
-    const report = await executeRun(withPauseAfterCommit(store, APPLY_DELAY_MS), { kind: 'sync', source: 'dingtalk', connector: source.connector, policy: resolvePolicy({}) });
+    const report = await executeRun(withPauseAfterCommit(store, APPLY_DELAY_MS), {
+      kind: 'sync',
+      source: 'dingtalk',
+      connector: source.connector,
+      policy: resolvePolicy({}),
+    });
     const wallMs = performance.now() - t0;
     await store.close();
     if (report.status !== 'succeeded' || report.changes.users.create !== USERS) {
@@ -196,7 +249,11 @@ async function main(): Promise<number> {
         s(wallMs),
         `(a) serial baseline ${s(serial.ms)} (${serial.calls} calls one at a time): ${speedup.toFixed(1)}× faster, target ≥ ${SPEEDUP_TARGET}×: ${verdict(speedupOk)}`,
       ],
-      ['read (read step)', s(readMs), `(b) floor ${s(floorMs)} (${floorCalls} calls × ${LATENCY_MS} ms ÷ ${CONCURRENCY}): ${(readMs / floorMs).toFixed(2)}× (reported, not judged)`],
+      [
+        'read (read step)',
+        s(readMs),
+        `(b) floor ${s(floorMs)} (${floorCalls} calls × ${LATENCY_MS} ms ÷ ${CONCURRENCY}): ${(readMs / floorMs).toFixed(2)}× (reported, not judged)`,
+      ],
       [
         'write (plan+guard+apply)',
         s(writeMs),
@@ -204,18 +261,27 @@ async function main(): Promise<number> {
       ],
       ['  of which apply', s(applyMs), `${(applyMs / bulkMs).toFixed(2)}× the bulk insert (reported, not judged)`],
     ];
-    if (APPLY_DELAY_MS > 0) console.log(`BENCH_APPLY_DELAY_MS=${APPLY_DELAY_MS}: a pause of ${APPLY_DELAY_MS} ms after every commit of the store (a check of the judgement, not a measurement)`);
-    console.log(`rows written: ${synced.departments} departments (with the local root), ${synced.users} users, ${synced.memberships} memberships, ${synced.links} links`);
+    if (APPLY_DELAY_MS > 0)
+      console.log(
+        `BENCH_APPLY_DELAY_MS=${APPLY_DELAY_MS}: a pause of ${APPLY_DELAY_MS} ms after every commit of the store (a check of the judgement, not a measurement)`,
+      );
+    console.log(
+      `rows written: ${synced.departments} departments (with the local root), ${synced.users} users, ${synced.memberships} memberships, ${synced.links} links`,
+    );
     for (const [a, b, c] of rows) console.log(`${a.padEnd(26)} ${b.padStart(9)}   ${c}`);
 
     const ok = callsOk && speedupOk && writeOk;
     console.log(
       `sync: calls=${calls} (≤${floorCalls + 2}) wall=${s(wallMs)} serial=${s(serial.ms)} (${speedup.toFixed(1)}×, ≥${SPEEDUP_TARGET}×) ` +
         `write=${s(writeMs)} bulk=${s(bulkMs)} (${writeRatio.toFixed(2)}×, ≤${WRITE_TARGET}×)` +
-        (ok ? '' : ` — TARGET MISSED: ${[callsOk ? '' : 'calls', speedupOk ? '' : 'speed-up', writeOk ? '' : 'write'].filter(Boolean).join(', ')}`),
+        (ok
+          ? ''
+          : ` — TARGET MISSED: ${[callsOk ? '' : 'calls', speedupOk ? '' : 'speed-up', writeOk ? '' : 'write'].filter(Boolean).join(', ')}`),
     );
     if (serial.users !== USERS || serial.calls !== floorCalls + 2) {
-      console.error(`the serial baseline read ${serial.users} users in ${serial.calls} calls, not ${USERS} in ${floorCalls + 2}`);
+      console.error(
+        `the serial baseline read ${serial.users} users in ${serial.calls} calls, not ${USERS} in ${floorCalls + 2}`,
+      );
       return 2;
     }
     return ok ? 0 : 1;

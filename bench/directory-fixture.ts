@@ -56,15 +56,29 @@ export interface ImportedDirectory {
 
 /** Generates the directory and imports it into `store` (which must be empty) with `executeRun`. */
 export async function importDirectory(store: Store, size: DirectorySize): Promise<ImportedDirectory> {
-  const snapshot = generateSnapshot({ users: size.users, departments: size.departments, crowdedMembers: size.crowdedMembers });
+  const snapshot = generateSnapshot({
+    users: size.users,
+    departments: size.departments,
+    crowdedMembers: size.crowdedMembers,
+  });
   const issues = validateSnapshot(snapshot, WECOM_LIMITS);
-  if (issues.length > 0) fail(`the generated snapshot is not valid: ${issues.slice(0, 3).map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  if (issues.length > 0)
+    fail(
+      `the generated snapshot is not valid: ${issues
+        .slice(0, 3)
+        .map((i) => `${i.path}: ${i.message}`)
+        .join('; ')}`,
+    );
   const connector: SourceConnector = { kind: 'bench', limits: WECOM_LIMITS, pull: async () => snapshot };
   const t0 = performance.now();
   const report = await executeRun(store, { kind: 'import', source: 'bench', connector, policy: resolvePolicy({}) });
   const importMs = performance.now() - t0;
-  if (report.status !== 'succeeded') fail(`the import ended "${report.status}": ${report.errors.map((e) => `${e.code} ${e.message}`).join('; ')}`);
-  if (report.changes.departments.create !== snapshot.departments.length || report.changes.users.create !== snapshot.users.length) {
+  if (report.status !== 'succeeded')
+    fail(`the import ended "${report.status}": ${report.errors.map((e) => `${e.code} ${e.message}`).join('; ')}`);
+  if (
+    report.changes.departments.create !== snapshot.departments.length ||
+    report.changes.users.create !== snapshot.users.length
+  ) {
     fail(`the import did not create every object: ${JSON.stringify(report.changes)}`);
   }
   return {
@@ -104,14 +118,16 @@ export const fmtX = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
 /** The commit measured, marked when src/ or web/ differ from it. */
 export function gitState(): string {
   try {
-    const run = (args: string[]): string => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const run = (args: string[]): string =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const commit = run(['rev-parse', '--short', 'HEAD']);
     const dirty = run(['status', '--porcelain', '--untracked-files=no', '--', 'src', 'web']) !== '';
     return dirty ? `${commit} + uncommitted changes in src/ or web/` : commit;

@@ -21,19 +21,78 @@ export interface GenerateOptions {
   crowdedMembers?: number;
 }
 
-const SURNAMES = [...'王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤'];
-const GIVEN = [...'伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉建林亮成斌宇浩凯健俊帆帅旭晨晓欣怡婷雪琳颖佳琪梦雨思涵子轩博文一鸣天佑嘉睿泽阳昊然'];
+const SURNAMES = [
+  ...'王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤',
+];
+const GIVEN = [
+  ...'伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉建林亮成斌宇浩凯健俊帆帅旭晨晓欣怡婷雪琳颖佳琪梦雨思涵子轩博文一鸣天佑嘉睿泽阳昊然',
+];
 const DEPT_BASES = [
-  '研发', '产品', '销售', '市场', '财务', '人力资源', '行政', '法务', '采购', '客服', '运营', '质量', '测试', '设计', '数据',
-  '安全', '运维', '供应链', '物流', '培训', '战略', '投资', '审计', '品牌', '公关', '渠道', '大客户', '平台', '架构', '算法',
-  '前端', '后端', '移动', '基础设施', '交付', '售前', '售后', '合规', '风控', '信息',
+  '研发',
+  '产品',
+  '销售',
+  '市场',
+  '财务',
+  '人力资源',
+  '行政',
+  '法务',
+  '采购',
+  '客服',
+  '运营',
+  '质量',
+  '测试',
+  '设计',
+  '数据',
+  '安全',
+  '运维',
+  '供应链',
+  '物流',
+  '培训',
+  '战略',
+  '投资',
+  '审计',
+  '品牌',
+  '公关',
+  '渠道',
+  '大客户',
+  '平台',
+  '架构',
+  '算法',
+  '前端',
+  '后端',
+  '移动',
+  '基础设施',
+  '交付',
+  '售前',
+  '售后',
+  '合规',
+  '风控',
+  '信息',
 ];
 const TOP_SUFFIX = ['事业群', '公司', '集团'];
 const DEPT_SUFFIX = ['部', '中心', '组', '科', '室', '处'];
 const NUMERALS = [...'一二三四五六七八九十'];
 const POSITIONS = [
-  '工程师', '高级工程师', '资深工程师', '技术专家', '产品经理', '项目经理', '销售代表', '客户经理', '会计', '出纳', '人事专员',
-  '行政助理', '设计师', '测试工程师', '运维工程师', '数据分析师', '部门经理', '总监', '副总裁', '实习生',
+  '工程师',
+  '高级工程师',
+  '资深工程师',
+  '技术专家',
+  '产品经理',
+  '项目经理',
+  '销售代表',
+  '客户经理',
+  '会计',
+  '出纳',
+  '人事专员',
+  '行政助理',
+  '设计师',
+  '测试工程师',
+  '运维工程师',
+  '数据分析师',
+  '部门经理',
+  '总监',
+  '副总裁',
+  '实习生',
 ];
 const CITIES = ['北京', '上海', '广州', '深圳', '杭州', '成都', '武汉', '南京', '西安', '苏州'];
 
@@ -64,9 +123,12 @@ export function generateSnapshot(options: GenerateOptions): Snapshot {
   const { users: userCount, departments: deptCount } = options;
   const maxDepth = options.maxDepth ?? 8;
   const crowdedMembers = options.crowdedMembers ?? 0;
-  if (!Number.isInteger(userCount) || userCount < 0) throw new Error(`users must be a whole number ≥ 0, not ${userCount}`);
-  if (!Number.isInteger(deptCount) || deptCount < 1) throw new Error(`departments must be a whole number ≥ 1, not ${deptCount}`);
-  if (!Number.isInteger(crowdedMembers) || crowdedMembers < 0) throw new Error(`crowdedMembers must be a whole number ≥ 0, not ${crowdedMembers}`);
+  if (!Number.isInteger(userCount) || userCount < 0)
+    throw new Error(`users must be a whole number ≥ 0, not ${userCount}`);
+  if (!Number.isInteger(deptCount) || deptCount < 1)
+    throw new Error(`departments must be a whole number ≥ 1, not ${deptCount}`);
+  if (!Number.isInteger(crowdedMembers) || crowdedMembers < 0)
+    throw new Error(`crowdedMembers must be a whole number ≥ 0, not ${crowdedMembers}`);
   const random = new Random(options.seed ?? 20261122);
   const rnd = (): number => random.next();
   const int = (n: number): number => Math.floor(rnd() * n);
@@ -94,7 +156,10 @@ export function generateSnapshot(options: GenerateOptions): Snapshot {
     for (let k = 0; k < size; k++) {
       const externalId = `d${pad(departments.length + 1, deptWidth)}`;
       const parentExternalId = level === 0 ? null : (pick(previousLevel) as string);
-      const name = level === 0 ? uniqueName(null, pick(CITIES), pick(TOP_SUFFIX)) : uniqueName(parentExternalId, pick(DEPT_BASES), pick(DEPT_SUFFIX));
+      const name =
+        level === 0
+          ? uniqueName(null, pick(CITIES), pick(TOP_SUFFIX))
+          : uniqueName(parentExternalId, pick(DEPT_BASES), pick(DEPT_SUFFIX));
       departments.push({ externalId, parentExternalId, name, order: int(100_000) });
       thisLevel.push(externalId);
     }
@@ -121,7 +186,8 @@ export function generateSnapshot(options: GenerateOptions): Snapshot {
       taken.add(d);
       memberships.push({ externalId: d, order: int(1000), leader: rnd() < 0.03 });
     }
-    const main = memberships.length > 0 ? (memberships[int(memberships.length)] as SnapshotMembership).externalId : undefined;
+    const main =
+      memberships.length > 0 ? (memberships[int(memberships.length)] as SnapshotMembership).externalId : undefined;
     // A permutation of 0..10^8-1 (48271 is prime to 10^8), so every mobile is distinct but not sequential.
     const mobileDigits = pad((i * 48271 + 12_345_678) % 100_000_000, 8);
     const user: SnapshotUser = {

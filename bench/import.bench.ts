@@ -20,7 +20,16 @@ import { resolvePolicy } from '../src/reconcile/policy.js';
 import type { ChangeCounts } from '../src/reconcile/types.js';
 import { executeRun, type RunReport } from '../src/runs/run-service.js';
 import { openStore } from '../src/store/open.js';
-import { bulkInsert, countRowsIn, gc, median, sameRows, TABLES, type BaselineResult, type RowCounts } from './bulk-insert-baseline.js';
+import {
+  bulkInsert,
+  countRowsIn,
+  gc,
+  median,
+  sameRows,
+  TABLES,
+  type BaselineResult,
+  type RowCounts,
+} from './bulk-insert-baseline.js';
 import { generateSnapshot, treeDepth } from './generate-snapshot.js';
 
 /** First import ≤ 3× the plain bulk insert of the same rows (issue 2). */
@@ -70,7 +79,9 @@ function pad(cells: string[], widths: number[]): string {
 }
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => pad(r, widths))].join('\n');
+  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => pad(r, widths))].join(
+    '\n',
+  );
 }
 
 // ---------------------------------------------------------------- the baseline: a plain bulk insert (bulk-insert-baseline.ts)
@@ -100,7 +111,11 @@ function totalChanges(c: ChangeCounts): number {
 
 function describeFailure(report: RunReport): string {
   const errors = report.errors.slice(0, 5).map((e) => `  ${e.code}: ${e.message}`);
-  return [`run ${report.runId} ended "${report.status}"`, ...errors, report.errors.length > 5 ? `  … ${report.errors.length - 5} more` : ''].join('\n');
+  return [
+    `run ${report.runId} ended "${report.status}"`,
+    ...errors,
+    report.errors.length > 5 ? `  … ${report.errors.length - 5} more` : '',
+  ].join('\n');
 }
 
 interface ImportResult {
@@ -123,7 +138,12 @@ async function runImport(snapshot: Snapshot): Promise<ImportResult> {
   try {
     const store = await openStore({ dataDir: dir });
     try {
-      const options = { kind: 'import' as const, source: SOURCE, connector: connectorFor(snapshot), policy: resolvePolicy({}) };
+      const options = {
+        kind: 'import' as const,
+        source: SOURCE,
+        connector: connectorFor(snapshot),
+        policy: resolvePolicy({}),
+      };
 
       gc();
       let t0 = performance.now();
@@ -150,7 +170,8 @@ async function runImport(snapshot: Snapshot): Promise<ImportResult> {
       const reimportMs = performance.now() - t0;
       const revisionAfter = await store.directory.revision();
       if (again.status !== 'succeeded') fail(`unchanged re-import: ${describeFailure(again)}`);
-      if (totalChanges(again.changes) !== 0) fail(`unchanged re-import: expected no changes, got ${JSON.stringify(again.changes)}`);
+      if (totalChanges(again.changes) !== 0)
+        fail(`unchanged re-import: expected no changes, got ${JSON.stringify(again.changes)}`);
       const reimportRunChanges = await store.runs.countChanges(again.runId);
 
       const rows = countRowsIn(dir);
@@ -178,7 +199,8 @@ async function runImport(snapshot: Snapshot): Promise<ImportResult> {
 /** The commit measured, and whether the working tree differs from it. */
 function gitState(): string {
   try {
-    const run = (args: string[]): string => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const run = (args: string[]): string =>
+      execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const commit = run(['rev-parse', '--short', 'HEAD']);
     const dirty = run(['status', '--porcelain', '--untracked-files=no', '--', 'src']) !== '';
     return `commit ${commit}${dirty ? ' + uncommitted changes in src/' : ''}`;
@@ -195,7 +217,9 @@ async function main(): Promise<number> {
   const probe = new Database(':memory:');
   const sqliteVersion = (probe.prepare('select sqlite_version() as v').get() as { v: string }).v;
   probe.close();
-  console.log(`orgsync import benchmark — ${gitState()}, SQLite ${sqliteVersion}, node ${process.version}, ${os.availableParallelism()} CPU (${os.cpus()[0]?.model ?? '?'}), ${os.platform()} ${os.release()}`);
+  console.log(
+    `orgsync import benchmark — ${gitState()}, SQLite ${sqliteVersion}, node ${process.version}, ${os.availableParallelism()} CPU (${os.cpus()[0]?.model ?? '?'}), ${os.platform()} ${os.release()}`,
+  );
 
   let t0 = performance.now();
   const snapshot = generateSnapshot({ users, departments });
@@ -204,7 +228,12 @@ async function main(): Promise<number> {
   const issues = validateSnapshot(snapshot, WECOM_LIMITS);
   const validateMs = performance.now() - t0;
   if (issues.length > 0) {
-    fail(`the generated snapshot is not WeCom-valid (${issues.length} issues), e.g.\n${issues.slice(0, 5).map((i) => `  ${i.path} ${i.field}: ${i.message}`).join('\n')}`);
+    fail(
+      `the generated snapshot is not WeCom-valid (${issues.length} issues), e.g.\n${issues
+        .slice(0, 5)
+        .map((i) => `  ${i.path} ${i.field}: ${i.message}`)
+        .join('\n')}`,
+    );
   }
   const memberships = snapshot.users.reduce((n, u) => n + (u.departments?.length ?? 0), 0);
   const multi = snapshot.users.filter((u) => (u.departments?.length ?? 0) > 1).length;
@@ -250,19 +279,37 @@ async function main(): Promise<number> {
   const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISSED');
   const all = (xs: number[]): string => xs.map((x) => Math.round(x)).join(' / ');
 
-  console.log(`\nmedian of ${repetitions} (rows written: ${TABLES.map((t) => `${got[t].toLocaleString('en-US')} ${t}`).join(', ')})\n`);
+  console.log(
+    `\nmedian of ${repetitions} (rows written: ${TABLES.map((t) => `${got[t].toLocaleString('en-US')} ${t}`).join(', ')})\n`,
+  );
   console.log(
     table(
       ['measurement', 'median', 'runs (ms)', 'ratio', 'target', ''],
       [
         ['baseline: plain bulk insert', fmtMs(baselineMs), all(baselines.map((b) => b.ms)), '', '', ''],
-        ['first import (executeRun)', fmtMs(firstMs), all(imports.map((r) => r.firstMs)), `${fmtX(firstRatio)} baseline`, `≤ ${FIRST_TARGET.toFixed(1)}×`, verdict(firstOk)],
-        ['unchanged re-import', fmtMs(reimportMs), all(imports.map((r) => r.reimportMs)), `${fmtX(reimportRatio)} baseline`, `< ${REIMPORT_TARGET.toFixed(1)}×`, verdict(reimportOk)],
+        [
+          'first import (executeRun)',
+          fmtMs(firstMs),
+          all(imports.map((r) => r.firstMs)),
+          `${fmtX(firstRatio)} baseline`,
+          `≤ ${FIRST_TARGET.toFixed(1)}×`,
+          verdict(firstOk),
+        ],
+        [
+          'unchanged re-import',
+          fmtMs(reimportMs),
+          all(imports.map((r) => r.reimportMs)),
+          `${fmtX(reimportRatio)} baseline`,
+          `< ${REIMPORT_TARGET.toFixed(1)}×`,
+          verdict(reimportOk),
+        ],
       ],
     ),
   );
 
-  console.log(`\nunchanged re-import: ${fmtX(reimportMs / firstMs)} the first import (reported, not judged: the first import is orgsync's own figure)`);
+  console.log(
+    `\nunchanged re-import: ${fmtX(reimportMs / firstMs)} the first import (reported, not judged: the first import is orgsync's own figure)`,
+  );
 
   const breakdown = (label: string, total: number, steps: Array<Record<string, number>>): void => {
     const names = ['read', 'plan', 'guard', 'apply'];
@@ -271,12 +318,24 @@ async function main(): Promise<number> {
       return [n, fmtMs(ms), `${((ms / total) * 100).toFixed(1)}%`];
     });
     const stepsSum = median(steps.map((s) => names.reduce((a, n) => a + (s[n] ?? 0), 0)));
-    rows.push(['outside steps (run record, lock, report)', fmtMs(Math.max(0, total - stepsSum)), `${(((total - stepsSum) / total) * 100).toFixed(1)}%`]);
+    rows.push([
+      'outside steps (run record, lock, report)',
+      fmtMs(Math.max(0, total - stepsSum)),
+      `${(((total - stepsSum) / total) * 100).toFixed(1)}%`,
+    ]);
     console.log(`\n${label} by step (median of each step's durationMs in the run report)\n`);
     console.log(table(['step', 'median', 'share'], rows));
   };
-  breakdown('first import', firstMs, imports.map((r) => r.firstSteps));
-  breakdown('unchanged re-import', reimportMs, imports.map((r) => r.reimportSteps));
+  breakdown(
+    'first import',
+    firstMs,
+    imports.map((r) => r.firstSteps),
+  );
+  breakdown(
+    'unchanged re-import',
+    reimportMs,
+    imports.map((r) => r.reimportSteps),
+  );
 
   const moved = imports.map((r) => r.revisionAfter - r.revisionBefore);
   const reimportChanges = imports.map((r) => r.reimportRunChanges);
@@ -307,7 +366,9 @@ main()
     process.exitCode = code;
   })
   .catch((err: unknown) => {
-    console.error(`\nBENCHMARK ABORTED: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    console.error(
+      `\nBENCHMARK ABORTED: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
     process.exitCode = 2;
   })
   .finally(() => {

@@ -54,7 +54,8 @@ const SQL = {
   revision: 'select "value" from "counters" where "name" = ?',
   departments: 'select "id", "parent_id", "name", "sort_order" from "departments" order by "id"',
   memberCounts: 'select "department_id", count(*) as "n" from "memberships" group by "department_id"',
-  departmentLinks: 'select "object_id", "source", "external_id" from "links" where "object_kind" = ? order by "object_id", "source", "external_id"',
+  departmentLinks:
+    'select "object_id", "source", "external_id" from "links" where "object_kind" = ? order by "object_id", "source", "external_id"',
   /** SQLite: the tree as one JSON text, built by the database (json_group_array of json_object). */
   departmentTreeJson: /^select cast\(json_group_array\(json_object\(\s*'id', d\.id,[\s\S]* from departments d$/,
   departmentExists: 'select "id" from "departments" where "id" = ?',
@@ -71,7 +72,8 @@ const memberFrom = (engine: Engine, search: boolean): string =>
     ? 'from "memberships" as "m" inner join lateral (select "id", "userid", "name", "position", "mobile", "email", "status", "userid_key" ' +
       'from "users" where "users"."id" = "m"."user_id" offset 0) as "u" on true'
     : 'from "memberships" as "m" inner join "users" as "u" on "u"."id" = "m"."user_id"';
-const SEARCH = " and (lower(u.name) like ? escape '\\' or u.userid_key like ? escape '\\' or u.mobile like ? escape '\\')";
+const SEARCH =
+  " and (lower(u.name) like ? escape '\\' or u.userid_key like ? escape '\\' or u.mobile like ? escape '\\')";
 
 interface Statement {
   sql: string;
@@ -221,7 +223,8 @@ function logCapture(): { stream: { write(line: string): void }; lines: RequestLo
     stream: {
       write(line: string) {
         const entry = JSON.parse(line) as { msg?: string; path?: string; status?: number; ms?: number };
-        if (entry.msg === 'request' && typeof entry.ms === 'number') lines.push({ path: entry.path ?? '', status: entry.status ?? 0, ms: entry.ms });
+        if (entry.msg === 'request' && typeof entry.ms === 'number')
+          lines.push({ path: entry.path ?? '', status: entry.status ?? 0, ms: entry.ms });
       },
     },
   };
@@ -280,7 +283,10 @@ const countOf = (rows: unknown[][]): number => Number(rows[0]?.[0] ?? fail('coun
  */
 function treeCase(kind: 'changed' | 'unchanged', store: Store, engine: Engine): Case {
   return {
-    name: kind === 'changed' ? 'tree, directory changed before each request' : 'tree, directory unchanged (cached answer; not judged)',
+    name:
+      kind === 'changed'
+        ? 'tree, directory changed before each request'
+        : 'tree, directory unchanged (cached answer; not judged)',
     url: '/api/v1/directory/departments',
     target: kind === 'changed' ? TREE_TARGET_MS : null,
     transaction: true,
@@ -293,26 +299,39 @@ function treeCase(kind: 'changed' | 'unchanged', store: Store, engine: Engine): 
       { sql: SQL.departmentLinks, params: ['department'] },
     ],
     // SQLite builds the JSON itself; on PostgreSQL the server reads these rows and writes the JSON.
-    serverSql: engine === 'sqlite' ? [SQL.revision, SQL.departmentTreeJson] : [SQL.revision, SQL.departments, SQL.memberCounts, SQL.departmentLinks],
+    serverSql:
+      engine === 'sqlite'
+        ? [SQL.revision, SQL.departmentTreeJson]
+        : [SQL.revision, SQL.departments, SQL.memberCounts, SQL.departmentLinks],
     check(body, raw) {
       const items = (body as { items?: Array<{ id: number; memberCount: number; links: unknown[] }> }).items ?? [];
       const ids = rowsOf(raw, 1).map((r) => Number(r[0]));
       if (items.length !== ids.length || items.some((d, i) => d.id !== ids[i])) {
-        fail(`tree: the endpoint listed ${items.length} departments, the database has ${ids.length} (or in another order)`);
+        fail(
+          `tree: the endpoint listed ${items.length} departments, the database has ${ids.length} (or in another order)`,
+        );
       }
       const members = rowsOf(raw, 2).reduce((sum, r) => sum + Number(r[1]), 0);
       const counted = items.reduce((sum, d) => sum + d.memberCount, 0);
-      if (counted !== members) fail(`tree: the endpoint's member counts add up to ${counted}, the database has ${members} memberships`);
+      if (counted !== members)
+        fail(`tree: the endpoint's member counts add up to ${counted}, the database has ${members} memberships`);
       const links = items.reduce((sum, d) => sum + d.links.length, 0);
-      if (links !== rowsOf(raw, 3).length) fail(`tree: the endpoint listed ${links} department links, the database has ${rowsOf(raw, 3).length}`);
+      if (links !== rowsOf(raw, 3).length)
+        fail(`tree: the endpoint listed ${links} department links, the database has ${rowsOf(raw, 3).length}`);
     },
   };
 }
 
-function membersCase(engine: Engine, name: string, departmentId: number, options: { cursor?: number; q?: string }): Case {
+function membersCase(
+  engine: Engine,
+  name: string,
+  departmentId: number,
+  options: { cursor?: number; q?: string },
+): Case {
   const search = options.q !== undefined;
   const where: unknown[] = [departmentId];
-  if (options.q !== undefined) where.push(contains(options.q.toLowerCase()), contains(options.q.toLowerCase()), contains(options.q));
+  if (options.q !== undefined)
+    where.push(contains(options.q.toLowerCase()), contains(options.q.toLowerCase()), contains(options.q));
   const query = new URLSearchParams({ limit: String(PAGE) });
   if (options.cursor !== undefined) query.set('cursor', String(options.cursor));
   if (options.q !== undefined) query.set('q', options.q);
@@ -324,7 +343,10 @@ function membersCase(engine: Engine, name: string, departmentId: number, options
     expect: 'reads',
     statements: [
       { sql: SQL.departmentExists, params: [departmentId] },
-      { sql: SQL.memberPage(engine, options.cursor !== undefined, search), params: [...where, ...(options.cursor !== undefined ? [options.cursor] : []), PAGE + 1] },
+      {
+        sql: SQL.memberPage(engine, options.cursor !== undefined, search),
+        params: [...where, ...(options.cursor !== undefined ? [options.cursor] : []), PAGE + 1],
+      },
       { sql: SQL.memberCount(engine, search), params: where },
     ],
     get serverSql() {
@@ -335,16 +357,33 @@ function membersCase(engine: Engine, name: string, departmentId: number, options
       const page = rowsOf(raw, 1);
       const total = countOf(rowsOf(raw, 2));
       const ids = (answer.items ?? []).map((m) => m.id).join(',');
-      const expected = page.slice(0, PAGE).map((m) => Number(m[0])).join(',');
-      if (answer.total !== total || ids !== expected) fail(`${name}: the endpoint's page (${answer.items?.length} of ${answer.total}) differs from the database's (${page.length} of ${total})`);
+      const expected = page
+        .slice(0, PAGE)
+        .map((m) => Number(m[0]))
+        .join(',');
+      if (answer.total !== total || ids !== expected)
+        fail(
+          `${name}: the endpoint's page (${answer.items?.length} of ${answer.total}) differs from the database's (${page.length} of ${total})`,
+        );
       if (page.length === 0) fail(`${name}: the page is empty, so it measures nothing`);
     },
   };
 }
 
 /** The department with the most direct members, and the probes into its member list. */
-async function memberCases(engine: Engine, raw: RawDb): Promise<{ cases: Case[]; department: { id: number; members: number } }> {
-  const [top] = await raw.run([{ sql: 'select "department_id" as "id", count(*) as "n" from "memberships" group by "department_id" order by count(*) desc, "department_id" limit 1', params: [] }], false);
+async function memberCases(
+  engine: Engine,
+  raw: RawDb,
+): Promise<{ cases: Case[]; department: { id: number; members: number } }> {
+  const [top] = await raw.run(
+    [
+      {
+        sql: 'select "department_id" as "id", count(*) as "n" from "memberships" group by "department_id" order by count(*) desc, "department_id" limit 1',
+        params: [],
+      },
+    ],
+    false,
+  );
   const row = (top ?? [])[0];
   if (!row) fail('the directory has no memberships');
   const department = { id: Number(row[0]), members: Number(row[1]) };
@@ -383,7 +422,15 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-async function measureCase(c: Case, engine: Engine, server: RunningServer, raw: RawDb, agent: http.Agent, auth: Record<string, string>, log: RequestLog[]): Promise<Measured> {
+async function measureCase(
+  c: Case,
+  engine: Engine,
+  server: RunningServer,
+  raw: RawDb,
+  agent: http.Agent,
+  auth: Record<string, string>,
+  log: RequestLog[],
+): Promise<Measured> {
   const url = server.url + c.url;
   /** One request; with `record`, the SQL the server runs meanwhile is collected in seenSql. */
   const request = async (record = false): Promise<Answer> => {
@@ -398,12 +445,15 @@ async function measureCase(c: Case, engine: Engine, server: RunningServer, raw: 
     } finally {
       recording = false;
     }
-    if (a.status !== 200) fail(`${c.name}: GET ${c.url} answered ${a.status}: ${a.body.toString('utf8').slice(0, 300)}`);
+    if (a.status !== 200)
+      fail(`${c.name}: GET ${c.url} answered ${a.status}: ${a.body.toString('utf8').slice(0, 300)}`);
     return a;
   };
   const logStart = log.length;
-  const ran = (m: string | RegExp): boolean => [...seenSql, ...alreadyPrepared].some((sql) => (typeof m === 'string' ? sql === m : m.test(sql)));
-  const ranNow = (m: string | RegExp): boolean => [...seenSql].some((sql) => (typeof m === 'string' ? sql === m : m.test(sql)));
+  const ran = (m: string | RegExp): boolean =>
+    [...seenSql, ...alreadyPrepared].some((sql) => (typeof m === 'string' ? sql === m : m.test(sql)));
+  const ranNow = (m: string | RegExp): boolean =>
+    [...seenSql].some((sql) => (typeof m === 'string' ? sql === m : m.test(sql)));
   const matched = (sql: string): boolean => c.serverSql.some((m) => (typeof m === 'string' ? sql === m : m.test(sql)));
 
   // The first request prepares the endpoint's statements: check the baseline runs the same SQL.
@@ -413,7 +463,9 @@ async function measureCase(c: Case, engine: Engine, server: RunningServer, raw: 
   if (c.expect === 'reads') {
     const missing = c.serverSql.filter((m) => !ran(m));
     if (missing.length > 0) {
-      fail(`${c.name}: the server did not run the SQL the case expects, so the comparison would be wrong:\n  ${missing.join('\n  ')}\nit ran:\n  ${[...seenSql].join('\n  ')}`);
+      fail(
+        `${c.name}: the server did not run the SQL the case expects, so the comparison would be wrong:\n  ${missing.join('\n  ')}\nit ran:\n  ${[...seenSql].join('\n  ')}`,
+      );
     }
     extraSql = [...seenSql].filter((sql) => !matched(sql) && !/^(begin|commit|start transaction)/i.test(sql));
   }
@@ -426,7 +478,8 @@ async function measureCase(c: Case, engine: Engine, server: RunningServer, raw: 
   if (c.expect === 'cached') {
     await request(true);
     const read = c.serverSql.filter((m) => m !== SQL.revision && ranNow(m));
-    if (read.length > 0) fail(`${c.name}: the server read the tree again although the directory did not change:\n  ${read.join('\n  ')}`);
+    if (read.length > 0)
+      fail(`${c.name}: the server read the tree again although the directory did not change:\n  ${read.join('\n  ')}`);
   }
 
   const wall: number[] = [];
@@ -459,14 +512,29 @@ async function measureCase(c: Case, engine: Engine, server: RunningServer, raw: 
   await waitFor(() => log.length - logStart >= expectedLines, `the server's request log lines of ${c.name}`);
   const lines = log.slice(logStart, logStart + expectedLines);
   const path = c.url.split('?', 1)[0];
-  if (lines.some((l) => l.path !== path || l.status !== 200)) fail(`${c.name}: the server logged other requests than the benchmark's`);
-  return { engine, name: c.name, target: c.target, bytes, wall, server: lines.slice(-REQUESTS).map((l) => l.ms), raw: rawMs, wallCpu, rawCpu, extraSql };
+  if (lines.some((l) => l.path !== path || l.status !== 200))
+    fail(`${c.name}: the server logged other requests than the benchmark's`);
+  return {
+    engine,
+    name: c.name,
+    target: c.target,
+    bytes,
+    wall,
+    server: lines.slice(-REQUESTS).map((l) => l.ms),
+    raw: rawMs,
+    wallCpu,
+    rawCpu,
+    extraSql,
+  };
 }
 
 /** SQL texts the server prepared before a case began (SQLite prepares each text once per connection). */
 const alreadyPrepared = new Set<string>();
 
-async function runEngine(engine: Engine, size: ReturnType<typeof directorySize>): Promise<{ results: Measured[]; imported: ImportedDirectory; department: { id: number; members: number } }> {
+async function runEngine(
+  engine: Engine,
+  size: ReturnType<typeof directorySize>,
+): Promise<{ results: Measured[]; imported: ImportedDirectory; department: { id: number; members: number } }> {
   const dataDir = scratchDir(`server-bench-${engine}`);
   const schema = `bench_server_${process.pid}`;
   let store: Store | undefined;
@@ -477,7 +545,9 @@ async function runEngine(engine: Engine, size: ReturnType<typeof directorySize>)
   alreadyPrepared.clear();
   try {
     store = await openStore(storeConfig);
-    process.stdout.write(`${engine}: importing ${size.users.toLocaleString('en-US')} users and ${size.departments.toLocaleString('en-US')} departments… `);
+    process.stdout.write(
+      `${engine}: importing ${size.users.toLocaleString('en-US')} users and ${size.departments.toLocaleString('en-US')} departments… `,
+    );
     const imported = await importDirectory(store, size);
     console.log(`${(imported.importMs / 1000).toFixed(1)} s`);
     if (engine === 'postgres') {
@@ -587,16 +657,32 @@ async function main(): Promise<number> {
     ];
   });
   console.log(
-    table(['request', 'answer', 'p50', 'p95', 'server log p50 / p95', 'raw SQL p50', 'raw SQL p95', 'p50 ratio', 'p95 ratio', 'CPU p50 endpoint / raw', 'target (p95)', ''], rows),
+    table(
+      [
+        'request',
+        'answer',
+        'p50',
+        'p95',
+        'server log p50 / p95',
+        'raw SQL p50',
+        'raw SQL p95',
+        'p50 ratio',
+        'p95 ratio',
+        'CPU p50 endpoint / raw',
+        'target (p95)',
+        '',
+      ],
+      rows,
+    ),
   );
   console.log(
     '\np50/p95: wall time of the HTTP request from this process (keep-alive, body read to the end), server time and ' +
-      'local HTTP included. Server log: fastify\'s elapsed time of the same requests (whole ms). Raw SQL: plain reads ' +
+      "local HTTP included. Server log: fastify's elapsed time of the same requests (whole ms). Raw SQL: plain reads " +
       'of the rows the answer is made of, on a separate better-sqlite3 / pg connection, rows read as arrays, no HTTP ' +
-      'and no JSON: for the members pages the endpoint\'s own statements; for the tree the revision, departments, ' +
-      'member counts and links (on PostgreSQL the endpoint\'s statements; SQLite instead builds the JSON text itself). Ratio: ' +
+      "and no JSON: for the members pages the endpoint's own statements; for the tree the revision, departments, " +
+      "member counts and links (on PostgreSQL the endpoint's statements; SQLite instead builds the JSON text itself). Ratio: " +
       'endpoint / raw SQL. The cached tree (directory unchanged) is reported without ratio or target: it answers the bytes ' +
-      'stored under the directory\'s revision and reads nothing (checked), so no raw read is the same work. CPU: this process\'s CPU time ' +
+      "stored under the directory's revision and reads nothing (checked), so no raw read is the same work. CPU: this process's CPU time " +
       'during one request (client and server) or one raw read; it does not grow when other processes load the machine.',
   );
   const missed = all.filter((r) => r.target !== null && percentile(r.wall, 95) >= r.target);
@@ -611,7 +697,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(`\nbenchmark failed: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    console.error(
+      `\nbenchmark failed: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
     process.exit(2);
   },
 );

@@ -68,18 +68,40 @@ interface Simulator {
 
 async function startSimulator(users: number, departments: number): Promise<Simulator> {
   // The platform's 10,000 calls per API per minute would end the measurement after a few seconds: lifted here.
-  const { child, line } = await start(['bin/orgsync.js', 'simulate', 'wecom', '--users', String(users), '--departments', String(departments), '--seed', '1', '--rate-limit-per-minute', '100000000']);
+  const { child, line } = await start([
+    'bin/orgsync.js',
+    'simulate',
+    'wecom',
+    '--users',
+    String(users),
+    '--departments',
+    String(departments),
+    '--seed',
+    '1',
+    '--rate-limit-per-minute',
+    '100000000',
+  ]);
   const url = line.url as string;
   const token = async (secret: unknown): Promise<string> => {
-    const answer = (await (await fetch(`${url}/cgi-bin/gettoken?corpid=${line.corpId}&corpsecret=${secret}`)).json()) as { errcode: number; access_token: string };
+    const answer = (await (
+      await fetch(`${url}/cgi-bin/gettoken?corpid=${line.corpId}&corpsecret=${secret}`)
+    ).json()) as { errcode: number; access_token: string };
     if (answer.errcode !== 0) throw new Error(`gettoken answered ${answer.errcode}`);
     return answer.access_token;
   };
   const tokens = { app: await token(line.secret), contacts: await token(line.contactsSecret) };
-  const directory = (await (await fetch(`${url}/__sim/directory`)).json()) as { departments: Array<{ id: number }>; users: Array<{ department: number[] }> };
+  const directory = (await (await fetch(`${url}/__sim/directory`)).json()) as {
+    departments: Array<{ id: number }>;
+    users: Array<{ department: number[] }>;
+  };
   const members = new Map<number, number>();
   for (const u of directory.users) for (const d of u.department) members.set(d, (members.get(d) ?? 0) + 1);
-  return { child, url, tokens, departments: directory.departments.map((d) => ({ id: d.id, members: members.get(d.id) ?? 0 })) };
+  return {
+    child,
+    url,
+    tokens,
+    departments: directory.departments.map((d) => ({ id: d.id, members: members.get(d.id) ?? 0 })),
+  };
 }
 
 /**
@@ -88,7 +110,9 @@ async function startSimulator(users: number, departments: number): Promise<Simul
  */
 async function readEverything(sim: Simulator): Promise<number> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const paths = [sim.tokens.app, sim.tokens.contacts].flatMap((token) => sim.departments.map((d) => `/cgi-bin/user/list?access_token=${token}&department_id=${d.id}`));
+  const paths = [sim.tokens.app, sim.tokens.contacts].flatMap((token) =>
+    sim.departments.map((d) => `/cgi-bin/user/list?access_token=${token}&department_id=${d.id}`),
+  );
   let next = 0;
   let errors = 0;
   const worker = async (): Promise<void> => {
@@ -117,7 +141,10 @@ function get(agent: http.Agent, url: string): Promise<{ status: number; body: st
 }
 
 /** Keeps CONCURRENCY requests in flight for SECONDS; returns completed requests per second and bytes per response. */
-async function load(url: string, pathFor: (i: number) => string): Promise<{ rps: number; bytes: number; errors: number }> {
+async function load(
+  url: string,
+  pathFor: (i: number) => string,
+): Promise<{ rps: number; bytes: number; errors: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const deadline = performance.now() + SECONDS * 1000;
   let done = 0;
@@ -140,7 +167,9 @@ async function load(url: string, pathFor: (i: number) => string): Promise<{ rps:
 }
 
 async function main(): Promise<number> {
-  console.log(`simulator benchmark: ${USERS.toLocaleString()} users, ${DEPARTMENTS.toLocaleString()} departments, ${SECONDS} s per load, ${CONCURRENCY} in flight`);
+  console.log(
+    `simulator benchmark: ${USERS.toLocaleString()} users, ${DEPARTMENTS.toLocaleString()} departments, ${SECONDS} s per load, ${CONCURRENCY} in flight`,
+  );
 
   const t0 = performance.now();
   const sim = await startSimulator(USERS, DEPARTMENTS);
@@ -158,7 +187,10 @@ async function main(): Promise<number> {
   const wide = sim.departments.length - ids.length;
   const avgMembers = sim.departments.filter((d) => d.members <= 1000).reduce((a, d) => a + d.members, 0) / ids.length;
   await fetch(`${url}/__sim/stats/reset`, { method: 'POST' });
-  const simLoad = await load(url, (i) => `/cgi-bin/user/list?access_token=${sim.tokens.app}&department_id=${ids[i % ids.length]}`);
+  const simLoad = await load(
+    url,
+    (i) => `/cgi-bin/user/list?access_token=${sim.tokens.app}&department_id=${ids[i % ids.length]}`,
+  );
   const stats = (await (await fetch(`${url}/__sim/stats`)).json()) as { calls: Record<string, number> };
   const simRss = await rssMb(sim.child.pid as number);
   await stop(sim.child);
@@ -167,12 +199,19 @@ async function main(): Promise<number> {
   const empty = await startSimulator(0, 1);
   const emptyAtReady = await rssMb(empty.child.pid as number);
   await readEverything(empty);
-  await load(empty.url, () => `/cgi-bin/user/list?access_token=${empty.tokens.app}&department_id=${empty.departments[0]?.id ?? 1}`);
+  await load(
+    empty.url,
+    () => `/cgi-bin/user/list?access_token=${empty.tokens.app}&department_id=${empty.departments[0]?.id ?? 1}`,
+  );
   const emptyRss = await rssMb(empty.child.pid as number);
   await stop(empty.child);
 
   // Baseline: plain node:http answering a fixed body of the same size, in its own process.
-  const body = JSON.stringify({ errcode: 0, errmsg: 'ok', pad: 'x'.repeat(Math.max(0, Math.round(simLoad.bytes) - 40)) });
+  const body = JSON.stringify({
+    errcode: 0,
+    errmsg: 'ok',
+    pad: 'x'.repeat(Math.max(0, Math.round(simLoad.bytes) - 40)),
+  });
   const plain = await start([
     '--input-type=module',
     '-e',
@@ -191,18 +230,32 @@ import http from 'node:http';
       `${simRss.peak.toFixed(0)} MB`,
       `empty simulator after the same: ${emptyRss.peak.toFixed(0)} MB; the org and its cached answers add ${(simRss.peak - emptyRss.peak).toFixed(0)} MB; target < ${MEMORY_TARGET_MB} MB`,
     ],
-    ['RSS at the end', `${simRss.now.toFixed(0)} MB`, `after ${reads} user/list reads with both secrets: ${afterReads.now.toFixed(0)} MB (reported, not judged)`],
-    ['RSS at ready', `${atReady.now.toFixed(0)} MB`, `before any request, empty simulator ${emptyAtReady.now.toFixed(0)} MB (reported, not judged)`],
+    [
+      'RSS at the end',
+      `${simRss.now.toFixed(0)} MB`,
+      `after ${reads} user/list reads with both secrets: ${afterReads.now.toFixed(0)} MB (reported, not judged)`,
+    ],
+    [
+      'RSS at ready',
+      `${atReady.now.toFixed(0)} MB`,
+      `before any request, empty simulator ${emptyAtReady.now.toFixed(0)} MB (reported, not judged)`,
+    ],
     ['simulator startup', `${(startupMs / 1000).toFixed(1)} s`, 'process start to ready line'],
     [
       'user/list throughput',
       `${simLoad.rps.toFixed(0)} req/s`,
       `plain node:http ${plainLoad.rps.toFixed(0)} req/s (${(simLoad.rps / plainLoad.rps).toFixed(2)}× baseline)`,
     ],
-    ['user/list response', `${(simLoad.bytes / 1024).toFixed(1)} KiB`, `${avgMembers.toFixed(1)} members on average over ${ids.length} departments (${wide} wider ones left out)`],
+    [
+      'user/list response',
+      `${(simLoad.bytes / 1024).toFixed(1)} KiB`,
+      `${avgMembers.toFixed(1)} members on average over ${ids.length} departments (${wide} wider ones left out)`,
+    ],
   ];
   for (const [a, b, c] of rows) console.log(`${a.padEnd(28)} ${b.padStart(12)}   ${c}`);
-  console.log(`server counted ${stats.calls['/cgi-bin/user/list'] ?? 0} user/list calls; errors seen by the client: ${simLoad.errors}`);
+  console.log(
+    `server counted ${stats.calls['/cgi-bin/user/list'] ?? 0} user/list calls; errors seen by the client: ${simLoad.errors}`,
+  );
 
   const memoryOk = simRss.peak < MEMORY_TARGET_MB;
   const throughputOk = simLoad.rps >= THROUGHPUT_TARGET;

@@ -27,7 +27,14 @@ import { WecomSource } from '../src/connectors/wecom/source.js';
 import { resolvePolicy } from '../src/reconcile/policy.js';
 import { executeRun } from '../src/runs/run-service.js';
 import { openStore } from '../src/store/open.js';
-import { bulkInsert, countRowsIn, median, recordingPull, sameRows, withPauseAfterCommit } from './bulk-insert-baseline.js';
+import {
+  bulkInsert,
+  countRowsIn,
+  median,
+  recordingPull,
+  sameRows,
+  withPauseAfterCommit,
+} from './bulk-insert-baseline.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
@@ -43,13 +50,26 @@ const WRITE_TARGET = 3.0;
 async function startSimulator(): Promise<{ child: ChildProcess; ready: Record<string, string> }> {
   const child = spawn(
     process.execPath,
-    ['bin/orgsync.js', 'simulate', 'wecom', '--seed', '1', '--users', String(USERS), '--departments', String(DEPARTMENTS), '--latency-ms', String(LATENCY_MS)],
+    [
+      'bin/orgsync.js',
+      'simulate',
+      'wecom',
+      '--seed',
+      '1',
+      '--users',
+      String(USERS),
+      '--departments',
+      String(DEPARTMENTS),
+      '--latency-ms',
+      String(LATENCY_MS),
+    ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let out = '';
   for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
     out += chunk.toString();
-    if (out.includes('\n')) return { child, ready: JSON.parse(out.slice(0, out.indexOf('\n'))) as Record<string, string> };
+    if (out.includes('\n'))
+      return { child, ready: JSON.parse(out.slice(0, out.indexOf('\n'))) as Record<string, string> };
   }
   throw new Error('the simulator exited before it was ready');
 }
@@ -60,7 +80,12 @@ async function json(url: string): Promise<{ errcode: number } & Record<string, u
 }
 
 /** The same calls, one at a time (in flight: 1): how the serial syncs of other tools read a corp. */
-async function serialBaseline(url: string, corpId: string, secret: string, inFlight = 1): Promise<{ ms: number; calls: number; users: number }> {
+async function serialBaseline(
+  url: string,
+  corpId: string,
+  secret: string,
+  inFlight = 1,
+): Promise<{ ms: number; calls: number; users: number }> {
   const t0 = performance.now();
   const token = (await json(`${url}/cgi-bin/gettoken?corpid=${corpId}&corpsecret=${secret}`)).access_token as string;
   const list = (await json(`${url}/cgi-bin/department/list?access_token=${token}`)).department as Array<{ id: number }>;
@@ -79,7 +104,9 @@ async function serialBaseline(url: string, corpId: string, secret: string, inFli
 }
 
 async function main(): Promise<number> {
-  console.log(`WeCom sync benchmark: ${USERS.toLocaleString()} users, ${DEPARTMENTS.toLocaleString()} departments, ${LATENCY_MS} ms per call, concurrency ${CONCURRENCY}`);
+  console.log(
+    `WeCom sync benchmark: ${USERS.toLocaleString()} users, ${DEPARTMENTS.toLocaleString()} departments, ${LATENCY_MS} ms per call, concurrency ${CONCURRENCY}`,
+  );
   const { child, ready } = await startSimulator();
   const url = ready.url as string;
   const dir = mkdtempSync(path.join(tmpdir(), 'orgsync-bench-sync-'));
@@ -91,10 +118,21 @@ async function main(): Promise<number> {
 
     // orgsync: a fresh directory, one sync.
     const store = await openStore({ dataDir: dir });
-    const client = new WecomClient({ corpId: ready.corpId as string, secret: ready.secret as string, baseUrl: url, tokens: new TokenCache(), concurrency: CONCURRENCY });
+    const client = new WecomClient({
+      corpId: ready.corpId as string,
+      secret: ready.secret as string,
+      baseUrl: url,
+      tokens: new TokenCache(),
+      concurrency: CONCURRENCY,
+    });
     const source = recordingPull(new WecomSource(client));
     const t0 = performance.now();
-    const report = await executeRun(withPauseAfterCommit(store, APPLY_DELAY_MS), { kind: 'sync', source: 'wecom', connector: source.connector, policy: resolvePolicy({}) });
+    const report = await executeRun(withPauseAfterCommit(store, APPLY_DELAY_MS), {
+      kind: 'sync',
+      source: 'wecom',
+      connector: source.connector,
+      policy: resolvePolicy({}),
+    });
     const wallMs = performance.now() - t0;
     await store.close();
     if (report.status !== 'succeeded' || report.changes.users.create !== USERS) {
@@ -157,15 +195,22 @@ async function main(): Promise<number> {
       ],
       ['  of which apply', s(applyMs), `${(applyMs / bulkMs).toFixed(2)}× the bulk insert (reported, not judged)`],
     ];
-    if (APPLY_DELAY_MS > 0) console.log(`BENCH_APPLY_DELAY_MS=${APPLY_DELAY_MS}: a pause of ${APPLY_DELAY_MS} ms after every commit of the store (a check of the judgement, not a measurement)`);
-    console.log(`rows written: ${synced.departments} departments (with the local root), ${synced.users} users, ${synced.memberships} memberships, ${synced.links} links`);
+    if (APPLY_DELAY_MS > 0)
+      console.log(
+        `BENCH_APPLY_DELAY_MS=${APPLY_DELAY_MS}: a pause of ${APPLY_DELAY_MS} ms after every commit of the store (a check of the judgement, not a measurement)`,
+      );
+    console.log(
+      `rows written: ${synced.departments} departments (with the local root), ${synced.users} users, ${synced.memberships} memberships, ${synced.links} links`,
+    );
     for (const [a, b, c] of rows) console.log(`${a.padEnd(26)} ${b.padStart(9)}   ${c}`);
 
     const ok = callsOk && speedupOk && readOk && writeOk;
     console.log(
       `sync: calls=${calls} (≤${DEPARTMENTS + 3}) wall=${s(wallMs)} serial=${s(serial.ms)} (${speedup.toFixed(1)}×, ≥${SPEEDUP_TARGET}×) ` +
         `read=${s(readMs)} floor=${s(floorMs)} (${readRatio.toFixed(2)}×, ≤${READ_TARGET}×) write=${s(writeMs)} bulk=${s(bulkMs)} (${writeRatio.toFixed(2)}×, ≤${WRITE_TARGET}×)` +
-        (ok ? '' : ` — TARGET MISSED: ${[callsOk ? '' : 'calls', speedupOk ? '' : 'speed-up', readOk ? '' : 'read', writeOk ? '' : 'write'].filter(Boolean).join(', ')}`),
+        (ok
+          ? ''
+          : ` — TARGET MISSED: ${[callsOk ? '' : 'calls', speedupOk ? '' : 'speed-up', readOk ? '' : 'read', writeOk ? '' : 'write'].filter(Boolean).join(', ')}`),
     );
     if (serial.users !== USERS) {
       console.error(`the serial baseline read ${serial.users} users, not ${USERS}`);

@@ -10,11 +10,17 @@ const minor = have[1] || 0;
 
 if (major < NEED[0] || (major === NEED[0] && minor < NEED[1])) {
   process.stderr.write(
-    'orgsync: needs Node.js ' + NEED.join('.') + ' or newer (Node 24 LTS is what it is tested on); ' +
-      'this is Node ' + process.versions.node + ' (' + process.execPath + ').\n' +
+    'orgsync: needs Node.js ' +
+      NEED.join('.') +
+      ' or newer (Node 24 LTS is what it is tested on); ' +
+      'this is Node ' +
+      process.versions.node +
+      ' (' +
+      process.execPath +
+      ').\n' +
       '  In a checkout of orgsync: `. scripts/node-env.sh` puts Node 24 first on PATH for this shell ' +
-      '(installing it into the checkout\'s .node/ folder on first use), then `npm ci`.\n' +
-      '  Elsewhere: install Node 24 LTS (nodejs.org, nvm install 24, or the system\'s packages) and put it first on PATH.\n',
+      "(installing it into the checkout's .node/ folder on first use), then `npm ci`.\n" +
+      "  Elsewhere: install Node 24 LTS (nodejs.org, nvm install 24, or the system's packages) and put it first on PATH.\n",
   );
   process.exitCode = 1;
 } else {

@@ -58,7 +58,9 @@ export class OrgsyncError extends Error {
 
   /** The message and hint in `lang` (English when there is no Chinese text). */
   text(lang: Lang): { message: string; hint: string } {
-    return lang === 'zh-CN' && this.zh ? { message: this.zh.message, hint: this.zh.hint ?? '' } : { message: this.message, hint: this.hint ?? '' };
+    return lang === 'zh-CN' && this.zh
+      ? { message: this.zh.message, hint: this.zh.hint ?? '' }
+      : { message: this.message, hint: this.hint ?? '' };
   }
 }
 
@@ -114,7 +116,12 @@ export function zodIssues(issues: readonly z.core.$ZodIssue[], options: ZodIssue
   const keyWord = options.keyWord ?? 'field';
   const issue = (path: readonly string[], message: string): ValidationIssue => {
     const hint = options.hint?.(path);
-    return { path: path.join('.') || '(root)', field: path[path.length - 1] ?? '(value)', message, ...(hint !== undefined ? { hint } : {}) };
+    return {
+      path: path.join('.') || '(root)',
+      field: path[path.length - 1] ?? '(value)',
+      message,
+      ...(hint !== undefined ? { hint } : {}),
+    };
   };
   const walk = (list: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): ValidationIssue[] =>
     list.flatMap((i): ValidationIssue[] => {
@@ -126,7 +133,8 @@ export function zodIssues(issues: readonly z.core.$ZodIssue[], options: ZodIssue
         if (depth(best) > 0) return walk(best, at);
       }
       const path = at.map(String);
-      if (i.code === 'unrecognized_keys') return i.keys.map((key) => issue([...path, key], `is not a known ${keyWord}`));
+      if (i.code === 'unrecognized_keys')
+        return i.keys.map((key) => issue([...path, key], `is not a known ${keyWord}`));
       const missing = i.code === 'invalid_type' && 'input' in i && i.input === undefined;
       return [issue(path, missing ? 'is required' : i.message)];
     });

@@ -39,20 +39,34 @@ async function readHidden(stdin: NodeJS.ReadableStream, io: Output, question: st
   }
 }
 
-async function readPassword(helpers: ServerCommandHelpers, io: Output, username: string, fromStdin: boolean): Promise<string> {
+async function readPassword(
+  helpers: ServerCommandHelpers,
+  io: Output,
+  username: string,
+  fromStdin: boolean,
+): Promise<string> {
   const stdin = helpers.stdin ?? process.stdin;
   if (!fromStdin && stdin.isTTY) {
     const first = await readHidden(stdin, io, `New password for ${username}:`);
     checkPassword(first);
     const again = await readHidden(stdin, io, 'Again:');
     if (again !== first) {
-      throw new ValidationError('password', [{ path: 'password', field: 'password', message: 'the two entries differ', hint: 'Run the command again and type the same password twice.' }]);
+      throw new ValidationError('password', [
+        {
+          path: 'password',
+          field: 'password',
+          message: 'the two entries differ',
+          hint: 'Run the command again and type the same password twice.',
+        },
+      ]);
     }
     return first;
   }
   const line = await readLine(stdin);
   if (line === undefined) {
-    throw new ValidationError('password', [{ path: 'stdin', field: 'password', message: 'stdin ended before a password was read', hint: STDIN_HINT }]);
+    throw new ValidationError('password', [
+      { path: 'stdin', field: 'password', message: 'stdin ended before a password was read', hint: STDIN_HINT },
+    ]);
   }
   return line;
 }
@@ -61,7 +75,9 @@ export function adminCommand(io: Output, helpers: ServerCommandHelpers): Command
   const admin = new Command('admin').description('the admins who sign in to the console and API');
   admin
     .command('set-password')
-    .description("set an admin's password (creating the admin if there is none of that name); ends its sessions and clears its sign-in limits")
+    .description(
+      "set an admin's password (creating the admin if there is none of that name); ends its sessions and clears its sign-in limits",
+    )
     .option('--username <name>', 'the admin', FIRST_ADMIN)
     .option('--password-stdin', 'read the password from the first line of stdin without a prompt')
     .option('--json', 'print { username, created, sessionsEnded }')
@@ -69,9 +85,13 @@ export function adminCommand(io: Output, helpers: ServerCommandHelpers): Command
       helpers.setJson(opts.json === true);
       checkUsername(opts.username);
       const password = await readPassword(helpers, io, opts.username, opts.passwordStdin === true);
-      const result = await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) => new AccessService(store).setPassword(opts.username, password));
+      const result = await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) =>
+        new AccessService(store).setPassword(opts.username, password),
+      );
       if (opts.json) {
-        io.out(JSON.stringify({ username: opts.username, created: result.created, sessionsEnded: result.sessionsEnded }));
+        io.out(
+          JSON.stringify({ username: opts.username, created: result.created, sessionsEnded: result.sessionsEnded }),
+        );
         return;
       }
       const cleared = result.limitsCleared > 0 ? '; cleared its sign-in limits' : '';
@@ -93,12 +113,22 @@ export function tokenCommand(io: Output, helpers: ServerCommandHelpers): Command
     .option('--json', 'print { name, token, prefix, createdAt }')
     .action(async (opts: { name: string; json?: boolean }, cmd: Command) => {
       helpers.setJson(opts.json === true);
-      const { token: value, record } = await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) => new AccessService(store).createToken(opts.name));
+      const { token: value, record } = await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) =>
+        new AccessService(store).createToken(opts.name),
+      );
       if (opts.json) {
         io.out(JSON.stringify({ name: record.name, token: value, prefix: record.prefix, createdAt: record.createdAt }));
         return;
       }
-      io.out([`Created API token "${record.name}". It is shown only this once; store it now:`, '', `  ${value}`, '', `Send it as "Authorization: Bearer <token>". Revoke it with \`orgsync token revoke ${record.name}\`.`].join('\n'));
+      io.out(
+        [
+          `Created API token "${record.name}". It is shown only this once; store it now:`,
+          '',
+          `  ${value}`,
+          '',
+          `Send it as "Authorization: Bearer <token>". Revoke it with \`orgsync token revoke ${record.name}\`.`,
+        ].join('\n'),
+      );
     });
   token
     .command('list')
@@ -106,7 +136,9 @@ export function tokenCommand(io: Output, helpers: ServerCommandHelpers): Command
     .option('--json', 'print { tokens: [...] }')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       helpers.setJson(opts.json === true);
-      const tokens = await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) => new AccessService(store).listTokens());
+      const tokens = await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) =>
+        new AccessService(store).listTokens(),
+      );
       if (opts.json) {
         io.out(JSON.stringify({ tokens }));
         return;
@@ -118,7 +150,9 @@ export function tokenCommand(io: Output, helpers: ServerCommandHelpers): Command
       const width = Math.max(4, ...tokens.map((t) => t.name.length));
       io.out(`${'NAME'.padEnd(width)}  TOKEN       CREATED              LAST USED`);
       for (const t of tokens) {
-        io.out(`${t.name.padEnd(width)}  ${`${t.prefix}…`.padEnd(10)}  ${t.createdAt.slice(0, 19).replace('T', ' ')}  ${t.lastUsedAt ? t.lastUsedAt.slice(0, 19).replace('T', ' ') : 'never'}`);
+        io.out(
+          `${t.name.padEnd(width)}  ${`${t.prefix}…`.padEnd(10)}  ${t.createdAt.slice(0, 19).replace('T', ' ')}  ${t.lastUsedAt ? t.lastUsedAt.slice(0, 19).replace('T', ' ') : 'never'}`,
+        );
       }
     });
   token
@@ -128,7 +162,9 @@ export function tokenCommand(io: Output, helpers: ServerCommandHelpers): Command
     .option('--json', 'print { name, revoked }')
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
       helpers.setJson(opts.json === true);
-      await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) => new AccessService(store).revokeToken(name));
+      await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) =>
+        new AccessService(store).revokeToken(name),
+      );
       io.out(opts.json ? JSON.stringify({ name, revoked: true }) : `Revoked API token "${name}".`);
     });
   return token;

@@ -3,7 +3,13 @@ import { createInterface } from 'node:readline';
 import { testConnection } from '../connectors/connection-test.js';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
-import { ConnectionService, mergePatch, type ConnectionInput, type ConnectionPatch, type ConnectionView } from '../connections/connections.js';
+import {
+  ConnectionService,
+  mergePatch,
+  type ConnectionInput,
+  type ConnectionPatch,
+  type ConnectionView,
+} from '../connections/connections.js';
 import type { PlatformDefinition } from '../connectors/contract.js';
 import { PLATFORMS, platformOf } from '../connectors/registry.js';
 import { SecretBox } from '../connections/secret-box.js';
@@ -40,7 +46,8 @@ interface JsonFlag {
   json?: boolean;
 }
 
-const STDIN_HINT = 'Pipe the values in, one per line in the order of the flags, e.g. `printf \'%s\\n\' "$SECRET" | orgsync connection add wecom … --secret -`.';
+const STDIN_HINT =
+  'Pipe the values in, one per line in the order of the flags, e.g. `printf \'%s\\n\' "$SECRET" | orgsync connection add wecom … --secret -`.';
 
 /** Replaces each "-" value by the next line of stdin, so secrets need not appear in the process list. */
 async function secretsFromStdin(
@@ -50,7 +57,8 @@ async function secretsFromStdin(
 ): Promise<Array<string | undefined>> {
   const wanted = values.filter((v) => v.value === '-');
   if (wanted.length === 0) return values.map((v) => v.value);
-  if ((stdin as { isTTY?: boolean }).isTTY) io.err(`Enter the value${wanted.length > 1 ? 's' : ''} for ${wanted.map((v) => v.flag).join(', ')}, one per line:`);
+  if ((stdin as { isTTY?: boolean }).isTTY)
+    io.err(`Enter the value${wanted.length > 1 ? 's' : ''} for ${wanted.map((v) => v.flag).join(', ')}, one per line:`);
   const lines: string[] = [];
   const rl = createInterface({ input: stdin, crlfDelay: Infinity, terminal: false });
   try {
@@ -66,7 +74,9 @@ async function secretsFromStdin(
     if (v.value !== '-') return v.value;
     const line = lines[next++];
     if (line === undefined) {
-      throw new ValidationError(`${v.flag} -`, [{ path: v.flag, field: v.field, message: `stdin ended before a line for ${v.flag} was read`, hint: STDIN_HINT }]);
+      throw new ValidationError(`${v.flag} -`, [
+        { path: v.flag, field: v.field, message: `stdin ended before a line for ${v.flag} was read`, hint: STDIN_HINT },
+      ]);
     }
     return line;
   });
@@ -77,16 +87,29 @@ async function readPolicyFile(file: string): Promise<Record<string, unknown>> {
   try {
     textValue = await readFile(file, 'utf8');
   } catch (err) {
-    throw new OrgsyncError({ code: 'FILE_UNREADABLE', message: `cannot read policy file ${file}: ${(err as Error).message}`, hint: 'Check the path.' });
+    throw new OrgsyncError({
+      code: 'FILE_UNREADABLE',
+      message: `cannot read policy file ${file}: ${(err as Error).message}`,
+      hint: 'Check the path.',
+    });
   }
   let value: unknown;
   try {
     value = JSON.parse(textValue);
   } catch (err) {
-    throw new ValidationError(`policy file ${file}`, [{ path: '(file)', field: '(syntax)', message: (err as Error).message, hint: 'Fix the JSON syntax.' }]);
+    throw new ValidationError(`policy file ${file}`, [
+      { path: '(file)', field: '(syntax)', message: (err as Error).message, hint: 'Fix the JSON syntax.' },
+    ]);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ValidationError(`policy file ${file}`, [{ path: '(file)', field: '(root)', message: 'must be a JSON object', hint: 'See docs/policy.md for the policy keys.' }]);
+    throw new ValidationError(`policy file ${file}`, [
+      {
+        path: '(file)',
+        field: '(root)',
+        message: 'must be a JSON object',
+        hint: 'See docs/policy.md for the policy keys.',
+      },
+    ]);
   }
   return value as Record<string, unknown>;
 }
@@ -96,8 +119,15 @@ async function policyPatch(opts: PolicyFlags): Promise<Record<string, unknown> |
   const flags: Record<string, unknown> = {};
   if (opts.onUserGone !== undefined) flags.onUserGone = opts.onUserGone;
   // Left as text when it is not a number, so the policy check names the field.
-  if (opts.mount !== undefined) flags.mountDepartmentId = /^\s*\d+\s*$/.test(opts.mount) ? Number(opts.mount) : opts.mount;
-  if (opts.match !== undefined) flags.matching = { users: opts.match.split(',').map((s) => s.trim()).filter(Boolean) };
+  if (opts.mount !== undefined)
+    flags.mountDepartmentId = /^\s*\d+\s*$/.test(opts.mount) ? Number(opts.mount) : opts.mount;
+  if (opts.match !== undefined)
+    flags.matching = {
+      users: opts.match
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    };
   const file = opts.policy !== undefined ? await readPolicyFile(opts.policy) : undefined;
   if (file === undefined && Object.keys(flags).length === 0) return undefined;
   return mergePatch(file ?? {}, flags) as Record<string, unknown>;
@@ -122,7 +152,9 @@ const FLAGS: Record<string, string> = {
 /** A connection's invalid fields named by their flags (policy keys keep their paths: they may come from a file). */
 function byFlag(err: unknown): unknown {
   if (!(err instanceof ValidationError)) return err;
-  const issues = err.issues.map((issue) => (FLAGS[issue.path] ? { ...issue, path: FLAGS[issue.path] as string } : issue));
+  const issues = err.issues.map((issue) =>
+    FLAGS[issue.path] ? { ...issue, path: FLAGS[issue.path] as string } : issue,
+  );
   return issues.some((issue, i) => issue !== err.issues[i]) ? new ValidationError(err.what, issues) : err;
 }
 
@@ -165,9 +197,13 @@ export function formatConnection(v: ConnectionView | CliConnection): string {
   }
   if ('callbackUrl' in v) {
     const served = v.callbackToken !== undefined && v.callbackAesKey !== undefined;
-    lines.push(`  ${'callbackUrl:'.padEnd(16)} ${v.callbackUrl}${served ? '' : ' (answers once --callback-token and --callback-aes-key are set)'}`);
+    lines.push(
+      `  ${'callbackUrl:'.padEnd(16)} ${v.callbackUrl}${served ? '' : ' (answers once --callback-token and --callback-aes-key are set)'}`,
+    );
   }
-  lines.push(`  ${'reconcileCron:'.padEnd(16)} ${v.reconcileCron === null ? 'off' : `${v.reconcileCron} (a full sync, in the server's time zone, while sync is on in orgsync serve)`}`);
+  lines.push(
+    `  ${'reconcileCron:'.padEnd(16)} ${v.reconcileCron === null ? 'off' : `${v.reconcileCron} (a full sync, in the server's time zone, while sync is on in orgsync serve)`}`,
+  );
   if (v.secretsError) lines.push(`  ${'secrets:'.padEnd(16)} cannot be shown (${v.secretsError.code})`);
   lines.push('  policy:', ...policyLines(v.policy));
   lines.push(`  ${'created:'.padEnd(16)} ${v.createdAt}`, `  ${'updated:'.padEnd(16)} ${v.updatedAt}`);
@@ -182,13 +218,17 @@ function formatTable(views: readonly ConnectionView[]): string {
       v.platform,
       v.corpId,
       String(v.agentId),
-      v.secretsError ? `(${v.secretsError.code})` : String((v as unknown as Record<string, unknown>)[platformOf(v.platform)?.listedSecret ?? ''] ?? ''),
+      v.secretsError
+        ? `(${v.secretsError.code})`
+        : String((v as unknown as Record<string, unknown>)[platformOf(v.platform)?.listedSecret ?? ''] ?? ''),
       v.reconcileCron ?? 'off',
       v.updatedAt.slice(0, 19).replace('T', ' '),
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
+    .join('\n');
 }
 
 /** `corp-id` → `corpId`: where commander keeps a flag's value. */
@@ -204,7 +244,9 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
     const box = SecretBox.fromEnvironment({ env, dataDir });
     const allowedApiHosts = allowedApiHostsFromEnvironment(env);
     try {
-      return await helpers.withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) => fn(new ConnectionService(store, box, { allowedApiHosts })));
+      return await helpers.withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) =>
+        fn(new ConnectionService(store, box, { allowedApiHosts })),
+      );
     } catch (err) {
       throw byFlag(err);
     }
@@ -228,7 +270,9 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
     reportSecretsErrors([view]);
   };
 
-  const connection = new Command('connection').description(`the ${PLATFORMS.map((d) => d.names.en).join(' / ')} connections: settings, secrets (encrypted at rest) and policy`);
+  const connection = new Command('connection').description(
+    `the ${PLATFORMS.map((d) => d.names.en).join(' / ')} connections: settings, secrets (encrypted at rest) and policy`,
+  );
 
   /** `connection add <platform>`: one implementation, its flags and their help from the platform's definition. */
   const addCommand = (add: Command, platform: PlatformDefinition): void => {
@@ -243,44 +287,61 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       cmd.option(`--${kebab(key)} ${f?.flagValue ?? '<value>'}`, f?.flag ?? key);
     }
     addPolicyOptions(cmd)
-      .option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression (default "0 2 * * *", daily at 02:00) or "off"')
+      .option(
+        '--reconcile-cron <expr>',
+        'when orgsync serve runs a full sync: a cron expression (default "0 2 * * *", daily at 02:00) or "off"',
+      )
       .option('--json', 'print the connection as one JSON document')
-      .action(async (opts: PolicyFlags & JsonFlag & { name?: string; reconcileCron?: string } & Record<string, unknown>, command: Command) => {
-        const json = opts.json === true;
-        helpers.setJson(json);
-        const flagged = (key: string): string | undefined => {
-          const value = opts[key];
-          return typeof value === 'string' ? value : undefined;
-        };
-        const secrets = await secretsFromStdin(
-          secretKeys.map((key) => ({ flag: `--${kebab(key)}`, field: key, value: flagged(key) })),
-          stdin,
-          io,
-        );
-        const policy = await policyPatch(opts);
-        const input: Record<string, unknown> = { platform: platform.id, name: opts.name };
-        for (const key of settingKeys) input[key] = flagged(key);
-        secretKeys.forEach((key, i) => {
-          input[key] = secrets[i];
-        });
-        input.reconcileCron = opts.reconcileCron;
-        if (policy !== undefined) input.policy = policy;
-        const view = await withService(command, (service) => service.add(input as ConnectionInput));
-        emit(view, json, `Added connection "${view.name}". Test it with \`orgsync connection test ${view.name}\`.`);
-      });
+      .action(
+        async (
+          opts: PolicyFlags & JsonFlag & { name?: string; reconcileCron?: string } & Record<string, unknown>,
+          command: Command,
+        ) => {
+          const json = opts.json === true;
+          helpers.setJson(json);
+          const flagged = (key: string): string | undefined => {
+            const value = opts[key];
+            return typeof value === 'string' ? value : undefined;
+          };
+          const secrets = await secretsFromStdin(
+            secretKeys.map((key) => ({ flag: `--${kebab(key)}`, field: key, value: flagged(key) })),
+            stdin,
+            io,
+          );
+          const policy = await policyPatch(opts);
+          const input: Record<string, unknown> = { platform: platform.id, name: opts.name };
+          for (const key of settingKeys) input[key] = flagged(key);
+          secretKeys.forEach((key, i) => {
+            input[key] = secrets[i];
+          });
+          input.reconcileCron = opts.reconcileCron;
+          if (policy !== undefined) input.policy = policy;
+          const view = await withService(command, (service) => service.add(input as ConnectionInput));
+          emit(view, json, `Added connection "${view.name}". Test it with \`orgsync connection test ${view.name}\`.`);
+        },
+      );
   };
 
   const addPolicyOptions = (cmd: Command): Command =>
     cmd
       .option('--policy <file>', 'a JSON policy file (see docs/policy.md)')
-      .addOption(new Option('--on-user-gone <action>', 'what happens to users the source no longer lists').choices(['disable', 'delete', 'ignore']))
+      .addOption(
+        new Option('--on-user-gone <action>', 'what happens to users the source no longer lists').choices([
+          'disable',
+          'delete',
+          'ignore',
+        ]),
+      )
       .option('--mount <departmentId>', "local department the source's top departments hang under")
       .option('--match <keys>', 'fallback keys for unlinked users, in order, e.g. userid,mobile,email');
 
   const add = connection
     .command('add')
     .description(`add a connection: ${PLATFORMS.map((d) => `${d.id} (${d.names.en})`).join(', ')}`)
-    .addHelpText('after', `\nPlatforms:\n${PLATFORMS.map((d) => `  ${d.id.padEnd(10)} ${d.names.en} (${d.names.zh})`).join('\n')}`);
+    .addHelpText(
+      'after',
+      `\nPlatforms:\n${PLATFORMS.map((d) => `  ${d.id.padEnd(10)} ${d.names.en} (${d.names.zh})`).join('\n')}`,
+    );
   for (const platform of PLATFORMS) addCommand(add, platform);
 
   connection
@@ -292,7 +353,10 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
       helpers.setJson(json);
       const views = await withService(cmd, (service) => service.views());
       if (json) io.out(JSON.stringify({ connections: views.map(shown) }));
-      else if (views.length === 0) io.out('No connections yet. Add one with `orgsync connection add wecom --name NAME --corp-id ID --agent-id N --secret -`.');
+      else if (views.length === 0)
+        io.out(
+          'No connections yet. Add one with `orgsync connection add wecom --name NAME --corp-id ID --agent-id N --secret -`.',
+        );
       else io.out(formatTable(views));
       reportSecretsErrors(views);
     });
@@ -314,7 +378,8 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
     .argument('<name>', 'the connection name');
   const updateFields = [...new Set(PLATFORMS.flatMap((d) => Object.keys(d.fields)))];
   /** A field as every platform that has it calls it, e.g. "EncodingAESKey / aes_key". */
-  const labelOf = (key: string): string => [...new Set(PLATFORMS.flatMap((d) => (d.fields[key] ? [d.fields[key].label.en] : [])))].join(' / ');
+  const labelOf = (key: string): string =>
+    [...new Set(PLATFORMS.flatMap((d) => (d.fields[key] ? [d.fields[key].label.en] : [])))].join(' / ');
   const removals = new Map<string, string[]>();
   for (const key of updateFields) {
     const owners = PLATFORMS.filter((d) => key in d.fields);
@@ -323,66 +388,85 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
     const help =
       owners.length === PLATFORMS.length
         ? `the ${labelOf(key)}`
-        : owners.map((d) => `${d.names.en}: ${(d.fields[key]?.flag ?? key).replace(/ \(required\)$/, '').replace(/; - reads it from stdin$/, '')}`).join('; ');
-    update.option(`--${kebab(key)} ${first?.flagValue ?? '<value>'}`, `${help}${secret ? '; - reads it from stdin' : ''}`);
+        : owners
+            .map(
+              (d) =>
+                `${d.names.en}: ${(d.fields[key]?.flag ?? key).replace(/ \(required\)$/, '').replace(/; - reads it from stdin$/, '')}`,
+            )
+            .join('; ');
+    update.option(
+      `--${kebab(key)} ${first?.flagValue ?? '<value>'}`,
+      `${help}${secret ? '; - reads it from stdin' : ''}`,
+    );
     const removedBy = first?.removedBy;
     if (removedBy !== undefined) removals.set(removedBy, [...(removals.get(removedBy) ?? []), key]);
   }
   for (const [flag, keys] of removals) update.option(`--no-${flag}`, `remove the ${keys.map(labelOf).join(' and ')}`);
-  addPolicyOptions(update.option('--reconcile-cron <expr>', 'when orgsync serve runs a full sync: a cron expression, e.g. "0 2 * * *" (daily at 02:00), or "off"'))
+  addPolicyOptions(
+    update.option(
+      '--reconcile-cron <expr>',
+      'when orgsync serve runs a full sync: a cron expression, e.g. "0 2 * * *" (daily at 02:00), or "off"',
+    ),
+  )
     .option('--json', 'print the connection as one JSON document')
-    .action(async (name: string, opts: PolicyFlags & JsonFlag & { reconcileCron?: string } & Record<string, unknown>, cmd: Command) => {
-      const json = opts.json === true;
-      helpers.setJson(json);
-      const flagged = (key: string): string | undefined => {
-        const value = opts[key];
-        return typeof value === 'string' ? value : undefined;
-      };
-      const secretKeys = updateFields.filter((key) => PLATFORMS.some((d) => key in d.secrets.shape));
-      const fromStdin = await secretsFromStdin(
-        secretKeys.map((key) => ({ flag: `--${kebab(key)}`, field: key, value: flagged(key) })),
-        stdin,
-        io,
-      );
-      const secrets = new Map(secretKeys.map((key, i) => [key, fromStdin[i]]));
-      const policy = await policyPatch(opts);
-      const patch: Record<string, unknown> = {};
-      for (const key of updateFields) {
-        const value = secrets.has(key) ? secrets.get(key) : flagged(key);
-        if (value !== undefined) patch[key] = value;
-      }
-      // `--no-x` removes the secrets it names, unless one of them is given anew in the same command.
-      for (const [flag, keys] of removals) {
-        if (opts[camel(flag)] !== false) continue;
-        for (const key of keys) if (patch[key] === undefined) patch[key] = null;
-      }
-      if (opts.reconcileCron !== undefined) patch.reconcileCron = opts.reconcileCron;
-      if (policy !== undefined) patch.policy = policy;
-      const changed = Object.keys(patch);
-      if (changed.length === 0) {
-        throw new ValidationError(`connection update ${name}`, [
-          {
-            path: '(flags)',
-            field: '(none)',
-            message: 'nothing to change',
-            hint: `Give at least one of ${[
-              ...updateFields.map((key) => {
-                const owners = PLATFORMS.filter((d) => key in d.fields);
-                return `--${kebab(key)}${owners.length < PLATFORMS.length ? ` (${owners.map((d) => d.names.en).join(', ')})` : ''}`;
-              }),
-              ...[...removals.keys()].map((flag) => `--no-${flag}`),
-              '--reconcile-cron',
-              '--policy',
-              '--on-user-gone',
-              '--mount',
-              '--match',
-            ].join(', ')}.`,
-          },
-        ]);
-      }
-      const view = await withService(cmd, (service) => service.update(name, patch as ConnectionPatch));
-      emit(view, json, `Updated connection "${view.name}" (${changed.join(', ')}).`);
-    });
+    .action(
+      async (
+        name: string,
+        opts: PolicyFlags & JsonFlag & { reconcileCron?: string } & Record<string, unknown>,
+        cmd: Command,
+      ) => {
+        const json = opts.json === true;
+        helpers.setJson(json);
+        const flagged = (key: string): string | undefined => {
+          const value = opts[key];
+          return typeof value === 'string' ? value : undefined;
+        };
+        const secretKeys = updateFields.filter((key) => PLATFORMS.some((d) => key in d.secrets.shape));
+        const fromStdin = await secretsFromStdin(
+          secretKeys.map((key) => ({ flag: `--${kebab(key)}`, field: key, value: flagged(key) })),
+          stdin,
+          io,
+        );
+        const secrets = new Map(secretKeys.map((key, i) => [key, fromStdin[i]]));
+        const policy = await policyPatch(opts);
+        const patch: Record<string, unknown> = {};
+        for (const key of updateFields) {
+          const value = secrets.has(key) ? secrets.get(key) : flagged(key);
+          if (value !== undefined) patch[key] = value;
+        }
+        // `--no-x` removes the secrets it names, unless one of them is given anew in the same command.
+        for (const [flag, keys] of removals) {
+          if (opts[camel(flag)] !== false) continue;
+          for (const key of keys) if (patch[key] === undefined) patch[key] = null;
+        }
+        if (opts.reconcileCron !== undefined) patch.reconcileCron = opts.reconcileCron;
+        if (policy !== undefined) patch.policy = policy;
+        const changed = Object.keys(patch);
+        if (changed.length === 0) {
+          throw new ValidationError(`connection update ${name}`, [
+            {
+              path: '(flags)',
+              field: '(none)',
+              message: 'nothing to change',
+              hint: `Give at least one of ${[
+                ...updateFields.map((key) => {
+                  const owners = PLATFORMS.filter((d) => key in d.fields);
+                  return `--${kebab(key)}${owners.length < PLATFORMS.length ? ` (${owners.map((d) => d.names.en).join(', ')})` : ''}`;
+                }),
+                ...[...removals.keys()].map((flag) => `--no-${flag}`),
+                '--reconcile-cron',
+                '--policy',
+                '--on-user-gone',
+                '--mount',
+                '--match',
+              ].join(', ')}.`,
+            },
+          ]);
+        }
+        const view = await withService(cmd, (service) => service.update(name, patch as ConnectionPatch));
+        emit(view, json, `Updated connection "${view.name}" (${changed.join(', ')}).`);
+      },
+    );
 
   connection
     .command('remove')
@@ -402,7 +486,9 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
 
   connection
     .command('test')
-    .description('prove the credentials, permissions and trusted-IP setting; changes nothing (warnings, e.g. withheld mobiles, leave the exit code 0)')
+    .description(
+      'prove the credentials, permissions and trusted-IP setting; changes nothing (warnings, e.g. withheld mobiles, leave the exit code 0)',
+    )
     .argument('<name>', 'the connection name')
     .option('--json', 'print { ok, checks: [{ name, ok, level?, code?, message, hint? }] } as one JSON document')
     .action(async (name: string, opts: JsonFlag, cmd: Command) => {
@@ -414,7 +500,11 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
         io.out(JSON.stringify(result));
       } else {
         const warnings = result.checks.filter((c) => c.level === 'warning').length;
-        const summary = !result.ok ? 'some checks failed' : warnings > 0 ? `passed, with ${warnings} warning${warnings > 1 ? 's' : ''}` : 'all checks passed';
+        const summary = !result.ok
+          ? 'some checks failed'
+          : warnings > 0
+            ? `passed, with ${warnings} warning${warnings > 1 ? 's' : ''}`
+            : 'all checks passed';
         const lines = [`Connection "${name}": ${summary}`];
         for (const c of result.checks) {
           lines.push(`  ${c.level === 'warning' ? 'warn' : c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(16)} ${c.message}`);

@@ -16,7 +16,16 @@ import { serverCommands } from './serve.js';
 import { simulateCommand } from './simulate.js';
 import { demoCommand, syncCommand } from './sync.js';
 import { describeFix } from '../store/data-dir.js';
-import { escapedOutput, formatChange, formatError, formatReport, formatSteps, oneLine, terminalOutput, type Output } from './output.js';
+import {
+  escapedOutput,
+  formatChange,
+  formatError,
+  formatReport,
+  formatSteps,
+  oneLine,
+  terminalOutput,
+  type Output,
+} from './output.js';
 
 /** Exit codes: 0 succeeded or planned; 1 failed; 2 bad usage or input; 3 blocked for approval; 4 partial. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, blocked: 3, partial: 4 } as const;
@@ -45,19 +54,28 @@ function positiveInt(value: string): number {
   return n;
 }
 
-async function loadPolicy(file: string | undefined, flags: { onUserGone?: string; mount?: number; match?: string }): Promise<Policy> {
+async function loadPolicy(
+  file: string | undefined,
+  flags: { onUserGone?: string; mount?: number; match?: string },
+): Promise<Policy> {
   let input: Record<string, unknown> = {};
   if (file) {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new OrgsyncError({ code: 'FILE_UNREADABLE', message: `cannot read policy file ${file}: ${(err as Error).message}`, hint: 'Check the path.' });
+      throw new OrgsyncError({
+        code: 'FILE_UNREADABLE',
+        message: `cannot read policy file ${file}: ${(err as Error).message}`,
+        hint: 'Check the path.',
+      });
     }
     try {
       input = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      throw new ValidationError(`policy file ${file}`, [{ path: '(file)', field: '(syntax)', message: (err as Error).message, hint: 'Fix the JSON syntax.' }]);
+      throw new ValidationError(`policy file ${file}`, [
+        { path: '(file)', field: '(syntax)', message: (err as Error).message, hint: 'Fix the JSON syntax.' },
+      ]);
     }
   }
   const merged: PolicyInput = {
@@ -65,20 +83,34 @@ async function loadPolicy(file: string | undefined, flags: { onUserGone?: string
     ...(flags.onUserGone !== undefined ? { onUserGone: flags.onUserGone as Policy['onUserGone'] } : {}),
     ...(flags.mount !== undefined ? { mountDepartmentId: flags.mount } : {}),
     ...(flags.match !== undefined
-      ? { matching: { ...((input.matching as object) ?? {}), users: flags.match.split(',').map((s) => s.trim()).filter(Boolean) as Policy['matching']['users'] } }
+      ? {
+          matching: {
+            ...((input.matching as object) ?? {}),
+            users: flags.match
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean) as Policy['matching']['users'],
+          },
+        }
       : {}),
   };
   const parsed = policySchema.safeParse(merged);
   if (!parsed.success) {
     throw new ValidationError(
       file ? `policy (${file} and flags)` : 'policy flags',
-      zodIssues(parsed.error.issues, { keyWord: 'key', hint: () => 'See docs/policy.md for the policy keys and their values.' }),
+      zodIssues(parsed.error.issues, {
+        keyWord: 'key',
+        hint: () => 'See docs/policy.md for the policy keys and their values.',
+      }),
     );
   }
   return parsed.data;
 }
 
-export async function main(argv: string[], terminal: Output = terminalOutput(process.stdout, process.stderr)): Promise<number> {
+export async function main(
+  argv: string[],
+  terminal: Output = terminalOutput(process.stdout, process.stderr),
+): Promise<number> {
   // Every command writes through this: control characters in names, messages and errors from outside arrive escaped.
   const io = escapedOutput(terminal);
   let exitCode: number = EXIT.ok;
@@ -86,7 +118,9 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
 
   const withStore = async <T>(opts: GlobalOptions, fn: (store: Store) => Promise<T>): Promise<T> => {
     const config = loadConfig(process.env, { dataDir: opts.dataDir });
-    const store = await openStore(config.store, { onModeFix: (fix) => io.err(`orgsync: warning: ${describeFix(fix)}`) });
+    const store = await openStore(config.store, {
+      onModeFix: (fix) => io.err(`orgsync: warning: ${describeFix(fix)}`),
+    });
     try {
       return await fn(store);
     } finally {
@@ -101,14 +135,19 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
     exitCode = runExitCode(r);
     if (exitCode !== EXIT.ok) {
       const reason = r.errors[0];
-      io.err(`orgsync: run ${r.runId} ${r.status}${reason ? `: ${reason.message}${reason.hint ? `\n  hint: ${reason.hint}` : ''}` : ''}`);
+      io.err(
+        `orgsync: run ${r.runId} ${r.status}${reason ? `: ${reason.message}${reason.hint ? `\n  hint: ${reason.hint}` : ''}` : ''}`,
+      );
     }
   };
 
   const program = new Command()
     .name('orgsync')
     .description('Keeps your directory in step with WeCom, DingTalk or an HR export: plan, guard, apply.')
-    .option('--data-dir <dir>', 'data directory for the embedded SQLite database (default: $ORGSYNC_DATA_DIR or ./data)')
+    .option(
+      '--data-dir <dir>',
+      'data directory for the embedded SQLite database (default: $ORGSYNC_DATA_DIR or ./data)',
+    )
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
@@ -121,29 +160,57 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
     .option('--dry-run', 'plan and record the run, write nothing to the directory')
     .option('--json', 'print the run report as one JSON document')
     .option('--policy <file>', 'a JSON policy file (see docs/policy.md)')
-    .addOption(new Option('--on-user-gone <action>', 'what happens to users the source no longer lists').choices(['disable', 'delete', 'ignore']))
-    .option('--mount <departmentId>', 'local department the source\'s top departments hang under', positiveInt)
+    .addOption(
+      new Option('--on-user-gone <action>', 'what happens to users the source no longer lists').choices([
+        'disable',
+        'delete',
+        'ignore',
+      ]),
+    )
+    .option('--mount <departmentId>', "local department the source's top departments hang under", positiveInt)
     .option('--match <keys>', 'fallback keys for unlinked users, in order, e.g. userid,mobile,email')
     .option('--batch-size <n>', 'user changes per transaction', positiveInt)
-    .action(async (file: string, opts: { source: string; dryRun?: boolean; json?: boolean; policy?: string; onUserGone?: string; mount?: number; match?: string; batchSize?: number }, cmd: Command) => {
-      json = opts.json === true;
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(opts.source)) {
-        throw new ValidationError('--source', [{ path: '--source', field: 'source', message: `"${opts.source}" is not a valid source name`, hint: 'Use 1-64 letters, digits, _ . - starting with a letter or digit.' }]);
-      }
-      const policy = await loadPolicy(opts.policy, opts);
-      const r = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
-        executeRun(store, {
-          kind: 'import',
-          source: opts.source,
-          connector: new JsonSnapshotSource(file),
-          policy,
-          dryRun: opts.dryRun === true,
-          onProgress: io.progress,
-          ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
-        }),
-      );
-      emitReport(r);
-    });
+    .action(
+      async (
+        file: string,
+        opts: {
+          source: string;
+          dryRun?: boolean;
+          json?: boolean;
+          policy?: string;
+          onUserGone?: string;
+          mount?: number;
+          match?: string;
+          batchSize?: number;
+        },
+        cmd: Command,
+      ) => {
+        json = opts.json === true;
+        if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(opts.source)) {
+          throw new ValidationError('--source', [
+            {
+              path: '--source',
+              field: 'source',
+              message: `"${opts.source}" is not a valid source name`,
+              hint: 'Use 1-64 letters, digits, _ . - starting with a letter or digit.',
+            },
+          ]);
+        }
+        const policy = await loadPolicy(opts.policy, opts);
+        const r = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
+          executeRun(store, {
+            kind: 'import',
+            source: opts.source,
+            connector: new JsonSnapshotSource(file),
+            policy,
+            dryRun: opts.dryRun === true,
+            onProgress: io.progress,
+            ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+          }),
+        );
+        emitReport(r);
+      },
+    );
 
   const directory = program.command('directory').description('the local directory');
   directory
@@ -152,7 +219,9 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
     .option('--json', 'print { departments, users } as one JSON document')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       json = opts.json === true;
-      const doc = await withStore(cmd.optsWithGlobals<GlobalOptions>(), async (store) => exportDirectory(await store.directory.load()));
+      const doc = await withStore(cmd.optsWithGlobals<GlobalOptions>(), async (store) =>
+        exportDirectory(await store.directory.load()),
+      );
       if (json) {
         io.out(JSON.stringify(doc));
         return;
@@ -165,13 +234,18 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
       const walk = (parent: number | null, depth: number): void => {
         for (const d of children.get(parent) ?? []) {
           const links = d.links.map((l) => oneLine(`${l.source}:${l.externalId}`)).join(' ');
-          lines.push(`${'  '.repeat(depth)}${oneLine(d.name)} (#${d.id}, ${members.get(d.id) ?? 0} members)${links ? ` [${links}]` : ''}`);
+          lines.push(
+            `${'  '.repeat(depth)}${oneLine(d.name)} (#${d.id}, ${members.get(d.id) ?? 0} members)${links ? ` [${links}]` : ''}`,
+          );
           walk(d.id, depth + 1);
         }
       };
       walk(null, 0);
       const active = doc.users.filter((u) => u.status === 'active').length;
-      lines.push('', `${doc.departments.length} departments, ${doc.users.length} users (${active} active, ${doc.users.length - active} disabled).`);
+      lines.push(
+        '',
+        `${doc.departments.length} departments, ${doc.users.length} users (${active} active, ${doc.users.length - active} disabled).`,
+      );
       io.out(lines.join('\n'));
     });
 
@@ -186,7 +260,11 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
     .action(async (opts: { json?: boolean; limit: number; source?: string; status?: RunStatus }, cmd: Command) => {
       json = opts.json === true;
       const list = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
-        store.runs.list({ limit: opts.limit, ...(opts.source ? { source: opts.source } : {}), ...(opts.status ? { status: opts.status } : {}) }),
+        store.runs.list({
+          limit: opts.limit,
+          ...(opts.source ? { source: opts.source } : {}),
+          ...(opts.status ? { status: opts.status } : {}),
+        }),
       );
       const reports = list.map((r) => toReport(r, []));
       if (json) {
@@ -199,8 +277,11 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
       }
       for (const r of reports) {
         const c = r.changes;
-        const total = Object.values(c.departments).reduce((a, b) => a + b, 0) + Object.values(c.users).reduce((a, b) => a + b, 0);
-        io.out(`${String(r.runId).padStart(5)}  ${(r.startedAt ?? '').slice(0, 19).replace('T', ' ')}  ${r.kind.padEnd(6)} ${oneLine(r.source).padEnd(12)} ${r.status.padEnd(9)} ${total} change(s)${r.dryRun ? ' (dry run)' : ''}`);
+        const total =
+          Object.values(c.departments).reduce((a, b) => a + b, 0) + Object.values(c.users).reduce((a, b) => a + b, 0);
+        io.out(
+          `${String(r.runId).padStart(5)}  ${(r.startedAt ?? '').slice(0, 19).replace('T', ' ')}  ${r.kind.padEnd(6)} ${oneLine(r.source).padEnd(12)} ${r.status.padEnd(9)} ${total} change(s)${r.dryRun ? ' (dry run)' : ''}`,
+        );
       }
     });
 
@@ -214,15 +295,31 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
       json = opts.json === true;
       const { r, changes, total } = await withStore(cmd.optsWithGlobals<GlobalOptions>(), async (store) => {
         if (!(await store.runs.get(runId))) {
-          throw new OrgsyncError({ code: 'RUN_NOT_FOUND', message: `there is no run ${runId}`, hint: 'See `orgsync runs list` for run ids.' });
+          throw new OrgsyncError({
+            code: 'RUN_NOT_FOUND',
+            message: `there is no run ${runId}`,
+            hint: 'See `orgsync runs list` for run ids.',
+          });
         }
-        return { r: await report(store, runId), changes: await store.runs.changes(runId, { limit: opts.changes }), total: await store.runs.countChanges(runId) };
+        return {
+          r: await report(store, runId),
+          changes: await store.runs.changes(runId, { limit: opts.changes }),
+          total: await store.runs.countChanges(runId),
+        };
       });
       if (json) {
         io.out(JSON.stringify({ ...r, changedObjects: { total, items: changes } }));
         return;
       }
-      io.out([formatReport(r), '  steps:', formatSteps(r), `  changed objects (${changes.length} of ${total}):`, ...changes.map(formatChange)].join('\n'));
+      io.out(
+        [
+          formatReport(r),
+          '  steps:',
+          formatSteps(r),
+          `  changed objects (${changes.length} of ${total}):`,
+          ...changes.map(formatChange),
+        ].join('\n'),
+      );
     });
 
   runs
@@ -245,7 +342,10 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
     .action(async (opts: { connection?: string; limit: number; json?: boolean }, cmd: Command) => {
       json = opts.json === true;
       const list = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
-        store.inbox.deadLetters({ limit: opts.limit, ...(opts.connection !== undefined ? { connection: opts.connection } : {}) }),
+        store.inbox.deadLetters({
+          limit: opts.limit,
+          ...(opts.connection !== undefined ? { connection: opts.connection } : {}),
+        }),
       );
       const items = list.map((m) => deadLetter(m, 'en'));
       if (json) {
@@ -253,28 +353,43 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
         return;
       }
       if (items.length === 0) {
-        io.out(`No dead letters${opts.connection !== undefined ? ` for connection "${opts.connection}"` : ''}: every contact-change message was applied or is still being tried.`);
+        io.out(
+          `No dead letters${opts.connection !== undefined ? ` for connection "${opts.connection}"` : ''}: every contact-change message was applied or is still being tried.`,
+        );
         return;
       }
       for (const m of items) {
         const objects = m.events.map((e) => `${e.object} "${e.externalId}"`).join(', ');
-        io.out(`${String(m.id).padStart(6)}  ${(m.deadAt ?? '').slice(0, 19).replace('T', ' ')}  ${m.connection.padEnd(12)} ${m.type}  ${objects}  after ${m.attempts} tries`);
+        io.out(
+          `${String(m.id).padStart(6)}  ${(m.deadAt ?? '').slice(0, 19).replace('T', ' ')}  ${m.connection.padEnd(12)} ${m.type}  ${objects}  after ${m.attempts} tries`,
+        );
         if (m.error) io.out(formatError(m.error, '        '));
       }
-      io.out(`${items.length} dead letter(s). Fix the cause, then \`orgsync runs retry-dead-letters${opts.connection !== undefined ? ` --connection ${opts.connection}` : ''}\` (or 重试 in the console).`);
+      io.out(
+        `${items.length} dead letter(s). Fix the cause, then \`orgsync runs retry-dead-letters${opts.connection !== undefined ? ` --connection ${opts.connection}` : ''}\` (or 重试 in the console).`,
+      );
     });
 
   runs
     .command('retry-dead-letters')
-    .description('put dead letters back to pending, each with its tries counted afresh: all, a connection\'s, or some by id')
-    .option('--connection <name>', 'only this connection\'s')
-    .option('--id <id...>', 'only these messages (ids from `orgsync runs dead-letters`)', (v: string, prev: number[] | undefined) => [...(prev ?? []), positiveInt(v)])
+    .description(
+      "put dead letters back to pending, each with its tries counted afresh: all, a connection's, or some by id",
+    )
+    .option('--connection <name>', "only this connection's")
+    .option(
+      '--id <id...>',
+      'only these messages (ids from `orgsync runs dead-letters`)',
+      (v: string, prev: number[] | undefined) => [...(prev ?? []), positiveInt(v)],
+    )
     .option('--json', 'print { retried, ids } as one JSON document')
     .action(async (opts: { connection?: string; id?: number[]; json?: boolean }, cmd: Command) => {
       json = opts.json === true;
       const ids = opts.id;
       const retried = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
-        store.inbox.retryDeadLetters({ ...(opts.connection !== undefined ? { connection: opts.connection } : {}), ...(ids !== undefined ? { ids } : {}) }),
+        store.inbox.retryDeadLetters({
+          ...(opts.connection !== undefined ? { connection: opts.connection } : {}),
+          ...(ids !== undefined ? { ids } : {}),
+        }),
       );
       if (json) {
         io.out(JSON.stringify({ retried: retried.length, ids: retried.map((m) => m.id) }));
@@ -321,7 +436,9 @@ export async function main(argv: string[], terminal: Output = terminalOutput(pro
       json = value;
     },
   });
-  server.find((cmd) => cmd.name() === 'admin')?.addCommand(rotateMasterKeyCommand(io, withStore, (value) => (json = value)));
+  server
+    .find((cmd) => cmd.name() === 'admin')
+    ?.addCommand(rotateMasterKeyCommand(io, withStore, (value) => (json = value)));
   for (const cmd of [simulate, connection, sync, demo, ...server]) {
     adopt(cmd, program);
     program.addCommand(cmd);

@@ -30,7 +30,12 @@ function newKeyOf(file: string | undefined, env: NodeJS.ProcessEnv, current: Sec
   if (file !== undefined) {
     const key = readKeyFile(file);
     if (!key) {
-      throw new OrgsyncError({ code: 'FILE_UNREADABLE', message: `--new-key-file ${file} does not exist`, hint: `Check the path. ${MAKE_ONE}`, object: '--new-key-file' });
+      throw new OrgsyncError({
+        code: 'FILE_UNREADABLE',
+        message: `--new-key-file ${file} does not exist`,
+        hint: `Check the path. ${MAKE_ONE}`,
+        object: '--new-key-file',
+      });
     }
     return { key, from: file };
   }
@@ -46,10 +51,17 @@ function newKeyOf(file: string | undefined, env: NodeJS.ProcessEnv, current: Sec
   return { key: newMasterKey(), from: 'generated' };
 }
 
-export function rotateMasterKeyCommand(io: Output, withStore: <T>(opts: { dataDir?: string }, fn: (store: Store) => Promise<T>) => Promise<T>, setJson: (json: boolean) => void): Command {
+export function rotateMasterKeyCommand(
+  io: Output,
+  withStore: <T>(opts: { dataDir?: string }, fn: (store: Store) => Promise<T>) => Promise<T>,
+  setJson: (json: boolean) => void,
+): Command {
   return new Command('rotate-master-key')
     .description('re-seal every stored secret under a new master key, in one transaction (see docs/cli.md)')
-    .option('--new-key-file <path>', `the new key, 32 bytes as base64 or hex, mode 0600 (default: ${NEW_MASTER_KEY_ENV}, else a generated key written to master.key)`)
+    .option(
+      '--new-key-file <path>',
+      `the new key, 32 bytes as base64 or hex, mode 0600 (default: ${NEW_MASTER_KEY_ENV}, else a generated key written to master.key)`,
+    )
     .option('--json', 'print { fingerprint, previousFingerprint, connections, keyFile } as one JSON document')
     .action(async (opts: { newKeyFile?: string; json?: boolean }, cmd: Command) => {
       setJson(opts.json === true);
@@ -57,7 +69,9 @@ export function rotateMasterKeyCommand(io: Output, withStore: <T>(opts: { dataDi
       const { dataDir } = loadConfig(process.env, { dataDir: global.dataDir }).store;
       const current = SecretBox.fromEnvironment({ env: process.env, dataDir });
       const next = newKeyOf(opts.newKeyFile, process.env, current);
-      const result = await withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) => rotateMasterKey(store, current, next.key));
+      const result = await withStore(global.dataDir !== undefined ? { dataDir: global.dataDir } : {}, (store) =>
+        rotateMasterKey(store, current, next.key),
+      );
       if (opts.json) {
         io.out(JSON.stringify(result));
         return;

@@ -83,7 +83,14 @@ export function terminalOutput(stdout: NodeJS.WriteStream, stderr: NodeJS.WriteS
   return o;
 }
 
-const PAST: Record<string, string> = { create: 'created', update: 'updated', move: 'moved', delete: 'deleted', disable: 'disabled', enable: 'enabled' };
+const PAST: Record<string, string> = {
+  create: 'created',
+  update: 'updated',
+  move: 'moved',
+  delete: 'deleted',
+  disable: 'disabled',
+  enable: 'enabled',
+};
 
 function countsLine(c: ChangeCounts['departments'] | ChangeCounts['users']): string {
   return Object.entries(c)
@@ -99,8 +106,12 @@ export function formatError(e: ErrorInfo, indent = ''): string {
 
 export function formatReport(r: RunReport): string {
   const seconds =
-    r.startedAt && r.finishedAt ? ` in ${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)} s` : '';
-  const lines = [`Run ${r.runId} (${r.kind} from "${oneLine(r.source)}"${r.dryRun ? ', dry run' : ''}): ${r.status}${seconds}`];
+    r.startedAt && r.finishedAt
+      ? ` in ${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)} s`
+      : '';
+  const lines = [
+    `Run ${r.runId} (${r.kind} from "${oneLine(r.source)}"${r.dryRun ? ', dry run' : ''}): ${r.status}${seconds}`,
+  ];
   if (r.read) {
     lines.push(
       `  read:        ${r.read.departments} departments, ${r.read.users} users${r.read.complete && r.read.incompleteDepartments === 0 ? '' : ' (incomplete)'}`,
@@ -114,7 +125,10 @@ export function formatReport(r: RunReport): string {
     lines.push(`  departments: ${countsLine(r.changes.departments)} (${verb})`);
     lines.push(`  users:       ${countsLine(r.changes.users)} (${verb})`);
   }
-  if (r.suppressed && [...Object.values(r.suppressed.departments), ...Object.values(r.suppressed.users)].some((n) => n > 0)) {
+  if (
+    r.suppressed &&
+    [...Object.values(r.suppressed.departments), ...Object.values(r.suppressed.users)].some((n) => n > 0)
+  ) {
     lines.push(
       `  held back because the source was incomplete: departments ${countsLine(r.suppressed.departments)}; users ${countsLine(r.suppressed.users)}`,
     );
@@ -129,17 +143,26 @@ export function formatReport(r: RunReport): string {
     for (const e of r.notes.slice(0, 10)) lines.push(formatError(e, '    '));
     if (r.notes.length > 10) lines.push(`    … and ${r.notes.length - 10} more (see --json)`);
   }
-  if (r.status === 'blocked') lines.push(`  Review with \`orgsync runs show ${r.runId}\`; apply with \`orgsync runs approve ${r.runId}\`.`);
-  if (r.status === 'planned') lines.push(`  Nothing was written. Apply exactly this plan with \`orgsync runs approve ${r.runId}\`.`);
+  if (r.status === 'blocked')
+    lines.push(`  Review with \`orgsync runs show ${r.runId}\`; apply with \`orgsync runs approve ${r.runId}\`.`);
+  if (r.status === 'planned')
+    lines.push(`  Nothing was written. Apply exactly this plan with \`orgsync runs approve ${r.runId}\`.`);
   return lines.join('\n');
 }
 
 export function formatSteps(r: RunReport): string {
-  return r.steps.map((s) => `  ${String(s.seq).padStart(2)}. ${s.name.padEnd(8)} ${s.status.padEnd(7)} ${String(s.durationMs).padStart(7)} ms  ${JSON.stringify(s.detail)}`).join('\n');
+  return r.steps
+    .map(
+      (s) =>
+        `  ${String(s.seq).padStart(2)}. ${s.name.padEnd(8)} ${s.status.padEnd(7)} ${String(s.durationMs).padStart(7)} ms  ${JSON.stringify(s.detail)}`,
+    )
+    .join('\n');
 }
 
 export function formatChange(c: RunChangeRecord): string {
   const head = `  ${c.action.padEnd(7)} ${c.objectKind} ${c.objectId ?? '(new)'} "${oneLine(c.label)}" [${oneLine(c.externalId)}]`;
-  const fields = Object.entries(c.fields).map(([f, d]) => `      ${oneLine(f)}: ${JSON.stringify(d.before)} → ${JSON.stringify(d.after)}`);
+  const fields = Object.entries(c.fields).map(
+    ([f, d]) => `      ${oneLine(f)}: ${JSON.stringify(d.before)} → ${JSON.stringify(d.after)}`,
+  );
   return [head, ...fields].join('\n');
 }

@@ -17,7 +17,9 @@ function signalled(): Promise<string> {
 
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('serve the REST API (/api/v1, described at /api/docs), the admin console (/) and /healthz until stopped')
+    .description(
+      'serve the REST API (/api/v1, described at /api/docs), the admin console (/) and /healthz until stopped',
+    )
     .addHelpText(
       'after',
       '\nSettings come from the environment: ORGSYNC_PORT (8080), ORGSYNC_HOST (127.0.0.1), ORGSYNC_PUBLIC_URL, ORGSYNC_DATA_DIR or\n' +

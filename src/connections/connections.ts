@@ -1,6 +1,13 @@
 import type { z } from 'zod';
 import type { ConnectionInputOf, ConnectionViewOf, PlatformDefinition } from '../connectors/contract.js';
-import { PLATFORMS as DEFINITIONS, PLATFORM_IDS, platformOf, type AnyPlatformConnection, type PlatformId, type RegisteredPlatform } from '../connectors/registry.js';
+import {
+  PLATFORMS as DEFINITIONS,
+  PLATFORM_IDS,
+  platformOf,
+  type AnyPlatformConnection,
+  type PlatformId,
+  type RegisteredPlatform,
+} from '../connectors/registry.js';
 import { text } from '../connectors/common/settings.js';
 import { OrgsyncError, ValidationError, type ErrorInfo, type ValidationIssue } from '../errors.js';
 import { policySchema, type Policy } from '../reconcile/policy.js';
@@ -20,7 +27,9 @@ export const PLATFORMS = PLATFORM_IDS;
 
 export const CONNECTION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-export const DEFAULT_API_BASE_URLS = Object.fromEntries(DEFINITIONS.map((d) => [d.id, d.defaultApiBaseUrl])) as Readonly<Record<PlatformId, string>>;
+export const DEFAULT_API_BASE_URLS = Object.fromEntries(
+  DEFINITIONS.map((d) => [d.id, d.defaultApiBaseUrl]),
+) as Readonly<Record<PlatformId, string>>;
 
 /** Stands for a secret in every output. */
 export const MASK = '••••••';
@@ -62,7 +71,10 @@ export function hostPortOf(url: URL): string {
  * nor listed by the operator. https reaches any host: TLS proves the host, and a stored secret goes only to the host
  * it was saved with, so a new host needs the secrets typed again.
  */
-export function apiBaseUrlHostProblem(value: string, allowedHosts: readonly string[] = []): { message: string; hint: string } | undefined {
+export function apiBaseUrlHostProblem(
+  value: string,
+  allowedHosts: readonly string[] = [],
+): { message: string; hint: string } | undefined {
   const url = new URL(value);
   if (url.protocol === 'https:' || isLoopbackHost(url.hostname)) return undefined;
   const hostPort = hostPortOf(url);
@@ -83,7 +95,10 @@ function sameSetting(a: unknown, b: unknown): boolean {
   }
 }
 
-const nameSchema = text('text').regex(CONNECTION_NAME_PATTERN, 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit');
+const nameSchema = text('text').regex(
+  CONNECTION_NAME_PATTERN,
+  'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit',
+);
 
 export type { WecomConnection, WecomConnectionInput } from '../connectors/wecom/index.js';
 export type { DingtalkConnection } from '../connectors/dingtalk/index.js';
@@ -106,16 +121,25 @@ export interface ConnectionPatch {
   reconcileCron?: string | null | undefined;
 }
 
-const NAME_HINT = 'Use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit. The name is also the source name on links and runs.';
+const NAME_HINT =
+  'Use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit. The name is also the source name on links and runs.';
 const POLICY_HINT = 'See docs/policy.md for the policy keys and their values.';
 
 /** A platform as the service checks its connections: the schemas, a hint per field, the binding. */
-type PlatformSpec = Pick<PlatformDefinition, 'id' | 'settings' | 'secrets' | 'binding'> & { hints: Record<string, string> };
+type PlatformSpec = Pick<PlatformDefinition, 'id' | 'settings' | 'secrets' | 'binding'> & {
+  hints: Record<string, string>;
+};
 
 function specOfPlatform(platform: string): PlatformSpec | undefined {
   const d = platformOf(platform);
   if (!d) return undefined;
-  return { id: d.id, settings: d.settings, secrets: d.secrets, binding: d.binding, hints: Object.fromEntries(Object.entries(d.fields).map(([key, f]) => [key, f.hint])) };
+  return {
+    id: d.id,
+    settings: d.settings,
+    secrets: d.secrets,
+    binding: d.binding,
+    hints: Object.fromEntries(Object.entries(d.fields).map(([key, f]) => [key, f.hint])),
+  };
 }
 
 const keysOf = (schema: z.ZodObject): string[] => Object.keys(schema.shape);
@@ -142,14 +166,27 @@ function definedOnly(input: Record<string, unknown>, keys: readonly string[]): R
 }
 
 function issuesOf(error: z.ZodError, prefix: readonly string[], hints: Record<string, string>): ValidationIssue[] {
-  const hintFor = (path: readonly string[]): string | undefined => (path[0] === 'policy' ? POLICY_HINT : hints[path[0] ?? '']);
+  const hintFor = (path: readonly string[]): string | undefined =>
+    path[0] === 'policy' ? POLICY_HINT : hints[path[0] ?? ''];
   return error.issues.flatMap((issue): ValidationIssue[] => {
     const path = [...prefix, ...issue.path.map(String)];
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path: [...path, key].join('.'), field: key, message: 'is not a known key', hint: hintFor([...path, key]) ?? POLICY_HINT }));
+      return issue.keys.map((key) => ({
+        path: [...path, key].join('.'),
+        field: key,
+        message: 'is not a known key',
+        hint: hintFor([...path, key]) ?? POLICY_HINT,
+      }));
     }
     const hint = hintFor(path);
-    return [{ path: path.join('.') || '(root)', field: path[path.length - 1] ?? '(value)', message: issue.message, ...(hint ? { hint } : {}) }];
+    return [
+      {
+        path: path.join('.') || '(root)',
+        field: path[path.length - 1] ?? '(value)',
+        message: issue.message,
+        ...(hint ? { hint } : {}),
+      },
+    ];
   });
 }
 
@@ -167,7 +204,9 @@ function unknownKeyIssue(key: string, spec: PlatformSpec): ValidationIssue {
 function reconcileCronOf(value: unknown): { value: string | null } | { issue: ValidationIssue } {
   const parsed = parseReconcileCron(value);
   if (parsed.ok) return { value: parsed.value };
-  return { issue: { path: 'reconcileCron', field: 'reconcileCron', message: parsed.message, hint: RECONCILE_CRON_HINT } };
+  return {
+    issue: { path: 'reconcileCron', field: 'reconcileCron', message: parsed.message, hint: RECONCILE_CRON_HINT },
+  };
 }
 
 function notFound(name: string): OrgsyncError {
@@ -217,14 +256,27 @@ export class ConnectionService {
     const spec = typeof platform === 'string' ? specOfPlatform(platform) : undefined;
     if (!spec) {
       throw new ValidationError('new connection', [
-        { path: 'platform', field: 'platform', message: `must be one of ${PLATFORMS.join(', ')}`, hint: 'Say which platform the connection is for.' },
+        {
+          path: 'platform',
+          field: 'platform',
+          message: `must be one of ${PLATFORMS.join(', ')}`,
+          hint: 'Say which platform the connection is for.',
+        },
       ]);
     }
     const name = nameSchema.safeParse(raw.name);
     const what = name.success ? `connection "${name.data}"` : 'new connection';
     const issues: ValidationIssue[] = name.success ? [] : issuesOf(name.error, ['name'], { name: NAME_HINT });
-    const known = new Set(['platform', 'name', 'policy', 'reconcileCron', ...keysOf(spec.settings), ...keysOf(spec.secrets)]);
-    for (const key of Object.keys(raw)) if (!known.has(key) && raw[key] !== undefined) issues.push(unknownKeyIssue(key, spec));
+    const known = new Set([
+      'platform',
+      'name',
+      'policy',
+      'reconcileCron',
+      ...keysOf(spec.settings),
+      ...keysOf(spec.secrets),
+    ]);
+    for (const key of Object.keys(raw))
+      if (!known.has(key) && raw[key] !== undefined) issues.push(unknownKeyIssue(key, spec));
     const settings = spec.settings.safeParse(definedOnly(raw, keysOf(spec.settings)));
     if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
     else issues.push(...this.hostIssues(settings.data));
@@ -232,9 +284,18 @@ export class ConnectionService {
     if (!secrets.success) issues.push(...issuesOf(secrets.error, [], spec.hints));
     const policy = policySchema.safeParse(raw.policy ?? {});
     if (!policy.success) issues.push(...issuesOf(policy.error, ['policy'], spec.hints));
-    const schedule = raw.reconcileCron === undefined ? { value: DEFAULT_RECONCILE_CRON } : reconcileCronOf(raw.reconcileCron);
+    const schedule =
+      raw.reconcileCron === undefined ? { value: DEFAULT_RECONCILE_CRON } : reconcileCronOf(raw.reconcileCron);
     if ('issue' in schedule) issues.push(schedule.issue);
-    if (issues.length > 0 || !name.success || !settings.success || !secrets.success || !policy.success || 'issue' in schedule) throw new ValidationError(what, issues);
+    if (
+      issues.length > 0 ||
+      !name.success ||
+      !settings.success ||
+      !secrets.success ||
+      !policy.success ||
+      'issue' in schedule
+    )
+      throw new ValidationError(what, issues);
 
     // One transaction: the key is checked (or made, for the first secret) and its fingerprint recorded with the row.
     const row = await this.store.transaction(async (tx) => {
@@ -293,7 +354,12 @@ export class ConnectionService {
     const given = definedOnly(patch as Record<string, unknown>, Object.keys(patch));
     if (Object.keys(given).length === 0) {
       throw new ValidationError(`connection "${name}"`, [
-        { path: '(change)', field: '(none)', message: 'nothing to change', hint: 'Give at least one setting, secret or policy key to change.' },
+        {
+          path: '(change)',
+          field: '(none)',
+          message: 'nothing to change',
+          hint: 'Give at least one setting, secret or policy key to change.',
+        },
       ]);
     }
     return this.store.transaction(async (tx) => {
@@ -341,19 +407,31 @@ export class ConnectionService {
     const spec = typeof platform === 'string' ? specOfPlatform(platform) : undefined;
     if (!spec) {
       throw new ValidationError('unsaved connection', [
-        { path: 'platform', field: 'platform', message: `must be one of ${PLATFORMS.join(', ')}`, hint: 'Say which platform the connection is for.' },
+        {
+          path: 'platform',
+          field: 'platform',
+          message: `must be one of ${PLATFORMS.join(', ')}`,
+          hint: 'Say which platform the connection is for.',
+        },
       ]);
     }
     const issues: ValidationIssue[] = [];
     for (const key of Object.keys(raw)) {
-      if (key !== 'platform' && raw[key] !== undefined && !keysOf(spec.settings).includes(key) && !keysOf(spec.secrets).includes(key)) issues.push(unknownKeyIssue(key, spec));
+      if (
+        key !== 'platform' &&
+        raw[key] !== undefined &&
+        !keysOf(spec.settings).includes(key) &&
+        !keysOf(spec.secrets).includes(key)
+      )
+        issues.push(unknownKeyIssue(key, spec));
     }
     const settings = spec.settings.safeParse(definedOnly(raw, keysOf(spec.settings)));
     if (!settings.success) issues.push(...issuesOf(settings.error, [], spec.hints));
     else issues.push(...this.hostIssues(settings.data));
     const secrets = spec.secrets.safeParse(definedOnly(raw, keysOf(spec.secrets)));
     if (!secrets.success) issues.push(...issuesOf(secrets.error, [], spec.hints));
-    if (issues.length > 0 || !settings.success || !secrets.success) throw new ValidationError('unsaved connection', issues);
+    if (issues.length > 0 || !settings.success || !secrets.success)
+      throw new ValidationError('unsaved connection', issues);
     return {
       id: 0,
       name: 'unsaved',
@@ -396,7 +474,8 @@ export class ConnectionService {
     const issues: ValidationIssue[] = [];
     for (const key of Object.keys(given)) {
       const allowed = purpose === 'change' ? ['policy', 'reconcileCron'] : [];
-      if (!allowed.includes(key) && !settingKeys.includes(key) && !secretKeys.includes(key)) issues.push(unknownKeyIssue(key, spec));
+      if (!allowed.includes(key) && !settingKeys.includes(key) && !secretKeys.includes(key))
+        issues.push(unknownKeyIssue(key, spec));
     }
 
     const before = this.settingsOf(row, spec);
@@ -408,7 +487,10 @@ export class ConnectionService {
     const secretsPatch = definedOnly(given, secretKeys);
     if (settings.success) {
       const moved = spec.binding.settings.filter((key) => !sameSetting(before[key], settings.data[key]));
-      const missing = moved.length === 0 ? [] : spec.binding.secrets.filter((key) => !(key in secretsPatch) && this.isStored(row, spec, key));
+      const missing =
+        moved.length === 0
+          ? []
+          : spec.binding.secrets.filter((key) => !(key in secretsPatch) && this.isStored(row, spec, key));
       const what = moved.join(' and ');
       for (const key of missing) {
         issues.push({
@@ -431,24 +513,38 @@ export class ConnectionService {
       else issues.push(...issuesOf(parsed.error, [], spec.hints));
     } else if (Object.keys(secretsPatch).length > 0) {
       // Report the secrets' own faults too, without opening the stored ones.
-      const parsed = spec.secrets.partial().safeParse(Object.fromEntries(Object.entries(secretsPatch).filter(([, v]) => v !== null)));
+      const parsed = spec.secrets
+        .partial()
+        .safeParse(Object.fromEntries(Object.entries(secretsPatch).filter(([, v]) => v !== null)));
       if (!parsed.success) issues.push(...issuesOf(parsed.error, [], spec.hints));
     }
 
     let policy: Policy | undefined;
     if (given.policy !== undefined && purpose === 'change') {
       if (!isPlainObject(given.policy)) {
-        issues.push({ path: 'policy', field: 'policy', message: 'must be an object of policy keys', hint: POLICY_HINT });
+        issues.push({
+          path: 'policy',
+          field: 'policy',
+          message: 'must be an object of policy keys',
+          hint: POLICY_HINT,
+        });
       } else {
         const parsed = policySchema.safeParse(mergePatch(row.policy, given.policy));
         if (parsed.success) policy = parsed.data;
         else issues.push(...issuesOf(parsed.error, ['policy'], spec.hints));
       }
     }
-    const schedule = purpose === 'change' && 'reconcileCron' in given ? reconcileCronOf(given.reconcileCron) : undefined;
+    const schedule =
+      purpose === 'change' && 'reconcileCron' in given ? reconcileCronOf(given.reconcileCron) : undefined;
     if (schedule && 'issue' in schedule) issues.push(schedule.issue);
     if (issues.length > 0 || !settings.success) throw new ValidationError(`connection "${row.name}"`, issues);
-    return { settings: settings.data, settingsChanged: Object.keys(settingsPatch).length > 0, secrets, policy, schedule };
+    return {
+      settings: settings.data,
+      settingsChanged: Object.keys(settingsPatch).length > 0,
+      secrets,
+      policy,
+      schedule,
+    };
   }
 
   /** Whether the row holds this secret. A row whose secrets cannot be opened counts as holding every one. */
@@ -474,7 +570,12 @@ export class ConnectionService {
 
   private settingsOf(row: ConnectionRow, spec: PlatformSpec): Record<string, unknown> {
     const parsed = spec.settings.safeParse(row.settings);
-    if (!parsed.success) throw invalidStored(row, 'settings', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    if (!parsed.success)
+      throw invalidStored(
+        row,
+        'settings',
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
     return parsed.data;
   }
 
@@ -494,13 +595,23 @@ export class ConnectionService {
     }
     const parsed = spec.secrets.safeParse(value);
     // The issue messages never quote the value, so they are safe to show.
-    if (!parsed.success) throw invalidStored(row, 'secrets', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    if (!parsed.success)
+      throw invalidStored(
+        row,
+        'secrets',
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
     return parsed.data;
   }
 
   private policyOf(row: ConnectionRow): Policy {
     const parsed = policySchema.safeParse(row.policy);
-    if (!parsed.success) throw invalidStored(row, 'policy', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    if (!parsed.success)
+      throw invalidStored(
+        row,
+        'policy',
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
     return parsed.data;
   }
 
@@ -529,7 +640,12 @@ export class ConnectionService {
     }
   }
 
-  private toView(row: ConnectionRow, settings: Record<string, unknown>, secrets: Record<string, unknown> | undefined, secretsError?: ErrorInfo): ConnectionView {
+  private toView(
+    row: ConnectionRow,
+    settings: Record<string, unknown>,
+    secrets: Record<string, unknown> | undefined,
+    secretsError?: ErrorInfo,
+  ): ConnectionView {
     const spec = this.specOf(row);
     const masked: Record<string, string> = {};
     for (const key of keysOf(spec.secrets)) {

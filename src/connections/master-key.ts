@@ -35,12 +35,22 @@ export interface MasterKeyCheck {
 function lookedIn(box: SecretBox, found: boolean): string {
   const file = box.keyFile();
   if (!file) return MASTER_KEY_ENV;
-  return found ? `${file}; ${MASTER_KEY_ENV} is not set` : `${MASTER_KEY_ENV}, which is not set, and ${file}, which does not exist`;
+  return found
+    ? `${file}; ${MASTER_KEY_ENV} is not set`
+    : `${MASTER_KEY_ENV}, which is not set, and ${file}, which does not exist`;
 }
 
-function mismatch(box: SecretBox, expected: string | undefined, found: string | undefined, sealed: number, detail?: string): OrgsyncError {
+function mismatch(
+  box: SecretBox,
+  expected: string | undefined,
+  found: string | undefined,
+  sealed: number,
+  detail?: string,
+): OrgsyncError {
   const file = box.keyFile();
-  const want = expected ? `the key with fingerprint ${expected}` : 'the key that sealed them (its fingerprint is not recorded yet)';
+  const want = expected
+    ? `the key with fingerprint ${expected}`
+    : 'the key that sealed them (its fingerprint is not recorded yet)';
   const got = found ? `the key with fingerprint ${found}` : 'none';
   const secrets = `${sealed} connection${sealed === 1 ? '' : 's'}`;
   let hint: string;
@@ -116,7 +126,8 @@ export async function prepareToSeal(tx: StoreRepos, box: SecretBox): Promise<str
   const check = await checkMasterKey(tx, box);
   if (check.sealed > 0 && check.fingerprint !== undefined) return check.fingerprint;
   const fingerprint = box.ensureKey();
-  if ((await tx.settings.get(FINGERPRINT_SETTING)) !== fingerprint) await tx.settings.set(FINGERPRINT_SETTING, fingerprint);
+  if ((await tx.settings.get(FINGERPRINT_SETTING)) !== fingerprint)
+    await tx.settings.set(FINGERPRINT_SETTING, fingerprint);
   return fingerprint;
 }
 
@@ -173,7 +184,8 @@ export async function rotateMasterKey(store: Store, current: SecretBox, newKey: 
           );
         }
         const sealed = next.seal(plain, row.name);
-        if (next.open(sealed, row.name) !== plain) throw new Error(`re-sealing connection "${row.name}" did not round-trip`);
+        if (next.open(sealed, row.name) !== plain)
+          throw new Error(`re-sealing connection "${row.name}" did not round-trip`);
         await tx.connections.update(row.name, { secrets: sealed });
       }
       await tx.settings.set(FINGERPRINT_SETTING, fingerprint);

@@ -14,11 +14,9 @@ export const RECONCILE_OFF = 'off';
 /** Five fields (minute hour day month weekday), or six with seconds first; croner's nicknames (@daily, @hourly…) too. */
 export const CRON_MODE = '5-or-6-parts' as const;
 
-export const RECONCILE_CRON_RULE =
-  `must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, e.g. "${DEFAULT_RECONCILE_CRON}" (daily at 02:00), or "${RECONCILE_OFF}"`;
+export const RECONCILE_CRON_RULE = `must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, e.g. "${DEFAULT_RECONCILE_CRON}" (daily at 02:00), or "${RECONCILE_OFF}"`;
 
-export const RECONCILE_CRON_HINT =
-  `Give e.g. "${DEFAULT_RECONCILE_CRON}" for daily at 02:00, "30 1 * * 1-5" for 01:30 on weekdays, or "${RECONCILE_OFF}" to turn the scheduled full sync off. Times are in the server's time zone (ORGSYNC_TZ).`;
+export const RECONCILE_CRON_HINT = `Give e.g. "${DEFAULT_RECONCILE_CRON}" for daily at 02:00, "30 1 * * 1-5" for 01:30 on weekdays, or "${RECONCILE_OFF}" to turn the scheduled full sync off. Times are in the server's time zone (ORGSYNC_TZ).`;
 
 export type ReconcileCronResult = { ok: true; value: string | null } | { ok: false; message: string };
 

@@ -167,7 +167,11 @@ function createKeyFile(file: string): Buffer {
 
 function unreadable(file: string, err: unknown): OrgsyncError {
   return new OrgsyncError(
-    { code: 'CONFIG_INVALID', message: `cannot read the master key file ${file}: ${(err as Error).message}`, hint: `Check the file's owner and permissions (chmod 600), or set ${MASTER_KEY_ENV}.` },
+    {
+      code: 'CONFIG_INVALID',
+      message: `cannot read the master key file ${file}: ${(err as Error).message}`,
+      hint: `Check the file's owner and permissions (chmod 600), or set ${MASTER_KEY_ENV}.`,
+    },
     { cause: err },
   );
 }
@@ -200,7 +204,9 @@ export class SecretBox {
    */
   static fromEnvironment(options: { env: Readonly<Record<string, string | undefined>>; dataDir: string }): SecretBox {
     const value = options.env[MASTER_KEY_ENV];
-    return new SecretBox(value !== undefined && value.trim() !== '' ? envKeySource(value) : fileKeySource(masterKeyPath(options.dataDir)));
+    return new SecretBox(
+      value !== undefined && value.trim() !== '' ? envKeySource(value) : fileKeySource(masterKeyPath(options.dataDir)),
+    );
   }
 
   static fromKey(key: Buffer): SecretBox {

@@ -6,6 +6,9 @@ import { definitionOf } from './registry.js';
 export type { ConnectionTestOptions, ConnectionTestResult } from './common/connection-test.js';
 
 /** 测试连接 for any platform of the registry: per-check results with hints; changes nothing. */
-export function testConnection(connection: Connection, options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number } = {}): Promise<ConnectionTestResult> {
+export function testConnection(
+  connection: Connection,
+  options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number } = {},
+): Promise<ConnectionTestResult> {
   return definitionOf(connection).testConnection(connection, options);
 }

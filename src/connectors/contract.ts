@@ -73,7 +73,11 @@ export interface ObjectReader {
 }
 
 /** A connection with its secrets in the clear, as a platform's factories receive it. */
-export interface PlatformConnection<P extends string = string, S = Record<string, unknown>, K = Record<string, unknown>> {
+export interface PlatformConnection<
+  P extends string = string,
+  S = Record<string, unknown>,
+  K = Record<string, unknown>,
+> {
   id: number;
   /** Also the source name on links and runs. */
   name: string;
@@ -173,7 +177,13 @@ export interface PlatformDefinition<
 /** What `add` takes for a platform: its settings and secrets side by side (as the CLI's flags give them). */
 export type ConnectionInputOf<D> =
   D extends PlatformDefinition<infer P, infer SS, infer KS, unknown>
-    ? { platform: P; name: string; policy?: PolicyInput | undefined; reconcileCron?: string | null | undefined } & Partial<z.input<SS>> & Partial<z.input<KS>>
+    ? {
+        platform: P;
+        name: string;
+        policy?: PolicyInput | undefined;
+        reconcileCron?: string | null | undefined;
+      } & Partial<z.input<SS>> &
+        Partial<z.input<KS>>
     : never;
 
 /** What may be shown of a platform's connection: its settings, and every secret it holds masked. */
@@ -191,4 +201,3 @@ export type ConnectionViewOf<D> =
         secretsError?: ErrorInfo;
       } & z.output<SS> & { [K in keyof z.output<KS>]: undefined extends z.output<KS>[K] ? string | undefined : string }
     : never;
-

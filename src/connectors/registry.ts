@@ -10,7 +10,10 @@ export type RegisteredPlatform = (typeof DEFINITIONS)[number];
 export type PlatformId = RegisteredPlatform['id'];
 
 /** A platform's connection, its settings and secrets typed by its schemas. */
-type ConnectionOf<D> = D extends PlatformDefinition<infer P, infer SS, infer KS, unknown> ? PlatformConnection<P, SS['_zod']['output'], KS['_zod']['output']> : never;
+type ConnectionOf<D> =
+  D extends PlatformDefinition<infer P, infer SS, infer KS, unknown>
+    ? PlatformConnection<P, SS['_zod']['output'], KS['_zod']['output']>
+    : never;
 /** A connection of any platform, told apart by `platform`. */
 export type AnyPlatformConnection = ConnectionOf<RegisteredPlatform>;
 

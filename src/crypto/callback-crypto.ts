@@ -22,7 +22,6 @@ export const CALLBACK_ERROR_CODES = {
   encryptFailed: 'CALLBACK_ENCRYPT_FAILED',
 } as const;
 
-
 export interface CallbackCryptoOptions {
   /** WeCom 回调配置 "Token" / DingTalk 事件订阅 "签名 token". */
   token: string;
@@ -62,7 +61,11 @@ function configError(message: string, hint: string = WHERE_TO_COPY): OrgsyncErro
 }
 
 function decryptError(message: string, hint: string = KEY_FIX_HINT): OrgsyncError {
-  return new OrgsyncError({ code: CALLBACK_ERROR_CODES.decryptFailed, message: `Cannot decrypt the callback message: ${message}`, hint });
+  return new OrgsyncError({
+    code: CALLBACK_ERROR_CODES.decryptFailed,
+    message: `Cannot decrypt the callback message: ${message}`,
+    hint,
+  });
 }
 
 /** Validates an EncodingAESKey and returns the 32-byte AES key. Error messages never include the key. */
@@ -88,10 +91,14 @@ export function decodeEncodingAesKey(encodingAesKey: string): Buffer {
 
 function validateToken(token: string): void {
   if (typeof token !== 'string' || token.length === 0) {
-    throw configError('The callback token is missing: it must be a non-empty string (WeCom: letters and digits, at most 32).');
+    throw configError(
+      'The callback token is missing: it must be a non-empty string (WeCom: letters and digits, at most 32).',
+    );
   }
   if (token.length > MAX_TOKEN_LENGTH) {
-    throw configError(`The callback token is ${token.length} characters long; at most ${MAX_TOKEN_LENGTH} are accepted.`);
+    throw configError(
+      `The callback token is ${token.length} characters long; at most ${MAX_TOKEN_LENGTH} are accepted.`,
+    );
   }
   const bad = /[^\x20-\x7e]/.exec(token);
   if (bad) {
@@ -202,14 +209,17 @@ export class CallbackCrypto {
 
   /** sha1 hex (lowercase) of the lexically sorted [token, timestamp, nonce, encrypted], concatenated. */
   signature(timestamp: string, nonce: string, encrypted: string): string {
-    return createHash('sha1')
-      .update([this.#token, timestamp, nonce, encrypted].sort().join(''))
-      .digest('hex');
+    return createHash('sha1').update([this.#token, timestamp, nonce, encrypted].sort().join('')).digest('hex');
   }
 
   /** Constant-time check of a received signature; hex case is ignored. False for anything that is not a match. */
   verify(signature: string, timestamp: string, nonce: string, encrypted: string): boolean {
-    if (typeof signature !== 'string' || typeof timestamp !== 'string' || typeof nonce !== 'string' || typeof encrypted !== 'string') {
+    if (
+      typeof signature !== 'string' ||
+      typeof timestamp !== 'string' ||
+      typeof nonce !== 'string' ||
+      typeof encrypted !== 'string'
+    ) {
       return false;
     }
     const expected = Buffer.from(this.signature(timestamp, nonce, encrypted), 'utf8');
@@ -239,7 +249,9 @@ export class CallbackCrypto {
   decrypt(encrypted: string): { message: string; receiverId: string } {
     const plaintext = aesCbcDecrypt(this.#key, decodeBase64(encrypted));
     if (plaintext.length < HEADER_BYTES) {
-      throw decryptError(`the decrypted data is ${plaintext.length} bytes long, shorter than its ${HEADER_BYTES}-byte header.`);
+      throw decryptError(
+        `the decrypted data is ${plaintext.length} bytes long, shorter than its ${HEADER_BYTES}-byte header.`,
+      );
     }
     const length = plaintext.readUInt32BE(RANDOM_PREFIX_BYTES);
     if (length > plaintext.length - HEADER_BYTES) {
@@ -262,7 +274,7 @@ export class CallbackCrypto {
           `but this endpoint is configured for ${quoteForMessage(this.receiverId)}.`,
         hint:
           'Set receiverId to the id the platform encrypts for: in WeCom the CorpID (我的企业 → 企业信息) for corp apps, ' +
-          'the SuiteID for third-party apps, empty for personal-entity apps; in DingTalk the AppKey for an app\'s ' +
+          "the SuiteID for third-party apps, empty for personal-entity apps; in DingTalk the AppKey for an app's " +
           '事件订阅, the CorpId for the legacy 注册回调 API, the SuiteKey for third-party apps.',
       });
     }
@@ -270,7 +282,10 @@ export class CallbackCrypto {
   }
 
   /** Encrypts and signs, for senders (the simulator, replies such as DingTalk's encrypted "success"). */
-  encryptAndSign(message: string, options: { timestamp?: string; nonce?: string; random?: Buffer } = {}): SignedMessage {
+  encryptAndSign(
+    message: string,
+    options: { timestamp?: string; nonce?: string; random?: Buffer } = {},
+  ): SignedMessage {
     const encrypted = this.encrypt(message, options.random !== undefined ? { random: options.random } : {});
     const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
     const nonce = options.nonce ?? randomNonce();
@@ -291,7 +306,8 @@ export class CallbackCrypto {
     if (!this.verify(input.signature, input.timestamp, input.nonce, input.encrypted)) {
       throw new OrgsyncError({
         code: CALLBACK_ERROR_CODES.signatureInvalid,
-        message: 'The callback signature does not match: the request was not signed with the configured token, or it was altered.',
+        message:
+          'The callback signature does not match: the request was not signed with the configured token, or it was altered.',
         hint:
           'Check that the token configured here equals the Token of WeCom 回调配置 / the 签名 token of DingTalk 事件订阅 ' +
           '(no stray spaces), and that msg_signature, timestamp (DingTalk also sends timeStamp), nonce and the ' +

@@ -38,7 +38,13 @@ export interface ExportedUser {
 export function exportDirectory(state: DirectoryState): DirectoryExport {
   return {
     revision: state.revision,
-    departments: state.departments.map((d) => ({ id: d.id, name: d.name, parentId: d.parentId, order: d.order, links: d.links })),
+    departments: state.departments.map((d) => ({
+      id: d.id,
+      name: d.name,
+      parentId: d.parentId,
+      order: d.order,
+      links: d.links,
+    })),
     users: state.users.map((u) => ({
       id: u.id,
       userid: u.userid,

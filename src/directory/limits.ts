@@ -86,7 +86,11 @@ function checkLength(value: string, max: number, what: string, unit: 'chars' | '
 
 export function checkUserName(value: string, limits: PlatformLimits): LimitViolation | null {
   if (value.trim().length === 0) {
-    return { code: 'NAME_LENGTH', message: 'the name is empty', hint: 'Every user needs a name of at least 1 character.' };
+    return {
+      code: 'NAME_LENGTH',
+      message: 'the name is empty',
+      hint: 'Every user needs a name of at least 1 character.',
+    };
   }
   const n = chars(value);
   if (n > limits.userNameMaxChars) {
@@ -101,7 +105,11 @@ export function checkUserName(value: string, limits: PlatformLimits): LimitViola
 
 export function checkDepartmentName(value: string, limits: PlatformLimits): LimitViolation | null {
   if (value.trim().length === 0) {
-    return { code: 'NAME_LENGTH', message: 'the name is empty', hint: 'Every department needs a name of at least 1 character.' };
+    return {
+      code: 'NAME_LENGTH',
+      message: 'the name is empty',
+      hint: 'Every department needs a name of at least 1 character.',
+    };
   }
   const n = chars(value);
   if (n > limits.departmentNameMaxChars) {
@@ -147,7 +155,11 @@ export function checkProfileField(
     case 'telephone':
       return TELEPHONE.test(value)
         ? checkLength(value, limits.telephoneMaxChars, 'the telephone', 'chars')
-        : { code: 'FIELD_FORMAT', message: `"${value}" is not a telephone number`, hint: 'Use digits, "+", "-" and ",".' };
+        : {
+            code: 'FIELD_FORMAT',
+            message: `"${value}" is not a telephone number`,
+            hint: 'Use digits, "+", "-" and ",".',
+          };
     case 'mobile':
       return MOBILE.test(value)
         ? null
@@ -158,7 +170,11 @@ export function checkProfileField(
           };
     case 'email':
       if (!EMAIL.test(value) || CONTROL.test(value)) {
-        return { code: 'FIELD_FORMAT', message: `"${value}" is not an email address`, hint: 'Use the form name@example.com.' };
+        return {
+          code: 'FIELD_FORMAT',
+          message: `"${value}" is not an email address`,
+          hint: 'Use the form name@example.com.',
+        };
       }
       return checkLength(value, limits.emailMaxBytes, 'the email', 'bytes');
   }

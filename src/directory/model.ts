@@ -20,7 +20,13 @@ export const USER_PROFILE_FIELDS = [
 export type UserProfileField = (typeof USER_PROFILE_FIELDS)[number];
 
 /** Everything on a user a source may own: the profile plus status, memberships, main department, attributes. */
-export const USER_OWNED_FIELDS = [...USER_PROFILE_FIELDS, 'status', 'departments', 'mainDepartment', 'attributes'] as const;
+export const USER_OWNED_FIELDS = [
+  ...USER_PROFILE_FIELDS,
+  'status',
+  'departments',
+  'mainDepartment',
+  'attributes',
+] as const;
 export type UserOwnedField = (typeof USER_OWNED_FIELDS)[number];
 
 export const DEPARTMENT_OWNED_FIELDS = ['name', 'order', 'parent'] as const;
@@ -86,7 +92,12 @@ export interface UserScope {
    * Users the fallback matching or a userid check could find for the source's users read: the same userid key, and
    * for one not linked yet (`externalId` not among the links) the same mobile or email key.
    */
-  candidates: ReadonlyArray<{ externalId: string; userid?: string | undefined; mobile?: string | null | undefined; email?: string | null | undefined }>;
+  candidates: ReadonlyArray<{
+    externalId: string;
+    userid?: string | undefined;
+    mobile?: string | null | undefined;
+    email?: string | null | undefined;
+  }>;
 }
 
 export function linkKey(source: string, externalId: string): string {

@@ -114,7 +114,13 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
       if (v) issues.push(issueFrom(path, object, 'name', v));
     }
     if (d.order !== undefined && (!Number.isInteger(d.order) || d.order < 0 || d.order >= 2 ** 32)) {
-      issues.push({ path, object, field: 'order', message: `${d.order} is not an integer in [0, 2^32)`, hint: 'Use a whole number from 0 to 4294967295.' });
+      issues.push({
+        path,
+        object,
+        field: 'order',
+        message: `${d.order} is not an integer in [0, 2^32)`,
+        hint: 'Use a whole number from 0 to 4294967295.',
+      });
     }
   });
 
@@ -135,7 +141,13 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
     const object = `department "${d.externalId}"`;
     if (d.parentExternalId === null) return;
     if (d.parentExternalId === d.externalId) {
-      issues.push({ path, object, field: 'parentExternalId', message: 'the department is its own parent', hint: 'Point parentExternalId at another department, or null for a top department.' });
+      issues.push({
+        path,
+        object,
+        field: 'parentExternalId',
+        message: 'the department is its own parent',
+        hint: 'Point parentExternalId at another department, or null for a top department.',
+      });
     } else if (!deptIndex.has(d.parentExternalId)) {
       issues.push({
         path,
@@ -228,7 +240,13 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
     const path = `users[${i}]`;
     const object = `user "${u.externalId}"`;
     if (userIndex.has(u.externalId)) {
-      issues.push({ path, object, field: 'externalId', message: `duplicate id; users[${userIndex.get(u.externalId)}] has the same one`, hint: 'Give every user their own externalId.' });
+      issues.push({
+        path,
+        object,
+        field: 'externalId',
+        message: `duplicate id; users[${userIndex.get(u.externalId)}] has the same one`,
+        hint: 'Give every user their own externalId.',
+      });
       return;
     }
     userIndex.set(u.externalId, i);
@@ -274,7 +292,13 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
             hint: 'Reference a department listed in "departments" of the snapshot.',
           });
         } else if (seen.has(m.externalId)) {
-          issues.push({ path: `${path}.departments[${j}]`, object, field: 'externalId', message: `department "${m.externalId}" is listed twice`, hint: 'List each department once per user.' });
+          issues.push({
+            path: `${path}.departments[${j}]`,
+            object,
+            field: 'externalId',
+            message: `department "${m.externalId}" is listed twice`,
+            hint: 'List each department once per user.',
+          });
         }
         seen.add(m.externalId);
       });
@@ -290,7 +314,13 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
         });
       }
     } else if (typeof u.mainDepartment === 'string' && !deptIndex.has(u.mainDepartment)) {
-      issues.push({ path, object, field: 'mainDepartment', message: `unknown department "${u.mainDepartment}"`, hint: 'Reference a department listed in the snapshot.' });
+      issues.push({
+        path,
+        object,
+        field: 'mainDepartment',
+        message: `unknown department "${u.mainDepartment}"`,
+        hint: 'Reference a department listed in the snapshot.',
+      });
     }
     if (u.linkData !== undefined) {
       for (const [key, value] of Object.entries(u.linkData)) {
@@ -308,7 +338,13 @@ export function validateSnapshot(snapshot: Snapshot, limits: PlatformLimits): Va
     if (u.attributes !== undefined) {
       for (const key of Object.keys(u.attributes)) {
         if (key.trim() === '' || key.length > 64) {
-          issues.push({ path: `${path}.attributes`, object, field: 'attributes', message: `attribute name "${key}" must be 1-64 characters`, hint: 'Rename the attribute.' });
+          issues.push({
+            path: `${path}.attributes`,
+            object,
+            field: 'attributes',
+            message: `attribute name "${key}" must be 1-64 characters`,
+            hint: 'Rename the attribute.',
+          });
         } else {
           const v = checkControlChars(key, `the attribute name "${key}"`);
           if (v) issues.push(issueFrom(`${path}.attributes`, object, 'attributes', v));
@@ -396,9 +432,11 @@ export function skipInvalidRecords(
   const users = snapshot.users.filter((u, i) => {
     if (!badUsers.has(i)) return true;
     const local = localDepartments(u.externalId);
-    const theirs = [...(u.departments ?? []).map((m) => m.externalId), ...(typeof u.mainDepartment === 'string' ? [u.mainDepartment] : []), ...(local ?? [])].filter((id) =>
-      known.has(id),
-    );
+    const theirs = [
+      ...(u.departments ?? []).map((m) => m.externalId),
+      ...(typeof u.mainDepartment === 'string' ? [u.mainDepartment] : []),
+      ...(local ?? []),
+    ].filter((id) => known.has(id));
     for (const id of theirs) incomplete.add(id);
     if (local?.every((id) => !known.has(id))) complete = false;
     return false;

@@ -64,7 +64,8 @@ export class CallbackLimiter {
     const now = this.#now();
     const client = this.#count(this.#clients.get(clientKey(ip)), now);
     if (client >= this.#limits.perIp) return 'ip';
-    if (client > 0 && this.#count(this.#connections.get(connection), now) >= this.#limits.perConnection) return 'connection';
+    if (client > 0 && this.#count(this.#connections.get(connection), now) >= this.#limits.perConnection)
+      return 'connection';
     return null;
   }
 
@@ -90,7 +91,8 @@ export class CallbackLimiter {
         this.#connections.set(connection, c);
       }
       const n = this.#add(c, now);
-      if (reached === null && n >= this.#limits.perConnection && n - 1 < this.#limits.perConnection) reached = 'connection';
+      if (reached === null && n >= this.#limits.perConnection && n - 1 < this.#limits.perConnection)
+        reached = 'connection';
     }
     return reached;
   }
@@ -138,9 +140,11 @@ export class CallbackLimiter {
 function checked(limits: CallbackLimits): CallbackLimits {
   for (const name of ['perIp', 'perConnection'] as const) {
     const v = limits[name];
-    if (!(v === Number.POSITIVE_INFINITY || (Number.isInteger(v) && v >= 1))) throw new RangeError(`callback limit ${name} must be a whole number of at least 1, or Infinity (not ${v})`);
+    if (!(v === Number.POSITIVE_INFINITY || (Number.isInteger(v) && v >= 1)))
+      throw new RangeError(`callback limit ${name} must be a whole number of at least 1, or Infinity (not ${v})`);
   }
-  if (!Number.isInteger(limits.windowMs) || limits.windowMs < 1) throw new RangeError(`callback limit windowMs must be a whole number of ms, at least 1 (not ${limits.windowMs})`);
+  if (!Number.isInteger(limits.windowMs) || limits.windowMs < 1)
+    throw new RangeError(`callback limit windowMs must be a whole number of ms, at least 1 (not ${limits.windowMs})`);
   return limits;
 }
 
@@ -153,7 +157,10 @@ export function clientKey(ip: string): string {
   const [head = '', tail] = bare.split('::', 2);
   const left = head === '' ? [] : head.split(':');
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  const groups =
+    tail === undefined
+      ? left
+      : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
   return `${groups
     .slice(0, 4)
     .map((g) => (Number.parseInt(g, 16) || 0).toString(16))

@@ -47,7 +47,11 @@ export class CallbackReceiver {
   readonly #now: () => number;
 
   constructor(config: CallbackConfig) {
-    this.#crypto = new CallbackCrypto({ token: config.token, encodingAesKey: config.encodingAesKey, receiverId: config.receiverId });
+    this.#crypto = new CallbackCrypto({
+      token: config.token,
+      encodingAesKey: config.encodingAesKey,
+      receiverId: config.receiverId,
+    });
     this.#callbacks = definitionOf(config).callbacks;
     this.#windowMs = config.timestampWindowMs ?? DEFAULT_TIMESTAMP_WINDOW_MS;
     this.#now = config.now ?? Date.now;
@@ -56,12 +60,20 @@ export class CallbackReceiver {
   /** Checks, decrypts and parses one request. Throws CallbackRejected (or the crypto's OrgsyncError) for bad ones. */
   receive(request: CallbackRequest): CallbackOutcome {
     if (Buffer.byteLength(request.body, 'utf8') > MAX_CALLBACK_BODY_BYTES) {
-      throw new CallbackRejected(413, 'CALLBACK_TOO_LARGE', `the body is larger than ${MAX_CALLBACK_BODY_BYTES} bytes`, 'Contact events are small; this request did not come from the platform.');
+      throw new CallbackRejected(
+        413,
+        'CALLBACK_TOO_LARGE',
+        `the body is larger than ${MAX_CALLBACK_BODY_BYTES} bytes`,
+        'Contact events are small; this request did not come from the platform.',
+      );
     }
     const unit = this.#callbacks.timestampUnit;
     const channel: CallbackChannel = {
       open: (query, encrypted) => this.#open(query, encrypted, unit),
-      seal: (text) => this.#crypto.encryptAndSign(text, { timestamp: String(unit === 'ms' ? this.#now() : Math.floor(this.#now() / 1000)) }),
+      seal: (text) =>
+        this.#crypto.encryptAndSign(text, {
+          timestamp: String(unit === 'ms' ? this.#now() : Math.floor(this.#now() / 1000)),
+        }),
     };
     return this.#callbacks.receive(request, channel);
   }

@@ -10,11 +10,17 @@ export class DeadLetters {
 
   /** Oldest first, at most `limit`; only one connection's when it is given. */
   list(options: { limit: number; connection?: string | undefined }): Promise<InboxMessage[]> {
-    return this.store.inbox.deadLetters({ limit: options.limit, ...(options.connection !== undefined ? { connection: options.connection } : {}) });
+    return this.store.inbox.deadLetters({
+      limit: options.limit,
+      ...(options.connection !== undefined ? { connection: options.connection } : {}),
+    });
   }
 
   /** Puts them back to pending and wakes the pump of each connection, so they are processed at once. */
-  async retry(filter: { connection?: string | undefined; ids?: readonly number[] | undefined }): Promise<Array<{ id: number; connection: string }>> {
+  async retry(filter: {
+    connection?: string | undefined;
+    ids?: readonly number[] | undefined;
+  }): Promise<Array<{ id: number; connection: string }>> {
     const which: DeadLetterFilter = {
       ...(filter.connection !== undefined ? { connection: filter.connection } : {}),
       ...(filter.ids !== undefined ? { ids: filter.ids } : {}),

@@ -28,7 +28,12 @@ export interface ObjectFailure {
  */
 export function connectionWide(err: unknown): boolean {
   if (stopsThePull(err)) return true;
-  return err instanceof ConnectorError && (err.code === 'WECOM_API_FORBIDDEN' || err.code === 'WECOM_API_PERMISSION_REVOKED' || err.code === 'WECOM_CONTACTS_SECRET_NEW_IP');
+  return (
+    err instanceof ConnectorError &&
+    (err.code === 'WECOM_API_FORBIDDEN' ||
+      err.code === 'WECOM_API_PERMISSION_REVOKED' ||
+      err.code === 'WECOM_CONTACTS_SECRET_NEW_IP')
+  );
 }
 
 /** The report of an event run, with the objects it could not read (left out of it). */
@@ -75,7 +80,11 @@ export function coalesce(events: readonly ContactEvent[]): CoalescedEvents {
  */
 const READ_CONCURRENCY = 32;
 
-async function readAll<T>(ids: readonly string[], read: (id: string) => Promise<T>, failed: (id: string, err: unknown) => void): Promise<Map<string, T>> {
+async function readAll<T>(
+  ids: readonly string[],
+  read: (id: string) => Promise<T>,
+  failed: (id: string, err: unknown) => void,
+): Promise<Map<string, T>> {
   const out = new Map<string, T>();
   let next = 0;
   let fatal: { err: unknown } | null = null;
@@ -128,7 +137,15 @@ class EventSource implements SourceConnector {
     renames: this.touched.renames.length,
     ...(this.reader.stats?.() ?? {}),
     // Left out of this run; their messages wait and are tried again on their own.
-    ...(this.failures.size > 0 ? { unreadable: [...this.failures.values()].map((f) => ({ object: f.object, externalId: f.externalId, code: f.error.code })) } : {}),
+    ...(this.failures.size > 0
+      ? {
+          unreadable: [...this.failures.values()].map((f) => ({
+            object: f.object,
+            externalId: f.externalId,
+            code: f.error.code,
+          })),
+        }
+      : {}),
   });
 
   /** Objects whose read failed, by `user:<id>` / `department:<id>`: left out of the run. */
@@ -148,7 +165,11 @@ class EventSource implements SourceConnector {
   async #pull(): Promise<Snapshot> {
     const failed = (object: ObjectFailure['object']) => (externalId: string, err: unknown) => {
       const info = errorInfo(err);
-      this.failures.set(`${object}:${externalId}`, { object, externalId, error: { ...info, object: info.object ?? `${object} "${externalId}"` } });
+      this.failures.set(`${object}:${externalId}`, {
+        object,
+        externalId,
+        error: { ...info, object: info.object ?? `${object} "${externalId}"` },
+      });
     };
     // Users and departments are different APIs with their own rate limits: read side by side.
     const [users, departments] = await Promise.all([
@@ -183,14 +204,19 @@ class EventSource implements SourceConnector {
    * left out too, with that department's error, and waits with it. A new department under a known parent that
    * could not be read goes under that parent as the directory has it.
    */
-  #leaveOutDependents(users: Map<string, SnapshotUser | null>, departments: Map<string, SnapshotDepartment | null>): void {
-    const unreadable = (id: string): ObjectFailure | undefined => (this.knownParents.has(id) || departments.has(id) ? undefined : this.failures.get(`department:${id}`));
+  #leaveOutDependents(
+    users: Map<string, SnapshotUser | null>,
+    departments: Map<string, SnapshotDepartment | null>,
+  ): void {
+    const unreadable = (id: string): ObjectFailure | undefined =>
+      this.knownParents.has(id) || departments.has(id) ? undefined : this.failures.get(`department:${id}`);
     for (let changed = true; changed; ) {
       changed = false;
       for (const [id, d] of departments) {
         const parent = d?.parentExternalId;
         if (parent == null || departments.has(parent)) continue;
-        const needed = !this.knownParents.has(parent) || (this.knownParents.has(id) && this.knownParents.get(id) !== parent);
+        const needed =
+          !this.knownParents.has(parent) || (this.knownParents.has(id) && this.knownParents.get(id) !== parent);
         const cause = needed ? this.failures.get(`department:${parent}`) : undefined;
         if (!cause) continue;
         departments.delete(id);
@@ -206,11 +232,16 @@ class EventSource implements SourceConnector {
     }
   }
 
-  private missingDepartments(users: ReadonlyMap<string, SnapshotUser | null>, departments: ReadonlyMap<string, SnapshotDepartment | null>): string[] {
+  private missingDepartments(
+    users: ReadonlyMap<string, SnapshotUser | null>,
+    departments: ReadonlyMap<string, SnapshotDepartment | null>,
+  ): string[] {
     const missing = new Set<string>();
     // A department whose read failed is not read again in the same run.
-    const known = (id: string): boolean => this.knownParents.has(id) || departments.has(id) || this.failures.has(`department:${id}`);
-    for (const u of users.values()) for (const m of u?.departments ?? []) if (!known(m.externalId)) missing.add(m.externalId);
+    const known = (id: string): boolean =>
+      this.knownParents.has(id) || departments.has(id) || this.failures.has(`department:${id}`);
+    for (const u of users.values())
+      for (const m of u?.departments ?? []) if (!known(m.externalId)) missing.add(m.externalId);
     for (const [id, d] of departments) {
       const parent = d?.parentExternalId;
       if (parent == null || departments.has(parent)) continue;
@@ -218,7 +249,8 @@ class EventSource implements SourceConnector {
       // still in its old place in the directory's tree, it could close a cycle, or sit deeper than the platform
       // allows, until the parent's own event arrives.
       if (this.failures.has(`department:${parent}`)) continue;
-      if (!this.knownParents.has(parent) || this.knownParents.get(id) !== parent || this.#ancestors.has(id)) missing.add(parent);
+      if (!this.knownParents.has(parent) || this.knownParents.get(id) !== parent || this.#ancestors.has(id))
+        missing.add(parent);
     }
     return [...missing];
   }
@@ -229,7 +261,9 @@ class EventSource implements SourceConnector {
    */
   readonly scope = (): UserScope => {
     const candidates: Array<UserScope['candidates'][number]> = [];
-    for (const u of this.reads.users.values()) if (u) candidates.push({ externalId: u.externalId, userid: effectiveUserId(u), mobile: u.mobile, email: u.email });
+    for (const u of this.reads.users.values())
+      if (u)
+        candidates.push({ externalId: u.externalId, userid: effectiveUserId(u), mobile: u.mobile, email: u.email });
     return {
       source: this.source,
       externalIds: [...this.reads.users.keys()],
@@ -288,5 +322,9 @@ export async function runEvents(store: Store, options: EventRunOptions): Promise
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.leaseHolder !== undefined ? { leaseHolder: options.leaseHolder } : {}),
   });
-  return { ...report, unreadable: [...connector.failures.values()], ...(connector.connectionError ? { connectionError: connector.connectionError } : {}) };
+  return {
+    ...report,
+    unreadable: [...connector.failures.values()],
+    ...(connector.connectionError ? { connectionError: connector.connectionError } : {}),
+  };
 }

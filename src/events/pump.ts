@@ -206,10 +206,13 @@ export class EventPump {
   #wakeAt(connection: string, lane: Lane, at: number): void {
     if (this.#stopped) return;
     if (lane.retryTimer) clearTimeout(lane.retryTimer);
-    lane.retryTimer = setTimeout(() => {
-      lane.retryTimer = null;
-      this.notify(connection, 0);
-    }, Math.max(0, at - this.#now()));
+    lane.retryTimer = setTimeout(
+      () => {
+        lane.retryTimer = null;
+        this.notify(connection, 0);
+      },
+      Math.max(0, at - this.#now()),
+    );
   }
 
   async #drain(connection: string, lane: Lane): Promise<void> {
@@ -244,7 +247,13 @@ export class EventPump {
     let thrown: unknown = null;
     try {
       const task = async (): Promise<RunReport> =>
-        (report = await runEvents(store, { source: connection, reader: target.reader, policy: target.policy, events: messages.flatMap((m) => m.events), leaseHolder: this.#holder }));
+        (report = await runEvents(store, {
+          source: connection,
+          reader: target.reader,
+          policy: target.policy,
+          events: messages.flatMap((m) => m.events),
+          leaseHolder: this.#holder,
+        }));
       await (this.options.exclusive ? this.options.exclusive(connection, task) : task());
     } catch (err) {
       thrown = err;
@@ -257,12 +266,24 @@ export class EventPump {
         const byKey = new Map(done.unreadable.map((f) => [`${f.object}:${f.externalId}`, f]));
         for (const m of messages) {
           const touched = coalesce(m.events);
-          const failure = [...touched.users.map((u) => `user:${u}`), ...touched.departments.map((d) => `department:${d}`)].map((k) => byKey.get(k)).find((f) => f !== undefined);
+          const failure = [
+            ...touched.users.map((u) => `user:${u}`),
+            ...touched.departments.map((d) => `department:${d}`),
+          ]
+            .map((k) => byKey.get(k))
+            .find((f) => f !== undefined);
           if (failure) failing.set(m.id, failure);
         }
       }
-      await inbox.markDone(messages.filter((m) => !failing.has(m.id)).map((m) => m.id), done.runId);
-      await this.#fail(connection, messages.filter((m) => failing.has(m.id)), (m) => (failing.get(m.id) as ObjectFailure).error);
+      await inbox.markDone(
+        messages.filter((m) => !failing.has(m.id)).map((m) => m.id),
+        done.runId,
+      );
+      await this.#fail(
+        connection,
+        messages.filter((m) => failing.has(m.id)),
+        (m) => (failing.get(m.id) as ObjectFailure).error,
+      );
       this.options.onRun?.(connection, done);
       return 'done';
     }
@@ -274,7 +295,11 @@ export class EventPump {
       // waits, none is at fault.
       lane.failures++;
       const retryAt = new Date(this.#now() + this.#wait(lane.failures)).toISOString();
-      await inbox.markFailed(messages.map((m) => m.id), error, { retryAt, count: false });
+      await inbox.markFailed(
+        messages.map((m) => m.id),
+        error,
+        { retryAt, count: false },
+      );
       return 'stop';
     }
     if (messages.length > 1) {
@@ -291,7 +316,11 @@ export class EventPump {
   }
 
   /** Counts a failed attempt of each message: it waits its back-off, or becomes a dead letter. */
-  async #fail(connection: string, messages: readonly InboxMessage[], errorOf: (m: InboxMessage) => ErrorInfo): Promise<void> {
+  async #fail(
+    connection: string,
+    messages: readonly InboxMessage[],
+    errorOf: (m: InboxMessage) => ErrorInfo,
+  ): Promise<void> {
     // Grouped by error and by attempt count (which sets the wait), one update each.
     const groups = new Map<string, { error: ErrorInfo; attempts: number; ids: number[] }>();
     for (const m of messages) {
@@ -303,7 +332,10 @@ export class EventPump {
     }
     for (const g of groups.values()) {
       const retryAt = new Date(this.#now() + this.#wait(g.attempts)).toISOString();
-      const dead = await this.options.inbox.markFailed(g.ids, g.error, { retryAt, maxAttempts: this.#retry.maxAttempts });
+      const dead = await this.options.inbox.markFailed(g.ids, g.error, {
+        retryAt,
+        maxAttempts: this.#retry.maxAttempts,
+      });
       if (dead.length > 0) this.options.onDeadLetter?.(connection, dead, g.error);
     }
   }
@@ -311,5 +343,8 @@ export class EventPump {
 
 function errorOf(err: unknown): ErrorInfo {
   if (err instanceof OrgsyncError) return err.toInfo();
-  return { code: 'EVENT_RUN_FAILED', message: err instanceof Error ? err.message : String(err ?? 'the event run failed') };
+  return {
+    code: 'EVENT_RUN_FAILED',
+    message: err instanceof Error ? err.message : String(err ?? 'the event run failed'),
+  };
 }

@@ -21,7 +21,8 @@ export const NO_ENDPOINT = { status: 404, text: 'no callback is configured for t
 const UNAVAILABLE_LOG: Record<Extract<CallbackEndpoint, { unavailable: string }>['unavailable'], string> = {
   'unknown-connection': 'callback endpoint unavailable: there is no such connection',
   'no-callback-configured': 'callback endpoint unavailable: the connection has no callback Token and EncodingAESKey',
-  'secrets-unreadable': "callback endpoint unavailable: the connection's stored secrets cannot be opened (is the master key the one they were sealed with?)",
+  'secrets-unreadable':
+    "callback endpoint unavailable: the connection's stored secrets cannot be opened (is the master key the one they were sealed with?)",
 };
 
 interface Log {
@@ -56,7 +57,9 @@ export async function registerCallbackRoutes(app: FastifyInstance, options: Call
     const { perIp, perConnection, windowMs } = limiter.limits;
     log?.warn(
       { ip, connection, limit: reached === 'ip' ? perIp : perConnection, windowMs },
-      reached === 'ip' ? 'callback refusals from this client reached the limit: it is answered 429 until the window slides' : 'callback refusals for this connection reached the limit: clients refused in the window are answered 429 until it slides',
+      reached === 'ip'
+        ? 'callback refusals from this client reached the limit: it is answered 429 until the window slides'
+        : 'callback refusals for this connection reached the limit: clients refused in the window are answered 429 until it slides',
     );
   };
 
@@ -64,7 +67,9 @@ export async function registerCallbackRoutes(app: FastifyInstance, options: Call
     // The body is kept as the exact text received (XML for WeCom, JSON for DingTalk), bounded in size, and only
     // scanned by the receiver: no parser sees it before its signature is checked.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_CALLBACK_BODY_BYTES }, (_req, body, done) => done(null, body));
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_CALLBACK_BODY_BYTES }, (_req, body, done) =>
+      done(null, body),
+    );
 
     // Before the body is read: a client over its limit costs a map lookup.
     scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
@@ -78,22 +83,38 @@ export async function registerCallbackRoutes(app: FastifyInstance, options: Call
 
     // fastify's own refusals (a body over the bound, a broken body stream) are answered as the receiver refuses:
     // plain text, one log line without a stack, counted. Anything else is the server's own failure and goes up.
-    scope.setErrorHandler(async (err: { code?: string; statusCode?: number; message?: string }, req: FastifyRequest, reply: FastifyReply) => {
-      const status = err.statusCode;
-      if (status === undefined || status < 400 || status >= 500) throw err;
-      const connection = (req.params as { connection?: string } | undefined)?.connection;
-      const [code, message] =
-        err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? ['CALLBACK_TOO_LARGE', `the body is larger than ${MAX_CALLBACK_BODY_BYTES} bytes`] : ['CALLBACK_REQUEST_INVALID', 'the request could not be read'];
-      log?.warn({ connection, code, method: req.method, fastifyCode: err.code }, `callback refused: ${message}`);
-      crossed(limiter.refused(req.ip), req.ip, connection);
-      await reply.code(status).type('text/plain').send(`${code}: ${message}`);
-    });
+    scope.setErrorHandler(
+      async (
+        err: { code?: string; statusCode?: number; message?: string },
+        req: FastifyRequest,
+        reply: FastifyReply,
+      ) => {
+        const status = err.statusCode;
+        if (status === undefined || status < 400 || status >= 500) throw err;
+        const connection = (req.params as { connection?: string } | undefined)?.connection;
+        const [code, message] =
+          err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+            ? ['CALLBACK_TOO_LARGE', `the body is larger than ${MAX_CALLBACK_BODY_BYTES} bytes`]
+            : ['CALLBACK_REQUEST_INVALID', 'the request could not be read'];
+        log?.warn({ connection, code, method: req.method, fastifyCode: err.code }, `callback refused: ${message}`);
+        crossed(limiter.refused(req.ip), req.ip, connection);
+        await reply.code(status).type('text/plain').send(`${code}: ${message}`);
+      },
+    );
 
-    const handle = async (req: FastifyRequest<{ Params: { connection: string } }>, reply: FastifyReply): Promise<void> => {
+    const handle = async (
+      req: FastifyRequest<{ Params: { connection: string } }>,
+      reply: FastifyReply,
+    ): Promise<void> => {
       const connection = req.params.connection;
       const endpoint = await options.endpoint(connection);
       if ('unavailable' in endpoint) {
-        const line = { connection, cause: endpoint.unavailable, ...(endpoint.code !== undefined ? { code: endpoint.code } : {}), method: req.method };
+        const line = {
+          connection,
+          cause: endpoint.unavailable,
+          ...(endpoint.code !== undefined ? { code: endpoint.code } : {}),
+          method: req.method,
+        };
         if (endpoint.unavailable === 'unknown-connection') log?.info(line, UNAVAILABLE_LOG[endpoint.unavailable]);
         else log?.warn(line, UNAVAILABLE_LOG[endpoint.unavailable]);
         crossed(limiter.refused(req.ip), req.ip, undefined);
@@ -107,7 +128,12 @@ export async function registerCallbackRoutes(app: FastifyInstance, options: Call
           body: typeof req.body === 'string' ? req.body : '',
         });
         if (outcome.message && outcome.message.events.length > 0) {
-          const added = await options.inbox.add({ connection, dedupeKey: outcome.message.dedupeKey, type: outcome.message.type, events: outcome.message.events });
+          const added = await options.inbox.add({
+            connection,
+            dedupeKey: outcome.message.dedupeKey,
+            type: outcome.message.type,
+            events: outcome.message.events,
+          });
           if (added) options.stored(connection);
         }
         await reply.code(outcome.status).type(outcome.contentType).send(outcome.body);

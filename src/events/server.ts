@@ -30,7 +30,10 @@ export async function registerEvents(app: FastifyInstance, deps: EventsDeps): Pr
   /** The connection's reads, through a client kept as long as the connection is unchanged. */
   const readerOf = (entry: Decoded): ObjectReader => {
     const platform = definitionOf(entry.connection);
-    entry.client ??= platform.client(entry.connection, { tokens, ...(deps.dingtalkQpsLimit !== undefined ? { qpsLimit: deps.dingtalkQpsLimit } : {}) });
+    entry.client ??= platform.client(entry.connection, {
+      tokens,
+      ...(deps.dingtalkQpsLimit !== undefined ? { qpsLimit: deps.dingtalkQpsLimit } : {}),
+    });
     return platform.objectReader(entry.client);
   };
 
@@ -43,11 +46,25 @@ export async function registerEvents(app: FastifyInstance, deps: EventsDeps): Pr
       // One client for the runs one after another: its rate limiter counts their calls together, as the platform does.
       return { reader: readerOf(entry), policy: entry.connection.policy };
     },
-    onRun: (name, report) => app.log.info({ connection: name, runId: report.runId, status: report.status, changes: report.changes }, 'event run'),
-    onError: (name, err) => app.log.warn({ connection: name, error: err instanceof Error ? err.message : String(err) }, 'event run failed; the events stay and are tried again'),
+    onRun: (name, report) =>
+      app.log.info(
+        { connection: name, runId: report.runId, status: report.status, changes: report.changes },
+        'event run',
+      ),
+    onError: (name, err) =>
+      app.log.warn(
+        { connection: name, error: err instanceof Error ? err.message : String(err) },
+        'event run failed; the events stay and are tried again',
+      ),
     onDeadLetter: (name, ids, error) =>
       app.log.warn(
-        { connection: name, messages: ids, code: error.code, error: error.message, ...(error.object !== undefined ? { object: error.object } : {}) },
+        {
+          connection: name,
+          messages: ids,
+          code: error.code,
+          error: error.message,
+          ...(error.object !== undefined ? { object: error.object } : {}),
+        },
         'events became dead letters: see `orgsync runs dead-letters` or 运行日志, retry once the cause is fixed',
       ),
     ...(deps.retry !== undefined ? { retry: deps.retry } : {}),
@@ -73,7 +90,9 @@ export async function registerEvents(app: FastifyInstance, deps: EventsDeps): Pr
       const token = c.secrets.callbackToken;
       const encodingAesKey = c.secrets.callbackAesKey;
       if (token === undefined || encodingAesKey === undefined) return { unavailable: 'no-callback-configured' };
-      return { config: { platform: c.platform, token, encodingAesKey, receiverId: definitionOf(c).callbackReceiverId(c) } };
+      return {
+        config: { platform: c.platform, token, encodingAesKey, receiverId: definitionOf(c).callbackReceiverId(c) },
+      };
     },
     stored: (name) => pump.notify(name),
     limiter,

@@ -39,7 +39,8 @@ export function sourceView(state: DirectoryState, source: string, users?: Readon
   const viewed: SnapshotUser[] = [];
   for (const u of state.users) {
     const link = linkOf(u.links, source);
-    if (link && (users === undefined || users.has(link.externalId))) viewed.push(userView(u, link.externalId, deptExternal));
+    if (link && (users === undefined || users.has(link.externalId)))
+      viewed.push(userView(u, link.externalId, deptExternal));
   }
   return { complete: true, incompleteDepartments: [], unseenFields: [], departments, users: viewed };
 }
@@ -108,7 +109,8 @@ export function applyReads(view: Snapshot, reads: ObjectReads): Snapshot {
     else departments.set(id, { ...departments.get(id), ...d });
   }
   for (const [id, d] of departments) {
-    if (d.parentExternalId !== null && !departments.has(d.parentExternalId)) departments.set(id, { ...d, parentExternalId: null });
+    if (d.parentExternalId !== null && !departments.has(d.parentExternalId))
+      departments.set(id, { ...d, parentExternalId: null });
   }
   const users = new Map(view.users.map((u) => [u.externalId, u]));
   for (const [id, u] of reads.users) {

@@ -3,7 +3,15 @@ import { USER_PROFILE_FIELDS } from '../directory/model.js';
 import type { RunChangeRecord } from '../runs/types.js';
 import type { LinkRow, MembershipRow, Store, StoreRepos, UserPatch, UserRow } from '../store/store.js';
 import { PlanStaleError } from './errors.js';
-import { emptyCounts, type ChangeCounts, type DepartmentChange, type FieldDiff, type Plan, type Ref, type UserChange } from './types.js';
+import {
+  emptyCounts,
+  type ChangeCounts,
+  type DepartmentChange,
+  type FieldDiff,
+  type Plan,
+  type Ref,
+  type UserChange,
+} from './types.js';
 
 export interface ApplyOptions {
   runId: number;
@@ -111,7 +119,11 @@ export async function applyPlan(plan: Plan, store: Store, options: ApplyOptions)
       const ids = deletes.map((c) => c.ref as number);
       await tx.directory.deleteLinks('department', ids);
       await tx.directory.deleteDepartments(ids);
-      await record(tx, ctx, deletes.map((c) => changeRecord(ctx, 'department', c, c.ref as number)));
+      await record(
+        tx,
+        ctx,
+        deletes.map((c) => changeRecord(ctx, 'department', c, c.ref as number)),
+      );
       return tx.directory.bumpRevision();
     });
     applied.departments.delete += deletes.length;
@@ -148,7 +160,11 @@ function resolveDepartment(ctx: ApplyContext, ref: Ref): number {
   return id;
 }
 
-async function writeDepartments(tx: StoreRepos, changes: readonly DepartmentChange[], ctx: ApplyContext): Promise<void> {
+async function writeDepartments(
+  tx: StoreRepos,
+  changes: readonly DepartmentChange[],
+  ctx: ApplyContext,
+): Promise<void> {
   const creates = changes.filter((c) => c.action === 'create');
   if (creates.length > 0) {
     const first = await tx.directory.allocateIds('department', creates.length);
@@ -175,7 +191,12 @@ async function writeDepartments(tx: StoreRepos, changes: readonly DepartmentChan
   }
   const links: LinkRow[] = changes
     .filter((c) => c.addLink)
-    .map((c) => ({ kind: 'department', objectId: resolveDepartment(ctx, c.ref), source: ctx.source, externalId: c.externalId }));
+    .map((c) => ({
+      kind: 'department',
+      objectId: resolveDepartment(ctx, c.ref),
+      source: ctx.source,
+      externalId: c.externalId,
+    }));
   await tx.directory.insertLinks(links);
   await record(
     tx,
@@ -212,10 +233,22 @@ async function writeUsers(tx: StoreRepos, changes: readonly UserChange[], ctx: A
   const deletes: number[] = [];
   for (const c of changes) {
     const id = idOf(c);
-    if (c.addLink) links.push({ kind: 'user', objectId: id, source: ctx.source, externalId: c.externalId, ...(c.linkData ? { data: c.linkData } : {}) });
+    if (c.addLink)
+      links.push({
+        kind: 'user',
+        objectId: id,
+        source: ctx.source,
+        externalId: c.externalId,
+        ...(c.linkData ? { data: c.linkData } : {}),
+      });
     else if (c.linkData) linkData.push({ objectId: id, data: c.linkData });
     for (const m of c.memberships?.upsert ?? []) {
-      upserts.push({ userId: id, departmentId: resolveDepartment(ctx, m.department), order: m.order, leader: m.leader });
+      upserts.push({
+        userId: id,
+        departmentId: resolveDepartment(ctx, m.department),
+        order: m.order,
+        leader: m.leader,
+      });
     }
     for (const d of c.memberships?.remove ?? []) removals.push({ userId: id, departmentId: d });
     if (c.action === 'delete') {

@@ -40,7 +40,7 @@ export function guard(plan: Plan, policy: Policy): GuardResult {
       ? {
           code: 'GUARD_BLOCKED',
           message: `the plan disables or deletes ${removals} of ${plan.activeLinkedUsers} active users of source "${plan.source}" (${((removals / base) * 100).toFixed(1)}%), more than the limit of ${maxUsers} users and ${(maxRatio * 100).toFixed(0)}%`,
-          hint: 'Check the run\'s changes; if they are right, approve the run (`orgsync runs approve RUN_ID`). If not, fix the source and run again.',
+          hint: "Check the run's changes; if they are right, approve the run (`orgsync runs approve RUN_ID`). If not, fix the source and run again.",
           count: removals,
           base: plan.activeLinkedUsers,
           zh: {

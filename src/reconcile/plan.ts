@@ -11,7 +11,13 @@ import {
   type UserStatus,
 } from '../directory/model.js';
 import { emailKey, mobileKey, userIdKey } from '../directory/limits.js';
-import { effectiveUserId, type Snapshot, type SnapshotDepartment, type SnapshotUser, type UnseenField } from '../directory/snapshot.js';
+import {
+  effectiveUserId,
+  type Snapshot,
+  type SnapshotDepartment,
+  type SnapshotUser,
+  type UnseenField,
+} from '../directory/snapshot.js';
 import { PolicyError } from './errors.js';
 import type { FieldOwnership, Policy } from './policy.js';
 import type { DepartmentChange, FieldDiff, MembershipWrite, Plan, Ref, UserChange } from './types.js';
@@ -31,10 +37,18 @@ export interface PlanOptions {
  * plan(snapshot, directory, policy): what must change locally so the directory says what the source says.
  * Pure and deterministic: no I/O, no clock, no randomness; the same inputs give the same plan.
  */
-export function plan(source: string, snapshot: Snapshot, directory: DirectoryState, policy: Policy, options: PlanOptions = {}): Plan {
+export function plan(
+  source: string,
+  snapshot: Snapshot,
+  directory: DirectoryState,
+  policy: Policy,
+  options: PlanOptions = {},
+): Plan {
   // A directory loaded for a scope lacks the users outside it: planned as a whole org, they would all look gone.
   if (directory.scope && (options.userScope === undefined || directory.scope.source !== source)) {
-    throw new Error(`a directory loaded for a scope of source "${directory.scope.source}" can only plan that source's scoped users`);
+    throw new Error(
+      `a directory loaded for a scope of source "${directory.scope.source}" can only plan that source's scoped users`,
+    );
   }
   return new Planner(source, snapshot, directory, policy, options.userScope).run();
 }
@@ -59,7 +73,9 @@ class Planner {
   private readonly childrenOf = new Map<number, LocalDepartment[]>();
   private readonly userByLink = new Map<string, LocalUser>();
   /** Built on first use: a re-run where every user is linked never needs them. */
-  private fallbackIndex: { userid: Map<string, LocalUser>; mobile: Map<string, LocalUser[]>; email: Map<string, LocalUser[]> } | undefined;
+  private fallbackIndex:
+    | { userid: Map<string, LocalUser>; mobile: Map<string, LocalUser[]>; email: Map<string, LocalUser[]> }
+    | undefined;
   private readonly unseen: ReadonlySet<UnseenField>;
   private readonly userOwnership: Readonly<Record<UserOwnedField, FieldOwnership>>;
 
@@ -102,10 +118,9 @@ class Planner {
       if (link) this.userByLink.set(link.externalId, u);
     }
     this.unseen = new Set(snapshot.unseenFields);
-    this.userOwnership = Object.fromEntries(USER_OWNED_FIELDS.map((f) => [f, policy.ownership.users[f] ?? 'always'])) as Record<
-      UserOwnedField,
-      FieldOwnership
-    >;
+    this.userOwnership = Object.fromEntries(
+      USER_OWNED_FIELDS.map((f) => [f, policy.ownership.users[f] ?? 'always']),
+    ) as Record<UserOwnedField, FieldOwnership>;
     this.mountId = policy.mountDepartmentId ?? directory.rootId;
     this.checkMount();
   }
@@ -116,7 +131,8 @@ class Planner {
     this.planGoneUsers(snapshotUserIds);
     this.planGoneDepartments();
     const activeLinkedUsers =
-      this.directory.scope?.activeLinkedUsers ?? this.directory.users.filter((u) => u.status === 'active' && linkOf(u.links, this.source) !== undefined).length;
+      this.directory.scope?.activeLinkedUsers ??
+      this.directory.users.filter((u) => u.status === 'active' && linkOf(u.links, this.source) !== undefined).length;
     return {
       source: this.source,
       baseRevision: this.directory.revision,
@@ -138,7 +154,11 @@ class Planner {
         'Set mountDepartmentId to an existing local department id (see `orgsync directory export`), or leave it out to use the root.',
       );
     }
-    for (let d: LocalDepartment | undefined = mount; d; d = d.parentId === null ? undefined : this.deptById.get(d.parentId)) {
+    for (
+      let d: LocalDepartment | undefined = mount;
+      d;
+      d = d.parentId === null ? undefined : this.deptById.get(d.parentId)
+    ) {
       if (linkOf(d.links, this.source)) {
         throw new PolicyError(
           `mount department ${this.mountId} lies inside the part of the tree that source "${this.source}" manages`,
@@ -154,7 +174,11 @@ class Planner {
 
   private index(): NonNullable<Planner['fallbackIndex']> {
     if (!this.fallbackIndex) {
-      const index = { userid: new Map<string, LocalUser>(), mobile: new Map<string, LocalUser[]>(), email: new Map<string, LocalUser[]>() };
+      const index = {
+        userid: new Map<string, LocalUser>(),
+        mobile: new Map<string, LocalUser[]>(),
+        email: new Map<string, LocalUser[]>(),
+      };
       for (const u of this.directory.users) {
         if (u.userid !== null) index.userid.set(userIdKey(u.userid), u);
         if (u.mobile !== null) push(index.mobile, mobileKey(u.mobile), u);
@@ -214,7 +238,11 @@ class Planner {
           externalId: sd.externalId,
           label: name,
           set: { name, order, parent },
-          fields: { name: { before: null, after: name }, order: { before: null, after: order }, parent: { before: null, after: parent } },
+          fields: {
+            name: { before: null, after: name },
+            order: { before: null, after: order },
+            parent: { before: null, after: parent },
+          },
           addLink: true,
         });
         continue;
@@ -390,7 +418,8 @@ class Planner {
       set.name = userid;
       fields.name = { before: null, after: userid };
     }
-    const status: UserStatus = this.ownUser('status') !== 'never' && !this.unseen.has('status') ? (su.status ?? 'active') : 'active';
+    const status: UserStatus =
+      this.ownUser('status') !== 'never' && !this.unseen.has('status') ? (su.status ?? 'active') : 'active';
     set.status = status;
     fields.status = { before: null, after: status };
     const attributes: Record<string, string> = {};
@@ -430,7 +459,10 @@ class Planner {
     return (su.departments ?? [])
       .map((m) => {
         const department = this.deptRef.get(m.externalId) as Ref;
-        const current = m.leader === undefined || m.order === undefined ? local?.memberships.find((x) => x.departmentId === department) : undefined;
+        const current =
+          m.leader === undefined || m.order === undefined
+            ? local?.memberships.find((x) => x.departmentId === department)
+            : undefined;
         return { department, order: m.order ?? current?.order ?? 0, leader: m.leader ?? current?.leader ?? false };
       })
       .sort(byDepartment);
@@ -488,7 +520,11 @@ class Planner {
     }
 
     // Memberships: only those in this source's departments are the source's to change.
-    let finalMemberships: FinalMembership[] = local.memberships.map((m) => ({ department: m.departmentId, order: m.order, leader: m.leader }));
+    let finalMemberships: FinalMembership[] = local.memberships.map((m) => ({
+      department: m.departmentId,
+      order: m.order,
+      leader: m.leader,
+    }));
     let memberships: UserChange['memberships'];
     if (su.departments && this.ownUser('departments') === 'always') {
       const current = local.memberships
@@ -504,7 +540,9 @@ class Planner {
         });
       const desiredByDept = same ? new Map<Ref, MembershipWrite>() : new Map(desired.map((m) => [m.department, m]));
       const currentByDept = same ? new Map<Ref, MembershipWrite>() : new Map(current.map((m) => [m.department, m]));
-      const remove = same ? [] : current.filter((m) => !desiredByDept.has(m.department)).map((m) => m.department as number);
+      const remove = same
+        ? []
+        : current.filter((m) => !desiredByDept.has(m.department)).map((m) => m.department as number);
       const upsert = same
         ? []
         : desired.filter((m) => {
@@ -530,7 +568,10 @@ class Planner {
       } else if (typeof su.mainDepartment === 'string') {
         main = this.deptRef.get(su.mainDepartment) ?? main;
       } else if (!inFinal(main)) {
-        main = (su.departments && this.desiredMemberships(su, local)[0]?.department) ?? finalMemberships[0]?.department ?? null;
+        main =
+          (su.departments && this.desiredMemberships(su, local)[0]?.department) ??
+          finalMemberships[0]?.department ??
+          null;
       }
       if (main !== local.mainDepartmentId) {
         set.mainDepartment = main;
@@ -587,7 +628,11 @@ class Planner {
     const gone = this.directory.users
       .filter((u) => {
         const link = linkOf(u.links, this.source);
-        return link !== undefined && !snapshotUserIds.has(link.externalId) && (this.userScope === undefined || this.userScope.has(link.externalId));
+        return (
+          link !== undefined &&
+          !snapshotUserIds.has(link.externalId) &&
+          (this.userScope === undefined || this.userScope.has(link.externalId))
+        );
       })
       .sort((a, b) => a.id - b.id);
     for (const u of gone) {
@@ -601,9 +646,19 @@ class Planner {
         ...(incompleteScope ? { incompleteScope: true } : {}),
       };
       if (this.policy.onUserGone === 'delete') {
-        this.userChanges.push({ ...base, action: 'delete', set: {}, fields: { status: { before: u.status, after: null } } });
+        this.userChanges.push({
+          ...base,
+          action: 'delete',
+          set: {},
+          fields: { status: { before: u.status, after: null } },
+        });
       } else if (u.status === 'active') {
-        this.userChanges.push({ ...base, action: 'disable', set: { status: 'disabled' }, fields: { status: { before: 'active', after: 'disabled' } } });
+        this.userChanges.push({
+          ...base,
+          action: 'disable',
+          set: { status: 'disabled' },
+          fields: { status: { before: 'active', after: 'disabled' } },
+        });
       }
     }
   }
@@ -613,7 +668,9 @@ class Planner {
     const snapshotDeptIds = new Set(this.snapshot.departments.map((d) => d.externalId));
     const candidates = this.directory.departments.filter((d) => {
       const link = linkOf(d.links, this.source);
-      return link !== undefined && !snapshotDeptIds.has(link.externalId) && d.parentId !== null && d.id !== this.mountId;
+      return (
+        link !== undefined && !snapshotDeptIds.has(link.externalId) && d.parentId !== null && d.id !== this.mountId
+      );
     });
     if (candidates.length === 0) return;
     const inIncomplete = this.incompleteScope();
@@ -625,9 +682,11 @@ class Planner {
     const childCount = new Map<Ref, number>();
     for (const c of this.departmentChanges) {
       if (c.set.parent !== undefined && typeof c.ref === 'number') finalParent.set(c.ref, c.set.parent);
-      if (c.action === 'create' && c.set.parent !== undefined) childCount.set(c.set.parent, (childCount.get(c.set.parent) ?? 0) + 1);
+      if (c.action === 'create' && c.set.parent !== undefined)
+        childCount.set(c.set.parent, (childCount.get(c.set.parent) ?? 0) + 1);
     }
-    for (const [, parent] of finalParent) if (parent !== null) childCount.set(parent, (childCount.get(parent) ?? 0) + 1);
+    for (const [, parent] of finalParent)
+      if (parent !== null) childCount.set(parent, (childCount.get(parent) ?? 0) + 1);
 
     // Active members after the plan, for candidate departments only.
     // A disable or delete the guard will hold back leaves its user active where they are.
@@ -681,7 +740,8 @@ class Planner {
       });
       // A delete the guard will hold back leaves the department in place, so its parent is not empty either.
       const parent = finalParent.get(d.id);
-      if (!incompleteScope && parent !== null && parent !== undefined) childCount.set(parent, (childCount.get(parent) ?? 1) - 1);
+      if (!incompleteScope && parent !== null && parent !== undefined)
+        childCount.set(parent, (childCount.get(parent) ?? 1) - 1);
     }
   }
 }
@@ -695,7 +755,10 @@ function byDepartment(a: { department: Ref }, b: { department: Ref }): number {
 }
 
 /** The link data that changes, as `link.<key>` diffs (the source's data replaces the stored one). */
-function linkDataDiff(before: Record<string, string> | undefined, after: Record<string, string>): Record<string, FieldDiff> {
+function linkDataDiff(
+  before: Record<string, string> | undefined,
+  after: Record<string, string>,
+): Record<string, FieldDiff> {
   const out: Record<string, FieldDiff> = {};
   for (const key of [...new Set([...Object.keys(before ?? {}), ...Object.keys(after)])].sort(byString)) {
     const b = before?.[key] ?? null;
@@ -711,6 +774,10 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
-function describeMembership(m: { department: Ref; order: number; leader: boolean }): { department: Ref; order: number; leader: boolean } {
+function describeMembership(m: { department: Ref; order: number; leader: boolean }): {
+  department: Ref;
+  order: number;
+  leader: boolean;
+} {
   return { department: m.department, order: m.order, leader: m.leader };
 }

@@ -1,6 +1,12 @@
 import type { ErrorInfo } from '../errors.js';
 import type { UserProfile, UserStatus } from '../directory/model.js';
-import { emptyCounts, type ChangeCounts, type DepartmentAction, type FieldDiff, type UserAction } from '../store/run-repo.js';
+import {
+  emptyCounts,
+  type ChangeCounts,
+  type DepartmentAction,
+  type FieldDiff,
+  type UserAction,
+} from '../store/run-repo.js';
 
 // A run records its changes and counts in the store, so their types are the store's; the planner uses them as its own.
 export { emptyCounts, type ChangeCounts, type DepartmentAction, type FieldDiff, type UserAction };

@@ -51,7 +51,10 @@ export async function withLock<T>(
         code: 'LOCK_TIMEOUT',
         message: `another run has been writing the directory for more than ${Math.round(timeoutMs / 1000)} s`,
         hint: 'Wait for it to finish (see `orgsync runs list`) and try again.',
-        zh: { message: `另一个运行写入通讯录已超过 ${Math.round(timeoutMs / 1000)} 秒`, hint: '等它结束（见运行日志或 `orgsync runs list`）后再试。' },
+        zh: {
+          message: `另一个运行写入通讯录已超过 ${Math.round(timeoutMs / 1000)} 秒`,
+          hint: '等它结束（见运行日志或 `orgsync runs list`）后再试。',
+        },
       });
     }
     await new Promise((r) => setTimeout(r, POLL_MS));

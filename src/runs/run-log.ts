@@ -24,15 +24,25 @@ export class RunLog {
   }
 
   /** One run with its steps, its first `changeLimit` changes and how many it recorded; undefined: no such run. */
-  async detail(id: number, changeLimit: number): Promise<{ run: RunRecord; steps: RunStep[]; changes: RunChangeRecord[]; total: number } | undefined> {
+  async detail(
+    id: number,
+    changeLimit: number,
+  ): Promise<{ run: RunRecord; steps: RunStep[]; changes: RunChangeRecord[]; total: number } | undefined> {
     const run = await this.store.runs.get(id);
     if (!run) return undefined;
-    const [steps, changes, total] = [await this.store.runs.steps(run.id), await this.store.runs.changes(run.id, { limit: changeLimit }), await this.store.runs.countChanges(run.id)];
+    const [steps, changes, total] = [
+      await this.store.runs.steps(run.id),
+      await this.store.runs.changes(run.id, { limit: changeLimit }),
+      await this.store.runs.countChanges(run.id),
+    ];
     return { run, steps, changes, total };
   }
 
   /** A page of a run's changes in the order they were recorded, and how many there are; undefined: no such run. */
-  async changes(id: number, page: { limit: number; offset: number }): Promise<{ items: RunChangeRecord[]; total: number } | undefined> {
+  async changes(
+    id: number,
+    page: { limit: number; offset: number },
+  ): Promise<{ items: RunChangeRecord[]; total: number } | undefined> {
     if (!(await this.store.runs.get(id))) return undefined;
     return { items: await this.store.runs.changes(id, page), total: await this.store.runs.countChanges(id) };
   }

@@ -1,6 +1,14 @@
 import { hostname } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { OrgsyncError, ValidationError, describeIssue, errorInfo, localized, type ErrorInfo, type Lang } from '../errors.js';
+import {
+  OrgsyncError,
+  ValidationError,
+  describeIssue,
+  errorInfo,
+  localized,
+  type ErrorInfo,
+  type Lang,
+} from '../errors.js';
 import { linkKey, linkOf, type DirectoryState } from '../directory/model.js';
 import { skipInvalidRecords, validateSnapshot, type Snapshot } from '../directory/snapshot.js';
 import type { SourceConnector } from '../connectors/contract.js';
@@ -80,11 +88,26 @@ class StepRecorder {
     const t0 = performance.now();
     try {
       const { value, detail } = await fn();
-      await this.store.runs.addStep(this.runId, { seq: ++this.seq, name, status: 'ok', startedAt, durationMs: performance.now() - t0, detail });
+      await this.store.runs.addStep(this.runId, {
+        seq: ++this.seq,
+        name,
+        status: 'ok',
+        startedAt,
+        durationMs: performance.now() - t0,
+        detail,
+      });
       return value;
     } catch (err) {
-      const detail = err instanceof ValidationError ? { error: errorInfo(err), issues: err.issues } : { error: errorInfo(err) };
-      await this.store.runs.addStep(this.runId, { seq: ++this.seq, name, status: 'failed', startedAt, durationMs: performance.now() - t0, detail });
+      const detail =
+        err instanceof ValidationError ? { error: errorInfo(err), issues: err.issues } : { error: errorInfo(err) };
+      await this.store.runs.addStep(this.runId, {
+        seq: ++this.seq,
+        name,
+        status: 'failed',
+        startedAt,
+        durationMs: performance.now() - t0,
+        detail,
+      });
       throw err;
     }
   }
@@ -92,14 +115,19 @@ class StepRecorder {
 
 function checkSnapshot(s: Snapshot, options: RunOptions): void {
   const issues = validateSnapshot(s, options.connector.limits);
-  if (issues.length > 0) throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
+  if (issues.length > 0)
+    throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
 }
 
 /**
  * The snapshot of a source that skips invalid records, without them; a problem no record can be skipped for (the
  * tree itself) still fails the run.
  */
-function skipInvalid(s: Snapshot, options: RunOptions, directory: DirectoryState): { snapshot: Snapshot; skipped: ErrorInfo[] } {
+function skipInvalid(
+  s: Snapshot,
+  options: RunOptions,
+  directory: DirectoryState,
+): { snapshot: Snapshot; skipped: ErrorInfo[] } {
   let byLink: Map<string, readonly string[]> | undefined;
   // Built only when a record is skipped: the source ids of the departments the directory has each linked user in.
   const localDepartments = (externalId: string): readonly string[] | undefined => {
@@ -122,7 +150,8 @@ function skipInvalid(s: Snapshot, options: RunOptions, directory: DirectoryState
     return byLink.get(linkKey(options.source, externalId));
   };
   const { snapshot, skipped, issues } = skipInvalidRecords(s, options.connector.limits, localDepartments);
-  if (issues.length > 0) throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
+  if (issues.length > 0)
+    throw new ValidationError(`the ${options.connector.kind} snapshot from "${options.source}"`, issues);
   return { snapshot, skipped };
 }
 
@@ -160,7 +189,15 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
   try {
     progress({ phase: 'read', done: 0 });
     const snapshot = await steps.step('read', async () => {
-      const s = await options.connector.pull({ onProgress: (p) => progress({ phase: 'read', done: p.done, ...(p.total !== undefined ? { total: p.total } : {}), message: p.phase }) });
+      const s = await options.connector.pull({
+        onProgress: (p) =>
+          progress({
+            phase: 'read',
+            done: p.done,
+            ...(p.total !== undefined ? { total: p.total } : {}),
+            message: p.phase,
+          }),
+      });
       // A partial read is checked once it is rebased on the directory, a read that skips invalid records against the
       // directory (whose departments they are in): both in the plan step.
       if (!options.connector.rebase && !options.connector.skipsInvalidRecords) checkSnapshot(s, options);
@@ -171,80 +208,119 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
         incompleteDepartments: s.incompleteDepartments.length,
         unseenFields: s.unseenFields,
       };
-      return { value: s, detail: { ...summary.read, ...(s.skipped?.length ? { skipped: s.skipped.length } : {}), ...(options.connector.stats?.() ?? {}) } };
+      return {
+        value: s,
+        detail: {
+          ...summary.read,
+          ...(s.skipped?.length ? { skipped: s.skipped.length } : {}),
+          ...(options.connector.stats?.() ?? {}),
+        },
+      };
     });
     const skipped: ErrorInfo[] = [...(snapshot.skipped ?? [])];
 
-    return await withLock(store, DIRECTORY_LOCK, `${hostname()}:${process.pid}:run-${run.id}`, options.lockTimeoutMs, async () => {
-      progress({ phase: 'plan', done: 0 });
-      const planned = await steps.step('plan', async () => {
-        const directory = await store.directory.load(options.connector.rebase ? options.connector.scope?.() : undefined);
-        let whole = snapshot;
-        let userScope: ReadonlySet<string> | undefined;
-        if (options.connector.rebase) {
-          ({ snapshot: whole, users: userScope } = options.connector.rebase(snapshot, directory));
-          if (!options.connector.skipsInvalidRecords) checkSnapshot(whole, options);
-        }
-        if (options.connector.skipsInvalidRecords) {
-          const before = whole;
-          const kept = skipInvalid(before, options, directory);
-          whole = kept.snapshot;
-          skipped.push(...kept.skipped);
-          if (summary.read && kept.skipped.length > 0) {
-            summary.read.complete &&= whole.complete;
-            summary.read.incompleteDepartments += whole.incompleteDepartments.length - before.incompleteDepartments.length;
+    return await withLock(
+      store,
+      DIRECTORY_LOCK,
+      `${hostname()}:${process.pid}:run-${run.id}`,
+      options.lockTimeoutMs,
+      async () => {
+        progress({ phase: 'plan', done: 0 });
+        const planned = await steps.step('plan', async () => {
+          const directory = await store.directory.load(
+            options.connector.rebase ? options.connector.scope?.() : undefined,
+          );
+          let whole = snapshot;
+          let userScope: ReadonlySet<string> | undefined;
+          if (options.connector.rebase) {
+            ({ snapshot: whole, users: userScope } = options.connector.rebase(snapshot, directory));
+            if (!options.connector.skipsInvalidRecords) checkSnapshot(whole, options);
           }
-        }
-        const p = makePlan(options.source, whole, directory, options.policy, userScope ? { userScope } : {});
-        return {
-          value: p,
-          detail: { baseRevision: p.baseRevision, changes: countChanges(p.departments, p.users), issues: p.issues.length, notes: p.notes.length, ...(skipped.length > 0 ? { skipped: skipped.length } : {}) },
-        };
-      });
-      await store.runs.update(run.id, { baseRevision: planned.baseRevision });
-
-      progress({ phase: 'guard', done: 0 });
-      const guarded = await steps.step('guard', async () => {
-        const g = guard(planned, options.policy);
-        summary.suppressed = countChanges(g.suppressed.departments, g.suppressed.users);
-        return {
-          value: g,
-          detail: { suppressed: summary.suppressed, blocked: g.blocked !== null, ...(g.blocked ? { reason: g.blocked.message } : {}) },
-        };
-      });
-      const errors: ErrorInfo[] = [...skipped, ...planned.issues];
-      const counts = countChanges(guarded.plan.departments, guarded.plan.users);
-
-      if (dryRun || guarded.blocked) {
-        await recordPreview(store, run.id, guarded.plan);
-        await store.runs.savePlan(run.id, encodePlan(guarded.plan));
-        if (guarded.blocked) {
-          summary.blocked = guarded.blocked;
-          const { code, message, hint, zh } = guarded.blocked;
-          errors.unshift({ code, message, ...(hint ? { hint } : {}), ...(zh ? { zh } : {}) });
-        }
-        await finish(store, run.id, dryRun ? 'planned' : 'blocked', counts, errors, planned.notes, summary);
-        return report(store, run.id);
-      }
-
-      progress({ phase: 'apply', done: 0, total: guarded.plan.departments.length + guarded.plan.users.length });
-      const result = await steps.step('apply', async () => {
-        const r = await applyPlan(guarded.plan, store, {
-          runId: run.id,
-          ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-          onProgress: (done, total) => progress({ phase: 'apply', done, total }),
-          ...(options.afterCommit ? { afterCommit: options.afterCommit } : {}),
+          if (options.connector.skipsInvalidRecords) {
+            const before = whole;
+            const kept = skipInvalid(before, options, directory);
+            whole = kept.snapshot;
+            skipped.push(...kept.skipped);
+            if (summary.read && kept.skipped.length > 0) {
+              summary.read.complete &&= whole.complete;
+              summary.read.incompleteDepartments +=
+                whole.incompleteDepartments.length - before.incompleteDepartments.length;
+            }
+          }
+          const p = makePlan(options.source, whole, directory, options.policy, userScope ? { userScope } : {});
+          return {
+            value: p,
+            detail: {
+              baseRevision: p.baseRevision,
+              changes: countChanges(p.departments, p.users),
+              issues: p.issues.length,
+              notes: p.notes.length,
+              ...(skipped.length > 0 ? { skipped: skipped.length } : {}),
+            },
+          };
         });
-        return { value: r, detail: { applied: r.applied, errors: r.errors.length, revision: r.revision } };
-      });
-      errors.push(...result.errors);
-      await finish(store, run.id, appliedStatus(errors, summary.suppressed, planned.complete), result.applied, errors, planned.notes, summary);
-      return report(store, run.id);
-    });
+        await store.runs.update(run.id, { baseRevision: planned.baseRevision });
+
+        progress({ phase: 'guard', done: 0 });
+        const guarded = await steps.step('guard', async () => {
+          const g = guard(planned, options.policy);
+          summary.suppressed = countChanges(g.suppressed.departments, g.suppressed.users);
+          return {
+            value: g,
+            detail: {
+              suppressed: summary.suppressed,
+              blocked: g.blocked !== null,
+              ...(g.blocked ? { reason: g.blocked.message } : {}),
+            },
+          };
+        });
+        const errors: ErrorInfo[] = [...skipped, ...planned.issues];
+        const counts = countChanges(guarded.plan.departments, guarded.plan.users);
+
+        if (dryRun || guarded.blocked) {
+          await recordPreview(store, run.id, guarded.plan);
+          await store.runs.savePlan(run.id, encodePlan(guarded.plan));
+          if (guarded.blocked) {
+            summary.blocked = guarded.blocked;
+            const { code, message, hint, zh } = guarded.blocked;
+            errors.unshift({ code, message, ...(hint ? { hint } : {}), ...(zh ? { zh } : {}) });
+          }
+          await finish(store, run.id, dryRun ? 'planned' : 'blocked', counts, errors, planned.notes, summary);
+          return report(store, run.id);
+        }
+
+        progress({ phase: 'apply', done: 0, total: guarded.plan.departments.length + guarded.plan.users.length });
+        const result = await steps.step('apply', async () => {
+          const r = await applyPlan(guarded.plan, store, {
+            runId: run.id,
+            ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+            onProgress: (done, total) => progress({ phase: 'apply', done, total }),
+            ...(options.afterCommit ? { afterCommit: options.afterCommit } : {}),
+          });
+          return { value: r, detail: { applied: r.applied, errors: r.errors.length, revision: r.revision } };
+        });
+        errors.push(...result.errors);
+        await finish(
+          store,
+          run.id,
+          appliedStatus(errors, summary.suppressed, planned.complete),
+          result.applied,
+          errors,
+          planned.notes,
+          summary,
+        );
+        return report(store, run.id);
+      },
+    );
   } catch (err) {
     const errors =
       err instanceof ValidationError
-        ? err.issues.map((i) => ({ code: err.code, message: describeIssue(i), ...(i.hint ? { hint: i.hint } : {}), ...(i.object ? { object: i.object } : {}) }))
+        ? err.issues.map((i) => ({
+            code: err.code,
+            message: describeIssue(i),
+            ...(i.hint ? { hint: i.hint } : {}),
+            ...(i.object ? { object: i.object } : {}),
+          }))
         : [errorInfo(err)];
     await finish(store, run.id, 'failed', undefined, errors, [], summary);
     return report(store, run.id);
@@ -259,7 +335,11 @@ export async function approveRun(
 ): Promise<RunReport> {
   const run = await store.runs.get(runId);
   if (!run) {
-    throw new OrgsyncError({ code: 'RUN_NOT_FOUND', message: `there is no run ${runId}`, hint: 'See `orgsync runs list` for run ids.' });
+    throw new OrgsyncError({
+      code: 'RUN_NOT_FOUND',
+      message: `there is no run ${runId}`,
+      hint: 'See `orgsync runs list` for run ids.',
+    });
   }
   if (run.status !== 'blocked' && run.status !== 'planned') {
     throw new OrgsyncError({
@@ -268,44 +348,73 @@ export async function approveRun(
       hint: run.status === 'running' ? 'Wait for it to finish.' : 'Start a new run instead.',
     });
   }
-  return withLock(store, DIRECTORY_LOCK, `${hostname()}:${process.pid}:approve-${runId}`, options.lockTimeoutMs, async () => {
-    const stored = await store.runs.loadPlan(runId);
-    if (!stored) {
-      throw new OrgsyncError({ code: 'PLAN_MISSING', message: `run ${runId} has no stored plan`, hint: 'Start a new run.' });
-    }
-    const plan = decodePlan(stored);
-    const current = await store.directory.revision();
-    if (current !== plan.baseRevision) throw new PlanStaleError(plan.baseRevision, current);
-
-    const steps = new StepRecorder(store, runId);
-    await steps.start();
-    await store.runs.update(runId, { status: 'running', dryRun: false });
-    await store.runs.clearChanges(runId);
-    const summary: RunSummary = { ...run.summary, approvedAt: new Date().toISOString() };
-    try {
-      const result = await steps.step('apply', async () => {
-        const onProgress = options.onProgress;
-        onProgress?.({ phase: 'apply', done: 0, total: plan.departments.length + plan.users.length, runId });
-        const r = await applyPlan(plan, store, {
-          runId,
-          ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-          ...(onProgress ? { onProgress: (done: number, total: number) => onProgress({ phase: 'apply', done, total, runId }) } : {}),
+  return withLock(
+    store,
+    DIRECTORY_LOCK,
+    `${hostname()}:${process.pid}:approve-${runId}`,
+    options.lockTimeoutMs,
+    async () => {
+      const stored = await store.runs.loadPlan(runId);
+      if (!stored) {
+        throw new OrgsyncError({
+          code: 'PLAN_MISSING',
+          message: `run ${runId} has no stored plan`,
+          hint: 'Start a new run.',
         });
-        return { value: r, detail: { approved: true, applied: r.applied, errors: r.errors.length, revision: r.revision } };
-      });
-      await store.runs.savePlan(runId, null);
-      const errors = [...plan.issues, ...result.errors];
-      await finish(store, runId, appliedStatus(errors, summary.suppressed, plan.complete), result.applied, errors, run.notes, summary);
-    } catch (err) {
-      await finish(store, runId, 'failed', undefined, [errorInfo(err)], run.notes, summary);
-    }
-    return report(store, runId);
-  });
+      }
+      const plan = decodePlan(stored);
+      const current = await store.directory.revision();
+      if (current !== plan.baseRevision) throw new PlanStaleError(plan.baseRevision, current);
+
+      const steps = new StepRecorder(store, runId);
+      await steps.start();
+      await store.runs.update(runId, { status: 'running', dryRun: false });
+      await store.runs.clearChanges(runId);
+      const summary: RunSummary = { ...run.summary, approvedAt: new Date().toISOString() };
+      try {
+        const result = await steps.step('apply', async () => {
+          const onProgress = options.onProgress;
+          onProgress?.({ phase: 'apply', done: 0, total: plan.departments.length + plan.users.length, runId });
+          const r = await applyPlan(plan, store, {
+            runId,
+            ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+            ...(onProgress
+              ? { onProgress: (done: number, total: number) => onProgress({ phase: 'apply', done, total, runId }) }
+              : {}),
+          });
+          return {
+            value: r,
+            detail: { approved: true, applied: r.applied, errors: r.errors.length, revision: r.revision },
+          };
+        });
+        await store.runs.savePlan(runId, null);
+        const errors = [...plan.issues, ...result.errors];
+        await finish(
+          store,
+          runId,
+          appliedStatus(errors, summary.suppressed, plan.complete),
+          result.applied,
+          errors,
+          run.notes,
+          summary,
+        );
+      } catch (err) {
+        await finish(store, runId, 'failed', undefined, [errorInfo(err)], run.notes, summary);
+      }
+      return report(store, runId);
+    },
+  );
 }
 
 /** An applied run is partial when something was left out, failed, or held back, or the source was not read in full. */
-function appliedStatus(errors: readonly ErrorInfo[], suppressed: ChangeCounts | undefined, sourceComplete: boolean): RunStatus {
-  const heldBack = suppressed !== undefined && [...Object.values(suppressed.departments), ...Object.values(suppressed.users)].some((n) => n > 0);
+function appliedStatus(
+  errors: readonly ErrorInfo[],
+  suppressed: ChangeCounts | undefined,
+  sourceComplete: boolean,
+): RunStatus {
+  const heldBack =
+    suppressed !== undefined &&
+    [...Object.values(suppressed.departments), ...Object.values(suppressed.users)].some((n) => n > 0);
   return errors.length > 0 || heldBack || !sourceComplete ? 'partial' : 'succeeded';
 }
 

@@ -22,7 +22,11 @@ export interface SyncOptions {
  * One sync of a connection of any platform of the registry: pull → plan → guard → apply, recorded as a run of kind "sync" whose
  * source is the connection's name.
  */
-export async function syncConnection(store: Store, connection: Connection, options: SyncOptions = {}): Promise<SyncReport> {
+export async function syncConnection(
+  store: Store,
+  connection: Connection,
+  options: SyncOptions = {},
+): Promise<SyncReport> {
   const platform = definitionOf(connection);
   const client = platform.client(connection, {
     tokens: options.tokens ?? new TokenCache(),

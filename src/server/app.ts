@@ -1,6 +1,12 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { ConnectionService } from '../connections/connections.js';
 import { registerEvents } from '../events/server.js';
 import { eventRoutes } from './api/events.js';
@@ -76,7 +82,10 @@ export function escapeLogLine(line: string): string {
   return line.replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-export function loggerOptions(level: string, stream: { write(line: string): void } | undefined): FastifyServerOptions['logger'] {
+export function loggerOptions(
+  level: string,
+  stream: { write(line: string): void } | undefined,
+): FastifyServerOptions['logger'] {
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
@@ -125,7 +134,8 @@ function fastifyClientError(err: { code?: string; statusCode?: number; message: 
     FST_ERR_CTP_BODY_TOO_LARGE: ['BODY_TOO_LARGE', 'The API takes bodies up to 1 MiB.'],
   };
   const [code, hint] = codes[err.code ?? ''] ?? [status === 400 ? 'INVALID_INPUT' : `HTTP_${status}`, undefined];
-  if (code === 'INVALID_JSON' && err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return new ApiError(400, { code, message: 'the body is not valid JSON', hint });
+  if (code === 'INVALID_JSON' && err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+    return new ApiError(400, { code, message: 'the body is not valid JSON', hint });
   return new ApiError(status, { code, message: err.message, hint });
 }
 
@@ -136,7 +146,14 @@ function fastifyClientError(err: { code?: string; statusCode?: number; message: 
 export async function buildApp(
   deps: AppDeps,
   options: { logger: FastifyServerOptions['logger']; trustProxy?: boolean | number | string },
-): Promise<{ app: FastifyInstance; routes: AnyRouteSpec[]; registered: RegisteredRoute[]; runner: RunRunner; events: EventPump; schedule: ReconcileScheduler }> {
+): Promise<{
+  app: FastifyInstance;
+  routes: AnyRouteSpec[];
+  registered: RegisteredRoute[];
+  runner: RunRunner;
+  events: EventPump;
+  schedule: ReconcileScheduler;
+}> {
   const app = Fastify({
     logger: options.logger ?? false,
     trustProxy: typeof options.trustProxy === 'number' ? hops(options.trustProxy) : (options.trustProxy ?? false),
@@ -148,19 +165,29 @@ export async function buildApp(
       securityHeaders(req, reply, httpsBeforeRouting);
       const answer =
         (err.code === 'FST_ERR_BAD_URL' ? undefined : fastifyClientError(err)) ??
-        new ApiError(400, { code: 'INVALID_URL', message: 'the URL cannot be read', hint: 'Check the URL; percent-encode characters outside ASCII as UTF-8.' });
+        new ApiError(400, {
+          code: 'INVALID_URL',
+          message: 'the URL cannot be read',
+          hint: 'Check the URL; percent-encode characters outside ASCII as UTF-8.',
+        });
       void reply.code(answer.statusCode).send(answer.body());
     },
   });
   // Where the browser reached us over https. HSTS is sent only then: over plain http browsers ignore it, and sent
   // from a LAN or test address it would pin that host to https for a year.
-  const https = (req: FastifyRequest): boolean => deps.publicUrl?.startsWith('https://') === true || req.protocol === 'https';
+  const https = (req: FastifyRequest): boolean =>
+    deps.publicUrl?.startsWith('https://') === true || req.protocol === 'https';
   // fastify builds the request of a framework error (an unreadable URL) without its trustProxy rules, so there
   // req.protocol never reads X-Forwarded-Proto. Believing the header whenever proxies are trusted at all is safe
   // for HSTS alone: a browser ignores the header on an answer that did not come over https.
   const proxied = typeof options.trustProxy === 'number' ? options.trustProxy > 0 : Boolean(options.trustProxy);
   const httpsBeforeRouting = (req: FastifyRequest): boolean =>
-    https(req) || (proxied && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim().toLowerCase() === 'https');
+    https(req) ||
+    (proxied &&
+      String(req.headers['x-forwarded-proto'] ?? '')
+        .split(',')[0]
+        ?.trim()
+        .toLowerCase() === 'https');
   /** The headers of every answer: API, console, healthz, callbacks, 404s and errors alike. */
   const securityHeaders = (req: FastifyRequest, reply: FastifyReply, overHttps = https): void => {
     void reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
@@ -175,10 +202,17 @@ export async function buildApp(
   // the security tests walk, so a route added later is covered without editing them.
   const registered: RegisteredRoute[] = [];
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) registered.push({ method, url: route.url, access: accessOf(route.config) });
+    for (const method of [route.method].flat())
+      registered.push({ method, url: route.url, access: accessOf(route.config) });
   });
   const runner = new RunRunner(deps.store, app.log);
-  const schedule = new ReconcileScheduler({ store: deps.store, connections: deps.connections, runner, log: app.log, timezone: deps.timezone });
+  const schedule = new ReconcileScheduler({
+    store: deps.store,
+    connections: deps.connections,
+    runner,
+    log: app.log,
+    timezone: deps.timezone,
+  });
   // The API speaks JSON only; a text/plain body (which a cross-site form can send) is refused with 415.
   app.removeContentTypeParser('text/plain');
 
@@ -186,15 +220,34 @@ export async function buildApp(
     let answer: ApiError;
     if (err instanceof ApiError) answer = err;
     else if (err instanceof OrgsyncError) answer = fromOrgsyncError(err);
-    else answer = fastifyClientError(err as { code?: string; statusCode?: number; message: string }) ?? new ApiError(500, { code: 'INTERNAL', message: 'the server failed to answer', hint: 'See the server log for the error.' });
-    if (answer.statusCode >= 500) req.log.error({ err: err instanceof Error ? { ...errorInfo(err), stack: err.stack } : errorInfo(err) }, 'request failed');
+    else
+      answer =
+        fastifyClientError(err as { code?: string; statusCode?: number; message: string }) ??
+        new ApiError(500, {
+          code: 'INTERNAL',
+          message: 'the server failed to answer',
+          hint: 'See the server log for the error.',
+        });
+    if (answer.statusCode >= 500)
+      req.log.error(
+        { err: err instanceof Error ? { ...errorInfo(err), stack: err.stack } : errorInfo(err) },
+        'request failed',
+      );
     for (const [name, value] of Object.entries(answer.headers)) void reply.header(name, value);
     return reply.code(answer.statusCode).send(answer.body());
   });
 
   // One line per answered request: the route, not the query string (it may hold a searched name or number).
   app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ method: req.method, path: req.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    req.log.info(
+      {
+        method: req.method,
+        path: req.url.split('?', 1)[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
@@ -209,8 +262,19 @@ export async function buildApp(
 
   const secureCookie = https;
   const table = new RouteTable(app);
-  sessionRoutes(table, app, { access: deps.access, secureCookie, sessionTtlMs: deps.sessionTtlMs, limits: deps.loginLimits ?? DEFAULT_LOGIN_LIMITS });
-  connectionRoutes(table, { store: deps.store, connections: deps.connections, runner, schedule, baseUrl: () => deps.publicUrl ?? app.listeningOrigin });
+  sessionRoutes(table, app, {
+    access: deps.access,
+    secureCookie,
+    sessionTtlMs: deps.sessionTtlMs,
+    limits: deps.loginLimits ?? DEFAULT_LOGIN_LIMITS,
+  });
+  connectionRoutes(table, {
+    store: deps.store,
+    connections: deps.connections,
+    runner,
+    schedule,
+    baseUrl: () => deps.publicUrl ?? app.listeningOrigin,
+  });
   platformRoutes(table);
   runRoutes(table, { store: deps.store, runner });
   directoryRoutes(table, { store: deps.store });

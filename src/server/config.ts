@@ -59,8 +59,20 @@ function publicUrlSetting(env: NodeJS.ProcessEnv): string | undefined {
   } catch {
     url = undefined;
   }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) {
-    throw invalid('ORGSYNC_PUBLIC_URL', publicText, 'is not an http(s) URL', 'Set ORGSYNC_PUBLIC_URL to the address people open, e.g. https://orgsync.example.com (no query, fragment or credentials).');
+  if (
+    !url ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.search ||
+    url.hash ||
+    url.username ||
+    url.password
+  ) {
+    throw invalid(
+      'ORGSYNC_PUBLIC_URL',
+      publicText,
+      'is not an http(s) URL',
+      'Set ORGSYNC_PUBLIC_URL to the address people open, e.g. https://orgsync.example.com (no query, fragment or credentials).',
+    );
   }
   return url.href.replace(/\/+$/, '');
 }
@@ -86,7 +98,10 @@ export function allowedApiHostsFromEnvironment(env: NodeJS.ProcessEnv): string[]
   for (const raw of value.split(',')) {
     const entry = raw.trim().toLowerCase();
     if (entry === '') continue;
-    const m = /^(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::(\d{1,5}))?$/.exec(entry);
+    const m =
+      /^(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::(\d{1,5}))?$/.exec(
+        entry,
+      );
     const port = m?.[2] === undefined ? undefined : Number(m[2]);
     if (!m || (port !== undefined && (port < 1 || port > 65535))) {
       throw invalid(
@@ -101,25 +116,41 @@ export function allowedApiHostsFromEnvironment(env: NodeJS.ProcessEnv): string[]
   return hosts;
 }
 
-export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: string | undefined } = {}): ServerConfig {
+export function loadServerConfig(
+  env: NodeJS.ProcessEnv,
+  overrides: { dataDir?: string | undefined } = {},
+): ServerConfig {
   const { store } = loadConfig(env, overrides);
 
   const portText = setting(env, 'ORGSYNC_PORT');
   const port = portText === undefined ? 8080 : Number(portText);
   if (portText !== undefined && (!/^\d+$/.test(portText) || port > 65535)) {
-    throw invalid('ORGSYNC_PORT', portText, 'is not a port number', 'Set ORGSYNC_PORT to a whole number from 0 to 65535 (0 picks a free port), or unset it for 8080.');
+    throw invalid(
+      'ORGSYNC_PORT',
+      portText,
+      'is not a port number',
+      'Set ORGSYNC_PORT to a whole number from 0 to 65535 (0 picks a free port), or unset it for 8080.',
+    );
   }
 
   const host = setting(env, 'ORGSYNC_HOST') ?? '127.0.0.1';
   if (!/^[A-Za-z0-9.:[\]%-]+$/.test(host)) {
-    throw invalid('ORGSYNC_HOST', host, 'is not a host name or address', 'Set ORGSYNC_HOST to an address to listen on, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).');
+    throw invalid(
+      'ORGSYNC_HOST',
+      host,
+      'is not a host name or address',
+      'Set ORGSYNC_HOST to an address to listen on, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).',
+    );
   }
 
   const publicUrl = publicUrlSetting(env);
 
   const consoleDir = path.resolve(setting(env, 'ORGSYNC_CONSOLE_DIR') ?? DEFAULT_CONSOLE_DIR);
 
-  const adminPassword = env.ORGSYNC_ADMIN_PASSWORD === undefined || env.ORGSYNC_ADMIN_PASSWORD === '' ? undefined : env.ORGSYNC_ADMIN_PASSWORD;
+  const adminPassword =
+    env.ORGSYNC_ADMIN_PASSWORD === undefined || env.ORGSYNC_ADMIN_PASSWORD === ''
+      ? undefined
+      : env.ORGSYNC_ADMIN_PASSWORD;
   if (adminPassword !== undefined && Array.from(adminPassword).length < MIN_PASSWORD_LENGTH) {
     // The value is a secret: the message does not repeat it.
     throw new OrgsyncError({
@@ -147,7 +178,12 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: 
     else if (/^\d+$/.test(proxyText)) trustProxy = Number(proxyText);
     else if (/^[0-9A-Fa-f.:/,\s]+$/.test(proxyText)) trustProxy = proxyText;
     else {
-      throw invalid('ORGSYNC_TRUST_PROXY', proxyText, 'is not false, a hop count or a list of addresses', 'Set it to the number of proxies in front (e.g. 1), or comma-separated proxy addresses / CIDRs, e.g. 10.0.0.0/8.');
+      throw invalid(
+        'ORGSYNC_TRUST_PROXY',
+        proxyText,
+        'is not false, a hop count or a list of addresses',
+        'Set it to the number of proxies in front (e.g. 1), or comma-separated proxy addresses / CIDRs, e.g. 10.0.0.0/8.',
+      );
     }
   }
 
@@ -158,10 +194,26 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, overrides: { dataDir?: 
 
   const timezone = setting(env, 'ORGSYNC_TZ') ?? localTimeZone();
   if (!isTimeZone(timezone)) {
-    throw invalid('ORGSYNC_TZ', timezone, 'is not a time zone', 'Set ORGSYNC_TZ to an IANA time zone name, e.g. Asia/Shanghai or UTC, or unset it for the server\'s own.');
+    throw invalid(
+      'ORGSYNC_TZ',
+      timezone,
+      'is not a time zone',
+      "Set ORGSYNC_TZ to an IANA time zone name, e.g. Asia/Shanghai or UTC, or unset it for the server's own.",
+    );
   }
 
   const allowedApiHosts = allowedApiHostsFromEnvironment(env);
 
-  return { store, port, host, publicUrl, consoleDir, adminPassword, trustProxy, logLevel: levelText as ServerConfig['logLevel'], timezone, allowedApiHosts };
+  return {
+    store,
+    port,
+    host,
+    publicUrl,
+    consoleDir,
+    adminPassword,
+    trustProxy,
+    logLevel: levelText as ServerConfig['logLevel'],
+    timezone,
+    allowedApiHosts,
+  };
 }

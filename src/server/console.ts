@@ -52,7 +52,10 @@ export async function registerConsole(app: FastifyInstance, dir: string): Promis
         serve: false,
         // Vite names its assets by content hash: they may be cached for good; index.html never is.
         setHeaders: (reply, file) => {
-          void reply.header('cache-control', path.basename(file) === 'index.html' ? 'no-cache' : 'public, max-age=31536000, immutable');
+          void reply.header(
+            'cache-control',
+            path.basename(file) === 'index.html' ? 'no-cache' : 'public, max-age=31536000, immutable',
+          );
         },
       });
       for (const file of filesOf(dir)) {
@@ -61,7 +64,8 @@ export async function registerConsole(app: FastifyInstance, dir: string): Promis
     }
     for (const page of CONSOLE_PAGES) {
       scope.get(page, { config: { public: true } }, async (_req, reply) => {
-        if (!built) return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(notBuiltPage(dir));
+        if (!built)
+          return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(notBuiltPage(dir));
         return reply.sendFile('index.html');
       });
     }
@@ -69,7 +73,11 @@ export async function registerConsole(app: FastifyInstance, dir: string): Promis
 
   app.setNotFoundHandler(async (req: FastifyRequest, _reply: FastifyReply) => {
     const pathname = req.url.split('?', 1)[0] ?? '/';
-    throw new ApiError(404, { code: 'NOT_FOUND', message: `no such route: ${req.method} ${pathname}`, hint: 'See GET /api/docs for the API; the console lives at /.' });
+    throw new ApiError(404, {
+      code: 'NOT_FOUND',
+      message: `no such route: ${req.method} ${pathname}`,
+      hint: 'See GET /api/docs for the API; the console lives at /.',
+    });
   });
   return { built };
 }

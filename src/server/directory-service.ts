@@ -14,7 +14,8 @@ export class DirectoryService {
 
   /** Every department as the UTF-8 JSON text `{"revision":…,"items":[…]}` (see ViewRepo.departmentListJson). */
   async departmentsJson(): Promise<Buffer> {
-    if (this.tree !== undefined && (await this.store.directory.revision()) === this.tree.revision) return this.tree.json;
+    if (this.tree !== undefined && (await this.store.directory.revision()) === this.tree.revision)
+      return this.tree.json;
     const list = await this.store.views.departmentListJson();
     if (this.tree === undefined || list.revision >= this.tree.revision) this.tree = list;
     return list.json;
@@ -27,7 +28,12 @@ export class DirectoryService {
   }
 
   /** One user with memberships, links and the newest `historyLimit` recorded changes; undefined: no such user. */
-  async user(id: number, historyLimit: number): Promise<{ user: UserRow; memberships: UserMembershipRow[]; links: Link[]; history: UserHistoryItem[] } | undefined> {
+  async user(
+    id: number,
+    historyLimit: number,
+  ): Promise<
+    { user: UserRow; memberships: UserMembershipRow[]; links: Link[]; history: UserHistoryItem[] } | undefined
+  > {
     const found = await this.store.views.user(id);
     if (!found) return undefined;
     return { ...found, history: await this.store.views.userHistory(id, historyLimit) };

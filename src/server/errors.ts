@@ -71,7 +71,12 @@ export function fromOrgsyncError(err: OrgsyncError, fieldOf?: (path: string) => 
     const first = err.issues[0];
     const field = first ? (fieldOf ? fieldOf(first.path) : first.path) : undefined;
     const message = first ? `${field ?? first.path}: ${first.message}` : err.message;
-    return new ApiError(400, { code: err.code, message: message + moreProblems(err.issues.length), hint: first?.hint ?? err.hint, field });
+    return new ApiError(400, {
+      code: err.code,
+      message: message + moreProblems(err.issues.length),
+      hint: first?.hint ?? err.hint,
+      field,
+    });
   }
   return new ApiError(STATUS[err.code] ?? 500, { code: err.code, message: err.message, hint: err.hint });
 }
@@ -85,7 +90,10 @@ export function fromZodError(error: z.ZodError, part: 'params' | 'query' | 'body
   return new ApiError(400, {
     code: 'INVALID_INPUT',
     message: `${field}: ${issue.message}${moreProblems(issues.length)}`,
-    hint: part === 'body' ? 'Fix the field and send the request again; nothing was changed. See GET /api/docs for the request shapes.' : 'See GET /api/docs for the parameters.',
+    hint:
+      part === 'body'
+        ? 'Fix the field and send the request again; nothing was changed. See GET /api/docs for the request shapes.'
+        : 'See GET /api/docs for the parameters.',
     field,
   });
 }

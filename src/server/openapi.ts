@@ -13,7 +13,9 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
 }
 
 /** The members of an object schema (params and query are objects of named values). */
-function members(schema: z.ZodType | undefined): Array<{ name: string; schema: JsonSchema; required: boolean; description?: string }> {
+function members(
+  schema: z.ZodType | undefined,
+): Array<{ name: string; schema: JsonSchema; required: boolean; description?: string }> {
   if (!schema) return [];
   const json = jsonSchema(schema, 'input');
   const properties = (json.properties ?? {}) as Record<string, JsonSchema>;
@@ -26,29 +28,64 @@ function members(schema: z.ZodType | undefined): Array<{ name: string; schema: J
   }));
 }
 
-export function openApiDocument(routes: readonly AnyRouteSpec[], info: { version: string; serverUrl?: string | undefined }): Record<string, unknown> {
+export function openApiDocument(
+  routes: readonly AnyRouteSpec[],
+  info: { version: string; serverUrl?: string | undefined },
+): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
     const parameters = [
-      ...members(route.params).map((p) => ({ in: 'path', name: p.name, required: true, schema: p.schema, ...(p.description ? { description: p.description } : {}) })),
-      ...members(route.query).map((p) => ({ in: 'query', name: p.name, required: p.required, schema: p.schema, ...(p.description ? { description: p.description } : {}) })),
+      ...members(route.params).map((p) => ({
+        in: 'path',
+        name: p.name,
+        required: true,
+        schema: p.schema,
+        ...(p.description ? { description: p.description } : {}),
+      })),
+      ...members(route.query).map((p) => ({
+        in: 'query',
+        name: p.name,
+        required: p.required,
+        schema: p.schema,
+        ...(p.description ? { description: p.description } : {}),
+      })),
     ];
     const responses: Record<string, unknown> = {};
     for (const [status, spec] of Object.entries(route.responses)) {
       const schema = spec.schema ?? (Number(status) >= 400 ? errorBodySchema : undefined);
-      responses[status] = { description: spec.description, ...(schema ? { content: { 'application/json': { schema: jsonSchema(schema, 'output') } } } : {}) };
+      responses[status] = {
+        description: spec.description,
+        ...(schema ? { content: { 'application/json': { schema: jsonSchema(schema, 'output') } } } : {}),
+      };
     }
-    if (!route.public) responses['401'] ??= { description: 'No valid session or API token', content: { 'application/json': { schema: jsonSchema(errorBodySchema, 'output') } } };
-    responses['400'] ??= { description: 'A parameter or the body is invalid; `error.field` names it', content: { 'application/json': { schema: jsonSchema(errorBodySchema, 'output') } } };
+    if (!route.public)
+      responses['401'] ??= {
+        description: 'No valid session or API token',
+        content: { 'application/json': { schema: jsonSchema(errorBodySchema, 'output') } },
+      };
+    responses['400'] ??= {
+      description: 'A parameter or the body is invalid; `error.field` names it',
+      content: { 'application/json': { schema: jsonSchema(errorBodySchema, 'output') } },
+    };
     (paths[path] ??= {})[route.method.toLowerCase()] = {
-      operationId: `${route.method.toLowerCase()}${path.replace(/^\/api\/v1/, '').replace(/[{}]/g, '').replace(/[/-]+(\w)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+      operationId: `${route.method.toLowerCase()}${path
+        .replace(/^\/api\/v1/, '')
+        .replace(/[{}]/g, '')
+        .replace(/[/-]+(\w)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
       tags: [route.tag],
       ...(route.public ? { security: [] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
-      ...(route.body ? { requestBody: { required: !route.body.safeParse(undefined).success, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } } } : {}),
+      ...(route.body
+        ? {
+            requestBody: {
+              required: !route.body.safeParse(undefined).success,
+              content: { 'application/json': { schema: jsonSchema(route.body, 'input') } },
+            },
+          }
+        : {}),
       responses,
     };
   }
@@ -65,7 +102,12 @@ export function openApiDocument(routes: readonly AnyRouteSpec[], info: { version
     ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
     components: {
       securitySchemes: {
-        session: { type: 'apiKey', in: 'cookie', name: 'orgsync_session', description: 'From POST /api/v1/session; mutations also need the x-csrf-token header.' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'orgsync_session',
+          description: 'From POST /api/v1/session; mutations also need the x-csrf-token header.',
+        },
         token: { type: 'http', scheme: 'bearer', description: 'An API token from `orgsync token create`.' },
       },
     },

@@ -51,7 +51,9 @@ export class ReconcileScheduler {
   async start(): Promise<void> {
     await this.reload();
     this.timer = setInterval(() => {
-      this.reload().catch((err: unknown) => this.deps.log.warn({ err: errorInfo(err) }, 'reloading the scheduled full syncs failed'));
+      this.reload().catch((err: unknown) =>
+        this.deps.log.warn({ err: errorInfo(err) }, 'reloading the scheduled full syncs failed'),
+      );
     }, RELOAD_EVERY_MS);
     this.timer.unref();
   }
@@ -108,13 +110,18 @@ export class ReconcileScheduler {
         continue;
       }
       this.jobs.set(name, { cron, job });
-      log.info({ connection: name, cron, timezone, nextRunAt: job.nextRun()?.toISOString() ?? null }, 'scheduled full sync');
+      log.info(
+        { connection: name, cron, timezone, nextRunAt: job.nextRun()?.toISOString() ?? null },
+        'scheduled full sync',
+      );
     }
   }
 
   /** One firing: a sync run of the connection, unless one is still going. Never throws (croner would only log it). */
   private fire(name: string): Promise<void> {
-    const done = this.startRun(name).catch((err: unknown) => this.deps.log.warn({ connection: name, err: errorInfo(err) }, 'scheduled full sync could not start'));
+    const done = this.startRun(name).catch((err: unknown) =>
+      this.deps.log.warn({ connection: name, err: errorInfo(err) }, 'scheduled full sync could not start'),
+    );
     this.firing.add(done);
     void done.finally(() => this.firing.delete(done));
     return done;
@@ -132,7 +139,10 @@ export class ReconcileScheduler {
       log.info({ connection: name, runId, cron: row.reconcileCron }, 'scheduled full sync started');
     } catch (err) {
       if (err instanceof ApiError && err.code === 'RUN_IN_PROGRESS') {
-        log.info({ connection: name, runId: err.extra.runId }, 'scheduled full sync skipped: a run of this connection is still going');
+        log.info(
+          { connection: name, runId: err.extra.runId },
+          'scheduled full sync skipped: a run of this connection is still going',
+        );
         return;
       }
       if (err instanceof ApiError && err.code === 'SHUTTING_DOWN') return;

@@ -24,7 +24,11 @@ export interface RouteContext<P, Q, B> {
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 
-export interface RouteSpec<P extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, B extends z.ZodType | undefined = undefined> {
+export interface RouteSpec<
+  P extends z.ZodType | undefined = undefined,
+  Q extends z.ZodType | undefined = undefined,
+  B extends z.ZodType | undefined = undefined,
+> {
   method: Method;
   /** Fastify's form: /api/v1/connections/:name */
   url: string;
@@ -56,9 +60,11 @@ export class RouteTable {
 
   constructor(private readonly app: FastifyInstance) {}
 
-  add<P extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, B extends z.ZodType | undefined = undefined>(
-    spec: RouteSpec<P, Q, B>,
-  ): void {
+  add<
+    P extends z.ZodType | undefined = undefined,
+    Q extends z.ZodType | undefined = undefined,
+    B extends z.ZodType | undefined = undefined,
+  >(spec: RouteSpec<P, Q, B>): void {
     this.routes.push(spec as unknown as AnyRouteSpec);
     const success = Number(Object.keys(spec.responses).find((code) => code.startsWith('2')) ?? 200);
     this.app.route({

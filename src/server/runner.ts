@@ -46,7 +46,11 @@ function deferred<T>(): { promise: Promise<T>; resolve(v: T): void; reject(e: un
 function inProgress(source: string, runId: number): ApiError {
   return new ApiError(
     409,
-    { code: 'RUN_IN_PROGRESS', message: `run ${runId} of "${source}" is still running`, hint: `Wait for it to finish (GET /api/v1/runs/${runId}), then start again.` },
+    {
+      code: 'RUN_IN_PROGRESS',
+      message: `run ${runId} of "${source}" is still running`,
+      hint: `Wait for it to finish (GET /api/v1/runs/${runId}), then start again.`,
+    },
     { extra: { runId } },
   );
 }
@@ -101,7 +105,12 @@ export class RunRunner {
   /** Applies a blocked or planned run in the background. */
   async startApproval(runId: number): Promise<number> {
     const run = await this.store.runs.get(runId);
-    if (!run) throw new ApiError(404, { code: 'RUN_NOT_FOUND', message: `there is no run ${runId}`, hint: 'GET /api/v1/runs lists the runs.' });
+    if (!run)
+      throw new ApiError(404, {
+        code: 'RUN_NOT_FOUND',
+        message: `there is no run ${runId}`,
+        hint: 'GET /api/v1/runs lists the runs.',
+      });
     const { entry, started } = await this.claim(run.source);
     try {
       // Read again under the claim: another approval of the same run may have finished meanwhile.
@@ -154,7 +163,13 @@ export class RunRunner {
       const [kind, ...rest] = lease.holder.split(':');
       const pid = Number(rest[rest.length - 2]);
       const host = rest.slice(0, -2).join(':');
-      const gone = lease.expiresAt < Date.now() || (kind === 'server' && host === hostname() && pid !== process.pid && Number.isInteger(pid) && !isProcessAlive(pid));
+      const gone =
+        lease.expiresAt < Date.now() ||
+        (kind === 'server' &&
+          host === hostname() &&
+          pid !== process.pid &&
+          Number.isInteger(pid) &&
+          !isProcessAlive(pid));
       if (!gone) continue;
       const marked = await this.store.views.abandonRun(run.id, {
         code: 'RUN_ABANDONED',
@@ -187,7 +202,12 @@ export class RunRunner {
 
   /** Takes the source for one run, or answers 409 with the run already going. */
   private async claim(source: string): Promise<{ entry: Active; started: ReturnType<typeof deferred<number>> }> {
-    if (this.closed) throw new ApiError(503, { code: 'SHUTTING_DOWN', message: 'the server is shutting down', hint: 'Start the run again once it is back.' });
+    if (this.closed)
+      throw new ApiError(503, {
+        code: 'SHUTTING_DOWN',
+        message: 'the server is shutting down',
+        hint: 'Start the run again once it is back.',
+      });
     for (let other = this.bySource.get(source); other; other = this.bySource.get(source)) {
       const runId = await other.started.catch(() => undefined);
       if (runId !== undefined && this.bySource.get(source) === other) throw inProgress(source, runId);
@@ -215,7 +235,9 @@ export class RunRunner {
     started.resolve(runId);
     const name = `run:${runId}`;
     const renew = (): void => {
-      this.store.locks.tryAcquire(name, this.holder, LEASE_TTL_MS).catch((err: unknown) => this.log.warn({ runId, err: errorInfo(err) }, 'renewing a run lease failed'));
+      this.store.locks
+        .tryAcquire(name, this.holder, LEASE_TTL_MS)
+        .catch((err: unknown) => this.log.warn({ runId, err: errorInfo(err) }, 'renewing a run lease failed'));
     };
     renew();
     const timer = setInterval(renew, LEASE_TTL_MS / 3);
@@ -224,7 +246,10 @@ export class RunRunner {
   }
 
   private async finished(entry: Active, report: RunReport): Promise<void> {
-    this.log.info({ runId: report.runId, source: report.source, kind: report.kind, status: report.status, changes: report.changes }, 'run finished');
+    this.log.info(
+      { runId: report.runId, source: report.source, kind: report.kind, status: report.status, changes: report.changes },
+      'run finished',
+    );
     await this.release(entry);
   }
 

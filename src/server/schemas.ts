@@ -24,15 +24,21 @@ export const errorBodySchema = z.object({
   }),
 });
 
-export const runInProgressSchema = errorBodySchema.extend({ runId: z.number().int().describe('The run already going for this connection') });
+export const runInProgressSchema = errorBodySchema.extend({
+  runId: z.number().int().describe('The run already going for this connection'),
+});
 
 const idParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const runIdParams = z.strictObject({ id: idParam.describe('Run id') });
 export const connectionParams = z.strictObject({
-  name: z.string().regex(CONNECTION_NAME_PATTERN, 'must be a connection name: 1-64 letters, digits, "_", "." or "-"').describe('Connection name'),
+  name: z
+    .string()
+    .regex(CONNECTION_NAME_PATTERN, 'must be a connection name: 1-64 letters, digits, "_", "." or "-"')
+    .describe('Connection name'),
 });
 
-const limit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback).describe(`Page size, 1-${max} (default ${fallback})`);
+const limit = (max: number, fallback: number) =>
+  z.coerce.number().int().min(1).max(max).default(fallback).describe(`Page size, 1-${max} (default ${fallback})`);
 const cursor = z
   .string()
   .regex(/^\d{1,15}$/, 'must be a cursor returned as nextCursor')
@@ -53,7 +59,10 @@ export const loginBody = z.strictObject({
 
 export const sessionSchema = z.object({
   user: z.object({ username: z.string().describe('The admin; for an API token, "token:NAME"') }),
-  csrfToken: z.string().nullable().describe('Send it as x-csrf-token on every POST, PUT, PATCH and DELETE of this session (null for an API token)'),
+  csrfToken: z
+    .string()
+    .nullable()
+    .describe('Send it as x-csrf-token on every POST, PUT, PATCH and DELETE of this session (null for an API token)'),
 });
 
 // ------------------------------------------------------------------ connections
@@ -77,7 +86,11 @@ function partInput(d: PlatformDefinition, part: 'settings' | 'secrets', partial:
     const input = fieldInput(d, key, schema);
     const optional = partial || part === 'secrets' || schema.safeParse(undefined).success;
     // null removes an optional secret (and apiBaseUrl goes back to the default).
-    shape[key] = optional ? (schema.safeParse(undefined).success ? input.nullable().optional() : input.optional()) : input;
+    shape[key] = optional
+      ? schema.safeParse(undefined).success
+        ? input.nullable().optional()
+        : input.optional()
+      : input;
   }
   return z.strictObject(shape);
 }
@@ -92,7 +105,9 @@ function anyPlatformInput(part: 'settings' | 'secrets'): z.ZodObject {
 }
 
 /** One object per platform of the registry, told apart by `platform`. */
-function perPlatform<T extends z.ZodObject<{ platform: z.ZodLiteral<string> }>>(build: (d: PlatformDefinition) => T): z.ZodDiscriminatedUnion<[T, ...T[]]> {
+function perPlatform<T extends z.ZodObject<{ platform: z.ZodLiteral<string> }>>(
+  build: (d: PlatformDefinition) => T,
+): z.ZodDiscriminatedUnion<[T, ...T[]]> {
   const [first, ...rest] = PLATFORM_DEFINITIONS.map(build);
   if (!first) throw new Error('the registry lists no platform');
   return z.discriminatedUnion('platform', [first, ...rest]);
@@ -104,7 +119,9 @@ const reconcileCronInput = z
   .string()
   .nullable()
   .optional()
-  .describe('定时全量同步: a cron expression in the server\'s time zone, 5 fields or 6 with seconds first (default "0 2 * * *", daily at 02:00); null or "off" turns it off');
+  .describe(
+    '定时全量同步: a cron expression in the server\'s time zone, 5 fields or 6 with seconds first (default "0 2 * * *", daily at 02:00); null or "off" turns it off',
+  );
 
 export const createConnectionBody = perPlatform((d) =>
   z.strictObject({
@@ -119,9 +136,15 @@ export const createConnectionBody = perPlatform((d) =>
 );
 
 export const updateConnectionBody = z.strictObject({
-  settings: anyPlatformInput('settings').optional().describe('The keys of the connection\'s platform; null or "" apiBaseUrl goes back to the default'),
-  secrets: anyPlatformInput('secrets').optional().describe('An omitted or empty secret keeps the stored one; null removes an optional one'),
-  policy: policyInput.optional().describe('Merged into the stored policy key by key (JSON merge patch: null removes a key)'),
+  settings: anyPlatformInput('settings')
+    .optional()
+    .describe('The keys of the connection\'s platform; null or "" apiBaseUrl goes back to the default'),
+  secrets: anyPlatformInput('secrets')
+    .optional()
+    .describe('An omitted or empty secret keeps the stored one; null removes an optional one'),
+  policy: policyInput
+    .optional()
+    .describe('Merged into the stored policy key by key (JSON merge patch: null removes a key)'),
   syncEnabled: z.boolean().optional(),
   reconcileCron: reconcileCronInput,
 });
@@ -129,16 +152,26 @@ export const updateConnectionBody = z.strictObject({
 export const testConnectionBody = z
   .strictObject({
     settings: anyPlatformInput('settings').optional().describe('Unsaved values to test instead of the saved ones'),
-    secrets: anyPlatformInput('secrets').optional().describe('Unsaved secrets; an omitted or empty one uses the saved one'),
+    secrets: anyPlatformInput('secrets')
+      .optional()
+      .describe('Unsaved secrets; an omitted or empty one uses the saved one'),
   })
   .optional();
 
-export const unsavedTestBody = perPlatform((d) => z.strictObject({ platform: z.literal(d.id), settings: partInput(d, 'settings', false), secrets: partInput(d, 'secrets', false) }));
+export const unsavedTestBody = perPlatform((d) =>
+  z.strictObject({
+    platform: z.literal(d.id),
+    settings: partInput(d, 'settings', false),
+    secrets: partInput(d, 'secrets', false),
+  }),
+);
 
 /** A setting as the API shows it: the stored value (a number where the platform takes one). */
 const settingsOutput = z
   .record(z.string(), z.union([z.string(), z.number()]))
-  .describe(`The platform's settings: ${PLATFORM_DEFINITIONS.map((d) => `${d.id}: ${Object.keys(d.settings.shape).join(', ')}`).join('; ')}`);
+  .describe(
+    `The platform's settings: ${PLATFORM_DEFINITIONS.map((d) => `${d.id}: ${Object.keys(d.settings.shape).join(', ')}`).join('; ')}`,
+  );
 
 export const connectionSchema = z.object({
   id: z.number().int(),
@@ -146,15 +179,29 @@ export const connectionSchema = z.object({
   platform,
   settings: settingsOutput,
   secrets: z
-    .record(z.string(), z.object({ set: z.boolean(), masked: z.string().describe('"••••••" when set, "" when not; never the value') }))
+    .record(
+      z.string(),
+      z.object({ set: z.boolean(), masked: z.string().describe('"••••••" when set, "" when not; never the value') }),
+    )
     .describe('One entry per secret of the platform'),
   syncEnabled: z.boolean(),
-  reconcileCron: z.string().nullable().describe('定时全量同步: the cron expression of the scheduled full sync; null when it is off'),
-  reconcileTimezone: z.string().describe('The time zone reconcileCron is read in (ORGSYNC_TZ, else the server\'s)'),
-  nextReconcileAt: z.string().nullable().describe('When the scheduled full sync runs next (ISO 8601); null when reconcileCron or 开启同步 is off'),
+  reconcileCron: z
+    .string()
+    .nullable()
+    .describe('定时全量同步: the cron expression of the scheduled full sync; null when it is off'),
+  reconcileTimezone: z.string().describe("The time zone reconcileCron is read in (ORGSYNC_TZ, else the server's)"),
+  nextReconcileAt: z
+    .string()
+    .nullable()
+    .describe('When the scheduled full sync runs next (ISO 8601); null when reconcileCron or 开启同步 is off'),
   policy: z.record(z.string(), z.unknown()),
-  callbackUrl: z.string().optional().describe('Where the platform posts contact changes (ORGSYNC_PUBLIC_URL, else the address the server listens on)'),
-  secretsError: errorInfoSchema.optional().describe('The stored secrets cannot be opened (e.g. the master key changed)'),
+  callbackUrl: z
+    .string()
+    .optional()
+    .describe('Where the platform posts contact changes (ORGSYNC_PUBLIC_URL, else the address the server listens on)'),
+  secretsError: errorInfoSchema
+    .optional()
+    .describe('The stored secrets cannot be opened (e.g. the master key changed)'),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -168,7 +215,9 @@ export const platformListSchema = z.object({
       id: z.string().describe('The value of `platform` in a connection'),
       names: textsSchema,
       mark: z.string().describe('One character for a badge'),
-      departmentOrder: z.enum(['descending', 'ascending']).describe('How the platform sorts sibling departments by `order`'),
+      departmentOrder: z
+        .enum(['descending', 'ascending'])
+        .describe('How the platform sorts sibling departments by `order`'),
       defaultApiBaseUrl: z.string(),
       fields: z
         .array(
@@ -183,7 +232,9 @@ export const platformListSchema = z.object({
             help: textsSchema.optional(),
             hint: z.string().describe('Where to find the value; also the hint of an error about it'),
             placeholder: z.string().optional(),
-            place: z.enum(['main', 'advanced', 'callback']).describe('Where a card shows it: with the others, folded away, or with the callback'),
+            place: z
+              .enum(['main', 'advanced', 'callback'])
+              .describe('Where a card shows it: with the others, folded away, or with the callback'),
           }),
         )
         .describe('Settings first, then secrets, in the order a form shows them'),
@@ -199,15 +250,27 @@ export const testResultSchema = z.object({
     z.object({
       name: z.string(),
       ok: z.boolean(),
-      level: z.literal('warning').optional().describe('A limit on what is read while a sync still works (e.g. mobiles withheld): ok stays true, the hint says what to grant'),
-      code: z.string().optional().describe('The error code of a failed check, e.g. WECOM_UNREACHABLE, or *_NO_ANSWER on a host that is not the platform\'s'),
+      level: z
+        .literal('warning')
+        .optional()
+        .describe(
+          'A limit on what is read while a sync still works (e.g. mobiles withheld): ok stays true, the hint says what to grant',
+        ),
+      code: z
+        .string()
+        .optional()
+        .describe(
+          "The error code of a failed check, e.g. WECOM_UNREACHABLE, or *_NO_ANSWER on a host that is not the platform's",
+        ),
       message: z.string(),
       hint: z.string().optional(),
     }),
   ),
 });
 
-export const syncBody = z.strictObject({ dryRun: z.boolean().optional().describe('Plan and record only (status planned)') }).optional();
+export const syncBody = z
+  .strictObject({ dryRun: z.boolean().optional().describe('Plan and record only (status planned)') })
+  .optional();
 
 // ------------------------------------------------------------------ runs
 
@@ -243,7 +306,13 @@ export const runSummarySchema = z.object({
   errors: z.array(errorInfoSchema),
   notes: z.array(errorInfoSchema),
   read: z
-    .object({ departments: z.number(), users: z.number(), complete: z.boolean(), incompleteDepartments: z.number(), unseenFields: z.array(z.string()) })
+    .object({
+      departments: z.number(),
+      users: z.number(),
+      complete: z.boolean(),
+      incompleteDepartments: z.number(),
+      unseenFields: z.array(z.string()),
+    })
     .optional(),
   progress: progressSchema.optional().describe('Only while the run is running in this server'),
 });
@@ -346,7 +415,9 @@ export const userDetailSchema = z.object({
     mainDepartmentId: z.number().int().nullable(),
     attributes: z.record(z.string(), z.string()),
   }),
-  memberships: z.array(z.object({ departmentId: z.number().int(), departmentName: z.string(), leader: z.boolean(), order: z.number() })),
+  memberships: z.array(
+    z.object({ departmentId: z.number().int(), departmentName: z.string(), leader: z.boolean(), order: z.number() }),
+  ),
   links: z.array(linkSchema),
   history: z
     .array(
@@ -390,7 +461,12 @@ export const deadLetterListSchema = z.object({ items: z.array(deadLetterSchema) 
 export const retryDeadLettersBody = z
   .strictObject({
     connection: connectionParams.shape.name.optional().describe('Only this connection’s dead letters'),
-    ids: z.array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)).min(1, 'must name at least one message').max(1000, 'at most 1000 at once').optional().describe('Only these messages'),
+    ids: z
+      .array(z.number().int().positive().max(Number.MAX_SAFE_INTEGER))
+      .min(1, 'must name at least one message')
+      .max(1000, 'at most 1000 at once')
+      .optional()
+      .describe('Only these messages'),
   })
   .optional();
 

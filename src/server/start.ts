@@ -95,7 +95,9 @@ function revealFirstPassword(
   admin: { username: string; password: string },
   to: { stderr: { write(text: string): unknown; isTTY?: boolean }; dataDir: string; mustChange: boolean },
 ): string | undefined {
-  const then = to.mustChange ? 'Sign in with it and choose another (the console asks).' : 'Sign in with it and keep it safe.';
+  const then = to.mustChange
+    ? 'Sign in with it and choose another (the console asks).'
+    : 'Sign in with it and keep it safe.';
   if (to.stderr.isTTY === true) {
     to.stderr.write(
       `\norgsync: created the first admin "${admin.username}" with the password\n\n    ${admin.password}\n\n` +
@@ -108,13 +110,18 @@ function revealFirstPassword(
   // Removed first and created exclusively, so the mode is this one and no link planted there is followed.
   rmSync(file, { force: true });
   writeFileSync(file, `${admin.password}\n`, { mode: 0o600, flag: 'wx' });
-  to.stderr.write(`orgsync: created the first admin "${admin.username}"; its password is in ${file} (readable by this user only). ${then} Then delete the file.\n`);
+  to.stderr.write(
+    `orgsync: created the first admin "${admin.username}"; its password is in ${file} (readable by this user only). ${then} Then delete the file.\n`,
+  );
   return file;
 }
 
 function packageVersion(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? '0.0.0';
+    return (
+      (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string })
+        .version ?? '0.0.0'
+    );
   } catch {
     return '0.0.0';
   }
@@ -136,7 +143,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     ...(options.timezone !== undefined ? { timezone: options.timezone } : {}),
   };
   if (!isTimeZone(config.timezone)) {
-    throw new OrgsyncError({ code: 'CONFIG_INVALID', message: `the time zone "${config.timezone}" is not known`, hint: 'Give an IANA time zone name, e.g. Asia/Shanghai or UTC.', object: 'timezone' });
+    throw new OrgsyncError({
+      code: 'CONFIG_INVALID',
+      message: `the time zone "${config.timezone}" is not known`,
+      hint: 'Give an IANA time zone name, e.g. Asia/Shanghai or UTC.',
+      object: 'timezone',
+    });
   }
   const sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
 
@@ -168,7 +180,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const { app, runner, routes, registered, events, schedule } = built;
     if (options.callbackLimits !== undefined) app.callbackLimiter.configure(options.callbackLimits);
     // Found before the logger existed: logged now, one line per path.
-    for (const fix of modeFixes) app.log.warn({ path: fix.path, from: octal(fix.from), to: octal(fix.to) }, `data directory permissions tightened: ${describeFix(fix)}`);
+    for (const fix of modeFixes)
+      app.log.warn(
+        { path: fix.path, from: octal(fix.from), to: octal(fix.to) },
+        `data directory permissions tightened: ${describeFix(fix)}`,
+      );
 
     const mustChange = options.firstPasswordChange !== false;
     const admin = await access.ensureFirstAdmin(config.adminPassword, { mustChangeGenerated: mustChange });
@@ -176,7 +192,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       // The password itself never goes into the log: logs are shipped, kept and read by others.
       const file =
         options.firstPassword === 'terminal'
-          ? revealFirstPassword({ username: admin.username, password: admin.password }, { stderr: options.stderr ?? process.stderr, dataDir: config.store.dataDir, mustChange })
+          ? revealFirstPassword(
+              { username: admin.username, password: admin.password },
+              { stderr: options.stderr ?? process.stderr, dataDir: config.store.dataDir, mustChange },
+            )
           : undefined;
       app.log.warn(
         { username: admin.username, mustChangePassword: mustChange, ...(file !== undefined ? { file } : {}) },
@@ -185,7 +204,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           : `created the first admin "${admin.username}" with a generated password, given to the program that started the server`,
       );
     } else if (admin) {
-      app.log.info({ username: admin.username }, 'created the first admin with the password from ORGSYNC_ADMIN_PASSWORD');
+      app.log.info(
+        { username: admin.username },
+        'created the first admin with the password from ORGSYNC_ADMIN_PASSWORD',
+      );
     } else if (!(await access.mustChangePassword(FIRST_ADMIN))) {
       // The generated password was replaced: its file, if any, holds nothing valid any more.
       rmSync(path.join(config.store.dataDir, FIRST_PASSWORD_FILE), { force: true });
@@ -198,7 +220,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const { port } = app.server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    app.log.info({ url, publicUrl: config.publicUrl, store: store.dialect, console: config.consoleDir }, 'orgsync is serving');
+    app.log.info(
+      { url, publicUrl: config.publicUrl, store: store.dialect, console: config.consoleDir },
+      'orgsync is serving',
+    );
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
@@ -209,7 +234,19 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         await runner.close(options.closeTimeoutMs);
         if (ownsStore) await store.close();
       })());
-    return { url, admin: admin?.password !== undefined ? { username: admin.username, password: admin.password } : undefined, app, store, routes, registered, runner, events, schedule, config, close };
+    return {
+      url,
+      admin: admin?.password !== undefined ? { username: admin.username, password: admin.password } : undefined,
+      app,
+      store,
+      routes,
+      registered,
+      runner,
+      events,
+      schedule,
+      config,
+      close,
+    };
   } catch (err) {
     if (built) {
       await built.app.close();

@@ -35,8 +35,15 @@ export const DEMO_PLATFORMS: Readonly<Record<string, (size: DemoSize) => Promise
       corpId: id.corpId,
       url,
       close: () => sim.close(),
-      connection: { corpId: id.corpId, agentId: id.agentId, secret: id.secret, contactsSecret: id.contactsSecret, apiBaseUrl: url },
-      callbacks: (callbackUrl, token, aesKey) => sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),
+      connection: {
+        corpId: id.corpId,
+        agentId: id.agentId,
+        secret: id.secret,
+        contactsSecret: id.contactsSecret,
+        apiBaseUrl: url,
+      },
+      callbacks: (callbackUrl, token, aesKey) =>
+        sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),
     };
   },
   async dingtalk(size) {
@@ -52,8 +59,15 @@ export const DEMO_PLATFORMS: Readonly<Record<string, (size: DemoSize) => Promise
       url,
       qpsLimit,
       close: () => sim.close(),
-      connection: { corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, clientSecret: id.clientSecret, apiBaseUrl: url },
-      callbacks: (callbackUrl, token, aesKey) => sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),
+      connection: {
+        corpId: id.corpId,
+        agentId: id.agentId,
+        clientId: id.clientId,
+        clientSecret: id.clientSecret,
+        apiBaseUrl: url,
+      },
+      callbacks: (callbackUrl, token, aesKey) =>
+        sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),
     };
   },
 };

@@ -211,16 +211,28 @@ function candidateDepartmentName(rng: Random, level: number): Bilingual {
   const prefix = rng.chance(0.55) ? rng.pick(names.DEPARTMENT_PREFIXES) : null;
   if (level >= 5 && rng.chance(0.25)) {
     const n = rng.int(1, names.CHINESE_NUMERALS.length);
-    return [`${prefix?.[0] ?? ''}${func[0]}${names.CHINESE_NUMERALS[n - 1]}组`, `${prefix ? `${prefix[1]} ` : ''}${func[1]} Team ${n}`];
+    return [
+      `${prefix?.[0] ?? ''}${func[0]}${names.CHINESE_NUMERALS[n - 1]}组`,
+      `${prefix ? `${prefix[1]} ` : ''}${func[1]} Team ${n}`,
+    ];
   }
   const suffixes =
-    level === 3 ? names.DEPARTMENT_SUFFIXES_UPPER : level <= 5 ? names.DEPARTMENT_SUFFIXES_MIDDLE : names.DEPARTMENT_SUFFIXES_LOWER;
+    level === 3
+      ? names.DEPARTMENT_SUFFIXES_UPPER
+      : level <= 5
+        ? names.DEPARTMENT_SUFFIXES_MIDDLE
+        : names.DEPARTMENT_SUFFIXES_LOWER;
   const suffix = rng.pick(suffixes);
   return [`${prefix?.[0] ?? ''}${func[0]}${suffix[0]}`, `${prefix ? `${prefix[1]} ` : ''}${func[1]} ${suffix[1]}`];
 }
 
 /** A name not in `taken` (the sibling names under the same parent); a clash after a few tries gets a number. */
-function uniqueDepartmentName(rng: Random, level: number, taken: ReadonlySet<string>, preferred?: Bilingual): Bilingual {
+function uniqueDepartmentName(
+  rng: Random,
+  level: number,
+  taken: ReadonlySet<string>,
+  preferred?: Bilingual,
+): Bilingual {
   if (preferred && !taken.has(preferred[0])) return preferred;
   let last: Bilingual = preferred ?? candidateDepartmentName(rng, level);
   for (let attempt = 0; attempt < 8; attempt++) {
@@ -258,7 +270,8 @@ interface DeptDraft {
 
 function validateSizes(options: GenerateOrgOptions): void {
   const { seed, departments, users } = options;
-  if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new Error(`generateOrg: seed must be a finite number, got ${String(seed)}`);
+  if (typeof seed !== 'number' || !Number.isFinite(seed))
+    throw new Error(`generateOrg: seed must be a finite number, got ${String(seed)}`);
   if (!Number.isSafeInteger(departments) || departments < 1) {
     throw new Error(`generateOrg: departments must be an integer ≥ 1 (the root counts), got ${String(departments)}`);
   }
@@ -312,7 +325,11 @@ function levelCounts(rng: Random, n: number): number[] {
   return counts;
 }
 
-function buildDepartments(rng: Random, n: number, company: Company): { drafts: DeptDraft[]; ids: Int32Array; wide: number } {
+function buildDepartments(
+  rng: Random,
+  n: number,
+  company: Company,
+): { drafts: DeptDraft[]; ids: Int32Array; wide: number } {
   const counts = levelCounts(rng, n);
   const maxLevel = counts.length - 1;
   const drafts: DeptDraft[] = [];
@@ -397,7 +414,12 @@ function buildDepartments(rng: Random, n: number, company: Company): { drafts: D
 }
 
 /** Direct (primary) member counts per department, with the wide department's share decided first. */
-function primaryCounts(rng: Random, drafts: DeptDraft[], wide: number, users: number): { counts: Int32Array; cap: number; cumulative: Float64Array } {
+function primaryCounts(
+  rng: Random,
+  drafts: DeptDraft[],
+  wide: number,
+  users: number,
+): { counts: Int32Array; cap: number; cumulative: Float64Array } {
   const n = drafts.length;
   const counts = new Int32Array(n);
   const cumulative = new Float64Array(n);
@@ -611,7 +633,14 @@ export function generateOrg(options: GenerateOrgOptions): SimOrg {
     if (rng.chance(0.45)) {
       attrs.push(
         rng.chance(0.5)
-          ? { type: 1, name: '个人主页', web: { url: `https://wiki.${company.domain}/people/${encodeURIComponent(userid.toLowerCase())}`, title: '个人主页' } }
+          ? {
+              type: 1,
+              name: '个人主页',
+              web: {
+                url: `https://wiki.${company.domain}/people/${encodeURIComponent(userid.toLowerCase())}`,
+                title: '个人主页',
+              },
+            }
           : { type: 0, name: '办公地点', text: { value: rng.pick(names.ADDRESS_CITIES) } },
       );
     }
@@ -757,7 +786,11 @@ function classify(op: SimOperation): OpKind {
     case 'deleteDepartment':
       return 'deleteDepartment';
     case 'updateDepartment':
-      return op.department.parentid !== undefined ? 'moveDepartment' : op.department.name !== undefined ? 'renameDepartment' : 'reorderDepartment';
+      return op.department.parentid !== undefined
+        ? 'moveDepartment'
+        : op.department.name !== undefined
+          ? 'renameDepartment'
+          : 'reorderDepartment';
     case 'updateUser':
       return op.user.department !== undefined
         ? 'moveUser'
@@ -784,7 +817,14 @@ class OrgState {
 
   constructor(org: SimOrg) {
     for (const d of org.departments) {
-      this.depts.set(d.id, { id: d.id, name: d.name, parentid: d.parentid, children: new Set(), childNames: new Set(), members: new Set() });
+      this.depts.set(d.id, {
+        id: d.id,
+        name: d.name,
+        parentid: d.parentid,
+        children: new Set(),
+        childNames: new Set(),
+        members: new Set(),
+      });
       if (d.id > this.maxId) this.maxId = d.id;
     }
     for (const d of org.departments) {
@@ -1061,7 +1101,13 @@ class OperationGenerator {
     user.main_department = main;
     return {
       op: 'updateUser',
-      user: { userid: user.userid, department: [...department], order: [...order], is_leader_in_dept: [...isLeader], main_department: main },
+      user: {
+        userid: user.userid,
+        department: [...department],
+        order: [...order],
+        is_leader_in_dept: [...isLeader],
+        main_department: main,
+      },
     };
   }
 
@@ -1167,7 +1213,10 @@ class OperationGenerator {
       const dept = s.depts.get(id)!;
       if (dept.children.size > 0) continue;
       if (dept.members.size === 0) return [this.removeDepartment(dept)];
-      if (dept.members.size + 1 <= Math.min(budget, 5) && (fallback === null || dept.members.size < fallback.members.size)) {
+      if (
+        dept.members.size + 1 <= Math.min(budget, 5) &&
+        (fallback === null || dept.members.size < fallback.members.size)
+      ) {
         fallback = dept;
       }
     }
@@ -1206,7 +1255,8 @@ class OperationGenerator {
       isLeader[slot] = 0;
     }
     let main = user.main_department;
-    if (main === leaving || !department.includes(main)) main = target !== null && department.includes(target) ? target : department[0]!;
+    if (main === leaving || !department.includes(main))
+      main = target !== null && department.includes(target) ? target : department[0]!;
     this.s.setMemberships(key, user, department);
     user.department = department;
     user.order = order;
@@ -1214,7 +1264,13 @@ class OperationGenerator {
     user.main_department = main;
     return {
       op: 'updateUser',
-      user: { userid: user.userid, department: [...department], order: [...order], is_leader_in_dept: [...isLeader], main_department: main },
+      user: {
+        userid: user.userid,
+        department: [...department],
+        order: [...order],
+        is_leader_in_dept: [...isLeader],
+        main_department: main,
+      },
     };
   }
 
@@ -1237,8 +1293,10 @@ class OperationGenerator {
  */
 export function randomOperations(org: SimOrg, options: RandomOperationsOptions): SimOperation[] {
   const { count, seed } = options;
-  if (!Number.isSafeInteger(count) || count < 0) throw new Error(`randomOperations: count must be an integer ≥ 0, got ${String(count)}`);
-  if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new Error(`randomOperations: seed must be a finite number, got ${String(seed)}`);
+  if (!Number.isSafeInteger(count) || count < 0)
+    throw new Error(`randomOperations: count must be an integer ≥ 0, got ${String(count)}`);
+  if (typeof seed !== 'number' || !Number.isFinite(seed))
+    throw new Error(`randomOperations: seed must be a finite number, got ${String(seed)}`);
   const rng = new Random(seed);
   const state = new OrgState(org);
   const gen = new OperationGenerator(state, rng);

@@ -137,7 +137,11 @@ export class Random {
     let s = '';
     while (s.length < length) {
       const x = this.uint32();
-      s += (HEX2[x >>> 24] as string) + (HEX2[(x >>> 16) & 255] as string) + (HEX2[(x >>> 8) & 255] as string) + (HEX2[x & 255] as string);
+      s +=
+        (HEX2[x >>> 24] as string) +
+        (HEX2[(x >>> 16) & 255] as string) +
+        (HEX2[(x >>> 8) & 255] as string) +
+        (HEX2[x & 255] as string);
     }
     return s.length === length ? s : s.slice(0, length);
   }

@@ -47,7 +47,11 @@ export interface AccessRepo {
   /** Refuses a username already taken with ADMIN_EXISTS. */
   createAdmin(username: string, passwordHash: string, options?: { mustChangePassword?: boolean }): Promise<AdminRecord>;
   /** Returns whether there is such an admin. The must-change flag is set as given (default: cleared). */
-  setAdminPassword(username: string, passwordHash: string, options?: { mustChangePassword?: boolean }): Promise<boolean>;
+  setAdminPassword(
+    username: string,
+    passwordHash: string,
+    options?: { mustChangePassword?: boolean },
+  ): Promise<boolean>;
   /** Admins by username. */
   listAdmins(): Promise<Array<Omit<AdminRecord, 'passwordHash'>>>;
 
@@ -59,7 +63,10 @@ export interface AccessRepo {
    * key's failures go up by one and it is blocked until now + delay(its new failure count). A right password then
    * clears the keys with clearLoginAttempts.
    */
-  claimLoginAttempt(keys: Array<LoginAttemptKey & { delay(failures: number): number }>, now: number): Promise<LoginClaim>;
+  claimLoginAttempt(
+    keys: Array<LoginAttemptKey & { delay(failures: number): number }>,
+    now: number,
+  ): Promise<LoginClaim>;
   clearLoginAttempts(keys: LoginAttemptKey[]): Promise<void>;
   /** Clears every counter of one username, from every address; returns how many. */
   clearLoginAttemptsOf(username: string): Promise<number>;

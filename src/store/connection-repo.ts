@@ -20,8 +20,11 @@ export interface ConnectionRow {
 export const DEFAULT_RECONCILE_CRON = '0 2 * * *';
 
 /** Without reconcileCron, a new connection gets DEFAULT_RECONCILE_CRON. */
-export type NewConnection = Pick<ConnectionRow, 'name' | 'platform' | 'settings' | 'secrets' | 'policy'> & Partial<Pick<ConnectionRow, 'reconcileCron'>>;
-export type ConnectionRowPatch = Partial<Pick<ConnectionRow, 'settings' | 'secrets' | 'policy' | 'syncEnabled' | 'reconcileCron'>>;
+export type NewConnection = Pick<ConnectionRow, 'name' | 'platform' | 'settings' | 'secrets' | 'policy'> &
+  Partial<Pick<ConnectionRow, 'reconcileCron'>>;
+export type ConnectionRowPatch = Partial<
+  Pick<ConnectionRow, 'settings' | 'secrets' | 'policy' | 'syncEnabled' | 'reconcileCron'>
+>;
 
 export interface ConnectionRepo {
   /** Refuses a name already taken with CONNECTION_EXISTS. */

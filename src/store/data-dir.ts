@@ -16,7 +16,13 @@ export const DATA_FILE_MODE = 0o600;
  * open to others (see secret-box.ts): a key others could read may have been copied, so using it is the operator's
  * decision.
  */
-export const DATA_FILES = ['orgsync.db', 'orgsync.db-wal', 'orgsync.db-shm', 'orgsync.db-journal', 'server.log'] as const;
+export const DATA_FILES = [
+  'orgsync.db',
+  'orgsync.db-wal',
+  'orgsync.db-shm',
+  'orgsync.db-journal',
+  'server.log',
+] as const;
 
 /** A directory or file whose mode was tightened. */
 export interface ModeFix {

@@ -57,7 +57,11 @@ export interface DirectoryRepo {
   deleteMemberships(rows: ReadonlyArray<{ userId: number; departmentId: number }>): Promise<void>;
   insertLinks(rows: readonly LinkRow[]): Promise<void>;
   /** Replaces the data kept on existing links of `source` (null removes it). */
-  setLinkData(kind: ObjectKind, source: string, rows: ReadonlyArray<{ objectId: number; data: Record<string, string> | null }>): Promise<void>;
+  setLinkData(
+    kind: ObjectKind,
+    source: string,
+    rows: ReadonlyArray<{ objectId: number; data: Record<string, string> | null }>,
+  ): Promise<void>;
   deleteLinks(kind: ObjectKind, objectIds: readonly number[]): Promise<void>;
   /**
    * A source renamed an object's id (WeCom's NewUserID): the link follows, so the object keeps its local identity.

@@ -49,7 +49,12 @@ export interface DeadLetterFilter {
 
 export interface InboxRepo {
   /** Stores a message; false when the same (connection, dedupeKey) is already there (a platform retry). */
-  add(message: { connection: string; dedupeKey: string; type: string; events: readonly ContactEvent[] }): Promise<boolean>;
+  add(message: {
+    connection: string;
+    dedupeKey: string;
+    type: string;
+    events: readonly ContactEvent[];
+  }): Promise<boolean>;
   /** The oldest pending messages of a connection that are due (`now`, default the clock), in arrival order. */
   pending(connection: string, limit: number, now?: string): Promise<InboxMessage[]>;
   /** The earliest time a pending message of the connection waits for (null: none waits). */

@@ -109,7 +109,11 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn('fields', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('run_changes_pk', ['run_id', 'seq'])
           .execute();
-        await db.schema.createIndex('run_changes_object').on('run_changes').columns(['object_kind', 'object_id']).execute();
+        await db.schema
+          .createIndex('run_changes_object')
+          .on('run_changes')
+          .columns(['object_kind', 'object_id'])
+          .execute();
         await db.schema
           .createTable('locks')
           .addColumn('name', 'text', (c) => c.primaryKey())
@@ -182,14 +186,19 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn('created_at', 'text', (c) => c.notNull())
           .addColumn('last_used_at', 'text')
           .execute();
-        await db.schema.alterTable('connections').addColumn('sync_enabled', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema
+          .alterTable('connections')
+          .addColumn('sync_enabled', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
       },
     },
     '0005_event_inbox': {
       async up(db: Kysely<any>) {
         await db.schema
           .createTable('event_inbox')
-          .addColumn('id', id, (c) => (dialect === 'postgres' ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement()))
+          .addColumn('id', id, (c) =>
+            dialect === 'postgres' ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement(),
+          )
           .addColumn('connection', 'text', (c) => c.notNull())
           .addColumn('dedupe_key', 'text', (c) => c.notNull())
           .addColumn('type', 'text', (c) => c.notNull())
@@ -201,14 +210,21 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn('last_error', 'text')
           .addUniqueConstraint('event_inbox_dedupe', ['connection', 'dedupe_key'])
           .execute();
-        await db.schema.createIndex('event_inbox_pending').on('event_inbox').columns(['connection', 'done', 'id']).execute();
+        await db.schema
+          .createIndex('event_inbox_pending')
+          .on('event_inbox')
+          .columns(['connection', 'done', 'id'])
+          .execute();
       },
     },
     '0006_reconcile_schedule': {
       async up(db: Kysely<any>) {
         // The scheduled full sync of a connection as a cron expression; null: off. Existing connections get the
         // default, daily at 02:00, like new ones.
-        await db.schema.alterTable('connections').addColumn('reconcile_cron', 'text', (c) => c.defaultTo('0 2 * * *')).execute();
+        await db.schema
+          .alterTable('connections')
+          .addColumn('reconcile_cron', 'text', (c) => c.defaultTo('0 2 * * *'))
+          .execute();
       },
     },
     '0007_run_changes_clustered': {
@@ -230,10 +246,16 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addPrimaryKeyConstraint('run_changes_pk', ['run_id', 'seq'])
           .modifyEnd(sql`without rowid`)
           .execute();
-        await sql`insert into run_changes_clustered select run_id, seq, object_kind, action, object_id, external_id, label, fields from run_changes`.execute(db);
+        await sql`insert into run_changes_clustered select run_id, seq, object_kind, action, object_id, external_id, label, fields from run_changes`.execute(
+          db,
+        );
         await db.schema.dropTable('run_changes').execute();
         await db.schema.alterTable('run_changes_clustered').renameTo('run_changes').execute();
-        await db.schema.createIndex('run_changes_object').on('run_changes').columns(['object_kind', 'object_id']).execute();
+        await db.schema
+          .createIndex('run_changes_object')
+          .on('run_changes')
+          .columns(['object_kind', 'object_id'])
+          .execute();
       },
     },
     '0008_login_attempts': {
@@ -251,7 +273,10 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('login_attempts_updated').on('login_attempts').column('updated_at').execute();
         // A generated first password must be changed at first sign-in; existing admins chose theirs (or kept the one
         // printed before this flag existed: they are not forced now).
-        await db.schema.alterTable('admins').addColumn('must_change_password', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema
+          .alterTable('admins')
+          .addColumn('must_change_password', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
       },
     },
     '0009_master_key_fingerprint': {

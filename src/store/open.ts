@@ -1,7 +1,16 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, sql, type DatabaseIntrospector, type DatabaseMetadata, type SchemaMetadata, type TableMetadata } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  sql,
+  type DatabaseIntrospector,
+  type DatabaseMetadata,
+  type SchemaMetadata,
+  type TableMetadata,
+} from 'kysely';
 import pg from 'pg';
 import { OrgsyncError } from '../errors.js';
 import { createPrivateFile, secureDataDir, type ModeFix } from './data-dir.js';
@@ -85,17 +94,26 @@ export async function openStore(config: StoreConfig, options: OpenOptions = {}):
     dialect = 'postgres';
     const schema = config.schema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
-      throw new OrgsyncError({ code: 'CONFIG_INVALID', message: `schema name "${schema}" is not valid`, hint: 'Use lower-case letters, digits and _.' });
+      throw new OrgsyncError({
+        code: 'CONFIG_INVALID',
+        message: `schema name "${schema}" is not valid`,
+        hint: 'Use lower-case letters, digits and _.',
+      });
     }
     // The data directory still holds the master key: tightened if it exists, not made.
-    if (existsSync(config.dataDir)) for (const fix of secureDataDir(config.dataDir, { create: false })) options.onModeFix?.(fix);
+    if (existsSync(config.dataDir))
+      for (const fix of secureDataDir(config.dataDir, { create: false })) options.onModeFix?.(fix);
     // Connect once up front, so an unreachable server is reported as such and not as a failed migration.
-    const client = new pg.Client({ connectionString: config.databaseUrl, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+    const client = new pg.Client({
+      connectionString: config.databaseUrl,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
     await connectOrExplain(client, config.databaseUrl);
     try {
       if (schema) await createSchema(client, schema);
       // Kysely looks for its migration tables in every schema unless told which: name the one in use.
-      migrationTableSchema = ((await client.query('select current_schema() as s')).rows[0] as { s: string | null }).s ?? undefined;
+      migrationTableSchema =
+        ((await client.query('select current_schema() as s')).rows[0] as { s: string | null }).s ?? undefined;
     } finally {
       await client.end();
     }
@@ -106,7 +124,9 @@ export async function openStore(config: StoreConfig, options: OpenOptions = {}):
       types: {
         // bigint columns hold ids, orders and epoch milliseconds: all safe as JavaScript numbers.
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+          oid === INT8_OID
+            ? (v: string) => Number(v)
+            : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
     db = new Kysely<Database>({ dialect: new OrgsyncPostgresDialect({ pool }) });
@@ -127,7 +147,11 @@ export async function openStore(config: StoreConfig, options: OpenOptions = {}):
       sqlite = new SqliteDatabase(file);
     } catch (err) {
       throw new OrgsyncError(
-        { code: 'STORE_UNAVAILABLE', message: `cannot open the database ${file}: ${(err as Error).message}`, hint: 'Check that ORGSYNC_DATA_DIR points to a writable directory.' },
+        {
+          code: 'STORE_UNAVAILABLE',
+          message: `cannot open the database ${file}: ${(err as Error).message}`,
+          hint: 'Check that ORGSYNC_DATA_DIR points to a writable directory.',
+        },
         { cause: err },
       );
     }
@@ -140,8 +164,14 @@ export async function openStore(config: StoreConfig, options: OpenOptions = {}):
     sqliteHandle = sqlite;
   }
 
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(dialect), ...(migrationTableSchema ? { migrationTableSchema } : {}) });
-  const { error, results } = sqliteHandle ? await migrateExclusively(sqliteHandle, migrator) : await migrator.migrateToLatest();
+  const migrator = new Migrator({
+    db,
+    provider: new StaticMigrationProvider(dialect),
+    ...(migrationTableSchema ? { migrationTableSchema } : {}),
+  });
+  const { error, results } = sqliteHandle
+    ? await migrateExclusively(sqliteHandle, migrator)
+    : await migrator.migrateToLatest();
   if (error) {
     await db.destroy();
     const failed = results?.find((r) => r.status === 'Error');
@@ -149,7 +179,9 @@ export async function openStore(config: StoreConfig, options: OpenOptions = {}):
       {
         code: 'STORE_MIGRATION_FAILED',
         message: `database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? String(error)}`,
-        hint: isPostgresUrl(config.databaseUrl) ? 'Check that the database user may create tables.' : 'Check the data directory and that no older orgsync version is writing to it.',
+        hint: isPostgresUrl(config.databaseUrl)
+          ? 'Check that the database user may create tables.'
+          : 'Check the data directory and that no older orgsync version is writing to it.',
       },
       { cause: error },
     );
@@ -162,7 +194,10 @@ export async function openStore(config: StoreConfig, options: OpenOptions = {}):
  * at once would both migrate; running the whole migration inside one BEGIN IMMEDIATE on the same connection
  * makes it atomic and makes the second process wait, then find nothing left to do.
  */
-async function migrateExclusively(sqlite: SqliteDatabase.Database, migrator: Migrator): ReturnType<Migrator['migrateToLatest']> {
+async function migrateExclusively(
+  sqlite: SqliteDatabase.Database,
+  migrator: Migrator,
+): ReturnType<Migrator['migrateToLatest']> {
   await whenUnlocked(sqlite, () => sqlite.exec('BEGIN IMMEDIATE'));
   let result: Awaited<ReturnType<Migrator['migrateToLatest']>>;
   try {

@@ -31,7 +31,13 @@ export interface RunSummary {
   /** Why the run waits for approval. */
   blocked?: ErrorInfo & { count: number; base: number };
   /** What the source delivered. */
-  read?: { departments: number; users: number; complete: boolean; incompleteDepartments: number; unseenFields: string[] };
+  read?: {
+    departments: number;
+    users: number;
+    complete: boolean;
+    incompleteDepartments: number;
+    unseenFields: string[];
+  };
   approvedAt?: string;
   [extra: string]: unknown;
 }
@@ -90,7 +96,13 @@ export interface RunRepo {
   update(id: number, patch: RunPatch): Promise<void>;
   get(id: number): Promise<RunRecord | undefined>;
   /** Newest first. */
-  list(options?: { limit?: number; source?: string; status?: RunStatus; kind?: RunKind; beforeId?: number }): Promise<RunRecord[]>;
+  list(options?: {
+    limit?: number;
+    source?: string;
+    status?: RunStatus;
+    kind?: RunKind;
+    beforeId?: number;
+  }): Promise<RunRecord[]>;
   addStep(runId: number, step: RunStep): Promise<void>;
   steps(runId: number): Promise<RunStep[]>;
   addChanges(runId: number, changes: readonly RunChangeRecord[]): Promise<void>;

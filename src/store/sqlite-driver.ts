@@ -129,7 +129,9 @@ class SqliteStoreDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(settings?.accessMode === 'read only' ? 'begin' : 'begin immediate'));
+    await connection.executeQuery(
+      CompiledQuery.raw(settings?.accessMode === 'read only' ? 'begin' : 'begin immediate'),
+    );
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {

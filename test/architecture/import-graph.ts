@@ -18,7 +18,8 @@ export function sourceFiles(root: string, dir: string): string[] {
     for (const name of readdirSync(abs)) {
       const full = path.join(abs, name);
       if (statSync(full).isDirectory()) walk(full);
-      else if (/\.tsx?$/.test(name) && !name.endsWith('.d.ts')) out.push(path.relative(root, full).split(path.sep).join('/'));
+      else if (/\.tsx?$/.test(name) && !name.endsWith('.d.ts'))
+        out.push(path.relative(root, full).split(path.sep).join('/'));
     }
   };
   walk(path.join(root, dir));
@@ -30,12 +31,25 @@ export function sourceFiles(root: string, dir: string): string[] {
  * `import('…')` calls and `import('…').T` types. Parsed with the TypeScript compiler, so strings and comments that
  * look like imports are not taken for them.
  */
-export function importsOf(fileName: string, text: string): Array<{ specifier: string; typeOnly: boolean; line: number }> {
-  const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, fileName.endsWith('.tsx') ? ts.ScriptKind.TSX : ts.ScriptKind.TS);
+export function importsOf(
+  fileName: string,
+  text: string,
+): Array<{ specifier: string; typeOnly: boolean; line: number }> {
+  const source = ts.createSourceFile(
+    fileName,
+    text,
+    ts.ScriptTarget.Latest,
+    true,
+    fileName.endsWith('.tsx') ? ts.ScriptKind.TSX : ts.ScriptKind.TS,
+  );
   const found: Array<{ specifier: string; typeOnly: boolean; line: number }> = [];
   const add = (node: ts.Node, specifier: ts.Expression | undefined, typeOnly: boolean): void => {
     if (specifier && ts.isStringLiteralLike(specifier)) {
-      found.push({ specifier: specifier.text, typeOnly, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 });
+      found.push({
+        specifier: specifier.text,
+        typeOnly,
+        line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1,
+      });
     }
   };
   const visit = (node: ts.Node): void => {
@@ -162,7 +176,11 @@ export function findCycles(edges: readonly ImportEdge[]): ImportEdge[][] {
   return cycles;
 }
 
-function shortestCycle(first: string, inside: ReadonlySet<string>, out: ReadonlyMap<string, readonly ImportEdge[]>): ImportEdge[] {
+function shortestCycle(
+  first: string,
+  inside: ReadonlySet<string>,
+  out: ReadonlyMap<string, readonly ImportEdge[]>,
+): ImportEdge[] {
   const via = new Map<string, ImportEdge>();
   const queue: string[] = [first];
   for (let i = 0; i < queue.length; i++) {

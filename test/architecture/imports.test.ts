@@ -27,7 +27,9 @@ const BELOW: Record<string, readonly string[]> = {
 function layerViolations(folder: string): string[] {
   const allowed = [folder, ...(BELOW[folder] ?? [])];
   return edges
-    .filter((e) => e.from.startsWith(folder) && !allowed.some((a) => (a.endsWith('/') ? e.to.startsWith(a) : e.to === a)))
+    .filter(
+      (e) => e.from.startsWith(folder) && !allowed.some((a) => (a.endsWith('/') ? e.to.startsWith(a) : e.to === a)),
+    )
     .map((e) => `${e.from}:${e.line} imports ${e.to}${e.typeOnly ? ' (type only)' : ''}`);
 }
 
@@ -60,8 +62,15 @@ function storeAccesses(file: string): string[] {
   const visit = (node: ts.Node): void => {
     if (ts.isPropertyAccessExpression(node) && REPOS.has(node.name.text)) {
       const target = node.expression;
-      const named = ts.isIdentifier(target) ? target.text : ts.isPropertyAccessExpression(target) ? target.name.text : '';
-      if (named === 'store') found.push(`${file}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1} ${node.getText(source)}`);
+      const named = ts.isIdentifier(target)
+        ? target.text
+        : ts.isPropertyAccessExpression(target)
+          ? target.name.text
+          : '';
+      if (named === 'store')
+        found.push(
+          `${file}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1} ${node.getText(source)}`,
+        );
     }
     ts.forEachChild(node, visit);
   };
@@ -96,7 +105,8 @@ describe('the import graph itself', () => {
   it('finds a cycle made of runtime and type-only imports and names every file of it', () => {
     const graph = project({
       'src/a.ts': "import { b } from './b.js';\nexport const a = b;\n",
-      'src/b.ts': "// import { nothing } from './d.js'\nimport type { C } from './sub/c.js';\nexport const b = 1 as C;\n",
+      'src/b.ts':
+        "// import { nothing } from './d.js'\nimport type { C } from './sub/c.js';\nexport const b = 1 as C;\n",
       'src/sub/c.ts': "export type { A } from '../a.js';\nexport type C = number;\nconst text = \"import './d.js'\";\n",
       'src/d.ts': "import { a } from './a.js';\nexport const d = a;\n",
     });
@@ -119,6 +129,8 @@ describe('the import graph itself', () => {
       { specifier: './t.js', typeOnly: true, line: 1 },
       { specifier: './m.js', typeOnly: false, line: 2 },
     ]);
-    expect(() => project({ 'src/e.ts': "import { gone } from './gone.js';\n" })).toThrow('src/e.ts: cannot resolve "./gone.js"');
+    expect(() => project({ 'src/e.ts': "import { gone } from './gone.js';\n" })).toThrow(
+      'src/e.ts: cannot resolve "./gone.js"',
+    );
   });
 });

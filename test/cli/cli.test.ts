@@ -68,7 +68,10 @@ describe('orgsync import and directory export', () => {
       runId: 1,
       status: 'succeeded',
       dryRun: false,
-      changes: { departments: { create: 6, update: 0, move: 0, delete: 0 }, users: { create: 10, update: 0, disable: 0, enable: 0, delete: 0 } },
+      changes: {
+        departments: { create: 6, update: 0, move: 0, delete: 0 },
+        users: { create: 10, update: 0, disable: 0, enable: 0, delete: 0 },
+      },
       errors: [],
     });
 
@@ -113,9 +116,13 @@ describe('orgsync import and directory export', () => {
 describe('malformed snapshots are rejected, naming the object and field, and write nothing', () => {
   const cases: Array<[string, (doc: any) => unknown, RegExp]> = [
     ['bad JSON', () => '{ "departments": [ }', /\(file\) at line 1, column 20, field "\(syntax\)": ValueExpected/],
-    ['an unknown parent', (doc) => {
+    [
+      'an unknown parent',
+      (doc) => {
         doc.departments.push({ externalId: '9', parentExternalId: '77', name: 'X' });
-      }, /departments\[6\] \(department "9"\), field "parentExternalId": unknown parent "77"/],
+      },
+      /departments\[6\] \(department "9"\), field "parentExternalId": unknown parent "77"/,
+    ],
     [
       'a department cycle',
       (doc) => {
@@ -126,22 +133,39 @@ describe('malformed snapshots are rejected, naming the object and field, and wri
     [
       'depth 16',
       (doc) => {
-        for (let i = 0; i < 16; i++) doc.departments.push({ externalId: `d${i}`, parentExternalId: i === 0 ? null : `d${i - 1}`, name: `L${i}` });
+        for (let i = 0; i < 16; i++)
+          doc.departments.push({ externalId: `d${i}`, parentExternalId: i === 0 ? null : `d${i - 1}`, name: `L${i}` });
       },
       /department "d15"\), field "parentExternalId": the department is at level 16; wecom allows at most 15 levels/,
     ],
-    ['duplicate ids', (doc) => {
+    [
+      'duplicate ids',
+      (doc) => {
         doc.users.push({ ...doc.users[0] });
-      }, /users\[10\] \(user "ZhangWei"\), field "externalId": duplicate id/],
-    ['an invalid userid', (doc) => {
+      },
+      /users\[10\] \(user "ZhangWei"\), field "externalId": duplicate id/,
+    ],
+    [
+      'an invalid userid',
+      (doc) => {
         doc.users[2].externalId = 'wang fang';
-      }, /users\[2\] \(user "wang fang"\), field "externalId": "wang fang" is not a valid wecom userid/],
-    ['a 65-character name', (doc) => {
+      },
+      /users\[2\] \(user "wang fang"\), field "externalId": "wang fang" is not a valid wecom userid/,
+    ],
+    [
+      'a 65-character name',
+      (doc) => {
         doc.users[3].name = '陈'.repeat(65);
-      }, /users\[3\] \(user "chenjing"\), field "name": the name is 65 characters long; the limit is 64/],
-    ['an unknown key', (doc) => {
+      },
+      /users\[3\] \(user "chenjing"\), field "name": the name is 65 characters long; the limit is 64/,
+    ],
+    [
+      'an unknown key',
+      (doc) => {
         doc.users[0].mobil = '1';
-      }, /users\[0\] \(user "ZhangWei"\), field "mobil": unknown key "mobil"/],
+      },
+      /users\[0\] \(user "ZhangWei"\), field "mobil": unknown key "mobil"/,
+    ],
   ];
 
   let d: string;
@@ -187,7 +211,8 @@ describe('runs: list, show, blocked and approved', () => {
   it('blocks a mass disable with exit code 3, shows it, and approve applies exactly that plan', async () => {
     const d = dataDir();
     const many = example();
-    for (let i = 0; i < 90; i++) many.users.push({ externalId: `extra${i}`, name: `员工${i}`, departments: [{ externalId: '5' }] });
+    for (let i = 0; i < 90; i++)
+      many.users.push({ externalId: `extra${i}`, name: `员工${i}`, departments: [{ externalId: '5' }] });
     expect((await orgsync(['--data-dir', d, 'import', writeSnapshot(d, 'many.json', many)])).code).toBe(0);
 
     const r = await orgsync(['--data-dir', d, 'import', EXAMPLE, '--json']);
@@ -204,7 +229,11 @@ describe('runs: list, show, blocked and approved', () => {
     const shown = jsonOf(await orgsync(['--data-dir', d, 'runs', 'show', '2', '--json', '--changes', '5']));
     expect(shown.changedObjects.total).toBe(90);
     expect(shown.changedObjects.items).toHaveLength(5);
-    expect(shown.changedObjects.items[0]).toMatchObject({ objectKind: 'user', action: 'disable', fields: { status: { before: 'active', after: 'disabled' } } });
+    expect(shown.changedObjects.items[0]).toMatchObject({
+      objectKind: 'user',
+      action: 'disable',
+      fields: { status: { before: 'active', after: 'disabled' } },
+    });
     expect(shown.steps.map((s: any) => s.name)).toEqual(['read', 'plan', 'guard']);
     const human = await orgsync(['--data-dir', d, 'runs', 'show', '2']);
     expect(human.stdout).toMatch(/status: "active" → "disabled"/);
@@ -312,9 +341,13 @@ describe('PostgreSQL through ORGSYNC_DATABASE_URL', () => {
   });
 
   it('an unreachable server is a clear error, with the password masked', async () => {
-    const r = await orgsync(['directory', 'export'], { ORGSYNC_DATABASE_URL: 'postgres://orgsync:s3cret@127.0.0.1:1/none' });
+    const r = await orgsync(['directory', 'export'], {
+      ORGSYNC_DATABASE_URL: 'postgres://orgsync:s3cret@127.0.0.1:1/none',
+    });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/STORE_UNAVAILABLE: cannot connect to PostgreSQL at postgres:\/\/orgsync:\*\*\*@127.0.0.1:1\/none/);
+    expect(r.stderr).toMatch(
+      /STORE_UNAVAILABLE: cannot connect to PostgreSQL at postgres:\/\/orgsync:\*\*\*@127.0.0.1:1\/none/,
+    );
     expect(r.stderr).not.toContain('s3cret');
     const bad = await orgsync(['directory', 'export'], { ORGSYNC_DATABASE_URL: 'mysql://x' });
     expect(bad.stderr).toMatch(/CONFIG_INVALID: ORGSYNC_DATABASE_URL "mysql:\/\/x" is not a postgres:\/\/ URL/);

@@ -34,7 +34,15 @@ const STDIN_SECRET = 'Si9Kd3Wq7Zx2Mv6Pl8Rt4Ny1Bc5Fh0Aj';
 const STDIN_CONTACTS = 'Sc2Lm8Qw4Zr6Vt9Xk3Pd7Nb1Hy5Gf0Ej';
 const CALLBACK_TOKEN = 'Tk7Mq3Zr9Lw2';
 const CALLBACK_AES_KEY = 'Ak4Rz8Mq2Lw6Xv9Pt3Nc7Hd1Jf5Gb0Ys2Ue8Wi4Oq6E'; // 43 letters and digits
-const ALL_SECRETS = [SECRET, CONTACTS_SECRET, STDIN_SECRET, STDIN_CONTACTS, 'Nw4Qh9Ty7Xq2Lz8', CALLBACK_TOKEN, CALLBACK_AES_KEY];
+const ALL_SECRETS = [
+  SECRET,
+  CONTACTS_SECRET,
+  STDIN_SECRET,
+  STDIN_CONTACTS,
+  'Nw4Qh9Ty7Xq2Lz8',
+  CALLBACK_TOKEN,
+  CALLBACK_AES_KEY,
+];
 
 const everything: string[] = [];
 
@@ -57,14 +65,18 @@ function adopt(cmd: Command, parent: Command): void {
   for (const sub of cmd.commands) adopt(sub, cmd);
 }
 
-async function orgsync(dir: string, args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): Promise<Result> {
+async function orgsync(
+  dir: string,
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<Result> {
   const outs: string[] = [];
   const errs: string[] = [];
   const io: Output = { out: (t) => void outs.push(t), err: (t) => void errs.push(t) };
   const env = { ...options.env };
   let exitCode = 0;
   let json = false;
-  const withStore = async <T,>(opts: { dataDir?: string }, fn: (store: Store) => Promise<T>): Promise<T> => {
+  const withStore = async <T>(opts: { dataDir?: string }, fn: (store: Store) => Promise<T>): Promise<T> => {
     const store = await openStore(loadConfig(env, { dataDir: opts.dataDir }).store);
     try {
       return await fn(store);
@@ -95,7 +107,8 @@ async function orgsync(dir: string, args: string[], options: { env?: Record<stri
       const info = errorInfo(err);
       if (json) io.out(JSON.stringify({ error: info }));
       io.err(`orgsync: ${formatError(info)}`);
-      if (err instanceof ValidationError) for (const issue of err.issues.slice(1)) io.err(`  - ${describeIssue(issue)}`);
+      if (err instanceof ValidationError)
+        for (const issue of err.issues.slice(1)) io.err(`  - ${describeIssue(issue)}`);
       exitCode = err instanceof ValidationError ? 2 : 1;
     }
   }
@@ -127,13 +140,29 @@ describe('orgsync connection add <platform>: from the registry', () => {
     const help = await orgsync(dir, ['add', '--help']);
     expect(help.code).toBe(0);
     const listed = help.stdout.split('Platforms:')[1] ?? '';
-    expect(listed.trim().split('\n').map((line) => line.trim().split(/\s+/)[0])).toEqual(PLATFORMS.map((d) => d.id));
+    expect(
+      listed
+        .trim()
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/)[0]),
+    ).toEqual(PLATFORMS.map((d) => d.id));
     for (const d of PLATFORMS) {
       expect(listed).toContain(`${d.names.en} (${d.names.zh})`);
       const own = await orgsync(dir, ['add', d.id, '--help']);
       const flags = [...own.stdout.matchAll(/^\s+(--[a-z-]+)/gm)].map((m) => m[1]);
-      const fieldFlags = [...Object.keys(d.settings.shape), ...Object.keys(d.secrets.shape)].map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-      expect(flags).toEqual(['--name', ...fieldFlags, '--policy', '--on-user-gone', '--mount', '--match', '--reconcile-cron', '--json']);
+      const fieldFlags = [...Object.keys(d.settings.shape), ...Object.keys(d.secrets.shape)].map(
+        (k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+      );
+      expect(flags).toEqual([
+        '--name',
+        ...fieldFlags,
+        '--policy',
+        '--on-user-gone',
+        '--mount',
+        '--match',
+        '--reconcile-cron',
+        '--json',
+      ]);
     }
   });
 });
@@ -150,7 +179,25 @@ describe('orgsync connection add wecom', () => {
     expect(text.stdout).toMatch(/contactsSecret:\s+\(not set\)/);
     expect(text.stdout).toMatch(/onUserGone\s+disable/);
 
-    const r = await orgsync(dir, ['add', 'wecom', '--name', 'beta', '--corp-id', 'wwbeef', '--agent-id', '7', '--secret', SECRET, '--contacts-secret', CONTACTS_SECRET, '--api-base-url', 'http://127.0.0.1:9/', '--on-user-gone', 'ignore', '--json']);
+    const r = await orgsync(dir, [
+      'add',
+      'wecom',
+      '--name',
+      'beta',
+      '--corp-id',
+      'wwbeef',
+      '--agent-id',
+      '7',
+      '--secret',
+      SECRET,
+      '--contacts-secret',
+      CONTACTS_SECRET,
+      '--api-base-url',
+      'http://127.0.0.1:9/',
+      '--on-user-gone',
+      'ignore',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     const doc = jsonOf(r);
     expect(doc).toStrictEqual({
@@ -163,7 +210,11 @@ describe('orgsync connection add wecom', () => {
       contactsSecret: '••••••y0Ue',
       reconcileCron: '0 2 * * *',
       callbackUrl: 'http://127.0.0.1:8080/callbacks/beta',
-      policy: expect.objectContaining({ onUserGone: 'ignore', onDepartmentGone: 'delete', guard: { maxUsers: 50, maxRatio: 0.2 } }),
+      policy: expect.objectContaining({
+        onUserGone: 'ignore',
+        onDepartmentGone: 'delete',
+        guard: { maxUsers: 50, maxRatio: 0.2 },
+      }),
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
@@ -183,28 +234,42 @@ describe('orgsync connection add wecom', () => {
     expect(existsSync(masterKeyPath(dir))).toBe(false);
     expect(jsonOf(await orgsync(dir, ['show', 'acme', '--json'], { env })).secret).toBe('••••••s0Ga');
 
-    const other = await orgsync(dir, ['show', 'acme', '--json'], { env: { [MASTER_KEY_ENV]: randomBytes(32).toString('hex') } });
+    const other = await orgsync(dir, ['show', 'acme', '--json'], {
+      env: { [MASTER_KEY_ENV]: randomBytes(32).toString('hex') },
+    });
     expect(other.code).toBe(1);
-    expect(jsonOf(other)).toMatchObject({ name: 'acme', secret: '••••••', secretsError: { code: 'SECRET_DECRYPT_FAILED' } });
+    expect(jsonOf(other)).toMatchObject({
+      name: 'acme',
+      secret: '••••••',
+      secretsError: { code: 'SECRET_DECRYPT_FAILED' },
+    });
     expect(other.stderr).toContain('orgsync: SECRET_DECRYPT_FAILED connection "acme": cannot decrypt');
     expect(other.stderr).toContain(`hint: The master key (${MASTER_KEY_ENV}`);
   });
 
   it('"-" reads the secrets from stdin, one line each in flag order', async () => {
     const dir = dataDir();
-    const r = await orgsync(dir, [...ADD, '--secret', '-', '--contacts-secret', '-', '--json'], { stdin: `${STDIN_SECRET}\r\n${STDIN_CONTACTS}\n` });
+    const r = await orgsync(dir, [...ADD, '--secret', '-', '--contacts-secret', '-', '--json'], {
+      stdin: `${STDIN_SECRET}\r\n${STDIN_CONTACTS}\n`,
+    });
     expect(r.code).toBe(0);
     expect(jsonOf(r)).toMatchObject({ secret: '••••••h0Aj', contactsSecret: '••••••f0Ej' });
     expect(await storedSecrets(dir, 'acme')).toStrictEqual({ secret: STDIN_SECRET, contactsSecret: STDIN_CONTACTS });
 
-    const one = await orgsync(dir, [...ADD.map((a) => (a === 'acme' ? 'solo' : a)), '--secret', SECRET, '--contacts-secret', '-'], { stdin: STDIN_CONTACTS });
+    const one = await orgsync(
+      dir,
+      [...ADD.map((a) => (a === 'acme' ? 'solo' : a)), '--secret', SECRET, '--contacts-secret', '-'],
+      { stdin: STDIN_CONTACTS },
+    );
     expect(one.code).toBe(0);
     expect(await storedSecrets(dir, 'solo')).toStrictEqual({ secret: SECRET, contactsSecret: STDIN_CONTACTS });
   });
 
   it('stdin that ends too early is invalid input naming the flag', async () => {
     const dir = dataDir();
-    const r = await orgsync(dir, [...ADD, '--secret', '-', '--contacts-secret', '-', '--json'], { stdin: `${STDIN_SECRET}\n` });
+    const r = await orgsync(dir, [...ADD, '--secret', '-', '--contacts-secret', '-', '--json'], {
+      stdin: `${STDIN_SECRET}\n`,
+    });
     expect(r.code).toBe(2);
     expect(jsonOf(r).error).toMatchObject({ code: 'INVALID_INPUT' });
     expect(r.stderr).toContain('--contacts-secret');
@@ -214,17 +279,40 @@ describe('orgsync connection add wecom', () => {
 
   it('invalid values: exit 2, every bad field named with a hint, nothing stored, no secret echoed', async () => {
     const dir = dataDir();
-    const r = await orgsync(dir, ['add', 'wecom', '--name', 'bad name', '--corp-id', 'corp1', '--agent-id', 'abc', '--secret', 'Nw4Qh9 Ty7Xq2Lz8', '--api-base-url', 'ftp://x']);
+    const r = await orgsync(dir, [
+      'add',
+      'wecom',
+      '--name',
+      'bad name',
+      '--corp-id',
+      'corp1',
+      '--agent-id',
+      'abc',
+      '--secret',
+      'Nw4Qh9 Ty7Xq2Lz8',
+      '--api-base-url',
+      'ftp://x',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     const lines = r.stderr.split('\n');
-    expect(lines[0]).toBe('orgsync: INVALID_INPUT: new connection: --name, field "name": must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit (and 4 more problems)');
+    expect(lines[0]).toBe(
+      'orgsync: INVALID_INPUT: new connection: --name, field "name": must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit (and 4 more problems)',
+    );
     expect(lines[1]).toMatch(/^ {2}hint: Use 1-64 letters/);
-    for (const [flag, field] of [['--corp-id', 'corpId'], ['--agent-id', 'agentId'], ['--secret', 'secret'], ['--api-base-url', 'apiBaseUrl']]) expect(r.stderr).toContain(`${flag}, field "${field}"`);
+    for (const [flag, field] of [
+      ['--corp-id', 'corpId'],
+      ['--agent-id', 'agentId'],
+      ['--secret', 'secret'],
+      ['--api-base-url', 'apiBaseUrl'],
+    ])
+      expect(r.stderr).toContain(`${flag}, field "${field}"`);
 
     const missing = await orgsync(dir, ['add', 'wecom', '--name', 'acme', '--json']);
     expect(missing.code).toBe(2);
-    expect(jsonOf(missing).error.message).toBe('connection "acme": --corp-id, field "corpId": is required (and 2 more problems)');
+    expect(jsonOf(missing).error.message).toBe(
+      'connection "acme": --corp-id, field "corpId": is required (and 2 more problems)',
+    );
     expect(missing.stderr).toContain('field "agentId": is required');
     expect(missing.stderr).toContain('field "secret": is required');
     expect(jsonOf(await orgsync(dir, ['list', '--json'])).connections).toEqual([]);
@@ -294,8 +382,16 @@ describe('orgsync connection list / show', () => {
 
     const missing = await orgsync(dir, ['show', 'nope', '--json']);
     expect(missing.code).toBe(1);
-    expect(jsonOf(missing)).toStrictEqual({ error: { code: 'CONNECTION_NOT_FOUND', message: 'there is no connection named "nope"', hint: expect.stringContaining('orgsync connection list') } });
-    expect(missing.stderr).toBe(`orgsync: CONNECTION_NOT_FOUND: there is no connection named "nope"\n  hint: ${jsonOf(missing).error.hint}`);
+    expect(jsonOf(missing)).toStrictEqual({
+      error: {
+        code: 'CONNECTION_NOT_FOUND',
+        message: 'there is no connection named "nope"',
+        hint: expect.stringContaining('orgsync connection list'),
+      },
+    });
+    expect(missing.stderr).toBe(
+      `orgsync: CONNECTION_NOT_FOUND: there is no connection named "nope"\n  hint: ${jsonOf(missing).error.hint}`,
+    );
   });
 
   it('after the key file changed, list still lists (exit 1, the reason on stderr)', async () => {
@@ -304,7 +400,11 @@ describe('orgsync connection list / show', () => {
     writeFileSync(masterKeyPath(dir), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
     const r = await orgsync(dir, ['list', '--json']);
     expect(r.code).toBe(1);
-    expect(jsonOf(r).connections[0]).toMatchObject({ name: 'acme', secret: '••••••', secretsError: { code: 'SECRET_DECRYPT_FAILED' } });
+    expect(jsonOf(r).connections[0]).toMatchObject({
+      name: 'acme',
+      secret: '••••••',
+      secretsError: { code: 'SECRET_DECRYPT_FAILED' },
+    });
     expect(r.stderr).toContain(`SECRET_DECRYPT_FAILED connection "acme"`);
     const text = await orgsync(dir, ['list']);
     expect(text.stdout).toContain('(SECRET_DECRYPT_FAILED)');
@@ -318,11 +418,40 @@ describe('orgsync connection update', () => {
     const policyFile = path.join(dir, 'policy.json');
     writeFileSync(policyFile, JSON.stringify({ guard: { maxUsers: 5 }, onDepartmentGone: 'ignore' }));
 
-    const r = await orgsync(dir, ['update', 'acme', '--secret', '-', '--agent-id', '9', '--policy', policyFile, '--on-user-gone', 'delete', '--mount', '3', '--json'], { stdin: `${STDIN_SECRET}\n` });
+    const r = await orgsync(
+      dir,
+      [
+        'update',
+        'acme',
+        '--secret',
+        '-',
+        '--agent-id',
+        '9',
+        '--policy',
+        policyFile,
+        '--on-user-gone',
+        'delete',
+        '--mount',
+        '3',
+        '--json',
+      ],
+      { stdin: `${STDIN_SECRET}\n` },
+    );
     expect(r.code).toBe(0);
     const doc = jsonOf(r);
-    expect(doc).toMatchObject({ agentId: 9, corpId: 'ww1a2b3c4d5e6f7a8b', secret: '••••••h0Aj', contactsSecret: '••••••y0Ue' });
-    expect(doc.policy).toMatchObject({ onUserGone: 'delete', onDepartmentGone: 'ignore', mountDepartmentId: 3, guard: { maxUsers: 5, maxRatio: 0.2 }, matching: { users: ['email'] } });
+    expect(doc).toMatchObject({
+      agentId: 9,
+      corpId: 'ww1a2b3c4d5e6f7a8b',
+      secret: '••••••h0Aj',
+      contactsSecret: '••••••y0Ue',
+    });
+    expect(doc.policy).toMatchObject({
+      onUserGone: 'delete',
+      onDepartmentGone: 'ignore',
+      mountDepartmentId: 3,
+      guard: { maxUsers: 5, maxRatio: 0.2 },
+      matching: { users: ['email'] },
+    });
     expect(await storedSecrets(dir, 'acme')).toStrictEqual({ secret: STDIN_SECRET, contactsSecret: CONTACTS_SECRET });
 
     const text = await orgsync(dir, ['update', 'acme', '--no-contacts-secret', '--match', 'userid,mobile']);
@@ -391,26 +520,81 @@ describe('orgsync connection remove', () => {
 describe('orgsync connection: callback settings', () => {
   it('add takes --callback-token and --callback-aes-key (or "-" from stdin), stores them encrypted and shows them masked', async () => {
     const dir = dataDir();
-    const r = await orgsync(dir, [...ADD, '--secret', SECRET, '--callback-token', CALLBACK_TOKEN, '--callback-aes-key', CALLBACK_AES_KEY, '--json']);
+    const r = await orgsync(dir, [
+      ...ADD,
+      '--secret',
+      SECRET,
+      '--callback-token',
+      CALLBACK_TOKEN,
+      '--callback-aes-key',
+      CALLBACK_AES_KEY,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     // A 12-character token shows none of its characters; the 43-character key its last 4.
-    expect(jsonOf(r)).toMatchObject({ name: 'acme', callbackToken: '••••••', callbackAesKey: '••••••Oq6E', callbackUrl: 'http://127.0.0.1:8080/callbacks/acme' });
-    expect(await storedSecrets(dir, 'acme')).toStrictEqual({ secret: SECRET, callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY });
-
-    const piped = await orgsync(dir, ['add', 'dingtalk', '--name', 'ding', '--corp-id', 'dingabc123', '--agent-id', '5', '--client-id', 'dingkey', '--client-secret', '-', '--callback-token', '-', '--callback-aes-key', '-'], {
-      stdin: `${SECRET}\n${CALLBACK_TOKEN}\n${CALLBACK_AES_KEY}\n`,
+    expect(jsonOf(r)).toMatchObject({
+      name: 'acme',
+      callbackToken: '••••••',
+      callbackAesKey: '••••••Oq6E',
+      callbackUrl: 'http://127.0.0.1:8080/callbacks/acme',
     });
+    expect(await storedSecrets(dir, 'acme')).toStrictEqual({
+      secret: SECRET,
+      callbackToken: CALLBACK_TOKEN,
+      callbackAesKey: CALLBACK_AES_KEY,
+    });
+
+    const piped = await orgsync(
+      dir,
+      [
+        'add',
+        'dingtalk',
+        '--name',
+        'ding',
+        '--corp-id',
+        'dingabc123',
+        '--agent-id',
+        '5',
+        '--client-id',
+        'dingkey',
+        '--client-secret',
+        '-',
+        '--callback-token',
+        '-',
+        '--callback-aes-key',
+        '-',
+      ],
+      {
+        stdin: `${SECRET}\n${CALLBACK_TOKEN}\n${CALLBACK_AES_KEY}\n`,
+      },
+    );
     expect(piped.code, piped.stderr).toBe(0);
     expect(piped.stdout).toMatch(/callbackToken:\s+••••••\n/);
     expect(piped.stdout).toMatch(/callbackUrl:\s+http:\/\/127\.0\.0\.1:8080\/callbacks\/ding\n/);
-    expect(await storedSecrets(dir, 'ding')).toStrictEqual({ clientSecret: SECRET, callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY });
+    expect(await storedSecrets(dir, 'ding')).toStrictEqual({
+      clientSecret: SECRET,
+      callbackToken: CALLBACK_TOKEN,
+      callbackAesKey: CALLBACK_AES_KEY,
+    });
   });
 
   it('an EncodingAESKey that is not 43 letters and digits, or a bad token, is refused naming the flag; nothing is stored', async () => {
     const dir = dataDir();
-    const short = await orgsync(dir, [...ADD, '--secret', SECRET, '--callback-token', CALLBACK_TOKEN, '--callback-aes-key', CALLBACK_AES_KEY.slice(1), '--json']);
+    const short = await orgsync(dir, [
+      ...ADD,
+      '--secret',
+      SECRET,
+      '--callback-token',
+      CALLBACK_TOKEN,
+      '--callback-aes-key',
+      CALLBACK_AES_KEY.slice(1),
+      '--json',
+    ]);
     expect(short.code).toBe(2);
-    expect(jsonOf(short).error).toMatchObject({ code: 'INVALID_INPUT', message: 'connection "acme": --callback-aes-key, field "callbackAesKey": must be exactly 43 letters and digits' });
+    expect(jsonOf(short).error).toMatchObject({
+      code: 'INVALID_INPUT',
+      message: 'connection "acme": --callback-aes-key, field "callbackAesKey": must be exactly 43 letters and digits',
+    });
     expect(short.stderr).toContain('hint: Copy the EncodingAESKey (43 letters and digits)');
     expect(jsonOf(await orgsync(dir, ['list', '--json'])).connections).toEqual([]);
 
@@ -421,26 +605,47 @@ describe('orgsync connection: callback settings', () => {
     await orgsync(dir, [...ADD, '--secret', SECRET]);
     const update = await orgsync(dir, ['update', 'acme', '--callback-aes-key', `${CALLBACK_AES_KEY}x`]);
     expect(update.code).toBe(2);
-    expect(update.stderr).toContain('--callback-aes-key, field "callbackAesKey": must be exactly 43 letters and digits');
+    expect(update.stderr).toContain(
+      '--callback-aes-key, field "callbackAesKey": must be exactly 43 letters and digits',
+    );
     expect(await storedSecrets(dir, 'acme')).toStrictEqual({ secret: SECRET });
   });
 
   it('show --json gives the full callbackUrl under ORGSYNC_PUBLIC_URL (default http://127.0.0.1:8080); a bad URL names the variable', async () => {
     const dir = dataDir();
-    await orgsync(dir, [...ADD.map((a) => (a === 'acme' ? 'hq.main' : a)), '--secret', SECRET, '--callback-token', CALLBACK_TOKEN, '--callback-aes-key', CALLBACK_AES_KEY]);
-    expect(jsonOf(await orgsync(dir, ['show', 'hq.main', '--json'])).callbackUrl).toBe('http://127.0.0.1:8080/callbacks/hq.main');
+    await orgsync(dir, [
+      ...ADD.map((a) => (a === 'acme' ? 'hq.main' : a)),
+      '--secret',
+      SECRET,
+      '--callback-token',
+      CALLBACK_TOKEN,
+      '--callback-aes-key',
+      CALLBACK_AES_KEY,
+    ]);
+    expect(jsonOf(await orgsync(dir, ['show', 'hq.main', '--json'])).callbackUrl).toBe(
+      'http://127.0.0.1:8080/callbacks/hq.main',
+    );
     const env = { ORGSYNC_PUBLIC_URL: 'https://orgsync.example.com/sync/' };
-    expect(jsonOf(await orgsync(dir, ['show', 'hq.main', '--json'], { env })).callbackUrl).toBe('https://orgsync.example.com/sync/callbacks/hq.main');
-    expect(jsonOf(await orgsync(dir, ['list', '--json'], { env })).connections[0].callbackUrl).toBe('https://orgsync.example.com/sync/callbacks/hq.main');
+    expect(jsonOf(await orgsync(dir, ['show', 'hq.main', '--json'], { env })).callbackUrl).toBe(
+      'https://orgsync.example.com/sync/callbacks/hq.main',
+    );
+    expect(jsonOf(await orgsync(dir, ['list', '--json'], { env })).connections[0].callbackUrl).toBe(
+      'https://orgsync.example.com/sync/callbacks/hq.main',
+    );
     const text = await orgsync(dir, ['show', 'hq.main'], { env });
     expect(text.stdout).toMatch(/callbackUrl:\s+https:\/\/orgsync\.example\.com\/sync\/callbacks\/hq\.main\n/);
 
     // Without both callback values the endpoint does not answer yet: the text says what is missing.
-    expect((await orgsync(dir, ['update', 'hq.main', '--no-callback'])).stdout).toMatch(/callbackUrl:\s+\S+ \(answers once --callback-token and --callback-aes-key are set\)/);
+    expect((await orgsync(dir, ['update', 'hq.main', '--no-callback'])).stdout).toMatch(
+      /callbackUrl:\s+\S+ \(answers once --callback-token and --callback-aes-key are set\)/,
+    );
 
     const bad = await orgsync(dir, ['show', 'hq.main', '--json'], { env: { ORGSYNC_PUBLIC_URL: 'ftp://x' } });
     expect(bad.code).toBe(1);
-    expect(jsonOf(bad).error).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('ORGSYNC_PUBLIC_URL "ftp://x"') });
+    expect(jsonOf(bad).error).toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('ORGSYNC_PUBLIC_URL "ftp://x"'),
+    });
   });
 });
 
@@ -449,7 +654,14 @@ describe('orgsync connection: scheduled full sync (--reconcile-cron)', () => {
     const dir = dataDir();
     const added = await orgsync(dir, [...ADD, '--secret', SECRET]);
     expect(added.stdout).toMatch(/reconcileCron:\s+0 2 \* \* \* \(a full sync/);
-    const often = await orgsync(dir, [...ADD.map((a) => (a === 'acme' ? 'often' : a)), '--secret', SECRET, '--reconcile-cron', '*/15  * * * *', '--json']);
+    const often = await orgsync(dir, [
+      ...ADD.map((a) => (a === 'acme' ? 'often' : a)),
+      '--secret',
+      SECRET,
+      '--reconcile-cron',
+      '*/15  * * * *',
+      '--json',
+    ]);
     expect(jsonOf(often).reconcileCron).toBe('*/15 * * * *');
 
     const off = await orgsync(dir, ['update', 'acme', '--reconcile-cron', 'off', '--json']);
@@ -478,7 +690,9 @@ describe('orgsync connection: scheduled full sync (--reconcile-cron)', () => {
     await orgsync(dir, [...ADD, '--secret', SECRET]);
     const update = await orgsync(dir, ['update', 'acme', '--reconcile-cron', '0 25 * * *', '--json']);
     expect(update.code).toBe(2);
-    expect(jsonOf(update).error.message).toMatch(/^connection "acme": --reconcile-cron, field "reconcileCron": "0 25 \* \* \*" is not valid \(.*hour.*\)/);
+    expect(jsonOf(update).error.message).toMatch(
+      /^connection "acme": --reconcile-cron, field "reconcileCron": "0 25 \* \* \*" is not valid \(.*hour.*\)/,
+    );
     expect(jsonOf(await orgsync(dir, ['show', 'acme', '--json'])).reconcileCron).toBe('0 2 * * *');
   });
 });

@@ -10,7 +10,8 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'bin/orgsync.js');
 const execFileAsync = promisify(execFile);
 
-const engines = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+const engines = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } })
+  .engines.node;
 const minimum = /^>=(\d+)\.(\d+)$/.exec(engines);
 
 function older(version: string): boolean {
@@ -25,7 +26,10 @@ function older(version: string): boolean {
  */
 function findOlderNode(): { bin: string; version: string } | { looked: string[] } {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/bin', '/usr/local/bin'];
-  const candidates = [process.env.ORGSYNC_OLD_NODE ?? '', ...dirs.filter((d) => d !== '').map((d) => path.join(d, 'node'))];
+  const candidates = [
+    process.env.ORGSYNC_OLD_NODE ?? '',
+    ...dirs.filter((d) => d !== '').map((d) => path.join(d, 'node')),
+  ];
   const looked: string[] = [];
   const seen = new Set<string>();
   for (const candidate of candidates) {
@@ -54,12 +58,21 @@ describe('the Node version check in bin/orgsync.js', () => {
   it('on an older Node: names the Node it needs and how to get it, exits 1, loads nothing', async (ctx) => {
     const old = findOlderNode();
     if ('looked' in old) {
-      ctx.skip(`no Node older than ${engines} on this machine (looked at: ${old.looked.join(', ') || 'nothing found'}; set ORGSYNC_OLD_NODE to one)`);
+      ctx.skip(
+        `no Node older than ${engines} on this machine (looked at: ${old.looked.join(', ') || 'nothing found'}; set ORGSYNC_OLD_NODE to one)`,
+      );
       return;
     }
-    const result = await execFileAsync(old.bin, [BIN, 'sync', 'anything', '--json'], { cwd: ROOT, env: { ...process.env } }).then(
+    const result = await execFileAsync(old.bin, [BIN, 'sync', 'anything', '--json'], {
+      cwd: ROOT,
+      env: { ...process.env },
+    }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
+      (err: { code?: number; stdout?: string; stderr?: string }) => ({
+        code: err.code,
+        stdout: err.stdout ?? '',
+        stderr: err.stderr ?? '',
+      }),
     );
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');

@@ -28,10 +28,22 @@ afterAll(() => {
 function dataDir(): { dir: string; env: Record<string, string> } {
   const dir = tempDir('orgsync-serve-');
   dirs.push(dir);
-  return { dir, env: { ORGSYNC_DATA_DIR: dir, ORGSYNC_DATABASE_URL: '', ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'), ORGSYNC_PORT: '0' } };
+  return {
+    dir,
+    env: {
+      ORGSYNC_DATA_DIR: dir,
+      ORGSYNC_DATABASE_URL: '',
+      ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'),
+      ORGSYNC_PORT: '0',
+    },
+  };
 }
 
-async function orgsync(env: Record<string, string>, args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function orgsync(
+  env: Record<string, string>,
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = execFileAsync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
   if (stdin !== undefined) {
     child.child.stdin?.end(stdin);
@@ -57,7 +69,11 @@ interface Served {
 }
 
 async function serve(env: Record<string, string>): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   const lines: Array<Record<string, unknown>> = [];
   let stderr = '';
@@ -71,8 +87,14 @@ async function serve(env: Record<string, string>): Promise<Served> {
       buffer = buffer.slice(nl + 1);
     }
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const ready = await until('the server to listen', async () => lines.find((l) => l.msg === 'orgsync is serving'), 15_000);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const ready = await until(
+    'the server to listen',
+    async () => lines.find((l) => l.msg === 'orgsync is serving'),
+    15_000,
+  );
   return { child, url: ready.url as string, lines, stderr: () => stderr, exited };
 }
 
@@ -87,7 +109,9 @@ describe('orgsync serve', () => {
     expect(password).toMatch(/^[A-Za-z0-9]{20}$/);
     expect(served.stderr()).not.toContain(password);
     expect(JSON.stringify(served.lines)).not.toContain(password);
-    expect(served.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('created the first admin'))).toHaveLength(1);
+    expect(
+      served.lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('created the first admin')),
+    ).toHaveLength(1);
     const signIn = await new Client(served.url).login('admin', password);
     expect(signIn.status).toBe(200);
     expect(signIn.body.mustChangePassword).toBe(true);
@@ -109,7 +133,9 @@ describe('orgsync serve', () => {
     expect(set.stdout + set.stderr).not.toContain('correct horse');
 
     const served = await serve(env);
-    expect(served.lines.some((l) => typeof l.msg === 'string' && l.msg.includes('created the first admin'))).toBe(false);
+    expect(served.lines.some((l) => typeof l.msg === 'string' && l.msg.includes('created the first admin'))).toBe(
+      false,
+    );
     const c = new Client(served.url);
     expect((await c.login('admin', 'correct horse battery')).status).toBe(200);
 
@@ -135,7 +161,10 @@ describe('orgsync serve', () => {
     expect((await orgsync(env, ['token', 'create', '--name', 'ci'])).stderr).toContain('TOKEN_EXISTS');
 
     const list = await orgsync(env, ['token', 'list', '--json']);
-    expect((JSON.parse(list.stdout) as { tokens: Array<{ name: string }> }).tokens.map((t) => t.name)).toEqual(['ci', 'hr-portal']);
+    expect((JSON.parse(list.stdout) as { tokens: Array<{ name: string }> }).tokens.map((t) => t.name)).toEqual([
+      'ci',
+      'hr-portal',
+    ]);
     expect(list.stdout).not.toContain(token);
     expect(list.stdout).toContain(`"prefix":"${prefix}"`);
 
@@ -143,7 +172,9 @@ describe('orgsync serve', () => {
     const bot = new Client(served.url);
     bot.bearer = token;
     expect((await bot.get('/api/v1/connections')).status).toBe(200);
-    expect((await orgsync(env, ['token', 'revoke', 'ci', '--json'])).stdout.trim()).toBe('{"name":"ci","revoked":true}');
+    expect((await orgsync(env, ['token', 'revoke', 'ci', '--json'])).stdout.trim()).toBe(
+      '{"name":"ci","revoked":true}',
+    );
     expect((await bot.get('/api/v1/connections')).status).toBe(401);
     expect((await orgsync(env, ['token', 'revoke', 'ci'])).code).toBe(1);
   });
@@ -167,7 +198,10 @@ describe('orgsync serve', () => {
       expect(created.status, created.text).toBe(201);
       const started = await c.request('POST', '/api/v1/connections/acme/sync', {});
       expect(started.status).toBe(202);
-      await until('the run to be under way', async () => (await c.get(`/api/v1/runs/${started.body.runId}`)).body.progress);
+      await until(
+        'the run to be under way',
+        async () => (await c.get(`/api/v1/runs/${started.body.runId}`)).body.progress,
+      );
       served.child.kill('SIGKILL');
       await served.exited;
 
@@ -177,7 +211,11 @@ describe('orgsync serve', () => {
         await c2.login('admin', 'correct horse battery');
         const run = (await c2.get(`/api/v1/runs/${started.body.runId}`)).body;
         expect(run.status).toBe('failed');
-        expect(run.errors.at(-1)).toMatchObject({ code: 'RUN_ABANDONED', message: expect.stringContaining('stopped before the run finished'), hint: expect.stringContaining('Start the run again') });
+        expect(run.errors.at(-1)).toMatchObject({
+          code: 'RUN_ABANDONED',
+          message: expect.stringContaining('stopped before the run finished'),
+          hint: expect.stringContaining('Start the run again'),
+        });
         // And the connection can sync again.
         sim.updateConfig({ latencyMs: 0 });
         const next = await c2.request('POST', '/api/v1/connections/acme/sync', {});
@@ -203,16 +241,59 @@ describe('orgsync serve', () => {
       const token = 'Cb5Tk9Qz2Lm7';
       const aesKey = 'Ek3Wq8Zr5Mt1Lp6Xv2Nb9Hc4Jd7Gf0Ys5Ua8Oi3Qe1R';
       expect(aesKey).toHaveLength(43);
-      const add = ['connection', 'add', 'wecom', '--name', 'hq', '--corp-id', sim.identity.corpId, '--agent-id', String(sim.identity.agentId), '--api-base-url', simUrl];
-      const short = await orgsync(env, [...add, '--secret', '-', '--callback-token', token, '--callback-aes-key', aesKey.slice(0, 40)], `${sim.identity.secret}\n`);
+      const add = [
+        'connection',
+        'add',
+        'wecom',
+        '--name',
+        'hq',
+        '--corp-id',
+        sim.identity.corpId,
+        '--agent-id',
+        String(sim.identity.agentId),
+        '--api-base-url',
+        simUrl,
+      ];
+      const short = await orgsync(
+        env,
+        [...add, '--secret', '-', '--callback-token', token, '--callback-aes-key', aesKey.slice(0, 40)],
+        `${sim.identity.secret}\n`,
+      );
       expect(short.code).toBe(2);
-      expect(short.stderr).toContain('--callback-aes-key, field "callbackAesKey": must be exactly 43 letters and digits');
+      expect(short.stderr).toContain(
+        '--callback-aes-key, field "callbackAesKey": must be exactly 43 letters and digits',
+      );
 
-      const added = await orgsync(env, [...add, '--secret', '-', '--callback-token', '-', '--callback-aes-key', '-', '--reconcile-cron', '* * * * * *', '--json'], `${sim.identity.secret}\n${token}\n${aesKey}\n`);
+      const added = await orgsync(
+        env,
+        [
+          ...add,
+          '--secret',
+          '-',
+          '--callback-token',
+          '-',
+          '--callback-aes-key',
+          '-',
+          '--reconcile-cron',
+          '* * * * * *',
+          '--json',
+        ],
+        `${sim.identity.secret}\n${token}\n${aesKey}\n`,
+      );
       expect(added.code, added.stderr).toBe(0);
-      expect(JSON.parse(added.stdout)).toMatchObject({ name: 'hq', callbackToken: '••••••', reconcileCron: '* * * * * *', callbackUrl: 'http://127.0.0.1:8080/callbacks/hq' });
+      expect(JSON.parse(added.stdout)).toMatchObject({
+        name: 'hq',
+        callbackToken: '••••••',
+        reconcileCron: '* * * * * *',
+        callbackUrl: 'http://127.0.0.1:8080/callbacks/hq',
+      });
       expect(added.stdout).not.toContain(aesKey.slice(0, 8));
-      const shown = await orgsync({ ...env, ORGSYNC_PUBLIC_URL: 'https://orgsync.example.com' }, ['connection', 'show', 'hq', '--json']);
+      const shown = await orgsync({ ...env, ORGSYNC_PUBLIC_URL: 'https://orgsync.example.com' }, [
+        'connection',
+        'show',
+        'hq',
+        '--json',
+      ]);
       expect(JSON.parse(shown.stdout).callbackUrl).toBe('https://orgsync.example.com/callbacks/hq');
       const bad = await orgsync(env, ['connection', 'update', 'hq', '--reconcile-cron', '0 2 * *']);
       expect(bad.code).toBe(2);
@@ -224,18 +305,44 @@ describe('orgsync serve', () => {
       // The endpoint of the callback settings the CLI stored answers (WeCom's URL check without a signature is refused, not 404).
       expect((await fetch(`${served.url}/callbacks/hq`)).status).not.toBe(404);
       // Sync is off: the schedule waits.
-      expect((await c.get('/api/v1/connections/hq')).body).toMatchObject({ syncEnabled: false, reconcileCron: '* * * * * *', nextReconcileAt: null });
+      expect((await c.get('/api/v1/connections/hq')).body).toMatchObject({
+        syncEnabled: false,
+        reconcileCron: '* * * * * *',
+        nextReconcileAt: null,
+      });
       // A witness scheduled every second (sync on, nothing listening at its address: its runs fail and change nothing):
       // once it has fired twice, a whole second of firings has passed, and hq had none.
-      const witness = { platform: 'wecom', name: 'witness', settings: { corpId: 'wwwitness', agentId: 1, apiBaseUrl: 'http://127.0.0.1:9' }, secrets: { secret: 'witness-secret-1' }, syncEnabled: true, reconcileCron: '* * * * * *' };
+      const witness = {
+        platform: 'wecom',
+        name: 'witness',
+        settings: { corpId: 'wwwitness', agentId: 1, apiBaseUrl: 'http://127.0.0.1:9' },
+        secrets: { secret: 'witness-secret-1' },
+        syncEnabled: true,
+        reconcileCron: '* * * * * *',
+      };
       expect((await c.request('POST', '/api/v1/connections', witness)).status).toBe(201);
-      await until('two firings of the witness', async () => served.lines.filter((l) => l.msg === 'scheduled full sync started' && l.connection === 'witness').length >= 2, 15_000);
+      await until(
+        'two firings of the witness',
+        async () =>
+          served.lines.filter((l) => l.msg === 'scheduled full sync started' && l.connection === 'witness').length >= 2,
+        15_000,
+      );
       expect((await c.get('/api/v1/runs?source=hq')).body.items).toEqual([]);
       expect((await c.request('PATCH', '/api/v1/connections/witness', { syncEnabled: false })).status).toBe(200);
 
       expect((await c.request('PATCH', '/api/v1/connections/hq', { syncEnabled: true })).status).toBe(200);
-      const run = await until('a scheduled run', async () => (await c.get('/api/v1/runs?source=hq')).body.items.find((r: { status: string }) => r.status !== 'running'), 15_000);
-      expect(run).toMatchObject({ kind: 'sync', source: 'hq', status: 'succeeded', changes: { users: { create: 20 } } });
+      const run = await until(
+        'a scheduled run',
+        async () =>
+          (await c.get('/api/v1/runs?source=hq')).body.items.find((r: { status: string }) => r.status !== 'running'),
+        15_000,
+      );
+      expect(run).toMatchObject({
+        kind: 'sync',
+        source: 'hq',
+        status: 'succeeded',
+        changes: { users: { create: 20 } },
+      });
       expect(served.lines.some((l) => l.msg === 'scheduled full sync started' && l.connection === 'hq')).toBe(true);
 
       served.child.kill('SIGTERM');

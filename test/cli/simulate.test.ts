@@ -9,7 +9,10 @@ const BIN = path.join(ROOT, 'bin/orgsync.js');
 
 /** Starts `orgsync simulate wecom …` and resolves with its ready line and the process. */
 async function simulate(args: string[]) {
-  const child = spawn(process.execPath, [BIN, 'simulate', 'wecom', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'simulate', 'wecom', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.setEncoding('utf8');
   const line = await new Promise<string>((resolve, reject) => {
@@ -24,17 +27,35 @@ async function simulate(args: string[]) {
 
 describe('orgsync simulate wecom', () => {
   it('prints one ready line, serves WeCom on that url, and stops cleanly', async () => {
-    const { child, ready, rest } = await simulate(['--port', '0', '--seed', '3', '--departments', '12', '--users', '80']);
+    const { child, ready, rest } = await simulate([
+      '--port',
+      '0',
+      '--seed',
+      '3',
+      '--departments',
+      '12',
+      '--users',
+      '80',
+    ]);
     try {
-      expect(Object.keys(ready).sort()).toEqual(['agentId', 'contactsSecret', 'corpId', 'departments', 'secret', 'seed', 'url', 'users'].sort());
+      expect(Object.keys(ready).sort()).toEqual(
+        ['agentId', 'contactsSecret', 'corpId', 'departments', 'secret', 'seed', 'url', 'users'].sort(),
+      );
       expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(ready).toMatchObject({ seed: 3, departments: 12, users: 80, agentId: 1000002 });
-      const token = (await (await fetch(`${ready.url}/cgi-bin/gettoken?corpid=${ready.corpId}&corpsecret=${ready.contactsSecret}`)).json()) as {
+      const token = (await (
+        await fetch(`${ready.url}/cgi-bin/gettoken?corpid=${ready.corpId}&corpsecret=${ready.contactsSecret}`)
+      ).json()) as {
         errcode: number;
         access_token: string;
       };
       expect(token.errcode).toBe(0);
-      const list = (await (await fetch(`${ready.url}/cgi-bin/user/list_id?access_token=${token.access_token}`, { method: 'POST', body: '{}' })).json()) as {
+      const list = (await (
+        await fetch(`${ready.url}/cgi-bin/user/list_id?access_token=${token.access_token}`, {
+          method: 'POST',
+          body: '{}',
+        })
+      ).json()) as {
         dept_user: unknown[];
         next_cursor: string;
       };
@@ -65,11 +86,27 @@ describe('orgsync simulate wecom', () => {
   });
 
   it('switches given as flags show in /__sim/config', async () => {
-    const { child, ready } = await simulate(['--latency-ms', '5', '--visible-range', '2,3', '--untrusted-ip', '--sensitive-fields', 'returned']);
+    const { child, ready } = await simulate([
+      '--latency-ms',
+      '5',
+      '--visible-range',
+      '2,3',
+      '--untrusted-ip',
+      '--sensitive-fields',
+      'returned',
+    ]);
     try {
       const config = (await (await fetch(`${ready.url}/__sim/config`)).json()) as Record<string, unknown>;
-      expect(config).toMatchObject({ latencyMs: 5, visibleRange: [2, 3], untrustedIp: true, sensitiveFields: 'returned', faultRate: 0 });
-      const res = (await (await fetch(`${ready.url}/cgi-bin/gettoken?corpid=${ready.corpId}&corpsecret=${ready.secret}`)).json()) as { errcode: number };
+      expect(config).toMatchObject({
+        latencyMs: 5,
+        visibleRange: [2, 3],
+        untrustedIp: true,
+        sensitiveFields: 'returned',
+        faultRate: 0,
+      });
+      const res = (await (
+        await fetch(`${ready.url}/cgi-bin/gettoken?corpid=${ready.corpId}&corpsecret=${ready.secret}`)
+      ).json()) as { errcode: number };
       expect(res.errcode).toBe(60020);
     } finally {
       child.kill('SIGTERM');

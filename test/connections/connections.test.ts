@@ -58,7 +58,12 @@ async function rawRows(engine: Engine, t: TestStore): Promise<Array<Record<strin
   return rawQuery(engine, t, `select * from ${t.location}.connections order by name`);
 }
 
-async function rawQuery(engine: Engine, t: TestStore, text: string, params: unknown[] = []): Promise<Array<Record<string, unknown>>> {
+async function rawQuery(
+  engine: Engine,
+  t: TestStore,
+  text: string,
+  params: unknown[] = [],
+): Promise<Array<Record<string, unknown>>> {
   if (engine === 'sqlite') {
     const db = new SqliteDatabase(sqlitePath(t.location));
     try {
@@ -108,7 +113,19 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
         createdAt: expect.any(String),
         updatedAt: expect.any(String),
       });
-      expect(Object.keys(view)).toEqual(['name', 'platform', 'corpId', 'agentId', 'apiBaseUrl', 'secret', 'contactsSecret', 'reconcileCron', 'policy', 'createdAt', 'updatedAt']);
+      expect(Object.keys(view)).toEqual([
+        'name',
+        'platform',
+        'corpId',
+        'agentId',
+        'apiBaseUrl',
+        'secret',
+        'contactsSecret',
+        'reconcileCron',
+        'policy',
+        'createdAt',
+        'updatedAt',
+      ]);
       expect(view.createdAt).toBe(view.updatedAt);
 
       const c = (await service.get('acme')) as WecomConnection;
@@ -126,25 +143,50 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     });
 
     it('tolerant input: agentId as text, corpId with spaces and wx prefix, a trailing slash on apiBaseUrl', async () => {
-      await service.add(wecom({ agentId: ' 42 ', corpId: ' wx5823bf96d3bd56c7 ', apiBaseUrl: 'http://127.0.0.1:8080/' }));
+      await service.add(
+        wecom({ agentId: ' 42 ', corpId: ' wx5823bf96d3bd56c7 ', apiBaseUrl: 'http://127.0.0.1:8080/' }),
+      );
       const c = (await service.get('acme')) as WecomConnection;
-      expect(c.settings).toStrictEqual({ corpId: 'wx5823bf96d3bd56c7', agentId: 42, apiBaseUrl: 'http://127.0.0.1:8080' });
+      expect(c.settings).toStrictEqual({
+        corpId: 'wx5823bf96d3bd56c7',
+        agentId: 42,
+        apiBaseUrl: 'http://127.0.0.1:8080',
+      });
       expect(c.secrets).toStrictEqual({ secret: SECRET });
     });
 
     it('a DingTalk connection has its own settings and secret', async () => {
-      const input: ConnectionInput = { platform: 'dingtalk', name: 'ding.main', corpId: 'dingabc123', agentId: '2345678901', clientId: 'dingxyz789', clientSecret: SECRET };
+      const input: ConnectionInput = {
+        platform: 'dingtalk',
+        name: 'ding.main',
+        corpId: 'dingabc123',
+        agentId: '2345678901',
+        clientId: 'dingxyz789',
+        clientSecret: SECRET,
+      };
       const view = await service.add(input);
-      expect(view).toMatchObject({ platform: 'dingtalk', corpId: 'dingabc123', agentId: 2345678901, clientId: 'dingxyz789', apiBaseUrl: DEFAULT_API_BASE_URLS.dingtalk, clientSecret: maskSecret(SECRET) });
+      expect(view).toMatchObject({
+        platform: 'dingtalk',
+        corpId: 'dingabc123',
+        agentId: 2345678901,
+        clientId: 'dingxyz789',
+        apiBaseUrl: DEFAULT_API_BASE_URLS.dingtalk,
+        clientSecret: maskSecret(SECRET),
+      });
       expect((await service.get('ding.main')).secrets).toStrictEqual({ clientSecret: SECRET });
     });
 
     it('list and views are ordered by name (code units), and list gives every secret', async () => {
-      for (const name of ['zeta', 'Alpha', 'beta-2', '0day']) await service.add(wecom({ name, secret: `${SECRET}${name.length}` }));
+      for (const name of ['zeta', 'Alpha', 'beta-2', '0day'])
+        await service.add(wecom({ name, secret: `${SECRET}${name.length}` }));
       expect((await service.list()).map((c) => c.name)).toEqual(['0day', 'Alpha', 'beta-2', 'zeta']);
       expect((await service.views()).map((v) => v.name)).toEqual(['0day', 'Alpha', 'beta-2', 'zeta']);
-      expect((await service.list()).map((c) => (c as WecomConnection).secrets.secret)).toEqual(['0day', 'Alpha', 'beta-2', 'zeta'].map((n) => `${SECRET}${n.length}`));
-      expect(await new ConnectionService(await t.reopen(), SecretBox.fromKey(key)).list()).toStrictEqual(await service.list());
+      expect((await service.list()).map((c) => (c as WecomConnection).secrets.secret)).toEqual(
+        ['0day', 'Alpha', 'beta-2', 'zeta'].map((n) => `${SECRET}${n.length}`),
+      );
+      expect(await new ConnectionService(await t.reopen(), SecretBox.fromKey(key)).list()).toStrictEqual(
+        await service.list(),
+      );
     });
 
     it('an empty store lists nothing', async () => {
@@ -163,7 +205,10 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
 
     it('two stores adding the same name at once: exactly one wins, the other gets CONNECTION_EXISTS', async () => {
       const other = new ConnectionService(await t.reopen(), SecretBox.fromKey(key));
-      const results = await Promise.allSettled([service.add(wecom({ secret: 'one-secret' })), other.add(wecom({ secret: 'two-secret' }))]);
+      const results = await Promise.allSettled([
+        service.add(wecom({ secret: 'one-secret' })),
+        other.add(wecom({ secret: 'two-secret' })),
+      ]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const failed = results.find((r) => r.status === 'rejected');
       expect((failed?.reason as OrgsyncError | undefined)?.code).toBe('CONNECTION_EXISTS');
@@ -171,7 +216,12 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     });
 
     it('get, view, update and remove of an unknown name fail with CONNECTION_NOT_FOUND', async () => {
-      for (const call of [() => service.get('nope'), () => service.view('nope'), () => service.update('nope', { secret: 'x1' }), () => service.remove('nope')]) {
+      for (const call of [
+        () => service.get('nope'),
+        () => service.view('nope'),
+        () => service.update('nope', { secret: 'x1' }),
+        () => service.remove('nope'),
+      ]) {
         const err = await caught(call());
         expect(err.code).toBe('CONNECTION_NOT_FOUND');
         expect(err.message).toContain('"nope"');
@@ -183,7 +233,14 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
   describe('secrets at rest', () => {
     it('the database row never holds a secret in the clear: the secrets column is a v1 sealed value', async () => {
       await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
-      await service.add({ platform: 'dingtalk', name: 'ding', corpId: 'dingabc', agentId: 1, clientId: 'key1', clientSecret: `${SECRET}DING` });
+      await service.add({
+        platform: 'dingtalk',
+        name: 'ding',
+        corpId: 'dingabc',
+        agentId: 1,
+        clientId: 'key1',
+        clientSecret: `${SECRET}DING`,
+      });
       await service.update('acme', { secret: `${SECRET}NEW` });
       const rows = await rawRows(engine, t);
       expect(rows.map((r) => r.name)).toEqual(['acme', 'ding']);
@@ -194,7 +251,11 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
         expect(all).not.toContain(Buffer.from(SECRET).toString('base64').slice(0, 12));
       }
       // The non-secret settings are plain JSON.
-      expect(JSON.parse(String(rows[0]?.settings))).toStrictEqual({ corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, apiBaseUrl: 'https://qyapi.weixin.qq.com' });
+      expect(JSON.parse(String(rows[0]?.settings))).toStrictEqual({
+        corpId: 'ww1a2b3c4d5e6f7a8b',
+        agentId: 1000002,
+        apiBaseUrl: 'https://qyapi.weixin.qq.com',
+      });
       expect(typeof rows[0]?.id === 'number' || typeof rows[0]?.id === 'string').toBe(true);
     });
 
@@ -220,7 +281,12 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect(err.hint).toContain('ORGSYNC_MASTER_KEY');
       await expect(lost.list()).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
       const [view] = await lost.views();
-      expect(view).toMatchObject({ name: 'acme', corpId: 'ww1a2b3c4d5e6f7a8b', secret: MASK, secretsError: { code: 'SECRET_DECRYPT_FAILED' } });
+      expect(view).toMatchObject({
+        name: 'acme',
+        corpId: 'ww1a2b3c4d5e6f7a8b',
+        secret: MASK,
+        secretsError: { code: 'SECRET_DECRYPT_FAILED' },
+      });
       expect(view).not.toHaveProperty('contactsSecret');
       expect(await lost.view('acme')).toStrictEqual(view);
     });
@@ -231,26 +297,45 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect((await lost.update('acme', { policy: { onUserGone: 'delete' } })).policy.onUserGone).toBe('delete');
       expect((await caught(lost.update('acme', { secret: 'fresh-secret' }))).code).toBe('MASTER_KEY_MISMATCH');
       // Even with every secret given anew: the other connections' secrets would need the old key.
-      expect((await caught(lost.update('acme', { secret: 'fresh-secret', contactsSecret: null, callbackToken: null, callbackAesKey: null }))).code).toBe('MASTER_KEY_MISMATCH');
+      expect(
+        (
+          await caught(
+            lost.update('acme', {
+              secret: 'fresh-secret',
+              contactsSecret: null,
+              callbackToken: null,
+              callbackAesKey: null,
+            }),
+          )
+        ).code,
+      ).toBe('MASTER_KEY_MISMATCH');
       expect((await caught(lost.add(wecom({ name: 'beta' })))).code).toBe('MASTER_KEY_MISMATCH');
-      expect((await service.list()).map((c) => [c.name, c.secrets])).toStrictEqual([['acme', { secret: SECRET, contactsSecret: CONTACTS_SECRET }]]);
+      expect((await service.list()).map((c) => [c.name, c.secrets])).toStrictEqual([
+        ['acme', { secret: SECRET, contactsSecret: CONTACTS_SECRET }],
+      ]);
     });
   });
 
   describe('masked views', () => {
-    it.each([1, 3, 4, 7, 8, 15, 16, 17, 32, 43, 64, 128])('a %i-character secret shows none of a short secret (< 16), at most the last 4 of a long one', async (length) => {
-      const secret = Array.from({ length }, (_, i) => 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789'[(i * 7 + length) % 57]).join('');
-      const view = await service.add(wecom({ secret, contactsSecret: secret.split('').reverse().join('') }));
-      for (const masked of [view.secret, view.contactsSecret ?? '']) {
-        expect(masked.startsWith(MASK)).toBe(true);
-        const shown = masked.slice(MASK.length);
-        expect(shown.length).toBeLessThanOrEqual(length < 16 ? 0 : 4);
-      }
-      const shown = length < 16 ? 0 : 4;
-      expect(view.secret).toBe(MASK + secret.slice(length - shown, length));
-      expectNoSecret(JSON.stringify(await service.views()), [secret, secret.split('').reverse().join('')]);
-      expectNoSecret(JSON.stringify(await service.view('acme')), [secret]);
-    });
+    it.each([1, 3, 4, 7, 8, 15, 16, 17, 32, 43, 64, 128])(
+      'a %i-character secret shows none of a short secret (< 16), at most the last 4 of a long one',
+      async (length) => {
+        const secret = Array.from(
+          { length },
+          (_, i) => 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789'[(i * 7 + length) % 57],
+        ).join('');
+        const view = await service.add(wecom({ secret, contactsSecret: secret.split('').reverse().join('') }));
+        for (const masked of [view.secret, view.contactsSecret ?? '']) {
+          expect(masked.startsWith(MASK)).toBe(true);
+          const shown = masked.slice(MASK.length);
+          expect(shown.length).toBeLessThanOrEqual(length < 16 ? 0 : 4);
+        }
+        const shown = length < 16 ? 0 : 4;
+        expect(view.secret).toBe(MASK + secret.slice(length - shown, length));
+        expectNoSecret(JSON.stringify(await service.views()), [secret, secret.split('').reverse().join('')]);
+        expectNoSecret(JSON.stringify(await service.view('acme')), [secret]);
+      },
+    );
 
     it('maskSecret counts characters, not UTF-16 units', () => {
       expect(maskSecret('')).toBe(MASK);
@@ -265,14 +350,18 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
 
   describe('update', () => {
     it('changes only what is given; secrets are re-sealed only when a secret changes', async () => {
-      await service.add(wecom({ contactsSecret: CONTACTS_SECRET, policy: { mountDepartmentId: 7, guard: { maxUsers: 10 } } }));
+      await service.add(
+        wecom({ contactsSecret: CONTACTS_SECRET, policy: { mountDepartmentId: 7, guard: { maxUsers: 10 } } }),
+      );
       const [before] = await rawRows(engine, t);
       // The millisecond clock moves on from the creation's (timestamps are ms): the update's is then later.
       const created = Date.now();
       while (Date.now() <= created) await new Promise((r) => setImmediate(r));
 
       const v1 = await service.update('acme', { policy: { onUserGone: 'delete', guard: { maxRatio: 0.5 } } });
-      expect(v1.policy).toStrictEqual(resolvePolicy({ mountDepartmentId: 7, onUserGone: 'delete', guard: { maxUsers: 10, maxRatio: 0.5 } }));
+      expect(v1.policy).toStrictEqual(
+        resolvePolicy({ mountDepartmentId: 7, onUserGone: 'delete', guard: { maxUsers: 10, maxRatio: 0.5 } }),
+      );
       expect(v1.updatedAt > v1.createdAt).toBe(true);
       const [afterPolicy] = await rawRows(engine, t);
       expect(afterPolicy?.secrets).toBe(before?.secrets);
@@ -286,13 +375,34 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect(afterSecret?.secrets).not.toBe(before?.secrets);
 
       // A new host and corp take the secrets again.
-      await service.update('acme', { corpId: 'wwbeef', agentId: '7', apiBaseUrl: 'https://proxy.example.com/wecom', secret: 'new-app-secret', contactsSecret: CONTACTS_SECRET });
-      expect((await service.get('acme')).settings).toStrictEqual({ corpId: 'wwbeef', agentId: 7, apiBaseUrl: 'https://proxy.example.com/wecom' });
+      await service.update('acme', {
+        corpId: 'wwbeef',
+        agentId: '7',
+        apiBaseUrl: 'https://proxy.example.com/wecom',
+        secret: 'new-app-secret',
+        contactsSecret: CONTACTS_SECRET,
+      });
+      expect((await service.get('acme')).settings).toStrictEqual({
+        corpId: 'wwbeef',
+        agentId: 7,
+        apiBaseUrl: 'https://proxy.example.com/wecom',
+      });
     });
 
     it('null removes: contactsSecret goes, apiBaseUrl returns to the default, a policy key returns to its default', async () => {
-      await service.add(wecom({ contactsSecret: CONTACTS_SECRET, apiBaseUrl: 'http://127.0.0.1:9', policy: { mountDepartmentId: 7, matching: { users: ['email'] } } }));
-      const view = await service.update('acme', { secret: SECRET, contactsSecret: null, apiBaseUrl: null, policy: { mountDepartmentId: null, matching: { users: null } } });
+      await service.add(
+        wecom({
+          contactsSecret: CONTACTS_SECRET,
+          apiBaseUrl: 'http://127.0.0.1:9',
+          policy: { mountDepartmentId: 7, matching: { users: ['email'] } },
+        }),
+      );
+      const view = await service.update('acme', {
+        secret: SECRET,
+        contactsSecret: null,
+        apiBaseUrl: null,
+        policy: { mountDepartmentId: null, matching: { users: null } },
+      });
       expect(view).not.toHaveProperty('contactsSecret');
       expect(view.apiBaseUrl).toBe(DEFAULT_API_BASE_URLS.wecom);
       expect(view.policy).toStrictEqual(resolvePolicy({}));
@@ -313,46 +423,78 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
           const err = await caught(call());
           expect(err, JSON.stringify(patch)).toBeInstanceOf(ValidationError);
           expect((err as ValidationError).issues.map((i) => i.field)).toEqual(fields);
-          expect((err as ValidationError).issues[0]?.message).toMatch(/must be given again: (apiBaseUrl|corpId) changes, and a stored secret goes only to the host and account it was saved with/);
+          expect((err as ValidationError).issues[0]?.message).toMatch(
+            /must be given again: (apiBaseUrl|corpId) changes, and a stored secret goes only to the host and account it was saved with/,
+          );
         }
       }
       expect(await rawRows(engine, t)).toStrictEqual([before]);
       // The same URL spelled otherwise, and other settings, change nothing of where the secrets go.
-      expect((await service.preview('acme', { apiBaseUrl: 'HTTP://127.0.0.1:9/' })).secrets).toStrictEqual({ secret: SECRET, contactsSecret: CONTACTS_SECRET });
+      expect((await service.preview('acme', { apiBaseUrl: 'HTTP://127.0.0.1:9/' })).secrets).toStrictEqual({
+        secret: SECRET,
+        contactsSecret: CONTACTS_SECRET,
+      });
       await service.update('acme', { agentId: 9 });
       // With them, it is made.
-      const moved = await service.update('acme', { apiBaseUrl: 'https://elsewhere.example.com', secret: 'typed-again', contactsSecret: null });
+      const moved = await service.update('acme', {
+        apiBaseUrl: 'https://elsewhere.example.com',
+        secret: 'typed-again',
+        contactsSecret: null,
+      });
       expect(moved.apiBaseUrl).toBe('https://elsewhere.example.com');
       expect((await service.get('acme')).secrets).toStrictEqual({ secret: 'typed-again' });
     });
 
     it('http only to loopback or a listed host, on add, update, preview and draft', async () => {
-      const listed = new ConnectionService(t.store, SecretBox.fromKey(key), { allowedApiHosts: ['10.0.0.5:8080', 'proxy.internal'] });
+      const listed = new ConnectionService(t.store, SecretBox.fromKey(key), {
+        allowedApiHosts: ['10.0.0.5:8080', 'proxy.internal'],
+      });
       for (const url of ['http://10.0.0.6:8080', 'http://10.0.0.5:8081', 'http://proxy.internal.evil:80']) {
         const err = await caught(listed.add(wecom({ apiBaseUrl: url })));
-        expect((err as ValidationError).issues).toEqual([expect.objectContaining({ field: 'apiBaseUrl', message: expect.stringContaining('ORGSYNC_ALLOWED_API_HOSTS') })]);
-        expect(() => listed.draft({ ...wecom({ apiBaseUrl: url }), name: undefined } as never)).toThrow(/ORGSYNC_ALLOWED_API_HOSTS/);
+        expect((err as ValidationError).issues).toEqual([
+          expect.objectContaining({
+            field: 'apiBaseUrl',
+            message: expect.stringContaining('ORGSYNC_ALLOWED_API_HOSTS'),
+          }),
+        ]);
+        expect(() => listed.draft({ ...wecom({ apiBaseUrl: url }), name: undefined } as never)).toThrow(
+          /ORGSYNC_ALLOWED_API_HOSTS/,
+        );
       }
-      for (const url of ['http://10.0.0.5:8080', 'http://proxy.internal:81', 'http://localhost:9', 'http://[::1]:9', 'https://10.0.0.6']) {
+      for (const url of [
+        'http://10.0.0.5:8080',
+        'http://proxy.internal:81',
+        'http://localhost:9',
+        'http://[::1]:9',
+        'https://10.0.0.6',
+      ]) {
         expect(listed.draft({ ...wecom({ apiBaseUrl: url }), name: undefined } as never).settings.apiBaseUrl).toBe(url);
       }
-      expect((await caught(service.add(wecom({ apiBaseUrl: 'http://10.0.0.5:8080' })))).message).toContain('ORGSYNC_ALLOWED_API_HOSTS');
+      expect((await caught(service.add(wecom({ apiBaseUrl: 'http://10.0.0.5:8080' })))).message).toContain(
+        'ORGSYNC_ALLOWED_API_HOSTS',
+      );
       await service.add(wecom({ apiBaseUrl: 'http://127.0.0.1:9' }));
       const err = await caught(service.update('acme', { apiBaseUrl: 'http://10.0.0.5:8080', secret: 'typed-again' }));
       expect((err as ValidationError).issues.map((i) => i.field)).toEqual(['apiBaseUrl']);
-      expect(await listed.update('acme', { apiBaseUrl: 'http://10.0.0.5:8080', secret: 'typed-again' })).toMatchObject({ apiBaseUrl: 'http://10.0.0.5:8080' });
+      expect(await listed.update('acme', { apiBaseUrl: 'http://10.0.0.5:8080', secret: 'typed-again' })).toMatchObject({
+        apiBaseUrl: 'http://10.0.0.5:8080',
+      });
     });
 
     it('an array in a policy patch replaces the old one', async () => {
       await service.add(wecom());
-      expect((await service.update('acme', { policy: { matching: { users: ['mobile'] } } })).policy.matching).toStrictEqual({ users: ['mobile'], departments: ['name'] });
+      expect(
+        (await service.update('acme', { policy: { matching: { users: ['mobile'] } } })).policy.matching,
+      ).toStrictEqual({ users: ['mobile'], departments: ['name'] });
       expect((await service.update('acme', { policy: { matching: { users: [] } } })).policy.matching.users).toEqual([]);
     });
 
     it('an invalid update writes nothing and names every bad field', async () => {
       await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
       const [before] = await rawRows(engine, t);
-      const err = await caught(service.update('acme', { corpId: 'xx12', secret: 'Qz8 Wv3Kp7', policy: { onUserGone: 'explode', nope: 1 } }));
+      const err = await caught(
+        service.update('acme', { corpId: 'xx12', secret: 'Qz8 Wv3Kp7', policy: { onUserGone: 'explode', nope: 1 } }),
+      );
       expect(err).toBeInstanceOf(ValidationError);
       const issues = (err as ValidationError).issues;
       expect(issues.map((i) => i.path).sort()).toEqual(['corpId', 'policy.nope', 'policy.onUserGone', 'secret']);
@@ -367,14 +509,22 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect(none).toBeInstanceOf(ValidationError);
       expect(none.message).toContain('nothing to change');
       const other = await caught(service.update('acme', { clientSecret: 'x1234' }));
-      expect((other as ValidationError).issues[0]).toMatchObject({ field: 'clientSecret', message: 'is not a setting of a wecom connection' });
-      expect(other.hint).toContain('corpId, agentId, apiBaseUrl, secret, contactsSecret, callbackToken, callbackAesKey, reconcileCron, policy');
+      expect((other as ValidationError).issues[0]).toMatchObject({
+        field: 'clientSecret',
+        message: 'is not a setting of a wecom connection',
+      });
+      expect(other.hint).toContain(
+        'corpId, agentId, apiBaseUrl, secret, contactsSecret, callbackToken, callbackAesKey, reconcileCron, policy',
+      );
     });
 
     it('two concurrent updates of different keys both land', async () => {
       await service.add(wecom());
       const other = new ConnectionService(await t.reopen(), SecretBox.fromKey(key));
-      await Promise.all([service.update('acme', { policy: { onUserGone: 'delete' } }), other.update('acme', { policy: { onDepartmentGone: 'ignore' } })]);
+      await Promise.all([
+        service.update('acme', { policy: { onUserGone: 'delete' } }),
+        other.update('acme', { policy: { onDepartmentGone: 'ignore' } }),
+      ]);
       const { policy } = await service.get('acme');
       expect([policy.onUserGone, policy.onDepartmentGone]).toEqual(['delete', 'ignore']);
     });
@@ -406,35 +556,67 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       ['a secret with a space', { secret: 'ab cd' }, 'secret', /spaces/],
       ['a secret of 129 characters', { secret: 'x'.repeat(129) }, 'secret', /at most 128/],
       ['a contactsSecret with a newline', { contactsSecret: 'abc\ndef' }, 'contactsSecret', /line breaks/],
-      ['an ftp apiBaseUrl', { apiBaseUrl: 'ftp://example.com' }, 'apiBaseUrl', /uses ftp, not https: give an https:\/\/ URL/],
+      [
+        'an ftp apiBaseUrl',
+        { apiBaseUrl: 'ftp://example.com' },
+        'apiBaseUrl',
+        /uses ftp, not https: give an https:\/\/ URL/,
+      ],
       ['a missing secret', { secret: undefined }, 'secret', /is required/],
       ['a missing corpId', { corpId: undefined }, 'corpId', /is required/],
       ['an unknown key', { clientId: 'x' }, 'clientId', /not a setting of a wecom connection/],
       ['a bad policy value', { policy: { guard: { maxRatio: 2 } } }, 'maxRatio', /.+/],
       ['an unknown policy key', { policy: { onUserGon: 'delete' } }, 'onUserGon', /not a known key/],
-      ['a schedule of 4 fields', { reconcileCron: '0 2 * *' }, 'reconcileCron', /has 4 fields: it must be a cron expression .*e\.g\. "0 2 \* \* \*"/],
+      [
+        'a schedule of 4 fields',
+        { reconcileCron: '0 2 * *' },
+        'reconcileCron',
+        /has 4 fields: it must be a cron expression .*e\.g\. "0 2 \* \* \*"/,
+      ],
       ['a schedule of 7 fields', { reconcileCron: '0 0 2 * * * 2030' }, 'reconcileCron', /has 7 fields/],
-      ['a schedule at hour 25', { reconcileCron: '0 25 * * *' }, 'reconcileCron', /"0 25 \* \* \*" is not valid \(.*hour.*\)/],
+      [
+        'a schedule at hour 25',
+        { reconcileCron: '0 25 * * *' },
+        'reconcileCron',
+        /"0 25 \* \* \*" is not valid \(.*hour.*\)/,
+      ],
       ['a schedule of words', { reconcileCron: 'every day at two' }, 'reconcileCron', /has 4 fields/],
       ['a schedule that never fires', { reconcileCron: '0 0 30 2 *' }, 'reconcileCron', /never fires/],
       ['an empty schedule', { reconcileCron: '  ' }, 'reconcileCron', /is empty/],
       ['a schedule that is a number', { reconcileCron: 2 }, 'reconcileCron', /not number/],
     ];
-    it.each(cases)('%s is refused as INVALID_INPUT naming the field, with a hint; nothing is written', async (_label, over, field, message) => {
-      const err = await caught(service.add({ ...wecom(), ...over } as ConnectionInput));
-      expect(err).toBeInstanceOf(ValidationError);
-      expect(err.code).toBe('INVALID_INPUT');
-      const issue = (err as ValidationError).issues.find((i) => i.field === field);
-      expect(issue, JSON.stringify((err as ValidationError).issues)).toBeDefined();
-      expect(issue?.message).toMatch(message);
-      expect(issue?.hint).toBeTruthy();
-      expect(err.message).toContain(`field "${field}"`);
-      expect(await service.list()).toEqual([]);
-    });
+    it.each(cases)(
+      '%s is refused as INVALID_INPUT naming the field, with a hint; nothing is written',
+      async (_label, over, field, message) => {
+        const err = await caught(service.add({ ...wecom(), ...over } as ConnectionInput));
+        expect(err).toBeInstanceOf(ValidationError);
+        expect(err.code).toBe('INVALID_INPUT');
+        const issue = (err as ValidationError).issues.find((i) => i.field === field);
+        expect(issue, JSON.stringify((err as ValidationError).issues)).toBeDefined();
+        expect(issue?.message).toMatch(message);
+        expect(issue?.hint).toBeTruthy();
+        expect(err.message).toContain(`field "${field}"`);
+        expect(await service.list()).toEqual([]);
+      },
+    );
 
     it('every problem is reported at once, and no message quotes a secret', async () => {
-      const err = await caught(service.add({ platform: 'wecom', name: 'ok', corpId: 'bad', agentId: -1, secret: 'Jx4Rq8\tMv2Lp6', contactsSecret: '' } as ConnectionInput));
-      expect((err as ValidationError).issues.map((i) => i.field)).toEqual(['corpId', 'agentId', 'secret', 'contactsSecret']);
+      const err = await caught(
+        service.add({
+          platform: 'wecom',
+          name: 'ok',
+          corpId: 'bad',
+          agentId: -1,
+          secret: 'Jx4Rq8\tMv2Lp6',
+          contactsSecret: '',
+        } as ConnectionInput),
+      );
+      expect((err as ValidationError).issues.map((i) => i.field)).toEqual([
+        'corpId',
+        'agentId',
+        'secret',
+        'contactsSecret',
+      ]);
       expect((err as ValidationError).issues.find((i) => i.field === 'corpId')?.hint).toContain('企业ID');
       expect((err as ValidationError).issues.find((i) => i.field === 'secret')?.hint).toContain('应用管理');
       expect((err as ValidationError).issues.find((i) => i.field === 'contactsSecret')?.hint).toContain('通讯录同步');
@@ -444,13 +626,17 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     it('the scheduled full sync: default daily at 02:00, "off" or null turns it off, spaces are tidied, a bad change keeps the old one', async () => {
       expect((await service.add(wecom())).reconcileCron).toBe('0 2 * * *');
       expect((await service.add(wecom({ name: 'quiet', reconcileCron: 'Off' }))).reconcileCron).toBeNull();
-      expect((await service.add(wecom({ name: 'often', reconcileCron: ' */10   * * * * * ' }))).reconcileCron).toBe('*/10 * * * * *');
+      expect((await service.add(wecom({ name: 'often', reconcileCron: ' */10   * * * * * ' }))).reconcileCron).toBe(
+        '*/10 * * * * *',
+      );
       expect((await service.add(wecom({ name: 'nick', reconcileCron: '@hourly' }))).reconcileCron).toBe('@hourly');
 
       expect((await service.update('acme', { reconcileCron: '30 1 * * 1-5' })).reconcileCron).toBe('30 1 * * 1-5');
       expect((await service.view('acme')).reconcileCron).toBe('30 1 * * 1-5');
       const bad = await caught(service.update('acme', { reconcileCron: '30 1 * * 8' }));
-      expect((bad as ValidationError).issues).toMatchObject([{ field: 'reconcileCron', hint: expect.stringContaining('"off"') }]);
+      expect((bad as ValidationError).issues).toMatchObject([
+        { field: 'reconcileCron', hint: expect.stringContaining('"off"') },
+      ]);
       expect(bad.message).toContain('field "reconcileCron": "30 1 * * 8" is not valid');
       expect((await service.view('acme')).reconcileCron).toBe('30 1 * * 1-5');
       expect((await service.update('acme', { reconcileCron: null })).reconcileCron).toBeNull();
@@ -481,7 +667,13 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
 
     it('the repository round-trips rows as given, ids as numbers, and reports what update and remove found', async () => {
       const repo = t.store.connections;
-      const a = await repo.create({ name: 'a', platform: 'wecom', settings: { corpId: 'ww12', n: 1 }, secrets: 'v1:opaque', policy: { onUserGone: 'ignore' } });
+      const a = await repo.create({
+        name: 'a',
+        platform: 'wecom',
+        settings: { corpId: 'ww12', n: 1 },
+        secrets: 'v1:opaque',
+        policy: { onUserGone: 'ignore' },
+      });
       const b = await repo.create({ name: 'b', platform: 'dingtalk', settings: {}, secrets: 'v1:other', policy: {} });
       expect(typeof a.id).toBe('number');
       expect(b.id).toBeGreaterThan(a.id);

@@ -2,7 +2,13 @@ import { createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MASTER_KEY_ENV, SecretBox, keyFingerprint, masterKeyPath, parseMasterKey } from '../../src/connections/secret-box.js';
+import {
+  MASTER_KEY_ENV,
+  SecretBox,
+  keyFingerprint,
+  masterKeyPath,
+  parseMasterKey,
+} from '../../src/connections/secret-box.js';
 import { OrgsyncError } from '../../src/errors.js';
 import { tempDir } from '../helpers/stores.js';
 
@@ -34,7 +40,12 @@ const SECRET = 'Zq8h2Lr0Vx_super-secret-app-secret-9K1a2b';
 describe('SecretBox: sealing', () => {
   it('round-trips text, Chinese and emoji included, and every seal is different', () => {
     const box = SecretBox.fromKey(randomBytes(32));
-    for (const text of [SECRET, '', '企业微信 秘钥 🙂', JSON.stringify({ secret: SECRET, contactsSecret: 'x'.repeat(128) })]) {
+    for (const text of [
+      SECRET,
+      '',
+      '企业微信 秘钥 🙂',
+      JSON.stringify({ secret: SECRET, contactsSecret: 'x'.repeat(128) }),
+    ]) {
       const sealed = box.seal(text, 'acme');
       expect(sealed).toMatch(/^v1:[A-Za-z0-9+/]+=*$/);
       expect(box.open(sealed, 'acme')).toBe(text);
@@ -77,8 +88,12 @@ describe('SecretBox: sealing', () => {
       bad[at] = (bad[at] ?? 0) ^ 0x01;
       expect(caught(() => box.open(`v1:${bad.toString('base64')}`, 'acme')).code).toBe('SECRET_DECRYPT_FAILED');
     }
-    expect(caught(() => box.open(`v1:${raw.subarray(0, raw.length - 1).toString('base64')}`, 'acme')).code).toBe('SECRET_DECRYPT_FAILED');
-    expect(caught(() => box.open(`v1:${raw.subarray(0, 20).toString('base64')}`, 'acme')).code).toBe('SECRET_DECRYPT_FAILED');
+    expect(caught(() => box.open(`v1:${raw.subarray(0, raw.length - 1).toString('base64')}`, 'acme')).code).toBe(
+      'SECRET_DECRYPT_FAILED',
+    );
+    expect(caught(() => box.open(`v1:${raw.subarray(0, 20).toString('base64')}`, 'acme')).code).toBe(
+      'SECRET_DECRYPT_FAILED',
+    );
     expect(caught(() => box.open(`v2:${raw.toString('base64')}`, 'acme')).code).toBe('SECRET_DECRYPT_FAILED');
     expect(caught(() => box.open(SECRET, 'acme')).code).toBe('SECRET_DECRYPT_FAILED');
   });
@@ -99,7 +114,10 @@ describe('SecretBox: the master key', () => {
     const dir = dataDir();
     const b64 = SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: key.toString('base64') }, dataDir: dir });
     const hex = SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: key.toString('hex') }, dataDir: dir });
-    const url = SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: ` ${key.toString('base64url')}\n` }, dataDir: dir });
+    const url = SecretBox.fromEnvironment({
+      env: { [MASTER_KEY_ENV]: ` ${key.toString('base64url')}\n` },
+      dataDir: dir,
+    });
     const sealed = b64.seal(SECRET, 'acme');
     expect(hex.open(sealed, 'acme')).toBe(SECRET);
     expect(url.open(sealed, 'acme')).toBe(SECRET);
@@ -217,7 +235,9 @@ describe('SecretBox: the master key', () => {
     const key = randomBytes(32);
     const fingerprint = keyFingerprint(key);
     expect(fingerprint).toMatch(/^[0-9a-f]{16}$/);
-    expect(SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: key.toString('hex') }, dataDir: dataDir() }).fingerprint()).toBe(fingerprint);
+    expect(
+      SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: key.toString('hex') }, dataDir: dataDir() }).fingerprint(),
+    ).toBe(fingerprint);
     expect(SecretBox.fromKey(key).fingerprint()).toBe(fingerprint);
     expect(keyFingerprint(randomBytes(32))).not.toBe(fingerprint);
     // Nothing of the key itself shows in it.
@@ -234,7 +254,8 @@ describe('SecretBox: known answers', () => {
   const IV = Buffer.from(Array.from({ length: 12 }, (_, i) => 0xa0 + i)); // a0 a1 … ab
   const CONTEXT = 'acme';
   const PLAINTEXT = '{"secret":"known-answer-secret","callbackToken":"Tok3n"}';
-  const SEALED = 'v1:oKGio6SlpqeoqaqrsLGsN8nCyIVOMGALLT+aNZ06D0gmuWfLQF+luGkVt7BdzTdj5dIwQe9rRfQa31ct8BUmk8NAMl40yGujbBShw2VPKSNRvjgD';
+  const SEALED =
+    'v1:oKGio6SlpqeoqaqrsLGsN8nCyIVOMGALLT+aNZ06D0gmuWfLQF+luGkVt7BdzTdj5dIwQe9rRfQa31ct8BUmk8NAMl40yGujbBShw2VPKSNRvjgD';
   const FINGERPRINT = 'dbb1c7d8b8f983ba';
 
   /** The v1 layout read with nothing of orgsync: "v1:" + base64(iv 12 ‖ tag 16 ‖ ciphertext), AES-256-GCM, context as AAD. */
@@ -251,7 +272,12 @@ describe('SecretBox: known answers', () => {
     expect(Buffer.from(SEALED.slice(3), 'base64').subarray(0, 12)).toStrictEqual(IV);
     expect(plainOpen(SEALED, KEY, CONTEXT)).toBe(PLAINTEXT);
     expect(SecretBox.fromKey(KEY).open(SEALED, CONTEXT)).toBe(PLAINTEXT);
-    expect(SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: KEY.toString('base64') }, dataDir: dataDir() }).open(SEALED, CONTEXT)).toBe(PLAINTEXT);
+    expect(
+      SecretBox.fromEnvironment({ env: { [MASTER_KEY_ENV]: KEY.toString('base64') }, dataDir: dataDir() }).open(
+        SEALED,
+        CONTEXT,
+      ),
+    ).toBe(PLAINTEXT);
   });
 
   it('what seal() writes today opens with plain createDecipheriv', () => {

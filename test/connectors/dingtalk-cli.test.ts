@@ -23,10 +23,15 @@ const outputs: string[] = [];
 
 function orgsync(dataDir: string, args: string[], stdin?: string): Promise<Result> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, '--data-dir', dataDir, ...args], { cwd: ROOT, env: { ...process.env, ORGSYNC_MASTER_KEY: '' }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      outputs.push(stdout, stderr);
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [BIN, '--data-dir', dataDir, ...args],
+      { cwd: ROOT, env: { ...process.env, ORGSYNC_MASTER_KEY: '' }, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        outputs.push(stdout, stderr);
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end(stdin ?? '');
   });
 }
@@ -56,7 +61,23 @@ beforeEach(() => {
 
 async function addConnection(d: string, clientSecret = sim.identity.clientSecret): Promise<Result> {
   const id = sim.identity;
-  const args = ['connection', 'add', 'dingtalk', '--name', 'ding', '--corp-id', id.corpId, '--agent-id', String(id.agentId), '--client-id', id.clientId, '--client-secret', '-', '--api-base-url', url];
+  const args = [
+    'connection',
+    'add',
+    'dingtalk',
+    '--name',
+    'ding',
+    '--corp-id',
+    id.corpId,
+    '--agent-id',
+    String(id.agentId),
+    '--client-id',
+    id.clientId,
+    '--client-secret',
+    '-',
+    '--api-base-url',
+    url,
+  ];
   return orgsync(d, [...args, '--json'], `${clientSecret}\n`);
 }
 
@@ -66,7 +87,14 @@ describe('orgsync connection add dingtalk', () => {
     const added = await addConnection(d);
     expect(added.code, added.stderr).toBe(0);
     const view = JSON.parse(added.stdout) as Record<string, unknown>;
-    expect(view).toMatchObject({ name: 'ding', platform: 'dingtalk', corpId: sim.identity.corpId, agentId: sim.identity.agentId, clientId: sim.identity.clientId, apiBaseUrl: url });
+    expect(view).toMatchObject({
+      name: 'ding',
+      platform: 'dingtalk',
+      corpId: sim.identity.corpId,
+      agentId: sim.identity.agentId,
+      clientId: sim.identity.clientId,
+      apiBaseUrl: url,
+    });
     expect(view.clientSecret).toMatch(/^••••••.{4}$/);
     const shown = await orgsync(d, ['connection', 'show', 'ding']);
     expect(shown.stdout).toContain('clientSecret:');
@@ -76,7 +104,19 @@ describe('orgsync connection add dingtalk', () => {
   });
 
   it('names the field and the fix when an option is missing or wrong', async () => {
-    const r = await orgsync(dir(), ['connection', 'add', 'dingtalk', '--name', 'ding', '--corp-id', 'ww123', '--agent-id', '1', '--client-secret', 'x'.repeat(20)]);
+    const r = await orgsync(dir(), [
+      'connection',
+      'add',
+      'dingtalk',
+      '--name',
+      'ding',
+      '--corp-id',
+      'ww123',
+      '--agent-id',
+      '1',
+      '--client-secret',
+      'x'.repeat(20),
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('corpId');
     expect(r.stderr).toContain('ding');
@@ -92,7 +132,15 @@ describe('orgsync connection test (DingTalk)', () => {
     expect(ok.code, ok.stderr).toBe(0);
     const result = JSON.parse(ok.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
     expect(result.ok).toBe(true);
-    expect(result.checks.map((c) => c.name)).toEqual(['token', 'ip whitelist', 'app', 'contact scope', 'departments', 'members', 'mobile']);
+    expect(result.checks.map((c) => c.name)).toEqual([
+      'token',
+      'ip whitelist',
+      'app',
+      'contact scope',
+      'departments',
+      'members',
+      'mobile',
+    ]);
 
     sim.updateConfig({ untrustedIp: true });
     const bad = await orgsync(d, ['connection', 'test', 'ding']);
@@ -103,16 +151,27 @@ describe('orgsync connection test (DingTalk)', () => {
 });
 
 describe('orgsync sync (DingTalk)', () => {
-  it('syncs in the floor + 2 calls at DingTalk\'s default 20 QPS; a second sync changes nothing', async () => {
+  it("syncs in the floor + 2 calls at DingTalk's default 20 QPS; a second sync changes nothing", async () => {
     const d = dir();
     await addConnection(d);
     const first = await orgsync(d, ['sync', 'ding', '--json']);
     expect(first.code, first.stderr).toBe(0);
-    const report = JSON.parse(first.stdout) as { status: string; source: string; apiCalls: number; changes: { users: { create: number }; departments: { create: number } } };
-    expect(report).toMatchObject({ status: 'succeeded', source: 'ding', changes: { users: { create: 300 }, departments: { create: 30 } } });
+    const report = JSON.parse(first.stdout) as {
+      status: string;
+      source: string;
+      apiCalls: number;
+      changes: { users: { create: number }; departments: { create: number } };
+    };
+    expect(report).toMatchObject({
+      status: 'succeeded',
+      source: 'ding',
+      changes: { users: { create: 300 }, departments: { create: 30 } },
+    });
     const members = new Map<number, number>();
     for (const u of sim.corp.allUsers()) for (const id of u.dept_id_list) members.set(id, (members.get(id) ?? 0) + 1);
-    const floor = sim.corp.allDepartments().reduce((n, dept) => n + 1 + Math.max(1, Math.ceil((members.get(dept.dept_id) ?? 0) / 100)), 0);
+    const floor = sim.corp
+      .allDepartments()
+      .reduce((n, dept) => n + 1 + Math.max(1, Math.ceil((members.get(dept.dept_id) ?? 0) / 100)), 0);
     expect(report.apiCalls).toBe(floor + 2);
     const again = await orgsync(d, ['sync', 'ding']);
     expect(again.stdout).toMatch(/Run 2 \(sync from "ding"\): succeeded/);
@@ -132,7 +191,16 @@ describe('orgsync sync (DingTalk)', () => {
 describe('orgsync demo --platform dingtalk', () => {
   it('runs the whole tour on a simulated DingTalk org', async () => {
     const d = dir();
-    const r = await orgsync(d, ['demo', '--platform', 'dingtalk', '--users', '300', '--departments', '30', '--no-serve']);
+    const r = await orgsync(d, [
+      'demo',
+      '--platform',
+      'dingtalk',
+      '--users',
+      '300',
+      '--departments',
+      '30',
+      '--no-serve',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('a simulated DingTalk org');
     expect(r.stdout).toContain('2. Tested it: all checks passed');

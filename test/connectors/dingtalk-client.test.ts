@@ -30,7 +30,11 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.close()));
 });
 
-async function startSim(config: DingConfigInput = {}, size = { departments: 30, users: 250 }, clock?: () => number): Promise<DingtalkSimulator> {
+async function startSim(
+  config: DingConfigInput = {},
+  size = { departments: 30, users: 250 },
+  clock?: () => number,
+): Promise<DingtalkSimulator> {
   const sim = new DingtalkSimulator({ seed: 9, ...size, config, ...(clock ? { clock } : {}) });
   await sim.listen(0);
   running.push(sim);
@@ -47,7 +51,12 @@ interface Sent {
 function recordingFetch(log: Sent[]): typeof fetch {
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
-    log.push({ path: url.pathname, url, body: typeof init?.body === 'string' ? init.body : '', headers: { ...(init?.headers as Record<string, string> | undefined) } });
+    log.push({
+      path: url.pathname,
+      url,
+      body: typeof init?.body === 'string' ? init.body : '',
+      headers: { ...(init?.headers as Record<string, string> | undefined) },
+    });
     return fetch(input, init);
   };
 }
@@ -76,12 +85,22 @@ async function caught(promise: Promise<unknown>): Promise<DingtalkError> {
 }
 
 function printed(err: DingtalkError): string {
-  return [err.message, err.hint ?? '', JSON.stringify(err), JSON.stringify(err.toInfo()), inspect(err, { depth: 10 }), String(err.cause ?? ''), err.stack ?? ''].join('\n');
+  return [
+    err.message,
+    err.hint ?? '',
+    JSON.stringify(err),
+    JSON.stringify(err.toInfo()),
+    inspect(err, { depth: 10 }),
+    String(err.cause ?? ''),
+    err.stack ?? '',
+  ].join('\n');
 }
 
 /** Neither the Client Secret nor any token sent appears in `text`. */
 function expectNothingSecret(text: string, sim: DingtalkSimulator, log: Sent[] = []): void {
-  const tokens = log.flatMap((s) => [s.url.searchParams.get('access_token'), s.headers['x-acs-dingtalk-access-token']]).filter((t): t is string => !!t);
+  const tokens = log
+    .flatMap((s) => [s.url.searchParams.get('access_token'), s.headers['x-acs-dingtalk-access-token']])
+    .filter((t): t is string => !!t);
   for (const secret of [sim.identity.clientSecret, ...tokens]) expect(text).not.toContain(secret);
 }
 
@@ -89,13 +108,23 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const root = (c: DingtalkClient) => c.post('topapi/v2/department/get', { dept_id: 1 }, departmentGetSchema);
 
 /** A remote that answers every request with the given status and body: for answers the simulator never gives. */
-async function fixedRemote(answer: { status: number; body: string; type?: string }): Promise<{ url: string; hits: () => number }> {
+async function fixedRemote(answer: {
+  status: number;
+  body: string;
+  type?: string;
+}): Promise<{ url: string; hits: () => number }> {
   let hits = 0;
   const server: Server = createServer((req, res) => {
     hits++;
     const gettoken = (req.url ?? '').startsWith('/gettoken');
-    res.writeHead(gettoken ? 200 : answer.status, { 'content-type': gettoken ? 'application/json' : (answer.type ?? 'application/json') });
-    res.end(gettoken ? JSON.stringify({ errcode: 0, errmsg: 'ok', access_token: 'fixed-remote-token-0123456789', expires_in: 7200 }) : answer.body);
+    res.writeHead(gettoken ? 200 : answer.status, {
+      'content-type': gettoken ? 'application/json' : (answer.type ?? 'application/json'),
+    });
+    res.end(
+      gettoken
+        ? JSON.stringify({ errcode: 0, errmsg: 'ok', access_token: 'fixed-remote-token-0123456789', expires_in: 7200 })
+        : answer.body,
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   running.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
@@ -112,18 +141,24 @@ describe('responses', () => {
     const children = (await app.post('topapi/v2/department/listsub', { dept_id: 1 }, listsubSchema)).result;
     expect(children.length).toBeGreaterThan(0);
     expect(children.every((c) => c.parent_id === 1)).toBe(true);
-    expect((await app.post('topapi/v2/department/listsubid', { dept_id: 1 }, listsubidSchema)).result.dept_id_list.sort()).toEqual(children.map((c) => c.dept_id).sort());
+    expect(
+      (await app.post('topapi/v2/department/listsubid', { dept_id: 1 }, listsubidSchema)).result.dept_id_list.sort(),
+    ).toEqual(children.map((c) => c.dept_id).sort());
     const scope = await app.get('auth/scopes', {}, authScopesSchema);
     expect(scope.auth_org_scopes.authed_dept).toEqual([1]);
 
     // Paging: a cursor that is a number, has_more until the last page.
-    const widest = sim.corp.allDepartments().map((d) => ({ id: d.dept_id, n: sim.corp.membersOf(d.dept_id).length })).sort((a, b) => b.n - a.n)[0]!;
+    const widest = sim.corp
+      .allDepartments()
+      .map((d) => ({ id: d.dept_id, n: sim.corp.membersOf(d.dept_id).length }))
+      .sort((a, b) => b.n - a.n)[0]!;
     expect(widest.n).toBeGreaterThan(10);
     const seen: string[] = [];
     let cursor = 0;
     let pages = 0;
     for (;;) {
-      const page = (await app.post('topapi/v2/user/list', { dept_id: widest.id, cursor, size: 10 }, userListSchema)).result;
+      const page = (await app.post('topapi/v2/user/list', { dept_id: widest.id, cursor, size: 10 }, userListSchema))
+        .result;
       pages++;
       seen.push(...page.list.map((u) => u.userid));
       if (!page.has_more) break;
@@ -132,18 +167,40 @@ describe('responses', () => {
     expect(seen.length).toBe(widest.n);
     expect(pages).toBe(Math.ceil(widest.n / 10));
     const first = seen[0]!;
-    expect((await app.post('topapi/v2/user/get', { userid: first }, userGetSchema)).result).toMatchObject({ userid: first, unionid: expect.any(String) });
-    expect((await app.post('topapi/user/listid', { dept_id: widest.id }, userListIdSchema)).result.userid_list.length).toBe(widest.n);
+    expect((await app.post('topapi/v2/user/get', { userid: first }, userGetSchema)).result).toMatchObject({
+      userid: first,
+      unionid: expect.any(String),
+    });
+    expect(
+      (await app.post('topapi/user/listid', { dept_id: widest.id }, userListIdSchema)).result.userid_list.length,
+    ).toBe(widest.n);
     // The same app token works on the api host.
-    expect((await app.apiHost('POST', 'v1.0/oauth2/accessToken', { appKey: sim.identity.clientId, appSecret: sim.identity.clientSecret }, accessTokenSchema)).accessToken).toMatch(/.{20,}/);
+    expect(
+      (
+        await app.apiHost(
+          'POST',
+          'v1.0/oauth2/accessToken',
+          { appKey: sim.identity.clientId, appSecret: sim.identity.clientSecret },
+          accessTokenSchema,
+        )
+      ).accessToken,
+    ).toMatch(/.{20,}/);
   });
 
   it('answers DINGTALK_BAD_RESPONSE naming the API and the field when a body does not match its schema', async () => {
     const sim = await startSim();
-    const err = await caught(client(sim).post('topapi/v2/department/listsub', { dept_id: 1 }, z.object({ result: z.array(z.object({ name: z.number() })) })));
+    const err = await caught(
+      client(sim).post(
+        'topapi/v2/department/listsub',
+        { dept_id: 1 },
+        z.object({ result: z.array(z.object({ name: z.number() })) }),
+      ),
+    );
     expect(err).toMatchObject({ code: 'DINGTALK_BAD_RESPONSE', path: 'topapi/v2/department/listsub' });
     expect(err.message).toContain('"result[0].name"');
-    expect((await caught(client(sim).post('topapi/v2/department/listsub', { dept_id: 1 }, userListSchema))).message).toContain('"result"');
+    expect(
+      (await caught(client(sim).post('topapi/v2/department/listsub', { dept_id: 1 }, userListSchema))).message,
+    ).toContain('"result"');
   });
 
   it('signs a user in: login code → user token → users/me, whose unionId maps back to the userid', async () => {
@@ -152,7 +209,16 @@ describe('responses', () => {
     const app = client(sim, {}, log);
     const user = [...sim.corp.allUsers()].find((u) => u.active) as { userid: string; unionid: string };
     const auth = new URL(`${sim.url}/oauth2/auth`);
-    for (const [k, v] of Object.entries({ redirect_uri: 'http://127.0.0.1/cb', response_type: 'code', client_id: sim.identity.clientId, scope: 'openid', state: 's1', prompt: 'consent', sim_user: user.userid })) auth.searchParams.set(k, v);
+    for (const [k, v] of Object.entries({
+      redirect_uri: 'http://127.0.0.1/cb',
+      response_type: 'code',
+      client_id: sim.identity.clientId,
+      scope: 'openid',
+      state: 's1',
+      prompt: 'consent',
+      sim_user: user.userid,
+    }))
+      auth.searchParams.set(k, v);
     const redirect = await fetch(auth, { redirect: 'manual' });
     const code = new URL(redirect.headers.get('location') as string).searchParams.get('code') as string;
     const token = await app.userAccessToken(code);
@@ -173,7 +239,12 @@ describe('tokens', () => {
     const app = client(sim, {}, log);
     for (let i = 0; i < 30; i++) await root(app);
     await app.get('auth/scopes', {}, authScopesSchema);
-    expect(app.stats()).toEqual({ calls: 32, byPath: { gettoken: 1, 'topapi/v2/department/get': 30, 'auth/scopes': 1 }, retries: 0, tokenFetches: 1 });
+    expect(app.stats()).toEqual({
+      calls: 32,
+      byPath: { gettoken: 1, 'topapi/v2/department/get': 30, 'auth/scopes': 1 },
+      retries: 0,
+      tokenFetches: 1,
+    });
     expect(simCalls(sim, 'gettoken')).toBe(1);
     const secret = sim.identity.clientSecret;
     for (const sent of log) {
@@ -199,7 +270,9 @@ describe('tokens', () => {
     const b = client(sim, {}, log);
     await root(b);
     expect(simCalls(sim, 'gettoken')).toBe(2);
-    const tokens = new Set(log.filter((s) => s.path !== '/gettoken').map((s) => s.url.searchParams.get('access_token')));
+    const tokens = new Set(
+      log.filter((s) => s.path !== '/gettoken').map((s) => s.url.searchParams.get('access_token')),
+    );
     expect(tokens.size).toBe(1);
   });
 
@@ -228,7 +301,13 @@ describe('tokens', () => {
     const log: Sent[] = [];
     const app = client(sim, {}, log);
     const err = await caught(root(app));
-    expect(err).toMatchObject({ code: 'DINGTALK_TOKEN_INVALID', kind: 'auth', errcode: 40014, subCode: '40014', path: 'topapi/v2/department/get' });
+    expect(err).toMatchObject({
+      code: 'DINGTALK_TOKEN_INVALID',
+      kind: 'auth',
+      errcode: 40014,
+      subCode: '40014',
+      path: 'topapi/v2/department/get',
+    });
     expect(err.message).toContain('errcode 88, sub_code 40014');
     expect(app.stats()).toMatchObject({ tokenFetches: 4, calls: 8, retries: 3 });
     expectNothingSecret(printed(err), sim, log);
@@ -236,21 +315,24 @@ describe('tokens', () => {
 });
 
 describe('back-off', () => {
-  it.each(['errcode', 'ratelimit', 'http502', 'reset', 'hang', 'block'] as const)('retries through "%s" faults until they stop', async (kind) => {
-    const sim = await startSim({ faultKinds: [kind], faultRate: 1 });
-    const app = client(sim, { timeoutMs: 300 });
-    const started = Date.now();
-    const call = root(app);
-    // The faults stop once two attempts have met them (so the client has retried at least once).
-    while (sim.stats().total < 2) await sleep(5);
-    sim.updateConfig({ faultRate: 0 });
-    expect((await call).result.dept_id).toBe(1);
-    const stats = app.stats();
-    expect(stats.retries).toBeGreaterThanOrEqual(1);
-    expect(stats.calls).toBe(stats.retries + 2);
-    // The QPS errcode and the block page are waited out for at least a second.
-    if (kind === 'ratelimit' || kind === 'block') expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-  });
+  it.each(['errcode', 'ratelimit', 'http502', 'reset', 'hang', 'block'] as const)(
+    'retries through "%s" faults until they stop',
+    async (kind) => {
+      const sim = await startSim({ faultKinds: [kind], faultRate: 1 });
+      const app = client(sim, { timeoutMs: 300 });
+      const started = Date.now();
+      const call = root(app);
+      // The faults stop once two attempts have met them (so the client has retried at least once).
+      while (sim.stats().total < 2) await sleep(5);
+      sim.updateConfig({ faultRate: 0 });
+      expect((await call).result.dept_id).toBe(1);
+      const stats = app.stats();
+      expect(stats.retries).toBeGreaterThanOrEqual(1);
+      expect(stats.calls).toBe(stats.retries + 2);
+      // The QPS errcode and the block page are waited out for at least a second.
+      if (kind === 'ratelimit' || kind === 'block') expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    },
+  );
 
   it('backs off on 90018 (per-app QPS) and 90002 (all apps) for at least a second, then succeeds', async () => {
     for (const config of [{ qpsLimit: 3 }, { globalQpsLimit: 3 }]) {
@@ -270,13 +352,15 @@ describe('back-off', () => {
     }
   });
 
-  it('backs off on the api host\'s HTTP 403 Forbidden.AccessDenied.QpsLimitFor… and succeeds', async () => {
+  it("backs off on the api host's HTTP 403 Forbidden.AccessDenied.QpsLimitFor… and succeeds", async () => {
     let clock = Date.now();
     const sim = await startSim({ qpsLimit: 2 }, undefined, () => clock);
     const app = client(sim, { qpsLimit: 100 });
     const body = { appKey: sim.identity.clientId, appSecret: sim.identity.clientSecret };
     const started = Date.now();
-    const pending = Promise.all(Array.from({ length: 4 }, () => app.apiHost('POST', 'v1.0/oauth2/accessToken', body, accessTokenSchema)));
+    const pending = Promise.all(
+      Array.from({ length: 4 }, () => app.apiHost('POST', 'v1.0/oauth2/accessToken', body, accessTokenSchema)),
+    );
     while (simCalls(sim, 'v1.0/oauth2/accessToken') < 4) await sleep(5);
     clock += 1000;
     const replies = await pending;
@@ -306,31 +390,71 @@ describe('back-off', () => {
     expect(err.hint).toContain('10,000 calls in 20 seconds');
     // The same for a page in HTML.
     const html = await fixedRemote({ status: 200, type: 'text/html', body: '<html><body>访问被拒绝</body></html>' });
-    const viaHtml = await caught(new DingtalkClient({ clientId: 'k', clientSecret: 'secret-value-xyz', baseUrl: html.url, tokens: new TokenCache(), maxRetries: 1 }).post('topapi/v2/department/listsub', {}, listsubSchema));
+    const viaHtml = await caught(
+      new DingtalkClient({
+        clientId: 'k',
+        clientSecret: 'secret-value-xyz',
+        baseUrl: html.url,
+        tokens: new TokenCache(),
+        maxRetries: 1,
+      }).post('topapi/v2/department/listsub', {}, listsubSchema),
+    );
     expect(viaHtml.code).toBe('DINGTALK_IP_BLOCKED');
   });
 
   it("does not retry 90020 (monthly quota); retries 88 without a sub_code and the api host's QpsLimitForApi", async () => {
-    const quota = await fixedRemote({ status: 200, body: JSON.stringify({ errcode: 90020, errmsg: '调用量超过限制' }) });
-    const q = new DingtalkClient({ clientId: 'k', clientSecret: 'secret-value-xyz', baseUrl: quota.url, tokens: new TokenCache() });
-    expect(await caught(q.post('topapi/v2/department/listsub', {}, listsubSchema))).toMatchObject({ code: 'DINGTALK_QUOTA_EXHAUSTED', kind: 'config', errcode: 90020 });
+    const quota = await fixedRemote({
+      status: 200,
+      body: JSON.stringify({ errcode: 90020, errmsg: '调用量超过限制' }),
+    });
+    const q = new DingtalkClient({
+      clientId: 'k',
+      clientSecret: 'secret-value-xyz',
+      baseUrl: quota.url,
+      tokens: new TokenCache(),
+    });
+    expect(await caught(q.post('topapi/v2/department/listsub', {}, listsubSchema))).toMatchObject({
+      code: 'DINGTALK_QUOTA_EXHAUSTED',
+      kind: 'config',
+      errcode: 90020,
+    });
     expect(quota.hits()).toBe(2); // gettoken and the one call
     expect(q.stats().retries).toBe(0);
 
     const forbidden = await fixedRemote({ status: 200, body: JSON.stringify({ errcode: 88, errmsg: '鉴权异常' }) });
-    const f = new DingtalkClient({ clientId: 'k', clientSecret: 'secret-value-xyz', baseUrl: forbidden.url, tokens: new TokenCache(), maxRetries: 2 });
+    const f = new DingtalkClient({
+      clientId: 'k',
+      clientSecret: 'secret-value-xyz',
+      baseUrl: forbidden.url,
+      tokens: new TokenCache(),
+      maxRetries: 2,
+    });
     const err88 = await caught(f.post('topapi/v2/department/listsub', {}, listsubSchema));
     expect(err88).toMatchObject({ code: 'DINGTALK_FORBIDDEN', kind: 'permission', attempts: 3 });
     expect(err88.message).toContain('errcode 88, sub_code (none)');
 
-    const apiQps = await fixedRemote({ status: 403, body: JSON.stringify({ code: 'Forbidden.AccessDenied.QpsLimitForApi', message: '...', requestid: 'r' }) });
-    const a = new DingtalkClient({ clientId: 'k', clientSecret: 'secret-value-xyz', baseUrl: apiQps.url, tokens: new TokenCache(), maxRetries: 1 });
-    expect(await caught(a.apiHost('GET', 'v1.0/contact/users/x', undefined, accessTokenSchema))).toMatchObject({ code: 'DINGTALK_RATE_LIMITED', apiCode: 'Forbidden.AccessDenied.QpsLimitForApi', errcode: 90002, attempts: 2 });
+    const apiQps = await fixedRemote({
+      status: 403,
+      body: JSON.stringify({ code: 'Forbidden.AccessDenied.QpsLimitForApi', message: '...', requestid: 'r' }),
+    });
+    const a = new DingtalkClient({
+      clientId: 'k',
+      clientSecret: 'secret-value-xyz',
+      baseUrl: apiQps.url,
+      tokens: new TokenCache(),
+      maxRetries: 1,
+    });
+    expect(await caught(a.apiHost('GET', 'v1.0/contact/users/x', undefined, accessTokenSchema))).toMatchObject({
+      code: 'DINGTALK_RATE_LIMITED',
+      apiCode: 'Forbidden.AccessDenied.QpsLimitForApi',
+      errcode: 90002,
+      attempts: 2,
+    });
   });
 });
 
 describe('limits of our own', () => {
-  it('keeps under DingTalk\'s 20 calls per API per second by default: the simulator never answers 90018', async () => {
+  it("keeps under DingTalk's 20 calls per API per second by default: the simulator never answers 90018", async () => {
     const sim = await startSim();
     const app = client(sim);
     await root(app);
@@ -366,7 +490,9 @@ describe('errors', () => {
     const sim = await startSim();
     const log: Sent[] = [];
     const wrong = 'Wrong-Client-Secret-0123456789-abcdefghij';
-    const err = await caught(client(sim, { clientSecret: wrong }, log).post('topapi/v2/department/listsub', {}, listsubSchema));
+    const err = await caught(
+      client(sim, { clientSecret: wrong }, log).post('topapi/v2/department/listsub', {}, listsubSchema),
+    );
     expect(err).toMatchObject({ code: 'DINGTALK_INVALID_CREDENTIALS', kind: 'auth', errcode: 40096, path: 'gettoken' });
     expect(err.hint).toContain('凭证与基础信息');
     expect(simCalls(sim, 'gettoken')).toBe(1);
@@ -383,7 +509,10 @@ describe('errors', () => {
     expect(err.hint).toContain('服务器出口IP');
     // The api host says it as HTTP 403 with a code (the user-token exchange needs no app token to get there).
     const viaApiHost = await caught(app.userAccessToken('some-login-code'));
-    expect(viaApiHost).toMatchObject({ code: 'DINGTALK_UNTRUSTED_IP', apiCode: 'Forbidden.AccessDenied.IpNotInWhiteList' });
+    expect(viaApiHost).toMatchObject({
+      code: 'DINGTALK_UNTRUSTED_IP',
+      apiCode: 'Forbidden.AccessDenied.IpNotInWhiteList',
+    });
     expectNothingSecret(printed(err) + printed(viaApiHost), sim, log);
   });
 
@@ -392,7 +521,12 @@ describe('errors', () => {
     const log: Sent[] = [];
     const app = client(sim, {}, log);
     const members = await caught(app.post('topapi/v2/user/list', { dept_id: 1, cursor: 0, size: 100 }, userListSchema));
-    expect(members).toMatchObject({ code: 'DINGTALK_API_PERMISSION_DENIED', kind: 'config', errcode: 60011, subCode: '60011' });
+    expect(members).toMatchObject({
+      code: 'DINGTALK_API_PERMISSION_DENIED',
+      kind: 'config',
+      errcode: 60011,
+      subCode: '60011',
+    });
     expect(members.hint).toContain('成员信息读取');
     expect(members.hint).toContain('个人手机号信息');
     const tree = await caught(app.post('topapi/v2/department/listsub', {}, listsubSchema));
@@ -402,7 +536,12 @@ describe('errors', () => {
     const child = sim.corp.childrenOf(1)[0]!;
     sim.updateConfig({ deniedApis: [], visibleRange: [child.dept_id] });
     const scoped = await caught(root(app));
-    expect(scoped).toMatchObject({ code: 'DINGTALK_OUT_OF_SCOPE', kind: 'permission', errcode: 60011, subCode: undefined });
+    expect(scoped).toMatchObject({
+      code: 'DINGTALK_OUT_OF_SCOPE',
+      kind: 'permission',
+      errcode: 60011,
+      subCode: undefined,
+    });
     expect(scoped.hint).toContain('通讯录权限范围');
     expect((await app.get('auth/scopes', {}, authScopesSchema)).auth_org_scopes.authed_dept).toEqual([child.dept_id]);
     expectNothingSecret(printed(members) + printed(scoped), sim, log);
@@ -411,9 +550,17 @@ describe('errors', () => {
   it('maps not-found, bad parameters and busy to their kinds; the table covers the rest', async () => {
     const sim = await startSim();
     const app = client(sim);
-    expect(await caught(app.post('topapi/v2/department/get', { dept_id: 999_999 }, departmentGetSchema))).toMatchObject({ code: 'DINGTALK_DEPARTMENT_NOT_FOUND', kind: 'not_found', errcode: 60003 });
-    expect(await caught(app.post('topapi/v2/user/get', { userid: 'nobody-here' }, userGetSchema))).toMatchObject({ code: 'DINGTALK_USER_NOT_FOUND', kind: 'not_found', errcode: 60121 });
-    expect(await caught(app.post('topapi/v2/user/list', { dept_id: 1, cursor: 0, size: 101 }, userListSchema))).toMatchObject({ code: 'DINGTALK_INVALID_REQUEST', kind: 'invalid_request', errcode: 400002 });
+    expect(await caught(app.post('topapi/v2/department/get', { dept_id: 999_999 }, departmentGetSchema))).toMatchObject(
+      { code: 'DINGTALK_DEPARTMENT_NOT_FOUND', kind: 'not_found', errcode: 60003 },
+    );
+    expect(await caught(app.post('topapi/v2/user/get', { userid: 'nobody-here' }, userGetSchema))).toMatchObject({
+      code: 'DINGTALK_USER_NOT_FOUND',
+      kind: 'not_found',
+      errcode: 60121,
+    });
+    expect(
+      await caught(app.post('topapi/v2/user/list', { dept_id: 1, cursor: 0, size: 101 }, userListSchema)),
+    ).toMatchObject({ code: 'DINGTALK_INVALID_REQUEST', kind: 'invalid_request', errcode: 400002 });
     expect(app.stats().retries).toBe(0);
     sim.updateConfig({ faultKinds: ['errcode'], faultRate: 1 });
     const busy = await caught(client(sim, { maxRetries: 2 }).post('topapi/v2/department/listsub', {}, listsubSchema));
@@ -422,11 +569,29 @@ describe('errors', () => {
     expect(dingtalkRule({ errcode: 90018, errmsg: '' })).toMatchObject({ kind: 'rate_limit', retry: 'backoff-long' });
     expect(dingtalkRule({ errcode: 90019, errmsg: '' })).toMatchObject({ kind: 'rate_limit', retry: 'backoff-long' });
     expect(dingtalkRule({ errcode: 90020, errmsg: '' }).retry).toBeUndefined();
-    expect(dingtalkRule({ errcode: 42001, errmsg: '', in88: true, subCode: '42001' })).toMatchObject({ kind: 'auth', retry: 'token' });
-    expect(dingtalkRule({ errcode: 40000, errmsg: '', in88: true, subCode: '40000' })).toMatchObject({ kind: 'auth', retry: 'token' });
-    expect(dingtalkRule({ errcode: 43007, errmsg: '' })).toMatchObject({ code: 'DINGTALK_APP_NOT_AUTHORIZED', kind: 'config' });
-    expect(dingtalkRule({ errcode: 43007, errmsg: '' }).hint({ errcode: 43007, errmsg: '', path: 'x' })).toContain('发布');
-    expect(dingtalkRule({ errcode: undefined, errmsg: '', apiCode: 'Forbidden.AccessDenied.QpsLimitForSomethingNew', status: 403 }).retry).toBe('backoff-long');
+    expect(dingtalkRule({ errcode: 42001, errmsg: '', in88: true, subCode: '42001' })).toMatchObject({
+      kind: 'auth',
+      retry: 'token',
+    });
+    expect(dingtalkRule({ errcode: 40000, errmsg: '', in88: true, subCode: '40000' })).toMatchObject({
+      kind: 'auth',
+      retry: 'token',
+    });
+    expect(dingtalkRule({ errcode: 43007, errmsg: '' })).toMatchObject({
+      code: 'DINGTALK_APP_NOT_AUTHORIZED',
+      kind: 'config',
+    });
+    expect(dingtalkRule({ errcode: 43007, errmsg: '' }).hint({ errcode: 43007, errmsg: '', path: 'x' })).toContain(
+      '发布',
+    );
+    expect(
+      dingtalkRule({
+        errcode: undefined,
+        errmsg: '',
+        apiCode: 'Forbidden.AccessDenied.QpsLimitForSomethingNew',
+        status: 403,
+      }).retry,
+    ).toBe('backoff-long');
     const other = DingtalkError.fromRefusal({ errcode: 12345, errmsg: 'something new' }, { path: 'topapi/x' });
     expect(other).toMatchObject({ code: 'DINGTALK_ERROR', kind: 'unknown', errcode: 12345 });
     expect(other.hint).toContain('12345');

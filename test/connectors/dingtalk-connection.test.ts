@@ -29,7 +29,12 @@ function connection(overrides: { clientSecret?: string; apiBaseUrl?: string } = 
     id: 1,
     name: 'ding',
     platform: 'dingtalk',
-    settings: { corpId: sim.identity.corpId, agentId: sim.identity.agentId, clientId: sim.identity.clientId, apiBaseUrl: overrides.apiBaseUrl ?? sim.url },
+    settings: {
+      corpId: sim.identity.corpId,
+      agentId: sim.identity.agentId,
+      clientId: sim.identity.clientId,
+      apiBaseUrl: overrides.apiBaseUrl ?? sim.url,
+    },
     secrets: { clientSecret: overrides.clientSecret ?? sim.identity.clientSecret },
     policy: resolvePolicy({}),
     createdAt: '',
@@ -49,21 +54,48 @@ describe('DingTalk connection test', () => {
   it('passes every check on a well-configured app, and says what it sees', async () => {
     const r = await run();
     expect(r.ok).toBe(true);
-    expect(r.checks.map((c) => c.name)).toEqual(['token', 'ip whitelist', 'app', 'contact scope', 'departments', 'members', 'mobile']);
-    expect(r.checks.find((c) => c.name === 'contact scope')?.message).toBe('the contact scope is the whole org (department 1)');
-    expect(r.checks.find((c) => c.name === 'departments')?.message).toMatch(/department 1 「.+」 and at least \d+ departments in all/);
-    expect(r.checks.find((c) => c.name === 'members')?.message).toMatch(/reads members: \d+ members in the first 20 departments/);
+    expect(r.checks.map((c) => c.name)).toEqual([
+      'token',
+      'ip whitelist',
+      'app',
+      'contact scope',
+      'departments',
+      'members',
+      'mobile',
+    ]);
+    expect(r.checks.find((c) => c.name === 'contact scope')?.message).toBe(
+      'the contact scope is the whole org (department 1)',
+    );
+    expect(r.checks.find((c) => c.name === 'departments')?.message).toMatch(
+      /department 1 「.+」 and at least \d+ departments in all/,
+    );
+    expect(r.checks.find((c) => c.name === 'members')?.message).toMatch(
+      /reads members: \d+ members in the first 20 departments/,
+    );
   });
 
   it('a wrong Client Secret: the token check fails with errcode 40096 and where to copy it', async () => {
     const r = await run(connection({ clientSecret: 'Wrong-Secret-0123456789abcdef' }));
     expect(r.ok).toBe(false);
-    expect(r.checks).toEqual([expect.objectContaining({ name: 'token', ok: false, message: expect.stringContaining('errcode 40096'), hint: expect.stringContaining('凭证与基础信息') })]);
+    expect(r.checks).toEqual([
+      expect.objectContaining({
+        name: 'token',
+        ok: false,
+        message: expect.stringContaining('errcode 40096'),
+        hint: expect.stringContaining('凭证与基础信息'),
+      }),
+    ]);
   });
 
   it('an IP not in the whitelist: errcode 60020 on the ip whitelist check, naming 服务器出口IP', async () => {
     sim.updateConfig({ untrustedIp: true });
-    expect(failing(await run())).toEqual([expect.objectContaining({ name: 'ip whitelist', message: expect.stringContaining('errcode 60020'), hint: expect.stringContaining('服务器出口IP') })]);
+    expect(failing(await run())).toEqual([
+      expect.objectContaining({
+        name: 'ip whitelist',
+        message: expect.stringContaining('errcode 60020'),
+        hint: expect.stringContaining('服务器出口IP'),
+      }),
+    ]);
   });
 
   it('a contact scope of one subtree: the walk starts there; an empty scope fails with where to set it', async () => {
@@ -71,19 +103,31 @@ describe('DingTalk connection test', () => {
     sim.updateConfig({ visibleRange: [child.dept_id] });
     const r = await run();
     expect(r.ok).toBe(true);
-    expect(r.checks.find((c) => c.name === 'contact scope')?.message).toBe(`the contact scope is department ${child.dept_id}`);
-    expect(r.checks.find((c) => c.name === 'departments')?.message).toContain(`department ${child.dept_id} 「${child.name}」`);
+    expect(r.checks.find((c) => c.name === 'contact scope')?.message).toBe(
+      `the contact scope is department ${child.dept_id}`,
+    );
+    expect(r.checks.find((c) => c.name === 'departments')?.message).toContain(
+      `department ${child.dept_id} 「${child.name}」`,
+    );
     sim.updateConfig({ visibleRange: [] });
-    expect(failing(await run())).toEqual([expect.objectContaining({ name: 'contact scope', hint: expect.stringContaining('通讯录权限范围') })]);
+    expect(failing(await run())).toEqual([
+      expect.objectContaining({ name: 'contact scope', hint: expect.stringContaining('通讯录权限范围') }),
+    ]);
   });
 
   it('no permission to read departments, or members: errcode 88 / sub_code 60011 naming the permission to grant', async () => {
     sim.updateConfig({ deniedApis: ['topapi/v2/department/listsub'] });
     expect(failing(await run())).toEqual([
-      expect.objectContaining({ name: 'departments', message: expect.stringContaining('errcode 88 (sub_code 60011)'), hint: expect.stringContaining('通讯录部门信息读取') }),
+      expect.objectContaining({
+        name: 'departments',
+        message: expect.stringContaining('errcode 88 (sub_code 60011)'),
+        hint: expect.stringContaining('通讯录部门信息读取'),
+      }),
     ]);
     sim.updateConfig({ deniedApis: ['topapi/v2/user/list'] });
-    expect(failing(await run())).toEqual([expect.objectContaining({ name: 'members', hint: expect.stringContaining('成员信息读取') })]);
+    expect(failing(await run())).toEqual([
+      expect.objectContaining({ name: 'members', hint: expect.stringContaining('成员信息读取') }),
+    ]);
   });
 
   it('without the 个人手机号信息 permission: the mobile check is a warning saying the sync still works; the test stays ok', async () => {
@@ -92,7 +136,14 @@ describe('DingTalk connection test', () => {
     expect(r.ok).toBe(true);
     expect(failing(r)).toEqual([]);
     const warnings = r.checks.filter((c) => c.level === 'warning');
-    expect(warnings).toEqual([expect.objectContaining({ name: 'mobile', ok: true, level: 'warning', message: expect.stringContaining('个人手机号信息') })]);
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        name: 'mobile',
+        ok: true,
+        level: 'warning',
+        message: expect.stringContaining('个人手机号信息'),
+      }),
+    ]);
     expect(warnings[0]?.hint).toContain('keeps those already stored');
   });
 
@@ -102,13 +153,20 @@ describe('DingTalk connection test', () => {
       res.setHeader('content-type', 'application/json');
       res.end(
         (req.url ?? '').startsWith('/gettoken')
-          ? JSON.stringify({ errcode: 0, errmsg: 'ok', access_token: 'remote-token-0123456789abcdef', expires_in: 7200 })
+          ? JSON.stringify({
+              errcode: 0,
+              errmsg: 'ok',
+              access_token: 'remote-token-0123456789abcdef',
+              expires_in: 7200,
+            })
           : JSON.stringify({ errcode: 43007, errmsg: '需要授权' }),
       );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const r = await testDingtalkConnection(connection({ apiBaseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
+      const r = await testDingtalkConnection(
+        connection({ apiBaseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+      );
       outputs.push(JSON.stringify(r));
       expect(r.checks.map((c) => [c.name, c.ok])).toEqual([
         ['token', true],

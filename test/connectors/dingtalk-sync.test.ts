@@ -26,7 +26,10 @@ type Truth = DingTruth;
 interface Harness {
   sim: DingtalkSimulator;
   store: Store;
-  sync(options?: { policy?: PolicyInput; timeoutMs?: number }): Promise<RunReport & { apiCalls: number; retries: number; connector: DingtalkSource }>;
+  sync(options?: {
+    policy?: PolicyInput;
+    timeoutMs?: number;
+  }): Promise<RunReport & { apiCalls: number; retries: number; connector: DingtalkSource }>;
   truth(): Promise<Truth>;
   mutate(body: unknown): Promise<{ applied: number }>;
 }
@@ -40,7 +43,11 @@ afterEach(async () => {
   open = [];
 });
 
-async function harness(seed: number, size: { departments: number; users: number }, config: DingConfigInput = {}): Promise<Harness> {
+async function harness(
+  seed: number,
+  size: { departments: number; users: number },
+  config: DingConfigInput = {},
+): Promise<Harness> {
   const sim = new DingtalkSimulator({ seed, ...size, config: { qpsLimit: QPS, ...config } });
   const url = await sim.listen(0);
   const t = await openTestStore('sqlite');
@@ -61,7 +68,12 @@ async function harness(seed: number, size: { departments: number; users: number 
         maxRetries: 6,
       });
       const source = new DingtalkSource(client);
-      const report = await executeRun(t.store, { kind: 'sync', source: SOURCE, connector: source, policy: resolvePolicy(options.policy ?? {}) });
+      const report = await executeRun(t.store, {
+        kind: 'sync',
+        source: SOURCE,
+        connector: source,
+        policy: resolvePolicy(options.policy ?? {}),
+      });
       return { ...report, apiCalls: client.stats().calls, retries: client.stats().retries, connector: source };
     },
     async truth() {
@@ -93,7 +105,9 @@ describe('DingTalk sync against the simulator', () => {
   it('the first sync mirrors the org exactly (a department of 1,000+ members, users in several departments) in the floor + 2 calls; a second changes nothing', async () => {
     const h = await harness(11, { departments: 200, users: 10_000 });
     const truth = await h.truth();
-    const widest = Math.max(...truth.departments.map((d) => truth.users.filter((u) => u.dept_id_list.includes(d.dept_id)).length));
+    const widest = Math.max(
+      ...truth.departments.map((d) => truth.users.filter((u) => u.dept_id_list.includes(d.dept_id)).length),
+    );
     expect(widest).toBeGreaterThan(1000);
     expect(truth.users.filter((u) => u.dept_id_list.length > 1).length).toBeGreaterThan(500);
 
@@ -108,7 +122,11 @@ describe('DingTalk sync against the simulator', () => {
     const mirror = local(await exported(h.store));
     expect(mirror).toEqual(expected(truth));
     expect(mirror.users.every((u) => typeof u.unionid === 'string' && u.unionid.length > 0)).toBe(true);
-    expect(mirror.users.some((u) => u.memberships.length > 1 && u.memberships.some((m) => m.leader) && u.memberships.some((m) => !m.leader))).toBe(true);
+    expect(
+      mirror.users.some(
+        (u) => u.memberships.length > 1 && u.memberships.some((m) => m.leader) && u.memberships.some((m) => !m.leader),
+      ),
+    ).toBe(true);
     expect(mirror.users.some((u) => u.status === 'disabled')).toBe(true);
 
     const again = await h.sync();
@@ -132,7 +150,12 @@ describe('DingTalk sync against the simulator', () => {
     const afterUsers = new Set(after.users.map((u) => u.userid));
     expect(r.changes.users.create).toBe([...afterUsers].filter((u) => !beforeUsers.has(u)).length);
     const leftWhileActive = before.users.filter((u) => !afterUsers.has(u.userid) && u.active).length;
-    expect(r.changes.users.disable).toBe(leftWhileActive + after.users.filter((u) => beforeUsers.has(u.userid) && !u.active && before.users.find((b) => b.userid === u.userid)?.active).length);
+    expect(r.changes.users.disable).toBe(
+      leftWhileActive +
+        after.users.filter(
+          (u) => beforeUsers.has(u.userid) && !u.active && before.users.find((b) => b.userid === u.userid)?.active,
+        ).length,
+    );
     const beforeDepts = new Set(before.departments.map((d) => d.dept_id));
     const afterDepts = new Set(after.departments.map((d) => d.dept_id));
     expect(r.changes.departments.create).toBe([...afterDepts].filter((d) => !beforeDepts.has(d)).length);
@@ -156,7 +179,9 @@ describe('DingTalk sync against the simulator', () => {
   it('an app whose contact scope is one subtree gets that subtree from auth/scopes, and touches nobody outside it', async () => {
     const h = await harness(44, { departments: 50, users: 600 });
     const org = await h.truth();
-    const top = org.departments.find((d) => d.parent_id === 1 && org.departments.some((c) => c.parent_id === d.dept_id)) as DingDepartment;
+    const top = org.departments.find(
+      (d) => d.parent_id === 1 && org.departments.some((c) => c.parent_id === d.dept_id),
+    ) as DingDepartment;
     h.sim.updateConfig({ visibleRange: [top.dept_id] });
     const r = await h.sync();
     expect(r.status, JSON.stringify(r.errors)).toBe('succeeded');
@@ -173,9 +198,15 @@ describe('DingTalk sync against the simulator', () => {
     const h = await harness(55, { departments: 40, users: 400 });
     await h.sync();
     const org = await h.truth();
-    const failing = org.departments.find((d) => d.dept_id !== 1 && org.users.filter((u) => u.dept_id_list.length === 1 && u.dept_id_list[0] === d.dept_id && u.active).length >= 3) as DingDepartment;
+    const failing = org.departments.find(
+      (d) =>
+        d.dept_id !== 1 &&
+        org.users.filter((u) => u.dept_id_list.length === 1 && u.dept_id_list[0] === d.dept_id && u.active).length >= 3,
+    ) as DingDepartment;
     // Everyone only in it leaves, but its member list cannot be read.
-    const leavers = org.users.filter((u) => u.dept_id_list.length === 1 && u.dept_id_list[0] === failing.dept_id).map((u) => u.userid);
+    const leavers = org.users
+      .filter((u) => u.dept_id_list.length === 1 && u.dept_id_list[0] === failing.dept_id)
+      .map((u) => u.userid);
     await h.mutate({ operations: leavers.map((userid) => ({ op: 'deleteUser', userid })) });
     h.sim.updateConfig({ failingDepartments: [failing.dept_id] });
     const r = await h.sync();
@@ -185,11 +216,19 @@ describe('DingTalk sync against the simulator', () => {
     const activeLeavers = org.users.filter((u) => leavers.includes(u.userid) && u.active).length;
     expect(r.suppressed?.users.disable).toBe(activeLeavers);
     const doc = await exported(h.store);
-    for (const userid of leavers) expect(doc.users.find((u) => u.userid === userid)?.status).toBe(org.users.find((u) => u.userid === userid)?.active ? 'active' : 'disabled');
+    for (const userid of leavers)
+      expect(doc.users.find((u) => u.userid === userid)?.status).toBe(
+        org.users.find((u) => u.userid === userid)?.active ? 'active' : 'disabled',
+      );
     // Members of the failing department who are also elsewhere keep their membership (and its flags) in it.
-    const failingLocal = doc.departments.find((d) => d.links.some((l) => l.source === SOURCE && l.externalId === String(failing.dept_id)))?.id;
-    const alsoElsewhere = org.users.filter((u) => u.dept_id_list.includes(failing.dept_id) && u.dept_id_list.length > 1);
-    for (const u of alsoElsewhere) expect(doc.users.find((x) => x.userid === u.userid)?.departments.some((m) => m.id === failingLocal)).toBe(true);
+    const failingLocal = doc.departments.find((d) =>
+      d.links.some((l) => l.source === SOURCE && l.externalId === String(failing.dept_id)),
+    )?.id;
+    const alsoElsewhere = org.users.filter(
+      (u) => u.dept_id_list.includes(failing.dept_id) && u.dept_id_list.length > 1,
+    );
+    for (const u of alsoElsewhere)
+      expect(doc.users.find((x) => x.userid === u.userid)?.departments.some((m) => m.id === failingLocal)).toBe(true);
 
     h.sim.updateConfig({ failingDepartments: [] });
     const healed = await h.sync();
@@ -203,8 +242,12 @@ describe('DingTalk sync against the simulator', () => {
     await h.sync();
     const org = await h.truth();
     const mover = org.users.find((u) => u.active && u.dept_id_list.length === 1 && u.dept_id_list[0] !== 1) as DingUser;
-    const target = org.departments.find((d) => d.dept_id !== 1 && !mover.dept_id_list.includes(d.dept_id)) as DingDepartment;
-    const leaver = org.users.find((u) => u.active && u.userid !== mover.userid && !u.dept_id_list.includes(target.dept_id)) as DingUser;
+    const target = org.departments.find(
+      (d) => d.dept_id !== 1 && !mover.dept_id_list.includes(d.dept_id),
+    ) as DingDepartment;
+    const leaver = org.users.find(
+      (u) => u.active && u.userid !== mover.userid && !u.dept_id_list.includes(target.dept_id),
+    ) as DingUser;
     // The mover is listed only by the department that cannot be read: from the read alone, they look like the leaver.
     await h.mutate({
       operations: [
@@ -218,7 +261,9 @@ describe('DingTalk sync against the simulator', () => {
     expect(r.connector.notes.failedDepartments).toEqual([target.dept_id]);
     expect(r.changes.users.disable).toBe(0);
     // Held back: the mover, the leaver, and whoever is only in the department not read.
-    const onlyInTarget = org.users.filter((u) => u.active && u.dept_id_list.length === 1 && u.dept_id_list[0] === target.dept_id).length;
+    const onlyInTarget = org.users.filter(
+      (u) => u.active && u.dept_id_list.length === 1 && u.dept_id_list[0] === target.dept_id,
+    ).length;
     expect(r.suppressed?.users.disable).toBe(2 + onlyInTarget);
     // Anyone not listed may be in the department not read: the read as a whole is incomplete.
     expect(r.read?.complete).toBe(false);
@@ -240,16 +285,32 @@ describe('DingTalk sync against the simulator', () => {
     const org = await h.truth();
     const ancestors = (id: number): number[] => {
       const out: number[] = [];
-      for (let p = org.departments.find((d) => d.dept_id === id)?.parent_id; p !== undefined && p !== 0; p = org.departments.find((d) => d.dept_id === p)?.parent_id) out.push(p);
+      for (
+        let p = org.departments.find((d) => d.dept_id === id)?.parent_id;
+        p !== undefined && p !== 0;
+        p = org.departments.find((d) => d.dept_id === p)?.parent_id
+      )
+        out.push(p);
       return out;
     };
     // A leaf department with people in it, moved under a department whose entry in its parent's listsub has no usable id.
-    const onlyIn = (id: number): number => org.users.filter((u) => u.active && u.dept_id_list.length === 1 && u.dept_id_list[0] === id).length;
-    const moved = org.departments.find((d) => d.dept_id !== 1 && !org.departments.some((c) => c.parent_id === d.dept_id) && onlyIn(d.dept_id) >= 3) as DingDepartment;
+    const onlyIn = (id: number): number =>
+      org.users.filter((u) => u.active && u.dept_id_list.length === 1 && u.dept_id_list[0] === id).length;
+    const moved = org.departments.find(
+      (d) => d.dept_id !== 1 && !org.departments.some((c) => c.parent_id === d.dept_id) && onlyIn(d.dept_id) >= 3,
+    ) as DingDepartment;
     // Its parent's subtree is what the read misses: one that does not hold the moved department where the directory has it.
-    const hidden = org.departments.find((d) => d.dept_id !== 1 && d.parent_id !== 1 && d.dept_id !== moved.dept_id && !ancestors(moved.dept_id).includes(d.parent_id as number)) as DingDepartment;
+    const hidden = org.departments.find(
+      (d) =>
+        d.dept_id !== 1 &&
+        d.parent_id !== 1 &&
+        d.dept_id !== moved.dept_id &&
+        !ancestors(moved.dept_id).includes(d.parent_id as number),
+    ) as DingDepartment;
     // And an empty leaf department moved there too: nothing may delete it on this read.
-    const empty = await h.mutate({ operations: [{ op: 'createDepartment', department: { name: '空部门', parent_id: 1 } }] });
+    const empty = await h.mutate({
+      operations: [{ op: 'createDepartment', department: { name: '空部门', parent_id: 1 } }],
+    });
     expect(empty.applied).toBe(1);
     await h.sync();
     const emptyId = (await h.truth()).departments.find((d) => d.name === '空部门')?.dept_id as number;
@@ -266,7 +327,8 @@ describe('DingTalk sync against the simulator', () => {
     expect(r.changes.departments.delete).toBe(0);
     expect(r.read?.complete).toBe(false);
     const doc = await exported(h.store);
-    const linked = (id: number) => doc.departments.find((d) => d.links.some((l) => l.source === SOURCE && l.externalId === String(id)));
+    const linked = (id: number) =>
+      doc.departments.find((d) => d.links.some((l) => l.source === SOURCE && l.externalId === String(id)));
     expect(linked(moved.dept_id)).toBeDefined();
     expect(linked(emptyId)).toBeDefined();
     const people = org.users.filter((u) => u.active && u.dept_id_list.includes(moved.dept_id)).map((u) => u.userid);

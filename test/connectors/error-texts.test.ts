@@ -1,17 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { DINGTALK_ERRCODES, dingtalkRule, DingtalkError, type DingtalkErrorContext } from '../../src/connectors/dingtalk/errors.js';
+import {
+  DINGTALK_ERRCODES,
+  dingtalkRule,
+  DingtalkError,
+  type DingtalkErrorContext,
+} from '../../src/connectors/dingtalk/errors.js';
 import { errcodeRule, WECOM_ERRCODES, WecomError, type ErrcodeContext } from '../../src/connectors/wecom/errors.js';
 
 /** Every refusal the connectors know reads in Chinese too (the console's 测试连接 and run errors show it). */
 
 const CJK = /[\u4e00-\u9fff]/;
 
-describe('Chinese texts of the platforms\' errors', () => {
+describe("Chinese texts of the platforms' errors", () => {
   it('WeCom: every row of the table, a missing parameter and an unknown errcode', () => {
     const errcodes = [...Object.keys(WECOM_ERRCODES).map(Number), 41001, 99999];
     for (const errcode of errcodes) {
       const rule = errcodeRule(errcode);
-      const c: ErrcodeContext = { errcode, errmsg: 'some errmsg', path: 'user/get', corpId: 'wwcorp', ip: '203.0.113.7' };
+      const c: ErrcodeContext = {
+        errcode,
+        errmsg: 'some errmsg',
+        path: 'user/get',
+        corpId: 'wwcorp',
+        ip: '203.0.113.7',
+      };
       expect(rule.zh, `errcode ${errcode}`).toBeDefined();
       const message = rule.zh!.message(c);
       const hint = rule.zh!.hint(c);
@@ -22,7 +33,11 @@ describe('Chinese texts of the platforms\' errors', () => {
       expect(message).toContain(`errcode ${errcode}`);
     }
     // Through the typed error, after retries ran out; English stays the error's own message.
-    const e = WecomError.fromErrcode({ errcode: 45009, errmsg: 'api freq out of limit', path: 'user/list', corpId: 'wwcorp' }, [], 4);
+    const e = WecomError.fromErrcode(
+      { errcode: 45009, errmsg: 'api freq out of limit', path: 'user/list', corpId: 'wwcorp' },
+      [],
+      4,
+    );
     expect(e.text('zh-CN').message).toMatch(/^触发了企业微信的调用频率限制.*（重试 4 次后）$/);
     expect(e.text('en').message).toBe(e.message);
     expect(e.message).toMatch(/after 4 tries$/);
@@ -44,9 +59,13 @@ describe('Chinese texts of the platforms\' errors', () => {
       expect(rule.zh!.hint(c), JSON.stringify(r)).toMatch(CJK);
       expect(`${rule.zh!.message(c)} ${rule.zh!.hint(c)}`).not.toMatch(/undefined|\[object/);
     }
-    const e = DingtalkError.fromRefusal({ errcode: 40096, errmsg: 'invalid appkey' }, { path: 'gettoken', clientId: 'dingclient' });
+    const e = DingtalkError.fromRefusal(
+      { errcode: 40096, errmsg: 'invalid appkey' },
+      { path: 'gettoken', clientId: 'dingclient' },
+    );
     expect(e.text('zh-CN')).toStrictEqual({
-      message: '钉钉拒绝了 Client ID 或 Client Secret（Client ID dingclient）：钉钉 gettoken 返回 errcode 40096（invalid appkey）',
+      message:
+        '钉钉拒绝了 Client ID 或 Client Secret（Client ID dingclient）：钉钉 gettoken 返回 errcode 40096（invalid appkey）',
       hint: expect.stringContaining('凭证与基础信息'),
     });
   });

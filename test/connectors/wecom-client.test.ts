@@ -77,12 +77,21 @@ async function caught(promise: Promise<unknown>): Promise<WecomError> {
 
 /** Every printable form of the error, its cause included. */
 function printed(err: WecomError): string {
-  return [err.message, err.hint ?? '', JSON.stringify(err), JSON.stringify(err.toInfo()), inspect(err, { depth: 10 }), String(err.cause ?? ''), err.stack ?? ''].join('\n');
+  return [
+    err.message,
+    err.hint ?? '',
+    JSON.stringify(err),
+    JSON.stringify(err.toInfo()),
+    inspect(err, { depth: 10 }),
+    String(err.cause ?? ''),
+    err.stack ?? '',
+  ].join('\n');
 }
 
 function expectNothingSecret(text: string, sim: WecomSimulator, log: Sent[] = []): void {
   const tokens = log.map((s) => s.url.searchParams.get('access_token')).filter((t): t is string => !!t);
-  for (const secret of [sim.identity.secret, sim.identity.contactsSecret, ...tokens]) expect(text).not.toContain(secret);
+  for (const secret of [sim.identity.secret, sim.identity.contactsSecret, ...tokens])
+    expect(text).not.toContain(secret);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -102,7 +111,8 @@ describe('responses', () => {
     const members = (await app.get('user/list', { department_id: 1, fetch_child: 1 }, userListSchema)).userlist;
     expect(members.length).toBe(120);
     expect(members.every((u) => u.mobile === undefined && u.gender === '0')).toBe(true);
-    const simple = (await app.get('user/simplelist', { department_id: 1, fetch_child: 1 }, userSimpleListSchema)).userlist;
+    const simple = (await app.get('user/simplelist', { department_id: 1, fetch_child: 1 }, userSimpleListSchema))
+      .userlist;
     expect(simple.length).toBe(120);
     const first = members[0]!;
     expect((await app.get('user/get', { userid: first.userid }, userGetSchema)).userid).toBe(first.userid);
@@ -119,7 +129,11 @@ describe('responses', () => {
     let rows = 0;
     let pages = 0;
     do {
-      const page = await contacts.post('user/list_id', cursor ? { cursor, limit: 50 } : { limit: 50 }, userListIdSchema);
+      const page = await contacts.post(
+        'user/list_id',
+        cursor ? { cursor, limit: 50 } : { limit: 50 },
+        userListIdSchema,
+      );
       rows += page.dept_user.length;
       cursor = page.next_cursor ?? '';
       pages++;
@@ -136,7 +150,9 @@ describe('responses', () => {
     expect(missing.path).toBe('department/list');
     expect(missing.message).toContain('department/list');
     expect(missing.message).toContain('"userlist"');
-    const nested = await caught(app.get('department/list', {}, z.object({ department: z.array(z.object({ name: z.number() })) })));
+    const nested = await caught(
+      app.get('department/list', {}, z.object({ department: z.array(z.object({ name: z.number() })) })),
+    );
     expect(nested.message).toContain('"department[0].name"');
     expect(app.stats().retries).toBe(0);
   });
@@ -188,7 +204,10 @@ describe('tokens', () => {
     const c = contactsClient(sim, { tokens });
     expect(a.tokenKey).toBe(b.tokenKey);
     expect(a.tokenKey).not.toBe(c.tokenKey);
-    await Promise.all([a.get('department/get', { id: 1 }, departmentGetSchema), b.get('department/get', { id: 1 }, departmentGetSchema)]);
+    await Promise.all([
+      a.get('department/get', { id: 1 }, departmentGetSchema),
+      b.get('department/get', { id: 1 }, departmentGetSchema),
+    ]);
     await b.get('department/get', { id: 1 }, departmentGetSchema);
     await c.get('department/get', { id: 1 }, departmentGetSchema);
     expect(a.stats().tokenFetches + b.stats().tokenFetches).toBe(1);
@@ -322,7 +341,13 @@ describe('transient failures', () => {
     sim.updateConfig({ faultKinds: ['errcode'], faultRate: 1 });
     app.resetStats();
     const busy = await caught(app.get('department/get', { id: 1 }, departmentGetSchema));
-    expect(busy).toMatchObject({ code: 'WECOM_BUSY', kind: 'transient', errcode: -1, path: 'department/get', attempts: 6 });
+    expect(busy).toMatchObject({
+      code: 'WECOM_BUSY',
+      kind: 'transient',
+      errcode: -1,
+      path: 'department/get',
+      attempts: 6,
+    });
     expect(app.stats()).toMatchObject({ calls: 6, retries: 5 });
     expectNothingSecret(printed(busy), sim, log);
 
@@ -332,12 +357,16 @@ describe('transient failures', () => {
     expect(bad.errcode).toBeUndefined();
 
     sim.updateConfig({ faultKinds: ['reset'] });
-    const reset = await caught(client(sim, { maxRetries: 1 }, log).get('department/get', { id: 1 }, departmentGetSchema));
+    const reset = await caught(
+      client(sim, { maxRetries: 1 }, log).get('department/get', { id: 1 }, departmentGetSchema),
+    );
     expect(reset).toMatchObject({ code: 'WECOM_UNREACHABLE', kind: 'transient' });
     expectNothingSecret(printed(reset), sim, log);
 
     sim.updateConfig({ faultKinds: ['hang'] });
-    const hang = await caught(client(sim, { maxRetries: 1, timeoutMs: 200 }).get('department/get', { id: 1 }, departmentGetSchema));
+    const hang = await caught(
+      client(sim, { maxRetries: 1, timeoutMs: 200 }).get('department/get', { id: 1 }, departmentGetSchema),
+    );
     expect(hang).toMatchObject({ code: 'WECOM_TIMEOUT', kind: 'transient' });
   });
 
@@ -387,7 +416,9 @@ describe('limits of our own', () => {
   it('keeps at most `concurrency` calls in flight: WeCom never answers 45033', async () => {
     const sim = await startSim({ latencyMs: 100, concurrencyLimit: 4 });
     const app = client(sim, { concurrency: 4 });
-    const replies = await Promise.all(Array.from({ length: 16 }, () => app.get('department/get', { id: 1 }, departmentGetSchema)));
+    const replies = await Promise.all(
+      Array.from({ length: 16 }, () => app.get('department/get', { id: 1 }, departmentGetSchema)),
+    );
     expect(replies.length).toBe(16);
     // No retries: WeCom never answered 45033, which a fifth call in flight would have met.
     expect(app.stats()).toMatchObject({ retries: 0, calls: 17 });
@@ -413,7 +444,9 @@ describe('errors', () => {
 
   it('maps a wrong corp id (40013) to a config error naming 企业ID', async () => {
     const sim = await startSim();
-    const err = await caught(client(sim, { corpId: 'ww0000000000000000' }).get('department/list', {}, departmentListSchema));
+    const err = await caught(
+      client(sim, { corpId: 'ww0000000000000000' }).get('department/list', {}, departmentListSchema),
+    );
     expect(err).toMatchObject({ code: 'WECOM_INVALID_CORPID', kind: 'config', errcode: 40013 });
     expect(err.hint).toContain('我的企业 → 企业信息 → 企业ID');
     expectNothingSecret(printed(err), sim);
@@ -451,7 +484,12 @@ describe('errors', () => {
     const sim = await startSim();
     const log: Sent[] = [];
     const err = await caught(client(sim, {}, log).post('user/list_id', { limit: 10 }, userListIdSchema));
-    expect(err).toMatchObject({ code: 'WECOM_API_FORBIDDEN', kind: 'permission', errcode: 48002, path: 'user/list_id' });
+    expect(err).toMatchObject({
+      code: 'WECOM_API_FORBIDDEN',
+      kind: 'permission',
+      errcode: 48002,
+      path: 'user/list_id',
+    });
     expect(err.hint).toContain('通讯录同步 → Secret');
     expectNothingSecret(printed(err), sim, log);
   });
@@ -491,7 +529,11 @@ describe('errors', () => {
       kind: 'not_found',
       errcode: 60003,
     });
-    expect(await caught(app.get('user/get', {}, userGetSchema))).toMatchObject({ code: 'WECOM_MISSING_PARAMETER', kind: 'invalid_request', errcode: 41009 });
+    expect(await caught(app.get('user/get', {}, userGetSchema))).toMatchObject({
+      code: 'WECOM_MISSING_PARAMETER',
+      kind: 'invalid_request',
+      errcode: 41009,
+    });
     expect(app.stats().retries).toBe(0);
     expect(errcodeRule(45033)).toMatchObject({ kind: 'rate_limit', retry: 'backoff' });
     expect(errcodeRule(45009)).toMatchObject({ kind: 'rate_limit', retry: 'backoff-long' });

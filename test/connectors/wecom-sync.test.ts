@@ -18,7 +18,11 @@ const SOURCE = 'wecom';
 interface Harness {
   sim: WecomSimulator;
   store: Store;
-  sync(options?: { secret?: 'app' | 'contacts'; policy?: PolicyInput; timeoutMs?: number }): Promise<RunReport & { apiCalls: number; retries: number }>;
+  sync(options?: {
+    secret?: 'app' | 'contacts';
+    policy?: PolicyInput;
+    timeoutMs?: number;
+  }): Promise<RunReport & { apiCalls: number; retries: number }>;
   truth(): Promise<SimOrg>;
   mutate(body: unknown): Promise<{ applied: number }>;
   configure(patch: SimConfigInput): Promise<void>;
@@ -33,7 +37,11 @@ afterEach(async () => {
   open = [];
 });
 
-async function harness(seed: number, size: { departments: number; users: number }, config: SimConfigInput = {}): Promise<Harness> {
+async function harness(
+  seed: number,
+  size: { departments: number; users: number },
+  config: SimConfigInput = {},
+): Promise<Harness> {
   const sim = new WecomSimulator({ seed, ...size, config });
   const url = await sim.listen(0);
   const t = await openTestStore('sqlite');
@@ -53,7 +61,12 @@ async function harness(seed: number, size: { departments: number; users: number 
         maxRetries: 6,
       });
       const source = new WecomSource(client);
-      const report = await executeRun(t.store, { kind: 'sync', source: SOURCE, connector: source, policy: resolvePolicy(options.policy ?? {}) });
+      const report = await executeRun(t.store, {
+        kind: 'sync',
+        source: SOURCE,
+        connector: source,
+        policy: resolvePolicy(options.policy ?? {}),
+      });
       return { ...report, apiCalls: client.stats().calls, retries: client.stats().retries };
     },
     async truth() {
@@ -125,7 +138,9 @@ describe('WeCom sync against the simulator', () => {
   it('an app that sees one subtree gets that subtree, not an empty tree, and touches nobody outside it', async () => {
     const h = await harness(404, { departments: 50, users: 500 });
     const org = await h.truth();
-    const top = org.departments.find((d) => d.parentid === 1 && org.departments.some((c) => c.parentid === d.id)) as { id: number };
+    const top = org.departments.find((d) => d.parentid === 1 && org.departments.some((c) => c.parentid === d.id)) as {
+      id: number;
+    };
     await h.configure({ visibleRange: [top.id] });
     const r = await h.sync();
     expect(r.status).toBe('succeeded');
@@ -139,9 +154,13 @@ describe('WeCom sync against the simulator', () => {
     const h = await harness(505, { departments: 40, users: 400 });
     await h.sync();
     const org = await h.truth();
-    const failing = org.departments.find((d) => d.id !== 1 && org.users.filter((u) => u.department.includes(d.id)).length >= 3) as { id: number };
+    const failing = org.departments.find(
+      (d) => d.id !== 1 && org.users.filter((u) => u.department.includes(d.id)).length >= 3,
+    ) as { id: number };
     // Everyone in it leaves, but its member list cannot be read.
-    const leavers = org.users.filter((u) => u.department.length === 1 && u.department[0] === failing.id).map((u) => u.userid);
+    const leavers = org.users
+      .filter((u) => u.department.length === 1 && u.department[0] === failing.id)
+      .map((u) => u.userid);
     await h.mutate({ operations: leavers.map((userid) => ({ op: 'deleteUser', userid })) });
     await h.configure({ failingDepartments: [failing.id] });
     const r = await h.sync();
@@ -149,16 +168,24 @@ describe('WeCom sync against the simulator', () => {
     expect(r.changes.users.disable).toBe(0);
     const activeLeavers = org.users.filter((u) => leavers.includes(u.userid) && u.status !== 2).length;
     expect(r.suppressed?.users.disable).toBe(activeLeavers);
-    expect((await exported(h.store)).users.every((u) => u.status === 'active' || org.users.find((o) => o.userid === u.userid)?.status === 2)).toBe(true);
+    expect(
+      (await exported(h.store)).users.every(
+        (u) => u.status === 'active' || org.users.find((o) => o.userid === u.userid)?.status === 2,
+      ),
+    ).toBe(true);
   });
 
   it('a person who moved into a department whose members cannot be read is not disabled, nor is anybody on that read', async () => {
     const h = await harness(507, { departments: 40, users: 400 });
     await h.sync();
     const org = await h.truth();
-    const mover = org.users.find((u) => u.status === 1 && u.department.length === 1 && u.department[0] !== 1) as SimOrg['users'][number];
+    const mover = org.users.find(
+      (u) => u.status === 1 && u.department.length === 1 && u.department[0] !== 1,
+    ) as SimOrg['users'][number];
     const target = org.departments.find((d) => d.id !== 1 && !mover.department.includes(d.id)) as { id: number };
-    const leaver = org.users.find((u) => u.status === 1 && u.userid !== mover.userid && !u.department.includes(target.id)) as SimOrg['users'][number];
+    const leaver = org.users.find(
+      (u) => u.status === 1 && u.userid !== mover.userid && !u.department.includes(target.id),
+    ) as SimOrg['users'][number];
     // The mover is listed only by the department that cannot be read: from the read alone, they look like the leaver.
     await h.mutate({
       operations: [
@@ -170,7 +197,9 @@ describe('WeCom sync against the simulator', () => {
     const r = await h.sync();
     expect(r.status).toBe('partial');
     expect(r.changes.users.disable).toBe(0);
-    const onlyInTarget = org.users.filter((u) => u.status === 1 && u.department.length === 1 && u.department[0] === target.id).length;
+    const onlyInTarget = org.users.filter(
+      (u) => u.status === 1 && u.department.length === 1 && u.department[0] === target.id,
+    ).length;
     expect(r.suppressed?.users.disable).toBe(2 + onlyInTarget);
     expect(r.read?.complete).toBe(false);
     const doc = await exported(h.store);

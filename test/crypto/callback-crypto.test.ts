@@ -61,7 +61,11 @@ const SECRET: CallbackCryptoOptions = {
 };
 
 /** Runs `fn`, expects an OrgsyncError with `code`, and checks the error leaks none of `secrets`. */
-function expectError(fn: () => unknown, code: string, secrets: string[] = [SECRET.token, SECRET.encodingAesKey]): OrgsyncError {
+function expectError(
+  fn: () => unknown,
+  code: string,
+  secrets: string[] = [SECRET.token, SECRET.encodingAesKey],
+): OrgsyncError {
   let caught: unknown;
   try {
     fn();
@@ -120,12 +124,14 @@ describe('WeCom official vector (a): URL verification', () => {
     expect(c.verifyAndDecrypt(WECOM_A)).toBe('1616140317555161061');
   });
 
-  test('re-encrypting with the vector\'s random prefix reproduces the echostr', () => {
+  test("re-encrypting with the vector's random prefix reproduces the echostr", () => {
     expect(c.encrypt('1616140317555161061', { random: ascii('c41b64491c2468d0') })).toBe(WECOM_A.encrypted);
   });
 
   test('the echostr survives the URL-encoded query string it arrives in', () => {
-    const query = new URLSearchParams(`msg_signature=${WECOM_A.signature}&echostr=${encodeURIComponent(WECOM_A.encrypted)}`);
+    const query = new URLSearchParams(
+      `msg_signature=${WECOM_A.signature}&echostr=${encodeURIComponent(WECOM_A.encrypted)}`,
+    );
     expect(c.decrypt(query.get('echostr') ?? '').message).toBe('1616140317555161061');
     // Not URL-encoded by a careless sender: '+' turns into ' ', and the error says so.
     const broken = new URLSearchParams(`echostr=${WECOM_A.encrypted}`).get('echostr') ?? '';
@@ -152,7 +158,7 @@ describe('WeCom official vector (b): POST message', () => {
     expect(c.verifyAndDecrypt(WECOM_B)).toBe(WECOM_B_XML);
   });
 
-  test('re-encrypting with the vector\'s random prefix reproduces Encrypt byte for byte', () => {
+  test("re-encrypting with the vector's random prefix reproduces Encrypt byte for byte", () => {
     const again = c.encrypt(WECOM_B_XML, { random: ascii('0960688932c47ef1') });
     expect(again).toBe(WECOM_B.encrypted);
     // 16 + 4 + 284 + 18 = 322 bytes, padded to 352 (pad byte 30): 32-byte blocks, not 16 (which would give 336).
@@ -161,7 +167,11 @@ describe('WeCom official vector (b): POST message', () => {
 
   test('encryptAndSign reproduces the whole signed vector', () => {
     expect(
-      c.encryptAndSign(WECOM_B_XML, { timestamp: WECOM_B.timestamp, nonce: WECOM_B.nonce, random: ascii('0960688932c47ef1') }),
+      c.encryptAndSign(WECOM_B_XML, {
+        timestamp: WECOM_B.timestamp,
+        nonce: WECOM_B.nonce,
+        random: ascii('0960688932c47ef1'),
+      }),
     ).toEqual(WECOM_B);
   });
 });
@@ -209,7 +219,10 @@ describe('DingTalk official vector', () => {
     const reply = c.encryptAndSign('success', { timestamp: '1445827045067', nonce: 'abcdefghijklmnop' });
     expect(reply.signature).toBe(wecomSignature(DING.token, reply.timestamp, reply.nonce, reply.encrypted));
     expect(c.verifyAndDecrypt(reply)).toBe('success');
-    expect(wecomDecrypt(DING.encodingAesKey, reply.encrypted)).toMatchObject({ message: 'success', id: DING.receiverId });
+    expect(wecomDecrypt(DING.encodingAesKey, reply.encrypted)).toMatchObject({
+      message: 'success',
+      id: DING.receiverId,
+    });
   });
 });
 
@@ -252,7 +265,9 @@ function generators(seed: number) {
     return s + 'x'.repeat(byteLength - used);
   };
   const receiverId = (): string =>
-    [() => `ww${hex(16)}`, () => `wx${hex(16)}`, () => `ding${alnum(int(8, 20))}`, () => `suite${alnum(15)}`, () => ''][int(0, 4)]?.() ?? '';
+    [() => `ww${hex(16)}`, () => `wx${hex(16)}`, () => `ding${alnum(int(8, 20))}`, () => `suite${alnum(15)}`, () => ''][
+      int(0, 4)
+    ]?.() ?? '';
   return { int, alnum, bytes, text, receiverId };
 }
 
@@ -416,8 +431,13 @@ describe('configuration checks', () => {
 
 describe('failures', () => {
   const c = new CallbackCrypto(SECRET);
-  const message = '<xml><ToUserName><![CDATA[ww0123456789abcdef]]></ToUserName><Event><![CDATA[change_contact]]></Event></xml>';
-  const signed = c.encryptAndSign(message, { timestamp: '1700000000', nonce: 'n0nce12345', random: ascii('ABCDEFGHIJKLMNOP') });
+  const message =
+    '<xml><ToUserName><![CDATA[ww0123456789abcdef]]></ToUserName><Event><![CDATA[change_contact]]></Event></xml>';
+  const signed = c.encryptAndSign(message, {
+    timestamp: '1700000000',
+    nonce: 'n0nce12345',
+    random: ascii('ABCDEFGHIJKLMNOP'),
+  });
 
   test('a wrong signature is refused before anything is decrypted', () => {
     expect(c.verifyAndDecrypt(signed)).toBe(message);
@@ -430,7 +450,11 @@ describe('failures', () => {
     // Garbage with a wrong signature reports the signature, proving the order of the checks…
     expectError(() => c.verifyAndDecrypt({ ...signed, encrypted: 'not base64!!' }), 'CALLBACK_SIGNATURE_INVALID');
     // …and the same garbage correctly signed reaches the decoder.
-    const garbage = { ...signed, encrypted: 'not base64!!', signature: c.signature(signed.timestamp, signed.nonce, 'not base64!!') };
+    const garbage = {
+      ...signed,
+      encrypted: 'not base64!!',
+      signature: c.signature(signed.timestamp, signed.nonce, 'not base64!!'),
+    };
     expectError(() => c.verifyAndDecrypt(garbage), 'CALLBACK_ENCODING_INVALID');
   });
 
@@ -471,9 +495,18 @@ describe('failures', () => {
   });
 
   test('a message for another receiver is refused, naming both ids', () => {
-    for (const receiverId of ['wx5823bf96d3bd56c8', 'wx5823bf96d3bd56c', 'wx5823bf96d3bd56c7x', '', 'WX5823BF96D3BD56C7']) {
+    for (const receiverId of [
+      'wx5823bf96d3bd56c8',
+      'wx5823bf96d3bd56c',
+      'wx5823bf96d3bd56c7x',
+      '',
+      'WX5823BF96D3BD56C7',
+    ]) {
       const w = new CallbackCrypto({ ...WECOM, receiverId });
-      const err = expectError(() => w.decrypt(WECOM_B.encrypted), 'CALLBACK_RECEIVER_MISMATCH', [WECOM.token, WECOM.encodingAesKey]);
+      const err = expectError(() => w.decrypt(WECOM_B.encrypted), 'CALLBACK_RECEIVER_MISMATCH', [
+        WECOM.token,
+        WECOM.encodingAesKey,
+      ]);
       expect(err.message).toContain('"wx5823bf96d3bd56c7"');
       expect(err.message).toContain(JSON.stringify(receiverId));
       expect(err.hint).toContain('CorpID');
@@ -483,8 +516,16 @@ describe('failures', () => {
 
   test('another EncodingAESKey cannot decrypt', () => {
     const other = new CallbackCrypto({ ...WECOM, encodingAesKey: SECRET.encodingAesKey });
-    expectError(() => other.decrypt(WECOM_B.encrypted), 'CALLBACK_DECRYPT_FAILED', [WECOM.token, WECOM.encodingAesKey, SECRET.encodingAesKey]);
-    expectError(() => other.decrypt(WECOM_A.encrypted), 'CALLBACK_DECRYPT_FAILED', [WECOM.token, WECOM.encodingAesKey, SECRET.encodingAesKey]);
+    expectError(() => other.decrypt(WECOM_B.encrypted), 'CALLBACK_DECRYPT_FAILED', [
+      WECOM.token,
+      WECOM.encodingAesKey,
+      SECRET.encodingAesKey,
+    ]);
+    expectError(() => other.decrypt(WECOM_A.encrypted), 'CALLBACK_DECRYPT_FAILED', [
+      WECOM.token,
+      WECOM.encodingAesKey,
+      SECRET.encodingAesKey,
+    ]);
   });
 
   test.each([
@@ -502,11 +543,17 @@ describe('failures', () => {
   test('truncated input is refused', () => {
     const bytes = Buffer.from(signed.encrypted, 'base64');
     // Cut inside a block: the length is no longer a multiple of 16.
-    const err = expectError(() => c.decrypt(bytes.subarray(0, bytes.length - 3).toString('base64')), 'CALLBACK_DECRYPT_FAILED');
+    const err = expectError(
+      () => c.decrypt(bytes.subarray(0, bytes.length - 3).toString('base64')),
+      'CALLBACK_DECRYPT_FAILED',
+    );
     expect(err.message).toContain('multiple of 16');
     // Cut at block boundaries: the padding is gone.
     for (let blocks = 1; blocks < bytes.length / 16; blocks++) {
-      expectError(() => c.decrypt(bytes.subarray(0, bytes.length - 16 * blocks).toString('base64')), 'CALLBACK_DECRYPT_FAILED');
+      expectError(
+        () => c.decrypt(bytes.subarray(0, bytes.length - 16 * blocks).toString('base64')),
+        'CALLBACK_DECRYPT_FAILED',
+      );
     }
     // Cut mid-character: not base64 any more.
     expectError(() => c.decrypt(signed.encrypted.slice(0, -1)), 'CALLBACK_ENCODING_INVALID');
@@ -514,7 +561,8 @@ describe('failures', () => {
 
   test('padding is checked: 0, 33, and unequal pad bytes are refused; 1..32 accepted', () => {
     const framed = frame(ascii('ABCDEFGHIJKLMNOP'), 'hello', SECRET.receiverId); // 16+4+5+18 = 43 bytes
-    const withPad = (bytes: number[]): string => rawEncrypt(SECRET.encodingAesKey, Buffer.concat([framed, Buffer.from(bytes)]));
+    const withPad = (bytes: number[]): string =>
+      rawEncrypt(SECRET.encodingAesKey, Buffer.concat([framed, Buffer.from(bytes)]));
     // 43 + 21 = 64: a correct pad of 21 decrypts.
     expect(c.decrypt(withPad(Array(21).fill(21))).message).toBe('hello');
     // 43 + 5 = 48: the 16-byte-block pad of 5 decrypts.
@@ -522,9 +570,19 @@ describe('failures', () => {
     const zero = expectError(() => c.decrypt(withPad([...Array(20).fill(21), 0])), 'CALLBACK_DECRYPT_FAILED');
     expect(zero.message).toContain('padding');
     // 33 equal bytes of 33 (43 + 20 + 33 = 96): over the 32-byte maximum even though the bytes agree.
-    expect(expectError(() => c.decrypt(withPad([...Array(20).fill(0), ...Array(33).fill(33)])), 'CALLBACK_DECRYPT_FAILED').message).toContain('padding');
-    expect(expectError(() => c.decrypt(withPad([...Array(20).fill(20), 21])), 'CALLBACK_DECRYPT_FAILED').message).toContain('padding');
-    expect(expectError(() => c.decrypt(withPad([...Array(20).fill(21), 21].map((b, i) => (i === 3 ? 22 : b)))), 'CALLBACK_DECRYPT_FAILED').message).toContain('padding');
+    expect(
+      expectError(() => c.decrypt(withPad([...Array(20).fill(0), ...Array(33).fill(33)])), 'CALLBACK_DECRYPT_FAILED')
+        .message,
+    ).toContain('padding');
+    expect(
+      expectError(() => c.decrypt(withPad([...Array(20).fill(20), 21])), 'CALLBACK_DECRYPT_FAILED').message,
+    ).toContain('padding');
+    expect(
+      expectError(
+        () => c.decrypt(withPad([...Array(20).fill(21), 21].map((b, i) => (i === 3 ? 22 : b)))),
+        'CALLBACK_DECRYPT_FAILED',
+      ).message,
+    ).toContain('padding');
     // A full block of 32 pad bytes (aligned content) decrypts.
     const aligned = frame(ascii('ABCDEFGHIJKLMNOP'), 'x'.repeat(26), SECRET.receiverId); // 64 bytes
     expect(c.decrypt(rawEncrypt(SECRET.encodingAesKey, pad(aligned, 32))).message).toBe('x'.repeat(26));
@@ -533,20 +591,34 @@ describe('failures', () => {
 
   test('the length field is checked against the data', () => {
     const tooLong = frame(ascii('ABCDEFGHIJKLMNOP'), 'hello', SECRET.receiverId, 5 + 18 + 1);
-    const err = expectError(() => c.decrypt(rawEncrypt(SECRET.encodingAesKey, pad(tooLong, 32))), 'CALLBACK_DECRYPT_FAILED');
+    const err = expectError(
+      () => c.decrypt(rawEncrypt(SECRET.encodingAesKey, pad(tooLong, 32))),
+      'CALLBACK_DECRYPT_FAILED',
+    );
     expect(err.message).toContain('length field says 24');
     // Just fits: the receiver part is then empty, which is a receiver mismatch, not a crash.
     const allMessage = frame(ascii('ABCDEFGHIJKLMNOP'), 'hello', SECRET.receiverId, 5 + 18);
     expectError(() => c.decrypt(rawEncrypt(SECRET.encodingAesKey, pad(allMessage, 32))), 'CALLBACK_RECEIVER_MISMATCH');
     // Shorter than the 20-byte header.
     const short = Buffer.from('ABCDEFGHIJKLMNO', 'latin1'); // 15 bytes, padded to 32 with 17
-    expect(expectError(() => c.decrypt(rawEncrypt(SECRET.encodingAesKey, pad(short, 32))), 'CALLBACK_DECRYPT_FAILED').message).toContain('header');
+    expect(
+      expectError(() => c.decrypt(rawEncrypt(SECRET.encodingAesKey, pad(short, 32))), 'CALLBACK_DECRYPT_FAILED')
+        .message,
+    ).toContain('header');
   });
 
   test('a decrypted message that is not UTF-8 is refused', () => {
     const body = Buffer.from([0x3c, 0xff, 0xfe, 0x3e]);
-    const framed = Buffer.concat([ascii('ABCDEFGHIJKLMNOP'), Buffer.from([0, 0, 0, 4]), body, Buffer.from(SECRET.receiverId)]);
-    const err = expectError(() => c.decrypt(rawEncrypt(SECRET.encodingAesKey, pad(framed, 32))), 'CALLBACK_DECRYPT_FAILED');
+    const framed = Buffer.concat([
+      ascii('ABCDEFGHIJKLMNOP'),
+      Buffer.from([0, 0, 0, 4]),
+      body,
+      Buffer.from(SECRET.receiverId),
+    ]);
+    const err = expectError(
+      () => c.decrypt(rawEncrypt(SECRET.encodingAesKey, pad(framed, 32))),
+      'CALLBACK_DECRYPT_FAILED',
+    );
     expect(err.message).toContain('UTF-8');
   });
 

@@ -77,32 +77,50 @@ describe('JSON snapshot parsing', () => {
 
 describe('snapshot validation (WeCom limits)', () => {
   it('accepts a valid snapshot', () => {
-    expect(issues(snapshot(chain(15), [{ externalId: 'a', name: 'A', departments: [{ externalId: '15' }] }]))).toEqual([]);
+    expect(issues(snapshot(chain(15), [{ externalId: 'a', name: 'A', departments: [{ externalId: '15' }] }]))).toEqual(
+      [],
+    );
   });
 
   it('rejects an unknown parent', () => {
     expect(issues(snapshot([dept('1', null, 'A'), dept('2', '9', 'B')], []))).toEqual([
-      expect.objectContaining({ path: 'departments[1]', object: 'department "2"', field: 'parentExternalId', message: expect.stringContaining('unknown parent "9"') }),
+      expect.objectContaining({
+        path: 'departments[1]',
+        object: 'department "2"',
+        field: 'parentExternalId',
+        message: expect.stringContaining('unknown parent "9"'),
+      }),
     ]);
   });
 
   it('rejects a cycle, once, naming its members', () => {
-    const found = issues(snapshot([dept('1', null, 'A'), dept('2', '3', 'B'), dept('3', '4', 'C'), dept('4', '2', 'D')], []));
+    const found = issues(
+      snapshot([dept('1', null, 'A'), dept('2', '3', 'B'), dept('3', '4', 'C'), dept('4', '2', 'D')], []),
+    );
     expect(found).toHaveLength(1);
-    expect(found[0]).toMatchObject({ field: 'parentExternalId', message: expect.stringMatching(/cycle: "2" → "3" → "4" → "2"/) });
+    expect(found[0]).toMatchObject({
+      field: 'parentExternalId',
+      message: expect.stringMatching(/cycle: "2" → "3" → "4" → "2"/),
+    });
     expect(issues(snapshot([dept('1', '1', 'A')], []))[0]?.message).toMatch(/its own parent/);
   });
 
   it('rejects depth 16 and accepts 15', () => {
     expect(issues(snapshot(chain(15), []))).toEqual([]);
     expect(issues(snapshot(chain(16), []))).toEqual([
-      expect.objectContaining({ object: 'department "16"', message: expect.stringContaining('level 16; wecom allows at most 15') }),
+      expect.objectContaining({
+        object: 'department "16"',
+        message: expect.stringContaining('level 16; wecom allows at most 15'),
+      }),
     ]);
   });
 
   it('rejects duplicate department and user ids, and userids equal ignoring case', () => {
     const found = issues(
-      snapshot([dept('1', null, 'A'), dept('1', null, 'B')], [{ externalId: 'a' }, { externalId: 'a' }, { externalId: 'A' }]),
+      snapshot(
+        [dept('1', null, 'A'), dept('1', null, 'B')],
+        [{ externalId: 'a' }, { externalId: 'a' }, { externalId: 'A' }],
+      ),
     );
     expect(found.map((i) => [i.path, i.field])).toEqual([
       ['departments[1]', 'externalId'],
@@ -118,17 +136,35 @@ describe('snapshot validation (WeCom limits)', () => {
     expect(issues(snapshot([dept('1', null, n64)], [{ externalId: 'ok', name: n64 }]))).toEqual([]);
     const found = issues(snapshot([dept('1', null, n65)], [{ externalId: '_bad id', name: n65 }]));
     expect(found).toEqual([
-      expect.objectContaining({ object: 'department "1"', field: 'name', message: expect.stringContaining('65 characters') }),
-      expect.objectContaining({ object: 'user "_bad id"', field: 'externalId', message: expect.stringContaining('not a valid wecom userid') }),
-      expect.objectContaining({ object: 'user "_bad id"', field: 'name', message: expect.stringContaining('65 characters') }),
+      expect.objectContaining({
+        object: 'department "1"',
+        field: 'name',
+        message: expect.stringContaining('65 characters'),
+      }),
+      expect.objectContaining({
+        object: 'user "_bad id"',
+        field: 'externalId',
+        message: expect.stringContaining('not a valid wecom userid'),
+      }),
+      expect.objectContaining({
+        object: 'user "_bad id"',
+        field: 'name',
+        message: expect.stringContaining('65 characters'),
+      }),
     ]);
   });
 
   it('rejects forbidden characters in department names, for each platform its own', () => {
-    expect(issues(snapshot([dept('1', null, 'R&D: core')], []))[0]).toMatchObject({ field: 'name', message: expect.stringContaining('":"') });
+    expect(issues(snapshot([dept('1', null, 'R&D: core')], []))[0]).toMatchObject({
+      field: 'name',
+      message: expect.stringContaining('":"'),
+    });
     expect(issues(snapshot([dept('1', null, 'A｜B')], []))[0]).toMatchObject({ field: 'name' });
     expect(issues(snapshot([dept('1', null, '研发-一部')], []))).toEqual([]);
-    expect(issues(snapshot([dept('1', null, '研发-一部')], []), DINGTALK_LIMITS)[0]).toMatchObject({ field: 'name', message: expect.stringContaining('"-"') });
+    expect(issues(snapshot([dept('1', null, '研发-一部')], []), DINGTALK_LIMITS)[0]).toMatchObject({
+      field: 'name',
+      message: expect.stringContaining('"-"'),
+    });
   });
 
   it('rejects memberships to unknown departments, twice-listed departments, a foreign main department, and over 100 departments', () => {
@@ -137,7 +173,11 @@ describe('snapshot validation (WeCom limits)', () => {
       snapshot(
         [dept('1', null, 'A'), ...many],
         [
-          { externalId: 'a', departments: [{ externalId: '99x' }, { externalId: '1' }, { externalId: '1' }], mainDepartment: '2' },
+          {
+            externalId: 'a',
+            departments: [{ externalId: '99x' }, { externalId: '1' }, { externalId: '1' }],
+            mainDepartment: '2',
+          },
           { externalId: 'b', departments: many.map((d) => ({ externalId: d.externalId })) },
         ],
       ),
@@ -151,13 +191,17 @@ describe('snapshot validation (WeCom limits)', () => {
   });
 
   it('checks profile formats and names the field', () => {
-    const found = issues(snapshot([], [{ externalId: 'a', mobile: 'call me', email: 'nope', telephone: 'x1', position: 'p'.repeat(129) }]));
+    const found = issues(
+      snapshot([], [{ externalId: 'a', mobile: 'call me', email: 'nope', telephone: 'x1', position: 'p'.repeat(129) }]),
+    );
     expect(found.map((i) => i.field)).toEqual(['position', 'mobile', 'email', 'telephone']);
     expect(issues(snapshot([], [{ externalId: 'a', mobile: '', email: null }]))).toEqual([]);
   });
 
   it('rejects incompleteDepartments that are not in the snapshot', () => {
-    expect(issues(snapshot([dept('1', null, 'A')], [], { incompleteDepartments: ['7'] }))[0]).toMatchObject({ path: 'incompleteDepartments[0]' });
+    expect(issues(snapshot([dept('1', null, 'A')], [], { incompleteDepartments: ['7'] }))[0]).toMatchObject({
+      path: 'incompleteDepartments[0]',
+    });
   });
 });
 
@@ -169,12 +213,29 @@ describe('control characters', () => {
       const code = `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
       const s = snapshot(
         [dept('1', null, `R&D${c}`)],
-        [{ externalId: `u${c}`, userid: `u${c}`, name: `A${c}`, alias: `b${c}`, position: `p${c}`, address: `a${c}`, employeeNo: `e${c}`, email: `x${c}@y.cn`, attributes: { [`k${c}`]: 'v' } }],
+        [
+          {
+            externalId: `u${c}`,
+            userid: `u${c}`,
+            name: `A${c}`,
+            alias: `b${c}`,
+            position: `p${c}`,
+            address: `a${c}`,
+            employeeNo: `e${c}`,
+            email: `x${c}@y.cn`,
+            attributes: { [`k${c}`]: 'v' },
+          },
+        ],
       );
       for (const limits of [WECOM_LIMITS, DINGTALK_LIMITS]) {
         const found = issues(s, limits);
         expect(found.map((i) => `${i.object} ${i.field}`).sort(), code).toEqual(
-          [`department "1" name`, ...['userid', 'name', 'alias', 'position', 'address', 'employeeNo', 'email', 'attributes'].map((f) => `user "u${c}" ${f}`)].sort(),
+          [
+            `department "1" name`,
+            ...['userid', 'name', 'alias', 'position', 'address', 'employeeNo', 'email', 'attributes'].map(
+              (f) => `user "u${c}" ${f}`,
+            ),
+          ].sort(),
         );
         expect(found.find((i) => i.field === 'name' && i.object === 'department "1"')).toMatchObject({
           message: `the name contains the control character ${code} at position 4`,
@@ -185,7 +246,15 @@ describe('control characters', () => {
   });
 
   it('leave ordinary text alone: CJK, emoji, spaces, bidi letters', () => {
-    expect(issues(snapshot([dept('1', null, '研发 中心 🚀')], [{ externalId: 'a', name: 'محمد Zhang 张三', position: 'Ingénieur · 工程师' }]), DINGTALK_LIMITS)).toEqual([]);
+    expect(
+      issues(
+        snapshot(
+          [dept('1', null, '研发 中心 🚀')],
+          [{ externalId: 'a', name: 'محمد Zhang 张三', position: 'Ingénieur · 工程师' }],
+        ),
+        DINGTALK_LIMITS,
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -201,7 +270,8 @@ describe('skipping invalid records of a platform read', () => {
     );
 
   it('leaves out a bad user, keeps a bad department without its bad field, and marks every department involved incomplete', () => {
-    const local = (id: string): string[] | undefined => (id === 'moved' ? ['2', '4'] : id === 'bad' ? ['2'] : undefined);
+    const local = (id: string): string[] | undefined =>
+      id === 'moved' ? ['2', '4'] : id === 'bad' ? ['2'] : undefined;
     const { snapshot: s, skipped, issues: left } = skipInvalidRecords(base(), WECOM_LIMITS, local);
     expect(left).toEqual([]);
     expect(s.users.map((u) => u.externalId)).toEqual(['ok']);
@@ -219,28 +289,40 @@ describe('skipping invalid records of a platform read', () => {
     expect(validateSnapshot(s, WECOM_LIMITS)).toEqual([]);
   });
 
-  it('a skipped user the directory holds in none of the source\'s departments leaves the whole read incomplete', () => {
+  it("a skipped user the directory holds in none of the source's departments leaves the whole read incomplete", () => {
     const { snapshot: s } = skipInvalidRecords(base(), WECOM_LIMITS, (id) => (id === 'bad' ? [] : undefined));
     expect(s.complete).toBe(false);
   });
 
   it('cannot skip a broken tree: an unknown parent is still an issue', () => {
-    const broken = snapshot([dept('1', null, 'Top'), dept('2', '9', 'Lost')], [{ externalId: 'ok', name: 'Fine', departments: [{ externalId: '1' }] }]);
+    const broken = snapshot(
+      [dept('1', null, 'Top'), dept('2', '9', 'Lost')],
+      [{ externalId: 'ok', name: 'Fine', departments: [{ externalId: '1' }] }],
+    );
     const { issues: left, skipped } = skipInvalidRecords(broken, WECOM_LIMITS, () => undefined);
     expect(left.map((i) => i.field)).toEqual(['parentExternalId']);
     expect(skipped).toEqual([]);
   });
 
   it('returns a valid snapshot as it is', () => {
-    const valid = snapshot([dept('1', null, 'Top')], [{ externalId: 'ok', name: 'Fine', departments: [{ externalId: '1' }] }]);
-    expect(skipInvalidRecords(valid, WECOM_LIMITS, () => undefined)).toEqual({ snapshot: valid, skipped: [], issues: [] });
+    const valid = snapshot(
+      [dept('1', null, 'Top')],
+      [{ externalId: 'ok', name: 'Fine', departments: [{ externalId: '1' }] }],
+    );
+    expect(skipInvalidRecords(valid, WECOM_LIMITS, () => undefined)).toEqual({
+      snapshot: valid,
+      skipped: [],
+      issues: [],
+    });
   });
 });
 
 describe('platform limits', () => {
   it('encodes the WeCom userid pattern', () => {
-    for (const ok of ['a', 'A1', '1a', 'zhang.san@corp', 'x_y-z', 'a'.repeat(64)]) expect(checkUserId(ok, WECOM_LIMITS)).toBeNull();
-    for (const bad of ['', '_a', '-a', 'a b', '张三', 'a'.repeat(65)]) expect(checkUserId(bad, WECOM_LIMITS)).not.toBeNull();
+    for (const ok of ['a', 'A1', '1a', 'zhang.san@corp', 'x_y-z', 'a'.repeat(64)])
+      expect(checkUserId(ok, WECOM_LIMITS)).toBeNull();
+    for (const bad of ['', '_a', '-a', 'a b', '张三', 'a'.repeat(65)])
+      expect(checkUserId(bad, WECOM_LIMITS)).not.toBeNull();
     expect(checkUserId('张三', DINGTALK_LIMITS)).toBeNull();
   });
 

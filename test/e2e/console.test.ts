@@ -3,7 +3,18 @@ import type { Browser, Page } from 'playwright-core';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
 import { PLATFORMS } from '../../src/connectors/registry.js';
 import { openStore } from '../../src/store/open.js';
-import { ADMIN_PASSWORD, ensureConsoleBuilt, failOnPageErrors, launchBrowser, newPage, screenshot, startOrgsync, startSimulator, type Orgsync, type Simulator } from './harness.js';
+import {
+  ADMIN_PASSWORD,
+  ensureConsoleBuilt,
+  failOnPageErrors,
+  launchBrowser,
+  newPage,
+  screenshot,
+  startOrgsync,
+  startSimulator,
+  type Orgsync,
+  type Simulator,
+} from './harness.js';
 
 /**
  * The admin console in real Chromium against the real server and the WeCom simulator: sign in, connect and test,
@@ -26,7 +37,11 @@ let truth: SimOrg;
 const apiBodies: string[] = [];
 
 beforeAll(async () => {
-  const [s, o, b] = await Promise.all([startSimulator({ seed: 11, departments: 40, users: USERS }), ensureConsoleBuilt().then(() => startOrgsync()), launchBrowser()]);
+  const [s, o, b] = await Promise.all([
+    startSimulator({ seed: 11, departments: 40, users: USERS }),
+    ensureConsoleBuilt().then(() => startOrgsync()),
+    launchBrowser(),
+  ]);
   sim = s;
   orgsync = o;
   browser = b;
@@ -197,13 +212,21 @@ describe('the admin console', () => {
     await byTestId('wecom-save').click();
     const field = page.locator('.field-invalid', { has: input });
     await field.waitFor();
-    expect(await field.locator('.field-error').textContent()).toMatch(/reconcileCron: "every night" has 2 fields.*"0 2 \* \* \*"/);
+    expect(await field.locator('.field-error').textContent()).toMatch(
+      /reconcileCron: "every night" has 2 fields.*"0 2 \* \* \*"/,
+    );
 
     await input.fill('30 1 * * *');
     await byTestId('wecom-save').click();
     await byTestId('wecom-saved').waitFor();
     await expect.poll(() => page.locator('.field-invalid', { has: input }).count()).toBe(0);
-    const stored = await page.evaluate(async () => (await (await fetch('/api/v1/connections/wecom')).json()) as { reconcileCron: string | null; nextReconcileAt: string | null });
+    const stored = await page.evaluate(
+      async () =>
+        (await (await fetch('/api/v1/connections/wecom')).json()) as {
+          reconcileCron: string | null;
+          nextReconcileAt: string | null;
+        },
+    );
     expect(stored.reconcileCron).toBe('30 1 * * *');
     expect(stored.nextReconcileAt).toBeTruthy();
     expect(await input.inputValue()).toBe('30 1 * * *');
@@ -234,7 +257,9 @@ describe('the admin console', () => {
     expect(await progress.getAttribute('data-status')).toBe('running');
 
     // Phase and counts as the server reports them: reading members, n of the departments.
-    await expect.poll(() => byTestId('sync-phase').textContent(), { timeout: 10_000 }).toMatch(/读取 · \d+ \/ \d+ · members/);
+    await expect
+      .poll(() => byTestId('sync-phase').textContent(), { timeout: 10_000 })
+      .toMatch(/读取 · \d+ \/ \d+ · members/);
     await screenshot(page, 'org-sync-progress');
 
     expect(sim.sim.callHoldState().held).toBeGreaterThan(0);
@@ -319,7 +344,10 @@ describe('the admin console', () => {
     const dept = truth.departments.find((d) => d.id === deptId);
     await byTestId('nav-org').click();
     await byTestId('department-filter').fill(dept?.name ?? '');
-    await page.locator(`[data-testid=department-match][data-name="${dept?.name ?? ''}"]`).first().click();
+    await page
+      .locator(`[data-testid=department-match][data-name="${dept?.name ?? ''}"]`)
+      .first()
+      .click();
     await byTestId('member-search').fill(leaver.userid);
     const row = page.locator(`[data-testid=member-row][data-userid="${leaver.userid}"]`);
     await expect.poll(() => row.textContent()).toContain('已停用');
@@ -341,9 +369,21 @@ describe('the admin console', () => {
     // A message that failed its tries, written to the server's database as the pump leaves one.
     const store = await openStore({ dataDir: orgsync.dataDir });
     const { dept } = busiestDepartment(truth);
-    const error = { code: 'WECOM_BUSY', message: 'WeCom was busy and stayed busy: system busy', hint: 'WeCom answered "system busy" to every retry.', object: `department "${dept.id}"` };
+    const error = {
+      code: 'WECOM_BUSY',
+      message: 'WeCom was busy and stayed busy: system busy',
+      hint: 'WeCom answered "system busy" to every retry.',
+      object: `department "${dept.id}"`,
+    };
     try {
-      expect(await store.inbox.add({ connection: 'wecom', dedupeKey: 'e2e-dead', type: 'change_contact/update_party', events: [{ object: 'department', externalId: String(dept.id) }] })).toBe(true);
+      expect(
+        await store.inbox.add({
+          connection: 'wecom',
+          dedupeKey: 'e2e-dead',
+          type: 'change_contact/update_party',
+          events: [{ object: 'department', externalId: String(dept.id) }],
+        }),
+      ).toBe(true);
       const [message] = await store.inbox.pending('wecom', 1);
       expect(await store.inbox.markFailed([message!.id], error, { maxAttempts: 1 })).toStrictEqual([message!.id]);
 

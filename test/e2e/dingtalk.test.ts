@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
-import { ADMIN_PASSWORD, ensureConsoleBuilt, failOnPageErrors, launchBrowser, newPage, startOrgsync, type Orgsync } from './harness.js';
+import {
+  ADMIN_PASSWORD,
+  ensureConsoleBuilt,
+  failOnPageErrors,
+  launchBrowser,
+  newPage,
+  startOrgsync,
+  type Orgsync,
+} from './harness.js';
 
 /** The DingTalk card, a previewed (dry-run) 钉钉同步 approved from its run, and a plain one: in English, against the DingTalk simulator. */
 
@@ -15,7 +23,11 @@ let page: Page;
 
 beforeAll(async () => {
   sim = new DingtalkSimulator({ seed: 5, departments: 20, users: 120 });
-  [simUrl, orgsync, browser] = await Promise.all([sim.listen(0), ensureConsoleBuilt().then(() => startOrgsync()), launchBrowser()]);
+  [simUrl, orgsync, browser] = await Promise.all([
+    sim.listen(0),
+    ensureConsoleBuilt().then(() => startOrgsync()),
+    launchBrowser(),
+  ]);
   page = await newPage(browser, pageErrors);
   await page.addInitScript(`localStorage.setItem('orgsync.lang', 'en')`);
   await page.goto(orgsync.url);

@@ -26,14 +26,20 @@ beforeAll(async () => {
   dataDir = await prepareDataDir('first-sign-in');
   await ensureConsoleBuilt();
   // No ORGSYNC_ADMIN_PASSWORD: the first admin gets a generated password that must be changed.
-  [server, browser] = await Promise.all([startServer({ env: {}, dataDir, host: '127.0.0.1', port: 0, logLevel: 'silent' }), launchBrowser()]);
+  [server, browser] = await Promise.all([
+    startServer({ env: {}, dataDir, host: '127.0.0.1', port: 0, logLevel: 'silent' }),
+    launchBrowser(),
+  ]);
   generated = server.admin?.password as string;
   page = await newPage(browser);
   page.on('pageerror', (err) => problems.push(`uncaught: ${err.message}`));
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const url = msg.location().url;
-    const apiRefusal = /^Failed to load resource: the server responded with a status of 4\d\d\b/.test(msg.text()) && url !== '' && new URL(url).pathname.startsWith('/api/');
+    const apiRefusal =
+      /^Failed to load resource: the server responded with a status of 4\d\d\b/.test(msg.text()) &&
+      url !== '' &&
+      new URL(url).pathname.startsWith('/api/');
     if (!apiRefusal) problems.push(`console error: ${msg.text()} (${url})`);
   });
 }, 60_000);

@@ -15,7 +15,10 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * Where the steps' screenshots go: docs/screenshots/ when ORGSYNC_SCREENSHOTS=1 (to refresh the docs' pictures),
  * else a scratch folder, so an ordinary test run leaves the working tree as it was.
  */
-export const SCREENSHOTS = process.env.ORGSYNC_SCREENSHOTS === '1' ? path.join(ROOT, 'docs/screenshots') : path.join(ROOT, '.bench-data/screenshots');
+export const SCREENSHOTS =
+  process.env.ORGSYNC_SCREENSHOTS === '1'
+    ? path.join(ROOT, 'docs/screenshots')
+    : path.join(ROOT, '.bench-data/screenshots');
 export const ADMIN_PASSWORD = 'e2e-admin-password';
 const CONSOLE_DIR = path.join(ROOT, 'dist/console');
 const CHROMIUM = process.env.ORGSYNC_CHROMIUM ?? '/usr/bin/chromium';
@@ -57,11 +60,22 @@ export async function ensureConsoleBuilt(): Promise<void> {
   try {
     if (consoleIsCurrent()) return;
     // In a child process: vitest sets NODE_ENV=test, under which Vite would bundle React's development build.
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', path.join(ROOT, 'web/vite.config.ts'), '--logLevel', 'warn'], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'production' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    execFileSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'node_modules/vite/bin/vite.js'),
+        'build',
+        '--config',
+        path.join(ROOT, 'web/vite.config.ts'),
+        '--logLevel',
+        'warn',
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, NODE_ENV: 'production' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
@@ -74,7 +88,11 @@ export interface Simulator {
   mutate(operations: SimOperation[]): Promise<number>;
 }
 
-export async function startSimulator(options: { seed: number; departments: number; users: number }): Promise<Simulator> {
+export async function startSimulator(options: {
+  seed: number;
+  departments: number;
+  users: number;
+}): Promise<Simulator> {
   const sim = new WecomSimulator(options);
   const url = await sim.listen(0);
   return {
@@ -108,7 +126,14 @@ export async function prepareDataDir(name: string): Promise<string> {
 export async function startOrgsync(dir?: string): Promise<Orgsync> {
   const dataDir = dir ?? (await prepareDataDir('console'));
   // A clean environment: no ORGSYNC_DATABASE_URL or master key from the shell reaches the test server.
-  const server = await startServer({ env: {}, dataDir, host: '127.0.0.1', port: 0, adminPassword: ADMIN_PASSWORD, logLevel: 'silent' });
+  const server = await startServer({
+    env: {},
+    dataDir,
+    host: '127.0.0.1',
+    port: 0,
+    adminPassword: ADMIN_PASSWORD,
+    logLevel: 'silent',
+  });
   return {
     url: server.url,
     dataDir,
@@ -137,7 +162,8 @@ export class PageErrors {
   /** Throws with the problems that arrived since the last call, and forgets them (the next test starts clean). */
   check(): void {
     const problems = this.seen.splice(0);
-    if (problems.length > 0) throw new Error(`the console reported ${problems.length} problem(s):\n${problems.join('\n')}`);
+    if (problems.length > 0)
+      throw new Error(`the console reported ${problems.length} problem(s):\n${problems.join('\n')}`);
   }
 }
 
@@ -162,7 +188,11 @@ function expectedApiRefusal(msg: ConsoleMessage): boolean {
 
 /** A page of its own context; with `errors` (every test does; a benchmark need not), its problems are collected. */
 export async function newPage(browser: Browser, errors?: PageErrors): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', deviceScaleFactor: 1 });
+  const context = await browser.newContext({
+    viewport: { width: 1440, height: 900 },
+    locale: 'zh-CN',
+    deviceScaleFactor: 1,
+  });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   if (!errors) return page;
@@ -173,7 +203,8 @@ export async function newPage(browser: Browser, errors?: PageErrors): Promise<Pa
     window.__orgsyncCspViolation(e.effectiveDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile + ':' + e.lineNumber);
   });`);
   page.on('console', (msg) => {
-    if (msg.type() === 'error' && !expectedApiRefusal(msg)) errors.add(`console error: ${msg.text()} (${msg.location().url})`);
+    if (msg.type() === 'error' && !expectedApiRefusal(msg))
+      errors.add(`console error: ${msg.text()} (${msg.location().url})`);
   });
   page.on('pageerror', (err) => errors.add(`uncaught: ${err.message}`));
   return page;
@@ -181,5 +212,10 @@ export async function newPage(browser: Browser, errors?: PageErrors): Promise<Pa
 
 export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: options.fullPage ?? false, animations: 'disabled', caret: 'hide' });
+  await page.screenshot({
+    path: path.join(SCREENSHOTS, `${name}.png`),
+    fullPage: options.fullPage ?? false,
+    animations: 'disabled',
+    caret: 'hide',
+  });
 }

@@ -1,13 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { CallbackCrypto } from '../../src/crypto/callback-crypto.js';
 import { CallbackLimiter, clientKey, DEFAULT_CALLBACK_LIMITS } from '../../src/events/callback-limits.js';
-import { CallbackReceiver, MAX_CALLBACK_BODY_BYTES, scanDingtalkEnvelope, scanWecomEnvelope } from '../../src/events/callbacks.js';
+import {
+  CallbackReceiver,
+  MAX_CALLBACK_BODY_BYTES,
+  scanDingtalkEnvelope,
+  scanWecomEnvelope,
+} from '../../src/events/callbacks.js';
 import { OrgsyncError } from '../../src/errors.js';
 import { changeContactXml } from '../../src/simulator/wecom/callbacks.js';
 
 // Official vectors (API reference §7 and §12).
-const WECOM = { token: 'QDG6eK', encodingAesKey: 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C', receiverId: 'wx5823bf96d3bd56c7' };
-const DING = { token: '123456', encodingAesKey: '4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij', receiverId: 'suite4xxxxxxxxxxxxxxx' };
+const WECOM = {
+  token: 'QDG6eK',
+  encodingAesKey: 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C',
+  receiverId: 'wx5823bf96d3bd56c7',
+};
+const DING = {
+  token: '123456',
+  encodingAesKey: '4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij',
+  receiverId: 'suite4xxxxxxxxxxxxxxx',
+};
 
 function rejected(fn: () => unknown): { code: string; status?: number } {
   try {
@@ -42,7 +55,11 @@ describe('WeCom callbacks', () => {
       'RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusUiX5L5X/0lWfrf0QADHHhGd3QczcdCUpj911L3vg3W/sYYvuJTs3TUUkSUXxaccAS0qhxchrRYt66wiSpGLYL42aM6A8dTT+6k4aSknmPj48kzJs8qLjvd4Xgpue06DOdnLxAUHzM6+kDZ+HMZfJYuR+LtwGc2hgf5gsijff0ekUNXZiqATP7PF5mZxZ3Izoun1s4zG4LUMnvw2r+KqCKIw+3IQH03v+BCA9nMELNqbSf6tiWSrXJB3LAVGUcallcrw8V2t9EL4EhzJWrQUax5wLVMNS0+rUPA3k22Ncx4XXZS9o0MBH27Bo6BpNelZpS+/uh9KsNlY6bHCmJU9p8g7m3fVKn28H3KDYA5Pl/T8Z1ptDAVe0lXdQ2YoyyH2uyPIGHBZZIs2pDBS8R07+qN+E7Q==';
     const out = r.receive({
       method: 'POST',
-      query: { msg_signature: '477715d11cdb4164915debcba66cb864d751f3e6', timestamp: '1409659813', nonce: '1372623149' },
+      query: {
+        msg_signature: '477715d11cdb4164915debcba66cb864d751f3e6',
+        timestamp: '1409659813',
+        nonce: '1372623149',
+      },
       body: `<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><AgentID><![CDATA[218]]></AgentID><Encrypt><![CDATA[${encrypted}]]></Encrypt></xml>`,
     });
     expect(out.status).toBe(200);
@@ -54,22 +71,57 @@ describe('WeCom callbacks', () => {
   const sender = new CallbackCrypto(keys);
   const post = (plain: string, options: { timestamp?: string } = {}) => {
     const s = sender.encryptAndSign(plain, options);
-    return { method: 'POST', query: { msg_signature: s.signature, timestamp: s.timestamp, nonce: s.nonce }, body: `<xml><ToUserName>${corp}</ToUserName><Encrypt><![CDATA[${s.encrypted}]]></Encrypt></xml>` };
+    return {
+      method: 'POST',
+      query: { msg_signature: s.signature, timestamp: s.timestamp, nonce: s.nonce },
+      body: `<xml><ToUserName>${corp}</ToUserName><Encrypt><![CDATA[${s.encrypted}]]></Encrypt></xml>`,
+    };
   };
 
   it('turns change_contact events (full and ID-only, renames, parties) into contact events', () => {
     const r = new CallbackReceiver({ platform: 'wecom', ...keys });
     const user = { userid: 'zhangsan', name: '张三', department: [2], is_leader_in_dept: [0], main_department: 2 };
     const cases: Array<[string | null, unknown]> = [
-      [changeContactXml({ type: 'create_user', user } as never, corp, false, 1), [{ object: 'user', externalId: 'zhangsan' }]],
-      [changeContactXml({ type: 'create_user', user } as never, corp, true, 1), [{ object: 'user', externalId: 'zhangsan' }]],
       [
-        changeContactXml({ type: 'update_user', userid: 'zhangsan', newUserid: 'zhangsan2', user: { ...user, userid: 'zhangsan2' }, changed: {} } as never, corp, true, 1),
+        changeContactXml({ type: 'create_user', user } as never, corp, false, 1),
+        [{ object: 'user', externalId: 'zhangsan' }],
+      ],
+      [
+        changeContactXml({ type: 'create_user', user } as never, corp, true, 1),
+        [{ object: 'user', externalId: 'zhangsan' }],
+      ],
+      [
+        changeContactXml(
+          {
+            type: 'update_user',
+            userid: 'zhangsan',
+            newUserid: 'zhangsan2',
+            user: { ...user, userid: 'zhangsan2' },
+            changed: {},
+          } as never,
+          corp,
+          true,
+          1,
+        ),
         [{ object: 'user', externalId: 'zhangsan', newExternalId: 'zhangsan2' }],
       ],
-      [changeContactXml({ type: 'delete_user', userid: 'zhangsan' } as never, corp, false, 1), [{ object: 'user', externalId: 'zhangsan' }]],
-      [changeContactXml({ type: 'create_party', department: { id: 7, name: '新部门', parentid: 1, order: 1 } } as never, corp, false, 1), [{ object: 'department', externalId: '7' }]],
-      [changeContactXml({ type: 'delete_party', id: 7 } as never, corp, false, 1), [{ object: 'department', externalId: '7' }]],
+      [
+        changeContactXml({ type: 'delete_user', userid: 'zhangsan' } as never, corp, false, 1),
+        [{ object: 'user', externalId: 'zhangsan' }],
+      ],
+      [
+        changeContactXml(
+          { type: 'create_party', department: { id: 7, name: '新部门', parentid: 1, order: 1 } } as never,
+          corp,
+          false,
+          1,
+        ),
+        [{ object: 'department', externalId: '7' }],
+      ],
+      [
+        changeContactXml({ type: 'delete_party', id: 7 } as never, corp, false, 1),
+        [{ object: 'department', externalId: '7' }],
+      ],
     ];
     for (const [xml, events] of cases) {
       expect(xml).not.toBeNull();
@@ -91,16 +143,29 @@ describe('WeCom callbacks', () => {
   it('refuses a bad signature, a stale timestamp, a missing parameter, entity declarations and an oversized body', () => {
     const r = new CallbackReceiver({ platform: 'wecom', ...keys });
     const good = post(changeContactXml({ type: 'delete_user', userid: 'a' } as never, corp, false, 5) as string);
-    expect(rejected(() => r.receive({ ...good, query: { ...good.query, msg_signature: '0'.repeat(40) } })).code).toBe('CALLBACK_SIGNATURE_INVALID');
-    const stale = post('<xml><Event>change_contact</Event></xml>', { timestamp: String(Math.floor(Date.now() / 1000) - 3600) });
+    expect(rejected(() => r.receive({ ...good, query: { ...good.query, msg_signature: '0'.repeat(40) } })).code).toBe(
+      'CALLBACK_SIGNATURE_INVALID',
+    );
+    const stale = post('<xml><Event>change_contact</Event></xml>', {
+      timestamp: String(Math.floor(Date.now() / 1000) - 3600),
+    });
     expect(rejected(() => r.receive(stale))).toStrictEqual({ code: 'CALLBACK_TIMESTAMP_OUT_OF_WINDOW', status: 400 });
-    expect(rejected(() => r.receive({ ...good, query: { timestamp: '1', nonce: '2' } })).code).toBe('CALLBACK_PARAMETER_MISSING');
+    expect(rejected(() => r.receive({ ...good, query: { timestamp: '1', nonce: '2' } })).code).toBe(
+      'CALLBACK_PARAMETER_MISSING',
+    );
     const bomb = post('<!DOCTYPE x [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><xml><UserID>&b;</UserID></xml>');
     expect(rejected(() => r.receive(bomb)).code).toBe('CALLBACK_BODY_INVALID');
-    expect(rejected(() => r.receive({ ...good, body: 'x'.repeat(MAX_CALLBACK_BODY_BYTES + 1) }))).toStrictEqual({ code: 'CALLBACK_TOO_LARGE', status: 413 });
+    expect(rejected(() => r.receive({ ...good, body: 'x'.repeat(MAX_CALLBACK_BODY_BYTES + 1) }))).toStrictEqual({
+      code: 'CALLBACK_TOO_LARGE',
+      status: 413,
+    });
     // A message encrypted for another corp is refused after decryption.
     const otherCorp = new CallbackCrypto({ ...keys, receiverId: 'wwsomeoneelse' }).encryptAndSign('<xml/>');
-    const misaddressed = { method: 'POST', query: { msg_signature: otherCorp.signature, timestamp: otherCorp.timestamp, nonce: otherCorp.nonce }, body: `<xml><Encrypt>${otherCorp.encrypted}</Encrypt></xml>` };
+    const misaddressed = {
+      method: 'POST',
+      query: { msg_signature: otherCorp.signature, timestamp: otherCorp.timestamp, nonce: otherCorp.nonce },
+      body: `<xml><Encrypt>${otherCorp.encrypted}</Encrypt></xml>`,
+    };
     expect(rejected(() => r.receive(misaddressed)).code).toBe('CALLBACK_RECEIVER_MISMATCH');
   });
 });
@@ -120,25 +185,43 @@ describe('DingTalk event subscription', () => {
     const reply = JSON.parse(out.body) as Record<string, string>;
     expect(Object.keys(reply).sort()).toStrictEqual(['encrypt', 'msg_signature', 'nonce', 'timeStamp']);
     const check = new CallbackCrypto(DING);
-    expect(check.verifyAndDecrypt({ signature: reply.msg_signature as string, timestamp: reply.timeStamp as string, nonce: reply.nonce as string, encrypted: reply.encrypt as string })).toBe('success');
+    expect(
+      check.verifyAndDecrypt({
+        signature: reply.msg_signature as string,
+        timestamp: reply.timeStamp as string,
+        nonce: reply.nonce as string,
+        encrypted: reply.encrypt as string,
+      }),
+    ).toBe('success');
     expect(out.message?.type).toBe('check_create_suite_url');
     expect(out.message?.events).toStrictEqual([]);
   });
 
   it('turns ID-only contact events into contact events; check_url is only answered', () => {
-    const keys = { token: 'tok', encodingAesKey: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ', receiverId: 'dingappkey123' };
+    const keys = {
+      token: 'tok',
+      encodingAesKey: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ',
+      receiverId: 'dingappkey123',
+    };
     const sender = new CallbackCrypto(keys);
     const r = new CallbackReceiver({ platform: 'dingtalk', ...keys });
     const send = (event: unknown, spelling: 'new' | 'old') => {
       const s = sender.encryptAndSign(JSON.stringify(event), { timestamp: String(Date.now()) });
-      const query = spelling === 'new' ? { msg_signature: s.signature, timestamp: s.timestamp, nonce: s.nonce } : { signature: s.signature, timeStamp: s.timestamp, nonce: s.nonce };
+      const query =
+        spelling === 'new'
+          ? { msg_signature: s.signature, timestamp: s.timestamp, nonce: s.nonce }
+          : { signature: s.signature, timeStamp: s.timestamp, nonce: s.nonce };
       return r.receive({ method: 'POST', query, body: JSON.stringify({ encrypt: s.encrypted }) });
     };
-    expect(send({ EventType: 'user_add_org', CorpId: 'ding1', UserId: ['u1', 'u2'], TimeStamp: '1' }, 'new').message?.events).toStrictEqual([
+    expect(
+      send({ EventType: 'user_add_org', CorpId: 'ding1', UserId: ['u1', 'u2'], TimeStamp: '1' }, 'new').message?.events,
+    ).toStrictEqual([
       { object: 'user', externalId: 'u1' },
       { object: 'user', externalId: 'u2' },
     ]);
-    expect(send({ EventType: 'org_dept_remove', DeptId: [581208264], TimeStamp: '1' }, 'old').message?.events).toStrictEqual([{ object: 'department', externalId: '581208264' }]);
+    expect(
+      send({ EventType: 'org_dept_remove', DeptId: [581208264], TimeStamp: '1' }, 'old').message?.events,
+    ).toStrictEqual([{ object: 'department', externalId: '581208264' }]);
     const check = send({ EventType: 'check_url' }, 'old');
     expect(check.status).toBe(200);
     expect(check.message).toBeUndefined();
@@ -227,25 +310,49 @@ describe('the envelope scans (before any signature is checked)', () => {
   it('refuses a body that is not the envelope before looking at the signature', () => {
     const r = new CallbackReceiver({ platform: 'wecom', ...WECOM });
     // Not signed at all: the body is refused first, as the cheapest check.
-    expect(rejected(() => r.receive({ method: 'POST', query: { msg_signature: '0'.repeat(40), timestamp: '1', nonce: '2' }, body: `<xml>${'<a>'.repeat(9_000)}</xml>` }))).toStrictEqual({
+    expect(
+      rejected(() =>
+        r.receive({
+          method: 'POST',
+          query: { msg_signature: '0'.repeat(40), timestamp: '1', nonce: '2' },
+          body: `<xml>${'<a>'.repeat(9_000)}</xml>`,
+        }),
+      ),
+    ).toStrictEqual({
       code: 'CALLBACK_BODY_INVALID',
       status: 400,
     });
     const d = new CallbackReceiver({ platform: 'dingtalk', ...DING });
-    expect(rejected(() => d.receive({ method: 'POST', query: { msg_signature: '0'.repeat(40), timestamp: '1', nonce: '2' }, body: '['.repeat(60_000) }))).toStrictEqual({
+    expect(
+      rejected(() =>
+        d.receive({
+          method: 'POST',
+          query: { msg_signature: '0'.repeat(40), timestamp: '1', nonce: '2' },
+          body: '['.repeat(60_000),
+        }),
+      ),
+    ).toStrictEqual({
       code: 'CALLBACK_BODY_INVALID',
       status: 400,
     });
   });
 
   it('makes a decrypted message the parser cannot take a 400, whatever the parser throws', () => {
-    const keys = { token: 'tok3n', encodingAesKey: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ', receiverId: 'ww0123456789abcdef' };
+    const keys = {
+      token: 'tok3n',
+      encodingAesKey: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ',
+      receiverId: 'ww0123456789abcdef',
+    };
     const sender = new CallbackCrypto(keys);
     const r = new CallbackReceiver({ platform: 'wecom', ...keys });
     // fast-xml-parser throws a plain Error past its nesting limit: it was a 500 and a stack in the log.
     for (const plain of [`<xml>${'<a>'.repeat(6_000)}${'</a>'.repeat(6_000)}</xml>`, '<xml><a></b></xml>', '<xml>']) {
       const s = sender.encryptAndSign(plain);
-      const request = { method: 'POST', query: { msg_signature: s.signature, timestamp: s.timestamp, nonce: s.nonce }, body: `<xml><Encrypt>${s.encrypted}</Encrypt></xml>` };
+      const request = {
+        method: 'POST',
+        query: { msg_signature: s.signature, timestamp: s.timestamp, nonce: s.nonce },
+        body: `<xml><Encrypt>${s.encrypted}</Encrypt></xml>`,
+      };
       expect(rejected(() => r.receive(request))).toStrictEqual({ code: 'CALLBACK_BODY_INVALID', status: 400 });
     }
   });
@@ -288,7 +395,7 @@ describe('the limits of refused callback requests', () => {
     expect(limiter.limited('2001:db8:1:3::1', 'wx')).toBeNull();
   });
 
-  it('past a connection\'s limit, answers 429 to the clients already refused in the window, not to the others', () => {
+  it("past a connection's limit, answers 429 to the clients already refused in the window, not to the others", () => {
     const limiter = new CallbackLimiter({ perIp: 100, perConnection: 5, windowMs: 60_000 }, clock().now);
     for (let i = 0; i < 5; i++) limiter.refused(`10.1.0.${i}`, 'wx');
     expect(limiter.limited('10.1.0.0', 'wx')).toBe('connection');

@@ -22,9 +22,24 @@ describe('orgsync runs dead-letters | retry-dead-letters', () => {
     const t = await openTestStore('sqlite');
     opened.push(t);
     const inbox = t.store.inbox;
-    const error = { code: 'WECOM_BUSY', message: 'WeCom was busy and stayed busy: system busy', hint: 'Try again in a few minutes.', object: 'department "7"', zh: { message: '企业微信持续繁忙' } };
-    for (const [connection, key, id] of [['wx', 'a', '7'], ['wx', 'b', '8'], ['dt', 'c', '9']] as const) {
-      await inbox.add({ connection, dedupeKey: key, type: 'change_contact/update_party', events: [{ object: 'department', externalId: id }] });
+    const error = {
+      code: 'WECOM_BUSY',
+      message: 'WeCom was busy and stayed busy: system busy',
+      hint: 'Try again in a few minutes.',
+      object: 'department "7"',
+      zh: { message: '企业微信持续繁忙' },
+    };
+    for (const [connection, key, id] of [
+      ['wx', 'a', '7'],
+      ['wx', 'b', '8'],
+      ['dt', 'c', '9'],
+    ] as const) {
+      await inbox.add({
+        connection,
+        dedupeKey: key,
+        type: 'change_contact/update_party',
+        events: [{ object: 'department', externalId: id }],
+      });
     }
     const ids = [...(await inbox.pending('wx', 10)), ...(await inbox.pending('dt', 10))].map((m) => m.id);
     expect(await inbox.markFailed(ids, error, { maxAttempts: 1 })).toStrictEqual(ids);
@@ -39,7 +54,9 @@ describe('orgsync runs dead-letters | retry-dead-letters', () => {
     expect(text.out).toContain('2 dead letter(s)');
 
     const json = await orgsync(['runs', 'dead-letters', ...dir, '--json']);
-    const doc = JSON.parse(json.out) as { deadLetters: Array<{ id: number; connection: string; attempts: number; error: Record<string, unknown> }> };
+    const doc = JSON.parse(json.out) as {
+      deadLetters: Array<{ id: number; connection: string; attempts: number; error: Record<string, unknown> }>;
+    };
     expect(doc.deadLetters.map((m) => [m.id, m.connection, m.attempts])).toStrictEqual([
       [ids[0], 'wx', 1],
       [ids[1], 'wx', 1],

@@ -4,7 +4,18 @@ import { syncConnection } from '../../src/runs/sync.js';
 import type { DingOperation } from '../../src/simulator/dingtalk/model.js';
 import { expected, local, type DingMirror, type DingTruth } from '../helpers/dingtalk-directory.js';
 import { startSimulator } from '../helpers/sim-process.js';
-import { CALLBACK_AES_KEY, CALLBACK_TOKEN, allRuns, closedAfterEach, mutate, settled, simDirectory, startEventsServer, type EventsServer, type Realtime } from '../helpers/events.js';
+import {
+  CALLBACK_AES_KEY,
+  CALLBACK_TOKEN,
+  allRuns,
+  closedAfterEach,
+  mutate,
+  settled,
+  simDirectory,
+  startEventsServer,
+  type EventsServer,
+  type Realtime,
+} from '../helpers/events.js';
 
 /**
  * Real time, end to end, for DingTalk: the simulator posts its ID-only contact events (事件订阅), signed and
@@ -26,7 +37,11 @@ const track = closedAfterEach<'dingtalk'>();
  * A simulated org (in this process, or in its own), the server with a connection to it, a first sync, then the
  * simulator's callbacks pointed at the server.
  */
-async function setup(seed: number, size: { departments: number; users: number }, where: 'here' | 'own process' = 'here'): Promise<Setup> {
+async function setup(
+  seed: number,
+  size: { departments: number; users: number },
+  where: 'here' | 'own process' = 'here',
+): Promise<Setup> {
   const options = { seed, ...size, config: { sensitiveFields: 'returned', qpsLimit: QPS } } as const;
   const sim = await startSimulator('dingtalk', options, where);
   const id = sim.identity;
@@ -54,7 +69,11 @@ async function setup(seed: number, size: { departments: number; users: number },
   const s = track({ sim, events });
   const first = await syncConnection(events.store, await events.connections.get(NAME), { qpsLimit: QPS });
   expect(first.status, JSON.stringify(first.errors)).toBe('succeeded');
-  await sim.configure({ callbackUrl: events.callbackUrl(NAME), callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY });
+  await sim.configure({
+    callbackUrl: events.callbackUrl(NAME),
+    callbackToken: CALLBACK_TOKEN,
+    callbackAesKey: CALLBACK_AES_KEY,
+  });
   return s;
 }
 
@@ -87,11 +106,14 @@ async function onlyEvents(s: Setup): Promise<void> {
 describe('DingTalk contact-change callbacks', () => {
   it('refuses a forged request, storing nothing', async () => {
     const s = await setup(401, { departments: 10, users: 40 });
-    const forged = await fetch(`${s.events.callbackUrl(NAME)}?msg_signature=${'0'.repeat(40)}&timestamp=${Date.now()}&nonce=abc`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ encrypt: 'AAAA' }),
-    });
+    const forged = await fetch(
+      `${s.events.callbackUrl(NAME)}?msg_signature=${'0'.repeat(40)}&timestamp=${Date.now()}&nonce=abc`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ encrypt: 'AAAA' }),
+      },
+    );
     expect(forged.status).toBe(400);
     expect(await forged.text()).toContain('CALLBACK_SIGNATURE_INVALID');
     expect(await s.events.store.inbox.counts(NAME)).toStrictEqual({ pending: 0, done: 0 });
@@ -131,7 +153,10 @@ describe('DingTalk contact-change callbacks', () => {
       // user_active_org
       { op: 'updateUser', user: { userid: inactive!.userid, active: true } },
       // org_dept_modify with a new manager: user_modify_org for the member whose leader flag changed
-      { op: 'updateDepartment', department: { dept_id: 9002, name: '事件二组改', dept_manager_userid_list: [mover!.userid] } },
+      {
+        op: 'updateDepartment',
+        department: { dept_id: 9002, name: '事件二组改', dept_manager_userid_list: [mover!.userid] },
+      },
       // org_dept_modify: a move under another parent, a new order
       { op: 'updateDepartment', department: { dept_id: 9001, parent_id: mover!.dept_id_list[0]!, order: 9 } },
       // user_leave_org
@@ -151,7 +176,9 @@ describe('DingTalk contact-change callbacks', () => {
 
     // The person created and removed between two reads is known locally only if a read saw them: either way not active.
     const doc = exportDirectory(await s.events.store.directory.load());
-    const removed = doc.users.filter((u) => u.links.some((l) => l.source === NAME && (l.externalId === 'evt.new' || l.externalId === leaver!.userid)));
+    const removed = doc.users.filter((u) =>
+      u.links.some((l) => l.source === NAME && (l.externalId === 'evt.new' || l.externalId === leaver!.userid)),
+    );
     expect(removed.every((u) => u.status === 'disabled')).toBe(true);
     expect(removed.some((u) => u.links.some((l) => l.externalId === leaver!.userid))).toBe(true);
   });
@@ -165,7 +192,7 @@ describe('DingTalk contact-change callbacks', () => {
     await onlyEvents(s);
   });
 
-  it('1,000 random changes at once, no sync: every one received and applied, the directory exactly the simulator\'s', async () => {
+  it("1,000 random changes at once, no sync: every one received and applied, the directory exactly the simulator's", async () => {
     // The simulator in its own process, as DingTalk is: its work does not share the server's event loop.
     const s = await setup(404, { departments: 120, users: 2000 }, 'own process');
     await mutate(s, { random: { count: 1000, seed: 17 } });
@@ -176,7 +203,9 @@ describe('DingTalk contact-change callbacks', () => {
     const elapsed = Date.now() - done;
     const stats = await s.sim.callbackStats();
     const runs = (await allRuns(s.events.store, { kind: 'event' })).length;
-    console.log(`1,000 changes: ${elapsed} ms from the mutate's answer to settled; ${stats.delivered} events delivered, ${stats.queued} still queued; ${runs} event runs`);
+    console.log(
+      `1,000 changes: ${elapsed} ms from the mutate's answer to settled; ${stats.delivered} events delivered, ${stats.queued} still queued; ${runs} event runs`,
+    );
     const { mirror, want } = await compare(s);
     expect(mirror).toStrictEqual(want);
     await onlyEvents(s);

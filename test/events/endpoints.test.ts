@@ -11,8 +11,16 @@ import { startEventsServer, type EventsServer } from '../helpers/events.js';
  */
 
 // Official vectors: WeCom's token / key / CorpID and DingTalk's token / aes_key / owner key.
-const WECOM = { token: 'QDG6eK', encodingAesKey: 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C', receiverId: 'wx5823bf96d3bd56c7' };
-const DING = { token: '123456', encodingAesKey: '4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij', receiverId: 'suite4xxxxxxxxxxxxxxx' };
+const WECOM = {
+  token: 'QDG6eK',
+  encodingAesKey: 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C',
+  receiverId: 'wx5823bf96d3bd56c7',
+};
+const DING = {
+  token: '123456',
+  encodingAesKey: '4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij',
+  receiverId: 'suite4xxxxxxxxxxxxxxx',
+};
 
 let events: EventsServer;
 
@@ -57,7 +65,9 @@ describe('WeCom endpoint', () => {
   it('answers the URL verification with the bare decrypted echo', async () => {
     // The echo of the official vector (1616140317555161061), encrypted and signed now.
     const s = crypto.encryptAndSign('1616140317555161061');
-    const res = await fetch(`${events.callbackUrl('wx')}?msg_signature=${s.signature}&timestamp=${s.timestamp}&nonce=${s.nonce}&echostr=${encodeURIComponent(s.encrypted)}`);
+    const res = await fetch(
+      `${events.callbackUrl('wx')}?msg_signature=${s.signature}&timestamp=${s.timestamp}&nonce=${s.nonce}&echostr=${encodeURIComponent(s.encrypted)}`,
+    );
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('1616140317555161061');
   });
@@ -69,11 +79,14 @@ describe('WeCom endpoint', () => {
       '<UserID><![CDATA[zhangsan]]></UserID><NewUserID><![CDATA[zhangsan2]]></NewUserID></xml>';
     const send = async () => {
       const s = crypto.encryptAndSign(xml);
-      return fetch(`${events.callbackUrl('wx')}?msg_signature=${s.signature}&timestamp=${s.timestamp}&nonce=${s.nonce}`, {
-        method: 'POST',
-        headers: { 'content-type': 'text/xml' },
-        body: `<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><AgentID><![CDATA[218]]></AgentID><Encrypt><![CDATA[${s.encrypted}]]></Encrypt></xml>`,
-      });
+      return fetch(
+        `${events.callbackUrl('wx')}?msg_signature=${s.signature}&timestamp=${s.timestamp}&nonce=${s.nonce}`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'text/xml' },
+          body: `<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><AgentID><![CDATA[218]]></AgentID><Encrypt><![CDATA[${s.encrypted}]]></Encrypt></xml>`,
+        },
+      );
     };
     const first = await send();
     expect(first.status).toBe(200);
@@ -83,36 +96,73 @@ describe('WeCom endpoint', () => {
     expect(retry.status).toBe(200);
     expect(await events.store.inbox.counts('wx')).toStrictEqual({ pending: 1, done: 0 });
     const [stored] = await events.store.inbox.pending('wx', 10);
-    expect(stored).toMatchObject({ type: 'change_contact/update_user', events: [{ object: 'user', externalId: 'zhangsan', newExternalId: 'zhangsan2' }] });
+    expect(stored).toMatchObject({
+      type: 'change_contact/update_user',
+      events: [{ object: 'user', externalId: 'zhangsan', newExternalId: 'zhangsan2' }],
+    });
   });
 });
 
 describe('DingTalk endpoint', () => {
   const crypto = new CallbackCrypto(DING);
 
-  it.each(['msg_signature & timestamp', 'signature & timeStamp'])('answers check_url with the encrypted "success" (%s)', async (spelling) => {
-    const s = crypto.encryptAndSign(JSON.stringify({ EventType: 'check_url' }), { timestamp: String(Date.now()) });
-    const query = spelling.startsWith('msg_') ? `msg_signature=${s.signature}&timestamp=${s.timestamp}` : `signature=${s.signature}&timeStamp=${s.timestamp}`;
-    const res = await fetch(`${events.callbackUrl('dt')}?${query}&nonce=${s.nonce}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ encrypt: s.encrypted }) });
-    expect(res.status).toBe(200);
-    const reply = (await res.json()) as Record<string, string>;
-    expect(Object.keys(reply).sort()).toStrictEqual(['encrypt', 'msg_signature', 'nonce', 'timeStamp']);
-    expect(crypto.verifyAndDecrypt({ signature: reply.msg_signature!, timestamp: reply.timeStamp!, nonce: reply.nonce!, encrypted: reply.encrypt! })).toBe('success');
-    expect(Math.abs(Number(reply.timeStamp) - Date.now())).toBeLessThan(60_000);
-  });
+  it.each(['msg_signature & timestamp', 'signature & timeStamp'])(
+    'answers check_url with the encrypted "success" (%s)',
+    async (spelling) => {
+      const s = crypto.encryptAndSign(JSON.stringify({ EventType: 'check_url' }), { timestamp: String(Date.now()) });
+      const query = spelling.startsWith('msg_')
+        ? `msg_signature=${s.signature}&timestamp=${s.timestamp}`
+        : `signature=${s.signature}&timeStamp=${s.timestamp}`;
+      const res = await fetch(`${events.callbackUrl('dt')}?${query}&nonce=${s.nonce}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ encrypt: s.encrypted }),
+      });
+      expect(res.status).toBe(200);
+      const reply = (await res.json()) as Record<string, string>;
+      expect(Object.keys(reply).sort()).toStrictEqual(['encrypt', 'msg_signature', 'nonce', 'timeStamp']);
+      expect(
+        crypto.verifyAndDecrypt({
+          signature: reply.msg_signature!,
+          timestamp: reply.timeStamp!,
+          nonce: reply.nonce!,
+          encrypted: reply.encrypt!,
+        }),
+      ).toBe('success');
+      expect(Math.abs(Number(reply.timeStamp) - Date.now())).toBeLessThan(60_000);
+    },
+  );
 
   it('accepts a contact event signed that way and stores it', async () => {
-    const s = crypto.encryptAndSign(JSON.stringify({ EventType: 'user_leave_org', CorpId: 'dingcorp0123', UserId: ['lisi'], TimeStamp: String(Date.now()) }), {
-      timestamp: String(Date.now()),
-    });
-    const res = await fetch(`${events.callbackUrl('dt')}?msg_signature=${s.signature}&timestamp=${s.timestamp}&nonce=${s.nonce}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ encrypt: s.encrypted }),
-    });
+    const s = crypto.encryptAndSign(
+      JSON.stringify({
+        EventType: 'user_leave_org',
+        CorpId: 'dingcorp0123',
+        UserId: ['lisi'],
+        TimeStamp: String(Date.now()),
+      }),
+      {
+        timestamp: String(Date.now()),
+      },
+    );
+    const res = await fetch(
+      `${events.callbackUrl('dt')}?msg_signature=${s.signature}&timestamp=${s.timestamp}&nonce=${s.nonce}`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ encrypt: s.encrypted }),
+      },
+    );
     expect(res.status).toBe(200);
     const reply = (await res.json()) as Record<string, string>;
-    expect(crypto.verifyAndDecrypt({ signature: reply.msg_signature!, timestamp: reply.timeStamp!, nonce: reply.nonce!, encrypted: reply.encrypt! })).toBe('success');
+    expect(
+      crypto.verifyAndDecrypt({
+        signature: reply.msg_signature!,
+        timestamp: reply.timeStamp!,
+        nonce: reply.nonce!,
+        encrypted: reply.encrypt!,
+      }),
+    ).toBe('success');
     const [stored] = await events.store.inbox.pending('dt', 10);
     expect(stored).toMatchObject({ type: 'user_leave_org', events: [{ object: 'user', externalId: 'lisi' }] });
   });
@@ -122,8 +172,20 @@ describe('the route table', () => {
   it('marks every callback route public: the auth hook decides from the matched route, and the platforms cannot sign in', async () => {
     const app = Fastify();
     const routes: Array<{ method: string; url: string; public: unknown }> = [];
-    app.addHook('onRoute', (r) => void routes.push({ method: String(r.method), url: r.url ?? '', public: (r.config as { public?: unknown } | undefined)?.public }));
-    await registerCallbackRoutes(app, { inbox: events.store.inbox, endpoint: async () => ({ unavailable: 'unknown-connection' }), stored: () => {} });
+    app.addHook(
+      'onRoute',
+      (r) =>
+        void routes.push({
+          method: String(r.method),
+          url: r.url ?? '',
+          public: (r.config as { public?: unknown } | undefined)?.public,
+        }),
+    );
+    await registerCallbackRoutes(app, {
+      inbox: events.store.inbox,
+      endpoint: async () => ({ unavailable: 'unknown-connection' }),
+      stored: () => {},
+    });
     await app.ready();
     const callbacks = routes.filter((r) => r.url.startsWith('/callbacks/'));
     expect(callbacks.map((r) => r.method).sort()).toStrictEqual(['GET', 'HEAD', 'POST']);

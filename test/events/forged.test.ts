@@ -112,9 +112,38 @@ async function startWecom(): Promise<Setup> {
   const logs: string[] = [];
   const events = await startEventsServer({
     add: async (c) => {
-      await c.add({ platform: 'wecom', name: 'wx', corpId: id.corpId, agentId: id.agentId, secret: id.secret, contactsSecret: id.contactsSecret, apiBaseUrl: simUrl, callbackToken: token, callbackAesKey: aesKey, reconcileCron: null });
-      await c.add({ platform: 'wecom', name: 'wx-other', corpId: 'ww00aa11bb22cc33dd', agentId: 1000005, secret: otherSecret, apiBaseUrl: simUrl, callbackToken: otherToken, callbackAesKey: otherKey, reconcileCron: null });
-      await c.add({ platform: 'wecom', name: 'wx-plain', corpId: id.corpId, agentId: id.agentId, secret: plainSecret, apiBaseUrl: simUrl, reconcileCron: null });
+      await c.add({
+        platform: 'wecom',
+        name: 'wx',
+        corpId: id.corpId,
+        agentId: id.agentId,
+        secret: id.secret,
+        contactsSecret: id.contactsSecret,
+        apiBaseUrl: simUrl,
+        callbackToken: token,
+        callbackAesKey: aesKey,
+        reconcileCron: null,
+      });
+      await c.add({
+        platform: 'wecom',
+        name: 'wx-other',
+        corpId: 'ww00aa11bb22cc33dd',
+        agentId: 1000005,
+        secret: otherSecret,
+        apiBaseUrl: simUrl,
+        callbackToken: otherToken,
+        callbackAesKey: otherKey,
+        reconcileCron: null,
+      });
+      await c.add({
+        platform: 'wecom',
+        name: 'wx-plain',
+        corpId: id.corpId,
+        agentId: id.agentId,
+        secret: plainSecret,
+        apiBaseUrl: simUrl,
+        reconcileCron: null,
+      });
     },
     server: { logStream: { write: (line) => void logs.push(line) }, callbackLimits: NO_LIMITS },
   }).catch(async (err: unknown) => {
@@ -130,7 +159,15 @@ async function startWecom(): Promise<Setup> {
     aesKey,
     receiverId: id.corpId,
     // Another corp; a personal-entity app (''); the official sample's corp; near misses of our own CorpID.
-    wrongReceivers: ['ww00aa11bb22cc33dd', '', 'wx5823bf96d3bd56c7', id.corpId.toUpperCase(), id.corpId.slice(0, -1), `${id.corpId} `, `${id.corpId}\u0000`],
+    wrongReceivers: [
+      'ww00aa11bb22cc33dd',
+      '',
+      'wx5823bf96d3bd56c7',
+      id.corpId.toUpperCase(),
+      id.corpId.slice(0, -1),
+      `${id.corpId} `,
+      `${id.corpId}\u0000`,
+    ],
     crypto: new CallbackCrypto({ token, encodingAesKey: aesKey, receiverId: id.corpId }),
     otherCrypto: new CallbackCrypto({ token: otherToken, encodingAesKey: otherKey, receiverId: id.corpId }),
     secrets: [token, aesKey, otherToken, otherKey, id.secret, id.contactsSecret, otherSecret, plainSecret, MASTER_KEY],
@@ -138,7 +175,10 @@ async function startWecom(): Promise<Setup> {
     simUrl,
     callbackStats: () => sim.callbacks.stats(),
     closeSim: () => sim.close(),
-    people: sim.corp.snapshot().users.filter((u) => u.status !== 5).map((u) => u.userid),
+    people: sim.corp
+      .snapshot()
+      .users.filter((u) => u.status !== 5)
+      .map((u) => u.userid),
     corpId: id.corpId,
     logs,
   };
@@ -151,7 +191,12 @@ async function startWecom(): Promise<Setup> {
 const DING_QPS = 400;
 
 async function startDingtalk(): Promise<Setup> {
-  const sim = new DingtalkSimulator({ seed: 7201, departments: 12, users: 90, config: { sensitiveFields: 'returned', qpsLimit: DING_QPS } });
+  const sim = new DingtalkSimulator({
+    seed: 7201,
+    departments: 12,
+    users: 90,
+    config: { sensitiveFields: 'returned', qpsLimit: DING_QPS },
+  });
   const simUrl = await sim.listen(0);
   const id = sim.identity;
   const token = 'dtFloodTok3W';
@@ -163,11 +208,46 @@ async function startDingtalk(): Promise<Setup> {
   const logs: string[] = [];
   const events = await startEventsServer({
     add: async (c) => {
-      await c.add({ platform: 'dingtalk', name: 'dt', corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, clientSecret: id.clientSecret, apiBaseUrl: simUrl, callbackToken: token, callbackAesKey: aesKey, reconcileCron: null });
-      await c.add({ platform: 'dingtalk', name: 'dt-other', corpId: 'dingother0000000001', agentId: 3000005, clientId: 'dingotherappkey00001', clientSecret: otherSecret, apiBaseUrl: simUrl, callbackToken: otherToken, callbackAesKey: otherKey, reconcileCron: null });
-      await c.add({ platform: 'dingtalk', name: 'dt-plain', corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, clientSecret: plainSecret, apiBaseUrl: simUrl, reconcileCron: null });
+      await c.add({
+        platform: 'dingtalk',
+        name: 'dt',
+        corpId: id.corpId,
+        agentId: id.agentId,
+        clientId: id.clientId,
+        clientSecret: id.clientSecret,
+        apiBaseUrl: simUrl,
+        callbackToken: token,
+        callbackAesKey: aesKey,
+        reconcileCron: null,
+      });
+      await c.add({
+        platform: 'dingtalk',
+        name: 'dt-other',
+        corpId: 'dingother0000000001',
+        agentId: 3000005,
+        clientId: 'dingotherappkey00001',
+        clientSecret: otherSecret,
+        apiBaseUrl: simUrl,
+        callbackToken: otherToken,
+        callbackAesKey: otherKey,
+        reconcileCron: null,
+      });
+      await c.add({
+        platform: 'dingtalk',
+        name: 'dt-plain',
+        corpId: id.corpId,
+        agentId: id.agentId,
+        clientId: id.clientId,
+        clientSecret: plainSecret,
+        apiBaseUrl: simUrl,
+        reconcileCron: null,
+      });
     },
-    server: { dingtalkQpsLimit: DING_QPS, logStream: { write: (line) => void logs.push(line) }, callbackLimits: NO_LIMITS },
+    server: {
+      dingtalkQpsLimit: DING_QPS,
+      logStream: { write: (line) => void logs.push(line) },
+      callbackLimits: NO_LIMITS,
+    },
   }).catch(async (err: unknown) => {
     await sim.close();
     throw err;
@@ -182,7 +262,15 @@ async function startDingtalk(): Promise<Setup> {
     receiverId: id.clientId,
     // The CorpId (what the legacy 注册回调 encrypts for), another app's AppKey, the official sample's SuiteKey, '',
     // near misses of our own AppKey.
-    wrongReceivers: [id.corpId, 'dingotherappkey00001', 'suite4xxxxxxxxxxxxxxx', '', id.clientId.toUpperCase(), id.clientId.slice(0, -1), `${id.clientId}x`],
+    wrongReceivers: [
+      id.corpId,
+      'dingotherappkey00001',
+      'suite4xxxxxxxxxxxxxxx',
+      '',
+      id.clientId.toUpperCase(),
+      id.clientId.slice(0, -1),
+      `${id.clientId}x`,
+    ],
     crypto: new CallbackCrypto({ token, encodingAesKey: aesKey, receiverId: id.clientId }),
     otherCrypto: new CallbackCrypto({ token: otherToken, encodingAesKey: otherKey, receiverId: id.clientId }),
     secrets: [token, aesKey, otherToken, otherKey, id.clientSecret, otherSecret, plainSecret, MASTER_KEY],
@@ -213,13 +301,17 @@ async function mirror(s: Setup): Promise<{ local: unknown; truth: unknown }> {
     return { local: wecomDirectory.local(doc, org, s.name), truth: wecomDirectory.expected(org) };
   }
   const truth = await simDirectory<dingDirectory.DingTruth>(s.simUrl);
-  return { local: dingDirectory.local(doc, truth, { source: s.name, profile: true }), truth: dingDirectory.expected(truth, [1], { profile: true }) };
+  return {
+    local: dingDirectory.local(doc, truth, { source: s.name, profile: true }),
+    truth: dingDirectory.expected(truth, [1], { profile: true }),
+  };
 }
 
 // ------------------------------------------------------------------------------------------- requests
 
 const NONCE_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-const nonce = (): string => Array.from({ length: randomInt(8, 17) }, () => NONCE_CHARS[randomInt(NONCE_CHARS.length)]).join('');
+const nonce = (): string =>
+  Array.from({ length: randomInt(8, 17) }, () => NONCE_CHARS[randomInt(NONCE_CHARS.length)]).join('');
 const pick = <T>(list: readonly T[]): T => list[randomInt(list.length)] as T;
 const hex40 = (): string => randomBytes(20).toString('hex');
 const cdata = (v: string): string => `<![CDATA[${v}]]>`;
@@ -243,12 +335,20 @@ function eventMessage(s: Setup, userid = pick(s.people)): string {
       `<UserID>${cdata(userid)}</UserID><Position>${cdata(`岗位 ${serial}`)}</Position></xml>`
     );
   }
-  return JSON.stringify({ EventType: 'user_modify_org', CorpId: s.corpId, UserId: [userid], OptStaffId: `manager${serial}`, TimeStamp: String(Date.now() + serial) });
+  return JSON.stringify({
+    EventType: 'user_modify_org',
+    CorpId: s.corpId,
+    UserId: [userid],
+    OptStaffId: `manager${serial}`,
+    TimeStamp: String(Date.now() + serial),
+  });
 }
 
 /** The POST body around an encrypted value, as the platform sends it. */
 function envelope(s: Setup, encrypted: string): string {
-  return s.platform === 'wecom' ? `<xml><ToUserName>${cdata(s.corpId)}</ToUserName><Encrypt>${cdata(encrypted)}</Encrypt></xml>` : JSON.stringify({ encrypt: encrypted });
+  return s.platform === 'wecom'
+    ? `<xml><ToUserName>${cdata(s.corpId)}</ToUserName><Encrypt>${cdata(encrypted)}</Encrypt></xml>`
+    : JSON.stringify({ encrypt: encrypted });
 }
 
 const contentType = (s: Setup): string => (s.platform === 'wecom' ? 'text/xml' : 'application/json');
@@ -284,7 +384,13 @@ function url(s: Setup, q: string, connection = s.name): string {
 }
 
 /** A POST of `signed` in the platform's envelope, with the parts given in `change` replaced. */
-function post(s: Setup, kind: string, signed: Signed, want: Want, change: { body?: string; query?: string; connection?: string; method?: string; contentType?: string } = {}): Forged {
+function post(
+  s: Setup,
+  kind: string,
+  signed: Signed,
+  want: Want,
+  change: { body?: string; query?: string; connection?: string; method?: string; contentType?: string } = {},
+): Forged {
   return {
     kind,
     method: change.method ?? 'POST',
@@ -348,11 +454,18 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
       const good = sealed(s, eventMessage(s));
       const variant = randomInt(4);
       if (variant === 0) return post(s, 'bad signature: random', { ...good, signature: hex40() }, SIGNATURE);
-      if (variant === 1) return post(s, 'bad signature: random', { ...good, signature: hex40().slice(0, randomInt(1, 40)) }, SIGNATURE);
-      if (variant === 2) return post(s, 'bad signature: random', { ...good, signature: `${good.signature}0` }, SIGNATURE);
+      if (variant === 1)
+        return post(s, 'bad signature: random', { ...good, signature: hex40().slice(0, randomInt(1, 40)) }, SIGNATURE);
+      if (variant === 2)
+        return post(s, 'bad signature: random', { ...good, signature: `${good.signature}0` }, SIGNATURE);
       // Both names given: the one read first (msg_signature) is wrong, the other spelling right.
       return post(s, 'bad signature: random', good, SIGNATURE, {
-        query: new URLSearchParams({ msg_signature: hex40(), signature: good.signature, timestamp: good.timestamp, nonce: good.nonce }).toString(),
+        query: new URLSearchParams({
+          msg_signature: hex40(),
+          signature: good.signature,
+          timestamp: good.timestamp,
+          nonce: good.nonce,
+        }).toString(),
       });
     },
   },
@@ -373,9 +486,16 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
       // request right for ours sent to the other connection's endpoint.
       if (randomInt(2) === 0) {
         const encrypted = s.otherCrypto.encrypt(eventMessage(s));
-        return post(s, "bad signature: another connection's token", sign(s, encrypted, stamp(s), nonce(), s.otherCrypto), SIGNATURE);
+        return post(
+          s,
+          "bad signature: another connection's token",
+          sign(s, encrypted, stamp(s), nonce(), s.otherCrypto),
+          SIGNATURE,
+        );
       }
-      return post(s, "bad signature: another connection's token", sealed(s, eventMessage(s)), SIGNATURE, { connection: s.other });
+      return post(s, "bad signature: another connection's token", sealed(s, eventMessage(s)), SIGNATURE, {
+        connection: s.other,
+      });
     },
   },
   {
@@ -384,9 +504,17 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
     make: (s) => {
       const good = sealed(s, eventMessage(s));
       const variant = randomInt(3);
-      if (variant === 0) return post(s, 'bad signature: altered after signing', good, SIGNATURE, { body: envelope(s, flipOne(good.encrypted)) });
-      if (variant === 1) return post(s, 'bad signature: altered after signing', good, SIGNATURE, { query: query(s, { ...good, nonce: `${good.nonce}x` }) });
-      return post(s, 'bad signature: altered after signing', good, SIGNATURE, { query: query(s, { ...good, timestamp: String(Number(good.timestamp) - 1) }) });
+      if (variant === 0)
+        return post(s, 'bad signature: altered after signing', good, SIGNATURE, {
+          body: envelope(s, flipOne(good.encrypted)),
+        });
+      if (variant === 1)
+        return post(s, 'bad signature: altered after signing', good, SIGNATURE, {
+          query: query(s, { ...good, nonce: `${good.nonce}x` }),
+        });
+      return post(s, 'bad signature: altered after signing', good, SIGNATURE, {
+        query: query(s, { ...good, timestamp: String(Number(good.timestamp) - 1) }),
+      });
     },
   },
   {
@@ -405,7 +533,12 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
         `${real.slice(0, at)}中${real.slice(at + 1)}`,
       ]);
       // In DingTalk's JSON a line break is written as an escape, which the envelope scan refuses before the signature.
-      return post(s, 'bad base64 in Encrypt/encrypt', sign(s, bad), s.platform === 'dingtalk' && bad.includes('\n') ? BODY : ENCODING);
+      return post(
+        s,
+        'bad base64 in Encrypt/encrypt',
+        sign(s, bad),
+        s.platform === 'dingtalk' && bad.includes('\n') ? BODY : ENCODING,
+      );
     },
   },
   {
@@ -427,14 +560,21 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
       const message = Buffer.from(eventMessage(s), 'utf8');
       const variant = randomInt(6);
       let plain: Buffer;
-      if (variant === 0) plain = padTo(layout(s, message), 32, 0); // pad byte 0
-      else if (variant === 1) plain = padTo(layout(s, message), 32, randomInt(33, 256)); // pad byte above the block
+      if (variant === 0)
+        plain = padTo(layout(s, message), 32, 0); // pad byte 0
+      else if (variant === 1)
+        plain = padTo(layout(s, message), 32, randomInt(33, 256)); // pad byte above the block
       else if (variant === 2) {
         const padded = padTo(layout(s, message), 32);
         padded[padded.length - 2] = (padded[padded.length - 1] as number) ^ 0x55; // pad bytes not all equal
-        plain = padded[padded.length - 1] === 1 ? padTo(Buffer.concat([layout(s, message), Buffer.alloc(1, 7)]), 32, 0) : padded;
-      } else if (variant === 3) plain = padTo(layout(s, message, { length: message.length + randomInt(1, 100_000) }), 32); // the length field lies
-      else if (variant === 4) plain = padTo(layout(s, Buffer.from([0xc3, 0x28, 0xff, 0xfe, ...message])), 32); // not UTF-8
+        plain =
+          padded[padded.length - 1] === 1
+            ? padTo(Buffer.concat([layout(s, message), Buffer.alloc(1, 7)]), 32, 0)
+            : padded;
+      } else if (variant === 3)
+        plain = padTo(layout(s, message, { length: message.length + randomInt(1, 100_000) }), 32); // the length field lies
+      else if (variant === 4)
+        plain = padTo(layout(s, Buffer.from([0xc3, 0x28, 0xff, 0xfe, ...message])), 32); // not UTF-8
       else plain = padTo(randomBytes(randomInt(0, 20)), 32); // shorter than its 20-byte header
       return post(s, 'ciphertext with bad padding or header', sign(s, rawEncrypt(s, plain)), DECRYPT);
     },
@@ -444,7 +584,9 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
     count: 130,
     make: (s) => {
       const receiver = pick(s.wrongReceivers);
-      const encrypted = new CallbackCrypto({ token: s.token, encodingAesKey: s.aesKey, receiverId: receiver }).encrypt(eventMessage(s));
+      const encrypted = new CallbackCrypto({ token: s.token, encodingAesKey: s.aesKey, receiverId: receiver }).encrypt(
+        eventMessage(s),
+      );
       return post(s, 'wrong receiver (correctly signed)', sign(s, encrypted), RECEIVER);
     },
   },
@@ -472,7 +614,10 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
         if (variant === 4) {
           // Correctly signed, but the encrypted message itself is over the bound.
           const event = eventMessage(s);
-          const large = s.platform === 'wecom' ? event.replace('岗位', `岗位${'长'.repeat(30_000)}`) : JSON.stringify({ ...(JSON.parse(event) as object), OptStaffId: 'm'.repeat(70_000) });
+          const large =
+            s.platform === 'wecom'
+              ? event.replace('岗位', `岗位${'长'.repeat(30_000)}`)
+              : JSON.stringify({ ...(JSON.parse(event) as object), OptStaffId: 'm'.repeat(70_000) });
           const big = sealed(s, large);
           return post(s, 'oversized body (>64 KiB)', big, TOO_LARGE);
         }
@@ -502,7 +647,13 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
     count: 3,
     make: (s) => {
       const good = sealed(s, eventMessage(s));
-      return post(s, 'oversized query string (>16 KiB)', good, { status: 431 }, { query: query(s, { ...good, nonce: `${good.nonce}${'n'.repeat(randomInt(17_000, 40_000))}` }) });
+      return post(
+        s,
+        'oversized query string (>16 KiB)',
+        good,
+        { status: 431 },
+        { query: query(s, { ...good, nonce: `${good.nonce}${'n'.repeat(randomInt(17_000, 40_000))}` }) },
+      );
     },
   },
   {
@@ -511,7 +662,10 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
     make: (s) => {
       const good = sealed(s, eventMessage(s));
       const inner = `<ToUserName>&x;</ToUserName><Encrypt>${cdata(good.encrypted)}</Encrypt>`;
-      const laughs = ['<!ENTITY l0 "lol">', ...Array.from({ length: 9 }, (_, k) => `<!ENTITY l${k + 1} "${`&l${k};`.repeat(10)}">`)].join('');
+      const laughs = [
+        '<!ENTITY l0 "lol">',
+        ...Array.from({ length: 9 }, (_, k) => `<!ENTITY l${k + 1} "${`&l${k};`.repeat(10)}">`),
+      ].join('');
       const body = pick([
         `<?xml version="1.0"?><!DOCTYPE xml [${laughs}<!ENTITY x "&l9;">]><xml>${inner}</xml>`, // billion laughs
         `<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml>${inner}</xml>`, // external entity
@@ -529,8 +683,14 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
     make: (s) => {
       // Encrypted for us and signed with our token: only the decrypted text is wrong.
       const event = eventMessage(s);
-      const laughs = ['<!ENTITY l0 "lol">', ...Array.from({ length: 9 }, (_, k) => `<!ENTITY l${k + 1} "${`&l${k};`.repeat(10)}">`)].join('');
-      const xml = s.platform === 'wecom' ? event.replace(/<UserID>.*?<\/UserID>/, '<UserID>&x;</UserID>') : `<xml><UserID>&x;</UserID></xml>`;
+      const laughs = [
+        '<!ENTITY l0 "lol">',
+        ...Array.from({ length: 9 }, (_, k) => `<!ENTITY l${k + 1} "${`&l${k};`.repeat(10)}">`),
+      ].join('');
+      const xml =
+        s.platform === 'wecom'
+          ? event.replace(/<UserID>.*?<\/UserID>/, '<UserID>&x;</UserID>')
+          : `<xml><UserID>&x;</UserID></xml>`;
       const message = pick([
         `<?xml version="1.0"?><!DOCTYPE xml [${laughs}<!ENTITY x "&l9;">]>${xml}`,
         `<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>${xml}`,
@@ -573,7 +733,8 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
       else if (choice === 3) timestamp = stamp(s, 365 * 24 * 60 * minute);
       else if (choice === 4) timestamp = '0';
       // The other platform's unit: WeCom given milliseconds, DingTalk seconds.
-      else if (choice === 5) timestamp = s.platform === 'wecom' ? String(Date.now()) : String(Math.floor(Date.now() / 1000));
+      else if (choice === 5)
+        timestamp = s.platform === 'wecom' ? String(Date.now()) : String(Math.floor(Date.now() / 1000));
       else timestamp = stamp(s, -(10 * minute + randomInt(2_000, 60_000)));
       return post(s, 'stale or future timestamp (correctly signed)', sealed(s, eventMessage(s), timestamp), WINDOW);
     },
@@ -608,8 +769,10 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
     make: (s) => {
       const good = sealed(s, eventMessage(s));
       const method = pick(['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', s.platform === 'dingtalk' ? 'GET' : 'PUT']);
-      if (method === 'HEAD') return { ...post(s, 'wrong HTTP method', good, { status: 405 }, { method }), body: undefined };
-      if (method === 'GET') return { ...post(s, 'wrong HTTP method', good, refused('CALLBACK_METHOD', 405), { method }), body: undefined };
+      if (method === 'HEAD')
+        return { ...post(s, 'wrong HTTP method', good, { status: 405 }, { method }), body: undefined };
+      if (method === 'GET')
+        return { ...post(s, 'wrong HTTP method', good, refused('CALLBACK_METHOD', 405), { method }), body: undefined };
       // No such route: the server's own 404, in the API's error shape.
       return post(s, 'wrong HTTP method', good, { status: 404, apiCode: 'NOT_FOUND' }, { method });
     },
@@ -647,7 +810,15 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
               `encrypt=${encodeURIComponent(e)}`,
               '',
             ];
-      return post(s, 'wrong content (correctly signed)', good, BODY, { body: pick(bodies), contentType: pick([contentType(s), 'application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=b']) });
+      return post(s, 'wrong content (correctly signed)', good, BODY, {
+        body: pick(bodies),
+        contentType: pick([
+          contentType(s),
+          'application/x-www-form-urlencoded',
+          'text/plain',
+          'multipart/form-data; boundary=b',
+        ]),
+      });
     },
   },
   {
@@ -656,8 +827,28 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
     make: (s) => {
       const message =
         s.platform === 'wecom'
-          ? pick(['hello', eventMessage(s).replace(/^<xml>/, '<root>').replace(/<\/xml>$/, '</root>'), '<xml>just text</xml>', '<xml>', JSON.stringify({ Event: 'change_contact', UserID: pick(s.people) }), ''])
-          : pick(['hello', '<xml><EventType>user_modify_org</EventType></xml>', 'null', '[]', '"user_modify_org"', '42', 'true', JSON.stringify([JSON.parse(eventMessage(s))]), '{"EventType":', '']);
+          ? pick([
+              'hello',
+              eventMessage(s)
+                .replace(/^<xml>/, '<root>')
+                .replace(/<\/xml>$/, '</root>'),
+              '<xml>just text</xml>',
+              '<xml>',
+              JSON.stringify({ Event: 'change_contact', UserID: pick(s.people) }),
+              '',
+            ])
+          : pick([
+              'hello',
+              '<xml><EventType>user_modify_org</EventType></xml>',
+              'null',
+              '[]',
+              '"user_modify_org"',
+              '42',
+              'true',
+              JSON.stringify([JSON.parse(eventMessage(s))]),
+              '{"EventType":',
+              '',
+            ]);
       return post(s, 'wrong content inside the decrypted message', sealed(s, message), BODY);
     },
   },
@@ -668,7 +859,12 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
     make: (s) => {
       const kind = 'forged URL check (GET, WeCom)';
       const good = sealed(s, `${randomInt(1e9)}${serial++}`);
-      const get = (parts: Partial<Signed>, echostr: string | undefined, want: Want): Forged => ({ kind, method: 'GET', url: url(s, query(s, parts, echostr === undefined ? {} : { echostr })), want });
+      const get = (parts: Partial<Signed>, echostr: string | undefined, want: Want): Forged => ({
+        kind,
+        method: 'GET',
+        url: url(s, query(s, parts, echostr === undefined ? {} : { echostr })),
+        want,
+      });
       switch (randomInt(5)) {
         case 0:
           return get({ ...good, signature: hex40() }, good.encrypted, SIGNATURE);
@@ -683,7 +879,11 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
         case 3:
           return get(good, undefined, MISSING);
         default: {
-          const encrypted = new CallbackCrypto({ token: s.token, encodingAesKey: s.aesKey, receiverId: pick(s.wrongReceivers) }).encrypt(`${randomInt(1e9)}`);
+          const encrypted = new CallbackCrypto({
+            token: s.token,
+            encodingAesKey: s.aesKey,
+            receiverId: pick(s.wrongReceivers),
+          }).encrypt(`${randomInt(1e9)}`);
           const other = sign(s, encrypted);
           return get(other, other.encrypted, RECEIVER);
         }
@@ -713,7 +913,10 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
               JSON.stringify({ EventType: 'label_user_change', CorpId: s.corpId, n }),
               JSON.stringify({ EventType: 'org_dept_modify', CorpId: s.corpId, DeptId: [], n }),
             ]);
-      return post(s, 'signed, with no contact event (acknowledged by design)', sealed(s, message), { status: 200, ack: true });
+      return post(s, 'signed, with no contact event (acknowledged by design)', sealed(s, message), {
+        status: 200,
+        ack: true,
+      });
     },
   },
   {
@@ -721,9 +924,26 @@ const kinds: Array<{ kind: string; count: number | ((s: Setup) => number); make:
     count: 100,
     make: (s) => {
       const good = sealed(s, eventMessage(s));
-      const connection = pick(['nobody', s.name.toUpperCase(), `${s.name} `, `${s.name}\u0000`, s.plain, s.platform === 'wecom' ? 'dt' : 'wx', '企业微信', 'x'.repeat(2000), '__proto__', "wx'; drop table connections; --"]);
+      const connection = pick([
+        'nobody',
+        s.name.toUpperCase(),
+        `${s.name} `,
+        `${s.name}\u0000`,
+        s.plain,
+        s.platform === 'wecom' ? 'dt' : 'wx',
+        '企业微信',
+        'x'.repeat(2000),
+        '__proto__',
+        "wx'; drop table connections; --",
+      ]);
       // A name longer than the router takes (100 characters) is refused by the router itself, before any lookup.
-      return post(s, 'unknown connection', good, encodeURIComponent(connection).length > 100 ? { status: 414 } : NO_ENDPOINT, { connection });
+      return post(
+        s,
+        'unknown connection',
+        good,
+        encodeURIComponent(connection).length > 100 ? { status: 414 } : NO_ENDPOINT,
+        { connection },
+      );
     },
   },
 ];
@@ -740,7 +960,11 @@ function replayKinds(valid: Valid): typeof kinds {
       // The platform-retry rule: the very request again, inside the window, is acknowledged and not stored again.
       kind: 'replay of a stored message (acknowledged, not stored again)',
       count: 150,
-      make: () => ({ ...valid.request, kind: 'replay of a stored message (acknowledged, not stored again)', want: { status: 200, ack: true } }),
+      make: () => ({
+        ...valid.request,
+        kind: 'replay of a stored message (acknowledged, not stored again)',
+        want: { status: 200, ack: true },
+      }),
     },
     {
       // The same message as captured long ago: its (authentic) timestamp is out of the window.
@@ -808,7 +1032,11 @@ async function flood(list: Forged[], inFlight = IN_FLIGHT): Promise<Answer[]> {
         try {
           answers[i] = await send(list[i] as Forged, signal);
         } catch (err) {
-          answers[i] = { status: 0, contentType: '', text: `no answer: ${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}` };
+          answers[i] = {
+            status: 0,
+            contentType: '',
+            text: `no answer: ${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`,
+          };
         }
       }
     }),
@@ -823,9 +1051,11 @@ function mismatch(s: Setup, f: Forged, a: Answer): string | null {
   if (a.status !== want.status) return `HTTP ${a.status} (wanted ${want.status}): ${a.text.slice(0, 200)}`;
   if (want.code !== undefined) {
     if (!a.contentType.startsWith('text/plain')) return `content-type ${a.contentType}, wanted text/plain`;
-    if (!a.text.startsWith(`${want.code}: `)) return `body ${JSON.stringify(a.text.slice(0, 200))}, wanted ${want.code}`;
+    if (!a.text.startsWith(`${want.code}: `))
+      return `body ${JSON.stringify(a.text.slice(0, 200))}, wanted ${want.code}`;
   }
-  if (want.text !== undefined && (a.text !== want.text || !a.contentType.startsWith('text/plain'))) return `body ${JSON.stringify(a.text.slice(0, 200))} (${a.contentType})`;
+  if (want.text !== undefined && (a.text !== want.text || !a.contentType.startsWith('text/plain')))
+    return `body ${JSON.stringify(a.text.slice(0, 200))} (${a.contentType})`;
   if (want.apiCode !== undefined) {
     let code: unknown;
     try {
@@ -838,17 +1068,28 @@ function mismatch(s: Setup, f: Forged, a: Answer): string | null {
   if (want.ack) {
     if (s.platform === 'wecom') return a.text === 'success' ? null : `body ${JSON.stringify(a.text)}, wanted "success"`;
     const reply = JSON.parse(a.text) as { msg_signature: string; timeStamp: string; nonce: string; encrypt: string };
-    const plain = s.crypto.verifyAndDecrypt({ signature: reply.msg_signature, timestamp: reply.timeStamp, nonce: reply.nonce, encrypted: reply.encrypt });
+    const plain = s.crypto.verifyAndDecrypt({
+      signature: reply.msg_signature,
+      timestamp: reply.timeStamp,
+      nonce: reply.nonce,
+      encrypted: reply.encrypt,
+    });
     return plain === 'success' ? null : `reply decrypts to ${JSON.stringify(plain)}`;
   }
   return null;
 }
 
 /** Everything a forged request could change: the directory, its revision, the runs, every connection's inbox. */
-async function state(s: Setup): Promise<{ directory: DirectoryExport; revision: number; runs: number[]; inbox: Record<string, { pending: number; done: number }> }> {
+async function state(s: Setup): Promise<{
+  directory: DirectoryExport;
+  revision: number;
+  runs: number[];
+  inbox: Record<string, { pending: number; done: number }>;
+}> {
   const store = s.events.store;
   const inbox: Record<string, { pending: number; done: number }> = {};
-  for (const name of [s.name, s.other, s.plain, 'nobody', s.name.toUpperCase()]) inbox[name] = await store.inbox.counts(name);
+  for (const name of [s.name, s.other, s.plain, 'nobody', s.name.toUpperCase()])
+    inbox[name] = await store.inbox.counts(name);
   return {
     directory: exportDirectory(await store.directory.load()),
     revision: await store.directory.revision(),
@@ -876,7 +1117,10 @@ async function floodPlatform(s: Setup): Promise<void> {
   const message = eventMessage(s, person);
   const signed = sealed(s, message);
   const request = post(s, 'valid', signed, { status: 200, ack: true });
-  const first = await flood(Array.from({ length: 20 }, () => request), 20);
+  const first = await flood(
+    Array.from({ length: 20 }, () => request),
+    20,
+  );
   expect(first.map((a) => mismatch(s, request, a))).toStrictEqual(Array(20).fill(null));
   await s.events.server.events.idle();
   expect(await store.inbox.counts(s.name)).toStrictEqual({ pending: 0, done: 1 });
@@ -902,19 +1146,30 @@ async function floodPlatform(s: Setup): Promise<void> {
     if (why !== null && failures.length < 30) failures.push(`${f.kind}: ${f.method} ${f.url.slice(0, 160)} → ${why}`);
     const row = byKind.get(f.kind) ?? { count: 0, answers: new Map<string, number>() };
     row.count++;
-    const label = a.status === 0 ? 'no answer' : `${a.status}${/^(CALLBACK_[A-Z_]+):/.exec(a.text)?.[1] ? ` ${/^(CALLBACK_[A-Z_]+):/.exec(a.text)?.[1]}` : ''}`;
+    const label =
+      a.status === 0
+        ? 'no answer'
+        : `${a.status}${/^(CALLBACK_[A-Z_]+):/.exec(a.text)?.[1] ? ` ${/^(CALLBACK_[A-Z_]+):/.exec(a.text)?.[1]}` : ''}`;
     row.answers.set(label, (row.answers.get(label) ?? 0) + 1);
     byKind.set(f.kind, row);
   });
   const order = [...kinds, ...replayKinds({ message, request })].map((k) => k.kind);
   for (const [kind, row] of [...byKind].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]))) {
-    table.push({ platform: s.platform, kind, count: row.count, answers: [...row.answers].map(([k, n]) => `${k} ×${n}`).join(', ') });
+    table.push({
+      platform: s.platform,
+      kind,
+      count: row.count,
+      answers: [...row.answers].map(([k, n]) => `${k} ×${n}`).join(', '),
+    });
   }
   console.log(`${s.platform}: ${list.length} forged requests, ${IN_FLIGHT} in flight, in ${ms} ms`);
   expect(failures).toStrictEqual([]);
   // Refused means a 4xx: every request but the two kinds acknowledged by design got one (checked above, per request).
   const acknowledged = new Set(list.filter((f) => f.want.ack).map((f) => f.kind));
-  expect([...acknowledged].sort()).toStrictEqual(['replay of a stored message (acknowledged, not stored again)', 'signed, with no contact event (acknowledged by design)']);
+  expect([...acknowledged].sort()).toStrictEqual([
+    'replay of a stored message (acknowledged, not stored again)',
+    'signed, with no contact event (acknowledged by design)',
+  ]);
   expect(list.filter((f) => !f.want.ack && !(f.want.status >= 400 && f.want.status < 500))).toStrictEqual([]);
 
   // Nothing stored, nothing changed, no run: also once anything the pump might have been told of is done.
@@ -949,13 +1204,18 @@ async function floodPlatform(s: Setup): Promise<void> {
   expect(lines.filter((l) => l.msg.startsWith('callback refused')).length).toBe(refusedByEndpoint);
   expect(lines.filter((l) => l.level >= 50)).toStrictEqual([]);
   const log = s.logs.join('');
-  for (const secret of s.secrets) expect(log.includes(secret), `the log holds a secret of ${secret.length} characters`).toBe(false);
+  for (const secret of s.secrets)
+    expect(log.includes(secret), `the log holds a secret of ${secret.length} characters`).toBe(false);
 }
 
 async function configureCallbacks(s: Setup): Promise<void> {
   const res = await fetch(`${s.simUrl}/__sim/config`, {
     method: 'POST',
-    body: JSON.stringify({ callbackUrl: s.events.callbackUrl(s.name), callbackToken: s.token, callbackAesKey: s.aesKey }),
+    body: JSON.stringify({
+      callbackUrl: s.events.callbackUrl(s.name),
+      callbackToken: s.token,
+      callbackAesKey: s.aesKey,
+    }),
   });
   expect(res.status, await res.clone().text()).toBe(200);
 }
@@ -965,7 +1225,12 @@ describe('forged and malformed callbacks', () => {
     if (table.length > 0) {
       const width = Math.max(...table.map((r) => r.kind.length));
       console.log(
-        [`${'platform  kind'.padEnd(width + 10)}  count  answers`, ...table.map((r) => `${r.platform.padEnd(8)}  ${r.kind.padEnd(width)}  ${String(r.count).padStart(5)}  ${r.answers}`)].join('\n'),
+        [
+          `${'platform  kind'.padEnd(width + 10)}  count  answers`,
+          ...table.map(
+            (r) => `${r.platform.padEnd(8)}  ${r.kind.padEnd(width)}  ${String(r.count).padStart(5)}  ${r.answers}`,
+          ),
+        ].join('\n'),
       );
     }
   });

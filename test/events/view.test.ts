@@ -9,7 +9,11 @@ import { directory, link, localDept, localUser } from '../helpers/builders.js';
 /** A directory synced from source "wx": departments 10 > 11, two users, one of them also from another source. */
 function synced() {
   return directory(
-    [localDept(2, 1, '研发部', [link('wx', '10')], 5), localDept(3, 2, '平台组', [link('wx', '11')], 1), localDept(4, 1, '本地部门')],
+    [
+      localDept(2, 1, '研发部', [link('wx', '10')], 5),
+      localDept(3, 2, '平台组', [link('wx', '11')], 1),
+      localDept(4, 1, '本地部门'),
+    ],
     [
       localUser(1, {
         userid: 'zhangsan',
@@ -25,14 +29,23 @@ function synced() {
         ],
         links: [link('wx', 'zhangsan')],
       }),
-      localUser(2, { userid: 'lisi', name: '李四', status: 'disabled', memberships: [{ departmentId: 3, order: 0, leader: false }], links: [link('wx', 'lisi'), link('hr', 'E2')] }),
+      localUser(2, {
+        userid: 'lisi',
+        name: '李四',
+        status: 'disabled',
+        memberships: [{ departmentId: 3, order: 0, leader: false }],
+        links: [link('wx', 'lisi'), link('hr', 'E2')],
+      }),
       localUser(3, { userid: 'local', name: 'Local only' }),
     ],
   );
 }
 
 const counts = (p: ReturnType<typeof plan>) => countChanges(p.departments, p.users);
-const none = { departments: { create: 0, update: 0, move: 0, delete: 0 }, users: { create: 0, update: 0, disable: 0, delete: 0 } };
+const none = {
+  departments: { create: 0, update: 0, move: 0, delete: 0 },
+  users: { create: 0, update: 0, disable: 0, delete: 0 },
+};
 
 describe('the source view rebuilt from the directory', () => {
   it('holds exactly the objects linked to the source, and plans to no change at all', () => {
@@ -60,7 +73,10 @@ describe('the source view rebuilt from the directory', () => {
     const state = synced();
     const reads = {
       users: new Map([
-        ['zhangsan', { externalId: 'zhangsan', name: '张三丰', departments: [{ externalId: '12', leader: false, order: 0 }] }],
+        [
+          'zhangsan',
+          { externalId: 'zhangsan', name: '张三丰', departments: [{ externalId: '12', leader: false, order: 0 }] },
+        ],
         ['lisi', null],
         ['wangwu', { externalId: 'wangwu', name: '王五', departments: [{ externalId: '10' }] }],
       ]),
@@ -85,7 +101,20 @@ describe('the source view rebuilt from the directory', () => {
     const state = synced();
     const view = applyReads(sourceView(state, 'wx'), {
       departments: new Map(),
-      users: new Map([['zhangsan', { externalId: 'zhangsan', name: '张三', departments: [{ externalId: '10', leader: true, order: 3 }, { externalId: '11', leader: false, order: 0 }], mainDepartment: '11' }]]),
+      users: new Map([
+        [
+          'zhangsan',
+          {
+            externalId: 'zhangsan',
+            name: '张三',
+            departments: [
+              { externalId: '10', leader: true, order: 3 },
+              { externalId: '11', leader: false, order: 0 },
+            ],
+            mainDepartment: '11',
+          },
+        ],
+      ]),
     });
     const p = plan('wx', view, state, resolvePolicy({}));
     // The read has no mobile, gender or attributes (a new self-built app): nothing changes.
@@ -115,12 +144,26 @@ describe('coalescing a burst of events', () => {
       // A user read with a new name and one membership fewer; nobody else touched.
       {
         departments: new Map(),
-        users: new Map([['zhangsan', { externalId: 'zhangsan', name: '张三丰', departments: [{ externalId: '10', leader: true, order: 3 }] }]]),
+        users: new Map([
+          [
+            'zhangsan',
+            { externalId: 'zhangsan', name: '张三丰', departments: [{ externalId: '10', leader: true, order: 3 }] },
+          ],
+        ]),
       },
       // A department gone: lisi, untouched by the reads, is a member of it, so lisi is planned too.
       { departments: new Map([['11', null]]), users: new Map() },
       // A user gone and a new one.
-      { departments: new Map(), users: new Map([['lisi', null], ['wangwu', { externalId: 'wangwu', name: '王五', departments: [{ externalId: '10', leader: false, order: 0 }] }]]) },
+      {
+        departments: new Map(),
+        users: new Map([
+          ['lisi', null],
+          [
+            'wangwu',
+            { externalId: 'wangwu', name: '王五', departments: [{ externalId: '10', leader: false, order: 0 }] },
+          ],
+        ]),
+      },
     ];
     const planned: string[][] = [];
     for (const reads of cases) {
@@ -134,7 +177,10 @@ describe('coalescing a burst of events', () => {
     }
     expect(planned).toStrictEqual([['zhangsan'], ['lisi', 'zhangsan'], ['lisi', 'wangwu']]);
     // The cases change something, so the comparison is not of two empty plans.
-    expect(counts(plan('wx', applyReads(sourceView(state, 'wx'), cases[2]!), state, policy)).users).toMatchObject({ create: 1, disable: 0 });
+    expect(counts(plan('wx', applyReads(sourceView(state, 'wx'), cases[2]!), state, policy)).users).toMatchObject({
+      create: 1,
+      disable: 0,
+    });
   });
 
   it('a directory loaded for a scope of users plans only that scope, of that source, with the counted base for the guard', () => {

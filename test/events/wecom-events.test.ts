@@ -2,7 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { exportDirectory } from '../../src/directory/export.js';
 import { syncConnection } from '../../src/runs/sync.js';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
-import { CALLBACK_AES_KEY, CALLBACK_TOKEN, allRuns, closedAfterEach, mutate, settled, simDirectory, startEventsServer, type EventsServer, type Realtime } from '../helpers/events.js';
+import {
+  CALLBACK_AES_KEY,
+  CALLBACK_TOKEN,
+  allRuns,
+  closedAfterEach,
+  mutate,
+  settled,
+  simDirectory,
+  startEventsServer,
+  type EventsServer,
+  type Realtime,
+} from '../helpers/events.js';
 import { blankProfile } from '../helpers/builders.js';
 import { startSimulator } from '../helpers/sim-process.js';
 import { ENGINES, type Engine } from '../helpers/stores.js';
@@ -20,7 +31,13 @@ type Setup = Realtime<'wecom'>;
 const track = closedAfterEach<'wecom'>();
 
 /** A simulated corp (here or in its own process), the server with a connection to it, a first sync, then callbacks. */
-async function setup(seed: number, idsOnly: boolean, size = { departments: 25, users: 250 }, where: 'here' | 'own process' = 'here', engine: Engine = 'sqlite'): Promise<Setup> {
+async function setup(
+  seed: number,
+  idsOnly: boolean,
+  size = { departments: 25, users: 250 },
+  where: 'here' | 'own process' = 'here',
+  engine: Engine = 'sqlite',
+): Promise<Setup> {
   const options = { seed, ...size };
   const sim = await startSimulator('wecom', options, where);
   const id = sim.identity;
@@ -48,7 +65,12 @@ async function setup(seed: number, idsOnly: boolean, size = { departments: 25, u
   const s = track({ sim, events });
   const first = await syncConnection(events.store, await events.connections.get(NAME));
   expect(first.status).toBe('succeeded');
-  await sim.configure({ callbackUrl: events.callbackUrl(NAME), callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY, callbackIdsOnly: idsOnly });
+  await sim.configure({
+    callbackUrl: events.callbackUrl(NAME),
+    callbackToken: CALLBACK_TOKEN,
+    callbackAesKey: CALLBACK_AES_KEY,
+    callbackIdsOnly: idsOnly,
+  });
   return s;
 }
 
@@ -85,7 +107,9 @@ async function onlyEvents(s: Setup): Promise<void> {
   expect(await store.runs.list({ kind: 'sync' })).toHaveLength(1);
   const runs = await allRuns(store, { kind: 'event' });
   expect(runs.length).toBeGreaterThan(0);
-  expect(runs.filter((r) => r.status !== 'succeeded').map((r) => ({ id: r.id, status: r.status, errors: r.errors }))).toStrictEqual([]);
+  expect(
+    runs.filter((r) => r.status !== 'succeeded').map((r) => ({ id: r.id, status: r.status, errors: r.errors })),
+  ).toStrictEqual([]);
   expect((await store.inbox.counts(NAME)).pending).toBe(0);
 }
 
@@ -93,7 +117,9 @@ describe('WeCom contact-change callbacks', () => {
   it('refuses a forged request and an unknown connection, storing nothing', async () => {
     const s = await setup(301, false);
     const url = s.events.callbackUrl(NAME);
-    const bad = await fetch(`${url}?msg_signature=${'0'.repeat(40)}&timestamp=${Math.floor(Date.now() / 1000)}&nonce=1&echostr=abc`);
+    const bad = await fetch(
+      `${url}?msg_signature=${'0'.repeat(40)}&timestamp=${Math.floor(Date.now() / 1000)}&nonce=1&echostr=abc`,
+    );
     expect(bad.status).toBe(400);
     expect(await bad.text()).toContain('CALLBACK_SIGNATURE_INVALID');
     const unknown = await fetch(`${s.events.server.url}/callbacks/nobody`, { method: 'POST', body: '<xml/>' });
@@ -101,51 +127,77 @@ describe('WeCom contact-change callbacks', () => {
     expect(await s.events.store.inbox.counts(NAME)).toStrictEqual({ pending: 0, done: 0 });
   });
 
-  it.each(ENGINES)('an event run sees the people it does not load: a hire already in the directory is linked, not made twice; a removed department that still holds a local member is kept (%s)', async (engine) => {
-    const s = await setup(306, false, undefined, 'here', engine);
-    const store = s.events.store;
-    const local = async (userid: string, mobile: string | null) =>
-      store.transaction(async (tx) => {
-        const id = await tx.directory.allocateIds('user', 1);
-        await tx.directory.insertUsers([{ id, ...blankProfile(), userid, name: `本地 ${userid}`, mobile, status: 'active', mainDepartmentId: null, attributes: {} }]);
-        await tx.directory.bumpRevision();
-        return id;
+  it.each(ENGINES)(
+    'an event run sees the people it does not load: a hire already in the directory is linked, not made twice; a removed department that still holds a local member is kept (%s)',
+    async (engine) => {
+      const s = await setup(306, false, undefined, 'here', engine);
+      const store = s.events.store;
+      const local = async (userid: string, mobile: string | null) =>
+        store.transaction(async (tx) => {
+          const id = await tx.directory.allocateIds('user', 1);
+          await tx.directory.insertUsers([
+            {
+              id,
+              ...blankProfile(),
+              userid,
+              name: `本地 ${userid}`,
+              mobile,
+              status: 'active',
+              mainDepartmentId: null,
+              attributes: {},
+            },
+          ]);
+          await tx.directory.bumpRevision();
+          return id;
+        });
+      // Local people, linked to no source: one with the hire's mobile written another way, one with the other hire's
+      // userid in another case.
+      const byMobile = await local('local.zhang', '+86 139-0000-0001');
+      const byUserid = await local('NewHire2', null);
+      const bystander = await local('local.li', '+86 139-0000-0009');
+      // A department made by an event, then given a local member.
+      await mutate(s, {
+        operations: [{ op: 'createDepartment', department: { id: 9001, name: '临时项目组', parentid: 1 } }],
       });
-    // Local people, linked to no source: one with the hire's mobile written another way, one with the other hire's
-    // userid in another case.
-    const byMobile = await local('local.zhang', '+86 139-0000-0001');
-    const byUserid = await local('NewHire2', null);
-    const bystander = await local('local.li', '+86 139-0000-0009');
-    // A department made by an event, then given a local member.
-    await mutate(s, { operations: [{ op: 'createDepartment', department: { id: 9001, name: '临时项目组', parentid: 1 } }] });
-    await settled(s);
-    const spare = (await store.directory.load()).departments.find((d) => d.links.some((l) => l.source === NAME && l.externalId === '9001'));
-    expect(spare?.name).toBe('临时项目组');
-    await store.directory.upsertMemberships([{ userId: bystander, departmentId: spare!.id, order: 0, leader: false }]);
-    await store.directory.bumpRevision();
-    const before = (await store.directory.load()).users.length;
+      await settled(s);
+      const spare = (await store.directory.load()).departments.find((d) =>
+        d.links.some((l) => l.source === NAME && l.externalId === '9001'),
+      );
+      expect(spare?.name).toBe('临时项目组');
+      await store.directory.upsertMemberships([
+        { userId: bystander, departmentId: spare!.id, order: 0, leader: false },
+      ]);
+      await store.directory.bumpRevision();
+      const before = (await store.directory.load()).users.length;
 
-    await mutate(s, {
-      operations: [
-        { op: 'createUser', user: { userid: 'newhire1', name: '新人一', department: [1], mobile: '13900000001' } },
-        { op: 'createUser', user: { userid: 'newhire2', name: '新人二', department: [1], email: 'newhire2@example.com' } },
-        { op: 'deleteDepartment', id: 9001 },
-      ],
-    });
-    await settled(s);
-    const after = await store.directory.load();
-    const linked = (externalId: string) => after.users.filter((u) => u.links.some((l) => l.source === NAME && l.externalId === externalId));
-    expect(linked('newhire1').map((u) => [u.id, u.name])).toStrictEqual([[byMobile, '新人一']]);
-    expect(linked('newhire2').map((u) => [u.id, u.name])).toStrictEqual([[byUserid, '新人二']]);
-    expect(after.users).toHaveLength(before);
-    // WeCom removed 9001; locally it still holds a member no source knows of, so it stays, with a note saying why.
-    const kept = after.departments.find((d) => d.id === spare!.id);
-    expect(kept?.name).toBe('临时项目组');
-    expect(after.users.find((u) => u.id === bystander)?.memberships.map((m) => m.departmentId)).toStrictEqual([spare!.id]);
-    const runs = await allRuns(store, { kind: 'event' });
-    expect(runs.flatMap((r) => r.notes.map((n) => n.code))).toContain('DEPARTMENT_KEPT');
-    await onlyEvents(s);
-  });
+      await mutate(s, {
+        operations: [
+          { op: 'createUser', user: { userid: 'newhire1', name: '新人一', department: [1], mobile: '13900000001' } },
+          {
+            op: 'createUser',
+            user: { userid: 'newhire2', name: '新人二', department: [1], email: 'newhire2@example.com' },
+          },
+          { op: 'deleteDepartment', id: 9001 },
+        ],
+      });
+      await settled(s);
+      const after = await store.directory.load();
+      const linked = (externalId: string) =>
+        after.users.filter((u) => u.links.some((l) => l.source === NAME && l.externalId === externalId));
+      expect(linked('newhire1').map((u) => [u.id, u.name])).toStrictEqual([[byMobile, '新人一']]);
+      expect(linked('newhire2').map((u) => [u.id, u.name])).toStrictEqual([[byUserid, '新人二']]);
+      expect(after.users).toHaveLength(before);
+      // WeCom removed 9001; locally it still holds a member no source knows of, so it stays, with a note saying why.
+      const kept = after.departments.find((d) => d.id === spare!.id);
+      expect(kept?.name).toBe('临时项目组');
+      expect(after.users.find((u) => u.id === bystander)?.memberships.map((m) => m.departmentId)).toStrictEqual([
+        spare!.id,
+      ]);
+      const runs = await allRuns(store, { kind: 'event' });
+      expect(runs.flatMap((r) => r.notes.map((n) => n.code))).toContain('DEPARTMENT_KEPT');
+      await onlyEvents(s);
+    },
+  );
 
   it.each([
     ['full payloads', false, 'sqlite'],
@@ -162,19 +214,25 @@ describe('WeCom contact-change callbacks', () => {
   it.each([
     ['full payloads', false],
     ['ID-only payloads', true],
-  ])('1,000 random changes at once, no sync: every one received and applied, the directory exactly the simulator\'s (%s)', async (_label, idsOnly) => {
-    // The simulator in its own process, as WeCom is: its work does not share the server's event loop.
-    const s = await setup(idsOnly ? 305 : 304, idsOnly, { departments: 120, users: 2000 }, 'own process');
-    await mutate(s, { random: { count: 1000, seed: 17 } });
-    const done = Date.now();
-    // Settled: every event delivered and stored, every stored one applied. How long that takes is a benchmark's
-    // figure (npm run bench:events, target 5 s); here it is printed, and the outcome must be exact.
-    await settled(s);
-    const elapsed = Date.now() - done;
-    const stats = await s.sim.callbackStats();
-    const runs = (await allRuns(s.events.store, { kind: 'event' })).length;
-    console.log(`WeCom ${_label}, 1,000 changes: ${elapsed} ms from the mutate's answer to settled; ${stats.delivered} events delivered, ${stats.queued} still queued; ${runs} event runs`);
-    await expectExact(s, idsOnly);
-    await onlyEvents(s);
-  }, 120_000);
+  ])(
+    "1,000 random changes at once, no sync: every one received and applied, the directory exactly the simulator's (%s)",
+    async (_label, idsOnly) => {
+      // The simulator in its own process, as WeCom is: its work does not share the server's event loop.
+      const s = await setup(idsOnly ? 305 : 304, idsOnly, { departments: 120, users: 2000 }, 'own process');
+      await mutate(s, { random: { count: 1000, seed: 17 } });
+      const done = Date.now();
+      // Settled: every event delivered and stored, every stored one applied. How long that takes is a benchmark's
+      // figure (npm run bench:events, target 5 s); here it is printed, and the outcome must be exact.
+      await settled(s);
+      const elapsed = Date.now() - done;
+      const stats = await s.sim.callbackStats();
+      const runs = (await allRuns(s.events.store, { kind: 'event' })).length;
+      console.log(
+        `WeCom ${_label}, 1,000 changes: ${elapsed} ms from the mutate's answer to settled; ${stats.delivered} events delivered, ${stats.queued} still queued; ${runs} event runs`,
+      );
+      await expectExact(s, idsOnly);
+      await onlyEvents(s);
+    },
+    120_000,
+  );
 });

@@ -1,9 +1,22 @@
-import { USER_PROFILE_FIELDS, type DirectoryState, type LocalDepartment, type LocalUser, type Link, type UserProfile } from '../../src/directory/model.js';
+import {
+  USER_PROFILE_FIELDS,
+  type DirectoryState,
+  type LocalDepartment,
+  type LocalUser,
+  type Link,
+  type UserProfile,
+} from '../../src/directory/model.js';
 import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../../src/directory/snapshot.js';
 
 /** In-memory directory states and snapshots for the pure planner tests. */
 
-export function localDept(id: number, parentId: number | null, name: string, links: Link[] = [], order = 0): LocalDepartment {
+export function localDept(
+  id: number,
+  parentId: number | null,
+  name: string,
+  links: Link[] = [],
+  order = 0,
+): LocalDepartment {
   return { id, parentId, name, order, links };
 }
 
@@ -31,11 +44,20 @@ export function directory(departments: LocalDepartment[] = [], users: LocalUser[
   return { revision, rootId: 1, departments: [localDept(1, null, 'Organization'), ...departments], users };
 }
 
-export function snapshot(departments: SnapshotDepartment[], users: SnapshotUser[], over: Partial<Snapshot> = {}): Snapshot {
+export function snapshot(
+  departments: SnapshotDepartment[],
+  users: SnapshotUser[],
+  over: Partial<Snapshot> = {},
+): Snapshot {
   return { complete: true, incompleteDepartments: [], unseenFields: [], departments, users, ...over };
 }
 
-export const dept = (externalId: string, parentExternalId: string | null, name: string, order?: number): SnapshotDepartment => ({
+export const dept = (
+  externalId: string,
+  parentExternalId: string | null,
+  name: string,
+  order?: number,
+): SnapshotDepartment => ({
   externalId,
   parentExternalId,
   name,

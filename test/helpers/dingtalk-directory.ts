@@ -57,7 +57,9 @@ export function local(doc: DirectoryExport, truth?: DingTruth, options: MirrorOp
         unionid: link?.data?.unionid,
         name: u.name,
         status: u.status,
-        memberships: u.departments.map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order })).sort((a, b) => a.d - b.d),
+        memberships: u.departments
+          .map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order }))
+          .sort((a, b) => a.d - b.d),
         ...(options.profile
           ? {
               profile: {
@@ -83,7 +85,9 @@ function profileOf(u: DingUser): MirrorProfile {
   let attributes: Record<string, string> = {};
   if (u.extension !== undefined) {
     const parsed = JSON.parse(u.extension) as Record<string, unknown>;
-    attributes = Object.fromEntries(Object.entries(parsed).filter(([, v]) => typeof v === 'string' && v !== '')) as Record<string, string>;
+    attributes = Object.fromEntries(
+      Object.entries(parsed).filter(([, v]) => typeof v === 'string' && v !== ''),
+    ) as Record<string, string>;
   }
   return {
     position: u.title || null,
@@ -111,7 +115,11 @@ export function expected(org: DingTruth, tops: number[] = [1], options: MirrorOp
   }
   const departments = org.departments
     .filter((d) => visible.has(d.dept_id))
-    .map((d) => ({ id: d.dept_id, name: d.name, parent: d.parent_id !== undefined && visible.has(d.parent_id) ? d.parent_id : null }))
+    .map((d) => ({
+      id: d.dept_id,
+      name: d.name,
+      parent: d.parent_id !== undefined && visible.has(d.parent_id) ? d.parent_id : null,
+    }))
     .sort((a, b) => a.id - b.id);
   const users = org.users
     .filter((u) => u.dept_id_list.some((d) => visible.has(d)))

@@ -75,7 +75,11 @@ export async function startEventsServer(options: {
  * Waits until the simulator has delivered (or given up) every queued event and the server has processed every
  * stored one. Every event is stored before the server answers it, so once the queue is empty the pump knows of all.
  */
-export async function settle(callbackStats: () => CallbackStats | Promise<CallbackStats>, server: RunningServer, pollMs = 10): Promise<void> {
+export async function settle(
+  callbackStats: () => CallbackStats | Promise<CallbackStats>,
+  server: RunningServer,
+  pollMs = 10,
+): Promise<void> {
   while ((await callbackStats()).queued > 0) await new Promise((r) => setTimeout(r, pollMs));
   await server.events.idle();
 }
@@ -84,7 +88,10 @@ export async function settle(callbackStats: () => CallbackStats | Promise<Callba
  * Every run that matches, newest first, read page by page: `runs.list` answers the newest 50 unless told otherwise,
  * and a check over "the runs" must not pass on the newest page while an older run failed.
  */
-export async function allRuns(store: Store, filter: { kind?: RunRecord['kind']; source?: string; status?: RunRecord['status'] } = {}): Promise<RunRecord[]> {
+export async function allRuns(
+  store: Store,
+  filter: { kind?: RunRecord['kind']; source?: string; status?: RunRecord['status'] } = {},
+): Promise<RunRecord[]> {
   const all: RunRecord[] = [];
   for (;;) {
     const beforeId = all.at(-1)?.id;
@@ -130,4 +137,5 @@ export async function mutate(pair: Realtime<'wecom' | 'dingtalk'>, body: unknown
 }
 
 /** See settle: every event delivered and stored, every stored one applied. */
-export const settled = (pair: Realtime<'wecom' | 'dingtalk'>): Promise<void> => settle(() => pair.sim.callbackStats(), pair.events.server);
+export const settled = (pair: Realtime<'wecom' | 'dingtalk'>): Promise<void> =>
+  settle(() => pair.sim.callbackStats(), pair.events.server);

@@ -29,16 +29,26 @@ export interface SimulatorProcess<P extends keyof Platforms = keyof Platforms> {
 
 const SELF = fileURLToPath(import.meta.url);
 
-export async function startSimulatorProcess<P extends keyof Platforms>(platform: P, options: Platforms[P]['options']): Promise<SimulatorProcess<P>> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SELF, platform, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startSimulatorProcess<P extends keyof Platforms>(
+  platform: P,
+  options: Platforms[P]['options'],
+): Promise<SimulatorProcess<P>> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SELF, platform, JSON.stringify(options)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = await new Promise<{ url: string; identity: Platforms[P]['identity'] }>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.once('line', (line) => resolve(JSON.parse(line) as { url: string; identity: Platforms[P]['identity'] }));
-    child.once('exit', (code) => reject(new Error(`the ${platform} simulator process exited (${code}) before it was ready`)));
+    child.once('exit', (code) =>
+      reject(new Error(`the ${platform} simulator process exited (${code}) before it was ready`)),
+    );
   });
   const control = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> => {
-    const res = await fetch(`${ready.url}/__sim/${path}`, { method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(`${ready.url}/__sim/${path}`, {
+      method,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
     if (!res.ok) throw new Error(`/__sim/${path} answered HTTP ${res.status}: ${await res.text()}`);
     return res.json();
   };
@@ -57,11 +67,17 @@ export async function startSimulatorProcess<P extends keyof Platforms>(platform:
  * The simulator in this process (`here`, cheaper to start) or in its own (`own process`), driven the same way: in
  * this process the control API's calls are made directly.
  */
-export async function startSimulator<P extends keyof Platforms>(platform: P, options: Platforms[P]['options'], where: 'here' | 'own process' = 'here'): Promise<SimulatorProcess<P>> {
+export async function startSimulator<P extends keyof Platforms>(
+  platform: P,
+  options: Platforms[P]['options'],
+  where: 'here' | 'own process' = 'here',
+): Promise<SimulatorProcess<P>> {
   if (where === 'own process') return startSimulatorProcess(platform, options);
   const sim =
     platform === 'dingtalk'
-      ? new (await import('../../src/simulator/dingtalk/server.js')).DingtalkSimulator(options as DingtalkSimulatorOptions)
+      ? new (await import('../../src/simulator/dingtalk/server.js')).DingtalkSimulator(
+          options as DingtalkSimulatorOptions,
+        )
       : new (await import('../../src/simulator/wecom/server.js')).WecomSimulator(options as SimulatorOptions);
   const url = await sim.listen(0);
   return {

@@ -17,7 +17,9 @@ export function local(doc: DirectoryExport, truth?: SimOrg, SOURCE = 'wecom', op
       name: u.name,
       ...(options.positions ? { position: u.position ?? '' } : {}),
       status: u.status,
-      memberships: u.departments.map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order })).sort((a, b) => a.d - b.d),
+      memberships: u.departments
+        .map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order }))
+        .sort((a, b) => a.d - b.d),
     }))
     .sort((a, b) => (a.userid < b.userid ? -1 : 1));
   return { departments, users };
@@ -35,7 +37,11 @@ export function linkedDepartments(doc: DirectoryExport, source: string) {
   }
   const departments = doc.departments
     .filter((d) => ext.has(d.id))
-    .map((d) => ({ id: Number(ext.get(d.id)), name: d.name, parent: d.parentId !== null && ext.has(d.parentId) ? Number(ext.get(d.parentId)) : null }))
+    .map((d) => ({
+      id: Number(ext.get(d.id)),
+      name: d.name,
+      parent: d.parentId !== null && ext.has(d.parentId) ? Number(ext.get(d.parentId)) : null,
+    }))
     .sort((a, b) => a.id - b.id);
   return { ext, departments };
 }
@@ -44,11 +50,21 @@ export function linkedDepartments(doc: DirectoryExport, source: string) {
  * The directory without the people linked to `source` who are no longer upstream, after checking that each of them
  * is disabled (what the default policy does to a leaver).
  */
-export function withoutLeavers(doc: DirectoryExport, source: string, upstream: ReadonlyArray<{ userid: string }>): DirectoryExport {
+export function withoutLeavers(
+  doc: DirectoryExport,
+  source: string,
+  upstream: ReadonlyArray<{ userid: string }>,
+): DirectoryExport {
   const ids = new Set(upstream.map((u) => u.userid));
   const gone = doc.users.filter((u) => u.links.some((l) => l.source === source && !ids.has(l.externalId)));
   const active = gone.filter((u) => u.status !== 'disabled');
-  if (active.length > 0) throw new Error(`${active.length} people who left ${source} are not disabled: ${active.slice(0, 5).map((u) => u.userid).join(', ')}`);
+  if (active.length > 0)
+    throw new Error(
+      `${active.length} people who left ${source} are not disabled: ${active
+        .slice(0, 5)
+        .map((u) => u.userid)
+        .join(', ')}`,
+    );
   return { ...doc, users: doc.users.filter((u) => !gone.includes(u)) };
 }
 
@@ -89,4 +105,3 @@ export function expected(org: SimOrg, visibleTops: number[] = [1], options: View
     .sort((a, b) => (a.userid < b.userid ? -1 : 1));
   return { departments, users };
 }
-

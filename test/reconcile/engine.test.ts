@@ -55,7 +55,9 @@ function normalized(doc: DirectoryExport, source: string) {
         status: u.status,
         mobile: u.mobile,
         main: u.mainDepartment === null ? null : ext.get(u.mainDepartment),
-        departments: u.departments.map((m) => ({ d: ext.get(m.id), leader: m.leader, order: m.order })).sort((a, b) => String(a.d).localeCompare(String(b.d))),
+        departments: u.departments
+          .map((m) => ({ d: ext.get(m.id), leader: m.leader, order: m.order }))
+          .sort((a, b) => String(a.d).localeCompare(String(b.d))),
       }))
       .sort((a, b) => String(a.userid).localeCompare(String(b.userid))),
   };
@@ -73,7 +75,10 @@ for (const engine of ENGINES) {
       await t.cleanup();
     });
 
-    const run = (source: MemorySource, extra: { policy?: PolicyInput; dryRun?: boolean; batchSize?: number; afterCommit?: (n: number) => void } = {}) =>
+    const run = (
+      source: MemorySource,
+      extra: { policy?: PolicyInput; dryRun?: boolean; batchSize?: number; afterCommit?: (n: number) => void } = {},
+    ) =>
       executeRun(store, {
         kind: 'import',
         source: 'hr',
@@ -89,7 +94,10 @@ for (const engine of ENGINES) {
       const src = new MemorySource(org());
       const first = await run(src);
       expect(first.status).toBe('succeeded');
-      expect(first.changes).toEqual({ departments: { create: 4, update: 0, move: 0, delete: 0 }, users: { create: 12, update: 0, disable: 0, enable: 0, delete: 0 } });
+      expect(first.changes).toEqual({
+        departments: { create: 4, update: 0, move: 0, delete: 0 },
+        users: { create: 12, update: 0, disable: 0, enable: 0, delete: 0 },
+      });
       const doc = await exported();
       const u0 = doc.users.find((u) => u.userid === 'u0');
       expect(u0?.departments).toHaveLength(2);
@@ -99,7 +107,10 @@ for (const engine of ENGINES) {
       const revision = await store.directory.revision();
       const second = await run(src);
       expect(second.status).toBe('succeeded');
-      expect(second.changes).toEqual({ departments: { create: 0, update: 0, move: 0, delete: 0 }, users: { create: 0, update: 0, disable: 0, enable: 0, delete: 0 } });
+      expect(second.changes).toEqual({
+        departments: { create: 0, update: 0, move: 0, delete: 0 },
+        users: { create: 0, update: 0, disable: 0, enable: 0, delete: 0 },
+      });
       expect(await store.directory.revision()).toBe(revision);
       expect(await store.runs.countChanges(second.runId)).toBe(0);
       expect(await exported()).toEqual(doc);
@@ -137,11 +148,19 @@ for (const engine of ENGINES) {
       s.departments[3] = dept('4', '3', '平台组');
       s.users = s.users.filter((u) => u.externalId !== 'u5');
       s.users.push(user('new1', ['3']));
-      s.users[1] = { ...s.users[1]!, position: '经理', departments: [{ externalId: '3', order: 0 }], mainDepartment: '3' };
+      s.users[1] = {
+        ...s.users[1]!,
+        position: '经理',
+        departments: [{ externalId: '3', order: 0 }],
+        mainDepartment: '3',
+      };
       src.snapshot = s;
       const r2 = await run(src);
       expect(r2.status).toBe('succeeded');
-      expect(r2.changes).toEqual({ departments: { create: 0, update: 0, move: 1, delete: 0 }, users: { create: 1, update: 1, disable: 1, enable: 0, delete: 0 } });
+      expect(r2.changes).toEqual({
+        departments: { create: 0, update: 0, move: 1, delete: 0 },
+        users: { create: 1, update: 1, disable: 1, enable: 0, delete: 0 },
+      });
       const changes = await store.runs.changes(r2.runId);
       const moved = changes.find((c) => c.action === 'move');
       expect(moved?.fields.name).toEqual({ before: '平台', after: '平台组' });
@@ -280,7 +299,12 @@ for (const engine of ENGINES) {
         return [first, first + 1] as const;
       });
       const runAs = (source: string, snap: Snapshot, mount: number) =>
-        executeRun(store, { kind: 'import', source, connector: new MemorySource(snap), policy: resolvePolicy({ mountDepartmentId: mount }) });
+        executeRun(store, {
+          kind: 'import',
+          source,
+          connector: new MemorySource(snap),
+          policy: resolvePolicy({ mountDepartmentId: mount }),
+        });
       const wecom = org(6);
       // The same department ids and userids in both corps: links keep them apart.
       const dingtalk = structuredClone(wecom);
@@ -289,7 +313,8 @@ for (const engine of ENGINES) {
       expect((await runAs('dingtalk', dingtalk, mounts[1])).status).toBe('succeeded');
 
       const doc = await exported();
-      const top = (source: string) => doc.departments.find((d) => d.links.some((l) => l.source === source && l.externalId === '1'));
+      const top = (source: string) =>
+        doc.departments.find((d) => d.links.some((l) => l.source === source && l.externalId === '1'));
       expect(top('wecom')?.parentId).toBe(mounts[0]);
       expect(top('dingtalk')?.parentId).toBe(mounts[1]);
       expect(doc.users).toHaveLength(12);
@@ -298,10 +323,15 @@ for (const engine of ENGINES) {
       const emptied = await runAs('wecom', { ...wecom, users: [] }, mounts[0]);
       expect(emptied.changes.users.disable).toBe(6);
       const after = await exported();
-      expect(after.users.filter((u) => u.status === 'disabled').every((u) => u.links[0]?.source === 'wecom')).toBe(true);
+      expect(after.users.filter((u) => u.status === 'disabled').every((u) => u.links[0]?.source === 'wecom')).toBe(
+        true,
+      );
       const dingtalkPart = (d: DirectoryExport) => {
         const n = normalized(d, 'dingtalk');
-        return { departments: n.departments.filter((x) => !String(x.ext).startsWith('local:')), users: n.users.filter((u) => u.link !== undefined) };
+        return {
+          departments: n.departments.filter((x) => !String(x.ext).startsWith('local:')),
+          users: n.users.filter((u) => u.link !== undefined),
+        };
       };
       expect(dingtalkPart(after).users).toHaveLength(6);
       expect(dingtalkPart(after).users.every((u) => u.status === 'active')).toBe(true);
@@ -352,7 +382,11 @@ function exportAfterCleanImport(s: Snapshot): DirectoryExport {
       address: null,
       employeeNo: null,
       mainDepartment: typeof u.mainDepartment === 'string' ? (ids.get(u.mainDepartment) as number) : null,
-      departments: (u.departments ?? []).map((m) => ({ id: ids.get(m.externalId) as number, leader: m.leader ?? false, order: m.order ?? 0 })),
+      departments: (u.departments ?? []).map((m) => ({
+        id: ids.get(m.externalId) as number,
+        leader: m.leader ?? false,
+        order: m.order ?? 0,
+      })),
       attributes: {},
       links: [{ source: 'hr', externalId: u.externalId }],
     })),

@@ -76,7 +76,8 @@ function sourceUsers(): SnapshotUser[] {
 
 const policy = (p: PolicyInput = {}) => resolvePolicy(p);
 const counts = (p: Plan) => countChanges(p.departments, p.users);
-const userChange = (p: Plan, externalId: string): UserChange | undefined => p.users.find((c) => c.externalId === externalId);
+const userChange = (p: Plan, externalId: string): UserChange | undefined =>
+  p.users.find((c) => c.externalId === externalId);
 
 describe('plan: creating into an empty directory', () => {
   const p = plan(
@@ -113,7 +114,14 @@ describe('plan: creating into an empty directory', () => {
   it('creates a multi-department user with every membership, leader flag and the main department', () => {
     const c = userChange(p, 'zhangsan');
     expect(c?.action).toBe('create');
-    expect(c?.set).toMatchObject({ userid: 'zhangsan', name: '张三', mobile: '+86 13800000000', email: null, status: 'active', mainDepartment: 'new:3' });
+    expect(c?.set).toMatchObject({
+      userid: 'zhangsan',
+      name: '张三',
+      mobile: '+86 13800000000',
+      email: null,
+      status: 'active',
+      mainDepartment: 'new:3',
+    });
     expect(c?.memberships?.upsert).toEqual([
       { department: 'new:2', leader: true, order: 3 },
       { department: 'new:3', leader: false, order: 1 },
@@ -123,12 +131,19 @@ describe('plan: creating into an empty directory', () => {
   });
 
   it('hangs the source under its mount department when one is configured', () => {
-    const withMount = plan(SRC, snapshot([dept('1', null, 'A')], []), directory([localDept(5, 1, 'Corp A')]), policy({ mountDepartmentId: 5 }));
+    const withMount = plan(
+      SRC,
+      snapshot([dept('1', null, 'A')], []),
+      directory([localDept(5, 1, 'Corp A')]),
+      policy({ mountDepartmentId: 5 }),
+    );
     expect(withMount.departments[0]?.set.parent).toBe(5);
   });
 
   it('refuses a mount department that does not exist, naming the fix', () => {
-    expect(() => plan(SRC, snapshot([], []), directory(), policy({ mountDepartmentId: 99 }))).toThrow(/mount department 99 does not exist/);
+    expect(() => plan(SRC, snapshot([], []), directory(), policy({ mountDepartmentId: 99 }))).toThrow(
+      /mount department 99 does not exist/,
+    );
   });
 });
 
@@ -160,21 +175,45 @@ describe('plan: updates, renames and moves', () => {
       action: 'update',
       ref: 100,
       set: { position: '高级工程师', email: 'alice@corp.example.com' },
-      fields: { position: { before: '工程师', after: '高级工程师' }, email: { before: 'alice@example.com', after: 'alice@corp.example.com' } },
+      fields: {
+        position: { before: '工程师', after: '高级工程师' },
+        email: { before: 'alice@example.com', after: 'alice@corp.example.com' },
+      },
     });
   });
 
   it('renames a department in place: same local id, same link', () => {
-    const p = plan(SRC, snapshot([SOURCE_DEPTS[0]!, dept('2', '1', '研发中心', 1), SOURCE_DEPTS[2]!], sourceUsers()), synced(), policy());
+    const p = plan(
+      SRC,
+      snapshot([SOURCE_DEPTS[0]!, dept('2', '1', '研发中心', 1), SOURCE_DEPTS[2]!], sourceUsers()),
+      synced(),
+      policy(),
+    );
     expect(p.departments).toEqual([
-      expect.objectContaining({ action: 'update', ref: 11, externalId: '2', set: { name: '研发中心' }, fields: { name: { before: '研发', after: '研发中心' } } }),
+      expect.objectContaining({
+        action: 'update',
+        ref: 11,
+        externalId: '2',
+        set: { name: '研发中心' },
+        fields: { name: { before: '研发', after: '研发中心' } },
+      }),
     ]);
   });
 
   it('moves a department (and renames it in the same change) keeping its identity', () => {
-    const p = plan(SRC, snapshot([SOURCE_DEPTS[0]!, SOURCE_DEPTS[1]!, dept('3', '2', '市场二部', 2)], sourceUsers()), synced(), policy());
+    const p = plan(
+      SRC,
+      snapshot([SOURCE_DEPTS[0]!, SOURCE_DEPTS[1]!, dept('3', '2', '市场二部', 2)], sourceUsers()),
+      synced(),
+      policy(),
+    );
     expect(p.departments).toEqual([
-      expect.objectContaining({ action: 'move', ref: 12, set: { name: '市场二部', parent: 11 }, fields: { name: { before: '市场', after: '市场二部' }, parent: { before: 10, after: 11 } } }),
+      expect.objectContaining({
+        action: 'move',
+        ref: 12,
+        set: { name: '市场二部', parent: 11 },
+        fields: { name: { before: '市场', after: '市场二部' }, parent: { before: 10, after: 11 } },
+      }),
     ]);
     expect(p.users).toEqual([]);
   });
@@ -188,7 +227,10 @@ describe('plan: updates, renames and moves', () => {
       memberships: { remove: [12], upsert: [{ department: 11, order: 4, leader: false }] },
       set: { mainDepartment: 11 },
       fields: {
-        departments: { before: [{ department: 12, order: 1, leader: false }], after: [{ department: 11, order: 4, leader: false }] },
+        departments: {
+          before: [{ department: 12, order: 1, leader: false }],
+          after: [{ department: 11, order: 4, leader: false }],
+        },
         mainDepartment: { before: 12, after: 11 },
       },
     });
@@ -196,7 +238,13 @@ describe('plan: updates, renames and moves', () => {
 
   it('changes a leader flag of one membership only', () => {
     const users = sourceUsers();
-    users[1] = { ...users[1]!, departments: [{ externalId: '2', order: 1, leader: true }, { externalId: '3', order: 0, leader: true }] };
+    users[1] = {
+      ...users[1]!,
+      departments: [
+        { externalId: '2', order: 1, leader: true },
+        { externalId: '3', order: 0, leader: true },
+      ],
+    };
     const c = userChange(plan(SRC, snapshot(SOURCE_DEPTS, users), synced(), policy()), 'bob');
     expect(c?.memberships).toEqual({ remove: [], upsert: [{ department: 11, order: 1, leader: true }] });
   });
@@ -247,12 +295,20 @@ describe('plan: what the source did not send is left alone', () => {
     const users = sourceUsers();
     users[0] = { ...users[0]!, status: 'disabled' };
     expect(plan(SRC, snapshot(SOURCE_DEPTS, users, { unseenFields: ['status'] }), d, policy()).users).toEqual([]);
-    const created = plan(SRC, snapshot(SOURCE_DEPTS, [{ externalId: 'new', name: 'N', status: 'disabled' }], { unseenFields: ['status'] }), directory(), policy());
+    const created = plan(
+      SRC,
+      snapshot(SOURCE_DEPTS, [{ externalId: 'new', name: 'N', status: 'disabled' }], { unseenFields: ['status'] }),
+      directory(),
+      policy(),
+    );
     expect(created.users[0]?.set.status).toBe('active');
   });
 
   it('a membership whose leader flag and order the source did not send keeps the local ones', () => {
-    const users = sourceUsers().map((u) => ({ ...u, departments: u.departments?.map((m) => ({ externalId: m.externalId })) }));
+    const users = sourceUsers().map((u) => ({
+      ...u,
+      departments: u.departments?.map((m) => ({ externalId: m.externalId })),
+    }));
     expect(plan(SRC, snapshot(SOURCE_DEPTS, users), synced(), policy()).users).toEqual([]);
     // A new membership without them: not a leader, order 0.
     users[2] = { ...users[2]!, departments: [{ externalId: '3' }, { externalId: '2' }] };
@@ -267,15 +323,23 @@ describe('plan: what the source did not send is left alone', () => {
     users[0] = { ...users[0]!, attributes: { 楼层: null, 座位: 'B12' } };
     const c = userChange(plan(SRC, snapshot(SOURCE_DEPTS, users), d, policy()), 'alice');
     expect(c?.set.attributes).toEqual({ 工号: 'A1', 座位: 'B12' });
-    expect(c?.fields).toEqual({ 'attributes.座位': { before: null, after: 'B12' }, 'attributes.楼层': { before: '3', after: null } });
+    expect(c?.fields).toEqual({
+      'attributes.座位': { before: null, after: 'B12' },
+      'attributes.楼层': { before: '3', after: null },
+    });
   });
 });
 
-describe('plan: data kept on the link (e.g. DingTalk\'s unionid)', () => {
+describe("plan: data kept on the link (e.g. DingTalk's unionid)", () => {
   const withUnionid = (u: SnapshotUser, unionid: string): SnapshotUser => ({ ...u, linkData: { unionid } });
 
   it('goes with a new link, and records it', () => {
-    const p = plan(SRC, snapshot([dept('1', null, '总部')], [{ externalId: 'zhangsan', name: '张三', linkData: { unionid: 'u1' } }]), directory(), policy());
+    const p = plan(
+      SRC,
+      snapshot([dept('1', null, '总部')], [{ externalId: 'zhangsan', name: '张三', linkData: { unionid: 'u1' } }]),
+      directory(),
+      policy(),
+    );
     const c = userChange(p, 'zhangsan');
     expect(c).toMatchObject({ action: 'create', addLink: true, linkData: { unionid: 'u1' } });
     expect(c?.fields['link.unionid']).toEqual({ before: null, after: 'u1' });
@@ -284,8 +348,15 @@ describe('plan: data kept on the link (e.g. DingTalk\'s unionid)', () => {
   it('is added to an existing link, changed when it differs, and left alone when the source does not send it', () => {
     const users = sourceUsers();
     const dir = synced();
-    (dir.users.find((u) => u.id === 101) as { links: unknown }).links = [{ source: SRC, externalId: 'bob', data: { unionid: 'old' } }];
-    const p = plan(SRC, snapshot(SOURCE_DEPTS, [withUnionid(users[0]!, 'ua'), withUnionid(users[1]!, 'new'), users[2]!]), dir, policy());
+    (dir.users.find((u) => u.id === 101) as { links: unknown }).links = [
+      { source: SRC, externalId: 'bob', data: { unionid: 'old' } },
+    ];
+    const p = plan(
+      SRC,
+      snapshot(SOURCE_DEPTS, [withUnionid(users[0]!, 'ua'), withUnionid(users[1]!, 'new'), users[2]!]),
+      dir,
+      policy(),
+    );
     expect(p.users.map((c) => [c.externalId, c.action, c.linkData, Object.keys(c.fields)])).toEqual([
       ['alice', 'update', { unionid: 'ua' }, ['link.unionid']],
       ['bob', 'update', { unionid: 'new' }, ['link.unionid']],
@@ -294,14 +365,26 @@ describe('plan: data kept on the link (e.g. DingTalk\'s unionid)', () => {
     // The same data again: nothing to do.
     dir.users.find((u) => u.id === 100)!.links = [{ source: SRC, externalId: 'alice', data: { unionid: 'ua' } }];
     dir.users.find((u) => u.id === 101)!.links = [{ source: SRC, externalId: 'bob', data: { unionid: 'new' } }];
-    expect(plan(SRC, snapshot(SOURCE_DEPTS, [withUnionid(users[0]!, 'ua'), withUnionid(users[1]!, 'new'), users[2]!]), dir, policy()).users).toEqual([]);
+    expect(
+      plan(
+        SRC,
+        snapshot(SOURCE_DEPTS, [withUnionid(users[0]!, 'ua'), withUnionid(users[1]!, 'new'), users[2]!]),
+        dir,
+        policy(),
+      ).users,
+    ).toEqual([]);
   });
 });
 
 describe('plan: field ownership', () => {
   it('"never" keeps a field out even on create; "create" sets it once and never updates it', () => {
     const pol = policy({ ownership: { users: { position: 'never', email: 'create' } } });
-    const created = plan(SRC, snapshot([dept('1', null, 'A')], [{ externalId: 'x', name: 'X', position: 'P', email: 'x@example.com' }]), directory(), pol);
+    const created = plan(
+      SRC,
+      snapshot([dept('1', null, 'A')], [{ externalId: 'x', name: 'X', position: 'P', email: 'x@example.com' }]),
+      directory(),
+      pol,
+    );
     expect(created.users[0]?.set).toMatchObject({ position: null, email: 'x@example.com' });
 
     const users = sourceUsers();
@@ -310,7 +393,12 @@ describe('plan: field ownership', () => {
   });
 
   it('a department name owned on create only is not renamed', () => {
-    const p = plan(SRC, snapshot([SOURCE_DEPTS[0]!, dept('2', '1', '改名', 1), SOURCE_DEPTS[2]!], sourceUsers()), synced(), policy({ ownership: { departments: { name: 'create' } } }));
+    const p = plan(
+      SRC,
+      snapshot([SOURCE_DEPTS[0]!, dept('2', '1', '改名', 1), SOURCE_DEPTS[2]!], sourceUsers()),
+      synced(),
+      policy({ ownership: { departments: { name: 'create' } } }),
+    );
     expect(p.departments).toEqual([]);
   });
 });
@@ -321,15 +409,23 @@ describe('plan: people gone from the source', () => {
   it('disables them by default', () => {
     const p = plan(SRC, snapshot(SOURCE_DEPTS, withoutCarol()), synced(), policy());
     expect(p.users).toEqual([
-      expect.objectContaining({ action: 'disable', ref: 102, gone: true, set: { status: 'disabled' }, fields: { status: { before: 'active', after: 'disabled' } } }),
+      expect.objectContaining({
+        action: 'disable',
+        ref: 102,
+        gone: true,
+        set: { status: 'disabled' },
+        fields: { status: { before: 'active', after: 'disabled' } },
+      }),
     ]);
   });
 
   it('deletes or ignores them when the policy says so', () => {
-    expect(plan(SRC, snapshot(SOURCE_DEPTS, withoutCarol()), synced(), policy({ onUserGone: 'delete' })).users).toEqual([
-      expect.objectContaining({ action: 'delete', ref: 102 }),
-    ]);
-    expect(plan(SRC, snapshot(SOURCE_DEPTS, withoutCarol()), synced(), policy({ onUserGone: 'ignore' })).users).toEqual([]);
+    expect(plan(SRC, snapshot(SOURCE_DEPTS, withoutCarol()), synced(), policy({ onUserGone: 'delete' })).users).toEqual(
+      [expect.objectContaining({ action: 'delete', ref: 102 })],
+    );
+    expect(plan(SRC, snapshot(SOURCE_DEPTS, withoutCarol()), synced(), policy({ onUserGone: 'ignore' })).users).toEqual(
+      [],
+    );
   });
 
   it('does not disable again a user already disabled', () => {
@@ -371,7 +467,15 @@ describe('plan: departments gone from the source', () => {
   });
 
   it('keeps a department that still has active members, and says why', () => {
-    const p = plan(SRC, snapshot(SOURCE_DEPTS.slice(0, 2), sourceUsers().filter((u) => u.externalId === 'alice')), synced(), policy({ onUserGone: 'ignore' }));
+    const p = plan(
+      SRC,
+      snapshot(
+        SOURCE_DEPTS.slice(0, 2),
+        sourceUsers().filter((u) => u.externalId === 'alice'),
+      ),
+      synced(),
+      policy({ onUserGone: 'ignore' }),
+    );
     expect(p.departments).toEqual([]);
     expect(p.notes).toEqual([expect.objectContaining({ code: 'DEPARTMENT_KEPT', object: 'department "3"' })]);
   });
@@ -395,7 +499,12 @@ describe('plan: departments gone from the source', () => {
     const d = synced();
     d.departments.push(localDept(13, 12, '子部门', [link(SRC, '4')]));
     // "3" is gone but its child "4" is still in the source, now under "2".
-    const p = plan(SRC, snapshot([...SOURCE_DEPTS.slice(0, 2), dept('4', '2', '子部门')], sourceUsers().slice(0, 1)), d, policy({ onUserGone: 'disable' }));
+    const p = plan(
+      SRC,
+      snapshot([...SOURCE_DEPTS.slice(0, 2), dept('4', '2', '子部门')], sourceUsers().slice(0, 1)),
+      d,
+      policy({ onUserGone: 'disable' }),
+    );
     expect(p.departments.map((c) => [c.action, c.ref])).toEqual([
       ['move', 13],
       ['delete', 12],
@@ -413,42 +522,93 @@ describe('plan: fallback matching and the no-takeover rule', () => {
   const unlinked = (over: Parameters<typeof localUser>[1]) => directory([], [localUser(300, over)]);
 
   it('links an unlinked local user with the same userid ignoring case, instead of creating one', () => {
-    const p = plan(SRC, snapshot([], [{ externalId: 'ZhangSan', name: '张三' }]), unlinked({ userid: 'zhangsan', name: '张三' }), policy());
+    const p = plan(
+      SRC,
+      snapshot([], [{ externalId: 'ZhangSan', name: '张三' }]),
+      unlinked({ userid: 'zhangsan', name: '张三' }),
+      policy(),
+    );
     expect(p.users).toEqual([
-      expect.objectContaining({ action: 'update', ref: 300, addLink: true, fields: { userid: { before: 'zhangsan', after: 'ZhangSan' }, link: { before: null, after: 'hr:ZhangSan' } } }),
+      expect.objectContaining({
+        action: 'update',
+        ref: 300,
+        addLink: true,
+        fields: { userid: { before: 'zhangsan', after: 'ZhangSan' }, link: { before: null, after: 'hr:ZhangSan' } },
+      }),
     ]);
   });
 
   it('falls back to mobile (ignoring formatting), then email, in the policy order', () => {
-    const byMobile = plan(SRC, snapshot([], [{ externalId: 'zs', name: 'Z', mobile: '13800000000' }]), unlinked({ userid: 'old', name: 'Z', mobile: '+86 138-0000-0000' }), policy());
+    const byMobile = plan(
+      SRC,
+      snapshot([], [{ externalId: 'zs', name: 'Z', mobile: '13800000000' }]),
+      unlinked({ userid: 'old', name: 'Z', mobile: '+86 138-0000-0000' }),
+      policy(),
+    );
     expect(byMobile.users[0]).toMatchObject({ ref: 300, addLink: true });
-    const byEmail = plan(SRC, snapshot([], [{ externalId: 'zs', name: 'Z', email: 'ZS@Example.com' }]), unlinked({ userid: 'old', name: 'Z', email: 'zs@example.com' }), policy());
+    const byEmail = plan(
+      SRC,
+      snapshot([], [{ externalId: 'zs', name: 'Z', email: 'ZS@Example.com' }]),
+      unlinked({ userid: 'old', name: 'Z', email: 'zs@example.com' }),
+      policy(),
+    );
     expect(byEmail.users[0]).toMatchObject({ ref: 300, addLink: true });
-    const userIdOnly = plan(SRC, snapshot([], [{ externalId: 'zs', name: 'Z', email: 'zs@example.com' }]), unlinked({ userid: 'old', email: 'zs@example.com' }), policy({ matching: { users: ['userid'] } }));
+    const userIdOnly = plan(
+      SRC,
+      snapshot([], [{ externalId: 'zs', name: 'Z', email: 'zs@example.com' }]),
+      unlinked({ userid: 'old', email: 'zs@example.com' }),
+      policy({ matching: { users: ['userid'] } }),
+    );
     expect(userIdOnly.users[0]).toMatchObject({ action: 'create' });
   });
 
   it('never takes over a local account already linked to another identity of the same source', () => {
     const d = unlinked({ userid: 'zs-old', mobile: '13800000000', links: [link(SRC, 'zs-old')] });
-    const p = plan(SRC, snapshot([], [{ externalId: 'zs-new', name: 'Z', mobile: '13800000000' }, { externalId: 'zs-old', name: 'Z' }]), d, policy());
+    const p = plan(
+      SRC,
+      snapshot(
+        [],
+        [
+          { externalId: 'zs-new', name: 'Z', mobile: '13800000000' },
+          { externalId: 'zs-old', name: 'Z' },
+        ],
+      ),
+      d,
+      policy(),
+    );
     expect(p.users.find((c) => c.externalId === 'zs-new')).toBeUndefined();
     expect(p.issues).toEqual([expect.objectContaining({ code: 'USER_TAKEOVER_REFUSED', object: 'user "zs-new"' })]);
   });
 
   it('matches an account linked to a different source (several sources feed one user)', () => {
-    const p = plan(SRC, snapshot([], [{ externalId: 'zs', name: 'Z' }]), unlinked({ userid: 'zs', links: [link('dingtalk', 'u1')] }), policy());
+    const p = plan(
+      SRC,
+      snapshot([], [{ externalId: 'zs', name: 'Z' }]),
+      unlinked({ userid: 'zs', links: [link('dingtalk', 'u1')] }),
+      policy(),
+    );
     expect(p.users[0]).toMatchObject({ action: 'update', ref: 300, addLink: true });
   });
 
   it('reports an ambiguous match and leaves the user out', () => {
     const d = directory([], [localUser(300, { mobile: '13800000000' }), localUser(301, { mobile: '+86 13800000000' })]);
-    const p = plan(SRC, snapshot([], [{ externalId: 'zs', name: 'Z', mobile: '13800000000' }]), d, policy({ matching: { users: ['mobile'] } }));
+    const p = plan(
+      SRC,
+      snapshot([], [{ externalId: 'zs', name: 'Z', mobile: '13800000000' }]),
+      d,
+      policy({ matching: { users: ['mobile'] } }),
+    );
     expect(p.users).toEqual([]);
     expect(p.issues[0]).toMatchObject({ code: 'USER_MATCH_AMBIGUOUS' });
   });
 
   it('refuses to create a user whose userid a non-matching local account holds', () => {
-    const p = plan(SRC, snapshot([], [{ externalId: 'zs', name: 'Z' }]), unlinked({ userid: 'ZS' }), policy({ matching: { users: ['email'] } }));
+    const p = plan(
+      SRC,
+      snapshot([], [{ externalId: 'zs', name: 'Z' }]),
+      unlinked({ userid: 'ZS' }),
+      policy({ matching: { users: ['email'] } }),
+    );
     expect(p.users).toEqual([]);
     expect(p.issues[0]).toMatchObject({ code: 'USERID_TAKEN', object: 'user "zs"' });
   });
@@ -482,7 +642,12 @@ describe('guard', () => {
   it('keeps a gone department while a member held back by the guard is still in it', () => {
     // "2" is gone; bob sits in "2" and in the unreadable "3", so his disable is held back and "2" is not empty.
     const users: SnapshotUser[] = [{ externalId: 'alice', name: '爱丽丝', departments: [{ externalId: '1' }] }];
-    const p = plan(SRC, snapshot([SOURCE_DEPTS[0]!, SOURCE_DEPTS[2]!], users, { incompleteDepartments: ['3'] }), synced(), policy());
+    const p = plan(
+      SRC,
+      snapshot([SOURCE_DEPTS[0]!, SOURCE_DEPTS[2]!], users, { incompleteDepartments: ['3'] }),
+      synced(),
+      policy(),
+    );
     expect(p.departments).toEqual([]);
     expect(p.notes).toEqual([expect.objectContaining({ code: 'DEPARTMENT_KEPT', object: 'department "2"' })]);
   });
@@ -490,8 +655,22 @@ describe('guard', () => {
   it('disables outside the incomplete subtree as usual', () => {
     const d = synced();
     d.departments.push(localDept(14, 10, '销售', [link(SRC, '5')]));
-    d.users.push(localUser(103, { userid: 'dave', memberships: [{ departmentId: 14, order: 0, leader: false }], links: [link(SRC, 'dave')] }));
-    const g = guard(plan(SRC, snapshot([...SOURCE_DEPTS, dept('5', '1', '销售')], sourceUsers(), { incompleteDepartments: ['3'] }), d, policy()), policy());
+    d.users.push(
+      localUser(103, {
+        userid: 'dave',
+        memberships: [{ departmentId: 14, order: 0, leader: false }],
+        links: [link(SRC, 'dave')],
+      }),
+    );
+    const g = guard(
+      plan(
+        SRC,
+        snapshot([...SOURCE_DEPTS, dept('5', '1', '销售')], sourceUsers(), { incompleteDepartments: ['3'] }),
+        d,
+        policy(),
+      ),
+      policy(),
+    );
     expect(g.plan.users.map((c) => [c.action, c.externalId])).toEqual([['disable', 'dave']]);
   });
 
@@ -507,10 +686,18 @@ describe('guard', () => {
 
   function bigOrg(n: number) {
     const users = Array.from({ length: n }, (_, i) =>
-      localUser(1000 + i, { userid: `u${i}`, memberships: [{ departmentId: 11, order: 0, leader: false }], links: [link(SRC, `u${i}`)] }),
+      localUser(1000 + i, {
+        userid: `u${i}`,
+        memberships: [{ departmentId: 11, order: 0, leader: false }],
+        links: [link(SRC, `u${i}`)],
+      }),
     );
-    const d = directory([localDept(10, 1, '总部', [link(SRC, '1')]), localDept(11, 10, '研发', [link(SRC, '2')])], users);
-    const listed = (keep: number): SnapshotUser[] => users.slice(0, keep).map((u) => ({ externalId: u.userid as string, name: u.name as string }));
+    const d = directory(
+      [localDept(10, 1, '总部', [link(SRC, '1')]), localDept(11, 10, '研发', [link(SRC, '2')])],
+      users,
+    );
+    const listed = (keep: number): SnapshotUser[] =>
+      users.slice(0, keep).map((u) => ({ externalId: u.userid as string, name: u.name as string }));
     return { d, listed, depts: SOURCE_DEPTS.slice(0, 2) };
   }
 

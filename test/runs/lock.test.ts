@@ -59,12 +59,16 @@ describe('withLock', () => {
     try {
       await once(alive, 'spawn');
       expect(await s.locks.tryAcquire('directory', `${hostname()}:${alive.pid}:run-1`, 60_000)).toBe(true);
-      expect(await refusal(withLock(s, 'directory', `${hostname()}:${process.pid}:run-2`, 400, async () => 1))).toBe('LOCK_TIMEOUT');
+      expect(await refusal(withLock(s, 'directory', `${hostname()}:${process.pid}:run-2`, 400, async () => 1))).toBe(
+        'LOCK_TIMEOUT',
+      );
       await s.locks.release('directory', `${hostname()}:${alive.pid}:run-1`);
 
       // A pid on another machine says nothing about this one's processes.
       expect(await s.locks.tryAcquire('directory', `another-host.example:${deadPid()}:run-3`, 60_000)).toBe(true);
-      expect(await refusal(withLock(s, 'directory', `${hostname()}:${process.pid}:run-4`, 400, async () => 1))).toBe('LOCK_TIMEOUT');
+      expect(await refusal(withLock(s, 'directory', `${hostname()}:${process.pid}:run-4`, 400, async () => 1))).toBe(
+        'LOCK_TIMEOUT',
+      );
     } finally {
       alive.kill('SIGKILL');
     }

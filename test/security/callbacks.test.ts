@@ -68,13 +68,56 @@ beforeAll(async () => {
     const connections = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir: dir }));
     const w = wecomSim.identity;
     const d = dingSim.identity;
-    await connections.add({ platform: 'wecom', name: 'wx', corpId: w.corpId, agentId: w.agentId, secret: w.secret, contactsSecret: w.contactsSecret, apiBaseUrl: wecomUrl, callbackToken: WX.token, callbackAesKey: WX.aesKey, reconcileCron: null });
-    await connections.add({ platform: 'dingtalk', name: 'dt', corpId: d.corpId, agentId: d.agentId, clientId: d.clientId, clientSecret: d.clientSecret, apiBaseUrl: dingUrl, callbackToken: DT.token, callbackAesKey: DT.aesKey, reconcileCron: null });
+    await connections.add({
+      platform: 'wecom',
+      name: 'wx',
+      corpId: w.corpId,
+      agentId: w.agentId,
+      secret: w.secret,
+      contactsSecret: w.contactsSecret,
+      apiBaseUrl: wecomUrl,
+      callbackToken: WX.token,
+      callbackAesKey: WX.aesKey,
+      reconcileCron: null,
+    });
+    await connections.add({
+      platform: 'dingtalk',
+      name: 'dt',
+      corpId: d.corpId,
+      agentId: d.agentId,
+      clientId: d.clientId,
+      clientSecret: d.clientSecret,
+      apiBaseUrl: dingUrl,
+      callbackToken: DT.token,
+      callbackAesKey: DT.aesKey,
+      reconcileCron: null,
+    });
     // No callback configured.
-    await connections.add({ platform: 'wecom', name: 'wx-plain', corpId: w.corpId, agentId: w.agentId, secret: w.secret, apiBaseUrl: wecomUrl, reconcileCron: null });
+    await connections.add({
+      platform: 'wecom',
+      name: 'wx-plain',
+      corpId: w.corpId,
+      agentId: w.agentId,
+      secret: w.secret,
+      apiBaseUrl: wecomUrl,
+      reconcileCron: null,
+    });
     // Secrets sealed under another master key than the server's: they cannot be opened.
-    await connections.add({ platform: 'wecom', name: 'wx-sealed', corpId: w.corpId, agentId: w.agentId, secret: w.secret, apiBaseUrl: wecomUrl, callbackToken: WX.token, callbackAesKey: WX.aesKey, reconcileCron: null });
-    const elsewhere = SecretBox.fromKey(randomBytes(32)).seal(JSON.stringify({ secret: w.secret, callbackToken: WX.token, callbackAesKey: WX.aesKey }), 'wx-sealed');
+    await connections.add({
+      platform: 'wecom',
+      name: 'wx-sealed',
+      corpId: w.corpId,
+      agentId: w.agentId,
+      secret: w.secret,
+      apiBaseUrl: wecomUrl,
+      callbackToken: WX.token,
+      callbackAesKey: WX.aesKey,
+      reconcileCron: null,
+    });
+    const elsewhere = SecretBox.fromKey(randomBytes(32)).seal(
+      JSON.stringify({ secret: w.secret, callbackToken: WX.token, callbackAesKey: WX.aesKey }),
+      'wx-sealed',
+    );
     expect(await store.connections.update('wx-sealed', { secrets: elsewhere })).toBeDefined();
   } finally {
     await store.close();
@@ -137,12 +180,19 @@ function send(request: Request, from: string, agent?: http.Agent): Promise<Answe
         method: request.method,
         localAddress: from,
         agent: agent ?? false,
-        headers: { ...(request.method === 'POST' ? { 'content-type': request.contentType ?? 'text/xml', 'content-length': Buffer.byteLength(body) } : {}), ...(agent ? {} : { connection: 'close' }) },
+        headers: {
+          ...(request.method === 'POST'
+            ? { 'content-type': request.contentType ?? 'text/xml', 'content-length': Buffer.byteLength(body) }
+            : {}),
+          ...(agent ? {} : { connection: 'close' }),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );
@@ -172,7 +222,8 @@ const PLATFORM_ADDRESS = '127.0.0.1';
 
 // ------------------------------------------------------------------------------------------- messages
 
-const stamp = (p: Platform, offsetMs = 0): string => (p === 'wecom' ? String(Math.floor((Date.now() + offsetMs) / 1000)) : String(Date.now() + offsetMs));
+const stamp = (p: Platform, offsetMs = 0): string =>
+  p === 'wecom' ? String(Math.floor((Date.now() + offsetMs) / 1000)) : String(Date.now() + offsetMs);
 const cdata = (v: string): string => `<![CDATA[${v}]]>`;
 let serial = 0;
 
@@ -184,11 +235,20 @@ function query(signature: string, timestamp: string, nonce: string): string {
 function signed(t: Target, message: string, timestamp = stamp(t.platform)): Request & { encrypted: string; q: string } {
   const s = t.crypto.encryptAndSign(message, { timestamp });
   const q = query(s.signature, s.timestamp, s.nonce);
-  return { method: 'POST', path: `/callbacks/${t.name}?${q}`, body: envelope(t, s.encrypted), contentType: contentType(t), encrypted: s.encrypted, q };
+  return {
+    method: 'POST',
+    path: `/callbacks/${t.name}?${q}`,
+    body: envelope(t, s.encrypted),
+    contentType: contentType(t),
+    encrypted: s.encrypted,
+    q,
+  };
 }
 
 const envelope = (t: Target, encrypted: string): string =>
-  t.platform === 'wecom' ? `<xml><ToUserName>${cdata(t.receiverId)}</ToUserName><AgentID>${cdata('1000002')}</AgentID><Encrypt>${cdata(encrypted)}</Encrypt></xml>` : JSON.stringify({ encrypt: encrypted });
+  t.platform === 'wecom'
+    ? `<xml><ToUserName>${cdata(t.receiverId)}</ToUserName><AgentID>${cdata('1000002')}</AgentID><Encrypt>${cdata(encrypted)}</Encrypt></xml>`
+    : JSON.stringify({ encrypt: encrypted });
 const contentType = (t: Target): string => (t.platform === 'wecom' ? 'text/xml' : 'application/json');
 
 /** A valid message with no contact event in it (answered, nothing stored): the cheapest callback to serve. */
@@ -205,7 +265,12 @@ function contactMessage(t: Target): string {
   const person = t.people[n % t.people.length] as string;
   return t.platform === 'wecom'
     ? `<xml><ToUserName>${cdata(t.receiverId)}</ToUserName><FromUserName>${cdata('sys')}</FromUserName><CreateTime>${Math.floor(Date.now() / 1000)}</CreateTime><MsgType>${cdata('event')}</MsgType><Event>${cdata('change_contact')}</Event><ChangeType>${cdata('update_user')}</ChangeType><UserID>${cdata(person)}</UserID><Position>${cdata(`p${n}`)}</Position></xml>`
-    : JSON.stringify({ EventType: 'user_modify_org', CorpId: 'c', UserId: [person], TimeStamp: String(Date.now() + n) });
+    : JSON.stringify({
+        EventType: 'user_modify_org',
+        CorpId: 'c',
+        UserId: [person],
+        TimeStamp: String(Date.now() + n),
+      });
 }
 
 /** Whether an answer is the platform's acknowledgement: WeCom "success", DingTalk the encrypted, signed "success". */
@@ -213,7 +278,14 @@ function acknowledged(t: Target, a: Answer): boolean {
   if (a.status !== 200) return false;
   if (t.platform === 'wecom') return a.text === 'success';
   const r = JSON.parse(a.text) as { msg_signature: string; timeStamp: string; nonce: string; encrypt: string };
-  return t.crypto.verifyAndDecrypt({ signature: r.msg_signature, timestamp: r.timeStamp, nonce: r.nonce, encrypted: r.encrypt }) === 'success';
+  return (
+    t.crypto.verifyAndDecrypt({
+      signature: r.msg_signature,
+      timestamp: r.timeStamp,
+      nonce: r.nonce,
+      encrypted: r.encrypt,
+    }) === 'success'
+  );
 }
 
 /** Just under the body bound, so fastify reads it whole and the endpoint has to refuse it. */
@@ -230,11 +302,17 @@ function bomb(t: Target, kind: 'tags' | 'nesting'): Request {
   if (t.platform === 'wecom') {
     const head = `<xml><ToUserName>${cdata(t.receiverId)}</ToUserName><Encrypt>${cdata(s.encrypted)}</Encrypt>`;
     const room = BOMB_BYTES - head.length - 6;
-    body = kind === 'tags' ? `${head}${'<a/>'.repeat(Math.floor(room / 4))}</xml>` : `${head}${'<a>'.repeat(Math.floor(room / 7))}${'</a>'.repeat(Math.floor(room / 7))}</xml>`;
+    body =
+      kind === 'tags'
+        ? `${head}${'<a/>'.repeat(Math.floor(room / 4))}</xml>`
+        : `${head}${'<a>'.repeat(Math.floor(room / 7))}${'</a>'.repeat(Math.floor(room / 7))}</xml>`;
   } else {
     const head = `{"encrypt":"${s.encrypted}"`;
     const room = BOMB_BYTES - head.length - 1;
-    body = kind === 'tags' ? `${head}${',"a":0'.repeat(Math.floor(room / 6))}}` : `${head},"x":${'{"a":'.repeat(Math.floor(room / 6))}1${'}'.repeat(Math.floor(room / 6))}}`;
+    body =
+      kind === 'tags'
+        ? `${head}${',"a":0'.repeat(Math.floor(room / 6))}}`
+        : `${head},"x":${'{"a":'.repeat(Math.floor(room / 6))}1${'}'.repeat(Math.floor(room / 6))}}`;
   }
   expect(Buffer.byteLength(body)).toBeLessThanOrEqual(MAX_CALLBACK_BODY_BYTES);
   expect(Buffer.byteLength(body)).toBeGreaterThan(MAX_CALLBACK_BODY_BYTES - 1024);
@@ -246,7 +324,10 @@ function forged(t: Target, i: number): Request {
   switch (i % 6) {
     case 0: {
       const s = signed(t, contactMessage(t));
-      return { ...s, path: `/callbacks/${t.name}?${query(randomBytes(20).toString('hex'), stamp(t.platform), 'n0nce')}` };
+      return {
+        ...s,
+        path: `/callbacks/${t.name}?${query(randomBytes(20).toString('hex'), stamp(t.platform), 'n0nce')}`,
+      };
     }
     case 1:
       return bomb(t, 'tags');
@@ -300,13 +381,26 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
     // The 429 comes before the body: a body over the bound, which fastify would refuse with 413 once read, gets it.
     const agent = new http.Agent({ keepAlive: true });
     try {
-      const huge = await send({ method: 'POST', path: `/callbacks/dt?${query('0'.repeat(40), stamp('dingtalk'), 'n')}`, body: 'x'.repeat(MAX_CALLBACK_BODY_BYTES * 2), contentType: 'application/json' }, from, agent);
+      const huge = await send(
+        {
+          method: 'POST',
+          path: `/callbacks/dt?${query('0'.repeat(40), stamp('dingtalk'), 'n')}`,
+          body: 'x'.repeat(MAX_CALLBACK_BODY_BYTES * 2),
+          contentType: 'application/json',
+        },
+        from,
+        agent,
+      );
       expect(huge.status).toBe(429);
     } finally {
       agent.destroy();
     }
     // One line when the limit was reached, none per 429.
-    expect(logLines().filter((l) => l.ip === from && typeof l.msg === 'string' && (l.msg as string).includes('reached the limit'))).toHaveLength(1);
+    expect(
+      logLines().filter(
+        (l) => l.ip === from && typeof l.msg === 'string' && (l.msg as string).includes('reached the limit'),
+      ),
+    ).toHaveLength(1);
 
     // The platform (another address, nothing refused) is heard at once, also for a contact event, stored.
     const valid = await send(signed(t, contactMessage(t)), PLATFORM_ADDRESS);
@@ -314,41 +408,47 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
     storedExpected.dt = (storedExpected.dt ?? 0) + 1;
   });
 
-  it.each(['wecom', 'dingtalk'] as const)('%s: a 64 KiB tag bomb and deep nesting answer 400 and cost less than 5× a valid callback', async (platform) => {
-    const t = targets[platform];
-    const range = platform === 'wecom' ? 10 : 11;
-    let n = 0;
-    const run = async (make: () => Request, count: number): Promise<{ perRequest: number; answers: Answer[] }> => {
-      const list = Array.from({ length: count }, make);
-      const offset = n;
-      n += count;
-      const before = cpuMs();
-      const answers = await sendAll(list, (i) => address(range, offset + i), 8);
-      return { perRequest: (cpuMs() - before) / count, answers };
-    };
-    // Warm up every path (the first requests of a kind pay for compiling it).
-    await run(() => signed(t, quietMessage(t)), WARM);
-    await run(() => bomb(t, 'tags'), WARM);
-    await run(() => bomb(t, 'nesting'), WARM);
+  it.each(['wecom', 'dingtalk'] as const)(
+    '%s: a 64 KiB tag bomb and deep nesting answer 400 and cost less than 5× a valid callback',
+    async (platform) => {
+      const t = targets[platform];
+      const range = platform === 'wecom' ? 10 : 11;
+      let n = 0;
+      const run = async (make: () => Request, count: number): Promise<{ perRequest: number; answers: Answer[] }> => {
+        const list = Array.from({ length: count }, make);
+        const offset = n;
+        n += count;
+        const before = cpuMs();
+        const answers = await sendAll(list, (i) => address(range, offset + i), 8);
+        return { perRequest: (cpuMs() - before) / count, answers };
+      };
+      // Warm up every path (the first requests of a kind pay for compiling it).
+      await run(() => signed(t, quietMessage(t)), WARM);
+      await run(() => bomb(t, 'tags'), WARM);
+      await run(() => bomb(t, 'nesting'), WARM);
 
-    // A valid callback with no contact event: the full check, decryption, parse and reply, nothing stored — the
-    // cheapest valid request, so the bound below is the strictest one.
-    const valid1 = await run(() => signed(t, quietMessage(t)), N);
-    const tags = await run(() => bomb(t, 'tags'), N);
-    const nesting = await run(() => bomb(t, 'nesting'), N);
-    const valid2 = await run(() => signed(t, quietMessage(t)), N);
+      // A valid callback with no contact event: the full check, decryption, parse and reply, nothing stored — the
+      // cheapest valid request, so the bound below is the strictest one.
+      const valid1 = await run(() => signed(t, quietMessage(t)), N);
+      const tags = await run(() => bomb(t, 'tags'), N);
+      const nesting = await run(() => bomb(t, 'nesting'), N);
+      const valid2 = await run(() => signed(t, quietMessage(t)), N);
 
-    for (const a of [...valid1.answers, ...valid2.answers]) expect(acknowledged(t, a)).toBe(true);
-    for (const a of [...tags.answers, ...nesting.answers]) {
-      expect(a.status).toBe(400);
-      expect(a.text).toMatch(/^CALLBACK_BODY_INVALID: /);
-    }
-    const valid = (valid1.perRequest + valid2.perRequest) / 2;
-    console.log(`${platform}: CPU per request — valid ${valid.toFixed(3)} ms, 64 KiB tag bomb ${tags.perRequest.toFixed(3)} ms, deep nesting ${nesting.perRequest.toFixed(3)} ms (${N} each)`);
-    expect(valid).toBeGreaterThan(0);
-    expect(tags.perRequest).toBeLessThan(5 * valid);
-    expect(nesting.perRequest).toBeLessThan(5 * valid);
-  }, 120_000);
+      for (const a of [...valid1.answers, ...valid2.answers]) expect(acknowledged(t, a)).toBe(true);
+      for (const a of [...tags.answers, ...nesting.answers]) {
+        expect(a.status).toBe(400);
+        expect(a.text).toMatch(/^CALLBACK_BODY_INVALID: /);
+      }
+      const valid = (valid1.perRequest + valid2.perRequest) / 2;
+      console.log(
+        `${platform}: CPU per request — valid ${valid.toFixed(3)} ms, 64 KiB tag bomb ${tags.perRequest.toFixed(3)} ms, deep nesting ${nesting.perRequest.toFixed(3)} ms (${N} each)`,
+      );
+      expect(valid).toBeGreaterThan(0);
+      expect(tags.perRequest).toBeLessThan(5 * valid);
+      expect(nesting.perRequest).toBeLessThan(5 * valid);
+    },
+    120_000,
+  );
 
   it('a connection over its limit: a client already refused is answered 429 at once, one never refused is still read', async () => {
     // The tag bombs above were 420 refusals per connection from as many addresses: well over the connection's limit.
@@ -374,10 +474,17 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
     for (const name of ['nobody', 'wx-plain', 'wx-sealed']) {
       const s = signed(t, contactMessage(t));
       const post = await send({ ...s, path: `/callbacks/${name}?${s.q}` }, from);
-      const get = await send({ method: 'GET', path: `/callbacks/${name}?${s.q}&echostr=${encodeURIComponent(s.encrypted)}` }, from);
+      const get = await send(
+        { method: 'GET', path: `/callbacks/${name}?${s.q}&echostr=${encodeURIComponent(s.encrypted)}` },
+        from,
+      );
       answers[name] = [post, get];
     }
-    const shape = (a: Answer) => ({ status: a.status, text: a.text, headers: Object.fromEntries(Object.entries(a.headers).filter(([k]) => k !== 'date')) });
+    const shape = (a: Answer) => ({
+      status: a.status,
+      text: a.text,
+      headers: Object.fromEntries(Object.entries(a.headers).filter(([k]) => k !== 'date')),
+    });
     const nobody = (answers.nobody as Answer[]).map(shape);
     expect(nobody[0]).toMatchObject({ status: 404, text: 'no callback is configured for this connection' });
     expect(nobody[1]).toStrictEqual(nobody[0]);
@@ -387,21 +494,36 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
     // The operator's side: one line per request, naming the connection and the real cause, and never where the
     // master key was looked for nor any secret.
     // The server writes a line after it answers: wait for the sixth, then compare them all.
-    const unavailable = () => logLines().filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('callback endpoint unavailable'));
+    const unavailable = () =>
+      logLines().filter(
+        (l) => typeof l.msg === 'string' && (l.msg as string).startsWith('callback endpoint unavailable'),
+      );
     await expect.poll(() => unavailable().length, { timeout: 30_000 }).toBeGreaterThanOrEqual(6);
     const lines = unavailable();
     const causes = lines.map((l) => `${String(l.connection)} ${String(l.cause)}`);
-    expect(causes).toStrictEqual(['nobody unknown-connection', 'nobody unknown-connection', 'wx-plain no-callback-configured', 'wx-plain no-callback-configured', 'wx-sealed secrets-unreadable', 'wx-sealed secrets-unreadable']);
-    expect(lines.filter((l) => l.cause === 'secrets-unreadable').every((l) => l.code === 'SECRET_DECRYPT_FAILED')).toBe(true);
+    expect(causes).toStrictEqual([
+      'nobody unknown-connection',
+      'nobody unknown-connection',
+      'wx-plain no-callback-configured',
+      'wx-plain no-callback-configured',
+      'wx-sealed secrets-unreadable',
+      'wx-sealed secrets-unreadable',
+    ]);
+    expect(lines.filter((l) => l.cause === 'secrets-unreadable').every((l) => l.code === 'SECRET_DECRYPT_FAILED')).toBe(
+      true,
+    );
     const log = JSON.stringify(logLines());
-    for (const leak of ['ORGSYNC_MASTER_KEY', MASTER_KEY, dir, WX.token, WX.aesKey, DT.token, DT.aesKey]) expect(log.includes(leak), `the log holds ${leak.slice(0, 4)}…`).toBe(false);
+    for (const leak of ['ORGSYNC_MASTER_KEY', MASTER_KEY, dir, WX.token, WX.aesKey, DT.token, DT.aesKey])
+      expect(log.includes(leak), `the log holds ${leak.slice(0, 4)}…`).toBe(false);
   });
 
   it('10,000 forged callbacks at 50 in flight: /healthz answers under 100 ms p95, valid callbacks go through during and after', async () => {
     const TOTAL = 10_000;
     // Every request from an address of its own, to both connections, every kind of forgery, bombs included: no limit
     // applies to a first refusal, so each one is read, scanned and refused — the most a flood can make the server do.
-    const list = Array.from({ length: TOTAL }, (_, i) => forged(i % 2 === 0 ? targets.wecom : targets.dingtalk, Math.floor(i / 2)));
+    const list = Array.from({ length: TOTAL }, (_, i) =>
+      forged(i % 2 === 0 ? targets.wecom : targets.dingtalk, Math.floor(i / 2)),
+    );
     let done = false;
     const latencies: number[] = [];
     const health = (async () => {
@@ -446,7 +568,9 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
     for (const a of answers) statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
     latencies.sort((a, b) => a - b);
     const p95 = latencies[Math.ceil(latencies.length * 0.95) - 1] as number;
-    console.log(`flood: ${TOTAL} forged in ${Math.round(ms)} ms; answers ${JSON.stringify(Object.fromEntries(statuses))}; /healthz ${latencies.length} probes, p50 ${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms; ${during.length} valid callbacks during it`);
+    console.log(
+      `flood: ${TOTAL} forged in ${Math.round(ms)} ms; answers ${JSON.stringify(Object.fromEntries(statuses))}; /healthz ${latencies.length} probes, p50 ${latencies[Math.floor(latencies.length / 2)]?.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms; ${during.length} valid callbacks during it`,
+    );
 
     expect(Object.fromEntries(statuses)).toStrictEqual({ 400: TOTAL });
     expect(latencies.length).toBeGreaterThanOrEqual(20);
@@ -469,7 +593,14 @@ describe('callbacks refuse cheaply, before any parsing (orgsync serve)', () => {
     expect(text).not.toMatch(/"stack"|\\n\s+at |"err"/);
     expect(text).not.toMatch(/<a\/><a\/>|<a><a>|"a":0,"a":0|\{"a":\{"a":/);
     // Refusals are logged one line each (those not answered 429), with the reason's code.
-    expect(lines.filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('callback refused: ') && l.code === 'CALLBACK_BODY_INVALID').length).toBeGreaterThan(1000);
+    expect(
+      lines.filter(
+        (l) =>
+          typeof l.msg === 'string' &&
+          (l.msg as string).startsWith('callback refused: ') &&
+          l.code === 'CALLBACK_BODY_INVALID',
+      ).length,
+    ).toBeGreaterThan(1000);
   });
 
   it('every valid contact event was stored once (checked on the data directory after the server stopped)', async () => {

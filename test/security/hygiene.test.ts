@@ -68,7 +68,11 @@ const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
 function expectNoRawControls(...texts: string[]): void {
   for (const text of texts) {
     const m = RAW_CONTROL.exec(text);
-    expect(m ? `U+${(m[0].codePointAt(0) ?? 0).toString(16).padStart(4, '0')} at ${m.index}: …${text.slice(Math.max(0, m.index - 40), m.index)}` : null).toBeNull();
+    expect(
+      m
+        ? `U+${(m[0].codePointAt(0) ?? 0).toString(16).padStart(4, '0')} at ${m.index}: …${text.slice(Math.max(0, m.index - 40), m.index)}`
+        : null,
+    ).toBeNull();
   }
 }
 
@@ -83,10 +87,28 @@ describe('the data directory is private to its owner', () => {
     expect(mode(d)).toBe(0o700);
     expect(mode(sqlitePath(d))).toBe(0o600);
 
-    const add = await orgsync(d, ['connection', 'add', 'wecom', '--name', 'hq', '--corp-id', 'ww0123456789', '--agent-id', '1000002', '--secret', '-', '--api-base-url', 'http://127.0.0.1:9'], {
-      umask: '000',
-      stdin: 'an-app-secret-of-enough-length-000000000000\n',
-    });
+    const add = await orgsync(
+      d,
+      [
+        'connection',
+        'add',
+        'wecom',
+        '--name',
+        'hq',
+        '--corp-id',
+        'ww0123456789',
+        '--agent-id',
+        '1000002',
+        '--secret',
+        '-',
+        '--api-base-url',
+        'http://127.0.0.1:9',
+      ],
+      {
+        umask: '000',
+        stdin: 'an-app-secret-of-enough-length-000000000000\n',
+      },
+    );
     expect(add.code, add.stderr).toBe(0);
     expect(mode(path.join(d, 'master.key'))).toBe(0o600);
     expect(mode(sqlitePath(d))).toBe(0o600);
@@ -141,7 +163,11 @@ describe('the data directory is private to its owner', () => {
     const server = await serve(d, '022');
     try {
       const warned = server.lines.filter((l) => String(l.msg).includes('permissions tightened'));
-      expect(warned.map((l) => ({ level: l.level, path: l.path, from: l.from, to: l.to })).sort((a, b) => String(a.path).localeCompare(String(b.path)))).toEqual([
+      expect(
+        warned
+          .map((l) => ({ level: l.level, path: l.path, from: l.from, to: l.to }))
+          .sort((a, b) => String(a.path).localeCompare(String(b.path))),
+      ).toEqual([
         { level: 40, path: d, from: '0755', to: '0700' },
         { level: 40, path: sqlitePath(d), from: '0644', to: '0600' },
       ]);
@@ -162,7 +188,14 @@ interface Served {
 async function serve(dataDir: string, umask: string): Promise<Served> {
   const child = spawn('/bin/sh', ['-c', `umask ${umask}; exec "$@"`, 'sh', process.execPath, BIN, 'serve'], {
     cwd: ROOT,
-    env: { ...process.env, ORGSYNC_DATA_DIR: dataDir, ORGSYNC_DATABASE_URL: '', ORGSYNC_MASTER_KEY: '', ORGSYNC_PORT: '0', ORGSYNC_ADMIN_PASSWORD: 'a-long-enough-password' },
+    env: {
+      ...process.env,
+      ORGSYNC_DATA_DIR: dataDir,
+      ORGSYNC_DATABASE_URL: '',
+      ORGSYNC_MASTER_KEY: '',
+      ORGSYNC_PORT: '0',
+      ORGSYNC_ADMIN_PASSWORD: 'a-long-enough-password',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -265,8 +298,11 @@ describe('control characters never reach the terminal raw', () => {
     expect(show.stdout).toContain('"Line\\x0abreak\\u2028and\\x09tab"');
     const showJson = await orgsync(d, ['runs', 'show', '1', '--json']);
     expectNoRawControls(showJson.stdout);
-    const items = (JSON.parse(showJson.stdout) as { changedObjects: { items: Array<{ label: string }> } }).changedObjects.items;
-    expect(items.map((i) => i.label)).toEqual(expect.arrayContaining([HOSTILE.user, HOSTILE.other, HOSTILE.department, HOSTILE.child]));
+    const items = (JSON.parse(showJson.stdout) as { changedObjects: { items: Array<{ label: string }> } })
+      .changedObjects.items;
+    expect(items.map((i) => i.label)).toEqual(
+      expect.arrayContaining([HOSTILE.user, HOSTILE.other, HOSTILE.department, HOSTILE.child]),
+    );
   });
 
   it('a WeCom sync of hostile records: the run report, its errors and runs show are escaped', async () => {
@@ -274,9 +310,27 @@ describe('control characters never reach the terminal raw', () => {
     const url = await sim.listen(0);
     try {
       const d = path.join(dir(), 'data');
-      const add = await orgsync(d, ['connection', 'add', 'wecom', '--name', 'hq', '--corp-id', sim.identity.corpId, '--agent-id', String(sim.identity.agentId), '--secret', '-', '--api-base-url', url], {
-        stdin: `${sim.identity.secret}\n`,
-      });
+      const add = await orgsync(
+        d,
+        [
+          'connection',
+          'add',
+          'wecom',
+          '--name',
+          'hq',
+          '--corp-id',
+          sim.identity.corpId,
+          '--agent-id',
+          String(sim.identity.agentId),
+          '--secret',
+          '-',
+          '--api-base-url',
+          url,
+        ],
+        {
+          stdin: `${sim.identity.secret}\n`,
+        },
+      );
       expect(add.code, add.stderr).toBe(0);
       const first = await orgsync(d, ['sync', 'hq']);
       expect(first.code, first.stderr).toBe(0);
@@ -298,7 +352,9 @@ describe('control characters never reach the terminal raw', () => {
       expectNoRawControls(again.stdout, again.stderr);
       const report = JSON.parse(again.stdout) as RunReport;
       expect(report.status).toBe('partial');
-      expect(report.errors.find((e) => e.object === `user "${b.userid}"`)?.message).toContain('"x\u009b31m\u0007" is not a telephone number');
+      expect(report.errors.find((e) => e.object === `user "${b.userid}"`)?.message).toContain(
+        '"x\u009b31m\u0007" is not a telephone number',
+      );
 
       const show = await orgsync(d, ['runs', 'show', String(report.runId)]);
       expectNoRawControls(show.stdout, show.stderr);
@@ -311,7 +367,11 @@ describe('control characters never reach the terminal raw', () => {
 });
 
 async function plant(simUrl: string, userid: string, fields: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${simUrl}/__sim/plant`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userid, fields }) });
+  const res = await fetch(`${simUrl}/__sim/plant`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userid, fields }),
+  });
   expect(res.status, await res.clone().text()).toBe(200);
 }
 
@@ -335,11 +395,20 @@ describe('control characters are refused in names', () => {
     expect(r.code).toBe(1); // the run failed
     expectNoRawControls(r.stdout, r.stderr);
     expect(r.stdout).toContain('Nothing was written to the directory.');
-    expect(r.stdout).toContain('departments[0] (department "d1"), field "name": the name contains the control character U+001B at position 6');
-    expect(r.stdout).toContain('users[0] (user "u1"), field "position": the position contains the control character U+009B at position 5');
-    expect(r.stdout).toContain('users[1] (user "u2"), field "name": the name contains the control character U+000A at position 5');
+    expect(r.stdout).toContain(
+      'departments[0] (department "d1"), field "name": the name contains the control character U+001B at position 6',
+    );
+    expect(r.stdout).toContain(
+      'users[0] (user "u1"), field "position": the position contains the control character U+009B at position 5',
+    );
+    expect(r.stdout).toContain(
+      'users[1] (user "u2"), field "name": the name contains the control character U+000A at position 5',
+    );
     expect(r.stderr).toContain('hint: Remove control characters (escape sequences, tabs, line breaks) from the name');
-    const doc = JSON.parse((await orgsync(d, ['directory', 'export', '--json'])).stdout) as { departments: unknown[]; users: unknown[] };
+    const doc = JSON.parse((await orgsync(d, ['directory', 'export', '--json'])).stdout) as {
+      departments: unknown[];
+      users: unknown[];
+    };
     expect(doc.users).toEqual([]);
     expect(doc.departments).toHaveLength(1); // the local root only
   });
@@ -352,7 +421,10 @@ interface Platform {
   name: 'wecom' | 'dingtalk';
   start(): Promise<{ url: string; connector: () => SourceConnector; close(): Promise<void> }>;
   /** Departments (id, parent) and users (userid, departments, active) of the ground truth. */
-  truth(url: string): Promise<{ departments: Array<{ id: number; parent: number | null }>; users: Array<{ userid: string; departments: number[]; active: boolean; listed: boolean }> }>;
+  truth(url: string): Promise<{
+    departments: Array<{ id: number; parent: number | null }>;
+    users: Array<{ userid: string; departments: number[]; active: boolean; listed: boolean }>;
+  }>;
   deleteUser(userid: string): unknown;
   /** The platform's name of the user's position field. */
   position: string;
@@ -368,16 +440,35 @@ const PLATFORMS: Platform[] = [
       const tokens = new TokenCache();
       return {
         url,
-        connector: () => new WecomSource(new WecomClient({ corpId: sim.identity.corpId, secret: sim.identity.secret, baseUrl: url, tokens, concurrency: 8, timeoutMs: 5000, maxRetries: 6 })),
+        connector: () =>
+          new WecomSource(
+            new WecomClient({
+              corpId: sim.identity.corpId,
+              secret: sim.identity.secret,
+              baseUrl: url,
+              tokens,
+              concurrency: 8,
+              timeoutMs: 5000,
+              maxRetries: 6,
+            }),
+          ),
         close: () => sim.close(),
       };
     },
     async truth(url) {
-      const org = (await (await fetch(`${url}/__sim/directory`)).json()) as { departments: Array<{ id: number; parentid: number }>; users: Array<{ userid: string; department: number[]; status: number }> };
+      const org = (await (await fetch(`${url}/__sim/directory`)).json()) as {
+        departments: Array<{ id: number; parentid: number }>;
+        users: Array<{ userid: string; department: number[]; status: number }>;
+      };
       return {
         departments: org.departments.map((x) => ({ id: x.id, parent: x.parentid === 0 ? null : x.parentid })),
         // Status 5: left the corp, still listed for a while; not in the directory.
-        users: org.users.map((u) => ({ userid: u.userid, departments: u.department, active: u.status === 1, listed: u.status !== 5 })),
+        users: org.users.map((u) => ({
+          userid: u.userid,
+          departments: u.department,
+          active: u.status === 1,
+          listed: u.status !== 5,
+        })),
       };
     },
     deleteUser: (userid) => ({ op: 'deleteUser', userid }),
@@ -394,7 +485,16 @@ const PLATFORMS: Platform[] = [
         url,
         connector: () =>
           new DingtalkSource(
-            new DingtalkClient({ clientId: sim.identity.clientId, clientSecret: sim.identity.clientSecret, baseUrl: url, tokens, concurrency: 8, qpsLimit: 400, timeoutMs: 5000, maxRetries: 6 }),
+            new DingtalkClient({
+              clientId: sim.identity.clientId,
+              clientSecret: sim.identity.clientSecret,
+              baseUrl: url,
+              tokens,
+              concurrency: 8,
+              qpsLimit: 400,
+              timeoutMs: 5000,
+              maxRetries: 6,
+            }),
           ),
         close: () => sim.close(),
       };
@@ -405,8 +505,16 @@ const PLATFORMS: Platform[] = [
         users: Array<{ userid: string; dept_id_list: number[]; active: boolean }>;
       };
       return {
-        departments: org.departments.map((x) => ({ id: x.dept_id, parent: x.parent_id === undefined || x.parent_id === 0 ? null : x.parent_id })),
-        users: org.users.map((u) => ({ userid: u.userid, departments: u.dept_id_list, active: u.active, listed: true })),
+        departments: org.departments.map((x) => ({
+          id: x.dept_id,
+          parent: x.parent_id === undefined || x.parent_id === 0 ? null : x.parent_id,
+        })),
+        users: org.users.map((u) => ({
+          userid: u.userid,
+          departments: u.dept_id_list,
+          active: u.active,
+          listed: true,
+        })),
       };
     },
     deleteUser: (userid) => ({ op: 'deleteUser', userid }),
@@ -428,7 +536,8 @@ describe.each(PLATFORMS)('$name: a record that fails validation is skipped, the 
     const d = dir();
     const store = await openStore({ dataDir: d });
     closing.push(() => store.close());
-    const sync = (): Promise<RunReport> => executeRun(store, { kind: 'sync', source: platform.name, connector: sim.connector(), policy: resolvePolicy({}) });
+    const sync = (): Promise<RunReport> =>
+      executeRun(store, { kind: 'sync', source: platform.name, connector: sim.connector(), policy: resolvePolicy({}) });
     const mutate = async (operations: unknown[]): Promise<void> => {
       const res = await fetch(`${sim.url}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ operations }) });
       expect(res.status, await res.clone().text()).toBe(200);
@@ -445,14 +554,21 @@ describe.each(PLATFORMS)('$name: a record that fails validation is skipped, the 
     const before = await users(store, platform.name);
     await plant(sim.url, a, { name: 42 }); // not text: the platform answer's schema refuses it
     await plant(sim.url, b, { name: 'Eve\u001b[2J' }); // text, but the directory's limits refuse it
-    await mutate([platform.deleteUser(leaverX), platform.deleteUser(leaverY), platform.deleteUser(leaverZ), platform.rename(renamed, 'Renamed Person')]);
+    await mutate([
+      platform.deleteUser(leaverX),
+      platform.deleteUser(leaverY),
+      platform.deleteUser(leaverZ),
+      platform.rename(renamed, 'Renamed Person'),
+    ]);
 
     const second = await sync();
     expect(second.status).toBe('partial');
     const skipped = second.errors.filter((e) => e.code === 'RECORD_SKIPPED');
     expect(skipped.map((e) => e.object).sort()).toEqual([`user "${a}"`, `user "${b}"`].sort());
     expect(skipped.find((e) => e.object === `user "${a}"`)?.message).toContain('field "name"');
-    expect(skipped.find((e) => e.object === `user "${b}"`)?.message).toContain('field "name": the name contains the control character U+001B');
+    expect(skipped.find((e) => e.object === `user "${b}"`)?.message).toContain(
+      'field "name": the name contains the control character U+001B',
+    );
     for (const e of skipped) expect(e.hint).toContain('Fix the record on the platform');
     expect(second.read?.incompleteDepartments).toBeGreaterThanOrEqual(2);
 
@@ -481,18 +597,26 @@ describe.each(PLATFORMS)('$name: a record that fails validation is skipped, the 
     closing.push(() => sim.close());
     const store = await openStore({ dataDir: dir() });
     closing.push(() => store.close());
-    const sync = (): Promise<RunReport> => executeRun(store, { kind: 'sync', source: platform.name, connector: sim.connector(), policy: resolvePolicy({}) });
+    const sync = (): Promise<RunReport> =>
+      executeRun(store, { kind: 'sync', source: platform.name, connector: sim.connector(), policy: resolvePolicy({}) });
     expect((await sync()).status).toBe('succeeded');
     const [x, z] = leafDepartments(await platform.truth(sim.url)) as [Leaf, Leaf];
     const nameBefore = (await departments(store, platform.name)).get(String(x.id))?.name;
     await plantDepartment(sim.url, x.id, { name: 'Ops\u001b[2J' });
-    const res = await fetch(`${sim.url}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ operations: [platform.deleteUser(x.members[0] as string), platform.deleteUser(z.members[0] as string)] }) });
+    const res = await fetch(`${sim.url}/__sim/mutate`, {
+      method: 'POST',
+      body: JSON.stringify({
+        operations: [platform.deleteUser(x.members[0] as string), platform.deleteUser(z.members[0] as string)],
+      }),
+    });
     expect(res.status).toBe(200);
 
     const r = await sync();
     expect(r.status).toBe('partial');
     expect(r.errors.map((e) => [e.code, e.object])).toEqual([['RECORD_SKIPPED', `department "${x.id}"`]]);
-    expect(r.errors[0]?.message).toContain('field "name": the name contains the control character U+001B at position 4');
+    expect(r.errors[0]?.message).toContain(
+      'field "name": the name contains the control character U+001B at position 4',
+    );
     expect((await departments(store, platform.name)).get(String(x.id))?.name).toBe(nameBefore);
     const local = await users(store, platform.name);
     expect(local.get(x.members[0] as string)?.status).toBe('active');
@@ -504,7 +628,8 @@ describe.each(PLATFORMS)('$name: a record that fails validation is skipped, the 
     closing.push(() => sim.close());
     const store = await openStore({ dataDir: dir() });
     closing.push(() => store.close());
-    const sync = (): Promise<RunReport> => executeRun(store, { kind: 'sync', source: platform.name, connector: sim.connector(), policy: resolvePolicy({}) });
+    const sync = (): Promise<RunReport> =>
+      executeRun(store, { kind: 'sync', source: platform.name, connector: sim.connector(), policy: resolvePolicy({}) });
     const truth = await platform.truth(sim.url);
     const victim = truth.users.find((u) => u.active && u.departments.length === 1) as { userid: string };
     await plant(sim.url, victim.userid, { [platform.position]: 'x'.repeat(500) });
@@ -529,31 +654,44 @@ function leafDepartments(truth: Awaited<ReturnType<Platform['truth']>>): Leaf[] 
   const parents = new Set(truth.departments.map((x) => x.parent));
   const leaves = truth.departments
     .filter((x) => !parents.has(x.id) && x.parent !== null)
-    .map((x) => ({ id: x.id, members: truth.users.filter((u) => u.active && u.departments.length === 1 && u.departments[0] === x.id).map((u) => u.userid) }))
+    .map((x) => ({
+      id: x.id,
+      members: truth.users
+        .filter((u) => u.active && u.departments.length === 1 && u.departments[0] === x.id)
+        .map((u) => u.userid),
+    }))
     .filter((x) => x.members.length >= 2);
   expect(leaves.length).toBeGreaterThanOrEqual(3);
   return leaves;
 }
 
 async function plantDepartment(simUrl: string, departmentId: number, fields: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${simUrl}/__sim/plant`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ departmentId, fields }) });
+  const res = await fetch(`${simUrl}/__sim/plant`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ departmentId, fields }),
+  });
   expect(res.status, await res.clone().text()).toBe(200);
 }
 
 async function departments(store: Store, source: string): Promise<Map<string, { name: string; id: number }>> {
   const state = await store.directory.load();
-  return new Map(state.departments.flatMap((d) => {
-    const link = linkOf(d.links, source);
-    return link ? [[link.externalId, d] as const] : [];
-  }));
+  return new Map(
+    state.departments.flatMap((d) => {
+      const link = linkOf(d.links, source);
+      return link ? [[link.externalId, d] as const] : [];
+    }),
+  );
 }
 
 async function users(store: Store, source: string): Promise<Map<string, LocalUser>> {
   const state = await store.directory.load();
-  return new Map(state.users.flatMap((u) => {
-    const link = linkOf(u.links, source);
-    return link ? [[link.externalId, u] as const] : [];
-  }));
+  return new Map(
+    state.users.flatMap((u) => {
+      const link = linkOf(u.links, source);
+      return link ? [[link.externalId, u] as const] : [];
+    }),
+  );
 }
 
 function pick(users: Map<string, LocalUser>, id: string): unknown {
@@ -566,18 +704,31 @@ describe.each(PLATFORMS)('$name: a department record the answer schema refuses',
     const sim = await platform.start();
     const store = await openStore({ dataDir: dir() });
     try {
-      const sync = (): Promise<RunReport> => executeRun(store, { kind: 'sync', source: platform.name, connector: sim.connector(), policy: resolvePolicy({}) });
+      const sync = (): Promise<RunReport> =>
+        executeRun(store, {
+          kind: 'sync',
+          source: platform.name,
+          connector: sim.connector(),
+          policy: resolvePolicy({}),
+        });
       expect((await sync()).status).toBe('succeeded');
       const [x, z] = leafDepartments(await platform.truth(sim.url)) as [Leaf, Leaf];
       const nameBefore = (await departments(store, platform.name)).get(String(x.id))?.name;
       await plantDepartment(sim.url, x.id, { name: 42 });
-      const res = await fetch(`${sim.url}/__sim/mutate`, { method: 'POST', body: JSON.stringify({ operations: [platform.deleteUser(x.members[0] as string), platform.deleteUser(z.members[0] as string)] }) });
+      const res = await fetch(`${sim.url}/__sim/mutate`, {
+        method: 'POST',
+        body: JSON.stringify({
+          operations: [platform.deleteUser(x.members[0] as string), platform.deleteUser(z.members[0] as string)],
+        }),
+      });
       expect(res.status).toBe(200);
 
       const r = await sync();
       expect(r.status).toBe('partial');
       expect(r.errors.map((e) => [e.code, e.object])).toEqual([['RECORD_SKIPPED', `department "${x.id}"`]]);
-      expect(r.errors[0]?.message).toContain(`field "name": ${platform.name === 'wecom' ? 'WeCom' : 'DingTalk'} sent a value orgsync does not understand`);
+      expect(r.errors[0]?.message).toContain(
+        `field "name": ${platform.name === 'wecom' ? 'WeCom' : 'DingTalk'} sent a value orgsync does not understand`,
+      );
       expect((await departments(store, platform.name)).get(String(x.id))?.name).toBe(nameBefore);
       const local = await users(store, platform.name);
       expect(local.get(x.members[0] as string)?.status).toBe('active');

@@ -5,7 +5,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientKey, DEFAULT_LOGIN_LIMITS, loginDelayMs } from '../../src/server/auth/access.js';
-import { FIRST_PASSWORD_FILE, startServer, type RunningServer, type StartServerOptions } from '../../src/server/start.js';
+import {
+  FIRST_PASSWORD_FILE,
+  startServer,
+  type RunningServer,
+  type StartServerOptions,
+} from '../../src/server/start.js';
 import { ENGINES, openTestStore, type Engine, type TestStore } from '../helpers/stores.js';
 import { Client } from '../server/harness.js';
 
@@ -39,12 +44,20 @@ async function database(engine: Engine): Promise<TestStore> {
 }
 
 /** `orgsync serve` in this process: a store of its own on the database, the first password to the "terminal". */
-async function serve(t: TestStore, env: Record<string, string> = {}, options: Partial<StartServerOptions> & { tty?: boolean } = {}): Promise<Started> {
+async function serve(
+  t: TestStore,
+  env: Record<string, string> = {},
+  options: Partial<StartServerOptions> & { tty?: boolean } = {},
+): Promise<Started> {
   const logs: string[] = [];
   const terminal: string[] = [];
   const server = await startServer({
     // One master key per database, as every instance on it would have.
-    env: { ORGSYNC_DATA_DIR: t.dataDir, ORGSYNC_MASTER_KEY: createHash('sha256').update(t.dataDir).digest('base64'), ...env },
+    env: {
+      ORGSYNC_DATA_DIR: t.dataDir,
+      ORGSYNC_MASTER_KEY: createHash('sha256').update(t.dataDir).digest('base64'),
+      ...env,
+    },
     store: await t.reopen(),
     dataDir: t.dataDir,
     port: 0,
@@ -71,14 +84,23 @@ function from(url: string, address: string): Client & { as: string } {
   const c = new Client(url) as Client & { as: string };
   c.as = address;
   const request = c.request.bind(c);
-  c.request = (method, pathname, body, options = {}) => request(method, pathname, body, { ...options, headers: { 'x-forwarded-for': address, ...(options.headers ?? {}) } });
+  c.request = (method, pathname, body, options = {}) =>
+    request(method, pathname, body, {
+      ...options,
+      headers: { 'x-forwarded-for': address, ...(options.headers ?? {}) },
+    });
   return c;
 }
 
 describe('the back-off', () => {
   it('is free up to 5 failures, then waits 1 s doubling per failure up to 15 minutes', () => {
-    const waits = Array.from({ length: 18 }, (_, i) => loginDelayMs(i + 1, DEFAULT_LOGIN_LIMITS.perUser.freeFailures, DEFAULT_LOGIN_LIMITS));
-    expect(waits).toEqual([0, 0, 0, 0, 1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000, 256_000, 512_000, 900_000, 900_000, 900_000, 900_000]);
+    const waits = Array.from({ length: 18 }, (_, i) =>
+      loginDelayMs(i + 1, DEFAULT_LOGIN_LIMITS.perUser.freeFailures, DEFAULT_LOGIN_LIMITS),
+    );
+    expect(waits).toEqual([
+      0, 0, 0, 0, 1000, 2000, 4000, 8000, 16_000, 32_000, 64_000, 128_000, 256_000, 512_000, 900_000, 900_000, 900_000,
+      900_000,
+    ]);
     expect(loginDelayMs(1_000_000, 5, DEFAULT_LOGIN_LIMITS)).toBe(900_000);
   });
 
@@ -102,7 +124,9 @@ describe.each(ENGINES)('sign-in limits (%s)', (engine) => {
 
     const statuses: number[] = [];
     for (let batch = 0; batch < 1000; batch += 50) {
-      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => attacker.login('admin', `wrong password ${batch + i}`)));
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => attacker.login('admin', `wrong password ${batch + i}`)),
+      );
       statuses.push(...answers.map((a) => a.status));
     }
     // 5 checked (each costs a password hash), the other 995 refused before any hash: attempts sent at once included.
@@ -116,7 +140,10 @@ describe.each(ENGINES)('sign-in limits (%s)', (engine) => {
 
     const refused = await attacker.login('admin', password);
     expect(refused.status).toBe(429);
-    expect(refused.body.error).toMatchObject({ code: 'RATE_LIMITED', message: 'too many failed sign-ins for this username from this address; try again in 1 s (after 12:00:01 UTC)' });
+    expect(refused.body.error).toMatchObject({
+      code: 'RATE_LIMITED',
+      message: 'too many failed sign-ins for this username from this address; try again in 1 s (after 12:00:01 UTC)',
+    });
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(refused.headers.get('set-cookie')).toBeNull();
 
@@ -159,16 +186,22 @@ describe.each(ENGINES)('sign-in limits (%s)', (engine) => {
     // `orgsync admin set-password` (SQLite: the built CLI on the same data directory; PostgreSQL: the same code,
     // AccessService.setPassword, on a store of its own) clears every count of that username.
     if (engine === 'sqlite') {
-      const child = promisify(execFile)(process.execPath, [BIN, '--data-dir', t.dataDir, 'admin', 'set-password', '--password-stdin'], {
-        cwd: ROOT,
-        env: { ...process.env, ORGSYNC_DATABASE_URL: '', ORGSYNC_MASTER_KEY: '' },
-      });
+      const child = promisify(execFile)(
+        process.execPath,
+        [BIN, '--data-dir', t.dataDir, 'admin', 'set-password', '--password-stdin'],
+        {
+          cwd: ROOT,
+          env: { ...process.env, ORGSYNC_DATABASE_URL: '', ORGSYNC_MASTER_KEY: '' },
+        },
+      );
       child.child.stdin?.end('a new admin password\n');
       const { stdout } = await child;
       expect(stdout).toContain('cleared its sign-in limits');
     } else {
       const { AccessService } = await import('../../src/server/auth/access.js');
-      expect((await new AccessService(await t.reopen()).setPassword('admin', 'a new admin password')).limitsCleared).toBeGreaterThan(0);
+      expect(
+        (await new AccessService(await t.reopen()).setPassword('admin', 'a new admin password')).limitsCleared,
+      ).toBeGreaterThan(0);
     }
     const again = await onB.login('admin', 'a new admin password');
     expect(again.status).toBe(200);
@@ -183,7 +216,8 @@ describe('client addresses', () => {
     const t = await database('sqlite');
     const started = await serve(t, {});
     const { password } = passwordFile(started);
-    for (let i = 0; i < 5; i++) expect((await from(started.server.url, `198.51.100.${i}`).login('admin', 'wrong password')).status).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect((await from(started.server.url, `198.51.100.${i}`).login('admin', 'wrong password')).status).toBe(401);
     expect((await from(started.server.url, '198.51.100.200').login('admin', password)).status).toBe(429);
     const rows = await t.store.access.getLoginAttempts([{ username: 'admin', ip: '127.0.0.1' }]);
     expect(rows.map((r) => r.failures)).toEqual([5]);
@@ -193,21 +227,27 @@ describe('client addresses', () => {
     ['1', '3.3.3.3'],
     ['2', '2.2.2.2'],
     ['3', '1.1.1.1'],
-  ])('with ORGSYNC_TRUST_PROXY=%s the client is the entry that many hops from the right (%s)', async (hops, expected) => {
-    const t = await database('sqlite');
-    const started = await serve(t, { ORGSYNC_TRUST_PROXY: hops });
-    // What a client sent (1.1.1.1), then what two proxies appended.
-    const c = from(started.server.url, '1.1.1.1, 2.2.2.2, 3.3.3.3');
-    expect((await c.login('admin', 'wrong password')).status).toBe(401);
-    const all = await t.store.access.getLoginAttempts(['1.1.1.1', '2.2.2.2', '3.3.3.3', '127.0.0.1'].map((ip) => ({ username: 'admin', ip })));
-    expect(all.map((r) => r.ip)).toEqual([expected]);
-  });
+  ])(
+    'with ORGSYNC_TRUST_PROXY=%s the client is the entry that many hops from the right (%s)',
+    async (hops, expected) => {
+      const t = await database('sqlite');
+      const started = await serve(t, { ORGSYNC_TRUST_PROXY: hops });
+      // What a client sent (1.1.1.1), then what two proxies appended.
+      const c = from(started.server.url, '1.1.1.1, 2.2.2.2, 3.3.3.3');
+      expect((await c.login('admin', 'wrong password')).status).toBe(401);
+      const all = await t.store.access.getLoginAttempts(
+        ['1.1.1.1', '2.2.2.2', '3.3.3.3', '127.0.0.1'].map((ip) => ({ username: 'admin', ip })),
+      );
+      expect(all.map((r) => r.ip)).toEqual([expected]);
+    },
+  );
 
   it('an IPv6 client is counted by its /64: a fresh address in the same network does not start over', async () => {
     const t = await database('sqlite');
     const started = await serve(t, { ORGSYNC_TRUST_PROXY: '1' });
     const { password } = passwordFile(started);
-    for (let i = 1; i <= 5; i++) expect((await from(started.server.url, `2001:db8:1:2::${i}`).login('admin', 'wrong password')).status).toBe(401);
+    for (let i = 1; i <= 5; i++)
+      expect((await from(started.server.url, `2001:db8:1:2::${i}`).login('admin', 'wrong password')).status).toBe(401);
     expect((await from(started.server.url, '2001:db8:1:2:ffff::9').login('admin', password)).status).toBe(429);
     expect((await from(started.server.url, '2001:db8:1:3::1').login('admin', password)).status).toBe(200);
   });
@@ -230,14 +270,26 @@ describe('the first admin password', () => {
     const other = new Client(started.server.url);
     expect((await c.login('admin', password)).body.mustChangePassword).toBe(true);
     await other.login('admin', password);
-    expect((await c.get('/api/v1/session')).body).toMatchObject({ user: { username: 'admin' }, mustChangePassword: true });
+    expect((await c.get('/api/v1/session')).body).toMatchObject({
+      user: { username: 'admin' },
+      mustChangePassword: true,
+    });
 
     // Every route but the session, signing out and the change refuses while the flag is set.
-    const allowed = new Set(['GET /api/v1/session', 'DELETE /api/v1/session', 'POST /api/v1/session/password', 'POST /api/v1/session']);
+    const allowed = new Set([
+      'GET /api/v1/session',
+      'DELETE /api/v1/session',
+      'POST /api/v1/session/password',
+      'POST /api/v1/session',
+    ]);
     const gated = started.server.routes.filter((r) => !allowed.has(`${r.method} ${r.url}`));
     expect(gated.length).toBeGreaterThan(10);
     for (const route of gated) {
-      const answer = await c.request(route.method, route.url.replace(':name', 'acme').replace(':id', '1'), route.method === 'GET' ? undefined : {});
+      const answer = await c.request(
+        route.method,
+        route.url.replace(':name', 'acme').replace(':id', '1'),
+        route.method === 'GET' ? undefined : {},
+      );
       expect(answer.status, `${route.method} ${route.url}`).toBe(403);
       expect(answer.body.error.code).toBe('PASSWORD_CHANGE_REQUIRED');
     }
@@ -247,21 +299,37 @@ describe('the first admin password', () => {
     bot.bearer = (await new AccessService(t.store).createToken('ci')).token;
     expect((await bot.get('/api/v1/connections')).status).toBe(200);
 
-    const change = (currentPassword: string, newPassword: string) => c.request('POST', '/api/v1/session/password', { currentPassword, newPassword });
-    expect((await c.request('POST', '/api/v1/session/password', { currentPassword: password, newPassword: 'another one 42' }, { csrf: null })).status).toBe(403);
+    const change = (currentPassword: string, newPassword: string) =>
+      c.request('POST', '/api/v1/session/password', { currentPassword, newPassword });
+    expect(
+      (
+        await c.request(
+          'POST',
+          '/api/v1/session/password',
+          { currentPassword: password, newPassword: 'another one 42' },
+          { csrf: null },
+        )
+      ).status,
+    ).toBe(403);
     const wrong = await change('not it', 'another one 42');
     expect(wrong.status).toBe(400);
     expect(wrong.body.error).toMatchObject({ code: 'INVALID_INPUT', field: 'currentPassword' });
     const short = await change(password, 'short');
     expect(short.status).toBe(400);
     expect(short.body.error).toMatchObject({ field: 'newPassword', message: expect.stringContaining('at least 8') });
-    expect((await change(password, password)).body.error).toMatchObject({ field: 'newPassword', message: expect.stringContaining('current password') });
+    expect((await change(password, password)).body.error).toMatchObject({
+      field: 'newPassword',
+      message: expect.stringContaining('current password'),
+    });
     expect((await change(password, 'another one 42')).status).toBe(204);
 
     expect((await c.get('/api/v1/session')).body.mustChangePassword).toBe(false);
     expect((await c.get('/api/v1/connections')).status).toBe(200);
     const docs = (await c.get('/api/docs')).body.paths['/api/v1/session/password'].post;
-    expect(Object.keys(docs.requestBody.content['application/json'].schema.properties)).toEqual(['currentPassword', 'newPassword']);
+    expect(Object.keys(docs.requestBody.content['application/json'].schema.properties)).toEqual([
+      'currentPassword',
+      'newPassword',
+    ]);
     // The other session of that admin ended; the old password is gone.
     expect((await other.get('/api/v1/session')).status).toBe(401);
     expect((await new Client(started.server.url).login('admin', password)).status).toBe(401);
@@ -302,8 +370,19 @@ describe('the first admin password', () => {
     const { password } = passwordFile(started);
     const c = new Client(started.server.url);
     await c.login('admin', password);
-    for (let i = 0; i < 5; i++) expect((await c.request('POST', '/api/v1/session/password', { currentPassword: `guess ${i}`, newPassword: 'another one 42' })).status).toBe(400);
-    const limited = await c.request('POST', '/api/v1/session/password', { currentPassword: password, newPassword: 'another one 42' });
+    for (let i = 0; i < 5; i++)
+      expect(
+        (
+          await c.request('POST', '/api/v1/session/password', {
+            currentPassword: `guess ${i}`,
+            newPassword: 'another one 42',
+          })
+        ).status,
+      ).toBe(400);
+    const limited = await c.request('POST', '/api/v1/session/password', {
+      currentPassword: password,
+      newPassword: 'another one 42',
+    });
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
   });

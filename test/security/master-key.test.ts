@@ -30,10 +30,15 @@ const keysSeen: Buffer[] = [];
 
 function orgsync(env: Record<string, string>, args: string[], stdin = ''): Promise<Result> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      outputs.push(stdout, stderr);
-      resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        outputs.push(stdout, stderr);
+        resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end(stdin);
   });
 }
@@ -41,7 +46,11 @@ function orgsync(env: Record<string, string>, args: string[], stdin = ''): Promi
 /** `orgsync serve` run until it either exits (refused) or says it is serving (then it is stopped): which one, and its stderr. */
 function serveOutcome(env: Record<string, string>): Promise<{ served: boolean; code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     let served = false;
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
@@ -72,7 +81,8 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   // No secret and no key ever reached an output.
   const all = outputs.join('\n');
-  for (const secret of [sim.identity.secret, sim.identity.contactsSecret]) expect(all).not.toContain(secret.slice(0, 12));
+  for (const secret of [sim.identity.secret, sim.identity.contactsSecret])
+    expect(all).not.toContain(secret.slice(0, 12));
   for (const key of keysSeen) {
     expect(all).not.toContain(key.toString('base64').slice(0, 16));
     expect(all).not.toContain(key.toString('hex').slice(0, 16));
@@ -82,12 +92,38 @@ afterAll(async () => {
 function dataDir(): { dir: string; env: Record<string, string>; keyFile: string } {
   const dir = tempDir('orgsync-masterkey-');
   dirs.push(dir);
-  return { dir, keyFile: masterKeyPath(dir), env: { ORGSYNC_DATA_DIR: dir, ORGSYNC_DATABASE_URL: '', ORGSYNC_MASTER_KEY: '', ORGSYNC_NEW_MASTER_KEY: '', ORGSYNC_PORT: '0' } };
+  return {
+    dir,
+    keyFile: masterKeyPath(dir),
+    env: {
+      ORGSYNC_DATA_DIR: dir,
+      ORGSYNC_DATABASE_URL: '',
+      ORGSYNC_MASTER_KEY: '',
+      ORGSYNC_NEW_MASTER_KEY: '',
+      ORGSYNC_PORT: '0',
+    },
+  };
 }
 
 async function add(env: Record<string, string>, name: string): Promise<Result> {
-  const args = ['connection', 'add', 'wecom', '--name', name, '--corp-id', sim.identity.corpId, '--agent-id', String(sim.identity.agentId), '--api-base-url', simUrl];
-  return orgsync(env, [...args, '--secret', '-', '--contacts-secret', '-'], `${sim.identity.secret}\n${sim.identity.contactsSecret}\n`);
+  const args = [
+    'connection',
+    'add',
+    'wecom',
+    '--name',
+    name,
+    '--corp-id',
+    sim.identity.corpId,
+    '--agent-id',
+    String(sim.identity.agentId),
+    '--api-base-url',
+    simUrl,
+  ];
+  return orgsync(
+    env,
+    [...args, '--secret', '-', '--contacts-secret', '-'],
+    `${sim.identity.secret}\n${sim.identity.contactsSecret}\n`,
+  );
 }
 
 function keyIn(file: string): Buffer {
@@ -106,7 +142,10 @@ async function stored(dir: string): Promise<{ secrets: Record<string, string>; f
   const store = await openStore({ dataDir: dir });
   try {
     const rows = await store.connections.list();
-    return { secrets: Object.fromEntries(rows.map((r) => [r.name, r.secrets])), fingerprint: await store.settings.get(FINGERPRINT_SETTING) };
+    return {
+      secrets: Object.fromEntries(rows.map((r) => [r.name, r.secrets])),
+      fingerprint: await store.settings.get(FINGERPRINT_SETTING),
+    };
   } finally {
     await store.close();
   }
@@ -149,7 +188,9 @@ describe('a moved or replaced master key', SLOW, () => {
     for (const [what, pending] of refusals) {
       const r = await pending;
       expect(r.code, what).not.toBe(0);
-      expect(r.stderr, what).toContain(`MASTER_KEY_MISSING master key: there is no master key, but the stored secrets of 2 connections need one: expected the key with fingerprint ${expected}, found none`);
+      expect(r.stderr, what).toContain(
+        `MASTER_KEY_MISSING master key: there is no master key, but the stored secrets of 2 connections need one: expected the key with fingerprint ${expected}, found none`,
+      );
       expect(existsSync(keyFile), what).toBe(false);
     }
     expect(await stored(dir)).toStrictEqual(before);
@@ -174,7 +215,9 @@ describe('a moved or replaced master key', SLOW, () => {
     keysSeen.push(fromEnv);
     const envServed = await serveOutcome({ ...env, ORGSYNC_MASTER_KEY: fromEnv.toString('base64') });
     expect(envServed.served).toBe(false);
-    expect(envServed.stderr).toContain(`expected the key with fingerprint ${expected}, found the key with fingerprint ${keyFingerprint(fromEnv)} (looked in ORGSYNC_MASTER_KEY)`);
+    expect(envServed.stderr).toContain(
+      `expected the key with fingerprint ${expected}, found the key with fingerprint ${keyFingerprint(fromEnv)} (looked in ORGSYNC_MASTER_KEY)`,
+    );
     expect(envServed.stderr).toContain('Set ORGSYNC_MASTER_KEY to the key with fingerprint');
     expect(await stored(dir)).toStrictEqual(before);
 
@@ -199,9 +242,19 @@ describe('orgsync admin rotate-master-key', SLOW, () => {
     // A generated key, written over master.key after the commit.
     const r = await orgsync(env, ['admin', 'rotate-master-key', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout) as { fingerprint: string; previousFingerprint: string; connections: string[]; keyFile: string };
+    const result = JSON.parse(r.stdout) as {
+      fingerprint: string;
+      previousFingerprint: string;
+      connections: string[];
+      keyFile: string;
+    };
     const next = keyIn(keyFile);
-    expect(result).toStrictEqual({ fingerprint: keyFingerprint(next), previousFingerprint: keyFingerprint(old), connections: ['beta', 'gamma', 'hq'], keyFile });
+    expect(result).toStrictEqual({
+      fingerprint: keyFingerprint(next),
+      previousFingerprint: keyFingerprint(old),
+      connections: ['beta', 'gamma', 'hq'],
+      keyFile,
+    });
     expect(keyFingerprint(next)).not.toBe(keyFingerprint(old));
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir).filter((f) => f.startsWith('master.key'))).toStrictEqual(['master.key']);
@@ -225,11 +278,16 @@ describe('orgsync admin rotate-master-key', SLOW, () => {
       }
       expect(err).toBeInstanceOf(OrgsyncError);
       expect((err as OrgsyncError).code).toBe('SECRET_DECRYPT_FAILED');
-      expect(JSON.parse(SecretBox.fromKey(next).open(sealed, name))).toStrictEqual({ secret: sim.identity.secret, contactsSecret: sim.identity.contactsSecret });
+      expect(JSON.parse(SecretBox.fromKey(next).open(sealed, name))).toStrictEqual({
+        secret: sim.identity.secret,
+        contactsSecret: sim.identity.contactsSecret,
+      });
     }
     const store = await openStore({ dataDir: dir });
     try {
-      await expect(new ConnectionService(store, SecretBox.fromKey(old)).get('hq')).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
+      await expect(new ConnectionService(store, SecretBox.fromKey(old)).get('hq')).rejects.toMatchObject({
+        code: 'MASTER_KEY_MISMATCH',
+      });
     } finally {
       await store.close();
     }
@@ -240,7 +298,9 @@ describe('orgsync admin rotate-master-key', SLOW, () => {
     writeKey(chosenFile, chosen);
     const byFile = await orgsync(env, ['admin', 'rotate-master-key', '--new-key-file', chosenFile]);
     expect(byFile.code, byFile.stderr).toBe(0);
-    expect(byFile.stdout).toContain(`Re-sealed the secrets of 3 connections under the new master key (fingerprint ${keyFingerprint(chosen)}; the old key, ${keyFingerprint(next)}, no longer opens them)`);
+    expect(byFile.stdout).toContain(
+      `Re-sealed the secrets of 3 connections under the new master key (fingerprint ${keyFingerprint(chosen)}; the old key, ${keyFingerprint(next)}, no longer opens them)`,
+    );
     expect(byFile.stdout).toContain(`The new key is in ${keyFile}: back it up now.`);
     expect(keyIn(keyFile)).toStrictEqual(chosen);
     expect((await orgsync(env, ['connection', 'test', 'gamma'])).code).toBe(0);
@@ -255,7 +315,9 @@ describe('orgsync admin rotate-master-key', SLOW, () => {
     writeKey(keyFile, next);
     const unfinished = await serveOutcome(env);
     expect(unfinished.served).toBe(false);
-    expect(unfinished.stderr).toContain(`A key rotation committed but did not finish: ${keyFile}.new holds the expected key. Finish it with \`mv ${keyFile}.new ${keyFile}\`.`);
+    expect(unfinished.stderr).toContain(
+      `A key rotation committed but did not finish: ${keyFile}.new holds the expected key. Finish it with \`mv ${keyFile}.new ${keyFile}\`.`,
+    );
     renameSync(`${keyFile}.new`, keyFile);
     expect((await orgsync(env, ['connection', 'test', 'hq'])).code).toBe(0);
   });
@@ -274,14 +336,23 @@ describe('orgsync admin rotate-master-key', SLOW, () => {
 
     const second = randomBytes(32);
     keysSeen.push(second);
-    const r = await orgsync({ ...withKey, ORGSYNC_NEW_MASTER_KEY: second.toString('base64') }, ['admin', 'rotate-master-key']);
+    const r = await orgsync({ ...withKey, ORGSYNC_NEW_MASTER_KEY: second.toString('base64') }, [
+      'admin',
+      'rotate-master-key',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('Set ORGSYNC_MASTER_KEY to the new key (from ORGSYNC_NEW_MASTER_KEY) before the next start');
+    expect(r.stdout).toContain(
+      'Set ORGSYNC_MASTER_KEY to the new key (from ORGSYNC_NEW_MASTER_KEY) before the next start',
+    );
     expect(existsSync(keyFile)).toBe(false);
-    expect((await orgsync({ ...env, ORGSYNC_MASTER_KEY: second.toString('base64') }, ['connection', 'test', 'hq'])).code).toBe(0);
+    expect(
+      (await orgsync({ ...env, ORGSYNC_MASTER_KEY: second.toString('base64') }, ['connection', 'test', 'hq'])).code,
+    ).toBe(0);
     const stale = await orgsync(withKey, ['connection', 'test', 'hq']);
     expect(stale.code).not.toBe(0);
-    expect(stale.stderr).toContain(`expected the key with fingerprint ${keyFingerprint(second)}, found the key with fingerprint ${keyFingerprint(first)} (looked in ORGSYNC_MASTER_KEY)`);
+    expect(stale.stderr).toContain(
+      `expected the key with fingerprint ${keyFingerprint(second)}, found the key with fingerprint ${keyFingerprint(first)} (looked in ORGSYNC_MASTER_KEY)`,
+    );
     expect((await stored(dir)).fingerprint).toBe(keyFingerprint(second));
   });
 
@@ -303,7 +374,9 @@ describe('orgsync admin rotate-master-key', SLOW, () => {
 
     const r = await orgsync(env, ['admin', 'rotate-master-key']);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('MASTER_KEY_ROTATION_FAILED connection "hq": the secrets of connection "hq" do not open with the current master key (SECRET_DECRYPT_FAILED); nothing was changed');
+    expect(r.stderr).toContain(
+      'MASTER_KEY_ROTATION_FAILED connection "hq": the secrets of connection "hq" do not open with the current master key (SECRET_DECRYPT_FAILED); nothing was changed',
+    );
     expect(await stored(dir)).toStrictEqual(before);
     expect(readFileSync(keyFile, 'utf8')).toBe(keyText);
     expect(readdirSync(dir).filter((f) => f.startsWith('master.key'))).toStrictEqual(['master.key']);
@@ -320,7 +393,13 @@ describe('orgsync admin rotate-master-key', SLOW, () => {
 });
 
 describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
-  const wecom = (name: string) => ({ platform: 'wecom' as const, name, corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, secret: `secret-of-${name}` });
+  const wecom = (name: string) => ({
+    platform: 'wecom' as const,
+    name,
+    corpId: 'ww1a2b3c4d5e6f7a8b',
+    agentId: 1000002,
+    secret: `secret-of-${name}`,
+  });
   const row = (name: string, key: Buffer) => ({
     name,
     platform: 'wecom' as const,
@@ -338,14 +417,23 @@ describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
       await t.store.connections.create(row('new', b));
       const none = checkMasterKey(t.store, SecretBox.fromKey(c));
       await expect(none).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
-      await expect(none).rejects.toThrow(`expected the key that sealed them (its fingerprint is not recorded yet), found the key with fingerprint ${keyFingerprint(c)}`);
+      await expect(none).rejects.toThrow(
+        `expected the key that sealed them (its fingerprint is not recorded yet), found the key with fingerprint ${keyFingerprint(c)}`,
+      );
       await expect(none).rejects.toThrow('it opens none of them');
       expect(await t.store.settings.get(FINGERPRINT_SETTING)).toBeUndefined();
 
-      expect(await checkMasterKey(t.store, SecretBox.fromKey(b))).toStrictEqual({ fingerprint: keyFingerprint(b), sealed: 2, adopted: true, unreadable: ['old'] });
+      expect(await checkMasterKey(t.store, SecretBox.fromKey(b))).toStrictEqual({
+        fingerprint: keyFingerprint(b),
+        sealed: 2,
+        adopted: true,
+        unreadable: ['old'],
+      });
       expect(await t.store.settings.get(FINGERPRINT_SETTING)).toBe(keyFingerprint(b));
       // From now on the recorded key is the one: a, which opens "old", is refused like any other.
-      await expect(checkMasterKey(t.store, SecretBox.fromKey(a))).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
+      await expect(checkMasterKey(t.store, SecretBox.fromKey(a))).rejects.toMatchObject({
+        code: 'MASTER_KEY_MISMATCH',
+      });
       expect(await checkMasterKey(t.store, SecretBox.fromKey(b))).toMatchObject({ adopted: false, sealed: 2 });
     } finally {
       await t.cleanup();
@@ -356,7 +444,10 @@ describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
     const t = await openTestStore(engine);
     try {
       const keys = [randomBytes(32), randomBytes(32)];
-      const services = [new ConnectionService(t.store, SecretBox.fromKey(keys[0]!)), new ConnectionService(await t.reopen(), SecretBox.fromKey(keys[1]!))];
+      const services = [
+        new ConnectionService(t.store, SecretBox.fromKey(keys[0]!)),
+        new ConnectionService(await t.reopen(), SecretBox.fromKey(keys[1]!)),
+      ];
       const results = await Promise.allSettled(services.map((service, i) => service.add(wecom(`first-${i}`))));
       expect(results.map((r) => r.status).sort()).toStrictEqual(['fulfilled', 'rejected']);
       const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -366,7 +457,10 @@ describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
       expect(recorded).toBe(keyFingerprint(keys[winner]!));
       const rows = await t.store.connections.list();
       expect(rows.map((r) => r.name)).toStrictEqual([`first-${winner}`]);
-      for (const r of rows) expect(JSON.parse(SecretBox.fromKey(keys[winner]!).open(r.secrets, r.name))).toStrictEqual({ secret: `secret-of-${r.name}` });
+      for (const r of rows)
+        expect(JSON.parse(SecretBox.fromKey(keys[winner]!).open(r.secrets, r.name))).toStrictEqual({
+          secret: `secret-of-${r.name}`,
+        });
     } finally {
       await t.cleanup();
     }
@@ -379,8 +473,15 @@ describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
       const service = new ConnectionService(t.store, SecretBox.fromKey(a));
       for (const name of ['one', 'three', 'two']) await service.add(wecom(name));
       const result = await rotateMasterKey(t.store, SecretBox.fromKey(a), b);
-      expect(result).toStrictEqual({ previousFingerprint: keyFingerprint(a), fingerprint: keyFingerprint(b), connections: ['one', 'three', 'two'], keyFile: undefined });
-      expect((await new ConnectionService(t.store, SecretBox.fromKey(b)).list()).map((x) => [x.name, x.secrets])).toStrictEqual([
+      expect(result).toStrictEqual({
+        previousFingerprint: keyFingerprint(a),
+        fingerprint: keyFingerprint(b),
+        connections: ['one', 'three', 'two'],
+        keyFile: undefined,
+      });
+      expect(
+        (await new ConnectionService(t.store, SecretBox.fromKey(b)).list()).map((x) => [x.name, x.secrets]),
+      ).toStrictEqual([
         ['one', { secret: 'secret-of-one' }],
         ['three', { secret: 'secret-of-three' }],
         ['two', { secret: 'secret-of-two' }],
@@ -390,11 +491,16 @@ describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
       const one = await t.store.connections.get('one');
       await t.store.connections.update('two', { secrets: one?.secrets ?? '' });
       const before = (await t.store.connections.list()).map((r) => [r.name, r.secrets]);
-      await expect(rotateMasterKey(t.store, SecretBox.fromKey(b), c)).rejects.toMatchObject({ code: 'MASTER_KEY_ROTATION_FAILED', object: 'connection "two"' });
+      await expect(rotateMasterKey(t.store, SecretBox.fromKey(b), c)).rejects.toMatchObject({
+        code: 'MASTER_KEY_ROTATION_FAILED',
+        object: 'connection "two"',
+      });
       expect((await t.store.connections.list()).map((r) => [r.name, r.secrets])).toStrictEqual(before);
       expect(await t.store.settings.get(FINGERPRINT_SETTING)).toBe(keyFingerprint(b));
       // And the old key is refused by the rotation as by everything else.
-      await expect(rotateMasterKey(t.store, SecretBox.fromKey(a), c)).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
+      await expect(rotateMasterKey(t.store, SecretBox.fromKey(a), c)).rejects.toMatchObject({
+        code: 'MASTER_KEY_MISMATCH',
+      });
     } finally {
       await t.cleanup();
     }
@@ -405,7 +511,9 @@ describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
     try {
       const [a, b] = [randomBytes(32), randomBytes(32)];
       await new ConnectionService(t.store, SecretBox.fromKey(a)).add(wecom('acme'));
-      await expect(new ConnectionService(t.store, SecretBox.fromKey(b)).add(wecom('beta'))).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
+      await expect(new ConnectionService(t.store, SecretBox.fromKey(b)).add(wecom('beta'))).rejects.toMatchObject({
+        code: 'MASTER_KEY_MISMATCH',
+      });
       await new ConnectionService(t.store, SecretBox.fromKey(a)).remove('acme');
       await new ConnectionService(t.store, SecretBox.fromKey(b)).add(wecom('beta'));
       expect(await t.store.settings.get(FINGERPRINT_SETTING)).toBe(keyFingerprint(b));

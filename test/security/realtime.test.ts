@@ -4,7 +4,16 @@ import { coalesce, type ContactEvent } from '../../src/events/processor.js';
 import { syncConnection } from '../../src/runs/sync.js';
 import { randomOperations } from '../../src/simulator/org-generator.js';
 import type { SimOperation, SimOrg } from '../../src/simulator/wecom/model.js';
-import { CALLBACK_AES_KEY, CALLBACK_TOKEN, mutate, settled, simDirectory, startEventsServer, type EventsServer, type Realtime } from '../helpers/events.js';
+import {
+  CALLBACK_AES_KEY,
+  CALLBACK_TOKEN,
+  mutate,
+  settled,
+  simDirectory,
+  startEventsServer,
+  type EventsServer,
+  type Realtime,
+} from '../helpers/events.js';
 import { startSimulator } from '../helpers/sim-process.js';
 import { expected, local } from '../helpers/wecom-directory.js';
 import { Client } from '../server/harness.js';
@@ -36,7 +45,8 @@ afterEach(async () => {
 function visiblePart(org: SimOrg, tops: ReadonlySet<number>): SimOrg {
   const byId = new Map(org.departments.map((d) => [d.id, d]));
   const visible = (id: number): boolean => {
-    for (let p: number | undefined = id; p !== undefined && p !== 0; p = byId.get(p)?.parentid) if (tops.has(p)) return true;
+    for (let p: number | undefined = id; p !== undefined && p !== 0; p = byId.get(p)?.parentid)
+      if (tops.has(p)) return true;
     return false;
   };
   const users = org.users
@@ -57,7 +67,11 @@ function visiblePart(org: SimOrg, tops: ReadonlySet<number>): SimOrg {
 /** The objects a message names, as `user:<id>` / `department:<id>`. */
 function named(events: readonly ContactEvent[]): string[] {
   const c = coalesce(events);
-  return [...c.users.map((u) => `user:${u}`), ...c.renames.map((r) => `user:${r.from}`), ...c.departments.map((d) => `department:${d}`)];
+  return [
+    ...c.users.map((u) => `user:${u}`),
+    ...c.renames.map((r) => `user:${r.from}`),
+    ...c.departments.map((d) => `department:${d}`),
+  ];
 }
 
 describe('real time with an unreadable department and a member outside the visible range', () => {
@@ -73,20 +87,20 @@ describe('real time with an unreadable department and a member outside the visib
         ],
       });
       events = await startEventsServer({
-          // The server's own settings: three tries, 20 ms apart at first.
-          env: { ORGSYNC_EVENT_MAX_ATTEMPTS: '3', ORGSYNC_EVENT_RETRY_MS: '20' },
-          // The app's secret only: reads are limited to its visible range, as for a self-built app.
-          add: (connections) =>
-            connections.add({
-              platform: 'wecom',
-              name: NAME,
-              corpId: sim.identity.corpId,
-              agentId: sim.identity.agentId,
-              secret: sim.identity.secret,
-              apiBaseUrl: sim.url,
-              callbackToken: CALLBACK_TOKEN,
-              callbackAesKey: CALLBACK_AES_KEY,
-            }),
+        // The server's own settings: three tries, 20 ms apart at first.
+        env: { ORGSYNC_EVENT_MAX_ATTEMPTS: '3', ORGSYNC_EVENT_RETRY_MS: '20' },
+        // The app's secret only: reads are limited to its visible range, as for a self-built app.
+        add: (connections) =>
+          connections.add({
+            platform: 'wecom',
+            name: NAME,
+            corpId: sim.identity.corpId,
+            agentId: sim.identity.agentId,
+            secret: sim.identity.secret,
+            apiBaseUrl: sim.url,
+            callbackToken: CALLBACK_TOKEN,
+            callbackAesKey: CALLBACK_AES_KEY,
+          }),
       });
     } catch (err) {
       await sim.close();
@@ -104,10 +118,17 @@ describe('real time with an unreadable department and a member outside the visib
     expect(first.users.some((u) => u.links.some((l) => l.externalId === OUTSIDER))).toBe(false);
 
     // The failing department: a visible one below a top, with members.
-    const failing = start.departments.find((d) => tops.includes(d.parentid) && start.users.some((u) => u.department.includes(d.id)));
+    const failing = start.departments.find(
+      (d) => tops.includes(d.parentid) && start.users.some((u) => u.department.includes(d.id)),
+    );
     expect(failing).toBeDefined();
     const F = failing!.id;
-    await sim.configure({ failReads: { departments: [F] }, callbackUrl: events.callbackUrl(NAME), callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY });
+    await sim.configure({
+      failReads: { departments: [F] },
+      callbackUrl: events.callbackUrl(NAME),
+      callbackToken: CALLBACK_TOKEN,
+      callbackAesKey: CALLBACK_AES_KEY,
+    });
 
     const operations: SimOperation[] = [
       { op: 'updateDepartment', department: { id: F, name: '读不出的部门' } },
@@ -125,7 +146,12 @@ describe('real time with an unreadable department and a member outside the visib
     expect((await client.login(admin.username, admin.password)).status).toBe(200);
     const listed = await client.get(`/api/v1/events/dead-letters?connection=${NAME}`);
     expect(listed.status).toBe(200);
-    const dead = listed.body.items as Array<{ id: number; events: ContactEvent[]; attempts: number; error: { code: string; message: string; hint?: string; object?: string } }>;
+    const dead = listed.body.items as Array<{
+      id: number;
+      events: ContactEvent[];
+      attempts: number;
+      error: { code: string; message: string; hint?: string; object?: string };
+    }>;
     expect(dead.length).toBeGreaterThan(0);
     for (const m of dead) {
       expect(m.attempts).toBe(3);
@@ -138,22 +164,31 @@ describe('real time with an unreadable department and a member outside the visib
     expect((await events.store.inbox.counts(NAME)).pending).toBe(0);
     // No run failed: the unreadable department was left out of runs that went on.
     const runs = await events.store.runs.list({ kind: 'event', limit: 10_000 });
-    expect(runs.filter((r) => r.status !== 'succeeded').map((r) => ({ id: r.id, status: r.status, errors: r.errors }))).toStrictEqual([]);
+    expect(
+      runs.filter((r) => r.status !== 'succeeded').map((r) => ({ id: r.id, status: r.status, errors: r.errors })),
+    ).toStrictEqual([]);
     expect(await events.store.runs.list({ kind: 'sync' })).toHaveLength(1);
 
     // Every other change is in: the directory equals the app's view of the simulator, but for the objects the
     // dead letters name (the failing department, and a department moved under it).
     const held = new Set(dead.flatMap((m) => named(m.events)));
-    const heldDepartments = new Set([...held].filter((k) => k.startsWith('department:')).map((k) => Number(k.slice('department:'.length))));
+    const heldDepartments = new Set(
+      [...held].filter((k) => k.startsWith('department:')).map((k) => Number(k.slice('department:'.length))),
+    );
     expect([...held].filter((k) => k.startsWith('user:'))).toStrictEqual([]);
-    const without = <V extends { departments: Array<{ id: number }> }>(v: V): V => ({ ...v, departments: v.departments.filter((d) => !heldDepartments.has(d.id)) });
+    const without = <V extends { departments: Array<{ id: number }> }>(v: V): V => ({
+      ...v,
+      departments: v.departments.filter((d) => !heldDepartments.has(d.id)),
+    });
     let org = await simDirectory<SimOrg>(sim.url);
     expect(org.users.some((u) => u.userid === OUTSIDER && u.name === '赵外二')).toBe(true);
     const doc = exportDirectory(await events.store.directory.load());
     expect(without(local(doc, org, NAME))).toStrictEqual(without(expected(org, tops)));
     expect(doc.users.some((u) => u.links.some((l) => l.externalId === OUTSIDER))).toBe(false);
     // The failing department is as the first sync left it (its rename is in a dead letter).
-    expect(doc.departments.find((d) => d.links.some((l) => l.source === NAME && l.externalId === String(F)))?.name).toBe(failing!.name);
+    expect(
+      doc.departments.find((d) => d.links.some((l) => l.source === NAME && l.externalId === String(F)))?.name,
+    ).toBe(failing!.name);
 
     // The fault cleared, 重试 puts them back and the pump applies them at once.
     await sim.configure({ failReads: { departments: [] } });

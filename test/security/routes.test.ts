@@ -34,7 +34,10 @@ const EXPECTED_PUBLIC = [
   'POST /api/v1/session',
   ...['/healthz', '/callbacks/:connection'].flatMap((p) => [`GET ${p}`, `HEAD ${p}`]),
   'POST /callbacks/:connection',
-  ...['/', '/org', '/settings', '/runs', '/runs/:id(^\\d+$)', ...CONSOLE_FILES].flatMap((p) => [`GET ${p}`, `HEAD ${p}`]),
+  ...['/', '/org', '/settings', '/runs', '/runs/:id(^\\d+$)', ...CONSOLE_FILES].flatMap((p) => [
+    `GET ${p}`,
+    `HEAD ${p}`,
+  ]),
 ].sort();
 
 /** Each directive the console needs and no more; a weaker policy fails here. */
@@ -59,7 +62,12 @@ interface Raw {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
 /** One request with the path exactly as given. */
-function send(base: string, method: string, pathText: string, options: { headers?: Record<string, string>; body?: unknown } = {}): Promise<Raw> {
+function send(
+  base: string,
+  method: string,
+  pathText: string,
+  options: { headers?: Record<string, string>; body?: unknown } = {},
+): Promise<Raw> {
   const url = new URL(base);
   const body = options.body === undefined ? undefined : JSON.stringify(options.body);
   return new Promise((resolve, reject) => {
@@ -70,12 +78,20 @@ function send(base: string, method: string, pathText: string, options: { headers
         port: url.port,
         method,
         path: pathText,
-        headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}), ...options.headers },
+        headers: {
+          accept: 'application/json',
+          ...(body !== undefined
+            ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
+            : {}),
+          ...options.headers,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );
@@ -152,11 +168,17 @@ function headerProblems(answer: Raw, https: boolean): string[] {
   if (typeof csp !== 'string') problems.push('no content-security-policy');
   else {
     const directives = parseCsp(csp);
-    for (const [name, value] of Object.entries(EXPECTED_CSP)) if (directives.get(name) !== value) problems.push(`csp ${name} is ${directives.get(name)}`);
+    for (const [name, value] of Object.entries(EXPECTED_CSP))
+      if (directives.get(name) !== value) problems.push(`csp ${name} is ${directives.get(name)}`);
     if (/unsafe-|\*/.test(csp)) problems.push(`csp allows too much: ${csp}`);
   }
   if (answer.headers['x-content-type-options'] !== 'nosniff') problems.push('no x-content-type-options: nosniff');
-  if (!['no-referrer', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin'].includes(String(answer.headers['referrer-policy']))) problems.push(`referrer-policy ${answer.headers['referrer-policy']}`);
+  if (
+    !['no-referrer', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin'].includes(
+      String(answer.headers['referrer-policy']),
+    )
+  )
+    problems.push(`referrer-policy ${answer.headers['referrer-policy']}`);
   if (answer.headers['x-frame-options'] !== 'DENY') problems.push('no x-frame-options: DENY');
   const hsts = answer.headers['strict-transport-security'];
   if (https) {
@@ -224,7 +246,11 @@ beforeAll(async () => {
   simUrl = await sim.listen(0);
   consoleDir = tempDir('orgsync-console-');
   mkdirSync(path.join(consoleDir, 'assets'), { recursive: true });
-  for (const file of CONSOLE_FILES) writeFileSync(path.join(consoleDir, file), file.endsWith('.html') ? '<!doctype html><title>orgsync console</title>' : '/* console */');
+  for (const file of CONSOLE_FILES)
+    writeFileSync(
+      path.join(consoleDir, file),
+      file.endsWith('.html') ? '<!doctype html><title>orgsync console</title>' : '/* console */',
+    );
   h = await startHarness('sqlite', { consoleDir });
   admin = await signedIn(h);
 
@@ -245,7 +271,10 @@ beforeAll(async () => {
   expect(synced.status).toBe(202);
   expect(await finished(synced.body.runId)).toBe('succeeded');
   // A planned (dry-run) run with a change in it: approving it would apply the change.
-  sim.corp.apply({ op: 'createUser', user: { userid: 'newcomer', name: 'Newcomer', department: [1], email: 'newcomer@example.com' } });
+  sim.corp.apply({
+    op: 'createUser',
+    user: { userid: 'newcomer', name: 'Newcomer', department: [1], email: 'newcomer@example.com' },
+  });
   const planned = await admin.request('POST', '/api/v1/connections/acme/sync', { dryRun: true });
   expect(planned.status).toBe(202);
   expect(await finished(planned.body.runId)).toBe('planned');
@@ -265,13 +294,20 @@ afterAll(async () => {
 describe('access from the route table', () => {
   it('the public routes are exactly the expected ones; every other route requires admin', async () => {
     const registered = h.server.registered;
-    const publicRoutes = registered.filter((r) => r.access.public).map(routeKey).sort();
+    const publicRoutes = registered
+      .filter((r) => r.access.public)
+      .map(routeKey)
+      .sort();
     expect(publicRoutes).toEqual(EXPECTED_PUBLIC);
     // Every API route of the route table is among the registered ones, with the access it declares.
     for (const r of h.server.routes) {
-      expect(registered.find((x) => x.method === r.method && x.url === r.url)?.access, `${r.method} ${r.url}`).toEqual(r.public ? { public: true } : { public: false, role: 'admin' });
+      expect(registered.find((x) => x.method === r.method && x.url === r.url)?.access, `${r.method} ${r.url}`).toEqual(
+        r.public ? { public: true } : { public: false, role: 'admin' },
+      );
     }
-    expect(registered.filter((r) => !r.access.public).length).toBeGreaterThan(h.server.routes.filter((r) => !r.public).length);
+    expect(registered.filter((r) => !r.access.public).length).toBeGreaterThan(
+      h.server.routes.filter((r) => !r.public).length,
+    );
 
     // Anyone reaches the public ones (a callback without a configured secret is 404, not 401).
     for (const r of registered.filter((x) => x.access.public && x.method !== 'POST')) {
@@ -293,9 +329,20 @@ describe('access from the route table', () => {
     try {
       expect((await send(base, 'GET', '/undeclared')).status).toBe(401);
       expect((await send(base, 'GET', '/%75ndeclared')).status).toBe(401);
-      expect((await send(base, 'GET', '/undeclared', { headers: { cookie: admin.cookie as string } })).status).toBe(200);
-      expect((await send(base, 'POST', '/undeclared', { headers: { cookie: admin.cookie as string }, body: {} })).status).toBe(403);
-      expect((await send(base, 'POST', '/undeclared', { headers: { cookie: admin.cookie as string, 'x-csrf-token': admin.csrfToken as string }, body: {} })).status).toBe(200);
+      expect((await send(base, 'GET', '/undeclared', { headers: { cookie: admin.cookie as string } })).status).toBe(
+        200,
+      );
+      expect(
+        (await send(base, 'POST', '/undeclared', { headers: { cookie: admin.cookie as string }, body: {} })).status,
+      ).toBe(403);
+      expect(
+        (
+          await send(base, 'POST', '/undeclared', {
+            headers: { cookie: admin.cookie as string, 'x-csrf-token': admin.csrfToken as string },
+            body: {},
+          })
+        ).status,
+      ).toBe(200);
       expect((await send(base, 'GET', '/declared-public')).status).toBe(200);
     } finally {
       await app.close();
@@ -315,7 +362,12 @@ describe('access from the route table', () => {
         if (isPublic.has(`${method} ${url}`)) continue;
         const own = registered.some((r) => r.method === method && r.url === url);
         for (const [i, p] of spelled.entries()) {
-          for (const headers of [{}, { origin: FOREIGN_ORIGIN }, { cookie: 'orgsync_session=forged' }, { authorization: 'Bearer osk_forged' }] as Record<string, string>[]) {
+          for (const headers of [
+            {},
+            { origin: FOREIGN_ORIGIN },
+            { cookie: 'orgsync_session=forged' },
+            { authorization: 'Bearer osk_forged' },
+          ] as Record<string, string>[]) {
             jobs.push(async () => {
               const answer = await send(h.url, method, p, { headers, body: bodyFor(method, url) });
               const where = `${method} ${p} ${JSON.stringify(headers)}: ${answer.status}`;
@@ -338,15 +390,33 @@ describe('access from the route table', () => {
   it('a session cookie without x-csrf-token gets 403 on every state-changing route (a foreign Origin too), and nothing changes', async () => {
     const before = await state();
     const mutating = h.server.registered.filter((r) => !r.access.public && MUTATING.has(r.method));
-    expect(mutating.map(routeKey)).toEqual(expect.arrayContaining(['POST /api/v1/connections', 'PATCH /api/v1/connections/:name', 'DELETE /api/v1/connections/:name', 'POST /api/v1/connections/:name/sync', 'POST /api/v1/runs/:id/approve', 'DELETE /api/v1/session']));
+    expect(mutating.map(routeKey)).toEqual(
+      expect.arrayContaining([
+        'POST /api/v1/connections',
+        'PATCH /api/v1/connections/:name',
+        'DELETE /api/v1/connections/:name',
+        'POST /api/v1/connections/:name/sync',
+        'POST /api/v1/runs/:id/approve',
+        'DELETE /api/v1/session',
+      ]),
+    );
     const jobs: (() => Promise<string | undefined>)[] = [];
     for (const route of mutating) {
       for (const [i, p] of spellings(fill(route.url)).entries()) {
-        for (const extra of [{}, { origin: FOREIGN_ORIGIN }, { origin: FOREIGN_ORIGIN, 'x-csrf-token': 'guessed' }, { 'x-csrf-token': '' }] as Record<string, string>[]) {
+        for (const extra of [
+          {},
+          { origin: FOREIGN_ORIGIN },
+          { origin: FOREIGN_ORIGIN, 'x-csrf-token': 'guessed' },
+          { 'x-csrf-token': '' },
+        ] as Record<string, string>[]) {
           jobs.push(async () => {
-            const answer = await send(h.url, route.method, p, { headers: { cookie: admin.cookie as string, ...extra }, body: bodyFor(route.method, route.url) });
+            const answer = await send(h.url, route.method, p, {
+              headers: { cookie: admin.cookie as string, ...extra },
+              body: bodyFor(route.method, route.url),
+            });
             const where = `${route.method} ${p} ${JSON.stringify(extra)}: ${answer.status}`;
-            if (i === 0 && (answer.status !== 403 || JSON.parse(answer.body).error.code !== 'CSRF_TOKEN_INVALID')) return `${where}, expected 403 CSRF_TOKEN_INVALID`;
+            if (i === 0 && (answer.status !== 403 || JSON.parse(answer.body).error.code !== 'CSRF_TOKEN_INVALID'))
+              return `${where}, expected 403 CSRF_TOKEN_INVALID`;
             if (answer.status !== 403 && answer.status !== 404) return `${where}, expected 403 or 404`;
             const problems = headerProblems(answer, false);
             return problems.length > 0 ? `${where}: ${problems.join(', ')}` : undefined;
@@ -394,7 +464,11 @@ describe('access from the route table', () => {
     let proxied: RunningServer | undefined;
     try {
       proxied = await startServer({
-        env: { ORGSYNC_DATA_DIR: dataDir, ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'), ORGSYNC_TRUST_PROXY: '1' },
+        env: {
+          ORGSYNC_DATA_DIR: dataDir,
+          ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'),
+          ORGSYNC_TRUST_PROXY: '1',
+        },
         host: '127.0.0.1',
         port: 0,
         consoleDir,

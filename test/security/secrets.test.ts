@@ -30,17 +30,21 @@ interface Listener {
   close(): Promise<void>;
 }
 
-async function listener(handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end('{}'), host = '127.0.0.1'): Promise<Listener> {
+async function listener(
+  handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end('{}'),
+  host = '127.0.0.1',
+): Promise<Listener> {
   const server: Server = createHttpServer();
   const out: Listener = {
     url: '',
     port: 0,
     connections: 0,
     requests: [],
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   server.on('connection', () => void out.connections++);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -57,7 +61,10 @@ async function listener(handler: (req: IncomingMessage, res: ServerResponse) => 
 async function dropper(): Promise<{ url: string; close(): Promise<void> }> {
   const server: TcpServer = createTcpServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** A port nothing listens on: bound, then released. */
@@ -79,17 +86,23 @@ const outputs: string[] = [];
 
 function orgsync(env: Record<string, string>, args: string[], stdin = ''): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      outputs.push(stdout, stderr);
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        outputs.push(stdout, stderr);
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end(stdin);
   });
 }
 
 /** A non-loopback IPv4 address of this machine, if it has one (to reach a listener over the network). */
 function externalIpv4(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return undefined;
 }
 
@@ -123,7 +136,12 @@ beforeAll(async () => {
   const dt = await c.request('POST', '/api/v1/connections', {
     platform: 'dingtalk',
     name: 'dt',
-    settings: { corpId: ding.identity.corpId, agentId: ding.identity.agentId, clientId: ding.identity.clientId, apiBaseUrl: dingUrl },
+    settings: {
+      corpId: ding.identity.corpId,
+      agentId: ding.identity.agentId,
+      clientId: ding.identity.clientId,
+      apiBaseUrl: dingUrl,
+    },
     secrets: { clientSecret: ding.identity.clientSecret },
   });
   expect(dt.status).toBe(201);
@@ -139,7 +157,8 @@ afterAll(async () => {
   await ding?.close();
   for (const d of cliDirs) rmSync(d, { recursive: true, force: true });
   const all = [...outputs, ...(c?.received ?? []), ...(h?.logs ?? [])].join('\n');
-  for (const secret of [wecom.identity.secret, wecom.identity.contactsSecret, ding.identity.clientSecret]) expect(all).not.toContain(secret.slice(0, 10));
+  for (const secret of [wecom.identity.secret, wecom.identity.contactsSecret, ding.identity.clientSecret])
+    expect(all).not.toContain(secret.slice(0, 10));
 });
 
 describe('a stored secret goes only to the host it was saved with (API)', () => {
@@ -148,14 +167,23 @@ describe('a stored secret goes only to the host it was saved with (API)', () => 
       ['wc', { settings: { apiBaseUrl: nothing.url } }, 'secrets.secret'],
       ['wc', { settings: { apiBaseUrl: `${nothing.url}/` }, secrets: { secret: '' } }, 'secrets.secret'],
       // The app secret typed again is not enough: the contacts secret is stored too and would go along.
-      ['wc', { settings: { apiBaseUrl: nothing.url }, secrets: { secret: 'TypedAgain0123456789abcdef' } }, 'secrets.contactsSecret'],
+      [
+        'wc',
+        { settings: { apiBaseUrl: nothing.url }, secrets: { secret: 'TypedAgain0123456789abcdef' } },
+        'secrets.contactsSecret',
+      ],
       ['wc', { settings: { corpId: 'wwothercorp123' } }, 'secrets.secret'],
       ['dt', { settings: { apiBaseUrl: nothing.url } }, 'secrets.clientSecret'],
       ['dt', { settings: { clientId: 'another-app-key' } }, 'secrets.clientSecret'],
     ] as const) {
       const answer = await c.request('POST', `/api/v1/connections/${name}/test`, body);
       expect(answer.status, JSON.stringify(body)).toBe(400);
-      expect(answer.body.error).toMatchObject({ code: 'INVALID_INPUT', field, message: expect.stringContaining('must be given again'), hint: expect.stringContaining('Nothing was sent') });
+      expect(answer.body.error).toMatchObject({
+        code: 'INVALID_INPUT',
+        field,
+        message: expect.stringContaining('must be given again'),
+        hint: expect.stringContaining('Nothing was sent'),
+      });
     }
     expect(nothing.connections).toBe(0);
   });
@@ -189,7 +217,10 @@ describe('a stored secret goes only to the host it was saved with (API)', () => 
     try {
       expect((await c.request('POST', '/api/v1/connections', wecomBody('wc2', wecomUrl))).status).toBe(201);
       const typed = 'TypedForTheNewHost0123456789';
-      const ok = await c.request('PATCH', '/api/v1/connections/wc2', { settings: { apiBaseUrl: moved.url }, secrets: { secret: typed, contactsSecret: null } });
+      const ok = await c.request('PATCH', '/api/v1/connections/wc2', {
+        settings: { apiBaseUrl: moved.url },
+        secrets: { secret: typed, contactsSecret: null },
+      });
       expect(ok.status).toBe(200);
       expect(ok.body.settings.apiBaseUrl).toBe(moved.url);
       expect((await c.request('POST', '/api/v1/connections/wc2/test')).body.ok).toBe(false);
@@ -202,7 +233,10 @@ describe('a stored secret goes only to the host it was saved with (API)', () => 
       expect(moved.requests.some((r) => r.includes(`corpsecret=${typed}`))).toBe(true);
       // A test with the secrets typed again reaches a new host with them, and only them.
       const before2 = moved.requests.length;
-      const retyped = await c.request('POST', '/api/v1/connections/wc/test', { settings: { apiBaseUrl: moved.url }, secrets: { secret: typed, contactsSecret: null } });
+      const retyped = await c.request('POST', '/api/v1/connections/wc/test', {
+        settings: { apiBaseUrl: moved.url },
+        secrets: { secret: typed, contactsSecret: null },
+      });
       expect(retyped.status).toBe(200);
       expect(moved.requests.slice(before2).every((r) => !r.includes(wecom.identity.secret))).toBe(true);
       expect(moved.requests.length).toBeGreaterThan(before2);
@@ -227,7 +261,12 @@ describe('a stored secret goes only to the host it was saved with (API)', () => 
     const body = {
       ...wecomBody('sweep', nothing.url),
       secrets: {},
-      settings: { corpId: wecom.identity.corpId, agentId: wecom.identity.agentId, apiBaseUrl: nothing.url, clientId: ding.identity.clientId },
+      settings: {
+        corpId: wecom.identity.corpId,
+        agentId: wecom.identity.agentId,
+        apiBaseUrl: nothing.url,
+        clientId: ding.identity.clientId,
+      },
     };
     const routes = h.server.routes.filter((r) => !r.url.startsWith('/api/v1/session'));
     // Deletions last, so every other route still finds the connections.
@@ -237,21 +276,34 @@ describe('a stored secret goes only to the host it was saved with (API)', () => 
     for (const route of routes) {
       for (const name of ['wc', 'dt']) {
         const url = `${route.url.replace(':name', name).replace(':id', '1')}?apiBaseUrl=${encodeURIComponent(nothing.url)}`;
-        const answer = await c.request(route.method, url, route.method === 'GET' || route.method === 'DELETE' ? undefined : body);
+        const answer = await c.request(
+          route.method,
+          url,
+          route.method === 'GET' || route.method === 'DELETE' ? undefined : body,
+        );
         statuses.push(`${route.method} ${route.url} ${answer.status}`);
         if (typeof answer.body?.runId === 'number') runIds.push(answer.body.runId);
       }
     }
     expect(statuses.length).toBeGreaterThanOrEqual(20);
-    for (const id of runIds) await until(`run ${id} to end`, async () => ((await c.get(`/api/v1/runs/${id}`)).body.status !== 'running' ? true : undefined));
+    for (const id of runIds)
+      await until(`run ${id} to end`, async () =>
+        (await c.get(`/api/v1/runs/${id}`)).body.status !== 'running' ? true : undefined,
+      );
     expect(nothing.connections, statuses.join('\n')).toBe(0);
     // Put the two connections back for the tests after this one.
-    if ((await c.get('/api/v1/connections/wc')).status === 404) expect((await c.request('POST', '/api/v1/connections', wecomBody('wc', wecomUrl))).status).toBe(201);
+    if ((await c.get('/api/v1/connections/wc')).status === 404)
+      expect((await c.request('POST', '/api/v1/connections', wecomBody('wc', wecomUrl))).status).toBe(201);
     if ((await c.get('/api/v1/connections/dt')).status === 404) {
       const dt = await c.request('POST', '/api/v1/connections', {
         platform: 'dingtalk',
         name: 'dt',
-        settings: { corpId: ding.identity.corpId, agentId: ding.identity.agentId, clientId: ding.identity.clientId, apiBaseUrl: dingUrl },
+        settings: {
+          corpId: ding.identity.corpId,
+          agentId: ding.identity.agentId,
+          clientId: ding.identity.clientId,
+          apiBaseUrl: dingUrl,
+        },
         secrets: { clientSecret: ding.identity.clientSecret },
       });
       expect(dt.status).toBe(201);
@@ -267,7 +319,11 @@ describe('apiBaseUrl: https, or http to this machine or a host the operator list
   });
 
   it.each([
-    ['http to a host on the network', 'http://192.0.2.10:8080', /plain http:\/\/ to 192\.0\.2\.10:8080.*ORGSYNC_ALLOWED_API_HOSTS/],
+    [
+      'http to a host on the network',
+      'http://192.0.2.10:8080',
+      /plain http:\/\/ to 192\.0\.2\.10:8080.*ORGSYNC_ALLOWED_API_HOSTS/,
+    ],
     ['http to a named host', 'http://wecom-proxy.internal', /plain http:\/\/ to wecom-proxy\.internal:80/],
     ['ftp', 'ftp://192.0.2.10/', /uses ftp, not https/],
     ['a file URL', 'file:///etc/passwd', /uses file, not https/],
@@ -279,8 +335,14 @@ describe('apiBaseUrl: https, or http to this machine or a host the operator list
     const answers = [
       await c.request('POST', '/api/v1/connection-tests', unsaved(url)),
       await c.request('POST', '/api/v1/connections', { ...wecomBody('bad-url', url) }),
-      await c.request('PATCH', '/api/v1/connections/wc', { settings: { apiBaseUrl: url }, secrets: { secret: wecom.identity.secret, contactsSecret: wecom.identity.contactsSecret } }),
-      await c.request('POST', '/api/v1/connections/wc/test', { settings: { apiBaseUrl: url }, secrets: { secret: 'SomeTypedSecret0123456789', contactsSecret: null } }),
+      await c.request('PATCH', '/api/v1/connections/wc', {
+        settings: { apiBaseUrl: url },
+        secrets: { secret: wecom.identity.secret, contactsSecret: wecom.identity.contactsSecret },
+      }),
+      await c.request('POST', '/api/v1/connections/wc/test', {
+        settings: { apiBaseUrl: url },
+        secrets: { secret: 'SomeTypedSecret0123456789', contactsSecret: null },
+      }),
     ];
     for (const answer of answers) {
       expect(answer.status).toBe(400);
@@ -302,43 +364,59 @@ describe('apiBaseUrl: https, or http to this machine or a host the operator list
   });
 
   const external = externalIpv4();
-  it.skipIf(external === undefined)('http to a network host works once ORGSYNC_ALLOWED_API_HOSTS lists it (host:port or host)', async () => {
-    const remote = await listener((_req, res) => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ errcode: 40001, errmsg: 'invalid credential' }));
-    }, '0.0.0.0');
-    const url = `http://${external}:${remote.port}`;
-    try {
-      expect((await c.request('POST', '/api/v1/connection-tests', unsaved(url))).status).toBe(400);
-      expect(remote.connections).toBe(0);
-      for (const allowed of [`${external}:${remote.port}`, `other.example, ${external}`]) {
-        const dataDir = tempDir('orgsync-allowed-');
-        cliDirs.push(dataDir);
-        const h2 = await startHarness('sqlite', {
-          env: { ORGSYNC_DATA_DIR: dataDir, ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'), ORGSYNC_ALLOWED_API_HOSTS: allowed },
-        });
-        try {
-          const c2 = await signedIn(h2);
-          const answer = await c2.request('POST', '/api/v1/connection-tests', unsaved(url));
-          expect(answer.status).toBe(200);
-          expect(answer.body.checks[0]).toMatchObject({ name: 'token', ok: false, message: expect.stringContaining('40001') });
-          // Another port of the same host is not listed by host:port.
-          const otherPort = await c2.request('POST', '/api/v1/connection-tests', unsaved(`http://${external}:1`));
-          expect(otherPort.status).toBe(allowed.includes(':') ? 400 : 200);
-        } finally {
-          await h2.close();
+  it.skipIf(external === undefined)(
+    'http to a network host works once ORGSYNC_ALLOWED_API_HOSTS lists it (host:port or host)',
+    async () => {
+      const remote = await listener((_req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ errcode: 40001, errmsg: 'invalid credential' }));
+      }, '0.0.0.0');
+      const url = `http://${external}:${remote.port}`;
+      try {
+        expect((await c.request('POST', '/api/v1/connection-tests', unsaved(url))).status).toBe(400);
+        expect(remote.connections).toBe(0);
+        for (const allowed of [`${external}:${remote.port}`, `other.example, ${external}`]) {
+          const dataDir = tempDir('orgsync-allowed-');
+          cliDirs.push(dataDir);
+          const h2 = await startHarness('sqlite', {
+            env: {
+              ORGSYNC_DATA_DIR: dataDir,
+              ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'),
+              ORGSYNC_ALLOWED_API_HOSTS: allowed,
+            },
+          });
+          try {
+            const c2 = await signedIn(h2);
+            const answer = await c2.request('POST', '/api/v1/connection-tests', unsaved(url));
+            expect(answer.status).toBe(200);
+            expect(answer.body.checks[0]).toMatchObject({
+              name: 'token',
+              ok: false,
+              message: expect.stringContaining('40001'),
+            });
+            // Another port of the same host is not listed by host:port.
+            const otherPort = await c2.request('POST', '/api/v1/connection-tests', unsaved(`http://${external}:1`));
+            expect(otherPort.status).toBe(allowed.includes(':') ? 400 : 200);
+          } finally {
+            await h2.close();
+          }
         }
+        expect(remote.requests.some((r) => r.startsWith('GET /cgi-bin/gettoken'))).toBe(true);
+      } finally {
+        await remote.close();
       }
-      expect(remote.requests.some((r) => r.startsWith('GET /cgi-bin/gettoken'))).toBe(true);
-    } finally {
-      await remote.close();
-    }
-  });
+    },
+  );
 
   it('a bad ORGSYNC_ALLOWED_API_HOSTS stops the server start with the entry named', async () => {
     const dataDir = tempDir('orgsync-allowed-bad-');
     cliDirs.push(dataDir);
-    await expect(startServer({ env: { ORGSYNC_DATA_DIR: dataDir, ORGSYNC_ALLOWED_API_HOSTS: 'ok.example,http://x.example/' }, port: 0 })).rejects.toMatchObject({
+    await expect(
+      startServer({
+        env: { ORGSYNC_DATA_DIR: dataDir, ORGSYNC_ALLOWED_API_HOSTS: 'ok.example,http://x.example/' },
+        port: 0,
+      }),
+    ).rejects.toMatchObject({
       code: 'CONFIG_INVALID',
       message: expect.stringContaining('"http://x.example/"'),
     });
@@ -357,21 +435,42 @@ describe('no port scanner: the unsaved test answers the same for every host wher
     try {
       const results = [];
       for (const url of [await closedPort(), dropped.url, html.url, text.url]) {
-        const answer = await c.request('POST', '/api/v1/connection-tests', { platform: 'wecom', settings: { corpId: wecom.identity.corpId, agentId: 1, apiBaseUrl: url }, secrets: { secret: 'Scan0123456789' } });
+        const answer = await c.request('POST', '/api/v1/connection-tests', {
+          platform: 'wecom',
+          settings: { corpId: wecom.identity.corpId, agentId: 1, apiBaseUrl: url },
+          secrets: { secret: 'Scan0123456789' },
+        });
         expect(answer.status).toBe(200);
         results.push(answer.body);
       }
-      expect(results[0]).toEqual({ ok: false, checks: [{ name: 'token', ok: false, code: 'WECOM_NO_ANSWER', message: 'no WeCom API answered at apiBaseUrl', hint: expect.any(String) }] });
+      expect(results[0]).toEqual({
+        ok: false,
+        checks: [
+          {
+            name: 'token',
+            ok: false,
+            code: 'WECOM_NO_ANSWER',
+            message: 'no WeCom API answered at apiBaseUrl',
+            hint: expect.any(String),
+          },
+        ],
+      });
       for (const r of results.slice(1)) expect(r).toStrictEqual(results[0]);
 
       // DingTalk too, and a saved connection tested on another host (secrets typed again) likewise.
       const dingResults = [];
       for (const url of [await closedPort(), dropped.url, html.url, text.url]) {
-        const answer = await c.request('POST', '/api/v1/connections/dt/test', { settings: { apiBaseUrl: url }, secrets: { clientSecret: 'Scan0123456789' } });
+        const answer = await c.request('POST', '/api/v1/connections/dt/test', {
+          settings: { apiBaseUrl: url },
+          secrets: { clientSecret: 'Scan0123456789' },
+        });
         expect(answer.status).toBe(200);
         dingResults.push(answer.body);
       }
-      expect(dingResults[0]).toMatchObject({ ok: false, checks: [{ name: 'token', ok: false, code: 'DINGTALK_NO_ANSWER' }] });
+      expect(dingResults[0]).toMatchObject({
+        ok: false,
+        checks: [{ name: 'token', ok: false, code: 'DINGTALK_NO_ANSWER' }],
+      });
       for (const r of dingResults.slice(1)) expect(r).toStrictEqual(dingResults[0]);
     } finally {
       await dropped.close();
@@ -386,7 +485,25 @@ describe('the platform client: no redirect followed, answers read up to a limit 
   let dir: string;
   const env = (): Record<string, string> => ({ ORGSYNC_DATA_DIR: dir, ORGSYNC_MASTER_KEY: key });
   const add = async (name: string, url: string, secret = wecom.identity.secret): Promise<void> => {
-    const r = await orgsync(env(), ['connection', 'add', 'wecom', '--name', name, '--corp-id', wecom.identity.corpId, '--agent-id', String(wecom.identity.agentId), '--secret', '-', '--api-base-url', url], `${secret}\n`);
+    const r = await orgsync(
+      env(),
+      [
+        'connection',
+        'add',
+        'wecom',
+        '--name',
+        name,
+        '--corp-id',
+        wecom.identity.corpId,
+        '--agent-id',
+        String(wecom.identity.agentId),
+        '--secret',
+        '-',
+        '--api-base-url',
+        url,
+      ],
+      `${secret}\n`,
+    );
     expect(r.code, r.stderr).toBe(0);
   };
   beforeAll(() => {
@@ -404,9 +521,16 @@ describe('the platform client: no redirect followed, answers read up to a limit 
       await add('redir', redirecting.url);
       const r = await orgsync(env(), ['connection', 'test', 'redir', '--json']);
       expect(r.code).toBe(1);
-      const result = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; code?: string; hint?: string }> };
+      const result = JSON.parse(r.stdout) as {
+        ok: boolean;
+        checks: Array<{ name: string; code?: string; hint?: string }>;
+      };
       expect(result.ok).toBe(false);
-      expect(result.checks[0]).toMatchObject({ name: 'token', code: 'WECOM_REDIRECT', hint: expect.stringContaining('never follows a redirect') });
+      expect(result.checks[0]).toMatchObject({
+        name: 'token',
+        code: 'WECOM_REDIRECT',
+        hint: expect.stringContaining('never follows a redirect'),
+      });
       // Not retried: one request, whose answer was the redirect.
       expect(redirecting.requests).toHaveLength(1);
       const sync = await orgsync(env(), ['sync', 'redir', '--json']);
@@ -417,7 +541,9 @@ describe('the platform client: no redirect followed, answers read up to a limit 
       expect((await c.request('POST', '/api/v1/connections', wecomBody('redir', redirecting.url))).status).toBe(201);
       expect((await c.request('POST', '/api/v1/connections/redir/test')).body.ok).toBe(false);
       const started = await c.request('POST', '/api/v1/connections/redir/sync', {});
-      await until('the sync to end', async () => ((await c.get(`/api/v1/runs/${started.body.runId}`)).body.status !== 'running' ? true : undefined));
+      await until('the sync to end', async () =>
+        (await c.get(`/api/v1/runs/${started.body.runId}`)).body.status !== 'running' ? true : undefined,
+      );
       expect((await c.get(`/api/v1/runs/${started.body.runId}`)).body.status).toBe('failed');
       expect(nothing.connections).toBe(0);
     } finally {
@@ -448,8 +574,15 @@ describe('the platform client: no redirect followed, answers read up to a limit 
       await add('huge', huge.url);
       const r = await orgsync(env(), ['connection', 'test', 'huge', '--json']);
       expect(r.code).toBe(1);
-      const result = JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; code?: string; message: string }> };
-      expect(result.checks[0]).toMatchObject({ name: 'token', ok: false, code: 'WECOM_TOO_LARGE', message: expect.stringContaining('larger than 65,536 bytes') });
+      const result = JSON.parse(r.stdout) as {
+        checks: Array<{ name: string; ok: boolean; code?: string; message: string }>;
+      };
+      expect(result.checks[0]).toMatchObject({
+        name: 'token',
+        ok: false,
+        code: 'WECOM_TOO_LARGE',
+        message: expect.stringContaining('larger than 65,536 bytes'),
+      });
       await until('the answer to be dropped', async () => (sent.closed === huge.requests.length ? true : undefined));
       // An endless body was given up after the limit and what the socket buffers held, never read to an end.
       expect(sent.gettoken).toBeLessThan(16 * 1024 * 1024);
@@ -486,15 +619,39 @@ describe('the data-call limit', () => {
       pump();
     });
     try {
-      const added = await orgsync(env, ['connection', 'add', 'wecom', '--name', 'big', '--corp-id', wecom.identity.corpId, '--agent-id', '1', '--secret', '-', '--api-base-url', huge.url], 'Token0123456789\n');
+      const added = await orgsync(
+        env,
+        [
+          'connection',
+          'add',
+          'wecom',
+          '--name',
+          'big',
+          '--corp-id',
+          wecom.identity.corpId,
+          '--agent-id',
+          '1',
+          '--secret',
+          '-',
+          '--api-base-url',
+          huge.url,
+        ],
+        'Token0123456789\n',
+      );
       expect(added.code, added.stderr).toBe(0);
       const r = await orgsync(env, ['connection', 'test', 'big', '--json']);
       expect(r.code).toBe(1);
-      const result = JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; code?: string; message: string }> };
+      const result = JSON.parse(r.stdout) as {
+        checks: Array<{ name: string; ok: boolean; code?: string; message: string }>;
+      };
       // gettoken gave a real token, so the token check passes; the reads that follow are each cut at the limit.
       expect(result.checks.find((x) => x.name === 'token')).toMatchObject({ ok: true });
       for (const name of ['app', 'departments']) {
-        expect(result.checks.find((x) => x.name === name)).toMatchObject({ ok: false, code: 'WECOM_TOO_LARGE', message: expect.stringContaining('larger than 16,777,216 bytes') });
+        expect(result.checks.find((x) => x.name === name)).toMatchObject({
+          ok: false,
+          code: 'WECOM_TOO_LARGE',
+          message: expect.stringContaining('larger than 16,777,216 bytes'),
+        });
       }
       expect(huge.requests.filter((x) => x.startsWith('GET /cgi-bin/agent/get'))).toHaveLength(1);
       for (const sent of perRequest) expect(sent).toBeLessThan(64 * 1024 * 1024);
@@ -523,14 +680,39 @@ describe('the token check passes only on an answer the platform gave', () => {
       for (const [i, url] of [await closedPort(), dropped.url, html.url, okPage.url].entries()) {
         const env = { ORGSYNC_DATA_DIR: dir, ORGSYNC_MASTER_KEY: key };
         const name = `t${i}`;
-        const added = await orgsync(env, ['connection', 'add', 'wecom', '--name', name, '--corp-id', wecom.identity.corpId, '--agent-id', '1', '--secret', '-', '--api-base-url', url], 'Token0123456789\n');
+        const added = await orgsync(
+          env,
+          [
+            'connection',
+            'add',
+            'wecom',
+            '--name',
+            name,
+            '--corp-id',
+            wecom.identity.corpId,
+            '--agent-id',
+            '1',
+            '--secret',
+            '-',
+            '--api-base-url',
+            url,
+          ],
+          'Token0123456789\n',
+        );
         expect(added.code, added.stderr).toBe(0);
         const r = await orgsync(env, ['connection', 'test', name, '--json']);
         expect(r.code, url).toBe(1);
-        const result = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean; message: string; hint?: string }> };
+        const result = JSON.parse(r.stdout) as {
+          ok: boolean;
+          checks: Array<{ name: string; ok: boolean; message: string; hint?: string }>;
+        };
         expect(result.ok).toBe(false);
         expect(result.checks).toHaveLength(1);
-        expect(result.checks[0]).toMatchObject({ name: 'token', ok: false, hint: expect.stringContaining(`No WeCom answer came from ${url}`) });
+        expect(result.checks[0]).toMatchObject({
+          name: 'token',
+          ok: false,
+          hint: expect.stringContaining(`No WeCom answer came from ${url}`),
+        });
         expect(result.checks[0]?.message).not.toContain('gives an access_token');
       }
     } finally {
@@ -543,20 +725,49 @@ describe('the token check passes only on an answer the platform gave', () => {
 
 describe('warnings are not failures', () => {
   it('DingTalk without 个人手机号信息: ok, exit 0, the mobile check a warning with its hint (CLI --json and human, API)', async () => {
-    const env = { ORGSYNC_DATA_DIR: tempDir('orgsync-warn-cli-'), ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64') };
+    const env = {
+      ORGSYNC_DATA_DIR: tempDir('orgsync-warn-cli-'),
+      ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'),
+    };
     cliDirs.push(env.ORGSYNC_DATA_DIR);
     ding.updateConfig({ sensitiveFields: 'withheld' });
     const added = await orgsync(
       env,
-      ['connection', 'add', 'dingtalk', '--name', 'dt', '--corp-id', ding.identity.corpId, '--agent-id', String(ding.identity.agentId), '--client-id', ding.identity.clientId, '--client-secret', '-', '--api-base-url', dingUrl],
+      [
+        'connection',
+        'add',
+        'dingtalk',
+        '--name',
+        'dt',
+        '--corp-id',
+        ding.identity.corpId,
+        '--agent-id',
+        String(ding.identity.agentId),
+        '--client-id',
+        ding.identity.clientId,
+        '--client-secret',
+        '-',
+        '--api-base-url',
+        dingUrl,
+      ],
       `${ding.identity.clientSecret}\n`,
     );
     expect(added.code, added.stderr).toBe(0);
     const json = await orgsync(env, ['connection', 'test', 'dt', '--json']);
     expect(json.code, json.stderr).toBe(0);
-    const result = JSON.parse(json.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean; level?: string; hint?: string }> };
+    const result = JSON.parse(json.stdout) as {
+      ok: boolean;
+      checks: Array<{ name: string; ok: boolean; level?: string; hint?: string }>;
+    };
     expect(result.ok).toBe(true);
-    expect(result.checks.filter((x) => x.level === 'warning')).toEqual([expect.objectContaining({ name: 'mobile', ok: true, level: 'warning', hint: expect.stringContaining('个人手机号信息') })]);
+    expect(result.checks.filter((x) => x.level === 'warning')).toEqual([
+      expect.objectContaining({
+        name: 'mobile',
+        ok: true,
+        level: 'warning',
+        hint: expect.stringContaining('个人手机号信息'),
+      }),
+    ]);
     const human = await orgsync(env, ['connection', 'test', 'dt']);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/: passed, with 1 warning\n/);
@@ -565,50 +776,116 @@ describe('warnings are not failures', () => {
 
     const api = await c.request('POST', '/api/v1/connections/dt/test');
     expect(api.body.ok).toBe(true);
-    expect(api.body.checks.find((x: { name: string }) => x.name === 'mobile')).toMatchObject({ ok: true, level: 'warning', hint: expect.any(String) });
+    expect(api.body.checks.find((x: { name: string }) => x.name === 'mobile')).toMatchObject({
+      ok: true,
+      level: 'warning',
+      hint: expect.any(String),
+    });
 
     // With the permission granted the check is an ordinary pass.
     ding.updateConfig({ sensitiveFields: 'returned' });
     const granted = await c.request('POST', '/api/v1/connections/dt/test');
-    expect(granted.body.checks.find((x: { name: string }) => x.name === 'mobile')).toStrictEqual({ name: 'mobile', ok: true, message: expect.any(String) });
+    expect(granted.body.checks.find((x: { name: string }) => x.name === 'mobile')).toStrictEqual({
+      name: 'mobile',
+      ok: true,
+      message: expect.any(String),
+    });
   });
 });
 
 describe('CLI update obeys the same binding', () => {
   it('connection update --api-base-url without the secret: refused naming --secret, nothing written; with it: changed', async () => {
-    const env = { ORGSYNC_DATA_DIR: tempDir('orgsync-update-cli-'), ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64') };
+    const env = {
+      ORGSYNC_DATA_DIR: tempDir('orgsync-update-cli-'),
+      ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'),
+    };
     cliDirs.push(env.ORGSYNC_DATA_DIR);
     const added = await orgsync(
       env,
-      ['connection', 'add', 'wecom', '--name', 'hq', '--corp-id', wecom.identity.corpId, '--agent-id', String(wecom.identity.agentId), '--secret', '-', '--contacts-secret', '-', '--api-base-url', wecomUrl],
+      [
+        'connection',
+        'add',
+        'wecom',
+        '--name',
+        'hq',
+        '--corp-id',
+        wecom.identity.corpId,
+        '--agent-id',
+        String(wecom.identity.agentId),
+        '--secret',
+        '-',
+        '--contacts-secret',
+        '-',
+        '--api-base-url',
+        wecomUrl,
+      ],
       `${wecom.identity.secret}\n${wecom.identity.contactsSecret}\n`,
     );
     expect(added.code, added.stderr).toBe(0);
-    const before = JSON.parse((await orgsync(env, ['connection', 'show', 'hq', '--json'])).stdout) as Record<string, unknown>;
+    const before = JSON.parse((await orgsync(env, ['connection', 'show', 'hq', '--json'])).stdout) as Record<
+      string,
+      unknown
+    >;
 
     const refused = await orgsync(env, ['connection', 'update', 'hq', '--api-base-url', nothing.url]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--secret');
     expect(refused.stderr).toContain('must be given again');
-    const corp = await orgsync(env, ['connection', 'update', 'hq', '--corp-id', 'wwothercorp123', '--secret', '-'], 'NewSecret0123456789abc\n');
+    const corp = await orgsync(
+      env,
+      ['connection', 'update', 'hq', '--corp-id', 'wwothercorp123', '--secret', '-'],
+      'NewSecret0123456789abc\n',
+    );
     expect(corp.code).toBe(2);
     expect(corp.stderr).toContain('--contacts-secret');
     expect(JSON.parse((await orgsync(env, ['connection', 'show', 'hq', '--json'])).stdout)).toStrictEqual(before);
     expect((await orgsync(env, ['connection', 'test', 'hq', '--json'])).code).toBe(0);
 
-    const http = await orgsync(env, ['connection', 'update', 'hq', '--api-base-url', 'http://192.0.2.10:8080', '--secret', '-', '--no-contacts-secret'], 'NewSecret0123456789abc\n');
+    const http = await orgsync(
+      env,
+      [
+        'connection',
+        'update',
+        'hq',
+        '--api-base-url',
+        'http://192.0.2.10:8080',
+        '--secret',
+        '-',
+        '--no-contacts-secret',
+      ],
+      'NewSecret0123456789abc\n',
+    );
     expect(http.code).toBe(2);
     expect(http.stderr).toContain('ORGSYNC_ALLOWED_API_HOSTS');
-    const listed = await orgsync({ ...env, ORGSYNC_ALLOWED_API_HOSTS: '192.0.2.10:8080' }, ['connection', 'update', 'hq', '--api-base-url', 'http://192.0.2.10:8080', '--secret', '-', '--no-contacts-secret'], 'NewSecret0123456789abc\n');
+    const listed = await orgsync(
+      { ...env, ORGSYNC_ALLOWED_API_HOSTS: '192.0.2.10:8080' },
+      [
+        'connection',
+        'update',
+        'hq',
+        '--api-base-url',
+        'http://192.0.2.10:8080',
+        '--secret',
+        '-',
+        '--no-contacts-secret',
+      ],
+      'NewSecret0123456789abc\n',
+    );
     expect(listed.code, listed.stderr).toBe(0);
-    expect(JSON.parse((await orgsync(env, ['connection', 'show', 'hq', '--json'])).stdout)).toMatchObject({ apiBaseUrl: 'http://192.0.2.10:8080', secret: '••••••9abc' });
+    expect(JSON.parse((await orgsync(env, ['connection', 'show', 'hq', '--json'])).stdout)).toMatchObject({
+      apiBaseUrl: 'http://192.0.2.10:8080',
+      secret: '••••••9abc',
+    });
     expect(nothing.connections).toBe(0);
   });
 });
 
 describe('masks', () => {
   it('a short secret shows none of its characters, a long one at most its last 4; the API shows only the mask', async () => {
-    const env = { ORGSYNC_DATA_DIR: tempDir('orgsync-mask-cli-'), ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64') };
+    const env = {
+      ORGSYNC_DATA_DIR: tempDir('orgsync-mask-cli-'),
+      ORGSYNC_MASTER_KEY: randomBytes(32).toString('base64'),
+    };
     cliDirs.push(env.ORGSYNC_DATA_DIR);
     for (const [name, secret, shown] of [
       ['six', 'Ab3De6', ''],
@@ -616,7 +893,26 @@ describe('masks', () => {
       ['sixteen', 'Ab3De6Gh9Jk2Mn5P', 'Mn5P'],
       ['long', 'Ab3De6Gh9Jk2Mn5Pq8St1Vw4Yz7Bc0Ef', 'c0Ef'],
     ] as const) {
-      const r = await orgsync(env, ['connection', 'add', 'wecom', '--name', name, '--corp-id', wecom.identity.corpId, '--agent-id', '1', '--secret', '-', '--api-base-url', wecomUrl, '--json'], `${secret}\n`);
+      const r = await orgsync(
+        env,
+        [
+          'connection',
+          'add',
+          'wecom',
+          '--name',
+          name,
+          '--corp-id',
+          wecom.identity.corpId,
+          '--agent-id',
+          '1',
+          '--secret',
+          '-',
+          '--api-base-url',
+          wecomUrl,
+          '--json',
+        ],
+        `${secret}\n`,
+      );
       expect(r.code, r.stderr).toBe(0);
       expect((JSON.parse(r.stdout) as { secret: string }).secret).toBe(MASK + shown);
     }

@@ -18,7 +18,12 @@ async function harness(...args: Parameters<typeof startHarness>): Promise<Harnes
   return h;
 }
 
-const NEW_CONNECTION = { platform: 'wecom', name: 'acme', settings: { corpId: 'ww1a2b3c4d', agentId: 1000002, apiBaseUrl: 'http://127.0.0.1:9' }, secrets: { secret: 'app-secret-value-123' } };
+const NEW_CONNECTION = {
+  platform: 'wecom',
+  name: 'acme',
+  settings: { corpId: 'ww1a2b3c4d', agentId: 1000002, apiBaseUrl: 'http://127.0.0.1:9' },
+  secrets: { secret: 'app-secret-value-123' },
+};
 
 describe.each(ENGINES)('signing in and sessions (%s)', (engine) => {
   it('the first start creates "admin" with a random password, given to the caller and never logged; a restart creates none', async () => {
@@ -49,7 +54,11 @@ describe.each(ENGINES)('signing in and sessions (%s)', (engine) => {
 
     const ok = await c.login('admin', password);
     expect(ok.status).toBe(200);
-    expect(ok.body).toEqual({ user: { username: 'admin' }, csrfToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), mustChangePassword: false });
+    expect(ok.body).toEqual({
+      user: { username: 'admin' },
+      csrfToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      mustChangePassword: false,
+    });
     const cookie = ok.headers.get('set-cookie') as string;
     expect(cookie).toMatch(/^orgsync_session=[A-Za-z0-9_-]{43};/);
     expect(cookie).toContain('HttpOnly');
@@ -80,12 +89,17 @@ describe.each(ENGINES)('signing in and sessions (%s)', (engine) => {
     const c = await signedIn(h);
     const missing = await c.request('POST', '/api/v1/connections', NEW_CONNECTION, { csrf: null });
     expect(missing.status).toBe(403);
-    expect(missing.body.error).toMatchObject({ code: 'CSRF_TOKEN_INVALID', hint: expect.stringContaining('x-csrf-token') });
+    expect(missing.body.error).toMatchObject({
+      code: 'CSRF_TOKEN_INVALID',
+      hint: expect.stringContaining('x-csrf-token'),
+    });
     const forged = await c.request('POST', '/api/v1/connections', NEW_CONNECTION, { csrf: 'A'.repeat(43) });
     expect(forged.status).toBe(403);
     // Another session's token is not this session's.
     const other = await signedIn(h);
-    expect((await c.request('POST', '/api/v1/connections', NEW_CONNECTION, { csrf: other.csrfToken as string })).status).toBe(403);
+    expect(
+      (await c.request('POST', '/api/v1/connections', NEW_CONNECTION, { csrf: other.csrfToken as string })).status,
+    ).toBe(403);
     expect(await h.t.store.connections.get('acme')).toBeUndefined();
     expect((await c.request('POST', '/api/v1/connections', NEW_CONNECTION)).status).toBe(201);
 
@@ -97,7 +111,11 @@ describe.each(ENGINES)('signing in and sessions (%s)', (engine) => {
     expect(token).toMatch(/^osk_[A-Za-z0-9_-]{43}$/);
     const bot = new Client(h.url);
     bot.bearer = token;
-    expect((await bot.get('/api/v1/session')).body).toEqual({ user: { username: 'token:ci' }, csrfToken: null, mustChangePassword: false });
+    expect((await bot.get('/api/v1/session')).body).toEqual({
+      user: { username: 'token:ci' },
+      csrfToken: null,
+      mustChangePassword: false,
+    });
     const patched = await bot.request('PATCH', '/api/v1/connections/acme', { syncEnabled: true });
     expect(patched.status).toBe(200);
     expect(patched.body.syncEnabled).toBe(true);
@@ -107,7 +125,9 @@ describe.each(ENGINES)('signing in and sessions (%s)', (engine) => {
     const revoked = await bot.get('/api/v1/connections');
     expect(revoked.status).toBe(401);
     expect(revoked.body.error.code).toBe('INVALID_TOKEN');
-    const malformed = await new Client(h.url).request('GET', '/api/v1/connections', undefined, { headers: { authorization: 'Basic YWRtaW46eA==' } });
+    const malformed = await new Client(h.url).request('GET', '/api/v1/connections', undefined, {
+      headers: { authorization: 'Basic YWRtaW46eA==' },
+    });
     expect(malformed.status).toBe(401);
   });
 
@@ -136,7 +156,9 @@ describe('access rules', () => {
     const h = await harness('sqlite');
     const routes = h.server.routes.filter((r) => !r.public);
     expect(routes.length).toBeGreaterThanOrEqual(17);
-    expect(h.server.routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`)).toEqual(['POST /api/v1/session']);
+    expect(h.server.routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /api/v1/session',
+    ]);
     const anonymous = new Client(h.url);
     const badCookie = new Client(h.url);
     badCookie.cookie = 'orgsync_session=forged';
@@ -158,7 +180,13 @@ describe('access rules', () => {
   });
 
   it('sign-in is limited per (username, address) with growing waits, and per address over every name: 429 with Retry-After', async () => {
-    const limits = { perUser: { freeFailures: 3 }, perAddress: { freeFailures: 6 }, baseDelayMs: 60_000, maxDelayMs: 600_000, forgetAfterMs: 24 * 3600_000 };
+    const limits = {
+      perUser: { freeFailures: 3 },
+      perAddress: { freeFailures: 6 },
+      baseDelayMs: 60_000,
+      maxDelayMs: 600_000,
+      forgetAfterMs: 24 * 3600_000,
+    };
     const h = await harness('sqlite', { loginLimits: limits });
     const password = h.server.admin?.password as string;
     const c = new Client(h.url);
@@ -166,7 +194,11 @@ describe('access rules', () => {
     // The third failure started a 60 s wait: even the right password is not checked meanwhile.
     const limited = await c.login('admin', password);
     expect(limited.status).toBe(429);
-    expect(limited.body.error).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringMatching(/try again in \d+ s \(after \d\d:\d\d:\d\d UTC\)/), hint: expect.stringContaining('set-password') });
+    expect(limited.body.error).toMatchObject({
+      code: 'RATE_LIMITED',
+      message: expect.stringMatching(/try again in \d+ s \(after \d\d:\d\d:\d\d UTC\)/),
+      hint: expect.stringContaining('set-password'),
+    });
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
     expect(limited.body.error.message).toContain(`try again in ${limited.headers.get('retry-after')} s`);
@@ -179,8 +211,14 @@ describe('access rules', () => {
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
     // The counts are in the store, where every instance reads them.
-    const rows = await h.t.store.access.getLoginAttempts([{ username: 'admin', ip: '127.0.0.1' }, { username: '', ip: '127.0.0.1' }]);
-    expect(rows.map((r) => [r.username, r.failures]).sort()).toEqual([['', 6], ['admin', 3]]);
+    const rows = await h.t.store.access.getLoginAttempts([
+      { username: 'admin', ip: '127.0.0.1' },
+      { username: '', ip: '127.0.0.1' },
+    ]);
+    expect(rows.map((r) => [r.username, r.failures]).sort()).toEqual([
+      ['', 6],
+      ['admin', 3],
+    ]);
   });
 
   it('takes the first password from ORGSYNC_ADMIN_PASSWORD without printing it; Secure cookies behind an https public URL', async () => {
@@ -203,21 +241,37 @@ describe('access rules', () => {
       }
       throw new Error('expected a configuration error');
     };
-    expect(fails({ ORGSYNC_PORT: 'eighty' })).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('ORGSYNC_PORT') });
+    expect(fails({ ORGSYNC_PORT: 'eighty' })).toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('ORGSYNC_PORT'),
+    });
     expect(fails({ ORGSYNC_PORT: '70000' }).message).toContain('ORGSYNC_PORT');
     expect(fails({ ORGSYNC_PUBLIC_URL: 'ftp://example.com' }).message).toContain('ORGSYNC_PUBLIC_URL');
     expect(fails({ ORGSYNC_HOST: 'a b' }).message).toContain('ORGSYNC_HOST');
     expect(fails({ ORGSYNC_LOG_LEVEL: 'loud' }).message).toContain('ORGSYNC_LOG_LEVEL');
     expect(fails({ ORGSYNC_TRUST_PROXY: 'maybe' }).message).toContain('ORGSYNC_TRUST_PROXY');
     // Trusting every hop would let a client choose the address its sign-ins are counted under.
-    expect(fails({ ORGSYNC_TRUST_PROXY: 'true' })).toMatchObject({ message: expect.stringContaining('ORGSYNC_TRUST_PROXY'), hint: expect.stringContaining('number of proxies') });
+    expect(fails({ ORGSYNC_TRUST_PROXY: 'true' })).toMatchObject({
+      message: expect.stringContaining('ORGSYNC_TRUST_PROXY'),
+      hint: expect.stringContaining('number of proxies'),
+    });
     expect(loadServerConfig({ ORGSYNC_DATA_DIR: '.bench-data/x', ORGSYNC_TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(fails({ ORGSYNC_DATABASE_URL: 'mysql://x' }).message).toContain('ORGSYNC_DATABASE_URL');
     const short = fails({ ORGSYNC_ADMIN_PASSWORD: 'abc' });
     expect(short.message).toContain('ORGSYNC_ADMIN_PASSWORD');
     expect(short.message).not.toContain('abc');
-    const ok = loadServerConfig({ ORGSYNC_DATA_DIR: '.bench-data/x', ORGSYNC_PORT: '9000', ORGSYNC_PUBLIC_URL: 'https://orgsync.example.com/' });
-    expect(ok).toMatchObject({ port: 9000, host: '127.0.0.1', publicUrl: 'https://orgsync.example.com', trustProxy: false, logLevel: 'info' });
+    const ok = loadServerConfig({
+      ORGSYNC_DATA_DIR: '.bench-data/x',
+      ORGSYNC_PORT: '9000',
+      ORGSYNC_PUBLIC_URL: 'https://orgsync.example.com/',
+    });
+    expect(ok).toMatchObject({
+      port: 9000,
+      host: '127.0.0.1',
+      publicUrl: 'https://orgsync.example.com',
+      trustProxy: false,
+      logLevel: 'info',
+    });
     expect(loadServerConfig({}).port).toBe(8080);
   });
 });

@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PLATFORMS } from '../../src/connectors/registry.js';
-import { connectionListSchema, connectionSchema, platformListSchema, testResultSchema } from '../../src/server/schemas.js';
+import {
+  connectionListSchema,
+  connectionSchema,
+  platformListSchema,
+  testResultSchema,
+} from '../../src/server/schemas.js';
 import { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { type Client, signedIn, startHarness, type Harness } from './harness.js';
@@ -57,9 +62,15 @@ describe('connections', () => {
     expect(one.body).toEqual(created.body);
     expect((await c.get('/api/v1/connections/nope')).status).toBe(404);
 
-    await c.request('POST', '/api/v1/connections', wecom('beta', { secrets: { secret: sim.identity.secret }, syncEnabled: true }));
+    await c.request(
+      'POST',
+      '/api/v1/connections',
+      wecom('beta', { secrets: { secret: sim.identity.secret }, syncEnabled: true }),
+    );
     const list = await c.get('/api/v1/connections');
-    expect(connectionListSchema.parse(list.body).items.map((x) => [x.name, x.syncEnabled, x.secrets.contactsSecret])).toEqual([
+    expect(
+      connectionListSchema.parse(list.body).items.map((x) => [x.name, x.syncEnabled, x.secrets.contactsSecret]),
+    ).toEqual([
       ['acme', false, { set: true, masked: '••••••' }],
       ['beta', true, { set: false, masked: '' }],
     ]);
@@ -72,16 +83,36 @@ describe('connections', () => {
       policy: { guard: { maxUsers: 5 } },
     });
     expect(patched.status).toBe(200);
-    expect(patched.body).toMatchObject({ syncEnabled: true, secrets: { secret: { set: true }, contactsSecret: { set: false } }, policy: { guard: { maxUsers: 5, maxRatio: 0.2 } } });
+    expect(patched.body).toMatchObject({
+      syncEnabled: true,
+      secrets: { secret: { set: true }, contactsSecret: { set: false } },
+      policy: { guard: { maxUsers: 5, maxRatio: 0.2 } },
+    });
     const stored = await h.t.store.connections.get('acme');
     expect(stored?.syncEnabled).toBe(true);
     // The secret kept its value: the test passes with it.
     expect((await c.request('POST', '/api/v1/connections/acme/test', {})).body.ok).toBe(true);
 
     // A new apiBaseUrl takes the secret again (a stored secret goes only to the host it was saved with).
-    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: '' } })).body.error.field).toBe('secrets.secret');
-    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: '' }, secrets: { secret: sim.identity.secret } })).body.settings.apiBaseUrl).toBe('https://qyapi.weixin.qq.com');
-    expect((await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: simUrl }, secrets: { secret: sim.identity.secret } })).body.settings.apiBaseUrl).toBe(simUrl);
+    expect(
+      (await c.request('PATCH', '/api/v1/connections/acme', { settings: { apiBaseUrl: '' } })).body.error.field,
+    ).toBe('secrets.secret');
+    expect(
+      (
+        await c.request('PATCH', '/api/v1/connections/acme', {
+          settings: { apiBaseUrl: '' },
+          secrets: { secret: sim.identity.secret },
+        })
+      ).body.settings.apiBaseUrl,
+    ).toBe('https://qyapi.weixin.qq.com');
+    expect(
+      (
+        await c.request('PATCH', '/api/v1/connections/acme', {
+          settings: { apiBaseUrl: simUrl },
+          secrets: { secret: sim.identity.secret },
+        })
+      ).body.settings.apiBaseUrl,
+    ).toBe(simUrl);
     expect((await c.request('PATCH', '/api/v1/connections/nope', { syncEnabled: true })).status).toBe(404);
 
     expect((await c.request('DELETE', '/api/v1/connections/beta')).status).toBe(204);
@@ -97,32 +128,64 @@ describe('connections', () => {
       return answer.body.error.field as string;
     };
     const base = wecom('gamma');
-    expect(await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, corpId: 'not-a-corp' } })).toBe('settings.corpId');
-    expect(await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, agentId: 'abc' } })).toBe('settings.agentId');
-    expect(await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, apiBaseUrl: 'ftp://x' } })).toBe('settings.apiBaseUrl');
-    expect(await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, clientId: 'x' } })).toBe('settings.clientId');
+    expect(
+      await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, corpId: 'not-a-corp' } }),
+    ).toBe('settings.corpId');
+    expect(
+      await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, agentId: 'abc' } }),
+    ).toBe('settings.agentId');
+    expect(
+      await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, apiBaseUrl: 'ftp://x' } }),
+    ).toBe('settings.apiBaseUrl');
+    expect(await field('POST', '/api/v1/connections', { ...base, settings: { ...base.settings, clientId: 'x' } })).toBe(
+      'settings.clientId',
+    );
     expect(await field('POST', '/api/v1/connections', { ...base, secrets: {} })).toBe('secrets.secret');
-    expect(await field('POST', '/api/v1/connections', { ...base, secrets: { secret: 'has spaces in it' } })).toBe('secrets.secret');
+    expect(await field('POST', '/api/v1/connections', { ...base, secrets: { secret: 'has spaces in it' } })).toBe(
+      'secrets.secret',
+    );
     expect(await field('POST', '/api/v1/connections', { ...base, name: 'bad name!' })).toBe('name');
     expect(await field('POST', '/api/v1/connections', { ...base, platform: 'slack' })).toBe('platform');
-    expect(await field('POST', '/api/v1/connections', { ...base, policy: { onUserGone: 'explode' } })).toBe('policy.onUserGone');
+    expect(await field('POST', '/api/v1/connections', { ...base, policy: { onUserGone: 'explode' } })).toBe(
+      'policy.onUserGone',
+    );
     expect(await field('POST', '/api/v1/connections', { ...base, extra: 1 })).toBe('extra');
     expect(await field('POST', '/api/v1/connections', { ...base, syncEnabled: 'yes' })).toBe('syncEnabled');
     const { settings: _settings, ...noSettings } = base;
     expect(await field('POST', '/api/v1/connections', noSettings)).toBe('settings');
     expect(await field('PATCH', '/api/v1/connections/acme', { settings: { corpId: '' } })).toBe('settings.corpId');
     expect(await field('PATCH', '/api/v1/connections/acme', { secrets: { secret: 'a b' } })).toBe('secrets.secret');
-    expect(await field('PATCH', '/api/v1/connections/acme', { policy: { guard: { maxRatio: 2 } } })).toBe('policy.guard.maxRatio');
-    expect(await field('PATCH', '/api/v1/connections/acme', { secrets: { clientSecret: 'abc' } })).toBe('secrets.clientSecret');
-    expect(await field('POST', '/api/v1/connections/acme/test', { settings: { corpId: 'zz' } })).toBe('settings.corpId');
-    expect(await field('POST', '/api/v1/connection-tests', { platform: 'wecom', settings: base.settings, secrets: {} })).toBe('secrets.secret');
+    expect(await field('PATCH', '/api/v1/connections/acme', { policy: { guard: { maxRatio: 2 } } })).toBe(
+      'policy.guard.maxRatio',
+    );
+    expect(await field('PATCH', '/api/v1/connections/acme', { secrets: { clientSecret: 'abc' } })).toBe(
+      'secrets.clientSecret',
+    );
+    expect(await field('POST', '/api/v1/connections/acme/test', { settings: { corpId: 'zz' } })).toBe(
+      'settings.corpId',
+    );
+    expect(
+      await field('POST', '/api/v1/connection-tests', { platform: 'wecom', settings: base.settings, secrets: {} }),
+    ).toBe('secrets.secret');
     expect(await field('GET', '/api/v1/connections/bad%20name', undefined)).toBe('name');
     expect(await h.t.store.connections.get('gamma')).toBeUndefined();
 
-    const text = await fetch(`${h.url}/api/v1/connections`, { method: 'POST', headers: { cookie: c.cookie as string, 'x-csrf-token': c.csrfToken as string, 'content-type': 'application/json' }, body: '{"platform":' });
+    const text = await fetch(`${h.url}/api/v1/connections`, {
+      method: 'POST',
+      headers: {
+        cookie: c.cookie as string,
+        'x-csrf-token': c.csrfToken as string,
+        'content-type': 'application/json',
+      },
+      body: '{"platform":',
+    });
     expect(text.status).toBe(400);
     expect(((await text.json()) as { error: { code: string } }).error.code).toBe('INVALID_JSON');
-    const form = await fetch(`${h.url}/api/v1/connections`, { method: 'POST', headers: { cookie: c.cookie as string, 'x-csrf-token': c.csrfToken as string, 'content-type': 'text/plain' }, body: 'x' });
+    const form = await fetch(`${h.url}/api/v1/connections`, {
+      method: 'POST',
+      headers: { cookie: c.cookie as string, 'x-csrf-token': c.csrfToken as string, 'content-type': 'text/plain' },
+      body: 'x',
+    });
     expect(form.status).toBe(415);
     expect(((await form.json()) as { error: { code: string } }).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
@@ -131,44 +194,84 @@ describe('connections', () => {
     const good = await c.request('POST', '/api/v1/connections/acme/test', {});
     expect(good.status).toBe(200);
     expect(testResultSchema.parse(good.body).ok).toBe(true);
-    expect(good.body.checks.map((x: { name: string }) => x.name)).toEqual(expect.arrayContaining(['token', 'app', 'departments', 'members']));
+    expect(good.body.checks.map((x: { name: string }) => x.name)).toEqual(
+      expect.arrayContaining(['token', 'app', 'departments', 'members']),
+    );
 
     // What is typed but not saved is what gets tested; the saved connection does not change.
-    const broken = await c.request('POST', '/api/v1/connections/acme/test', { secrets: { secret: 'WrongSecretWrongSecretWrongSecret1234567890' } });
+    const broken = await c.request('POST', '/api/v1/connections/acme/test', {
+      secrets: { secret: 'WrongSecretWrongSecretWrongSecret1234567890' },
+    });
     expect(broken.status).toBe(200);
     expect(broken.body.ok).toBe(false);
     const token = broken.body.checks.find((x: { name: string }) => x.name === 'token');
-    expect(token).toMatchObject({ ok: false, message: expect.stringContaining('40001'), hint: expect.stringContaining('Secret') });
+    expect(token).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('40001'),
+      hint: expect.stringContaining('Secret'),
+    });
     expect((await c.request('POST', '/api/v1/connections/acme/test')).body.ok).toBe(true);
 
     const wrongAgent = await c.request('POST', '/api/v1/connections/acme/test', { settings: { agentId: 1000099 } });
-    expect(wrongAgent.body.checks.find((x: { name: string }) => x.name === 'app')).toMatchObject({ ok: false, hint: expect.stringContaining('AgentId') });
+    expect(wrongAgent.body.checks.find((x: { name: string }) => x.name === 'app')).toMatchObject({
+      ok: false,
+      hint: expect.stringContaining('AgentId'),
+    });
 
     // The console's Chinese pages ask in Chinese (Accept-Language): every check's message and hint come back in it.
     const zh = { headers: { 'accept-language': 'zh-CN,zh;q=0.9,en;q=0.8' } };
-    const brokenZh = await c.request('POST', '/api/v1/connections/acme/test', { secrets: { secret: 'WrongSecretWrongSecretWrongSecret1234567890' } }, zh);
+    const brokenZh = await c.request(
+      'POST',
+      '/api/v1/connections/acme/test',
+      { secrets: { secret: 'WrongSecretWrongSecretWrongSecret1234567890' } },
+      zh,
+    );
     expect(brokenZh.body.checks.find((x: { name: string }) => x.name === 'token')).toStrictEqual({
       name: 'token',
       ok: false,
       code: 'WECOM_INVALID_SECRET',
-      message: expect.stringMatching(/^errcode 40001: 企业微信拒绝了企业 \S+ 的秘钥：企业微信 gettoken 返回 errcode 40001/),
+      message: expect.stringMatching(
+        /^errcode 40001: 企业微信拒绝了企业 \S+ 的秘钥：企业微信 gettoken 返回 errcode 40001/,
+      ),
       hint: expect.stringMatching(/^重新复制秘钥：.*企业微信会把该 IP 封禁一小时。$/),
     });
-    const wrongAgentZh = await c.request('POST', '/api/v1/connections/acme/test', { settings: { agentId: 1000099 } }, zh);
-    expect(wrongAgentZh.body.checks.find((x: { name: string }) => x.name === 'app')).toMatchObject({ ok: false, hint: expect.stringContaining('应用ID 请填') });
+    const wrongAgentZh = await c.request(
+      'POST',
+      '/api/v1/connections/acme/test',
+      { settings: { agentId: 1000099 } },
+      zh,
+    );
+    expect(wrongAgentZh.body.checks.find((x: { name: string }) => x.name === 'app')).toMatchObject({
+      ok: false,
+      hint: expect.stringContaining('应用ID 请填'),
+    });
     const goodZh = await c.request('POST', '/api/v1/connections/acme/test', {}, zh);
     expect(goodZh.body.ok).toBe(true);
-    for (const check of goodZh.body.checks as Array<{ name: string; message: string }>) expect(check.message, check.name).toMatch(/[\u4e00-\u9fff]/);
+    for (const check of goodZh.body.checks as Array<{ name: string; message: string }>)
+      expect(check.message, check.name).toMatch(/[\u4e00-\u9fff]/);
     // English first, or no Chinese at all: English.
     for (const header of ['en-US,en;q=0.9,zh-CN;q=0.8', 'fr-FR', 'zh;q=0, en']) {
-      const answer = await c.request('POST', '/api/v1/connections/acme/test', { settings: { agentId: 1000099 } }, { headers: { 'accept-language': header } });
+      const answer = await c.request(
+        'POST',
+        '/api/v1/connections/acme/test',
+        { settings: { agentId: 1000099 } },
+        { headers: { 'accept-language': header } },
+      );
       expect(answer.body.checks.find((x: { name: string }) => x.name === 'app')?.hint, header).toContain('Set agentId');
     }
 
-    const unsaved = await c.request('POST', '/api/v1/connection-tests', { platform: 'wecom', settings: wecom('x').settings, secrets: { secret: sim.identity.secret } });
+    const unsaved = await c.request('POST', '/api/v1/connection-tests', {
+      platform: 'wecom',
+      settings: wecom('x').settings,
+      secrets: { secret: sim.identity.secret },
+    });
     expect(unsaved.status).toBe(200);
     expect(unsaved.body.ok).toBe(true);
-    const unsavedBroken = await c.request('POST', '/api/v1/connection-tests', { platform: 'wecom', settings: wecom('x').settings, secrets: { secret: 'nope-nope-nope' } });
+    const unsavedBroken = await c.request('POST', '/api/v1/connection-tests', {
+      platform: 'wecom',
+      settings: wecom('x').settings,
+      secrets: { secret: 'nope-nope-nope' },
+    });
     expect(unsavedBroken.body.ok).toBe(false);
     expect(unsavedBroken.body.checks[0]).toMatchObject({ name: 'token', ok: false, hint: expect.any(String) });
     expect((await c.get('/api/v1/connections')).body.items).toHaveLength(1);
@@ -179,20 +282,51 @@ describe('connections', () => {
     const dingUrl = await ding.listen(0);
     otherSecrets.push(ding.identity.clientSecret);
     try {
-      const settings = { corpId: ding.identity.corpId, agentId: ding.identity.agentId, clientId: ding.identity.clientId, apiBaseUrl: dingUrl };
-      const created = await c.request('POST', '/api/v1/connections', { platform: 'dingtalk', name: 'ding', settings, secrets: { clientSecret: ding.identity.clientSecret }, syncEnabled: true });
+      const settings = {
+        corpId: ding.identity.corpId,
+        agentId: ding.identity.agentId,
+        clientId: ding.identity.clientId,
+        apiBaseUrl: dingUrl,
+      };
+      const created = await c.request('POST', '/api/v1/connections', {
+        platform: 'dingtalk',
+        name: 'ding',
+        settings,
+        secrets: { clientSecret: ding.identity.clientSecret },
+        syncEnabled: true,
+      });
       expect(created.status, created.text).toBe(201);
-      expect(created.body).toMatchObject({ platform: 'dingtalk', settings: { clientId: ding.identity.clientId }, secrets: { clientSecret: { set: true, masked: '••••••' } } });
+      expect(created.body).toMatchObject({
+        platform: 'dingtalk',
+        settings: { clientId: ding.identity.clientId },
+        secrets: { clientSecret: { set: true, masked: '••••••' } },
+      });
       expect(Object.keys(created.body.secrets)).toEqual(['clientSecret', 'callbackToken', 'callbackAesKey']);
-      expect((await c.request('POST', '/api/v1/connections', { platform: 'dingtalk', name: 'ding2', settings: { ...settings, clientId: undefined }, secrets: { clientSecret: 'x' } })).body.error.field).toBe('settings.clientId');
+      expect(
+        (
+          await c.request('POST', '/api/v1/connections', {
+            platform: 'dingtalk',
+            name: 'ding2',
+            settings: { ...settings, clientId: undefined },
+            secrets: { clientSecret: 'x' },
+          })
+        ).body.error.field,
+      ).toBe('settings.clientId');
 
       const good = await c.request('POST', '/api/v1/connections/ding/test', {});
       expect(good.body.ok, JSON.stringify(good.body)).toBe(true);
-      const broken = await c.request('POST', '/api/v1/connections/ding/test', { secrets: { clientSecret: 'not-the-secret' } });
+      const broken = await c.request('POST', '/api/v1/connections/ding/test', {
+        secrets: { clientSecret: 'not-the-secret' },
+      });
       expect(broken.body.ok).toBe(false);
       expect(broken.body.checks.find((x: { ok: boolean }) => !x.ok)).toMatchObject({ hint: expect.any(String) });
       const zh = { headers: { 'accept-language': 'zh-CN' } };
-      const brokenZh = await c.request('POST', '/api/v1/connections/ding/test', { secrets: { clientSecret: 'not-the-secret' } }, zh);
+      const brokenZh = await c.request(
+        'POST',
+        '/api/v1/connections/ding/test',
+        { secrets: { clientSecret: 'not-the-secret' } },
+        zh,
+      );
       expect(brokenZh.body.checks.find((x: { ok: boolean }) => !x.ok)).toMatchObject({
         name: 'token',
         message: expect.stringContaining('钉钉拒绝了 Client ID 或 Client Secret'),
@@ -200,9 +334,12 @@ describe('connections', () => {
       });
       const goodZh = await c.request('POST', '/api/v1/connections/ding/test', {}, zh);
       expect(goodZh.body.ok).toBe(true);
-      expect((goodZh.body.checks as Array<{ name: string; message: string }>).map((x) => [x.name, /[\u4e00-\u9fff]/.test(x.message)])).toStrictEqual(
-        (goodZh.body.checks as Array<{ name: string }>).map((x) => [x.name, true]),
-      );
+      expect(
+        (goodZh.body.checks as Array<{ name: string; message: string }>).map((x) => [
+          x.name,
+          /[\u4e00-\u9fff]/.test(x.message),
+        ]),
+      ).toStrictEqual((goodZh.body.checks as Array<{ name: string }>).map((x) => [x.name, true]));
 
       const started = await c.request('POST', '/api/v1/connections/ding/sync', {});
       expect(started.status, started.text).toBe(202);
@@ -221,7 +358,14 @@ describe('connections', () => {
   });
 
   it('no response and no log line carries a secret, a password, a session id or a token', async () => {
-    const secrets = [sim.identity.secret, sim.identity.contactsSecret, h.server.admin?.password as string, (c.cookie as string).split('=')[1] as string, c.csrfToken as string, ...otherSecrets];
+    const secrets = [
+      sim.identity.secret,
+      sim.identity.contactsSecret,
+      h.server.admin?.password as string,
+      (c.cookie as string).split('=')[1] as string,
+      c.csrfToken as string,
+      ...otherSecrets,
+    ];
     expect(otherSecrets).toHaveLength(1);
     for (const body of c.received) {
       for (const [i, secret] of secrets.entries()) {
@@ -242,7 +386,12 @@ describe('connections', () => {
     // Whatever code logs by mistake under a secret's name is redacted by the logger itself.
     const before = h.logs.length;
     h.server.app.log.info(
-      { password: 'pw-1', secrets: { secret: 'sec-2' }, connection: { contactsSecret: 'sec-3', token: 'tok-4' }, req: { headers: { authorization: 'Bearer tok-5', cookie: 'orgsync_session=sid-6' } } },
+      {
+        password: 'pw-1',
+        secrets: { secret: 'sec-2' },
+        connection: { contactsSecret: 'sec-3', token: 'tok-4' },
+        req: { headers: { authorization: 'Bearer tok-5', cookie: 'orgsync_session=sid-6' } },
+      },
       'careless',
     );
     const line = h.logs.slice(before).join('');
@@ -260,7 +409,10 @@ describe('GET /api/v1/platforms', () => {
     for (const d of PLATFORMS) {
       const described = body.items.find((p) => p.id === d.id);
       expect(described?.names).toEqual(d.names);
-      expect(described?.fields.map((f) => f.key)).toEqual([...Object.keys(d.settings.shape), ...Object.keys(d.secrets.shape)]);
+      expect(described?.fields.map((f) => f.key)).toEqual([
+        ...Object.keys(d.settings.shape),
+        ...Object.keys(d.secrets.shape),
+      ]);
       expect(described?.fields.filter((f) => f.secret).map((f) => f.key)).toEqual(Object.keys(d.secrets.shape));
       for (const f of described?.fields ?? []) {
         expect(f.label.zh.length).toBeGreaterThan(0);
@@ -269,9 +421,22 @@ describe('GET /api/v1/platforms', () => {
       }
     }
     const wecom = body.items.find((p) => p.id === 'wecom');
-    expect(wecom?.fields.find((f) => f.key === 'agentId')).toMatchObject({ part: 'settings', required: true, number: true, secret: false });
-    expect(wecom?.fields.find((f) => f.key === 'apiBaseUrl')).toMatchObject({ required: false, default: 'https://qyapi.weixin.qq.com', place: 'advanced' });
-    expect(wecom?.fields.find((f) => f.key === 'contactsSecret')).toMatchObject({ part: 'secrets', required: false, secret: true });
+    expect(wecom?.fields.find((f) => f.key === 'agentId')).toMatchObject({
+      part: 'settings',
+      required: true,
+      number: true,
+      secret: false,
+    });
+    expect(wecom?.fields.find((f) => f.key === 'apiBaseUrl')).toMatchObject({
+      required: false,
+      default: 'https://qyapi.weixin.qq.com',
+      place: 'advanced',
+    });
+    expect(wecom?.fields.find((f) => f.key === 'contactsSecret')).toMatchObject({
+      part: 'secrets',
+      required: false,
+      secret: true,
+    });
   });
 
   it('is an admin route: without a session it answers 401', async () => {

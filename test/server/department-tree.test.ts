@@ -31,7 +31,12 @@ function snapshot(names: string[]): Snapshot {
 
 async function importInto(store: Store, names: string[]): Promise<void> {
   const s = snapshot(names);
-  const report = await executeRun(store, { kind: 'import', source: 'json', connector: { kind: 'json', limits: WECOM_LIMITS, pull: async () => s }, policy: resolvePolicy({}) });
+  const report = await executeRun(store, {
+    kind: 'import',
+    source: 'json',
+    connector: { kind: 'json', limits: WECOM_LIMITS, pull: async () => s },
+    policy: resolvePolicy({}),
+  });
   expect(report.status).toBe('succeeded');
 }
 

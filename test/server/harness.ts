@@ -18,7 +18,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(engine: Engine = 'sqlite', options: Partial<StartServerOptions> = {}): Promise<Harness> {
+export async function startHarness(
+  engine: Engine = 'sqlite',
+  options: Partial<StartServerOptions> = {},
+): Promise<Harness> {
   const t = await openTestStore(engine);
   const dataDir = tempDir('orgsync-server-');
   const logs: string[] = [];
@@ -72,14 +75,23 @@ export class Client {
 
   constructor(readonly url: string) {}
 
-  async request<T = any>(method: string, pathname: string, body?: unknown, options: { csrf?: string | null; headers?: Record<string, string> } = {}): Promise<Answer<T>> {
+  async request<T = any>(
+    method: string,
+    pathname: string,
+    body?: unknown,
+    options: { csrf?: string | null; headers?: Record<string, string> } = {},
+  ): Promise<Answer<T>> {
     const headers: Record<string, string> = { accept: 'application/json', ...(options.headers ?? {}) };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.cookie) headers.cookie = this.cookie;
     if (this.bearer) headers.authorization = `Bearer ${this.bearer}`;
     const csrf = options.csrf === undefined ? this.csrfToken : options.csrf;
     if (method !== 'GET' && csrf) headers['x-csrf-token'] = csrf;
-    const res = await fetch(this.url + pathname, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(this.url + pathname, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
     const text = await res.text();
     this.received.push(text);
     let parsed: unknown;

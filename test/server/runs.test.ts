@@ -1,6 +1,13 @@
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changesSchema, departmentListSchema, membersSchema, runDetailSchema, runListSchema, userDetailSchema } from '../../src/server/schemas.js';
+import {
+  changesSchema,
+  departmentListSchema,
+  membersSchema,
+  runDetailSchema,
+  runListSchema,
+  userDetailSchema,
+} from '../../src/server/schemas.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
 import { Client, signedIn, startHarness, until, type Harness } from './harness.js';
 
@@ -53,14 +60,20 @@ describe('sync from the API', () => {
 
     const again = await c.request('POST', '/api/v1/connections/acme/sync', { dryRun: true });
     expect(again.status).toBe(409);
-    expect(again.body).toMatchObject({ error: { code: 'RUN_IN_PROGRESS', message: expect.any(String), hint: expect.any(String) }, runId });
+    expect(again.body).toMatchObject({
+      error: { code: 'RUN_IN_PROGRESS', message: expect.any(String), hint: expect.any(String) },
+      runId,
+    });
 
     const running = await until('progress', async () => {
       const r = await c.get(`/api/v1/runs/${runId}`);
       return r.body.progress ? r.body : undefined;
     });
     expect(running.status).toBe('running');
-    expect(running.progress).toMatchObject({ phase: expect.stringMatching(/^(read|plan|guard|apply)$/), done: expect.any(Number) });
+    expect(running.progress).toMatchObject({
+      phase: expect.stringMatching(/^(read|plan|guard|apply)$/),
+      done: expect.any(Number),
+    });
     const listed = await c.get('/api/v1/runs?status=running');
     expect(listed.body.items.find((r: { runId: number }) => r.runId === runId)?.progress).toBeDefined();
     sim.updateConfig({ latencyMs: 0 });
@@ -95,13 +108,17 @@ describe('sync from the API', () => {
     const ids = new Set(deps.body.items.map((d: { id: number }) => d.id));
     for (const d of deps.body.items) if (d.parentId !== null) expect(ids.has(d.parentId)).toBe(true);
 
-    const biggest = [...deps.body.items].sort((a: { memberCount: number }, b: { memberCount: number }) => b.memberCount - a.memberCount)[0];
+    const biggest = [...deps.body.items].sort(
+      (a: { memberCount: number }, b: { memberCount: number }) => b.memberCount - a.memberCount,
+    )[0];
     expect(biggest.memberCount).toBeGreaterThan(5);
     const seen: number[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const page: any = await c.get(`/api/v1/directory/departments/${biggest.id}/members?limit=4${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: any = await c.get(
+        `/api/v1/directory/departments/${biggest.id}/members?limit=4${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       expect(membersSchema.parse(page.body).total).toBe(biggest.memberCount);
       expect(page.body.items.length).toBeLessThanOrEqual(4);
       seen.push(...page.body.items.map((m: { id: number }) => m.id));
@@ -113,7 +130,10 @@ describe('sync from the API', () => {
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
 
     const first = (await c.get(`/api/v1/directory/departments/${biggest.id}/members?limit=200`)).body.items[0];
-    const search = async (q: string) => (await c.get(`/api/v1/directory/departments/${biggest.id}/members?q=${encodeURIComponent(q)}`)).body.items.map((m: { id: number }) => m.id);
+    const search = async (q: string) =>
+      (await c.get(`/api/v1/directory/departments/${biggest.id}/members?q=${encodeURIComponent(q)}`)).body.items.map(
+        (m: { id: number }) => m.id,
+      );
     expect(await search(first.name.slice(1))).toContain(first.id);
     expect(await search(first.userid.toUpperCase())).toContain(first.id);
     expect(first.mobile).toBeTruthy();
@@ -122,17 +142,33 @@ describe('sync from the API', () => {
     expect((await c.get('/api/v1/directory/departments/999999/members')).status).toBe(404);
 
     const user = await c.get(`/api/v1/directory/users/${first.id}`);
-    expect(userDetailSchema.parse(user.body).user).toMatchObject({ id: first.id, userid: first.userid, name: first.name });
+    expect(userDetailSchema.parse(user.body).user).toMatchObject({
+      id: first.id,
+      userid: first.userid,
+      name: first.name,
+    });
     expect(user.body.memberships.map((m: { departmentId: number }) => m.departmentId)).toContain(biggest.id);
     expect(user.body.memberships[0].departmentName).toEqual(expect.any(String));
     expect(user.body.links).toEqual([{ source: 'acme', externalId: first.userid }]);
-    expect(user.body.history[0]).toMatchObject({ action: 'create', source: 'acme', runKind: 'sync', runStatus: 'succeeded', fields: { name: { before: null, after: first.name } } });
+    expect(user.body.history[0]).toMatchObject({
+      action: 'create',
+      source: 'acme',
+      runKind: 'sync',
+      runStatus: 'succeeded',
+      fields: { name: { before: null, after: first.name } },
+    });
     expect((await c.get('/api/v1/directory/users/999999')).status).toBe(404);
   });
 
   it('a run blocked by the deletion guard is approved through the API and applied', async () => {
-    expect((await c.request('PATCH', '/api/v1/connections/acme', { policy: { guard: { maxUsers: 3, maxRatio: 0.05 } } })).status).toBe(200);
-    const gone = sim.corp.snapshot().users.slice(0, 12).map((u) => u.userid);
+    expect(
+      (await c.request('PATCH', '/api/v1/connections/acme', { policy: { guard: { maxUsers: 3, maxRatio: 0.05 } } }))
+        .status,
+    ).toBe(200);
+    const gone = sim.corp
+      .snapshot()
+      .users.slice(0, 12)
+      .map((u) => u.userid);
     for (const userid of gone) sim.corp.apply({ op: 'deleteUser', userid });
 
     const started = await c.request('POST', '/api/v1/connections/acme/sync', {});
@@ -196,7 +232,9 @@ describe('sync from the API', () => {
     } while (cursor);
     expect(paged).toEqual(ids);
 
-    expect((await c.get('/api/v1/runs?status=planned')).body.items.every((r: { status: string }) => r.status === 'planned')).toBe(true);
+    expect(
+      (await c.get('/api/v1/runs?status=planned')).body.items.every((r: { status: string }) => r.status === 'planned'),
+    ).toBe(true);
     expect((await c.get('/api/v1/runs?kind=import')).body.items).toEqual([]);
     expect((await c.get('/api/v1/runs?source=acme&kind=sync')).body.items.length).toBe(ids.length);
     for (const [query, field] of [
@@ -215,7 +253,9 @@ describe('sync from the API', () => {
     expect((await c.get('/api/v1/runs/999999')).status).toBe(404);
     expect((await c.get('/api/v1/runs/1/changes?offset=-1')).body.error.field).toBe('offset');
     expect((await c.get('/api/v1/directory/departments/1/members?cursor=x')).body.error.field).toBe('cursor');
-    expect((await c.request('POST', '/api/v1/connections/acme/sync', { dryRun: 'yes' })).body.error.field).toBe('dryRun');
+    expect((await c.request('POST', '/api/v1/connections/acme/sync', { dryRun: 'yes' })).body.error.field).toBe(
+      'dryRun',
+    );
   });
 
   it('a run left running by a server that is gone is marked failed at the next start; a CLI run (no lease) is left alone', async () => {
@@ -233,7 +273,13 @@ describe('sync from the API', () => {
       const run = (await r.get(`/api/v1/runs/${id}`)).body;
       expect(run.status).toBe('failed');
       expect(run.finishedAt).not.toBeNull();
-      expect(run.errors).toEqual([expect.objectContaining({ code: 'RUN_ABANDONED', message: expect.stringContaining('stopped before the run finished'), hint: expect.any(String) })]);
+      expect(run.errors).toEqual([
+        expect.objectContaining({
+          code: 'RUN_ABANDONED',
+          message: expect.stringContaining('stopped before the run finished'),
+          hint: expect.any(String),
+        }),
+      ]);
     }
     expect((await r.get(`/api/v1/runs/${cli.id}`)).body.status).toBe('running');
     expect(h.logs.some((l) => l.includes('marked a run left running by a stopped server as failed'))).toBe(true);

@@ -57,7 +57,9 @@ describe('scheduled full sync', () => {
     const bad = await c.request('POST', '/api/v1/connections', wecom('badcron', { reconcileCron: 'every night' }));
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatchObject({ code: 'INVALID_INPUT', field: 'reconcileCron' });
-    expect(bad.body.error.message).toMatch(/^reconcileCron: "every night" has 2 fields: it must be a cron expression .*e\.g\. "0 2 \* \* \*" \(daily at 02:00\), or "off"$/);
+    expect(bad.body.error.message).toMatch(
+      /^reconcileCron: "every night" has 2 fields: it must be a cron expression .*e\.g\. "0 2 \* \* \*" \(daily at 02:00\), or "off"$/,
+    );
     expect(bad.body.error.hint).toContain('ORGSYNC_TZ');
     expect(await h.t.store.connections.get('badcron')).toBeUndefined();
     const wrongType = await c.request('POST', '/api/v1/connections', wecom('badcron', { reconcileCron: 5 }));
@@ -67,15 +69,24 @@ describe('scheduled full sync', () => {
     expect((await c.request('POST', '/api/v1/connections', wecom('plain'))).status).toBe(201);
     const hour = await c.request('PATCH', '/api/v1/connections/plain', { reconcileCron: '0 25 * * *' });
     expect(hour.status).toBe(400);
-    expect(hour.body.error).toMatchObject({ code: 'INVALID_INPUT', field: 'reconcileCron', message: expect.stringContaining('"0 25 * * *" is not valid') });
+    expect(hour.body.error).toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'reconcileCron',
+      message: expect.stringContaining('"0 25 * * *" is not valid'),
+    });
     expect((await h.t.store.connections.get('plain'))?.reconcileCron).toBe('0 2 * * *');
   });
 
-  it('shows the schedule on the connection: the default daily at 02:00 in the server\'s time zone, and when it runs next', async () => {
+  it("shows the schedule on the connection: the default daily at 02:00 in the server's time zone, and when it runs next", async () => {
     const plain = await c.get('/api/v1/connections/plain');
     expect(connectionSchema.parse(plain.body)).toBeTruthy();
     // Sync is off: nothing is scheduled.
-    expect(plain.body).toMatchObject({ syncEnabled: false, reconcileCron: '0 2 * * *', reconcileTimezone: 'Asia/Shanghai', nextReconcileAt: null });
+    expect(plain.body).toMatchObject({
+      syncEnabled: false,
+      reconcileCron: '0 2 * * *',
+      reconcileTimezone: 'Asia/Shanghai',
+      nextReconcileAt: null,
+    });
     expect(h.server.schedule.scheduled().map((s) => s.connection)).not.toContain('plain');
 
     const on = await c.request('PATCH', '/api/v1/connections/plain', { syncEnabled: true });
@@ -101,18 +112,30 @@ describe('scheduled full sync', () => {
     const idle = await c.request('POST', '/api/v1/connections', wecom('idle', { reconcileCron: EVERY_SECOND }));
     expect(idle.status).toBe(201);
     expect(idle.body).toMatchObject({ reconcileCron: EVERY_SECOND, syncEnabled: false, nextReconcileAt: null });
-    const fast = await c.request('POST', '/api/v1/connections', wecom('fast', { reconcileCron: EVERY_SECOND, syncEnabled: true }));
+    const fast = await c.request(
+      'POST',
+      '/api/v1/connections',
+      wecom('fast', { reconcileCron: EVERY_SECOND, syncEnabled: true }),
+    );
     expect(fast.status).toBe(201);
     expect(Date.parse(fast.body.nextReconcileAt as string) - Date.now()).toBeLessThanOrEqual(1000);
 
     const first = await until('a scheduled run of "fast"', async () => (await runsOf('fast'))[0], 10_000);
     expect(first).toMatchObject({ kind: 'sync', source: 'fast', dryRun: false });
-    await until('a firing skipped while the run goes on', async () => logged('scheduled full sync skipped: a run of this connection is still going', 'fast').length > 0, 15_000);
+    await until(
+      'a firing skipped while the run goes on',
+      async () => logged('scheduled full sync skipped: a run of this connection is still going', 'fast').length > 0,
+      15_000,
+    );
     // Still the one run, still held.
     expect((await runsOf('fast')).map((r) => [r.id, r.status])).toEqual([[first.id, 'running']]);
     expect(sim.callHoldState().held).toBeGreaterThan(0);
     sim.releaseCalls();
-    await until('three runs of "fast"', async () => (await runsOf('fast')).filter((r) => r.status !== 'running').length >= 3, 30_000);
+    await until(
+      'three runs of "fast"',
+      async () => (await runsOf('fast')).filter((r) => r.status !== 'running').length >= 3,
+      30_000,
+    );
 
     const runs = await runsOf('fast');
     expect(runs[0]?.status).toBe('succeeded');
@@ -141,21 +164,49 @@ describe('scheduled full sync', () => {
     expect(h.server.schedule.scheduled().find((s) => s.connection === 'later')?.cron).toBe('0 2 * * *');
     expect((await c.request('PATCH', '/api/v1/connections/later', { reconcileCron: EVERY_SECOND })).status).toBe(200);
     expect(h.server.schedule.scheduled().find((s) => s.connection === 'later')?.cron).toBe(EVERY_SECOND);
-    await until('a scheduled run of "later"', async () => (await runsOf('later')).find((r) => r.status !== 'running'), 10_000);
+    await until(
+      'a scheduled run of "later"',
+      async () => (await runsOf('later')).find((r) => r.status !== 'running'),
+      10_000,
+    );
 
     // Turned off by the schedule, by the sync switch, or removed: no further runs.
-    expect((await c.request('PATCH', '/api/v1/connections/later', { reconcileCron: null })).body.reconcileCron).toBeNull();
-    expect((await c.request('PATCH', '/api/v1/connections/fast', { syncEnabled: false })).body.nextReconcileAt).toBeNull();
+    expect(
+      (await c.request('PATCH', '/api/v1/connections/later', { reconcileCron: null })).body.reconcileCron,
+    ).toBeNull();
+    expect(
+      (await c.request('PATCH', '/api/v1/connections/fast', { syncEnabled: false })).body.nextReconcileAt,
+    ).toBeNull();
     expect(names()).not.toContain('later');
     expect(names()).not.toContain('fast');
-    await until('runs of "later" and "fast" to finish', async () => [...(await runsOf('later')), ...(await runsOf('fast'))].every((r) => r.status !== 'running'), 10_000);
+    await until(
+      'runs of "later" and "fast" to finish',
+      async () => [...(await runsOf('later')), ...(await runsOf('fast'))].every((r) => r.status !== 'running'),
+      10_000,
+    );
     const counts = [(await runsOf('later')).length, (await runsOf('fast')).length];
     // A witness firing every second: once it has started two more runs, a whole second of firings has passed.
-    expect((await c.request('POST', '/api/v1/connections', wecom('witness', { reconcileCron: EVERY_SECOND, syncEnabled: true }))).status).toBe(201);
-    await until('two scheduled runs of the witness', async () => logged('scheduled full sync started', 'witness').length >= 2, 15_000);
+    expect(
+      (
+        await c.request(
+          'POST',
+          '/api/v1/connections',
+          wecom('witness', { reconcileCron: EVERY_SECOND, syncEnabled: true }),
+        )
+      ).status,
+    ).toBe(201);
+    await until(
+      'two scheduled runs of the witness',
+      async () => logged('scheduled full sync started', 'witness').length >= 2,
+      15_000,
+    );
     expect([(await runsOf('later')).length, (await runsOf('fast')).length]).toEqual(counts);
     expect((await c.request('PATCH', '/api/v1/connections/witness', { syncEnabled: false })).status).toBe(200);
-    await until('the witness\'s runs to finish', async () => (await runsOf('witness')).every((r) => r.status !== 'running'), 10_000);
+    await until(
+      "the witness's runs to finish",
+      async () => (await runsOf('witness')).every((r) => r.status !== 'running'),
+      10_000,
+    );
     expect((await c.request('DELETE', '/api/v1/connections/witness')).status).toBe(204);
 
     expect((await c.request('PATCH', '/api/v1/connections/fast', { syncEnabled: true })).status).toBe(200);
@@ -179,7 +230,12 @@ describe('scheduled full sync', () => {
     // The simulator holds every call: the next scheduled run of "later" is provably in flight when close() is called.
     sim.holdCalls();
     expect((await c.request('PATCH', '/api/v1/connections/later', { reconcileCron: EVERY_SECOND })).status).toBe(200);
-    const inFlight = await until('a run of "later" waiting on the simulator', async () => (sim.callHoldState().held > 0 ? (await runsOf('later')).find((r) => r.status === 'running') : undefined), 10_000);
+    const inFlight = await until(
+      'a run of "later" waiting on the simulator',
+      async () =>
+        sim.callHoldState().held > 0 ? (await runsOf('later')).find((r) => r.status === 'running') : undefined,
+      10_000,
+    );
     let closed = false;
     const closing = h.server.close().then(() => (closed = true));
     // close() stops the jobs first, then waits for the run: while the simulator holds it, close() has not returned.
@@ -203,8 +259,14 @@ describe('scheduled full sync', () => {
   });
 
   it('ORGSYNC_TZ must be a time zone; the error names the variable', () => {
-    expect(() => loadServerConfig({ ORGSYNC_DATA_DIR: '.bench-data/x', ORGSYNC_TZ: 'Mars/Olympus' })).toThrow(/ORGSYNC_TZ "Mars\/Olympus" is not a time zone/);
-    expect(loadServerConfig({ ORGSYNC_DATA_DIR: '.bench-data/x', ORGSYNC_TZ: 'Europe/Berlin' }).timezone).toBe('Europe/Berlin');
-    expect(loadServerConfig({ ORGSYNC_DATA_DIR: '.bench-data/x' }).timezone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+    expect(() => loadServerConfig({ ORGSYNC_DATA_DIR: '.bench-data/x', ORGSYNC_TZ: 'Mars/Olympus' })).toThrow(
+      /ORGSYNC_TZ "Mars\/Olympus" is not a time zone/,
+    );
+    expect(loadServerConfig({ ORGSYNC_DATA_DIR: '.bench-data/x', ORGSYNC_TZ: 'Europe/Berlin' }).timezone).toBe(
+      'Europe/Berlin',
+    );
+    expect(loadServerConfig({ ORGSYNC_DATA_DIR: '.bench-data/x' }).timezone).toBe(
+      Intl.DateTimeFormat().resolvedOptions().timeZone,
+    );
   });
 });

@@ -31,7 +31,9 @@ describe('the API surface', () => {
     expect(doc.body.openapi).toBe('3.1.0');
     expect(doc.body.components.securitySchemes).toHaveProperty('session');
     expect(doc.body.components.securitySchemes).toHaveProperty('token');
-    const listed = Object.entries(doc.body.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
+    const listed = Object.entries(doc.body.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`),
+    );
     const routes = h.server.routes.map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
     expect(listed.sort()).toEqual([...routes].sort());
     for (const expected of [
@@ -62,11 +64,18 @@ describe('the API surface', () => {
     // One body per platform of the registry, told apart by `platform`, each with that platform's settings keys.
     const bodies = paths['/api/v1/connections'].post.requestBody.content['application/json'].schema.oneOf;
     expect(bodies.map((b: any) => b.properties.platform.const)).toEqual(PLATFORMS.map((d) => d.id));
-    for (const [i, d] of PLATFORMS.entries()) expect(Object.keys(bodies[i].properties.settings.properties)).toEqual(Object.keys(d.settings.shape));
+    for (const [i, d] of PLATFORMS.entries())
+      expect(Object.keys(bodies[i].properties.settings.properties)).toEqual(Object.keys(d.settings.shape));
     expect(paths['/api/v1/platforms'].get.responses['200']).toBeTruthy();
-    expect(paths['/api/v1/connections'].post.responses['201'].content['application/json'].schema.properties).toHaveProperty('syncEnabled');
-    expect(paths['/api/v1/connections/{name}/sync'].post.responses['409'].content['application/json'].schema.properties).toHaveProperty('runId');
-    const members = paths['/api/v1/directory/departments/{id}/members'].get.parameters.map((p: { in: string; name: string }) => `${p.in}:${p.name}`);
+    expect(
+      paths['/api/v1/connections'].post.responses['201'].content['application/json'].schema.properties,
+    ).toHaveProperty('syncEnabled');
+    expect(
+      paths['/api/v1/connections/{name}/sync'].post.responses['409'].content['application/json'].schema.properties,
+    ).toHaveProperty('runId');
+    const members = paths['/api/v1/directory/departments/{id}/members'].get.parameters.map(
+      (p: { in: string; name: string }) => `${p.in}:${p.name}`,
+    );
     expect(members).toEqual(['path:id', 'query:q', 'query:cursor', 'query:limit']);
     expect(paths['/api/v1/runs'].get.responses['401']).toBeDefined();
   });
@@ -103,7 +112,8 @@ describe('the API surface', () => {
     const deep = await fetch(`${h.url}/runs/42`);
     expect(deep.status).toBe(200);
     expect(await deep.text()).toContain('orgsync console');
-    for (const other of ['/settings/connections', '/runs/x', '/nowhere', '/api']) expect((await fetch(h.url + other)).status, other).toBe(404);
+    for (const other of ['/settings/connections', '/runs/x', '/nowhere', '/api'])
+      expect((await fetch(h.url + other)).status, other).toBe(404);
     const asset = await fetch(`${h.url}/assets/app-1234.js`);
     expect(asset.status).toBe(200);
     expect(asset.headers.get('content-type')).toContain('javascript');

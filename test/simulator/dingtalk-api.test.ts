@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DingUser } from '../../src/simulator/dingtalk/model.js';
 import type { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
-import { childrenOf, membersOf, sorted, startDingtalk, widest, type DingtalkClient, type Directory } from './dingtalk-client.js';
+import {
+  childrenOf,
+  membersOf,
+  sorted,
+  startDingtalk,
+  widest,
+  type DingtalkClient,
+  type Directory,
+} from './dingtalk-client.js';
 
 /** The oapi host's token and read APIs: shapes, paging and errors, over HTTP. */
 
@@ -31,7 +39,9 @@ describe('gettoken', () => {
     expect(again.access_token).toBe(first.access_token);
     expect(again.expires_in).toBe(7200);
     sim.ageTokens(7000_000); // 7000 s after the extension: still alive only because it was extended
-    expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token: first.access_token })).errcode).toBe(0);
+    expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token: first.access_token })).errcode).toBe(
+      0,
+    );
   });
 
   it('after expiry: the old token answers 88 / sub_code 42001 on topapi and 42001 elsewhere; gettoken gives a new one', async () => {
@@ -45,14 +55,22 @@ describe('gettoken', () => {
     const fresh = await client.gettoken();
     expect(fresh.errcode).toBe(0);
     expect(fresh.access_token).not.toBe(old);
-    expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token: fresh.access_token })).errcode).toBe(0);
+    expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token: fresh.access_token })).errcode).toBe(
+      0,
+    );
     client.forget();
   });
 
   it('an unknown token → 88 / sub_code 40014 on topapi, 40014 elsewhere; none → sub_code 40000 / 41001', async () => {
-    expect(await client.oapi('topapi/v2/user/get', { userid: 'x' }, { token: 'not-a-token' })).toMatchObject({ errcode: 88, sub_code: '40014' });
+    expect(await client.oapi('topapi/v2/user/get', { userid: 'x' }, { token: 'not-a-token' })).toMatchObject({
+      errcode: 88,
+      sub_code: '40014',
+    });
     expect((await client.get('auth/scopes', {}, { token: 'not-a-token' })).errcode).toBe(40014);
-    expect(await client.oapi('topapi/v2/user/get', { userid: 'x' }, { token: null })).toMatchObject({ errcode: 88, sub_code: '40000' });
+    expect(await client.oapi('topapi/v2/user/get', { userid: 'x' }, { token: null })).toMatchObject({
+      errcode: 88,
+      sub_code: '40000',
+    });
     expect((await client.get('auth/scopes', {}, { token: null })).errcode).toBe(41001);
   });
 
@@ -80,7 +98,10 @@ describe('gettoken', () => {
     const res = await client.control('POST', 'tokens/revoke');
     expect(res.status).toBe(200);
     expect(res.body.revoked).toBeGreaterThanOrEqual(1);
-    expect(await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token })).toMatchObject({ errcode: 88, sub_code: '40014' });
+    expect(await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token })).toMatchObject({
+      errcode: 88,
+      sub_code: '40014',
+    });
     expect((await client.token(true)) === token).toBe(false);
   });
 
@@ -104,20 +125,26 @@ describe('departments', () => {
       expect(d.parent_id).toBe(parent.dept_id);
       expect(d).not.toHaveProperty('order');
       expect(d).toMatchObject({ name: kids.find((k) => k.dept_id === d.dept_id)!.name });
-      expect(Object.keys(d)).toEqual(expect.arrayContaining(['dept_id', 'name', 'parent_id', 'create_dept_group', 'auto_add_user']));
+      expect(Object.keys(d)).toEqual(
+        expect.arrayContaining(['dept_id', 'name', 'parent_id', 'create_dept_group', 'auto_add_user']),
+      );
     }
     // Smaller order first.
     const orders = reply.result.map((d: { dept_id: number }) => kids.find((k) => k.dept_id === d.dept_id)!.order);
     expect(orders).toEqual([...orders].sort((a, b) => a - b));
     const root = await client.oapi('topapi/v2/department/listsub', {});
-    expect(sorted(root.result.map((d: { dept_id: number }) => d.dept_id))).toEqual(sorted(childrenOf(org.departments, 1).map((d) => d.dept_id)));
+    expect(sorted(root.result.map((d: { dept_id: number }) => d.dept_id))).toEqual(
+      sorted(childrenOf(org.departments, 1).map((d) => d.dept_id)),
+    );
   });
 
   it('listsubid: the direct children ids; a leaf has none', async () => {
     const reply = await client.oapi('topapi/v2/department/listsubid', { dept_id: 1 });
     expect(sorted(reply.result.dept_id_list)).toEqual(sorted(childrenOf(org.departments, 1).map((d) => d.dept_id)));
     const leaf = org.departments.find((d) => childrenOf(org.departments, d.dept_id).length === 0)!;
-    expect((await client.oapi('topapi/v2/department/listsubid', { dept_id: leaf.dept_id })).result).toEqual({ dept_id_list: [] });
+    expect((await client.oapi('topapi/v2/department/listsubid', { dept_id: leaf.dept_id })).result).toEqual({
+      dept_id_list: [],
+    });
   });
 
   it('get: every field with order and dept_manager_userid_list; the root has no parent_id', async () => {
@@ -129,11 +156,18 @@ describe('departments', () => {
     const root = (await client.oapi('topapi/v2/department/get', { dept_id: 1 })).result;
     expect(root).not.toHaveProperty('parent_id');
     // dept_id as a numeric string is taken too.
-    expect((await client.oapi('topapi/v2/department/get', { dept_id: String(withManager.dept_id) })).result.dept_id).toBe(withManager.dept_id);
+    expect(
+      (await client.oapi('topapi/v2/department/get', { dept_id: String(withManager.dept_id) })).result.dept_id,
+    ).toBe(withManager.dept_id);
   });
 
   it('an unknown department → 60003; a missing or bad dept_id → 400002', async () => {
-    for (const path of ['topapi/v2/department/get', 'topapi/v2/department/listsub', 'topapi/v2/department/listsubid', 'topapi/user/listid']) {
+    for (const path of [
+      'topapi/v2/department/get',
+      'topapi/v2/department/listsub',
+      'topapi/v2/department/listsubid',
+      'topapi/user/listid',
+    ]) {
       expect((await client.oapi(path, { dept_id: 987654 })).errcode).toBe(60003);
     }
     expect((await client.oapi('topapi/v2/department/get', {})).errcode).toBe(400002);
@@ -195,7 +229,12 @@ describe('members', () => {
     expect(list.map((u) => u.userid)).toEqual(members.map((u) => u.userid));
     for (const item of list) {
       const truth = members.find((u) => u.userid === item.userid)!;
-      expect(item).toMatchObject({ unionid: truth.unionid, name: truth.name, dept_id_list: truth.dept_id_list, active: truth.active });
+      expect(item).toMatchObject({
+        unionid: truth.unionid,
+        name: truth.name,
+        dept_id_list: truth.dept_id_list,
+        active: truth.active,
+      });
       expect(item.leader).toBe(truth.leader_in_dept.find((l) => l.dept_id === dept.dept_id)!.leader);
       expect(item.dept_order).toBe(truth.dept_order_list.find((o) => o.dept_id === dept.dept_id)!.order);
       expect(item).not.toHaveProperty('leader_in_dept');
@@ -207,7 +246,10 @@ describe('members', () => {
   });
 
   it('a leader of one of several departments is leader only in that one', async () => {
-    const u = org.users.find((x) => x.dept_id_list.length > 1 && x.leader_in_dept.some((l) => l.leader) && x.leader_in_dept.some((l) => !l.leader))!;
+    const u = org.users.find(
+      (x) =>
+        x.dept_id_list.length > 1 && x.leader_in_dept.some((l) => l.leader) && x.leader_in_dept.some((l) => !l.leader),
+    )!;
     expect(u).toBeDefined();
     for (const { dept_id, leader } of u.leader_in_dept) {
       const ids = await client.oapi('topapi/user/listid', { dept_id });
@@ -243,7 +285,9 @@ describe('users', () => {
       const reply = await client.oapi('topapi/v2/user/get', { userid: u.userid });
       expect(reply.errcode).toBe(0);
       expect(reply.result).toEqual(u);
-      expect(reply.result.leader_in_dept).toEqual(u.dept_id_list.map((d) => ({ dept_id: d, leader: expect.any(Boolean) })));
+      expect(reply.result.leader_in_dept).toEqual(
+        u.dept_id_list.map((d) => ({ dept_id: d, leader: expect.any(Boolean) })),
+      );
       expect(reply.result.dept_order_list.map((o: { dept_id: number }) => o.dept_id)).toEqual(u.dept_id_list);
     } finally {
       await client.configure({ sensitiveFields: 'withheld' });
@@ -273,13 +317,20 @@ describe('the protocol', () => {
     expect(Object.keys(body)).toEqual(['errcode', 'errmsg', 'result', 'request_id']);
     const failed = await client.oapiResponse('topapi/v2/user/get', { userid: 'nobody-here' });
     expect(failed.status).toBe(200);
-    expect(await failed.json()).toMatchObject({ errcode: 60121, errmsg: expect.stringContaining('找不到该用户'), request_id: expect.any(String) });
+    expect(await failed.json()).toMatchObject({
+      errcode: 60121,
+      errmsg: expect.stringContaining('找不到该用户'),
+      request_id: expect.any(String),
+    });
   });
 
   it('a GET to a POST API → 43002; an unknown topapi path → errcode 22 naming the ApiName; another unknown path → 404', async () => {
     const token = await client.token();
     expect((await client.get('topapi/v2/user/get', { userid: 'x' }, { token })).errcode).toBe(43002);
-    expect(await client.oapi('topapi/v2/user/nothing', {})).toMatchObject({ errcode: 22, sub_msg: expect.stringContaining('dingtalk.oapi.v2.user.nothing') });
+    expect(await client.oapi('topapi/v2/user/nothing', {})).toMatchObject({
+      errcode: 22,
+      sub_msg: expect.stringContaining('dingtalk.oapi.v2.user.nothing'),
+    });
     const res = await fetch(new URL('/nowhere', client.url));
     expect(res.status).toBe(404);
     expect(((await res.json()) as Record<string, unknown>).errcode).toBe(404);

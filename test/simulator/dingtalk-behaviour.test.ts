@@ -1,7 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DingConfig } from '../../src/simulator/dingtalk/config.js';
 import type { DingtalkSimulator } from '../../src/simulator/dingtalk/server.js';
-import { childrenOf, membersOf, startDingtalk, subtreeIds, widest, type DingtalkClient, type Directory } from './dingtalk-client.js';
+import {
+  childrenOf,
+  membersOf,
+  startDingtalk,
+  subtreeIds,
+  widest,
+  type DingtalkClient,
+  type Directory,
+} from './dingtalk-client.js';
 
 /** The platform's behaviours, each switched at run time through POST /__sim/config and checked over HTTP. */
 
@@ -34,7 +42,9 @@ function scopeWithStraddler() {
   for (const d of childrenOf(org.departments, 1)) {
     const inside = subtreeIds(org.departments, d.dept_id);
     if (inside.size < 2) continue;
-    const straddler = org.users.find((u) => u.dept_id_list.some((x) => inside.has(x)) && u.dept_id_list.some((x) => !inside.has(x)));
+    const straddler = org.users.find(
+      (u) => u.dept_id_list.some((x) => inside.has(x)) && u.dept_id_list.some((x) => !inside.has(x)),
+    );
     if (straddler) return { id: d.dept_id, inside, straddler };
   }
   throw new Error('no suitable contact scope in the generated org');
@@ -51,7 +61,11 @@ describe('sensitive fields', () => {
     expect(got.name).toBe(u.name);
     const dept = u.dept_id_list[0]!;
     const all = (await client.oapi('topapi/user/listid', { dept_id: dept })).result.userid_list as string[];
-    const page = await client.oapi('topapi/v2/user/list', { dept_id: dept, cursor: Math.floor(all.indexOf(u.userid) / 100) * 100, size: 100 });
+    const page = await client.oapi('topapi/v2/user/list', {
+      dept_id: dept,
+      cursor: Math.floor(all.indexOf(u.userid) / 100) * 100,
+      size: 100,
+    });
     expect(page.result.list.find((x: { userid: string }) => x.userid === u.userid)).not.toHaveProperty('mobile');
   });
 
@@ -74,7 +88,9 @@ describe('contact scope (visibleRange)', () => {
     expect((await client.get('auth/scopes')).auth_org_scopes.authed_dept).toEqual([id]);
     expect((await client.oapi('topapi/v2/department/get', { dept_id: id })).errcode).toBe(0);
     expect((await client.oapi('topapi/v2/department/listsub', { dept_id: id })).errcode).toBe(0);
-    const outside = org.departments.find((d) => !inside.has(d.dept_id) && d.dept_id !== 1 && membersOf(org.users, d.dept_id).length > 0)!;
+    const outside = org.departments.find(
+      (d) => !inside.has(d.dept_id) && d.dept_id !== 1 && membersOf(org.users, d.dept_id).length > 0,
+    )!;
     for (const dept_id of [1, outside.dept_id]) {
       expect((await client.oapi('topapi/v2/department/get', { dept_id })).errcode).toBe(60011);
       expect((await client.oapi('topapi/v2/department/listsub', { dept_id })).errcode).toBe(60011);
@@ -120,7 +136,12 @@ describe('permissions and the IP allow-list', () => {
     await client.configure({ deniedApis: ['topapi/v2/user/list', 'topapi/v2/department/create'] });
     const { dept } = widest(org);
     const denied = await client.oapi('topapi/v2/user/list', { dept_id: dept.dept_id, cursor: 0, size: 10 });
-    expect(denied).toMatchObject({ errcode: 88, sub_code: '60011', sub_msg: expect.stringContaining('topapi/v2/user/list'), request_id: expect.any(String) });
+    expect(denied).toMatchObject({
+      errcode: 88,
+      sub_code: '60011',
+      sub_msg: expect.stringContaining('topapi/v2/user/list'),
+      request_id: expect.any(String),
+    });
     expect(denied).not.toHaveProperty('result');
     expect((await client.oapi('topapi/v2/department/create', { name: '无权', parent_id: 1 })).sub_code).toBe('60011');
     expect((await client.oapi('topapi/user/listid', { dept_id: dept.dept_id })).errcode).toBe(0);
@@ -130,10 +151,19 @@ describe('permissions and the IP allow-list', () => {
     await client.configure({ untrustedIp: true });
     expect((await client.gettoken()).errcode).toBe(60020);
     expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode).toBe(60020);
-    expect((await client.oapi('topapi/v2/user/create', { name: 'x', mobile: '19900000000', dept_id_list: '1' })).errcode).toBe(60020);
-    const api = await client.api('POST', 'v1.0/oauth2/accessToken', { appKey: sim.identity.clientId, appSecret: sim.identity.clientSecret });
+    expect(
+      (await client.oapi('topapi/v2/user/create', { name: 'x', mobile: '19900000000', dept_id_list: '1' })).errcode,
+    ).toBe(60020);
+    const api = await client.api('POST', 'v1.0/oauth2/accessToken', {
+      appKey: sim.identity.clientId,
+      appSecret: sim.identity.clientSecret,
+    });
     expect(api.status).toBe(403);
-    expect(api.body).toMatchObject({ code: 'Forbidden.AccessDenied.IpNotInWhiteList', message: expect.any(String), requestid: expect.any(String) });
+    expect(api.body).toMatchObject({
+      code: 'Forbidden.AccessDenied.IpNotInWhiteList',
+      message: expect.any(String),
+      requestid: expect.any(String),
+    });
     await client.configure({ untrustedIp: false });
     expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode).toBe(0);
   });
@@ -149,7 +179,8 @@ describe('rate limits', () => {
     try {
       await own.client.token();
       const codes: number[] = [];
-      for (let i = 0; i < 6; i++) codes.push((await own.client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode);
+      for (let i = 0; i < 6; i++)
+        codes.push((await own.client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode);
       expect(codes.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
       expect(codes[5]).toBe(90018);
       expect((await own.client.oapi('topapi/v2/department/listsubid', { dept_id: 1 })).errcode).toBe(0);
@@ -165,7 +196,8 @@ describe('rate limits', () => {
     try {
       await own.client.token();
       const codes: number[] = [];
-      for (let i = 0; i < 4; i++) codes.push((await own.client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode);
+      for (let i = 0; i < 4; i++)
+        codes.push((await own.client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode);
       expect(codes).toEqual([0, 0, 0, 90002]);
     } finally {
       await own.sim.close();
@@ -180,7 +212,10 @@ describe('rate limits', () => {
       const replies = [];
       for (let i = 0; i < 3; i++) replies.push(await own.client.api('POST', 'v1.0/oauth2/accessToken', body));
       expect(replies.map((r) => r.status)).toEqual([200, 200, 403]);
-      expect(replies[2]!.body).toMatchObject({ code: 'Forbidden.AccessDenied.QpsLimitForAppkeyAndApi', requestid: expect.any(String) });
+      expect(replies[2]!.body).toMatchObject({
+        code: 'Forbidden.AccessDenied.QpsLimitForAppkeyAndApi',
+        requestid: expect.any(String),
+      });
       clock += 1000;
       await own.client.configure({ qpsLimit: 100, globalQpsLimit: 1 });
       const first = await own.client.api('POST', 'v1.0/oauth2/accessToken', body);
@@ -197,7 +232,8 @@ describe('rate limits', () => {
     const own = await startDingtalk({ config: { ipLimitPer20s: 8, ipBlockSeconds: 1 }, clock: () => clock });
     try {
       const token = await own.client.token();
-      for (let i = 0; i < 7; i++) expect((await own.client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode).toBe(0);
+      for (let i = 0; i < 7; i++)
+        expect((await own.client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode).toBe(0);
       const blocked = await own.client.oapiResponse('topapi/v2/department/get', { dept_id: 1 }, { token });
       expect(blocked.status).toBe(200);
       expect(blocked.headers.get('content-type')).toMatch(/text\/html/);
@@ -205,12 +241,16 @@ describe('rate limits', () => {
       expect(page).not.toHaveProperty('errcode');
       expect(page).toMatchObject({ status: 1111, punish: 'deny', wait: expect.any(Number) });
       // Every API, gettoken and the api host included, while it lasts.
-      const gettoken = await fetch(own.client.address('gettoken', { appkey: own.sim.identity.clientId, appsecret: own.sim.identity.clientSecret }));
+      const gettoken = await fetch(
+        own.client.address('gettoken', { appkey: own.sim.identity.clientId, appsecret: own.sim.identity.clientSecret }),
+      );
       expect(JSON.parse(await gettoken.text())).toMatchObject({ punish: 'deny' });
       const api = await fetch(own.client.address('v1.0/oauth2/accessToken'), { method: 'POST', body: '{}' });
       expect(JSON.parse(await api.text())).toMatchObject({ punish: 'deny' });
       clock += 999;
-      expect(JSON.parse(await (await own.client.oapiResponse('topapi/v2/department/get', { dept_id: 1 }, { token })).text())).toMatchObject({ punish: 'deny' });
+      expect(
+        JSON.parse(await (await own.client.oapiResponse('topapi/v2/department/get', { dept_id: 1 }, { token })).text()),
+      ).toMatchObject({ punish: 'deny' });
       clock += 1;
       expect((await own.client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token })).errcode).toBe(0);
     } finally {
@@ -230,7 +270,9 @@ describe('failingDepartments', () => {
     expect(failed.errcode).toBe(-1);
     expect(failed).not.toHaveProperty('result');
     expect((await client.oapi('topapi/user/listid', { dept_id: dept.dept_id })).errcode).toBe(-1);
-    expect((await client.oapi('topapi/user/listsimple', { dept_id: dept.dept_id, cursor: 0, size: 10 })).errcode).toBe(-1);
+    expect((await client.oapi('topapi/user/listsimple', { dept_id: dept.dept_id, cursor: 0, size: 10 })).errcode).toBe(
+      -1,
+    );
     expect((await client.oapi('topapi/v2/department/get', { dept_id: dept.dept_id })).errcode).toBe(0);
     expect((await client.oapi('topapi/v2/user/list', { dept_id: fine.dept_id, cursor: 0, size: 10 })).errcode).toBe(0);
     await client.configure({ failingDepartments: [] });
@@ -264,7 +306,10 @@ describe('fault injection (faultRate 1)', () => {
     const reply = await client.oapi('topapi/v2/department/listsub', { dept_id: 1 });
     expect(reply.errcode).toBe(-1);
     expect(reply).not.toHaveProperty('result');
-    const api = await client.api('POST', 'v1.0/oauth2/accessToken', { appKey: sim.identity.clientId, appSecret: sim.identity.clientSecret });
+    const api = await client.api('POST', 'v1.0/oauth2/accessToken', {
+      appKey: sim.identity.clientId,
+      appSecret: sim.identity.clientSecret,
+    });
     expect(api).toMatchObject({ status: 500, body: { code: 'unknownError' } });
   });
 
@@ -289,19 +334,26 @@ describe('fault injection (faultRate 1)', () => {
 
   it("['hang'] → no response: the client's timeout fires", async () => {
     await client.configure({ faultRate: 1, faultKinds: ['hang'] });
-    await expect(client.oapiResponse('topapi/v2/department/get', { dept_id: 1 }, { signal: AbortSignal.timeout(400) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(
+      client.oapiResponse('topapi/v2/department/get', { dept_id: 1 }, { signal: AbortSignal.timeout(400) }),
+    ).rejects.toMatchObject({ name: 'TimeoutError' });
   });
 
   it("['revoke'] → 88 / 40014 and the token stays dead; gettoken still works and gives a new one", async () => {
     const token = await client.token(true);
     await client.configure({ faultRate: 1, faultKinds: ['revoke'] });
-    expect(await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token })).toMatchObject({ errcode: 88, sub_code: '40014' });
+    expect(await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token })).toMatchObject({
+      errcode: 88,
+      sub_code: '40014',
+    });
     const fresh = await client.gettoken();
     expect(fresh.errcode).toBe(0);
     expect(fresh.access_token).not.toBe(token);
     await client.configure({ faultRate: 0 });
     expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token })).sub_code).toBe('40014');
-    expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token: fresh.access_token })).errcode).toBe(0);
+    expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token: fresh.access_token })).errcode).toBe(
+      0,
+    );
     client.forget();
   });
 
@@ -321,7 +373,8 @@ describe('fault injection (faultRate 1)', () => {
         await own.client.token();
         await own.client.configure({ faultRate: 0.4, faultKinds: ['errcode', 'ratelimit'] });
         const codes: number[] = [];
-        for (let i = 0; i < 40; i++) codes.push((await own.client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode);
+        for (let i = 0; i < 40; i++)
+          codes.push((await own.client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode);
         return codes;
       } finally {
         await own.sim.close();
@@ -354,7 +407,7 @@ describe('POST /__sim/config validation', () => {
     expect((await client.control('GET', 'config')).body).toEqual(defaults);
   });
 
-  it('the WeCom simulator\'s keys that apply are here, with the same defaults', () => {
+  it("the WeCom simulator's keys that apply are here, with the same defaults", () => {
     expect(defaults).toMatchObject({
       latencyMs: 0,
       faultRate: 0,

@@ -80,10 +80,20 @@ class Receiver {
           res.end('success');
           return;
         }
-        const signer = answer === 'wrong-owner' ? new CallbackCrypto({ token: TOKEN, encodingAesKey: AES_KEY, receiverId: 'someone-else' }) : this.crypto;
+        const signer =
+          answer === 'wrong-owner'
+            ? new CallbackCrypto({ token: TOKEN, encodingAesKey: AES_KEY, receiverId: 'someone-else' })
+            : this.crypto;
         const signed = signer.encryptAndSign('success', { timestamp: String(Date.now()) });
         res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ msg_signature: signed.signature, timeStamp: signed.timestamp, nonce: signed.nonce, encrypt: signed.encrypted }));
+        res.end(
+          JSON.stringify({
+            msg_signature: signed.signature,
+            timeStamp: signed.timestamp,
+            nonce: signed.nonce,
+            encrypt: signed.encrypted,
+          }),
+        );
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
@@ -151,19 +161,37 @@ describe('what is posted', () => {
     expect(Number(r!.query.get('timestamp'))).toBeGreaterThanOrEqual(before);
     expect(r!.query.get('nonce')).toMatch(/^[A-Za-z0-9]{16}$/);
     // Decrypted with our crypto, for the AppKey: ID-only, TimeStamp a string of milliseconds.
-    expect(r!.event).toEqual({ EventType: 'org_dept_create', CorpId: sim.identity.corpId, DeptId: [created.result.dept_id], TimeStamp: expect.stringMatching(/^\d{13}$/) });
+    expect(r!.event).toEqual({
+      EventType: 'org_dept_create',
+      CorpId: sim.identity.corpId,
+      DeptId: [created.result.dept_id],
+      TimeStamp: expect.stringMatching(/^\d{13}$/),
+    });
     // Not for the CorpId: the owner key is the AppKey.
     const asCorp = new CallbackCrypto({ token: TOKEN, encodingAesKey: AES_KEY, receiverId: sim.identity.corpId });
     expect(() => asCorp.decrypt(JSON.parse(r!.body).encrypt)).toThrow(/receiver/);
   });
 
   it('user and department events through the API, in order, each ID-only', async () => {
-    const dept = (await client.oapi('topapi/v2/department/create', { name: '事件部门', parent_id: 1 })).result.dept_id as number;
-    const userid = (await client.oapi('topapi/v2/user/create', { userid: 'evt.user', name: '事件', mobile: newMobile(), dept_id_list: String(dept) })).result.userid as string;
+    const dept = (await client.oapi('topapi/v2/department/create', { name: '事件部门', parent_id: 1 })).result
+      .dept_id as number;
+    const userid = (
+      await client.oapi('topapi/v2/user/create', {
+        userid: 'evt.user',
+        name: '事件',
+        mobile: newMobile(),
+        dept_id_list: String(dept),
+      })
+    ).result.userid as string;
     await client.oapi('topapi/v2/user/update', { userid, title: '新职位' });
-    await client.oapi('topapi/v2/department/update', { dept_id: dept, name: '事件部门二', dept_manager_userid_list: userid });
+    await client.oapi('topapi/v2/department/update', {
+      dept_id: dept,
+      name: '事件部门二',
+      dept_manager_userid_list: userid,
+    });
     await client.oapi('topapi/v2/user/delete', { userid });
-    const child = (await client.oapi('topapi/v2/department/create', { name: '子部门', parent_id: dept })).result.dept_id as number;
+    const child = (await client.oapi('topapi/v2/department/create', { name: '子部门', parent_id: dept })).result
+      .dept_id as number;
     await client.oapi('topapi/v2/department/delete', { dept_id: dept });
     await sim.callbacks.drain();
     const events = receiver.events().map(({ TimeStamp: _t, CorpId: _c, ...rest }) => rest);
@@ -177,7 +205,10 @@ describe('what is posted', () => {
       { EventType: 'org_dept_create', DeptId: [child] },
       { EventType: 'org_dept_remove', DeptId: [child, dept] },
     ]);
-    for (const e of receiver.events()) expect(Object.keys(e).sort()).toEqual(['CorpId', 'EventType', 'TimeStamp', e.UserId ? 'UserId' : 'DeptId'].sort());
+    for (const e of receiver.events())
+      expect(Object.keys(e).sort()).toEqual(
+        ['CorpId', 'EventType', 'TimeStamp', e.UserId ? 'UserId' : 'DeptId'].sort(),
+      );
   });
 
   it('changes through /__sim/mutate too, activation as user_active_org; random changes post their events', async () => {
@@ -191,7 +222,8 @@ describe('what is posted', () => {
     await sim.callbacks.drain();
     expect(receiver.requests.length).toBeGreaterThanOrEqual(40);
     const types = new Set(receiver.events().map((e) => e.EventType));
-    for (const t of ['user_add_org', 'user_modify_org', 'user_leave_org', 'org_dept_create']) expect(types).toContain(t);
+    for (const t of ['user_add_org', 'user_modify_org', 'user_leave_org', 'org_dept_create'])
+      expect(types).toContain(t);
     expect(receiver.requests.every((r) => !('error' in r.event))).toBe(true);
   });
 
@@ -227,7 +259,12 @@ describe('the reply', () => {
     // Each attempt is signed afresh.
     expect(new Set(receiver.requests.map((r) => r.query.get('nonce'))).size).toBe(3);
     const after = (await client.control('GET', 'callbacks')).body;
-    expect(after).toMatchObject({ delivered: before.delivered + 1, failed: before.failed, attempts: before.attempts + 3, queued: 0 });
+    expect(after).toMatchObject({
+      delivered: before.delivered + 1,
+      failed: before.failed,
+      attempts: before.attempts + 3,
+      queued: 0,
+    });
   });
 
   it('a receiver that never answers right: given up after 4 attempts, counted as failed with the reason', async () => {
@@ -237,20 +274,43 @@ describe('the reply', () => {
     await sim.callbacks.drain();
     expect(receiver.requests).toHaveLength(4);
     const after = (await client.control('GET', 'callbacks')).body;
-    expect(after).toMatchObject({ delivered: before.delivered, failed: before.failed + 1, attempts: before.attempts + 4, queued: 0, lastError: 'HTTP 500' });
+    expect(after).toMatchObject({
+      delivered: before.delivered,
+      failed: before.failed + 1,
+      attempts: before.attempts + 4,
+      queued: 0,
+      lastError: 'HTTP 500',
+    });
   });
 
   it('replyRefusal names what is wrong with a reply', () => {
     const crypto = new CallbackCrypto({ token: TOKEN, encodingAesKey: AES_KEY, receiverId: 'dingapp' });
     const good = crypto.encryptAndSign('success', { timestamp: '1700000000000' });
-    const reply = { msg_signature: good.signature, timeStamp: good.timestamp, nonce: good.nonce, encrypt: good.encrypted };
+    const reply = {
+      msg_signature: good.signature,
+      timeStamp: good.timestamp,
+      nonce: good.nonce,
+      encrypt: good.encrypted,
+    };
     expect(replyRefusal(JSON.stringify(reply), crypto)).toBeNull();
     expect(replyRefusal('success', crypto)).toMatch(/not JSON/);
     const { timeStamp, ...rest } = reply;
     expect(replyRefusal(JSON.stringify({ ...rest, timestamp: timeStamp }), crypto)).toMatch(/timeStamp/);
-    expect(replyRefusal(JSON.stringify({ ...reply, msg_signature: '0'.repeat(40) }), crypto)).toMatch(/does not verify/);
+    expect(replyRefusal(JSON.stringify({ ...reply, msg_signature: '0'.repeat(40) }), crypto)).toMatch(
+      /does not verify/,
+    );
     const other = crypto.encryptAndSign('fail', { timestamp: '1700000000000' });
-    expect(replyRefusal(JSON.stringify({ msg_signature: other.signature, timeStamp: other.timestamp, nonce: other.nonce, encrypt: other.encrypted }), crypto)).toMatch(/not "success"/);
+    expect(
+      replyRefusal(
+        JSON.stringify({
+          msg_signature: other.signature,
+          timeStamp: other.timestamp,
+          nonce: other.nonce,
+          encrypt: other.encrypted,
+        }),
+        crypto,
+      ),
+    ).toMatch(/not "success"/);
   });
 });
 
@@ -259,8 +319,23 @@ describe('the reply', () => {
 describe('the official DingTalk vector', () => {
   it('our crypto verifies and decrypts it; the reply check reads it, and refuses it for not being "success"', () => {
     const crypto = new CallbackCrypto({ token: VECTOR.token, encodingAesKey: VECTOR.aesKey, receiverId: VECTOR.owner });
-    expect(crypto.verifyAndDecrypt({ signature: VECTOR.signature, timestamp: VECTOR.timestamp, nonce: VECTOR.nonce, encrypted: VECTOR.encrypt })).toBe(VECTOR.plaintext);
-    const refusal = replyRefusal(JSON.stringify({ msg_signature: VECTOR.signature, timeStamp: VECTOR.timestamp, nonce: VECTOR.nonce, encrypt: VECTOR.encrypt }), crypto);
+    expect(
+      crypto.verifyAndDecrypt({
+        signature: VECTOR.signature,
+        timestamp: VECTOR.timestamp,
+        nonce: VECTOR.nonce,
+        encrypted: VECTOR.encrypt,
+      }),
+    ).toBe(VECTOR.plaintext);
+    const refusal = replyRefusal(
+      JSON.stringify({
+        msg_signature: VECTOR.signature,
+        timeStamp: VECTOR.timestamp,
+        nonce: VECTOR.nonce,
+        encrypt: VECTOR.encrypt,
+      }),
+      crypto,
+    );
     expect(refusal).toMatch(/check_create_suite_url/);
   });
 
@@ -271,8 +346,18 @@ describe('the official DingTalk vector', () => {
     const u = org.users[5]!;
     await client.oapi('topapi/v2/user/update', { userid: u.userid, remark: '向量' });
     await sim.callbacks.drain();
-    expect(receiver.events()).toEqual([{ EventType: 'user_modify_org', CorpId: sim.identity.corpId, UserId: [u.userid], TimeStamp: expect.stringMatching(/^\d{13}$/) }]);
+    expect(receiver.events()).toEqual([
+      {
+        EventType: 'user_modify_org',
+        CorpId: sim.identity.corpId,
+        UserId: [u.userid],
+        TimeStamp: expect.stringMatching(/^\d{13}$/),
+      },
+    ]);
     // And the receiver's encrypted "success", made with the same key, satisfies the simulator.
-    expect((await client.control('GET', 'callbacks')).body).toMatchObject({ delivered: before.delivered + 1, attempts: before.attempts + 1 });
+    expect((await client.control('GET', 'callbacks')).body).toMatchObject({
+      delivered: before.delivered + 1,
+      attempts: before.attempts + 1,
+    });
   });
 });

@@ -13,7 +13,10 @@ const run = promisify(execFile);
 
 /** Starts `orgsync simulate dingtalk …` and resolves with its ready line and the process. */
 async function simulate(args: string[]) {
-  const child = spawn(process.execPath, [BIN, 'simulate', 'dingtalk', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'simulate', 'dingtalk', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.setEncoding('utf8');
   const line = await new Promise<string>((resolve, reject) => {
@@ -37,20 +40,48 @@ async function fail(args: string[]): Promise<{ code: number; stderr: string; std
 
 describe('orgsync simulate dingtalk', () => {
   it('prints one ready line, serves DingTalk on that url, and stops cleanly', async () => {
-    const { child, ready, rest } = await simulate(['--port', '0', '--seed', '3', '--departments', '12', '--users', '80']);
+    const { child, ready, rest } = await simulate([
+      '--port',
+      '0',
+      '--seed',
+      '3',
+      '--departments',
+      '12',
+      '--users',
+      '80',
+    ]);
     try {
-      expect(Object.keys(ready).sort()).toEqual(['agentId', 'clientId', 'clientSecret', 'corpId', 'departments', 'seed', 'url', 'users']);
+      expect(Object.keys(ready).sort()).toEqual([
+        'agentId',
+        'clientId',
+        'clientSecret',
+        'corpId',
+        'departments',
+        'seed',
+        'url',
+        'users',
+      ]);
       expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(ready).toMatchObject({ seed: 3, departments: 12, users: 80 });
-      const token = (await (await fetch(`${ready.url}/gettoken?appkey=${ready.clientId}&appsecret=${ready.clientSecret}`)).json()) as { errcode: number; access_token: string };
+      const token = (await (
+        await fetch(`${ready.url}/gettoken?appkey=${ready.clientId}&appsecret=${ready.clientSecret}`)
+      ).json()) as { errcode: number; access_token: string };
       expect(token.errcode).toBe(0);
-      const sub = (await (await fetch(`${ready.url}/topapi/v2/department/listsub?access_token=${token.access_token}`, { method: 'POST', body: '{"dept_id":1}' })).json()) as {
+      const sub = (await (
+        await fetch(`${ready.url}/topapi/v2/department/listsub?access_token=${token.access_token}`, {
+          method: 'POST',
+          body: '{"dept_id":1}',
+        })
+      ).json()) as {
         errcode: number;
         result: unknown[];
       };
       expect(sub.errcode).toBe(0);
       expect(sub.result.length).toBeGreaterThan(0);
-      const api = await fetch(`${ready.url}/v1.0/oauth2/accessToken`, { method: 'POST', body: JSON.stringify({ appKey: ready.clientId, appSecret: ready.clientSecret }) });
+      const api = await fetch(`${ready.url}/v1.0/oauth2/accessToken`, {
+        method: 'POST',
+        body: JSON.stringify({ appKey: ready.clientId, appSecret: ready.clientSecret }),
+      });
       expect(((await api.json()) as { accessToken: string }).accessToken).toBe(token.access_token);
     } finally {
       child.kill('SIGTERM');
@@ -81,13 +112,19 @@ describe('orgsync simulate dingtalk', () => {
 
   it('switches given as flags show in /__sim/config', async () => {
     const { child, ready } = await simulate([
-      '--users', '20',
-      '--latency-ms', '5',
-      '--visible-range', '2,3',
+      '--users',
+      '20',
+      '--latency-ms',
+      '5',
+      '--visible-range',
+      '2,3',
       '--no-token-reuse',
-      '--qps-limit', '50',
-      '--ip-limit-per-20s', '500',
-      '--denied-apis', 'topapi/v2/user/list,v1.0/contact/users/me',
+      '--qps-limit',
+      '50',
+      '--ip-limit-per-20s',
+      '500',
+      '--denied-apis',
+      'topapi/v2/user/list,v1.0/contact/users/me',
       '--untrusted-ip',
     ]);
     try {
@@ -102,7 +139,9 @@ describe('orgsync simulate dingtalk', () => {
         untrustedIp: true,
         faultRate: 0,
       });
-      const res = (await (await fetch(`${ready.url}/gettoken?appkey=${ready.clientId}&appsecret=${ready.clientSecret}`)).json()) as { errcode: number };
+      const res = (await (
+        await fetch(`${ready.url}/gettoken?appkey=${ready.clientId}&appsecret=${ready.clientSecret}`)
+      ).json()) as { errcode: number };
       expect(res.errcode).toBe(60020);
     } finally {
       child.kill('SIGTERM');

@@ -42,13 +42,17 @@ export class DingtalkClient {
   async token(fresh = false): Promise<string> {
     if (this.cached !== undefined && !fresh) return this.cached;
     const reply = await this.gettoken();
-    if (reply.errcode !== 0 || typeof reply.access_token !== 'string') throw new Error(`gettoken failed: ${JSON.stringify(reply)}`);
+    if (reply.errcode !== 0 || typeof reply.access_token !== 'string')
+      throw new Error(`gettoken failed: ${JSON.stringify(reply)}`);
     this.cached = reply.access_token;
     return reply.access_token;
   }
 
   /** gettoken with the app's credentials, or others (null leaves one out). */
-  async gettoken(appkey: string | null = this.sim.identity.clientId, appsecret: string | null = this.sim.identity.clientSecret): Promise<Reply> {
+  async gettoken(
+    appkey: string | null = this.sim.identity.clientId,
+    appsecret: string | null = this.sim.identity.clientSecret,
+  ): Promise<Reply> {
     const query: Record<string, string> = {};
     if (appkey !== null) query.appkey = appkey;
     if (appsecret !== null) query.appsecret = appsecret;
@@ -85,8 +89,15 @@ export class DingtalkClient {
     return replyOf(await this.oapiResponse(path, body, options));
   }
 
-  async get(path: string, query: Record<string, string | number | undefined> = {}, options: CallOptions = {}): Promise<Reply> {
-    const res = await fetch(this.address(path, { ...query, ...(await this.tokenQuery(options)) }), options.signal ? { signal: options.signal } : {});
+  async get(
+    path: string,
+    query: Record<string, string | number | undefined> = {},
+    options: CallOptions = {},
+  ): Promise<Reply> {
+    const res = await fetch(
+      this.address(path, { ...query, ...(await this.tokenQuery(options)) }),
+      options.signal ? { signal: options.signal } : {},
+    );
     return replyOf(res);
   }
 
@@ -94,7 +105,10 @@ export class DingtalkClient {
   async api(method: 'GET' | 'POST', path: string, body?: unknown, token?: string): Promise<ApiReply> {
     const res = await fetch(this.address(path), {
       method,
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token === undefined ? {} : { 'x-acs-dingtalk-access-token': token }) },
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(token === undefined ? {} : { 'x-acs-dingtalk-access-token': token }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -108,7 +122,10 @@ export class DingtalkClient {
       method,
       ...(body === undefined
         ? {}
-        : { headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) }),
+        : {
+            headers: { 'content-type': 'application/json' },
+            body: typeof body === 'string' ? body : JSON.stringify(body),
+          }),
     });
     const text = await res.text();
     return { status: res.status, body: text === '' ? null : JSON.parse(text) };
@@ -156,7 +173,9 @@ export const SMALL_ORG = { seed: 7, departments: 40, users: 1500 } as const;
 export const TEST_CONFIG = { qpsLimit: 100_000 } as const;
 
 /** Starts a simulator on a free port of 127.0.0.1. */
-export async function startDingtalk(options: DingtalkSimulatorOptions = {}): Promise<{ sim: DingtalkSimulator; client: DingtalkClient }> {
+export async function startDingtalk(
+  options: DingtalkSimulatorOptions = {},
+): Promise<{ sim: DingtalkSimulator; client: DingtalkClient }> {
   const sim = new DingtalkSimulator({ ...SMALL_ORG, ...options, config: { ...TEST_CONFIG, ...options.config } });
   await sim.listen(0);
   return { sim, client: new DingtalkClient(sim) };
@@ -200,4 +219,3 @@ export function widest(org: Directory): { dept: DingDepartment; members: DingUse
 }
 
 export const sorted = <T>(values: Iterable<T>): T[] => [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-

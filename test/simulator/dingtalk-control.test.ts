@@ -59,7 +59,9 @@ describe('directory', () => {
       expect(Object.keys(org).sort()).toEqual(['departments', 'users']);
       expect(org.departments.length).toBe(40);
       expect(org.users.length).toBe(1500);
-      expect(org.departments.map((d) => d.dept_id)).toEqual(sorted(org.departments.map((d) => d.dept_id)).sort((a, b) => a - b));
+      expect(org.departments.map((d) => d.dept_id)).toEqual(
+        sorted(org.departments.map((d) => d.dept_id)).sort((a, b) => a - b),
+      );
       for (const d of org.departments.slice(0, 10)) {
         expect((await client.oapi('topapi/v2/department/get', { dept_id: d.dept_id })).result).toEqual(d);
       }
@@ -68,7 +70,9 @@ describe('directory', () => {
       }
       // Managers follow the members' leader flags.
       for (const d of org.departments) {
-        const leaders = membersOf(org.users, d.dept_id).filter((u) => u.leader_in_dept.find((l) => l.dept_id === d.dept_id)!.leader);
+        const leaders = membersOf(org.users, d.dept_id).filter(
+          (u) => u.leader_in_dept.find((l) => l.dept_id === d.dept_id)!.leader,
+        );
         expect(sorted(d.dept_manager_userid_list)).toEqual(sorted(leaders.map((u) => u.userid)));
       }
     } finally {
@@ -100,17 +104,38 @@ describe('mutate', () => {
     const res = await client.control('POST', 'mutate', {
       operations: [
         { op: 'createDepartment', department: { dept_id: 90001, name: '控制台新部门', parent_id: 1, order: 2 } },
-        { op: 'createUser', user: { userid: 'ctl.user', name: '控制台', dept_id_list: [90001], mobile: '19912345678', leader_in_dept: [{ dept_id: 90001, leader: true }], active: true } },
+        {
+          op: 'createUser',
+          user: {
+            userid: 'ctl.user',
+            name: '控制台',
+            dept_id_list: [90001],
+            mobile: '19912345678',
+            leader_in_dept: [{ dept_id: 90001, leader: true }],
+            active: true,
+          },
+        },
         { op: 'updateDepartment', department: { dept_id: 90001, name: '控制台部门' } },
         { op: 'updateUser', user: { userid: someone.userid, active: true, title: '激活了' } },
         { op: 'createDepartment', department: { name: '空部门', parent_id: 90001 } },
       ],
     });
     expect(res).toEqual({ status: 200, body: { applied: 5 } });
-    expect((await client.oapi('topapi/v2/department/get', { dept_id: 90001 })).result).toMatchObject({ name: '控制台部门', order: 2, dept_manager_userid_list: ['ctl.user'] });
-    expect((await client.oapi('topapi/v2/user/get', { userid: 'ctl.user' })).result).toMatchObject({ active: true, leader_in_dept: [{ dept_id: 90001, leader: true }] });
-    expect((await client.oapi('topapi/v2/user/get', { userid: someone.userid })).result).toMatchObject({ active: true, title: '激活了' });
-    const kids = (await client.oapi('topapi/v2/department/listsubid', { dept_id: 90001 })).result.dept_id_list as number[];
+    expect((await client.oapi('topapi/v2/department/get', { dept_id: 90001 })).result).toMatchObject({
+      name: '控制台部门',
+      order: 2,
+      dept_manager_userid_list: ['ctl.user'],
+    });
+    expect((await client.oapi('topapi/v2/user/get', { userid: 'ctl.user' })).result).toMatchObject({
+      active: true,
+      leader_in_dept: [{ dept_id: 90001, leader: true }],
+    });
+    expect((await client.oapi('topapi/v2/user/get', { userid: someone.userid })).result).toMatchObject({
+      active: true,
+      title: '激活了',
+    });
+    const kids = (await client.oapi('topapi/v2/department/listsubid', { dept_id: 90001 })).result
+      .dept_id_list as number[];
     expect(kids).toHaveLength(1);
 
     const removed = await client.control('POST', 'mutate', {
@@ -133,13 +158,17 @@ describe('mutate', () => {
     });
     expect(res.status).toBe(409);
     expect(res.body).toMatchObject({ applied: 1, error: { index: 1, op: 'deleteDepartment', errcode: 60007 } });
-    const names = ((await client.oapi('topapi/v2/department/listsub', { dept_id: 1 })).result as Array<{ name: string }>).map((d) => d.name);
+    const names = (
+      (await client.oapi('topapi/v2/department/listsub', { dept_id: 1 })).result as Array<{ name: string }>
+    ).map((d) => d.name);
     expect(names).toContain('先成功');
     expect(names).not.toContain('不会执行');
   });
 
   it('refuses a malformed body with 400 naming the field', async () => {
-    const bad = await client.control('POST', 'mutate', { operations: [{ op: 'createUser', user: { name: 'x', dept_id_list: '1' } }] });
+    const bad = await client.control('POST', 'mutate', {
+      operations: [{ op: 'createUser', user: { name: 'x', dept_id_list: '1' } }],
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.issues.map((i: { path: string }) => i.path)).toContain('operations.0.user.dept_id_list');
     expect((await client.control('POST', 'mutate', { operations: [{ op: 'explode' }] })).status).toBe(400);
@@ -152,8 +181,12 @@ describe('mutate', () => {
     const b = await startDingtalk({ seed: 31, departments: 20, users: 150 });
     try {
       const before = await a.client.directory();
-      expect((await a.client.control('POST', 'mutate', { random: { count: 300, seed: 8 } })).body).toEqual({ applied: 300 });
-      expect((await b.client.control('POST', 'mutate', { random: { count: 300, seed: 8 } })).body).toEqual({ applied: 300 });
+      expect((await a.client.control('POST', 'mutate', { random: { count: 300, seed: 8 } })).body).toEqual({
+        applied: 300,
+      });
+      expect((await b.client.control('POST', 'mutate', { random: { count: 300, seed: 8 } })).body).toEqual({
+        applied: 300,
+      });
       const after = await directoryText(a.client);
       expect(after).toBe(await directoryText(b.client));
       const org = JSON.parse(after) as typeof before;
@@ -173,7 +206,12 @@ describe('identity, config and callbacks counters', () => {
   it('GET /__sim/identity: the ready line facts', async () => {
     const res = await client.control('GET', 'identity');
     expect(res.body).toEqual({ url: client.url, ...sim.identity });
-    expect(res.body).toMatchObject({ corpId: expect.stringMatching(/^ding/), clientId: expect.stringMatching(/^ding/), agentId: expect.any(Number), clientSecret: expect.any(String) });
+    expect(res.body).toMatchObject({
+      corpId: expect.stringMatching(/^ding/),
+      clientId: expect.stringMatching(/^ding/),
+      agentId: expect.any(Number),
+      clientSecret: expect.any(String),
+    });
   });
 
   it('GET /__sim/config answers every switch; POST changes only the keys given', async () => {
@@ -185,22 +223,38 @@ describe('identity, config and callbacks counters', () => {
   });
 
   it('GET /__sim/callbacks: delivery counters', async () => {
-    expect((await client.control('GET', 'callbacks')).body).toEqual({ queued: 0, delivered: 0, failed: 0, attempts: 0, lastError: null, holding: false, held: 0, inFlight: 0 });
+    expect((await client.control('GET', 'callbacks')).body).toEqual({
+      queued: 0,
+      delivered: 0,
+      failed: 0,
+      attempts: 0,
+      lastError: null,
+      holding: false,
+      held: 0,
+      inFlight: 0,
+    });
   });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('plant', () => {
-  it('overwrites a user\'s fields with any JSON, unchecked: v2/user/get and v2/user/list serve it as planted', async () => {
-    const dir = (await client.control('GET', 'directory')).body as { users: Array<{ userid: string; dept_id_list: number[] }> };
+  it("overwrites a user's fields with any JSON, unchecked: v2/user/get and v2/user/list serve it as planted", async () => {
+    const dir = (await client.control('GET', 'directory')).body as {
+      users: Array<{ userid: string; dept_id_list: number[] }>;
+    };
     const target = dir.users.find((u) => u.dept_id_list.length > 0) as { userid: string; dept_id_list: number[] };
-    const res = await client.control('POST', 'plant', { userid: target.userid, fields: { name: ['not', 'text'], title: '\u001b[31mred\u0007' } });
+    const res = await client.control('POST', 'plant', {
+      userid: target.userid,
+      fields: { name: ['not', 'text'], title: '\u001b[31mred\u0007' },
+    });
     expect(res).toEqual({ status: 200, body: { planted: ['name', 'title'] } });
     const got = await client.oapi('topapi/v2/user/get', { userid: target.userid });
     expect(got.result).toMatchObject({ userid: target.userid, name: ['not', 'text'], title: '\u001b[31mred\u0007' });
     const page = await client.oapi('topapi/v2/user/list', { dept_id: target.dept_id_list[0], cursor: 0, size: 100 });
-    const listed = (page.result.list as Array<{ userid: string; name: unknown }>).find((u) => u.userid === target.userid);
+    const listed = (page.result.list as Array<{ userid: string; name: unknown }>).find(
+      (u) => u.userid === target.userid,
+    );
     expect(listed?.name).toEqual(['not', 'text']);
   });
 
@@ -211,15 +265,27 @@ describe('plant', () => {
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('fields.dept_id_list');
     const missing = await client.control('POST', 'plant', { userid: 'nobody-here', fields: { name: 'x' } });
-    expect(missing).toEqual({ status: 404, body: { error: { message: 'no user with userid "nobody-here"', path: 'userid' } } });
+    expect(missing).toEqual({
+      status: 404,
+      body: { error: { message: 'no user with userid "nobody-here"', path: 'userid' } },
+    });
   });
 
   it('a department too: listsub serves it as planted; its id and parent cannot be planted', async () => {
-    const dir = (await client.control('GET', 'directory')).body as { departments: Array<{ dept_id: number; parent_id?: number }> };
-    const target = dir.departments.find((d) => d.dept_id !== 1 && d.parent_id !== undefined) as { dept_id: number; parent_id: number };
-    expect(await client.control('POST', 'plant', { departmentId: target.dept_id, fields: { name: 'Ops\u001b[2J' } })).toEqual({ status: 200, body: { planted: ['name'] } });
+    const dir = (await client.control('GET', 'directory')).body as {
+      departments: Array<{ dept_id: number; parent_id?: number }>;
+    };
+    const target = dir.departments.find((d) => d.dept_id !== 1 && d.parent_id !== undefined) as {
+      dept_id: number;
+      parent_id: number;
+    };
+    expect(
+      await client.control('POST', 'plant', { departmentId: target.dept_id, fields: { name: 'Ops\u001b[2J' } }),
+    ).toEqual({ status: 200, body: { planted: ['name'] } });
     const children = await client.oapi('topapi/v2/department/listsub', { dept_id: target.parent_id });
-    expect((children.result as Array<{ dept_id: number; name: string }>).find((d) => d.dept_id === target.dept_id)?.name).toBe('Ops\u001b[2J');
+    expect(
+      (children.result as Array<{ dept_id: number; name: string }>).find((d) => d.dept_id === target.dept_id)?.name,
+    ).toBe('Ops\u001b[2J');
     const bad = await client.control('POST', 'plant', { departmentId: target.dept_id, fields: { parent_id: 1 } });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('fields.parent_id');
@@ -231,14 +297,22 @@ describe('holds (for tests that need a known point)', () => {
   it('POST /__sim/calls/hold: later API calls are counted and then wait, in order, until POST /__sim/calls/release', async () => {
     await client.token();
     const total = (await client.control('GET', 'stats')).body.total as number;
-    expect(await client.control('POST', 'calls/hold', { after: 1 })).toEqual({ status: 200, body: { holding: true, allowance: 1, held: 0 } });
+    expect(await client.control('POST', 'calls/hold', { after: 1 })).toEqual({
+      status: 200,
+      body: { holding: true, allowance: 1, held: 0 },
+    });
     expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 })).errcode).toBe(0); // the one let through
     let answered = 0;
-    const calls = [1, 2].map(() => client.oapi('topapi/v2/department/get', { dept_id: 1 }).then((r) => (answered++, r)));
+    const calls = [1, 2].map(() =>
+      client.oapi('topapi/v2/department/get', { dept_id: 1 }).then((r) => (answered++, r)),
+    );
     await pollTo(async () => (await client.control('GET', 'calls/hold')).body.held === 2);
     expect(answered).toBe(0);
     expect((await client.control('GET', 'stats')).body.total).toBe(total + 3);
-    expect(await client.control('POST', 'calls/release')).toEqual({ status: 200, body: { holding: false, allowance: 0, held: 0 } });
+    expect(await client.control('POST', 'calls/release')).toEqual({
+      status: 200,
+      body: { holding: false, allowance: 0, held: 0 },
+    });
     for (const r of await Promise.all(calls)) expect(r.errcode).toBe(0);
     expect(answered).toBe(2);
   });

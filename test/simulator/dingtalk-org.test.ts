@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { dingDepartmentName, dingOperation, dingOrg, dingOrder, uniqueSiblingName, wecomView } from '../../src/simulator/dingtalk/convert.js';
+import {
+  dingDepartmentName,
+  dingOperation,
+  dingOrg,
+  dingOrder,
+  uniqueSiblingName,
+  wecomView,
+} from '../../src/simulator/dingtalk/convert.js';
 import { DingCorp } from '../../src/simulator/dingtalk/corp.js';
 import type { DingOrg } from '../../src/simulator/dingtalk/model.js';
 import { DINGTALK_DEFAULT_SIZES } from '../../src/simulator/dingtalk/server.js';
@@ -42,8 +49,10 @@ function problems(org: DingOrg): string[] {
   for (const u of org.users) {
     if (!/^[A-Za-z0-9]{20,32}$/.test(u.unionid)) out.push(`bad unionid ${u.unionid}`);
     unionids.add(u.unionid);
-    if (u.dept_order_list.map((o) => o.dept_id).join() !== u.dept_id_list.join()) out.push(`dept_order_list of ${u.userid}`);
-    if (u.leader_in_dept.map((l) => l.dept_id).join() !== u.dept_id_list.join()) out.push(`leader_in_dept of ${u.userid}`);
+    if (u.dept_order_list.map((o) => o.dept_id).join() !== u.dept_id_list.join())
+      out.push(`dept_order_list of ${u.userid}`);
+    if (u.leader_in_dept.map((l) => l.dept_id).join() !== u.dept_id_list.join())
+      out.push(`leader_in_dept of ${u.userid}`);
     for (const d of u.dept_id_list) if (!ids.has(d)) out.push(`${u.userid} in unknown ${d}`);
   }
   if (unionids.size !== org.users.length) out.push('unionids repeat');
@@ -60,7 +69,9 @@ describe('dingOrg', () => {
     const multi = org.users.filter((u) => u.dept_id_list.length > 1);
     expect(multi.length).toBeGreaterThan(org.users.length * 0.05);
     // Per-department leader flags: someone leads one of their departments and not another.
-    expect(multi.some((u) => u.leader_in_dept.some((l) => l.leader) && u.leader_in_dept.some((l) => !l.leader))).toBe(true);
+    expect(multi.some((u) => u.leader_in_dept.some((l) => l.leader) && u.leader_in_dept.some((l) => !l.leader))).toBe(
+      true,
+    );
     const inactive = org.users.filter((u) => !u.active).length;
     expect(inactive).toBeGreaterThan(org.users.length * 0.02);
     expect(inactive).toBeLessThan(org.users.length * 0.1);
@@ -90,7 +101,9 @@ describe('dingOrg', () => {
     const ding = dingOrg(wecom, { corpId: CORP, seed: 4 });
     const order = new Map(ding.departments.map((d) => [d.dept_id, d.order]));
     // Every pair of siblings WeCom orders (larger first), compared: there must be pairs, or nothing was checked.
-    const pairs = wecom.departments.flatMap((d) => wecom.departments.filter((e) => d.parentid === e.parentid && d.order > e.order).map((e) => [d.id, e.id] as const));
+    const pairs = wecom.departments.flatMap((d) =>
+      wecom.departments.filter((e) => d.parentid === e.parentid && d.order > e.order).map((e) => [d.id, e.id] as const),
+    );
     expect(pairs.length).toBeGreaterThan(20);
     expect(pairs.filter(([d, e]) => !((order.get(d) ?? Infinity) < (order.get(e) ?? -Infinity)))).toEqual([]);
     expect(dingOrder(100_000_000)).toBe(0);
@@ -114,14 +127,19 @@ describe('names', () => {
 });
 
 describe('random operations in DingTalk terms', () => {
-  it.each([1, 2, 3, 4, 5, 6])('seed %i: 400 changes apply in order under DingTalk\'s rules', (seed) => {
+  it.each([1, 2, 3, 4, 5, 6])("seed %i: 400 changes apply in order under DingTalk's rules", (seed) => {
     const org = build(seed, 25, 200);
     const corp = new DingCorp(org, CORP);
-    const ops = randomOperations(wecomView({ departments: corp.allDepartments(), users: [...corp.allUsers()] }), { count: 400, seed }).map(dingOperation);
+    const ops = randomOperations(wecomView({ departments: corp.allDepartments(), users: [...corp.allUsers()] }), {
+      count: 400,
+      seed,
+    }).map(dingOperation);
     for (const op of ops) corp.apply(op);
     expect(ops.length).toBe(400);
     const kinds = new Set(ops.map((o) => o.op));
-    expect(kinds).toEqual(new Set(['createDepartment', 'updateDepartment', 'deleteDepartment', 'createUser', 'updateUser', 'deleteUser']));
+    expect(kinds).toEqual(
+      new Set(['createDepartment', 'updateDepartment', 'deleteDepartment', 'createUser', 'updateUser', 'deleteUser']),
+    );
     const after = { departments: corp.allDepartments(), users: [...corp.allUsers()] };
     expect(problems(after)).toEqual([]);
   });

@@ -31,7 +31,15 @@ const activeUser = (): DingUser => org.users.find((u) => u.active && u.mobile !=
 
 function authorizeUrl(params: Record<string, string> = {}): URL {
   const url = new URL('/oauth2/auth', client.url);
-  const all = { redirect_uri: REDIRECT, response_type: 'code', client_id: sim.identity.clientId, scope: 'openid', state: 'st4te', prompt: 'consent', ...params };
+  const all = {
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    client_id: sim.identity.clientId,
+    scope: 'openid',
+    state: 'st4te',
+    prompt: 'consent',
+    ...params,
+  };
   for (const [k, v] of Object.entries(all)) url.searchParams.set(k, v);
   return url;
 }
@@ -46,7 +54,12 @@ async function signIn(userid: string, params: Record<string, string> = {}): Prom
 }
 
 async function userToken(code: string): Promise<{ status: number; body: any }> {
-  return client.api('POST', 'v1.0/oauth2/userAccessToken', { clientId: sim.identity.clientId, clientSecret: sim.identity.clientSecret, code, grantType: 'authorization_code' });
+  return client.api('POST', 'v1.0/oauth2/userAccessToken', {
+    clientId: sim.identity.clientId,
+    clientSecret: sim.identity.clientSecret,
+    code,
+    grantType: 'authorization_code',
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -101,7 +114,12 @@ describe('the OAuth chain: auth code → userAccessToken → users/me → getbyu
 
     const me = await client.api('GET', 'v1.0/contact/users/me', undefined, token.body.accessToken);
     expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ nick: u.name, unionId: u.unionid, openId: expect.any(String), avatarUrl: u.avatar });
+    expect(me.body).toMatchObject({
+      nick: u.name,
+      unionId: u.unionid,
+      openId: expect.any(String),
+      avatarUrl: u.avatar,
+    });
     expect(me.body).not.toHaveProperty('mobile');
 
     const byUnion = await client.oapi('topapi/user/getbyunionid', { unionid: me.body.unionId });
@@ -124,15 +142,30 @@ describe('the OAuth chain: auth code → userAccessToken → users/me → getbyu
     expect((await userToken(code)).status).toBe(200);
     const again = await userToken(code);
     expect(again).toMatchObject({ status: 400, body: { code: 'invalidAuthCode', requestid: expect.any(String) } });
-    const wrong = await client.api('POST', 'v1.0/oauth2/userAccessToken', { clientId: sim.identity.clientId, clientSecret: 'nope', code, grantType: 'authorization_code' });
+    const wrong = await client.api('POST', 'v1.0/oauth2/userAccessToken', {
+      clientId: sim.identity.clientId,
+      clientSecret: 'nope',
+      code,
+      grantType: 'authorization_code',
+    });
     expect(wrong).toMatchObject({ status: 400, body: { code: 'invalidClientIdOrSecret' } });
-    const grant = await client.api('POST', 'v1.0/oauth2/userAccessToken', { clientId: sim.identity.clientId, clientSecret: sim.identity.clientSecret, code, grantType: 'password' });
+    const grant = await client.api('POST', 'v1.0/oauth2/userAccessToken', {
+      clientId: sim.identity.clientId,
+      clientSecret: sim.identity.clientSecret,
+      code,
+      grantType: 'password',
+    });
     expect(grant.status).toBe(400);
   });
 
   it('a refresh token gives a new access token, once', async () => {
     const first = (await userToken((await signIn(activeUser().userid)).get('code')!)).body;
-    const refresh = { clientId: sim.identity.clientId, clientSecret: sim.identity.clientSecret, grantType: 'refresh_token', refreshToken: first.refreshToken };
+    const refresh = {
+      clientId: sim.identity.clientId,
+      clientSecret: sim.identity.clientSecret,
+      grantType: 'refresh_token',
+      refreshToken: first.refreshToken,
+    };
     const next = await client.api('POST', 'v1.0/oauth2/userAccessToken', refresh);
     expect(next.status).toBe(200);
     expect(next.body.accessToken).not.toBe(first.accessToken);
@@ -141,11 +174,20 @@ describe('the OAuth chain: auth code → userAccessToken → users/me → getbyu
   });
 
   it('users/me: no token → 400 AuthenticationFailed.MissingParameter; an app token or an expired one → 400 InvalidAuthentication', async () => {
-    expect(await client.api('GET', 'v1.0/contact/users/me')).toMatchObject({ status: 400, body: { code: 'AuthenticationFailed.MissingParameter' } });
-    expect(await client.api('GET', 'v1.0/contact/users/me', undefined, await client.token())).toMatchObject({ status: 400, body: { code: 'InvalidAuthentication' } });
+    expect(await client.api('GET', 'v1.0/contact/users/me')).toMatchObject({
+      status: 400,
+      body: { code: 'AuthenticationFailed.MissingParameter' },
+    });
+    expect(await client.api('GET', 'v1.0/contact/users/me', undefined, await client.token())).toMatchObject({
+      status: 400,
+      body: { code: 'InvalidAuthentication' },
+    });
     const token = (await userToken((await signIn(activeUser().userid)).get('code')!)).body.accessToken as string;
     sim.signIn.age(7201_000);
-    expect(await client.api('GET', 'v1.0/contact/users/me', undefined, token)).toMatchObject({ status: 400, body: { code: 'InvalidAuthentication' } });
+    expect(await client.api('GET', 'v1.0/contact/users/me', undefined, token)).toMatchObject({
+      status: 400,
+      body: { code: 'InvalidAuthentication' },
+    });
   });
 
   it('users/me without the permission → 403 AccessTokenPermissionDenied', async () => {
@@ -158,11 +200,18 @@ describe('the OAuth chain: auth code → userAccessToken → users/me → getbyu
   });
 
   it('v1.0/oauth2/accessToken gives the app token, the same as gettoken and valid on the oapi host', async () => {
-    const reply = await client.api('POST', 'v1.0/oauth2/accessToken', { appKey: sim.identity.clientId, appSecret: sim.identity.clientSecret });
+    const reply = await client.api('POST', 'v1.0/oauth2/accessToken', {
+      appKey: sim.identity.clientId,
+      appSecret: sim.identity.clientSecret,
+    });
     expect(reply).toMatchObject({ status: 200, body: { accessToken: expect.any(String), expireIn: 7200 } });
     expect(reply.body.accessToken).toBe((await client.gettoken()).access_token);
-    expect((await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token: reply.body.accessToken })).errcode).toBe(0);
-    expect(await client.api('POST', 'v1.0/oauth2/accessToken', { appKey: sim.identity.clientId, appSecret: 'nope' })).toMatchObject({
+    expect(
+      (await client.oapi('topapi/v2/department/get', { dept_id: 1 }, { token: reply.body.accessToken })).errcode,
+    ).toBe(0);
+    expect(
+      await client.api('POST', 'v1.0/oauth2/accessToken', { appKey: sim.identity.clientId, appSecret: 'nope' }),
+    ).toMatchObject({
       status: 400,
       body: { code: 'invalidClientIdOrSecret', message: expect.any(String), requestid: expect.any(String) },
     });
@@ -183,7 +232,13 @@ describe('in-app 免登: v2/user/getuserinfo', () => {
     const code = await authCode(u.userid);
     const reply = await client.oapi('topapi/v2/user/getuserinfo', { code });
     expect(reply.errcode).toBe(0);
-    expect(reply.result).toMatchObject({ userid: u.userid, unionid: u.unionid, name: u.name, sys: u.admin, device_id: expect.any(String) });
+    expect(reply.result).toMatchObject({
+      userid: u.userid,
+      unionid: u.unionid,
+      name: u.name,
+      sys: u.admin,
+      device_id: expect.any(String),
+    });
     expect(reply.result.sys_level).toBe(u.admin ? (u.boss ? 1 : 2) : u.boss ? 100 : 0);
     expect((await client.oapi('topapi/v2/user/getuserinfo', { code })).errcode).toBe(40078);
     expect((await client.oapi('topapi/v2/user/getuserinfo', { code: 'made-up' })).errcode).toBe(40078);
@@ -204,7 +259,9 @@ describe('in-app 免登: v2/user/getuserinfo', () => {
 
   it('POST /__sim/auth-code refuses an unknown (404) or inactive (409) person and a bad body (400)', async () => {
     expect((await client.control('POST', 'auth-code', { userid: 'nobody-here' })).status).toBe(404);
-    expect((await client.control('POST', 'auth-code', { userid: org.users.find((u) => !u.active)!.userid })).status).toBe(409);
+    expect(
+      (await client.control('POST', 'auth-code', { userid: org.users.find((u) => !u.active)!.userid })).status,
+    ).toBe(409);
     const bad = await client.control('POST', 'auth-code', { user: 'x' });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toMatch(/userid/);

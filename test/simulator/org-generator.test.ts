@@ -1,6 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WECOM_LIMITS } from '../../src/connectors/wecom/limits.js';
-import { checkDepartmentName, checkProfileField, checkUserId, checkUserName, emailKey, mobileKey, userIdKey } from '../../src/directory/limits.js';
+import {
+  checkDepartmentName,
+  checkProfileField,
+  checkUserId,
+  checkUserName,
+  emailKey,
+  mobileKey,
+  userIdKey,
+} from '../../src/directory/limits.js';
 import { COMPOUND_SURNAMES, GIVEN_CHARS, SURNAMES } from '../../src/simulator/names.js';
 import { generateOrg, randomOperations } from '../../src/simulator/org-generator.js';
 import { Random } from '../../src/simulator/random.js';
@@ -49,13 +57,15 @@ function orgProblems(org: SimOrg): string[] {
   for (const d of org.departments) {
     const bad = checkDepartmentName(d.name, WECOM_LIMITS);
     if (bad) problems.push(`department ${d.id}: ${bad.message}`);
-    if (d.name_en !== '' && checkDepartmentName(d.name_en, WECOM_LIMITS)) problems.push(`department ${d.id}: bad name_en`);
+    if (d.name_en !== '' && checkDepartmentName(d.name_en, WECOM_LIMITS))
+      problems.push(`department ${d.id}: bad name_en`);
     if (d.parentid !== 0 && !byId.has(d.parentid)) problems.push(`department ${d.id}: parent ${d.parentid} missing`);
     const names = siblings.get(d.parentid) ?? new Set<string>();
     if (names.has(d.name)) problems.push(`department ${d.id}: name "${d.name}" repeated under ${d.parentid}`);
     names.add(d.name);
     siblings.set(d.parentid, names);
-    if (!Number.isInteger(d.order) || d.order < 0 || d.order >= 2 ** 32) problems.push(`department ${d.id}: order ${d.order}`);
+    if (!Number.isInteger(d.order) || d.order < 0 || d.order >= 2 ** 32)
+      problems.push(`department ${d.id}: order ${d.order}`);
     try {
       if (depthOf(byId, d.id) > 15) problems.push(`department ${d.id} deeper than 15`);
     } catch (err) {
@@ -84,7 +94,8 @@ function orgProblems(org: SimOrg): string[] {
       const v = checkProfileField(field, u[field], WECOM_LIMITS);
       if (v) problems.push(`${u.userid}: ${v.message}`);
     }
-    if (u.department.length === 0 || u.department.length > 100) problems.push(`${u.userid}: ${u.department.length} departments`);
+    if (u.department.length === 0 || u.department.length > 100)
+      problems.push(`${u.userid}: ${u.department.length} departments`);
     if (new Set(u.department).size !== u.department.length) problems.push(`${u.userid}: repeated department`);
     if (u.order.length !== u.department.length || u.is_leader_in_dept.length !== u.department.length) {
       problems.push(`${u.userid}: arrays not aligned`);
@@ -145,7 +156,10 @@ function kindOf(op: SimOperation): Kind {
  */
 class WecomRules {
   private readonly depts = new Map<number, { id: number; name: string; parentid: number; children: Set<number> }>();
-  private readonly users = new Map<string, { userid: string; department: number[]; main: number; mobile: string; email: string }>();
+  private readonly users = new Map<
+    string,
+    { userid: string; department: number[]; main: number; mobile: string; email: string }
+  >();
   private readonly members = new Map<number, number>();
   private readonly mobiles = new Map<string, string>();
   private readonly emails = new Map<string, string>();
@@ -159,7 +173,13 @@ class WecomRules {
     for (const d of org.departments) this.depts.get(d.parentid)?.children.add(d.id);
     for (const u of org.users) {
       const key = userIdKey(u.userid);
-      const user = { userid: u.userid, department: [...u.department], main: u.main_department, mobile: mobileKey(u.mobile), email: emailKey(u.email) };
+      const user = {
+        userid: u.userid,
+        department: [...u.department],
+        main: u.main_department,
+        mobile: mobileKey(u.mobile),
+        email: emailKey(u.email),
+      };
       this.users.set(key, user);
       this.join(user.department, +1);
       if (u.mobile) this.mobiles.set(user.mobile, key);
@@ -202,20 +222,27 @@ class WecomRules {
   }
 
   private siblingHas(parentId: number, name: string, except?: number): boolean {
-    for (const c of this.depts.get(parentId)?.children ?? []) if (c !== except && this.depts.get(c)!.name === name) return true;
+    for (const c of this.depts.get(parentId)?.children ?? [])
+      if (c !== except && this.depts.get(c)!.name === name) return true;
     return false;
   }
 
-  private checkMemberships(u: { department?: number[]; order?: number[]; is_leader_in_dept?: number[] }): string | null {
+  private checkMemberships(u: {
+    department?: number[];
+    order?: number[];
+    is_leader_in_dept?: number[];
+  }): string | null {
     if (u.department === undefined) {
-      if (u.order !== undefined || u.is_leader_in_dept !== undefined) return 'order/is_leader_in_dept without department';
+      if (u.order !== undefined || u.is_leader_in_dept !== undefined)
+        return 'order/is_leader_in_dept without department';
       return null;
     }
     if (u.department.length === 0 || u.department.length > 100) return `${u.department.length} departments`;
     if (new Set(u.department).size !== u.department.length) return 'repeated department';
     for (const d of u.department) if (!this.depts.has(d)) return `department ${d} does not exist (60127)`;
     if (u.order !== undefined && u.order.length !== u.department.length) return 'order not aligned';
-    if (u.is_leader_in_dept !== undefined && u.is_leader_in_dept.length !== u.department.length) return 'is_leader_in_dept not aligned (60132)';
+    if (u.is_leader_in_dept !== undefined && u.is_leader_in_dept.length !== u.department.length)
+      return 'is_leader_in_dept not aligned (60132)';
     return null;
   }
 
@@ -238,7 +265,8 @@ class WecomRules {
     switch (op.op) {
       case 'createDepartment': {
         const { id, name, parentid } = op.department;
-        if (id === undefined || !Number.isInteger(id) || id <= this.maxId || id > 2_147_483_647) return `id ${id} not fresh`;
+        if (id === undefined || !Number.isInteger(id) || id <= this.maxId || id > 2_147_483_647)
+          return `id ${id} not fresh`;
         if (this.depts.has(id)) return `id ${id} exists (60008)`;
         const bad = checkDepartmentName(name, WECOM_LIMITS);
         if (bad) return bad.message;
@@ -263,7 +291,8 @@ class WecomRules {
           if (bad) return bad.message;
         }
         if (!this.depts.has(newParent)) return `parent ${newParent} missing (60004)`;
-        for (let p = this.depts.get(newParent); p; p = this.depts.get(p.parentid)) if (p.id === id) return 'loop (60010)';
+        for (let p = this.depts.get(newParent); p; p = this.depts.get(p.parentid))
+          if (p.id === id) return 'loop (60010)';
         if (this.siblingHas(newParent, newName, id)) return `name "${newName}" exists under ${newParent} (60008)`;
         if (this.depth(newParent) + this.height(id) > 15) return 'deeper than 15 (81002)';
         this.depts.get(d.parentid)!.children.delete(id);
@@ -296,7 +325,13 @@ class WecomRules {
         if (!u.mobile && !u.email) return 'neither mobile nor email (60129)';
         const contact = this.checkContact(key, u.mobile, u.email);
         if (contact) return contact;
-        const user = { userid: u.userid, department: [...u.department], main, mobile: u.mobile ? mobileKey(u.mobile) : '', email: u.email ? emailKey(u.email) : '' };
+        const user = {
+          userid: u.userid,
+          department: [...u.department],
+          main,
+          mobile: u.mobile ? mobileKey(u.mobile) : '',
+          email: u.email ? emailKey(u.email) : '',
+        };
         this.users.set(key, user);
         this.join(user.department, +1);
         if (user.mobile) this.mobiles.set(user.mobile, key);
@@ -713,9 +748,14 @@ describe('randomOperations', () => {
   it('the rule checker catches invalid operations', () => {
     const root = org.departments.find((d) => d.parentid === 0)!;
     const leafWithMembers = org.departments.find(
-      (d) => d.parentid !== 0 && !org.departments.some((c) => c.parentid === d.id) && org.users.some((u) => u.department.includes(d.id)),
+      (d) =>
+        d.parentid !== 0 &&
+        !org.departments.some((c) => c.parentid === d.id) &&
+        org.users.some((u) => u.department.includes(d.id)),
     )!;
-    const someParent = org.departments.find((d) => d.parentid === root.id && org.departments.some((c) => c.parentid === d.id))!;
+    const someParent = org.departments.find(
+      (d) => d.parentid === root.id && org.departments.some((c) => c.parentid === d.id),
+    )!;
     const child = org.departments.find((c) => c.parentid === someParent.id)!;
     const sibling = org.departments.find((c) => c.parentid === root.id && c.id !== someParent.id)!;
     const u0 = org.users[0]!;
@@ -728,7 +768,10 @@ describe('randomOperations', () => {
       { op: 'updateDepartment', department: { id: sibling.id, name: someParent.name } },
       { op: 'createDepartment', department: { id: 9_999_999, name: 'a|b', parentid: root.id } },
       { op: 'createDepartment', department: { id: 1, name: 'x', parentid: root.id } },
-      { op: 'createUser', user: { userid: u0.userid.toUpperCase(), name: '新人', department: [root.id], mobile: '+86 13900000000' } },
+      {
+        op: 'createUser',
+        user: { userid: u0.userid.toUpperCase(), name: '新人', department: [root.id], mobile: '+86 13900000000' },
+      },
       { op: 'createUser', user: { userid: '_bad', name: '新人', department: [root.id], mobile: '+86 13900000001' } },
       { op: 'createUser', user: { userid: 'fresh.one', name: '新人', department: [root.id], mobile: u0.mobile } },
       { op: 'updateUser', user: { userid: u1.userid, department: [root.id], is_leader_in_dept: [0, 1] } },

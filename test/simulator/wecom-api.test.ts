@@ -46,7 +46,9 @@ describe('gettoken and access tokens', () => {
     // Each token acts as its own secret: only the contacts token may list ids, only the app token may read the agent.
     expect((await client.post('user/list_id', {}, { query: { access_token: contacts.access_token } })).errcode).toBe(0);
     expect((await client.post('user/list_id', {}, { query: { access_token: app.access_token } })).errcode).toBe(48002);
-    expect((await client.get('agent/get', { access_token: app.access_token, agentid: sim.identity.agentId })).errcode).toBe(0);
+    expect(
+      (await client.get('agent/get', { access_token: app.access_token, agentid: sim.identity.agentId })).errcode,
+    ).toBe(0);
   });
 
   it('expires_in follows the tokenTtlSeconds switch', async () => {
@@ -95,7 +97,9 @@ describe('gettoken and access tokens', () => {
       expect(expired.errcode).toBe(42001);
       expect(expired.errmsg).toMatch(/expired/);
       // A new token works.
-      expect((await own.client.get('department/simplelist', { access_token: await own.client.token('app', true) })).errcode).toBe(0);
+      expect(
+        (await own.client.get('department/simplelist', { access_token: await own.client.token('app', true) })).errcode,
+      ).toBe(0);
     } finally {
       await own.sim.close();
     }
@@ -140,7 +144,8 @@ describe('department reads', () => {
     expect(ids.length).toBe(new Set(ids).size);
     expect(ids.length).toBeLessThan(org.departments.length);
     const position = new Map(ids.map((d, i) => [d, i]));
-    for (const d of reply.department) if (d.id !== id) expect(position.get(d.parentid)).toBeLessThan(position.get(d.id) as number);
+    for (const d of reply.department)
+      if (d.id !== id) expect(position.get(d.parentid)).toBeLessThan(position.get(d.id) as number);
   });
 
   it('department/list of an unknown id is 60003, of a non-number 40058', async () => {
@@ -153,7 +158,9 @@ describe('department reads', () => {
     expect(reply.errcode).toBe(0);
     expect(reply.department).toBeUndefined();
     for (const d of reply.department_id) expect(Object.keys(d).sort()).toEqual(['id', 'order', 'parentid']);
-    expect(byId(reply.department_id)).toEqual(org.departments.map((d) => ({ id: d.id, parentid: d.parentid, order: d.order })));
+    expect(byId(reply.department_id)).toEqual(
+      org.departments.map((d) => ({ id: d.id, parentid: d.parentid, order: d.order })),
+    );
 
     const id = branch();
     const sub = await client.get('department/simplelist', { id });
@@ -162,7 +169,8 @@ describe('department reads', () => {
   });
 
   it('department/get returns one department; 41016 without id, 60003 for an unknown one', async () => {
-    const target = org.departments.find((d) => d.department_leader.length > 0 && d.name_en !== '') ?? org.departments[1]!;
+    const target =
+      org.departments.find((d) => d.department_leader.length > 0 && d.name_en !== '') ?? org.departments[1]!;
     const reply = await client.get('department/get', { id: target.id });
     expect(reply).toEqual({ errcode: 0, errmsg: 'ok', department: target });
     expect((await client.get('department/get')).errcode).toBe(41016);
@@ -207,7 +215,9 @@ describe('user reads', () => {
     const reply = await client.get('user/simplelist', { department_id: id }, { as: 'contacts' });
     expect(reply.errcode).toBe(0);
     const truth = new Map(org.users.map((u) => [u.userid, u]));
-    expect(sorted(reply.userlist.map((u: WecomUser) => u.userid))).toEqual(sorted(membersOf(org.users, id).map((u) => u.userid)));
+    expect(sorted(reply.userlist.map((u: WecomUser) => u.userid))).toEqual(
+      sorted(membersOf(org.users, id).map((u) => u.userid)),
+    );
     for (const u of reply.userlist) {
       expect(Object.keys(u).sort()).toEqual(['department', 'name', 'open_userid', 'userid']);
       const t = truth.get(u.userid) as WecomUser;
@@ -226,7 +236,9 @@ describe('user reads', () => {
       expect(sorted(ids)).toEqual(sorted(org.users.map((u) => u.userid)));
 
       const direct = await client.get(path, { department_id: 1 }, { as: 'contacts' });
-      expect(sorted(direct.userlist.map((u: WecomUser) => u.userid))).toEqual(sorted(membersOf(org.users, 1).map((u) => u.userid)));
+      expect(sorted(direct.userlist.map((u: WecomUser) => u.userid))).toEqual(
+        sorted(membersOf(org.users, 1).map((u) => u.userid)),
+      );
     }
     const id = branch();
     const sub = subtreeIds(org.departments, id);
@@ -256,7 +268,9 @@ describe('user/list_id', () => {
     let cursor: string | undefined;
     let pages = 0;
     for (;;) {
-      const reply = await client.post('user/list_id', cursor === undefined ? { limit } : { cursor, limit }, { as: 'contacts' });
+      const reply = await client.post('user/list_id', cursor === undefined ? { limit } : { cursor, limit }, {
+        as: 'contacts',
+      });
       expect(reply.errcode).toBe(0);
       expect(Object.keys(reply).sort()).toEqual(['dept_user', 'errcode', 'errmsg', 'next_cursor']);
       pages++;
@@ -282,7 +296,9 @@ describe('user/list_id', () => {
     const reply = await client.post('user/list_id', {}, { as: 'contacts' });
     expect(reply.errcode).toBe(0);
     expect(reply.next_cursor).toBe('');
-    expect(sorted(reply.dept_user.map((r: { userid: string; department: number }) => `${r.userid}|${r.department}`))).toEqual(truthPairs());
+    expect(
+      sorted(reply.dept_user.map((r: { userid: string; department: number }) => `${r.userid}|${r.department}`)),
+    ).toEqual(truthPairs());
     const max = await client.post('user/list_id', { limit: 10_000 }, { as: 'contacts' });
     expect(max.errcode).toBe(0);
     expect(max.dept_user.length).toBe(reply.dept_user.length);
@@ -319,7 +335,9 @@ describe('agent/get and getcallbackip', () => {
     const id = branch();
     await client.configure({ visibleRange: [id] });
     try {
-      expect((await client.get('agent/get', { agentid: sim.identity.agentId })).allow_partys).toEqual({ partyid: [id] });
+      expect((await client.get('agent/get', { agentid: sim.identity.agentId })).allow_partys).toEqual({
+        partyid: [id],
+      });
     } finally {
       await client.configure({ visibleRange: [1] });
     }
@@ -383,10 +401,17 @@ describe('bad requests get WeCom errors, never a crash', () => {
     expect((await client.get('department/get', { id: '1.5' })).errcode).toBe(40058);
     expect((await client.get('user/list', { department_id: '-3' }, { as: 'contacts' })).errcode).toBe(40058);
     expect((await client.post('department/create', { name: 7, parentid: 1 }, { as: 'contacts' })).errcode).toBe(40058);
-    expect((await client.post('department/create', { name: 'x', parentid: 'one' }, { as: 'contacts' })).errcode).not.toBe(0);
-    expect((await client.post('user/create', { userid: 'typed-1', name: 'T', mobile: 13800000000 }, { as: 'contacts' })).errcode).toBe(40058);
+    expect(
+      (await client.post('department/create', { name: 'x', parentid: 'one' }, { as: 'contacts' })).errcode,
+    ).not.toBe(0);
+    expect(
+      (await client.post('user/create', { userid: 'typed-1', name: 'T', mobile: 13800000000 }, { as: 'contacts' }))
+        .errcode,
+    ).toBe(40058);
     expect((await client.post('user/batchdelete', { useridlist: 'abc' }, { as: 'contacts' })).errcode).toBe(40058);
-    const twice = await fetch(`${client.address('department/get', { access_token: await client.token('app') })}&id=1&id=2`);
+    const twice = await fetch(
+      `${client.address('department/get', { access_token: await client.token('app') })}&id=1&id=2`,
+    );
     expect(((await twice.json()) as { errcode: number }).errcode).toBe(40058);
     expect((await client.get('department/get', { id: 1 })).errcode).toBe(0);
   });

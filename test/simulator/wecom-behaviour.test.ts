@@ -33,7 +33,9 @@ afterEach(async () => {
 
 /** A user with every sensitive field filled and a known gender. */
 function richUser(): WecomUser {
-  const u = org.users.find((x) => x.gender !== '0' && x.mobile !== '' && x.email !== '' && x.avatar !== '' && x.qr_code !== '');
+  const u = org.users.find(
+    (x) => x.gender !== '0' && x.mobile !== '' && x.email !== '' && x.avatar !== '' && x.qr_code !== '',
+  );
   if (!u) throw new Error('no user with sensitive fields in the generated org');
   return u;
 }
@@ -43,7 +45,9 @@ function rangeWithStraddler(): { id: number; straddler: WecomUser } {
   for (const d of org.departments) {
     if (d.id === 1 || childrenOf(org.departments, d.id).length === 0) continue;
     const inside = subtreeIds(org.departments, d.id);
-    const straddler = org.users.find((u) => u.department.some((x) => inside.has(x)) && u.department.some((x) => !inside.has(x)));
+    const straddler = org.users.find(
+      (u) => u.department.some((x) => inside.has(x)) && u.department.some((x) => !inside.has(x)),
+    );
     if (straddler && inside.size < org.departments.length / 2) return { id: d.id, straddler };
   }
   throw new Error('no suitable visible range in the generated org');
@@ -115,14 +119,20 @@ describe('visible range', () => {
     expect(simple.department_id.find((d: { id: number }) => d.id === id).parentid).toBe(top.parentid);
 
     // The contacts secret is not limited by the app's range.
-    expect((await client.get('department/list', {}, { as: 'contacts' })).department.length).toBe(org.departments.length);
+    expect((await client.get('department/list', {}, { as: 'contacts' })).department.length).toBe(
+      org.departments.length,
+    );
   });
 
   it('two ranges give their union, without duplicates', async () => {
     const { id } = rangeWithStraddler();
-    const other = childrenOf(org.departments, 1).find((d) => !subtreeIds(org.departments, id).has(d.id) && !subtreeIds(org.departments, d.id).has(id))!;
+    const other = childrenOf(org.departments, 1).find(
+      (d) => !subtreeIds(org.departments, id).has(d.id) && !subtreeIds(org.departments, d.id).has(id),
+    )!;
     await client.configure({ visibleRange: [id, other.id] });
-    const ids: number[] = (await client.get('department/list', {}, { as: 'app' })).department.map((d: { id: number }) => d.id);
+    const ids: number[] = (await client.get('department/list', {}, { as: 'app' })).department.map(
+      (d: { id: number }) => d.id,
+    );
     expect(sorted(ids)).toEqual(sorted([...subtreeIds(org.departments, id), ...subtreeIds(org.departments, other.id)]));
   });
 
@@ -179,7 +189,9 @@ describe('IP switches', () => {
     expect((await client.get('department/list', {}, { as: 'app' })).errcode).toBe(60020);
     expect((await client.get('user/get', { userid: org.users[0]!.userid }, { as: 'contacts' })).errcode).toBe(60020);
     expect((await client.post('user/list_id', {}, { as: 'contacts' })).errcode).toBe(60020);
-    expect((await client.post('department/create', { name: 'ip', parentid: 1 }, { as: 'contacts' })).errcode).toBe(60020);
+    expect((await client.post('department/create', { name: 'ip', parentid: 1 }, { as: 'contacts' })).errcode).toBe(
+      60020,
+    );
     expect((await client.get('getcallbackip', {}, { as: 'app' })).errcode).toBe(60020);
     await client.configure({ untrustedIp: false });
     expect((await client.get('department/list', {}, { as: 'app' })).errcode).toBe(0);
@@ -267,12 +279,17 @@ describe('limits and latency', () => {
     await client.configure({ latencyMs: 150 });
     expect(await timed()).toBeGreaterThanOrEqual(148);
     const start = performance.now();
-    expect((await client.get('gettoken', { corpid: sim.identity.corpId, corpsecret: sim.identity.secret }, { as: null })).errcode).toBe(0);
+    expect(
+      (await client.get('gettoken', { corpid: sim.identity.corpId, corpsecret: sim.identity.secret }, { as: null }))
+        .errcode,
+    ).toBe(0);
     expect(performance.now() - start).toBeGreaterThanOrEqual(148);
   });
 
   it('failingDepartments: member reads of those departments → -1, others are fine', async () => {
-    const counts = org.departments.map((d) => [d.id, membersOf(org.users, d.id).length] as const).filter(([, n]) => n > 0);
+    const counts = org.departments
+      .map((d) => [d.id, membersOf(org.users, d.id).length] as const)
+      .filter(([, n]) => n > 0);
     const [failing] = counts[0]!;
     const [fine] = counts[1]!;
     await client.configure({ failingDepartments: [failing] });
@@ -324,7 +341,9 @@ describe('fault injection (faultRate 1)', () => {
 
   it("['hang'] → no response: the client's timeout fires", async () => {
     await client.configure({ faultRate: 1, faultKinds: ['hang'] });
-    await expect(client.getResponse('department/list', {}, { signal: AbortSignal.timeout(500) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(client.getResponse('department/list', {}, { signal: AbortSignal.timeout(500) })).rejects.toMatchObject(
+      { name: 'TimeoutError' },
+    );
     await client.configure({ faultRate: 0 });
     expect((await client.get('department/list')).errcode).toBe(0);
   });
@@ -333,7 +352,11 @@ describe('fault injection (faultRate 1)', () => {
     const token = await client.token('app', true);
     await client.configure({ faultRate: 1, faultKinds: ['revoke'] });
     expect((await client.get('department/list', { access_token: token })).errcode).toBe(40014);
-    const fresh = await client.get('gettoken', { corpid: sim.identity.corpId, corpsecret: sim.identity.secret }, { as: null });
+    const fresh = await client.get(
+      'gettoken',
+      { corpid: sim.identity.corpId, corpsecret: sim.identity.secret },
+      { as: null },
+    );
     expect(fresh.errcode).toBe(0);
     await client.configure({ faultRate: 0 });
     expect((await client.get('department/list', { access_token: token })).errcode).toBe(40014);

@@ -112,9 +112,19 @@ function decode(r: Received): Event {
   const envelope = parser.parse(r.body) as { xml: Record<string, string> };
   expect(Object.keys(envelope.xml).sort()).toEqual(['Encrypt', 'ToUserName']);
   expect(envelope.xml.ToUserName).toBe(sim.identity.corpId);
-  const xml = crypto.verifyAndDecrypt({ signature: signature!, timestamp: timestamp!, nonce: nonce!, encrypted: envelope.xml.Encrypt! });
+  const xml = crypto.verifyAndDecrypt({
+    signature: signature!,
+    timestamp: timestamp!,
+    nonce: nonce!,
+    encrypted: envelope.xml.Encrypt!,
+  });
   const event = (parser.parse(xml) as { xml: Event }).xml;
-  expect(event).toMatchObject({ ToUserName: sim.identity.corpId, FromUserName: 'sys', MsgType: 'event', Event: 'change_contact' });
+  expect(event).toMatchObject({
+    ToUserName: sim.identity.corpId,
+    FromUserName: 'sys',
+    MsgType: 'event',
+    Event: 'change_contact',
+  });
   expect(Math.abs(Number(event.CreateTime) - Date.now() / 1000)).toBeLessThan(60);
   return event;
 }
@@ -133,7 +143,13 @@ async function waitFor(check: () => boolean | Promise<boolean>, what: string, ti
   }
 }
 
-async function stats(): Promise<{ queued: number; delivered: number; failed: number; attempts: number; lastError: string | null }> {
+async function stats(): Promise<{
+  queued: number;
+  delivered: number;
+  failed: number;
+  attempts: number;
+  lastError: string | null;
+}> {
   return (await client.control('GET', 'callbacks')).body;
 }
 
@@ -224,8 +240,16 @@ describe('full payloads', () => {
       nonce: r.url.searchParams.get('nonce')!,
       encrypted,
     };
-    expect(() => new CallbackCrypto({ token: 'OtherToken', encodingAesKey: AES_KEY, receiverId: sim.identity.corpId }).verifyAndDecrypt(args)).toThrow();
-    expect(() => new CallbackCrypto({ token: TOKEN, encodingAesKey: AES_KEY, receiverId: 'wwsomeoneelse' }).verifyAndDecrypt(args)).toThrow();
+    expect(() =>
+      new CallbackCrypto({
+        token: 'OtherToken',
+        encodingAesKey: AES_KEY,
+        receiverId: sim.identity.corpId,
+      }).verifyAndDecrypt(args),
+    ).toThrow();
+    expect(() =>
+      new CallbackCrypto({ token: TOKEN, encodingAesKey: AES_KEY, receiverId: 'wwsomeoneelse' }).verifyAndDecrypt(args),
+    ).toThrow();
     expect(crypto.verifyAndDecrypt(args)).toContain('create_party');
   });
 
@@ -234,7 +258,15 @@ describe('full payloads', () => {
     const dept = await client.post('department/create', { name: 'API部门', parentid: 1 }, c);
     expect(dept.errcode).toBe(0);
     expect((await client.post('department/update', { id: dept.id, name: 'API部门改' }, c)).errcode).toBe(0);
-    expect((await client.post('user/create', { userid: 'api.made', name: '接口', mobile: '13800009999', department: [dept.id] }, c)).errcode).toBe(0);
+    expect(
+      (
+        await client.post(
+          'user/create',
+          { userid: 'api.made', name: '接口', mobile: '13800009999', department: [dept.id] },
+          c,
+        )
+      ).errcode,
+    ).toBe(0);
     expect((await client.post('user/update', { userid: 'api.made', position: 'X' }, c)).errcode).toBe(0);
     expect((await client.get('user/delete', { userid: 'api.made' }, c)).errcode).toBe(0);
     expect((await client.get('department/delete', { id: dept.id }, c)).errcode).toBe(0);
@@ -254,7 +286,14 @@ describe('concurrent delivery (callbackConcurrency)', () => {
     // The first four answers wait until all four have arrived: four are provably in flight at once.
     receiver.answerOnceReceived = 4;
     const departments = (n: number, from: number): SimOperation[] =>
-      Array.from({ length: n }, (_, i) => ({ op: 'createDepartment', department: { id: from + i, name: `并发部门${from + i}`, parentid: 1 } }) as SimOperation);
+      Array.from(
+        { length: n },
+        (_, i) =>
+          ({
+            op: 'createDepartment',
+            department: { id: from + i, name: `并发部门${from + i}`, parentid: 1 },
+          }) as SimOperation,
+      );
     const [d2] = (await client.directory()).departments.filter((d) => d.id !== 1).map((d) => d.id);
     await mutate([
       ...departments(8, 9300),
@@ -268,11 +307,25 @@ describe('concurrent delivery (callbackConcurrency)', () => {
     expect(receiver.maxInFlight).toBe(4);
     const events = receiver.requests.map((r) => payload(decode(r)));
     // Every change arrived once.
-    expect(events.filter((e) => e.ChangeType === 'create_party').map((e) => Number(e.Id)).sort()).toEqual([...departments(8, 9300), ...departments(8, 9400)].map((o) => (o as { department: { id: number } }).department.id));
+    expect(
+      events
+        .filter((e) => e.ChangeType === 'create_party')
+        .map((e) => Number(e.Id))
+        .sort(),
+    ).toEqual(
+      [...departments(8, 9300), ...departments(8, 9400)].map(
+        (o) => (o as { department: { id: number } }).department.id,
+      ),
+    );
     // The rename came alone: after everything queued before it had been answered, and before anything after it.
     const at = events.findIndex((e) => e.NewUserID === 'cc.two');
     expect(receiver.requests[at]!.alongside).toBe(0);
-    expect(events.slice(0, at).map((e) => e.Id ?? e.UserID).sort()).toEqual([...Array.from({ length: 8 }, (_, i) => String(9300 + i)), 'cc.one'].sort());
+    expect(
+      events
+        .slice(0, at)
+        .map((e) => e.Id ?? e.UserID)
+        .sort(),
+    ).toEqual([...Array.from({ length: 8 }, (_, i) => String(9300 + i)), 'cc.one'].sort());
     expect(receiver.requests[at + 1]!.alongside).toBe(0);
   });
 });
@@ -284,7 +337,10 @@ describe('ID-only payloads (callbackIdsOnly)', () => {
     await client.configure({ callbackIdsOnly: true });
     const [d2, d3] = (await client.directory()).departments.filter((d) => d.id !== 1).map((d) => d.id);
     await mutate([
-      { op: 'createUser', user: { userid: 'ids.only', name: '只有编号', department: [d2!], mobile: '+86 13700001111', position: 'A' } },
+      {
+        op: 'createUser',
+        user: { userid: 'ids.only', name: '只有编号', department: [d2!], mobile: '+86 13700001111', position: 'A' },
+      },
       { op: 'updateUser', user: { userid: 'ids.only', position: 'B' } }, // nothing
       { op: 'updateUser', user: { userid: 'ids.only', department: [d2!, d3!] } },
       { op: 'updateUser', user: { userid: 'ids.only', new_userid: 'ids.renamed' } },

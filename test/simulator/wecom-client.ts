@@ -32,8 +32,13 @@ export class WecomClient {
     const cached = this.tokens.get(kind);
     if (cached !== undefined && !fresh) return cached;
     const { corpId, secret, contactsSecret } = this.sim.identity;
-    const reply = await this.get('gettoken', { corpid: corpId, corpsecret: kind === 'app' ? secret : contactsSecret }, { as: null });
-    if (reply.errcode !== 0 || typeof reply.access_token !== 'string') throw new Error(`gettoken failed: ${JSON.stringify(reply)}`);
+    const reply = await this.get(
+      'gettoken',
+      { corpid: corpId, corpsecret: kind === 'app' ? secret : contactsSecret },
+      { as: null },
+    );
+    if (reply.errcode !== 0 || typeof reply.access_token !== 'string')
+      throw new Error(`gettoken failed: ${JSON.stringify(reply)}`);
     this.tokens.set(kind, reply.access_token);
     return reply.access_token;
   }
@@ -63,7 +68,11 @@ export class WecomClient {
   }
 
   /** The raw response of a POST; a string body is sent as it is, anything else as JSON. */
-  async postResponse(path: string, body: unknown, options: CallOptions & { query?: QueryValues } = {}): Promise<Response> {
+  async postResponse(
+    path: string,
+    body: unknown,
+    options: CallOptions & { query?: QueryValues } = {},
+  ): Promise<Response> {
     const url = this.address(path, await this.withToken(options.query ?? {}, options.as));
     return fetch(url, {
       method: 'POST',
@@ -88,7 +97,10 @@ export class WecomClient {
       method,
       ...(body === undefined
         ? {}
-        : { headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) }),
+        : {
+            headers: { 'content-type': 'application/json' },
+            body: typeof body === 'string' ? body : JSON.stringify(body),
+          }),
     });
     const text = await res.text();
     return { status: res.status, body: text === '' ? null : JSON.parse(text) };
@@ -126,7 +138,9 @@ async function replyOf(res: Response): Promise<Reply> {
 export const SMALL_ORG = { seed: 7, departments: 40, users: 300 } as const;
 
 /** Starts a simulator on a free port of 127.0.0.1. */
-export async function startSimulator(options: SimulatorOptions = {}): Promise<{ sim: WecomSimulator; client: WecomClient }> {
+export async function startSimulator(
+  options: SimulatorOptions = {},
+): Promise<{ sim: WecomSimulator; client: WecomClient }> {
   const sim = new WecomSimulator({ ...SMALL_ORG, ...options });
   await sim.listen(0);
   return { sim, client: new WecomClient(sim) };

@@ -10,8 +10,27 @@ import { sorted, startSimulator, type WecomClient } from './wecom-client.js';
 /** The simulator's own control API under /__sim/: counters, ground truth, changes, switches. */
 
 const USER_KEYS = sorted([
-  'userid', 'name', 'department', 'order', 'is_leader_in_dept', 'main_department', 'position', 'mobile', 'gender', 'email', 'biz_mail',
-  'direct_leader', 'avatar', 'thumb_avatar', 'telephone', 'alias', 'address', 'extattr', 'status', 'qr_code', 'external_position',
+  'userid',
+  'name',
+  'department',
+  'order',
+  'is_leader_in_dept',
+  'main_department',
+  'position',
+  'mobile',
+  'gender',
+  'email',
+  'biz_mail',
+  'direct_leader',
+  'avatar',
+  'thumb_avatar',
+  'telephone',
+  'alias',
+  'address',
+  'extattr',
+  'status',
+  'qr_code',
+  'external_position',
 ]);
 
 let sim: WecomSimulator;
@@ -63,7 +82,10 @@ describe('stats', () => {
     expect((await client.control('POST', 'stats/reset')).status).toBe(200);
     expect((await client.control('GET', 'stats')).body).toEqual({ total: 0, calls: {} });
     await client.get('department/simplelist');
-    expect((await client.control('GET', 'stats')).body).toEqual({ total: 1, calls: { '/cgi-bin/department/simplelist': 1 } });
+    expect((await client.control('GET', 'stats')).body).toEqual({
+      total: 1,
+      calls: { '/cgi-bin/department/simplelist': 1 },
+    });
   });
 });
 
@@ -79,7 +101,11 @@ describe('directory', () => {
     expect([...list.department].sort((a, b) => a.id - b.id)).toEqual(org.departments);
     for (const u of org.users) expect(sorted(Object.keys(u))).toEqual(USER_KEYS);
     const someone = org.users[17]!;
-    expect(await client.get('user/get', { userid: someone.userid }, { as: 'contacts' })).toEqual({ errcode: 0, errmsg: 'ok', ...someone });
+    expect(await client.get('user/get', { userid: someone.userid }, { as: 'contacts' })).toEqual({
+      errcode: 0,
+      errmsg: 'ok',
+      ...someone,
+    });
   });
 
   it('the same seed gives byte-identical JSON; another seed another org', async () => {
@@ -114,23 +140,29 @@ describe('mutate', () => {
       expect(res).toEqual({ status: 200, body: { applied: 50 } });
       const after = await directoryText(a.client);
       expect(after).not.toBe(before);
-      expect((await b.client.control('POST', 'mutate', { random: { count: 50, seed: 1 } })).body).toEqual({ applied: 50 });
+      expect((await b.client.control('POST', 'mutate', { random: { count: 50, seed: 1 } })).body).toEqual({
+        applied: 50,
+      });
       expect(await directoryText(b.client)).toBe(after);
 
       const org = JSON.parse(after) as SimOrg;
       const old = JSON.parse(before) as SimOrg;
-      const changedUsers = org.users.filter((u) => JSON.stringify(old.users.find((o) => o.userid === u.userid)) !== JSON.stringify(u));
+      const changedUsers = org.users.filter(
+        (u) => JSON.stringify(old.users.find((o) => o.userid === u.userid)) !== JSON.stringify(u),
+      );
       expect(changedUsers.length).toBeGreaterThan(0);
       const list = await a.client.get('department/list', {}, { as: 'contacts' });
       expect([...list.department].sort((x, y) => x.id - y.id)).toEqual(org.departments);
       const ids = await a.client.post('user/list_id', {}, { as: 'contacts' });
-      expect(sorted(ids.dept_user.map((r: { userid: string; department: number }) => `${r.userid}|${r.department}`))).toEqual(
-        sorted(org.users.flatMap((u) => u.department.map((d) => `${u.userid}|${d}`))),
-      );
+      expect(
+        sorted(ids.dept_user.map((r: { userid: string; department: number }) => `${r.userid}|${r.department}`)),
+      ).toEqual(sorted(org.users.flatMap((u) => u.department.map((d) => `${u.userid}|${d}`))));
       // Another seed, other changes.
       const c = await startSimulator({ seed: 21 });
       try {
-        expect((await c.client.control('POST', 'mutate', { random: { count: 50, seed: 2 } })).body).toEqual({ applied: 50 });
+        expect((await c.client.control('POST', 'mutate', { random: { count: 50, seed: 2 } })).body).toEqual({
+          applied: 50,
+        });
         expect(await directoryText(c.client)).not.toBe(after);
       } finally {
         await c.sim.close();
@@ -148,7 +180,9 @@ describe('mutate', () => {
       const operations = randomOperations(await a.client.directory(), { count: 300, seed: 4 });
       expect(new Set(operations.map((o) => o.op)).size).toBe(6);
       expect((await a.client.control('POST', 'mutate', { operations })).body).toEqual({ applied: 300 });
-      expect((await b.client.control('POST', 'mutate', { random: { count: 300, seed: 4 } })).body).toEqual({ applied: 300 });
+      expect((await b.client.control('POST', 'mutate', { random: { count: 300, seed: 4 } })).body).toEqual({
+        applied: 300,
+      });
       expect(await directoryText(a.client)).toBe(await directoryText(b.client));
     } finally {
       await a.sim.close();
@@ -160,7 +194,10 @@ describe('mutate', () => {
     const res = await client.control('POST', 'mutate', {
       operations: [
         { op: 'createDepartment', department: { id: 7000, name: '控制部门', parentid: 1 } },
-        { op: 'createUser', user: { userid: 'ctl.user', name: '控制', department: [7000], email: 'ctl.user@example.com' } },
+        {
+          op: 'createUser',
+          user: { userid: 'ctl.user', name: '控制', department: [7000], email: 'ctl.user@example.com' },
+        },
         { op: 'updateUser', user: { userid: 'ctl.user', position: '经理' } },
       ],
     });
@@ -185,7 +222,12 @@ describe('mutate', () => {
     expect(org.departments.some((d) => d.id === 7101)).toBe(false);
 
     const dup = await client.control('POST', 'mutate', {
-      operations: [{ op: 'createUser', user: { userid: org.users[0]!.userid.toUpperCase(), name: 'x', department: [1], email: 'dup.x@example.com' } }],
+      operations: [
+        {
+          op: 'createUser',
+          user: { userid: org.users[0]!.userid.toUpperCase(), name: 'x', department: [1], email: 'dup.x@example.com' },
+        },
+      ],
     });
     expect(dup.status).toBe(409);
     expect(dup.body.error).toMatchObject({ index: 0, errcode: 60102 });
@@ -198,9 +240,20 @@ describe('mutate', () => {
     ['a negative count', { random: { count: -1, seed: 1 } }],
     ['both forms at once', { operations: [], random: { count: 1, seed: 1 } }],
     ['neither form', {}],
-    ['a user field of the wrong type', { operations: [{ op: 'updateUser', user: { userid: 'ctl.user', department: 5 } }] }],
-    ['a user field that does not exist', { operations: [{ op: 'updateUser', user: { userid: 'ctl.user', salary: 5 } }] }],
-    ['a create without contact details of the right type', { operations: [{ op: 'createUser', user: { userid: 'typed', name: 'x', department: [1], mobile: 13800000000 } }] }],
+    [
+      'a user field of the wrong type',
+      { operations: [{ op: 'updateUser', user: { userid: 'ctl.user', department: 5 } }] },
+    ],
+    [
+      'a user field that does not exist',
+      { operations: [{ op: 'updateUser', user: { userid: 'ctl.user', salary: 5 } }] },
+    ],
+    [
+      'a create without contact details of the right type',
+      {
+        operations: [{ op: 'createUser', user: { userid: 'typed', name: 'x', department: [1], mobile: 13800000000 } }],
+      },
+    ],
   ])('%s → 400, nothing applied', async (_what, body) => {
     const before = await directoryText(client);
     const res = await client.control('POST', 'mutate', body);
@@ -219,8 +272,20 @@ describe('config and identity', () => {
     expect(sorted(Object.keys(res.body))).toEqual(sorted(Object.keys(simConfigSchema.shape)));
     expect(res.body).toEqual(simConfigSchema.parse({}));
     for (const key of [
-      'latencyMs', 'faultRate', 'rateLimitPerMinute', 'tokenTtlSeconds', 'sensitiveFields', 'visibleRange', 'untrustedIp',
-      'contactsSecretNewIp', 'callbackUrl', 'callbackToken', 'callbackAesKey', 'callbackIdsOnly', 'failingDepartments', 'failReads',
+      'latencyMs',
+      'faultRate',
+      'rateLimitPerMinute',
+      'tokenTtlSeconds',
+      'sensitiveFields',
+      'visibleRange',
+      'untrustedIp',
+      'contactsSecretNewIp',
+      'callbackUrl',
+      'callbackToken',
+      'callbackAesKey',
+      'callbackIdsOnly',
+      'failingDepartments',
+      'failReads',
     ]) {
       expect(res.body).toHaveProperty(key);
     }
@@ -230,11 +295,16 @@ describe('config and identity', () => {
     const org = (await (await fetch(new URL('/__sim/directory', client.url))).json()) as SimOrg;
     const [failing, other] = org.departments.filter((d) => d.id !== 1);
     const user = org.users.find((u) => u.status !== 5)!;
-    const bad = await client.control('POST', 'config', { failReads: { departments: [failing!.id], users: [user.userid], errcode: 123456 } });
+    const bad = await client.control('POST', 'config', {
+      failReads: { departments: [failing!.id], users: [user.userid], errcode: 123456 },
+    });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('failReads.errcode');
     try {
-      expect((await client.control('POST', 'config', { failReads: { departments: [failing!.id], users: [user.userid] } })).body.failReads).toEqual({
+      expect(
+        (await client.control('POST', 'config', { failReads: { departments: [failing!.id], users: [user.userid] } }))
+          .body.failReads,
+      ).toEqual({
         departments: [failing!.id],
         users: [user.userid],
         errcode: -1,
@@ -251,13 +321,20 @@ describe('config and identity', () => {
     } finally {
       await client.configure({ failReads: { departments: [], users: [], errcode: -1 } });
     }
-    expect((await client.get('department/get', { id: failing!.id }, { as: 'contacts' })).department.id).toBe(failing!.id);
+    expect((await client.get('department/get', { id: failing!.id }, { as: 'contacts' })).department.id).toBe(
+      failing!.id,
+    );
   });
 
   it('switches given at start show in /__sim/config', async () => {
     const own = await startSimulator({ config: { latencyMs: 3, visibleRange: [2, 3], callbackIdsOnly: true } });
     try {
-      expect((await own.client.control('GET', 'config')).body).toMatchObject({ latencyMs: 3, visibleRange: [2, 3], callbackIdsOnly: true, faultRate: 0 });
+      expect((await own.client.control('GET', 'config')).body).toMatchObject({
+        latencyMs: 3,
+        visibleRange: [2, 3],
+        callbackIdsOnly: true,
+        faultRate: 0,
+      });
     } finally {
       await own.sim.close();
     }
@@ -271,16 +348,21 @@ describe('config and identity', () => {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('plant', () => {
-  it('overwrites a user\'s fields with any JSON, unchecked: user/get and user/list serve it as planted', async () => {
+  it("overwrites a user's fields with any JSON, unchecked: user/get and user/list serve it as planted", async () => {
     const { users } = await client.directory();
     const target = users.find((u) => u.department.length > 0 && u.status !== 5) as SimOrg['users'][number];
-    const res = await client.control('POST', 'plant', { userid: target.userid, fields: { name: 42, position: '\u001b[31mred\u009b' } });
+    const res = await client.control('POST', 'plant', {
+      userid: target.userid,
+      fields: { name: 42, position: '\u001b[31mred\u009b' },
+    });
     expect(res).toEqual({ status: 200, body: { planted: ['name', 'position'] } });
     const got = await client.get('user/get', { userid: target.userid }, { as: 'contacts' });
     expect(got).toMatchObject({ errcode: 0, userid: target.userid, name: 42, position: '\u001b[31mred\u009b' });
     const dept = target.department[0] as number;
     const list = await client.get('user/list', { department_id: dept }, { as: 'contacts' });
-    expect((list.userlist as Array<{ userid: string; name: unknown }>).find((u) => u.userid === target.userid)?.name).toBe(42);
+    expect(
+      (list.userlist as Array<{ userid: string; name: unknown }>).find((u) => u.userid === target.userid)?.name,
+    ).toBe(42);
   });
 
   it('refuses the userid and memberships (400 naming the field) and an unknown user (404)', async () => {
@@ -290,16 +372,25 @@ describe('plant', () => {
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('fields.department');
     const missing = await client.control('POST', 'plant', { userid: 'nobody-here', fields: { name: 'x' } });
-    expect(missing).toEqual({ status: 404, body: { error: { message: 'no user with userid "nobody-here"', path: 'userid' } } });
-    expect((await client.directory()).users.find((u) => u.userid === target.userid)?.department).toEqual(target.department);
+    expect(missing).toEqual({
+      status: 404,
+      body: { error: { message: 'no user with userid "nobody-here"', path: 'userid' } },
+    });
+    expect((await client.directory()).users.find((u) => u.userid === target.userid)?.department).toEqual(
+      target.department,
+    );
   });
 
   it('a department too: department/list serves it as planted; its id and parent cannot be planted', async () => {
     const { departments } = await client.directory();
     const target = departments.find((d) => d.id !== 1) as SimOrg['departments'][number];
-    expect(await client.control('POST', 'plant', { departmentId: target.id, fields: { name: { not: 'text' } } })).toEqual({ status: 200, body: { planted: ['name'] } });
+    expect(
+      await client.control('POST', 'plant', { departmentId: target.id, fields: { name: { not: 'text' } } }),
+    ).toEqual({ status: 200, body: { planted: ['name'] } });
     const list = await client.get('department/list', {}, { as: 'contacts' });
-    expect((list.department as Array<{ id: number; name: unknown }>).find((d) => d.id === target.id)?.name).toEqual({ not: 'text' });
+    expect((list.department as Array<{ id: number; name: unknown }>).find((d) => d.id === target.id)?.name).toEqual({
+      not: 'text',
+    });
     const bad = await client.control('POST', 'plant', { departmentId: target.id, fields: { parentid: 1 } });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('fields.parentid');
@@ -329,15 +420,33 @@ describe('holds (for tests that need a known point)', () => {
     const own = await startSimulator({ config: { callbackConcurrency: 2 } });
     try {
       const at = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cb`;
-      await own.client.configure({ callbackUrl: at, callbackToken: 'HoldTok3n', callbackAesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG' });
+      await own.client.configure({
+        callbackUrl: at,
+        callbackToken: 'HoldTok3n',
+        callbackAesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+      });
       const counters = async () => (await own.client.control('GET', 'callbacks')).body;
-      expect((await own.client.control('POST', 'callbacks/hold', { after: 2 })).body).toMatchObject({ holding: true, held: 0, queued: 0 });
-      const departments = Array.from({ length: 5 }, (_, i) => ({ op: 'createDepartment', department: { id: 9700 + i, name: `暂停部门${i}`, parentid: 1 } }));
+      expect((await own.client.control('POST', 'callbacks/hold', { after: 2 })).body).toMatchObject({
+        holding: true,
+        held: 0,
+        queued: 0,
+      });
+      const departments = Array.from({ length: 5 }, (_, i) => ({
+        op: 'createDepartment',
+        department: { id: 9700 + i, name: `暂停部门${i}`, parentid: 1 },
+      }));
       expect((await own.client.control('POST', 'mutate', { operations: departments })).status).toBe(200);
 
       // Two delivered, then the two slots of callbackConcurrency wait at the hold; nothing more reaches the receiver.
       await pollTo(async () => (await counters()).delivered === 2 && (await counters()).held === 2);
-      expect(await counters()).toMatchObject({ delivered: 2, attempts: 2, queued: 3, failed: 0, holding: true, held: 2 });
+      expect(await counters()).toMatchObject({
+        delivered: 2,
+        attempts: 2,
+        queued: 3,
+        failed: 0,
+        holding: true,
+        held: 2,
+      });
       expect(received).toHaveLength(2);
 
       // One more, whose first attempt fails: its retry waits at the hold too.
@@ -350,9 +459,18 @@ describe('holds (for tests that need a known point)', () => {
       // Released: everything goes, the retry included, and later deliveries are not held.
       expect((await own.client.control('POST', 'callbacks/release')).body).toMatchObject({ holding: false });
       await own.sim.callbacks.drain();
-      expect(await counters()).toMatchObject({ delivered: 5, attempts: 6, queued: 0, failed: 0, holding: false, held: 0 });
+      expect(await counters()).toMatchObject({
+        delivered: 5,
+        attempts: 6,
+        queued: 0,
+        failed: 0,
+        holding: false,
+        held: 0,
+      });
       expect(received).toHaveLength(6);
-      expect((await own.client.control('POST', 'mutate', { operations: [{ op: 'deleteDepartment', id: 9700 }] })).status).toBe(200);
+      expect(
+        (await own.client.control('POST', 'mutate', { operations: [{ op: 'deleteDepartment', id: 9700 }] })).status,
+      ).toBe(200);
       await own.sim.callbacks.drain();
       expect((await counters()).delivered).toBe(6);
     } finally {
@@ -377,9 +495,19 @@ describe('holds (for tests that need a known point)', () => {
     const [a, b] = [await listen('a'), await listen('b')];
     const own = await startSimulator();
     try {
-      await own.client.configure({ callbackUrl: a.url, callbackToken: 'HoldTok3n', callbackAesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG' });
+      await own.client.configure({
+        callbackUrl: a.url,
+        callbackToken: 'HoldTok3n',
+        callbackAesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+      });
       await own.client.control('POST', 'callbacks/hold');
-      expect((await own.client.control('POST', 'mutate', { operations: [{ op: 'createDepartment', department: { name: '搬家', parentid: 1 } }] })).status).toBe(200);
+      expect(
+        (
+          await own.client.control('POST', 'mutate', {
+            operations: [{ op: 'createDepartment', department: { name: '搬家', parentid: 1 } }],
+          })
+        ).status,
+      ).toBe(200);
       await pollTo(async () => (await own.client.control('GET', 'callbacks')).body.held === 1);
       await own.client.configure({ callbackUrl: b.url });
       await own.client.control('POST', 'callbacks/release');
@@ -393,7 +521,10 @@ describe('holds (for tests that need a known point)', () => {
 
   it('POST /__sim/calls/hold: later API calls are counted and then wait until POST /__sim/calls/release', async () => {
     await client.get('department/simplelist');
-    expect(await client.control('POST', 'calls/hold')).toEqual({ status: 200, body: { holding: true, allowance: 0, held: 0 } });
+    expect(await client.control('POST', 'calls/hold')).toEqual({
+      status: 200,
+      body: { holding: true, allowance: 0, held: 0 },
+    });
     let answered = false;
     const call = client.get('department/simplelist').then((r) => ((answered = true), r));
     await pollTo(async () => (await client.control('GET', 'calls/hold')).body.held === 1);

@@ -36,7 +36,14 @@ function signInUrl(flow: Flow, extra: Record<string, string | undefined> = {}): 
   const { corpId, agentId } = sim.identity;
   const base: Record<string, string> =
     flow === 'oauth2'
-      ? { appid: corpId, redirect_uri: REDIRECT, response_type: 'code', scope: 'snsapi_base', state: STATE, agentid: String(agentId) }
+      ? {
+          appid: corpId,
+          redirect_uri: REDIRECT,
+          response_type: 'code',
+          scope: 'snsapi_base',
+          state: STATE,
+          agentid: String(agentId),
+        }
       : flow === 'wwlogin'
         ? { login_type: 'CorpApp', appid: corpId, agentid: String(agentId), redirect_uri: REDIRECT, state: STATE }
         : { appid: corpId, agentid: String(agentId), redirect_uri: REDIRECT, state: STATE };
@@ -59,48 +66,59 @@ async function codeFor(flow: Flow, userid: string, extra: Record<string, string 
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('sign-in pages', () => {
-  it.each(['oauth2', 'wwlogin', 'qrconnect'] as const)('%s without sim_user renders the "who is signing in" chooser', async (flow) => {
-    const res = await fetch(signInUrl(flow), { redirect: 'manual' });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
-    const html = await res.text();
-    expect(html).toMatch(/^<!doctype html>/i);
-    expect(html).toContain('谁在登录');
-    // Every person offered is an active member, linked to the same page with sim_user set.
-    const links = [...html.matchAll(/href="([^"]+)"/g)].map((m) => m[1]!.replace(/&#38;/g, '&'));
-    expect(links.length).toBeGreaterThan(0);
-    const active = new Set(org.users.filter((u) => u.status === 1).map((u) => u.userid));
-    for (const link of links) {
-      const u = new URL(link, sim.url);
-      expect(u.pathname).toBe(PATHS[flow]);
-      expect(active.has(u.searchParams.get('sim_user') as string)).toBe(true);
-      expect(u.searchParams.get('state')).toBe(STATE);
-    }
-    // Following one of them approves as that person.
-    const chosen = new URL(links[0]!, sim.url);
-    const follow = await fetch(chosen, { redirect: 'manual' });
-    expect(follow.status).toBe(302);
-    const code = new URL(follow.headers.get('location') as string).searchParams.get('code') as string;
-    expect((await client.get('auth/getuserinfo', { code })).userid).toBe(chosen.searchParams.get('sim_user'));
-  });
+  it.each(['oauth2', 'wwlogin', 'qrconnect'] as const)(
+    '%s without sim_user renders the "who is signing in" chooser',
+    async (flow) => {
+      const res = await fetch(signInUrl(flow), { redirect: 'manual' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      const html = await res.text();
+      expect(html).toMatch(/^<!doctype html>/i);
+      expect(html).toContain('谁在登录');
+      // Every person offered is an active member, linked to the same page with sim_user set.
+      const links = [...html.matchAll(/href="([^"]+)"/g)].map((m) => m[1]!.replace(/&#38;/g, '&'));
+      expect(links.length).toBeGreaterThan(0);
+      const active = new Set(org.users.filter((u) => u.status === 1).map((u) => u.userid));
+      for (const link of links) {
+        const u = new URL(link, sim.url);
+        expect(u.pathname).toBe(PATHS[flow]);
+        expect(active.has(u.searchParams.get('sim_user') as string)).toBe(true);
+        expect(u.searchParams.get('state')).toBe(STATE);
+      }
+      // Following one of them approves as that person.
+      const chosen = new URL(links[0]!, sim.url);
+      const follow = await fetch(chosen, { redirect: 'manual' });
+      expect(follow.status).toBe(302);
+      const code = new URL(follow.headers.get('location') as string).searchParams.get('code') as string;
+      expect((await client.get('auth/getuserinfo', { code })).userid).toBe(chosen.searchParams.get('sim_user'));
+    },
+  );
 
-  it.each(['oauth2', 'wwlogin', 'qrconnect'] as const)('%s with sim_user redirects 302 to redirect_uri?code=…&state=…', async (flow) => {
-    const location = await approve(flow, person.userid);
-    expect(`${location.origin}${location.pathname}`).toBe('http://127.0.0.1:9/after-login');
-    expect(location.searchParams.get('from')).toBe('test');
-    expect(location.searchParams.get('state')).toBe(STATE);
-    const code = location.searchParams.get('code');
-    expect(code).toMatch(/^[A-Za-z0-9_-]{16,512}$/);
-    const info = await client.get('auth/getuserinfo', { code: code as string });
-    expect(info).toEqual({ errcode: 0, errmsg: 'ok', userid: person.userid });
-  });
+  it.each(['oauth2', 'wwlogin', 'qrconnect'] as const)(
+    '%s with sim_user redirects 302 to redirect_uri?code=…&state=…',
+    async (flow) => {
+      const location = await approve(flow, person.userid);
+      expect(`${location.origin}${location.pathname}`).toBe('http://127.0.0.1:9/after-login');
+      expect(location.searchParams.get('from')).toBe('test');
+      expect(location.searchParams.get('state')).toBe(STATE);
+      const code = location.searchParams.get('code');
+      expect(code).toMatch(/^[A-Za-z0-9_-]{16,512}$/);
+      const info = await client.get('auth/getuserinfo', { code: code as string });
+      expect(info).toEqual({ errcode: 0, errmsg: 'ok', userid: person.userid });
+    },
+  );
 
   it('a redirect_uri outside the trusted domains → the 50001 page (HTTP 400)', async () => {
-    const res = await fetch(signInUrl('oauth2', { redirect_uri: 'https://evil.example.com/cb', sim_user: person.userid }), { redirect: 'manual' });
+    const res = await fetch(
+      signInUrl('oauth2', { redirect_uri: 'https://evil.example.com/cb', sim_user: person.userid }),
+      { redirect: 'manual' },
+    );
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
     expect(await res.text()).toContain('50001');
-    const chooser = await fetch(signInUrl('wwlogin', { redirect_uri: 'https://evil.example.com/cb' }), { redirect: 'manual' });
+    const chooser = await fetch(signInUrl('wwlogin', { redirect_uri: 'https://evil.example.com/cb' }), {
+      redirect: 'manual',
+    });
     expect(chooser.status).toBe(400);
     expect(await chooser.text()).toContain('50001');
 
@@ -115,7 +133,9 @@ describe('sign-in pages', () => {
 
   it('a wrong appid → 40013; a wrong agentid → 40056', async () => {
     for (const flow of ['oauth2', 'wwlogin', 'qrconnect'] as const) {
-      const res = await fetch(signInUrl(flow, { appid: 'wx0000000000000000', sim_user: person.userid }), { redirect: 'manual' });
+      const res = await fetch(signInUrl(flow, { appid: 'wx0000000000000000', sim_user: person.userid }), {
+        redirect: 'manual',
+      });
       expect(res.status).toBe(400);
       expect(await res.text()).toContain('40013');
       const agent = await fetch(signInUrl(flow, { agentid: '1', sim_user: person.userid }), { redirect: 'manual' });
@@ -191,7 +211,13 @@ describe('snsapi_privateinfo and auth/getuserdetail', () => {
   it('with agentid the code gives a user_ticket; getuserdetail returns the sensitive fields', async () => {
     const code = await codeFor('oauth2', person.userid, { scope: 'snsapi_privateinfo' });
     const info = await client.get('auth/getuserinfo', { code });
-    expect(info).toEqual({ errcode: 0, errmsg: 'ok', userid: person.userid, user_ticket: expect.any(String), expires_in: 1800 });
+    expect(info).toEqual({
+      errcode: 0,
+      errmsg: 'ok',
+      userid: person.userid,
+      user_ticket: expect.any(String),
+      expires_in: 1800,
+    });
     const detail = await client.post('auth/getuserdetail', { user_ticket: info.user_ticket });
     expect(detail).toEqual({
       errcode: 0,
@@ -215,15 +241,28 @@ describe('snsapi_privateinfo and auth/getuserdetail', () => {
 
   it('a user outside the visible range gets the userid but no user_ticket', async () => {
     const range = org.departments.find(
-      (d) => d.id !== 1 && !person.department.some((x) => subtreeIds(org.departments, d.id).has(x)) && membersOf(org.users, d.id).some((u) => u.status === 1),
+      (d) =>
+        d.id !== 1 &&
+        !person.department.some((x) => subtreeIds(org.departments, d.id).has(x)) &&
+        membersOf(org.users, d.id).some((u) => u.status === 1),
     )!;
     const insider = membersOf(org.users, range.id).find((u) => u.status === 1)!;
     await client.configure({ visibleRange: [range.id] });
     try {
-      const outside = await client.get('auth/getuserinfo', { code: await codeFor('oauth2', person.userid, { scope: 'snsapi_privateinfo' }) });
+      const outside = await client.get('auth/getuserinfo', {
+        code: await codeFor('oauth2', person.userid, { scope: 'snsapi_privateinfo' }),
+      });
       expect(outside).toEqual({ errcode: 0, errmsg: 'ok', userid: person.userid });
-      const inside = await client.get('auth/getuserinfo', { code: await codeFor('oauth2', insider.userid, { scope: 'snsapi_privateinfo' }) });
-      expect(inside).toEqual({ errcode: 0, errmsg: 'ok', userid: insider.userid, user_ticket: expect.any(String), expires_in: 1800 });
+      const inside = await client.get('auth/getuserinfo', {
+        code: await codeFor('oauth2', insider.userid, { scope: 'snsapi_privateinfo' }),
+      });
+      expect(inside).toEqual({
+        errcode: 0,
+        errmsg: 'ok',
+        userid: insider.userid,
+        user_ticket: expect.any(String),
+        expires_in: 1800,
+      });
     } finally {
       await client.configure({ visibleRange: [1] });
     }

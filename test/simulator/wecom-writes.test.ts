@@ -19,13 +19,20 @@ afterAll(async () => {
 });
 
 const write = (path: string, body: unknown): Promise<Reply> => client.post(path, body, { as: 'contacts' });
-const read = (path: string, query: Record<string, string | number>): Promise<Reply> => client.get(path, query, { as: 'contacts' });
+const read = (path: string, query: Record<string, string | number>): Promise<Reply> =>
+  client.get(path, query, { as: 'contacts' });
 
 let serial = 0;
 /** A fresh, valid user to create. */
 function newUser(extra: Record<string, unknown> = {}): Record<string, unknown> {
   serial++;
-  return { userid: `w.user${serial}`, name: `测试${serial}`, mobile: `+86 1990000${String(serial).padStart(4, '0')}`, department: [1], ...extra };
+  return {
+    userid: `w.user${serial}`,
+    name: `测试${serial}`,
+    mobile: `+86 1990000${String(serial).padStart(4, '0')}`,
+    department: [1],
+    ...extra,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -33,12 +40,24 @@ function newUser(extra: Record<string, unknown> = {}): Record<string, unknown> {
 describe('department writes', () => {
   it('department/create makes a department; department/get and /__sim/directory show it', async () => {
     const parent = org.departments.find((d) => d.id !== 1) as { id: number };
-    const reply = await write('department/create', { name: '新建部门A', name_en: 'New A', parentid: parent.id, order: 42 });
+    const reply = await write('department/create', {
+      name: '新建部门A',
+      name_en: 'New A',
+      parentid: parent.id,
+      order: 42,
+    });
     expect(reply).toEqual({ errcode: 0, errmsg: 'created', id: expect.any(Number) });
     const id = reply.id as number;
     expect(org.departments.some((d) => d.id === id)).toBe(false);
     const got = await read('department/get', { id });
-    expect(got.department).toEqual({ id, name: '新建部门A', name_en: 'New A', parentid: parent.id, order: 42, department_leader: [] });
+    expect(got.department).toEqual({
+      id,
+      name: '新建部门A',
+      name_en: 'New A',
+      parentid: parent.id,
+      order: 42,
+      department_leader: [],
+    });
     expect((await client.directory()).departments.find((d) => d.id === id)).toEqual(got.department);
   });
 
@@ -122,7 +141,9 @@ describe('department writes', () => {
     const now = await client.directory();
     const withChildren = now.departments.find((d) => d.id !== 1 && childrenOf(now.departments, d.id).length > 0)!;
     expect((await read('department/delete', { id: withChildren.id })).errcode).toBe(60006);
-    const withMembers = now.departments.find((d) => childrenOf(now.departments, d.id).length === 0 && membersOf(now.users, d.id).length > 0)!;
+    const withMembers = now.departments.find(
+      (d) => childrenOf(now.departments, d.id).length === 0 && membersOf(now.users, d.id).length > 0,
+    )!;
     expect((await read('department/delete', { id: withMembers.id })).errcode).toBe(60005);
     expect((await read('department/get', { id: withMembers.id })).errcode).toBe(0);
 
@@ -134,9 +155,13 @@ describe('department writes', () => {
   });
 
   it('the app secret may not write → 48002, and nothing changes', async () => {
-    expect((await client.post('department/create', { name: '应用写入', parentid: 1 }, { as: 'app' })).errcode).toBe(48002);
+    expect((await client.post('department/create', { name: '应用写入', parentid: 1 }, { as: 'app' })).errcode).toBe(
+      48002,
+    );
     const some = org.departments.find((d) => d.id !== 1)!;
-    expect((await client.post('department/update', { id: some.id, name: '应用改名' }, { as: 'app' })).errcode).toBe(48002);
+    expect((await client.post('department/update', { id: some.id, name: '应用改名' }, { as: 'app' })).errcode).toBe(
+      48002,
+    );
     const leaf = await write('department/create', { name: '应用删', parentid: 1 });
     expect((await client.get('department/delete', { id: leaf.id }, { as: 'app' })).errcode).toBe(48002);
     const after = await client.directory();
@@ -152,7 +177,10 @@ describe('user writes', () => {
   const existing = (): WecomUser => org.users.find((u) => /[a-z]/.test(u.userid) && u.mobile !== '' && u.email !== '')!;
 
   it('user/create makes a user; user/get returns what was sent', async () => {
-    const dept = org.departments.filter((d) => d.id !== 1).slice(0, 2).map((d) => d.id);
+    const dept = org.departments
+      .filter((d) => d.id !== 1)
+      .slice(0, 2)
+      .map((d) => d.id);
     const body = newUser({
       department: dept,
       is_leader_in_dept: [1, 0],
@@ -249,7 +277,12 @@ describe('user writes', () => {
     expect((await write('user/create', body)).errcode).toBe(0);
     const before = await read('user/get', { userid: body.userid as string });
     const target = org.departments.filter((d) => d.id !== 1)[3]!.id;
-    const reply = await write('user/update', { userid: body.userid, position: '新职位', name: '新名字', department: [target] });
+    const reply = await write('user/update', {
+      userid: body.userid,
+      position: '新职位',
+      name: '新名字',
+      department: [target],
+    });
     expect(reply).toEqual({ errcode: 0, errmsg: 'updated' });
     const after = await read('user/get', { userid: body.userid as string });
     expect(after).toEqual({
@@ -261,8 +294,12 @@ describe('user writes', () => {
       is_leader_in_dept: [0],
       main_department: target,
     });
-    expect((await read('user/list', { department_id: target })).userlist.map((u: WecomUser) => u.userid)).toContain(body.userid);
-    expect((await read('user/list', { department_id: 1 })).userlist.map((u: WecomUser) => u.userid)).not.toContain(body.userid);
+    expect((await read('user/list', { department_id: target })).userlist.map((u: WecomUser) => u.userid)).toContain(
+      body.userid,
+    );
+    expect((await read('user/list', { department_id: 1 })).userlist.map((u: WecomUser) => u.userid)).not.toContain(
+      body.userid,
+    );
   });
 
   it('user/update with new_userid renames the user', async () => {
@@ -305,7 +342,10 @@ describe('user writes', () => {
     expect((await write('user/batchdelete', { useridlist: [a.userid, 'no.such.user', b.userid] })).errcode).toBe(40031);
     expect((await read('user/get', { userid: a.userid as string })).errcode).toBe(0);
     expect((await read('user/get', { userid: b.userid as string })).errcode).toBe(0);
-    expect(await write('user/batchdelete', { useridlist: [a.userid, b.userid] })).toEqual({ errcode: 0, errmsg: 'deleted' });
+    expect(await write('user/batchdelete', { useridlist: [a.userid, b.userid] })).toEqual({
+      errcode: 0,
+      errmsg: 'deleted',
+    });
     expect((await read('user/get', { userid: a.userid as string })).errcode).toBe(60111);
     expect((await read('user/get', { userid: b.userid as string })).errcode).toBe(60111);
   });

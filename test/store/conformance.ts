@@ -260,7 +260,12 @@ export function describeStoreConformance(engine: Engine): void {
           const result = await opening;
           expect(result.ok ? 'opened' : String((result as { error: unknown }).error)).toBe('opened');
           if (result.ok) {
-            expect(await result.s.directory.load()).toStrictEqual({ revision: 0, rootId: 1, departments: [ROOT], users: [] });
+            expect(await result.s.directory.load()).toStrictEqual({
+              revision: 0,
+              rootId: 1,
+              departments: [ROOT],
+              users: [],
+            });
           }
         } finally {
           await fresh.cleanup();
@@ -361,10 +366,22 @@ export function describeStoreConformance(engine: Engine): void {
         expect(deptOf(await d.load(), 4)).toStrictEqual({ id: 4, parentId: 2, name: '新名字', order: 3, links: [] });
 
         await d.updateDepartment(4, { order: MAX_U32 });
-        expect(deptOf(await d.load(), 4)).toStrictEqual({ id: 4, parentId: 2, name: '新名字', order: MAX_U32, links: [] });
+        expect(deptOf(await d.load(), 4)).toStrictEqual({
+          id: 4,
+          parentId: 2,
+          name: '新名字',
+          order: MAX_U32,
+          links: [],
+        });
 
         await d.updateDepartment(4, { parentId: 3 });
-        expect(deptOf(await d.load(), 4)).toStrictEqual({ id: 4, parentId: 3, name: '新名字', order: MAX_U32, links: [] });
+        expect(deptOf(await d.load(), 4)).toStrictEqual({
+          id: 4,
+          parentId: 3,
+          name: '新名字',
+          order: MAX_U32,
+          links: [],
+        });
 
         await d.updateDepartment(2, { name: 'A2', order: 0, parentId: 3 });
         const state = await d.load();
@@ -453,7 +470,12 @@ export function describeStoreConformance(engine: Engine): void {
           links: [],
         });
 
-        await d.updateUser(1, { attributes: { 城市: '上海' }, mainDepartmentId: 3, gender: 'female', employeeNo: null });
+        await d.updateUser(1, {
+          attributes: { 城市: '上海' },
+          mainDepartmentId: 3,
+          gender: 'female',
+          employeeNo: null,
+        });
         u = userOf(await d.load(), 1);
         expect(u?.attributes).toStrictEqual({ 城市: '上海' });
         expect(u?.mainDepartmentId).toBe(3);
@@ -515,17 +537,39 @@ export function describeStoreConformance(engine: Engine): void {
 
       it('thousands of departments, users, memberships and links are written and read back exactly', async () => {
         const d = store.directory;
-        const deptRows = Array.from({ length: DEPTS }, (_, i) => dept(i + 2, i < 100 ? 1 : 2 + (i % 100), `部门 ${i}`, MAX_U32 - i));
+        const deptRows = Array.from({ length: DEPTS }, (_, i) =>
+          dept(i + 2, i < 100 ? 1 : 2 + (i % 100), `部门 ${i}`, MAX_U32 - i),
+        );
         const userRows = Array.from({ length: USERS }, (_, i) =>
-          userRow(i + 1, { userid: `U${i}`, mainDepartmentId: 2 + (i % DEPTS), attributes: { 序号: String(i) }, mobile: i % 2 ? null : `138${i}` }),
+          userRow(i + 1, {
+            userid: `U${i}`,
+            mainDepartmentId: 2 + (i % DEPTS),
+            attributes: { 序号: String(i) },
+            mobile: i % 2 ? null : `138${i}`,
+          }),
         );
         const memberships: MembershipRow[] = userRows.flatMap((u, i) =>
-          [0, 1, 2].map((k) => ({ userId: u.id, departmentId: 2 + ((i * 3 + k) % DEPTS), order: i * 10 + k, leader: k === 0 })),
+          [0, 1, 2].map((k) => ({
+            userId: u.id,
+            departmentId: 2 + ((i * 3 + k) % DEPTS),
+            order: i * 10 + k,
+            leader: k === 0,
+          })),
         );
         const links: LinkRow[] = [
-          ...deptRows.map((r) => ({ kind: 'department' as const, objectId: r.id, source: 'wecom', externalId: `wd${r.id}` })),
+          ...deptRows.map((r) => ({
+            kind: 'department' as const,
+            objectId: r.id,
+            source: 'wecom',
+            externalId: `wd${r.id}`,
+          })),
           ...userRows.map((r) => ({ kind: 'user' as const, objectId: r.id, source: 'wecom', externalId: `wu${r.id}` })),
-          ...userRows.map((r) => ({ kind: 'user' as const, objectId: r.id, source: 'dingtalk', externalId: `du${r.id}` })),
+          ...userRows.map((r) => ({
+            kind: 'user' as const,
+            objectId: r.id,
+            source: 'dingtalk',
+            externalId: `du${r.id}`,
+          })),
         ];
         await store.transaction(async (tx) => {
           await tx.directory.insertDepartments(deptRows);
@@ -537,7 +581,9 @@ export function describeStoreConformance(engine: Engine): void {
         let state = await d.load();
         expect(state.departments).toHaveLength(DEPTS + 1);
         expect(state.users).toHaveLength(USERS);
-        expect(state.departments.slice(1)).toStrictEqual(deptRows.map((r) => ({ ...r, links: [{ source: 'wecom', externalId: `wd${r.id}` }] })));
+        expect(state.departments.slice(1)).toStrictEqual(
+          deptRows.map((r) => ({ ...r, links: [{ source: 'wecom', externalId: `wd${r.id}` }] })),
+        );
         const byUser = new Map<number, MembershipRow[]>();
         for (const m of memberships) byUser.set(m.userId, [...(byUser.get(m.userId) ?? []), m]);
         const expectedUsers = userRows.map((u) => ({
@@ -586,7 +632,10 @@ export function describeStoreConformance(engine: Engine): void {
         // local; every user also linked to "hr". Departments 2..41 linked to "wx" as d2..d41, 42 local.
         const USERS = 2_600;
         const LINKED = 2_400;
-        const deptRows = [...Array.from({ length: 40 }, (_, i) => dept(i + 2, 1, `部门 ${i}`, i)), dept(42, 1, '本地部门')];
+        const deptRows = [
+          ...Array.from({ length: 40 }, (_, i) => dept(i + 2, 1, `部门 ${i}`, i)),
+          dept(42, 1, '本地部门'),
+        ];
         // Contacts written in ways the keys see through: some the database compares itself, some it hands back.
         const odd: Record<number, Partial<UserRow>> = {
           2410: { mobile: '+86 138/0000/2410' },
@@ -609,8 +658,12 @@ export function describeStoreConformance(engine: Engine): void {
           ...(i % 3 === 0 ? [{ userId: u.id, departmentId: 42, order: 1, leader: false }] : []),
         ]);
         const links: LinkRow[] = [
-          ...deptRows.filter((r) => r.id !== 42).map((r) => ({ kind: 'department' as const, objectId: r.id, source: 'wx', externalId: `d${r.id}` })),
-          ...userRows.slice(0, LINKED).map((r) => ({ kind: 'user' as const, objectId: r.id, source: 'wx', externalId: `u${r.id}` })),
+          ...deptRows
+            .filter((r) => r.id !== 42)
+            .map((r) => ({ kind: 'department' as const, objectId: r.id, source: 'wx', externalId: `d${r.id}` })),
+          ...userRows
+            .slice(0, LINKED)
+            .map((r) => ({ kind: 'user' as const, objectId: r.id, source: 'wx', externalId: `u${r.id}` })),
           ...userRows.map((r) => ({ kind: 'user' as const, objectId: r.id, source: 'hr', externalId: `E${r.id}` })),
         ];
         await store.transaction(async (tx) => {
@@ -651,7 +704,9 @@ export function describeStoreConformance(engine: Engine): void {
         expect(scoped.departments).toStrictEqual(whole.departments);
         expect(scoped.revision).toBe(whole.revision);
         expect(scoped.rootId).toBe(whole.rootId);
-        const active = whole.users.filter((u) => u.status === 'active' && u.links.some((l) => l.source === 'wx')).length;
+        const active = whole.users.filter(
+          (u) => u.status === 'active' && u.links.some((l) => l.source === 'wx'),
+        ).length;
         expect(active).toBe(LINKED - LINKED / 10);
         expect(scoped.scope).toStrictEqual({ source: 'wx', activeLinkedUsers: active });
         expectNumbers(scoped);
@@ -662,7 +717,11 @@ export function describeStoreConformance(engine: Engine): void {
           externalIds: [],
           memberOf: [],
           candidates: [
-            ...Array.from({ length: 600 }, (_, i) => ({ externalId: `m${i}`, mobile: `139${String(i).padStart(8, '0')}`, email: `nobody${i}@example.org` })),
+            ...Array.from({ length: 600 }, (_, i) => ({
+              externalId: `m${i}`,
+              mobile: `139${String(i).padStart(8, '0')}`,
+              email: `nobody${i}@example.org`,
+            })),
             { externalId: 'x1', mobile: '13800002410' },
             { externalId: 'x2', mobile: '13800002412' },
             { externalId: 'x3', email: 'ÜNÏCODE.USER2414@EXAMPLE.COM' },
@@ -703,7 +762,11 @@ export function describeStoreConformance(engine: Engine): void {
       });
 
       it('many users without a userid are allowed', async () => {
-        await store.directory.insertUsers([userRow(1, { userid: null }), userRow(2, { userid: null }), userRow(3, { userid: null })]);
+        await store.directory.insertUsers([
+          userRow(1, { userid: null }),
+          userRow(2, { userid: null }),
+          userRow(3, { userid: null }),
+        ]);
         expect((await store.directory.load()).users).toHaveLength(3);
       });
     });
@@ -747,8 +810,12 @@ export function describeStoreConformance(engine: Engine): void {
 
       it('a membership in an unknown department or for an unknown user is refused', async () => {
         const d = store.directory;
-        await expect(d.upsertMemberships([{ userId: 1, departmentId: 999, order: 0, leader: false }])).rejects.toThrow();
-        await expect(d.upsertMemberships([{ userId: 999, departmentId: 2, order: 0, leader: false }])).rejects.toThrow();
+        await expect(
+          d.upsertMemberships([{ userId: 1, departmentId: 999, order: 0, leader: false }]),
+        ).rejects.toThrow();
+        await expect(
+          d.upsertMemberships([{ userId: 999, departmentId: 2, order: 0, leader: false }]),
+        ).rejects.toThrow();
         expect(userOf(await d.load(), 1)?.memberships).toEqual([]);
       });
 
@@ -846,13 +913,21 @@ export function describeStoreConformance(engine: Engine): void {
       it('a link keeps its data (e.g. a unionid) through load(); setLinkData replaces or clears it; a rename keeps it', async () => {
         const d = store.directory;
         await d.insertLinks([
-          { kind: 'user', objectId: 1, source: 'dingtalk', externalId: 'zhangsan', data: { unionid: 'u-1iPiS5Z0x', other: '值' } },
+          {
+            kind: 'user',
+            objectId: 1,
+            source: 'dingtalk',
+            externalId: 'zhangsan',
+            data: { unionid: 'u-1iPiS5Z0x', other: '值' },
+          },
           { kind: 'user', objectId: 2, source: 'dingtalk', externalId: 'lisi', data: null },
           { kind: 'user', objectId: 2, source: 'wecom', externalId: 'lisi' },
           { kind: 'department', objectId: 2, source: 'dingtalk', externalId: '2', data: {} },
         ]);
         let state = await d.load();
-        expect(userOf(state, 1)?.links).toStrictEqual([{ source: 'dingtalk', externalId: 'zhangsan', data: { other: '值', unionid: 'u-1iPiS5Z0x' } }]);
+        expect(userOf(state, 1)?.links).toStrictEqual([
+          { source: 'dingtalk', externalId: 'zhangsan', data: { other: '值', unionid: 'u-1iPiS5Z0x' } },
+        ]);
         // No data (absent, null or empty) reads back without the key.
         expect(userOf(state, 2)?.links).toStrictEqual([
           { source: 'dingtalk', externalId: 'lisi' },
@@ -898,7 +973,9 @@ export function describeStoreConformance(engine: Engine): void {
       it('the same (kind, source, externalId) twice is refused', async () => {
         const d = store.directory;
         await d.insertLinks([{ kind: 'department', objectId: 2, source: 'wecom', externalId: 'X' }]);
-        await expect(d.insertLinks([{ kind: 'department', objectId: 3, source: 'wecom', externalId: 'X' }])).rejects.toThrow();
+        await expect(
+          d.insertLinks([{ kind: 'department', objectId: 3, source: 'wecom', externalId: 'X' }]),
+        ).rejects.toThrow();
         // Within one call too.
         await expect(
           d.insertLinks([
@@ -915,7 +992,9 @@ export function describeStoreConformance(engine: Engine): void {
       it('a second link for the same object and source is refused', async () => {
         const d = store.directory;
         await d.insertLinks([{ kind: 'user', objectId: 1, source: 'wecom', externalId: 'a' }]);
-        await expect(d.insertLinks([{ kind: 'user', objectId: 1, source: 'wecom', externalId: 'b' }])).rejects.toThrow();
+        await expect(
+          d.insertLinks([{ kind: 'user', objectId: 1, source: 'wecom', externalId: 'b' }]),
+        ).rejects.toThrow();
         // Another source for the same object is fine.
         await d.insertLinks([{ kind: 'user', objectId: 1, source: 'dingtalk', externalId: 'b' }]);
         expect(userOf(await d.load(), 1)?.links).toStrictEqual([
@@ -957,12 +1036,20 @@ export function describeStoreConformance(engine: Engine): void {
       it('stores a message once per (connection, dedupe key), hands out pending ones in order, marks them done or failed', async () => {
         const inbox = store.inbox;
         const ev = (id: string) => [{ object: 'user' as const, externalId: id }];
-        expect(await inbox.add({ connection: 'wx', dedupeKey: 'k1', type: 'change_contact/create_user', events: ev('a') })).toBe(true);
+        expect(
+          await inbox.add({ connection: 'wx', dedupeKey: 'k1', type: 'change_contact/create_user', events: ev('a') }),
+        ).toBe(true);
         // A platform's retry of the same message.
-        expect(await inbox.add({ connection: 'wx', dedupeKey: 'k1', type: 'change_contact/create_user', events: ev('a') })).toBe(false);
-        expect(await inbox.add({ connection: 'wx', dedupeKey: 'k2', type: 'change_contact/delete_user', events: ev('b') })).toBe(true);
+        expect(
+          await inbox.add({ connection: 'wx', dedupeKey: 'k1', type: 'change_contact/create_user', events: ev('a') }),
+        ).toBe(false);
+        expect(
+          await inbox.add({ connection: 'wx', dedupeKey: 'k2', type: 'change_contact/delete_user', events: ev('b') }),
+        ).toBe(true);
         // The same key under another connection is another message.
-        expect(await inbox.add({ connection: 'dt', dedupeKey: 'k1', type: 'user_add_org', events: ev('c') })).toBe(true);
+        expect(await inbox.add({ connection: 'dt', dedupeKey: 'k1', type: 'user_add_org', events: ev('c') })).toBe(
+          true,
+        );
         expect(await inbox.connectionsWithPending()).toStrictEqual(['dt', 'wx']);
 
         const pending = await inbox.pending('wx', 10);
@@ -976,22 +1063,38 @@ export function describeStoreConformance(engine: Engine): void {
         const [, failed] = await inbox.pending('wx', 10);
         expect([failed?.attempts, failed?.lastError]).toStrictEqual([1, 'WeCom was busy']);
 
-        await inbox.markDone(pending.map((m) => m.id), 42);
+        await inbox.markDone(
+          pending.map((m) => m.id),
+          42,
+        );
         expect(await inbox.pending('wx', 10)).toStrictEqual([]);
         expect(await inbox.counts('wx')).toStrictEqual({ pending: 0, done: 2 });
         expect(await inbox.connectionsWithPending()).toStrictEqual(['dt']);
         // Done messages still count as received: a late retry is not stored again.
-        expect(await inbox.add({ connection: 'wx', dedupeKey: 'k2', type: 'change_contact/delete_user', events: ev('b') })).toBe(false);
+        expect(
+          await inbox.add({ connection: 'wx', dedupeKey: 'k2', type: 'change_contact/delete_user', events: ev('b') }),
+        ).toBe(false);
       });
 
       it('a failed message waits for its retry time, becomes a dead letter at the attempt limit with its whole error, and is put back by a retry', async () => {
         const inbox = store.inbox;
         const ev = (id: string) => [{ object: 'department' as const, externalId: id }];
-        for (const [connection, key] of [['wx', 'a'], ['wx', 'b'], ['wx', 'c'], ['dt', 'd']] as const) {
+        for (const [connection, key] of [
+          ['wx', 'a'],
+          ['wx', 'b'],
+          ['wx', 'c'],
+          ['dt', 'd'],
+        ] as const) {
           expect(await inbox.add({ connection, dedupeKey: key, type: 't', events: ev(key) })).toBe(true);
         }
         const [a, b, c] = await inbox.pending('wx', 10);
-        const error = { code: 'WECOM_BUSY', message: 'WeCom was busy and stayed busy', hint: 'Try again later.', object: 'department "7"', zh: { message: '企业微信持续繁忙', hint: '稍后再试。' } };
+        const error = {
+          code: 'WECOM_BUSY',
+          message: 'WeCom was busy and stayed busy',
+          hint: 'Try again later.',
+          object: 'department "7"',
+          zh: { message: '企业微信持续繁忙', hint: '稍后再试。' },
+        };
         const later = '2030-01-01T00:00:00.000Z';
         // Counted once, waiting: not due before its time, due after; the wait is what nextAttempt reports.
         expect(await inbox.markFailed([a!.id], error, { retryAt: later, maxAttempts: 2 })).toStrictEqual([]);
@@ -1005,13 +1108,26 @@ export function describeStoreConformance(engine: Engine): void {
           ['c', 0, null, null],
         ]);
         // A failure that is not the message's is recorded without counting.
-        expect(await inbox.markFailed([b!.id], { code: 'WECOM_INVALID_SECRET', message: 'wrong secret' }, { count: false, maxAttempts: 1 })).toStrictEqual([]);
+        expect(
+          await inbox.markFailed(
+            [b!.id],
+            { code: 'WECOM_INVALID_SECRET', message: 'wrong secret' },
+            { count: false, maxAttempts: 1 },
+          ),
+        ).toStrictEqual([]);
         expect((await inbox.pending('wx', 10)).find((m) => m.id === b!.id)?.attempts).toBe(0);
         // The second counted failure reaches the limit: a dead letter, no longer pending, its error kept whole.
-        expect(await inbox.markFailed([a!.id, c!.id], error, { retryAt: later, maxAttempts: 2 })).toStrictEqual([a!.id]);
-        expect((await inbox.pending('wx', 10, '2031-01-01T00:00:00.000Z')).map((m) => m.dedupeKey)).toStrictEqual(['b', 'c']);
+        expect(await inbox.markFailed([a!.id, c!.id], error, { retryAt: later, maxAttempts: 2 })).toStrictEqual([
+          a!.id,
+        ]);
+        expect((await inbox.pending('wx', 10, '2031-01-01T00:00:00.000Z')).map((m) => m.dedupeKey)).toStrictEqual([
+          'b',
+          'c',
+        ]);
         const dead = await inbox.deadLetters();
-        expect(dead.map((m) => [m.id, m.connection, m.attempts, m.error, m.nextAttemptAt])).toStrictEqual([[a!.id, 'wx', 2, error, null]]);
+        expect(dead.map((m) => [m.id, m.connection, m.attempts, m.error, m.nextAttemptAt])).toStrictEqual([
+          [a!.id, 'wx', 2, error, null],
+        ]);
         expect(typeof dead[0]?.deadAt).toBe('string');
         expect(await inbox.deadLetters({ connection: 'dt' })).toStrictEqual([]);
         expect(await inbox.counts('wx')).toStrictEqual({ pending: 2, done: 0 });
@@ -1019,7 +1135,9 @@ export function describeStoreConformance(engine: Engine): void {
         // from zero, its last error kept for whoever looks.
         expect(await inbox.retryDeadLetters({ connection: 'dt' })).toStrictEqual([]);
         expect(await inbox.retryDeadLetters({ ids: [] })).toStrictEqual([]);
-        expect(await inbox.retryDeadLetters({ connection: 'wx', ids: [a!.id] })).toStrictEqual([{ id: a!.id, connection: 'wx' }]);
+        expect(await inbox.retryDeadLetters({ connection: 'wx', ids: [a!.id] })).toStrictEqual([
+          { id: a!.id, connection: 'wx' },
+        ]);
         expect(await inbox.deadLetters()).toStrictEqual([]);
         const back = (await inbox.pending('wx', 10)).find((m) => m.id === a!.id);
         expect([back?.attempts, back?.nextAttemptAt, back?.deadAt, back?.error]).toStrictEqual([0, null, null, error]);
@@ -1048,7 +1166,9 @@ export function describeStoreConformance(engine: Engine): void {
 
       it('concurrent bumps from two stores never return the same revision', async () => {
         const second = await t.reopen();
-        const got = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? second : store).directory.bumpRevision()));
+        const got = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 ? second : store).directory.bumpRevision()),
+        );
         expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
         expect(await store.directory.revision()).toBe(20);
       });
@@ -1115,7 +1235,9 @@ export function describeStoreConformance(engine: Engine): void {
               { userId: 1, departmentId: 2, order: 7, leader: true },
               { userId, departmentId: deptId, order: 0, leader: false },
             ]);
-            await tx.directory.insertLinks([{ kind: 'department', objectId: deptId, source: 'wecom', externalId: 'lost' }]);
+            await tx.directory.insertLinks([
+              { kind: 'department', objectId: deptId, source: 'wecom', externalId: 'lost' },
+            ]);
             await tx.directory.deleteLinks('department', [2]);
             await tx.directory.bumpRevision();
             await tx.runs.create({ kind: 'sync', source: 'wecom', dryRun: false, status: 'running' });
@@ -1192,17 +1314,46 @@ export function describeStoreConformance(engine: Engine): void {
         counts.users.disable = MAX_U32;
         const errors = [{ code: 'SOURCE_ERROR', message: '读取失败', hint: 'retry', object: 'users[3]' }];
         const notes = [{ code: 'NOTE', message: 'note' }];
-        const summary = { read: { departments: 2, users: 5, complete: true, incompleteDepartments: 0, unseenFields: ['mobile'] }, extra: { 键: [1, 2] } };
+        const summary = {
+          read: { departments: 2, users: 5, complete: true, incompleteDepartments: 0, unseenFields: ['mobile'] },
+          extra: { 键: [1, 2] },
+        };
         const finishedAt = '2024-05-06T07:08:09.010Z';
 
-        await store.runs.update(run.id, { status: 'partial', counts, errors, notes, summary, finishedAt, baseRevision: 42 });
+        await store.runs.update(run.id, {
+          status: 'partial',
+          counts,
+          errors,
+          notes,
+          summary,
+          finishedAt,
+          baseRevision: 42,
+        });
         const got = await store.runs.get(run.id);
-        expect(got).toStrictEqual({ ...run, status: 'partial', counts, errors, notes, summary, finishedAt, baseRevision: 42 });
+        expect(got).toStrictEqual({
+          ...run,
+          status: 'partial',
+          counts,
+          errors,
+          notes,
+          summary,
+          finishedAt,
+          baseRevision: 42,
+        });
         expect(typeof got?.baseRevision).toBe('number');
 
         // A second, partial patch leaves the rest alone.
         await store.runs.update(run.id, { status: 'succeeded' });
-        expect(await store.runs.get(run.id)).toStrictEqual({ ...run, status: 'succeeded', counts, errors, notes, summary, finishedAt, baseRevision: 42 });
+        expect(await store.runs.get(run.id)).toStrictEqual({
+          ...run,
+          status: 'succeeded',
+          counts,
+          errors,
+          notes,
+          summary,
+          finishedAt,
+          baseRevision: 42,
+        });
         await store.runs.update(run.id, {});
         expect((await store.runs.get(run.id))?.status).toBe('succeeded');
         // The other run was not touched.
@@ -1229,12 +1380,18 @@ export function describeStoreConformance(engine: Engine): void {
 
         expect(ids(await store.runs.list())).toEqual(ids(newestFirst));
         expect(ids(await store.runs.list({ limit: 2 }))).toEqual(ids(newestFirst.slice(0, 2)));
-        expect(ids(await store.runs.list({ source: 'wecom' }))).toEqual(ids(newestFirst.filter((r) => r.source === 'wecom')));
-        expect(ids(await store.runs.list({ status: 'failed' }))).toEqual(ids(newestFirst.filter((r) => r.status === 'failed')));
+        expect(ids(await store.runs.list({ source: 'wecom' }))).toEqual(
+          ids(newestFirst.filter((r) => r.source === 'wecom')),
+        );
+        expect(ids(await store.runs.list({ status: 'failed' }))).toEqual(
+          ids(newestFirst.filter((r) => r.status === 'failed')),
+        );
         expect(ids(await store.runs.list({ source: 'wecom', status: 'succeeded' }))).toEqual(
           ids(newestFirst.filter((r) => r.source === 'wecom' && r.status === 'succeeded')),
         );
-        expect(ids(await store.runs.list({ source: 'wecom', limit: 1 }))).toEqual([newestFirst.find((r) => r.source === 'wecom')?.id]);
+        expect(ids(await store.runs.list({ source: 'wecom', limit: 1 }))).toEqual([
+          newestFirst.find((r) => r.source === 'wecom')?.id,
+        ]);
         expect(await store.runs.list({ source: 'nowhere' })).toEqual([]);
         const listed = await store.runs.list({ limit: 1 });
         expect(listed[0]).toStrictEqual(await store.runs.get(made[made.length - 1]!.id));
@@ -1257,7 +1414,11 @@ export function describeStoreConformance(engine: Engine): void {
         await store.runs.addStep(run.id, step(2, { status: 'failed', detail: {} }));
         await store.runs.addStep(other.id, step(1, { name: 'other' }));
 
-        expect(await store.runs.steps(run.id)).toStrictEqual([step(1), step(2, { status: 'failed', detail: {} }), step(3, { status: 'skipped' })]);
+        expect(await store.runs.steps(run.id)).toStrictEqual([
+          step(1),
+          step(2, { status: 'failed', detail: {} }),
+          step(3, { status: 'skipped' }),
+        ]);
         expect(await store.runs.steps(other.id)).toStrictEqual([step(1, { name: 'other' })]);
         expect(await store.runs.steps(other.id + 1)).toEqual([]);
         // The same seq twice in one run is refused.
@@ -1314,7 +1475,11 @@ export function describeStoreConformance(engine: Engine): void {
             },
           }),
           // A create that does carry a "before" (a re-created object, say).
-          change(2, { action: 'create', objectKind: 'department', fields: { name: { before: 'old', after: 'new' }, parent: { before: null, after: 1 } } }),
+          change(2, {
+            action: 'create',
+            objectKind: 'department',
+            fields: { name: { before: 'old', after: 'new' }, parent: { before: null, after: 1 } },
+          }),
           // A create with no fields at all.
           change(3, { action: 'create', fields: {} }),
           // Not a create, but every "before" null.
@@ -1322,7 +1487,14 @@ export function describeStoreConformance(engine: Engine): void {
           // A create whose "before" is an empty list in a field other than departments.
           change(5, { action: 'create', fields: { tags: { before: [], after: ['x'] } } }),
           // A create whose values are falsy.
-          change(6, { action: 'create', fields: { order: { before: null, after: 0 }, name: { before: null, after: '' }, leader: { before: null, after: false } } }),
+          change(6, {
+            action: 'create',
+            fields: {
+              order: { before: null, after: 0 },
+              name: { before: null, after: '' },
+              leader: { before: null, after: false },
+            },
+          }),
         ];
         await store.runs.addChanges(run.id, records);
         expect(await store.runs.changes(run.id)).toStrictEqual(records);
@@ -1335,7 +1507,10 @@ export function describeStoreConformance(engine: Engine): void {
         const record = change(1, {
           action: 'create',
           objectKind: 'user',
-          fields: { name: { before: null, after: 'x' }, departments: { before: null, after: [{ department: 2, order: 0, leader: false }] } },
+          fields: {
+            name: { before: null, after: 'x' },
+            departments: { before: null, after: [{ department: 2, order: 0, leader: false }] },
+          },
         });
         await store.runs.addChanges(run.id, [record]);
         expect(await store.runs.changes(run.id)).toStrictEqual([record]);
@@ -1349,7 +1524,11 @@ export function describeStoreConformance(engine: Engine): void {
         const planJson = JSON.stringify({
           source: 'wecom',
           baseRevision: 7,
-          departments: Array.from({ length: 300 }, (_, i) => ({ action: 'create', externalId: `d${i}`, name: `部门${i}` })),
+          departments: Array.from({ length: 300 }, (_, i) => ({
+            action: 'create',
+            externalId: `d${i}`,
+            name: `部门${i}`,
+          })),
         });
         const gz = gzipSync(Buffer.from(planJson, 'utf8'));
         await store.runs.savePlan(run.id, gz);
@@ -1439,7 +1618,9 @@ export function describeStoreConformance(engine: Engine): void {
         for (let round = 0; round < 5; round++) {
           const name = `race-${round}`;
           const results = await Promise.all(
-            Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? store : second).locks.tryAcquire(name, `holder-${i}`, 60_000)),
+            Array.from({ length: 10 }, (_, i) =>
+              (i % 2 === 0 ? store : second).locks.tryAcquire(name, `holder-${i}`, 60_000),
+            ),
           );
           expect(results.filter(Boolean)).toHaveLength(1);
           // And the winner really is the holder: every other holder is still refused.
@@ -1467,7 +1648,9 @@ export function describeStoreConformance(engine: Engine): void {
           ...Array.from({ length: 20 }, (_, i) => write(store, 'a', i)),
           ...Array.from({ length: 20 }, (_, i) => write(second, 'b', i)),
         ]);
-        const failures = settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+        const failures = settled
+          .filter((r) => r.status === 'rejected')
+          .map((r) => String((r as PromiseRejectedResult).reason));
         expect(failures).toEqual([]);
         const ids = settled.map((r) => (r as PromiseFulfilledResult<number>).value);
         expect(new Set(ids).size).toBe(40);

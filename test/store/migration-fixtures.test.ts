@@ -74,7 +74,7 @@ async function copyOf(engine: Engine, level: number): Promise<Opened> {
 }
 
 describe('the schema fixtures', () => {
-  it('there is one (SQLite file and PostgreSQL dump) for every released schema, and the released migrations are today\'s first ones', async () => {
+  it("there is one (SQLite file and PostgreSQL dump) for every released schema, and the released migrations are today's first ones", async () => {
     expect(LEVELS).toStrictEqual(RELEASED_MIGRATIONS.map((_, i) => i + 1));
     for (const level of LEVELS) expect(readdirSync(FIXTURES)).toContain(`${String(level).padStart(4, '0')}.pg.sql`);
     for (const dialect of ['sqlite', 'postgres'] as const) {
@@ -100,20 +100,41 @@ describe.each(ENGINES)('a database of each released schema, upgraded by openStor
 
     // The directory: departments, users, memberships, links (with their data from 0003 on).
     const state = await store.directory.load();
-    expect(state.departments.map((d) => [d.id, d.parentId, d.name, d.order, d.links.map((l) => `${l.source}:${l.externalId}`)]).sort()).toStrictEqual([
+    expect(
+      state.departments
+        .map((d) => [d.id, d.parentId, d.name, d.order, d.links.map((l) => `${l.source}:${l.externalId}`)])
+        .sort(),
+    ).toStrictEqual([
       [1, null, 'Organization', 0, []],
       [2, 1, 'Engineering', 10, ['acme:2']],
       [3, 2, '研发一部', 20, ['acme:3']],
     ]);
     const zhang = state.users.find((u) => u.id === 1);
-    expect(zhang).toMatchObject({ userid: 'zhangsan', name: '张三', mobile: '+86 13800000001', email: 'zhangsan@example.com', position: '工程师', status: 'active', mainDepartmentId: 3, attributes: { 工号: 'A001' } });
+    expect(zhang).toMatchObject({
+      userid: 'zhangsan',
+      name: '张三',
+      mobile: '+86 13800000001',
+      email: 'zhangsan@example.com',
+      position: '工程师',
+      status: 'active',
+      mainDepartmentId: 3,
+      attributes: { 工号: 'A001' },
+    });
     expect([...(zhang?.memberships ?? [])].sort((a, b) => a.departmentId - b.departmentId)).toStrictEqual([
       { departmentId: 2, order: 0, leader: false },
       { departmentId: 3, order: 1, leader: true },
     ]);
-    expect(zhang?.links).toStrictEqual([{ source: 'acme', externalId: 'zhangsan', ...(level >= 3 ? { data: { unionid: 'union-zhangsan' } } : {}) }]);
+    expect(zhang?.links).toStrictEqual([
+      { source: 'acme', externalId: 'zhangsan', ...(level >= 3 ? { data: { unionid: 'union-zhangsan' } } : {}) },
+    ]);
     const li = state.users.find((u) => u.id === 2);
-    expect(li).toMatchObject({ userid: 'LiSi', name: 'Li Si', status: 'disabled', mainDepartmentId: 2, memberships: [{ departmentId: 2, order: 0, leader: false }] });
+    expect(li).toMatchObject({
+      userid: 'LiSi',
+      name: 'Li Si',
+      status: 'disabled',
+      mainDepartmentId: 2,
+      memberships: [{ departmentId: 2, order: 0, leader: false }],
+    });
     expect(li?.links).toStrictEqual([{ source: 'acme', externalId: 'LiSi' }]);
     expect(state.users).toHaveLength(2);
     expect(await store.directory.revision()).toBe(5);
@@ -123,10 +144,21 @@ describe.each(ENGINES)('a database of each released schema, upgraded by openStor
 
     // Runs, their steps and changes.
     const run = await store.runs.get(1);
-    expect(run).toMatchObject({ id: 1, kind: 'sync', source: 'acme', status: 'succeeded', dryRun: false, baseRevision: 4, createdAt: AT, notes: [{ code: 'FIXTURE_NOTE', message: 'a note kept with the run' }] });
+    expect(run).toMatchObject({
+      id: 1,
+      kind: 'sync',
+      source: 'acme',
+      status: 'succeeded',
+      dryRun: false,
+      baseRevision: 4,
+      createdAt: AT,
+      notes: [{ code: 'FIXTURE_NOTE', message: 'a note kept with the run' }],
+    });
     expect(run?.counts.users.disable).toBe(1);
     expect((await store.runs.steps(1)).map((s) => [s.name, s.status])).toStrictEqual([['read', 'ok']]);
-    expect((await store.runs.changes(1)).map((c) => [c.seq, c.objectKind, c.action, c.externalId, c.label, c.fields])).toStrictEqual([
+    expect(
+      (await store.runs.changes(1)).map((c) => [c.seq, c.objectKind, c.action, c.externalId, c.label, c.fields]),
+    ).toStrictEqual([
       [1, 'department', 'create', '3', '研发一部', { name: { before: null, after: '研发一部' } }],
       [2, 'user', 'create', 'zhangsan', '张三', { name: { before: null, after: '张三' } }],
     ]);
@@ -151,23 +183,44 @@ describe.each(ENGINES)('a database of each released schema, upgraded by openStor
     });
     // No fingerprint was recorded then: another key is refused, the key that sealed the secret is adopted.
     expect(await store.settings.get(FINGERPRINT_SETTING)).toBeUndefined();
-    await expect(new ConnectionService(store, SecretBox.fromKey(Buffer.alloc(32, 7))).get('acme')).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
+    await expect(
+      new ConnectionService(store, SecretBox.fromKey(Buffer.alloc(32, 7))).get('acme'),
+    ).rejects.toMatchObject({ code: 'MASTER_KEY_MISMATCH' });
     expect(await store.settings.get(FINGERPRINT_SETTING)).toBeUndefined();
     const connection = await new ConnectionService(store, SecretBox.fromKey(FIXTURE_KEY)).get('acme');
     expect(connection.secrets).toStrictEqual(FIXTURE_SECRETS);
     expect(await store.settings.get(FINGERPRINT_SETTING)).toBe(keyFingerprint(FIXTURE_KEY));
 
     if (level < 4) return;
-    expect(await store.access.getAdmin('admin')).toMatchObject({ username: 'admin', passwordHash: 'scrypt$fixture-hash' });
-    expect(await store.access.getSession('fixture-session-hash', Date.now())).toStrictEqual({ username: 'admin', csrfToken: 'fixture-csrf', createdAt: AT, expiresAt: FAR_FUTURE });
+    expect(await store.access.getAdmin('admin')).toMatchObject({
+      username: 'admin',
+      passwordHash: 'scrypt$fixture-hash',
+    });
+    expect(await store.access.getSession('fixture-session-hash', Date.now())).toStrictEqual({
+      username: 'admin',
+      csrfToken: 'fixture-csrf',
+      createdAt: AT,
+      expiresAt: FAR_FUTURE,
+    });
     expect(await store.access.findApiToken('fixture-token-hash')).toMatchObject({ name: 'ci', prefix: 'osk_fixt' });
 
     if (level < 5) return;
     const [message, ...more] = await store.inbox.pending('acme', 10);
     expect(more).toStrictEqual([]);
-    expect(message).toMatchObject({ id: 1, connection: 'acme', dedupeKey: 'fixture-1', type: 'change_contact', events: FIXTURE_EVENTS, receivedAt: AT, attempts: 2, lastError: 'fixture error' });
+    expect(message).toMatchObject({
+      id: 1,
+      connection: 'acme',
+      dedupeKey: 'fixture-1',
+      type: 'change_contact',
+      events: FIXTURE_EVENTS,
+      receivedAt: AT,
+      attempts: 2,
+      lastError: 'fixture error',
+    });
     // New messages get new ids after the old one.
-    expect(await store.inbox.add({ connection: 'acme', dedupeKey: 'fixture-2', type: 'change_contact', events: [] })).toBe(true);
+    expect(
+      await store.inbox.add({ connection: 'acme', dedupeKey: 'fixture-2', type: 'change_contact', events: [] }),
+    ).toBe(true);
     expect((await store.inbox.pending('acme', 10)).map((m) => m.id)).toStrictEqual([1, 2]);
   });
 });

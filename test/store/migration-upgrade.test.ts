@@ -1,6 +1,14 @@
 import { rmSync } from 'node:fs';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type DatabaseIntrospector, type TableMetadata } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type DatabaseIntrospector,
+  type TableMetadata,
+} from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StaticMigrationProvider } from '../../src/store/migrations.js';
@@ -21,7 +29,12 @@ class CurrentSchemaDialect extends PostgresDialect {
   override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     const tables = async (): Promise<TableMetadata[]> =>
       (
-        await sql<{ schema: string; name: string }>`select table_schema as schema, table_name as name from information_schema.tables where table_schema = current_schema()`.execute(db)
+        await sql<{
+          schema: string;
+          name: string;
+        }>`select table_schema as schema, table_name as name from information_schema.tables where table_schema = current_schema()`.execute(
+          db,
+        )
       ).rows.map((r) => ({ name: r.name, schema: r.schema, isView: false, columns: [] }));
     return { getSchemas: async () => [], getTables: tables, getMetadata: async () => ({ tables: await tables() }) };
   }
@@ -33,7 +46,11 @@ interface OldDatabase {
 }
 
 /** A new database migrated up to `last` only, with `rows` written then. */
-async function olderDatabase(engine: Engine, last: string, rows: (db: Kysely<any>) => Promise<void>): Promise<OldDatabase> {
+async function olderDatabase(
+  engine: Engine,
+  last: string,
+  rows: (db: Kysely<any>) => Promise<void>,
+): Promise<OldDatabase> {
   const dataDir = tempDir('orgsync-upgrade-');
   let db: Kysely<any>;
   let config: StoreConfig;
@@ -54,11 +71,19 @@ async function olderDatabase(engine: Engine, last: string, rows: (db: Kysely<any
     };
     await run(`create schema ${schema}`);
     dropSchema = () => run(`drop schema if exists ${schema} cascade`);
-    db = new Kysely<any>({ dialect: new CurrentSchemaDialect({ pool: new pg.Pool({ connectionString: PG_URL, max: 1, options: `-c search_path=${schema}` }) }) });
+    db = new Kysely<any>({
+      dialect: new CurrentSchemaDialect({
+        pool: new pg.Pool({ connectionString: PG_URL, max: 1, options: `-c search_path=${schema}` }),
+      }),
+    });
     config = { dataDir, databaseUrl: PG_URL, schema };
   }
   try {
-    const migrator = new Migrator({ db, provider: new StaticMigrationProvider(engine), ...(config.schema ? { migrationTableSchema: config.schema } : {}) });
+    const migrator = new Migrator({
+      db,
+      provider: new StaticMigrationProvider(engine),
+      ...(config.schema ? { migrationTableSchema: config.schema } : {}),
+    });
     const { error } = await migrator.migrateTo(last);
     if (error) throw error;
     await rows(db);
@@ -88,13 +113,27 @@ describe.each(ENGINES)('upgrading a database of an older orgsync (%s)', (engine)
     old = await olderDatabase(engine, '0005_event_inbox', async (db) => {
       await db
         .insertInto('connections')
-        .values({ id: 1, name: 'acme', platform: 'wecom', settings: '{}', secrets: 'sealed', policy: '{}', sync_enabled: 1, created_at: at, updated_at: at })
+        .values({
+          id: 1,
+          name: 'acme',
+          platform: 'wecom',
+          settings: '{}',
+          secrets: 'sealed',
+          policy: '{}',
+          sync_enabled: 1,
+          created_at: at,
+          updated_at: at,
+        })
         .execute();
     });
 
     const store = await openStore(old.config);
     stores.push(store);
-    expect(await store.connections.get('acme')).toMatchObject({ name: 'acme', syncEnabled: true, reconcileCron: '0 2 * * *' });
+    expect(await store.connections.get('acme')).toMatchObject({
+      name: 'acme',
+      syncEnabled: true,
+      reconcileCron: '0 2 * * *',
+    });
     expect((await store.connections.update('acme', { reconcileCron: null }))?.reconcileCron).toBeNull();
     // Opening again migrates nothing twice.
     const again = await openStore(old.config);
@@ -109,32 +148,90 @@ describe.each(ENGINES)('upgrading a database of an older orgsync (%s)', (engine)
       for (const id of [1, 2]) {
         await db
           .insertInto('runs')
-          .values({ id, kind: 'sync', source: 'wecom:acme', status: 'succeeded', dry_run: 0, created_at: at, counts: '{}', errors: '[]', notes: '[]', summary: '{}' })
+          .values({
+            id,
+            kind: 'sync',
+            source: 'wecom:acme',
+            status: 'succeeded',
+            dry_run: 0,
+            created_at: at,
+            counts: '{}',
+            errors: '[]',
+            notes: '[]',
+            summary: '{}',
+          })
           .execute();
       }
       await db
         .insertInto('run_changes')
-        .values([3, 1, 2].map((seq) => ({ run_id: 1, seq, object_kind: 'user', action: 'update', object_id: seq, external_id: `u${seq}`, label: `User ${seq}`, fields: fields(seq) })))
+        .values(
+          [3, 1, 2].map((seq) => ({
+            run_id: 1,
+            seq,
+            object_kind: 'user',
+            action: 'update',
+            object_id: seq,
+            external_id: `u${seq}`,
+            label: `User ${seq}`,
+            fields: fields(seq),
+          })),
+        )
         .execute();
-      await db.insertInto('run_changes').values({ run_id: 2, seq: 1, object_kind: 'department', action: 'delete', object_id: null, external_id: 'd9', label: 'Gone', fields: '{}' }).execute();
+      await db
+        .insertInto('run_changes')
+        .values({
+          run_id: 2,
+          seq: 1,
+          object_kind: 'department',
+          action: 'delete',
+          object_id: null,
+          external_id: 'd9',
+          label: 'Gone',
+          fields: '{}',
+        })
+        .execute();
     });
 
     const store = await openStore(old.config);
     stores.push(store);
     const changes = await store.runs.changes(1);
     expect(changes.map((c) => c.seq)).toStrictEqual([1, 2, 3]);
-    expect(changes[1]).toStrictEqual({ seq: 2, objectKind: 'user', action: 'update', objectId: 2, externalId: 'u2', label: 'User 2', fields: { name: { before: 'old 2', after: 'new 2' } } });
+    expect(changes[1]).toStrictEqual({
+      seq: 2,
+      objectKind: 'user',
+      action: 'update',
+      objectId: 2,
+      externalId: 'u2',
+      label: 'User 2',
+      fields: { name: { before: 'old 2', after: 'new 2' } },
+    });
     expect(await store.runs.countChanges(2)).toBe(1);
     // The run's sequence stays unique, and new changes are recorded after the old ones.
-    await store.runs.addChanges(1, [{ seq: 4, objectKind: 'user', action: 'create', objectId: 4, externalId: 'u4', label: 'User 4', fields: {} }]);
-    await expect(store.runs.addChanges(1, [{ seq: 4, objectKind: 'user', action: 'create', objectId: 5, externalId: 'u5', label: 'User 5', fields: {} }])).rejects.toThrow();
+    await store.runs.addChanges(1, [
+      { seq: 4, objectKind: 'user', action: 'create', objectId: 4, externalId: 'u4', label: 'User 4', fields: {} },
+    ]);
+    await expect(
+      store.runs.addChanges(1, [
+        { seq: 4, objectKind: 'user', action: 'create', objectId: 5, externalId: 'u5', label: 'User 5', fields: {} },
+      ]),
+    ).rejects.toThrow();
     expect(await store.runs.countChanges(1)).toBe(4);
     if (engine === 'sqlite') {
       const sqlite = new SqliteDatabase(sqlitePath(old.config.dataDir));
       try {
-        const ddl = (sqlite.prepare("select sql from sqlite_master where type = 'table' and name = 'run_changes'").get() as { sql: string }).sql;
+        const ddl = (
+          sqlite.prepare("select sql from sqlite_master where type = 'table' and name = 'run_changes'").get() as {
+            sql: string;
+          }
+        ).sql;
         expect(ddl.toLowerCase()).toContain('without rowid');
-        expect(sqlite.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'run_changes' and name = 'run_changes_object'").get()).toBeDefined();
+        expect(
+          sqlite
+            .prepare(
+              "select name from sqlite_master where type = 'index' and tbl_name = 'run_changes' and name = 'run_changes_object'",
+            )
+            .get(),
+        ).toBeDefined();
       } finally {
         sqlite.close();
       }

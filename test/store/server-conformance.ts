@@ -64,12 +64,16 @@ export function describeServerStoreConformance(engine: Engine): void {
       it('counts each claim, blocks after the free ones with growing waits, refuses without counting while blocked', async () => {
         const a = store.access;
         const key = { username: 'admin', ip: '10.0.0.1' };
-        for (let i = 0; i < 2; i++) expect(await a.claimLoginAttempt([{ ...key, delay }], now)).toEqual({ allowed: true });
+        for (let i = 0; i < 2; i++)
+          expect(await a.claimLoginAttempt([{ ...key, delay }], now)).toEqual({ allowed: true });
         expect(await a.getLoginAttempts([key])).toEqual([{ ...key, failures: 2, blockedUntil: 0, updatedAt: now }]);
         expect(await a.claimLoginAttempt([{ ...key, delay }], now + 10)).toEqual({ allowed: true });
         expect((await a.getLoginAttempts([key]))[0]).toMatchObject({ failures: 3, blockedUntil: now + 10 + 1000 });
         // Blocked: refused, nothing written.
-        expect(await a.claimLoginAttempt([{ ...key, delay }], now + 500)).toEqual({ allowed: false, blockedUntil: now + 1010 });
+        expect(await a.claimLoginAttempt([{ ...key, delay }], now + 500)).toEqual({
+          allowed: false,
+          blockedUntil: now + 1010,
+        });
         expect((await a.getLoginAttempts([key]))[0]).toMatchObject({ failures: 3, updatedAt: now + 10 });
         // After the wait, the next failure waits twice as long.
         expect(await a.claimLoginAttempt([{ ...key, delay }], now + 1010)).toEqual({ allowed: true });
@@ -77,7 +81,9 @@ export function describeServerStoreConformance(engine: Engine): void {
         // Another address, and another name, have counters of their own.
         const other = { username: 'admin', ip: '10.0.0.2' };
         expect(await a.claimLoginAttempt([{ ...other, delay }], now + 1020)).toEqual({ allowed: true });
-        expect(await a.getLoginAttempts([other, { username: 'ops', ip: '10.0.0.1' }])).toEqual([{ ...other, failures: 1, blockedUntil: 0, updatedAt: now + 1020 }]);
+        expect(await a.getLoginAttempts([other, { username: 'ops', ip: '10.0.0.1' }])).toEqual([
+          { ...other, failures: 1, blockedUntil: 0, updatedAt: now + 1020 },
+        ]);
       });
 
       it('several keys at once: any blocked key refuses the claim, and none of them counts it', async () => {
@@ -86,8 +92,24 @@ export function describeServerStoreConformance(engine: Engine): void {
         const address = { username: '', ip: '10.0.0.1' };
         const never = (): number => 0;
         const first = (): number => 60_000;
-        expect(await a.claimLoginAttempt([{ ...user, delay: never }, { ...address, delay: first }], now)).toEqual({ allowed: true });
-        expect(await a.claimLoginAttempt([{ username: 'ops', ip: '10.0.0.1', delay: never }, { ...address, delay: first }], now + 1)).toEqual({ allowed: false, blockedUntil: now + 60_000 });
+        expect(
+          await a.claimLoginAttempt(
+            [
+              { ...user, delay: never },
+              { ...address, delay: first },
+            ],
+            now,
+          ),
+        ).toEqual({ allowed: true });
+        expect(
+          await a.claimLoginAttempt(
+            [
+              { username: 'ops', ip: '10.0.0.1', delay: never },
+              { ...address, delay: first },
+            ],
+            now + 1,
+          ),
+        ).toEqual({ allowed: false, blockedUntil: now + 60_000 });
         expect(await a.getLoginAttempts([{ username: 'ops', ip: '10.0.0.1' }])).toEqual([]);
         expect((await a.getLoginAttempts([address]))[0]?.failures).toBe(1);
       });
@@ -95,14 +117,19 @@ export function describeServerStoreConformance(engine: Engine): void {
       it('claims sent at once are counted one by one: only the free ones pass', async () => {
         const a = store.access;
         const key = { username: 'admin', ip: '10.0.0.9' };
-        const results = await Promise.all(Array.from({ length: 12 }, () => a.claimLoginAttempt([{ ...key, delay: (n) => (n < 3 ? 0 : 3_600_000) }], now)));
+        const results = await Promise.all(
+          Array.from({ length: 12 }, () =>
+            a.claimLoginAttempt([{ ...key, delay: (n) => (n < 3 ? 0 : 3_600_000) }], now),
+          ),
+        );
         expect(results.filter((r) => r.allowed)).toHaveLength(3);
         expect((await a.getLoginAttempts([key]))[0]).toMatchObject({ failures: 3, blockedUntil: now + 3_600_000 });
       });
 
       it('clears keys, every key of a username, and expires idle counters whose wait is over', async () => {
         const a = store.access;
-        const claim = (username: string, ip: string, at: number, d = delay) => a.claimLoginAttempt([{ username, ip, delay: d }], at);
+        const claim = (username: string, ip: string, at: number, d = delay) =>
+          a.claimLoginAttempt([{ username, ip, delay: d }], at);
         await claim('admin', '10.0.0.1', now);
         await claim('admin', '10.0.0.2', now);
         await claim('admin', '10.0.0.3', now);
@@ -117,7 +144,12 @@ export function describeServerStoreConformance(engine: Engine): void {
         await claim('recent', '10.0.0.6', now);
         // Idle since before now - 5 s: 'old' goes; 'blocked' stays while its wait lasts; 'ops' and 'recent' are fresh.
         expect(await a.expireLoginAttempts(now - 5000, now)).toBe(1);
-        const left = await a.getLoginAttempts(['old', 'blocked', 'recent', 'ops'].map((username, i) => ({ username, ip: ['10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.1'][i] as string })));
+        const left = await a.getLoginAttempts(
+          ['old', 'blocked', 'recent', 'ops'].map((username, i) => ({
+            username,
+            ip: ['10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.1'][i] as string,
+          })),
+        );
         expect(left.map((r) => r.username).sort()).toEqual(['blocked', 'ops', 'recent']);
         expect(await a.expireLoginAttempts(now - 5000, now + 3_600_000)).toBe(1);
       });
@@ -151,7 +183,14 @@ export function describeServerStoreConformance(engine: Engine): void {
 
       it('a session belongs to an existing admin and goes with it', async () => {
         const at = new Date().toISOString();
-        await expect(store.access.createSession('h', { username: 'ghost', csrfToken: 'c', createdAt: at, expiresAt: Date.now() + 1000 })).rejects.toThrow();
+        await expect(
+          store.access.createSession('h', {
+            username: 'ghost',
+            csrfToken: 'c',
+            createdAt: at,
+            expiresAt: Date.now() + 1000,
+          }),
+        ).rejects.toThrow();
       });
     });
 
@@ -161,7 +200,9 @@ export function describeServerStoreConformance(engine: Engine): void {
         const ci = await a.createApiToken({ name: 'ci', tokenHash: 'hash-ci', prefix: 'osk_abcd' });
         expect(ci).toMatchObject({ name: 'ci', prefix: 'osk_abcd', lastUsedAt: null });
         await a.createApiToken({ name: 'hr-portal', tokenHash: 'hash-hr', prefix: 'osk_efgh' });
-        await expect(a.createApiToken({ name: 'ci', tokenHash: 'other', prefix: 'osk_x' })).rejects.toMatchObject({ code: 'TOKEN_EXISTS' });
+        await expect(a.createApiToken({ name: 'ci', tokenHash: 'other', prefix: 'osk_x' })).rejects.toMatchObject({
+          code: 'TOKEN_EXISTS',
+        });
         await expect(a.createApiToken({ name: 'other', tokenHash: 'hash-ci', prefix: 'osk_x' })).rejects.toThrow();
         expect((await a.findApiToken('hash-ci'))?.name).toBe('ci');
         expect(await a.findApiToken('unknown')).toBeUndefined();
@@ -178,7 +219,13 @@ export function describeServerStoreConformance(engine: Engine): void {
 
     describe('connections: sync switch', () => {
       it('starts off, turns on and off, and survives other updates', async () => {
-        const c = await store.connections.create({ name: 'acme', platform: 'wecom', settings: { corpId: 'ww1' }, secrets: 'sealed', policy: {} });
+        const c = await store.connections.create({
+          name: 'acme',
+          platform: 'wecom',
+          settings: { corpId: 'ww1' },
+          secrets: 'sealed',
+          policy: {},
+        });
         expect(c.syncEnabled).toBe(false);
         expect((await store.connections.update('acme', { syncEnabled: true }))?.syncEnabled).toBe(true);
         expect((await store.connections.get('acme'))?.syncEnabled).toBe(true);
@@ -190,21 +237,40 @@ export function describeServerStoreConformance(engine: Engine): void {
 
     describe('connections: scheduled full sync', () => {
       it('defaults to daily at 02:00, can be created off, changed, turned off, and survives other updates', async () => {
-        const c = await store.connections.create({ name: 'acme', platform: 'wecom', settings: { corpId: 'ww1' }, secrets: 'sealed', policy: {} });
+        const c = await store.connections.create({
+          name: 'acme',
+          platform: 'wecom',
+          settings: { corpId: 'ww1' },
+          secrets: 'sealed',
+          policy: {},
+        });
         expect(c.reconcileCron).toBe('0 2 * * *');
         expect((await store.connections.get('acme'))?.reconcileCron).toBe('0 2 * * *');
-        const off = await store.connections.create({ name: 'quiet', platform: 'dingtalk', settings: {}, secrets: 'sealed', policy: {}, reconcileCron: null });
+        const off = await store.connections.create({
+          name: 'quiet',
+          platform: 'dingtalk',
+          settings: {},
+          secrets: 'sealed',
+          policy: {},
+          reconcileCron: null,
+        });
         expect(off.reconcileCron).toBeNull();
         expect((await store.connections.get('quiet'))?.reconcileCron).toBeNull();
 
-        expect((await store.connections.update('acme', { reconcileCron: '*/5 * * * * *' }))?.reconcileCron).toBe('*/5 * * * * *');
-        expect((await store.connections.update('acme', { syncEnabled: true, settings: { corpId: 'ww2' } }))?.reconcileCron).toBe('*/5 * * * * *');
+        expect((await store.connections.update('acme', { reconcileCron: '*/5 * * * * *' }))?.reconcileCron).toBe(
+          '*/5 * * * * *',
+        );
+        expect(
+          (await store.connections.update('acme', { syncEnabled: true, settings: { corpId: 'ww2' } }))?.reconcileCron,
+        ).toBe('*/5 * * * * *');
         expect((await store.connections.list()).map((x) => [x.name, x.reconcileCron, x.syncEnabled])).toEqual([
           ['acme', '*/5 * * * * *', true],
           ['quiet', null, false],
         ]);
         expect((await store.connections.update('acme', { reconcileCron: null }))?.reconcileCron).toBeNull();
-        expect((await store.connections.update('quiet', { reconcileCron: '30 1 * * 1-5' }))?.reconcileCron).toBe('30 1 * * 1-5');
+        expect((await store.connections.update('quiet', { reconcileCron: '30 1 * * 1-5' }))?.reconcileCron).toBe(
+          '30 1 * * 1-5',
+        );
         expect((await store.connections.get('acme'))?.reconcileCron).toBeNull();
       });
     });
@@ -259,7 +325,12 @@ export function describeServerStoreConformance(engine: Engine): void {
           [3, 2, 'Platform', 50, 1],
           [4, 1, 'Sales', 10, 1],
         ]);
-        expect(list.items[1]?.links).toEqual(expect.arrayContaining([{ source: 'wecom', externalId: '2' }, { source: 'hr', externalId: 'RD' }]));
+        expect(list.items[1]?.links).toEqual(
+          expect.arrayContaining([
+            { source: 'wecom', externalId: '2' },
+            { source: 'hr', externalId: 'RD' },
+          ]),
+        );
         expect(list.items[0]?.links).toEqual([]);
         expect(await store.views.departmentExists(3)).toBe(true);
         expect(await store.views.departmentExists(99)).toBe(false);
@@ -268,7 +339,9 @@ export function describeServerStoreConformance(engine: Engine): void {
       it('departmentListJson: the same list as JSON text, links in a fixed order, at the same revision', async () => {
         await seed();
         await store.transaction(async (tx) => {
-          await tx.directory.insertDepartments([{ id: 5, parentId: 4, name: 'Q"uote\\ \u0001 \u2028 😀 <b>', order: -3 }]);
+          await tx.directory.insertDepartments([
+            { id: 5, parentId: 4, name: 'Q"uote\\ \u0001 \u2028 😀 <b>', order: -3 },
+          ]);
           await tx.directory.bumpRevision();
         });
         const list = await store.views.departmentList();
@@ -277,9 +350,20 @@ export function describeServerStoreConformance(engine: Engine): void {
         expect(text.revision).toBe(list.revision);
         expect(parsed.revision).toBe(list.revision);
         const byLink = (a: { source: string; externalId: string }, b: { source: string; externalId: string }) =>
-          a.source < b.source ? -1 : a.source > b.source ? 1 : a.externalId < b.externalId ? -1 : a.externalId > b.externalId ? 1 : 0;
+          a.source < b.source
+            ? -1
+            : a.source > b.source
+              ? 1
+              : a.externalId < b.externalId
+                ? -1
+                : a.externalId > b.externalId
+                  ? 1
+                  : 0;
         expect(parsed.items).toEqual(list.items.map((d) => ({ ...d, links: [...d.links].sort(byLink) })));
-        expect(parsed.items[1]?.links).toEqual([{ source: 'hr', externalId: 'RD' }, { source: 'wecom', externalId: '2' }]);
+        expect(parsed.items[1]?.links).toEqual([
+          { source: 'hr', externalId: 'RD' },
+          { source: 'wecom', externalId: '2' },
+        ]);
         await store.directory.bumpRevision();
         expect((await store.views.departmentListJson()).revision).toBe(list.revision + 1);
       });
@@ -289,7 +373,16 @@ export function describeServerStoreConformance(engine: Engine): void {
         const page1 = await store.views.members(2, { limit: 2 });
         expect(page1.total).toBe(5);
         expect(page1.items.map((m) => m.id)).toEqual([10, 11]);
-        expect(page1.items[0]).toEqual({ id: 10, userid: 'ZhangSan', name: '张三', position: '工程师', mobile: '+86 138 0000 0010', email: null, status: 'active', leader: true });
+        expect(page1.items[0]).toEqual({
+          id: 10,
+          userid: 'ZhangSan',
+          name: '张三',
+          position: '工程师',
+          mobile: '+86 138 0000 0010',
+          email: null,
+          status: 'active',
+          leader: true,
+        });
         const page2 = await store.views.members(2, { limit: 2, afterId: 11 });
         expect(page2.items.map((m) => m.id)).toEqual([12, 13]);
         expect(page2.items[1]?.status).toBe('disabled');
@@ -304,13 +397,22 @@ export function describeServerStoreConformance(engine: Engine): void {
         expect(await ids('_')).toEqual([12]);
         expect(await ids('nobody')).toEqual([]);
         expect((await store.views.members(2, { q: 'zhang', limit: 1 })).total).toBe(2);
-        expect((await store.views.members(4, { limit: 10 })).items).toEqual([expect.objectContaining({ id: 11, leader: true })]);
+        expect((await store.views.members(4, { limit: 10 })).items).toEqual([
+          expect.objectContaining({ id: 11, leader: true }),
+        ]);
       });
 
       it('user: profile, memberships with department names, links; undefined for no such user', async () => {
         await seed();
         const found = await store.views.user(10);
-        expect(found?.user).toMatchObject({ id: 10, userid: 'ZhangSan', name: '张三', status: 'active', mainDepartmentId: 2, attributes: { 工号: 'A-10' } });
+        expect(found?.user).toMatchObject({
+          id: 10,
+          userid: 'ZhangSan',
+          name: '张三',
+          status: 'active',
+          mainDepartmentId: 2,
+          attributes: { 工号: 'A-10' },
+        });
         expect(found?.memberships).toEqual([
           { departmentId: 2, departmentName: '研发中心', leader: true, order: 10 },
           { departmentId: 3, departmentName: 'Platform', leader: false, order: 1 },
@@ -324,7 +426,12 @@ export function describeServerStoreConformance(engine: Engine): void {
         const applied = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: false, status: 'running' });
         const later = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: false, status: 'running' });
         const preview = await store.runs.create({ kind: 'sync', source: 'wecom', dryRun: true, status: 'running' });
-        const change = (seq: number, action: string, objectId: number, fields: Record<string, { before: unknown; after: unknown }>) => ({
+        const change = (
+          seq: number,
+          action: string,
+          objectId: number,
+          fields: Record<string, { before: unknown; after: unknown }>,
+        ) => ({
           seq,
           objectKind: 'user' as const,
           action,
@@ -333,9 +440,16 @@ export function describeServerStoreConformance(engine: Engine): void {
           label: '张三',
           fields,
         });
-        await store.runs.addChanges(applied.id, [change(1, 'create', 10, { name: { before: null, after: '张三' } }), change(2, 'create', 11, { name: { before: null, after: '李四' } })]);
-        await store.runs.addChanges(later.id, [change(1, 'update', 10, { position: { before: null, after: '工程师' } })]);
-        await store.runs.addChanges(preview.id, [change(1, 'disable', 10, { status: { before: 'active', after: 'disabled' } })]);
+        await store.runs.addChanges(applied.id, [
+          change(1, 'create', 10, { name: { before: null, after: '张三' } }),
+          change(2, 'create', 11, { name: { before: null, after: '李四' } }),
+        ]);
+        await store.runs.addChanges(later.id, [
+          change(1, 'update', 10, { position: { before: null, after: '工程师' } }),
+        ]);
+        await store.runs.addChanges(preview.id, [
+          change(1, 'disable', 10, { status: { before: 'active', after: 'disabled' } }),
+        ]);
         await store.runs.update(applied.id, { status: 'succeeded' });
         await store.runs.update(later.id, { status: 'partial' });
         await store.runs.update(preview.id, { status: 'planned' });
@@ -344,12 +458,22 @@ export function describeServerStoreConformance(engine: Engine): void {
           [later.id, 'update', 'partial'],
           [applied.id, 'create', 'succeeded'],
         ]);
-        expect(history[1]).toMatchObject({ runKind: 'sync', source: 'wecom', fields: { name: { before: null, after: '张三' } } });
+        expect(history[1]).toMatchObject({
+          runKind: 'sync',
+          source: 'wecom',
+          fields: { name: { before: null, after: '张三' } },
+        });
         expect(await store.views.userHistory(10, 1)).toHaveLength(1);
       });
 
       it('runs list: filters by kind, pages before an id', async () => {
-        for (let i = 0; i < 5; i++) await store.runs.create({ kind: i % 2 === 0 ? 'sync' : 'import', source: 'wecom', dryRun: false, status: 'succeeded' });
+        for (let i = 0; i < 5; i++)
+          await store.runs.create({
+            kind: i % 2 === 0 ? 'sync' : 'import',
+            source: 'wecom',
+            dryRun: false,
+            status: 'succeeded',
+          });
         const all = await store.runs.list({});
         expect(all.map((r) => r.id)).toEqual([5, 4, 3, 2, 1]);
         expect((await store.runs.list({ kind: 'import' })).map((r) => r.id)).toEqual([4, 2]);

@@ -45,7 +45,7 @@ describe('SQLite shared between processes', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('waits for another process\'s write lock without freezing the event loop, then writes', async () => {
+  it("waits for another process's write lock without freezing the event loop, then writes", async () => {
     dir = tempDir();
     store = await openStore({ dataDir: dir });
     const other = await holdWriteLock(path.join(dir, 'orgsync.db'));
@@ -68,7 +68,9 @@ describe('SQLite shared between processes', () => {
     store = await openStore({ dataDir: dir });
     const other = await holdWriteLock(path.join(dir, 'orgsync.db'));
     let written = false;
-    const create = store.runs.create({ kind: 'import', source: 'hr', dryRun: false, status: 'running' }).then((r) => ((written = true), r));
+    const create = store.runs
+      .create({ kind: 'import', source: 'hr', dryRun: false, status: 'running' })
+      .then((r) => ((written = true), r));
     await turns(5);
     expect(written).toBe(false);
     other.commit();

@@ -164,7 +164,13 @@ export interface RunReport {
   blocked?: ErrorInfo & { count?: number; base?: number };
   errors: ErrorInfo[];
   notes: ErrorInfo[];
-  read?: { departments: number; users: number; complete: boolean; incompleteDepartments: number; unseenFields: string[] };
+  read?: {
+    departments: number;
+    users: number;
+    complete: boolean;
+    incompleteDepartments: number;
+    unseenFields: string[];
+  };
   steps: RunStep[];
   progress?: RunProgress | null;
   summary?: Record<string, unknown>;

@@ -50,7 +50,14 @@ type RawRun = Omit<RunReport, 'id'> & { id?: number; runId?: number; changes?: R
 /** The API reports a run as `id` or `runId`, its counts as `counts` or `changes`: the console reads either. */
 function normaliseRun<T extends RunListItem | RunReport>(raw: RawRun): T {
   const { runId, changes, ...rest } = raw;
-  return { ...rest, id: raw.id ?? runId ?? 0, counts: raw.counts ?? changes, errors: raw.errors ?? [], notes: raw.notes ?? [], steps: raw.steps ?? [] } as unknown as T;
+  return {
+    ...rest,
+    id: raw.id ?? runId ?? 0,
+    counts: raw.counts ?? changes,
+    errors: raw.errors ?? [],
+    notes: raw.notes ?? [],
+    steps: raw.steps ?? [],
+  } as unknown as T;
 }
 
 export interface SecretsInput {
@@ -74,7 +81,12 @@ export class ApiClient {
     private readonly base = '/api/v1',
   ) {}
 
-  private async request<T>(method: string, path: string, body?: unknown, options: { quiet401?: boolean } = {}): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { quiet401?: boolean } = {},
+  ): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (method !== 'GET' && this.csrfToken) headers['x-csrf-token'] = this.csrfToken;
@@ -102,9 +114,16 @@ export class ApiClient {
       }
     }
     if (!res.ok) {
-      const envelope = (data && typeof data === 'object' ? data : {}) as { error?: ErrorBody } & Record<string, unknown>;
+      const envelope = (data && typeof data === 'object' ? data : {}) as { error?: ErrorBody } & Record<
+        string,
+        unknown
+      >;
       const { error, ...extra } = envelope;
-      const err = new ApiError(res.status, error ?? { code: `HTTP_${res.status}`, message: text.slice(0, 300) || res.statusText }, extra);
+      const err = new ApiError(
+        res.status,
+        error ?? { code: `HTTP_${res.status}`, message: text.slice(0, 300) || res.statusText },
+        extra,
+      );
       if (res.status === 401 && !options.quiet401) {
         this.csrfToken = null;
         this.onUnauthorized();
@@ -151,11 +170,21 @@ export class ApiClient {
     return (await this.request<{ items: Connection[] }>('GET', '/connections')).items;
   }
 
-  createConnection(input: { platform: Platform; name: string; settings: SettingsInput; secrets: SecretsInput; syncEnabled?: boolean; reconcileCron?: string }): Promise<Connection> {
+  createConnection(input: {
+    platform: Platform;
+    name: string;
+    settings: SettingsInput;
+    secrets: SecretsInput;
+    syncEnabled?: boolean;
+    reconcileCron?: string;
+  }): Promise<Connection> {
     return this.request('POST', '/connections', input);
   }
 
-  updateConnection(name: string, patch: { settings?: Partial<SettingsInput>; secrets?: SecretsInput; syncEnabled?: boolean; reconcileCron?: string }): Promise<Connection> {
+  updateConnection(
+    name: string,
+    patch: { settings?: Partial<SettingsInput>; secrets?: SecretsInput; syncEnabled?: boolean; reconcileCron?: string },
+  ): Promise<Connection> {
     return this.request('PATCH', `/connections/${encodeURIComponent(name)}`, patch);
   }
 
@@ -163,11 +192,18 @@ export class ApiClient {
     return this.request('DELETE', `/connections/${encodeURIComponent(name)}`);
   }
 
-  testConnection(name: string, override: { settings?: Partial<SettingsInput>; secrets?: SecretsInput }): Promise<ConnectionTestResult> {
+  testConnection(
+    name: string,
+    override: { settings?: Partial<SettingsInput>; secrets?: SecretsInput },
+  ): Promise<ConnectionTestResult> {
     return this.request('POST', `/connections/${encodeURIComponent(name)}/test`, override);
   }
 
-  testUnsaved(input: { platform: Platform; settings: SettingsInput; secrets: SecretsInput }): Promise<ConnectionTestResult> {
+  testUnsaved(input: {
+    platform: Platform;
+    settings: SettingsInput;
+    secrets: SecretsInput;
+  }): Promise<ConnectionTestResult> {
     return this.request('POST', '/connection-tests', input);
   }
 
@@ -177,7 +213,13 @@ export class ApiClient {
 
   // Runs
 
-  async runs(query: { source?: string; status?: string; kind?: string; limit?: number; cursor?: string | null }): Promise<{ items: RunListItem[]; nextCursor: string | null }> {
+  async runs(query: {
+    source?: string;
+    status?: string;
+    kind?: string;
+    limit?: number;
+    cursor?: string | null;
+  }): Promise<{ items: RunListItem[]; nextCursor: string | null }> {
     const r = await this.request<{ items: RawRun[]; nextCursor?: string | null }>('GET', withQuery('/runs', query));
     return { items: r.items.map((i) => normaliseRun<RunListItem>(i)), nextCursor: r.nextCursor ?? null };
   }
@@ -186,7 +228,10 @@ export class ApiClient {
     return normaliseRun<RunReport>(await this.request<RawRun>('GET', `/runs/${id}`));
   }
 
-  async runChanges(id: number, query: { limit: number; offset: number }): Promise<{ items: ChangeRecord[]; total: number }> {
+  async runChanges(
+    id: number,
+    query: { limit: number; offset: number },
+  ): Promise<{ items: ChangeRecord[]; total: number }> {
     return this.request('GET', withQuery(`/runs/${id}/changes`, query));
   }
 
@@ -210,7 +255,10 @@ export class ApiClient {
     return this.request('GET', '/directory/departments');
   }
 
-  async members(departmentId: number, query: { q?: string; cursor?: string | null; limit?: number }): Promise<{ items: Member[]; nextCursor: string | null; total?: number }> {
+  async members(
+    departmentId: number,
+    query: { q?: string; cursor?: string | null; limit?: number },
+  ): Promise<{ items: Member[]; nextCursor: string | null; total?: number }> {
     const r = await this.request<{ items: Member[]; nextCursor?: string | null; total?: number }>(
       'GET',
       withQuery(`/directory/departments/${departmentId}/members`, query),

@@ -33,7 +33,10 @@ export function App() {
       ) : session === null ? (
         <SignInPage onSignedIn={setSession} />
       ) : session.mustChangePassword ? (
-        <ChangePasswordPage onChanged={() => setSession({ ...session, mustChangePassword: false })} onSignedOut={() => setSession(null)} />
+        <ChangePasswordPage
+          onChanged={() => setSession({ ...session, mustChangePassword: false })}
+          onSignedOut={() => setSession(null)}
+        />
       ) : (
         <Shell session={session} onSignedOut={() => setSession(null)} />
       )}
@@ -97,7 +100,17 @@ function Shell({ session, onSignedOut }: { session: Session; onSignedOut: () => 
         </div>
       </header>
       <main className="main">
-        {section === 'settings' ? <SettingsPage /> : section === 'runs' ? runMatch ? <RunDetailPage key={runMatch[1]} id={Number(runMatch[1])} /> : <RunsPage /> : <OrgPage />}
+        {section === 'settings' ? (
+          <SettingsPage />
+        ) : section === 'runs' ? (
+          runMatch ? (
+            <RunDetailPage key={runMatch[1]} id={Number(runMatch[1])} />
+          ) : (
+            <RunsPage />
+          )
+        ) : (
+          <OrgPage />
+        )}
       </main>
     </div>
   );

@@ -1,4 +1,14 @@
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from 'react';
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useState,
+  type AnchorHTMLAttributes,
+  type MouseEvent,
+  type ReactNode,
+} from 'react';
 
 /** History-API routing for a handful of pages; the server answers exactly these paths with index.html (CONSOLE_PAGES in src/server/console.ts: a page added here is added there too, or a reload of it is a 404). */
 
@@ -27,7 +37,10 @@ export function RouterProvider({ children }: { children: ReactNode }) {
     if (!options.replace) window.scrollTo(0, 0);
   }, []);
 
-  const value = useMemo(() => ({ path: location.path, search: new URLSearchParams(location.search), navigate }), [location, navigate]);
+  const value = useMemo(
+    () => ({ path: location.path, search: new URLSearchParams(location.search), navigate }),
+    [location, navigate],
+  );
   return <RouterContext.Provider value={value}>{children}</RouterContext.Provider>;
 }
 

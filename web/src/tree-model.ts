@@ -26,7 +26,10 @@ export interface TreeRow {
  * first); the directory keeps each source's value as it is. The rule for a set of siblings follows the platform of the
  * source the first of them is linked to.
  */
-export function buildTree(items: readonly Department[], orderOfSource: (source: string) => 'descending' | 'ascending' | undefined): DepartmentTree {
+export function buildTree(
+  items: readonly Department[],
+  orderOfSource: (source: string) => 'descending' | 'ascending' | undefined,
+): DepartmentTree {
   const byId = new Map<number, Department>();
   for (const d of items) byId.set(d.id, d);
   const children = new Map<number, number[]>();

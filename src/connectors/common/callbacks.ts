@@ -77,7 +77,12 @@ function param(query: Record<string, unknown>, ...names: string[]): string | und
 export function required(query: Record<string, unknown>, names: string[]): string {
   const v = param(query, ...names);
   if (v === undefined) {
-    throw new CallbackRejected(400, 'CALLBACK_PARAMETER_MISSING', `the query parameter ${names.join(' / ')} is missing`, 'Only the platform calls this URL; check that the URL configured there is exactly this one.');
+    throw new CallbackRejected(
+      400,
+      'CALLBACK_PARAMETER_MISSING',
+      `the query parameter ${names.join(' / ')} is missing`,
+      'Only the platform calls this URL; check that the URL configured there is exactly this one.',
+    );
   }
   return v;
 }
@@ -101,4 +106,5 @@ export const isNameChar = (c: number): boolean => isLetter(c) || (c >= 0x30 && c
 
 export const digest = (text: string): string => createHash('sha256').update(text).digest('hex');
 
-export const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
+export const str = (v: unknown): string | undefined =>
+  typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined;

@@ -25,11 +25,22 @@ export interface ConnectionTestResult {
 }
 
 /** The failures that are no answer of the platform: the network, a timeout, an HTTP error, a body it would not send. */
-const NO_ANSWER = ['UNREACHABLE', 'TIMEOUT', 'HTTP_ERROR', 'NOT_JSON', 'BAD_RESPONSE', 'REDIRECT', 'TOO_LARGE', 'IP_BLOCKED'];
+const NO_ANSWER = [
+  'UNREACHABLE',
+  'TIMEOUT',
+  'HTTP_ERROR',
+  'NOT_JSON',
+  'BAD_RESPONSE',
+  'REDIRECT',
+  'TOO_LARGE',
+  'IP_BLOCKED',
+];
 
 /** Whether `err` says that nothing like the platform answered (rather than the platform refusing). */
 export function isNoPlatformAnswer(err: unknown): err is ConnectorError {
-  return err instanceof ConnectorError && err.errcode === undefined && NO_ANSWER.some((c) => err.code.endsWith(`_${c}`));
+  return (
+    err instanceof ConnectorError && err.errcode === undefined && NO_ANSWER.some((c) => err.code.endsWith(`_${c}`))
+  );
 }
 
 /**

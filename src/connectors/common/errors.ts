@@ -7,7 +7,15 @@ export type { ZhText };
  * before giving up, the error every connector error extends, and the scrubbing of secrets from anything shown.
  */
 
-export type ErrorKind = 'auth' | 'config' | 'permission' | 'not_found' | 'rate_limit' | 'transient' | 'invalid_request' | 'unknown';
+export type ErrorKind =
+  | 'auth'
+  | 'config'
+  | 'permission'
+  | 'not_found'
+  | 'rate_limit'
+  | 'transient'
+  | 'invalid_request'
+  | 'unknown';
 
 /**
  * What a client does about a refusal before giving up: back off and retry (briefly, or for at least a second when
@@ -27,7 +35,11 @@ export interface ErrorRule<C> {
 }
 
 /** The parts of a typed error a table row gives for a refusal (after `attempts` tries, when retries ran out). */
-export function fromRule<C>(rule: ErrorRule<C>, context: C, attempts?: number): Pick<ConnectorErrorInit, 'code' | 'kind' | 'message' | 'hint' | 'attempts' | 'zh'> {
+export function fromRule<C>(
+  rule: ErrorRule<C>,
+  context: C,
+  attempts?: number,
+): Pick<ConnectorErrorInit, 'code' | 'kind' | 'message' | 'hint' | 'attempts' | 'zh'> {
   return {
     code: rule.code,
     kind: rule.kind,
@@ -35,16 +47,21 @@ export function fromRule<C>(rule: ErrorRule<C>, context: C, attempts?: number): 
     hint: rule.hint(context),
     ...(attempts !== undefined ? { attempts } : {}),
     ...(rule.zh
-      ? { zh: { message: attempts !== undefined ? `${rule.zh.message(context)}（重试 ${attempts} 次后）` : rule.zh.message(context), hint: rule.zh.hint(context) } }
+      ? {
+          zh: {
+            message:
+              attempts !== undefined
+                ? `${rule.zh.message(context)}（重试 ${attempts} 次后）`
+                : rule.zh.message(context),
+            hint: rule.zh.hint(context),
+          },
+        }
       : {}),
   };
 }
 
 /** A hint or message that does not depend on the context. */
-export const fixed =
-  (text: string) =>
-  (): string =>
-    text;
+export const fixed = (text: string) => (): string => text;
 
 /** A token the platform refused even after fresh ones: the row every platform's table has for its token errcodes. */
 export function tokenRule<C>(
@@ -94,7 +111,13 @@ export class ConnectorError extends OrgsyncError {
 
   constructor(init: ConnectorErrorInit, options?: { cause?: unknown }) {
     super(
-      { code: init.code, message: init.message, hint: init.hint, ...(init.object !== undefined ? { object: init.object } : {}), ...(init.zh !== undefined ? { zh: init.zh } : {}) },
+      {
+        code: init.code,
+        message: init.message,
+        hint: init.hint,
+        ...(init.object !== undefined ? { object: init.object } : {}),
+        ...(init.zh !== undefined ? { zh: init.zh } : {}),
+      },
       options,
     );
     this.name = 'ConnectorError';

@@ -107,7 +107,9 @@ export interface ClientOptions {
 }
 
 /** The HttpClient's settings from a client's options, with the defaults filled in. */
-export function transportOptions(options: ClientOptions): Pick<HttpClientOptions, 'concurrency' | 'timeoutMs' | 'maxRetries' | 'fetch' | 'random'> {
+export function transportOptions(
+  options: ClientOptions,
+): Pick<HttpClientOptions, 'concurrency' | 'timeoutMs' | 'maxRetries' | 'fetch' | 'random'> {
   return {
     concurrency: options.concurrency ?? 32,
     timeoutMs: options.timeoutMs ?? 10_000,
@@ -218,7 +220,8 @@ export class HttpClient<R> {
    */
   async send(request: ApiRequest<R>, signal?: AbortSignal, secrets: readonly string[] = []): Promise<Json> {
     const answer = await this.#exchange(request, signal, { retries: 0 }, secrets);
-    if (answer.type === 'refused') throw this.#platform.refusalError(answer.refusal, request.api, [...this.#secrets, ...secrets]);
+    if (answer.type === 'refused')
+      throw this.#platform.refusalError(answer.refusal, request.api, [...this.#secrets, ...secrets]);
     return answer.body;
   }
 
@@ -256,7 +259,12 @@ export class HttpClient<R> {
    * Sends a request, again and again while the failure is transient and the budget lasts. Returns success or a
    * refusal not to retry; throws the typed error when the retries are used up.
    */
-  async #exchange(request: ApiRequest<R>, signal: AbortSignal | undefined, budget: Budget, tokens: readonly string[]): Promise<Settled<R>> {
+  async #exchange(
+    request: ApiRequest<R>,
+    signal: AbortSignal | undefined,
+    budget: Budget,
+    tokens: readonly string[],
+  ): Promise<Settled<R>> {
     const secrets = [...this.#secrets, ...tokens];
     for (;;) {
       const answer = await this.#send(request, signal, secrets);
@@ -315,7 +323,12 @@ export class HttpClient<R> {
     return rateLimited ? Math.max(RATE_LIMITED_BASE_MS, wait) : wait;
   }
 
-  #giveUp(api: string, answer: Exclude<Answer<R>, { type: 'ok' }>, attempts: number, secrets: readonly string[]): ConnectorError {
+  #giveUp(
+    api: string,
+    answer: Exclude<Answer<R>, { type: 'ok' }>,
+    attempts: number,
+    secrets: readonly string[],
+  ): ConnectorError {
     if (answer.type === 'refused') return this.#platform.refusalError(answer.refusal, api, secrets, attempts);
     const { name, nameZh, codePrefix } = this.#platform;
     return this.#platform.error(
@@ -398,9 +411,21 @@ export class HttpClient<R> {
         text = body;
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        if (timedOut) return { type: 'failed', code: 'TIMEOUT', reason: `no answer within ${this.#timeoutMs} ms`, zh: { reason: `${this.#timeoutMs} 毫秒内没有应答` } };
+        if (timedOut)
+          return {
+            type: 'failed',
+            code: 'TIMEOUT',
+            reason: `no answer within ${this.#timeoutMs} ms`,
+            zh: { reason: `${this.#timeoutMs} 毫秒内没有应答` },
+          };
         const cause = safeCause(err, secrets);
-        return { type: 'failed', code: 'UNREACHABLE', reason: `the request failed (${cause.message})`, cause, zh: { reason: `请求失败（${cause.message}）` } };
+        return {
+          type: 'failed',
+          code: 'UNREACHABLE',
+          reason: `the request failed (${cause.message})`,
+          cause,
+          zh: { reason: `请求失败（${cause.message}）` },
+        };
       } finally {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);

@@ -41,7 +41,8 @@ export class RateLimiter {
     readonly limit: number,
     readonly windowMs: number,
   ) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`rate limit must be a positive whole number, not ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`rate limit must be a positive whole number, not ${limit}`);
   }
 
   /** WeCom's limits count calls per minute; a second of margin for the platform's clock. */
@@ -158,7 +159,8 @@ export class Semaphore {
   readonly #waiting: Array<Waiter<void>> = [];
 
   constructor(size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`concurrency must be a positive whole number, not ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new RangeError(`concurrency must be a positive whole number, not ${size}`);
     this.#free = size;
   }
 

@@ -1,5 +1,12 @@
 import type { z } from 'zod';
-import { skippedRecord, type Snapshot, type SnapshotDepartment, type SnapshotMembership, type SnapshotUser, type UnseenField } from '../../directory/snapshot.js';
+import {
+  skippedRecord,
+  type Snapshot,
+  type SnapshotDepartment,
+  type SnapshotMembership,
+  type SnapshotUser,
+  type UnseenField,
+} from '../../directory/snapshot.js';
 import type { ErrorInfo } from '../../errors.js';
 import type { PullProgress } from '../contract.js';
 import { ConnectorError } from './errors.js';
@@ -100,12 +107,21 @@ export class SnapshotCollector {
    * error naming the user and the field) and the department that listed it is marked incomplete, so the rest of the
    * list, and of the corp, is still read and nobody in that department is taken as gone.
    */
-  record<S extends z.ZodType>(schema: S, raw: unknown, departmentExternalId: string, platform: string): z.output<S> | undefined {
+  record<S extends z.ZodType>(
+    schema: S,
+    raw: unknown,
+    departmentExternalId: string,
+    platform: string,
+  ): z.output<S> | undefined {
     const parsed = schema.safeParse(raw);
     if (parsed.success) return parsed.data;
     this.#incomplete.add(departmentExternalId);
     const id = raw !== null && typeof raw === 'object' ? (raw as { userid?: unknown }).userid : undefined;
-    this.skipped(typeof id === 'string' && id !== '' ? `user "${id}"` : `a member of department "${departmentExternalId}"`, parsed.error, platform);
+    this.skipped(
+      typeof id === 'string' && id !== '' ? `user "${id}"` : `a member of department "${departmentExternalId}"`,
+      parsed.error,
+      platform,
+    );
     return undefined;
   }
 
@@ -118,7 +134,15 @@ export class SnapshotCollector {
       const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(record)';
       const key = `${object}\u0000${field}`;
       if (!this.#skipped.has(key)) {
-        this.#skipped.set(key, skippedRecord(object, field, `${platform} sent a value orgsync does not understand (${issue.message})`, undefined));
+        this.#skipped.set(
+          key,
+          skippedRecord(
+            object,
+            field,
+            `${platform} sent a value orgsync does not understand (${issue.message})`,
+            undefined,
+          ),
+        );
       }
     }
   }
@@ -132,7 +156,12 @@ export class SnapshotCollector {
    * A member as a department's list gives them. The first sighting is converted (to null for someone who is gone,
    * as if absent); every sighting may add what its department's list says of that membership (leader flag, order).
    */
-  member<T>(externalId: string, record: T, convert: (record: T) => SnapshotUser | null, membership?: SnapshotMembership): void {
+  member<T>(
+    externalId: string,
+    record: T,
+    convert: (record: T) => SnapshotUser | null,
+    membership?: SnapshotMembership,
+  ): void {
     let user = this.#users.get(externalId);
     if (user === undefined) {
       user = convert(record);

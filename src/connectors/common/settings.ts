@@ -8,7 +8,8 @@ import { z } from 'zod';
 const WHOLE_NUMBER = 'must be a positive whole number';
 
 /** A text field: "is required" when absent, else "must be <what>". */
-export const text = (what: string) => z.string({ error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`) });
+export const text = (what: string) =>
+  z.string({ error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`) });
 
 export const secretSchema = text('text')
   .min(1, 'must not be empty')
@@ -45,7 +46,11 @@ export const apiBaseUrlSchema = (defaultUrl: string) =>
     .trim()
     .superRefine((value, ctx) => {
       const problem = apiBaseUrlShapeProblem(value);
-      if (problem) ctx.addIssue({ code: 'custom', message: `${problem}: give an https:// URL without credentials, query or fragment, e.g. ${defaultUrl}` });
+      if (problem)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${problem}: give an https:// URL without credentials, query or fragment, e.g. ${defaultUrl}`,
+        });
     })
     .transform((url) => url.replace(/\/+$/, ''))
     .default(defaultUrl);

@@ -5,10 +5,21 @@ import { CallbackRejected, digest, skipSpace, str, type PlatformCallbacks } from
 export const dingtalkCallbacks: PlatformCallbacks = {
   timestampUnit: 'ms',
   receive(request, channel) {
-    if (request.method !== 'POST') throw new CallbackRejected(405, 'CALLBACK_METHOD', `${request.method} is not used by DingTalk event subscriptions`, 'DingTalk sends POST requests.');
+    if (request.method !== 'POST')
+      throw new CallbackRejected(
+        405,
+        'CALLBACK_METHOD',
+        `${request.method} is not used by DingTalk event subscriptions`,
+        'DingTalk sends POST requests.',
+      );
     const encrypted = scanDingtalkEnvelope(request.body);
     if (encrypted === undefined) {
-      throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', 'the body is not JSON with an "encrypt" string', 'Only DingTalk calls this URL, with {"encrypt": "…"}.');
+      throw new CallbackRejected(
+        400,
+        'CALLBACK_BODY_INVALID',
+        'the body is not JSON with an "encrypt" string',
+        'Only DingTalk calls this URL, with {"encrypt": "…"}.',
+      );
     }
     const plain = channel.open(request.query, encrypted);
     let event: unknown;
@@ -19,15 +30,30 @@ export const dingtalkCallbacks: PlatformCallbacks = {
     }
     // An object, as every DingTalk event is: `null` would throw below (a 500), an array or a string is no event.
     if (event === null || typeof event !== 'object' || Array.isArray(event)) {
-      throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', 'the decrypted message is not a JSON object', 'Only DingTalk calls this URL.');
+      throw new CallbackRejected(
+        400,
+        'CALLBACK_BODY_INVALID',
+        'the decrypted message is not a JSON object',
+        'Only DingTalk calls this URL.',
+      );
     }
     // DingTalk wants "success" encrypted and signed back, for check_url as for every event; note "timeStamp".
     const reply = channel.seal('success');
-    const body = JSON.stringify({ msg_signature: reply.signature, timeStamp: reply.timestamp, nonce: reply.nonce, encrypt: reply.encrypted });
+    const body = JSON.stringify({
+      msg_signature: reply.signature,
+      timeStamp: reply.timestamp,
+      nonce: reply.nonce,
+      encrypt: reply.encrypted,
+    });
     const fields = event as Record<string, unknown>;
     const type = typeof fields.EventType === 'string' ? fields.EventType : '';
     if (type === 'check_url' || type === '') return { status: 200, contentType: 'application/json', body };
-    return { status: 200, contentType: 'application/json', body, message: { dedupeKey: digest(plain), type, events: dingtalkEvents(type, fields) } };
+    return {
+      status: 200,
+      contentType: 'application/json',
+      body,
+      message: { dedupeKey: digest(plain), type, events: dingtalkEvents(type, fields) },
+    };
   },
 };
 
@@ -69,8 +95,11 @@ export function scanDingtalkEnvelope(body: string): string | undefined {
 }
 
 function dingtalkEvents(type: string, event: Record<string, unknown>): ContactEvent[] {
-  const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(str).filter((x): x is string => x !== undefined) : []);
-  if (type.startsWith('user_') && type.endsWith('_org')) return list(event.UserId).map((externalId) => ({ object: 'user', externalId }));
-  if (type.startsWith('org_dept_')) return list(event.DeptId).map((externalId) => ({ object: 'department', externalId }));
+  const list = (v: unknown): string[] =>
+    Array.isArray(v) ? v.map(str).filter((x): x is string => x !== undefined) : [];
+  if (type.startsWith('user_') && type.endsWith('_org'))
+    return list(event.UserId).map((externalId) => ({ object: 'user', externalId }));
+  if (type.startsWith('org_dept_'))
+    return list(event.DeptId).map((externalId) => ({ object: 'department', externalId }));
   return [];
 }

@@ -17,7 +17,13 @@ import {
 } from '../common/http-client.js';
 import { RateLimiter } from '../common/limits.js';
 import { TokenCache, type FetchedToken } from '../common/token-cache.js';
-import { API_HOST_CODES, API_HOST_PERMISSION_DENIED, DingtalkError, dingtalkRetry, type DingtalkRefusal } from './errors.js';
+import {
+  API_HOST_CODES,
+  API_HOST_PERMISSION_DENIED,
+  DingtalkError,
+  dingtalkRetry,
+  type DingtalkRefusal,
+} from './errors.js';
 import { userAccessTokenSchema } from './schemas.js';
 
 /**
@@ -80,7 +86,9 @@ export class DingtalkClient {
   constructor(options: DingtalkClientOptions) {
     this.clientId = options.clientId;
     this.baseUrl = (options.baseUrl ?? DINGTALK_BASE_URL).replace(/\/+$/, '');
-    this.apiHostUrl = (options.apiHostUrl ?? (this.baseUrl === DINGTALK_BASE_URL ? DINGTALK_API_HOST_URL : this.baseUrl)).replace(/\/+$/, '');
+    this.apiHostUrl = (
+      options.apiHostUrl ?? (this.baseUrl === DINGTALK_BASE_URL ? DINGTALK_API_HOST_URL : this.baseUrl)
+    ).replace(/\/+$/, '');
     this.#secret = options.clientSecret;
     this.tokenKey = TokenCache.key(this.baseUrl, this.clientId, options.clientSecret);
     this.#http = new HttpClient(dingtalkPlatform(this.clientId), {
@@ -94,23 +102,51 @@ export class DingtalkClient {
   }
 
   /** POST a JSON body to the oapi host's `<path>?access_token=…` (the topapi/… contact APIs); the body checked against `schema`. */
-  async post<S extends z.ZodType>(path: string, body: unknown, schema: S, options: DingtalkCallOptions = {}): Promise<z.output<S>> {
+  async post<S extends z.ZodType>(
+    path: string,
+    body: unknown,
+    schema: S,
+    options: DingtalkCallOptions = {},
+  ): Promise<z.output<S>> {
     const api = apiPath(path);
-    const answer = await this.#http.call(this.#token, (token) => ({ ...this.#oapi('POST', api, { access_token: token }), body, ...urgent(options) }), options.signal);
+    const answer = await this.#http.call(
+      this.#token,
+      (token) => ({ ...this.#oapi('POST', api, { access_token: token }), body, ...urgent(options) }),
+      options.signal,
+    );
     return this.#http.parse(api, schema, answer);
   }
 
   /** GET the oapi host's `<path>?<query>&access_token=…` (e.g. auth/scopes). */
-  async get<S extends z.ZodType>(path: string, query: Record<string, string | number>, schema: S, options: DingtalkCallOptions = {}): Promise<z.output<S>> {
+  async get<S extends z.ZodType>(
+    path: string,
+    query: Record<string, string | number>,
+    schema: S,
+    options: DingtalkCallOptions = {},
+  ): Promise<z.output<S>> {
     const api = apiPath(path);
-    const answer = await this.#http.call(this.#token, (token) => ({ ...this.#oapi('GET', api, { ...query, access_token: token }), ...urgent(options) }), options.signal);
+    const answer = await this.#http.call(
+      this.#token,
+      (token) => ({ ...this.#oapi('GET', api, { ...query, access_token: token }), ...urgent(options) }),
+      options.signal,
+    );
     return this.#http.parse(api, schema, answer);
   }
 
   /** A call of the api host (`v1.0/…`) with the app's token in `x-acs-dingtalk-access-token`. */
-  async apiHost<S extends z.ZodType>(method: 'GET' | 'POST', path: string, body: unknown, schema: S, options: DingtalkCallOptions = {}): Promise<z.output<S>> {
+  async apiHost<S extends z.ZodType>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    schema: S,
+    options: DingtalkCallOptions = {},
+  ): Promise<z.output<S>> {
     const api = apiPath(path);
-    const answer = await this.#http.call(this.#token, (token) => this.#apiHost(method, api, body, token), options.signal);
+    const answer = await this.#http.call(
+      this.#token,
+      (token) => this.#apiHost(method, api, body, token),
+      options.signal,
+    );
     return this.#http.parse(api, schema, answer);
   }
 
@@ -118,16 +154,30 @@ export class DingtalkClient {
   async userAccessToken(code: string, options: DingtalkCallOptions = {}): Promise<UserAccessToken> {
     const api = 'v1.0/oauth2/userAccessToken';
     const body = await this.#http.send(
-      this.#apiHost('POST', api, { clientId: this.clientId, clientSecret: this.#secret, code, grantType: 'authorization_code' }),
+      this.#apiHost('POST', api, {
+        clientId: this.clientId,
+        clientSecret: this.#secret,
+        code,
+        grantType: 'authorization_code',
+      }),
       options.signal,
       [code],
     );
     const parsed = this.#http.parse(api, userAccessTokenSchema, body);
-    return { accessToken: parsed.accessToken, refreshToken: parsed.refreshToken, expireIn: parsed.expireIn, ...(parsed.corpId !== undefined ? { corpId: parsed.corpId } : {}) };
+    return {
+      accessToken: parsed.accessToken,
+      refreshToken: parsed.refreshToken,
+      expireIn: parsed.expireIn,
+      ...(parsed.corpId !== undefined ? { corpId: parsed.corpId } : {}),
+    };
   }
 
   /** The signed-in user's profile (v1.0/contact/users/me) with their token: `unionId` is the key back to a userid. */
-  async currentUser<S extends z.ZodType>(userToken: string, schema: S, options: DingtalkCallOptions = {}): Promise<z.output<S>> {
+  async currentUser<S extends z.ZodType>(
+    userToken: string,
+    schema: S,
+    options: DingtalkCallOptions = {},
+  ): Promise<z.output<S>> {
     const api = 'v1.0/contact/users/me';
     const body = await this.#http.send(this.#apiHost('GET', api, undefined, userToken), options.signal, [userToken]);
     return this.#http.parse(api, schema, body);
@@ -173,7 +223,8 @@ function dingtalkPlatform(clientId: string): Platform<DingtalkRefusal> {
     codePrefix: 'DINGTALK',
     classify: classifyOapi,
     retryOf: (r) => dingtalkRetry(r),
-    refusalError: (r, api, secrets, attempts) => DingtalkError.fromRefusal(r, { path: api, clientId }, secrets, attempts),
+    refusalError: (r, api, secrets, attempts) =>
+      DingtalkError.fromRefusal(r, { path: api, clientId }, secrets, attempts),
     error: (init, options) => new DingtalkError(init, options),
   };
 }
@@ -212,15 +263,27 @@ function classifyOapi(status: number, body: string): Answer<DingtalkRefusal> {
   const json = jsonObject(body);
   if (json && json.errcode !== undefined && json.errcode !== null) {
     const errcode = Number(json.errcode);
-    if (!Number.isInteger(errcode)) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a non-numeric errcode`, zh: { reason: `HTTP ${status}，errcode 不是数字` } };
+    if (!Number.isInteger(errcode))
+      return {
+        type: 'failed',
+        code: 'NOT_JSON',
+        reason: `HTTP ${status} with a non-numeric errcode`,
+        zh: { reason: `HTTP ${status}，errcode 不是数字` },
+      };
     if (errcode === 0) return isSuccess(status) ? { type: 'ok', body: json } : httpFailure(status);
     const errmsg = text(json.errmsg);
     if (errcode === 88) {
-      const subCode = json.sub_code === undefined || json.sub_code === null || json.sub_code === '' ? undefined : text(json.sub_code);
+      const subCode =
+        json.sub_code === undefined || json.sub_code === null || json.sub_code === '' ? undefined : text(json.sub_code);
       const cause = subCode !== undefined && /^-?\d+$/.test(subCode) ? Number(subCode) : undefined;
       return {
         type: 'refused',
-        refusal: { errcode: cause, errmsg: text(json.sub_msg) || errmsg, in88: true, ...(subCode !== undefined ? { subCode } : {}) },
+        refusal: {
+          errcode: cause,
+          errmsg: text(json.sub_msg) || errmsg,
+          in88: true,
+          ...(subCode !== undefined ? { subCode } : {}),
+        },
       };
     }
     return { type: 'refused', refusal: { errcode, errmsg } };
@@ -240,7 +303,8 @@ function classifyApiHost(status: number, body: string): Answer<DingtalkRefusal> 
   if (json && typeof json.code === 'string') {
     const apiCode = json.code;
     const errmsg = text(json.message);
-    if (apiCode === API_HOST_PERMISSION_DENIED) return { type: 'refused', refusal: { errcode: 60011, errmsg, in88: true, subCode: '60011', apiCode, status } };
+    if (apiCode === API_HOST_PERMISSION_DENIED)
+      return { type: 'refused', refusal: { errcode: 60011, errmsg, in88: true, subCode: '60011', apiCode, status } };
     return { type: 'refused', refusal: { errcode: API_HOST_CODES[apiCode], errmsg, apiCode, status } };
   }
   if (json && (json.status !== undefined || json.punish !== undefined)) return blocked(json);

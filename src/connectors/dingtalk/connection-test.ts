@@ -1,5 +1,11 @@
 import type { DingtalkConnection } from './settings.js';
-import { checkTexts, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult } from '../common/connection-test.js';
+import {
+  checkTexts,
+  result,
+  type ConnectionCheck,
+  type ConnectionTestOptions,
+  type ConnectionTestResult,
+} from '../common/connection-test.js';
 import { TokenCache } from '../common/token-cache.js';
 import { DINGTALK_BASE_URL, DingtalkClient } from './client.js';
 import { DINGTALK_SCOPES, DingtalkError } from './errors.js';
@@ -23,18 +29,38 @@ export async function testDingtalkConnection(
   connection: DingtalkConnection,
   options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number } = {},
 ): Promise<ConnectionTestResult> {
-  const { say, failed, tokenFailed } = checkTexts({ name: 'DingTalk', nameZh: '钉钉', codePrefix: 'DINGTALK', defaultBaseUrl: DINGTALK_BASE_URL, tokenPath: '/gettoken' }, connection.settings.apiBaseUrl, options);
+  const { say, failed, tokenFailed } = checkTexts(
+    {
+      name: 'DingTalk',
+      nameZh: '钉钉',
+      codePrefix: 'DINGTALK',
+      defaultBaseUrl: DINGTALK_BASE_URL,
+      tokenPath: '/gettoken',
+    },
+    connection.settings.apiBaseUrl,
+    options,
+  );
   const tokenOk = (): ConnectionCheck => ({
     name: 'token',
     ok: true,
-    message: say(`the Client ID ${settings.clientId} and its Client Secret give an access_token`, `Client ID ${settings.clientId} 及其 Client Secret 可以换取 access_token`),
+    message: say(
+      `the Client ID ${settings.clientId} and its Client Secret give an access_token`,
+      `Client ID ${settings.clientId} 及其 Client Secret 可以换取 access_token`,
+    ),
   });
   const ipOk = (): ConnectionCheck => ({
     name: 'ip whitelist',
     ok: true,
-    message: say("DingTalk accepts calls from orgsync's outgoing IP (服务器出口IP)", '钉钉接受来自 orgsync 出口 IP 的调用（服务器出口IP）'),
+    message: say(
+      "DingTalk accepts calls from orgsync's outgoing IP (服务器出口IP)",
+      '钉钉接受来自 orgsync 出口 IP 的调用（服务器出口IP）',
+    ),
   });
-  const appOk = (): ConnectionCheck => ({ name: 'app', ok: true, message: say('the app is published and authorized in its org', '应用已发布，并已在所属组织授权') });
+  const appOk = (): ConnectionCheck => ({
+    name: 'app',
+    ok: true,
+    message: say('the app is published and authorized in its org', '应用已发布，并已在所属组织授权'),
+  });
   const { settings } = connection;
   const app = new DingtalkClient({
     clientId: settings.clientId,
@@ -87,19 +113,30 @@ export async function testDingtalkConnection(
     ok: true,
     message: tops.includes(1)
       ? say('the contact scope is the whole org (department 1)', '通讯录权限范围是整个组织（部门 1）')
-      : say(`the contact scope is department${tops.length > 1 ? 's' : ''} ${tops.join(', ')}`, `通讯录权限范围是部门 ${tops.join('、')}`),
+      : say(
+          `the contact scope is department${tops.length > 1 ? 's' : ''} ${tops.join(', ')}`,
+          `通讯录权限范围是部门 ${tops.join('、')}`,
+        ),
   });
 
   // 4. The department tree: the tops, then a walk of at most WALK_BUDGET departments to count what is there.
   const walked: number[] = [];
   let departmentsOk = true;
   try {
-    const names = await Promise.all(tops.map(async (id) => (await app.post('topapi/v2/department/get', { dept_id: id }, departmentGetSchema)).result.name));
+    const names = await Promise.all(
+      tops.map(
+        async (id) => (await app.post('topapi/v2/department/get', { dept_id: id }, departmentGetSchema)).result.name,
+      ),
+    );
     const queue = [...tops];
     let found = tops.length;
     while (queue.length > 0 && walked.length < WALK_BUDGET) {
       const batch = queue.splice(0, WALK_BUDGET - walked.length);
-      const children = await Promise.all(batch.map(async (id) => (await app.post('topapi/v2/department/listsub', { dept_id: id }, listsubSchema)).result));
+      const children = await Promise.all(
+        batch.map(
+          async (id) => (await app.post('topapi/v2/department/listsub', { dept_id: id }, listsubSchema)).result,
+        ),
+      );
       walked.push(...batch);
       for (const list of children) {
         found += list.length;
@@ -123,7 +160,12 @@ export async function testDingtalkConnection(
   // 5-6. Members of the departments walked (one page each), and whether mobiles come with them.
   if (departmentsOk) {
     try {
-      const pages = await Promise.all(walked.map(async (id) => (await app.post('topapi/v2/user/list', { dept_id: id, cursor: 0, size: 100 }, userListSchema)).result));
+      const pages = await Promise.all(
+        walked.map(
+          async (id) =>
+            (await app.post('topapi/v2/user/list', { dept_id: id, cursor: 0, size: 100 }, userListSchema)).result,
+        ),
+      );
       const people = new Map<string, boolean>();
       for (const page of pages) for (const u of page.list) people.set(u.userid, u.mobile !== undefined);
       const more = pages.some((p) => p.has_more);
@@ -143,14 +185,24 @@ export async function testDingtalkConnection(
           name: 'mobile',
           ok: true,
           level: 'warning',
-          message: say(`mobiles and emails are withheld: the app lacks the ${DINGTALK_SCOPES.mobile} permission`, `手机号和邮箱未返回：应用缺少「${DINGTALK_SCOPES.mobile}」权限`),
+          message: say(
+            `mobiles and emails are withheld: the app lacks the ${DINGTALK_SCOPES.mobile} permission`,
+            `手机号和邮箱未返回：应用缺少「${DINGTALK_SCOPES.mobile}」权限`,
+          ),
           hint: say(
             `Grant ${DINGTALK_SCOPES.mobile} at ${CONSOLE} → 权限管理. Until then a sync works without mobiles and emails and keeps those already stored.`,
             `在 ${CONSOLE_ZH} → 权限管理 中开通「${DINGTALK_SCOPES.mobile}」。在此之前同步照常进行，只是不带手机号和邮箱，已存的不会被清空。`,
           ),
         });
       } else {
-        checks.push({ name: 'mobile', ok: true, message: say(`the app reads mobiles (${DINGTALK_SCOPES.mobile})`, `应用可读取手机号（${DINGTALK_SCOPES.mobile}）`) });
+        checks.push({
+          name: 'mobile',
+          ok: true,
+          message: say(
+            `the app reads mobiles (${DINGTALK_SCOPES.mobile})`,
+            `应用可读取手机号（${DINGTALK_SCOPES.mobile}）`,
+          ),
+        });
       }
     } catch (err) {
       checks.push(failed('members', err));

@@ -13,7 +13,12 @@ export { dingtalkSecretsSchema, dingtalkSettingsSchema };
 const CONSOLE = 'DingTalk developer console (open-dev.dingtalk.com)';
 
 /** DingTalk (钉钉): an internal app, read with its Client ID and Client Secret within its contact scope. */
-export const dingtalk: PlatformDefinition<'dingtalk', typeof dingtalkSettingsSchema, typeof dingtalkSecretsSchema, DingtalkClient> = {
+export const dingtalk: PlatformDefinition<
+  'dingtalk',
+  typeof dingtalkSettingsSchema,
+  typeof dingtalkSecretsSchema,
+  DingtalkClient
+> = {
   id: 'dingtalk',
   names: { zh: '钉钉', en: 'DingTalk' },
   mark: '钉',

@@ -53,7 +53,11 @@ export class DingtalkObjectReader implements ObjectReader {
 
   async readDepartment(externalId: string): Promise<SnapshotDepartment | null> {
     try {
-      const { result } = await this.client.post('topapi/v2/department/get', { dept_id: Number(externalId) }, departmentGetSchema);
+      const { result } = await this.client.post(
+        'topapi/v2/department/get',
+        { dept_id: Number(externalId) },
+        departmentGetSchema,
+      );
       return toSnapshotDepartment(result);
     } catch (err) {
       if (gone(err)) return null;

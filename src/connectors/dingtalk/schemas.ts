@@ -10,7 +10,6 @@ const int = z.number().int();
 /** DingTalk sends ids as numbers; tolerate numeric strings. */
 const id = z.union([int, z.string().regex(/^\d+$/).transform(Number)]);
 
-
 /** The api host's app token (v1.0/oauth2/accessToken). */
 export const accessTokenSchema = z.object({
   accessToken: z.string().min(1),

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import type { PlatformConnection } from '../contract.js';
-import { agentIdSchema, apiBaseUrlSchema, callbackAesKeySchema, callbackTokenSchema, secretSchema, text } from '../common/settings.js';
+import {
+  agentIdSchema,
+  apiBaseUrlSchema,
+  callbackAesKeySchema,
+  callbackTokenSchema,
+  secretSchema,
+  text,
+} from '../common/settings.js';
 import { DINGTALK_BASE_URL } from './client.js';
 
 /** What a DingTalk connection holds: checked on every use, the secrets sealed at rest. */
@@ -26,4 +33,3 @@ export const dingtalkSecretsSchema = z.strictObject({
 export type DingtalkSettings = z.output<typeof dingtalkSettingsSchema>;
 export type DingtalkSecrets = z.output<typeof dingtalkSecretsSchema>;
 export type DingtalkConnection = PlatformConnection<'dingtalk', DingtalkSettings, DingtalkSecrets>;
-

@@ -92,7 +92,12 @@ export class DingtalkSource implements SourceConnector {
         const subtree = (async () => {
           let children: unknown[];
           try {
-            children = (await this.client.post('topapi/v2/department/listsub', { dept_id: d.id }, listsubPageSchema, { signal, urgent: true })).result;
+            children = (
+              await this.client.post('topapi/v2/department/listsub', { dept_id: d.id }, listsubPageSchema, {
+                signal,
+                urgent: true,
+              })
+            ).result;
           } catch (err) {
             if (collector.fatal(err)) throw err;
             treeComplete = false;
@@ -108,8 +113,14 @@ export class DingtalkSource implements SourceConnector {
             }
             // Kept by its id without the rest (a run error, the department incomplete); without an id it cannot be
             // walked: its parent's subtree is incomplete.
-            const id = departmentListItemSchema.shape.dept_id.safeParse(raw !== null && typeof raw === 'object' ? (raw as { dept_id?: unknown }).dept_id : undefined);
-            collector.skipped(id.success ? `department "${id.data}"` : `a sub-department of department "${d.id}"`, child.error, 'DingTalk');
+            const id = departmentListItemSchema.shape.dept_id.safeParse(
+              raw !== null && typeof raw === 'object' ? (raw as { dept_id?: unknown }).dept_id : undefined,
+            );
+            collector.skipped(
+              id.success ? `department "${id.data}"` : `a sub-department of department "${d.id}"`,
+              child.error,
+              'DingTalk',
+            );
             if (id.success) {
               collector.markIncomplete(String(id.data));
               visits.push({ id: id.data, parent: d.id });
@@ -141,9 +152,23 @@ export class DingtalkSource implements SourceConnector {
    */
   private async tops(collector: SnapshotCollector): Promise<Visit[]> {
     const signal = collector.signal;
-    const top = (d: DingtalkDepartmentRecord): Visit => ({ id: d.dept_id, name: d.name, parent: null, ...(d.order !== undefined ? { order: d.order } : {}) });
+    const top = (d: DingtalkDepartmentRecord): Visit => ({
+      id: d.dept_id,
+      name: d.name,
+      parent: null,
+      ...(d.order !== undefined ? { order: d.order } : {}),
+    });
     try {
-      return [top((await this.client.post('topapi/v2/department/get', { dept_id: 1 }, departmentGetSchema, { signal, urgent: true })).result)];
+      return [
+        top(
+          (
+            await this.client.post('topapi/v2/department/get', { dept_id: 1 }, departmentGetSchema, {
+              signal,
+              urgent: true,
+            })
+          ).result,
+        ),
+      ];
     } catch (err) {
       if (!(err instanceof DingtalkError && err.code === 'DINGTALK_OUT_OF_SCOPE')) throw err;
     }
@@ -152,7 +177,14 @@ export class DingtalkSource implements SourceConnector {
     const read = await Promise.all(
       ids.map(async (id) => {
         try {
-          return top((await this.client.post('topapi/v2/department/get', { dept_id: id }, departmentGetSchema, { signal, urgent: true })).result);
+          return top(
+            (
+              await this.client.post('topapi/v2/department/get', { dept_id: id }, departmentGetSchema, {
+                signal,
+                urgent: true,
+              })
+            ).result,
+          );
         } catch (err) {
           if (collector.fatal(err)) throw err;
           this.notes.unreadableTops.push(id);
@@ -175,10 +207,20 @@ export class DingtalkSource implements SourceConnector {
     let cursor = 0;
     for (let page = 0; ; page++) {
       // After the first page, the next one is what holds this department up: it goes ahead of first pages.
-      const { result } = await this.client.post('topapi/v2/user/list', { dept_id: deptId, cursor, size: PAGE_SIZE }, userListPageSchema, { signal, urgent: page > 0 });
+      const { result } = await this.client.post(
+        'topapi/v2/user/list',
+        { dept_id: deptId, cursor, size: PAGE_SIZE },
+        userListPageSchema,
+        { signal, urgent: page > 0 },
+      );
       for (const raw of result.list) {
         const u = collector.record(userListItemSchema, raw, dept, 'DingTalk');
-        if (u) collector.member(u.userid, u, convert, { externalId: dept, leader: u.leader ?? false, order: u.dept_order ?? 0 });
+        if (u)
+          collector.member(u.userid, u, convert, {
+            externalId: dept,
+            leader: u.leader ?? false,
+            order: u.dept_order ?? 0,
+          });
       }
       if (!result.has_more) return;
       const next = result.next_cursor ?? cursor + result.list.length;
@@ -233,7 +275,11 @@ export function toSnapshotUserDetail(u: DingtalkUserDetail): SnapshotUser {
   const user = toSnapshotUser(u);
   const leader = new Map((u.leader_in_dept ?? []).map((l) => [l.dept_id, l.leader]));
   const order = new Map((u.dept_order_list ?? []).map((o) => [o.dept_id, o.order]));
-  user.departments = u.dept_id_list.map((d) => ({ externalId: String(d), leader: leader.get(d) ?? false, order: order.get(d) ?? 0 }));
+  user.departments = u.dept_id_list.map((d) => ({
+    externalId: String(d),
+    leader: leader.get(d) ?? false,
+    order: order.get(d) ?? 0,
+  }));
   return user;
 }
 
@@ -243,7 +289,12 @@ export function toSnapshotUserDetail(u: DingtalkUserDetail): SnapshotUser {
  */
 export function toSnapshotDepartment(d: DingtalkDepartmentRecord): SnapshotDepartment {
   const parent = d.parent_id === undefined || d.parent_id === 0 ? null : String(d.parent_id);
-  return { externalId: String(d.dept_id), parentExternalId: parent, name: d.name, ...(d.order !== undefined ? { order: d.order } : {}) };
+  return {
+    externalId: String(d.dept_id),
+    parentExternalId: parent,
+    name: d.name,
+    ...(d.order !== undefined ? { order: d.order } : {}),
+  };
 }
 
 /** `extension` is a JSON object as a string ({"爱好":"旅游"}); anything else is not said. */

@@ -19,13 +19,23 @@ const departmentSchema = z.strictObject({
   externalId: id,
   parentExternalId: z.union([id, z.null()]),
   name: z.string(),
-  order: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  order: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional(),
 });
 
 const membershipSchema = z.strictObject({
   externalId: id,
   leader: z.boolean().optional(),
-  order: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  order: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional(),
 });
 
 const userSchema = z.strictObject({
@@ -45,7 +55,10 @@ const userSchema = z.strictObject({
   mainDepartment: z.union([id, z.null()]).optional(),
   departments: z.array(membershipSchema).optional(),
   attributes: z
-    .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]).transform((v) => (v === null ? null : String(v))))
+    .record(
+      z.string(),
+      z.union([z.string(), z.number(), z.boolean(), z.null()]).transform((v) => (v === null ? null : String(v))),
+    )
     .optional(),
 });
 
@@ -56,7 +69,6 @@ const snapshotSchema = z.strictObject({
   departments: z.array(departmentSchema),
   users: z.array(userSchema),
 });
-
 
 export class JsonSnapshotSource implements SourceConnector {
   readonly kind = 'json';
@@ -73,7 +85,8 @@ export class JsonSnapshotSource implements SourceConnector {
       const code = (err as NodeJS.ErrnoException).code;
       throw new OrgsyncError({
         code: 'FILE_UNREADABLE',
-        message: code === 'ENOENT' ? `file not found: ${this.file}` : `cannot read ${this.file}: ${(err as Error).message}`,
+        message:
+          code === 'ENOENT' ? `file not found: ${this.file}` : `cannot read ${this.file}: ${(err as Error).message}`,
         hint: 'Check the path and that the file is readable.',
       });
     }
@@ -91,7 +104,10 @@ export function parseJsonSnapshot(text: string, what = 'the snapshot'): Snapshot
   }
   const parsed = snapshotSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ValidationError(what, parsed.error.issues.slice(0, 50).map((issue) => toValidationIssue(issue, raw)));
+    throw new ValidationError(
+      what,
+      parsed.error.issues.slice(0, 50).map((issue) => toValidationIssue(issue, raw)),
+    );
   }
   const s = parsed.data;
   return {
@@ -113,7 +129,9 @@ function syntaxIssue(text: string, parseMessage: string): ValidationIssue {
   const first = errors[0];
   const offset = first?.offset ?? Number(/position (\d+)/.exec(parseMessage)?.[1] ?? NaN);
   const before = Number.isNaN(offset) ? '' : text.slice(0, offset);
-  const where = Number.isNaN(offset) ? '' : ` at line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}`;
+  const where = Number.isNaN(offset)
+    ? ''
+    : ` at line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')}`;
   return {
     path: `(file)${where}`,
     field: '(syntax)',
@@ -124,7 +142,9 @@ function syntaxIssue(text: string, parseMessage: string): ValidationIssue {
 
 function toValidationIssue(issue: z.core.$ZodIssue, raw: unknown): ValidationIssue {
   const segments = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
-  const path = segments.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '') || '(root)';
+  const path =
+    segments.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '') ||
+    '(root)';
   const stringKeys = segments.filter((p): p is string => typeof p === 'string');
   let field = stringKeys.length > 0 ? (stringKeys[stringKeys.length - 1] as string) : '(value)';
   let hint = 'Fix the value in the snapshot; nothing was written.';

@@ -20,14 +20,30 @@ export const wecomCallbacks: PlatformCallbacks = {
       const echo = channel.open(request.query, required(request.query, ['echostr']));
       return { status: 200, contentType: 'text/plain; charset=utf-8', body: echo };
     }
-    if (request.method !== 'POST') throw new CallbackRejected(405, 'CALLBACK_METHOD', `${request.method} is not used by WeCom callbacks`, 'WeCom sends GET (URL check) and POST (events).');
+    if (request.method !== 'POST')
+      throw new CallbackRejected(
+        405,
+        'CALLBACK_METHOD',
+        `${request.method} is not used by WeCom callbacks`,
+        'WeCom sends GET (URL check) and POST (events).',
+      );
     const encrypted = scanWecomEnvelope(request.body);
     if (encrypted === undefined) {
-      throw new CallbackRejected(400, 'CALLBACK_BODY_INVALID', 'the body is not the XML envelope WeCom sends (<xml>…<Encrypt>…</Encrypt></xml>)', 'Only WeCom calls this URL with its encrypted XML body.');
+      throw new CallbackRejected(
+        400,
+        'CALLBACK_BODY_INVALID',
+        'the body is not the XML envelope WeCom sends (<xml>…<Encrypt>…</Encrypt></xml>)',
+        'Only WeCom calls this URL with its encrypted XML body.',
+      );
     }
     const plain = channel.open(request.query, encrypted);
     const xml = parseXml(plain, 'the decrypted message');
-    return { status: 200, contentType: 'text/plain; charset=utf-8', body: 'success', message: wecomMessage(plain, xml) };
+    return {
+      status: 200,
+      contentType: 'text/plain; charset=utf-8',
+      body: 'success',
+      message: wecomMessage(plain, xml),
+    };
   },
 };
 
@@ -43,7 +59,12 @@ const parser = new XMLParser({
 /** Parses an authenticated, decrypted message. Whatever the parser throws (even a RangeError) is a plain 400. */
 function parseXml(text: string, what: string): Record<string, unknown> {
   const refused = (): CallbackRejected =>
-    new CallbackRejected(400, 'CALLBACK_BODY_INVALID', `${what} is not the XML WeCom sends`, 'Only WeCom calls this URL; check the URL configured in the WeCom admin console.');
+    new CallbackRejected(
+      400,
+      'CALLBACK_BODY_INVALID',
+      `${what} is not the XML WeCom sends`,
+      'Only WeCom calls this URL; check the URL configured in the WeCom admin console.',
+    );
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw refused();
   let root: unknown;
   try {
@@ -85,9 +106,12 @@ export function scanWecomEnvelope(body: string): string | undefined {
   let encrypted: string | undefined;
   for (;;) {
     if (body.startsWith('</xml>', i)) {
-      return skipSpace(body, i + 6) === body.length && encrypted !== undefined && encrypted !== '' ? encrypted : undefined;
+      return skipSpace(body, i + 6) === body.length && encrypted !== undefined && encrypted !== ''
+        ? encrypted
+        : undefined;
     }
-    if (names.length >= MAX_ENVELOPE_ELEMENTS || body.charCodeAt(i) !== 0x3c || !isLetter(body.charCodeAt(i + 1))) return undefined;
+    if (names.length >= MAX_ENVELOPE_ELEMENTS || body.charCodeAt(i) !== 0x3c || !isLetter(body.charCodeAt(i + 1)))
+      return undefined;
     let end = i + 2;
     while (end - i - 1 < MAX_NAME_LENGTH && isNameChar(body.charCodeAt(end))) end++;
     if (body.charCodeAt(end) !== 0x3e) return undefined;
@@ -125,7 +149,11 @@ function wecomMessage(plain: string, xml: Record<string, unknown>): ReceivedMess
     const id = str(xml.Id);
     if (change.endsWith('_user') && userid !== undefined) {
       const renamed = str(xml.NewUserID);
-      events.push({ object: 'user', externalId: userid, ...(renamed !== undefined && renamed !== userid ? { newExternalId: renamed } : {}) });
+      events.push({
+        object: 'user',
+        externalId: userid,
+        ...(renamed !== undefined && renamed !== userid ? { newExternalId: renamed } : {}),
+      });
     } else if (change.endsWith('_party') && id !== undefined) {
       events.push({ object: 'department', externalId: id });
     }

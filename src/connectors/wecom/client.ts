@@ -77,12 +77,22 @@ export class WecomClient {
   }
 
   /** GET `/cgi-bin/<path>?<query>&access_token=…`, the body checked against `schema`. */
-  get<S extends z.ZodType>(path: string, query: WecomQuery, schema: S, options: WecomCallOptions = {}): Promise<z.output<S>> {
+  get<S extends z.ZodType>(
+    path: string,
+    query: WecomQuery,
+    schema: S,
+    options: WecomCallOptions = {},
+  ): Promise<z.output<S>> {
     return this.#call('GET', path, query, undefined, schema, options.signal);
   }
 
   /** POST a JSON body to `/cgi-bin/<path>?access_token=…`, the response checked against `schema`. */
-  post<S extends z.ZodType>(path: string, body: unknown, schema: S, options: WecomCallOptions = {}): Promise<z.output<S>> {
+  post<S extends z.ZodType>(
+    path: string,
+    body: unknown,
+    schema: S,
+    options: WecomCallOptions = {},
+  ): Promise<z.output<S>> {
     return this.#call('POST', path, {}, body, schema, options.signal);
   }
 
@@ -103,12 +113,18 @@ export class WecomClient {
     signal: AbortSignal | undefined,
   ): Promise<z.output<S>> {
     const api = apiPath(rawPath);
-    const answer = await this.#http.call(this.#token, (token) => this.#request(method, api, { ...query, access_token: token }, body), signal);
+    const answer = await this.#http.call(
+      this.#token,
+      (token) => this.#request(method, api, { ...query, access_token: token }, body),
+      signal,
+    );
     return this.#http.parse(api, schema, answer);
   }
 
   #fetchToken(): Promise<FetchedToken> {
-    return this.#http.fetchToken(this.#request('GET', 'gettoken', { corpid: this.corpId, corpsecret: this.#secret }, undefined));
+    return this.#http.fetchToken(
+      this.#request('GET', 'gettoken', { corpid: this.corpId, corpsecret: this.#secret }, undefined),
+    );
   }
 
   #request(method: 'GET' | 'POST', api: string, query: WecomQuery, body: unknown): ApiRequest<WecomRefusal> {
@@ -128,7 +144,8 @@ function wecomPlatform(corpId: string): Platform<WecomRefusal> {
     // 40001 outside gettoken means the token is not (or no longer) valid, as 40014 and 42001 do; at gettoken it
     // is a wrong secret.
     retryOf: (r, api) => (r.errcode === 40001 && api !== 'gettoken' ? 'token' : errcodeRule(r.errcode).retry),
-    refusalError: (r, api, secrets, attempts) => WecomError.fromErrcode({ errcode: r.errcode, errmsg: r.errmsg, path: api, corpId }, secrets, attempts),
+    refusalError: (r, api, secrets, attempts) =>
+      WecomError.fromErrcode({ errcode: r.errcode, errmsg: r.errmsg, path: api, corpId }, secrets, attempts),
     error: (init, options) => new WecomError(init, options),
   };
 }
@@ -144,8 +161,26 @@ function classify(status: number, text: string): Answer<WecomRefusal> {
     return { type: 'refused', refusal: { errcode, errmsg: typeof json.errmsg === 'string' ? json.errmsg : '' } };
   }
   if (!isSuccess(status)) return httpFailure(status);
-  if (json === undefined) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a body that is not JSON`, zh: { reason: `HTTP ${status}，应答不是 JSON` } };
-  if (json === null) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a body that is not a JSON object`, zh: { reason: `HTTP ${status}，应答不是 JSON 对象` } };
-  if (!Number.isInteger(errcode)) return { type: 'failed', code: 'NOT_JSON', reason: `HTTP ${status} with a non-numeric errcode`, zh: { reason: `HTTP ${status}，errcode 不是数字` } };
+  if (json === undefined)
+    return {
+      type: 'failed',
+      code: 'NOT_JSON',
+      reason: `HTTP ${status} with a body that is not JSON`,
+      zh: { reason: `HTTP ${status}，应答不是 JSON` },
+    };
+  if (json === null)
+    return {
+      type: 'failed',
+      code: 'NOT_JSON',
+      reason: `HTTP ${status} with a body that is not a JSON object`,
+      zh: { reason: `HTTP ${status}，应答不是 JSON 对象` },
+    };
+  if (!Number.isInteger(errcode))
+    return {
+      type: 'failed',
+      code: 'NOT_JSON',
+      reason: `HTTP ${status} with a non-numeric errcode`,
+      zh: { reason: `HTTP ${status}，errcode 不是数字` },
+    };
   return { type: 'ok', body: json };
 }

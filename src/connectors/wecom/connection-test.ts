@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import type { WecomConnection } from './settings.js';
-import { checkTexts, result, type ConnectionCheck, type ConnectionTestOptions, type ConnectionTestResult } from '../common/connection-test.js';
+import {
+  checkTexts,
+  result,
+  type ConnectionCheck,
+  type ConnectionTestOptions,
+  type ConnectionTestResult,
+} from '../common/connection-test.js';
 import { TokenCache, WECOM_BASE_URL, WecomClient } from './client.js';
 import { WecomError } from './errors.js';
 import { agentGetSchema, departmentListSchema, userGetSchema, userSimpleListSchema } from './schemas.js';
@@ -17,9 +23,22 @@ export async function testWecomConnection(
   connection: WecomConnection,
   options: ConnectionTestOptions & { tokens?: TokenCache } = {},
 ): Promise<ConnectionTestResult> {
-  const { say, failed, tokenFailed } = checkTexts({ name: 'WeCom', nameZh: '企业微信', codePrefix: 'WECOM', defaultBaseUrl: WECOM_BASE_URL, tokenPath: '/cgi-bin/gettoken' }, connection.settings.apiBaseUrl, options);
+  const { say, failed, tokenFailed } = checkTexts(
+    {
+      name: 'WeCom',
+      nameZh: '企业微信',
+      codePrefix: 'WECOM',
+      defaultBaseUrl: WECOM_BASE_URL,
+      tokenPath: '/cgi-bin/gettoken',
+    },
+    connection.settings.apiBaseUrl,
+    options,
+  );
   const corp = connection.settings.corpId;
-  const tokenMessage = say(`the app secret of corp ${corp} gives an access_token`, `企业 ${corp} 的应用秘钥可以换取 access_token`);
+  const tokenMessage = say(
+    `the app secret of corp ${corp} gives an access_token`,
+    `企业 ${corp} 的应用秘钥可以换取 access_token`,
+  );
   const tokens = options.tokens ?? new TokenCache();
   const client = (secret: string) =>
     new WecomClient({
@@ -42,7 +61,13 @@ export async function testWecomConnection(
   } catch (err) {
     // getcallbackip may be refused while the token itself works, but only after gettoken gave a real token: an
     // error of gettoken itself (no answer, a page that is not WeCom's, a refusal) fails this check.
-    if (err instanceof WecomError && err.path !== 'gettoken' && err.kind !== 'auth' && err.kind !== 'config' && err.errcode !== 60020) {
+    if (
+      err instanceof WecomError &&
+      err.path !== 'gettoken' &&
+      err.kind !== 'auth' &&
+      err.kind !== 'config' &&
+      err.errcode !== 60020
+    ) {
       tokenOk = true;
       checks.push({ name: 'token', ok: true, message: tokenMessage });
     } else {
@@ -82,9 +107,19 @@ export async function testWecomConnection(
               name: 'departments',
               ok: false,
               message: say('the app sees no department', '应用看不到任何部门'),
-              hint: say('企业微信管理后台 → 应用管理 → 应用 → 可见范围: add the departments orgsync should sync.', '企业微信管理后台 → 应用管理 → 应用 → 可见范围：加入 orgsync 要同步的部门。'),
+              hint: say(
+                '企业微信管理后台 → 应用管理 → 应用 → 可见范围: add the departments orgsync should sync.',
+                '企业微信管理后台 → 应用管理 → 应用 → 可见范围：加入 orgsync 要同步的部门。',
+              ),
             }
-          : { name: 'departments', ok: true, message: say(`the app reads ${departments.toLocaleString('en')} departments`, `应用可读取 ${departments.toLocaleString('en')} 个部门`) },
+          : {
+              name: 'departments',
+              ok: true,
+              message: say(
+                `the app reads ${departments.toLocaleString('en')} departments`,
+                `应用可读取 ${departments.toLocaleString('en')} 个部门`,
+              ),
+            },
       );
     } catch (err) {
       checks.push(failed('departments', err));
@@ -123,11 +158,15 @@ export async function testWecomConnection(
                       '该应用读取不到手机号和邮箱（2022-06-20 之后创建的自建应用，企业微信不再返回这些字段）',
                     ),
                     hint: say(
-                      'A sync works without them and keeps those already stored. To read them, add the 通讯录同步 Secret (contactsSecret) where the corp allows it to read from this IP, or import the admin console\'s member export.',
+                      "A sync works without them and keeps those already stored. To read them, add the 通讯录同步 Secret (contactsSecret) where the corp allows it to read from this IP, or import the admin console's member export.",
                       '同步照常进行，只是不带手机号和邮箱，已存的不会被清空。若要读取，可在企业允许该 IP 读取时配置通讯录同步秘钥（contactsSecret），或导入管理后台导出的成员表。',
                     ),
                   }
-                : { name: 'fields', ok: true, message: say('the app reads mobiles and emails', '应用可读取手机号和邮箱') },
+                : {
+                    name: 'fields',
+                    ok: true,
+                    message: say('the app reads mobiles and emails', '应用可读取手机号和邮箱'),
+                  },
             );
           } catch (err) {
             checks.push(failed('fields', err));
@@ -145,10 +184,21 @@ export async function testWecomConnection(
     try {
       // An update of a department that cannot exist: allowed writes answer 60003, forbidden ones 48002 / 60011.
       await contacts.post('department/update', { id: 2_147_483_646 }, anyBody);
-      checks.push({ name: 'contacts secret', ok: true, message: say('the contacts sync secret may write contacts', '通讯录同步秘钥可以写入通讯录') });
+      checks.push({
+        name: 'contacts secret',
+        ok: true,
+        message: say('the contacts sync secret may write contacts', '通讯录同步秘钥可以写入通讯录'),
+      });
     } catch (err) {
       if (err instanceof WecomError && (err.errcode === 60003 || err.errcode === 60123)) {
-        checks.push({ name: 'contacts secret', ok: true, message: say('the contacts sync secret gives a token and may write contacts', '通讯录同步秘钥可以换取 token，并可写入通讯录') });
+        checks.push({
+          name: 'contacts secret',
+          ok: true,
+          message: say(
+            'the contacts sync secret gives a token and may write contacts',
+            '通讯录同步秘钥可以换取 token，并可写入通讯录',
+          ),
+        });
       } else {
         checks.push(failed('contacts secret', err));
       }
@@ -157,7 +207,8 @@ export async function testWecomConnection(
       await contacts.get('department/get', { id: 1 }, anyBody);
     } catch (err) {
       // From a new IP the contacts secret reads ids only: the sync still runs, without names and details (a limit).
-      if (err instanceof WecomError && err.errcode === 48009) checks.push({ ...failed('contacts secret reads', err), ok: true, level: 'warning' });
+      if (err instanceof WecomError && err.errcode === 48009)
+        checks.push({ ...failed('contacts secret reads', err), ok: true, level: 'warning' });
     }
   }
 

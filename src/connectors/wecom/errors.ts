@@ -1,4 +1,12 @@
-import { ConnectorError, fixed, fromRule, redact, tokenRule, type ConnectorErrorInit, type ErrorRule } from '../common/errors.js';
+import {
+  ConnectorError,
+  fixed,
+  fromRule,
+  redact,
+  tokenRule,
+  type ConnectorErrorInit,
+  type ErrorRule,
+} from '../common/errors.js';
 
 export { redact };
 
@@ -24,7 +32,8 @@ const APP_SECRET = `${CONSOLE} → 应用管理 → 应用 → (the self-built a
 const CONTACTS_SECRET = `${CONSOLE} → 管理工具 → 通讯录同步 → Secret`;
 
 const said = (c: ErrcodeContext): string => `WeCom ${c.path}: errcode ${c.errcode}${c.errmsg ? ` (${c.errmsg})` : ''}`;
-const saidZh = (c: ErrcodeContext): string => `企业微信 ${c.path} 返回 errcode ${c.errcode}${c.errmsg ? `（${c.errmsg}）` : ''}`;
+const saidZh = (c: ErrcodeContext): string =>
+  `企业微信 ${c.path} 返回 errcode ${c.errcode}${c.errmsg ? `（${c.errmsg}）` : ''}`;
 const APP_SECRET_ZH = `${CONSOLE} → 应用管理 → 应用 →（该自建应用）→ Secret`;
 const APP_ZH = `${CONSOLE} → 应用管理 → 应用 →（该应用）`;
 
@@ -47,17 +56,25 @@ const wrongSecret: ErrcodeRule = {
 };
 
 const tokenRefused = (code: string, what: string, whatZh: string): ErrcodeRule =>
-  tokenRule(code, what, said, `If this persists, something else is resetting the secret (${APP_SECRET} or ${CONTACTS_SECRET}) or the app was disabled.`, {
-    what: whatZh,
-    said: saidZh,
-    hint: `若反复出现，说明有别的程序在重置秘钥（${APP_SECRET_ZH} 或 ${CONTACTS_SECRET}），或应用已被停用。`,
-  });
+  tokenRule(
+    code,
+    what,
+    said,
+    `If this persists, something else is resetting the secret (${APP_SECRET} or ${CONTACTS_SECRET}) or the app was disabled.`,
+    {
+      what: whatZh,
+      said: saidZh,
+      hint: `若反复出现，说明有别的程序在重置秘钥（${APP_SECRET_ZH} 或 ${CONTACTS_SECRET}），或应用已被停用。`,
+    },
+  );
 
 const notFound = (code: string, what: string, whatZh: string): ErrcodeRule => ({
   code,
   kind: 'not_found',
   message: (c) => `${what} does not exist or is outside what the secret can see: ${said(c)}`,
-  hint: fixed(`Check the id. If it exists in WeCom, widen the app's 可见范围 (${CONSOLE} → 应用管理 → 应用 → 可见范围).`),
+  hint: fixed(
+    `Check the id. If it exists in WeCom, widen the app's 可见范围 (${CONSOLE} → 应用管理 → 应用 → 可见范围).`,
+  ),
   zh: {
     message: (c) => `${whatZh}不存在，或不在该秘钥可见的范围内：${saidZh(c)}`,
     hint: fixed(`核对 ID。若它在企业微信中确实存在，请扩大应用的可见范围（${CONSOLE} → 应用管理 → 应用 → 可见范围）。`),
@@ -68,7 +85,9 @@ const invalidRequest = (code: string): ErrcodeRule => ({
   code,
   kind: 'invalid_request',
   message: (c) => `WeCom refused the request: ${said(c)}`,
-  hint: fixed('The request itself is wrong (a missing or malformed parameter); this is a bug in the caller, not a setting.'),
+  hint: fixed(
+    'The request itself is wrong (a missing or malformed parameter); this is a bug in the caller, not a setting.',
+  ),
   zh: {
     message: (c) => `企业微信拒绝了这个请求：${saidZh(c)}`,
     hint: fixed('请求本身有误（参数缺失或格式不对）：这是调用方的缺陷，不是配置问题。'),
@@ -83,7 +102,10 @@ export const WECOM_ERRCODES: Readonly<Record<number, ErrcodeRule>> = {
     retry: 'backoff',
     message: (c) => `WeCom was busy and stayed busy: ${said(c)}`,
     hint: fixed('WeCom answered "system busy" to every retry. Try again in a few minutes; nothing needs changing.'),
-    zh: { message: (c) => `企业微信持续繁忙：${saidZh(c)}`, hint: fixed('每次重试企业微信都回答"系统繁忙"。几分钟后再试，无需修改任何设置。') },
+    zh: {
+      message: (c) => `企业微信持续繁忙：${saidZh(c)}`,
+      hint: fixed('每次重试企业微信都回答"系统繁忙"。几分钟后再试，无需修改任何设置。'),
+    },
   },
   40001: wrongSecret,
   40091: wrongSecret,
@@ -103,7 +125,9 @@ export const WECOM_ERRCODES: Readonly<Record<number, ErrcodeRule>> = {
     code: 'WECOM_INVALID_AGENTID',
     kind: 'config',
     message: (c) => `WeCom does not know this agentid for the secret: ${said(c)}`,
-    hint: fixed(`Set agentId to the AgentId of the app whose Secret orgsync uses: ${CONSOLE} → 应用管理 → 应用 → (the app) → AgentId.`),
+    hint: fixed(
+      `Set agentId to the AgentId of the app whose Secret orgsync uses: ${CONSOLE} → 应用管理 → 应用 → (the app) → AgentId.`,
+    ),
     zh: {
       message: (c) => `企业微信不认可该秘钥对应的应用ID（AgentId）：${saidZh(c)}`,
       hint: fixed(`应用ID 请填 orgsync 所用 Secret 所属应用的 AgentId：${APP_ZH} → AgentId。`),
@@ -112,7 +136,8 @@ export const WECOM_ERRCODES: Readonly<Record<number, ErrcodeRule>> = {
   60020: {
     code: 'WECOM_UNTRUSTED_IP',
     kind: 'config',
-    message: (c) => `WeCom refuses calls from ${c.ip ? `our outgoing IP ${c.ip}` : "orgsync's outgoing IP"}: ${said(c)}`,
+    message: (c) =>
+      `WeCom refuses calls from ${c.ip ? `our outgoing IP ${c.ip}` : "orgsync's outgoing IP"}: ${said(c)}`,
     hint: (c) =>
       `Add ${c.ip ? `our outgoing IP ${c.ip}` : "orgsync's outgoing IP (the one in WeCom's message)"} to ${CONSOLE} → 应用管理 → 应用 → ` +
       '(the app) → 企业可信IP (for the contacts-sync secret: 管理工具 → 通讯录同步 → 企业可信IP). It takes effect after about a minute.',
@@ -133,7 +158,9 @@ export const WECOM_ERRCODES: Readonly<Record<number, ErrcodeRule>> = {
     ),
     zh: {
       message: (c) => `该秘钥无权读取或修改这个部门或成员：${saidZh(c)}`,
-      hint: fixed(`在 ${APP_ZH} → 可见范围 中把要同步的部门加进应用的可见范围，或改用通讯录同步秘钥（${CONTACTS_SECRET}），它的通讯录权限覆盖整个通讯录。`),
+      hint: fixed(
+        `在 ${APP_ZH} → 可见范围 中把要同步的部门加进应用的可见范围，或改用通讯录同步秘钥（${CONTACTS_SECRET}），它的通讯录权限覆盖整个通讯录。`,
+      ),
     },
   },
   60021: {
@@ -141,7 +168,10 @@ export const WECOM_ERRCODES: Readonly<Record<number, ErrcodeRule>> = {
     kind: 'permission',
     message: (c) => `the member is outside the app's visible range: ${said(c)}`,
     hint: fixed(`Widen the app's 可见范围 at ${CONSOLE} → 应用管理 → 应用 → (the app) → 可见范围.`),
-    zh: { message: (c) => `该成员不在应用的可见范围内：${saidZh(c)}`, hint: fixed(`在 ${APP_ZH} → 可见范围 中扩大应用的可见范围。`) },
+    zh: {
+      message: (c) => `该成员不在应用的可见范围内：${saidZh(c)}`,
+      hint: fixed(`在 ${APP_ZH} → 可见范围 中扩大应用的可见范围。`),
+    },
   },
   48002: {
     code: 'WECOM_API_FORBIDDEN',
@@ -200,7 +230,10 @@ export const WECOM_ERRCODES: Readonly<Record<number, ErrcodeRule>> = {
     retry: 'backoff',
     message: (c) => `WeCom's concurrency limit was hit and stayed hit: ${said(c)}`,
     hint: fixed('Too many calls of one API at once across every program using this corp: lower concurrency.'),
-    zh: { message: (c) => `触发了企业微信的并发限制，重试后仍未解除：${saidZh(c)}`, hint: fixed('使用该企业的所有程序同时调用同一接口的次数过多：请调低并发数（concurrency）。') },
+    zh: {
+      message: (c) => `触发了企业微信的并发限制，重试后仍未解除：${saidZh(c)}`,
+      hint: fixed('使用该企业的所有程序同时调用同一接口的次数过多：请调低并发数（concurrency）。'),
+    },
   },
   45029: {
     code: 'WECOM_RESPONSE_TOO_LARGE',
@@ -220,8 +253,13 @@ export const WECOM_ERRCODES: Readonly<Record<number, ErrcodeRule>> = {
     code: 'WECOM_API_PERMISSION_REVOKED',
     kind: 'permission',
     message: (c) => `WeCom revoked this app's API permission: ${said(c)}`,
-    hint: fixed(`Apps unused for a long time lose API access: re-enable it at ${CONSOLE} → 应用管理 → 应用 → (the app).`),
-    zh: { message: (c) => `企业微信收回了该应用的接口权限：${saidZh(c)}`, hint: fixed(`长期未使用的应用会失去接口权限：请在 ${APP_ZH} 中重新启用。`) },
+    hint: fixed(
+      `Apps unused for a long time lose API access: re-enable it at ${CONSOLE} → 应用管理 → 应用 → (the app).`,
+    ),
+    zh: {
+      message: (c) => `企业微信收回了该应用的接口权限：${saidZh(c)}`,
+      hint: fixed(`长期未使用的应用会失去接口权限：请在 ${APP_ZH} 中重新启用。`),
+    },
   },
   50003: {
     code: 'WECOM_APP_DISABLED',
@@ -243,7 +281,10 @@ const missingParameter: ErrcodeRule = {
   kind: 'invalid_request',
   message: (c) => `WeCom says a required parameter is missing: ${said(c)}`,
   hint: fixed('The request lacks a parameter WeCom requires (41xxx); this is a bug in the caller, not a setting.'),
-  zh: { message: (c) => `企业微信表示缺少必填参数：${saidZh(c)}`, hint: fixed('请求缺少企业微信要求的参数（41xxx）：这是调用方的缺陷，不是配置问题。') },
+  zh: {
+    message: (c) => `企业微信表示缺少必填参数：${saidZh(c)}`,
+    hint: fixed('请求缺少企业微信要求的参数（41xxx）：这是调用方的缺陷，不是配置问题。'),
+  },
 };
 
 const unknownErrcode: ErrcodeRule = {
@@ -251,7 +292,11 @@ const unknownErrcode: ErrcodeRule = {
   kind: 'unknown',
   message: (c) => `WeCom refused the call: ${said(c)}`,
   hint: (c) => `Look up errcode ${c.errcode} at https://developer.work.weixin.qq.com/document/path/90313 (全局错误码).`,
-  zh: { message: (c) => `企业微信拒绝了调用：${saidZh(c)}`, hint: (c) => `在 https://developer.work.weixin.qq.com/document/path/90313（全局错误码）中查找 errcode ${c.errcode}。` },
+  zh: {
+    message: (c) => `企业微信拒绝了调用：${saidZh(c)}`,
+    hint: (c) =>
+      `在 https://developer.work.weixin.qq.com/document/path/90313（全局错误码）中查找 errcode ${c.errcode}。`,
+  },
 };
 
 export function errcodeRule(errcode: number): ErrcodeRule {
@@ -284,7 +329,11 @@ export class WecomError extends ConnectorError {
   /** The error for an errcode WeCom answered. `secrets` are removed from WeCom's errmsg, should it ever echo one. */
   static fromErrcode(c: ErrcodeContext, secrets: readonly string[] = [], attempts?: number): WecomError {
     const errmsg = redact(c.errmsg, secrets);
-    const ctx: ErrcodeContext = { ...c, errmsg, ...(c.ip === undefined && ipFromErrmsg(errmsg) ? { ip: ipFromErrmsg(errmsg) as string } : {}) };
+    const ctx: ErrcodeContext = {
+      ...c,
+      errmsg,
+      ...(c.ip === undefined && ipFromErrmsg(errmsg) ? { ip: ipFromErrmsg(errmsg) as string } : {}),
+    };
     return new WecomError({
       ...fromRule(errcodeRule(c.errcode), ctx, attempts),
       path: c.path,

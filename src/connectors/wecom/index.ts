@@ -25,7 +25,10 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
   fields: {
     corpId: {
       label: { zh: '企业ID', en: 'Corp ID' },
-      help: { zh: '企业微信管理后台 → 我的企业 → 企业信息 → 企业ID', en: 'WeCom admin console → My company → Company info → Corp ID' },
+      help: {
+        zh: '企业微信管理后台 → 我的企业 → 企业信息 → 企业ID',
+        en: 'WeCom admin console → My company → Company info → Corp ID',
+      },
       hint: `Copy the 企业ID from the ${CONSOLE} → 我的企业 → 企业信息 → 企业ID (it starts with "ww").`,
       flag: '企业ID, starts with "ww" (required)',
       flagValue: '<id>',
@@ -105,7 +108,8 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
           ? [
               {
                 code: 'WECOM_IDS_ONLY',
-                message: 'the contacts secret may read only ids from this IP (48009): memberships and leavers were synced, names and details were not',
+                message:
+                  'the contacts secret may read only ids from this IP (48009): memberships and leavers were synced, names and details were not',
                 hint: 'Import the contacts export from the WeCom admin console for details, or sync with the app secret.',
                 zh: {
                   message: '从这个 IP，通讯录同步秘钥只能读取 ID（48009）：已同步部门归属和离职，姓名等详情未同步',

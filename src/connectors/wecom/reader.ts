@@ -22,7 +22,8 @@ const GONE = new Set([60111, 60003, 60123]);
  */
 const NOT_VISIBLE = 60011;
 
-const goneOrHidden = (err: unknown): boolean => err instanceof WecomError && err.errcode !== undefined && (GONE.has(err.errcode) || err.errcode === NOT_VISIBLE);
+const goneOrHidden = (err: unknown): boolean =>
+  err instanceof WecomError && err.errcode !== undefined && (GONE.has(err.errcode) || err.errcode === NOT_VISIBLE);
 
 /**
  * Targeted reads for WeCom events: user/get and department/get, one call per object. A member WeCom lists as

@@ -10,7 +10,6 @@ const int = z.number().int();
 /** WeCom sends gender as "0" | "1" | "2"; tolerate a number. */
 const gender = z.union([z.string(), int]).transform((v) => String(v));
 
-
 export const departmentSchema = z.object({
   id: int,
   /** Withheld from third-party apps. */

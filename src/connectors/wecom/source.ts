@@ -80,7 +80,7 @@ export class WecomSource implements SourceConnector {
           code: 'WECOM_BAD_RESPONSE',
           kind: 'unknown',
           message: `WeCom department/list answered a department orgsync cannot place in the tree: field "${field}": ${issue?.message ?? 'invalid'}`,
-          hint: 'Check that baseUrl points at WeCom\'s server API. If it does, report it with this message: without its id and parent the tree cannot be read.',
+          hint: "Check that baseUrl points at WeCom's server API. If it does, report it with this message: without its id and parent the tree cannot be read.",
           path: 'department/list',
           object: `department/list response, field ${field}`,
         });
@@ -106,7 +106,9 @@ export class WecomSource implements SourceConnector {
       await Promise.all(
         departments.map((d) =>
           collector.department(String(d.id), async () => {
-            const list = await this.client.get('user/list', { department_id: String(d.id) }, userListPageSchema, { signal: collector.signal });
+            const list = await this.client.get('user/list', { department_id: String(d.id) }, userListPageSchema, {
+              signal: collector.signal,
+            });
             for (const raw of list.userlist) {
               const u = collector.record(userSchema, raw, String(d.id), 'WeCom');
               if (u) collector.member(u.userid, u, convert);
@@ -135,7 +137,11 @@ export class WecomSource implements SourceConnector {
     let cursor = '';
     let pages = 0;
     do {
-      const page = await this.client.post('user/list_id', cursor ? { cursor, limit: 10_000 } : { limit: 10_000 }, userListIdSchema);
+      const page = await this.client.post(
+        'user/list_id',
+        cursor ? { cursor, limit: 10_000 } : { limit: 10_000 },
+        userListIdSchema,
+      );
       for (const row of page.dept_user) {
         const list = memberships.get(row.userid);
         if (list) list.push(row.department);
@@ -147,8 +153,25 @@ export class WecomSource implements SourceConnector {
     return {
       complete: true,
       incompleteDepartments: [],
-      unseenFields: ['userid', 'name', 'alias', 'position', 'mobile', 'email', 'telephone', 'gender', 'avatar', 'address', 'employeeNo', 'status'],
-      departments: tree.map((d) => ({ externalId: String(d.id), parentExternalId: ids.has(d.parentid) ? String(d.parentid) : null, order: d.order })),
+      unseenFields: [
+        'userid',
+        'name',
+        'alias',
+        'position',
+        'mobile',
+        'email',
+        'telephone',
+        'gender',
+        'avatar',
+        'address',
+        'employeeNo',
+        'status',
+      ],
+      departments: tree.map((d) => ({
+        externalId: String(d.id),
+        parentExternalId: ids.has(d.parentid) ? String(d.parentid) : null,
+        order: d.order,
+      })),
       users: [...memberships.entries()].map(([userid, depts]) => ({
         externalId: userid,
         departments: depts.filter((d) => ids.has(d)).map((d) => ({ externalId: String(d) })),
@@ -177,7 +200,10 @@ export function toSnapshotUser(u: WecomUserRecord): SnapshotUser {
     status: u.status === 2 ? 'disabled' : 'active',
     departments: memberships,
   };
-  const set = (field: 'alias' | 'position' | 'telephone' | 'mobile' | 'email' | 'avatar' | 'address', v: string | undefined): void => {
+  const set = (
+    field: 'alias' | 'position' | 'telephone' | 'mobile' | 'email' | 'avatar' | 'address',
+    v: string | undefined,
+  ): void => {
     if (v !== undefined) user[field] = v === '' ? null : v;
   };
   set('alias', u.alias);

@@ -95,13 +95,24 @@ function given(values: Record<string, unknown> | undefined): Array<[string, unkn
 
 export function connectionRoutes(
   table: RouteTable,
-  deps: { store: Store; connections: ConnectionService; runner: RunRunner; schedule: ReconcileScheduler; baseUrl: () => string | undefined },
+  deps: {
+    store: Store;
+    connections: ConnectionService;
+    runner: RunRunner;
+    schedule: ReconcileScheduler;
+    baseUrl: () => string | undefined;
+  },
 ): void {
   const { store, connections, runner, schedule } = deps;
 
   const load = async (name: string): Promise<ApiConnection> => {
     const row = await store.connections.get(name);
-    if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${name}"`, 'GET /api/v1/connections lists them.');
+    if (!row)
+      throw notFound(
+        'CONNECTION_NOT_FOUND',
+        `there is no connection named "${name}"`,
+        'GET /api/v1/connections lists them.',
+      );
     return toApi(row, await connections.view(name), deps.baseUrl(), schedule.timezone);
   };
 
@@ -136,7 +147,8 @@ export function connectionRoutes(
     url: '/api/v1/connections',
     tag: 'connections',
     summary: 'Add a connection',
-    description: 'Settings and secrets are checked per platform; a 400 names the field (e.g. settings.corpId). Secrets are stored encrypted and never returned.',
+    description:
+      'Settings and secrets are checked per platform; a 400 names the field (e.g. settings.corpId). Secrets are stored encrypted and never returned.',
     body: createConnectionBody,
     responses: {
       201: { description: 'Added', schema: connectionSchema },
@@ -173,7 +185,10 @@ export function connectionRoutes(
     tag: 'connections',
     summary: 'One connection, secrets masked',
     params: connectionParams,
-    responses: { 200: { description: 'The connection', schema: connectionSchema }, 404: { description: 'No such connection' } },
+    responses: {
+      200: { description: 'The connection', schema: connectionSchema },
+      404: { description: 'No such connection' },
+    },
     handler: async ({ params }) => load(params.name),
   });
 
@@ -187,10 +202,18 @@ export function connectionRoutes(
       'A change of apiBaseUrl (or corpId for WeCom, clientId for DingTalk) must give the secrets sent there again (secret and contactsSecret, or clientSecret), else 400 naming the secret and nothing is written.',
     params: connectionParams,
     body: updateConnectionBody,
-    responses: { 200: { description: 'The changed connection', schema: connectionSchema }, 404: { description: 'No such connection' } },
+    responses: {
+      200: { description: 'The changed connection', schema: connectionSchema },
+      404: { description: 'No such connection' },
+    },
     handler: async ({ params, body, req }) => {
       const row = await store.connections.get(params.name);
-      if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${params.name}"`, 'GET /api/v1/connections lists them.');
+      if (!row)
+        throw notFound(
+          'CONNECTION_NOT_FOUND',
+          `there is no connection named "${params.name}"`,
+          'GET /api/v1/connections lists them.',
+        );
       const where = new Map<string, 'settings' | 'secrets'>();
       const patch: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(body.settings ?? {})) {
@@ -249,10 +272,18 @@ export function connectionRoutes(
       'Messages and hints are in Chinese when Accept-Language prefers zh, else in English.',
     params: connectionParams,
     body: testConnectionBody,
-    responses: { 200: { description: 'Every check, passed or not, with a hint for each failure', schema: testResultSchema }, 404: { description: 'No such connection' } },
+    responses: {
+      200: { description: 'Every check, passed or not, with a hint for each failure', schema: testResultSchema },
+      404: { description: 'No such connection' },
+    },
     handler: async ({ params, body, req }) => {
       const row = await store.connections.get(params.name);
-      if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${params.name}"`, 'GET /api/v1/connections lists them.');
+      if (!row)
+        throw notFound(
+          'CONNECTION_NOT_FOUND',
+          `there is no connection named "${params.name}"`,
+          'GET /api/v1/connections lists them.',
+        );
       const where = new Map<string, 'settings' | 'secrets'>();
       const patch: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(body?.settings ?? {})) {
@@ -282,7 +313,7 @@ export function connectionRoutes(
     summary: '测试连接 for a card not saved yet',
     description:
       'Changes nothing and stores nothing. apiBaseUrl follows the rules of a saved connection (https, or http to this machine or a host in ORGSYNC_ALLOWED_API_HOSTS). ' +
-      'On a host other than the platform\'s own, every failure without a platform answer reads the same (NO_ANSWER). Messages and hints in Chinese when Accept-Language prefers zh.',
+      "On a host other than the platform's own, every failure without a platform answer reads the same (NO_ANSWER). Messages and hints in Chinese when Accept-Language prefers zh.",
     body: unsavedTestBody,
     responses: { 200: { description: 'Every check, passed or not', schema: testResultSchema } },
     handler: async ({ body, req }) => {
@@ -312,17 +343,26 @@ export function connectionRoutes(
     url: '/api/v1/connections/:name/sync',
     tag: 'connections',
     summary: 'Start a sync (企业微信同步 / 钉钉同步) in the background',
-    description: 'Answers as soon as the run exists; follow it with GET /api/v1/runs/{id}. One run per connection at a time.',
+    description:
+      'Answers as soon as the run exists; follow it with GET /api/v1/runs/{id}. One run per connection at a time.',
     params: connectionParams,
     body: syncBody,
     responses: {
       202: { description: 'Started', schema: runIdBody },
       404: { description: 'No such connection' },
-      409: { description: 'RUN_IN_PROGRESS (with the running run\'s runId) or SYNC_DISABLED', schema: runInProgressSchema },
+      409: {
+        description: "RUN_IN_PROGRESS (with the running run's runId) or SYNC_DISABLED",
+        schema: runInProgressSchema,
+      },
     },
     handler: async ({ params, body }) => {
       const row = await store.connections.get(params.name);
-      if (!row) throw notFound('CONNECTION_NOT_FOUND', `there is no connection named "${params.name}"`, 'GET /api/v1/connections lists them.');
+      if (!row)
+        throw notFound(
+          'CONNECTION_NOT_FOUND',
+          `there is no connection named "${params.name}"`,
+          'GET /api/v1/connections lists them.',
+        );
       if (!row.syncEnabled) {
         throw new ApiError(409, {
           code: 'SYNC_DISABLED',

@@ -33,7 +33,8 @@ export function eventRoutes(table: RouteTable, deps: { store: Store; pump: Event
     url: '/api/v1/events/dead-letters/retry',
     tag: 'events',
     summary: '重试: put dead letters back to pending (all, a connection’s, or some by id) and process them at once',
-    description: 'Each gets `maxAttempts` tries again; its last error stays until it succeeds. An id that is not a dead letter is skipped.',
+    description:
+      'Each gets `maxAttempts` tries again; its last error stays until it succeeds. An id that is not a dead letter is skipped.',
     body: retryDeadLettersBody,
     responses: { 200: { description: 'What was put back', schema: retryDeadLettersSchema } },
     handler: async ({ body }) => {
@@ -46,5 +47,14 @@ export function eventRoutes(table: RouteTable, deps: { store: Store; pump: Event
 /** A dead letter as the API shows it: its error in `lang` (see `localized`), never the `zh` field itself. */
 export function deadLetter(m: InboxMessage, lang: Lang) {
   const error = m.error ?? (m.lastError !== null ? { code: 'EVENT_FAILED', message: m.lastError } : null);
-  return { id: m.id, connection: m.connection, type: m.type, events: m.events, receivedAt: m.receivedAt, attempts: m.attempts, deadAt: m.deadAt, error: error && localized(error, lang) };
+  return {
+    id: m.id,
+    connection: m.connection,
+    type: m.type,
+    events: m.events,
+    receivedAt: m.receivedAt,
+    attempts: m.attempts,
+    deadAt: m.deadAt,
+    error: error && localized(error, lang),
+  };
 }

@@ -27,7 +27,14 @@ function describePlatform(d: PlatformDefinition): PlatformDescription {
       };
     }),
   );
-  return { id: d.id, names: d.names, mark: d.mark, departmentOrder: d.departmentOrder, defaultApiBaseUrl: d.defaultApiBaseUrl, fields };
+  return {
+    id: d.id,
+    names: d.names,
+    mark: d.mark,
+    departmentOrder: d.departmentOrder,
+    defaultApiBaseUrl: d.defaultApiBaseUrl,
+    fields,
+  };
 }
 
 export function platformRoutes(table: RouteTable): void {
@@ -36,7 +43,8 @@ export function platformRoutes(table: RouteTable): void {
     url: '/api/v1/platforms',
     tag: 'connections',
     summary: 'The platforms a connection can be for, with their settings and secrets fields',
-    description: 'From the platform registry: a console builds each platform\'s card (labels in Chinese and English, help, which fields are secret) from this.',
+    description:
+      "From the platform registry: a console builds each platform's card (labels in Chinese and English, help, which fields are secret) from this.",
     responses: { 200: { description: 'In the order a console shows them', schema: platformListSchema } },
     handler: async () => ({ items: PLATFORMS.map(describePlatform) }),
   });

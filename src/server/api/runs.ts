@@ -5,7 +5,16 @@ import { notFound } from '../errors.js';
 import { langOf } from '../lang.js';
 import type { RouteTable } from '../route.js';
 import type { RunRunner } from '../runner.js';
-import { changesQuery, changesSchema, emptyBody, runDetailSchema, runIdBody, runIdParams, runListQuery, runListSchema } from '../schemas.js';
+import {
+  changesQuery,
+  changesSchema,
+  emptyBody,
+  runDetailSchema,
+  runIdBody,
+  runIdParams,
+  runListQuery,
+  runListSchema,
+} from '../schemas.js';
 
 const CHANGES_IN_DETAIL = 100;
 
@@ -61,7 +70,10 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
       const found = await log.detail(params.id, CHANGES_IN_DETAIL);
       if (!found) throw noRun(params.id);
       const { run, steps, changes: items, total } = found;
-      return withProgress({ ...toReport(run, steps, langOf(req.headers['accept-language'])), changedObjects: { total, items } });
+      return withProgress({
+        ...toReport(run, steps, langOf(req.headers['accept-language'])),
+        changedObjects: { total, items },
+      });
     },
   });
 
@@ -72,7 +84,10 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
     summary: 'The changed objects of a run, with field-level diffs',
     params: runIdParams,
     query: changesQuery,
-    responses: { 200: { description: 'A page of changes in the order they were recorded', schema: changesSchema }, 404: { description: 'No such run' } },
+    responses: {
+      200: { description: 'A page of changes in the order they were recorded', schema: changesSchema },
+      404: { description: 'No such run' },
+    },
     handler: async ({ params, query }) => {
       const page = await log.changes(params.id, { limit: query.limit, offset: query.offset });
       if (!page) throw noRun(params.id);
@@ -90,7 +105,10 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
     responses: {
       202: { description: 'Applying; follow it with GET /api/v1/runs/{id}', schema: runIdBody },
       404: { description: 'No such run' },
-      409: { description: 'RUN_NOT_APPROVABLE (not blocked or planned), PLAN_STALE (the directory changed since), or RUN_IN_PROGRESS' },
+      409: {
+        description:
+          'RUN_NOT_APPROVABLE (not blocked or planned), PLAN_STALE (the directory changed since), or RUN_IN_PROGRESS',
+      },
     },
     handler: async ({ params }) => ({ runId: await runner.startApproval(params.id) }),
   });

@@ -42,7 +42,11 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
 };
 
 /** The wait after the `failures`-th failure of one counter. */
-export function loginDelayMs(failures: number, freeFailures: number, limits: Pick<LoginLimits, 'baseDelayMs' | 'maxDelayMs'>): number {
+export function loginDelayMs(
+  failures: number,
+  freeFailures: number,
+  limits: Pick<LoginLimits, 'baseDelayMs' | 'maxDelayMs'>,
+): number {
   if (failures < freeFailures) return 0;
   return Math.min(limits.maxDelayMs, limits.baseDelayMs * 2 ** Math.min(failures - freeFailures, 40));
 }
@@ -58,7 +62,9 @@ export function clientKey(ip: string): string {
   const [head = '', tail = ''] = ip.split('%', 1)[0]!.split('::') as [string?, string?];
   const left = head === '' ? [] : head.split(':');
   const right = ip.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
-  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  const groups = ip.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
   return `${groups
     .slice(0, 4)
     .map((g) => parseInt(g, 16).toString(16))
@@ -80,7 +86,12 @@ export interface NewSession {
 export function checkUsername(username: string, what = '--username'): void {
   if (!USERNAME_PATTERN.test(username)) {
     throw new ValidationError(what, [
-      { path: 'username', field: 'username', message: `"${username}" is not a valid username`, hint: 'Use 1-64 letters, digits, "_", ".", "@" or "-", starting with a letter or digit.' },
+      {
+        path: 'username',
+        field: 'username',
+        message: `"${username}" is not a valid username`,
+        hint: 'Use 1-64 letters, digits, "_", ".", "@" or "-", starting with a letter or digit.',
+      },
     ]);
   }
 }
@@ -92,7 +103,10 @@ export function checkPassword(password: string): void {
       {
         path: 'password',
         field: 'password',
-        message: length < MIN_PASSWORD_LENGTH ? `is too short (at least ${MIN_PASSWORD_LENGTH} characters)` : `is too long (at most ${MAX_PASSWORD_LENGTH} characters)`,
+        message:
+          length < MIN_PASSWORD_LENGTH
+            ? `is too short (at least ${MIN_PASSWORD_LENGTH} characters)`
+            : `is too long (at most ${MAX_PASSWORD_LENGTH} characters)`,
         hint: 'Choose another password.',
       },
     ]);
@@ -136,7 +150,10 @@ export class AccessService {
    * Sets (or, for a new username, creates) an admin's password as the operator chose it (`orgsync admin
    * set-password`): no change is forced; that admin's sessions end and its sign-in limits are cleared everywhere.
    */
-  async setPassword(username: string, password: string): Promise<{ created: boolean; sessionsEnded: number; limitsCleared: number }> {
+  async setPassword(
+    username: string,
+    password: string,
+  ): Promise<{ created: boolean; sessionsEnded: number; limitsCleared: number }> {
     checkUsername(username);
     checkPassword(password);
     const hash = await hashPassword(password);
@@ -162,22 +179,41 @@ export class AccessService {
     if (checked.outcome === 'limited') return { ok: false, reason: 'limited', retryAt: checked.retryAt };
     if (checked.outcome === 'invalid') {
       throw new ValidationError('password change', [
-        { path: 'currentPassword', field: 'currentPassword', message: 'is not the current password', hint: 'Type the password you signed in with.' },
+        {
+          path: 'currentPassword',
+          field: 'currentPassword',
+          message: 'is not the current password',
+          hint: 'Type the password you signed in with.',
+        },
       ]);
     }
     try {
       checkPassword(passwords.next);
     } catch (err) {
-      if (err instanceof ValidationError) throw new ValidationError('password change', err.issues.map((i) => ({ ...i, path: 'newPassword', field: 'newPassword' })));
+      if (err instanceof ValidationError)
+        throw new ValidationError(
+          'password change',
+          err.issues.map((i) => ({ ...i, path: 'newPassword', field: 'newPassword' })),
+        );
       throw err;
     }
     if (passwords.next.normalize('NFC') === passwords.current.normalize('NFC')) {
       throw new ValidationError('password change', [
-        { path: 'newPassword', field: 'newPassword', message: 'is the current password', hint: 'Choose a password you have not used here.' },
+        {
+          path: 'newPassword',
+          field: 'newPassword',
+          message: 'is the current password',
+          hint: 'Choose a password you have not used here.',
+        },
       ]);
     }
-    await this.store.access.setAdminPassword(username, await hashPassword(passwords.next), { mustChangePassword: false });
-    await this.store.access.deleteSessionsOf(username, client.keepSessionId === undefined ? undefined : tokenHash(client.keepSessionId));
+    await this.store.access.setAdminPassword(username, await hashPassword(passwords.next), {
+      mustChangePassword: false,
+    });
+    await this.store.access.deleteSessionsOf(
+      username,
+      client.keepSessionId === undefined ? undefined : tokenHash(client.keepSessionId),
+    );
     return { ok: true };
   }
 
@@ -194,7 +230,11 @@ export class AccessService {
     const checked = await this.attempt(username, password, client);
     if (checked.outcome === 'limited') return { ok: false, reason: 'limited', retryAt: checked.retryAt };
     if (checked.outcome === 'invalid') return { ok: false, reason: 'invalid' };
-    return { ok: true, session: await this.newSession(checked.admin.username), mustChangePassword: checked.admin.mustChangePassword };
+    return {
+      ok: true,
+      session: await this.newSession(checked.admin.username),
+      mustChangePassword: checked.admin.mustChangePassword,
+    };
   }
 
   /**
@@ -240,7 +280,12 @@ export class AccessService {
     const now = this.now();
     await this.store.access.deleteExpiredSessions(now);
     const id = randomToken();
-    const session: SessionRecord = { username, csrfToken: randomToken(), createdAt: new Date(now).toISOString(), expiresAt: now + this.options.sessionTtlMs };
+    const session: SessionRecord = {
+      username,
+      csrfToken: randomToken(),
+      createdAt: new Date(now).toISOString(),
+      expiresAt: now + this.options.sessionTtlMs,
+    };
     await this.store.access.createSession(tokenHash(id), session);
     return { id, session };
   }
@@ -257,11 +302,20 @@ export class AccessService {
   async createToken(name: string): Promise<{ token: string; record: ApiTokenRecord }> {
     if (!TOKEN_NAME_PATTERN.test(name)) {
       throw new ValidationError('--name', [
-        { path: 'name', field: 'name', message: `"${name}" is not a valid token name`, hint: 'Use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit.' },
+        {
+          path: 'name',
+          field: 'name',
+          message: `"${name}" is not a valid token name`,
+          hint: 'Use 1-64 letters, digits, "_", "." or "-", starting with a letter or digit.',
+        },
       ]);
     }
     const token = TOKEN_PREFIX + randomToken();
-    const record = await this.store.access.createApiToken({ name, tokenHash: tokenHash(token), prefix: token.slice(0, TOKEN_PREFIX.length + 4) });
+    const record = await this.store.access.createApiToken({
+      name,
+      tokenHash: tokenHash(token),
+      prefix: token.slice(0, TOKEN_PREFIX.length + 4),
+    });
     return { token, record };
   }
 
@@ -280,7 +334,11 @@ export class AccessService {
 
   async revokeToken(name: string): Promise<void> {
     if (!(await this.store.access.revokeApiToken(name))) {
-      throw new OrgsyncError({ code: 'TOKEN_NOT_FOUND', message: `there is no API token named "${name}"`, hint: 'See `orgsync token list` for the names.' });
+      throw new OrgsyncError({
+        code: 'TOKEN_NOT_FOUND',
+        message: `there is no API token named "${name}"`,
+        hint: 'See `orgsync token list` for the names.',
+      });
     }
   }
 }

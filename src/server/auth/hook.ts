@@ -42,7 +42,8 @@ export function accessOf(config: { public?: boolean; role?: Role } | undefined):
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-const SIGN_IN_HINT = 'Sign in with POST /api/v1/session {"username", "password"}, or send an API token (`orgsync token create`) as "Authorization: Bearer <token>".';
+const SIGN_IN_HINT =
+  'Sign in with POST /api/v1/session {"username", "password"}, or send an API token (`orgsync token create`) as "Authorization: Bearer <token>".';
 
 async function authenticate(req: FastifyRequest, access: AccessService): Promise<AuthContext> {
   const header = req.headers.authorization;
@@ -50,11 +51,19 @@ async function authenticate(req: FastifyRequest, access: AccessService): Promise
     // A request that names a token stands or falls by it: no fallback to the cookie.
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (!match) {
-      throw new ApiError(401, { code: 'INVALID_TOKEN', message: 'the Authorization header is not "Bearer <token>"', hint: SIGN_IN_HINT });
+      throw new ApiError(401, {
+        code: 'INVALID_TOKEN',
+        message: 'the Authorization header is not "Bearer <token>"',
+        hint: SIGN_IN_HINT,
+      });
     }
     const token = await access.resolveToken(match[1] as string);
     if (!token) {
-      throw new ApiError(401, { code: 'INVALID_TOKEN', message: 'the API token is not valid (mistyped or revoked)', hint: 'See `orgsync token list`; create a new one with `orgsync token create --name NAME`.' });
+      throw new ApiError(401, {
+        code: 'INVALID_TOKEN',
+        message: 'the API token is not valid (mistyped or revoked)',
+        hint: 'See `orgsync token list`; create a new one with `orgsync token create --name NAME`.',
+      });
     }
     return { kind: 'token', tokenName: token.name };
   }
@@ -62,7 +71,11 @@ async function authenticate(req: FastifyRequest, access: AccessService): Promise
   if (id) {
     const session = await access.session(id);
     if (session) return { kind: 'session', username: session.username, csrfToken: session.csrfToken, sessionId: id };
-    throw new ApiError(401, { code: 'SESSION_EXPIRED', message: 'the session has expired or was ended', hint: SIGN_IN_HINT });
+    throw new ApiError(401, {
+      code: 'SESSION_EXPIRED',
+      message: 'the session has expired or was ended',
+      hint: SIGN_IN_HINT,
+    });
   }
   throw new ApiError(401, { code: 'UNAUTHENTICATED', message: 'sign in first', hint: SIGN_IN_HINT });
 }
@@ -88,7 +101,11 @@ export function registerAuth(app: FastifyInstance, access: AccessService): void 
     if (required.public) return;
     const auth = await authenticate(req, access);
     if (!rolesOf(auth).includes(required.role)) {
-      throw new ApiError(403, { code: 'FORBIDDEN', message: `this route needs the ${required.role} role`, hint: 'Sign in as an admin.' });
+      throw new ApiError(403, {
+        code: 'FORBIDDEN',
+        message: `this route needs the ${required.role} role`,
+        hint: 'Sign in as an admin.',
+      });
     }
     req.auth = auth;
     if (auth.kind === 'session' && MUTATING.has(req.method)) {

@@ -123,7 +123,12 @@ export class CallbackQueue {
       this.counters.attempts++;
       const { url, body, contentType } = delivery.request();
       try {
-        const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': contentType }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+        const res = await fetch(url, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': contentType },
+          signal: AbortSignal.timeout(TIMEOUT_MS),
+        });
         const text = await res.text();
         const refusal = res.ok ? (delivery.refusal?.(text) ?? null) : `HTTP ${res.status}`;
         if (refusal === null) {

@@ -24,7 +24,13 @@ export interface SimulatorCommand {
   switches: SimulatorSwitch[];
   schema: { parse(value: unknown): unknown };
   /** Starts the simulator on `port`; resolves with its ready line (without the sizes) and how to stop it. */
-  start(options: { port: number; seed: number; departments: number; users: number; config: Record<string, unknown> }): Promise<{
+  start(options: {
+    port: number;
+    seed: number;
+    departments: number;
+    users: number;
+    config: Record<string, unknown>;
+  }): Promise<{
     ready: Record<string, unknown>;
     departments: number;
     users: number;
@@ -37,17 +43,37 @@ export function commonSwitches(faultKinds: readonly string[], sensitive: string)
   return [
     { key: 'latencyMs', description: 'added to every API call', value: 'int' },
     { key: 'faultRate', description: 'share of API calls that fail (0-1)', value: 'number' },
-    { key: 'faultKinds', description: `which faults to inject, comma-separated (${faultKinds.join(', ')})`, value: 'list' },
+    {
+      key: 'faultKinds',
+      description: `which faults to inject, comma-separated (${faultKinds.join(', ')})`,
+      value: 'list',
+    },
     { key: 'tokenTtlSeconds', description: 'access_token lifetime', value: 'int' },
     { key: 'sensitiveFields', description: sensitive, choices: ['withheld', 'returned'] },
     { key: 'visibleRange', description: 'departments the app sees, comma-separated ids', value: 'intList' },
     { key: 'untrustedIp', description: 'every call answers 60020', boolean: true },
-    { key: 'failingDepartments', description: 'department ids whose member reads always fail with -1', value: 'intList' },
-    { key: 'trustedDomains', description: 'domains the app trusts for sign-in redirects, comma-separated', value: 'list' },
+    {
+      key: 'failingDepartments',
+      description: 'department ids whose member reads always fail with -1',
+      value: 'intList',
+    },
+    {
+      key: 'trustedDomains',
+      description: 'domains the app trusts for sign-in redirects, comma-separated',
+      value: 'list',
+    },
     { key: 'callbackUrl', description: 'where contact-change events are posted' },
     { key: 'callbackToken', description: 'callback Token' },
     { key: 'callbackAesKey', description: 'callback EncodingAESKey / aes_key (43 characters)' },
-    { key: 'callbackRetryDelayMs', description: 'a failed callback delivery is retried 3 times, the n-th after n × this', value: 'int' },
-    { key: 'callbackConcurrency', description: 'callback deliveries in flight at once (1: strictly in order)', value: 'int' },
+    {
+      key: 'callbackRetryDelayMs',
+      description: 'a failed callback delivery is retried 3 times, the n-th after n × this',
+      value: 'int',
+    },
+    {
+      key: 'callbackConcurrency',
+      description: 'callback deliveries in flight at once (1: strictly in order)',
+      value: 'int',
+    },
   ];
 }

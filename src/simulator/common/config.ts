@@ -11,7 +11,10 @@ export function commonSwitches<const K extends readonly [string, ...string[]]>(f
     latencyMs: z.number().int().min(0).max(60_000).default(0),
     /** Share of API calls that fail with one of faultKinds, decided by a generator seeded from `seed`. */
     faultRate: z.number().min(0).max(1).default(0),
-    faultKinds: z.array(z.enum(faultKinds)).min(1).default([...faultKinds]),
+    faultKinds: z
+      .array(z.enum(faultKinds))
+      .min(1)
+      .default([...faultKinds]),
     tokenTtlSeconds: z.number().int().positive().default(7200),
     /**
      * "withheld": the app lacks the permission for personal details (WeCom: a self-built app created after

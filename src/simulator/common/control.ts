@@ -46,7 +46,16 @@ export interface Mutations<Op extends { op: string }> {
 }
 
 /** Fields /__sim/plant leaves alone: the corp's indexes are keyed by them. */
-const PLANT_FORBIDDEN = ['userid', 'department', 'dept_id_list', 'main_department', 'id', 'parentid', 'dept_id', 'parent_id'];
+const PLANT_FORBIDDEN = [
+  'userid',
+  'department',
+  'dept_id_list',
+  'main_department',
+  'id',
+  'parentid',
+  'dept_id',
+  'parent_id',
+];
 
 export function badRequest(reply: FastifyReply, message: string, issues?: unknown): FastifyReply {
   return reply.code(400).send({ error: { message, ...(issues ? { issues } : {}) } });
@@ -65,7 +74,12 @@ export function fieldIssues(issues: readonly Issue[]): Array<{ path: string; mes
 /**
  * Parses a control-API body with `schema`; on failure answers 400 naming each bad field and returns undefined.
  */
-export function parseBody<T>(req: FastifyRequest, reply: FastifyReply, schema: z.ZodType<T>, expected: string): T | undefined {
+export function parseBody<T>(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  schema: z.ZodType<T>,
+  expected: string,
+): T | undefined {
   const raw = jsonBody(req);
   if ('problem' in raw) {
     badRequest(reply, raw.problem);
@@ -79,7 +93,11 @@ export function parseBody<T>(req: FastifyRequest, reply: FastifyReply, schema: z
   return parsed.data;
 }
 
-export function registerControl<Op extends { op: string }>(app: FastifyInstance, sim: ControlTarget, mutations: Mutations<Op>): void {
+export function registerControl<Op extends { op: string }>(
+  app: FastifyInstance,
+  sim: ControlTarget,
+  mutations: Mutations<Op>,
+): void {
   app.get('/__sim/stats', async () => sim.stats());
   app.post('/__sim/stats/reset', async () => {
     sim.resetStats();
@@ -121,14 +139,28 @@ export function registerControl<Op extends { op: string }>(app: FastifyInstance,
   // A record the real platform sends malformed (a name that is a number, an escape sequence in a field): the mutate
   // operations check values as the platform does and cannot make one. Ids, parents and memberships cannot be
   // planted: the corp's indexes hang on them.
-  const fields = z.record(z.string().refine((k) => !PLANT_FORBIDDEN.includes(k), { message: `cannot be planted: ${PLANT_FORBIDDEN.join(', ')} stay as they are` }), z.json());
-  const plantSchema = z.union([z.strictObject({ userid: z.string().min(1), fields }), z.strictObject({ departmentId: z.number().int(), fields })]);
+  const fields = z.record(
+    z.string().refine((k) => !PLANT_FORBIDDEN.includes(k), {
+      message: `cannot be planted: ${PLANT_FORBIDDEN.join(', ')} stay as they are`,
+    }),
+    z.json(),
+  );
+  const plantSchema = z.union([
+    z.strictObject({ userid: z.string().min(1), fields }),
+    z.strictObject({ departmentId: z.number().int(), fields }),
+  ]);
   app.post('/__sim/plant', async (req, reply) => {
-    const body = parseBody(req, reply, plantSchema, 'expected { "userid": "…" } or { "departmentId": N }, with "fields": { "<field>": <any JSON value> }');
+    const body = parseBody(
+      req,
+      reply,
+      plantSchema,
+      'expected { "userid": "…" } or { "departmentId": N }, with "fields": { "<field>": <any JSON value> }',
+    );
     if (body === undefined) return reply;
     const planted = body.fields as Record<string, unknown>;
     if ('userid' in body) {
-      if (!sim.plantUserFields(body.userid, planted)) return reply.code(404).send({ error: { message: `no user with userid "${body.userid}"`, path: 'userid' } });
+      if (!sim.plantUserFields(body.userid, planted))
+        return reply.code(404).send({ error: { message: `no user with userid "${body.userid}"`, path: 'userid' } });
     } else if (!sim.plantDepartmentFields(body.departmentId, planted)) {
       return reply.code(404).send({ error: { message: `no department ${body.departmentId}`, path: 'departmentId' } });
     }
@@ -140,7 +172,12 @@ export function registerControl<Op extends { op: string }>(app: FastifyInstance,
     z.strictObject({ random: z.strictObject({ count: z.number().int().min(0).max(100_000), seed: z.number().int() }) }),
   ]);
   app.post('/__sim/mutate', async (req, reply) => {
-    const body = parseBody(req, reply, mutateSchema, 'expected { "operations": [...] } or { "random": { "count": N, "seed": S } }');
+    const body = parseBody(
+      req,
+      reply,
+      mutateSchema,
+      'expected { "operations": [...] } or { "random": { "count": N, "seed": S } }',
+    );
     if (body === undefined) return reply;
     const operations = 'operations' in body ? body.operations : mutations.random(body.random);
     let applied = 0;

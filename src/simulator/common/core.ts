@@ -132,7 +132,10 @@ export abstract class SimulatorCore<C extends CommonConfig, K extends string> {
   }
 
   stats(): { total: number; calls: Record<string, number> } {
-    return { total: this.totalCalls, calls: Object.fromEntries([...this.calls.entries()].sort(([a], [b]) => a.localeCompare(b))) };
+    return {
+      total: this.totalCalls,
+      calls: Object.fromEntries([...this.calls.entries()].sort(([a], [b]) => a.localeCompare(b))),
+    };
   }
 
   resetStats(): void {
@@ -150,7 +153,9 @@ export abstract class SimulatorCore<C extends CommonConfig, K extends string> {
   }
 
   /** Draws this call's fault among the configured kinds that `eligible` allows. */
-  protected drawFault(eligible: (kind: C['faultKinds'][number]) => boolean = () => true): C['faultKinds'][number] | null {
+  protected drawFault(
+    eligible: (kind: C['faultKinds'][number]) => boolean = () => true,
+  ): C['faultKinds'][number] | null {
     const { faultRate, faultKinds } = this.configValue;
     return this.faults.draw(faultRate, faultKinds.filter(eligible));
   }

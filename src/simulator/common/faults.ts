@@ -5,7 +5,8 @@ import { Random } from '../random.js';
 export const TRANSPORT_FAULTS = ['http502', 'reset', 'hang'] as const;
 export type TransportFault = (typeof TRANSPORT_FAULTS)[number];
 
-const isTransportFault = (kind: string): kind is TransportFault => (TRANSPORT_FAULTS as readonly string[]).includes(kind);
+const isTransportFault = (kind: string): kind is TransportFault =>
+  (TRANSPORT_FAULTS as readonly string[]).includes(kind);
 
 /**
  * Seeded fault injection: which calls fail is decided by a generator seeded from the simulator's seed, so a run

@@ -45,13 +45,20 @@ export function chooserPage({ title, subtitle, self, people }: ChooserOptions): 
 }
 
 /** The redirect_uri as a URL on one of the app's trusted domains, or what is wrong with it. */
-export function trustedRedirect(uri: string | undefined, trustedDomains: readonly string[]): { url: URL } | { problem: 'invalid' | 'untrusted'; detail: string } {
+export function trustedRedirect(
+  uri: string | undefined,
+  trustedDomains: readonly string[],
+): { url: URL } | { problem: 'invalid' | 'untrusted'; detail: string } {
   let url: URL;
   try {
     url = new URL(uri ?? '');
   } catch {
     return { problem: 'invalid', detail: 'redirect_uri must be an absolute URL' };
   }
-  if (!trustedDomains.includes(url.hostname)) return { problem: 'untrusted', detail: `${url.hostname} is not the app's trusted domain (${trustedDomains.join(', ')})` };
+  if (!trustedDomains.includes(url.hostname))
+    return {
+      problem: 'untrusted',
+      detail: `${url.hostname} is not the app's trusted domain (${trustedDomains.join(', ')})`,
+    };
   return { url };
 }

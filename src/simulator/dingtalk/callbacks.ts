@@ -23,19 +23,27 @@ export function replyRefusal(body: string, crypto: CallbackCrypto): string | nul
   }
   const r = (reply ?? {}) as Record<string, unknown>;
   const { msg_signature: signature, timeStamp: timestamp, nonce, encrypt } = r;
-  if (typeof signature !== 'string' || typeof timestamp !== 'string' || typeof nonce !== 'string' || typeof encrypt !== 'string') {
+  if (
+    typeof signature !== 'string' ||
+    typeof timestamp !== 'string' ||
+    typeof nonce !== 'string' ||
+    typeof encrypt !== 'string'
+  ) {
     return 'the reply lacks msg_signature, timeStamp, nonce or encrypt (strings)';
   }
   try {
     const message = crypto.verifyAndDecrypt({ signature, timestamp, nonce, encrypted: encrypt });
-    return message === 'success' ? null : `the reply decrypts to ${JSON.stringify(message.slice(0, 40))}, not "success"`;
+    return message === 'success'
+      ? null
+      : `the reply decrypts to ${JSON.stringify(message.slice(0, 40))}, not "success"`;
   } catch (err) {
     return `the reply does not verify: ${(err as Error).message}`;
   }
 }
 
 const NONCE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-const nonce16 = (): string => Array.from({ length: 16 }, () => NONCE_ALPHABET[randomInt(NONCE_ALPHABET.length)]).join('');
+const nonce16 = (): string =>
+  Array.from({ length: 16 }, () => NONCE_ALPHABET[randomInt(NONCE_ALPHABET.length)]).join('');
 
 /**
  * Posts contact events to the configured callback URL as DingTalk's 事件订阅 does: `POST url?msg_signature=…&
@@ -75,7 +83,11 @@ export class DingCallbackSender {
     const c = this.config();
     if (!c.callbackUrl || !c.callbackToken || !c.callbackAesKey) return 0;
     const target = c.callbackUrl;
-    const crypto = new CallbackCrypto({ token: c.callbackToken, encodingAesKey: c.callbackAesKey, receiverId: this.appKey });
+    const crypto = new CallbackCrypto({
+      token: c.callbackToken,
+      encodingAesKey: c.callbackAesKey,
+      receiverId: this.appKey,
+    });
     for (const event of events) {
       const json = eventJson(event, this.corpId, Date.now());
       this.queue.push({

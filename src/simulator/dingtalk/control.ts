@@ -47,7 +47,12 @@ const userFields = {
 const operationSchema = z.discriminatedUnion('op', [
   z.strictObject({
     op: z.literal('createDepartment'),
-    department: z.strictObject({ dept_id: z.number().int().optional(), name: z.string(), parent_id: z.number().int(), order: z.number().int().optional() }),
+    department: z.strictObject({
+      dept_id: z.number().int().optional(),
+      name: z.string(),
+      parent_id: z.number().int(),
+      order: z.number().int().optional(),
+    }),
   }),
   z.strictObject({
     op: z.literal('updateDepartment'),
@@ -62,16 +67,28 @@ const operationSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('deleteDepartment'), dept_id: z.number().int() }),
   z.strictObject({
     op: z.literal('createUser'),
-    user: z.strictObject({ ...userFields, userid: z.string().optional(), name: z.string(), dept_id_list: z.array(z.number().int()) }),
+    user: z.strictObject({
+      ...userFields,
+      userid: z.string().optional(),
+      name: z.string(),
+      dept_id_list: z.array(z.number().int()),
+    }),
   }),
   z.strictObject({ op: z.literal('updateUser'), user: z.strictObject({ ...userFields, userid: z.string() }) }),
   z.strictObject({ op: z.literal('deleteUser'), userid: z.string() }),
 ]) as unknown as z.ZodType<DingOperation>;
 
-export function registerControl(app: FastifyInstance, sim: ControlTarget & SimulatorState & { readonly signIn: DingSignInState }): void {
+export function registerControl(
+  app: FastifyInstance,
+  sim: ControlTarget & SimulatorState & { readonly signIn: DingSignInState },
+): void {
   registerControlRoutes(app, sim, {
     schema: operationSchema,
-    random: (options) => randomOperations(wecomView({ departments: sim.corp.allDepartments(), users: [...sim.corp.allUsers()] }), options).map(dingOperation),
+    random: (options) =>
+      randomOperations(
+        wecomView({ departments: sim.corp.allDepartments(), users: [...sim.corp.allUsers()] }),
+        options,
+      ).map(dingOperation),
     apply: (op) => {
       sim.emit(sim.corp.apply(op));
     },
@@ -79,11 +96,22 @@ export function registerControl(app: FastifyInstance, sim: ControlTarget & Simul
   });
 
   app.post('/__sim/auth-code', async (req, reply) => {
-    const b = parseBody(req, reply, z.strictObject({ userid: z.string().min(1) }), 'expected { "userid": "…" }: the member signing in');
+    const b = parseBody(
+      req,
+      reply,
+      z.strictObject({ userid: z.string().min(1) }),
+      'expected { "userid": "…" }: the member signing in',
+    );
     if (b === undefined) return reply;
     const u = sim.corp.user(b.userid);
     if (!u) return reply.code(404).send({ error: { message: `no member with userid "${b.userid}"`, path: 'userid' } });
-    if (!u.active) return reply.code(409).send({ error: { message: `"${b.userid}" has not activated DingTalk (active: false): set active first`, path: 'userid' } });
+    if (!u.active)
+      return reply.code(409).send({
+        error: {
+          message: `"${b.userid}" has not activated DingTalk (active: false): set active first`,
+          path: 'userid',
+        },
+      });
     return { code: sim.signIn.issueInAppCode(u.userid) };
   });
 }

@@ -38,7 +38,13 @@ export function dingOrder(wecomOrder: number): number {
 }
 
 /** A department with every field v2/department/get returns, in its order. */
-export function newDepartment(fields: { dept_id: number; name: string; parent_id?: number; order: number; groupChatId?: string }): DingDepartment {
+export function newDepartment(fields: {
+  dept_id: number;
+  name: string;
+  parent_id?: number;
+  order: number;
+  groupChatId?: string;
+}): DingDepartment {
   return {
     dept_id: fields.dept_id,
     name: fields.name,
@@ -68,7 +74,10 @@ export function newDepartment(fields: { dept_id: number; name: string; parent_id
 
 /** A unionid derived from the corp and the userid: the same person keeps it, as on DingTalk. */
 export function unionidFor(corpId: string, userid: string): string {
-  const digest = createHash('sha256').update(`unionid:${corpId}:${userid}`).digest('base64').replace(/[^A-Za-z0-9]/g, '');
+  const digest = createHash('sha256')
+    .update(`unionid:${corpId}:${userid}`)
+    .digest('base64')
+    .replace(/[^A-Za-z0-9]/g, '');
   return `${digest.slice(0, 24)}iE`;
 }
 
@@ -79,11 +88,14 @@ export function splitMobile(mobile: string): { state_code: string; mobile: strin
   return { state_code: m ? (m[1] as string) : '86', mobile: number };
 }
 
-const extattrText = (u: WecomUser, name: string): string | undefined => u.extattr.attrs.find((a) => a.name === name && a.type === 0)?.text?.value;
-const extattrUrl = (u: WecomUser, name: string): string | undefined => u.extattr.attrs.find((a) => a.name === name && a.type === 1)?.web?.url;
+const extattrText = (u: WecomUser, name: string): string | undefined =>
+  u.extattr.attrs.find((a) => a.name === name && a.type === 0)?.text?.value;
+const extattrUrl = (u: WecomUser, name: string): string | undefined =>
+  u.extattr.attrs.find((a) => a.name === name && a.type === 1)?.web?.url;
 
 /** The corp mailbox on DingTalk's mail service rather than WeCom's. */
-const orgEmail = (bizMail: string): string | undefined => (bizMail === '' ? undefined : bizMail.replace(/\.wecom\.work$/, '.onaliyun.com'));
+const orgEmail = (bizMail: string): string | undefined =>
+  bizMail === '' ? undefined : bizMail.replace(/\.wecom\.work$/, '.onaliyun.com');
 
 const HIRED_FROM = Date.UTC(2012, 0, 1) - 8 * 3600_000; // midnight in China
 const DAY = 86_400_000;
@@ -221,8 +233,10 @@ function userFields(u: Partial<WecomUser>): DingUserFields {
   if (u.department !== undefined) {
     const department = u.department;
     out.dept_id_list = [...department];
-    if (u.order !== undefined) out.dept_order_list = department.map((d, i) => ({ dept_id: d, order: u.order?.[i] ?? 0 }));
-    if (u.is_leader_in_dept !== undefined) out.leader_in_dept = department.map((d, i) => ({ dept_id: d, leader: u.is_leader_in_dept?.[i] === 1 }));
+    if (u.order !== undefined)
+      out.dept_order_list = department.map((d, i) => ({ dept_id: d, order: u.order?.[i] ?? 0 }));
+    if (u.is_leader_in_dept !== undefined)
+      out.leader_in_dept = department.map((d, i) => ({ dept_id: d, leader: u.is_leader_in_dept?.[i] === 1 }));
   }
   return out;
 }
@@ -257,7 +271,15 @@ export function dingOperation(op: SimOperation): DingOperation {
     case 'deleteDepartment':
       return { op: 'deleteDepartment', dept_id: op.id };
     case 'createUser':
-      return { op: 'createUser', user: { ...userFields(op.user), userid: op.user.userid, name: op.user.name, dept_id_list: [...op.user.department] } };
+      return {
+        op: 'createUser',
+        user: {
+          ...userFields(op.user),
+          userid: op.user.userid,
+          name: op.user.name,
+          dept_id_list: [...op.user.department],
+        },
+      };
     case 'updateUser':
       return { op: 'updateUser', user: { ...userFields(op.user), userid: op.user.userid } };
     case 'deleteUser':

@@ -21,10 +21,19 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 const chars = (s: string): number => [...s].length;
 const key = (userid: string): string => userid.toLowerCase();
-const mobileKey = (u: Pick<DingUser, 'state_code' | 'mobile'>): string | undefined => (u.mobile === undefined ? undefined : `${u.state_code ?? '86'}-${u.mobile}`);
+const mobileKey = (u: Pick<DingUser, 'state_code' | 'mobile'>): string | undefined =>
+  u.mobile === undefined ? undefined : `${u.state_code ?? '86'}-${u.mobile}`;
 
 /** Text fields and their longest accepted length (API reference, DingTalk §10, v2/user/create). */
-const TEXT_LIMITS = { title: 200, job_number: 50, telephone: 50, work_place: 100, remark: 2000, org_email: 100, extension: 2000 } as const;
+const TEXT_LIMITS = {
+  title: 200,
+  job_number: 50,
+  telephone: 50,
+  work_place: 100,
+  remark: 2000,
+  org_email: 100,
+  extension: 2000,
+} as const;
 
 /**
  * One simulated DingTalk org: departments and users with DingTalk's write rules, and the indexes reads need.
@@ -119,7 +128,11 @@ export class DingCorp {
   }
 
   isDescendant(id: number, ancestor: number): boolean {
-    for (let d = this.departments.get(id); d; d = d.parent_id === undefined ? undefined : this.departments.get(d.parent_id)) {
+    for (
+      let d = this.departments.get(id);
+      d;
+      d = d.parent_id === undefined ? undefined : this.departments.get(d.parent_id)
+    ) {
       if (d.dept_id === ancestor) return true;
     }
     return false;
@@ -147,7 +160,9 @@ export class DingCorp {
     this.checkSiblingName(parent.dept_id, input.name, undefined);
     const siblings = this.childrenOf(parent.dept_id);
     const order = input.order ?? (siblings.length === 0 ? 0 : Math.max(...siblings.map((s) => s.order)) + 1);
-    this.addDepartment(newDepartment({ dept_id: id, name: input.name, parent_id: parent.dept_id, order: this.checkOrder(order) }));
+    this.addDepartment(
+      newDepartment({ dept_id: id, name: input.name, parent_id: parent.dept_id, order: this.checkOrder(order) }),
+    );
     return { deptId: id, events: [{ type: 'org_dept_create', deptIds: [id] }] };
   }
 
@@ -159,19 +174,22 @@ export class DingCorp {
       if (d.dept_id === 1) throw new DingtalkApiError(400002, 'the root department has no parent');
       const parent = this.departments.get(input.parent_id);
       if (!parent) throw new DingtalkApiError(60004, `parent_id ${input.parent_id}`);
-      if (this.isDescendant(parent.dept_id, d.dept_id)) throw new DingtalkApiError(60010, `${parent.dept_id} is ${d.dept_id} or below it`);
+      if (this.isDescendant(parent.dept_id, d.dept_id))
+        throw new DingtalkApiError(60010, `${parent.dept_id} is ${d.dept_id} or below it`);
       parentId = parent.dept_id;
     }
     const name = input.name ?? d.name;
     if (input.name !== undefined) this.checkDepartmentName(input.name);
-    if (parentId !== undefined && (name !== d.name || parentId !== d.parent_id)) this.checkSiblingName(parentId, name, d.dept_id);
+    if (parentId !== undefined && (name !== d.name || parentId !== d.parent_id))
+      this.checkSiblingName(parentId, name, d.dept_id);
     const order = input.order === undefined ? d.order : this.checkOrder(input.order);
     const managers = input.dept_manager_userid_list;
     if (managers) {
       for (const userid of managers) {
         const u = this.users.get(userid);
         if (!u) throw new DingtalkApiError(60121, `dept_manager_userid_list: ${userid}`);
-        if (!u.dept_id_list.includes(d.dept_id)) throw new DingtalkApiError(400002, `dept_manager_userid_list: ${userid} is not a member of ${d.dept_id}`);
+        if (!u.dept_id_list.includes(d.dept_id))
+          throw new DingtalkApiError(400002, `dept_manager_userid_list: ${userid} is not a member of ${d.dept_id}`);
       }
     }
 
@@ -190,7 +208,10 @@ export class DingCorp {
       for (const u of [...this.membersOf(d.dept_id)]) {
         const leader = wanted.has(u.userid);
         if (u.leader_in_dept.some((l) => l.dept_id === d.dept_id && l.leader !== leader)) {
-          this.replaceUser(u, { ...u, leader_in_dept: u.leader_in_dept.map((l) => (l.dept_id === d.dept_id ? { dept_id: l.dept_id, leader } : l)) });
+          this.replaceUser(u, {
+            ...u,
+            leader_in_dept: u.leader_in_dept.map((l) => (l.dept_id === d.dept_id ? { dept_id: l.dept_id, leader } : l)),
+          });
           changed.push(u.userid);
         }
       }
@@ -207,7 +228,10 @@ export class DingCorp {
     const removed = this.subtree(id);
     const occupied = removed.find((x) => (this.members.get(x)?.size ?? 0) > 0);
     if (occupied !== undefined) {
-      throw new DingtalkApiError(60005, occupied === id ? `dept_id ${id} has members` : `its sub-department ${occupied} has members`);
+      throw new DingtalkApiError(
+        60005,
+        occupied === id ? `dept_id ${id} has members` : `its sub-department ${occupied} has members`,
+      );
     }
     this.changes++;
     if (d.parent_id !== undefined) this.children.get(d.parent_id)?.delete(id);
@@ -227,7 +251,8 @@ export class DingCorp {
       do userid = `${String(this.nextUserNumber++).padStart(6, '0')}${this.corpId.slice(-6)}`;
       while (this.userKeys.has(key(userid)));
     }
-    if (chars(userid) < 1 || chars(userid) > 64 || /\s/.test(userid)) throw new DingtalkApiError(400002, `userid must be 1-64 characters without spaces`);
+    if (chars(userid) < 1 || chars(userid) > 64 || /\s/.test(userid))
+      throw new DingtalkApiError(400002, `userid must be 1-64 characters without spaces`);
     if (this.userKeys.has(key(userid))) throw new DingtalkApiError(60102, `userid ${userid}`);
     const user = this.build(
       {
@@ -308,14 +333,23 @@ export class DingCorp {
       else (next as unknown as Record<string, unknown>)[k] = v;
     }
     if (fields.mobile === '') delete next.state_code;
-    if (fields.mobile !== undefined && fields.mobile !== '' && fields.state_code === undefined && next.state_code === undefined) next.state_code = '86';
+    if (
+      fields.mobile !== undefined &&
+      fields.mobile !== '' &&
+      fields.state_code === undefined &&
+      next.state_code === undefined
+    )
+      next.state_code = '86';
     if (scalars.active !== undefined) next.real_authed = next.real_authed || scalars.active;
 
     if (dept_id_list !== undefined) {
       if (dept_id_list.length === 0) throw new DingtalkApiError(400002, 'dept_id_list is empty');
-      if (dept_id_list.length > MAX_DEPARTMENTS_PER_USER) throw new DingtalkApiError(400002, `dept_id_list: at most ${MAX_DEPARTMENTS_PER_USER} departments`);
-      if (new Set(dept_id_list).size !== dept_id_list.length) throw new DingtalkApiError(400002, 'dept_id_list has a department twice');
-      for (const d of dept_id_list) if (!this.departments.has(d)) throw new DingtalkApiError(60003, `dept_id_list: ${d}`);
+      if (dept_id_list.length > MAX_DEPARTMENTS_PER_USER)
+        throw new DingtalkApiError(400002, `dept_id_list: at most ${MAX_DEPARTMENTS_PER_USER} departments`);
+      if (new Set(dept_id_list).size !== dept_id_list.length)
+        throw new DingtalkApiError(400002, 'dept_id_list has a department twice');
+      for (const d of dept_id_list)
+        if (!this.departments.has(d)) throw new DingtalkApiError(60003, `dept_id_list: ${d}`);
       const order = new Map(next.dept_order_list.map((o) => [o.dept_id, o.order]));
       const leader = new Map(next.leader_in_dept.map((l) => [l.dept_id, l.leader]));
       next.dept_id_list = [...dept_id_list];
@@ -338,13 +372,15 @@ export class DingCorp {
   }
 
   private checkUser(u: DingUser, previous: DingUser | undefined): void {
-    if (typeof u.name !== 'string' || u.name.trim() === '' || chars(u.name) > 80) throw new DingtalkApiError(60112, 'name must be 1-80 characters');
+    if (typeof u.name !== 'string' || u.name.trim() === '' || chars(u.name) > 80)
+      throw new DingtalkApiError(60112, 'name must be 1-80 characters');
     if (u.dept_id_list.length === 0) throw new DingtalkApiError(400002, 'dept_id_list is required');
     const self = previous ? key(previous.userid) : undefined;
     if (u.mobile === undefined) {
       if (!u.exclusive_account) throw new DingtalkApiError(400002, 'mobile is required');
     } else {
-      if (!MOBILE.test(u.mobile) || !/^[0-9]{1,4}$/.test(u.state_code ?? '86')) throw new DingtalkApiError(60103, u.mobile);
+      if (!MOBILE.test(u.mobile) || !/^[0-9]{1,4}$/.test(u.state_code ?? '86'))
+        throw new DingtalkApiError(60103, u.mobile);
       const holder = this.byMobile.get(mobileKey(u) as string);
       if (holder !== undefined && holder !== self) throw new DingtalkApiError(60104, u.mobile);
     }
@@ -355,7 +391,8 @@ export class DingCorp {
     }
     for (const [field, max] of Object.entries(TEXT_LIMITS)) {
       const v = (u as unknown as Record<string, unknown>)[field];
-      if (v !== undefined && (typeof v !== 'string' || chars(v) > max)) throw new DingtalkApiError(400002, `${field}: at most ${max} characters`);
+      if (v !== undefined && (typeof v !== 'string' || chars(v) > max))
+        throw new DingtalkApiError(400002, `${field}: at most ${max} characters`);
     }
     if (u.extension !== undefined) {
       let parsed: unknown;
@@ -364,10 +401,16 @@ export class DingCorp {
       } catch {
         parsed = null;
       }
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new DingtalkApiError(400002, 'extension must be a JSON object');
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+        throw new DingtalkApiError(400002, 'extension must be a JSON object');
     }
-    if (u.hired_date !== undefined && (!Number.isInteger(u.hired_date) || u.hired_date < 0)) throw new DingtalkApiError(400002, 'hired_date must be epoch milliseconds');
-    if (u.manager_userid !== undefined && u.manager_userid !== previous?.manager_userid && !this.users.has(u.manager_userid)) {
+    if (u.hired_date !== undefined && (!Number.isInteger(u.hired_date) || u.hired_date < 0))
+      throw new DingtalkApiError(400002, 'hired_date must be epoch milliseconds');
+    if (
+      u.manager_userid !== undefined &&
+      u.manager_userid !== previous?.manager_userid &&
+      !this.users.has(u.manager_userid)
+    ) {
       throw new DingtalkApiError(60121, `manager_userid ${u.manager_userid}`);
     }
   }
@@ -415,7 +458,8 @@ export class DingCorp {
     for (const d of u.dept_id_list) this.members.get(d)?.delete(u.userid);
     const mobile = mobileKey(u);
     if (mobile !== undefined && this.byMobile.get(mobile) === key(u.userid)) this.byMobile.delete(mobile);
-    if (u.email !== undefined && this.byEmail.get(u.email.toLowerCase()) === key(u.userid)) this.byEmail.delete(u.email.toLowerCase());
+    if (u.email !== undefined && this.byEmail.get(u.email.toLowerCase()) === key(u.userid))
+      this.byEmail.delete(u.email.toLowerCase());
     this.syncManagers(u, undefined);
   }
 
@@ -462,7 +506,8 @@ export class DingCorp {
     if (oldMobile !== undefined && this.byMobile.get(oldMobile) === k) this.byMobile.delete(oldMobile);
     const newMobile = mobileKey(next);
     if (newMobile !== undefined) this.byMobile.set(newMobile, k);
-    if (old.email !== undefined && this.byEmail.get(old.email.toLowerCase()) === k) this.byEmail.delete(old.email.toLowerCase());
+    if (old.email !== undefined && this.byEmail.get(old.email.toLowerCase()) === k)
+      this.byEmail.delete(old.email.toLowerCase());
     if (next.email !== undefined) this.byEmail.set(next.email.toLowerCase(), k);
     this.syncManagers(old, next);
   }
@@ -474,16 +519,19 @@ export class DingCorp {
     const userid = (previous ?? next)?.userid as string;
     for (const d of was) {
       const dept = this.departments.get(d);
-      if (dept && !now.has(d)) dept.dept_manager_userid_list = dept.dept_manager_userid_list.filter((x) => x !== userid);
+      if (dept && !now.has(d))
+        dept.dept_manager_userid_list = dept.dept_manager_userid_list.filter((x) => x !== userid);
     }
     for (const d of now) {
       const dept = this.departments.get(d);
-      if (dept && !was.has(d) && !dept.dept_manager_userid_list.includes(userid)) dept.dept_manager_userid_list.push(userid);
+      if (dept && !was.has(d) && !dept.dept_manager_userid_list.includes(userid))
+        dept.dept_manager_userid_list.push(userid);
     }
   }
 
   private checkDepartmentName(name: string): void {
-    if (typeof name !== 'string' || name.trim() === '' || chars(name) > 64) throw new DingtalkApiError(60001, 'name must be 1-64 characters');
+    if (typeof name !== 'string' || name.trim() === '' || chars(name) > 64)
+      throw new DingtalkApiError(60001, 'name must be 1-64 characters');
     if (FORBIDDEN_IN_NAMES.test(name)) throw new DingtalkApiError(60009, `"${name}" has '-', ',' or '，'`);
   }
 
@@ -494,7 +542,8 @@ export class DingCorp {
   }
 
   private checkOrder(order: number): number {
-    if (!Number.isInteger(order) || order < 0 || order > MAX_INT32) throw new DingtalkApiError(400002, 'order must be 0-2147483647');
+    if (!Number.isInteger(order) || order < 0 || order > MAX_INT32)
+      throw new DingtalkApiError(400002, 'order must be 0-2147483647');
     return order;
   }
 }

@@ -62,7 +62,13 @@ export class DingtalkApiError extends Error {
    */
   body(requestId: string, topapi: boolean): Record<string, unknown> {
     if (topapi && this.in88) {
-      return { errcode: 88, errmsg: this.message, sub_code: String(this.errcode), sub_msg: this.message, request_id: requestId };
+      return {
+        errcode: 88,
+        errmsg: this.message,
+        sub_code: String(this.errcode),
+        sub_msg: this.message,
+        request_id: requestId,
+      };
     }
     return { errcode: this.errcode, errmsg: this.message, request_id: requestId };
   }

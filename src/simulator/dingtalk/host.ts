@@ -44,5 +44,17 @@ export interface SimulatorState {
 }
 
 /** The pipelines API calls go through (DingtalkSimulator.oapi and .apiHost). */
-export type OapiCall = (req: FastifyRequest, reply: FastifyReply, path: string, auth: Auth, handler: Handler<Record<string, unknown> | JsonFields>) => Promise<void>;
-export type ApiHostCall = (req: FastifyRequest, reply: FastifyReply, path: string, auth: Auth, handler: Handler<Record<string, unknown>>) => Promise<void>;
+export type OapiCall = (
+  req: FastifyRequest,
+  reply: FastifyReply,
+  path: string,
+  auth: Auth,
+  handler: Handler<Record<string, unknown> | JsonFields>,
+) => Promise<void>;
+export type ApiHostCall = (
+  req: FastifyRequest,
+  reply: FastifyReply,
+  path: string,
+  auth: Auth,
+  handler: Handler<Record<string, unknown>>,
+) => Promise<void>;

@@ -22,8 +22,12 @@ const MAX_PAGE = 100;
 /** "2,3" → [2, 3]: dept_id_list on user writes is a comma-separated string, not an array. */
 function csvIds(v: unknown, field: string): number[] | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new DingtalkApiError(400002, `${field} must be a comma-separated string such as "2,3"`);
-  const parts = v.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (typeof v !== 'string')
+    throw new DingtalkApiError(400002, `${field} must be a comma-separated string such as "2,3"`);
+  const parts = v
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   return parts.map((p) => {
     if (!/^\d+$/.test(p)) throw new DingtalkApiError(400002, `${field}: "${p}" is not a department id`);
     return Number(p);
@@ -32,18 +36,35 @@ function csvIds(v: unknown, field: string): number[] | undefined {
 
 function csvStrings(v: unknown, field: string): string[] | undefined {
   const s = str(v, field);
-  return s === undefined ? undefined : s.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  return s === undefined
+    ? undefined
+    : s
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== '');
 }
 
 /** The user fields of a v2/user/create or update body, in the corp's terms. Fields DingTalk has and the simulator does not model are ignored. */
 function userFields(b: Body): DingUserFields {
   const out: DingUserFields = {};
-  for (const f of ['name', 'telephone', 'job_number', 'title', 'email', 'org_email', 'work_place', 'remark', 'manager_userid', 'extension'] as const) {
+  for (const f of [
+    'name',
+    'telephone',
+    'job_number',
+    'title',
+    'email',
+    'org_email',
+    'work_place',
+    'remark',
+    'manager_userid',
+    'extension',
+  ] as const) {
     const v = str(b[f], f);
     if (v !== undefined) out[f] = v;
   }
   const mobile = str(b.mobile, 'mobile');
-  if (mobile !== undefined) Object.assign(out, mobile === '' ? { mobile: '' } : mobile.startsWith('+') ? splitMobile(mobile) : { mobile });
+  if (mobile !== undefined)
+    Object.assign(out, mobile === '' ? { mobile: '' } : mobile.startsWith('+') ? splitMobile(mobile) : { mobile });
   const hide = bool(b.hide_mobile, 'hide_mobile');
   if (hide !== undefined) out.hide_mobile = hide;
   const senior = bool(b.senior_mode, 'senior_mode');
@@ -55,17 +76,24 @@ function userFields(b: Body): DingUserFields {
   const depts = csvIds(b.dept_id_list, 'dept_id_list');
   if (depts !== undefined) out.dept_id_list = depts;
   if (b.dept_order_list !== undefined) {
-    if (!Array.isArray(b.dept_order_list)) throw new DingtalkApiError(400002, 'dept_order_list must be a list of {dept_id, order}');
+    if (!Array.isArray(b.dept_order_list))
+      throw new DingtalkApiError(400002, 'dept_order_list must be a list of {dept_id, order}');
     out.dept_order_list = b.dept_order_list.map((o: unknown, i) => {
       const e = (o ?? {}) as Body;
       const field = (name: string) => `dept_order_list[${i}].${name}`;
-      return { dept_id: required(int(e.dept_id, field('dept_id')), field('dept_id')), order: required(int(e.order, field('order')), field('order')) };
+      return {
+        dept_id: required(int(e.dept_id, field('dept_id')), field('dept_id')),
+        order: required(int(e.order, field('order')), field('order')),
+      };
     });
   }
   return out;
 }
 
-export function registerOapi(app: FastifyInstance, sim: SimulatorState & { readonly signIn: DingSignInState; oapi: OapiCall }): void {
+export function registerOapi(
+  app: FastifyInstance,
+  sim: SimulatorState & { readonly signIn: DingSignInState; oapi: OapiCall },
+): void {
   const corp = sim.corp;
 
   /** The contact scope as a set of department ids; null when it is the whole org. */
@@ -134,7 +162,8 @@ export function registerOapi(app: FastifyInstance, sim: SimulatorState & { reado
         }),
     });
   };
-  const query = (req: FastifyRequest): Record<string, string | undefined> => req.query as Record<string, string | undefined>;
+  const query = (req: FastifyRequest): Record<string, string | undefined> =>
+    req.query as Record<string, string | undefined>;
 
   // ---------------------------------------------------------------- tokens and scope
   route('GET', 'gettoken', 'none', (req) => {
@@ -146,7 +175,17 @@ export function registerOapi(app: FastifyInstance, sim: SimulatorState & { reado
   });
 
   route('GET', 'auth/scopes', 'app', () => ({
-    auth_user_field: ['userid', 'unionid', 'name', 'avatar', 'title', 'job_number', 'dept_id_list', 'active', ...(withheld() ? [] : ['mobile', 'email'])],
+    auth_user_field: [
+      'userid',
+      'unionid',
+      'name',
+      'avatar',
+      'title',
+      'job_number',
+      'dept_id_list',
+      'active',
+      ...(withheld() ? [] : ['mobile', 'email']),
+    ],
     auth_org_scopes: { authed_dept: sim.config.visibleRange, authed_user: [] },
   }));
 
@@ -163,7 +202,9 @@ export function registerOapi(app: FastifyInstance, sim: SimulatorState & { reado
     return { result: { dept_id_list: corp.childrenOf(id).map((d) => d.dept_id) } };
   });
 
-  route('POST', 'topapi/v2/department/get', 'app', (req) => ({ result: scoped(required(int(body(req).dept_id, 'dept_id'), 'dept_id')) }));
+  route('POST', 'topapi/v2/department/get', 'app', (req) => ({
+    result: scoped(required(int(body(req).dept_id, 'dept_id'), 'dept_id')),
+  }));
 
   route('POST', 'topapi/v2/department/create', 'app', (req) => {
     const b = body(req);
@@ -210,7 +251,11 @@ export function registerOapi(app: FastifyInstance, sim: SimulatorState & { reado
     const b = body(req);
     const page = pageOf(members(required(int(b.dept_id, 'dept_id'), 'dept_id'), true), b);
     return {
-      result: { has_more: page.hasMore, ...(page.hasMore ? { next_cursor: page.next } : {}), list: page.list.map((u) => ({ userid: u.userid, name: u.name })) },
+      result: {
+        has_more: page.hasMore,
+        ...(page.hasMore ? { next_cursor: page.next } : {}),
+        list: page.list.map((u) => ({ userid: u.userid, name: u.name })),
+      },
     };
   });
 
@@ -219,7 +264,9 @@ export function registerOapi(app: FastifyInstance, sim: SimulatorState & { reado
     const id = required(int(b.dept_id, 'dept_id'), 'dept_id');
     const page = pageOf(members(id, true), b);
     const next = page.hasMore ? `"next_cursor":${page.next},` : '';
-    return new JsonFields(`"result":{"has_more":${page.hasMore},${next}"list":[${page.list.map((u) => listJson(u, id)).join(',')}]}`);
+    return new JsonFields(
+      `"result":{"has_more":${page.hasMore},${next}"list":[${page.list.map((u) => listJson(u, id)).join(',')}]}`,
+    );
   });
 
   // ---------------------------------------------------------------- users

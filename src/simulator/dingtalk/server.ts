@@ -56,7 +56,9 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
     this.identity = {
       corpId: `ding${hash.slice(0, 32)}`,
       agentId: 1_000_000_000 + (Number.parseInt(hash.slice(32, 40), 16) % 1_000_000_000),
-      clientId: `ding${derived(seed, 'dingtalk-app-key', 16).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`,
+      clientId: `ding${derived(seed, 'dingtalk-app-key', 16)
+        .toLowerCase()
+        .replace(/[^a-z0-9]/g, 'x')}`,
       clientSecret: derived(seed, 'dingtalk-app-secret', 64),
     };
     const generated = generateOrg({
@@ -74,10 +76,17 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
       const path = (req.url.split('?')[0] as string).replace(/^\//, '');
       // A topapi path DingTalk does not know is not a 404 there: errcode 22 names the API it could not find.
       if (isTopapi(path)) {
-        void reply.send({ errcode: 22, errmsg: '不合法ApiName', sub_msg: `不合法ApiName，ApiName = dingtalk.oapi.${path.slice('topapi/'.length).replaceAll('/', '.')}`, request_id: requestId() });
+        void reply.send({
+          errcode: 22,
+          errmsg: '不合法ApiName',
+          sub_msg: `不合法ApiName，ApiName = dingtalk.oapi.${path.slice('topapi/'.length).replaceAll('/', '.')}`,
+          request_id: requestId(),
+        });
         return;
       }
-      void reply.code(404).send({ errcode: 404, errmsg: `请求的URI地址不存在: ${req.method} /${path} [orgsync simulator]` });
+      void reply
+        .code(404)
+        .send({ errcode: 404, errmsg: `请求的URI地址不存在: ${req.method} /${path} [orgsync simulator]` });
     });
   }
 
@@ -103,11 +112,19 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
    * permission failures in errcode 88 (sub_code, sub_msg). `handler` gives the fields after errmsg (e.g.
    * `{ result }`), or them pre-serialised.
    */
-  async oapi(req: FastifyRequest, reply: FastifyReply, path: string, auth: Auth, handler: Handler<Record<string, unknown> | JsonFields>): Promise<void> {
+  async oapi(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    path: string,
+    auth: Auth,
+    handler: Handler<Record<string, unknown> | JsonFields>,
+  ): Promise<void> {
     const id = requestId();
     const succeed = async (result: Record<string, unknown> | JsonFields): Promise<void> => {
       if (result instanceof JsonFields) {
-        await reply.type('application/json; charset=utf-8').send(`{"errcode":0,"errmsg":"ok",${result.text},"request_id":"${id}"}`);
+        await reply
+          .type('application/json; charset=utf-8')
+          .send(`{"errcode":0,"errmsg":"ok",${result.text},"request_id":"${id}"}`);
       } else {
         await reply.send({ errcode: 0, errmsg: 'ok', ...result, request_id: id });
       }
@@ -119,7 +136,13 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
   }
 
   /** An api-host call: the body as it is on success; a 4xx/5xx `{code, message, requestid}` on failure. */
-  async apiHost(req: FastifyRequest, reply: FastifyReply, path: string, auth: Auth, handler: Handler<Record<string, unknown>>): Promise<void> {
+  async apiHost(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    path: string,
+    auth: Auth,
+    handler: Handler<Record<string, unknown>>,
+  ): Promise<void> {
     const id = requestId();
     const succeed = async (result: Record<string, unknown>): Promise<void> => {
       await reply.send(result);
@@ -154,7 +177,8 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
       let token: string | undefined;
       if (auth === 'app') token = this.authenticate(req, path, host);
       if (auth === 'user') ctx.userid = this.signIn.userForToken(header(req, 'x-acs-dingtalk-access-token'));
-      if ((this.config.deniedApis as readonly string[]).includes(path)) throw new DingtalkApiError(60011, `应用没有 ${path} 的接口权限`, { in88: true });
+      if ((this.config.deniedApis as readonly string[]).includes(path))
+        throw new DingtalkApiError(60011, `应用没有 ${path} 的接口权限`, { in88: true });
       this.checkQps(path);
       await this.latency();
       const fault = this.drawFault((k) => auth === 'app' || k !== 'revoke');
@@ -171,7 +195,10 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
 
   /** The app token of the call (oapi: ?access_token=; api host: the x-acs-dingtalk-access-token header). */
   private authenticate(req: FastifyRequest, path: string, host: Host): string {
-    const token = host === 'oapi' ? (req.query as Record<string, string | undefined>).access_token : header(req, 'x-acs-dingtalk-access-token');
+    const token =
+      host === 'oapi'
+        ? (req.query as Record<string, string | undefined>).access_token
+        : header(req, 'x-acs-dingtalk-access-token');
     const grant = this.tokens.check(token);
     if (grant === 'missing') throw new DingtalkApiError(host === 'oapi' && !isTopapi(path) ? 41001 : 40000);
     if (grant === 'unknown') throw new DingtalkApiError(40014);
@@ -206,7 +233,12 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
   }
 
   /** Returns true when the fault took over the response. */
-  private async injectFault(kind: DingConfig['faultKinds'][number], req: FastifyRequest, reply: FastifyReply, token: string | undefined): Promise<boolean> {
+  private async injectFault(
+    kind: DingConfig['faultKinds'][number],
+    req: FastifyRequest,
+    reply: FastifyReply,
+    token: string | undefined,
+  ): Promise<boolean> {
     switch (kind) {
       case 'errcode':
         throw new DingtalkApiError(-1);
@@ -235,7 +267,10 @@ export class DingtalkSimulator extends SimulatorCore<DingConfig, 'app'> {
 
   /** The ground truth in the shapes of v2/department/get and v2/user/get, every field. */
   directory(): unknown {
-    return { departments: this.corp.allDepartments(), users: [...this.corp.allUsers()].map((u) => userDetail(u, false)) };
+    return {
+      departments: this.corp.allDepartments(),
+      users: [...this.corp.allUsers()].map((u) => userDetail(u, false)),
+    };
   }
 
   readyLine(): Record<string, unknown> {
@@ -257,6 +292,12 @@ function requestId(): string {
  * wait in minutes.
  */
 async function sendBlockPage(reply: FastifyReply, remainingMs: number): Promise<void> {
-  const body = { status: 1111, wait: Math.max(1, Math.ceil(remainingMs / 60_000)), source: 'x5', punish: 'deny', uuid: randomUUID() };
+  const body = {
+    status: 1111,
+    wait: Math.max(1, Math.ceil(remainingMs / 60_000)),
+    source: 'x5',
+    punish: 'deny',
+    uuid: randomUUID(),
+  };
   await reply.code(200).type('text/html; charset=utf-8').send(JSON.stringify(body));
 }

@@ -78,6 +78,7 @@ function contact(u: DingUser): Record<string, unknown> {
 
 function texts(u: DingUser): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of ['telephone', 'job_number', 'title', 'org_email', 'work_place', 'remark'] as const) if (u[k] !== undefined) out[k] = u[k];
+  for (const k of ['telephone', 'job_number', 'title', 'org_email', 'work_place', 'remark'] as const)
+    if (u[k] !== undefined) out[k] = u[k];
   return out;
 }

@@ -42,15 +42,28 @@ export class DingSignInState {
   }
 
   /** userAccessToken with grantType authorization_code (the auth code is single use) or refresh_token. */
-  userToken(grantType: 'authorization_code' | 'refresh_token', value: string): { grant: OauthGrant; accessToken: string; refreshToken: string; expireIn: number } {
+  userToken(
+    grantType: 'authorization_code' | 'refresh_token',
+    value: string,
+  ): { grant: OauthGrant; accessToken: string; refreshToken: string; expireIn: number } {
     const grant = grantType === 'authorization_code' ? this.oauthCodes.take(value) : this.refreshTokens.take(value);
-    if (!grant) throw new DingtalkApiError(grantType === 'authorization_code' ? 40078 : 400002, `${grantType === 'authorization_code' ? 'code' : 'refreshToken'} is unknown, used or expired`);
-    return { grant, accessToken: this.userTokens.issue(grant), refreshToken: this.refreshTokens.issue(grant), expireIn: USER_TOKEN_TTL_SECONDS };
+    if (!grant)
+      throw new DingtalkApiError(
+        grantType === 'authorization_code' ? 40078 : 400002,
+        `${grantType === 'authorization_code' ? 'code' : 'refreshToken'} is unknown, used or expired`,
+      );
+    return {
+      grant,
+      accessToken: this.userTokens.issue(grant),
+      refreshToken: this.refreshTokens.issue(grant),
+      expireIn: USER_TOKEN_TTL_SECONDS,
+    };
   }
 
   /** The user behind a user access token (x-acs-dingtalk-access-token of v1.0/contact/users/me). */
   userForToken(token: string | undefined): string {
-    if (token === undefined || token === '') throw new DingtalkApiError(40000, 'x-acs-dingtalk-access-token is missing');
+    if (token === undefined || token === '')
+      throw new DingtalkApiError(40000, 'x-acs-dingtalk-access-token is missing');
     const t = this.userTokens.peek(token);
     if (!t) throw new DingtalkApiError(40014, 'not a user access token');
     if (t.expired) throw new DingtalkApiError(42001);
@@ -68,7 +81,11 @@ export class DingSignInState {
 
 /** A per-app id for a person (DingTalk's openId), derived like the unionid. */
 export function openIdFor(appKey: string, userid: string): string {
-  return createHash('sha256').update(`openid:${appKey}:${userid}`).digest('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 26);
+  return createHash('sha256')
+    .update(`openid:${appKey}:${userid}`)
+    .digest('base64')
+    .replace(/[^A-Za-z0-9]/g, '')
+    .slice(0, 26);
 }
 
 /**
@@ -80,14 +97,25 @@ export function registerSignIn(app: FastifyInstance, sim: SimulatorState & { rea
   app.get('/oauth2/auth', async (req: FastifyRequest, reply: FastifyReply) => {
     sim.count('/oauth2/auth');
     const q = req.query as Record<string, string | undefined>;
-    const fail = (code: string, meaning: string, detail: string) => reply.code(400).type('text/html; charset=utf-8').send(errorPage(code, meaning, detail));
+    const fail = (code: string, meaning: string, detail: string) =>
+      reply
+        .code(400)
+        .type('text/html; charset=utf-8')
+        .send(errorPage(code, meaning, detail));
 
-    if (q.client_id !== sim.identity.clientId) return fail('invalidClientId', '应用不存在', `client_id must be the AppKey ${sim.identity.clientId}`);
+    if (q.client_id !== sim.identity.clientId)
+      return fail('invalidClientId', '应用不存在', `client_id must be the AppKey ${sim.identity.clientId}`);
     if (q.response_type !== 'code') return fail('invalidResponseType', '参数错误', 'response_type must be code');
     const scopes = (q.scope ?? '').split(/[\s+]+/).filter(Boolean);
-    if (!scopes.includes('openid')) return fail('invalidScope', '参数错误', 'scope must include openid ("openid" or "openid corpid")');
+    if (!scopes.includes('openid'))
+      return fail('invalidScope', '参数错误', 'scope must include openid ("openid" or "openid corpid")');
     const target = trustedRedirect(q.redirect_uri, sim.config.trustedDomains);
-    if ('problem' in target) return fail('invalidRedirectUri', target.problem === 'invalid' ? '参数错误' : '回调地址与应用配置的登录回调域名不一致', target.detail);
+    if ('problem' in target)
+      return fail(
+        'invalidRedirectUri',
+        target.problem === 'invalid' ? '参数错误' : '回调地址与应用配置的登录回调域名不一致',
+        target.detail,
+      );
     const redirect = target.url;
     const state = q.state ?? '';
 
@@ -104,8 +132,13 @@ export function registerSignIn(app: FastifyInstance, sim: SimulatorState & { rea
     }
 
     const people = [...sim.corp.allUsers()].filter((u) => u.active).slice(0, 30);
-    return reply
-      .type('text/html; charset=utf-8')
-      .send(chooserPage({ title: '钉钉登录', subtitle: `orgsync simulator · ${sim.identity.corpId}`, self: new URL(req.url, 'http://sim'), people }));
+    return reply.type('text/html; charset=utf-8').send(
+      chooserPage({
+        title: '钉钉登录',
+        subtitle: `orgsync simulator · ${sim.identity.corpId}`,
+        self: new URL(req.url, 'http://sim'),
+        people,
+      }),
+    );
   });
 }

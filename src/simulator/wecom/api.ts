@@ -12,7 +12,15 @@ import type { SignInState } from './sign-in.js';
 
 type Query = Record<string, string | undefined>;
 
-const SENSITIVE: ReadonlyArray<keyof WecomUser> = ['mobile', 'email', 'avatar', 'thumb_avatar', 'biz_mail', 'address', 'qr_code'];
+const SENSITIVE: ReadonlyArray<keyof WecomUser> = [
+  'mobile',
+  'email',
+  'avatar',
+  'thumb_avatar',
+  'biz_mail',
+  'address',
+  'qr_code',
+];
 
 function query(req: FastifyRequest): Query {
   return req.query as Query;
@@ -60,8 +68,10 @@ export function registerApi(app: FastifyInstance, sim: ApiHost): void {
 
   /** What the caller may see: the contacts secret sees everything, the app its visible range. */
   const visibleDepartments = new VisibleDepartments((id) => corp.subtree(id).map((d) => d.id));
-  const visible = (ctx: CallContext): Set<number> | null => (ctx.kind === 'contacts' ? null : visibleDepartments.of(sim.config.visibleRange, corp.version));
-  const canSee = (ctx: CallContext, departmentId: number): boolean => visible(ctx)?.has(departmentId) ?? corp.department(departmentId) !== undefined;
+  const visible = (ctx: CallContext): Set<number> | null =>
+    ctx.kind === 'contacts' ? null : visibleDepartments.of(sim.config.visibleRange, corp.version);
+  const canSee = (ctx: CallContext, departmentId: number): boolean =>
+    visible(ctx)?.has(departmentId) ?? corp.department(departmentId) !== undefined;
 
   const detailRead = (ctx: CallContext): void => {
     if (ctx.kind === 'contacts' && sim.config.contactsSecretNewIp) throw new WecomApiError(48009);
@@ -106,10 +116,17 @@ export function registerApi(app: FastifyInstance, sim: ApiHost): void {
   const route = (
     method: 'GET' | 'POST',
     path: string,
-    handler: (req: FastifyRequest, ctx: CallContext) => Record<string, unknown> | JsonFields | Promise<Record<string, unknown> | JsonFields>,
+    handler: (
+      req: FastifyRequest,
+      ctx: CallContext,
+    ) => Record<string, unknown> | JsonFields | Promise<Record<string, unknown> | JsonFields>,
     authenticated = true,
   ): void => {
-    app.route({ method, url: `/cgi-bin/${path}`, handler: (req, reply) => sim.handle(req, reply, path, { authenticated }, (ctx) => handler(req, ctx)) });
+    app.route({
+      method,
+      url: `/cgi-bin/${path}`,
+      handler: (req, reply) => sim.handle(req, reply, path, { authenticated }, (ctx) => handler(req, ctx)),
+    });
   };
 
   // ---------------------------------------------------------------- token
@@ -244,12 +261,18 @@ export function registerApi(app: FastifyInstance, sim: ApiHost): void {
   const serialized = new JsonCache<WecomUser>();
   const userJson = (ctx: CallContext, u: WecomUser): string => {
     if (visible(ctx) !== null) return JSON.stringify(present(ctx, u));
-    return serialized.text(u, ctx.kind === 'app' && sim.config.sensitiveFields === 'withheld' ? 'app' : 'full', () => present(ctx, u));
+    return serialized.text(u, ctx.kind === 'app' && sim.config.sensitiveFields === 'withheld' ? 'app' : 'full', () =>
+      present(ctx, u),
+    );
   };
 
   route('GET', 'user/list', (req, ctx) => {
     detailRead(ctx);
-    return new JsonFields(`"userlist":[${membersFor(req, ctx).map((u) => userJson(ctx, u)).join(',')}]`);
+    return new JsonFields(
+      `"userlist":[${membersFor(req, ctx)
+        .map((u) => userJson(ctx, u))
+        .join(',')}]`,
+    );
   });
 
   route('GET', 'user/simplelist', (req, ctx) => {
@@ -379,7 +402,12 @@ export function registerApi(app: FastifyInstance, sim: ApiHost): void {
     const code = stringParam(query(req).code, 41008);
     if (ctx.kind !== 'app') throw new WecomApiError(48002);
     const grant = redeem(code, ctx);
-    return { UserId: grant.userid, DeviceId: '', ...(grant.userTicket ? { user_ticket: grant.userTicket } : {}), expires_in: 1800 };
+    return {
+      UserId: grant.userid,
+      DeviceId: '',
+      ...(grant.userTicket ? { user_ticket: grant.userTicket } : {}),
+      expires_in: 1800,
+    };
   });
 
   route('POST', 'auth/getuserdetail', (req, ctx) => {
@@ -388,7 +416,16 @@ export function registerApi(app: FastifyInstance, sim: ApiHost): void {
     const userid = sim.signIn.userForTicket(ticket);
     const u = corp.user(userid);
     if (!u) throw new WecomApiError(60111, `userid ${userid}`);
-    return { userid: u.userid, gender: u.gender, avatar: u.avatar, qr_code: u.qr_code, mobile: u.mobile, email: u.email, biz_mail: u.biz_mail, address: u.address };
+    return {
+      userid: u.userid,
+      gender: u.gender,
+      avatar: u.avatar,
+      qr_code: u.qr_code,
+      mobile: u.mobile,
+      email: u.email,
+      biz_mail: u.biz_mail,
+      address: u.address,
+    };
   });
 }
 
@@ -400,7 +437,16 @@ function intParamU32(value: unknown): number {
 
 function userFields(b: Record<string, unknown>): Partial<WecomUser> {
   const out: Partial<WecomUser> = {};
-  const strings = ['position', 'mobile', 'email', 'biz_mail', 'telephone', 'alias', 'address', 'external_position'] as const;
+  const strings = [
+    'position',
+    'mobile',
+    'email',
+    'biz_mail',
+    'telephone',
+    'alias',
+    'address',
+    'external_position',
+  ] as const;
   for (const f of strings) {
     const v = optional(b[f], isString);
     if (v !== undefined) out[f] = v;

@@ -11,8 +11,16 @@ const csv = (v: ReadonlyArray<string | number>): string => v.join(',');
 const USER_TAGS: Array<[keyof WecomUser, string, (u: Partial<WecomUser>) => string | null]> = [
   ['name', 'Name', (u) => (u.name === undefined ? null : cdata(u.name))],
   ['department', 'Department', (u) => (u.department === undefined ? null : cdata(csv(u.department)))],
-  ['main_department', 'MainDepartment', (u) => (u.main_department === undefined ? null : cdata(String(u.main_department)))],
-  ['is_leader_in_dept', 'IsLeaderInDept', (u) => (u.is_leader_in_dept === undefined ? null : cdata(csv(u.is_leader_in_dept)))],
+  [
+    'main_department',
+    'MainDepartment',
+    (u) => (u.main_department === undefined ? null : cdata(String(u.main_department))),
+  ],
+  [
+    'is_leader_in_dept',
+    'IsLeaderInDept',
+    (u) => (u.is_leader_in_dept === undefined ? null : cdata(csv(u.is_leader_in_dept))),
+  ],
   ['direct_leader', 'DirectLeader', (u) => (u.direct_leader === undefined ? null : cdata(csv(u.direct_leader)))],
   ['position', 'Position', (u) => (u.position === undefined ? null : cdata(u.position))],
   ['mobile', 'Mobile', (u) => (u.mobile === undefined ? null : cdata(u.mobile))],
@@ -45,7 +53,12 @@ const USER_TAGS: Array<[keyof WecomUser, string, (u: Partial<WecomUser>) => stri
  * null when WeCom would send nothing (ID-only update_user without a department or userid change, update_party
  * without a parent change).
  */
-export function changeContactXml(change: ContactChange, corpId: string, idsOnly: boolean, createTime: number): string | null {
+export function changeContactXml(
+  change: ContactChange,
+  corpId: string,
+  idsOnly: boolean,
+  createTime: number,
+): string | null {
   const tags: string[] = [];
   const add = (tag: string, text: string | null): void => {
     if (text !== null) tags.push(`<${tag}>${text}</${tag}>`);
@@ -127,12 +140,16 @@ export class CallbackSender {
     const xml = changeContactXml(change, this.corpId, c.callbackIdsOnly, Math.floor(Date.now() / 1000));
     if (xml === null) return false;
     const target = c.callbackUrl;
-    const crypto = new CallbackCrypto({ token: c.callbackToken, encodingAesKey: c.callbackAesKey, receiverId: this.corpId });
+    const crypto = new CallbackCrypto({
+      token: c.callbackToken,
+      encodingAesKey: c.callbackAesKey,
+      receiverId: this.corpId,
+    });
     this.queue.push({
       request: () => {
         const signed = crypto.encryptAndSign(xml);
         // The address configured now: a retry follows a receiver that moved (its admin changed the URL).
-          const url = new URL(this.config().callbackUrl ?? target);
+        const url = new URL(this.config().callbackUrl ?? target);
         url.searchParams.set('msg_signature', signed.signature);
         url.searchParams.set('timestamp', signed.timestamp);
         url.searchParams.set('nonce', signed.nonce);

@@ -12,12 +12,21 @@ export const wecomSimulatorCommand: SimulatorCommand = {
     { key: 'rateLimitPerMinute', description: 'calls per API per minute before 45009', value: 'int' },
     { key: 'concurrencyLimit', description: 'calls of one API at once before 45033', value: 'int' },
     { key: 'contactsSecretNewIp', description: 'the contacts secret is used from a new IP (48009)', boolean: true },
-    { key: 'callbackIdsOnly', description: 'events carry only ids (servers configured after 2022-08-15)', boolean: true },
+    {
+      key: 'callbackIdsOnly',
+      description: 'events carry only ids (servers configured after 2022-08-15)',
+      boolean: true,
+    },
   ],
   schema: simConfigSchema,
   async start({ port, seed, departments, users, config }) {
     const sim = new WecomSimulator({ seed, departments, users, config });
     const url = await sim.listen(port);
-    return { ready: { url, ...sim.identity }, departments: sim.corp.departmentCount, users: sim.corp.userCount, close: () => sim.close() };
+    return {
+      ready: { url, ...sim.identity },
+      departments: sim.corp.departmentCount,
+      users: sim.corp.userCount,
+      close: () => sim.close(),
+    };
   },
 };

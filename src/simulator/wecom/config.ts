@@ -30,7 +30,10 @@ export const simConfigSchema = z.strictObject({
       errcode: z
         .number()
         .int()
-        .refine((c) => String(c) in WECOM_ERRORS, 'must be an errcode the simulator knows (see src/simulator/wecom/errors.ts)')
+        .refine(
+          (c) => String(c) in WECOM_ERRORS,
+          'must be an errcode the simulator knows (see src/simulator/wecom/errors.ts)',
+        )
         .default(-1),
     })
     .default({ departments: [], users: [], errcode: -1 }),
@@ -38,4 +41,3 @@ export const simConfigSchema = z.strictObject({
 
 export type SimConfig = z.output<typeof simConfigSchema>;
 export type SimConfigInput = z.input<typeof simConfigSchema>;
-

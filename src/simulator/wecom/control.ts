@@ -9,7 +9,12 @@ import type { SimulatorState } from './host.js';
 
 /** The WeCom simulator's control API (common/control.ts) with WeCom's operations for /__sim/mutate. */
 
-const department = z.object({ id: z.number().int().optional(), name: z.string(), parentid: z.number().int(), order: z.number().int().optional() });
+const department = z.object({
+  id: z.number().int().optional(),
+  name: z.string(),
+  parentid: z.number().int(),
+  order: z.number().int().optional(),
+});
 
 /**
  * A user's fields as WecomUser types them. Unknown keys and wrong types are refused here (400): the corp would
@@ -45,12 +50,22 @@ const operationSchema: z.ZodType<SimOperation> = z.discriminatedUnion('op', [
   z.object({ op: z.literal('createDepartment'), department }),
   z.object({
     op: z.literal('updateDepartment'),
-    department: z.object({ id: z.number().int(), name: z.string().optional(), parentid: z.number().int().optional(), order: z.number().int().optional() }),
+    department: z.object({
+      id: z.number().int(),
+      name: z.string().optional(),
+      parentid: z.number().int().optional(),
+      order: z.number().int().optional(),
+    }),
   }),
   z.object({ op: z.literal('deleteDepartment'), id: z.number().int() }),
   z.object({
     op: z.literal('createUser'),
-    user: z.strictObject({ userid: z.string(), name: z.string(), department: z.array(z.number().int()), ...userFields }),
+    user: z.strictObject({
+      userid: z.string(),
+      name: z.string(),
+      department: z.array(z.number().int()),
+      ...userFields,
+    }),
   }),
   z.object({
     op: z.literal('updateUser'),
@@ -65,7 +80,10 @@ const operationSchema: z.ZodType<SimOperation> = z.discriminatedUnion('op', [
   z.object({ op: z.literal('deleteUser'), userid: z.string() }),
 ]) as unknown as z.ZodType<SimOperation>;
 
-export function registerControl(app: FastifyInstance, sim: ControlTarget & Pick<SimulatorState, 'corp'> & { readonly callbacks: CallbackSender }): void {
+export function registerControl(
+  app: FastifyInstance,
+  sim: ControlTarget & Pick<SimulatorState, 'corp'> & { readonly callbacks: CallbackSender },
+): void {
   registerControlRoutes(app, sim, {
     schema: operationSchema,
     random: (options) => randomOperations(sim.corp.snapshot(), options),

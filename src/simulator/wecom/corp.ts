@@ -153,7 +153,13 @@ export class SimCorp {
     return { id, change: { type: 'create_party', department: structuredClone(department) } };
   }
 
-  updateDepartment(input: { id: number; name?: string; name_en?: string; parentid?: number; order?: number }): ContactChange {
+  updateDepartment(input: {
+    id: number;
+    name?: string;
+    name_en?: string;
+    parentid?: number;
+    order?: number;
+  }): ContactChange {
     const d = this.departments.get(input.id);
     if (!d) throw new WecomApiError(60003, `id ${input.id}`);
     const changed: Partial<WecomDepartment> = {};
@@ -171,7 +177,8 @@ export class SimCorp {
       changed.name = input.name;
     }
     const finalParent = changed.parentid ?? d.parentid;
-    if (changed.name !== undefined || changed.parentid !== undefined) this.checkSiblingName(finalParent, changed.name ?? d.name, d.id);
+    if (changed.name !== undefined || changed.parentid !== undefined)
+      this.checkSiblingName(finalParent, changed.name ?? d.name, d.id);
     if (input.order !== undefined && input.order !== d.order) changed.order = this.checkOrder(input.order);
     if (input.name_en !== undefined && input.name_en !== d.name_en) changed.name_en = input.name_en;
 
@@ -246,7 +253,8 @@ export class SimCorp {
       if (v !== undefined) (next as unknown as Record<string, unknown>)[k] = v;
     }
     if (fields.department !== undefined) {
-      if (fields.order === undefined) next.order = next.department.map((d) => user.order[user.department.indexOf(d)] ?? 0);
+      if (fields.order === undefined)
+        next.order = next.department.map((d) => user.order[user.department.indexOf(d)] ?? 0);
       if (fields.is_leader_in_dept === undefined) {
         next.is_leader_in_dept = next.department.map((d) => user.is_leader_in_dept[user.department.indexOf(d)] ?? 0);
       }
@@ -267,7 +275,8 @@ export class SimCorp {
 
     const changed: Partial<WecomUser> = {};
     for (const k of Object.keys(next) as Array<keyof WecomUser>) {
-      if (k !== 'userid' && JSON.stringify(next[k]) !== JSON.stringify(user[k])) (changed as Record<string, unknown>)[k] = next[k];
+      if (k !== 'userid' && JSON.stringify(next[k]) !== JSON.stringify(user[k]))
+        (changed as Record<string, unknown>)[k] = next[k];
     }
     this.removeUser(user);
     this.addUser(next);
@@ -421,12 +430,15 @@ export class SimCorp {
     if (u.mobile !== '') {
       if (!MOBILE.test(u.mobile)) throw new WecomApiError(60103);
       const holder = this.byMobile.get(mobileKey(u.mobile));
-      if (holder !== undefined && holder !== (previous ? key(previous.userid) : undefined)) throw new WecomApiError(60104);
+      if (holder !== undefined && holder !== (previous ? key(previous.userid) : undefined))
+        throw new WecomApiError(60104);
     }
     if (u.email !== '') {
-      if (!EMAIL.test(u.email) || Buffer.byteLength(u.email) > 64 || Buffer.byteLength(u.email) < 6) throw new WecomApiError(60105);
+      if (!EMAIL.test(u.email) || Buffer.byteLength(u.email) > 64 || Buffer.byteLength(u.email) < 6)
+        throw new WecomApiError(60105);
       const holder = this.byEmail.get(u.email.toLowerCase());
-      if (holder !== undefined && holder !== (previous ? key(previous.userid) : undefined)) throw new WecomApiError(60106);
+      if (holder !== undefined && holder !== (previous ? key(previous.userid) : undefined))
+        throw new WecomApiError(60106);
     }
   }
 }

@@ -22,7 +22,8 @@ export const WECOM_ERRORS = {
   45033: 'api concurrent out of limit',
   47001: 'data format error',
   48002: 'api forbidden',
-  48009: 'api forbidden for the contacts secret from a new ip: only user/list_id and department/simplelist may be called',
+  48009:
+    'api forbidden for the contacts secret from a new ip: only user/list_id and department/simplelist may be called',
   50001: 'redirect_url not authorised',
   60001: 'department name length invalid',
   60003: 'department not found',

@@ -62,7 +62,11 @@ export type SimOperation =
   | { op: 'deleteDepartment'; id: number }
   | {
       op: 'createUser';
-      user: Partial<Omit<WecomUser, 'userid' | 'name' | 'department'>> & { userid: string; name: string; department: number[] };
+      user: Partial<Omit<WecomUser, 'userid' | 'name' | 'department'>> & {
+        userid: string;
+        name: string;
+        department: number[];
+      };
     }
   | { op: 'updateUser'; user: Partial<Omit<WecomUser, 'userid'>> & { userid: string; new_userid?: string } }
   | { op: 'deleteUser'; userid: string };

@@ -54,7 +54,10 @@ export class WecomSimulator extends SimulatorCore<SimConfig, SecretKind> {
     registerSignIn(this.app, this);
     registerControl(this.app, this);
     this.app.setNotFoundHandler((req, reply) => {
-      void reply.code(404).send({ errcode: 40058, errmsg: `no such api: ${req.method} ${req.url.split('?')[0]}, hint: [orgsync simulator]` });
+      void reply.code(404).send({
+        errcode: 40058,
+        errmsg: `no such api: ${req.method} ${req.url.split('?')[0]}, hint: [orgsync simulator]`,
+      });
     });
   }
 
@@ -122,7 +125,11 @@ export class WecomSimulator extends SimulatorCore<SimConfig, SecretKind> {
   }
 
   /** Returns true when the fault took over the response. */
-  private async injectFault(kind: SimConfig['faultKinds'][number], req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+  private async injectFault(
+    kind: SimConfig['faultKinds'][number],
+    req: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<boolean> {
     switch (kind) {
       case 'errcode':
         throw new WecomApiError(-1);

@@ -51,7 +51,10 @@ export function registerSignIn(app: FastifyInstance, sim: SimulatorState & { rea
     sim.count(path);
     const q = req.query as Record<string, string | undefined>;
     const fail = (errcode: keyof typeof WECOM_ERRORS, detail: string) =>
-      reply.code(400).type('text/html; charset=utf-8').send(errorPage(errcode, WECOM_ERRORS[errcode], detail));
+      reply
+        .code(400)
+        .type('text/html; charset=utf-8')
+        .send(errorPage(errcode, WECOM_ERRORS[errcode], detail));
 
     if (sim.config.untrustedIp) return fail(60020, 'ip not trusted');
     if (q.appid !== sim.identity.corpId) return fail(40013, `appid must be the CorpID ${sim.identity.corpId}`);
@@ -62,9 +65,11 @@ export function registerSignIn(app: FastifyInstance, sim: SimulatorState & { rea
     if (hasAgentId && Number(q.agentid) !== sim.identity.agentId) return fail(40056, `agentid ${q.agentid}`);
     if (flow === 'oauth2') {
       if (q.response_type !== 'code') return fail(40058, 'response_type must be code');
-      if (q.scope !== 'snsapi_base' && q.scope !== 'snsapi_privateinfo') return fail(40058, 'scope must be snsapi_base or snsapi_privateinfo');
+      if (q.scope !== 'snsapi_base' && q.scope !== 'snsapi_privateinfo')
+        return fail(40058, 'scope must be snsapi_base or snsapi_privateinfo');
     }
-    if (flow === 'wwlogin' && (q.login_type ?? 'CorpApp') !== 'CorpApp') return fail(40058, 'login_type must be CorpApp');
+    if (flow === 'wwlogin' && (q.login_type ?? 'CorpApp') !== 'CorpApp')
+      return fail(40058, 'login_type must be CorpApp');
     const state = q.state ?? '';
     if (!/^[A-Za-z0-9_-]{0,128}$/.test(state)) return fail(40058, 'state must be at most 128 letters and digits');
     const target = trustedRedirect(q.redirect_uri, sim.config.trustedDomains);
@@ -84,9 +89,14 @@ export function registerSignIn(app: FastifyInstance, sim: SimulatorState & { rea
     }
 
     const people = [...sim.corp.allUsers()].filter((u) => u.status === 1).slice(0, 30);
-    return reply
-      .type('text/html; charset=utf-8')
-      .send(chooserPage({ title: '企业微信登录', subtitle: `orgsync simulator · ${sim.identity.corpId}`, self: new URL(req.url, 'http://sim'), people }));
+    return reply.type('text/html; charset=utf-8').send(
+      chooserPage({
+        title: '企业微信登录',
+        subtitle: `orgsync simulator · ${sim.identity.corpId}`,
+        self: new URL(req.url, 'http://sim'),
+        people,
+      }),
+    );
   };
 
   app.get('/connect/oauth2/authorize', handle('oauth2'));

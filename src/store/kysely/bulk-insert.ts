@@ -14,7 +14,13 @@ export class BulkInsert {
 
   constructor(private readonly dialect: DialectName) {}
 
-  async run(db: Db, table: keyof Database, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>, suffix = ''): Promise<void> {
+  async run(
+    db: Db,
+    table: keyof Database,
+    columns: readonly string[],
+    rows: ReadonlyArray<readonly unknown[]>,
+    suffix = '',
+  ): Promise<void> {
     const width = columns.length;
     const size = Math.floor(Math.min(CHUNK * 10, 30_000 / width));
     for (let start = 0; start < rows.length; start += size) {

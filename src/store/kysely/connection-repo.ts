@@ -1,5 +1,11 @@
 import { OrgsyncError } from '../../errors.js';
-import { DEFAULT_RECONCILE_CRON, type ConnectionRepo, type ConnectionRow, type ConnectionRowPatch, type NewConnection } from '../connection-repo.js';
+import {
+  DEFAULT_RECONCILE_CRON,
+  type ConnectionRepo,
+  type ConnectionRow,
+  type ConnectionRowPatch,
+  type NewConnection,
+} from '../connection-repo.js';
 import type { DialectName } from '../migrations.js';
 import type { ConnectionsTable } from '../schema.js';
 import { now, type Db } from './db.js';

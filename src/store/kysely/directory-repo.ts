@@ -1,7 +1,16 @@
 import { sql, type Compilable, type Kysely } from 'kysely';
 import { emailKey, mobileKey, userIdKey } from '../../directory/limits.js';
 import type { DirectoryState, LocalDepartment, LocalUser, Link, UserScope, UserStatus } from '../../directory/model.js';
-import type { DepartmentPatch, DepartmentRow, DirectoryRepo, LinkRow, MembershipRow, ObjectKind, UserPatch, UserRow } from '../directory-repo.js';
+import type {
+  DepartmentPatch,
+  DepartmentRow,
+  DirectoryRepo,
+  LinkRow,
+  MembershipRow,
+  ObjectKind,
+  UserPatch,
+  UserRow,
+} from '../directory-repo.js';
 import type { DialectName } from '../migrations.js';
 import type { Database, UsersTable } from '../schema.js';
 import type { BulkInsert } from './bulk-insert.js';
@@ -100,8 +109,26 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
     const db = this.db;
     const revision = await this.revision();
     const rows = (query: Compilable): Promise<unknown[][]> => this.reader.arrays(db, query);
-    const USER_COLUMNS = ['id', 'userid', 'name', 'alias', 'position', 'mobile', 'email', 'telephone', 'gender', 'avatar', 'address', 'employee_no', 'status', 'main_department_id', 'attributes'] as const;
-    const deptRows = await rows(db.selectFrom('departments').select(['id', 'parent_id', 'name', 'sort_order']).orderBy('id'));
+    const USER_COLUMNS = [
+      'id',
+      'userid',
+      'name',
+      'alias',
+      'position',
+      'mobile',
+      'email',
+      'telephone',
+      'gender',
+      'avatar',
+      'address',
+      'employee_no',
+      'status',
+      'main_department_id',
+      'attributes',
+    ] as const;
+    const deptRows = await rows(
+      db.selectFrom('departments').select(['id', 'parent_id', 'name', 'sort_order']).orderBy('id'),
+    );
     const linkQuery = db.selectFrom('links').select(['object_kind', 'object_id', 'source', 'external_id', 'data']);
     let userRows: unknown[][];
     let membershipRows: unknown[][];
@@ -109,7 +136,13 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
     let scoped: DirectoryState['scope'];
     if (!scope) {
       userRows = await rows(db.selectFrom('users').select(USER_COLUMNS).orderBy('id'));
-      membershipRows = await rows(db.selectFrom('memberships').select(['user_id', 'department_id', 'sort_order', 'leader']).orderBy('user_id').orderBy('department_id'));
+      membershipRows = await rows(
+        db
+          .selectFrom('memberships')
+          .select(['user_id', 'department_id', 'sort_order', 'leader'])
+          .orderBy('user_id')
+          .orderBy('department_id'),
+      );
       linkRows = await rows(linkQuery);
     } else {
       const deptLinkRows = await rows(linkQuery.where('object_kind', '=', 'department'));
@@ -119,9 +152,18 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
       linkRows = deptLinkRows;
       // Ascending ids in ascending chunks: the same order as a whole load.
       for (const part of chunks(ids)) {
-        userRows.push(...(await rows(db.selectFrom('users').select(USER_COLUMNS).where('id', 'in', part).orderBy('id'))));
+        userRows.push(
+          ...(await rows(db.selectFrom('users').select(USER_COLUMNS).where('id', 'in', part).orderBy('id'))),
+        );
         membershipRows.push(
-          ...(await rows(db.selectFrom('memberships').select(['user_id', 'department_id', 'sort_order', 'leader']).where('user_id', 'in', part).orderBy('user_id').orderBy('department_id'))),
+          ...(await rows(
+            db
+              .selectFrom('memberships')
+              .select(['user_id', 'department_id', 'sort_order', 'leader'])
+              .where('user_id', 'in', part)
+              .orderBy('user_id')
+              .orderBy('department_id'),
+          )),
         );
         linkRows.push(...(await rows(linkQuery.where('object_kind', '=', 'user').where('object_id', 'in', part))));
       }
@@ -138,10 +180,15 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
     }
     const deptLinks = new Map<number, Link[]>();
     const userLinks = new Map<number, Link[]>();
-    for (const [kind, objectId, source, externalId, data] of linkRows as Array<[string, number, string, string, string | null]>) {
+    for (const [kind, objectId, source, externalId, data] of linkRows as Array<
+      [string, number, string, string, string | null]
+    >) {
       const map = kind === 'department' ? deptLinks : userLinks;
       const list = map.get(objectId);
-      const link: Link = data === null ? { source, externalId } : { source, externalId, data: JSON.parse(data) as Record<string, string> };
+      const link: Link =
+        data === null
+          ? { source, externalId }
+          : { source, externalId, data: JSON.parse(data) as Record<string, string> };
       if (list) list.push(link);
       else map.set(objectId, [link]);
     }
@@ -149,17 +196,51 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
     const bySource = (a: Link, b: Link): number => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0);
     for (const list of deptLinks.values()) if (list.length > 1) list.sort(bySource);
     for (const list of userLinks.values()) if (list.length > 1) list.sort(bySource);
-    const departments: LocalDepartment[] = (deptRows as Array<[number, number | null, string, number]>).map(([id, parentId, name, order]) => ({
-      id,
-      parentId,
-      name,
-      order,
-      links: deptLinks.get(id) ?? [],
-    }));
-    type UserCells = [number, string | null, string | null, string | null, string | null, string | null, string | null, string | null, string | null, string | null, string | null, string | null, string, number | null, string];
+    const departments: LocalDepartment[] = (deptRows as Array<[number, number | null, string, number]>).map(
+      ([id, parentId, name, order]) => ({
+        id,
+        parentId,
+        name,
+        order,
+        links: deptLinks.get(id) ?? [],
+      }),
+    );
+    type UserCells = [
+      number,
+      string | null,
+      string | null,
+      string | null,
+      string | null,
+      string | null,
+      string | null,
+      string | null,
+      string | null,
+      string | null,
+      string | null,
+      string | null,
+      string,
+      number | null,
+      string,
+    ];
     const users: LocalUser[] = [];
     const byId = new Map<number, LocalUser>();
-    for (const [id, userid, name, alias, position, mobile, email, telephone, gender, avatar, address, employeeNo, status, mainDepartmentId, attributes] of userRows as UserCells[]) {
+    for (const [
+      id,
+      userid,
+      name,
+      alias,
+      position,
+      mobile,
+      email,
+      telephone,
+      gender,
+      avatar,
+      address,
+      employeeNo,
+      status,
+      mainDepartmentId,
+      attributes,
+    ] of userRows as UserCells[]) {
       const user: LocalUser = {
         id,
         userid,
@@ -190,14 +271,22 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
   }
 
   /** The ids of the users a scope names, ascending. */
-  private async scopedUserIds(scope: UserScope, deptLinkRows: ReadonlyArray<[string, number, string, string]>): Promise<number[]> {
+  private async scopedUserIds(
+    scope: UserScope,
+    deptLinkRows: ReadonlyArray<[string, number, string, string]>,
+  ): Promise<number[]> {
     const db = this.db;
     const rows = (query: Compilable): Promise<unknown[][]> => this.reader.arrays(db, query);
     const ids = new Set<number>();
     const linked = new Set<string>();
     for (const part of chunks([...new Set(scope.externalIds)])) {
       const found = await rows(
-        db.selectFrom('links').select(['object_id', 'external_id']).where('object_kind', '=', 'user').where('source', '=', scope.source).where('external_id', 'in', part),
+        db
+          .selectFrom('links')
+          .select(['object_id', 'external_id'])
+          .where('object_kind', '=', 'user')
+          .where('source', '=', scope.source)
+          .where('external_id', 'in', part),
       );
       for (const [id, externalId] of found) {
         ids.add(Number(id));
@@ -208,20 +297,26 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
       for (const [id] of found) ids.add(Number(id));
     };
     const gone = new Set(scope.memberOf);
-    const departments = deptLinkRows.filter(([, , source, externalId]) => source === scope.source && gone.has(externalId)).map(([, objectId]) => objectId);
+    const departments = deptLinkRows
+      .filter(([, , source, externalId]) => source === scope.source && gone.has(externalId))
+      .map(([, objectId]) => objectId);
     for (const part of chunks(departments)) {
       add(await rows(db.selectFrom('memberships').select('user_id').distinct().where('department_id', 'in', part)));
     }
     const userids = [...new Set(scope.candidates.flatMap((c) => (c.userid ? [userIdKey(c.userid)] : [])))];
-    for (const part of chunks(userids)) add(await rows(db.selectFrom('users').select('id').where('userid_key', 'in', part)));
+    for (const part of chunks(userids))
+      add(await rows(db.selectFrom('users').select('id').where('userid_key', 'in', part)));
     // Mobiles and emails, for users not linked yet: compared on keys the database does not hold.
     const unlinked = scope.candidates.filter((c) => !linked.has(c.externalId));
     const mobiles = new Set(unlinked.flatMap((c) => (c.mobile ? [mobileKey(c.mobile)] : [])));
     const emails = new Set(unlinked.flatMap((c) => (c.email ? [emailKey(c.email)] : [])));
     if (mobiles.size > 0 || emails.size > 0) {
-      const contacts = (await rows(this.contactCandidates([...mobiles], [...emails]))) as Array<[number, string | null, string | null]>;
+      const contacts = (await rows(this.contactCandidates([...mobiles], [...emails]))) as Array<
+        [number, string | null, string | null]
+      >;
       for (const [id, mobile, email] of contacts) {
-        if ((mobile !== null && mobiles.has(mobileKey(mobile))) || (email !== null && emails.has(emailKey(email)))) ids.add(Number(id));
+        if ((mobile !== null && mobiles.has(mobileKey(mobile))) || (email !== null && emails.has(emailKey(email))))
+          ids.add(Number(id));
       }
     }
     return [...ids].sort((a, b) => a - b);
@@ -235,7 +330,8 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
    */
   private contactCandidates(mobiles: readonly string[], emails: readonly string[]): Compilable {
     const users = this.db.selectFrom('users').select(['id', 'mobile', 'email']);
-    if (mobiles.length + emails.length > 500) return users.where((eb) => eb.or([eb('mobile', 'is not', null), eb('email', 'is not', null)]));
+    if (mobiles.length + emails.length > 500)
+      return users.where((eb) => eb.or([eb('mobile', 'is not', null), eb('email', 'is not', null)]));
     const pg = this.dialect === 'postgres';
     const digits = pg
       ? sql<string>`regexp_replace(mobile, '[ ()+.-]', '', 'g')`
@@ -247,17 +343,28 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
       if (mobiles.length > 0) {
         // A mainland number may carry +86 before the key.
         const forms = [...mobiles, ...mobiles.map((m) => `86${m}`)];
-        any.push(eb.and([eb('mobile', 'is not', null), eb.or([eb(digits, 'in', forms), eb(oddMobile, '=', sql.lit(true))])]));
+        any.push(
+          eb.and([eb('mobile', 'is not', null), eb.or([eb(digits, 'in', forms), eb(oddMobile, '=', sql.lit(true))])]),
+        );
       }
       if (emails.length > 0) {
-        any.push(eb.and([eb('email', 'is not', null), eb.or([eb(sql<string>`lower(trim(email))`, 'in', emails), eb(oddEmail, '=', sql.lit(true))])]));
+        any.push(
+          eb.and([
+            eb('email', 'is not', null),
+            eb.or([eb(sql<string>`lower(trim(email))`, 'in', emails), eb(oddEmail, '=', sql.lit(true))]),
+          ]),
+        );
       }
       return eb.or(any);
     });
   }
 
   async revision(): Promise<number> {
-    const row = await this.db.selectFrom('counters').select('value').where('name', '=', 'revision').executeTakeFirstOrThrow();
+    const row = await this.db
+      .selectFrom('counters')
+      .select('value')
+      .where('name', '=', 'revision')
+      .executeTakeFirstOrThrow();
     return row.value;
   }
 
@@ -305,7 +412,12 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
 
   async insertUsers(rows: readonly UserRow[]): Promise<void> {
     const at = now();
-    await this.bulk.run(this.db, 'users', USER_COLUMNS, rows.map((r) => userRow(r, at)));
+    await this.bulk.run(
+      this.db,
+      'users',
+      USER_COLUMNS,
+      rows.map((r) => userRow(r, at)),
+    );
   }
 
   async updateUser(id: number, patch: UserPatch): Promise<void> {
@@ -332,7 +444,11 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
 
   async deleteMemberships(rows: ReadonlyArray<{ userId: number; departmentId: number }>): Promise<void> {
     for (const m of rows) {
-      await this.db.deleteFrom('memberships').where('user_id', '=', m.userId).where('department_id', '=', m.departmentId).execute();
+      await this.db
+        .deleteFrom('memberships')
+        .where('user_id', '=', m.userId)
+        .where('department_id', '=', m.departmentId)
+        .execute();
     }
   }
 
@@ -346,7 +462,11 @@ export class KyselyDirectoryRepo implements DirectoryRepo {
     );
   }
 
-  async setLinkData(kind: ObjectKind, source: string, rows: ReadonlyArray<{ objectId: number; data: Record<string, string> | null }>): Promise<void> {
+  async setLinkData(
+    kind: ObjectKind,
+    source: string,
+    rows: ReadonlyArray<{ objectId: number; data: Record<string, string> | null }>,
+  ): Promise<void> {
     for (const r of rows) {
       await this.db
         .updateTable('links')

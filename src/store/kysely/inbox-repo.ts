@@ -3,11 +3,15 @@ import type { ContactEvent, DeadLetterFilter, FailureOptions, InboxMessage, Inbo
 import type { EventInboxTable } from '../schema.js';
 import type { Db } from './db.js';
 
-
 export class KyselyInboxRepo implements InboxRepo {
   constructor(private readonly db: Db) {}
 
-  async add(message: { connection: string; dedupeKey: string; type: string; events: readonly ContactEvent[] }): Promise<boolean> {
+  async add(message: {
+    connection: string;
+    dedupeKey: string;
+    type: string;
+    events: readonly ContactEvent[];
+  }): Promise<boolean> {
     // Only the same message stored before is a retry of it: any other conflict (an id taken, say) is an error.
     const result = await this.db
       .insertInto('event_inbox')
@@ -26,7 +30,6 @@ export class KyselyInboxRepo implements InboxRepo {
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
   }
-
 
   async pending(connection: string, limit: number, now = new Date().toISOString()): Promise<InboxMessage[]> {
     const rows = await this.db
@@ -52,13 +55,23 @@ export class KyselyInboxRepo implements InboxRepo {
   }
 
   async connectionsWithPending(): Promise<string[]> {
-    const rows = await this.db.selectFrom('event_inbox').select('connection').distinct().where('done', '=', 0).orderBy('connection').execute();
+    const rows = await this.db
+      .selectFrom('event_inbox')
+      .select('connection')
+      .distinct()
+      .where('done', '=', 0)
+      .orderBy('connection')
+      .execute();
     return rows.map((r) => r.connection);
   }
 
   async markDone(ids: readonly number[], runId: number): Promise<void> {
     for (let i = 0; i < ids.length; i += 500) {
-      await this.db.updateTable('event_inbox').set({ done: 1, run_id: runId }).where('id', 'in', ids.slice(i, i + 500)).execute();
+      await this.db
+        .updateTable('event_inbox')
+        .set({ done: 1, run_id: runId })
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute();
     }
   }
 
@@ -69,7 +82,13 @@ export class KyselyInboxRepo implements InboxRepo {
       error_code: typeof error === 'string' ? null : info.code.slice(0, 200),
       error_hint: info.hint?.slice(0, 2000) ?? null,
       error_object: info.object?.slice(0, 500) ?? null,
-      error_zh: info.zh !== undefined ? JSON.stringify({ message: info.zh.message.slice(0, 2000), ...(info.zh.hint !== undefined ? { hint: info.zh.hint.slice(0, 2000) } : {}) }) : null,
+      error_zh:
+        info.zh !== undefined
+          ? JSON.stringify({
+              message: info.zh.message.slice(0, 2000),
+              ...(info.zh.hint !== undefined ? { hint: info.zh.hint.slice(0, 2000) } : {}),
+            })
+          : null,
       next_attempt_at: options.retryAt ?? null,
     };
     const count = options.count ?? true;
@@ -85,7 +104,13 @@ export class KyselyInboxRepo implements InboxRepo {
         .execute();
       if (max === undefined) continue;
       // Those that reached the limit stop being tried: read back, so the caller learns which.
-      const reached = await this.db.selectFrom('event_inbox').select('id').where('id', 'in', chunk).where('done', '=', 0).where('attempts', '>=', max).execute();
+      const reached = await this.db
+        .selectFrom('event_inbox')
+        .select('id')
+        .where('id', 'in', chunk)
+        .where('done', '=', 0)
+        .where('attempts', '>=', max)
+        .execute();
       if (reached.length === 0) continue;
       const reachedIds = reached.map((r) => Number(r.id));
       await this.db
@@ -103,7 +128,10 @@ export class KyselyInboxRepo implements InboxRepo {
     let q = this.db.selectFrom('event_inbox').selectAll().where('done', '=', 2);
     if (filter.connection !== undefined) q = q.where('connection', '=', filter.connection);
     if (filter.ids !== undefined) q = q.where('id', 'in', [...filter.ids]);
-    const rows = await q.orderBy('id').limit(filter.limit ?? 1000).execute();
+    const rows = await q
+      .orderBy('id')
+      .limit(filter.limit ?? 1000)
+      .execute();
     return rows.map(toMessage);
   }
 
@@ -117,7 +145,11 @@ export class KyselyInboxRepo implements InboxRepo {
       await this.db
         .updateTable('event_inbox')
         .set({ done: 0, attempts: 0, next_attempt_at: null, dead_at: null })
-        .where('id', 'in', rows.slice(i, i + 500).map((r) => r.id))
+        .where(
+          'id',
+          'in',
+          rows.slice(i, i + 500).map((r) => r.id),
+        )
         .where('done', '=', 2)
         .execute();
     }
@@ -166,7 +198,8 @@ function toMessage(r: { id: number | string | bigint } & Omit<EventInboxTable, '
 function parseZh(text: string): ZhText | undefined {
   try {
     const v = JSON.parse(text) as Partial<ZhText>;
-    if (typeof v.message === 'string') return { message: v.message, ...(typeof v.hint === 'string' ? { hint: v.hint } : {}) };
+    if (typeof v.message === 'string')
+      return { message: v.message, ...(typeof v.hint === 'string' ? { hint: v.hint } : {}) };
   } catch {
     // not JSON: the English text stands
   }

@@ -13,7 +13,11 @@ export class RowReader {
 
   async arrays(db: Db, query: Compilable): Promise<unknown[][]> {
     const compiled = query.compile();
-    if (this.sqlite && db.isTransaction) return this.sqlite.prepare(compiled.sql).raw(true).all(compiled.parameters as unknown[]) as unknown[][];
+    if (this.sqlite && db.isTransaction)
+      return this.sqlite
+        .prepare(compiled.sql)
+        .raw(true)
+        .all(compiled.parameters as unknown[]) as unknown[][];
     return (await db.executeQuery<Record<string, unknown>>(compiled)).rows.map((r) => Object.values(r));
   }
 }

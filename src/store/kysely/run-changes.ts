@@ -24,6 +24,7 @@ export function decodeFields(text: string): RunChangeRecord['fields'] {
   const after = parsed[AFTER_ONLY] as Record<string, unknown> | undefined;
   if (after === undefined) return parsed as RunChangeRecord['fields'];
   const fields: RunChangeRecord['fields'] = {};
-  for (const [name, value] of Object.entries(after)) fields[name] = { before: name === 'departments' ? [] : null, after: value };
+  for (const [name, value] of Object.entries(after))
+    fields[name] = { before: name === 'departments' ? [] : null, after: value };
   return fields;
 }

@@ -1,4 +1,14 @@
-import { emptyCounts, type NewRun, type RunChangeRecord, type RunKind, type RunPatch, type RunRecord, type RunRepo, type RunStatus, type RunStep } from '../run-repo.js';
+import {
+  emptyCounts,
+  type NewRun,
+  type RunChangeRecord,
+  type RunKind,
+  type RunPatch,
+  type RunRecord,
+  type RunRepo,
+  type RunStatus,
+  type RunStep,
+} from '../run-repo.js';
 import type { RunsTable } from '../schema.js';
 import type { BulkInsert } from './bulk-insert.js';
 import { now, type Db } from './db.js';
@@ -88,8 +98,14 @@ export class KyselyRunRepo implements RunRepo {
     return row ? runFromRow(row) : undefined;
   }
 
-  async list(options: { limit?: number; source?: string; status?: RunStatus; kind?: RunKind; beforeId?: number } = {}): Promise<RunRecord[]> {
-    let q = this.db.selectFrom('runs').select(RUN_COLUMNS).orderBy('id', 'desc').limit(options.limit ?? 50);
+  async list(
+    options: { limit?: number; source?: string; status?: RunStatus; kind?: RunKind; beforeId?: number } = {},
+  ): Promise<RunRecord[]> {
+    let q = this.db
+      .selectFrom('runs')
+      .select(RUN_COLUMNS)
+      .orderBy('id', 'desc')
+      .limit(options.limit ?? 50);
     if (options.source !== undefined) q = q.where('source', '=', options.source);
     if (options.status !== undefined) q = q.where('status', '=', options.status);
     if (options.kind !== undefined) q = q.where('kind', '=', options.kind);

@@ -5,7 +5,15 @@ import type { UserRow } from '../directory-repo.js';
 import type { DialectName } from '../migrations.js';
 import type { RunKind, RunStatus } from '../run-repo.js';
 import type { Database } from '../schema.js';
-import type { DepartmentListItem, Lease, MemberQuery, MemberRow, UserHistoryItem, UserMembershipRow, ViewRepo } from '../view-repo.js';
+import type {
+  DepartmentListItem,
+  Lease,
+  MemberQuery,
+  MemberRow,
+  UserHistoryItem,
+  UserMembershipRow,
+  ViewRepo,
+} from '../view-repo.js';
 import type { Db } from './db.js';
 import { RowReader } from './row-reader.js';
 import { decodeFields } from './run-changes.js';
@@ -47,10 +55,17 @@ export class KyselyViewRepo implements ViewRepo {
   async departmentListJson(): Promise<{ revision: number; json: Buffer }> {
     return this.readOnly(async (repo) => {
       const revision = await repo.revision();
-      const items = repo.dialect === 'sqlite' ? await repo.departmentItemsJson() : repo.departmentItemsText(await repo.departmentRows());
+      const items =
+        repo.dialect === 'sqlite'
+          ? await repo.departmentItemsJson()
+          : repo.departmentItemsText(await repo.departmentRows());
       return {
         revision,
-        json: Buffer.concat([Buffer.from(`{"revision":${revision},"items":`), typeof items === 'string' ? Buffer.from(items) : items, Buffer.from('}')]),
+        json: Buffer.concat([
+          Buffer.from(`{"revision":${revision},"items":`),
+          typeof items === 'string' ? Buffer.from(items) : items,
+          Buffer.from('}'),
+        ]),
       };
     });
   }
@@ -59,11 +74,15 @@ export class KyselyViewRepo implements ViewRepo {
   private readOnly<T>(read: (repo: KyselyViewRepo) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return read(this);
     const t = (this.db as Kysely<Database>).transaction().setAccessMode('read only');
-    return (this.dialect === 'postgres' ? t.setIsolationLevel('repeatable read') : t).execute((trx) => read(new KyselyViewRepo(trx, this.dialect, this.reader)));
+    return (this.dialect === 'postgres' ? t.setIsolationLevel('repeatable read') : t).execute((trx) =>
+      read(new KyselyViewRepo(trx, this.dialect, this.reader)),
+    );
   }
 
   private async revision(): Promise<number> {
-    return (await this.db.selectFrom('counters').select('value').where('name', '=', 'revision').executeTakeFirstOrThrow()).value;
+    return (
+      await this.db.selectFrom('counters').select('value').where('name', '=', 'revision').executeTakeFirstOrThrow()
+    ).value;
   }
 
   /** The rows a department list is made of, read as arrays: at 30,000 departments an object per row costs. */
@@ -71,7 +90,9 @@ export class KyselyViewRepo implements ViewRepo {
     const db = this.db;
     const rows = (query: Compilable): Promise<unknown[][]> => this.reader.arrays(db, query);
     const revision = await this.revision();
-    const departments = (await rows(db.selectFrom('departments').select(['id', 'parent_id', 'name', 'sort_order']).orderBy('id'))) as DepartmentRows['departments'];
+    const departments = (await rows(
+      db.selectFrom('departments').select(['id', 'parent_id', 'name', 'sort_order']).orderBy('id'),
+    )) as DepartmentRows['departments'];
     const counts = (await rows(
       db
         .selectFrom('memberships')
@@ -79,7 +100,13 @@ export class KyselyViewRepo implements ViewRepo {
         .groupBy('department_id'),
     )) as Array<[number, number | string]>;
     const links = (await rows(
-      db.selectFrom('links').select(['object_id', 'source', 'external_id']).where('object_kind', '=', 'department').orderBy('object_id').orderBy('source').orderBy('external_id'),
+      db
+        .selectFrom('links')
+        .select(['object_id', 'source', 'external_id'])
+        .where('object_kind', '=', 'department')
+        .orderBy('object_id')
+        .orderBy('source')
+        .orderBy('external_id'),
     )) as Array<[number, string, string]>;
     const countOf = new Map<number, number>();
     for (const [departmentId, n] of counts) countOf.set(departmentId, Number(n));
@@ -96,7 +123,14 @@ export class KyselyViewRepo implements ViewRepo {
   /** DepartmentListItem[] as JSON text. */
   private departmentItemsText({ departments, countOf, linksOf }: DepartmentRows): string {
     return JSON.stringify(
-      departments.map(([id, parentId, name, order]) => ({ id, parentId, name, order, memberCount: countOf.get(id) ?? 0, links: linksOf.get(id) ?? [] })),
+      departments.map(([id, parentId, name, order]) => ({
+        id,
+        parentId,
+        name,
+        order,
+        memberCount: countOf.get(id) ?? 0,
+        links: linksOf.get(id) ?? [],
+      })),
     );
   }
 
@@ -179,7 +213,12 @@ export class KyselyViewRepo implements ViewRepo {
       .where('m.user_id', '=', id)
       .orderBy('m.department_id')
       .execute();
-    const links = await this.db.selectFrom('links').select(['source', 'external_id']).where('object_kind', '=', 'user').where('object_id', '=', id).execute();
+    const links = await this.db
+      .selectFrom('links')
+      .select(['source', 'external_id'])
+      .where('object_kind', '=', 'user')
+      .where('object_id', '=', id)
+      .execute();
     return {
       user: {
         id: u.id,
@@ -198,7 +237,12 @@ export class KyselyViewRepo implements ViewRepo {
         mainDepartmentId: u.main_department_id,
         attributes: JSON.parse(u.attributes) as Record<string, string>,
       },
-      memberships: memberships.map((m) => ({ departmentId: m.department_id, departmentName: m.name, leader: m.leader === 1, order: m.sort_order })),
+      memberships: memberships.map((m) => ({
+        departmentId: m.department_id,
+        departmentName: m.name,
+        leader: m.leader === 1,
+        order: m.sort_order,
+      })),
       links: links
         .map((l) => ({ source: l.source, externalId: l.external_id }))
         .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0)),
@@ -209,7 +253,18 @@ export class KyselyViewRepo implements ViewRepo {
     const rows = await this.db
       .selectFrom('run_changes as c')
       .innerJoin('runs as r', 'r.id', 'c.run_id')
-      .select(['c.run_id', 'c.seq', 'c.action', 'c.external_id', 'c.label', 'c.fields', 'r.kind', 'r.status', 'r.source', 'r.started_at'])
+      .select([
+        'c.run_id',
+        'c.seq',
+        'c.action',
+        'c.external_id',
+        'c.label',
+        'c.fields',
+        'r.kind',
+        'r.status',
+        'r.source',
+        'r.started_at',
+      ])
       .where('c.object_kind', '=', 'user')
       .where('c.object_id', '=', userId)
       .where('r.status', 'not in', ['planned', 'blocked'])
@@ -232,12 +287,21 @@ export class KyselyViewRepo implements ViewRepo {
   }
 
   async lease(name: string): Promise<Lease | undefined> {
-    const row = await this.db.selectFrom('locks').select(['holder', 'expires_at']).where('name', '=', name).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('locks')
+      .select(['holder', 'expires_at'])
+      .where('name', '=', name)
+      .executeTakeFirst();
     return row ? { holder: row.holder, expiresAt: row.expires_at } : undefined;
   }
 
   async abandonRun(runId: number, error: ErrorInfo): Promise<boolean> {
-    const row = await this.db.selectFrom('runs').select('errors').where('id', '=', runId).where('status', '=', 'running').executeTakeFirst();
+    const row = await this.db
+      .selectFrom('runs')
+      .select('errors')
+      .where('id', '=', runId)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
     if (!row) return false;
     const errors = [...(JSON.parse(row.errors) as ErrorInfo[]), error];
     const result = await this.db

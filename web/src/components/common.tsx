@@ -44,8 +44,18 @@ export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => v
 export function ProgressBar({ done, total, label }: { done: number; total?: number | undefined; label?: string }) {
   const pct = total && total > 0 ? Math.min(100, Math.round((done / total) * 100)) : null;
   return (
-    <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={total ?? undefined} aria-valuenow={pct === null ? undefined : done} aria-label={label}>
-      <div className={`progress-bar${pct === null ? ' indeterminate' : ''}`} style={pct === null ? undefined : { width: `${pct}%` }} />
+    <div
+      className="progress"
+      role="progressbar"
+      aria-valuemin={0}
+      aria-valuemax={total ?? undefined}
+      aria-valuenow={pct === null ? undefined : done}
+      aria-label={label}
+    >
+      <div
+        className={`progress-bar${pct === null ? ' indeterminate' : ''}`}
+        style={pct === null ? undefined : { width: `${pct}%` }}
+      />
     </div>
   );
 }
@@ -54,7 +64,17 @@ export function Spinner() {
   return <span className="spinner" aria-hidden="true" />;
 }
 
-export function Drawer({ title, onClose, children, testId }: { title: ReactNode; onClose: () => void; children: ReactNode; testId?: string }) {
+export function Drawer({
+  title,
+  onClose,
+  children,
+  testId,
+}: {
+  title: ReactNode;
+  onClose: () => void;
+  children: ReactNode;
+  testId?: string;
+}) {
   const { t } = useI18n();
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
@@ -69,7 +89,13 @@ export function Drawer({ title, onClose, children, testId }: { title: ReactNode;
     <div className="drawer-layer">
       {/* biome-ignore lint/a11y/noStaticElementInteractions lint/a11y/useKeyWithClickEvents: a mouse shortcut; Escape (above) and the close button are the keyboard's way out */}
       <div className="drawer-backdrop" onClick={onClose} />
-      <aside className="drawer" role="dialog" aria-modal="true" aria-label={typeof title === 'string' ? title : undefined} data-testid={testId}>
+      <aside
+        className="drawer"
+        role="dialog"
+        aria-modal="true"
+        aria-label={typeof title === 'string' ? title : undefined}
+        data-testid={testId}
+      >
         <header className="drawer-head">
           <h2>{title}</h2>
           <button ref={closeRef} type="button" className="btn btn-icon" onClick={onClose} aria-label={t('app.close')}>
@@ -100,7 +126,10 @@ export function CountsInline({ counts }: { counts: ChangeCounts | undefined }) {
     ['user', counts.users],
   ] as const) {
     const items = Object.entries(byAction ?? {}).filter(([, n]) => n > 0);
-    if (items.length) parts.push(`${tx('objectKind', kind)} ${items.map(([a, n]) => `${tx('action', a)} ${formatNumber(n)}`).join(' ')}`);
+    if (items.length)
+      parts.push(
+        `${tx('objectKind', kind)} ${items.map(([a, n]) => `${tx('action', a)} ${formatNumber(n)}`).join(' ')}`,
+      );
   }
   return <span className="counts-inline">{parts.join(' · ')}</span>;
 }

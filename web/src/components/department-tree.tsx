@@ -132,7 +132,9 @@ export function DepartmentTree({ tree, expanded, selectedId, onToggle, onSelect,
               <span className="tree-name" title={d.name}>
                 {d.name}
               </span>
-              {d.memberCount !== undefined && d.memberCount > 0 && <span className="tree-count">{formatNumber(d.memberCount)}</span>}
+              {d.memberCount !== undefined && d.memberCount > 0 && (
+                <span className="tree-count">{formatNumber(d.memberCount)}</span>
+              )}
             </div>
           );
         })}

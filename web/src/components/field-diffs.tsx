@@ -21,7 +21,8 @@ function Value({ field, value }: { field: string; value: unknown }) {
   const nameOf = useContext(DepartmentNames);
   const empty = t('common.empty');
   if (field === 'status' && typeof value === 'string') return <>{tx('org.status', value)}</>;
-  if ((field === 'parent' || field === 'mainDepartment') && typeof value === 'number') return <>{nameOf(value) ?? `#${value}`}</>;
+  if ((field === 'parent' || field === 'mainDepartment') && typeof value === 'number')
+    return <>{nameOf(value) ?? `#${value}`}</>;
   if (isMemberships(value)) {
     return (
       <>
@@ -43,7 +44,13 @@ function Value({ field, value }: { field: string; value: unknown }) {
 const isEmpty = (v: unknown) => v === null || v === undefined || v === '' || (Array.isArray(v) && v.length === 0);
 
 /** Each changed field: before → after. */
-export function FieldDiffs({ fields, labelOf }: { fields: Record<string, FieldDiff>; labelOf?: (field: string) => string }) {
+export function FieldDiffs({
+  fields,
+  labelOf,
+}: {
+  fields: Record<string, FieldDiff>;
+  labelOf?: (field: string) => string;
+}) {
   const entries = Object.entries(fields ?? {});
   if (entries.length === 0) return null;
   return (

@@ -104,12 +104,22 @@ export function MembersTable({ departmentId, departmentName, refreshKey, onOpenU
           </thead>
           <tbody>
             {items.map((m) => (
-              <tr key={m.id} className="clickable" onClick={() => onOpenUser(m.id)} data-testid="member-row" data-userid={m.userid ?? ''}>
+              <tr
+                key={m.id}
+                className="clickable"
+                onClick={() => onOpenUser(m.id)}
+                data-testid="member-row"
+                data-userid={m.userid ?? ''}
+              >
                 <td>
-                  <button type="button" className="link-button" onClick={(e) => {
+                  <button
+                    type="button"
+                    className="link-button"
+                    onClick={(e) => {
                       e.stopPropagation();
                       onOpenUser(m.id);
-                    }}>
+                    }}
+                  >
                     {m.name ?? m.userid ?? `#${m.id}`}
                   </button>
                   {m.leader && <span className="badge badge-leader">{t('org.leader')}</span>}
@@ -141,11 +151,23 @@ export function MembersTable({ departmentId, departmentName, refreshKey, onOpenU
           </span>
         )}
         <span className="spacer" />
-        <button type="button" className="btn btn-small" disabled={page === 0 || loading} onClick={() => setPage((p) => Math.max(0, p - 1))} data-testid="members-prev">
+        <button
+          type="button"
+          className="btn btn-small"
+          disabled={page === 0 || loading}
+          onClick={() => setPage((p) => Math.max(0, p - 1))}
+          data-testid="members-prev"
+        >
           {t('org.prev')}
         </button>
         <span className="muted small">{t('org.page', { page: page + 1 })}</span>
-        <button type="button" className="btn btn-small" disabled={!data?.nextCursor || loading} onClick={next} data-testid="members-next">
+        <button
+          type="button"
+          className="btn btn-small"
+          disabled={!data?.nextCursor || loading}
+          onClick={next}
+          data-testid="members-next"
+        >
           {t('org.next')}
         </button>
       </div>

@@ -6,7 +6,20 @@ import { Link } from '../router';
 import { Drawer, ErrorBox, formatValue } from './common';
 import { FieldDiffs } from './field-diffs';
 
-const PROFILE_ORDER = ['userid', 'name', 'alias', 'position', 'mobile', 'email', 'telephone', 'gender', 'employeeNo', 'address', 'avatar', 'status'];
+const PROFILE_ORDER = [
+  'userid',
+  'name',
+  'alias',
+  'position',
+  'mobile',
+  'email',
+  'telephone',
+  'gender',
+  'employeeNo',
+  'address',
+  'avatar',
+  'status',
+];
 const NOT_PROFILE = new Set(['id', 'memberships', 'links', 'mainDepartmentId', 'attributes', 'history']);
 
 export function UserDrawer({ userId, onClose }: { userId: number; onClose: () => void }) {
@@ -30,14 +43,24 @@ export function UserDrawer({ userId, onClose }: { userId: number; onClose: () =>
 
   const user = data?.user;
   const profileKeys = user
-    ? [...PROFILE_ORDER.filter((k) => k in user), ...Object.keys(user).filter((k) => !PROFILE_ORDER.includes(k) && !NOT_PROFILE.has(k))]
+    ? [
+        ...PROFILE_ORDER.filter((k) => k in user),
+        ...Object.keys(user).filter((k) => !PROFILE_ORDER.includes(k) && !NOT_PROFILE.has(k)),
+      ]
     : [];
-  const attributes = user && typeof user.attributes === 'object' && user.attributes !== null ? Object.entries(user.attributes as Record<string, unknown>) : [];
+  const attributes =
+    user && typeof user.attributes === 'object' && user.attributes !== null
+      ? Object.entries(user.attributes as Record<string, unknown>)
+      : [];
   const mainDepartmentId = user && typeof user.mainDepartmentId === 'number' ? user.mainDepartmentId : null;
   const empty = t('common.empty');
 
   return (
-    <Drawer title={user ? (user.name ?? user.userid ?? t('user.title')) : t('user.title')} onClose={onClose} testId="user-drawer">
+    <Drawer
+      title={user ? (user.name ?? user.userid ?? t('user.title')) : t('user.title')}
+      onClose={onClose}
+      testId="user-drawer"
+    >
       <ErrorBox error={error} />
       {!data && !error && <div className="muted">{t('app.loading')}</div>}
       {data && user && (
@@ -77,7 +100,9 @@ export function UserDrawer({ userId, onClose }: { userId: number; onClose: () =>
                   <tr key={m.departmentId}>
                     <td>
                       {m.departmentName ?? `#${m.departmentId}`}
-                      {m.departmentId === mainDepartmentId && <span className="badge badge-muted">{t('user.mainDepartment')}</span>}
+                      {m.departmentId === mainDepartmentId && (
+                        <span className="badge badge-muted">{t('user.mainDepartment')}</span>
+                      )}
                     </td>
                     <td>{m.leader ? t('common.yes') : ''}</td>
                     <td className="num">{m.order}</td>

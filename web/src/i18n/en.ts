@@ -23,7 +23,8 @@ export const en: Record<MessageKey, string> = {
   'signIn.submitting': 'Signing in…',
 
   'changePassword.title': 'Choose a new password',
-  'changePassword.intro': 'The current password was generated when orgsync first started; it is only good for choosing another. Then the console opens.',
+  'changePassword.intro':
+    'The current password was generated when orgsync first started; it is only good for choosing another. Then the console opens.',
   'changePassword.current': 'Current password',
   'changePassword.new': 'New password',
   'changePassword.repeat': 'New password again',
@@ -33,7 +34,8 @@ export const en: Record<MessageKey, string> = {
   'changePassword.submitting': 'Saving…',
 
   'settings.title': 'Settings',
-  'settings.intro': 'One card per platform: fill in the app credentials, run "Test connection", then save and enable sync.',
+  'settings.intro':
+    'One card per platform: fill in the app credentials, run "Test connection", then save and enable sync.',
   'settings.notConnected': 'Not connected',
   'settings.saved': 'Saved',
   'settings.name': 'Connection name',
@@ -42,12 +44,13 @@ export const en: Record<MessageKey, string> = {
   'settings.secretPlaceholderEmpty': 'Not set',
   'settings.callback': 'Event callback',
   'settings.callbackUrl': 'Callback URL',
-  'settings.callbackUrlHelp': 'Enter this URL as the event receiving server in the platform\'s console',
+  'settings.callbackUrlHelp': "Enter this URL as the event receiving server in the platform's console",
   'settings.reconcileCron': 'Scheduled full sync',
-  'settings.reconcileCronHelp': 'A cron expression ({timezone}): "0 2 * * *" is daily at 02:00; "off" turns it off. Catches changes a callback missed.',
+  'settings.reconcileCronHelp':
+    'A cron expression ({timezone}): "0 2 * * *" is daily at 02:00; "off" turns it off. Catches changes a callback missed.',
   'settings.reconcileNext': 'Next run: {time}',
   'settings.reconcileWaits': 'Runs while sync is enabled',
-  'settings.serverTimezone': 'the server\'s time zone',
+  'settings.serverTimezone': "the server's time zone",
   'settings.test': 'Test connection',
   'settings.testing': 'Testing…',
   'settings.save': 'Save',
@@ -177,7 +180,8 @@ export const en: Record<MessageKey, string> = {
   'runs.changesNone': 'No changes',
 
   'dead.title': 'Events that could not be applied',
-  'dead.help': 'These contact-change messages failed again and again and are no longer tried. Fix the cause, then retry them.',
+  'dead.help':
+    'These contact-change messages failed again and again and are no longer tried. Fix the cause, then retry them.',
   'dead.col.id': 'ID',
   'dead.col.connection': 'Connection',
   'dead.col.objects': 'Objects',

@@ -62,7 +62,15 @@ export function I18nProvider({ children }: { children: ReactNode }) {
       return key in dict ? dict[key] : v;
     };
     const locale = lang === 'zh-CN' ? 'zh-CN' : 'en-GB';
-    const dateFormat = new Intl.DateTimeFormat(locale, { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+    const dateFormat = new Intl.DateTimeFormat(locale, {
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hour12: false,
+    });
     const numberFormat = new Intl.NumberFormat(locale);
     return {
       lang,
@@ -88,7 +96,12 @@ export function LanguageSwitch() {
   return (
     <label className="lang-switch">
       <span className="sr-only">{t('app.language')}</span>
-      <select aria-label={t('app.language')} value={lang} onChange={(e) => setLang(e.target.value as Lang)} data-testid="lang-switch">
+      <select
+        aria-label={t('app.language')}
+        value={lang}
+        onChange={(e) => setLang(e.target.value as Lang)}
+        data-testid="lang-switch"
+      >
         {LANGS.map((l) => (
           <option key={l.value} value={l.value}>
             {l.label}

@@ -43,7 +43,8 @@ export const zhCN = {
   'settings.callbackUrl': '回调地址',
   'settings.callbackUrlHelp': '在平台后台的「接收事件服务器」中填写此 URL',
   'settings.reconcileCron': '定时全量同步',
-  'settings.reconcileCronHelp': 'cron 表达式（{timezone}）：「0 2 * * *」为每天 02:00；填「off」关闭。用于补上回调遗漏的变更。',
+  'settings.reconcileCronHelp':
+    'cron 表达式（{timezone}）：「0 2 * * *」为每天 02:00；填「off」关闭。用于补上回调遗漏的变更。',
   'settings.reconcileNext': '下次运行：{time}',
   'settings.reconcileWaits': '开启同步后才会运行',
   'settings.serverTimezone': '服务器时区',

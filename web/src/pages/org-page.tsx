@@ -11,7 +11,14 @@ import { UserDrawer } from '../components/user-drawer';
 import { useDismiss, useRun } from '../hooks';
 import { useI18n } from '../i18n/i18n';
 import { Link } from '../router';
-import { allParents, ancestors, buildTree, defaultExpanded, pathLabel, type DepartmentTree as Tree } from '../tree-model';
+import {
+  allParents,
+  ancestors,
+  buildTree,
+  defaultExpanded,
+  pathLabel,
+  type DepartmentTree as Tree,
+} from '../tree-model';
 
 interface ActiveSync {
   runId: number;
@@ -53,7 +60,10 @@ export function OrgPage() {
     api.platforms().then(setPlatforms, () => {});
     // Show the progress of syncs already running (started elsewhere, or before this page was opened).
     api.runs({ status: 'running', kind: 'sync', limit: 10 }).then(
-      (r) => setSyncs((s) => (s.length ? s : r.items.map((run) => ({ runId: run.id, name: run.source, platform: undefined })))),
+      (r) =>
+        setSyncs((s) =>
+          s.length ? s : r.items.map((run) => ({ runId: run.id, name: run.source, platform: undefined })),
+        ),
       () => {},
     );
   }, [api, loadTree]);
@@ -73,7 +83,10 @@ export function OrgPage() {
     [platforms, lang, t],
   );
 
-  const tree = useMemo<Tree | null>(() => (departments ? buildTree(departments, orderOfSource) : null), [departments, orderOfSource]);
+  const tree = useMemo<Tree | null>(
+    () => (departments ? buildTree(departments, orderOfSource) : null),
+    [departments, orderOfSource],
+  );
 
   useEffect(() => {
     if (!tree || tree.roots.length === 0) return;
@@ -114,7 +127,10 @@ export function OrgPage() {
     } catch (err) {
       if (err instanceof ApiError && err.code === 'RUN_IN_PROGRESS' && typeof err.extra.runId === 'number') {
         const runId = err.extra.runId;
-        setSyncs((s) => [...s.filter((x) => x.name !== c.name), { runId, name: c.name, platform: c.platform, note: t('sync.alreadyRunning') }]);
+        setSyncs((s) => [
+          ...s.filter((x) => x.name !== c.name),
+          { runId, name: c.name, platform: c.platform, note: t('sync.alreadyRunning') },
+        ]);
       } else {
         setSyncError(err);
       }
@@ -163,23 +179,53 @@ export function OrgPage() {
               data-testid="department-filter"
               aria-label={t('org.filterDepartments')}
             />
-            <button type="button" className="btn btn-small" title={t('org.expandAll')} onClick={() => tree && setExpanded(allParents(tree))} data-testid="expand-all">
+            <button
+              type="button"
+              className="btn btn-small"
+              title={t('org.expandAll')}
+              onClick={() => tree && setExpanded(allParents(tree))}
+              data-testid="expand-all"
+            >
               ⊞
             </button>
-            <button type="button" className="btn btn-small" title={t('org.collapseAll')} onClick={() => tree && setExpanded(defaultExpanded(tree))}>
+            <button
+              type="button"
+              className="btn btn-small"
+              title={t('org.collapseAll')}
+              onClick={() => tree && setExpanded(defaultExpanded(tree))}
+            >
               ⊟
             </button>
           </div>
           {!tree && !error && <div className="muted pad">{t('app.loading')}</div>}
-          {tree && tree.size <= 1 && <div className="empty pad" data-testid="org-empty">{t('org.empty')}</div>}
-          {tree && tree.size > 0 && filter.trim() !== '' && <MatchList tree={tree} filter={filter.trim()} onPick={reveal} />}
+          {tree && tree.size <= 1 && (
+            <div className="empty pad" data-testid="org-empty">
+              {t('org.empty')}
+            </div>
+          )}
+          {tree && tree.size > 0 && filter.trim() !== '' && (
+            <MatchList tree={tree} filter={filter.trim()} onPick={reveal} />
+          )}
           {tree && tree.size > 0 && filter.trim() === '' && (
-            <DepartmentTree tree={tree} expanded={expanded} selectedId={selectedId} onToggle={toggle} onSelect={setSelectedId} revealKey={revealKey} />
+            <DepartmentTree
+              tree={tree}
+              expanded={expanded}
+              selectedId={selectedId}
+              onToggle={toggle}
+              onSelect={setSelectedId}
+              revealKey={revealKey}
+            />
           )}
         </aside>
         <section className="panel members-panel">
           {selected ? (
-            <MembersTable key={selected.id} departmentId={selected.id} departmentName={selected.name} refreshKey={membersRefresh} onOpenUser={setUserId} />
+            <MembersTable
+              key={selected.id}
+              departmentId={selected.id}
+              departmentName={selected.name}
+              refreshKey={membersRefresh}
+              onOpenUser={setUserId}
+            />
           ) : (
             <div className="empty pad">{tree && tree.size > 0 ? t('org.selectDepartment') : ''}</div>
           )}
@@ -194,7 +240,15 @@ export function OrgPage() {
   );
 }
 
-function MoreMenu({ connections, onSync, syncLabel }: { connections: Connection[]; onSync: (c: Connection, dryRun: boolean) => void; syncLabel: (p: Platform) => string }) {
+function MoreMenu({
+  connections,
+  onSync,
+  syncLabel,
+}: {
+  connections: Connection[];
+  onSync: (c: Connection, dryRun: boolean) => void;
+  syncLabel: (p: Platform) => string;
+}) {
   const { t } = useI18n();
   const [open, setOpen] = useState(false);
   const close = useCallback(() => setOpen(false), []);
@@ -203,7 +257,14 @@ function MoreMenu({ connections, onSync, syncLabel }: { connections: Connection[
   const samePlatform = (p: Platform) => enabled.filter((c) => c.platform === p).length > 1;
   return (
     <div className="menu" ref={ref}>
-      <button type="button" className="btn" aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen((o) => !o)} data-testid="more-menu">
+      <button
+        type="button"
+        className="btn"
+        aria-haspopup="menu"
+        aria-expanded={open}
+        onClick={() => setOpen((o) => !o)}
+        data-testid="more-menu"
+      >
         {t('org.more')} ▾
       </button>
       {open && (
@@ -259,7 +320,17 @@ function MoreMenu({ connections, onSync, syncLabel }: { connections: Connection[
   );
 }
 
-function SyncProgress({ sync, onFinished, onDismiss, syncLabel }: { sync: ActiveSync; onFinished: () => void; onDismiss: () => void; syncLabel: (p: Platform) => string }) {
+function SyncProgress({
+  sync,
+  onFinished,
+  onDismiss,
+  syncLabel,
+}: {
+  sync: ActiveSync;
+  onFinished: () => void;
+  onDismiss: () => void;
+  syncLabel: (p: Platform) => string;
+}) {
   const { t, tx, formatNumber } = useI18n();
   const { report, error } = useRun(sync.runId, (r) => r.status === 'running');
   const finishedOnce = useRef(false);
@@ -275,7 +346,12 @@ function SyncProgress({ sync, onFinished, onDismiss, syncLabel }: { sync: Active
   const label = sync.platform ? syncLabel(sync.platform) : sync.name;
   const p = report?.progress ?? null;
   return (
-    <div className={`sync-progress${running ? ' running' : ''}`} data-testid="sync-progress" data-status={report?.status ?? 'running'} data-run-id={sync.runId}>
+    <div
+      className={`sync-progress${running ? ' running' : ''}`}
+      data-testid="sync-progress"
+      data-status={report?.status ?? 'running'}
+      data-run-id={sync.runId}
+    >
       <div className="sync-progress-head">
         <strong>{running ? t('sync.running', { name: label }) : t('sync.done', { name: label })}</strong>
         {report && <StatusChip status={report.status} dryRun={report.dryRun} />}
@@ -328,10 +404,16 @@ function MatchList({ tree, filter, onPick }: { tree: Tree; filter: string; onPic
   const matches = useMemo(() => {
     const needle = filter.toLowerCase();
     const out: number[] = [];
-    for (const d of tree.byId.values()) if (d.name.toLowerCase().includes(needle) || String(d.id) === needle) out.push(d.id);
+    for (const d of tree.byId.values())
+      if (d.name.toLowerCase().includes(needle) || String(d.id) === needle) out.push(d.id);
     return out;
   }, [tree, filter]);
-  const virtualizer = useVirtualizer({ count: matches.length, getScrollElement: () => scrollRef.current, estimateSize: () => MATCH_ROW, overscan: 8 });
+  const virtualizer = useVirtualizer({
+    count: matches.length,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => MATCH_ROW,
+    overscan: 8,
+  });
   return (
     <>
       <div className="muted small pad-x">{t('org.filterMatches', { count: formatNumber(matches.length) })}</div>

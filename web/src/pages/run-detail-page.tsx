@@ -1,7 +1,16 @@
 import { useEffect, useRef, useState } from 'react';
 import { useApi } from '../api-context';
 import type { ChangeRecord, ErrorInfo, RunStep } from '../api-types';
-import { CountsTable, durationBetween, ErrorBox, formatValue, ProgressBar, StatusChip, totalChanges, useDuration } from '../components/common';
+import {
+  CountsTable,
+  durationBetween,
+  ErrorBox,
+  formatValue,
+  ProgressBar,
+  StatusChip,
+  totalChanges,
+  useDuration,
+} from '../components/common';
 import { FieldDiffs } from '../components/field-diffs';
 import { useRun } from '../hooks';
 import { useI18n } from '../i18n/i18n';
@@ -20,7 +29,11 @@ export function RunDetailPage({ id }: { id: number }) {
   const { report, error, poke } = useRun(id, (r) => {
     if (r.status === 'running') return true;
     // the approve was accepted; the run may not have left "blocked" yet
-    return approvedAt.current !== null && (r.status === 'blocked' || r.status === 'planned') && Date.now() - approvedAt.current < APPROVE_WAIT_MS;
+    return (
+      approvedAt.current !== null &&
+      (r.status === 'blocked' || r.status === 'planned') &&
+      Date.now() - approvedAt.current < APPROVE_WAIT_MS
+    );
   });
   const [approving, setApproving] = useState(false);
   const [approveError, setApproveError] = useState<unknown>(null);
@@ -30,7 +43,8 @@ export function RunDetailPage({ id }: { id: number }) {
   // The changed objects are re-read when the run settles (a sync that finished, an approved plan that was applied).
   useEffect(() => {
     if (!report) return;
-    if (lastStatus.current !== null && lastStatus.current !== report.status && report.status !== 'running') setChangesKey((k) => k + 1);
+    if (lastStatus.current !== null && lastStatus.current !== report.status && report.status !== 'running')
+      setChangesKey((k) => k + 1);
     lastStatus.current = report.status;
   }, [report]);
 
@@ -75,8 +89,18 @@ export function RunDetailPage({ id }: { id: number }) {
         <StatusChip status={report.status} dryRun={report.dryRun} />
         <span className="spacer" />
         {approvable && (
-          <button type="button" className="btn btn-primary" onClick={approve} disabled={approving || waitingForApply} data-testid="approve">
-            {approving || waitingForApply ? t('run.approving') : report.status === 'blocked' ? t('run.approve') : t('run.approveApply')}
+          <button
+            type="button"
+            className="btn btn-primary"
+            onClick={approve}
+            disabled={approving || waitingForApply}
+            data-testid="approve"
+          >
+            {approving || waitingForApply
+              ? t('run.approving')
+              : report.status === 'blocked'
+                ? t('run.approve')
+                : t('run.approveApply')}
           </button>
         )}
       </div>
@@ -113,11 +137,17 @@ export function RunDetailPage({ id }: { id: number }) {
             <>
               <div>{report.blocked.message}</div>
               {report.blocked.count !== undefined && report.blocked.base !== undefined && (
-                <div className="small">{t('run.blockedCount', { count: formatNumber(report.blocked.count), base: formatNumber(report.blocked.base) })}</div>
+                <div className="small">
+                  {t('run.blockedCount', {
+                    count: formatNumber(report.blocked.count),
+                    base: formatNumber(report.blocked.base),
+                  })}
+                </div>
               )}
               {report.blocked.hint && (
                 <div className="alert-hint">
-                  {t('app.hint')}{report.blocked.hint}
+                  {t('app.hint')}
+                  {report.blocked.hint}
                 </div>
               )}
             </>
@@ -131,7 +161,9 @@ export function RunDetailPage({ id }: { id: number }) {
       {report.status === 'running' && (
         <section className="panel pad">
           <div className="sync-phase">
-            {p ? `${tx('sync.phase', p.phase)} · ${formatNumber(p.done)}${p.total !== undefined ? ` / ${formatNumber(p.total)}` : ''}` : t('sync.phase.queued')}
+            {p
+              ? `${tx('sync.phase', p.phase)} · ${formatNumber(p.done)}${p.total !== undefined ? ` / ${formatNumber(p.total)}` : ''}`
+              : t('sync.phase.queued')}
             {p?.message ? <span className="muted"> · {p.message}</span> : null}
           </div>
           <ProgressBar done={p?.done ?? 0} total={p?.total} label={t('run.progress')} />
@@ -141,7 +173,11 @@ export function RunDetailPage({ id }: { id: number }) {
       <div className="run-grid">
         <section className="panel">
           <h2 className="panel-title">{t('run.counts')}</h2>
-          {report.counts ? <CountsTable counts={report.counts} testId="run-counts" /> : <div className="muted pad">—</div>}
+          {report.counts ? (
+            <CountsTable counts={report.counts} testId="run-counts" />
+          ) : (
+            <div className="muted pad">—</div>
+          )}
           {report.suppressed && totalChanges(report.suppressed) > 0 && (
             <>
               <h3 className="panel-subtitle">{t('run.suppressed')}</h3>
@@ -163,7 +199,11 @@ export function RunDetailPage({ id }: { id: number }) {
               </div>
               <div className="kv-row">
                 <dt>{t('run.read.complete')}</dt>
-                <dd>{report.read.complete ? t('common.yes') : t('run.read.incomplete', { count: formatNumber(report.read.incompleteDepartments) })}</dd>
+                <dd>
+                  {report.read.complete
+                    ? t('common.yes')
+                    : t('run.read.incomplete', { count: formatNumber(report.read.incompleteDepartments) })}
+                </dd>
               </div>
               {report.read.unseenFields.length > 0 && (
                 <div className="kv-row">
@@ -182,7 +222,9 @@ export function RunDetailPage({ id }: { id: number }) {
       </section>
 
       <ErrorsPanel title={t('run.errors')} items={report.errors} testId="run-errors" kind="error" />
-      {report.notes.length > 0 && <ErrorsPanel title={t('run.notes')} items={report.notes} testId="run-notes" kind="note" />}
+      {report.notes.length > 0 && (
+        <ErrorsPanel title={t('run.notes')} items={report.notes} testId="run-notes" kind="note" />
+      )}
 
       <ChangesPanel runId={report.id} reloadKey={changesKey} />
     </div>
@@ -208,11 +250,20 @@ function StepsTable({ steps }: { steps: RunStep[] }) {
         {steps.map((s, i) => (
           <tr key={`${s.seq ?? i}-${s.name}`} data-testid="run-step" data-step={s.name}>
             <td>{tx('run.step', s.name)}</td>
-            <td>{s.status && <span className={`step-status step-${s.status}`}>{s.status === 'ok' ? '✓' : s.status === 'failed' ? '✗' : '–'}</span>}</td>
+            <td>
+              {s.status && (
+                <span className={`step-status step-${s.status}`}>
+                  {s.status === 'ok' ? '✓' : s.status === 'failed' ? '✗' : '–'}
+                </span>
+              )}
+            </td>
             <td className="num nowrap">{duration(s.durationMs)}</td>
             <td className="timeline-col">
               <div className="timeline">
-                <div className="timeline-bar" style={{ width: `${total > 0 ? Math.max(1, (s.durationMs / total) * 100) : 0}%` }} />
+                <div
+                  className="timeline-bar"
+                  style={{ width: `${total > 0 ? Math.max(1, (s.durationMs / total) * 100) : 0}%` }}
+                />
               </div>
             </td>
             <td className="step-detail">
@@ -255,7 +306,17 @@ function compact(v: unknown): string {
   return flat.length ? flat.join(' ') : '0';
 }
 
-function ErrorsPanel({ title, items, testId, kind }: { title: string; items: ErrorInfo[]; testId: string; kind: 'error' | 'note' }) {
+function ErrorsPanel({
+  title,
+  items,
+  testId,
+  kind,
+}: {
+  title: string;
+  items: ErrorInfo[];
+  testId: string;
+  kind: 'error' | 'note';
+}) {
   const { t } = useI18n();
   return (
     <section className="panel">
@@ -274,7 +335,8 @@ function ErrorsPanel({ title, items, testId, kind }: { title: string; items: Err
               {e.object && <div className="muted small mono">{e.object}</div>}
               {e.hint && (
                 <div className="hint">
-                  {t('app.hint')}{e.hint}
+                  {t('app.hint')}
+                  {e.hint}
                 </div>
               )}
             </li>
@@ -309,18 +371,35 @@ function ChangesPanel({ runId, reloadKey }: { runId: number; reloadKey: number }
     <section className="panel" data-testid="run-changes">
       <div className="panel-title-row">
         <h2 className="panel-title">
-          {t('run.changes')} {data && <span className="muted">({t('run.changesTotal', { total: formatNumber(total) })})</span>}
+          {t('run.changes')}{' '}
+          {data && <span className="muted">({t('run.changesTotal', { total: formatNumber(total) })})</span>}
         </h2>
         <span className="spacer" />
         {data && total > CHANGES_PAGE && (
           <div className="pager pager-inline">
-            <button type="button" className="btn btn-small" disabled={offset === 0} onClick={() => setOffset((o) => Math.max(0, o - CHANGES_PAGE))} data-testid="changes-prev">
+            <button
+              type="button"
+              className="btn btn-small"
+              disabled={offset === 0}
+              onClick={() => setOffset((o) => Math.max(0, o - CHANGES_PAGE))}
+              data-testid="changes-prev"
+            >
               {t('run.prev')}
             </button>
             <span className="muted small">
-              {t('run.range', { from: formatNumber(offset + 1), to: formatNumber(Math.min(total, offset + CHANGES_PAGE)), total: formatNumber(total) })}
+              {t('run.range', {
+                from: formatNumber(offset + 1),
+                to: formatNumber(Math.min(total, offset + CHANGES_PAGE)),
+                total: formatNumber(total),
+              })}
             </span>
-            <button type="button" className="btn btn-small" disabled={offset + CHANGES_PAGE >= total} onClick={() => setOffset((o) => o + CHANGES_PAGE)} data-testid="changes-next">
+            <button
+              type="button"
+              className="btn btn-small"
+              disabled={offset + CHANGES_PAGE >= total}
+              onClick={() => setOffset((o) => o + CHANGES_PAGE)}
+              data-testid="changes-next"
+            >
               {t('run.next')}
             </button>
           </div>

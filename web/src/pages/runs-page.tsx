@@ -12,7 +12,11 @@ export function RunsPage() {
   const api = useApi();
   const { search, navigate } = useRouter();
   const duration = useDuration();
-  const filters = { source: search.get('source') ?? '', status: search.get('status') ?? '', kind: search.get('kind') ?? '' };
+  const filters = {
+    source: search.get('source') ?? '',
+    status: search.get('status') ?? '',
+    kind: search.get('kind') ?? '',
+  };
   const [items, setItems] = useState<RunListItem[] | null>(null);
   const [nextCursor, setNextCursor] = useState<string | null>(null);
   const [sources, setSources] = useState<string[]>([]);
@@ -37,7 +41,10 @@ export function RunsPage() {
   }, [load]);
 
   useEffect(() => {
-    api.connections().then((cs) => setSources(cs.map((c) => c.name)), () => {});
+    api.connections().then(
+      (cs) => setSources(cs.map((c) => c.name)),
+      () => {},
+    );
   }, [api]);
 
   // While a run on the first page is running, refresh the list so its status follows.
@@ -78,7 +85,9 @@ export function RunsPage() {
     navigate(`/runs${qs ? `?${qs}` : ''}`, { replace: true });
   };
 
-  const sourceOptions = Array.from(new Set([...sources, ...(items ?? []).map((r) => r.source), ...(filters.source ? [filters.source] : [])])).sort();
+  const sourceOptions = Array.from(
+    new Set([...sources, ...(items ?? []).map((r) => r.source), ...(filters.source ? [filters.source] : [])]),
+  ).sort();
 
   return (
     <div className="page page-runs">
@@ -88,7 +97,11 @@ export function RunsPage() {
         <div className="filters">
           <label>
             <span>{t('runs.filter.source')}</span>
-            <select value={filters.source} onChange={(e) => setFilter('source', e.target.value)} data-testid="filter-source">
+            <select
+              value={filters.source}
+              onChange={(e) => setFilter('source', e.target.value)}
+              data-testid="filter-source"
+            >
               <option value="">{t('runs.filter.all')}</option>
               {sourceOptions.map((s) => (
                 <option key={s} value={s}>
@@ -99,7 +112,11 @@ export function RunsPage() {
           </label>
           <label>
             <span>{t('runs.filter.status')}</span>
-            <select value={filters.status} onChange={(e) => setFilter('status', e.target.value)} data-testid="filter-status">
+            <select
+              value={filters.status}
+              onChange={(e) => setFilter('status', e.target.value)}
+              data-testid="filter-status"
+            >
               <option value="">{t('runs.filter.all')}</option>
               {RUN_STATUSES.map((s) => (
                 <option key={s} value={s}>
@@ -141,7 +158,14 @@ export function RunsPage() {
           </thead>
           <tbody>
             {(items ?? []).map((r) => (
-              <tr key={r.id} className="clickable" onClick={() => navigate(`/runs/${r.id}`)} data-testid="run-row" data-run-id={r.id} data-status={r.status}>
+              <tr
+                key={r.id}
+                className="clickable"
+                onClick={() => navigate(`/runs/${r.id}`)}
+                data-testid="run-row"
+                data-run-id={r.id}
+                data-status={r.status}
+              >
                 <td className="num">
                   <Link to={`/runs/${r.id}`} onClick={(e) => e.stopPropagation()}>
                     #{r.id}
@@ -153,7 +177,11 @@ export function RunsPage() {
                   <StatusChip status={r.status} dryRun={r.dryRun} />
                 </td>
                 <td className="nowrap">{formatTime(r.startedAt ?? r.createdAt)}</td>
-                <td className="num nowrap">{duration(durationBetween(r.startedAt, r.finishedAt ?? (r.status === 'running' ? null : r.startedAt)))}</td>
+                <td className="num nowrap">
+                  {duration(
+                    durationBetween(r.startedAt, r.finishedAt ?? (r.status === 'running' ? null : r.startedAt)),
+                  )}
+                </td>
                 <td>
                   <CountsInline counts={r.counts} />
                 </td>
@@ -228,7 +256,13 @@ function DeadLetters({ connection, onRetried }: { connection: string; onRetried:
         <h2>{t('dead.title')}</h2>
         <span className="spacer" />
         {items.length > 0 && (
-          <button type="button" className="btn btn-small" disabled={busy} onClick={() => void retry(connection ? { connection } : {})} data-testid="dead-retry-all">
+          <button
+            type="button"
+            className="btn btn-small"
+            disabled={busy}
+            onClick={() => void retry(connection ? { connection } : {})}
+            data-testid="dead-retry-all"
+          >
             {busy ? t('dead.retrying') : t('dead.retryAll')}
           </button>
         )}
@@ -259,7 +293,13 @@ function DeadLetters({ connection, onRetried }: { connection: string; onRetried:
                 <tr key={m.id} data-testid="dead-row" data-id={m.id}>
                   <td className="num">{m.id}</td>
                   <td>{m.connection}</td>
-                  <td>{m.events.map((e) => t(e.object === 'user' ? 'dead.object.user' : 'dead.object.department', { id: e.externalId })).join(', ')}</td>
+                  <td>
+                    {m.events
+                      .map((e) =>
+                        t(e.object === 'user' ? 'dead.object.user' : 'dead.object.department', { id: e.externalId }),
+                      )
+                      .join(', ')}
+                  </td>
                   <td data-testid="dead-error">
                     {m.error ? (
                       <>
@@ -274,7 +314,13 @@ function DeadLetters({ connection, onRetried }: { connection: string; onRetried:
                   <td className="num">{m.attempts}</td>
                   <td className="nowrap">{formatTime(m.deadAt)}</td>
                   <td>
-                    <button type="button" className="btn btn-small" disabled={busy} onClick={() => void retry({ ids: [m.id] })} data-testid="dead-retry">
+                    <button
+                      type="button"
+                      className="btn btn-small"
+                      disabled={busy}
+                      onClick={() => void retry({ ids: [m.id] })}
+                      data-testid="dead-retry"
+                    >
                       {t('dead.retry')}
                     </button>
                   </td>

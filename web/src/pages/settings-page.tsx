@@ -89,7 +89,11 @@ function formFrom(platform: PlatformDescription, saved: Connection | null): Form
 }
 
 /** The schedule typed on the card, when it differs from what is saved (a new card: when anything is typed). */
-function changedSchedule(form: FormState, saved: Connection | null, platform: PlatformDescription): { reconcileCron?: string } {
+function changedSchedule(
+  form: FormState,
+  saved: Connection | null,
+  platform: PlatformDescription,
+): { reconcileCron?: string } {
   const typed = (form.reconcileCron ?? '').trim();
   if (!saved) return typed ? { reconcileCron: typed } : {};
   return typed !== formFrom(platform, saved).reconcileCron ? { reconcileCron: typed } : {};
@@ -101,7 +105,17 @@ function numberValue(v: string): number | string {
   return /^\d{1,15}$/.test(s) ? Number(s) : s;
 }
 
-function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { platform: PlatformDescription; saved: Connection | null; onSaved: (c: Connection) => void; onDeleted: () => void }) {
+function ConnectionCard({
+  platform: described,
+  saved,
+  onSaved,
+  onDeleted,
+}: {
+  platform: PlatformDescription;
+  saved: Connection | null;
+  onSaved: (c: Connection) => void;
+  onDeleted: () => void;
+}) {
   const { t, tx, formatTime, lang } = useI18n();
   const api = useApi();
   // Test ids and CSS classes carry the platform's id, as they always have.
@@ -152,7 +166,9 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
     return out;
   };
 
-  const callbackSecrets = described.fields.filter((f) => f.place === 'callback' && saved?.secrets !== undefined && f.key in saved.secrets);
+  const callbackSecrets = described.fields.filter(
+    (f) => f.place === 'callback' && saved?.secrets !== undefined && f.key in saved.secrets,
+  );
 
   const typedSecrets = (): SecretsInput => {
     const out: SecretsInput = {};
@@ -187,8 +203,19 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
     setSavedNote(false);
     try {
       const conn = saved
-        ? await api.updateConnection(saved.name, { settings: changedSettings(saved), secrets: typedSecrets(), ...changedSchedule(form, saved, described) })
-        : await api.createConnection({ platform, name: form.name?.trim() ?? platform, settings: settingsInput(), secrets: typedSecrets(), syncEnabled, ...changedSchedule(form, null, described) });
+        ? await api.updateConnection(saved.name, {
+            settings: changedSettings(saved),
+            secrets: typedSecrets(),
+            ...changedSchedule(form, saved, described),
+          })
+        : await api.createConnection({
+            platform,
+            name: form.name?.trim() ?? platform,
+            settings: settingsInput(),
+            secrets: typedSecrets(),
+            syncEnabled,
+            ...changedSchedule(form, null, described),
+          });
       setSecrets({});
       setSavedNote(true);
       onSaved(conn);
@@ -249,11 +276,27 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
           spellCheck={false}
           value={value}
           aria-invalid={invalid || undefined}
-          placeholder={f.secret ? (secretState?.set ? (secretState.masked || '••••••') : !f.required ? t('settings.secretPlaceholderEmpty') : '') : (f.placeholder ?? f.default)}
+          placeholder={
+            f.secret
+              ? secretState?.set
+                ? secretState.masked || '••••••'
+                : !f.required
+                  ? t('settings.secretPlaceholderEmpty')
+                  : ''
+              : (f.placeholder ?? f.default)
+          }
           title={f.secret && secretState?.set ? t('settings.secretPlaceholderSet') : undefined}
-          onChange={(e) => (f.secret ? setSecrets((s) => ({ ...s, [f.key]: e.target.value })) : setForm((s) => ({ ...s, [f.key]: e.target.value })))}
+          onChange={(e) =>
+            f.secret
+              ? setSecrets((s) => ({ ...s, [f.key]: e.target.value }))
+              : setForm((s) => ({ ...s, [f.key]: e.target.value }))
+          }
         />
-        {invalid && error instanceof ApiError ? <div className="field-error">{error.message}</div> : f.help ? <div className="field-help">{inLang(f.help, lang)}</div> : null}
+        {invalid && error instanceof ApiError ? (
+          <div className="field-error">{error.message}</div>
+        ) : f.help ? (
+          <div className="field-help">{inLang(f.help, lang)}</div>
+        ) : null}
       </div>
     );
   };
@@ -266,7 +309,11 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
             {described.mark}
           </span>
           <h2>{inLang(described.names, lang)}</h2>
-          {saved ? <span className="badge">{saved.name}</span> : <span className="badge badge-muted">{t('settings.notConnected')}</span>}
+          {saved ? (
+            <span className="badge">{saved.name}</span>
+          ) : (
+            <span className="badge badge-muted">{t('settings.notConnected')}</span>
+          )}
         </div>
         <div className="switch-row">
           <button
@@ -299,12 +346,14 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
               spellCheck={false}
               onChange={(e) => setForm((s) => ({ ...s, name: e.target.value }))}
             />
-            {field === 'name' && error instanceof ApiError ? <div className="field-error">{error.message}</div> : <div className="field-help">{t('settings.nameHelp')}</div>}
+            {field === 'name' && error instanceof ApiError ? (
+              <div className="field-error">{error.message}</div>
+            ) : (
+              <div className="field-help">{t('settings.nameHelp')}</div>
+            )}
           </div>
         )}
-        <div className="field-grid">
-          {mainFields.map(input)}
-        </div>
+        <div className="field-grid">{mainFields.map(input)}</div>
         <div className={`field${field === 'reconcileCron' ? ' field-invalid' : ''}`}>
           <label className="field-label" htmlFor={`${idBase}-reconcileCron`}>
             {t('settings.reconcileCron')}
@@ -326,7 +375,10 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
             <div className="field-help">
               {t('settings.reconcileCronHelp', { timezone: saved?.reconcileTimezone ?? t('settings.serverTimezone') })}
               {saved?.nextReconcileAt ? (
-                <span data-testid={`${platform}-reconcile-next`}> {t('settings.reconcileNext', { time: formatTime(saved.nextReconcileAt) })}</span>
+                <span data-testid={`${platform}-reconcile-next`}>
+                  {' '}
+                  {t('settings.reconcileNext', { time: formatTime(saved.nextReconcileAt) })}
+                </span>
               ) : saved?.reconcileCron && !saved.syncEnabled ? (
                 <span> {t('settings.reconcileWaits')}</span>
               ) : null}
@@ -346,13 +398,18 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
             </div>
             {saved.secretsError.hint && (
               <div className="alert-hint">
-                {t('app.hint')}{saved.secretsError.hint}
+                {t('app.hint')}
+                {saved.secretsError.hint}
               </div>
             )}
           </div>
         )}
         {saved?.callbackUrl || callbackSecrets.length > 0 ? (
-          <details className="advanced" data-testid={`${platform}-callback`} open={Boolean(field && callbackSecrets.some((f) => f.key === field))}>
+          <details
+            className="advanced"
+            data-testid={`${platform}-callback`}
+            open={Boolean(field && callbackSecrets.some((f) => f.key === field))}
+          >
             <summary>{t('settings.callback')}</summary>
             {saved?.callbackUrl ? (
               <div className="field">
@@ -384,9 +441,21 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
               {test.checks.map((c, i) => {
                 // A warning passed (a sync works) but limits what is read: shown apart from passes and failures.
                 const verdict = c.level === 'warning' ? 'warning' : c.ok ? 'ok' : 'failed';
-                const label = verdict === 'warning' ? t('settings.checkWarning') : verdict === 'ok' ? t('settings.checkPassed') : t('settings.checkFailed');
+                const label =
+                  verdict === 'warning'
+                    ? t('settings.checkWarning')
+                    : verdict === 'ok'
+                      ? t('settings.checkPassed')
+                      : t('settings.checkFailed');
                 return (
-                  <li key={`${c.name}-${i}`} className={`check ${verdict}`} data-testid="check" data-ok={String(c.ok)} data-level={c.level ?? ''} data-name={c.name}>
+                  <li
+                    key={`${c.name}-${i}`}
+                    className={`check ${verdict}`}
+                    data-testid="check"
+                    data-ok={String(c.ok)}
+                    data-level={c.level ?? ''}
+                    data-name={c.name}
+                  >
                     <span className="check-icon" role="img" aria-label={label}>
                       {verdict === 'warning' ? '!' : c.ok ? '✓' : '✗'}
                     </span>
@@ -398,7 +467,8 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
                       <div className="check-message">{c.message}</div>
                       {c.hint && (
                         <div className="check-hint" data-testid="check-hint">
-                          {t('app.hint')}{c.hint}
+                          {t('app.hint')}
+                          {c.hint}
                         </div>
                       )}
                     </div>
@@ -428,7 +498,9 @@ function ConnectionCard({ platform: described, saved, onSaved, onDeleted }: { pl
             </span>
           )}
           <span className="spacer" />
-          {saved && <span className="muted small">{t('settings.updatedAt', { time: formatTime(saved.updatedAt) })}</span>}
+          {saved && (
+            <span className="muted small">{t('settings.updatedAt', { time: formatTime(saved.updatedAt) })}</span>
+          )}
           {saved && (
             <button type="button" className="btn btn-link btn-danger" onClick={remove}>
               {t('settings.delete')}

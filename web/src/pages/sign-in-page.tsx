@@ -41,12 +41,26 @@ export function SignInPage({ onSignedIn }: { onSignedIn: (s: Session) => void })
         <p className="muted">{t('signIn.subtitle')}</p>
         <label className="field">
           <span className="field-label">{t('signIn.username')}</span>
-          <input name="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required />
+          <input
+            name="username"
+            autoComplete="username"
+            value={username}
+            onChange={(e) => setUsername(e.target.value)}
+            required
+          />
         </label>
         <label className="field">
           <span className="field-label">{t('signIn.password')}</span>
-          {/* biome-ignore lint/a11y/noAutofocus: a page whose only task is this form; the cursor starts in its field */}
-          <input name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required autoFocus />
+          <input
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+            // biome-ignore lint/a11y/noAutofocus: a page whose only task is this form; the cursor starts in its field
+            autoFocus
+          />
         </label>
         <ErrorBox error={error} />
         <button type="submit" className="btn btn-primary btn-block" disabled={busy} data-testid="sign-in-submit">
@@ -111,20 +125,48 @@ export function ChangePasswordPage({ onChanged, onSignedOut }: { onChanged: () =
         <p className="muted">{t('changePassword.intro')}</p>
         <label className="field">
           <span className="field-label">{t('changePassword.current')}</span>
-          {/* biome-ignore lint/a11y/noAutofocus: a page whose only task is this form; the cursor starts in its field */}
-          <input name="currentPassword" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required autoFocus />
+          <input
+            name="currentPassword"
+            type="password"
+            autoComplete="current-password"
+            value={current}
+            onChange={(e) => setCurrent(e.target.value)}
+            required
+            // biome-ignore lint/a11y/noAutofocus: a page whose only task is this form; the cursor starts in its field
+            autoFocus
+          />
         </label>
         <label className="field">
           <span className="field-label">{t('changePassword.new')}</span>
-          <input name="newPassword" type="password" autoComplete="new-password" minLength={8} value={next} onChange={(e) => setNext(e.target.value)} required />
+          <input
+            name="newPassword"
+            type="password"
+            autoComplete="new-password"
+            minLength={8}
+            value={next}
+            onChange={(e) => setNext(e.target.value)}
+            required
+          />
         </label>
         <label className="field">
           <span className="field-label">{t('changePassword.repeat')}</span>
-          <input name="repeatPassword" type="password" autoComplete="new-password" value={repeat} onChange={(e) => setRepeat(e.target.value)} required />
+          <input
+            name="repeatPassword"
+            type="password"
+            autoComplete="new-password"
+            value={repeat}
+            onChange={(e) => setRepeat(e.target.value)}
+            required
+          />
         </label>
         <p className="muted">{t('changePassword.minLength')}</p>
         <ErrorBox error={error} />
-        <button type="submit" className="btn btn-primary btn-block" disabled={busy} data-testid="change-password-submit">
+        <button
+          type="submit"
+          className="btn btn-primary btn-block"
+          disabled={busy}
+          data-testid="change-password-submit"
+        >
           {busy ? t('changePassword.submitting') : t('changePassword.submit')}
         </button>
         <button type="button" className="btn btn-link btn-block" onClick={signOut} data-testid="sign-out">
