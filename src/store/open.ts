@@ -71,7 +71,8 @@ class CurrentSchemaIntrospector implements DatabaseIntrospector {
   }
 }
 
-class OrgsyncPostgresDialect extends PostgresDialect {
+/** PostgreSQL as orgsync uses it: the migrator introspects only the current schema (other schemas may come and go). */
+export class OrgsyncPostgresDialect extends PostgresDialect {
   override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new CurrentSchemaIntrospector(db);
   }

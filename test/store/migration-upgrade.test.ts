@@ -1,18 +1,10 @@
 import { rmSync } from 'node:fs';
 import SqliteDatabase from 'better-sqlite3';
-import {
-  Kysely,
-  Migrator,
-  PostgresDialect,
-  SqliteDialect,
-  sql,
-  type DatabaseIntrospector,
-  type TableMetadata,
-} from 'kysely';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StaticMigrationProvider } from '../../src/store/migrations.js';
-import { openStore, sqlitePath, type StoreConfig } from '../../src/store/open.js';
+import { OrgsyncPostgresDialect, openStore, sqlitePath, type StoreConfig } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
 import { ENGINES, PG_URL, tempDir, type Engine } from '../helpers/stores.js';
 
@@ -20,25 +12,6 @@ import { ENGINES, PG_URL, tempDir, type Engine } from '../helpers/stores.js';
  * A database an older orgsync made (migrated up to a given migration, with rows written then) opened by this one:
  * openStore runs the later migrations, and what they add to existing rows is what a new row would get.
  */
-
-/**
- * Kysely's own PostgreSQL introspector reads every schema, and fails when a parallel test drops one meanwhile; the
- * migrator only needs the tables of the current schema (openStore does the same).
- */
-class CurrentSchemaDialect extends PostgresDialect {
-  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
-    const tables = async (): Promise<TableMetadata[]> =>
-      (
-        await sql<{
-          schema: string;
-          name: string;
-        }>`select table_schema as schema, table_name as name from information_schema.tables where table_schema = current_schema()`.execute(
-          db,
-        )
-      ).rows.map((r) => ({ name: r.name, schema: r.schema, isView: false, columns: [] }));
-    return { getSchemas: async () => [], getTables: tables, getMetadata: async () => ({ tables: await tables() }) };
-  }
-}
 
 interface OldDatabase {
   config: StoreConfig;
@@ -72,7 +45,7 @@ async function olderDatabase(
     await run(`create schema ${schema}`);
     dropSchema = () => run(`drop schema if exists ${schema} cascade`);
     db = new Kysely<any>({
-      dialect: new CurrentSchemaDialect({
+      dialect: new OrgsyncPostgresDialect({
         pool: new pg.Pool({ connectionString: PG_URL, max: 1, options: `-c search_path=${schema}` }),
       }),
     });
