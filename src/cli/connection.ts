@@ -140,7 +140,7 @@ function fieldsOf(platform: string): string[] {
 }
 
 /** `corpId` → `corp-id`: every platform field's flag is its key in kebab case. */
-const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+export const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** The flag that sets each connection field, so an error names what to type again. */
 const FLAGS: Record<string, string> = {

@@ -7,7 +7,7 @@ import { ConnectionService, type ConnectionInput } from '../connections/connecti
 import { SecretBox } from '../connections/secret-box.js';
 import { TokenCache } from '../connectors/common/token-cache.js';
 import { testConnection } from '../connectors/connection-test.js';
-import { PLATFORM_IDS, type PlatformId } from '../connectors/registry.js';
+import { definitionOf, PLATFORM_IDS, type PlatformId } from '../connectors/registry.js';
 import { exportDirectory } from '../directory/export.js';
 import { syncConnection, type SyncReport } from '../runs/sync.js';
 import { DEMO_PLATFORMS, type DemoPlatform } from '../simulator/demo.js';
@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { startServer } from '../server/start.js';
 import { formatReport, type Output } from './output.js';
+import { kebab } from './connection.js';
 
 export interface SyncCommandHelpers {
   withStore<T>(opts: { dataDir?: string }, fn: (store: Store) => Promise<T>): Promise<T>;
@@ -176,7 +177,16 @@ export function demoCommand(io: Output): Command {
             `  npx --no-install orgsync simulate ${opts.platform} --seed ${opts.seed} --users ${opts.users} --departments ${opts.departments}`,
           );
           say(`      # the same org again, on a new port: point the connection at it and sync`);
-          say(`  ${o} connection update ${name} --api-base-url <url from the line above>`);
+          // A new apiBaseUrl takes the secrets again (they go only to the host they were saved with): the simulator's
+          // ready line prints them.
+          const stored = connection.secrets as Record<string, unknown>;
+          const secretFlags = definitionOf({ platform: opts.platform })
+            .binding.secrets.filter((key) => stored[key] !== undefined)
+            .map((key) => ` --${kebab(key)} <${key}>`)
+            .join('');
+          say(
+            `  ${o} connection update ${name} --api-base-url <url>${secretFlags}   # url and secrets from the line above`,
+          );
           say(`  ${o} sync ${name} --dry-run`);
           if (opts.serve) await serveDemo({ io, store, env, dataDir, sim, name, connections, port: opts.port });
         } finally {
