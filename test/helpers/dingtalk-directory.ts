@@ -1,6 +1,6 @@
 import type { DirectoryExport } from '../../src/directory/export.js';
 import type { DingDepartment, DingUser } from '../../src/simulator/dingtalk/model.js';
-import { linkedDepartments, withoutLeavers } from './wecom-directory.js';
+import { linkedDepartments, linkedUsers, withoutLeavers } from './linked-directory.js';
 
 /** The local directory and the DingTalk simulator's ground truth (/__sim/directory), in one comparable shape. */
 
@@ -48,35 +48,27 @@ export function local(doc: DirectoryExport, truth?: DingTruth, options: MirrorOp
   const source = options.source ?? 'dingtalk';
   if (truth) doc = withoutLeavers(doc, source, truth.users);
   const { ext, departments } = linkedDepartments(doc, source);
-  const users = doc.users
-    .filter((u) => u.links.some((l) => l.source === source))
-    .map((u) => {
-      const link = u.links.find((l) => l.source === source);
-      return {
-        userid: link?.externalId as string,
-        unionid: link?.data?.unionid,
-        name: u.name,
-        status: u.status,
-        memberships: u.departments
-          .map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order }))
-          .sort((a, b) => a.d - b.d),
-        ...(options.profile
-          ? {
-              profile: {
-                position: u.position,
-                mobile: u.mobile,
-                email: u.email,
-                telephone: u.telephone,
-                employeeNo: u.employeeNo,
-                address: u.address,
-                avatar: u.avatar,
-                attributes: u.attributes,
-              },
-            }
-          : {}),
-      };
-    })
-    .sort((a, b) => (a.userid < b.userid ? -1 : 1));
+  const users = linkedUsers(doc, source, ext, (u, link, memberships) => ({
+    userid: link.externalId,
+    unionid: link.data?.unionid,
+    name: u.name,
+    status: u.status,
+    memberships,
+    ...(options.profile
+      ? {
+          profile: {
+            position: u.position,
+            mobile: u.mobile,
+            email: u.email,
+            telephone: u.telephone,
+            employeeNo: u.employeeNo,
+            address: u.address,
+            avatar: u.avatar,
+            attributes: u.attributes,
+          },
+        }
+      : {}),
+  }));
   return { departments, users };
 }
 

@@ -1,5 +1,6 @@
 import type { DirectoryExport } from '../../src/directory/export.js';
 import type { SimOrg } from '../../src/simulator/wecom/model.js';
+import { linkedDepartments, linkedUsers, withoutLeavers } from './linked-directory.js';
 
 /** The local directory and the WeCom simulator's ground truth, in one comparable shape (no test runner needed: the benchmarks use it too). */
 
@@ -10,62 +11,14 @@ import type { SimOrg } from '../../src/simulator/wecom/model.js';
 export function local(doc: DirectoryExport, truth?: SimOrg, SOURCE = 'wecom', options: ViewOptions = {}) {
   if (truth) doc = withoutLeavers(doc, SOURCE, truth.users);
   const { ext, departments } = linkedDepartments(doc, SOURCE);
-  const users = doc.users
-    .filter((u) => u.links.some((l) => l.source === SOURCE))
-    .map((u) => ({
-      userid: u.links.find((l) => l.source === SOURCE)?.externalId as string,
-      name: u.name,
-      ...(options.positions ? { position: u.position ?? '' } : {}),
-      status: u.status,
-      memberships: u.departments
-        .map((m) => ({ d: Number(ext.get(m.id)), leader: m.leader, order: m.order }))
-        .sort((a, b) => a.d - b.d),
-    }))
-    .sort((a, b) => (a.userid < b.userid ? -1 : 1));
+  const users = linkedUsers(doc, SOURCE, ext, (u, link, memberships) => ({
+    userid: link.externalId,
+    name: u.name,
+    ...(options.positions ? { position: u.position ?? '' } : {}),
+    status: u.status,
+    memberships,
+  }));
   return { departments, users };
-}
-
-/**
- * The departments linked to `source`, by its (numeric) ids, with their parent's (null at the top), sorted; and the
- * map from local department id to the source's id.
- */
-export function linkedDepartments(doc: DirectoryExport, source: string) {
-  const ext = new Map<number, string>();
-  for (const d of doc.departments) {
-    const l = d.links.find((x) => x.source === source);
-    if (l) ext.set(d.id, l.externalId);
-  }
-  const departments = doc.departments
-    .filter((d) => ext.has(d.id))
-    .map((d) => ({
-      id: Number(ext.get(d.id)),
-      name: d.name,
-      parent: d.parentId !== null && ext.has(d.parentId) ? Number(ext.get(d.parentId)) : null,
-    }))
-    .sort((a, b) => a.id - b.id);
-  return { ext, departments };
-}
-
-/**
- * The directory without the people linked to `source` who are no longer upstream, after checking that each of them
- * is disabled (what the default policy does to a leaver).
- */
-export function withoutLeavers(
-  doc: DirectoryExport,
-  source: string,
-  upstream: ReadonlyArray<{ userid: string }>,
-): DirectoryExport {
-  const ids = new Set(upstream.map((u) => u.userid));
-  const gone = doc.users.filter((u) => u.links.some((l) => l.source === source && !ids.has(l.externalId)));
-  const active = gone.filter((u) => u.status !== 'disabled');
-  if (active.length > 0)
-    throw new Error(
-      `${active.length} people who left ${source} are not disabled: ${active
-        .slice(0, 5)
-        .map((u) => u.userid)
-        .join(', ')}`,
-    );
-  return { ...doc, users: doc.users.filter((u) => !gone.includes(u)) };
 }
 
 /** What the views compare besides the tree, names, status and memberships. */
