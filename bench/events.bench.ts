@@ -459,12 +459,9 @@ async function throughput(): Promise<ThroughputResult> {
       await new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir })).add({
         platform: 'wecom',
         name: NAME,
-        corpId,
-        agentId: 1000002,
-        secret: 'bench-secret',
-        callbackToken: CALLBACK_TOKEN,
-        callbackAesKey: CALLBACK_AES_KEY,
-        reconcileCron: null,
+        settings: { corpId, agentId: 1000002 },
+        secrets: { secret: 'bench-secret', callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY },
+        schedule: { reconcileCron: null },
       });
     } finally {
       await store.close();
@@ -958,14 +955,14 @@ async function latency(): Promise<LatencyResult> {
       await service.add({
         platform: 'wecom',
         name: NAME,
-        corpId: identity.corpId,
-        agentId: identity.agentId,
-        secret: identity.secret,
-        contactsSecret: identity.contactsSecret,
-        apiBaseUrl: simUrl,
-        callbackToken: CALLBACK_TOKEN,
-        callbackAesKey: CALLBACK_AES_KEY,
-        reconcileCron: null,
+        settings: { corpId: identity.corpId, agentId: identity.agentId, apiBaseUrl: simUrl },
+        secrets: {
+          secret: identity.secret,
+          contactsSecret: identity.contactsSecret,
+          callbackToken: CALLBACK_TOKEN,
+          callbackAesKey: CALLBACK_AES_KEY,
+        },
+        schedule: { reconcileCron: null },
       });
       const t0 = performance.now();
       const first = await syncConnection(store, await service.get(NAME));
@@ -1247,33 +1244,25 @@ async function burstOne(
     const store = await openStore({ dataDir });
     try {
       const service = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir }));
-      const callback = {
-        apiBaseUrl: sim.url,
-        callbackToken: CALLBACK_TOKEN,
-        callbackAesKey: CALLBACK_AES_KEY,
-        reconcileCron: null,
-      };
+      const callback = { callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY };
+      const schedule = { reconcileCron: null };
       if (scenario.platform === 'dingtalk') {
         const id = sim.identity as DingtalkIdentity;
         await service.add({
           platform: 'dingtalk',
           name: NAME,
-          corpId: id.corpId,
-          agentId: id.agentId,
-          clientId: id.clientId,
-          clientSecret: id.clientSecret,
-          ...callback,
+          settings: { corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, apiBaseUrl: sim.url },
+          secrets: { clientSecret: id.clientSecret, ...callback },
+          schedule,
         });
       } else {
         const id = sim.identity as SimulatorIdentity;
         await service.add({
           platform: 'wecom',
           name: NAME,
-          corpId: id.corpId,
-          agentId: id.agentId,
-          secret: id.secret,
-          contactsSecret: id.contactsSecret,
-          ...callback,
+          settings: { corpId: id.corpId, agentId: id.agentId, apiBaseUrl: sim.url },
+          secrets: { secret: id.secret, contactsSecret: id.contactsSecret, ...callback },
+          schedule,
         });
       }
       const first = await syncConnection(store, await service.get(NAME), { qpsLimit: qps });

@@ -13,7 +13,7 @@ import {
 import type { PlatformDefinition } from '../connectors/contract.js';
 import { PLATFORMS, platformOf } from '../connectors/registry.js';
 import { SecretBox } from '../connections/secret-box.js';
-import { OrgsyncError, ValidationError } from '../errors.js';
+import { OrgsyncError, ValidationError, type ErrorInfo } from '../errors.js';
 import { callbackPath } from '../events/routes.js';
 import { allowedApiHostsFromEnvironment, publicUrlFromEnvironment } from '../server/config.js';
 import type { Policy } from '../reconcile/policy.js';
@@ -142,11 +142,17 @@ function fieldsOf(platform: string): string[] {
 /** `corpId` → `corp-id`: every platform field's flag is its key in kebab case. */
 export const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** The flag that sets each connection field, so an error names what to type again. */
+/** The part of a connection a field of some platform goes in (no field is a setting of one platform and a secret of another). */
+const partOf = (key: string): 'settings' | 'secrets' =>
+  PLATFORMS.some((d) => key in d.secrets.shape) ? 'secrets' : 'settings';
+
+/** The flag that sets each path of a connection, so an error names what to type again. */
 const FLAGS: Record<string, string> = {
   name: '--name',
-  reconcileCron: '--reconcile-cron',
-  ...Object.fromEntries(PLATFORMS.flatMap((d) => Object.keys(d.fields)).map((key) => [key, `--${kebab(key)}`])),
+  'schedule.reconcileCron': '--reconcile-cron',
+  ...Object.fromEntries(
+    PLATFORMS.flatMap((d) => Object.keys(d.fields)).map((key) => [`${partOf(key)}.${key}`, `--${kebab(key)}`]),
+  ),
 };
 
 /** A connection's invalid fields named by their flags (policy keys keep their paths: they may come from a file). */
@@ -158,19 +164,35 @@ function byFlag(err: unknown): unknown {
   return issues.some((issue, i) => issue !== err.issues[i]) ? new ValidationError(err.what, issues) : err;
 }
 
-/** A connection as the CLI prints it: the view, and where the platform posts contact changes. */
-type CliConnection = ConnectionView & { callbackUrl: string };
+/**
+ * A connection as the CLI prints it (`--json`, docs/cli.md): its settings and masked secrets side by side, the
+ * schedule's cron, and where the platform posts contact changes.
+ */
+interface CliConnection {
+  name: string;
+  platform: string;
+  [field: string]: unknown;
+  reconcileCron: string | null;
+  callbackUrl: string;
+  policy: Policy;
+  createdAt: string;
+  updatedAt: string;
+  secretsError?: ErrorInfo;
+}
 
-function withCallbackUrl(view: ConnectionView, publicUrl: string): CliConnection {
-  const { policy, createdAt, updatedAt, secretsError, ...rest } = view;
+function cliConnection(view: ConnectionView, publicUrl: string): CliConnection {
   return {
-    ...rest,
+    name: view.name,
+    platform: view.platform,
+    ...view.settings,
+    ...view.secrets,
+    reconcileCron: view.schedule.reconcileCron,
     callbackUrl: `${publicUrl}${callbackPath(view.name)}`,
-    policy,
-    createdAt,
-    updatedAt,
-    ...(secretsError ? { secretsError } : {}),
-  } as CliConnection;
+    policy: view.policy,
+    createdAt: view.createdAt,
+    updatedAt: view.updatedAt,
+    ...(view.secretsError ? { secretsError: view.secretsError } : {}),
+  };
 }
 
 function policyLines(p: Policy): string[] {
@@ -188,19 +210,16 @@ function policyLines(p: Policy): string[] {
   ];
 }
 
-export function formatConnection(v: ConnectionView | CliConnection): string {
-  const fields = v as unknown as Record<string, unknown>;
+export function formatConnection(v: CliConnection): string {
   const lines = [`Connection "${v.name}" (${v.platform})`];
   for (const key of fieldsOf(v.platform)) {
-    const value = fields[key];
+    const value = v[key];
     lines.push(`  ${`${key}:`.padEnd(16)} ${value === undefined ? '(not set)' : String(value)}`);
   }
-  if ('callbackUrl' in v) {
-    const served = v.callbackToken !== undefined && v.callbackAesKey !== undefined;
-    lines.push(
-      `  ${'callbackUrl:'.padEnd(16)} ${v.callbackUrl}${served ? '' : ' (answers once --callback-token and --callback-aes-key are set)'}`,
-    );
-  }
+  const served = v.callbackToken !== undefined && v.callbackAesKey !== undefined;
+  lines.push(
+    `  ${'callbackUrl:'.padEnd(16)} ${v.callbackUrl}${served ? '' : ' (answers once --callback-token and --callback-aes-key are set)'}`,
+  );
   lines.push(
     `  ${'reconcileCron:'.padEnd(16)} ${v.reconcileCron === null ? 'off' : `${v.reconcileCron} (a full sync, in the server's time zone, while sync is on in orgsync serve)`}`,
   );
@@ -210,18 +229,19 @@ export function formatConnection(v: ConnectionView | CliConnection): string {
   return lines.join('\n');
 }
 
+/** A view's masked secrets by key. */
+const secretsOf = (v: ConnectionView): Record<string, string | undefined> => v.secrets;
+
 function formatTable(views: readonly ConnectionView[]): string {
   const rows = [
     ['NAME', 'PLATFORM', 'CORP ID', 'AGENT ID', 'SECRET', 'FULL SYNC', 'UPDATED'],
     ...views.map((v) => [
       v.name,
       v.platform,
-      v.corpId,
-      String(v.agentId),
-      v.secretsError
-        ? `(${v.secretsError.code})`
-        : String((v as unknown as Record<string, unknown>)[platformOf(v.platform)?.listedSecret ?? ''] ?? ''),
-      v.reconcileCron ?? 'off',
+      v.settings.corpId,
+      String(v.settings.agentId),
+      v.secretsError ? `(${v.secretsError.code})` : (secretsOf(v)[platformOf(v.platform)?.listedSecret ?? ''] ?? ''),
+      v.schedule.reconcileCron ?? 'off',
       v.updatedAt.slice(0, 19).replace('T', ' '),
     ]),
   ];
@@ -253,7 +273,7 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
   };
 
   /** The callback URL is the server's: ORGSYNC_PUBLIC_URL, else where `orgsync serve` listens by default. */
-  const shown = (view: ConnectionView): CliConnection => withCallbackUrl(view, publicUrlFromEnvironment(env));
+  const shown = (view: ConnectionView): CliConnection => cliConnection(view, publicUrlFromEnvironment(env));
 
   /** A view that could not open its secrets is still shown, and the command fails with the reason. */
   const reportSecretsErrors = (views: readonly ConnectionView[]): void => {
@@ -309,14 +329,17 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
             io,
           );
           const policy = await policyPatch(opts);
-          const input: Record<string, unknown> = { platform: platform.id, name: opts.name };
-          for (const key of settingKeys) input[key] = flagged(key);
-          secretKeys.forEach((key, i) => {
-            input[key] = secrets[i];
-          });
-          input.reconcileCron = opts.reconcileCron;
-          if (policy !== undefined) input.policy = policy;
-          const view = await withService(command, (service) => service.add(input as ConnectionInput));
+          // The flags are the platform's own (from the registry); the service checks every value and names a bad one
+          // by its path, which `byFlag` turns back into the flag.
+          const input = {
+            platform: platform.id,
+            name: opts.name,
+            settings: Object.fromEntries(settingKeys.map((key) => [key, flagged(key)])),
+            secrets: Object.fromEntries(secretKeys.map((key, i) => [key, secrets[i]])),
+            ...(policy !== undefined ? { policy } : {}),
+            schedule: { reconcileCron: opts.reconcileCron },
+          } as ConnectionInput;
+          const view = await withService(command, (service) => service.add(input));
           emit(view, json, `Added connection "${view.name}". Test it with \`orgsync connection test ${view.name}\`.`);
         },
       );
@@ -429,19 +452,29 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
         );
         const secrets = new Map(secretKeys.map((key, i) => [key, fromStdin[i]]));
         const policy = await policyPatch(opts);
-        const patch: Record<string, unknown> = {};
+        const fields: Record<string, string | null> = {};
         for (const key of updateFields) {
           const value = secrets.has(key) ? secrets.get(key) : flagged(key);
-          if (value !== undefined) patch[key] = value;
+          if (value !== undefined) fields[key] = value;
         }
         // `--no-x` removes the secrets it names, unless one of them is given anew in the same command.
         for (const [flag, keys] of removals) {
           if (opts[camel(flag)] !== false) continue;
-          for (const key of keys) if (patch[key] === undefined) patch[key] = null;
+          for (const key of keys) if (fields[key] === undefined) fields[key] = null;
         }
-        if (opts.reconcileCron !== undefined) patch.reconcileCron = opts.reconcileCron;
-        if (policy !== undefined) patch.policy = policy;
-        const changed = Object.keys(patch);
+        const part = (name: 'settings' | 'secrets'): Record<string, string | null> =>
+          Object.fromEntries(Object.entries(fields).filter(([key]) => partOf(key) === name));
+        const patch: ConnectionPatch = {
+          settings: part('settings'),
+          secrets: part('secrets'),
+          ...(opts.reconcileCron !== undefined ? { schedule: { reconcileCron: opts.reconcileCron } } : {}),
+          ...(policy !== undefined ? { policy } : {}),
+        };
+        const changed = [
+          ...Object.keys(fields),
+          ...(opts.reconcileCron !== undefined ? ['reconcileCron'] : []),
+          ...(policy !== undefined ? ['policy'] : []),
+        ];
         if (changed.length === 0) {
           throw new ValidationError(`connection update ${name}`, [
             {
@@ -463,7 +496,7 @@ export function connectionCommand(io: Output, helpers: ConnectionCommandHelpers)
             },
           ]);
         }
-        const view = await withService(cmd, (service) => service.update(name, patch as ConnectionPatch));
+        const view = await withService(cmd, (service) => service.update(name, patch));
         emit(view, json, `Updated connection "${view.name}" (${changed.join(', ')}).`);
       },
     );

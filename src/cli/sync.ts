@@ -234,10 +234,10 @@ async function serveDemo(d: {
     if (d.sim.callbacks) {
       const token = randomBytes(12).toString('hex');
       const aesKey = randomBytes(22).toString('hex').slice(0, 43);
-      await d.connections.update(d.name, { callbackToken: token, callbackAesKey: aesKey });
+      await d.connections.update(d.name, { secrets: { callbackToken: token, callbackAesKey: aesKey } });
       d.sim.callbacks(`${server.url}/callbacks/${d.name}`, token, aesKey);
     }
-    await d.store.connections.update(d.name, { syncEnabled: true });
+    await d.connections.update(d.name, { syncEnabled: true });
     const say = (text = ''): void => d.io.out(text);
     say();
     say(`Console: ${server.url}/   (API: ${server.url}/api/v1, OpenAPI: ${server.url}/api/docs)`);

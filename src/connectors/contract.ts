@@ -72,6 +72,12 @@ export interface ObjectReader {
   readonly stats?: () => Record<string, unknown>;
 }
 
+/** When a connection's scheduled full sync runs. */
+export interface ConnectionSchedule {
+  /** A cron expression, read in the server's time zone; null: no scheduled full sync. */
+  reconcileCron: string | null;
+}
+
 /** A connection with its secrets in the clear, as a platform's factories receive it. */
 export interface PlatformConnection<
   P extends string = string,
@@ -85,6 +91,7 @@ export interface PlatformConnection<
   settings: S;
   secrets: K;
   policy: Policy;
+  schedule: ConnectionSchedule;
   createdAt: string;
   updatedAt: string;
 }
@@ -174,30 +181,64 @@ export interface PlatformDefinition<
   readonly signIn?: unknown;
 }
 
-/** What `add` takes for a platform: its settings and secrets side by side (as the CLI's flags give them). */
+/** Each key may be left out; null removes an optional one (a setting with a default goes back to it). */
+type Removable<T> = { [K in keyof T]?: T[K] | (undefined extends T[K] ? null : never) };
+
+/**
+ * What `add` takes for a platform: the connection's one shape, `{ platform, name, settings, secrets, policy?,
+ * schedule?, syncEnabled? }`, its settings and secrets typed by the platform's schemas. The service checks every value
+ * again (the CLI and the API build it from the registry) and names a bad one by its path, e.g. `settings.corpId`.
+ */
 export type ConnectionInputOf<D> =
   D extends PlatformDefinition<infer P, infer SS, infer KS, unknown>
     ? {
         platform: P;
         name: string;
+        settings: z.input<SS>;
+        secrets: z.input<KS>;
         policy?: PolicyInput | undefined;
-        reconcileCron?: string | null | undefined;
-      } & Partial<z.input<SS>> &
-        Partial<z.input<KS>>
+        /** Default: a full sync daily at 02:00. reconcileCron null or "off": none. */
+        schedule?: { reconcileCron?: string | null | undefined } | undefined;
+        /** 开启同步; default off. */
+        syncEnabled?: boolean | undefined;
+      }
     : never;
 
-/** What may be shown of a platform's connection: its settings, and every secret it holds masked. */
+/** A change to a platform's connection: only what is given changes. */
+export type ConnectionPatchOf<D> =
+  D extends PlatformDefinition<string, infer SS, infer KS, unknown>
+    ? {
+        /** null puts apiBaseUrl back to the platform's own API. */
+        settings?: Removable<z.input<SS>> | undefined;
+        /** Secrets given anew; null removes an optional one. */
+        secrets?: Removable<z.input<KS>> | undefined;
+        /** A JSON merge patch (RFC 7396) over the current policy: objects merge, null removes a key, anything else replaces. */
+        policy?: Record<string, unknown> | undefined;
+        /** reconcileCron null or "off" turns the scheduled full sync off. */
+        schedule?: { reconcileCron?: string | null | undefined } | undefined;
+        syncEnabled?: boolean | undefined;
+      }
+    : never;
+
+/**
+ * What may be shown of a platform's connection: the same shape with every secret it holds masked (a secret it does
+ * not hold is absent), and the row's id, 开启同步 switch and times.
+ */
 export type ConnectionViewOf<D> =
   D extends PlatformDefinition<infer P, infer SS, infer KS, unknown>
     ? {
-        platform: P;
+        id: number;
         name: string;
-        /** The scheduled full sync (cron expression, in the server's time zone); null when it is off. */
-        reconcileCron: string | null;
+        platform: P;
+        settings: z.output<SS>;
+        secrets: { [K in keyof z.output<KS>]: undefined extends z.output<KS>[K] ? string | undefined : string };
         policy: Policy;
+        schedule: ConnectionSchedule;
+        /** 开启同步: runs started from the API, and the scheduled full sync, need it. */
+        syncEnabled: boolean;
         createdAt: string;
         updatedAt: string;
         /** Why the secrets could not be opened (then they show as a bare mask). */
         secretsError?: ErrorInfo;
-      } & z.output<SS> & { [K in keyof z.output<KS>]: undefined extends z.output<KS>[K] ? string | undefined : string }
+      }
     : never;

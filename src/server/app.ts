@@ -269,7 +269,6 @@ export async function buildApp(
     limits: deps.loginLimits ?? DEFAULT_LOGIN_LIMITS,
   });
   connectionRoutes(table, {
-    store: deps.store,
     connections: deps.connections,
     runner,
     schedule,

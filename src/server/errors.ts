@@ -65,12 +65,15 @@ const STATUS: Record<string, number> = {
   STORE_UNAVAILABLE: 503,
 };
 
-/** An error of orgsync's own as an answer, keeping its code, message and hint. */
-export function fromOrgsyncError(err: OrgsyncError, fieldOf?: (path: string) => string): ApiError {
+/**
+ * An error of orgsync's own as an answer, keeping its code, message and hint. A validation error names its first
+ * issue's path as the field: the services name paths in the request's own shape (e.g. settings.corpId).
+ */
+export function fromOrgsyncError(err: OrgsyncError): ApiError {
   if (err instanceof ValidationError) {
     const first = err.issues[0];
-    const field = first ? (fieldOf ? fieldOf(first.path) : first.path) : undefined;
-    const message = first ? `${field ?? first.path}: ${first.message}` : err.message;
+    const field = first?.path;
+    const message = first ? `${first.path}: ${first.message}` : err.message;
     return new ApiError(400, {
       code: err.code,
       message: message + moreProblems(err.issues.length),

@@ -123,6 +123,16 @@ const reconcileCronInput = z
     '定时全量同步: a cron expression in the server\'s time zone, 5 fields or 6 with seconds first (default "0 2 * * *", daily at 02:00); null or "off" turns it off',
   );
 
+const scheduleInput = z
+  .strictObject({ reconcileCron: reconcileCronInput })
+  .optional()
+  .describe('When the scheduled full sync runs; a 400 about it names schedule.reconcileCron');
+
+/** reconcileCron at the top of a body: where the schedule was given before `schedule`, still read. */
+const topReconcileCronInput = reconcileCronInput.describe(
+  'The same as schedule.reconcileCron (its older place); giving both with different values is a 400',
+);
+
 export const createConnectionBody = perPlatform((d) =>
   z.strictObject({
     platform: z.literal(d.id).describe(`${d.names.en} (${d.names.zh})`),
@@ -131,7 +141,8 @@ export const createConnectionBody = perPlatform((d) =>
     secrets: partInput(d, 'secrets', false),
     policy: policyInput.optional(),
     syncEnabled: z.boolean().optional().describe('开启同步; default false'),
-    reconcileCron: reconcileCronInput,
+    schedule: scheduleInput,
+    reconcileCron: topReconcileCronInput,
   }),
 );
 
@@ -146,7 +157,8 @@ export const updateConnectionBody = z.strictObject({
     .optional()
     .describe('Merged into the stored policy key by key (JSON merge patch: null removes a key)'),
   syncEnabled: z.boolean().optional(),
-  reconcileCron: reconcileCronInput,
+  schedule: scheduleInput,
+  reconcileCron: topReconcileCronInput,
 });
 
 export const testConnectionBody = z
@@ -188,12 +200,22 @@ export const connectionSchema = z.object({
   reconcileCron: z
     .string()
     .nullable()
-    .describe('定时全量同步: the cron expression of the scheduled full sync; null when it is off'),
+    .describe(
+      '定时全量同步: the cron expression of the scheduled full sync; null when it is off (as schedule.reconcileCron)',
+    ),
   reconcileTimezone: z.string().describe("The time zone reconcileCron is read in (ORGSYNC_TZ, else the server's)"),
   nextReconcileAt: z
     .string()
     .nullable()
     .describe('When the scheduled full sync runs next (ISO 8601); null when reconcileCron or 开启同步 is off'),
+  schedule: z
+    .object({
+      reconcileCron: z
+        .string()
+        .nullable()
+        .describe('定时全量同步: the cron expression of the scheduled full sync; null when it is off'),
+    })
+    .describe('The schedule as a request gives it'),
   policy: z.record(z.string(), z.unknown()),
   callbackUrl: z
     .string()

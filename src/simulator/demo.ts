@@ -7,8 +7,8 @@ export interface DemoPlatform {
   corpId: string;
   url: string;
   close(): Promise<void>;
-  /** The connection's settings and secrets, as `orgsync connection add <platform>` takes them. */
-  connection: Record<string, unknown>;
+  /** The connection's settings and secrets, as a connection of the platform holds them. */
+  connection: { settings: Record<string, unknown>; secrets: Record<string, unknown> };
   /** Calls per API per second the demo's simulator and client allow (DingTalk), for the tour's text. */
   qpsLimit?: number;
   /** Points the simulator's contact-change callbacks (WeCom) or event subscription (DingTalk) at `url`. */
@@ -36,11 +36,8 @@ export const DEMO_PLATFORMS: Readonly<Record<string, (size: DemoSize) => Promise
       url,
       close: () => sim.close(),
       connection: {
-        corpId: id.corpId,
-        agentId: id.agentId,
-        secret: id.secret,
-        contactsSecret: id.contactsSecret,
-        apiBaseUrl: url,
+        settings: { corpId: id.corpId, agentId: id.agentId, apiBaseUrl: url },
+        secrets: { secret: id.secret, contactsSecret: id.contactsSecret },
       },
       callbacks: (callbackUrl, token, aesKey) =>
         sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),
@@ -60,11 +57,8 @@ export const DEMO_PLATFORMS: Readonly<Record<string, (size: DemoSize) => Promise
       qpsLimit,
       close: () => sim.close(),
       connection: {
-        corpId: id.corpId,
-        agentId: id.agentId,
-        clientId: id.clientId,
-        clientSecret: id.clientSecret,
-        apiBaseUrl: url,
+        settings: { corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, apiBaseUrl: url },
+        secrets: { clientSecret: id.clientSecret },
       },
       callbacks: (callbackUrl, token, aesKey) =>
         sim.updateConfig({ callbackUrl, callbackToken: token, callbackAesKey: aesKey }),

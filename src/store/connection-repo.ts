@@ -19,9 +19,9 @@ export interface ConnectionRow {
 /** A connection's scheduled full sync unless it says otherwise: daily at 02:00 (migration 0006 gives it to existing ones). */
 export const DEFAULT_RECONCILE_CRON = '0 2 * * *';
 
-/** Without reconcileCron, a new connection gets DEFAULT_RECONCILE_CRON. */
+/** Without reconcileCron, a new connection gets DEFAULT_RECONCILE_CRON; without syncEnabled, sync is off. */
 export type NewConnection = Pick<ConnectionRow, 'name' | 'platform' | 'settings' | 'secrets' | 'policy'> &
-  Partial<Pick<ConnectionRow, 'reconcileCron'>>;
+  Partial<Pick<ConnectionRow, 'reconcileCron' | 'syncEnabled'>>;
 export type ConnectionRowPatch = Partial<
   Pick<ConnectionRow, 'settings' | 'secrets' | 'policy' | 'syncEnabled' | 'reconcileCron'>
 >;

@@ -20,7 +20,7 @@ export type * from './lock-repo.js';
 export type * from './run-repo.js';
 export type * from './settings-repo.js';
 export type * from './view-repo.js';
-export type { ConnectionRepo, ConnectionRow } from './connection-repo.js';
+export type { ConnectionRepo, ConnectionRow, ConnectionRowPatch } from './connection-repo.js';
 export { DEFAULT_RECONCILE_CRON } from './connection-repo.js';
 
 export interface StoreRepos {

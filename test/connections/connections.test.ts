@@ -20,8 +20,21 @@ import { ENGINES, PG_URL, openTestStore, type Engine, type TestStore } from '../
 const SECRET = 'Hq3vN8xLw2Pz7RkT5mYc9BdF4gJs6AeU1oXi0Kn2a1b';
 const CONTACTS_SECRET = 'cS_7f3k9Lm2Qp8Vn4Rt6Wy1Zb5Hd0Gj3Xc';
 
-function wecom(over: Partial<WecomConnectionInput> = {}): WecomConnectionInput {
-  return { platform: 'wecom', name: 'acme', corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, secret: SECRET, ...over };
+type WecomChange = Partial<Omit<WecomConnectionInput, 'settings' | 'secrets'>> & {
+  settings?: Partial<WecomConnectionInput['settings']>;
+  secrets?: Partial<WecomConnectionInput['secrets']>;
+};
+
+/** A WeCom connection named acme, with what `over` gives laid over its settings, secrets and the rest. */
+function wecom(over: WecomChange = {}): WecomConnectionInput {
+  const { settings, secrets, ...rest } = over;
+  return {
+    platform: 'wecom',
+    name: 'acme',
+    ...rest,
+    settings: { corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, ...settings },
+    secrets: { secret: SECRET, ...secrets },
+  };
 }
 
 async function caught(p: Promise<unknown>): Promise<OrgsyncError> {
@@ -99,30 +112,30 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
 
   describe('add / get / list / view', () => {
     it('add stores a WeCom connection; get gives it back with its secrets, defaults applied', async () => {
-      const view = await service.add(wecom({ contactsSecret: CONTACTS_SECRET, policy: { onUserGone: 'ignore' } }));
+      const view = await service.add(
+        wecom({ secrets: { contactsSecret: CONTACTS_SECRET }, policy: { onUserGone: 'ignore' } }),
+      );
       expect(view).toStrictEqual({
+        id: expect.any(Number),
         name: 'acme',
         platform: 'wecom',
-        corpId: 'ww1a2b3c4d5e6f7a8b',
-        agentId: 1000002,
-        apiBaseUrl: DEFAULT_API_BASE_URLS.wecom,
-        secret: '••••••2a1b',
-        contactsSecret: maskSecret(CONTACTS_SECRET),
-        reconcileCron: '0 2 * * *',
+        settings: { corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, apiBaseUrl: DEFAULT_API_BASE_URLS.wecom },
+        secrets: { secret: '••••••2a1b', contactsSecret: maskSecret(CONTACTS_SECRET) },
         policy: resolvePolicy({ onUserGone: 'ignore' }),
+        schedule: { reconcileCron: '0 2 * * *' },
+        syncEnabled: false,
         createdAt: expect.any(String),
         updatedAt: expect.any(String),
       });
       expect(Object.keys(view)).toEqual([
+        'id',
         'name',
         'platform',
-        'corpId',
-        'agentId',
-        'apiBaseUrl',
-        'secret',
-        'contactsSecret',
-        'reconcileCron',
+        'settings',
+        'secrets',
         'policy',
+        'schedule',
+        'syncEnabled',
         'createdAt',
         'updatedAt',
       ]);
@@ -136,15 +149,17 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
         settings: { corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002, apiBaseUrl: 'https://qyapi.weixin.qq.com' },
         secrets: { secret: SECRET, contactsSecret: CONTACTS_SECRET },
         policy: resolvePolicy({ onUserGone: 'ignore' }),
+        schedule: { reconcileCron: '0 2 * * *' },
         createdAt: view.createdAt,
         updatedAt: view.updatedAt,
       });
+      expect(c.id).toBe(view.id);
       expect(await service.view('acme')).toStrictEqual(view);
     });
 
     it('tolerant input: agentId as text, corpId with spaces and wx prefix, a trailing slash on apiBaseUrl', async () => {
       await service.add(
-        wecom({ agentId: ' 42 ', corpId: ' wx5823bf96d3bd56c7 ', apiBaseUrl: 'http://127.0.0.1:8080/' }),
+        wecom({ settings: { agentId: ' 42 ', corpId: ' wx5823bf96d3bd56c7 ', apiBaseUrl: 'http://127.0.0.1:8080/' } }),
       );
       const c = (await service.get('acme')) as WecomConnection;
       expect(c.settings).toStrictEqual({
@@ -159,26 +174,26 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       const input: ConnectionInput = {
         platform: 'dingtalk',
         name: 'ding.main',
-        corpId: 'dingabc123',
-        agentId: '2345678901',
-        clientId: 'dingxyz789',
-        clientSecret: SECRET,
+        settings: { corpId: 'dingabc123', agentId: '2345678901', clientId: 'dingxyz789' },
+        secrets: { clientSecret: SECRET },
       };
       const view = await service.add(input);
       expect(view).toMatchObject({
         platform: 'dingtalk',
-        corpId: 'dingabc123',
-        agentId: 2345678901,
-        clientId: 'dingxyz789',
-        apiBaseUrl: DEFAULT_API_BASE_URLS.dingtalk,
-        clientSecret: maskSecret(SECRET),
+        settings: {
+          corpId: 'dingabc123',
+          agentId: 2345678901,
+          clientId: 'dingxyz789',
+          apiBaseUrl: DEFAULT_API_BASE_URLS.dingtalk,
+        },
+        secrets: { clientSecret: maskSecret(SECRET) },
       });
       expect((await service.get('ding.main')).secrets).toStrictEqual({ clientSecret: SECRET });
     });
 
     it('list and views are ordered by name (code units), and list gives every secret', async () => {
       for (const name of ['zeta', 'Alpha', 'beta-2', '0day'])
-        await service.add(wecom({ name, secret: `${SECRET}${name.length}` }));
+        await service.add(wecom({ name, secrets: { secret: `${SECRET}${name.length}` } }));
       expect((await service.list()).map((c) => c.name)).toEqual(['0day', 'Alpha', 'beta-2', 'zeta']);
       expect((await service.views()).map((v) => v.name)).toEqual(['0day', 'Alpha', 'beta-2', 'zeta']);
       expect((await service.list()).map((c) => (c as WecomConnection).secrets.secret)).toEqual(
@@ -197,7 +212,9 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     it('a second connection of the same name is refused with CONNECTION_EXISTS, and the first is unchanged', async () => {
       await service.add(wecom());
       const before = await service.get('acme');
-      const err = await caught(service.add(wecom({ secret: 'another-secret', corpId: 'wwffff' })));
+      const err = await caught(
+        service.add(wecom({ secrets: { secret: 'another-secret' }, settings: { corpId: 'wwffff' } })),
+      );
       expect(err.code).toBe('CONNECTION_EXISTS');
       expect(err.hint).toContain('orgsync connection update acme');
       expect(await service.get('acme')).toStrictEqual(before);
@@ -206,8 +223,8 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     it('two stores adding the same name at once: exactly one wins, the other gets CONNECTION_EXISTS', async () => {
       const other = new ConnectionService(await t.reopen(), SecretBox.fromKey(key));
       const results = await Promise.allSettled([
-        service.add(wecom({ secret: 'one-secret' })),
-        other.add(wecom({ secret: 'two-secret' })),
+        service.add(wecom({ secrets: { secret: 'one-secret' } })),
+        other.add(wecom({ secrets: { secret: 'two-secret' } })),
       ]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const failed = results.find((r) => r.status === 'rejected');
@@ -219,7 +236,7 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       for (const call of [
         () => service.get('nope'),
         () => service.view('nope'),
-        () => service.update('nope', { secret: 'x1' }),
+        () => service.update('nope', { secrets: { secret: 'x1' } }),
         () => service.remove('nope'),
       ]) {
         const err = await caught(call());
@@ -232,16 +249,14 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
 
   describe('secrets at rest', () => {
     it('the database row never holds a secret in the clear: the secrets column is a v1 sealed value', async () => {
-      await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
+      await service.add(wecom({ secrets: { contactsSecret: CONTACTS_SECRET } }));
       await service.add({
         platform: 'dingtalk',
         name: 'ding',
-        corpId: 'dingabc',
-        agentId: 1,
-        clientId: 'key1',
-        clientSecret: `${SECRET}DING`,
+        settings: { corpId: 'dingabc', agentId: 1, clientId: 'key1' },
+        secrets: { clientSecret: `${SECRET}DING` },
       });
-      await service.update('acme', { secret: `${SECRET}NEW` });
+      await service.update('acme', { secrets: { secret: `${SECRET}NEW` } });
       const rows = await rawRows(engine, t);
       expect(rows.map((r) => r.name)).toEqual(['acme', 'ding']);
       for (const row of rows) {
@@ -260,8 +275,8 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     });
 
     it('a sealed value copied to another connection does not open there (the name is bound)', async () => {
-      await service.add(wecom({ name: 'a', secret: 'secret-of-a' }));
-      await service.add(wecom({ name: 'b', secret: 'secret-of-b' }));
+      await service.add(wecom({ name: 'a', secrets: { secret: 'secret-of-a' } }));
+      await service.add(wecom({ name: 'b', secrets: { secret: 'secret-of-b' } }));
       const [a] = await rawQuery(engine, t, 'select secrets from connections where name = $1', ['a']);
       await rawQuery(engine, t, 'update connections set secrets = $1 where name = $2', [a?.secrets, 'b']);
       const err = await caught(service.get('b'));
@@ -271,7 +286,7 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     });
 
     it('with another master key: get and list are refused with MASTER_KEY_MISMATCH naming both fingerprints; views still list, with secretsError and a bare mask', async () => {
-      await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
+      await service.add(wecom({ secrets: { contactsSecret: CONTACTS_SECRET } }));
       const other = randomBytes(32);
       const lost = new ConnectionService(t.store, SecretBox.fromKey(other));
       const err = await caught(lost.get('acme'));
@@ -283,28 +298,28 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       const [view] = await lost.views();
       expect(view).toMatchObject({
         name: 'acme',
-        corpId: 'ww1a2b3c4d5e6f7a8b',
-        secret: MASK,
+        settings: { corpId: 'ww1a2b3c4d5e6f7a8b' },
+        secrets: { secret: MASK },
         secretsError: { code: 'SECRET_DECRYPT_FAILED' },
       });
-      expect(view).not.toHaveProperty('contactsSecret');
+      expect(view?.secrets).not.toHaveProperty('contactsSecret');
       expect(await lost.view('acme')).toStrictEqual(view);
     });
 
     it('with another master key, a policy-only update works; sealing anything under it is refused, so the store is never split', async () => {
-      await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
+      await service.add(wecom({ secrets: { contactsSecret: CONTACTS_SECRET } }));
       const lost = new ConnectionService(t.store, SecretBox.fromKey(randomBytes(32)));
       expect((await lost.update('acme', { policy: { onUserGone: 'delete' } })).policy.onUserGone).toBe('delete');
-      expect((await caught(lost.update('acme', { secret: 'fresh-secret' }))).code).toBe('MASTER_KEY_MISMATCH');
+      expect((await lost.update('acme', { syncEnabled: true })).syncEnabled).toBe(true);
+      expect((await caught(lost.update('acme', { secrets: { secret: 'fresh-secret' } }))).code).toBe(
+        'MASTER_KEY_MISMATCH',
+      );
       // Even with every secret given anew: the other connections' secrets would need the old key.
       expect(
         (
           await caught(
             lost.update('acme', {
-              secret: 'fresh-secret',
-              contactsSecret: null,
-              callbackToken: null,
-              callbackAesKey: null,
+              secrets: { secret: 'fresh-secret', contactsSecret: null, callbackToken: null, callbackAesKey: null },
             }),
           )
         ).code,
@@ -324,14 +339,16 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
           { length },
           (_, i) => 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789'[(i * 7 + length) % 57],
         ).join('');
-        const view = await service.add(wecom({ secret, contactsSecret: secret.split('').reverse().join('') }));
-        for (const masked of [view.secret, view.contactsSecret ?? '']) {
+        const view = await service.add(
+          wecom({ secrets: { secret, contactsSecret: secret.split('').reverse().join('') } }),
+        );
+        for (const masked of [view.secrets.secret, view.secrets.contactsSecret ?? '']) {
           expect(masked.startsWith(MASK)).toBe(true);
           const shown = masked.slice(MASK.length);
           expect(shown.length).toBeLessThanOrEqual(length < 16 ? 0 : 4);
         }
         const shown = length < 16 ? 0 : 4;
-        expect(view.secret).toBe(MASK + secret.slice(length - shown, length));
+        expect(view.secrets.secret).toBe(MASK + secret.slice(length - shown, length));
         expectNoSecret(JSON.stringify(await service.views()), [secret, secret.split('').reverse().join('')]);
         expectNoSecret(JSON.stringify(await service.view('acme')), [secret]);
       },
@@ -351,7 +368,10 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
   describe('update', () => {
     it('changes only what is given; secrets are re-sealed only when a secret changes', async () => {
       await service.add(
-        wecom({ contactsSecret: CONTACTS_SECRET, policy: { mountDepartmentId: 7, guard: { maxUsers: 10 } } }),
+        wecom({
+          secrets: { contactsSecret: CONTACTS_SECRET },
+          policy: { mountDepartmentId: 7, guard: { maxUsers: 10 } },
+        }),
       );
       const [before] = await rawRows(engine, t);
       // The millisecond clock moves on from the creation's (timestamps are ms): the update's is then later.
@@ -367,7 +387,7 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       expect(afterPolicy?.secrets).toBe(before?.secrets);
       expect(afterPolicy?.settings).toBe(before?.settings);
 
-      await service.update('acme', { secret: 'new-app-secret' });
+      await service.update('acme', { secrets: { secret: 'new-app-secret' } });
       const c = (await service.get('acme')) as WecomConnection;
       expect(c.secrets).toStrictEqual({ secret: 'new-app-secret', contactsSecret: CONTACTS_SECRET });
       expect(c.settings.corpId).toBe('ww1a2b3c4d5e6f7a8b');
@@ -376,11 +396,8 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
 
       // A new host and corp take the secrets again.
       await service.update('acme', {
-        corpId: 'wwbeef',
-        agentId: '7',
-        apiBaseUrl: 'https://proxy.example.com/wecom',
-        secret: 'new-app-secret',
-        contactsSecret: CONTACTS_SECRET,
+        settings: { corpId: 'wwbeef', agentId: '7', apiBaseUrl: 'https://proxy.example.com/wecom' },
+        secrets: { secret: 'new-app-secret', contactsSecret: CONTACTS_SECRET },
       });
       expect((await service.get('acme')).settings).toStrictEqual({
         corpId: 'wwbeef',
@@ -392,37 +409,39 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     it('null removes: contactsSecret goes, apiBaseUrl returns to the default, a policy key returns to its default', async () => {
       await service.add(
         wecom({
-          contactsSecret: CONTACTS_SECRET,
-          apiBaseUrl: 'http://127.0.0.1:9',
+          settings: { apiBaseUrl: 'http://127.0.0.1:9' },
+          secrets: { contactsSecret: CONTACTS_SECRET },
           policy: { mountDepartmentId: 7, matching: { users: ['email'] } },
         }),
       );
       const view = await service.update('acme', {
-        secret: SECRET,
-        contactsSecret: null,
-        apiBaseUrl: null,
+        settings: { apiBaseUrl: null },
+        secrets: { secret: SECRET, contactsSecret: null },
         policy: { mountDepartmentId: null, matching: { users: null } },
       });
-      expect(view).not.toHaveProperty('contactsSecret');
-      expect(view.apiBaseUrl).toBe(DEFAULT_API_BASE_URLS.wecom);
+      expect(view.secrets).not.toHaveProperty('contactsSecret');
+      expect(view.settings.apiBaseUrl).toBe(DEFAULT_API_BASE_URLS.wecom);
       expect(view.policy).toStrictEqual(resolvePolicy({}));
       expect((await service.get('acme')).secrets).toStrictEqual({ secret: SECRET });
     });
 
     it('a new host or corp needs the secrets sent there again: refused naming each one, nothing written; preview (a test) alike', async () => {
-      await service.add(wecom({ contactsSecret: CONTACTS_SECRET, apiBaseUrl: 'http://127.0.0.1:9' }));
+      await service.add(
+        wecom({ settings: { apiBaseUrl: 'http://127.0.0.1:9' }, secrets: { contactsSecret: CONTACTS_SECRET } }),
+      );
       const [before] = await rawRows(engine, t);
-      for (const [patch, fields] of [
-        [{ apiBaseUrl: 'https://elsewhere.example.com' }, ['secret', 'contactsSecret']],
-        [{ apiBaseUrl: null }, ['secret', 'contactsSecret']],
-        [{ corpId: 'wwother' }, ['secret', 'contactsSecret']],
-        [{ apiBaseUrl: 'https://elsewhere.example.com', secret: 'typed-again' }, ['contactsSecret']],
-        [{ apiBaseUrl: 'https://elsewhere.example.com', contactsSecret: null }, ['secret']],
+      const elsewhere = { apiBaseUrl: 'https://elsewhere.example.com' };
+      for (const [patch, paths] of [
+        [{ settings: elsewhere }, ['secrets.secret', 'secrets.contactsSecret']],
+        [{ settings: { apiBaseUrl: null } }, ['secrets.secret', 'secrets.contactsSecret']],
+        [{ settings: { corpId: 'wwother' } }, ['secrets.secret', 'secrets.contactsSecret']],
+        [{ settings: elsewhere, secrets: { secret: 'typed-again' } }, ['secrets.contactsSecret']],
+        [{ settings: elsewhere, secrets: { contactsSecret: null } }, ['secrets.secret']],
       ] as const) {
         for (const call of [() => service.update('acme', patch), () => service.preview('acme', patch)]) {
           const err = await caught(call());
           expect(err, JSON.stringify(patch)).toBeInstanceOf(ValidationError);
-          expect((err as ValidationError).issues.map((i) => i.field)).toEqual(fields);
+          expect((err as ValidationError).issues.map((i) => i.path)).toEqual(paths);
           expect((err as ValidationError).issues[0]?.message).toMatch(
             /must be given again: (apiBaseUrl|corpId) changes, and a stored secret goes only to the host and account it was saved with/,
           );
@@ -430,18 +449,16 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       }
       expect(await rawRows(engine, t)).toStrictEqual([before]);
       // The same URL spelled otherwise, and other settings, change nothing of where the secrets go.
-      expect((await service.preview('acme', { apiBaseUrl: 'HTTP://127.0.0.1:9/' })).secrets).toStrictEqual({
-        secret: SECRET,
-        contactsSecret: CONTACTS_SECRET,
-      });
-      await service.update('acme', { agentId: 9 });
+      expect(
+        (await service.preview('acme', { settings: { apiBaseUrl: 'HTTP://127.0.0.1:9/' } })).secrets,
+      ).toStrictEqual({ secret: SECRET, contactsSecret: CONTACTS_SECRET });
+      await service.update('acme', { settings: { agentId: 9 } });
       // With them, it is made.
       const moved = await service.update('acme', {
-        apiBaseUrl: 'https://elsewhere.example.com',
-        secret: 'typed-again',
-        contactsSecret: null,
+        settings: elsewhere,
+        secrets: { secret: 'typed-again', contactsSecret: null },
       });
-      expect(moved.apiBaseUrl).toBe('https://elsewhere.example.com');
+      expect(moved.settings.apiBaseUrl).toBe('https://elsewhere.example.com');
       expect((await service.get('acme')).secrets).toStrictEqual({ secret: 'typed-again' });
     });
 
@@ -450,16 +467,16 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
         allowedApiHosts: ['10.0.0.5:8080', 'proxy.internal'],
       });
       for (const url of ['http://10.0.0.6:8080', 'http://10.0.0.5:8081', 'http://proxy.internal.evil:80']) {
-        const err = await caught(listed.add(wecom({ apiBaseUrl: url })));
+        const { platform, settings, secrets } = wecom({ settings: { apiBaseUrl: url } });
+        const err = await caught(listed.add(wecom({ settings: { apiBaseUrl: url } })));
         expect((err as ValidationError).issues).toEqual([
           expect.objectContaining({
+            path: 'settings.apiBaseUrl',
             field: 'apiBaseUrl',
             message: expect.stringContaining('ORGSYNC_ALLOWED_API_HOSTS'),
           }),
         ]);
-        expect(() => listed.draft({ ...wecom({ apiBaseUrl: url }), name: undefined } as never)).toThrow(
-          /ORGSYNC_ALLOWED_API_HOSTS/,
-        );
+        expect(() => listed.draft({ platform, settings, secrets })).toThrow(/ORGSYNC_ALLOWED_API_HOSTS/);
       }
       for (const url of [
         'http://10.0.0.5:8080',
@@ -468,17 +485,49 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
         'http://[::1]:9',
         'https://10.0.0.6',
       ]) {
-        expect(listed.draft({ ...wecom({ apiBaseUrl: url }), name: undefined } as never).settings.apiBaseUrl).toBe(url);
+        const { platform, settings, secrets } = wecom({ settings: { apiBaseUrl: url } });
+        expect(listed.draft({ platform, settings, secrets }).settings.apiBaseUrl).toBe(url);
       }
-      expect((await caught(service.add(wecom({ apiBaseUrl: 'http://10.0.0.5:8080' })))).message).toContain(
-        'ORGSYNC_ALLOWED_API_HOSTS',
-      );
-      await service.add(wecom({ apiBaseUrl: 'http://127.0.0.1:9' }));
-      const err = await caught(service.update('acme', { apiBaseUrl: 'http://10.0.0.5:8080', secret: 'typed-again' }));
-      expect((err as ValidationError).issues.map((i) => i.field)).toEqual(['apiBaseUrl']);
-      expect(await listed.update('acme', { apiBaseUrl: 'http://10.0.0.5:8080', secret: 'typed-again' })).toMatchObject({
-        apiBaseUrl: 'http://10.0.0.5:8080',
-      });
+      expect(
+        (await caught(service.add(wecom({ settings: { apiBaseUrl: 'http://10.0.0.5:8080' } })))).message,
+      ).toContain('ORGSYNC_ALLOWED_API_HOSTS');
+      await service.add(wecom({ settings: { apiBaseUrl: 'http://127.0.0.1:9' } }));
+      const change = { settings: { apiBaseUrl: 'http://10.0.0.5:8080' }, secrets: { secret: 'typed-again' } };
+      const err = await caught(service.update('acme', change));
+      expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['settings.apiBaseUrl']);
+      expect(await listed.update('acme', change)).toMatchObject({ settings: { apiBaseUrl: 'http://10.0.0.5:8080' } });
+    });
+
+    it('syncEnabled: off unless added on, switched by update; switching it to what it is writes nothing', async () => {
+      expect((await service.add(wecom())).syncEnabled).toBe(false);
+      expect((await service.add(wecom({ name: 'on', syncEnabled: true }))).syncEnabled).toBe(true);
+      expect((await t.store.connections.get('on'))?.syncEnabled).toBe(true);
+      const [before] = await rawRows(engine, t);
+      expect(await service.update('acme', { syncEnabled: false })).toStrictEqual(await service.view('acme'));
+      expect((await rawRows(engine, t))[0]).toStrictEqual(before);
+      expect((await service.update('acme', { syncEnabled: true })).syncEnabled).toBe(true);
+      expect((await service.views()).map((v) => [v.name, v.syncEnabled])).toEqual([
+        ['acme', true],
+        ['on', true],
+      ]);
+    });
+
+    it('a test (preview, draft) names the paths of the shape, and takes only settings and secrets', async () => {
+      await service.add(wecom());
+      const paths = (err: OrgsyncError) => (err as ValidationError).issues.map((i) => i.path);
+      expect(
+        paths(await caught(service.preview('acme', { settings: { corpId: 'zz' }, secrets: { secret: 'a b' } }))),
+      ).toEqual(['settings.corpId', 'secrets.secret']);
+      const policy = await caught(service.preview('acme', { policy: {} } as never));
+      expect((policy as ValidationError).issues).toMatchObject([
+        { path: 'policy', message: 'is not a part of a test', hint: 'A test takes: settings, secrets.' },
+      ]);
+      const draft = (input: unknown) => caught(Promise.resolve().then(() => service.draft(input as never)));
+      expect(
+        paths(await draft({ platform: 'wecom', settings: { corpId: 'ww1a2b3c4d5e6f7a8b' }, secrets: {} })),
+      ).toEqual(['settings.agentId', 'secrets.secret']);
+      expect(paths(await draft({ platform: 'wecom', name: 'x', settings: {}, secrets: {} }))[0]).toBe('name');
+      expect(paths(await draft({ platform: 'feishu', settings: {}, secrets: {} }))).toEqual(['platform']);
     });
 
     it('an array in a policy patch replaces the old one', async () => {
@@ -490,14 +539,28 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     });
 
     it('an invalid update writes nothing and names every bad field', async () => {
-      await service.add(wecom({ contactsSecret: CONTACTS_SECRET }));
+      await service.add(wecom({ secrets: { contactsSecret: CONTACTS_SECRET } }));
       const [before] = await rawRows(engine, t);
       const err = await caught(
-        service.update('acme', { corpId: 'xx12', secret: 'Qz8 Wv3Kp7', policy: { onUserGone: 'explode', nope: 1 } }),
+        service.update('acme', {
+          settings: { corpId: 'xx12' },
+          secrets: { secret: 'Qz8 Wv3Kp7' },
+          policy: { onUserGone: 'explode', nope: 1 },
+          schedule: { reconcileCron: 'nightly' },
+          syncEnabled: 'yes' as never,
+        }),
       );
       expect(err).toBeInstanceOf(ValidationError);
       const issues = (err as ValidationError).issues;
-      expect(issues.map((i) => i.path).sort()).toEqual(['corpId', 'policy.nope', 'policy.onUserGone', 'secret']);
+      expect(issues.map((i) => i.path).sort()).toEqual([
+        'policy.nope',
+        'policy.onUserGone',
+        'schedule.reconcileCron',
+        'secrets.secret',
+        'settings.corpId',
+        'syncEnabled',
+      ]);
+      for (const issue of issues) expect(issue.hint, issue.path).toBeTruthy();
       expect(err.message).toContain('connection "acme"');
       expectNoSecret(JSON.stringify(issues) + err.message, ['Qz8 Wv3Kp7']);
       expect((await rawRows(engine, t))[0]).toStrictEqual(before);
@@ -508,14 +571,28 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       const none = await caught(service.update('acme', {}));
       expect(none).toBeInstanceOf(ValidationError);
       expect(none.message).toContain('nothing to change');
-      const other = await caught(service.update('acme', { clientSecret: 'x1234' }));
-      expect((other as ValidationError).issues[0]).toMatchObject({
-        field: 'clientSecret',
+      const other = await caught(service.update('acme', { secrets: { clientSecret: 'x1234' } }));
+      expect((other as ValidationError).issues).toEqual([
+        {
+          path: 'secrets.clientSecret',
+          field: 'clientSecret',
+          message: 'is not a secret of a wecom connection',
+          hint: "A wecom connection's secrets are: secret, contactsSecret, callbackToken, callbackAesKey.",
+        },
+      ]);
+      // A key in the other part is named with where it goes; a key beside the parts too.
+      const misplaced = await caught(service.update('acme', { settings: { secret: 'x1234' } } as never));
+      expect((misplaced as ValidationError).issues[0]).toMatchObject({
+        path: 'settings.secret',
         message: 'is not a setting of a wecom connection',
+        hint: "A wecom connection's settings are: corpId, agentId, apiBaseUrl. secret is one of its secrets.",
       });
-      expect(other.hint).toContain(
-        'corpId, agentId, apiBaseUrl, secret, contactsSecret, callbackToken, callbackAesKey, reconcileCron, policy',
-      );
+      const flat = await caught(service.update('acme', { corpId: 'wwbeef' } as never));
+      expect((flat as ValidationError).issues[0]).toMatchObject({
+        path: 'corpId',
+        message: 'is not a part of a change',
+        hint: 'A change takes: settings, secrets, policy, schedule, syncEnabled. corpId goes under settings.',
+      });
     });
 
     it('two concurrent updates of different keys both land', async () => {
@@ -537,7 +614,7 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       await service.remove('acme');
       expect((await service.list()).map((c) => c.name)).toEqual(['other']);
       expect((await rawRows(engine, t)).map((r) => r.name)).toEqual(['other']);
-      await service.add(wecom({ secret: 'second-life' }));
+      await service.add(wecom({ secrets: { secret: 'second-life' } }));
       expect((await service.get('acme')).secrets).toStrictEqual({ secret: 'second-life' });
     });
   });
@@ -547,55 +624,94 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
       ['a name with a space', { name: 'my corp' }, 'name', /letters, digits/],
       ['a name starting with "-"', { name: '-x' }, 'name', /starting with a letter or digit/],
       ['a name of 65 characters', { name: 'a'.repeat(65) }, 'name', /1-64/],
-      ['a corpId without ww/wx', { corpId: 'corp123' }, 'corpId', /"ww" or "wx"/],
-      ['a corpId of 3 characters', { corpId: 'ww1' }, 'corpId', /4-64/],
-      ['agentId 0', { agentId: 0 }, 'agentId', /positive whole number/],
-      ['agentId 1.5', { agentId: 1.5 }, 'agentId', /positive whole number/],
-      ['agentId "abc"', { agentId: 'abc' }, 'agentId', /positive whole number/],
-      ['an empty secret', { secret: '' }, 'secret', /must not be empty/],
-      ['a secret with a space', { secret: 'ab cd' }, 'secret', /spaces/],
-      ['a secret of 129 characters', { secret: 'x'.repeat(129) }, 'secret', /at most 128/],
-      ['a contactsSecret with a newline', { contactsSecret: 'abc\ndef' }, 'contactsSecret', /line breaks/],
+      ['a corpId without ww/wx', { settings: { corpId: 'corp123' } }, 'settings.corpId', /"ww" or "wx"/],
+      ['a corpId of 3 characters', { settings: { corpId: 'ww1' } }, 'settings.corpId', /4-64/],
+      ['agentId 0', { settings: { agentId: 0 } }, 'settings.agentId', /positive whole number/],
+      ['agentId 1.5', { settings: { agentId: 1.5 } }, 'settings.agentId', /positive whole number/],
+      ['agentId "abc"', { settings: { agentId: 'abc' } }, 'settings.agentId', /positive whole number/],
+      ['an empty secret', { secrets: { secret: '' } }, 'secrets.secret', /must not be empty/],
+      ['a secret with a space', { secrets: { secret: 'ab cd' } }, 'secrets.secret', /spaces/],
+      ['a secret of 129 characters', { secrets: { secret: 'x'.repeat(129) } }, 'secrets.secret', /at most 128/],
+      [
+        'a contactsSecret with a newline',
+        { secrets: { contactsSecret: 'abc\ndef' } },
+        'secrets.contactsSecret',
+        /line breaks/,
+      ],
       [
         'an ftp apiBaseUrl',
-        { apiBaseUrl: 'ftp://example.com' },
-        'apiBaseUrl',
+        { settings: { apiBaseUrl: 'ftp://example.com' } },
+        'settings.apiBaseUrl',
         /uses ftp, not https: give an https:\/\/ URL/,
       ],
-      ['a missing secret', { secret: undefined }, 'secret', /is required/],
-      ['a missing corpId', { corpId: undefined }, 'corpId', /is required/],
-      ['an unknown key', { clientId: 'x' }, 'clientId', /not a setting of a wecom connection/],
-      ['a bad policy value', { policy: { guard: { maxRatio: 2 } } }, 'maxRatio', /.+/],
-      ['an unknown policy key', { policy: { onUserGon: 'delete' } }, 'onUserGon', /not a known key/],
+      ['a missing secret', { secrets: { secret: undefined } }, 'secrets.secret', /is required/],
+      ['a missing corpId', { settings: { corpId: undefined } }, 'settings.corpId', /is required/],
+      [
+        'a setting of another platform',
+        { settings: { clientId: 'x' } },
+        'settings.clientId',
+        /not a setting of a wecom connection/,
+      ],
+      ['settings that are not an object', { settings: 'corp' }, 'settings', /must be an object of settings/],
+      ['a setting beside the parts', { corpId: 'ww1a2b3c4d5e6f7a8b' }, 'corpId', /is not a part of a new connection/],
+      ['a bad policy value', { policy: { guard: { maxRatio: 2 } } }, 'policy.guard.maxRatio', /.+/],
+      ['an unknown policy key', { policy: { onUserGon: 'delete' } }, 'policy.onUserGon', /not a known key/],
       [
         'a schedule of 4 fields',
-        { reconcileCron: '0 2 * *' },
-        'reconcileCron',
+        { schedule: { reconcileCron: '0 2 * *' } },
+        'schedule.reconcileCron',
         /has 4 fields: it must be a cron expression .*e\.g\. "0 2 \* \* \*"/,
       ],
-      ['a schedule of 7 fields', { reconcileCron: '0 0 2 * * * 2030' }, 'reconcileCron', /has 7 fields/],
+      [
+        'a schedule of 7 fields',
+        { schedule: { reconcileCron: '0 0 2 * * * 2030' } },
+        'schedule.reconcileCron',
+        /has 7 fields/,
+      ],
       [
         'a schedule at hour 25',
-        { reconcileCron: '0 25 * * *' },
-        'reconcileCron',
+        { schedule: { reconcileCron: '0 25 * * *' } },
+        'schedule.reconcileCron',
         /"0 25 \* \* \*" is not valid \(.*hour.*\)/,
       ],
-      ['a schedule of words', { reconcileCron: 'every day at two' }, 'reconcileCron', /has 4 fields/],
-      ['a schedule that never fires', { reconcileCron: '0 0 30 2 *' }, 'reconcileCron', /never fires/],
-      ['an empty schedule', { reconcileCron: '  ' }, 'reconcileCron', /is empty/],
-      ['a schedule that is a number', { reconcileCron: 2 }, 'reconcileCron', /not number/],
+      [
+        'a schedule of words',
+        { schedule: { reconcileCron: 'every day at two' } },
+        'schedule.reconcileCron',
+        /has 4 fields/,
+      ],
+      [
+        'a schedule that never fires',
+        { schedule: { reconcileCron: '0 0 30 2 *' } },
+        'schedule.reconcileCron',
+        /never fires/,
+      ],
+      ['an empty schedule', { schedule: { reconcileCron: '  ' } }, 'schedule.reconcileCron', /is empty/],
+      ['a schedule that is a number', { schedule: { reconcileCron: 2 } }, 'schedule.reconcileCron', /not number/],
+      ['a schedule of another key', { schedule: { cron: '0 2 * * *' } }, 'schedule.cron', /not a part of the schedule/],
+      ['a schedule that is text', { schedule: '0 2 * * *' }, 'schedule', /must be an object/],
+      ['syncEnabled as text', { syncEnabled: 'yes' }, 'syncEnabled', /true or false/],
     ];
     it.each(cases)(
-      '%s is refused as INVALID_INPUT naming the field, with a hint; nothing is written',
-      async (_label, over, field, message) => {
-        const err = await caught(service.add({ ...wecom(), ...over } as ConnectionInput));
+      '%s is refused as INVALID_INPUT naming the path, with a hint; nothing is written',
+      async (_label, over, path, message) => {
+        // The parts given as objects are laid over wecom()'s; anything else replaces its part, to be refused.
+        const base = wecom();
+        const input = {
+          ...base,
+          ...over,
+          ...(typeof over.settings === 'object' ? { settings: { ...base.settings, ...over.settings } } : {}),
+          ...(typeof over.secrets === 'object' ? { secrets: { ...base.secrets, ...over.secrets } } : {}),
+        } as WecomConnectionInput;
+        const err = await caught(service.add(input));
         expect(err).toBeInstanceOf(ValidationError);
         expect(err.code).toBe('INVALID_INPUT');
-        const issue = (err as ValidationError).issues.find((i) => i.field === field);
+        const issue = (err as ValidationError).issues.find((i) => i.path === path);
         expect(issue, JSON.stringify((err as ValidationError).issues)).toBeDefined();
+        expect(issue?.field).toBe(path.split('.').pop());
         expect(issue?.message).toMatch(message);
         expect(issue?.hint).toBeTruthy();
-        expect(err.message).toContain(`field "${field}"`);
+        expect(err.message).toContain(`${path}, field "${issue?.field}"`);
         expect(await service.list()).toEqual([]);
       },
     );
@@ -605,17 +721,15 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
         service.add({
           platform: 'wecom',
           name: 'ok',
-          corpId: 'bad',
-          agentId: -1,
-          secret: 'Jx4Rq8\tMv2Lp6',
-          contactsSecret: '',
-        } as ConnectionInput),
+          settings: { corpId: 'bad', agentId: -1 },
+          secrets: { secret: 'Jx4Rq8\tMv2Lp6', contactsSecret: '' },
+        }),
       );
-      expect((err as ValidationError).issues.map((i) => i.field)).toEqual([
-        'corpId',
-        'agentId',
-        'secret',
-        'contactsSecret',
+      expect((err as ValidationError).issues.map((i) => i.path)).toEqual([
+        'settings.corpId',
+        'settings.agentId',
+        'secrets.secret',
+        'secrets.contactsSecret',
       ]);
       expect((err as ValidationError).issues.find((i) => i.field === 'corpId')?.hint).toContain('企业ID');
       expect((err as ValidationError).issues.find((i) => i.field === 'secret')?.hint).toContain('应用管理');
@@ -624,25 +738,29 @@ describe.each(ENGINES)('connections (%s)', (engine) => {
     });
 
     it('the scheduled full sync: default daily at 02:00, "off" or null turns it off, spaces are tidied, a bad change keeps the old one', async () => {
-      expect((await service.add(wecom())).reconcileCron).toBe('0 2 * * *');
-      expect((await service.add(wecom({ name: 'quiet', reconcileCron: 'Off' }))).reconcileCron).toBeNull();
-      expect((await service.add(wecom({ name: 'often', reconcileCron: ' */10   * * * * * ' }))).reconcileCron).toBe(
+      const cron = (view: { schedule: { reconcileCron: string | null } }) => view.schedule.reconcileCron;
+      expect(cron(await service.add(wecom()))).toBe('0 2 * * *');
+      expect(cron(await service.add(wecom({ name: 'quiet', schedule: { reconcileCron: 'Off' } })))).toBeNull();
+      expect(cron(await service.add(wecom({ name: 'often', schedule: { reconcileCron: ' */10   * * * * * ' } })))).toBe(
         '*/10 * * * * *',
       );
-      expect((await service.add(wecom({ name: 'nick', reconcileCron: '@hourly' }))).reconcileCron).toBe('@hourly');
+      expect(cron(await service.add(wecom({ name: 'nick', schedule: { reconcileCron: '@hourly' } })))).toBe('@hourly');
+      expect(cron(await service.add(wecom({ name: 'empty', schedule: {} })))).toBe('0 2 * * *');
 
-      expect((await service.update('acme', { reconcileCron: '30 1 * * 1-5' })).reconcileCron).toBe('30 1 * * 1-5');
-      expect((await service.view('acme')).reconcileCron).toBe('30 1 * * 1-5');
-      const bad = await caught(service.update('acme', { reconcileCron: '30 1 * * 8' }));
+      const at = (reconcileCron: string | null) => ({ schedule: { reconcileCron } });
+      expect(cron(await service.update('acme', at('30 1 * * 1-5')))).toBe('30 1 * * 1-5');
+      expect(cron(await service.view('acme'))).toBe('30 1 * * 1-5');
+      expect(cron(await service.get('acme'))).toBe('30 1 * * 1-5');
+      const bad = await caught(service.update('acme', at('30 1 * * 8')));
       expect((bad as ValidationError).issues).toMatchObject([
-        { field: 'reconcileCron', hint: expect.stringContaining('"off"') },
+        { path: 'schedule.reconcileCron', field: 'reconcileCron', hint: expect.stringContaining('"off"') },
       ]);
-      expect(bad.message).toContain('field "reconcileCron": "30 1 * * 8" is not valid');
-      expect((await service.view('acme')).reconcileCron).toBe('30 1 * * 1-5');
-      expect((await service.update('acme', { reconcileCron: null })).reconcileCron).toBeNull();
-      expect((await service.update('quiet', { reconcileCron: '0 3 * * *' })).reconcileCron).toBe('0 3 * * *');
+      expect(bad.message).toContain('schedule.reconcileCron, field "reconcileCron": "30 1 * * 8" is not valid');
+      expect(cron(await service.view('acme'))).toBe('30 1 * * 1-5');
+      expect(cron(await service.update('acme', at(null)))).toBeNull();
+      expect(cron(await service.update('quiet', at('0 3 * * *')))).toBe('0 3 * * *');
       // Other changes leave it alone.
-      expect((await service.update('quiet', { agentId: 7 })).reconcileCron).toBe('0 3 * * *');
+      expect(cron(await service.update('quiet', { settings: { agentId: 7 } }))).toBe('0 3 * * *');
       expect((await t.store.connections.get('often'))?.reconcileCron).toBe('*/10 * * * * *');
     });
 

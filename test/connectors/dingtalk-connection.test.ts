@@ -37,6 +37,7 @@ function connection(overrides: { clientSecret?: string; apiBaseUrl?: string } = 
     },
     secrets: { clientSecret: overrides.clientSecret ?? sim.identity.clientSecret },
     policy: resolvePolicy({}),
+    schedule: { reconcileCron: null },
     createdAt: '',
     updatedAt: '',
   };

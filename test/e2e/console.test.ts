@@ -213,7 +213,7 @@ describe('the admin console', () => {
     const field = page.locator('.field-invalid', { has: input });
     await field.waitFor();
     expect(await field.locator('.field-error').textContent()).toMatch(
-      /reconcileCron: "every night" has 2 fields.*"0 2 \* \* \*"/,
+      /^schedule\.reconcileCron: "every night" has 2 fields.*"0 2 \* \* \*"/,
     );
 
     await input.fill('30 1 * * *');
@@ -224,9 +224,11 @@ describe('the admin console', () => {
       async () =>
         (await (await fetch('/api/v1/connections/wecom')).json()) as {
           reconcileCron: string | null;
+          schedule: { reconcileCron: string | null };
           nextReconcileAt: string | null;
         },
     );
+    expect(stored.schedule).toStrictEqual({ reconcileCron: '30 1 * * *' });
     expect(stored.reconcileCron).toBe('30 1 * * *');
     expect(stored.nextReconcileAt).toBeTruthy();
     expect(await input.inputValue()).toBe('30 1 * * *');

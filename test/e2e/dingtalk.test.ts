@@ -79,7 +79,8 @@ describe('the DingTalk card', () => {
     // A preview (dry run) first: planned, nothing written; approving it applies exactly that plan.
     await by('nav-org').click();
     await by('more-menu').click();
-    expect(await by('sync-dingtalk').textContent()).toContain('DingTalk sync');
+    // The label names the platform once GET /api/v1/platforms has answered (the page asks for it when it opens).
+    await expect.poll(() => by('sync-dingtalk').textContent()).toContain('DingTalk sync');
     await by('preview-dingtalk').click();
     await page.locator('[data-testid=sync-progress]:not([data-status=running])').waitFor({ timeout: 30_000 });
     expect(await by('sync-progress').getAttribute('data-status')).toBe('planned');

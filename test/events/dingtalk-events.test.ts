@@ -52,13 +52,8 @@ async function setup(
         connections.add({
           platform: 'dingtalk',
           name: NAME,
-          corpId: id.corpId,
-          agentId: id.agentId,
-          clientId: id.clientId,
-          clientSecret: id.clientSecret,
-          apiBaseUrl: sim.url,
-          callbackToken: CALLBACK_TOKEN,
-          callbackAesKey: CALLBACK_AES_KEY,
+          settings: { corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, apiBaseUrl: sim.url },
+          secrets: { clientSecret: id.clientSecret, callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY },
         }),
       server: { dingtalkQpsLimit: QPS },
     });

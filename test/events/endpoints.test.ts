@@ -31,23 +31,19 @@ beforeAll(async () => {
       await connections.add({
         platform: 'wecom',
         name: 'wx',
-        corpId: WECOM.receiverId,
-        agentId: 1000002,
-        secret: 'not-used-secret-1',
-        apiBaseUrl: 'http://127.0.0.1:9',
-        callbackToken: WECOM.token,
-        callbackAesKey: WECOM.encodingAesKey,
+        settings: { corpId: WECOM.receiverId, agentId: 1000002, apiBaseUrl: 'http://127.0.0.1:9' },
+        secrets: { secret: 'not-used-secret-1', callbackToken: WECOM.token, callbackAesKey: WECOM.encodingAesKey },
       });
       await connections.add({
         platform: 'dingtalk',
         name: 'dt',
-        corpId: 'dingcorp0123',
-        agentId: 1000003,
-        clientId: DING.receiverId,
-        clientSecret: 'not-used-secret-2',
-        apiBaseUrl: 'http://127.0.0.1:9',
-        callbackToken: DING.token,
-        callbackAesKey: DING.encodingAesKey,
+        settings: {
+          corpId: 'dingcorp0123',
+          agentId: 1000003,
+          clientId: DING.receiverId,
+          apiBaseUrl: 'http://127.0.0.1:9',
+        },
+        secrets: { clientSecret: 'not-used-secret-2', callbackToken: DING.token, callbackAesKey: DING.encodingAesKey },
       });
     },
   });

@@ -42,11 +42,8 @@ async function setup(engine: Engine = 'sqlite'): Promise<Setup> {
   await connections.add({
     platform: 'wecom',
     name: NAME,
-    corpId: id.corpId,
-    agentId: id.agentId,
-    secret: id.secret,
-    contactsSecret: id.contactsSecret,
-    apiBaseUrl: url,
+    settings: { corpId: id.corpId, agentId: id.agentId, apiBaseUrl: url },
+    secrets: { secret: id.secret, contactsSecret: id.contactsSecret },
   });
   const connection = await connections.get(NAME);
   expect((await syncConnection(test.store, connection)).status).toBe('succeeded');

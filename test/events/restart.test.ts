@@ -121,26 +121,22 @@ describe('orgsync serve killed in the middle of a stream of contact events', () 
       const store: Store = await openStore({ dataDir: dir });
       cleanup.push(() => store.close());
       const connections = new ConnectionService(store, SecretBox.fromEnvironment({ env, dataDir: dir }));
-      const callback = { name: NAME, apiBaseUrl: simUrl, callbackToken: TOKEN, callbackAesKey: AES_KEY };
+      const callback = { callbackToken: TOKEN, callbackAesKey: AES_KEY };
       if (sim instanceof WecomSimulator) {
         const id = sim.identity;
         await connections.add({
           platform: 'wecom',
-          corpId: id.corpId,
-          agentId: id.agentId,
-          secret: id.secret,
-          contactsSecret: id.contactsSecret,
-          ...callback,
+          name: NAME,
+          settings: { corpId: id.corpId, agentId: id.agentId, apiBaseUrl: simUrl },
+          secrets: { secret: id.secret, contactsSecret: id.contactsSecret, ...callback },
         });
       } else {
         const id = sim.identity;
         await connections.add({
           platform: 'dingtalk',
-          corpId: id.corpId,
-          agentId: id.agentId,
-          clientId: id.clientId,
-          clientSecret: id.clientSecret,
-          ...callback,
+          name: NAME,
+          settings: { corpId: id.corpId, agentId: id.agentId, clientId: id.clientId, apiBaseUrl: simUrl },
+          secrets: { clientSecret: id.clientSecret, ...callback },
         });
       }
       expect((await syncConnection(store, await connections.get(NAME))).status).toBe('succeeded');

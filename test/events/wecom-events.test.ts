@@ -48,13 +48,13 @@ async function setup(
         connections.add({
           platform: 'wecom',
           name: NAME,
-          corpId: id.corpId,
-          agentId: id.agentId,
-          secret: id.secret,
-          contactsSecret: id.contactsSecret,
-          apiBaseUrl: sim.url,
-          callbackToken: CALLBACK_TOKEN,
-          callbackAesKey: CALLBACK_AES_KEY,
+          settings: { corpId: id.corpId, agentId: id.agentId, apiBaseUrl: sim.url },
+          secrets: {
+            secret: id.secret,
+            contactsSecret: id.contactsSecret,
+            callbackToken: CALLBACK_TOKEN,
+            callbackAesKey: CALLBACK_AES_KEY,
+          },
         }),
       engine,
     });

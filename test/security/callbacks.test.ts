@@ -71,48 +71,37 @@ beforeAll(async () => {
     await connections.add({
       platform: 'wecom',
       name: 'wx',
-      corpId: w.corpId,
-      agentId: w.agentId,
-      secret: w.secret,
-      contactsSecret: w.contactsSecret,
-      apiBaseUrl: wecomUrl,
-      callbackToken: WX.token,
-      callbackAesKey: WX.aesKey,
-      reconcileCron: null,
+      settings: { corpId: w.corpId, agentId: w.agentId, apiBaseUrl: wecomUrl },
+      secrets: {
+        secret: w.secret,
+        contactsSecret: w.contactsSecret,
+        callbackToken: WX.token,
+        callbackAesKey: WX.aesKey,
+      },
+      schedule: { reconcileCron: null },
     });
     await connections.add({
       platform: 'dingtalk',
       name: 'dt',
-      corpId: d.corpId,
-      agentId: d.agentId,
-      clientId: d.clientId,
-      clientSecret: d.clientSecret,
-      apiBaseUrl: dingUrl,
-      callbackToken: DT.token,
-      callbackAesKey: DT.aesKey,
-      reconcileCron: null,
+      settings: { corpId: d.corpId, agentId: d.agentId, clientId: d.clientId, apiBaseUrl: dingUrl },
+      secrets: { clientSecret: d.clientSecret, callbackToken: DT.token, callbackAesKey: DT.aesKey },
+      schedule: { reconcileCron: null },
     });
     // No callback configured.
     await connections.add({
       platform: 'wecom',
       name: 'wx-plain',
-      corpId: w.corpId,
-      agentId: w.agentId,
-      secret: w.secret,
-      apiBaseUrl: wecomUrl,
-      reconcileCron: null,
+      settings: { corpId: w.corpId, agentId: w.agentId, apiBaseUrl: wecomUrl },
+      secrets: { secret: w.secret },
+      schedule: { reconcileCron: null },
     });
     // Secrets sealed under another master key than the server's: they cannot be opened.
     await connections.add({
       platform: 'wecom',
       name: 'wx-sealed',
-      corpId: w.corpId,
-      agentId: w.agentId,
-      secret: w.secret,
-      apiBaseUrl: wecomUrl,
-      callbackToken: WX.token,
-      callbackAesKey: WX.aesKey,
-      reconcileCron: null,
+      settings: { corpId: w.corpId, agentId: w.agentId, apiBaseUrl: wecomUrl },
+      secrets: { secret: w.secret, callbackToken: WX.token, callbackAesKey: WX.aesKey },
+      schedule: { reconcileCron: null },
     });
     const elsewhere = SecretBox.fromKey(randomBytes(32)).seal(
       JSON.stringify({ secret: w.secret, callbackToken: WX.token, callbackAesKey: WX.aesKey }),

@@ -396,9 +396,8 @@ describe.each(ENGINES)('the fingerprint in the store (%s)', (engine) => {
   const wecom = (name: string) => ({
     platform: 'wecom' as const,
     name,
-    corpId: 'ww1a2b3c4d5e6f7a8b',
-    agentId: 1000002,
-    secret: `secret-of-${name}`,
+    settings: { corpId: 'ww1a2b3c4d5e6f7a8b', agentId: 1000002 },
+    secrets: { secret: `secret-of-${name}` },
   });
   const row = (name: string, key: Buffer) => ({
     name,

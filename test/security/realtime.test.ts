@@ -94,12 +94,8 @@ describe('real time with an unreadable department and a member outside the visib
           connections.add({
             platform: 'wecom',
             name: NAME,
-            corpId: sim.identity.corpId,
-            agentId: sim.identity.agentId,
-            secret: sim.identity.secret,
-            apiBaseUrl: sim.url,
-            callbackToken: CALLBACK_TOKEN,
-            callbackAesKey: CALLBACK_AES_KEY,
+            settings: { corpId: sim.identity.corpId, agentId: sim.identity.agentId, apiBaseUrl: sim.url },
+            secrets: { secret: sim.identity.secret, callbackToken: CALLBACK_TOKEN, callbackAesKey: CALLBACK_AES_KEY },
           }),
       });
     } catch (err) {

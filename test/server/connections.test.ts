@@ -190,6 +190,68 @@ describe('connections', () => {
     expect(((await form.json()) as { error: { code: string } }).error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('a bad value is named by its path in the body, as the service names it: add, change, test and unsaved test', async () => {
+    const wecomDef = PLATFORMS.find((d) => d.id === 'wecom');
+    const hints = { secret: wecomDef?.fields.secret?.hint, apiBaseUrl: wecomDef?.fields.apiBaseUrl?.hint };
+    const refused = async (method: string, path: string, body: unknown, field: string, hint?: string) => {
+      const answer = await c.request(method, path, body);
+      expect(answer.status, `${method} ${path} ${JSON.stringify(body)}: ${answer.text}`).toBe(400);
+      expect(answer.body.error.code).toBe('INVALID_INPUT');
+      expect(answer.body.error.field, answer.text).toBe(field);
+      expect(answer.body.error.message.startsWith(`${field}: `), answer.body.error.message).toBe(true);
+      expect(answer.body.error.hint).toBeTruthy();
+      if (hint !== undefined) expect(answer.body.error.hint).toBe(hint);
+    };
+    const base = wecom('delta');
+    const add = (over: Record<string, unknown>, field: string, hint?: string) =>
+      refused('POST', '/api/v1/connections', { ...base, ...over }, field, hint);
+    await add({ settings: { ...base.settings, apiBaseUrl: 'ftp://x' } }, 'settings.apiBaseUrl', hints.apiBaseUrl);
+    // Plain http off this machine: the host check's own hint.
+    await add({ settings: { ...base.settings, apiBaseUrl: 'http://10.1.2.3' } }, 'settings.apiBaseUrl');
+    await add({ secrets: { secret: 'has spaces in it' } }, 'secrets.secret', hints.secret);
+    await add({ secrets: { contactsSecret: sim.identity.contactsSecret } }, 'secrets.secret', hints.secret);
+    await add({ schedule: { reconcileCron: 'nightly' } }, 'schedule.reconcileCron');
+    await add({ policy: { guard: { maxRatio: 2 } } }, 'policy.guard.maxRatio');
+    expect(await h.t.store.connections.get('delta')).toBeUndefined();
+
+    expect((await c.request('POST', '/api/v1/connections', base)).status).toBe(201);
+    const change = (body: Record<string, unknown>, field: string, hint?: string) =>
+      refused('PATCH', '/api/v1/connections/delta', body, field, hint);
+    await change({ settings: { apiBaseUrl: 'ftp://x' } }, 'settings.apiBaseUrl', hints.apiBaseUrl);
+    await change({ settings: { agentId: 'abc' } }, 'settings.agentId');
+    // A new host without the secrets sent there: the stored secret is named.
+    await change({ settings: { apiBaseUrl: 'https://elsewhere.example.com' } }, 'secrets.secret');
+    await change({ secrets: { secret: 'a b' } }, 'secrets.secret', hints.secret);
+    await change({ schedule: { reconcileCron: '0 25 * * *' } }, 'schedule.reconcileCron');
+    await change({ policy: { onUserGone: 'explode' } }, 'policy.onUserGone');
+
+    const test = (body: Record<string, unknown>, field: string, hint?: string) =>
+      refused('POST', '/api/v1/connections/delta/test', body, field, hint);
+    await test({ settings: { apiBaseUrl: 'ftp://x' } }, 'settings.apiBaseUrl', hints.apiBaseUrl);
+    await test({ settings: { apiBaseUrl: 'https://elsewhere.example.com' } }, 'secrets.secret');
+    await test({ secrets: { secret: 'a b' } }, 'secrets.secret', hints.secret);
+
+    const unsaved = (body: Record<string, unknown>, field: string, hint?: string) =>
+      refused('POST', '/api/v1/connection-tests', body, field, hint);
+    const card = { platform: 'wecom', settings: base.settings, secrets: { secret: sim.identity.secret } };
+    await unsaved({ ...card, settings: { ...card.settings, apiBaseUrl: 'ftp://x' } }, 'settings.apiBaseUrl');
+    await unsaved({ ...card, secrets: {} }, 'secrets.secret', hints.secret);
+    await unsaved({ ...card, settings: { ...card.settings, corpId: 'corp1' } }, 'settings.corpId');
+    await unsaved(
+      { platform: 'dingtalk', settings: { corpId: 'dingcorp', agentId: 1 }, secrets: { clientSecret: 'x' } },
+      'settings.clientId',
+    );
+
+    // Nothing of it was written: the connection is as it was added.
+    const after = await c.get('/api/v1/connections/delta');
+    expect(after.body).toMatchObject({
+      settings: { apiBaseUrl: simUrl, agentId: sim.identity.agentId },
+      schedule: { reconcileCron: '0 2 * * *' },
+      policy: { onUserGone: 'disable' },
+    });
+    expect((await c.request('DELETE', '/api/v1/connections/delta')).status).toBe(204);
+  });
+
   it('测试连接: a good secret passes every check; a broken one shows the failing check and its hint; unsaved cards too', async () => {
     const good = await c.request('POST', '/api/v1/connections/acme/test', {});
     expect(good.status).toBe(200);

@@ -53,27 +53,63 @@ function logged(msg: string, connection?: string): Array<Record<string, unknown>
 }
 
 describe('scheduled full sync', () => {
-  it('the API refuses a bad reconcileCron with 400 naming the field and giving an example; nothing is saved', async () => {
-    const bad = await c.request('POST', '/api/v1/connections', wecom('badcron', { reconcileCron: 'every night' }));
-    expect(bad.status).toBe(400);
-    expect(bad.body.error).toMatchObject({ code: 'INVALID_INPUT', field: 'reconcileCron' });
-    expect(bad.body.error.message).toMatch(
-      /^reconcileCron: "every night" has 2 fields: it must be a cron expression .*e\.g\. "0 2 \* \* \*" \(daily at 02:00\), or "off"$/,
-    );
-    expect(bad.body.error.hint).toContain('ORGSYNC_TZ');
+  it('the API refuses a bad schedule with 400 naming schedule.reconcileCron and giving an example; nothing is saved', async () => {
+    // schedule.reconcileCron, or reconcileCron at the top of the body (its older place): the same field is named.
+    for (const over of [{ schedule: { reconcileCron: 'every night' } }, { reconcileCron: 'every night' }]) {
+      const bad = await c.request('POST', '/api/v1/connections', wecom('badcron', over));
+      expect(bad.status).toBe(400);
+      expect(bad.body.error).toMatchObject({ code: 'INVALID_INPUT', field: 'schedule.reconcileCron' });
+      expect(bad.body.error.message).toMatch(
+        /^schedule\.reconcileCron: "every night" has 2 fields: it must be a cron expression .*e\.g\. "0 2 \* \* \*" \(daily at 02:00\), or "off"$/,
+      );
+      expect(bad.body.error.hint).toContain('ORGSYNC_TZ');
+    }
     expect(await h.t.store.connections.get('badcron')).toBeUndefined();
+    // A value that is not text is refused by the request's own schema, at the place it was given.
     const wrongType = await c.request('POST', '/api/v1/connections', wecom('badcron', { reconcileCron: 5 }));
     expect(wrongType.status).toBe(400);
     expect(wrongType.body.error.field).toBe('reconcileCron');
+    const wrongNested = await c.request('POST', '/api/v1/connections', wecom('badcron', { schedule: { cron: '' } }));
+    expect(wrongNested.body.error.field).toBe('schedule.cron');
+    // Both places with different values: refused, naming both; the same value in both is one schedule.
+    const both = await c.request(
+      'POST',
+      '/api/v1/connections',
+      wecom('badcron', { reconcileCron: '0 3 * * *', schedule: { reconcileCron: '0 4 * * *' } }),
+    );
+    expect(both.status).toBe(400);
+    expect(both.body.error).toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'schedule.reconcileCron',
+      message: 'schedule.reconcileCron: is "0 4 * * *" but reconcileCron is "0 3 * * *": give the schedule once',
+    });
+    expect(await h.t.store.connections.get('badcron')).toBeUndefined();
+    const same = await c.request(
+      'POST',
+      '/api/v1/connections',
+      wecom('samecron', { reconcileCron: '0 3 * * *', schedule: { reconcileCron: '0 3 * * *' } }),
+    );
+    expect(same.status, same.text).toBe(201);
+    expect(same.body).toMatchObject({ reconcileCron: '0 3 * * *', schedule: { reconcileCron: '0 3 * * *' } });
+    expect((await c.request('DELETE', '/api/v1/connections/samecron')).status).toBe(204);
 
     expect((await c.request('POST', '/api/v1/connections', wecom('plain'))).status).toBe(201);
-    const hour = await c.request('PATCH', '/api/v1/connections/plain', { reconcileCron: '0 25 * * *' });
-    expect(hour.status).toBe(400);
-    expect(hour.body.error).toMatchObject({
-      code: 'INVALID_INPUT',
-      field: 'reconcileCron',
-      message: expect.stringContaining('"0 25 * * *" is not valid'),
+    for (const body of [{ reconcileCron: '0 25 * * *' }, { schedule: { reconcileCron: '0 25 * * *' } }]) {
+      const hour = await c.request('PATCH', '/api/v1/connections/plain', body);
+      expect(hour.status).toBe(400);
+      expect(hour.body.error).toMatchObject({
+        code: 'INVALID_INPUT',
+        field: 'schedule.reconcileCron',
+        message: expect.stringContaining('"0 25 * * *" is not valid'),
+      });
+    }
+    const conflict = await c.request('PATCH', '/api/v1/connections/plain', {
+      reconcileCron: 'off',
+      schedule: { reconcileCron: null },
     });
+    expect(conflict.body.error.message).toBe(
+      'schedule.reconcileCron: is null but reconcileCron is "off": give the schedule once',
+    );
     expect((await h.t.store.connections.get('plain'))?.reconcileCron).toBe('0 2 * * *');
   });
 
@@ -84,6 +120,7 @@ describe('scheduled full sync', () => {
     expect(plain.body).toMatchObject({
       syncEnabled: false,
       reconcileCron: '0 2 * * *',
+      schedule: { reconcileCron: '0 2 * * *' },
       reconcileTimezone: 'Asia/Shanghai',
       nextReconcileAt: null,
     });
@@ -100,8 +137,13 @@ describe('scheduled full sync', () => {
     expect(job).toMatchObject({ cron: '0 2 * * *' });
     expect(job?.nextRunAt?.toISOString()).toBe(on.body.nextReconcileAt);
 
-    const off = await c.request('PATCH', '/api/v1/connections/plain', { reconcileCron: 'off' });
-    expect(off.body).toMatchObject({ reconcileCron: null, nextReconcileAt: null, syncEnabled: true });
+    const off = await c.request('PATCH', '/api/v1/connections/plain', { schedule: { reconcileCron: 'off' } });
+    expect(off.body).toMatchObject({
+      reconcileCron: null,
+      schedule: { reconcileCron: null },
+      nextReconcileAt: null,
+      syncEnabled: true,
+    });
     expect(h.server.schedule.scheduled().map((s) => s.connection)).not.toContain('plain');
     expect(await runsOf('plain')).toEqual([]);
   });
@@ -218,8 +260,7 @@ describe('scheduled full sync', () => {
     // picked up by the next reload; the server reloads every minute, the test does not wait for it.
     // (Its key differs from the server's: a change of the schedule needs no secret.)
     const cli = new ConnectionService(h.t.store, SecretBox.fromKey(randomBytes(32)));
-    await cli.update('idle', { reconcileCron: '15 3 * * *' });
-    await h.t.store.connections.update('idle', { syncEnabled: true });
+    await cli.update('idle', { schedule: { reconcileCron: '15 3 * * *' }, syncEnabled: true });
     expect(names()).not.toContain('idle');
     await h.server.schedule.reload();
     expect(h.server.schedule.scheduled().find((s) => s.connection === 'idle')?.cron).toBe('15 3 * * *');

@@ -64,12 +64,19 @@ describe('the API surface', () => {
     // One body per platform of the registry, told apart by `platform`, each with that platform's settings keys.
     const bodies = paths['/api/v1/connections'].post.requestBody.content['application/json'].schema.oneOf;
     expect(bodies.map((b: any) => b.properties.platform.const)).toEqual(PLATFORMS.map((d) => d.id));
-    for (const [i, d] of PLATFORMS.entries())
+    for (const [i, d] of PLATFORMS.entries()) {
       expect(Object.keys(bodies[i].properties.settings.properties)).toEqual(Object.keys(d.settings.shape));
+      // The schedule in its own object, and at the top where it was given before.
+      expect(Object.keys(bodies[i].properties.schedule.properties)).toEqual(['reconcileCron']);
+      expect(bodies[i].properties).toHaveProperty('reconcileCron');
+    }
+    const patch = paths['/api/v1/connections/{name}'].patch.requestBody.content['application/json'].schema;
+    expect(Object.keys(patch.properties.schedule.properties)).toEqual(['reconcileCron']);
     expect(paths['/api/v1/platforms'].get.responses['200']).toBeTruthy();
-    expect(
-      paths['/api/v1/connections'].post.responses['201'].content['application/json'].schema.properties,
-    ).toHaveProperty('syncEnabled');
+    const answer = paths['/api/v1/connections'].post.responses['201'].content['application/json'].schema;
+    expect(answer.properties).toHaveProperty('syncEnabled');
+    expect(answer.properties).toHaveProperty('reconcileCron');
+    expect(Object.keys(answer.properties.schedule.properties)).toEqual(['reconcileCron']);
     expect(
       paths['/api/v1/connections/{name}/sync'].post.responses['409'].content['application/json'].schema.properties,
     ).toHaveProperty('runId');

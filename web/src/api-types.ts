@@ -58,6 +58,10 @@ export interface SecretState {
 /** The platform's settings (GET /api/v1/platforms names them). */
 export type ConnectionSettings = Record<string, string | number | undefined>;
 
+export interface ConnectionSchedule {
+  reconcileCron: string | null;
+}
+
 export interface Connection {
   id: number;
   name: string;
@@ -66,8 +70,8 @@ export interface Connection {
   secrets: Record<string, SecretState | undefined>;
   syncEnabled: boolean;
   /** 定时全量同步: a cron expression, or null when it is off. */
-  reconcileCron?: string | null;
-  /** The time zone reconcileCron is read in (the server's). */
+  schedule: ConnectionSchedule;
+  /** The time zone the schedule is read in (the server's). */
   reconcileTimezone?: string;
   /** When the scheduled full sync runs next; null when it or sync is off. */
   nextReconcileAt?: string | null;

@@ -176,14 +176,19 @@ export class ApiClient {
     settings: SettingsInput;
     secrets: SecretsInput;
     syncEnabled?: boolean;
-    reconcileCron?: string;
+    schedule?: { reconcileCron: string };
   }): Promise<Connection> {
     return this.request('POST', '/connections', input);
   }
 
   updateConnection(
     name: string,
-    patch: { settings?: Partial<SettingsInput>; secrets?: SecretsInput; syncEnabled?: boolean; reconcileCron?: string },
+    patch: {
+      settings?: Partial<SettingsInput>;
+      secrets?: SecretsInput;
+      syncEnabled?: boolean;
+      schedule?: { reconcileCron: string };
+    },
   ): Promise<Connection> {
     return this.request('PATCH', `/connections/${encodeURIComponent(name)}`, patch);
   }

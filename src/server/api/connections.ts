@@ -1,20 +1,18 @@
-import { callbackPath } from '../../events/routes.js';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { platformOf } from '../../connectors/registry.js';
 import { nextReconcileAt } from '../../connections/reconcile-cron.js';
 import {
   type ConnectionService,
   MASK,
-  type Connection,
+  type ConnectionDraft,
   type ConnectionInput,
-  type ConnectionPatch,
   type ConnectionView,
 } from '../../connections/connections.js';
 import { OrgsyncError, ValidationError } from '../../errors.js';
-import type { ConnectionRow, Store } from '../../store/store.js';
+import { callbackPath } from '../../events/routes.js';
 import { checkConnection } from '../connection-checks.js';
 import { langOf } from '../lang.js';
-import { ApiError, fromOrgsyncError, notFound } from '../errors.js';
+import { ApiError, notFound } from '../errors.js';
 import type { RouteTable } from '../route.js';
 import type { ReconcileScheduler } from '../reconcile-scheduler.js';
 import type { RunRunner } from '../runner.js';
@@ -34,87 +32,114 @@ import {
 
 type ApiConnection = z.output<typeof connectionSchema>;
 
-/** The platform's schemas; a stored row of a platform the registry does not list has none (it fails when decoded). */
-function schemasOf(platform: string): { settings: z.ZodObject; secrets: z.ZodObject } {
-  return platformOf(platform) ?? { settings: EMPTY, secrets: EMPTY };
-}
-
-const EMPTY = z.strictObject({});
-
-const keysOf = (schema: z.ZodObject): string[] => Object.keys(schema.shape);
-
-/** Where a flat connection key (as ConnectionService names it) lives in an API body. */
-function fieldMapper(platform: string, given: Map<string, 'settings' | 'secrets'>): (path: string) => string {
-  const settings = new Set(keysOf(schemasOf(platform).settings));
-  const secrets = new Set(keysOf(schemasOf(platform).secrets));
-  return (path) => {
-    const head = path.split('.')[0] ?? path;
-    const part = given.get(head) ?? (settings.has(head) ? 'settings' : secrets.has(head) ? 'secrets' : undefined);
-    return part ? `${part}.${path}` : path;
-  };
-}
-
-function rethrow(err: unknown, mapField: (path: string) => string): never {
-  if (err instanceof OrgsyncError) throw fromOrgsyncError(err, mapField);
-  throw err;
-}
-
-function toApi(row: ConnectionRow, view: ConnectionView, baseUrl: string | undefined, timezone: string): ApiConnection {
-  const schemas = schemasOf(row.platform);
-  const flat = view as unknown as Record<string, unknown>;
-  const settings: Record<string, unknown> = {};
-  for (const key of keysOf(schemas.settings)) if (flat[key] !== undefined) settings[key] = flat[key];
+/** A connection as the API answers it: the service's view, each secret as { set, masked }, and the schedule's times. */
+function toApi(view: ConnectionView, baseUrl: string | undefined, timezone: string): ApiConnection {
+  const held: Record<string, string | undefined> = view.secrets;
   const secrets: Record<string, { set: boolean; masked: string }> = {};
-  for (const key of keysOf(schemas.secrets)) {
-    const set = typeof flat[key] === 'string' && flat[key] !== '';
+  for (const key of Object.keys(platformOf(view.platform)?.secrets.shape ?? {})) {
+    const set = typeof held[key] === 'string' && held[key] !== '';
     secrets[key] = { set, masked: set ? MASK : '' };
   }
+  const { reconcileCron } = view.schedule;
   return {
-    id: row.id,
-    name: row.name,
+    id: view.id,
+    name: view.name,
     platform: view.platform,
-    settings: settings as ApiConnection['settings'],
+    settings: view.settings,
     secrets,
-    syncEnabled: row.syncEnabled,
-    reconcileCron: row.reconcileCron,
+    syncEnabled: view.syncEnabled,
+    reconcileCron,
     reconcileTimezone: timezone,
-    nextReconcileAt: row.syncEnabled ? (nextReconcileAt(row.reconcileCron, timezone)?.toISOString() ?? null) : null,
-    policy: view.policy as unknown as Record<string, unknown>,
+    nextReconcileAt: view.syncEnabled ? (nextReconcileAt(reconcileCron, timezone)?.toISOString() ?? null) : null,
+    schedule: { reconcileCron },
+    policy: view.policy,
     // Where the platform posts contact changes (see docs/events.md); served once Token and EncodingAESKey are set.
-    ...(baseUrl ? { callbackUrl: `${baseUrl.replace(/\/+$/, '')}${callbackPath(row.name)}` } : {}),
+    ...(baseUrl ? { callbackUrl: `${baseUrl.replace(/\/+$/, '')}${callbackPath(view.name)}` } : {}),
     ...(view.secretsError ? { secretsError: view.secretsError } : {}),
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
+    createdAt: view.createdAt,
+    updatedAt: view.updatedAt,
   };
 }
 
-/** Drops what means "not given": undefined, and "" (an empty form field). */
-function given(values: Record<string, unknown> | undefined): Array<[string, unknown]> {
-  return Object.entries(values ?? {}).filter(([, v]) => v !== undefined && v !== '');
+/** The keys given a value, "" (an empty form field) and, where `drop` says so, null counting as not given. */
+function given(values: Record<string, unknown> | undefined, drop: { null: boolean }): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(values ?? {}).filter(([, v]) => v !== undefined && v !== '' && !(drop.null && v === null)),
+  );
+}
+
+/** A card's settings and secrets (a new connection, or an unsaved one to test): what is left empty is not given. */
+function newParts(body: { settings: Record<string, unknown>; secrets: Record<string, unknown> }): {
+  settings: Record<string, unknown>;
+  secrets: Record<string, unknown>;
+} {
+  return { settings: given(body.settings, { null: true }), secrets: given(body.secrets, { null: true }) };
+}
+
+/**
+ * Settings and secrets typed over a saved connection (a change, or a test): an empty apiBaseUrl goes back to the
+ * default (null), any other empty setting is given (and refused), an empty secret keeps the stored one.
+ */
+function changedParts(body: { settings?: Record<string, unknown>; secrets?: Record<string, unknown> } | undefined): {
+  settings?: Record<string, unknown>;
+  secrets?: Record<string, unknown>;
+} {
+  const settings: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body?.settings ?? {}))
+    if (value !== undefined) settings[key] = key === 'apiBaseUrl' && value === '' ? null : value;
+  const secrets = given(body?.secrets, { null: false });
+  return {
+    ...(Object.keys(settings).length > 0 ? { settings } : {}),
+    ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
+  };
+}
+
+/**
+ * The schedule of a body: `schedule.reconcileCron`, or `reconcileCron` at the top (its place before `schedule`). Both
+ * with different values is refused, naming both.
+ */
+function scheduleOf(body: {
+  reconcileCron?: string | null | undefined;
+  schedule?: { reconcileCron?: string | null | undefined } | undefined;
+}): { reconcileCron?: string | null } | undefined {
+  const nested = body.schedule?.reconcileCron;
+  const top = body.reconcileCron;
+  if (nested !== undefined && top !== undefined && nested !== top) {
+    throw new ValidationError('the request body', [
+      {
+        path: 'schedule.reconcileCron',
+        field: 'reconcileCron',
+        message: `is ${JSON.stringify(nested)} but reconcileCron is ${JSON.stringify(top)}: give the schedule once`,
+        hint: 'Send schedule.reconcileCron alone (reconcileCron at the top of the body is its older place, still read), or both with the same value.',
+      },
+    ]);
+  }
+  const reconcileCron = nested !== undefined ? nested : top;
+  return reconcileCron !== undefined ? { ...body.schedule, reconcileCron } : body.schedule;
+}
+
+/** The service's failures as the API words them: an unknown name points at the list instead of the CLI. */
+async function answering<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof OrgsyncError && err.code === 'CONNECTION_NOT_FOUND')
+      throw notFound(err.code, err.message, 'GET /api/v1/connections lists them.');
+    throw err;
+  }
 }
 
 export function connectionRoutes(
   table: RouteTable,
   deps: {
-    store: Store;
     connections: ConnectionService;
     runner: RunRunner;
     schedule: ReconcileScheduler;
     baseUrl: () => string | undefined;
   },
 ): void {
-  const { store, connections, runner, schedule } = deps;
-
-  const load = async (name: string): Promise<ApiConnection> => {
-    const row = await store.connections.get(name);
-    if (!row)
-      throw notFound(
-        'CONNECTION_NOT_FOUND',
-        `there is no connection named "${name}"`,
-        'GET /api/v1/connections lists them.',
-      );
-    return toApi(row, await connections.view(name), deps.baseUrl(), schedule.timezone);
-  };
+  const { connections, runner, schedule } = deps;
+  const answer = (view: ConnectionView): ApiConnection => toApi(view, deps.baseUrl(), schedule.timezone);
 
   /** After a change the answer waits for the jobs to follow it; the change stands even if that fails (the minute's reload retries). */
   const rescheduled = async (log: { warn(obj: object, msg: string): void }): Promise<void> => {
@@ -131,15 +156,7 @@ export function connectionRoutes(
     tag: 'connections',
     summary: 'Every connection, secrets masked',
     responses: { 200: { description: 'By name', schema: connectionListSchema } },
-    handler: async () => {
-      const rows = new Map((await store.connections.list()).map((r) => [r.name, r]));
-      const items: ApiConnection[] = [];
-      for (const view of await connections.views()) {
-        const row = rows.get(view.name);
-        if (row) items.push(toApi(row, view, deps.baseUrl(), schedule.timezone));
-      }
-      return { items };
-    },
+    handler: async () => ({ items: (await connections.views()).map(answer) }),
   });
 
   table.add({
@@ -148,34 +165,26 @@ export function connectionRoutes(
     tag: 'connections',
     summary: 'Add a connection',
     description:
-      'Settings and secrets are checked per platform; a 400 names the field (e.g. settings.corpId). Secrets are stored encrypted and never returned.',
+      'Settings and secrets are checked per platform; a 400 names the field by its path in the body (e.g. settings.corpId, secrets.secret, schedule.reconcileCron). Secrets are stored encrypted and never returned.',
     body: createConnectionBody,
     responses: {
       201: { description: 'Added', schema: connectionSchema },
       409: { description: 'The name is taken (CONNECTION_EXISTS)' },
     },
     handler: async ({ body, req }) => {
-      const where = new Map<string, 'settings' | 'secrets'>();
-      const flat: Record<string, unknown> = { platform: body.platform, name: body.name };
-      if (body.reconcileCron !== undefined) flat.reconcileCron = body.reconcileCron;
-      for (const [key, value] of given(body.settings)) {
-        flat[key] = value;
-        where.set(key, 'settings');
-      }
-      for (const [key, value] of given(body.secrets)) {
-        if (value === null) continue;
-        flat[key] = value;
-        where.set(key, 'secrets');
-      }
-      if (body.policy !== undefined) flat.policy = body.policy;
-      try {
-        await connections.add(flat as unknown as ConnectionInput);
-      } catch (err) {
-        rethrow(err, fieldMapper(body.platform, where));
-      }
-      if (body.syncEnabled) await store.connections.update(body.name, { syncEnabled: true });
+      // The request schema checked the body's shape against the registry (so `platform` is one of it); the service
+      // checks every value and names a bad one by its path, e.g. settings.corpId.
+      const input = {
+        platform: body.platform,
+        name: body.name,
+        ...newParts(body),
+        policy: body.policy,
+        schedule: scheduleOf(body),
+        syncEnabled: body.syncEnabled,
+      } as ConnectionInput;
+      const view = await connections.add(input);
       await rescheduled(req.log);
-      return load(body.name);
+      return answer(view);
     },
   });
 
@@ -189,7 +198,7 @@ export function connectionRoutes(
       200: { description: 'The connection', schema: connectionSchema },
       404: { description: 'No such connection' },
     },
-    handler: async ({ params }) => load(params.name),
+    handler: async ({ params }) => answer(await answering(connections.view(params.name))),
   });
 
   table.add({
@@ -198,7 +207,7 @@ export function connectionRoutes(
     tag: 'connections',
     summary: 'Change settings, secrets, policy, 开启同步 or 定时全量同步',
     description:
-      'Only what is given changes. An omitted or empty secret keeps the stored one; contactsSecret null removes it. The policy is merged key by key. reconcileCron null or "off" turns the scheduled full sync off. ' +
+      'Only what is given changes. An omitted or empty secret keeps the stored one; contactsSecret null removes it. The policy is merged key by key. schedule.reconcileCron (or reconcileCron, its older place) null or "off" turns the scheduled full sync off. ' +
       'A change of apiBaseUrl (or corpId for WeCom, clientId for DingTalk) must give the secrets sent there again (secret and contactsSecret, or clientSecret), else 400 naming the secret and nothing is written.',
     params: connectionParams,
     body: updateConnectionBody,
@@ -207,38 +216,17 @@ export function connectionRoutes(
       404: { description: 'No such connection' },
     },
     handler: async ({ params, body, req }) => {
-      const row = await store.connections.get(params.name);
-      if (!row)
-        throw notFound(
-          'CONNECTION_NOT_FOUND',
-          `there is no connection named "${params.name}"`,
-          'GET /api/v1/connections lists them.',
-        );
-      const where = new Map<string, 'settings' | 'secrets'>();
-      const patch: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(body.settings ?? {})) {
-        if (value === undefined) continue;
-        where.set(key, 'settings');
-        patch[key] = key === 'apiBaseUrl' && (value === '' || value === null) ? null : value;
-      }
-      for (const [key, value] of given(body.secrets)) {
-        where.set(key, 'secrets');
-        patch[key] = value;
-      }
-      if (body.policy !== undefined) patch.policy = body.policy;
-      if (body.reconcileCron !== undefined) patch.reconcileCron = body.reconcileCron;
-      if (Object.keys(patch).length > 0) {
-        try {
-          await connections.update(params.name, patch as ConnectionPatch);
-        } catch (err) {
-          rethrow(err, fieldMapper(row.platform, where));
-        }
-      }
-      if (body.syncEnabled !== undefined && body.syncEnabled !== row.syncEnabled) {
-        await store.connections.update(params.name, { syncEnabled: body.syncEnabled });
-      }
-      await rescheduled(req.log);
-      return load(params.name);
+      const patch = {
+        ...changedParts(body),
+        policy: body.policy,
+        schedule: scheduleOf(body),
+        syncEnabled: body.syncEnabled,
+      };
+      // An empty change answers with the connection as it is.
+      const changes = Object.values(patch).some((v) => v !== undefined);
+      const view = await answering(changes ? connections.update(params.name, patch) : connections.view(params.name));
+      if (changes) await rescheduled(req.log);
+      return answer(view);
     },
   });
 
@@ -250,11 +238,7 @@ export function connectionRoutes(
     params: connectionParams,
     responses: { 204: { description: 'Removed' }, 404: { description: 'No such connection' } },
     handler: async ({ params, req }) => {
-      try {
-        await connections.remove(params.name);
-      } catch (err) {
-        rethrow(err, (p) => p);
-      }
+      await answering(connections.remove(params.name));
       await rescheduled(req.log);
       return undefined;
     },
@@ -277,31 +261,9 @@ export function connectionRoutes(
       404: { description: 'No such connection' },
     },
     handler: async ({ params, body, req }) => {
-      const row = await store.connections.get(params.name);
-      if (!row)
-        throw notFound(
-          'CONNECTION_NOT_FOUND',
-          `there is no connection named "${params.name}"`,
-          'GET /api/v1/connections lists them.',
-        );
-      const where = new Map<string, 'settings' | 'secrets'>();
-      const patch: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(body?.settings ?? {})) {
-        if (value === undefined) continue;
-        where.set(key, 'settings');
-        patch[key] = key === 'apiBaseUrl' && value === '' ? null : value;
-      }
-      for (const [key, value] of given(body?.secrets)) {
-        where.set(key, 'secrets');
-        patch[key] = value;
-      }
-      let connection: Connection;
-      try {
-        // Checked as an update is: a new host or account needs the secrets typed again, or nothing is sent.
-        connection = await connections.preview(params.name, patch as ConnectionPatch);
-      } catch (err) {
-        rethrow(err, fieldMapper(row.platform, where));
-      }
+      // Checked as an update is: a new host or account needs the secrets typed again, or nothing is sent.
+      const override = changedParts(body);
+      const connection = await answering(connections.preview(params.name, override));
       return checkConnection(connection, langOf(req.headers['accept-language']));
     },
   });
@@ -317,23 +279,8 @@ export function connectionRoutes(
     body: unsavedTestBody,
     responses: { 200: { description: 'Every check, passed or not', schema: testResultSchema } },
     handler: async ({ body, req }) => {
-      const where = new Map<string, 'settings' | 'secrets'>();
-      const flat: Record<string, unknown> = { platform: body.platform };
-      for (const [key, value] of given(body.settings)) {
-        flat[key] = value;
-        where.set(key, 'settings');
-      }
-      for (const [key, value] of given(body.secrets)) {
-        if (value === null) continue;
-        flat[key] = value;
-        where.set(key, 'secrets');
-      }
-      let connection: Connection;
-      try {
-        connection = connections.draft(flat as unknown as ConnectionInput);
-      } catch (err) {
-        rethrow(err, fieldMapper(body.platform, where));
-      }
+      // As for POST /connections: the request schema checked the shape, the service checks the values.
+      const connection = connections.draft({ platform: body.platform, ...newParts(body) } as ConnectionDraft);
       return checkConnection(connection, langOf(req.headers['accept-language']));
     },
   });
@@ -356,33 +303,16 @@ export function connectionRoutes(
       },
     },
     handler: async ({ params, body }) => {
-      const row = await store.connections.get(params.name);
-      if (!row)
-        throw notFound(
-          'CONNECTION_NOT_FOUND',
-          `there is no connection named "${params.name}"`,
-          'GET /api/v1/connections lists them.',
-        );
-      if (!row.syncEnabled) {
+      const view = await answering(connections.view(params.name));
+      if (!view.syncEnabled) {
         throw new ApiError(409, {
           code: 'SYNC_DISABLED',
           message: `org sync is turned off for "${params.name}"`,
           hint: `Turn on 开启同步 for this connection (PATCH /api/v1/connections/${params.name} with {"syncEnabled": true}), then start the sync again.`,
         });
       }
-      let connection: Connection;
-      try {
-        connection = await connections.get(params.name);
-      } catch (err) {
-        if (err instanceof ValidationError || !(err instanceof OrgsyncError)) throw err;
-        throw fromOrgsyncError(err);
-      }
-      try {
-        return { runId: await runner.startSync(connection, { dryRun: body?.dryRun === true }) };
-      } catch (err) {
-        if (err instanceof OrgsyncError) throw fromOrgsyncError(err);
-        throw err;
-      }
+      const connection = await answering(connections.get(params.name));
+      return { runId: await runner.startSync(connection, { dryRun: body?.dryRun === true }) };
     },
   });
 }

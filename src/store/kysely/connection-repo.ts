@@ -46,7 +46,7 @@ export class KyselyConnectionRepo implements ConnectionRepo {
       settings: JSON.stringify(connection.settings),
       secrets: connection.secrets,
       policy: JSON.stringify(connection.policy),
-      sync_enabled: 0,
+      sync_enabled: connection.syncEnabled ? 1 : 0,
       reconcile_cron: connection.reconcileCron === undefined ? DEFAULT_RECONCILE_CRON : connection.reconcileCron,
       created_at: at,
       updated_at: at,

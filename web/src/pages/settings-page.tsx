@@ -84,7 +84,7 @@ function formFrom(platform: PlatformDescription, saved: Connection | null): Form
     form[f.key] = value === undefined || value === f.default ? '' : String(value);
   }
   // A new card leaves it empty: the server's default (daily at 02:00) applies.
-  form.reconcileCron = saved ? (saved.reconcileCron ?? 'off') : '';
+  form.reconcileCron = saved ? (saved.schedule.reconcileCron ?? 'off') : '';
   return form;
 }
 
@@ -93,10 +93,10 @@ function changedSchedule(
   form: FormState,
   saved: Connection | null,
   platform: PlatformDescription,
-): { reconcileCron?: string } {
+): { schedule?: { reconcileCron: string } } {
   const typed = (form.reconcileCron ?? '').trim();
-  if (!saved) return typed ? { reconcileCron: typed } : {};
-  return typed !== formFrom(platform, saved).reconcileCron ? { reconcileCron: typed } : {};
+  if (!saved) return typed ? { schedule: { reconcileCron: typed } } : {};
+  return typed !== formFrom(platform, saved).reconcileCron ? { schedule: { reconcileCron: typed } } : {};
 }
 
 /** A number field takes a number; anything else is sent as typed, so the API names the field. */
@@ -379,7 +379,7 @@ function ConnectionCard({
                   {' '}
                   {t('settings.reconcileNext', { time: formatTime(saved.nextReconcileAt) })}
                 </span>
-              ) : saved?.reconcileCron && !saved.syncEnabled ? (
+              ) : saved?.schedule.reconcileCron && !saved.syncEnabled ? (
                 <span> {t('settings.reconcileWaits')}</span>
               ) : null}
             </div>
