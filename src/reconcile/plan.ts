@@ -80,6 +80,7 @@ class Planner {
   private readonly userOwnership: Readonly<Record<UserOwnedField, FieldOwnership>>;
   /** The profile fields a new user takes from the source: those it owns and sees (the same for every user). */
   private readonly createdProfileFields: readonly UserProfileField[];
+  private readonly attributeFields = new Map<string, string>();
 
   /** Source externalId → local department (id, or new key). */
   private readonly deptRef = new Map<string, Ref>();
@@ -450,10 +451,13 @@ class Planner {
     fields.status = { before: null, after: status };
     const attributes: Record<string, string> = {};
     if (su.attributes && this.ownUser('attributes') !== 'never') {
-      for (const [k, v] of Object.entries(su.attributes).sort(([a], [b]) => byString(a, b))) {
+      const names = Object.keys(su.attributes);
+      if (names.length > 1) names.sort(byString);
+      for (const k of names) {
+        const v = su.attributes[k] as string | null;
         if (v !== null && v !== '') {
           attributes[k] = v;
-          fields[`attributes.${k}`] = { before: null, after: v };
+          fields[this.attributeField(k)] = { before: null, after: v };
         }
       }
     }
@@ -467,7 +471,7 @@ class Planner {
     if (desired.length > 0) fields.departments = { before: [], after: desired.map(describeMembership) };
     if (main !== null) fields.mainDepartment = { before: null, after: main };
     if (su.linkData !== undefined) Object.assign(fields, linkDataDiff(undefined, su.linkData));
-    this.userChanges.push({
+    const change: UserChange = {
       action: 'create',
       ref: key,
       externalId: su.externalId,
@@ -476,8 +480,19 @@ class Planner {
       memberships: { remove: [], upsert: desired },
       fields,
       addLink: true,
-      ...(su.linkData !== undefined ? { linkData: su.linkData } : {}),
-    });
+    };
+    if (su.linkData !== undefined) change.linkData = su.linkData;
+    this.userChanges.push(change);
+  }
+
+  /** The diff's name of an attribute, made once per attribute name rather than once per user. */
+  private attributeField(name: string): string {
+    let field = this.attributeFields.get(name);
+    if (field === undefined) {
+      field = `attributes.${name}`;
+      this.attributeFields.set(name, field);
+    }
+    return field;
   }
 
   /** What the source says the user's memberships are; a flag or order it did not send stays as it is locally. */
