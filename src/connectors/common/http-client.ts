@@ -1,3 +1,4 @@
+import { TextDecoder } from 'node:util';
 import { z } from 'zod';
 import { AbortWatch } from './abort.js';
 import { safeCause, type ConnectorError, type ConnectorErrorInit, type ErrorKind, type RetryKind } from './errors.js';
@@ -166,6 +167,8 @@ export class HttpClient<R> {
   readonly #overall: RateLimiter | undefined;
   readonly #semaphore: Semaphore;
   readonly #aborts = new AbortWatch();
+  /** One for every answer: making a TextDecoder costs more than decoding a page of members with it. */
+  readonly #decoder = new TextDecoder();
   #stats: ClientStats = emptyStats();
 
   constructor(platform: Platform<R>, options: HttpClientOptions) {
@@ -399,7 +402,7 @@ export class HttpClient<R> {
           controller.abort(new Error('redirect'));
           return this.#redirected(status);
         }
-        const body = await readLimited(res, maxBytes);
+        const body = await readLimited(res, maxBytes, this.#decoder);
         if (body === undefined) {
           // Abandoning the body closes the connection: the rest is never read.
           controller.abort(new Error('too large'));
@@ -437,7 +440,7 @@ export class HttpClient<R> {
 }
 
 /** The body as text, or undefined when it is larger than `maxBytes` (declared or as it streams in). */
-async function readLimited(res: Response, maxBytes: number): Promise<string | undefined> {
+async function readLimited(res: Response, maxBytes: number, decoder: TextDecoder): Promise<string | undefined> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) return undefined;
   if (!res.body) return '';
@@ -455,7 +458,7 @@ async function readLimited(res: Response, maxBytes: number): Promise<string | un
     chunks.push(value);
   }
   // TextDecoder drops a BOM, as Response.text() does.
-  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  return decoder.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
 }
 
 function emptyStats(): ClientStats {
