@@ -37,6 +37,12 @@ export interface PlatformLimits {
 
 const chars = (s: string): number => [...s].length;
 const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+/**
+ * Whether `s` is within `max` code points (or UTF-8 bytes). A string has no more code points than UTF-16 units and
+ * no more UTF-8 bytes than three per unit, so most values are settled by their length alone.
+ */
+const withinChars = (s: string, max: number): boolean => s.length <= max || chars(s) <= max;
+const withinBytes = (s: string, max: number): boolean => s.length * 3 <= max || bytes(s) <= max;
 
 /**
  * C0 controls, DEL, C1 controls and the Unicode line and paragraph separators. In a name or another one-line field
@@ -62,7 +68,7 @@ export function checkUserId(value: string, limits: PlatformLimits): LimitViolati
   if (control) return control;
   const ok =
     value.length > 0 &&
-    bytes(value) <= limits.userid.maxBytes &&
+    withinBytes(value, limits.userid.maxBytes) &&
     (limits.userid.pattern === null || limits.userid.pattern.test(value));
   if (ok) return null;
   return {
@@ -75,8 +81,8 @@ export function checkUserId(value: string, limits: PlatformLimits): LimitViolati
 function checkLength(value: string, max: number, what: string, unit: 'chars' | 'bytes'): LimitViolation | null {
   const control = checkControlChars(value, what);
   if (control) return control;
+  if (unit === 'chars' ? withinChars(value, max) : withinBytes(value, max)) return null;
   const n = unit === 'chars' ? chars(value) : bytes(value);
-  if (n <= max) return null;
   return {
     code: 'FIELD_TOO_LONG',
     message: `${what} is ${n} ${unit === 'chars' ? 'characters' : 'bytes'} long; the limit is ${max}`,
@@ -92,11 +98,10 @@ export function checkUserName(value: string, limits: PlatformLimits): LimitViola
       hint: 'Every user needs a name of at least 1 character.',
     };
   }
-  const n = chars(value);
-  if (n > limits.userNameMaxChars) {
+  if (!withinChars(value, limits.userNameMaxChars)) {
     return {
       code: 'NAME_LENGTH',
-      message: `the name is ${n} characters long; the limit is ${limits.userNameMaxChars}`,
+      message: `the name is ${chars(value)} characters long; the limit is ${limits.userNameMaxChars}`,
       hint: `Shorten the name to 1-${limits.userNameMaxChars} characters.`,
     };
   }
@@ -111,11 +116,10 @@ export function checkDepartmentName(value: string, limits: PlatformLimits): Limi
       hint: 'Every department needs a name of at least 1 character.',
     };
   }
-  const n = chars(value);
-  if (n > limits.departmentNameMaxChars) {
+  if (!withinChars(value, limits.departmentNameMaxChars)) {
     return {
       code: 'NAME_LENGTH',
-      message: `the name is ${n} characters long; the limit is ${limits.departmentNameMaxChars}`,
+      message: `the name is ${chars(value)} characters long; the limit is ${limits.departmentNameMaxChars}`,
       hint: `Shorten the name to 1-${limits.departmentNameMaxChars} characters.`,
     };
   }

@@ -216,13 +216,26 @@ async function writeUsers(tx: StoreRepos, changes: readonly UserChange[], ctx: A
   }
   const idOf = (c: UserChange): number => (typeof c.ref === 'number' ? c.ref : (userIds.get(c.ref) as number));
 
+  // Field by field rather than a loop over the names: one shape for 100,000 rows (the type lists every field).
   const rows: UserRow[] = creates.map((c) => {
-    const row = { id: idOf(c) } as UserRow;
-    for (const f of USER_PROFILE_FIELDS) row[f] = c.set[f] ?? null;
-    row.status = c.set.status ?? 'active';
-    row.attributes = c.set.attributes ?? {};
-    row.mainDepartmentId = c.set.mainDepartment == null ? null : resolveDepartment(ctx, c.set.mainDepartment);
-    return row;
+    const s = c.set;
+    return {
+      id: idOf(c),
+      userid: s.userid ?? null,
+      name: s.name ?? null,
+      alias: s.alias ?? null,
+      position: s.position ?? null,
+      mobile: s.mobile ?? null,
+      email: s.email ?? null,
+      telephone: s.telephone ?? null,
+      gender: s.gender ?? null,
+      avatar: s.avatar ?? null,
+      address: s.address ?? null,
+      employeeNo: s.employeeNo ?? null,
+      status: s.status ?? 'active',
+      mainDepartmentId: s.mainDepartment == null ? null : resolveDepartment(ctx, s.mainDepartment),
+      attributes: s.attributes ?? {},
+    };
   });
   await tx.directory.insertUsers(rows);
 

@@ -78,6 +78,9 @@ class Planner {
     | undefined;
   private readonly unseen: ReadonlySet<UnseenField>;
   private readonly userOwnership: Readonly<Record<UserOwnedField, FieldOwnership>>;
+  /** The profile fields a new user takes from the source: those it owns and sees (the same for every user). */
+  private readonly createdProfileFields: readonly UserProfileField[];
+  private readonly attributeFields = new Map<string, string>();
 
   /** Source externalId → local department (id, or new key). */
   private readonly deptRef = new Map<string, Ref>();
@@ -121,6 +124,9 @@ class Planner {
     this.userOwnership = Object.fromEntries(
       USER_OWNED_FIELDS.map((f) => [f, policy.ownership.users[f] ?? 'always']),
     ) as Record<UserOwnedField, FieldOwnership>;
+    this.createdProfileFields = USER_PROFILE_FIELDS.filter(
+      (f) => this.userOwnership[f] !== 'never' && !this.unseen.has(f),
+    );
     this.mountId = policy.mountDepartmentId ?? directory.rootId;
     this.checkMount();
   }
@@ -332,19 +338,26 @@ class Planner {
     for (const key of this.policy.matching.users) {
       let candidates: LocalUser[];
       let value: string;
+      // An empty index (a first sync) has nobody to offer: the key is not even worked out.
+      const index = this.index();
       if (key === 'userid') {
+        if (index.userid.size === 0) continue;
         value = effectiveUserId(su);
         const u = this.userWithUserid(value);
-        candidates = u ? [u] : [];
+        if (!u || this.claimedUsers.has(u.id)) continue;
+        candidates = [u];
       } else if (key === 'mobile') {
         if (typeof su.mobile !== 'string' || su.mobile === '' || this.unseen.has('mobile')) continue;
+        if (index.mobile.size === 0) continue;
         value = su.mobile;
-        candidates = this.index().mobile.get(mobileKey(value)) ?? [];
+        candidates = index.mobile.get(mobileKey(value)) ?? [];
       } else {
         if (typeof su.email !== 'string' || su.email === '' || this.unseen.has('email')) continue;
+        if (index.email.size === 0) continue;
         value = su.email;
-        candidates = this.index().email.get(emailKey(value)) ?? [];
+        candidates = index.email.get(emailKey(value)) ?? [];
       }
+      if (candidates.length === 0) continue;
       candidates = candidates.filter((u) => !this.claimedUsers.has(u.id));
       if (candidates.length === 0) continue;
       const object = `user "${su.externalId}"`;
@@ -390,14 +403,14 @@ class Planner {
 
   private planUserCreate(su: SnapshotUser): void {
     const userid = effectiveUserId(su);
-    const object = `user "${su.externalId}"`;
-    const taken = this.userWithUserid(userid);
-    if (taken || this.plannedUserids.has(userIdKey(userid))) {
+    const useridKey = userIdKey(userid);
+    const taken = this.index().userid.get(useridKey);
+    if (taken || this.plannedUserids.has(useridKey)) {
       this.issues.push({
         code: 'USERID_TAKEN',
         message: `userid "${userid}" already belongs to local user ${taken?.id ?? '(planned)'}, which the matching policy did not take as this user; the user was left out`,
         hint: 'Add "userid" to matching.users to link them, or give one of them another userid.',
-        object,
+        object: `user "${su.externalId}"`,
         zh: {
           message: `账号 "${userid}" 已属于本地成员 ${taken?.id ?? '（计划中）'}，而匹配策略没有把它视为同一人；该成员未处理`,
           hint: '在 matching.users 中加入 "userid" 以关联两者，或给其中一个换个账号。',
@@ -405,14 +418,28 @@ class Planner {
       });
       return;
     }
-    this.plannedUserids.add(userIdKey(userid));
+    this.plannedUserids.add(useridKey);
     const key = newKey(su.externalId);
-    const set: UserChange['set'] = {};
+    // Every profile field, in USER_PROFILE_FIELDS order, null unless the source gives it.
+    const set: UserChange['set'] = {
+      userid: null,
+      name: null,
+      alias: null,
+      position: null,
+      mobile: null,
+      email: null,
+      telephone: null,
+      gender: null,
+      avatar: null,
+      address: null,
+      employeeNo: null,
+    };
     const fields: Record<string, FieldDiff> = {};
-    for (const f of USER_PROFILE_FIELDS) {
-      const value = this.ownUser(f) === 'never' ? undefined : this.profileValue(su, f);
-      set[f] = value ?? null;
-      if (value !== undefined && value !== null) fields[f] = { before: null, after: value };
+    for (const f of this.createdProfileFields) {
+      const value = f === 'userid' ? userid : normalize(su[f]);
+      if (value === null) continue;
+      set[f] = value;
+      fields[f] = { before: null, after: value };
     }
     if (set.name === null || set.name === undefined) {
       set.name = userid;
@@ -424,10 +451,13 @@ class Planner {
     fields.status = { before: null, after: status };
     const attributes: Record<string, string> = {};
     if (su.attributes && this.ownUser('attributes') !== 'never') {
-      for (const [k, v] of Object.entries(su.attributes).sort(([a], [b]) => byString(a, b))) {
+      const names = Object.keys(su.attributes);
+      if (names.length > 1) names.sort(byString);
+      for (const k of names) {
+        const v = su.attributes[k] as string | null;
         if (v !== null && v !== '') {
           attributes[k] = v;
-          fields[`attributes.${k}`] = { before: null, after: v };
+          fields[this.attributeField(k)] = { before: null, after: v };
         }
       }
     }
@@ -441,7 +471,7 @@ class Planner {
     if (desired.length > 0) fields.departments = { before: [], after: desired.map(describeMembership) };
     if (main !== null) fields.mainDepartment = { before: null, after: main };
     if (su.linkData !== undefined) Object.assign(fields, linkDataDiff(undefined, su.linkData));
-    this.userChanges.push({
+    const change: UserChange = {
       action: 'create',
       ref: key,
       externalId: su.externalId,
@@ -450,8 +480,19 @@ class Planner {
       memberships: { remove: [], upsert: desired },
       fields,
       addLink: true,
-      ...(su.linkData !== undefined ? { linkData: su.linkData } : {}),
-    });
+    };
+    if (su.linkData !== undefined) change.linkData = su.linkData;
+    this.userChanges.push(change);
+  }
+
+  /** The diff's name of an attribute, made once per attribute name rather than once per user. */
+  private attributeField(name: string): string {
+    let field = this.attributeFields.get(name);
+    if (field === undefined) {
+      field = `attributes.${name}`;
+      this.attributeFields.set(name, field);
+    }
+    return field;
   }
 
   /** What the source says the user's memberships are; a flag or order it did not send stays as it is locally. */

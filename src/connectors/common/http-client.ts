@@ -1,6 +1,6 @@
-import { setMaxListeners } from 'node:events';
+import { TextDecoder } from 'node:util';
 import { z } from 'zod';
-import { abortable, sleep } from './abort.js';
+import { AbortWatch } from './abort.js';
 import { safeCause, type ConnectorError, type ConnectorErrorInit, type ErrorKind, type RetryKind } from './errors.js';
 import { Semaphore, type Permit, type RateLimiter } from './limits.js';
 import type { FetchedToken, TokenCache, TokenFetcher } from './token-cache.js';
@@ -166,6 +166,9 @@ export class HttpClient<R> {
   readonly #limiter: RateLimiter;
   readonly #overall: RateLimiter | undefined;
   readonly #semaphore: Semaphore;
+  readonly #aborts = new AbortWatch();
+  /** One for every answer: making a TextDecoder costs more than decoding a page of members with it. */
+  readonly #decoder = new TextDecoder();
   #stats: ClientStats = emptyStats();
 
   constructor(platform: Platform<R>, options: HttpClientOptions) {
@@ -195,12 +198,10 @@ export class HttpClient<R> {
    * again right after a refresh gets another one, a few times at most, so one unlucky call does not fail a sync).
    */
   async call(tokens: TokenSource, request: (token: string) => ApiRequest<R>, signal?: AbortSignal): Promise<Json> {
-    // One signal often stops a whole pull of thousands of calls, each listening while it waits: not a leak.
-    if (signal) setMaxListeners(0, signal);
     const budget: Budget = { retries: 0 };
     let refreshes = 0;
     for (;;) {
-      const token = await abortable(tokens.cache.get(tokens.key, tokens.fetch), signal);
+      const token = await this.#aborts.abortable(tokens.cache.get(tokens.key, tokens.fetch), signal);
       const req = request(token);
       const answer = await this.#exchange(req, signal, budget, [token]);
       if (answer.type === 'ok') return answer.body;
@@ -278,7 +279,7 @@ export class HttpClient<R> {
         retry = answer.retry ?? 'backoff';
       }
       if (budget.retries >= this.#maxRetries) throw this.#giveUp(request.api, answer, budget.retries + 1, secrets);
-      await sleep(this.#backoff(budget.retries, retry === 'backoff-long'), signal);
+      await this.#aborts.sleep(this.#backoff(budget.retries, retry === 'backoff-long'), signal);
       budget.retries++;
       this.#stats.retries++;
     }
@@ -379,8 +380,7 @@ export class HttpClient<R> {
         timedOut = true;
         controller.abort(new Error('timeout'));
       }, this.#timeoutMs);
-      const onAbort = (): void => controller.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const stopWaiting = signal ? this.#aborts.on(signal, () => controller.abort(signal.reason)) : undefined;
       let status: number;
       let text: string;
       const maxBytes = request.maxBytes ?? (request.tokenFetch ? TOKEN_MAX_BYTES : this.#maxBytes);
@@ -402,7 +402,7 @@ export class HttpClient<R> {
           controller.abort(new Error('redirect'));
           return this.#redirected(status);
         }
-        const body = await readLimited(res, maxBytes);
+        const body = await readLimited(res, maxBytes, this.#decoder);
         if (body === undefined) {
           // Abandoning the body closes the connection: the rest is never read.
           controller.abort(new Error('too large'));
@@ -428,7 +428,7 @@ export class HttpClient<R> {
         };
       } finally {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        stopWaiting?.();
       }
       return (request.classify ?? this.#platform.classify)(status, text);
     } finally {
@@ -440,7 +440,7 @@ export class HttpClient<R> {
 }
 
 /** The body as text, or undefined when it is larger than `maxBytes` (declared or as it streams in). */
-async function readLimited(res: Response, maxBytes: number): Promise<string | undefined> {
+async function readLimited(res: Response, maxBytes: number, decoder: TextDecoder): Promise<string | undefined> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) return undefined;
   if (!res.body) return '';
@@ -458,7 +458,7 @@ async function readLimited(res: Response, maxBytes: number): Promise<string | un
     chunks.push(value);
   }
   // TextDecoder drops a BOM, as Response.text() does.
-  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  return decoder.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
 }
 
 function emptyStats(): ClientStats {

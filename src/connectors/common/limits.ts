@@ -1,3 +1,5 @@
+import { AbortWatch } from './abort.js';
+
 /**
  * Limits a client keeps of its own, so the platform never has to enforce them: calls per API within a sliding
  * window (WeCom counts per minute, DingTalk per second), and calls in flight.
@@ -36,6 +38,7 @@ interface Window {
  */
 export class RateLimiter {
   readonly #windows = new Map<string, Window>();
+  readonly #aborts = new AbortWatch();
 
   constructor(
     readonly limit: number,
@@ -68,7 +71,7 @@ export class RateLimiter {
     return new Promise<Permit>((resolve, reject) => {
       const waiter: Waiter<Permit> = { grant: resolve, reject };
       if (signal) {
-        const onAbort = (): void => {
+        waiter.done = this.#aborts.on(signal, () => {
           const i = window.waiting.indexOf(waiter);
           if (i >= 0) window.waiting.splice(i, 1);
           if (window.waiting.length === 0 && window.timer !== undefined) {
@@ -76,9 +79,7 @@ export class RateLimiter {
             window.timer = undefined;
           }
           reject(signal.reason);
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        waiter.done = () => signal.removeEventListener('abort', onAbort);
+        });
       }
       window.waiting.push(waiter);
       this.#schedule(window, key);
@@ -155,6 +156,7 @@ export class RateLimiter {
  */
 export class Semaphore {
   #free: number;
+  readonly #aborts = new AbortWatch();
   readonly #urgent: Array<Waiter<void>> = [];
   readonly #waiting: Array<Waiter<void>> = [];
 
@@ -177,13 +179,11 @@ export class Semaphore {
       }
       const waiter: Waiter<void> = { grant: resolve, reject };
       if (signal) {
-        const onAbort = (): void => {
+        waiter.done = this.#aborts.on(signal, () => {
           const i = queue.indexOf(waiter);
           if (i >= 0) queue.splice(i, 1);
           reject(signal.reason);
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        waiter.done = () => signal.removeEventListener('abort', onAbort);
+        });
       }
       queue.push(waiter);
     });

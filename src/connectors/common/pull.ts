@@ -191,22 +191,28 @@ export class SnapshotCollector {
     const known = new Set(departments.map((d) => d.externalId));
     const treeComplete = options.treeComplete ?? true;
     const users: SnapshotUser[] = [];
+    // The fields each user loses (see `without`); undefined: none.
+    const drops: Array<string[] | undefined> = [];
     for (const u of this.#users.values()) {
       if (u === null) continue;
-      users.push(u);
+      let drop: string[] | undefined;
       if (u.departments?.some((m) => !known.has(m.externalId))) {
-        if (treeComplete) {
-          u.departments = u.departments.filter((m) => known.has(m.externalId));
-        } else {
-          delete u.departments;
-          delete u.mainDepartment;
-        }
+        if (treeComplete) u.departments = u.departments.filter((m) => known.has(m.externalId));
+        else drop = ['departments', 'mainDepartment'];
       }
-      if (typeof u.mainDepartment === 'string' && !known.has(u.mainDepartment)) delete u.mainDepartment;
+      if (typeof u.mainDepartment === 'string' && !known.has(u.mainDepartment)) (drop ??= []).push('mainDepartment');
+      users.push(u);
+      drops.push(drop);
     }
     // An app that gets none of the withheld fields for anybody does not see them: unseen, not empty.
     const withheld = users.length > 0 && !this.#contactSeen;
-    if (withheld) for (const u of users) for (const f of this.options.withheld) delete u[f];
+    const unseen: readonly string[] = withheld ? this.options.withheld : [];
+    const dropAll = unseen.length > 0 ? new Set(unseen) : undefined;
+    for (let i = 0; i < users.length; i++) {
+      const extra = drops[i];
+      const drop = extra ? new Set([...unseen, ...extra]) : dropAll;
+      if (drop) users[i] = without(users[i] as SnapshotUser, drop);
+    }
     const incomplete = [...this.#incomplete].filter((id) => known.has(id)).sort(byId);
     return {
       snapshot: {
@@ -221,6 +227,17 @@ export class SnapshotCollector {
       withheld,
     };
   }
+}
+
+/**
+ * The user without the fields in `drop`, as a new object. Deleting a property other than the last one added turns a
+ * V8 object into a slow dictionary; the validation and the planner read every field of 100,000 of them (a
+ * deleted gender made the plan step of a 100,000-user WeCom sync take half as long again).
+ */
+function without(u: SnapshotUser, drop: ReadonlySet<string>): SnapshotUser {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(u)) if (!drop.has(k)) out[k] = v;
+  return out as unknown as SnapshotUser;
 }
 
 /** Numeric ids by value, others as text. */

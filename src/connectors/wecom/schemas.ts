@@ -42,7 +42,7 @@ const extAttrSchema = z.object({
 });
 
 /**
- * A member as user/get and user/list return it: only the fields orgsync keeps (the others — biz_mail, direct_leader,
+ * A member as user/get and user/list return it (a change here needs the same in `isPlainUserRecord`): only the fields orgsync keeps (the others — biz_mail, direct_leader,
  * thumb_avatar, open_userid, qr_code, external_position — are dropped unchecked). user/list answers up to the
  * whole corp in one sync, so every field checked here costs 100,000 times.
  */
@@ -69,6 +69,62 @@ export const userSchema = z.object({
   status: int.optional(),
 });
 export type WecomUserRecord = z.output<typeof userSchema>;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isInt = (v: unknown): boolean => Number.isSafeInteger(v);
+const isOptionalString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+function allInts(v: unknown): boolean {
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (!Number.isSafeInteger(v[i])) return false;
+  return true;
+}
+
+function allNumbers(v: unknown): boolean {
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return false;
+  return true;
+}
+
+function isPlainExtAttr(a: unknown): boolean {
+  if (!isObject(a) || !isInt(a.type) || typeof a.name !== 'string' || !isOptionalString(a.value)) return false;
+  if (a.text !== undefined && !(isObject(a.text) && typeof a.text.value === 'string')) return false;
+  return a.web === undefined || (isObject(a.web) && isOptionalString(a.web.url) && isOptionalString(a.web.title));
+}
+
+/**
+ * Whether a member record is one `userSchema` takes just as it is, so it can be read without the schema's copy: a
+ * sync checks every record of every department (112,649 for a 100,000-user corp), and the copy and its garbage were
+ * a large part of the read. Never more lenient than the schema; stricter where the schema would change the record
+ * (a numeric gender becomes a string, a missing attrs list an empty one): such a record, and any record this does
+ * not take, goes through `userSchema`, which converts it or names what is wrong. Keep the two in step
+ * (test/connectors/wecom-records.test.ts compares them).
+ */
+export function isPlainUserRecord(raw: unknown): raw is WecomUserRecord {
+  if (!isObject(raw)) return false;
+  const u = raw;
+  if (typeof u.userid !== 'string' || u.userid.length === 0 || typeof u.name !== 'string') return false;
+  if (!allInts(u.department)) return false;
+  if (u.order !== undefined && !allNumbers(u.order)) return false;
+  if (u.is_leader_in_dept !== undefined && !allInts(u.is_leader_in_dept)) return false;
+  if (u.main_department !== undefined && !isInt(u.main_department)) return false;
+  if (u.status !== undefined && !isInt(u.status)) return false;
+  if (
+    !isOptionalString(u.position) ||
+    !isOptionalString(u.mobile) ||
+    !isOptionalString(u.gender) ||
+    !isOptionalString(u.email) ||
+    !isOptionalString(u.avatar) ||
+    !isOptionalString(u.telephone) ||
+    !isOptionalString(u.alias) ||
+    !isOptionalString(u.address)
+  )
+    return false;
+  if (u.extattr === undefined) return true;
+  if (!isObject(u.extattr) || !Array.isArray(u.extattr.attrs)) return false;
+  for (const a of u.extattr.attrs) if (!isPlainExtAttr(a)) return false;
+  return true;
+}
 
 export const userGetSchema = userSchema;
 export const userListSchema = z.object({ userlist: z.array(userSchema) });

@@ -10,6 +10,7 @@ import {
   departmentListPageSchema,
   departmentSchema,
   departmentSimpleListSchema,
+  isPlainUserRecord,
   userListIdSchema,
   userListPageSchema,
   userSchema,
@@ -110,7 +111,7 @@ export class WecomSource implements SourceConnector {
               signal: collector.signal,
             });
             for (const raw of list.userlist) {
-              const u = collector.record(userSchema, raw, String(d.id), 'WeCom');
+              const u = isPlainUserRecord(raw) ? raw : collector.record(userSchema, raw, String(d.id), 'WeCom');
               if (u) collector.member(u.userid, u, convert);
             }
           }),
