@@ -110,7 +110,7 @@ export function formatReport(r: RunReport): string {
       ? ` in ${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)} s`
       : '';
   const lines = [
-    `Run ${r.runId} (${r.kind} from "${oneLine(r.source)}"${r.template && (r.kind === 'import' || r.template !== 'full') ? `, template ${r.template}` : ''}${r.dryRun ? ', dry run' : ''}): ${r.status}${seconds}`,
+    `Run ${r.runId} (${r.kind} from "${oneLine(r.source)}"${r.template && r.template !== 'full' ? `, template ${r.template}` : ''}${r.dryRun ? ', dry run' : ''}): ${r.status}${seconds}`,
   ];
   if (r.read) {
     lines.push(
