@@ -5,8 +5,11 @@ import { OrgsyncError, ValidationError, describeIssue, errorInfo, zodIssues } fr
 import { JsonSnapshotSource } from '../connectors/json-snapshot/source.js';
 import { exportDirectory } from '../directory/export.js';
 import { policySchema, type Policy, type PolicyInput } from '../reconcile/policy.js';
+import { enrichConnection } from '../runs/enrich.js';
 import { approveRun, executeRun, report, toReport, type RunReport } from '../runs/run-service.js';
-import { RUN_STATUSES, type RunStatus } from '../runs/types.js';
+import { RUN_STATUSES, TEMPLATES, type RunStatus, type Template } from '../runs/types.js';
+import { ConnectionService } from '../connections/connections.js';
+import { SecretBox } from '../connections/secret-box.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { deadLetter } from '../server/api/events.js';
@@ -141,6 +144,47 @@ export async function main(
     }
   };
 
+  /** `import FILE --enrich CONNECTION`: the connection's own name and policy; the flags that set others are refused. */
+  const enrichImport = async (
+    file: string,
+    name: string,
+    opts: { dryRun?: boolean; batchSize?: number },
+    cmd: Command,
+  ): Promise<RunReport> => {
+    const clashing = ['source', 'template', 'policy', 'onUserGone', 'mount', 'match']
+      .filter((key) => cmd.getOptionValueSource(key) === 'cli')
+      .map((key) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    if (clashing.length > 0) {
+      throw new ValidationError('--enrich', [
+        {
+          path: '--enrich',
+          field: clashing.join(', '),
+          message: `${clashing.join(' and ')} cannot be combined with --enrich: enrichment runs under the connection's name and policy, and only fills fields of people it already has`,
+          hint: `Leave out ${clashing.join(' and ')}, or import the file as its own source without --enrich.`,
+        },
+      ]);
+    }
+    const global = cmd.optsWithGlobals<GlobalOptions>();
+    const { dataDir } = loadConfig(process.env, { dataDir: global.dataDir }).store;
+    const box = SecretBox.fromEnvironment({ env: process.env, dataDir });
+    return withStore(global, async (store) => {
+      let connection: { name: string; platform: string; policy: Policy };
+      try {
+        connection = await new ConnectionService(store, box).view(name);
+      } catch (err) {
+        if (!(err instanceof OrgsyncError) || err.code !== 'CONNECTION_NOT_FOUND') throw err;
+        throw new ValidationError('--enrich', [
+          { path: '--enrich', field: 'connection', message: err.message, ...(err.hint ? { hint: err.hint } : {}) },
+        ]);
+      }
+      return enrichConnection(store, connection, new JsonSnapshotSource(file), {
+        dryRun: opts.dryRun === true,
+        ...(io.progress ? { onProgress: io.progress } : {}),
+        ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+      });
+    });
+  };
+
   const program = new Command()
     .name('orgsync')
     .description('Keeps your directory in step with WeCom, DingTalk or an HR export: plan, guard, apply.')
@@ -154,9 +198,21 @@ export async function main(
 
   program
     .command('import')
-    .description('import a JSON snapshot of the org (see docs/json-snapshot.md)')
+    .description(
+      'import a JSON snapshot of the org (see docs/json-snapshot.md), or with --enrich fill what a connection cannot read',
+    )
     .argument('<file>', 'the snapshot file')
     .option('--source <name>', 'name of the source this snapshot comes from; links are kept per source', 'json')
+    .addOption(
+      new Option(
+        '--template <template>',
+        'what to take of the file: create-update (touch nobody it leaves out), delete-only (only remove what it leaves out), full (both; the default)',
+      ).choices(TEMPLATES),
+    )
+    .option(
+      '--enrich <connection>',
+      "fill the mobile, email, gender, address, telephone and attributes of the connection's linked users, matched by account; nothing else changes",
+    )
     .option('--dry-run', 'plan and record the run, write nothing to the directory')
     .option('--json', 'print the run report as one JSON document')
     .option('--policy <file>', 'a JSON policy file (see docs/policy.md)')
@@ -175,6 +231,8 @@ export async function main(
         file: string,
         opts: {
           source: string;
+          template?: Template;
+          enrich?: string;
           dryRun?: boolean;
           json?: boolean;
           policy?: string;
@@ -186,6 +244,10 @@ export async function main(
         cmd: Command,
       ) => {
         json = opts.json === true;
+        if (opts.enrich !== undefined) {
+          emitReport(await enrichImport(file, opts.enrich, opts, cmd));
+          return;
+        }
         if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(opts.source)) {
           throw new ValidationError('--source', [
             {
@@ -203,6 +265,7 @@ export async function main(
             source: opts.source,
             connector: new JsonSnapshotSource(file),
             policy,
+            ...(opts.template ? { template: opts.template } : {}),
             dryRun: opts.dryRun === true,
             onProgress: io.progress,
             ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),

@@ -4,6 +4,7 @@ import type { DirectoryState, UserScope } from '../directory/model.js';
 import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Policy, PolicyInput } from '../reconcile/policy.js';
+import type { RunWarning } from '../store/run-repo.js';
 import type { PlatformCallbacks } from './common/callbacks.js';
 import type { ConnectionTestOptions, ConnectionTestResult } from './common/connection-test.js';
 import type { TokenCache } from './common/token-cache.js';
@@ -36,6 +37,12 @@ export interface SourceConnector {
   pull(ctx: PullContext): Promise<Snapshot>;
   /** Facts about the read for the run's log (e.g. API calls made). */
   readonly stats?: () => Record<string, unknown>;
+  /**
+   * What the last `pull` found worth knowing about the data that changed nothing by itself (e.g. a file's text
+   * repaired from a wrong encoding: `MOJIBAKE_REPAIRED` with the rows and one example). Asked once after `pull`;
+   * the run keeps them and its report shows them.
+   */
+  readonly warnings?: () => RunWarning[];
   /**
    * For a source that reads only some objects (contact-change events): turns what `pull` returned into the org as
    * the source sees it, from the directory loaded under the run's lock. The result is what is validated and planned.
@@ -147,6 +154,12 @@ export interface PlatformDefinition<
   readonly mark: string;
   /** How the platform sorts siblings by their `order`: WeCom larger first, DingTalk smaller first. */
   readonly departmentOrder: 'descending' | 'ascending';
+  /**
+   * What the platform's user links hold. 'account': the user's account (userid), as admins see it and exports list it
+   * (账号), so a file can be matched to the users linked to a connection by it (`orgsync import --enrich`).
+   * 'opaque': an id no file shows (e.g. an open_id), so enrichment is refused.
+   */
+  readonly userLinks: 'account' | 'opaque';
   /** The platform's own API, the default of the apiBaseUrl setting. */
   readonly defaultApiBaseUrl: string;
   /** Where the secrets go and whose they are (validated on every use), in the order the CLI and console show them. */

@@ -13,6 +13,7 @@ import { linkKey, linkOf, type DirectoryState } from '../directory/model.js';
 import { skipInvalidRecords, validateSnapshot, type Snapshot } from '../directory/snapshot.js';
 import type { SourceConnector } from '../connectors/contract.js';
 import { applyPlan, changeRecord } from '../reconcile/apply.js';
+import { planEnrichment } from '../reconcile/enrich.js';
 import { PlanStaleError } from '../reconcile/errors.js';
 import { guard } from '../reconcile/guard.js';
 import { plan as makePlan } from '../reconcile/plan.js';
@@ -20,7 +21,16 @@ import type { Policy } from '../reconcile/policy.js';
 import { countChanges, type ChangeCounts, type Plan } from '../reconcile/types.js';
 import type { Store } from '../store/store.js';
 import { withLock } from './lock.js';
-import type { RunKind, RunRecord, RunStatus, RunStep, RunSummary } from './types.js';
+import type {
+  EnrichmentCounts,
+  RunKind,
+  RunRecord,
+  RunStatus,
+  RunStep,
+  RunSummary,
+  RunWarning,
+  Template,
+} from './types.js';
 
 export interface RunProgress {
   phase: 'read' | 'plan' | 'guard' | 'apply';
@@ -31,8 +41,7 @@ export interface RunProgress {
   runId?: number;
 }
 
-export interface RunOptions {
-  kind: RunKind;
+interface CommonRunOptions {
   /** The source's name: links and runs are keyed by it. */
   source: string;
   connector: SourceConnector;
@@ -51,6 +60,13 @@ export interface RunOptions {
   leaseHolder?: string;
 }
 
+/**
+ * An import, sync or event run plans with a template (default 'full'); an enrichment run plans the snapshot's
+ * fields for the users already linked to `source` (`planEnrichment`).
+ */
+export type RunOptions = CommonRunOptions &
+  ({ kind: Exclude<RunKind, 'enrich'>; template?: Template } | { kind: 'enrich'; template?: never });
+
 /** The run report: the contract of `--json` output and of the API. */
 export interface RunReport {
   runId: number;
@@ -58,6 +74,8 @@ export interface RunReport {
   source: string;
   status: RunStatus;
   dryRun: boolean;
+  /** The template the run planned with; absent for enrichment runs and runs recorded before templates. */
+  template?: Template;
   startedAt: string | null;
   finishedAt: string | null;
   changes: ChangeCounts;
@@ -65,7 +83,10 @@ export interface RunReport {
   blocked?: ErrorInfo & { count: number; base: number };
   errors: ErrorInfo[];
   notes: ErrorInfo[];
+  /** What the source reported about its data (e.g. text repaired from a wrong encoding). */
+  warnings: RunWarning[];
   read?: RunSummary['read'];
+  enrichment?: EnrichmentCounts;
   steps: RunStep[];
 }
 
@@ -160,7 +181,13 @@ const RUN_LEASE_TTL_MS = 60_000;
 /** read → plan → guard → apply, recorded as one run. Never throws for a failed run: the report says so. */
 export async function executeRun(store: Store, options: RunOptions): Promise<RunReport> {
   const dryRun = options.dryRun ?? false;
-  const created = { kind: options.kind, source: options.source, dryRun, status: 'running' as const };
+  const created = {
+    kind: options.kind,
+    source: options.source,
+    dryRun,
+    status: 'running' as const,
+    ...(options.kind === 'enrich' ? {} : { summary: { template: options.template ?? 'full' } }),
+  };
   const holder = options.leaseHolder;
   if (holder === undefined) return executeCreated(store, options, await store.runs.create(created));
   const run = await store.transaction(async (tx) => {
@@ -185,7 +212,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
   const steps = new StepRecorder(store, run.id);
   const onProgress = options.onProgress;
   const progress = onProgress ? (p: RunProgress): void => onProgress({ ...p, runId: run.id }) : () => {};
-  const summary: RunSummary = {};
+  const summary: RunSummary = { ...run.summary };
   try {
     progress({ phase: 'read', done: 0 });
     const snapshot = await steps.step('read', async () => {
@@ -201,6 +228,8 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
       // A partial read is checked once it is rebased on the directory, a read that skips invalid records against the
       // directory (whose departments they are in): both in the plan step.
       if (!options.connector.rebase && !options.connector.skipsInvalidRecords) checkSnapshot(s, options);
+      const warnings = options.connector.warnings?.() ?? [];
+      if (warnings.length > 0) summary.warnings = warnings;
       summary.read = {
         departments: s.departments.length,
         users: s.users.length,
@@ -213,6 +242,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
         detail: {
           ...summary.read,
           ...(s.skipped?.length ? { skipped: s.skipped.length } : {}),
+          ...(summary.warnings ? { warnings: summary.warnings.length } : {}),
           ...(options.connector.stats?.() ?? {}),
         },
       };
@@ -247,7 +277,17 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
                 whole.incompleteDepartments.length - before.incompleteDepartments.length;
             }
           }
-          const p = makePlan(options.source, whole, directory, options.policy, userScope ? { userScope } : {});
+          let p: Plan;
+          if (options.kind === 'enrich') {
+            const enriched = planEnrichment(options.source, whole, directory, options.policy);
+            p = enriched.plan;
+            summary.enrichment = enriched.enrichment;
+          } else {
+            p = makePlan(options.source, whole, directory, options.policy, {
+              ...(userScope ? { userScope } : {}),
+              ...(options.template ? { template: options.template } : {}),
+            });
+          }
           return {
             value: p,
             detail: {
@@ -256,6 +296,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
               issues: p.issues.length,
               notes: p.notes.length,
               ...(skipped.length > 0 ? { skipped: skipped.length } : {}),
+              ...(summary.enrichment ? { enrichment: summary.enrichment } : {}),
             },
           };
         });
@@ -459,6 +500,7 @@ export function toReport(run: RunRecord, steps: RunStep[], lang: Lang = 'en'): R
     source: run.source,
     status: run.status,
     dryRun: run.dryRun,
+    ...(run.summary.template ? { template: run.summary.template } : {}),
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
     changes: run.counts,
@@ -466,7 +508,9 @@ export function toReport(run: RunRecord, steps: RunStep[], lang: Lang = 'en'): R
     ...(blocked ? { blocked: { ...localized(blocked, lang), count: blocked.count, base: blocked.base } } : {}),
     errors: run.errors.map((e) => localized(e, lang)),
     notes: run.notes.map((e) => localized(e, lang)),
+    warnings: (run.summary.warnings ?? []).map((w) => localized(w, lang)),
     ...(run.summary.read ? { read: run.summary.read } : {}),
+    ...(run.summary.enrichment ? { enrichment: run.summary.enrichment } : {}),
     steps,
   };
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CONNECTION_NAME_PATTERN, PLATFORMS } from '../connections/connections.js';
 import type { PlatformDefinition } from '../connectors/contract.js';
 import { PLATFORMS as PLATFORM_DEFINITIONS } from '../connectors/registry.js';
-import { RUN_KINDS, RUN_STATUSES } from '../runs/types.js';
+import { RUN_KINDS, RUN_STATUSES, TEMPLATES } from '../runs/types.js';
 
 /** The shapes of the API: requests are validated with these, and the OpenAPI document is built from them. */
 
@@ -320,6 +320,10 @@ export const runSummarySchema = z.object({
   source: z.string(),
   status: z.enum(RUN_STATUSES),
   dryRun: z.boolean(),
+  template: z
+    .enum(TEMPLATES)
+    .optional()
+    .describe('What the run took of the source: create-update, delete-only or full (absent for enrichment runs)'),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   changes: counts.describe('Applied; for planned and blocked runs, planned'),
@@ -327,6 +331,23 @@ export const runSummarySchema = z.object({
   blocked: errorInfoSchema.extend({ count: z.number(), base: z.number() }).optional(),
   errors: z.array(errorInfoSchema),
   notes: z.array(errorInfoSchema),
+  warnings: z
+    .array(
+      errorInfoSchema.extend({
+        rows: z.number().int().optional().describe('How many rows of the source it concerns'),
+        example: z.object({ before: z.string(), after: z.string() }).optional(),
+      }),
+    )
+    .describe('What the source reported about its data, e.g. MOJIBAKE_REPAIRED; localized as errors and notes are'),
+  enrichment: z
+    .object({
+      matched: z.number().int(),
+      enriched: z.number().int(),
+      unmatched: z.number().int(),
+      unmatchedAccounts: z.array(z.string()).describe('The first 10 at most'),
+    })
+    .optional()
+    .describe("An enrichment run's rows: matched to a linked user by account, of those changed, and not matched"),
   read: z
     .object({
       departments: z.number(),

@@ -100,7 +100,7 @@ export interface ConnectionTestResult {
 
 export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'blocked' | 'planned';
 export const RUN_STATUSES: RunStatus[] = ['running', 'succeeded', 'partial', 'failed', 'blocked', 'planned'];
-export const RUN_KINDS = ['sync', 'import', 'push', 'event'] as const;
+export const RUN_KINDS = ['sync', 'import', 'enrich', 'push', 'event'] as const;
 
 export interface ChangeCounts {
   departments: Record<string, number>;

@@ -19,6 +19,8 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
   names: { zh: '企业微信', en: 'WeCom' },
   mark: '企',
   departmentOrder: 'descending',
+  // Links hold the userid (renames move the link), the 账号 of the admin console's export.
+  userLinks: 'account',
   defaultApiBaseUrl: WECOM_BASE_URL,
   settings: wecomSettingsSchema,
   secrets: wecomSecretsSchema,

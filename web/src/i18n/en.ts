@@ -177,6 +177,7 @@ export const en: Record<MessageKey, string> = {
   'runs.kind.import': 'Import',
   'runs.kind.push': 'Push',
   'runs.kind.event': 'Event',
+  'runs.kind.enrich': 'Enrichment',
   'runs.changesNone': 'No changes',
 
   'dead.title': 'Events that could not be applied',

@@ -174,6 +174,7 @@ export const zhCN = {
   'runs.kind.import': '导入',
   'runs.kind.push': '推送',
   'runs.kind.event': '事件',
+  'runs.kind.enrich': '补全',
   'runs.changesNone': '无变更',
 
   'dead.title': '未能应用的事件',
