@@ -140,7 +140,6 @@ describe('导入通讯录', () => {
     await byTestId('run-detail').waitFor();
     expect(await byTestId('run-template').getAttribute('data-template')).toBe('create-update');
     expect(await byTestId('run-template').textContent()).toBe('新增和更新');
-    await screenshot(page, 'import-run');
   });
 
   it('in English too', async () => {
