@@ -51,12 +51,24 @@ export function safeFileName(name: string | undefined): string {
   return chars.length > 200 ? chars.slice(chars.length - 200).join('') : base;
 }
 
+/** A bound as people write it: 64 MiB, 512 KiB, 1000 bytes. */
+function sizeText(bytes: number): string {
+  for (const [unit, size] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
 function tooLarge(maxBytes: number): ApiError {
   return new ApiError(
     413,
     {
       code: 'UPLOAD_TOO_LARGE',
-      message: `the file is larger than this server takes (${maxBytes} bytes); nothing was kept`,
+      message: `the file is larger than this server takes (${sizeText(maxBytes)}); nothing of it was kept`,
       hint: 'Import a smaller file (fewer rows, or one sheet), or raise ORGSYNC_IMPORT_MAX_SIZE on the server (e.g. 128m).',
     },
     // The client may still be sending: the rest of it is not read.

@@ -22,6 +22,8 @@ import {
  */
 
 const PEOPLE = 40;
+/** The server's upload bound in this test (ORGSYNC_IMPORT_MAX_SIZE). */
+const MAX_KIB = 256;
 const pageErrors = failOnPageErrors();
 let orgsync: Orgsync;
 let browser: Browser;
@@ -32,7 +34,10 @@ let org: FileOrg;
 const byTestId = (id: string) => page.getByTestId(id);
 
 beforeAll(async () => {
-  const [o, b] = await Promise.all([ensureConsoleBuilt().then(() => startOrgsync()), launchBrowser()]);
+  const [o, b] = await Promise.all([
+    ensureConsoleBuilt().then(() => startOrgsync(undefined, { env: { ORGSYNC_IMPORT_MAX_SIZE: `${MAX_KIB}k` } })),
+    launchBrowser(),
+  ]);
   orgsync = o;
   browser = b;
   files = path.join(ROOT, '.bench-data', `e2e-import-files-${process.pid}`);
@@ -66,6 +71,21 @@ async function chooseFile(file: string): Promise<void> {
 }
 
 describe('导入通讯录', () => {
+  it("a file over the server's bound: the dialog says so, with the setting to raise", async () => {
+    const file = path.join(files, 'too-big.json');
+    writeFileSync(file, Buffer.alloc((MAX_KIB + 1) * 1024, 0x20));
+    await openImport();
+    await byTestId('import-file').setInputFiles(file);
+    const error = byTestId('error-box');
+    await error.waitFor();
+    expect(await error.textContent()).toContain(`${MAX_KIB} KiB`);
+    expect(await error.textContent()).toContain('ORGSYNC_IMPORT_MAX_SIZE');
+    expect(await error.textContent()).toContain('UPLOAD_TOO_LARGE');
+    expect(await byTestId('import-preview').isDisabled()).toBe(true);
+    await byTestId('import-dialog').getByRole('button', { name: '取消' }).click();
+    await expect.poll(() => byTestId('import-dialog').count()).toBe(0);
+  });
+
   it('a file with bad rows: the preview lists each problem by where it is, and 确认导入 stays off', async () => {
     const bad: FileOrg = {
       ...org,
