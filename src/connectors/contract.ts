@@ -6,6 +6,7 @@ import type { ErrorInfo } from '../errors.js';
 import type { Policy, PolicyInput } from '../reconcile/policy.js';
 import type { PlatformCallbacks } from './common/callbacks.js';
 import type { ConnectionTestOptions, ConnectionTestResult } from './common/connection-test.js';
+import type { EncodingChoice } from './common/files/encoding.js';
 import type { TokenCache } from './common/token-cache.js';
 
 /** The only shapes the core knows of a source: everything platform-specific stays behind them. */
@@ -36,6 +37,8 @@ export interface SourceConnector {
   pull(ctx: PullContext): Promise<Snapshot>;
   /** Facts about the read for the run's log (e.g. API calls made). */
   readonly stats?: () => Record<string, unknown>;
+  /** What the read noticed and dealt with, for the run to report (e.g. text it repaired), once `pull` returned. */
+  readonly warnings?: () => SourceWarning[];
   /**
    * For a source that reads only some objects (contact-change events): turns what `pull` returned into the org as
    * the source sees it, from the directory loaded under the run's lock. The result is what is validated and planned.
@@ -46,6 +49,40 @@ export interface SourceConnector {
    * (and every department) instead of the whole directory.
    */
   readonly scope?: () => UserScope;
+}
+
+/**
+ * Something a read noticed and dealt with, reported beside the run's errors and notes: e.g. `MOJIBAKE_REPAIRED`
+ * with the rows repaired and one example. A JSON contract of the run report: keep the shape.
+ */
+export interface SourceWarning {
+  code: string;
+  message: string;
+  /** How many rows of a file it concerns. */
+  rows?: number;
+  /** One case, as it was and as it was taken. */
+  example?: { before: string; after: string };
+}
+
+/**
+ * Which part of an export file to read, and how. Rows are 0-based rows of the sheet; the first row read is the header.
+ */
+export interface ExportReadOptions {
+  /** What the file holds, told by its content (common/files/detect.ts). */
+  content: 'xlsx' | 'csv';
+  /** A sheet by its 0-based position or its name; default: the first with a header the reader knows. */
+  sheet?: number | string;
+  /** The header row; default: found by scanning the first rows for the header the reader knows. */
+  startRow?: number;
+  /** The last row read; -1 or absent: the sheet's last. */
+  endRow?: number;
+  /** A CSV file's encoding (default auto). */
+  encoding?: EncodingChoice;
+}
+
+/** Reads the platform's admin-console export (a workbook or a CSV of it) as a source: `orgsync import --format <id>-export`. */
+export interface ExportReader {
+  source(file: string, options: ExportReadOptions): SourceConnector;
 }
 
 /**
@@ -168,8 +205,9 @@ export interface PlatformDefinition<
     connection: PlatformConnection<P, z.output<SS>, z.output<KS>>,
     options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number },
   ): Promise<ConnectionTestResult>;
-  /** Slots the next capabilities fill: reading the admin console's export, pushing into the platform, sign-in. */
-  readonly exportReader?: unknown;
+  /** Reads the admin console's contacts export, when the platform has one orgsync knows. */
+  readonly exportReader?: ExportReader;
+  /** Slots the next capabilities fill: pushing into the platform, sign-in. */
   readonly target?: unknown;
   readonly signIn?: unknown;
 }
