@@ -52,7 +52,7 @@ const WHAT: Record<Sniffed, string> = {
 };
 
 function refuse(file: string, message: string, hint: string): ValidationError {
-  return new ValidationError(file, [{ path: file, field: '(format)', message, hint }]);
+  return new ValidationError('the import file', [{ path: file, field: '(format)', message, hint }]);
 }
 
 const SAVE_AS_XLSX = 'Open it in Excel or WPS and save it as an .xlsx workbook (Excel 工作簿), without a password.';
