@@ -43,6 +43,11 @@ const PROFILE_COLUMNS = [
   ['address', 'address'],
 ] as const satisfies ReadonlyArray<readonly [ExportField, UnseenField]>;
 
+/** A line break in a one-line field (Alt+Enter in Excel) is read as a space; custom attributes keep theirs. */
+function oneLine(v: string): string {
+  return v.includes('\n') || v.includes('\r') || v.includes('\t') ? v.replace(/\s*[\r\n\t]+\s*/g, ' ') : v;
+}
+
 interface Located {
   issue: ValidationIssue;
   /** The row it is on, for the order issues are listed in; -1 for the file as a whole. */
@@ -188,7 +193,7 @@ class RowReader {
     }
     this.accounts.set(userIdKey(account), row.index);
 
-    const user: SnapshotUser = { externalId: account, name: cell('name') ?? '' };
+    const user: SnapshotUser = { externalId: account, name: oneLine(cell('name') ?? '') };
     for (const [field, target] of PROFILE_COLUMNS) {
       const v = cell(field);
       if (v === undefined) continue;
@@ -197,7 +202,7 @@ class RowReader {
         if ('problem' in g) this.rowIssue(row.index, object, field, g.problem, `Write ${g.accepted}.`);
         else user.gender = g.value;
       } else {
-        user[target] = v === '' ? null : v;
+        user[target] = v === '' ? null : oneLine(v);
       }
     }
     for (const field of ['status', 'disabled'] as const) {

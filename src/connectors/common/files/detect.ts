@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { ValidationError } from '../../../errors.js';
 import { fileUnreadable } from './read-error.js';
-import { zipEntryNames } from './zip-directory.js';
+import { zipDirectory } from './zip-directory.js';
 
 /** What an import file holds, told by its bytes, never by its name. */
 export type FileContent = 'snapshot' | 'xlsx' | 'csv';
@@ -27,9 +27,9 @@ async function sniff(file: string): Promise<Sniffed> {
     const head = Buffer.alloc(Math.min(size, 512));
     await handle.read(head, 0, head.length, 0);
     if (head.subarray(0, 4).equals(ZIP) || head.subarray(0, 4).equals(EMPTY_ZIP)) {
-      const names = await zipEntryNames(handle, size);
+      const entries = await zipDirectory(handle, size);
       // No readable directory (zip64, or cut short): let the workbook reader try, and say what it finds.
-      return names === null || names.includes('xl/workbook.xml') ? 'xlsx' : 'zip';
+      return entries === null || entries.some((e) => e.name === 'xl/workbook.xml') ? 'xlsx' : 'zip';
     }
     if (head.subarray(0, 8).equals(OLE)) return 'ole';
     const start = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;

@@ -1,25 +1,38 @@
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import { ValidationError } from '../../../errors.js';
 import { cellText } from './cell-text.js';
 import type { Sheet, SheetRow } from './table.js';
+import { openZipEntry, readZipDirectory, type ZipEntryInfo } from './zip-directory.js';
 
 /**
- * The sheets of an .xlsx workbook, streamed by exceljs's WorkbookReader: rows are read as they are unpacked, never
- * the whole workbook at once.
+ * The sheets of an .xlsx workbook, each streamed row by row by exceljs's streaming WorkbookReader (never the whole
+ * workbook at once), its parts taken from the zip by the zip's central directory.
+ *
+ * Two exceljs 4.4 faults are worked around here:
+ * - its own single pass over the zip (unzipper's Parse, paused between entries) loses entries now and then: the
+ *   workbook's relationships, its sheet list, even its shared strings, so sheets come out unnamed or blank
+ *   (exceljs#3064, unzipper#234). The parts are opened here by name instead, the workbook's lists first.
+ * - it decodes each unpacked chunk of XML on its own, so a Chinese character split between two chunks becomes two
+ *   U+FFFD (exceljs#2063): each part is decoded here as one stream before its XML parser sees it.
  */
 
-type Entry = Readable;
-/** The WorkbookReader's own steps (not in its type declarations) that this file wraps. */
+/** The WorkbookReader's own steps (not in its type declarations) that are called here. */
 interface ReaderSteps {
-  _parseRels(entry: Entry): Promise<void>;
-  _parseWorkbook(entry: Entry): Promise<void>;
-  _parseStyles(entry: Entry): Promise<void>;
-  _parseSharedStrings(entry: Entry): AsyncGenerator<unknown>;
-  _parseWorksheet(iterator: AsyncIterable<Buffer | string>, sheetNo: string): Generator<unknown>;
+  _parseRels(entry: Readable): Promise<void>;
+  _parseWorkbook(entry: Readable): Promise<void>;
+  _parseStyles(entry: Readable): Promise<void>;
+  _parseSharedStrings(entry: Readable): AsyncIterable<unknown>;
+  _parseWorksheet(iterator: AsyncIterable<string>, sheetNo: string): Iterable<{ eventType: string; value: unknown }>;
 }
-const steps = ExcelJS.stream.xlsx.WorkbookReader.prototype as unknown as ReaderSteps;
+
+interface ReaderState {
+  workbookRels?: Array<{ Id: string; Type: string; Target: string }>;
+  model?: { sheets?: Array<{ name: string; id: number; rId: string }> };
+}
+
+/** What exceljs's sheet reader gives, row by row (its declarations leave the row's number and values loose). */
+type SheetReader = AsyncIterable<{ number: number; values: unknown }>;
 
 async function* utf8(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8');
@@ -28,74 +41,20 @@ async function* utf8(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<str
   if (rest) yield rest;
 }
 
-/**
- * exceljs 4.4 decodes each unpacked chunk of XML on its own, so a Chinese character split between two chunks comes
- * out as two U+FFFD (exceljs issues #2063, #2084; every few thousand rows of a Chinese export). Here every part's
- * bytes are decoded as one stream before exceljs's XML parser sees them.
- */
-class WholeTextWorkbookReader extends ExcelJS.stream.xlsx.WorkbookReader {
-  /** Each sheet's reader: the bytes behind it (so a sheet passed over can be closed), its name and tab position. */
-  readonly sheets = new WeakMap<object, { source: AsyncIterable<Buffer | string>; name?: string; tab?: number }>();
-
-  _parseRels(entry: Entry): Promise<void> {
-    entry.setEncoding('utf8');
-    return steps._parseRels.call(this, entry);
-  }
-
-  _parseWorkbook(entry: Entry): Promise<void> {
-    entry.setEncoding('utf8');
-    return steps._parseWorkbook.call(this, entry);
-  }
-
-  _parseStyles(entry: Entry): Promise<void> {
-    entry.setEncoding('utf8');
-    return steps._parseStyles.call(this, entry);
-  }
-
-  _parseSharedStrings(entry: Entry): AsyncGenerator<unknown> {
-    entry.setEncoding('utf8');
-    return steps._parseSharedStrings.call(this, entry);
-  }
-
-  *_parseWorksheet(iterator: AsyncIterable<Buffer | string>, sheetNo: string): Generator<unknown> {
-    for (const event of steps._parseWorksheet.call(this, utf8(iterator), sheetNo)) {
-      const { eventType, value } = event as { eventType: string; value: object };
-      if (eventType === 'worksheet') this.sheets.set(value, { source: iterator, ...this.tabOf(sheetNo) });
-      yield event;
-    }
-  }
-
-  /**
-   * The sheet's name and tab position, from the workbook's relationships. exceljs matches only relative targets
-   * (`worksheets/sheet1.xml`); openpyxl writes absolute ones (`/xl/worksheets/sheet1.xml`), which it leaves unnamed.
-   */
-  private tabOf(sheetNo: string): { name?: string; tab?: number } {
-    const self = this as unknown as {
-      workbookRels?: Array<{ Id: string; Target: string }>;
-      model?: { sheets?: Array<{ name: string; rId: string }> };
-    };
-    const target = `worksheets/sheet${sheetNo}.xml`;
-    const rel = self.workbookRels?.find((r) => r.Target.replace(/^\/?(xl\/)?/, '') === target);
-    const tabs = self.model?.sheets ?? [];
-    const tab = rel ? tabs.findIndex((t) => t.rId === rel.Id) : -1;
-    return tab < 0 ? {} : { name: (tabs[tab] as { name: string }).name, tab };
-  }
-}
-
-/** What exceljs sets on a sheet's reader (its declarations leave these out). */
-interface SheetReader extends AsyncIterable<{ number: number; values: unknown }> {
-  name?: string;
-}
-
-function unreadable(name: string, err: unknown): ValidationError {
+function unreadable(name: string, why: string): ValidationError {
   return new ValidationError(name, [
     {
       path: name,
       field: '(workbook)',
-      message: `the workbook cannot be read: ${(err as Error).message}`,
+      message: `the workbook cannot be read: ${why}`,
       hint: 'Open it in Excel or WPS and save it again as an .xlsx workbook (Excel 工作簿).',
     },
   ]);
+}
+
+/** A part's path in the zip from a relationship's target: relative to xl/, or absolute from the package root. */
+function partPath(target: string): string {
+  return target.startsWith('/') ? target.slice(1) : `xl/${target}`;
 }
 
 async function* rowsOf(reader: SheetReader, name: string): AsyncGenerator<SheetRow> {
@@ -111,17 +70,24 @@ async function* rowsOf(reader: SheetReader, name: string): AsyncGenerator<SheetR
       yield { index, cells };
     }
   } catch (err) {
-    throw err instanceof ValidationError ? err : unreadable(name, err);
+    throw err instanceof ValidationError ? err : unreadable(name, (err as Error).message);
   }
 }
 
 /**
- * The workbook's sheets in the order the file holds them (Excel and WPS write them in tab order), each with its
- * 0-based position among the tabs and its name. A sheet must be read, or skipped, before the next one is asked for.
+ * The workbook's sheets in tab order, each with its 0-based tab position and name. A sheet must be read, or
+ * skipped, before the next one is asked for.
  */
 export async function* xlsxSheets(file: string, name: string): AsyncGenerator<Sheet> {
-  const input = createReadStream(file);
-  const reader = new WholeTextWorkbookReader(input, {
+  let parts: Map<string, ZipEntryInfo> | null;
+  try {
+    parts = await readZipDirectory(file);
+  } catch (err) {
+    throw unreadable(name, (err as Error).message);
+  }
+  if (!parts) throw unreadable(name, 'it is not a zip archive, or it is cut short');
+  const zip = parts;
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(file, {
     worksheets: 'emit',
     sharedStrings: 'cache',
     // Styles tell a date from a number.
@@ -129,22 +95,48 @@ export async function* xlsxSheets(file: string, name: string): AsyncGenerator<Sh
     hyperlinks: 'ignore',
     entries: 'ignore',
   });
-  let ordinal = 0;
+  const steps = reader as unknown as ReaderSteps & ReaderState;
+  const open = async (path: string): Promise<Readable> => {
+    const entry = zip.get(path);
+    if (!entry) throw unreadable(name, `it has no ${path}`);
+    return openZipEntry(file, entry);
+  };
+  const text = async (path: string): Promise<Readable> => (await open(path)).setEncoding('utf8');
+
   try {
-    for await (const sheet of reader as AsyncIterable<SheetReader>) {
-      const known = reader.sheets.get(sheet);
-      const sheetName = known?.name ?? sheet.name ?? `Sheet${ordinal + 1}`;
-      yield {
-        name: sheetName,
-        index: known?.tab ?? ordinal,
-        rows: rowsOf(sheet, name),
-        skip: () => (known?.source as Partial<Readable> | undefined)?.destroy?.(),
-      };
-      ordinal++;
-    }
+    await steps._parseRels(await text('xl/_rels/workbook.xml.rels'));
+    await steps._parseWorkbook(await text('xl/workbook.xml'));
+    const rels = steps.workbookRels ?? [];
+    const target = (type: string, fallback: string): string => {
+      const rel = rels.find((r) => r.Type.endsWith(`/${type}`));
+      return rel ? partPath(rel.Target) : fallback;
+    };
+    const sharedStrings = target('sharedStrings', 'xl/sharedStrings.xml');
+    if (zip.has(sharedStrings)) for await (const _ of steps._parseSharedStrings(await text(sharedStrings)));
+    const styles = target('styles', 'xl/styles.xml');
+    if (zip.has(styles)) await steps._parseStyles(await text(styles));
   } catch (err) {
-    throw err instanceof ValidationError ? err : unreadable(name, err);
-  } finally {
-    input.destroy();
+    throw err instanceof ValidationError ? err : unreadable(name, (err as Error).message);
+  }
+
+  const tabs = steps.model?.sheets ?? [];
+  for (let tab = 0; tab < tabs.length; tab++) {
+    const sheet = tabs[tab] as { name: string; id: number; rId: string };
+    const rel = steps.workbookRels?.find((r) => r.Id === sheet.rId);
+    if (!rel) throw unreadable(name, `the sheet "${sheet.name}" has no part`);
+    const path = partPath(rel.Target);
+    let source: Readable;
+    let reader: SheetReader | undefined;
+    try {
+      source = await open(path);
+      const sheetNo = /sheet(\d+)\.xml$/.exec(path)?.[1] ?? String(sheet.id);
+      for (const event of steps._parseWorksheet(utf8(source), sheetNo)) {
+        if (event.eventType === 'worksheet') reader = event.value as SheetReader;
+      }
+    } catch (err) {
+      throw err instanceof ValidationError ? err : unreadable(name, (err as Error).message);
+    }
+    if (!reader) throw unreadable(name, `the sheet "${sheet.name}" cannot be opened`);
+    yield { name: sheet.name, index: tab, rows: rowsOf(reader, name), skip: () => source.destroy() };
   }
 }
