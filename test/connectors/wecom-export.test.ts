@@ -329,6 +329,19 @@ describe('the WeCom export reader', () => {
     ]);
   });
 
+  it('takes a "/" with a space beside it as part of a department name (WeCom allows "/" in names)', async () => {
+    const f = writeCsv(file('csv'), [
+      ['姓名', '账号', '部门'],
+      ['张三', 'zhangsan', `${CO}/R&D / 平台/一组`],
+    ]);
+    const s = await pull(f, { content: 'csv' });
+    expect(s.departments).toEqual([
+      { externalId: CO, parentExternalId: null, name: CO },
+      { externalId: `${CO}/R&D / 平台`, parentExternalId: CO, name: 'R&D / 平台' },
+      { externalId: `${CO}/R&D / 平台/一组`, parentExternalId: `${CO}/R&D / 平台`, name: '一组' },
+    ]);
+  });
+
   it('with a single 部门负责人 value for several departments, sets it on the main one only', async () => {
     const f = writeCsv(file('csv'), [
       ['姓名', '账号', '部门', '部门负责人'],

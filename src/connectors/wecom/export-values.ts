@@ -71,9 +71,13 @@ export function splitList(v: string): string[] {
   return v === '' ? [] : v.split(/[;；]/).map((s) => s.trim());
 }
 
-/** A department path `公司/部门A/子部门`, split into its names. */
+/**
+ * A department path `公司/部门A/子部门`, split into its names. WeCom allows "/" in a department's name and the export
+ * does not escape it; a "/" with a space on either side (`R&D / 平台`) is taken as part of a name, since the export
+ * writes the path's own separators without spaces.
+ */
 export function splitPath(v: string): string[] {
-  return v.split('/').map((s) => s.trim());
+  return v.split(/(?<!\s)\/(?!\s)/).map((s) => s.trim());
 }
 
 /** The batch CSV's 所在部门 holds department ids where the export holds paths. */
