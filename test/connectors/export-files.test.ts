@@ -57,11 +57,11 @@ describe('CSV records', () => {
 });
 
 describe('cell text', () => {
-  it('gives numbers in full, rich text joined, formulas by result, dates as written', () => {
+  it('gives numbers in full, rich text joined, formulas by result, dates as written, text as it is', () => {
     expect(cellText(13800138000)).toBe('13800138000');
     expect(cellText(1e21)).toBe('1000000000000000000000');
     expect(cellText(3.25)).toBe('3.25');
-    expect(cellText('  张三 ')).toBe('张三');
+    expect(cellText('  张三 ')).toBe('  张三 '); // trimmed by the table, after mojibake repair
     expect(cellText({ richText: [{ text: '张' }, { text: '三' }] })).toBe('张三');
     expect(cellText({ formula: 'A1&B1', result: 'ab' })).toBe('ab');
     expect(cellText({ sharedFormula: 'A1', result: 7 })).toBe('7');
@@ -81,6 +81,8 @@ describe('mojibake', () => {
     expect(repairMojibake('ä¼\u0081ä¸\u009aå¾®ä¿¡')).toBe('企业微信');
     // Read as Windows-1252, 0x9A is š; 0x81, which 1252 leaves undefined, stays U+0081.
     expect(repairMojibake('ä¼\u0081ä¸šå¾®ä¿¡')).toBe('企业微信');
+    // 楠 is E6 A5 A0: its last byte reads as U+00A0, a space to trim, which the table trims only after repair.
+    expect(repairMojibake('æ¥\u00a0')).toBe('楠');
     // Bytes that were dropped cannot come back: left as it is.
     expect(repairMojibake('ä¼ä¸å¾®ä¿¡')).toBeNull();
     expect(repairMojibake('José')).toBeNull();

@@ -400,6 +400,16 @@ describe('text encodings and mojibake', () => {
     const f = writeXlsx(file('xlsx'), [{ name: 'S', rows: [HEADER, ...MEMBERS] }], { mojibake: true });
     const s = await pull(f, { content: 'xlsx' });
     expect(s.users).toEqual(EXPECTED.users);
+    // 杜楠 ends in the byte 0xA0, which reads as a no-break space: repaired before the cell is trimmed.
+    const nbsp = writeCsv(
+      file('csv'),
+      [
+        ['姓名', '账号'],
+        ['杜楠', 'nan.du'],
+      ],
+      { mojibake: true },
+    );
+    expect((await pull(nbsp, { content: 'csv' })).users[0]?.name).toBe('杜楠');
     const latin = writeCsv(file('csv'), [
       ['姓名', '账号', '地址'],
       ['José Müller', 'jose', 'Ã la carte'],

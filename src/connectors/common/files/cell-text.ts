@@ -1,11 +1,11 @@
 /**
- * A workbook cell's value as the text an admin sees in it, trimmed: numbers in full (a mobile stored as the number
+ * A workbook cell's value as the text an admin sees in it (not yet trimmed: see table.ts): numbers in full (a mobile stored as the number
  * 13800000000 is "13800000000", never "1.38e10"), rich text joined, formulas by their result, dates as
  * YYYY-MM-DD (and the time when there is one), TRUE/FALSE as Excel shows them, errors and blanks as "".
  */
 export function cellText(value: unknown): string {
   if (value === null || value === undefined) return '';
-  if (typeof value === 'string') return unescapeText(value).trim();
+  if (typeof value === 'string') return unescapeText(value);
   if (typeof value === 'number') return numberText(value);
   if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
   if (value instanceof Date) return dateText(value);

@@ -6,10 +6,7 @@ import type { Sheet, SheetRow } from './table.js';
 async function* rows(records: AsyncIterable<string[]>, name: string): AsyncGenerator<SheetRow> {
   let index = 0;
   try {
-    for await (const record of records) {
-      for (let i = 0; i < record.length; i++) record[i] = (record[i] as string).trim();
-      yield { index: index++, cells: record };
-    }
+    for await (const record of records) yield { index: index++, cells: record };
   } catch (err) {
     if (!(err instanceof UnclosedQuoteError)) throw err;
     throw new ValidationError(name, [

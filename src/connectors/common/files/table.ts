@@ -1,7 +1,10 @@
 import { ValidationError, type ValidationIssue } from '../../../errors.js';
 import type { MojibakeRepairs } from './mojibake.js';
 
-/** One row of a sheet: its 0-based position in the sheet (Excel shows index + 1) and its cells as trimmed text. */
+/**
+ * One row of a sheet: its 0-based position in the sheet (Excel shows index + 1) and its cells as text (trimmed once
+ * the table has repaired them: a trailing byte of mojibake can look like a space).
+ */
 export interface SheetRow {
   index: number;
   cells: string[];
@@ -44,7 +47,13 @@ export interface Table {
 /** How far down a sheet the header is looked for when no --start-row names it. */
 export const HEADER_SCAN_ROWS = 200;
 
-const blank = (cells: readonly string[]): boolean => cells.every((c) => c === '');
+const blank = (cells: readonly string[]): boolean => cells.every((c) => c.trim() === '');
+
+/** Repairs mojibake, then trims: U+00A0, the last character of a repairable cell, is also a space to trim. */
+function normalise(cells: string[], repairs: MojibakeRepairs, member: boolean): void {
+  repairs.repairRow(cells, member);
+  for (let i = 0; i < cells.length; i++) cells[i] = (cells[i] as string).trim();
+}
 
 export interface OpenTableOptions {
   range: TableRange;
@@ -77,17 +86,18 @@ export async function openTable(sheets: AsyncIterable<Sheet>, options: OpenTable
     });
   }
   const sheetIterator = sheets[Symbol.asyncIterator]();
-  const seen: string[] = [];
+  const seen: Sheet[] = [];
+  const misses: ValidationIssue[] = [];
   const where = (sheet: string, index: number): string =>
     options.csv ? `${sheet}, row ${index + 1}` : `sheet "${sheet}", row ${index + 1}`;
 
   for (let next = await sheetIterator.next(); !next.done; next = await sheetIterator.next()) {
     const sheet = next.value;
+    seen.push(sheet);
     const wanted =
       range.sheet === undefined ||
       (typeof range.sheet === 'number' ? sheet.index === range.sheet : sheet.name === range.sheet);
     if (!wanted) {
-      seen.push(sheet.name);
       sheet.skip();
       continue;
     }
@@ -98,7 +108,7 @@ export async function openTable(sheets: AsyncIterable<Sheet>, options: OpenTable
       const row = r.value;
       if (row.index < start || blank(row.cells)) continue;
       if (row.index > end) break;
-      repairs.repairRow(row.cells, false);
+      normalise(row.cells, repairs, false);
       firstRead ??= row;
       if (rule.recognises(row.cells)) header = row;
       if (header || range.startRow !== undefined || row.index >= start + HEADER_SCAN_ROWS) break;
@@ -112,14 +122,9 @@ export async function openTable(sheets: AsyncIterable<Sheet>, options: OpenTable
       };
     }
     await rows.return?.();
-    seen.push(sheet.name);
     sheet.skip();
-    if (range.sheet === undefined) continue;
-    // The sheet was named, or the header's row: that row is not a header.
-    await drain(sheetIterator);
-    const at = firstRead ? where(sheet.name, firstRead.index) : options.csv ? sheet.name : `sheet "${sheet.name}"`;
-    throw refuse(file, {
-      path: at,
+    misses.push({
+      path: firstRead ? where(sheet.name, firstRead.index) : options.csv ? sheet.name : `sheet "${sheet.name}"`,
       field: '(header)',
       message: firstRead
         ? range.startRow !== undefined
@@ -131,18 +136,23 @@ export async function openTable(sheets: AsyncIterable<Sheet>, options: OpenTable
           ? `Give --start-row the 0-based row of the header (Excel's row number minus 1), whose cells hold ${rule.describe}.`
           : `Add a header row with ${rule.describe}, or give --start-row the 0-based row of the header.`,
     });
+    // A sheet named by --sheet is the one to read: its header is missing.
+    if (range.sheet !== undefined) break;
   }
+  await drain(sheetIterator);
+  const [miss] = misses;
+  if (miss && (range.sheet !== undefined || misses.length === 1)) throw new ValidationError(file, [miss]);
   if (range.sheet !== undefined) {
     throw refuse(file, {
       field: '--sheet',
-      message: `there is no sheet ${typeof range.sheet === 'number' ? `at position ${range.sheet}` : `named "${range.sheet}"`}; the sheets are ${seen.map((s, i) => `${i}: "${s}"`).join(', ') || 'none'}`,
+      message: `there is no sheet ${typeof range.sheet === 'number' ? `at position ${range.sheet}` : `named "${range.sheet}"`}; the sheets are ${seen.map((s) => `${s.index}: "${s.name}"`).join(', ') || 'none'}`,
       hint: 'Give --sheet a position from 0 or a name from that list.',
     });
   }
   throw refuse(file, {
     field: '(header)',
-    message: `no sheet has a row holding ${rule.describe}${range.startRow === undefined ? ` among its first ${HEADER_SCAN_ROWS} rows` : ` at row ${start + 1}`} (sheets: ${seen.map((s) => `"${s}"`).join(', ') || 'none'})`,
-    hint: `Check that this is the contacts export; give --sheet and --start-row to point at the header (rows from 0).`,
+    message: `no sheet has a row holding ${rule.describe}${range.startRow === undefined ? ` among its first ${HEADER_SCAN_ROWS} rows` : ` at row ${start + 1}`} (sheets: ${seen.map((s) => `"${s.name}"`).join(', ') || 'none'})`,
+    hint: 'Check that this is the contacts export; give --sheet and --start-row to point at the header (rows from 0).',
   });
 }
 
@@ -167,7 +177,7 @@ async function* dataRows(
     const row = r.value;
     if (row.index <= headerIndex || blank(row.cells)) continue;
     if (row.index > end) break;
-    repairs.repairRow(row.cells, true);
+    normalise(row.cells, repairs, true);
     yield row;
   }
   await rows.return?.();
