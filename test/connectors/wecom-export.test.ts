@@ -342,6 +342,21 @@ describe('the WeCom export reader', () => {
     ]);
   });
 
+  it('keeps text that looks like XML entities as it is written (exceljs decodes inline strings twice)', async () => {
+    const tricky = ['a&lt;b', 'x&amp;y', '<b> & "q" \'s', '&#38;', 'R&D'];
+    const f = writeXlsx(file('xlsx'), [
+      {
+        name: 'S',
+        rows: [
+          ['姓名', '账号', ...tricky.map((_, i) => `备注${i}`)],
+          ['张三', 'zhangsan', ...tricky],
+        ],
+      },
+    ]);
+    const s = await pull(f, { content: 'xlsx' });
+    expect(s.users[0]?.attributes).toEqual(Object.fromEntries(tricky.map((t, i) => [`备注${i}`, t])));
+  });
+
   it('with a single 部门负责人 value for several departments, sets it on the main one only', async () => {
     const f = writeCsv(file('csv'), [
       ['姓名', '账号', '部门', '部门负责人'],

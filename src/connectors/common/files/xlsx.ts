@@ -15,6 +15,8 @@ import { openZipEntry, readZipDirectory, type ZipEntryInfo } from './zip-directo
  *   (exceljs#3064, unzipper#234). The parts are opened here by name instead, the workbook's lists first.
  * - it decodes each unpacked chunk of XML on its own, so a Chinese character split between two chunks becomes two
  *   U+FFFD (exceljs#2063): each part is decoded here as one stream before its XML parser sees it.
+ * - it decodes entities twice in a sheet's inline strings (text `a&lt;b` reads as `a<b`): an `&` written before
+ *   what would read as an entity is escaped once more before its parser sees it.
  */
 
 /** The WorkbookReader's own steps (not in its type declarations) that are called here. */
@@ -39,6 +41,23 @@ async function* utf8(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<str
   for await (const chunk of chunks) yield typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
   const rest = decoder.decode();
   if (rest) yield rest;
+}
+
+/** An "&" in the XML (however written) that exceljs would decode a second time along with the text after it. */
+const DECODED_TWICE = /&(?:amp|#38|#x26);(?=(?:lt|gt|amp|apos|quot);)/g;
+/** The longest tail that may hold the start of such an "&": held back until the next chunk. */
+const HELD = 16;
+
+async function* escapeTwiceDecoded(chunks: AsyncIterable<string>): AsyncGenerator<string> {
+  let held = '';
+  for await (const chunk of chunks) {
+    const text = held + chunk;
+    const amp = text.lastIndexOf('&');
+    const cut = amp >= 0 && amp >= text.length - HELD ? amp : text.length;
+    held = text.slice(cut);
+    yield text.slice(0, cut).replace(DECODED_TWICE, '&amp;amp;');
+  }
+  if (held) yield held.replace(DECODED_TWICE, '&amp;amp;');
 }
 
 function unreadable(name: string, why: string): ValidationError {
@@ -130,7 +149,7 @@ export async function* xlsxSheets(file: string, name: string): AsyncGenerator<Sh
     try {
       source = await open(path);
       const sheetNo = /sheet(\d+)\.xml$/.exec(path)?.[1] ?? String(sheet.id);
-      for (const event of steps._parseWorksheet(utf8(source), sheetNo)) {
+      for (const event of steps._parseWorksheet(escapeTwiceDecoded(utf8(source)), sheetNo)) {
         if (event.eventType === 'worksheet') reader = event.value as SheetReader;
       }
     } catch (err) {
