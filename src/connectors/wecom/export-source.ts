@@ -132,7 +132,10 @@ class RowReader {
   private readonly userRows: number[] = [];
   private readonly accounts = new Map<string, number>();
   private readonly issues: Located[] = [];
-  private departmentIds = 0;
+  /** Each department as a cell writes it → its id, once its path is known to be good. */
+  private readonly paths = new Map<string, string>();
+  /** Rows whose departments are given by id (the batch CSV), not by path. */
+  private departmentIdRows = 0;
 
   constructor(
     private readonly file: string,
@@ -237,7 +240,9 @@ class RowReader {
     const departmentsCell = cell('departments');
     if (departmentsCell === undefined) return;
     const ids: string[] = [];
-    for (const value of splitList(departmentsCell)) {
+    const values = splitList(departmentsCell);
+    if (values.some((v) => DEPARTMENT_ID.test(v))) this.departmentIdRows++;
+    for (const value of values) {
       const id = this.department(value, row.index, object);
       if (id !== null) ids.push(id);
     }
@@ -287,13 +292,14 @@ class RowReader {
       return null;
     }
     if (DEPARTMENT_ID.test(value)) {
-      this.departmentIds++;
       if (!this.departments.has(value)) {
         this.departments.set(value, { externalId: value, parentExternalId: null });
         this.departmentRows.set(value, row);
       }
       return value;
     }
+    const known = this.paths.get(value);
+    if (known !== undefined) return known;
     const names = splitPath(value);
     if (names.some((n) => n === '')) {
       this.rowIssue(
@@ -325,6 +331,7 @@ class RowReader {
       }
       parent = id;
     }
+    if (parent !== null) this.paths.set(value, parent);
     return parent;
   }
 
@@ -360,11 +367,11 @@ class RowReader {
       throw new ValidationError(this.file, listed);
     }
     const warnings: SourceWarning[] = [];
-    if (this.departmentIds > 0) {
+    if (this.departmentIdRows > 0) {
       warnings.push({
         code: 'DEPARTMENT_IDS',
         message: `the ${this.column('departments')} column holds department ids, not paths: those departments were taken as top departments named by their id`,
-        rows: this.departmentIds,
+        rows: this.departmentIdRows,
       });
     }
     if (this.columns.repeated.length > 0) {
