@@ -4,9 +4,9 @@ import type { DirectoryState, UserScope } from '../directory/model.js';
 import type { Snapshot, SnapshotDepartment, SnapshotUser } from '../directory/snapshot.js';
 import type { ErrorInfo } from '../errors.js';
 import type { Policy, PolicyInput } from '../reconcile/policy.js';
-import type { RunWarning } from '../store/run-repo.js';
 import type { PlatformCallbacks } from './common/callbacks.js';
 import type { ConnectionTestOptions, ConnectionTestResult } from './common/connection-test.js';
+import type { EncodingChoice } from './common/files/encoding.js';
 import type { TokenCache } from './common/token-cache.js';
 
 /** The only shapes the core knows of a source: everything platform-specific stays behind them. */
@@ -42,7 +42,7 @@ export interface SourceConnector {
    * repaired from a wrong encoding: `MOJIBAKE_REPAIRED` with the rows and one example). Asked once after `pull`;
    * the run keeps them and its report shows them.
    */
-  readonly warnings?: () => RunWarning[];
+  readonly warnings?: () => SourceWarning[];
   /**
    * For a source that reads only some objects (contact-change events): turns what `pull` returned into the org as
    * the source sees it, from the directory loaded under the run's lock. The result is what is validated and planned.
@@ -53,6 +53,40 @@ export interface SourceConnector {
    * (and every department) instead of the whole directory.
    */
   readonly scope?: () => UserScope;
+}
+
+/**
+ * Something a read noticed and dealt with, reported beside the run's errors and notes: e.g. `MOJIBAKE_REPAIRED`
+ * with the rows repaired and one example. A JSON contract of the run report: keep the shape.
+ */
+export interface SourceWarning {
+  code: string;
+  message: string;
+  /** How many rows of a file it concerns. */
+  rows?: number;
+  /** One case, as it was and as it was taken. */
+  example?: { before: string; after: string };
+}
+
+/**
+ * Which part of an export file to read, and how. Rows are 0-based rows of the sheet; the first row read is the header.
+ */
+export interface ExportReadOptions {
+  /** What the file holds, told by its content (common/files/detect.ts). */
+  content: 'xlsx' | 'csv';
+  /** A sheet by its 0-based position or its name; default: the first with a header the reader knows. */
+  sheet?: number | string;
+  /** The header row; default: found by scanning the first rows for the header the reader knows. */
+  startRow?: number;
+  /** The last row read; -1 or absent: the sheet's last. */
+  endRow?: number;
+  /** A CSV file's encoding (default auto). */
+  encoding?: EncodingChoice;
+}
+
+/** Reads the platform's admin-console export (a workbook or a CSV of it) as a source: `orgsync import --format <id>-export`. */
+export interface ExportReader {
+  source(file: string, options: ExportReadOptions): SourceConnector;
 }
 
 /**
@@ -188,8 +222,9 @@ export interface PlatformDefinition<
     connection: PlatformConnection<P, z.output<SS>, z.output<KS>>,
     options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number },
   ): Promise<ConnectionTestResult>;
-  /** Slots the next capabilities fill: reading the admin console's export, pushing into the platform, sign-in. */
-  readonly exportReader?: unknown;
+  /** Reads the admin console's contacts export, when the platform has one orgsync knows. */
+  readonly exportReader?: ExportReader;
+  /** Slots the next capabilities fill: pushing into the platform, sign-in. */
   readonly target?: unknown;
   readonly signIn?: unknown;
 }
