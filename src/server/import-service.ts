@@ -1,11 +1,10 @@
-import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { ConnectionService } from '../connections/connections.js';
-import type { SourceConnector } from '../connectors/contract.js';
-import { JsonSnapshotSource } from '../connectors/json-snapshot/source.js';
-import { OrgsyncError, describeIssue, moreProblems, type ValidationIssue } from '../errors.js';
+import type { FileContent } from '../connectors/common/files/detect.js';
+import { OrgsyncError, ValidationError, describeIssue, moreProblems, type ValidationIssue } from '../errors.js';
 import { policySchema } from '../reconcile/policy.js';
 import { enrichConnection } from '../runs/enrich.js';
+import { fileContent, fileSource, type OptionNames } from '../runs/import-file.js';
 import { RunLog } from '../runs/run-log.js';
 import { executeRun, type RunProgress, type RunReport } from '../runs/run-service.js';
 import type { RunChangeRecord, RunRecord, RunStep, Template } from '../runs/types.js';
@@ -21,13 +20,35 @@ import type { RunRunner } from './runner.js';
  * run is the connection's.
  */
 
-/** What an upload holds, told by its bytes: a JSON snapshot (docs/json-snapshot.md). */
-export type UploadFormat = 'snapshot';
+/** What an upload holds, told by its bytes: a JSON snapshot, an Excel workbook or a CSV file of the export. */
+export type UploadFormat = FileContent;
+
+/** The export options as the API names them, in what an import refuses. */
+const OPTION_NAMES: OptionNames = { sheet: 'sheet', startRow: 'startRow', endRow: 'endRow', encoding: 'encoding' };
+const FLAGS: Record<string, keyof OptionNames> = {
+  '--sheet': 'sheet',
+  '--start-row': 'startRow',
+  '--end-row': 'endRow',
+  '--encoding': 'encoding',
+};
+
+/** A reader's issue in the API's words: the readers name the export options as the command line does. */
+function inApiTerms(issue: ValidationIssue): ValidationIssue {
+  const words = (text: string): string =>
+    text.replace(/--(?:sheet|start-row|end-row|encoding)\b/g, (flag) => OPTION_NAMES[FLAGS[flag] as keyof OptionNames]);
+  return {
+    ...issue,
+    field: words(issue.field),
+    message: words(issue.message),
+    ...(issue.hint !== undefined ? { hint: words(issue.hint) } : {}),
+  };
+}
 
 /** How to read an upload and what to make of it: the body of preview and apply. */
 export interface ImportRequest {
-  /** The source the file stands for (links are kept per source); default `json` for a snapshot. */
+  /** The source the file stands for (links are kept per source); default `json` for a snapshot, `wecom-export` for an export file. */
   source?: string | undefined;
+  /** Default create-update for an export file, full for a snapshot. */
   template?: Template | undefined;
   /** Fill what this connection's API cannot see, instead of importing the file as a source of its own. */
   enrich?: string | undefined;
@@ -53,7 +74,8 @@ function invalid(field: string, message: string, hint: string): ApiError {
 }
 
 /** A file none of the readers takes, named as the admin named it. */
-function unreadable(upload: UploadInfo, issues: ValidationIssue[], extra: Record<string, unknown> = {}): ApiError {
+function unreadable(upload: UploadInfo, found: ValidationIssue[], extra: Record<string, unknown> = {}): ApiError {
+  const issues = found.map(inApiTerms);
   const [first] = issues;
   return new ApiError(
     400,
@@ -68,31 +90,10 @@ function unreadable(upload: UploadInfo, issues: ValidationIssue[], extra: Record
   );
 }
 
-/** What the bytes say the file is. */
-async function formatOf(upload: StoredUpload): Promise<UploadFormat> {
-  const handle = await open(upload.file, 'r');
-  try {
-    const head = Buffer.alloc(Math.min(upload.size, 512));
-    await handle.read(head, 0, head.length, 0);
-    const start = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
-    if (head.subarray(start).toString('latin1').trimStart().startsWith('{')) return 'snapshot';
-  } finally {
-    await handle.close();
-  }
-  throw unreadable(upload, [
-    {
-      path: upload.name,
-      field: '(format)',
-      message: 'the file is not a JSON snapshot of the org',
-      hint: 'Upload a JSON snapshot (docs/json-snapshot.md).',
-    },
-  ]);
-}
-
 interface Prepared {
   /** The runner's key: the source, or the enriched connection. */
   source: string;
-  execute(file: string, options: { dryRun: boolean; onProgress: (p: RunProgress) => void }): Promise<RunReport>;
+  execute(options: { dryRun: boolean; onProgress: (p: RunProgress) => void }): Promise<RunReport>;
 }
 
 export class ImportService {
@@ -117,10 +118,11 @@ export class ImportService {
     const received = await this.deps.uploads.receive(body, info);
     const stored = await this.deps.uploads.get(received.uploadId);
     try {
-      return { ...received, format: await formatOf(stored), expiresAt: this.deps.uploads.expiresAt(received) };
+      const format = await fileContent(stored.file, 'auto', stored.name);
+      return { ...received, format, expiresAt: this.deps.uploads.expiresAt(received) };
     } catch (err) {
       await this.deps.uploads.remove(received.uploadId);
-      throw err;
+      throw err instanceof ValidationError ? unreadable(received, err.issues) : err;
     }
   }
 
@@ -132,7 +134,7 @@ export class ImportService {
     const upload = await this.deps.uploads.get(uploadId);
     const prepared = await this.prepare(upload, request);
     const { runId, done } = await this.deps.runner.startRun(prepared.source, (onProgress) =>
-      prepared.execute(upload.file, { dryRun: true, onProgress }),
+      prepared.execute({ dryRun: true, onProgress }),
     );
     const report = await done;
     const detail = await this.log.detail(runId, PREVIEW_CHANGES);
@@ -163,7 +165,7 @@ export class ImportService {
     try {
       const { runId } = await this.deps.runner.startRun(
         prepared.source,
-        (onProgress) => prepared.execute(taken.file, { dryRun: false, onProgress }),
+        (onProgress) => prepared.execute({ dryRun: false, onProgress }),
         () => taken.remove(),
       );
       return runId;
@@ -182,13 +184,17 @@ export class ImportService {
 
   /** The run the request asks for, its options checked against the file; 400 naming the field at fault. */
   private async prepare(upload: StoredUpload, request: ImportRequest): Promise<Prepared> {
-    await formatOf(upload);
-    for (const field of ['sheet', 'startRow', 'endRow', 'encoding'] as const) {
-      if (request[field] !== undefined && !(field === 'encoding' && request.encoding === 'auto')) {
-        throw invalid(field, `${upload.name} is a JSON snapshot: ${field} is for export files`, `Leave ${field} out.`);
-      }
-    }
-    const connector = (file: string): SourceConnector => new JsonSnapshotSource(file);
+    const { connector, defaultSource, defaultTemplate } = await fileSource(
+      upload.file,
+      {
+        format: 'auto',
+        sheet: request.sheet,
+        startRow: request.startRow,
+        endRow: request.endRow,
+        encoding: request.encoding ?? 'auto',
+      },
+      { names: OPTION_NAMES, what: 'import options', display: upload.name },
+    );
     if (request.enrich !== undefined) {
       const clashing = (['source', 'template'] as const).filter((f) => request[f] !== undefined);
       if (clashing.length > 0) {
@@ -209,23 +215,16 @@ export class ImportService {
       return {
         source: connection.name,
         // A platform whose users are linked by an id no file lists is refused there, before the run exists (400).
-        execute: (file, options) => enrichConnection(this.deps.store, connection, connector(file), options),
+        execute: (options) => enrichConnection(this.deps.store, connection, connector, options),
       };
     }
-    const source = request.source ?? 'json';
-    const template = request.template ?? 'full';
+    const source = request.source ?? defaultSource;
+    const template = request.template ?? defaultTemplate;
     const policy = policySchema.parse({});
     return {
       source,
-      execute: (file, options) =>
-        executeRun(this.deps.store, {
-          kind: 'import',
-          source,
-          connector: connector(file),
-          policy,
-          template,
-          ...options,
-        }),
+      execute: (options) =>
+        executeRun(this.deps.store, { kind: 'import', source, connector, policy, template, ...options }),
     };
   }
 }

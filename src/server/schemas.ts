@@ -532,7 +532,9 @@ export const uploadSchema = z.object({
   uploadId: z.string().describe('Give it to preview and apply'),
   name: z.string(),
   size: z.number().int().describe('Bytes'),
-  format: z.enum(['snapshot']).describe('What the file is, told by its content: snapshot (a JSON snapshot)'),
+  format: z
+    .enum(['snapshot', 'xlsx', 'csv'])
+    .describe('What the file is, told by its content: a JSON snapshot, or the contacts export as xlsx or csv'),
   expiresAt: z.string().describe('When it is deleted unless applied before'),
 });
 
@@ -554,12 +556,14 @@ export const importBody = z
   .strictObject({
     source: sourceName
       .optional()
-      .describe('The source the file stands for; links are kept per source (default: json for a snapshot)'),
+      .describe(
+        'The source the file stands for; links are kept per source (default: json for a snapshot, wecom-export for an export file)',
+      ),
     template: z
       .enum(TEMPLATES)
       .optional()
       .describe(
-        'create-update (touch nobody the file leaves out), delete-only (only remove them), full (both; the default for a snapshot)',
+        'create-update (touch nobody the file leaves out; the default for an export file), delete-only (only remove them), full (both; the default for a snapshot)',
       ),
     enrich: z
       .string()
