@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,8 @@ import { exportDirectory } from '../../src/directory/export.js';
 import { UPLOAD_TTL_MS } from '../../src/server/import-uploads.js';
 import { importErrorSchema, runDetailSchema, uploadSchema } from '../../src/server/schemas.js';
 import { WecomSimulator } from '../../src/simulator/wecom/server.js';
+import { readXlsx, writeCsv, writeXlsx, type PyCell } from '../helpers/export-files.js';
+import { viewOfDirectory, viewOfRows } from '../helpers/export-expect.js';
 import { fileOrg, IMPORT_FORMATS, peopleOf, type FileOrg } from '../helpers/import-files.js';
 import { tempDir } from '../helpers/stores.js';
 import { type Client, signedIn, startHarness, until, type Harness } from './harness.js';
@@ -452,5 +454,159 @@ describe('with a connection', () => {
       (await dump()).users.map((u) => [u.links.find((l) => l.source === 'acme')?.externalId, u]),
     );
     expect(accounts.map((a) => byAccount.get(a)?.mobile)).toEqual(accounts.map((_a, i) => mobile(i)));
+  });
+});
+
+describe('export files', () => {
+  let sim: WecomSimulator;
+  let simUrl: string;
+
+  beforeAll(async () => {
+    sim = new WecomSimulator({ seed: 23, departments: 8, users: 60 });
+    simUrl = await sim.listen(0);
+  });
+
+  afterAll(async () => {
+    await sim?.close();
+  });
+
+  /** Uploads a file written by another program, by its path. */
+  async function uploadFile(file: string): Promise<string> {
+    const answer = await upload(readFileSync(file), path.basename(file));
+    expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    return answer.body.uploadId;
+  }
+
+  it("the simulator's xlsx: create-update as wecom-export by default, and the directory equals the file as openpyxl reads it", async () => {
+    const res = await fetch(`${simUrl}/__sim/export.xlsx`);
+    expect(res.status).toBe(200);
+    const file = path.join(files, '通讯录.xlsx');
+    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    const expected = viewOfRows(readXlsx(file)[0]?.rows ?? []);
+    const answer = await upload(readFileSync(file), '通讯录.xlsx');
+    expect(answer.status).toBe(201);
+    expect(answer.body.format).toBe('xlsx');
+    const { uploadId } = answer.body;
+    const before = await dump();
+    const preview = await c.request('POST', `/api/v1/imports/${uploadId}/preview`, {});
+    expect(preview.status, preview.text).toBe(200);
+    expect(preview.body).toMatchObject({
+      source: 'wecom-export',
+      template: 'create-update',
+      status: 'planned',
+      warnings: [],
+      changes: {
+        departments: { create: Object.keys(expected.departments).length },
+        users: { create: Object.keys(expected.people).length },
+      },
+    });
+    expect(await dump()).toEqual(before);
+    const applied = await c.request('POST', `/api/v1/imports/${uploadId}/apply`, {});
+    expect(applied.status).toBe(202);
+    expect(await finished(applied.body.runId)).toMatchObject({ status: 'succeeded', template: 'create-update' });
+    const doc = await dump();
+    const linked = doc.users.filter((u) => u.links.some((l) => l.source === 'wecom-export'));
+    // The people of this file only: the earlier tests imported others under other sources.
+    const exported = { ...doc, users: linked } as unknown as Parameters<typeof viewOfDirectory>[0];
+    expect(viewOfDirectory(exported, 'wecom-export')).toEqual(expected);
+  });
+
+  // Sheet 0 explains; sheet 1 ("成员") has a title row, the header at row 1 (0-based) and ten members; sheet 2 five.
+  const people = (prefix: string, count: number): PyCell[][] =>
+    Array.from({ length: count }, (_, i) => [
+      `人${i}`,
+      `${prefix}${i}`,
+      `公司/部门${i % 3}`,
+      String(13_800_000_000 + i),
+    ]);
+  const HEADER = ['姓名', '账号', '部门', '手机'];
+  const workbook = (name: string, members: PyCell[][] = people('a', 10)): string =>
+    writeXlsx(path.join(files, name), [
+      { name: '说明', rows: [['本文件为通讯录导出']] },
+      { name: '成员', rows: [['通讯录'], HEADER, ...members] },
+      { name: '外包', rows: [HEADER, ...people('b', 5)] },
+    ]);
+
+  it('sheet, startRow and endRow select exactly the rows asked; a sheet that is not there is a 400 listing the sheets', async () => {
+    const uploadId = await uploadFile(workbook('two-sheets.xlsx'));
+    const created = async (body: Record<string, unknown>) => {
+      const answer = await c.request('POST', `/api/v1/imports/${uploadId}/preview`, { source: 'sheets', ...body });
+      expect(answer.status, answer.text).toBe(200);
+      const page = await c.get(`/api/v1/runs/${answer.body.runId}/changes?limit=100`);
+      return page.body.items
+        .filter((x: { objectKind: string }) => x.objectKind === 'user')
+        .map((x: { externalId: string }) => x.externalId);
+    };
+    expect(await created({})).toEqual(people('a', 10).map((r) => r[1]));
+    expect(await created({ sheet: 2 })).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
+    // Row 1 (0-based) is the header; rows 2..5 are a0..a3.
+    expect(await created({ sheet: '成员', startRow: 1, endRow: 5 })).toEqual(['a0', 'a1', 'a2', 'a3']);
+    const missing = await c.request('POST', `/api/v1/imports/${uploadId}/preview`, { sheet: '成员列表' });
+    expect(missing.status).toBe(400);
+    expect(missing.body.issues).toEqual([
+      expect.objectContaining({
+        field: 'sheet',
+        message: expect.stringContaining('the sheets are 0: "说明", 1: "成员", 2: "外包"'),
+        hint: expect.not.stringContaining('--'),
+      }),
+    ]);
+    const backwards = await c.request('POST', `/api/v1/imports/${uploadId}/preview`, { startRow: 5, endRow: 3 });
+    expect(backwards.status).toBe(400);
+    expect(backwards.body.error).toMatchObject({
+      field: 'endRow',
+      message: expect.stringContaining('before the start row'),
+    });
+    const encoding = await c.request('POST', `/api/v1/imports/${uploadId}/apply`, { encoding: 'gb18030' });
+    expect(encoding.status).toBe(400);
+    expect(encoding.body.error.field).toBe('encoding');
+    expect((await c.request('DELETE', `/api/v1/imports/${uploadId}`)).status).toBe(204);
+  });
+
+  it('bad rows: every issue names the sheet, the row as Excel shows it and the column; nothing is written', async () => {
+    const members = people('c', 8).map((r, i): PyCell[] =>
+      i === 2
+        ? [r[0] ?? '', r[1] ?? '', r[2] ?? '', 'not a phone']
+        : i === 5
+          ? [r[0] ?? '', 'c0', r[2] ?? '', r[3] ?? '']
+          : r,
+    );
+    const uploadId = await uploadFile(workbook('bad-rows.xlsx', members));
+    const before = await dump();
+    const answer = await c.request('POST', `/api/v1/imports/${uploadId}/preview`, { source: 'bad-xlsx' });
+    expect(answer.status, answer.text).toBe(400);
+    // Members start at Excel row 3: the third is row 5, the sixth row 8.
+    expect(answer.body.issues).toEqual([
+      expect.objectContaining({ path: 'sheet "成员", row 5', field: '手机' }),
+      expect.objectContaining({ path: 'sheet "成员", row 8', field: '账号' }),
+    ]);
+    expect(await dump()).toEqual(before);
+    expect((await c.request('DELETE', `/api/v1/imports/${uploadId}`)).status).toBe(204);
+  });
+
+  it('a CSV with mojibake: the preview warns with the rows and an example, the run keeps the warning, the names are repaired', async () => {
+    const file = writeCsv(path.join(files, 'mojibake.csv'), [['通讯录'], HEADER, ...people('d', 6)], {
+      mojibake: true,
+    });
+    const uploadId = await uploadFile(file);
+    const sheet = await c.request('POST', `/api/v1/imports/${uploadId}/preview`, { sheet: 0 });
+    expect(sheet.status).toBe(400);
+    expect(sheet.body.error.field).toBe('sheet');
+    const preview = await c.request('POST', `/api/v1/imports/${uploadId}/preview`, { source: 'csv-hr' });
+    expect(preview.status, preview.text).toBe(200);
+    expect(preview.body.warnings).toEqual([
+      expect.objectContaining({
+        code: 'MOJIBAKE_REPAIRED',
+        rows: expect.any(Number),
+        example: expect.objectContaining({ after: '通讯录' }),
+      }),
+    ]);
+    const applied = await c.request('POST', `/api/v1/imports/${uploadId}/apply`, { source: 'csv-hr' });
+    const run = await finished(applied.body.runId);
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      warnings: [expect.objectContaining({ code: 'MOJIBAKE_REPAIRED' })],
+    });
+    const names = (await dump()).users.filter((u) => u.links.some((l) => l.source === 'csv-hr')).map((u) => u.name);
+    expect(names.sort()).toEqual(['人0', '人1', '人2', '人3', '人4', '人5']);
   });
 });
