@@ -16,6 +16,15 @@ import { Link } from '../router';
 import { CountsTable, Drawer, ErrorBox, totalChanges } from './common';
 import { FieldDiffs } from './field-diffs';
 
+/** A result below the form: brought into view when it appears. */
+function useScrolledTo() {
+  const ref = useRef<HTMLElement>(null);
+  useEffect(() => {
+    ref.current?.scrollIntoView({ block: 'start' });
+  }, []);
+  return ref;
+}
+
 /** Changes the preview lists; the run page has them all. */
 const SHOWN_CHANGES = 20;
 const ENCODINGS = ['auto', 'utf8', 'gb18030'] as const;
@@ -385,8 +394,9 @@ function PreviewResult({ preview }: { preview: ImportPreview }) {
   const { t, tx, formatNumber } = useI18n();
   const { items, total } = preview.changedObjects;
   const shown = items.slice(0, SHOWN_CHANGES);
+  const ref = useScrolledTo();
   return (
-    <section className="import-result" data-testid="import-preview-result" data-run-id={preview.id}>
+    <section ref={ref} className="import-result" data-testid="import-preview-result" data-run-id={preview.id}>
       <div className="panel-title-row">
         <h3 className="panel-subtitle">{t('import.result')}</h3>
         <span className="spacer" />
@@ -477,7 +487,8 @@ export function Warnings({ warnings, testId = 'import-warnings' }: { warnings: R
             {w.rows !== undefined && (
               <span className="muted"> · {t('import.warningRows', { rows: formatNumber(w.rows) })}</span>
             )}
-            {w.example && (
+            {/* The reader's message may give the example already. */}
+            {w.example && !w.message.includes(w.example.after) && (
               <div className="small mono">
                 {t('import.example', { before: w.example.before, after: w.example.after })}
               </div>
@@ -519,8 +530,9 @@ export function EnrichmentCounts({ enrichment }: { enrichment: NonNullable<Impor
 /** Every problem the reader found, where it is: the admin fixes the file, not the form. */
 function IssuesTable({ issues }: { issues: ImportIssue[] }) {
   const { t } = useI18n();
+  const ref = useScrolledTo();
   return (
-    <section>
+    <section ref={ref}>
       <h3 className="panel-subtitle">{t('import.issues')}</h3>
       <table className="table table-compact" data-testid="import-issues">
         <thead>
