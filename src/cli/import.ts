@@ -1,13 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ValidationError, zodIssues, OrgsyncError } from '../errors.js';
-import type { ExportReadOptions, PlatformDefinition, SourceConnector } from '../connectors/contract.js';
-import { contentOf } from '../connectors/common/files/detect.js';
+import type { SourceConnector } from '../connectors/contract.js';
 import { ENCODING_CHOICES, type EncodingChoice } from '../connectors/common/files/encoding.js';
-import { JsonSnapshotSource } from '../connectors/json-snapshot/source.js';
-import { PLATFORMS } from '../connectors/registry.js';
 import { policySchema, type Policy, type PolicyInput } from '../reconcile/policy.js';
+import { EXPORT_READERS, exportFormat, fileSource, type FileSource, type OptionNames } from '../runs/import-file.js';
 import { executeRun, type RunReport } from '../runs/run-service.js';
 import { TEMPLATES, type Template } from '../runs/types.js';
 import type { Store } from '../store/store.js';
@@ -28,11 +25,6 @@ export interface ImportCommandHelpers {
   ): Promise<RunReport>;
 }
 
-/** The platforms that read their admin console's export, each a `--format <id>-export`. */
-const EXPORT_READERS = PLATFORMS.flatMap((p) =>
-  p.exportReader ? [p as PlatformDefinition & Required<Pick<PlatformDefinition, 'exportReader'>>] : [],
-);
-const exportFormat = (p: PlatformDefinition): string => `${p.id}-export`;
 const FORMATS = ['auto', 'snapshot', ...EXPORT_READERS.map(exportFormat), 'csv'] as const;
 
 interface ImportOptions {
@@ -130,56 +122,17 @@ export async function loadPolicy(
   return parsed.data;
 }
 
-/**
- * The source the file is read with: `--format auto` tells a snapshot, a workbook and a CSV apart by content (an
- * export file goes to the first platform of the registry that reads exports); `<platform>-export` wants an xlsx
- * workbook, `csv` a CSV of the same columns. The export flags are refused where they mean nothing.
- */
-async function sourceFor(file: string, opts: ImportOptions): Promise<{ connector: SourceConnector; source: string }> {
-  const platform = EXPORT_READERS.find((p) => exportFormat(p) === opts.format) ?? EXPORT_READERS[0];
-  const content =
-    opts.format === 'snapshot'
-      ? 'snapshot'
-      : await contentOf(file, opts.format === 'auto' ? 'auto' : opts.format === 'csv' ? 'csv' : 'xlsx');
-  const rangeFlags = [
-    opts.sheet !== undefined ? '--sheet' : null,
-    opts.startRow !== undefined ? '--start-row' : null,
-    opts.endRow !== undefined ? '--end-row' : null,
-  ].filter((f): f is string => f !== null);
-  if (content === 'snapshot' || !platform) {
-    const flag = [...rangeFlags, ...(opts.encoding !== 'auto' ? ['--encoding'] : [])][0];
-    if (flag) {
-      throw flagIssue(
-        flag,
-        `${path.basename(file)} is a JSON snapshot: ${flag} is for export files`,
-        `Leave ${flag} out.`,
-      );
-    }
-    return { connector: new JsonSnapshotSource(file), source: opts.source ?? 'json' };
-  }
-  if (content === 'csv' && opts.sheet !== undefined) {
-    throw flagIssue('--sheet', `${path.basename(file)} is a CSV file, which has no sheets`, 'Leave --sheet out.');
-  }
-  if (content === 'xlsx' && opts.encoding !== 'auto') {
-    throw flagIssue(
-      '--encoding',
-      `${path.basename(file)} is an Excel workbook, whose text is always Unicode`,
-      'Leave --encoding out; it is for CSV files.',
-    );
-  }
-  const read: ExportReadOptions = {
-    content,
-    encoding: opts.encoding,
-    ...(opts.sheet !== undefined ? { sheet: opts.sheet } : {}),
-    ...(opts.startRow !== undefined ? { startRow: opts.startRow } : {}),
-    ...(opts.endRow !== undefined ? { endRow: opts.endRow } : {}),
-  };
-  return { connector: platform.exportReader.source(file, read), source: opts.source ?? exportFormat(platform) };
-}
+/** The export options as the command line names them, in what the import refuses. */
+const FLAG_NAMES: OptionNames = {
+  sheet: '--sheet',
+  startRow: '--start-row',
+  endRow: '--end-row',
+  encoding: '--encoding',
+};
 
-/** The template: as given, else create-update for an export file (nobody missing from it is touched) and full for a snapshot. */
-function templateOf(given: Template | undefined, connector: SourceConnector): Template {
-  return given ?? (connector instanceof JsonSnapshotSource ? 'full' : 'create-update');
+/** The file's source as the flags ask (`runs/import-file.ts`, shared with the API). */
+function sourceFor(file: string, opts: ImportOptions): Promise<FileSource> {
+  return fileSource(file, opts, { names: FLAG_NAMES, what: 'import flags' });
 }
 
 export function importCommand(io: Output, helpers: ImportCommandHelpers): Command {
@@ -245,27 +198,20 @@ export function importCommand(io: Output, helpers: ImportCommandHelpers): Comman
           'Use 1-64 letters, digits, _ . - starting with a letter or digit.',
         );
       }
-      if (opts.startRow !== undefined && opts.endRow !== undefined && opts.endRow >= 0 && opts.endRow < opts.startRow) {
-        throw flagIssue(
-          '--end-row',
-          `the end row ${opts.endRow} is before the start row ${opts.startRow}`,
-          'Give an --end-row at or after --start-row (rows count from 0; -1 is the last row).',
-        );
-      }
       if (opts.enrich !== undefined) {
         const { connector } = await sourceFor(file, opts);
         const report = await helpers.enrich(connector, opts.enrich, opts, cmd);
         return finish(report);
       }
       const policy = await loadPolicy(opts.policy, opts);
-      const { connector, source } = await sourceFor(file, opts);
+      const { connector, defaultSource, defaultTemplate } = await sourceFor(file, opts);
       const report = await helpers.withStore(cmd.optsWithGlobals<{ dataDir?: string }>(), (store) =>
         executeRun(store, {
           kind: 'import',
-          source,
+          source: opts.source ?? defaultSource,
           connector,
           policy,
-          template: templateOf(opts.template, connector),
+          template: opts.template ?? defaultTemplate,
           dryRun: opts.dryRun === true,
           onProgress: io.progress,
           ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),

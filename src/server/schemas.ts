@@ -517,3 +517,87 @@ export const retryDeadLettersSchema = z.object({
   retried: z.number().int().describe('Messages put back to pending'),
   ids: z.array(z.number().int()),
 });
+
+// ------------------------------------------------------------------ imports
+
+export const uploadQuery = z.strictObject({
+  name: z
+    .string()
+    .max(1000)
+    .optional()
+    .describe("The file's name, e.g. 通讯录.xlsx: named so in what the reader reports"),
+});
+
+export const uploadSchema = z.object({
+  uploadId: z.string().describe('Give it to preview and apply'),
+  name: z.string(),
+  size: z.number().int().describe('Bytes'),
+  format: z
+    .enum(['snapshot', 'xlsx', 'csv'])
+    .describe('What the file is, told by its content: a JSON snapshot, or the contacts export as xlsx or csv'),
+  expiresAt: z.string().describe('When it is deleted unless applied before'),
+});
+
+export const uploadParams = z.strictObject({
+  uploadId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/, 'must be an uploadId from POST /api/v1/imports')
+    .describe('From POST /api/v1/imports'),
+});
+
+const sourceName = z
+  .string()
+  .regex(
+    CONNECTION_NAME_PATTERN,
+    'must be a source name: 1-64 letters, digits, "_", "." or "-", starting with a letter or digit',
+  );
+
+export const importBody = z
+  .strictObject({
+    source: sourceName
+      .optional()
+      .describe(
+        'The source the file stands for; links are kept per source (default: json for a snapshot, wecom-export for an export file)',
+      ),
+    template: z
+      .enum(TEMPLATES)
+      .optional()
+      .describe(
+        'create-update (touch nobody the file leaves out; the default for an export file), delete-only (only remove them), full (both; the default for a snapshot)',
+      ),
+    enrich: z
+      .string()
+      .regex(CONNECTION_NAME_PATTERN, 'must be a connection name')
+      .optional()
+      .describe(
+        "Instead of a source: fill what this connection's API cannot see for its linked users, matched by account",
+      ),
+    sheet: z
+      .union([z.number().int().min(0), z.string().min(1).max(100)])
+      .optional()
+      .describe('Export workbooks: the sheet, by position from 0 or by name (default: the first with a member header)'),
+    startRow: z.number().int().min(0).optional().describe('Export files: the header row, counted from 0'),
+    endRow: z
+      .number()
+      .int()
+      .min(-1)
+      .optional()
+      .describe('Export files: the last row read, counted from 0; -1 is the last'),
+    encoding: z.enum(['auto', 'utf8', 'gb18030']).optional().describe('CSV files: the text encoding (default auto)'),
+  })
+  .optional();
+
+export const importErrorSchema = errorBodySchema.extend({
+  issues: z
+    .array(
+      z.object({
+        path: z.string().describe('Where in the file, e.g. the sheet and row'),
+        object: z.string().optional(),
+        field: z.string().describe('The column or key'),
+        message: z.string(),
+        hint: z.string().optional(),
+      }),
+    )
+    .describe('Every problem the reader found, up to its limit'),
+  runId: z.number().int().optional().describe('The failed preview run, which records the same issues'),
+});
