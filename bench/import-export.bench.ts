@@ -7,7 +7,8 @@
  *       same file into rows (exceljs's streaming WorkbookReader and its non-streaming readFile; the faster counts);
  *   (b) end to end: `orgsync import FILE` into a fresh SQLite store ≤ parse + 1.2× `orgsync import` of the same org
  *       as a JSON snapshot;
- *   (c) the peak RSS of that import process (VmHWM, by /usr/bin/time -v) ≤ 1 GiB;
+ *   (c) the peak RSS of that import process, and of a dry run of it into a fresh store (VmHWM, by /usr/bin/time -v)
+ *       ≤ 1 GiB;
  *   (d) an unchanged re-import writes nothing, and a delete-only run over the unchanged file plans nothing.
  *
  * Every parse runs in a process of its own, so one reader's garbage or heap does not weigh on the next.
@@ -247,10 +248,15 @@ async function main(): Promise<number> {
     console.log(
       `  limit parse + ${JSON_FACTOR} × JSON = ${fmtMs(e2eLimit)}; xlsx / limit ${fmtX(xlsxImport.ms / e2eLimit)}\n`,
     );
+    // A dry run into a fresh store records the whole plan and its preview instead of applying it.
+    const dryRun = cliImport(path.join(dir, 'dry-store'), xlsx, ['--dry-run']);
+    if (dryRun.report.status !== 'planned' || dryRun.report.changes.users.create !== USERS)
+      throw new Error(`the dry run ended ${dryRun.report.status}: ${JSON.stringify(dryRun.report.changes)}`);
     console.log('(c) peak RSS of the import process (VmHWM)');
     console.log(
-      `  xlsx: ${mib(xlsxImport.peakKiB)}, JSON: ${mib(jsonImport.peakKiB)} (target ≤ ${mib(RSS_TARGET_KIB)})\n`,
+      `  xlsx: ${mib(xlsxImport.peakKiB)}, JSON: ${mib(jsonImport.peakKiB)} (target ≤ ${mib(RSS_TARGET_KIB)})`,
     );
+    console.log(`  xlsx --dry-run: ${mib(dryRun.peakKiB)}, ${fmtMs(dryRun.ms)} (${steps(dryRun.report)})\n`);
 
     // (d) unchanged re-import and delete-only.
     const again = cliImport(xlsxStore, xlsx);
@@ -266,7 +272,10 @@ async function main(): Promise<number> {
     const checks: Array<[string, boolean]> = [
       [`(a) parse ≤ ${PARSE_TARGET}× ${baseline.name}`, parseRatio <= PARSE_TARGET],
       [`(b) import ≤ parse + ${JSON_FACTOR}× JSON import`, xlsxImport.ms <= e2eLimit],
-      ['(c) peak RSS ≤ 1 GiB', xlsxImport.peakKiB > 0 && xlsxImport.peakKiB <= RSS_TARGET_KIB],
+      [
+        '(c) peak RSS ≤ 1 GiB (import and dry run)',
+        [xlsxImport, dryRun].every((r) => r.peakKiB > 0 && r.peakKiB <= RSS_TARGET_KIB),
+      ],
       [
         '(d) unchanged re-import writes nothing',
         again.report.status === 'succeeded' && total(again.report.changes) === 0,
