@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import { createGzip, gunzipSync } from 'node:zlib';
 import {
   OrgsyncError,
   ValidationError,
@@ -320,7 +321,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
 
         if (dryRun || guarded.blocked) {
           await recordPreview(store, run.id, guarded.plan);
-          await store.runs.savePlan(run.id, encodePlan(guarded.plan));
+          await store.runs.savePlan(run.id, await encodePlan(guarded.plan));
           if (guarded.blocked) {
             summary.blocked = guarded.blocked;
             const { code, message, hint, zh } = guarded.blocked;
@@ -459,12 +460,27 @@ function appliedStatus(
   return errors.length > 0 || heldBack || !sourceComplete ? 'partial' : 'succeeded';
 }
 
+/** Changes of a preview built and written at once: a 100,000-change plan is not held twice more as records and rows. */
+const PREVIEW_BATCH = 2_000;
+
 async function recordPreview(store: Store, runId: number, plan: Plan): Promise<void> {
   const ctx = { departmentIds: new Map<string, number>(), seq: 1 };
-  await store.runs.addChanges(runId, [
-    ...plan.departments.map((c) => changeRecord(ctx, 'department', c, typeof c.ref === 'number' ? c.ref : null)),
-    ...plan.users.map((c) => changeRecord(ctx, 'user', c, typeof c.ref === 'number' ? c.ref : null)),
-  ]);
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < plan.departments.length; i += PREVIEW_BATCH)
+      await tx.runs.addChanges(
+        runId,
+        plan.departments
+          .slice(i, i + PREVIEW_BATCH)
+          .map((c) => changeRecord(ctx, 'department', c, typeof c.ref === 'number' ? c.ref : null)),
+      );
+    for (let i = 0; i < plan.users.length; i += PREVIEW_BATCH)
+      await tx.runs.addChanges(
+        runId,
+        plan.users
+          .slice(i, i + PREVIEW_BATCH)
+          .map((c) => changeRecord(ctx, 'user', c, typeof c.ref === 'number' ? c.ref : null)),
+      );
+  });
 }
 
 async function finish(
@@ -515,8 +531,43 @@ export function toReport(run: RunRecord, steps: RunStep[], lang: Lang = 'en'): R
   };
 }
 
-export function encodePlan(plan: Plan): Buffer {
-  return gzipSync(JSON.stringify(plan));
+/**
+ * The plan as gzipped JSON, the same document JSON.stringify(plan) is, compressed as it is written: a large plan's
+ * JSON (hundreds of MB of UTF-16 for 100,000 changes) is never one string.
+ */
+export async function encodePlan(plan: Plan): Promise<Buffer> {
+  const gzip = createGzip();
+  const out: Buffer[] = [];
+  gzip.on('data', (chunk: Buffer) => out.push(chunk));
+  const ended = new Promise<void>((resolve, reject) => {
+    gzip.on('end', resolve);
+    gzip.on('error', reject);
+  });
+  let pending = '';
+  const write = async (text: string): Promise<void> => {
+    pending += text;
+    if (pending.length < 1 << 20) return;
+    const chunk = pending;
+    pending = '';
+    if (!gzip.write(chunk)) await once(gzip, 'drain');
+  };
+  let first = true;
+  await write('{');
+  for (const [key, value] of Object.entries(plan)) {
+    if (value === undefined || typeof value === 'function') continue;
+    await write(`${first ? '' : ','}${JSON.stringify(key)}:`);
+    first = false;
+    if (!Array.isArray(value)) {
+      await write(JSON.stringify(value));
+      continue;
+    }
+    await write('[');
+    for (let i = 0; i < value.length; i++) await write(`${i === 0 ? '' : ','}${JSON.stringify(value[i]) ?? 'null'}`);
+    await write(']');
+  }
+  gzip.end(`${pending}}`);
+  await ended;
+  return Buffer.concat(out);
 }
 
 export function decodePlan(data: Buffer): Plan {

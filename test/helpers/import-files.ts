@@ -1,8 +1,11 @@
 import { writeFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import path from 'node:path';
 import type { SourceConnector } from '../../src/connectors/contract.js';
 import { JsonSnapshotSource } from '../../src/connectors/json-snapshot/source.js';
+import { wecom } from '../../src/connectors/wecom/index.js';
 import type { DirectoryExport } from '../../src/directory/export.js';
+import { writeCsv, writeXlsx, type PyCell, type PyEncoding } from './export-files.js';
 
 /**
  * An org as an admin console's export describes it, in no file format yet: departments are paths from the company
@@ -34,6 +37,8 @@ export interface ImportFormat {
   /** Writes the org as a file of this format in `dir`; returns its path. */
   write(org: FileOrg, dir: string, name: string): string;
   connector(file: string): SourceConnector;
+  /** The file's text went through a wrong conversion, which the reader repairs and reports. */
+  mojibake?: true;
 }
 
 const parentOf = (p: string): string | null => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : null);
@@ -68,8 +73,85 @@ export const jsonSnapshotFormat: ImportFormat = {
   connector: (file) => new JsonSnapshotSource(file),
 };
 
-/** Every format the import tests run for; the export reader adds its xlsx and csv ones here. */
-export const IMPORT_FORMATS: readonly ImportFormat[] = [jsonSnapshotFormat];
+/** The org as the admin console's export lays it out: a header row of the columns the people use, a row per person. */
+function exportRows(org: FileOrg): PyCell[][] {
+  const attributes = [...new Set(org.people.flatMap((u) => Object.keys(u.attributes ?? {})))];
+  const header = ['姓名', '账号', '部门', '性别', '手机', '座机', '邮箱', '地址', ...attributes];
+  const gender = { male: '男', female: '女' } as const;
+  return [
+    header,
+    ...org.people.map((u) => [
+      u.name,
+      u.account,
+      u.departments.join(';'),
+      u.gender ? gender[u.gender] : '',
+      u.mobile ?? '',
+      u.telephone ?? '',
+      u.email ?? '',
+      u.address ?? '',
+      ...attributes.map((a) => u.attributes?.[a] ?? ''),
+    ]),
+  ];
+}
+
+function exportConnector(file: string, content: 'xlsx' | 'csv'): SourceConnector {
+  const reader = wecom.exportReader;
+  if (!reader) throw new Error('WeCom has no export reader');
+  return reader.source(file, { content });
+}
+
+/** An .xlsx written by openpyxl (Python), with a title row before the header as the console's export has. */
+export const xlsxExportFormat: ImportFormat = {
+  name: 'WeCom export xlsx',
+  write(org, dir, name) {
+    const rows = exportRows(org);
+    return writeXlsx(path.join(dir, `${name}.xlsx`), [{ name: '成员', rows: [['通讯录导出'], ...rows] }]);
+  },
+  connector: (file) => exportConnector(file, 'xlsx'),
+};
+
+/** A CSV of the export written by Python's csv module in the given encoding. */
+function csvExportFormat(name: string, encoding: PyEncoding, mojibake = false): ImportFormat {
+  return {
+    name,
+    write(org, dir, file) {
+      return writeCsv(path.join(dir, `${file}.csv`), exportRows(org), { encoding, mojibake });
+    },
+    connector: (file) => exportConnector(file, 'csv'),
+  };
+}
+
+/** A CSV whose text went through a wrong conversion: UTF-8 bytes read as Windows-1252, saved as UTF-8. */
+const mojibakeCsvFormat: ImportFormat = {
+  ...csvExportFormat('WeCom export csv, mojibake', 'utf8', true),
+  mojibake: true,
+};
+
+/** `text` as a wrong conversion leaves it: its UTF-8 bytes read as Windows-1252 (as export-files.py garbles it). */
+export const garbled = (text: string): string => new TextDecoder('windows-1252').decode(Buffer.from(text, 'utf8'));
+
+/** The warnings a run over a file of `format` with `rows` people reports: the repair of its header and cells. */
+export function expectedWarnings(format: ImportFormat, rows: number): unknown[] {
+  return format.mojibake
+    ? [
+        {
+          code: 'MOJIBAKE_REPAIRED',
+          message: expect.stringContaining('mojibake'),
+          rows,
+          example: { before: garbled('姓名'), after: '姓名' },
+        },
+      ]
+    : [];
+}
+
+/** Every format the import tests run for. */
+export const IMPORT_FORMATS: readonly ImportFormat[] = [
+  jsonSnapshotFormat,
+  xlsxExportFormat,
+  csvExportFormat('WeCom export csv, GB18030', 'gb18030'),
+  csvExportFormat('WeCom export csv, UTF-8 BOM', 'utf8-bom'),
+  mojibakeCsvFormat,
+];
 
 const DEPARTMENTS = [
   '公司',

@@ -6,6 +6,7 @@ import { resolvePolicy } from '../../src/reconcile/policy.js';
 import { enrichConnection } from '../../src/runs/enrich.js';
 import { sourceHarnesses } from '../helpers/source-harness.js';
 import { SOURCE_SIMULATORS, wecomSimulator, type SourceSimulator } from '../helpers/source-simulators.js';
+import { IMPORT_FORMATS, expectedWarnings, type FileOrg } from '../helpers/import-files.js';
 import { tempDir } from '../helpers/stores.js';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -170,6 +171,64 @@ describe('enrichment of a WeCom connection: whose value wins, field by field', (
     });
   });
 });
+
+for (const format of IMPORT_FORMATS)
+  describe(`enrichment of a new WeCom app from a ${format.name}`, () => {
+    it('after sync + enrich every user has the file’s mobile and email; a second sync keeps them', async () => {
+      const h = await harnesses.open(
+        wecomSimulator,
+        1818,
+        { departments: 6, users: 30 },
+        { sensitiveFields: 'withheld' },
+      );
+      expect((await h.sync()).status).toBe('succeeded');
+      const accounts = [...linked(await h.exported(), 'wecom').keys()].sort();
+      expect(accounts.length).toBeGreaterThan(20);
+      const org: FileOrg = {
+        departments: [],
+        people: [...accounts, 'ghost-1'].map((account, i) => {
+          const v = fileValues(i);
+          return {
+            account,
+            name: `文件里的名字${i}`,
+            mobile: v.mobile,
+            email: v.email,
+            gender: v.gender as 'male' | 'female',
+            address: v.address,
+            departments: [],
+          };
+        }),
+      };
+      const connection = { name: 'wecom', platform: 'wecom', policy: resolvePolicy({}) };
+      const file = format.write(org, tempDir('orgsync-enrich-'), 'enrich');
+      const report = await enrichConnection(h.store, connection, format.connector(file));
+      expect(report).toMatchObject({ status: 'succeeded', errors: [] });
+      expect(report.enrichment).toEqual({
+        matched: accounts.length,
+        enriched: accounts.length,
+        unmatched: 1,
+        unmatchedAccounts: ['ghost-1'],
+      });
+      expect(report.warnings).toEqual(expectedWarnings(format, org.people.length));
+      const check = async () => {
+        const users = linked(await h.exported(), 'wecom');
+        expect(users.size).toBe(accounts.length);
+        accounts.forEach((account, i) => {
+          const u = users.get(account) as ExportedUser;
+          expect({ account, mobile: u.mobile, email: u.email }).toEqual({
+            account,
+            mobile: fileValues(i).mobile,
+            email: fileValues(i).email,
+          });
+        });
+      };
+      await check();
+      const again = await h.sync();
+      expect(again.status).toBe('succeeded');
+      expect(again.read?.unseenFields).toEqual(expect.arrayContaining(['mobile', 'email']));
+      await check();
+    });
+  });
 
 describe('enrichment refusals', () => {
   it('refuses a platform this orgsync does not know, and changes nothing', async () => {

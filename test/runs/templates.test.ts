@@ -6,7 +6,14 @@ import { resolvePolicy, type PolicyInput } from '../../src/reconcile/policy.js';
 import { approveRun, executeRun, report, toReport, type RunReport } from '../../src/runs/run-service.js';
 import type { RunWarning, Template } from '../../src/runs/types.js';
 import type { Store } from '../../src/store/store.js';
-import { IMPORT_FORMATS, fileOrg, peopleOf, type FileOrg, type ImportFormat } from '../helpers/import-files.js';
+import {
+  IMPORT_FORMATS,
+  expectedWarnings,
+  fileOrg,
+  peopleOf,
+  type FileOrg,
+  type ImportFormat,
+} from '../helpers/import-files.js';
 import { ENGINES, openTestStore, type TestStore } from '../helpers/stores.js';
 
 /**
@@ -104,6 +111,7 @@ for (const format of IMPORT_FORMATS)
             notes: [],
           });
           expect(r.template).toBe(template ?? 'full');
+          expect(r.warnings).toEqual(expectedWarnings(format, org.people.length));
           expect(await store.runs.countChanges(r.runId)).toBe(0);
         }
         expect(await store.directory.revision()).toBe(revision);
@@ -116,6 +124,8 @@ for (const format of IMPORT_FORMATS)
         expect(cu).toMatchObject({ status: 'succeeded', template: 'create-update' });
         expect(cu.changes).toEqual({ departments: none, users: { ...noUsers, create: 3, update: 5 } });
         expect(cu.notes.map((n) => n.code)).toEqual(['TEMPLATE_KEPT_MISSING']);
+        expect(cu.warnings).toEqual(expectedWarnings(format, next.people.length));
+        expect((await report(store, cu.runId)).warnings).toEqual(expectedWarnings(format, next.people.length));
         expect((await people()).filter((u) => u.status === 'disabled')).toEqual([]);
 
         const d = await importFile(next, 'delete-only');
@@ -214,8 +224,8 @@ for (const format of IMPORT_FORMATS)
         ]);
         const steps = await store.runs.steps(r.runId);
         expect(steps.find((s) => s.name === 'read')?.detail).toMatchObject({ warnings: 1 });
-        // A run whose source says nothing has none.
-        expect((await importFile(fileOrg(5))).warnings).toEqual([]);
+        // Without the wrapper a run has the file's own warnings: none unless its text was repaired.
+        expect((await importFile(fileOrg(5))).warnings).toEqual(expectedWarnings(format, 5));
       });
     });
   }
