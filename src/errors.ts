@@ -24,11 +24,12 @@ export interface ZhText {
 }
 
 /** An ErrorInfo as a reader of `lang` sees it: its Chinese text when asked and known, never the `zh` field itself. */
-export function localized(info: ErrorInfo, lang: Lang): ErrorInfo {
+export function localized<T extends ErrorInfo>(info: T, lang: Lang): Omit<T, 'zh'> {
   const { zh, ...rest } = info;
   if (lang !== 'zh-CN' || !zh) return rest;
   const { hint: _english, ...withoutHint } = rest;
-  return { ...withoutHint, message: zh.message, ...(zh.hint !== undefined ? { hint: zh.hint } : {}) };
+  // Only message and hint are replaced, so what else T carries (a warning's rows and example) stays as it was.
+  return { ...withoutHint, message: zh.message, ...(zh.hint !== undefined ? { hint: zh.hint } : {}) } as Omit<T, 'zh'>;
 }
 
 export class OrgsyncError extends Error {

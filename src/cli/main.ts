@@ -1,16 +1,20 @@
-import { readFile } from 'node:fs/promises';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config.js';
-import { OrgsyncError, ValidationError, describeIssue, errorInfo, zodIssues } from '../errors.js';
-import { JsonSnapshotSource } from '../connectors/json-snapshot/source.js';
+import { OrgsyncError, ValidationError, describeIssue, errorInfo } from '../errors.js';
 import { exportDirectory } from '../directory/export.js';
-import { policySchema, type Policy, type PolicyInput } from '../reconcile/policy.js';
-import { approveRun, executeRun, report, toReport, type RunReport } from '../runs/run-service.js';
+import type { Policy } from '../reconcile/policy.js';
+import { enrichConnection } from '../runs/enrich.js';
+import { approveRun, report, toReport, type RunReport } from '../runs/run-service.js';
 import { RUN_STATUSES, type RunStatus } from '../runs/types.js';
+import { ConnectionService } from '../connections/connections.js';
+import { SecretBox } from '../connections/secret-box.js';
+import type { SourceConnector } from '../connectors/contract.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { deadLetter } from '../server/api/events.js';
+import { positiveInt } from './arguments.js';
 import { connectionCommand } from './connection.js';
+import { importCommand } from './import.js';
 import { rotateMasterKeyCommand } from './master-key.js';
 import { serverCommands } from './serve.js';
 import { simulateCommand } from './simulate.js';
@@ -48,65 +52,6 @@ function runExitCode(r: RunReport): number {
   }
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
-}
-
-async function loadPolicy(
-  file: string | undefined,
-  flags: { onUserGone?: string; mount?: number; match?: string },
-): Promise<Policy> {
-  let input: Record<string, unknown> = {};
-  if (file) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new OrgsyncError({
-        code: 'FILE_UNREADABLE',
-        message: `cannot read policy file ${file}: ${(err as Error).message}`,
-        hint: 'Check the path.',
-      });
-    }
-    try {
-      input = JSON.parse(text) as Record<string, unknown>;
-    } catch (err) {
-      throw new ValidationError(`policy file ${file}`, [
-        { path: '(file)', field: '(syntax)', message: (err as Error).message, hint: 'Fix the JSON syntax.' },
-      ]);
-    }
-  }
-  const merged: PolicyInput = {
-    ...(input as PolicyInput),
-    ...(flags.onUserGone !== undefined ? { onUserGone: flags.onUserGone as Policy['onUserGone'] } : {}),
-    ...(flags.mount !== undefined ? { mountDepartmentId: flags.mount } : {}),
-    ...(flags.match !== undefined
-      ? {
-          matching: {
-            ...((input.matching as object) ?? {}),
-            users: flags.match
-              .split(',')
-              .map((s) => s.trim())
-              .filter(Boolean) as Policy['matching']['users'],
-          },
-        }
-      : {}),
-  };
-  const parsed = policySchema.safeParse(merged);
-  if (!parsed.success) {
-    throw new ValidationError(
-      file ? `policy (${file} and flags)` : 'policy flags',
-      zodIssues(parsed.error.issues, {
-        keyWord: 'key',
-        hint: () => 'See docs/policy.md for the policy keys and their values.',
-      }),
-    );
-  }
-  return parsed.data;
-}
-
 export async function main(
   argv: string[],
   terminal: Output = terminalOutput(process.stdout, process.stderr),
@@ -128,17 +73,58 @@ export async function main(
     }
   };
 
-  const emitReport = (r: RunReport): void => {
+  const emitReport = (r: RunReport, options: { refused?: boolean } = {}): void => {
     io.endProgress?.();
     if (json) io.out(JSON.stringify(r));
     else io.out(formatReport(r));
-    exitCode = runExitCode(r);
+    exitCode = options.refused ? EXIT.usage : runExitCode(r);
     if (exitCode !== EXIT.ok) {
       const reason = r.errors[0];
       io.err(
         `orgsync: run ${r.runId} ${r.status}${reason ? `: ${reason.message}${reason.hint ? `\n  hint: ${reason.hint}` : ''}` : ''}`,
       );
     }
+  };
+
+  /** `import FILE --enrich CONNECTION`: the connection's own name and policy; the flags that set others are refused. */
+  const enrichImport = async (
+    connector: SourceConnector,
+    name: string,
+    opts: { dryRun?: boolean; batchSize?: number },
+    cmd: Command,
+  ): Promise<RunReport> => {
+    const clashing = ['source', 'template', 'policy', 'onUserGone', 'mount', 'match']
+      .filter((key) => cmd.getOptionValueSource(key) === 'cli')
+      .map((key) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    if (clashing.length > 0) {
+      throw new ValidationError('--enrich', [
+        {
+          path: '--enrich',
+          field: clashing.join(', '),
+          message: `${clashing.join(' and ')} cannot be combined with --enrich: enrichment runs under the connection's name and policy, and only fills fields of people it already has`,
+          hint: `Leave out ${clashing.join(' and ')}, or import the file as its own source without --enrich.`,
+        },
+      ]);
+    }
+    const global = cmd.optsWithGlobals<GlobalOptions>();
+    const { dataDir } = loadConfig(process.env, { dataDir: global.dataDir }).store;
+    const box = SecretBox.fromEnvironment({ env: process.env, dataDir });
+    return withStore(global, async (store) => {
+      let connection: { name: string; platform: string; policy: Policy };
+      try {
+        connection = await new ConnectionService(store, box).view(name);
+      } catch (err) {
+        if (!(err instanceof OrgsyncError) || err.code !== 'CONNECTION_NOT_FOUND') throw err;
+        throw new ValidationError('--enrich', [
+          { path: '--enrich', field: 'connection', message: err.message, ...(err.hint ? { hint: err.hint } : {}) },
+        ]);
+      }
+      return enrichConnection(store, connection, connector, {
+        dryRun: opts.dryRun === true,
+        ...(io.progress ? { onProgress: io.progress } : {}),
+        ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+      });
+    });
   };
 
   const program = new Command()
@@ -152,65 +138,16 @@ export async function main(
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
 
-  program
-    .command('import')
-    .description('import a JSON snapshot of the org (see docs/json-snapshot.md)')
-    .argument('<file>', 'the snapshot file')
-    .option('--source <name>', 'name of the source this snapshot comes from; links are kept per source', 'json')
-    .option('--dry-run', 'plan and record the run, write nothing to the directory')
-    .option('--json', 'print the run report as one JSON document')
-    .option('--policy <file>', 'a JSON policy file (see docs/policy.md)')
-    .addOption(
-      new Option('--on-user-gone <action>', 'what happens to users the source no longer lists').choices([
-        'disable',
-        'delete',
-        'ignore',
-      ]),
-    )
-    .option('--mount <departmentId>', "local department the source's top departments hang under", positiveInt)
-    .option('--match <keys>', 'fallback keys for unlinked users, in order, e.g. userid,mobile,email')
-    .option('--batch-size <n>', 'user changes per transaction', positiveInt)
-    .action(
-      async (
-        file: string,
-        opts: {
-          source: string;
-          dryRun?: boolean;
-          json?: boolean;
-          policy?: string;
-          onUserGone?: string;
-          mount?: number;
-          match?: string;
-          batchSize?: number;
-        },
-        cmd: Command,
-      ) => {
-        json = opts.json === true;
-        if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(opts.source)) {
-          throw new ValidationError('--source', [
-            {
-              path: '--source',
-              field: 'source',
-              message: `"${opts.source}" is not a valid source name`,
-              hint: 'Use 1-64 letters, digits, _ . - starting with a letter or digit.',
-            },
-          ]);
-        }
-        const policy = await loadPolicy(opts.policy, opts);
-        const r = await withStore(cmd.optsWithGlobals<GlobalOptions>(), (store) =>
-          executeRun(store, {
-            kind: 'import',
-            source: opts.source,
-            connector: new JsonSnapshotSource(file),
-            policy,
-            dryRun: opts.dryRun === true,
-            onProgress: io.progress,
-            ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
-          }),
-        );
-        emitReport(r);
-      },
-    );
+  const importFile = importCommand(io, {
+    withStore,
+    setJson: (value) => {
+      json = value;
+    },
+    emitReport,
+    enrich: enrichImport,
+  });
+  importFile.copyInheritedSettings(program);
+  program.addCommand(importFile);
 
   const directory = program.command('directory').description('the local directory');
   directory
@@ -452,7 +389,8 @@ export async function main(
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     const info = errorInfo(err);
-    if (json) io.out(JSON.stringify({ error: info }));
+    if (json)
+      io.out(JSON.stringify(err instanceof ValidationError ? { error: info, issues: err.issues } : { error: info }));
     io.err(`orgsync: ${formatError(info)}`);
     if (err instanceof ValidationError && err.issues.length > 1) {
       for (const issue of err.issues.slice(1, 20)) io.err(`  - ${describeIssue(issue)}`);

@@ -110,12 +110,20 @@ export function formatReport(r: RunReport): string {
       ? ` in ${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)} s`
       : '';
   const lines = [
-    `Run ${r.runId} (${r.kind} from "${oneLine(r.source)}"${r.dryRun ? ', dry run' : ''}): ${r.status}${seconds}`,
+    `Run ${r.runId} (${r.kind} from "${oneLine(r.source)}"${r.template && r.template !== 'full' ? `, template ${r.template}` : ''}${r.dryRun ? ', dry run' : ''}): ${r.status}${seconds}`,
   ];
   if (r.read) {
     lines.push(
       `  read:        ${r.read.departments} departments, ${r.read.users} users${r.read.complete && r.read.incompleteDepartments === 0 ? '' : ' (incomplete)'}`,
     );
+  }
+  if (r.enrichment) {
+    const e = r.enrichment;
+    lines.push(`  rows:        ${e.matched} matched (${e.enriched} enriched), ${e.unmatched} unmatched`);
+    if (e.unmatchedAccounts.length > 0) {
+      const more = e.unmatched > e.unmatchedAccounts.length ? ', …' : '';
+      lines.push(`  unmatched:   ${e.unmatchedAccounts.map(oneLine).join(', ')}${more}`);
+    }
   }
   const verb = r.status === 'planned' || r.status === 'blocked' ? 'planned' : 'changed';
   const total = [...Object.values(r.changes.departments), ...Object.values(r.changes.users)].reduce((a, b) => a + b, 0);
@@ -137,6 +145,15 @@ export function formatReport(r: RunReport): string {
     lines.push(`  errors (${r.errors.length}):`);
     for (const e of r.errors.slice(0, 20)) lines.push(formatError(e, '    '));
     if (r.errors.length > 20) lines.push(`    … and ${r.errors.length - 20} more (see --json)`);
+  }
+  if (r.warnings.length > 0) {
+    lines.push(`  warnings (${r.warnings.length}):`);
+    for (const w of r.warnings.slice(0, 10)) {
+      lines.push(formatError(w, '    '));
+      if (w.rows !== undefined) lines.push(`      rows: ${w.rows}`);
+      if (w.example) lines.push(`      e.g. "${oneLine(w.example.before)}" → "${oneLine(w.example.after)}"`);
+    }
+    if (r.warnings.length > 10) lines.push(`    … and ${r.warnings.length - 10} more (see --json)`);
   }
   if (r.notes.length > 0) {
     lines.push(`  notes (${r.notes.length}):`);

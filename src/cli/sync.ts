@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { ConnectionService, type ConnectionInput } from '../connections/connections.js';
 import { SecretBox } from '../connections/secret-box.js';
@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { startServer } from '../server/start.js';
+import { positiveInt } from './arguments.js';
 import { formatReport, type Output } from './output.js';
 import { kebab } from './connection.js';
 
@@ -52,12 +53,6 @@ export function syncCommand(io: Output, helpers: SyncCommandHelpers): Command {
     });
 }
 
-function positive(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
-}
-
 /** The platform's simulated org; the command offers only platforms with one. */
 function startDemoPlatform(
   platform: PlatformId,
@@ -80,13 +75,13 @@ export function demoCommand(io: Output): Command {
         .choices(PLATFORM_IDS.filter((id) => id in DEMO_PLATFORMS))
         .default(PLATFORM_IDS[0]),
     )
-    .option('--users <n>', 'people in the simulated org', positive, 2000)
-    .option('--departments <n>', 'departments in the simulated org', positive, 120)
-    .option('--seed <n>', 'the simulated org (the same seed gives the same org)', positive, 2026)
+    .option('--users <n>', 'people in the simulated org', positiveInt, 2000)
+    .option('--departments <n>', 'departments in the simulated org', positiveInt, 120)
+    .option('--seed <n>', 'the simulated org (the same seed gives the same org)', positiveInt, 2026)
     .option(
       '--port <n>',
       'port of the console and API (0 picks a free one)',
-      (v: string) => (v === '0' ? 0 : positive(v)),
+      (v: string) => (v === '0' ? 0 : positiveInt(v)),
       8080,
     )
     .option('--no-serve', 'end after the tour instead of serving the console')

@@ -6,6 +6,7 @@ import type { ErrorInfo } from '../errors.js';
 import type { Policy, PolicyInput } from '../reconcile/policy.js';
 import type { PlatformCallbacks } from './common/callbacks.js';
 import type { ConnectionTestOptions, ConnectionTestResult } from './common/connection-test.js';
+import type { EncodingChoice } from './common/files/encoding.js';
 import type { TokenCache } from './common/token-cache.js';
 
 /** The only shapes the core knows of a source: everything platform-specific stays behind them. */
@@ -37,6 +38,12 @@ export interface SourceConnector {
   /** Facts about the read for the run's log (e.g. API calls made). */
   readonly stats?: () => Record<string, unknown>;
   /**
+   * What the last `pull` found worth knowing about the data that changed nothing by itself (e.g. a file's text
+   * repaired from a wrong encoding: `MOJIBAKE_REPAIRED` with the rows and one example). Asked once after `pull`;
+   * the run keeps them and its report shows them.
+   */
+  readonly warnings?: () => SourceWarning[];
+  /**
    * For a source that reads only some objects (contact-change events): turns what `pull` returned into the org as
    * the source sees it, from the directory loaded under the run's lock. The result is what is validated and planned.
    */
@@ -46,6 +53,40 @@ export interface SourceConnector {
    * (and every department) instead of the whole directory.
    */
   readonly scope?: () => UserScope;
+}
+
+/**
+ * Something a read noticed and dealt with, reported beside the run's errors and notes: e.g. `MOJIBAKE_REPAIRED`
+ * with the rows repaired and one example. A JSON contract of the run report: keep the shape.
+ */
+export interface SourceWarning {
+  code: string;
+  message: string;
+  /** How many rows of a file it concerns. */
+  rows?: number;
+  /** One case, as it was and as it was taken. */
+  example?: { before: string; after: string };
+}
+
+/**
+ * Which part of an export file to read, and how. Rows are 0-based rows of the sheet; the first row read is the header.
+ */
+export interface ExportReadOptions {
+  /** What the file holds, told by its content (common/files/detect.ts). */
+  content: 'xlsx' | 'csv';
+  /** A sheet by its 0-based position or its name; default: the first with a header the reader knows. */
+  sheet?: number | string;
+  /** The header row; default: found by scanning the first rows for the header the reader knows. */
+  startRow?: number;
+  /** The last row read; -1 or absent: the sheet's last. */
+  endRow?: number;
+  /** A CSV file's encoding (default auto). */
+  encoding?: EncodingChoice;
+}
+
+/** Reads the platform's admin-console export (a workbook or a CSV of it) as a source: `orgsync import --format <id>-export`. */
+export interface ExportReader {
+  source(file: string, options: ExportReadOptions): SourceConnector;
 }
 
 /**
@@ -147,6 +188,12 @@ export interface PlatformDefinition<
   readonly mark: string;
   /** How the platform sorts siblings by their `order`: WeCom larger first, DingTalk smaller first. */
   readonly departmentOrder: 'descending' | 'ascending';
+  /**
+   * What the platform's user links hold. 'account': the user's account (userid), as admins see it and exports list it
+   * (账号), so a file can be matched to the users linked to a connection by it (`orgsync import --enrich`).
+   * 'opaque': an id no file shows (e.g. an open_id), so enrichment is refused.
+   */
+  readonly userLinks: 'account' | 'opaque';
   /** The platform's own API, the default of the apiBaseUrl setting. */
   readonly defaultApiBaseUrl: string;
   /** Where the secrets go and whose they are (validated on every use), in the order the CLI and console show them. */
@@ -175,8 +222,9 @@ export interface PlatformDefinition<
     connection: PlatformConnection<P, z.output<SS>, z.output<KS>>,
     options: ConnectionTestOptions & { tokens?: TokenCache; qpsLimit?: number },
   ): Promise<ConnectionTestResult>;
-  /** Slots the next capabilities fill: reading the admin console's export, pushing into the platform, sign-in. */
-  readonly exportReader?: unknown;
+  /** Reads the admin console's contacts export, when the platform has one orgsync knows. */
+  readonly exportReader?: ExportReader;
+  /** Slots the next capabilities fill: pushing into the platform, sign-in. */
   readonly target?: unknown;
   readonly signIn?: unknown;
 }

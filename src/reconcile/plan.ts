@@ -20,7 +20,7 @@ import {
 } from '../directory/snapshot.js';
 import { PolicyError } from './errors.js';
 import type { FieldOwnership, Policy } from './policy.js';
-import type { DepartmentChange, FieldDiff, MembershipWrite, Plan, Ref, UserChange } from './types.js';
+import type { DepartmentChange, FieldDiff, MembershipWrite, Plan, Ref, Template, UserChange } from './types.js';
 
 /** The fallback keys as the console's Chinese pages name them. */
 const USER_KEY_ZH: Record<string, string> = { userid: '账号', mobile: '手机号', email: '邮箱' };
@@ -31,7 +31,20 @@ export interface PlanOptions {
    * left as they are instead of being gone. Absent: the snapshot lists every user the source has.
    */
   userScope?: ReadonlySet<string>;
+  /**
+   * Which part of the source's word is taken (default 'full'): 'create-update' creates what is new and updates what
+   * differs, and touches nothing the snapshot leaves out; 'delete-only' removes what the snapshot leaves out (per
+   * onUserGone and onDepartmentGone) and creates, updates and links nothing.
+   */
+  template?: Template;
 }
+
+/** What each template lets the plan do. */
+const TEMPLATE_STEPS: Record<Template, { write: boolean; remove: boolean }> = {
+  'create-update': { write: true, remove: false },
+  'delete-only': { write: false, remove: true },
+  full: { write: true, remove: true },
+};
 
 /**
  * plan(snapshot, directory, policy): what must change locally so the directory says what the source says.
@@ -50,7 +63,7 @@ export function plan(
       `a directory loaded for a scope of source "${directory.scope.source}" can only plan that source's scoped users`,
     );
   }
-  return new Planner(source, snapshot, directory, policy, options.userScope).run();
+  return new Planner(source, snapshot, directory, policy, options.userScope, options.template ?? 'full').run();
 }
 
 export const newKey = (externalId: string): string => `new:${externalId}`;
@@ -102,6 +115,7 @@ class Planner {
     private readonly directory: DirectoryState,
     private readonly policy: Policy,
     private readonly userScope: ReadonlySet<string> | undefined,
+    private readonly template: Template,
   ) {
     for (const d of directory.departments) {
       this.deptById.set(d.id, d);
@@ -132,10 +146,21 @@ class Planner {
   }
 
   run(): Plan {
-    this.planDepartments();
-    const snapshotUserIds = this.planUsers();
-    this.planGoneUsers(snapshotUserIds);
-    this.planGoneDepartments();
+    const { write, remove } = TEMPLATE_STEPS[this.template];
+    if (write) {
+      this.planDepartments();
+      this.planUsers();
+    } else {
+      this.resolveDepartments();
+    }
+    const snapshotUserIds = new Set(this.snapshot.users.map((u) => u.externalId));
+    if (remove) {
+      this.planGoneUsers(snapshotUserIds);
+      this.planGoneDepartments();
+    } else {
+      this.noteLeftAsTheyAre(snapshotUserIds);
+    }
+    if (!write) this.noteNotWritten();
     const activeLinkedUsers =
       this.directory.scope?.activeLinkedUsers ??
       this.directory.users.filter((u) => u.status === 'active' && linkOf(u.links, this.source) !== undefined).length;
@@ -285,6 +310,56 @@ class Planner {
     }
   }
 
+  /** Without writes: only which local departments the snapshot's are (for its incomplete subtrees). */
+  private resolveDepartments(): void {
+    for (const sd of this.snapshot.departments) {
+      const local = this.deptByLink.get(sd.externalId);
+      if (local) this.deptRef.set(sd.externalId, local.id);
+    }
+  }
+
+  /** A template that removes nothing says what it left in place, so a missing person is never a surprise. */
+  private noteLeftAsTheyAre(snapshotUserIds: ReadonlySet<string>): void {
+    if (this.template === 'full') return;
+    const snapshotDeptIds = new Set(this.snapshot.departments.map((d) => d.externalId));
+    let users = 0;
+    for (const u of this.directory.users) {
+      const link = linkOf(u.links, this.source);
+      if (link && !snapshotUserIds.has(link.externalId)) users++;
+    }
+    let departments = 0;
+    for (const d of this.directory.departments) {
+      const link = linkOf(d.links, this.source);
+      if (link && !snapshotDeptIds.has(link.externalId)) departments++;
+    }
+    if (users + departments === 0) return;
+    this.notes.push({
+      code: 'TEMPLATE_KEPT_MISSING',
+      message: `${users} user(s) and ${departments} department(s) of source "${this.source}" are not in the snapshot; the ${this.template} template leaves them as they are`,
+      hint: 'To remove them, run the import again with the delete-only or full template.',
+      zh: {
+        message: `来源「${this.source}」的 ${users} 名成员和 ${departments} 个部门不在本次数据中；「${this.template}」模板保留它们不变`,
+        hint: '如需移除它们，请用 delete-only 或 full 模板再导入一次。',
+      },
+    });
+  }
+
+  /** delete-only says how much of the snapshot it did not take, for the same reason. */
+  private noteNotWritten(): void {
+    const users = this.snapshot.users.filter((u) => !this.userByLink.has(u.externalId)).length;
+    const departments = this.snapshot.departments.filter((d) => !this.deptByLink.has(d.externalId)).length;
+    if (users + departments === 0) return;
+    this.notes.push({
+      code: 'TEMPLATE_SKIPPED_NEW',
+      message: `${users} user(s) and ${departments} department(s) of the snapshot are not linked to source "${this.source}" here; the ${this.template} template creates, updates and links nothing`,
+      hint: 'To add them and bring the others up to date, run the import again with the create-update or full template.',
+      zh: {
+        message: `本次数据中有 ${users} 名成员和 ${departments} 个部门在本地没有关联到来源「${this.source}」；「${this.template}」模板不新建、不更新、不关联`,
+        hint: '如需新增它们并更新其他成员，请用 create-update 或 full 模板再导入一次。',
+      },
+    });
+  }
+
   private matchDepartmentByName(sd: SnapshotDepartment, parent: Ref): LocalDepartment | undefined {
     if (!this.policy.matching.departments.includes('name') || sd.name === undefined || typeof parent !== 'number') {
       return undefined;
@@ -310,11 +385,9 @@ class Planner {
 
   // ---------------------------------------------------------------- users
 
-  private planUsers(): Set<string> {
-    const seen = new Set<string>();
+  private planUsers(): void {
     const users = [...this.snapshot.users].sort((a, b) => byString(a.externalId, b.externalId));
     for (const su of users) {
-      seen.add(su.externalId);
       const linked = this.userByLink.get(su.externalId);
       if (linked) {
         this.claimedUsers.add(linked.id);
@@ -330,7 +403,6 @@ class Planner {
         this.planUserCreate(su);
       }
     }
-    return seen;
   }
 
   /** Fallback matching by the policy's keys; never takes over an account linked to another identity of this source. */
@@ -663,7 +735,7 @@ class Planner {
     return (id) => scope.has(id);
   }
 
-  private planGoneUsers(snapshotUserIds: Set<string>): void {
+  private planGoneUsers(snapshotUserIds: ReadonlySet<string>): void {
     if (this.policy.onUserGone === 'ignore') return;
     const inIncomplete = this.incompleteScope();
     const gone = this.directory.users

@@ -5,11 +5,13 @@ import {
   type ChangeCounts,
   type DepartmentAction,
   type FieldDiff,
+  type Template,
   type UserAction,
 } from '../store/run-repo.js';
 
-// A run records its changes and counts in the store, so their types are the store's; the planner uses them as its own.
-export { emptyCounts, type ChangeCounts, type DepartmentAction, type FieldDiff, type UserAction };
+// A run records its changes, counts and template in the store, so their types are the store's; the planner uses them
+// as its own.
+export { emptyCounts, type ChangeCounts, type DepartmentAction, type FieldDiff, type Template, type UserAction };
 
 /** A local department or user: its id, or the key of one this plan creates (`new:<externalId>`). */
 export type Ref = number | string;

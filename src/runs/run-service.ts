@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import { createGzip, gunzipSync } from 'node:zlib';
 import {
   OrgsyncError,
   ValidationError,
@@ -13,6 +14,7 @@ import { linkKey, linkOf, type DirectoryState } from '../directory/model.js';
 import { skipInvalidRecords, validateSnapshot, type Snapshot } from '../directory/snapshot.js';
 import type { SourceConnector } from '../connectors/contract.js';
 import { applyPlan, changeRecord } from '../reconcile/apply.js';
+import { planEnrichment } from '../reconcile/enrich.js';
 import { PlanStaleError } from '../reconcile/errors.js';
 import { guard } from '../reconcile/guard.js';
 import { plan as makePlan } from '../reconcile/plan.js';
@@ -20,7 +22,16 @@ import type { Policy } from '../reconcile/policy.js';
 import { countChanges, type ChangeCounts, type Plan } from '../reconcile/types.js';
 import type { Store } from '../store/store.js';
 import { withLock } from './lock.js';
-import type { RunKind, RunRecord, RunStatus, RunStep, RunSummary } from './types.js';
+import type {
+  EnrichmentCounts,
+  RunKind,
+  RunRecord,
+  RunStatus,
+  RunStep,
+  RunSummary,
+  RunWarning,
+  Template,
+} from './types.js';
 
 export interface RunProgress {
   phase: 'read' | 'plan' | 'guard' | 'apply';
@@ -31,8 +42,7 @@ export interface RunProgress {
   runId?: number;
 }
 
-export interface RunOptions {
-  kind: RunKind;
+interface CommonRunOptions {
   /** The source's name: links and runs are keyed by it. */
   source: string;
   connector: SourceConnector;
@@ -51,6 +61,13 @@ export interface RunOptions {
   leaseHolder?: string;
 }
 
+/**
+ * An import, sync or event run plans with a template (default 'full'); an enrichment run plans the snapshot's
+ * fields for the users already linked to `source` (`planEnrichment`).
+ */
+export type RunOptions = CommonRunOptions &
+  ({ kind: Exclude<RunKind, 'enrich'>; template?: Template } | { kind: 'enrich'; template?: never });
+
 /** The run report: the contract of `--json` output and of the API. */
 export interface RunReport {
   runId: number;
@@ -58,6 +75,8 @@ export interface RunReport {
   source: string;
   status: RunStatus;
   dryRun: boolean;
+  /** The template the run planned with; absent for enrichment runs and runs recorded before templates. */
+  template?: Template;
   startedAt: string | null;
   finishedAt: string | null;
   changes: ChangeCounts;
@@ -65,7 +84,10 @@ export interface RunReport {
   blocked?: ErrorInfo & { count: number; base: number };
   errors: ErrorInfo[];
   notes: ErrorInfo[];
+  /** What the source reported about its data (e.g. text repaired from a wrong encoding). */
+  warnings: RunWarning[];
   read?: RunSummary['read'];
+  enrichment?: EnrichmentCounts;
   steps: RunStep[];
 }
 
@@ -160,7 +182,13 @@ const RUN_LEASE_TTL_MS = 60_000;
 /** read → plan → guard → apply, recorded as one run. Never throws for a failed run: the report says so. */
 export async function executeRun(store: Store, options: RunOptions): Promise<RunReport> {
   const dryRun = options.dryRun ?? false;
-  const created = { kind: options.kind, source: options.source, dryRun, status: 'running' as const };
+  const created = {
+    kind: options.kind,
+    source: options.source,
+    dryRun,
+    status: 'running' as const,
+    ...(options.kind === 'enrich' ? {} : { summary: { template: options.template ?? 'full' } }),
+  };
   const holder = options.leaseHolder;
   if (holder === undefined) return executeCreated(store, options, await store.runs.create(created));
   const run = await store.transaction(async (tx) => {
@@ -185,7 +213,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
   const steps = new StepRecorder(store, run.id);
   const onProgress = options.onProgress;
   const progress = onProgress ? (p: RunProgress): void => onProgress({ ...p, runId: run.id }) : () => {};
-  const summary: RunSummary = {};
+  const summary: RunSummary = { ...run.summary };
   try {
     progress({ phase: 'read', done: 0 });
     const snapshot = await steps.step('read', async () => {
@@ -201,6 +229,8 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
       // A partial read is checked once it is rebased on the directory, a read that skips invalid records against the
       // directory (whose departments they are in): both in the plan step.
       if (!options.connector.rebase && !options.connector.skipsInvalidRecords) checkSnapshot(s, options);
+      const warnings = options.connector.warnings?.() ?? [];
+      if (warnings.length > 0) summary.warnings = warnings;
       summary.read = {
         departments: s.departments.length,
         users: s.users.length,
@@ -213,6 +243,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
         detail: {
           ...summary.read,
           ...(s.skipped?.length ? { skipped: s.skipped.length } : {}),
+          ...(summary.warnings ? { warnings: summary.warnings.length } : {}),
           ...(options.connector.stats?.() ?? {}),
         },
       };
@@ -247,7 +278,17 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
                 whole.incompleteDepartments.length - before.incompleteDepartments.length;
             }
           }
-          const p = makePlan(options.source, whole, directory, options.policy, userScope ? { userScope } : {});
+          let p: Plan;
+          if (options.kind === 'enrich') {
+            const enriched = planEnrichment(options.source, whole, directory, options.policy);
+            p = enriched.plan;
+            summary.enrichment = enriched.enrichment;
+          } else {
+            p = makePlan(options.source, whole, directory, options.policy, {
+              ...(userScope ? { userScope } : {}),
+              ...(options.template ? { template: options.template } : {}),
+            });
+          }
           return {
             value: p,
             detail: {
@@ -256,6 +297,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
               issues: p.issues.length,
               notes: p.notes.length,
               ...(skipped.length > 0 ? { skipped: skipped.length } : {}),
+              ...(summary.enrichment ? { enrichment: summary.enrichment } : {}),
             },
           };
         });
@@ -279,7 +321,7 @@ async function executeCreated(store: Store, options: RunOptions, run: RunRecord)
 
         if (dryRun || guarded.blocked) {
           await recordPreview(store, run.id, guarded.plan);
-          await store.runs.savePlan(run.id, encodePlan(guarded.plan));
+          await store.runs.savePlan(run.id, await encodePlan(guarded.plan));
           if (guarded.blocked) {
             summary.blocked = guarded.blocked;
             const { code, message, hint, zh } = guarded.blocked;
@@ -418,12 +460,27 @@ function appliedStatus(
   return errors.length > 0 || heldBack || !sourceComplete ? 'partial' : 'succeeded';
 }
 
+/** Changes of a preview built and written at once: a 100,000-change plan is not held twice more as records and rows. */
+const PREVIEW_BATCH = 2_000;
+
 async function recordPreview(store: Store, runId: number, plan: Plan): Promise<void> {
   const ctx = { departmentIds: new Map<string, number>(), seq: 1 };
-  await store.runs.addChanges(runId, [
-    ...plan.departments.map((c) => changeRecord(ctx, 'department', c, typeof c.ref === 'number' ? c.ref : null)),
-    ...plan.users.map((c) => changeRecord(ctx, 'user', c, typeof c.ref === 'number' ? c.ref : null)),
-  ]);
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < plan.departments.length; i += PREVIEW_BATCH)
+      await tx.runs.addChanges(
+        runId,
+        plan.departments
+          .slice(i, i + PREVIEW_BATCH)
+          .map((c) => changeRecord(ctx, 'department', c, typeof c.ref === 'number' ? c.ref : null)),
+      );
+    for (let i = 0; i < plan.users.length; i += PREVIEW_BATCH)
+      await tx.runs.addChanges(
+        runId,
+        plan.users
+          .slice(i, i + PREVIEW_BATCH)
+          .map((c) => changeRecord(ctx, 'user', c, typeof c.ref === 'number' ? c.ref : null)),
+      );
+  });
 }
 
 async function finish(
@@ -459,6 +516,7 @@ export function toReport(run: RunRecord, steps: RunStep[], lang: Lang = 'en'): R
     source: run.source,
     status: run.status,
     dryRun: run.dryRun,
+    ...(run.summary.template ? { template: run.summary.template } : {}),
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
     changes: run.counts,
@@ -466,13 +524,50 @@ export function toReport(run: RunRecord, steps: RunStep[], lang: Lang = 'en'): R
     ...(blocked ? { blocked: { ...localized(blocked, lang), count: blocked.count, base: blocked.base } } : {}),
     errors: run.errors.map((e) => localized(e, lang)),
     notes: run.notes.map((e) => localized(e, lang)),
+    warnings: (run.summary.warnings ?? []).map((w) => localized(w, lang)),
     ...(run.summary.read ? { read: run.summary.read } : {}),
+    ...(run.summary.enrichment ? { enrichment: run.summary.enrichment } : {}),
     steps,
   };
 }
 
-export function encodePlan(plan: Plan): Buffer {
-  return gzipSync(JSON.stringify(plan));
+/**
+ * The plan as gzipped JSON, the same document JSON.stringify(plan) is, compressed as it is written: a large plan's
+ * JSON (hundreds of MB of UTF-16 for 100,000 changes) is never one string.
+ */
+export async function encodePlan(plan: Plan): Promise<Buffer> {
+  const gzip = createGzip();
+  const out: Buffer[] = [];
+  gzip.on('data', (chunk: Buffer) => out.push(chunk));
+  const ended = new Promise<void>((resolve, reject) => {
+    gzip.on('end', resolve);
+    gzip.on('error', reject);
+  });
+  let pending = '';
+  const write = async (text: string): Promise<void> => {
+    pending += text;
+    if (pending.length < 1 << 20) return;
+    const chunk = pending;
+    pending = '';
+    if (!gzip.write(chunk)) await once(gzip, 'drain');
+  };
+  let first = true;
+  await write('{');
+  for (const [key, value] of Object.entries(plan)) {
+    if (value === undefined || typeof value === 'function') continue;
+    await write(`${first ? '' : ','}${JSON.stringify(key)}:`);
+    first = false;
+    if (!Array.isArray(value)) {
+      await write(JSON.stringify(value));
+      continue;
+    }
+    await write('[');
+    for (let i = 0; i < value.length; i++) await write(`${i === 0 ? '' : ','}${JSON.stringify(value[i]) ?? 'null'}`);
+    await write(']');
+  }
+  gzip.end(`${pending}}`);
+  await ended;
+  return Buffer.concat(out);
 }
 
 export function decodePlan(data: Buffer): Plan {

@@ -16,6 +16,7 @@ import type { Store } from '../store/store.js';
 import { connectionRoutes } from './api/connections.js';
 import { directoryRoutes } from './api/directory.js';
 import { platformRoutes } from './api/platforms.js';
+import { importRoutes } from './api/imports.js';
 import { runRoutes } from './api/runs.js';
 import { DEFAULT_LOGIN_LIMITS, sessionRoutes, type LoginLimits } from './api/session.js';
 import type { AccessService } from './auth/access.js';
@@ -24,6 +25,8 @@ import { registerPasswordChangeGate } from './auth/password-change.js';
 import { registerConsole } from './console.js';
 import { ApiError, fromOrgsyncError } from './errors.js';
 import { openApiDocument } from './openapi.js';
+import { ImportService } from './import-service.js';
+import { ImportUploads } from './import-uploads.js';
 import { RouteTable, type AnyRouteSpec } from './route.js';
 import { ReconcileScheduler } from './reconcile-scheduler.js';
 import { RunRunner } from './runner.js';
@@ -43,6 +46,12 @@ export interface AppDeps {
   eventRetry?: Partial<RetrySettings>;
   /** The IANA time zone of the scheduled full syncs. */
   timezone: string;
+  /** Where uploaded import files are kept (in `uploads/`). */
+  dataDir: string;
+  /** The largest upload POST /api/v1/imports keeps (ORGSYNC_IMPORT_MAX_SIZE). */
+  importMaxBytes: number;
+  /** The time uploads expire by (ms since the epoch); default Date.now. */
+  clock?: (() => number) | undefined;
 }
 
 /** Where secrets could show up in a log line; pino replaces them before the line is written. */
@@ -276,6 +285,21 @@ export async function buildApp(
   });
   platformRoutes(table);
   runRoutes(table, { store: deps.store, runner });
+  const uploads = new ImportUploads(deps.dataDir, { maxBytes: deps.importMaxBytes, now: deps.clock ?? Date.now });
+  importRoutes(table, {
+    imports: new ImportService({ store: deps.store, connections: deps.connections, runner, uploads }),
+  });
+  // Uploads nobody applied nor asked for again are deleted at start and every 10 minutes (and at every upload).
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweepUploads = (): void => {
+    uploads.sweep().catch((err: unknown) => app.log.warn({ err: errorInfo(err) }, 'deleting expired uploads failed'));
+  };
+  app.addHook('onReady', async () => {
+    sweepUploads();
+    sweeper = setInterval(sweepUploads, 10 * 60_000);
+    sweeper.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(sweeper));
   directoryRoutes(table, { store: deps.store });
   table.add({
     method: 'GET',

@@ -4,6 +4,7 @@ import { loadConfig } from '../config.js';
 import { OrgsyncError } from '../errors.js';
 import { isTimeZone } from '../connections/reconcile-cron.js';
 import type { StoreConfig } from '../store/open.js';
+import { DEFAULT_UPLOAD_MAX_BYTES } from './import-uploads.js';
 
 /** The server's settings, from the environment, checked once at start; each error names its variable. */
 export interface ServerConfig {
@@ -26,6 +27,8 @@ export interface ServerConfig {
   timezone: string;
   /** ORGSYNC_ALLOWED_API_HOSTS: hosts (or host:port) a connection's apiBaseUrl may reach over plain http besides this machine. */
   allowedApiHosts: string[];
+  /** ORGSYNC_IMPORT_MAX_SIZE: the largest file POST /api/v1/imports keeps, in bytes. */
+  importMaxBytes: number;
 }
 
 /** The time zone of this process (TZ, else the system's): what ORGSYNC_TZ defaults to. */
@@ -204,6 +207,24 @@ export function loadServerConfig(
 
   const allowedApiHosts = allowedApiHostsFromEnvironment(env);
 
+  const sizeText = setting(env, 'ORGSYNC_IMPORT_MAX_SIZE');
+  let importMaxBytes = DEFAULT_UPLOAD_MAX_BYTES;
+  if (sizeText !== undefined) {
+    // As nginx's client_max_body_size: bytes, or k, m, g for KiB, MiB, GiB.
+    const m = /^(\d{1,15})\s*([kmg])?$/i.exec(sizeText);
+    const units: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+    const unit = units[(m?.[2] ?? '').toLowerCase()] ?? 1;
+    importMaxBytes = m ? Number(m[1]) * unit : Number.NaN;
+    if (!Number.isSafeInteger(importMaxBytes) || importMaxBytes < 1) {
+      throw invalid(
+        'ORGSYNC_IMPORT_MAX_SIZE',
+        sizeText,
+        'is not a size',
+        'Give the largest upload in bytes, or with k, m or g for KiB, MiB or GiB, e.g. 128m; unset it for 64m.',
+      );
+    }
+  }
+
   return {
     store,
     port,
@@ -215,5 +236,6 @@ export function loadServerConfig(
     logLevel: levelText as ServerConfig['logLevel'],
     timezone,
     allowedApiHosts,
+    importMaxBytes,
   };
 }

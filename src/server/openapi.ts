@@ -78,6 +78,15 @@ export function openApiDocument(
       tags: [route.tag],
       ...(route.public ? { security: [] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
+      ...(route.rawBody
+        ? {
+            requestBody: {
+              required: true,
+              description: route.rawBody.description,
+              content: { [route.rawBody.contentType]: { schema: { type: 'string', format: 'binary' } } },
+            },
+          }
+        : {}),
       ...(route.body
         ? {
             requestBody: {

@@ -86,20 +86,47 @@ export class RunRunner {
 
   /** Starts a sync of the connection; resolves with the new run's id as soon as the run exists. */
   async startSync(connection: Connection, options: { dryRun: boolean }): Promise<number> {
-    const { entry, started } = await this.claim(connection.name);
+    const { runId } = await this.startRun(connection.name, (onProgress) =>
+      syncConnection(this.store, connection, { dryRun: options.dryRun, onProgress, tokens: this.tokens }),
+    );
+    return runId;
+  }
+
+  /**
+   * Starts a run of `source` in the background (one at a time per source, as every run started here): `execute` is
+   * given the progress callback that tells the runner the run's id. Resolves once the run exists, with its id and
+   * `done`, which settles with the report when the run ends (undefined if it stopped with an error), after
+   * `afterwards` ran.
+   */
+  async startRun(
+    source: string,
+    execute: (onProgress: (p: RunProgress) => void) => Promise<RunReport>,
+    afterwards?: () => Promise<void>,
+  ): Promise<{ runId: number; done: Promise<RunReport | undefined> }> {
+    const { entry, started } = await this.claim(source);
     const onProgress = (p: RunProgress): void => {
       if (p.runId === undefined) return;
       this.began(entry, p.runId, started);
       const { runId: _runId, ...view } = p;
       this.progressOf.set(p.runId, view);
     };
-    entry.done = syncConnection(this.store, connection, { dryRun: options.dryRun, onProgress, tokens: this.tokens })
-      .then((report) => {
+    const done = execute(onProgress)
+      .then(async (report) => {
         this.began(entry, report.runId, started);
-        return this.finished(entry, report);
+        await this.finished(entry, report);
+        return report;
       })
-      .catch((err: unknown) => this.failed(entry, err, started));
-    return started.promise;
+      .catch(async (err: unknown) => {
+        await this.failed(entry, err, started);
+        return undefined;
+      })
+      .finally(async () => {
+        await afterwards?.().catch((err: unknown) =>
+          this.log.warn({ source, err: errorInfo(err) }, 'cleaning up after a run failed'),
+        );
+      });
+    entry.done = done;
+    return { runId: await started.promise, done };
   }
 
   /** Applies a blocked or planned run in the background. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CONNECTION_NAME_PATTERN, PLATFORMS } from '../connections/connections.js';
 import type { PlatformDefinition } from '../connectors/contract.js';
 import { PLATFORMS as PLATFORM_DEFINITIONS } from '../connectors/registry.js';
-import { RUN_KINDS, RUN_STATUSES } from '../runs/types.js';
+import { RUN_KINDS, RUN_STATUSES, TEMPLATES } from '../runs/types.js';
 
 /** The shapes of the API: requests are validated with these, and the OpenAPI document is built from them. */
 
@@ -320,6 +320,10 @@ export const runSummarySchema = z.object({
   source: z.string(),
   status: z.enum(RUN_STATUSES),
   dryRun: z.boolean(),
+  template: z
+    .enum(TEMPLATES)
+    .optional()
+    .describe('What the run took of the source: create-update, delete-only or full (absent for enrichment runs)'),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   changes: counts.describe('Applied; for planned and blocked runs, planned'),
@@ -327,6 +331,23 @@ export const runSummarySchema = z.object({
   blocked: errorInfoSchema.extend({ count: z.number(), base: z.number() }).optional(),
   errors: z.array(errorInfoSchema),
   notes: z.array(errorInfoSchema),
+  warnings: z
+    .array(
+      errorInfoSchema.extend({
+        rows: z.number().int().optional().describe('How many rows of the source it concerns'),
+        example: z.object({ before: z.string(), after: z.string() }).optional(),
+      }),
+    )
+    .describe('What the source reported about its data, e.g. MOJIBAKE_REPAIRED; localized as errors and notes are'),
+  enrichment: z
+    .object({
+      matched: z.number().int(),
+      enriched: z.number().int(),
+      unmatched: z.number().int(),
+      unmatchedAccounts: z.array(z.string()).describe('The first 10 at most'),
+    })
+    .optional()
+    .describe("An enrichment run's rows: matched to a linked user by account, of those changed, and not matched"),
   read: z
     .object({
       departments: z.number(),
@@ -495,4 +516,88 @@ export const retryDeadLettersBody = z
 export const retryDeadLettersSchema = z.object({
   retried: z.number().int().describe('Messages put back to pending'),
   ids: z.array(z.number().int()),
+});
+
+// ------------------------------------------------------------------ imports
+
+export const uploadQuery = z.strictObject({
+  name: z
+    .string()
+    .max(1000)
+    .optional()
+    .describe("The file's name, e.g. 通讯录.xlsx: named so in what the reader reports"),
+});
+
+export const uploadSchema = z.object({
+  uploadId: z.string().describe('Give it to preview and apply'),
+  name: z.string(),
+  size: z.number().int().describe('Bytes'),
+  format: z
+    .enum(['snapshot', 'xlsx', 'csv'])
+    .describe('What the file is, told by its content: a JSON snapshot, or the contacts export as xlsx or csv'),
+  expiresAt: z.string().describe('When it is deleted unless applied before'),
+});
+
+export const uploadParams = z.strictObject({
+  uploadId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/, 'must be an uploadId from POST /api/v1/imports')
+    .describe('From POST /api/v1/imports'),
+});
+
+const sourceName = z
+  .string()
+  .regex(
+    CONNECTION_NAME_PATTERN,
+    'must be a source name: 1-64 letters, digits, "_", "." or "-", starting with a letter or digit',
+  );
+
+export const importBody = z
+  .strictObject({
+    source: sourceName
+      .optional()
+      .describe(
+        'The source the file stands for; links are kept per source (default: json for a snapshot, wecom-export for an export file)',
+      ),
+    template: z
+      .enum(TEMPLATES)
+      .optional()
+      .describe(
+        'create-update (touch nobody the file leaves out; the default for an export file), delete-only (only remove them), full (both; the default for a snapshot)',
+      ),
+    enrich: z
+      .string()
+      .regex(CONNECTION_NAME_PATTERN, 'must be a connection name')
+      .optional()
+      .describe(
+        "Instead of a source: fill what this connection's API cannot see for its linked users, matched by account",
+      ),
+    sheet: z
+      .union([z.number().int().min(0), z.string().min(1).max(100)])
+      .optional()
+      .describe('Export workbooks: the sheet, by position from 0 or by name (default: the first with a member header)'),
+    startRow: z.number().int().min(0).optional().describe('Export files: the header row, counted from 0'),
+    endRow: z
+      .number()
+      .int()
+      .min(-1)
+      .optional()
+      .describe('Export files: the last row read, counted from 0; -1 is the last'),
+    encoding: z.enum(['auto', 'utf8', 'gb18030']).optional().describe('CSV files: the text encoding (default auto)'),
+  })
+  .optional();
+
+export const importErrorSchema = errorBodySchema.extend({
+  issues: z
+    .array(
+      z.object({
+        path: z.string().describe('Where in the file, e.g. the sheet and row'),
+        object: z.string().optional(),
+        field: z.string().describe('The column or key'),
+        message: z.string(),
+        hint: z.string().optional(),
+      }),
+    )
+    .describe('Every problem the reader found, up to its limit'),
+  runId: z.number().int().optional().describe('The failed preview run, which records the same issues'),
 });

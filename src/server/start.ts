@@ -48,7 +48,7 @@ export interface StartServerOptions {
   firstPassword?: 'terminal' | 'caller';
   /** Whether a generated first password must be changed at first sign-in (default true). */
   firstPasswordChange?: boolean;
-  /** The time sessions and sign-in waits are reckoned in (ms since the epoch); default Date.now (a test moves it instead of waiting). */
+  /** The time sessions, sign-in waits and uploads' expiry are reckoned in (ms since the epoch); default Date.now (a test moves it instead of waiting). */
   clock?: () => number;
   /** The terminal of 'terminal'; default process.stderr. */
   stderr?: { write(text: string): unknown; isTTY?: boolean };
@@ -174,6 +174,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         ...(options.dingtalkQpsLimit !== undefined ? { dingtalkQpsLimit: options.dingtalkQpsLimit } : {}),
         eventRetry,
         timezone: config.timezone,
+        dataDir: config.store.dataDir,
+        importMaxBytes: config.importMaxBytes,
+        clock: options.clock,
       },
       { logger: loggerOptions(config.logLevel, options.logStream), trustProxy: config.trustProxy },
     );

@@ -2,8 +2,16 @@ import type { ErrorInfo } from '../errors.js';
 
 /** The run log: each run with its steps, its recorded changes and its stored plan. */
 
-export const RUN_KINDS = ['import', 'sync', 'push', 'event'] as const;
+/** 'enrich': a file filling the fields a connection's API cannot see, for the users already linked to it. */
+export const RUN_KINDS = ['import', 'sync', 'push', 'event', 'enrich'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
+
+/**
+ * What part of a source's word a run takes: 'create-update' creates and updates and removes nothing, 'delete-only'
+ * removes what the source no longer lists and creates or updates nothing, 'full' does both.
+ */
+export const TEMPLATES = ['create-update', 'delete-only', 'full'] as const;
+export type Template = (typeof TEMPLATES)[number];
 
 export const RUN_STATUSES = ['planned', 'running', 'succeeded', 'partial', 'failed', 'blocked'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -24,8 +32,34 @@ export interface RunRecord {
   summary: RunSummary;
 }
 
+/**
+ * Something about the source's data worth knowing that changed nothing by itself (e.g. text repaired from a wrong
+ * encoding), with how many rows it concerns and one example.
+ */
+export interface RunWarning extends ErrorInfo {
+  rows?: number;
+  example?: { before: string; after: string };
+}
+
+/** An enrichment run's match of the file's rows to the users linked to the connection. */
+export interface EnrichmentCounts {
+  /** Rows whose account is a user linked to the connection. */
+  matched: number;
+  /** Matched rows that changed their user. */
+  enriched: number;
+  /** Rows whose account no user linked to the connection has. */
+  unmatched: number;
+  /** The first (at most 10) unmatched accounts, in the file's order. */
+  unmatchedAccounts: string[];
+}
+
 /** What a run report shows beyond its counts. */
 export interface RunSummary {
+  /** The template the run planned with (absent on enrichment runs and on runs recorded before templates). */
+  template?: Template;
+  /** What the source reported about its data (see RunWarning). */
+  warnings?: RunWarning[];
+  enrichment?: EnrichmentCounts;
   /** Changes held back because they lay in a part of the tree the source could not read in full. */
   suppressed?: ChangeCounts;
   /** Why the run waits for approval. */
@@ -87,6 +121,8 @@ export interface NewRun {
   source: string;
   dryRun: boolean;
   status: RunStatus;
+  /** Known from the start (e.g. the template); default empty. */
+  summary?: RunSummary;
 }
 
 export type RunPatch = Partial<Omit<RunRecord, 'id' | 'kind' | 'source' | 'createdAt'>>;

@@ -122,12 +122,12 @@ export async function prepareDataDir(name: string): Promise<string> {
   return dataDir;
 }
 
-/** The real server on a data dir of its own (by default a fresh one), removed on close. */
-export async function startOrgsync(dir?: string): Promise<Orgsync> {
+/** The real server on a data dir of its own (by default a fresh one), removed on close; `env` holds its ORGSYNC_* settings. */
+export async function startOrgsync(dir?: string, options: { env?: NodeJS.ProcessEnv } = {}): Promise<Orgsync> {
   const dataDir = dir ?? (await prepareDataDir('console'));
   // A clean environment: no ORGSYNC_DATABASE_URL or master key from the shell reaches the test server.
   const server = await startServer({
-    env: {},
+    env: options.env ?? {},
     dataDir,
     host: '127.0.0.1',
     port: 0,

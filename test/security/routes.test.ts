@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import fastifyCookie from '@fastify/cookie';
@@ -236,6 +236,8 @@ async function state(): Promise<unknown> {
     runs: runs.body.items.map((r: { id: number; status: string }) => `${r.id} ${r.status}`),
     revision: await h.t.store.directory.revision(),
     session: (await admin.get('/api/v1/session')).status,
+    // An import file kept from a request that was refused would be a change too.
+    uploads: existsSync(path.join(h.dataDir, 'uploads')) ? readdirSync(path.join(h.dataDir, 'uploads')) : [],
   };
 }
 
@@ -398,6 +400,10 @@ describe('access from the route table', () => {
         'POST /api/v1/connections/:name/sync',
         'POST /api/v1/runs/:id/approve',
         'DELETE /api/v1/session',
+        'POST /api/v1/imports',
+        'POST /api/v1/imports/:uploadId/preview',
+        'POST /api/v1/imports/:uploadId/apply',
+        'DELETE /api/v1/imports/:uploadId',
       ]),
     );
     const jobs: (() => Promise<string | undefined>)[] = [];

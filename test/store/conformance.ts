@@ -1360,6 +1360,39 @@ export function describeStoreConformance(engine: Engine): void {
         expect(await store.runs.get(other.id)).toStrictEqual(other);
       });
 
+      it('keeps a template given at creation, then warnings and enrichment counts, and lists enrichment runs by kind', async () => {
+        const run = await store.runs.create({
+          kind: 'import',
+          source: 'hr',
+          dryRun: false,
+          status: 'running',
+          summary: { template: 'delete-only' },
+        });
+        expect(run.summary).toStrictEqual({ template: 'delete-only' });
+        expect(await store.runs.get(run.id)).toStrictEqual(run);
+        const warnings = [
+          {
+            code: 'MOJIBAKE_REPAIRED',
+            message: '3 rows were read in the wrong encoding and repaired',
+            rows: 3,
+            example: { before: 'ä¼ä¸å¾®ä¿¡', after: '企业微信' },
+            zh: { message: '3 行文字编码有误，已修复' },
+          },
+        ];
+        await store.runs.update(run.id, { summary: { template: 'delete-only', warnings } });
+        expect((await store.runs.get(run.id))?.summary).toStrictEqual({ template: 'delete-only', warnings });
+
+        const enrich = await store.runs.create({ kind: 'enrich', source: 'wecom', dryRun: true, status: 'running' });
+        const enrichment = { matched: 2, enriched: 1, unmatched: 1, unmatchedAccounts: ['李雷'] };
+        await store.runs.update(enrich.id, { status: 'planned', summary: { enrichment } });
+        expect(await store.runs.get(enrich.id)).toStrictEqual({
+          ...enrich,
+          status: 'planned',
+          summary: { enrichment },
+        });
+        expect((await store.runs.list({ kind: 'enrich' })).map((r) => r.id)).toEqual([enrich.id]);
+      });
+
       it('list is newest first, honours limit, and filters by source and status', async () => {
         const made = [];
         const spec = [

@@ -100,7 +100,7 @@ export interface ConnectionTestResult {
 
 export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'blocked' | 'planned';
 export const RUN_STATUSES: RunStatus[] = ['running', 'succeeded', 'partial', 'failed', 'blocked', 'planned'];
-export const RUN_KINDS = ['sync', 'import', 'push', 'event'] as const;
+export const RUN_KINDS = ['sync', 'import', 'enrich', 'push', 'event'] as const;
 
 export interface ChangeCounts {
   departments: Record<string, number>;
@@ -178,6 +178,57 @@ export interface RunReport {
   steps: RunStep[];
   progress?: RunProgress | null;
   summary?: Record<string, unknown>;
+  /** What an import took of its file: create-update, delete-only or full (absent for syncs of old and enrichment). */
+  template?: Template;
+  /** What the source reported about its data, e.g. text it repaired from a wrong encoding. */
+  warnings?: RunWarning[];
+  /** An enrichment run's rows. */
+  enrichment?: { matched: number; enriched: number; unmatched: number; unmatchedAccounts: string[] };
+}
+
+export const TEMPLATES = ['create-update', 'delete-only', 'full'] as const;
+export type Template = (typeof TEMPLATES)[number];
+
+export interface RunWarning extends ErrorInfo {
+  rows?: number;
+  example?: { before: string; after: string };
+}
+
+/** What an uploaded import file is, told by its content. */
+export type UploadFormat = 'snapshot' | 'xlsx' | 'csv';
+
+/** POST /api/v1/imports's answer. */
+export interface ImportUpload {
+  uploadId: string;
+  name: string;
+  size: number;
+  format: UploadFormat;
+  expiresAt: string;
+}
+
+/** How to read an upload and what to make of it (preview and apply take the same). */
+export interface ImportOptions {
+  source?: string;
+  template?: Template;
+  enrich?: string;
+  sheet?: number | string;
+  startRow?: number;
+  endRow?: number;
+  encoding?: 'auto' | 'utf8' | 'gb18030';
+}
+
+/** A preview: the dry run's report and its first changes. */
+export interface ImportPreview extends RunReport {
+  changedObjects: { total: number; items: ChangeRecord[] };
+}
+
+/** A problem the reader found in a file, named by where it is (sheet, row, column). */
+export interface ImportIssue {
+  path: string;
+  object?: string;
+  field: string;
+  message: string;
+  hint?: string;
 }
 
 export interface FieldDiff {

@@ -5,6 +5,9 @@ import type {
   DeadLetter,
   Department,
   ErrorBody,
+  ImportOptions,
+  ImportPreview,
+  ImportUpload,
   Member,
   Platform,
   PlatformDescription,
@@ -85,10 +88,11 @@ export class ApiClient {
     method: string,
     path: string,
     body?: unknown,
-    options: { quiet401?: boolean } = {},
+    options: { quiet401?: boolean; file?: Blob } = {},
   ): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (options.file) headers['content-type'] = 'application/octet-stream';
     if (method !== 'GET' && this.csrfToken) headers['x-csrf-token'] = this.csrfToken;
     // The console's language (the i18n provider keeps it on <html lang>): texts the server writes, such as
     // 测试连接's messages and hints, come back in it.
@@ -99,7 +103,8 @@ export class ApiClient {
         method,
         headers,
         credentials: 'same-origin',
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        // A file goes as it is: the browser streams it, the server writes it to disk as it arrives.
+        ...(options.file ? { body: options.file } : body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
     } catch (err) {
       throw new ApiError(0, { code: 'NETWORK', message: err instanceof Error ? err.message : String(err) });
@@ -242,6 +247,30 @@ export class ApiClient {
 
   approveRun(id: number): Promise<{ runId: number }> {
     return this.request('POST', `/runs/${id}/approve`, {});
+  }
+
+  // Imports
+
+  /** Sends a file to import; it is kept on the server for an hour unless applied. */
+  uploadImport(file: File): Promise<ImportUpload> {
+    return this.request('POST', withQuery('/imports', { name: file.name }), undefined, { file });
+  }
+
+  async previewImport(uploadId: string, options: ImportOptions): Promise<ImportPreview> {
+    const raw = await this.request<RawRun & { changedObjects: ImportPreview['changedObjects'] }>(
+      'POST',
+      `/imports/${uploadId}/preview`,
+      options,
+    );
+    return { ...normaliseRun<RunReport>(raw), changedObjects: raw.changedObjects };
+  }
+
+  applyImport(uploadId: string, options: ImportOptions): Promise<{ runId: number }> {
+    return this.request('POST', `/imports/${uploadId}/apply`, options);
+  }
+
+  discardImport(uploadId: string): Promise<unknown> {
+    return this.request('DELETE', `/imports/${uploadId}`);
   }
 
   // Real time's dead letters

@@ -23,6 +23,8 @@ export const dingtalk: PlatformDefinition<
   names: { zh: '钉钉', en: 'DingTalk' },
   mark: '钉',
   departmentOrder: 'ascending',
+  // Links hold the userid (not the unionid, which stays on the link's data).
+  userLinks: 'account',
   defaultApiBaseUrl: DINGTALK_BASE_URL,
   settings: dingtalkSettingsSchema,
   secrets: dingtalkSecretsSchema,

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { z } from 'zod';
-import { OrgsyncError, ValidationError, type ValidationIssue } from '../../errors.js';
+import { ValidationError, type ValidationIssue } from '../../errors.js';
+import { fileUnreadable } from '../common/files/read-error.js';
 import { WECOM_LIMITS } from '../wecom/limits.js';
 import type { PlatformLimits } from '../../directory/limits.js';
 import { UNSEEN_FIELDS, type Snapshot } from '../../directory/snapshot.js';
@@ -82,13 +83,7 @@ export class JsonSnapshotSource implements SourceConnector {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new OrgsyncError({
-        code: 'FILE_UNREADABLE',
-        message:
-          code === 'ENOENT' ? `file not found: ${this.file}` : `cannot read ${this.file}: ${(err as Error).message}`,
-        hint: 'Check the path and that the file is readable.',
-      });
+      throw fileUnreadable(this.file, err);
     }
     return parseJsonSnapshot(text, this.file);
   }

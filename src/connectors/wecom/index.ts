@@ -3,6 +3,7 @@ import { SECRET_RULES, apiBaseUrlHint } from '../common/settings.js';
 import { wecomCallbacks } from './callbacks.js';
 import { WECOM_BASE_URL, WecomClient } from './client.js';
 import { testWecomConnection } from './connection-test.js';
+import { WecomExportSource } from './export-source.js';
 import { WecomObjectReader } from './reader.js';
 import { WecomSource } from './source.js';
 import { wecomSecretsSchema, wecomSettingsSchema } from './settings.js';
@@ -19,6 +20,8 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
   names: { zh: '企业微信', en: 'WeCom' },
   mark: '企',
   departmentOrder: 'descending',
+  // Links hold the userid (renames move the link), the 账号 of the admin console's export.
+  userLinks: 'account',
   defaultApiBaseUrl: WECOM_BASE_URL,
   settings: wecomSettingsSchema,
   secrets: wecomSecretsSchema,
@@ -126,4 +129,6 @@ export const wecom: PlatformDefinition<'wecom', typeof wecomSettingsSchema, type
   callbackReceiverId: (c) => c.settings.corpId,
   callbacks: wecomCallbacks,
   testConnection: (c, options) => testWecomConnection(c, options),
+  // 通讯录 → 批量导入/导出 → 导出通讯录: the file that holds what the API no longer gives new apps.
+  exportReader: { source: (file, options) => new WecomExportSource(file, options) },
 };

@@ -62,7 +62,7 @@ export function runRoutes(table: RouteTable, deps: { store: Store; runner: RunRu
     tag: 'runs',
     summary: 'One run: its report, steps, the first changed objects, and its progress while running',
     description:
-      'The report `orgsync runs show RUN_ID --json` prints, plus `progress` while the run executes in this server. Errors and notes are in Chinese ' +
+      'The report `orgsync runs show RUN_ID --json` prints, plus `progress` while the run executes in this server. Errors, notes and warnings are in Chinese ' +
       'when Accept-Language prefers zh and orgsync has a Chinese text for them.',
     params: runIdParams,
     responses: { 200: { description: 'The run', schema: runDetailSchema }, 404: { description: 'No such run' } },

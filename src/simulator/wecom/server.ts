@@ -8,6 +8,7 @@ import { simConfigSchema, type SimConfig, type SimConfigInput } from './config.j
 import { registerControl } from './control.js';
 import { SimCorp } from './corp.js';
 import { WecomApiError } from './errors.js';
+import { registerExport } from './export.js';
 import { registerApi } from './api.js';
 import { SignInState, registerSignIn } from './sign-in.js';
 import type { CallContext, SecretKind, SimulatorIdentity } from './host.js';
@@ -53,6 +54,7 @@ export class WecomSimulator extends SimulatorCore<SimConfig, SecretKind> {
     registerApi(this.app, this);
     registerSignIn(this.app, this);
     registerControl(this.app, this);
+    registerExport(this.app, this);
     this.app.setNotFoundHandler((req, reply) => {
       void reply.code(404).send({
         errcode: 40058,

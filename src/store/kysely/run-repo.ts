@@ -71,7 +71,7 @@ export class KyselyRunRepo implements RunRepo {
       counts: JSON.stringify(emptyCounts()),
       errors: '[]',
       notes: '[]',
-      summary: '{}',
+      summary: JSON.stringify(run.summary ?? {}),
       plan: null,
     };
     await this.db.insertInto('runs').values(row).execute();

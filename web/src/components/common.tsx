@@ -64,16 +64,22 @@ export function Spinner() {
   return <span className="spinner" aria-hidden="true" />;
 }
 
+/** A panel over the page: at the side (a record's details), or centred (`dialog`: a task such as an import). */
 export function Drawer({
   title,
   onClose,
   children,
   testId,
+  placement = 'side',
+  footer,
 }: {
   title: ReactNode;
   onClose: () => void;
   children: ReactNode;
   testId?: string;
+  placement?: 'side' | 'dialog';
+  /** Kept in view below the scrolling body (a dialog's buttons). */
+  footer?: ReactNode;
 }) {
   const { t } = useI18n();
   const closeRef = useRef<HTMLButtonElement>(null);
@@ -90,7 +96,7 @@ export function Drawer({
       {/* biome-ignore lint/a11y/noStaticElementInteractions lint/a11y/useKeyWithClickEvents: a mouse shortcut; Escape (above) and the close button are the keyboard's way out */}
       <div className="drawer-backdrop" onClick={onClose} />
       <aside
-        className="drawer"
+        className={placement === 'dialog' ? 'drawer drawer-dialog' : 'drawer'}
         role="dialog"
         aria-modal="true"
         aria-label={typeof title === 'string' ? title : undefined}
@@ -103,6 +109,7 @@ export function Drawer({
           </button>
         </header>
         <div className="drawer-body">{children}</div>
+        {footer && <footer className="drawer-foot">{footer}</footer>}
       </aside>
     </div>
   );

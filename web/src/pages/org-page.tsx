@@ -6,6 +6,7 @@ import type { Connection, Department, Platform, PlatformDescription } from '../a
 import { CountsInline, ErrorBox, ProgressBar, StatusChip } from '../components/common';
 import { DepartmentTree } from '../components/department-tree';
 import { DepartmentNames } from '../components/field-diffs';
+import { ImportDialog } from '../components/import-dialog';
 import { MembersTable } from '../components/members-table';
 import { UserDrawer } from '../components/user-drawer';
 import { useDismiss, useRun } from '../hooks';
@@ -25,6 +26,8 @@ interface ActiveSync {
   name: string;
   platform: Platform | undefined;
   note?: string;
+  /** A file imported from 导入通讯录 (its source as `name`), not a connection's sync. */
+  imported?: boolean;
 }
 
 export function OrgPage() {
@@ -42,6 +45,7 @@ export function OrgPage() {
   const [membersRefresh, setMembersRefresh] = useState(0);
   const [syncs, setSyncs] = useState<ActiveSync[]>([]);
   const [syncError, setSyncError] = useState<unknown>(null);
+  const [importing, setImporting] = useState(false);
   const initialised = useRef(false);
 
   const loadTree = useCallback(async () => {
@@ -142,6 +146,12 @@ export function OrgPage() {
     setMembersRefresh((n) => n + 1);
   }, [loadTree]);
 
+  // Stable, so the dialog's focus and Escape handling are set up once, not at every render of this page.
+  const closeImport = useCallback(() => setImporting(false), []);
+  const importStarted = useCallback(({ runId, source }: { runId: number; source: string }) => {
+    setSyncs((s) => [...s, { runId, name: source, platform: undefined, imported: true }]);
+  }, []);
+
   const selected = selectedId !== null ? tree?.byId.get(selectedId) : undefined;
   const nameOf = useCallback((id: number) => tree?.byId.get(id)?.name, [tree]);
 
@@ -154,7 +164,12 @@ export function OrgPage() {
         <button type="button" className="btn" onClick={() => void loadTree()}>
           {t('org.refresh')}
         </button>
-        <MoreMenu connections={connections} onSync={startSync} syncLabel={syncLabel} />
+        <MoreMenu
+          connections={connections}
+          onSync={startSync}
+          syncLabel={syncLabel}
+          onImport={() => setImporting(true)}
+        />
       </div>
       <ErrorBox error={syncError} />
       {syncs.map((s) => (
@@ -231,6 +246,11 @@ export function OrgPage() {
           )}
         </section>
       </div>
+      {importing && (
+        <DepartmentNames.Provider value={nameOf}>
+          <ImportDialog connections={connections} onClose={closeImport} onStarted={importStarted} />
+        </DepartmentNames.Provider>
+      )}
       {userId !== null && (
         <DepartmentNames.Provider value={nameOf}>
           <UserDrawer userId={userId} onClose={() => setUserId(null)} />
@@ -244,10 +264,12 @@ function MoreMenu({
   connections,
   onSync,
   syncLabel,
+  onImport,
 }: {
   connections: Connection[];
   onSync: (c: Connection, dryRun: boolean) => void;
   syncLabel: (p: Platform) => string;
+  onImport: () => void;
 }) {
   const { t } = useI18n();
   const [open, setOpen] = useState(false);
@@ -314,6 +336,21 @@ function MoreMenu({
               </div>
             </div>
           )}
+          {/* biome-ignore lint/a11y/useSemanticElements: a styled rule between menu items, as above */}
+          <div className="menu-separator" role="separator" />
+          <button
+            type="button"
+            role="menuitem"
+            className="menu-item"
+            data-testid="import-open"
+            title={t('org.importHelp')}
+            onClick={() => {
+              setOpen(false);
+              onImport();
+            }}
+          >
+            {t('org.import')}
+          </button>
         </div>
       )}
     </div>
@@ -343,7 +380,10 @@ function SyncProgress({
     }
   }, [report, onFinished]);
 
-  const label = sync.platform ? syncLabel(sync.platform) : sync.name;
+  const label = sync.platform && !sync.imported ? syncLabel(sync.platform) : sync.name;
+  const [runningText, doneText] = sync.imported
+    ? (['import.running', 'import.done'] as const)
+    : (['sync.running', 'sync.done'] as const);
   const p = report?.progress ?? null;
   return (
     <div
@@ -353,7 +393,7 @@ function SyncProgress({
       data-run-id={sync.runId}
     >
       <div className="sync-progress-head">
-        <strong>{running ? t('sync.running', { name: label }) : t('sync.done', { name: label })}</strong>
+        <strong>{running ? t(runningText, { name: label }) : t(doneText, { name: label })}</strong>
         {report && <StatusChip status={report.status} dryRun={report.dryRun} />}
         {running && p && (
           <span className="sync-phase" data-testid="sync-phase">

@@ -12,6 +12,7 @@ import {
   useDuration,
 } from '../components/common';
 import { FieldDiffs } from '../components/field-diffs';
+import { EnrichmentCounts, Warnings } from '../components/import-dialog';
 import { useRun } from '../hooks';
 import { useI18n } from '../i18n/i18n';
 import { Link } from '../router';
@@ -114,6 +115,14 @@ export function RunDetailPage({ id }: { id: number }) {
           <dt>{t('run.source')}</dt>
           <dd>{report.source}</dd>
         </div>
+        {report.template && (
+          <div>
+            <dt>{t('run.template')}</dt>
+            <dd data-testid="run-template" data-template={report.template}>
+              {tx('template', report.template)}
+            </dd>
+          </div>
+        )}
         <div>
           <dt>{t('run.started')}</dt>
           <dd>{formatTime(report.startedAt ?? report.createdAt)}</dd>
@@ -215,6 +224,16 @@ export function RunDetailPage({ id }: { id: number }) {
           </section>
         )}
       </div>
+
+      {(report.warnings ?? []).length > 0 && <Warnings warnings={report.warnings ?? []} testId="run-warnings" />}
+      {report.enrichment && (
+        <section className="panel">
+          <h2 className="panel-title">{t('run.enrichment')}</h2>
+          <div className="pad-x">
+            <EnrichmentCounts enrichment={report.enrichment} />
+          </div>
+        </section>
+      )}
 
       <section className="panel">
         <h2 className="panel-title">{t('run.steps')}</h2>
