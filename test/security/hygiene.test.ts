@@ -392,7 +392,7 @@ describe('control characters are refused in names', () => {
       }),
     );
     const r = await orgsync(d, ['import', file]);
-    expect(r.code).toBe(1); // the run failed
+    expect(r.code).toBe(2); // an import file refused for its content (docs/cli.md's exit codes)
     expectNoRawControls(r.stdout, r.stderr);
     expect(r.stdout).toContain('Nothing was written to the directory.');
     expect(r.stdout).toContain(
